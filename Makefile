@@ -1,0 +1,38 @@
+# pycrio: `make run` starts the daemon, `make test` runs the whole suite. Both set up a fresh machine first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+GEN := src/adapters/cri/generated
+PROTO := proto/runtime/v1/api.proto
+ARGS ?=
+
+.PHONY: bootstrap run test lint proto bench clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	$(VENV)/bin/pycrio $(ARGS)
+
+test: bootstrap
+	@scripts/start-dockerd.sh
+	DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_RYUK_DISABLED=true \
+		$(PY) -m pytest -ra $(ARGS)
+
+lint: bootstrap
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+proto: $(GEN)/api_pb2.py
+
+$(GEN)/api_pb2.py: $(PROTO)
+	mkdir -p $(GEN)
+	$(PY) -m grpc_tools.protoc -Iadapters/cri/generated=proto/runtime/v1 \
+		--python_out=src --pyi_out=src --grpc_python_out=src $(PROTO)
+	touch $(GEN)/__init__.py
+
+bench: bootstrap
+	$(PY) -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(GEN) .mypy_cache .pytest_cache .ruff_cache

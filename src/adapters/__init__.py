@@ -1,0 +1,1 @@
+"""Implementations of the ports (driven side) and the CRI servers (driving side)."""

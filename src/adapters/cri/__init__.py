@@ -1,0 +1,1 @@
+"""The CRI gRPC servers: protobuf in, domain calls, protobuf out."""

@@ -1,0 +1,129 @@
+"""The one gRPC interceptor: request id, structured logging, timing, and error-to-status mapping.
+
+Handlers stay thin: they raise pycrio errors and never pick status codes. Anything unforeseen is logged
+with its traceback here and reaches the client as INTERNAL with a one-line message.
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+
+from adapters.cri.errors import status_code_for, status_message_for
+from domain.errors import PycrioError
+
+_log = structlog.get_logger("pycrio.cri")
+_T = TypeVar("_T")
+
+# Polled every second or so by the kubelet: log these at debug level only.
+_QUIET_METHODS = frozenset(
+    {
+        "Version",
+        "Status",
+        "ListPodSandbox",
+        "ListContainers",
+        "ListImages",
+        "ImageFsInfo",
+        "ListContainerStats",
+        "ListPodSandboxStats",
+        "PodSandboxStatus",
+        "ContainerStatus",
+        "ImageStatus",
+        "ListPodSandboxMetrics",
+        "ListMetricDescriptors",
+    }
+)
+
+
+class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method
+        short = method.rsplit("/", 1)[-1]
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary, method, short),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, method, short),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _wrap_unary(behaviour: Callable[[Any, Any], Any], method: str, short: str) -> Callable[[Any, Any], Any]:
+    def run(request: Any, context: grpc.ServicerContext) -> Any:
+        with _Call(method, short, context) as call:
+            return call.guard(lambda: behaviour(request, context))
+
+    return run
+
+
+def _wrap_stream(
+    behaviour: Callable[[Any, Any], Iterator[Any]], method: str, short: str
+) -> Callable[[Any, Any], Iterator[Any]]:
+    def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        with _Call(method, short, context) as call:
+            responses = call.guard(lambda: behaviour(request, context))
+            while True:
+                item = call.guard(lambda: next(responses, _END))
+                if item is _END:
+                    return
+                yield item
+
+    return run
+
+
+_END = object()
+
+
+class _Call:
+    """One RPC: binds a request id to every log line it causes and reports how it ended."""
+
+    def __init__(self, method: str, short: str, context: grpc.ServicerContext) -> None:
+        self._method = method
+        self._short = short
+        self._context = context
+        self._request_id = uuid.uuid4().hex[:12]
+        self._start = 0.0
+        self._code = grpc.StatusCode.OK
+
+    def __enter__(self) -> "_Call":
+        self._start = time.monotonic()
+        structlog.contextvars.bind_contextvars(request_id=self._request_id, method=self._short)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed_ms = round((time.monotonic() - self._start) * 1000, 2)
+        level = "debug" if self._short in _QUIET_METHODS and self._code == grpc.StatusCode.OK else "info"
+        getattr(_log, level)("rpc", code=self._code.name, ms=elapsed_ms)
+        structlog.contextvars.unbind_contextvars("request_id", "method")
+
+    def guard(self, action: Callable[[], _T]) -> _T:
+        try:
+            return action()
+        except Exception as error:
+            if _is_abort(error, self._context):
+                raise
+            self._code = status_code_for(error)
+            if isinstance(error, PycrioError | NotImplementedError):
+                _log.info("rpc failed", code=self._code.name, error=str(error))
+            else:
+                _log.exception("rpc crashed", code=self._code.name)
+            self._context.abort(self._code, status_message_for(error))
+            raise  # unreachable: abort raises
+
+
+def _is_abort(error: Exception, context: grpc.ServicerContext) -> bool:
+    """True for the exception grpc raises from context.abort (already carrying a status)."""
+    state = getattr(context, "_state", None)
+    return bool(state is not None and getattr(state, "aborted", False))

@@ -1,0 +1,94 @@
+"""The gRPC server on a unix socket: safe binding, socket permissions, graceful stop."""
+
+import errno
+import os
+import socket
+import stat
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import structlog
+
+from adapters.cri.generated import api_pb2_grpc
+from adapters.cri.interceptor import CriInterceptor
+
+_log = structlog.get_logger("pycrio.server")
+
+# The kubelet sends image configs and container lists that can exceed gRPC's 4 MiB default (cri-o uses 16).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class SocketInUse(Exception):
+    """Another process serves on the socket path."""
+
+
+def prepare_socket_path(path: Path) -> None:
+    """Create the parent dir; replace a stale socket, refuse a live one or a non-socket file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise SocketInUse(f"{path} exists and is not a socket; remove it or choose another grpc.listen")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2)
+        probe.connect(str(path))
+    except OSError as err:
+        if err.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+            raise SocketInUse(f"{path}: cannot tell whether it is in use: {err.strerror}") from err
+        path.unlink(missing_ok=True)  # stale: left behind by a daemon that died
+        _log.info("removed stale socket", path=str(path))
+        return
+    finally:
+        probe.close()
+    raise SocketInUse(f"{path} is in use by a running process; is another pycrio running?")
+
+
+class CriServer:
+    def __init__(
+        self,
+        socket_path: Path,
+        socket_mode: int,
+        runtime_servicer: api_pb2_grpc.RuntimeServiceServicer,
+        image_servicer: api_pb2_grpc.ImageServiceServicer,
+        max_workers: int,
+    ) -> None:
+        self._socket_path = socket_path
+        self._socket_mode = socket_mode
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cri"),
+            interceptors=[CriInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        api_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime_servicer, self._server)
+        api_pb2_grpc.add_ImageServiceServicer_to_server(image_servicer, self._server)
+
+    def start(self) -> None:
+        prepare_socket_path(self._socket_path)
+        old_umask = os.umask(0o177)  # never world-accessible, not even between bind and chmod
+        try:
+            self._server.add_insecure_port(f"unix://{self._socket_path}")
+            self._server.start()
+        finally:
+            os.umask(old_umask)
+        os.chmod(self._socket_path, self._socket_mode)
+        _log.info("serving CRI", socket=str(self._socket_path))
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+    def stop(self, grace: float) -> None:
+        """Refuse new RPCs, let in-flight ones finish within `grace` seconds, then remove the socket."""
+        self._server.stop(grace).wait()
+        try:
+            if stat.S_ISSOCK(self._socket_path.lstat().st_mode):
+                self._socket_path.unlink()
+        except FileNotFoundError:
+            pass
+        _log.info("stopped serving CRI", socket=str(self._socket_path))

@@ -1,0 +1,1 @@
+"""Running host programs (runc, conmon, CNI plugins) safely, and reaping what they leave behind."""

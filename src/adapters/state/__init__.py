@@ -1,0 +1,1 @@
+"""Persistence of runtime objects across daemon restarts."""

@@ -1,0 +1,93 @@
+"""A StateStore on the local file system that survives crashes mid-write.
+
+Each document is one JSON file, `<root>/<kind>/<id>.json`, replaced by write-temp, fsync, rename, fsync of
+the directory: readers never see a torn file and a power loss keeps either the old or the new version.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from domain.errors import Internal
+from domain.names import check_plain_name
+from ports.state_store import Document
+
+
+class AtomicFileStateStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def _dir(self, kind: str) -> Path:
+        return self._root / check_plain_name("state kind", kind)
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self._dir(kind) / f"{check_plain_name('state id', key)}.json"
+
+    def put(self, kind: str, key: str, document: Mapping[str, Any]) -> None:
+        path = self._path(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = json.dumps(document, sort_keys=True).encode()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+
+    def get(self, kind: str, key: str) -> Document | None:
+        path = self._path(kind, key)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return _decode(path, raw)
+
+    def delete(self, kind: str, key: str) -> None:
+        path = self._path(kind, key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(path.parent)
+
+    def list(self, kind: str) -> dict[str, Document]:
+        directory = self._dir(kind)
+        found: dict[str, Document] = {}
+        if not directory.is_dir():
+            return found
+        for path in sorted(directory.glob("*.json")):
+            if path.name.startswith("."):
+                continue  # a temp file left by a crash
+            try:
+                found[path.stem] = _decode(path, path.read_bytes())
+            except FileNotFoundError:
+                continue  # deleted while we listed
+        return found
+
+
+def _decode(path: Path, raw: bytes) -> Document:
+    try:
+        value = json.loads(raw)
+    except ValueError as err:
+        raise Internal(f"state file {path} is corrupt: {err}") from err
+    if not isinstance(value, dict):
+        raise Internal(f"state file {path} does not hold an object")
+    return value
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

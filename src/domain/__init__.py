@@ -1,0 +1,1 @@
+"""Pure lifecycle logic for pods, containers and images: no I/O, only ports."""

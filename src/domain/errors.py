@@ -1,0 +1,41 @@
+"""The one error vocabulary of pycrio.
+
+Domain services and adapters raise these; the CRI interceptor maps each class to one gRPC status code, so
+handlers never pick codes themselves and nothing escapes as UNKNOWN.
+"""
+
+
+class PycrioError(Exception):
+    """Base of every error the runtime reports on purpose."""
+
+
+class NotFound(PycrioError):
+    """The object named by the request does not exist."""
+
+
+class AlreadyExists(PycrioError):
+    """A name or id is already taken (e.g. a reserved sandbox or container name)."""
+
+
+class InvalidArgument(PycrioError):
+    """The request itself is wrong; retrying it unchanged cannot succeed."""
+
+
+class FailedPrecondition(PycrioError):
+    """The request is valid but the object is in the wrong state for it."""
+
+
+class DeadlineExceeded(PycrioError):
+    """An operation ran past its deadline (a subprocess, a stalled pull, an exec timeout)."""
+
+
+class Unavailable(PycrioError):
+    """A dependency (registry, plugin, runtime) could not be reached; a retry may succeed."""
+
+
+class ResourceExhausted(PycrioError):
+    """A limit was hit (address pool, output cap)."""
+
+
+class Internal(PycrioError):
+    """A failure of pycrio or of a host component, with the component's own message."""

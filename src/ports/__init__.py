@@ -1,0 +1,1 @@
+"""The interfaces the domain depends on; adapters implement them, tests/fakes mirror them."""

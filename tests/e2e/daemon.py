@@ -1,0 +1,71 @@
+"""Start the real pycrio daemon as a subprocess on private dirs and talk to it over gRPC."""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.cri_client import CriClient, connect, wait_for_socket
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Daemon:
+    def __init__(self, workdir: Path, settings: Sequence[str] = ()) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.socket = workdir / "run" / "pycrio.sock"
+        self.log_path = workdir / "daemon.log"
+        self.settings = [
+            f'grpc.listen="unix://{self.socket}"',
+            f'runtime.root="{workdir / "root"}"',
+            f'runtime.run_dir="{workdir / "run"}"',
+            "log.level=debug",
+            *settings,
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+        self._client: CriClient | None = None
+
+    def command(self) -> list[str]:
+        args = [sys.executable, "-m", "app.main", "--config", str(self.workdir / "pycrio.toml")]
+        for setting in self.settings:
+            args += ["--set", setting]
+        return args
+
+    def start(self) -> "Daemon":
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_for_socket(self.socket)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"pycrio did not start:\n{self.log()}") from None
+        return self
+
+    @property
+    def client(self) -> CriClient:
+        if self._client is None:
+            self._client = connect(self.socket)
+        return self._client
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        return code

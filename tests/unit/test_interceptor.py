@@ -1,0 +1,86 @@
+"""The interceptor over a real gRPC channel: codes, messages, streams, unimplemented RPCs."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from adapters.cri.generated import api_pb2 as pb
+from adapters.cri.server import CriServer
+from adapters.cri.services import image_service, runtime_service
+from domain import errors
+from tests.cri_client import CriClient, connect
+
+
+class _Raising:
+    """Handlers that fail the way real ones can."""
+
+    def Version(self, request: pb.VersionRequest, context: grpc.ServicerContext) -> pb.VersionResponse:
+        failures: dict[str, Exception] = {
+            "notfound": errors.NotFound("pod sandbox x not found"),
+            "invalid": errors.InvalidArgument("metadata.name is empty"),
+            "crash": KeyError("oops"),
+        }
+        if request.version in failures:
+            raise failures[request.version]
+        return pb.VersionResponse(runtime_name="ok")
+
+    def GetContainerEvents(
+        self, request: pb.GetEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ContainerEventResponse]:
+        yield pb.ContainerEventResponse(container_id="first")
+        raise errors.FailedPrecondition("stream broke")
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[CriClient]:
+    server = CriServer(tmp_path / "cri.sock", 0o660, runtime_service([_Raising()]), image_service([]), 4)
+    server.start()
+    cri = connect(tmp_path / "cri.sock")
+    yield cri
+    cri.close()
+    server.stop(1)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "code", "message"),
+    [
+        ("notfound", grpc.StatusCode.NOT_FOUND, "pod sandbox x not found"),
+        ("invalid", grpc.StatusCode.INVALID_ARGUMENT, "metadata.name is empty"),
+        ("crash", grpc.StatusCode.INTERNAL, "internal error: KeyError: 'oops'"),
+    ],
+)
+def test_errors_become_status_codes(
+    client: CriClient, trigger: str, code: grpc.StatusCode, message: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as failure:
+        client.runtime.Version(pb.VersionRequest(version=trigger))
+    assert failure.value.code() == code
+    assert failure.value.details() == message
+
+
+def test_success_passes_through(client: CriClient) -> None:
+    assert client.runtime.Version(pb.VersionRequest()).runtime_name == "ok"
+
+
+def test_stream_error_after_items(client: CriClient) -> None:
+    stream = client.runtime.GetContainerEvents(pb.GetEventsRequest())
+    assert next(stream).container_id == "first"
+    with pytest.raises(grpc.RpcError) as failure:
+        next(stream)
+    assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_unserved_rpcs_are_unimplemented(client: CriClient) -> None:
+    with pytest.raises(grpc.RpcError) as failure:
+        client.runtime.RunPodSandbox(pb.RunPodSandboxRequest())
+    assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    with pytest.raises(grpc.RpcError) as failure:
+        client.image.ListImages(pb.ListImagesRequest())
+    assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_two_groups_cannot_serve_one_rpc() -> None:
+    with pytest.raises(ValueError, match="Version"):
+        runtime_service([_Raising(), _Raising()])
