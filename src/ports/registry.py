@@ -1,0 +1,74 @@
+"""Fetching images from container registries (the distribution v2 API on a real node).
+
+The registry side resolves a name to one platform's manifest and its config, and streams blobs with their
+digest checked; what to keep and how to unpack it is the image store's business.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials from the CRI AuthConfig; any may be empty."""
+
+    username: str = ""
+    password: str = ""
+    # base64 of "username:password"
+    auth: str = ""
+    identity_token: str = ""
+    registry_token: str = ""
+    server_address: str = ""
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """One platform's image as a registry serves it.
+
+    `name` is fully qualified without tag or digest (`docker.io/library/busybox`); `tag` is empty when the
+    request named a digest. `source` says where blobs come from (a mirror or the origin), for open_blob.
+    """
+
+    name: str
+    tag: str
+    manifest_digest: str
+    manifest_media_type: str
+    manifest: bytes
+    config_digest: str
+    config: bytes
+    layers: list[Descriptor]
+    source: str
+
+
+class Registry(Protocol):
+    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        """Resolve a name as a user writes it (short names too) to one platform's manifest and config.
+
+        Raises NotFound when no source has it, InvalidArgument for a malformed name, Unavailable when
+        every source failed for other reasons (the message lists each source's failure).
+        """
+        ...
+
+    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
+        """The blob's bytes in chunks; the digest and size are checked as they stream.
+
+        A mismatch raises Internal after the last chunk at the latest, so a consumer must not keep anything
+        before the iterator is exhausted without error.
+        """
+        ...
