@@ -5,7 +5,7 @@ with the fakes from tests/fakes.
 """
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -16,18 +16,20 @@ from adapters.cri.images import ImageHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from adapters.registry.conf_files import load_registries_conf
+from adapters.registry.http_registry import HttpRegistry
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from app.config import Config, to_toml_dict
-from domain.errors import Unavailable
 from domain.images import ImageService
+from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
-from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
+from ports.registry import Platform, Registry
 
 
 def package_version() -> str:
@@ -41,14 +43,10 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
 
 
-class _UnwiredRegistry:
-    """Stands in until the httpx registry adapter (branch images-registry) is wired as `registry`."""
-
-    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        raise Unavailable(f"cannot pull {image}: no registry adapter is wired into this build")
-
-    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
-        raise Unavailable(f"cannot fetch {blob.digest}: no registry adapter is wired into this build")
+def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
+    """registries.conf and its drop-ins, read afresh on each use so edits apply without a restart."""
+    main_file, drop_ins = Path(config.image.registries_conf), Path(config.image.registries_conf_dir)
+    return lambda: load_registries_conf(main_file, drop_ins)
 
 
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -63,7 +61,12 @@ def host_platform() -> Platform:
 
 
 def _image_service(
-    config: Config, registry: Registry, layers: LayerStore, images: ImageStore, users: ImageUsers
+    config: Config,
+    registry: Registry,
+    layers: LayerStore,
+    images: ImageStore,
+    users: ImageUsers,
+    registries_conf: Callable[[], RegistriesConf],
 ) -> ImageService:
     service = ImageService(
         registry,
@@ -73,6 +76,7 @@ def _image_service(
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
         platform=host_platform(),
+        search_registries=lambda: list(registries_conf().search_registries()),
     )
     service.recover()
     return service
@@ -114,7 +118,8 @@ class Container(containers.DeclarativeContainer):
     image_store = providers.Singleton(StateImageStore, state=state_store)
     # The containers service may override this with its own records.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
-    registry = providers.Singleton(_UnwiredRegistry)
+    registries_conf = providers.Callable(_registries_conf_loader, config)
+    registry = providers.Singleton(HttpRegistry, registries_conf=registries_conf)
     images = providers.Singleton(
         _image_service,
         config=config,
@@ -122,6 +127,7 @@ class Container(containers.DeclarativeContainer):
         layers=layer_store,
         images=image_store,
         users=image_users,
+        registries_conf=registries_conf,
     )
     image_handlers = providers.Singleton(ImageHandlers, service=images)
 

@@ -251,7 +251,7 @@ class ImageService:
         document: dict[str, Any],
     ) -> None:
         tag = f"{resolved.name}:{resolved.tag}" if resolved.tag else ""
-        repo_digest = f"{resolved.name}@{resolved.manifest_digest}"
+        repo_digest = resolved.repo_digest
         size = 0
         for chain in chains:
             layer = self._layers.get(chain)
