@@ -101,7 +101,7 @@ class HttpRegistry:
         self._verified = httpx.Client(verify=True, transport=transport, **common)  # type: ignore[arg-type]
         self._unverified = httpx.Client(verify=False, transport=transport, **common)  # type: ignore[arg-type]
         self._lock = threading.Lock()
-        self._schemes: dict[str, str] = {}
+        self._schemes: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, Challenge] = {}
         self._source_insecure: dict[str, bool] = {}
         self._tokens = TokenCache()
@@ -320,11 +320,11 @@ class HttpRegistry:
 
     def _base_url(self, session: _Session) -> str:
         with self._lock:
-            scheme = self._schemes.get(session.host)
+            scheme = self._schemes.get((session.host, session.insecure))
         if scheme is None:
             scheme = self._detect_scheme(session)
             with self._lock:
-                self._schemes[session.host] = scheme
+                self._schemes[(session.host, session.insecure)] = scheme
         return f"{scheme}://{session.host}"
 
     def _detect_scheme(self, session: _Session) -> str:
