@@ -4,6 +4,7 @@
 with the fakes from tests/fakes.
 """
 
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -13,8 +14,11 @@ from adapters.cni.network import CniNetwork
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from adapters.registry.conf_files import load_registries_conf
+from adapters.registry.http_registry import HttpRegistry
 from adapters.state.file_store import AtomicFileStateStore
 from app.config import Config, to_toml_dict
+from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 
 
@@ -29,6 +33,12 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
 
 
+def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
+    """Reads registries.conf and its drop-ins on every pull, so edits apply without a restart."""
+    main, drop_ins = Path(config.image.registries_conf), Path(config.image.registries_conf_dir)
+    return lambda: load_registries_conf(main, drop_ins)
+
+
 class Container(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
 
@@ -39,6 +49,14 @@ class Container(containers.DeclarativeContainer):
         CniNetwork,
         conf_dir=providers.Callable(lambda c: Path(c.network.cni_conf_dir), config),
         plugin_dirs=providers.Callable(lambda c: [Path(d) for d in c.network.cni_plugin_dirs], config),
+    )
+
+    registry = providers.Singleton(
+        HttpRegistry,
+        registries_conf=providers.Callable(_registries_conf_loader, config),
+        # A read that stalls longer than a pull may go without progress fails (and is retried).
+        timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
+        user_agent=providers.Callable(lambda: f"pycrio/{package_version()}"),
     )
 
     runtime_info = providers.Singleton(
