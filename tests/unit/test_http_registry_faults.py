@@ -281,3 +281,35 @@ def test_bearer_challenge_scope_and_service_reach_the_token_server() -> None:
     assert params["service"] == "registry.test"
     assert params["account"] == "u"
     assert token_requests[0].headers["Authorization"].startswith("Basic ")
+
+
+def test_an_expired_cached_token_is_replaced() -> None:
+    image = Image()
+    inner = serve(image)
+    issued: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            issued.append(f"tok{len(issued)}")
+            return httpx.Response(200, json={"token": issued[-1], "expires_in": 3600})
+        # The registry revokes tok0 right after the manifest: later requests need a fresh token.
+        authorization = request.headers.get("Authorization")
+        valid = authorization == "Bearer tok1" or (
+            authorization == "Bearer tok0" and request.url.path.endswith("/manifests/v1")
+        )
+        if not valid:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.test/token"'})
+        return inner(request)
+
+    recorder = Recorder(handler)
+    adapter = recorder.adapter()
+    resolved = adapter.resolve(f"{HOST}/app:v1", None, AMD64)
+    assert b"".join(adapter.open_blob(resolved, resolved.layers[0], None)) == image.layer.blob
+    assert issued == ["tok0", "tok1"]
+
+
+def test_docker_hub_is_reached_through_its_api_host() -> None:
+    recorder = Recorder(serve(Image()))
+    resolved = recorder.adapter().resolve("busybox:v1", None, AMD64)
+    assert resolved.name == "docker.io/library/busybox"
+    assert {r.url.host for r in recorder.requests} == {"registry-1.docker.io"}

@@ -126,3 +126,11 @@ def test_choose_platform_skips_entries_without_platform_and_reports_what_is_offe
         choose_platform(
             index((D, {"os": "windows", "architecture": "amd64"})), Platform("linux", "amd64", "")
         )
+
+
+def test_host_platform_is_normalised() -> None:
+    from adapters.registry.host_platform import host_platform
+
+    platform = host_platform()
+    assert platform.os == "linux"
+    assert platform == normalize_platform(platform)
