@@ -198,3 +198,15 @@ def test_v1_drop_ins_are_refused(tmp_path: Path) -> None:
 
 def test_absent_files_mean_defaults(tmp_path: Path) -> None:
     assert load_registries_conf(tmp_path / "none.conf", tmp_path / "none.d") == RegistriesConf()
+
+
+def test_the_fixture_helper_writes_a_valid_conf() -> None:
+    from tests.fixtures.registry import RunningRegistry, registries_conf_text
+
+    running = [
+        RunningRegistry("plain", "127.0.0.1:5001", "http", "c1"),
+        RunningRegistry("tls", "127.0.0.1:5002", "https", "c2"),
+    ]
+    parsed = parse_registries_conf(registries_conf_text(*running), "fixture")
+    assert parsed.unqualified_search_registries == ("127.0.0.1:5001", "127.0.0.1:5002")
+    assert all(parsed.candidates(f"{r.host}/x")[0].sources[0].insecure for r in running)
