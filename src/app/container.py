@@ -4,7 +4,6 @@
 with the fakes from tests/fakes.
 """
 
-import platform
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +16,7 @@ from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
 from adapters.registry.conf_files import load_registries_conf
+from adapters.registry.host_platform import host_platform
 from adapters.registry.http_registry import HttpRegistry
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
@@ -29,7 +29,7 @@ from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
-from ports.registry import Platform, Registry
+from ports.registry import Registry
 
 
 def package_version() -> str:
@@ -44,20 +44,9 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
 
 
 def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
-    """registries.conf and its drop-ins, read afresh on each use so edits apply without a restart."""
-    main_file, drop_ins = Path(config.image.registries_conf), Path(config.image.registries_conf_dir)
-    return lambda: load_registries_conf(main_file, drop_ins)
-
-
-_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
-
-
-def host_platform() -> Platform:
-    """The host as OCI platforms name it (Go's GOARCH names)."""
-    machine = platform.machine()
-    return Platform(
-        os="linux", architecture=_GO_ARCH.get(machine, machine), variant="v7" if machine == "armv7l" else ""
-    )
+    """Reads registries.conf and its drop-ins on every pull, so edits apply without a restart."""
+    main, drop_ins = Path(config.image.registries_conf), Path(config.image.registries_conf_dir)
+    return lambda: load_registries_conf(main, drop_ins)
 
 
 def _image_service(
@@ -94,6 +83,14 @@ class Container(containers.DeclarativeContainer):
         plugin_dirs=providers.Callable(lambda c: [Path(d) for d in c.network.cni_plugin_dirs], config),
     )
 
+    registry = providers.Singleton(
+        HttpRegistry,
+        registries_conf=providers.Callable(_registries_conf_loader, config),
+        # A read that stalls longer than a pull may go without progress fails (and is retried).
+        timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
+        user_agent=providers.Callable(lambda: f"pycrio/{package_version()}"),
+    )
+
     runtime_info = providers.Singleton(
         RuntimeInfoService,
         runtime_version=providers.Callable(package_version),
@@ -119,7 +116,6 @@ class Container(containers.DeclarativeContainer):
     # The containers service may override this with its own records.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
-    registry = providers.Singleton(HttpRegistry, registries_conf=registries_conf)
     images = providers.Singleton(
         _image_service,
         config=config,

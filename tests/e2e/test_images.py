@@ -20,7 +20,7 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from domain.image_config import chain_ids
 from tests.e2e.daemon import Daemon
-from tests.fixtures.images import PushedImage, TestImages
+from tests.fixtures.images import PushedImage, PushedImages
 from tests.fixtures.push import Pusher
 from tests.fixtures.registry import RunningRegistry
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
@@ -30,7 +30,7 @@ ALIAS = "alias.test"
 
 @pytest.fixture(scope="module")
 def image_daemon(
-    registry: RunningRegistry, test_images: TestImages, tmp_path_factory: pytest.TempPathFactory
+    registry: RunningRegistry, pushed_images: PushedImages, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daemon]:
     """One daemon for the module; short names search the test registry, `alias.test/...` names reach it
     too (the same image under a second registry name)."""
@@ -109,7 +109,7 @@ def overlay_view(layers: list[Path], target: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(target)], check=True)
 
 
-def good_images(images: TestImages) -> dict[str, PushedImage]:
+def good_images(images: PushedImages) -> dict[str, PushedImage]:
     return {
         "busybox": images.busybox,
         "oci": images.oci,
@@ -127,9 +127,9 @@ def good_images(images: TestImages) -> dict[str, PushedImage]:
     ["busybox", "oci", "multilayer", "zstd", "user", "multiarch_oci", "multiarch_docker", "digest_only"],
 )
 def test_pull_inspect_and_remove(
-    image_daemon: Daemon, test_images: TestImages, which: str, tmp_path: Path
+    image_daemon: Daemon, pushed_images: PushedImages, which: str, tmp_path: Path
 ) -> None:
-    image = good_images(test_images)[which]
+    image = good_images(pushed_images)[which]
     image_ref = pull(image_daemon, image.reference)
     assert "sha256:" + image_ref == amd64(image).config_digest
 
@@ -163,8 +163,8 @@ def test_pull_inspect_and_remove(
     remove(image_daemon, image.reference)  # absent: still success
 
 
-def test_layers_are_unpacked_with_metadata(image_daemon: Daemon, test_images: TestImages) -> None:
-    image = test_images.user
+def test_layers_are_unpacked_with_metadata(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    image = pushed_images.user
     pull(image_daemon, image.reference)
     try:
         home = layer_dirs(image_daemon, image)[-1] / "home" / "app"
@@ -176,8 +176,8 @@ def test_layers_are_unpacked_with_metadata(image_daemon: Daemon, test_images: Te
         remove(image_daemon, image.reference)
 
 
-def test_whiteouts_are_overlay_whiteouts_on_disk(image_daemon: Daemon, test_images: TestImages) -> None:
-    image = test_images.multilayer
+def test_whiteouts_are_overlay_whiteouts_on_disk(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    image = pushed_images.multilayer
     pull(image_daemon, image.reference)
     try:
         top = layer_dirs(image_daemon, image)[-1]
@@ -192,9 +192,9 @@ def test_whiteouts_are_overlay_whiteouts_on_disk(image_daemon: Daemon, test_imag
     "which", ["traversal", "absolute", "symlink-escape", "hardlink-escape", "symlinked-dir"]
 )
 def test_hostile_images_are_refused_and_write_nothing(
-    image_daemon: Daemon, test_images: TestImages, which: str
+    image_daemon: Daemon, pushed_images: PushedImages, which: str
 ) -> None:
-    image = test_images.hostile[which]
+    image = pushed_images.hostile[which]
     before = tree(storage(image_daemon) / "layers")
     with pytest.raises(grpc.RpcError) as failure:
         pull(image_daemon, image.reference)
@@ -209,21 +209,21 @@ def test_hostile_images_are_refused_and_write_nothing(
     assert tree(storage(image_daemon) / "tmp") == set()
 
 
-def test_short_names_use_the_search_registries(image_daemon: Daemon, test_images: TestImages) -> None:
+def test_short_names_use_the_search_registries(image_daemon: Daemon, pushed_images: PushedImages) -> None:
     image_ref = pull(image_daemon, "pycrio/busybox")
     try:
         assert status(image_daemon, "pycrio/busybox").image.id == image_ref
         assert list(status(image_daemon, "pycrio/busybox:latest").image.repo_tags) == [
-            test_images.busybox.reference
+            pushed_images.busybox.reference
         ]
     finally:
         remove(image_daemon, "pycrio/busybox")
 
 
 def test_three_tags_of_one_image_are_one_image_removed_together(
-    image_daemon: Daemon, registry: RunningRegistry, test_images: TestImages
+    image_daemon: Daemon, registry: RunningRegistry, pushed_images: PushedImages
 ) -> None:
-    image = test_images.busybox
+    image = pushed_images.busybox
     pusher = Pusher(registry)
     try:
         for tag in ("1", "2", "3"):
@@ -239,8 +239,8 @@ def test_three_tags_of_one_image_are_one_image_removed_together(
         assert not status(image_daemon, reference).HasField("image")
 
 
-def test_one_image_from_two_registry_names(image_daemon: Daemon, test_images: TestImages) -> None:
-    image = test_images.busybox
+def test_one_image_from_two_registry_names(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    image = pushed_images.busybox
     alias = f"{ALIAS}/{image.repository}:{image.tag}"
     first, second = pull(image_daemon, image.reference), pull(image_daemon, alias)
     assert first == second
@@ -249,8 +249,8 @@ def test_one_image_from_two_registry_names(image_daemon: Daemon, test_images: Te
     assert not status(image_daemon, alias).HasField("image")
 
 
-def test_concurrent_pulls_agree(image_daemon: Daemon, test_images: TestImages) -> None:
-    image = test_images.zstd
+def test_concurrent_pulls_agree(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    image = pushed_images.zstd
     results: list[str] = []
     threads = [
         threading.Thread(target=lambda: results.append(pull(image_daemon, image.reference))) for _ in range(4)
@@ -267,12 +267,12 @@ def test_concurrent_pulls_agree(image_daemon: Daemon, test_images: TestImages) -
 
 
 def test_a_one_millisecond_deadline_is_deadline_exceeded(
-    image_daemon: Daemon, test_images: TestImages
+    image_daemon: Daemon, pushed_images: PushedImages
 ) -> None:
     with pytest.raises(grpc.RpcError) as failure:
-        pull(image_daemon, test_images.oci.reference, timeout=0.001)
+        pull(image_daemon, pushed_images.oci.reference, timeout=0.001)
     assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    remove(image_daemon, test_images.oci.reference)
+    remove(image_daemon, pushed_images.oci.reference)
 
 
 def test_unknown_image_is_not_found(image_daemon: Daemon, registry: RunningRegistry) -> None:
@@ -282,9 +282,9 @@ def test_unknown_image_is_not_found(image_daemon: Daemon, registry: RunningRegis
 
 
 def test_images_survive_a_restart_and_fs_info_counts_them(
-    image_daemon: Daemon, test_images: TestImages
+    image_daemon: Daemon, pushed_images: PushedImages
 ) -> None:
-    image = test_images.oci
+    image = pushed_images.oci
     image_ref = pull(image_daemon, image.reference)
     before = status(image_daemon, image.reference).image
     image_daemon.stop()

@@ -51,10 +51,11 @@ def parse_challenges(header: str) -> list[Challenge]:
             after = _SPACE.match(header, name.end())
             after_name = after.end() if after else name.end()
             if after_name >= length or header[after_name] != "=":
-                position = start  # the next token starts a new challenge (or is a token68 we ignore)
-                if name.end() < length and header[name.end()] == "=":
-                    position = _skip(header, name.end(), "=")  # token68 like Basic abc==
+                position = start  # the next token starts a new challenge
                 break
+            if after_name + 1 >= length or header[after_name + 1] in "=,":
+                position = _skip(header, after_name, "=")  # a token68 (`Negotiate abc==`): no parameters
+                continue
             value_start = _SPACE.match(header, after_name + 1)
             cursor = value_start.end() if value_start else after_name + 1
             if cursor < length and header[cursor] == '"':

@@ -36,7 +36,7 @@ from domain.errors import (
     PycrioError,
     Unavailable,
 )
-from domain.image_reference import DIGEST_HEX_LENGTHS, ImageReference, check_digest, parse
+from domain.image_reference import DEFAULT_REGISTRY, DIGEST_HEX_LENGTHS, ImageReference, check_digest, parse
 from domain.manifests import (
     ACCEPTED,
     ImageIndex,
@@ -54,6 +54,8 @@ _log = structlog.get_logger("pycrio.registry")
 # containerd refuses manifests above 4 MiB; configs are small JSON documents too.
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_CONFIG_BYTES = 8 << 20
+
+DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
 # Which failure decides the final error when every source failed: the first kind present in this order.
 _KIND_ORDER = ("unavailable", "auth", "bad_content", "blocked", "not_found")
@@ -101,7 +103,7 @@ class HttpRegistry:
         self._verified = httpx.Client(verify=True, transport=transport, **common)  # type: ignore[arg-type]
         self._unverified = httpx.Client(verify=False, transport=transport, **common)  # type: ignore[arg-type]
         self._lock = threading.Lock()
-        self._schemes: dict[str, str] = {}
+        self._schemes: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, Challenge] = {}
         self._source_insecure: dict[str, bool] = {}
         self._tokens = TokenCache()
@@ -319,13 +321,14 @@ class HttpRegistry:
         return self._unverified if session.insecure else self._verified
 
     def _base_url(self, session: _Session) -> str:
+        """Where the registry's API answers; Docker Hub's lives on registry-1.docker.io, not docker.io."""
         with self._lock:
-            scheme = self._schemes.get(session.host)
+            scheme = self._schemes.get((session.host, session.insecure))
         if scheme is None:
             scheme = self._detect_scheme(session)
             with self._lock:
-                self._schemes[session.host] = scheme
-        return f"{scheme}://{session.host}"
+                self._schemes[(session.host, session.insecure)] = scheme
+        return f"{scheme}://{_api_host(session.host)}"
 
     def _detect_scheme(self, session: _Session) -> str:
         """https always for secure registries; an insecure one may be plain http (tried after https)."""
@@ -334,9 +337,8 @@ class HttpRegistry:
         errors = []
         for scheme in ("https", "http"):
             try:
-                send(
-                    self._unverified, "GET", f"{scheme}://{session.host}/v2/", {}, self._policy, self._sleep
-                ).close()
+                url = f"{scheme}://{_api_host(session.host)}/v2/"
+                send(self._unverified, "GET", url, {}, self._policy, self._sleep).close()
                 return scheme
             except SourceUnreachable as err:
                 errors.append(f"{scheme}: {err}")
@@ -353,7 +355,8 @@ class HttpRegistry:
             response = send(client, method, url, sent, self._policy, self._sleep, stream=stream)
             if response.status_code != 401:
                 return response
-            fresh = self._authorize(session, client, response)
+            # A cached token the registry no longer takes is replaced, not offered again.
+            fresh = self._authorize(session, client, response, refresh=authorization is not None)
             if fresh is None or fresh == authorization:
                 return response
             response.close()
@@ -384,7 +387,9 @@ class HttpRegistry:
             return basic_header(credentials) if credentials.has_basic else None
         return self._bearer(session, client, challenge)
 
-    def _authorize(self, session: _Session, client: httpx.Client, response: httpx.Response) -> str | None:
+    def _authorize(
+        self, session: _Session, client: httpx.Client, response: httpx.Response, refresh: bool
+    ) -> str | None:
         challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
         chosen = next((c for c in challenges if c.scheme == "bearer"), None) or next(
             (c for c in challenges if c.scheme == "basic"), None
@@ -395,18 +400,24 @@ class HttpRegistry:
             self._challenges[session.host] = chosen
         if chosen.scheme == "basic":
             return basic_header(session.credentials) if session.credentials.has_basic else None
-        return self._bearer(session, client, chosen)
+        return self._bearer(session, client, chosen, refresh)
 
-    def _bearer(self, session: _Session, client: httpx.Client, challenge: Challenge) -> str:
+    def _bearer(
+        self, session: _Session, client: httpx.Client, challenge: Challenge, refresh: bool = False
+    ) -> str:
         scopes = tuple(sorted({session.scope, *challenge.scope.split()} - {""}))
         key = (challenge.realm, challenge.service, scopes, session.credentials.fingerprint)
-        token = self._tokens.get(key)
+        token = None if refresh else self._tokens.get(key)
         if token is None:
             token, ttl = fetch_token(
                 client, challenge, scopes, session.credentials, self._policy, self._sleep
             )
             self._tokens.put(key, token, ttl)
         return f"Bearer {token}"
+
+
+def _api_host(host: str) -> str:
+    return DOCKER_HUB_API_HOST if host == DEFAULT_REGISTRY else host
 
 
 def _pull_scope(reference: ImageReference) -> str:
