@@ -6,6 +6,7 @@ Mirrors cri-tools' `pkg/validate/image.go`: tag, no tag, digest, all kinds of re
 tags of one image, one image from two registry names, removal by one tag, the 1 ms deadline.
 """
 
+import base64
 import contextlib
 import json
 import os
@@ -20,9 +21,9 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from domain.image_config import chain_ids
 from tests.e2e.daemon import Daemon
-from tests.fixtures.images import PushedImage, PushedImages
+from tests.fixtures.images import PushedImage, PushedImages, file, image_config, make_layer, push_image
 from tests.fixtures.push import Pusher
-from tests.fixtures.registry import RunningRegistry
+from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
 
 ALIAS = "alias.test"
@@ -30,16 +31,20 @@ ALIAS = "alias.test"
 
 @pytest.fixture(scope="module")
 def image_daemon(
-    registry: RunningRegistry, pushed_images: PushedImages, tmp_path_factory: pytest.TempPathFactory
+    registry: RunningRegistry,
+    basic_auth_registry: RunningRegistry,
+    token_auth_registry: RunningRegistry,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Daemon]:
-    """One daemon for the module; short names search the test registry, `alias.test/...` names reach it
-    too (the same image under a second registry name)."""
+    """One daemon for the module; short names search the anonymous test registry, the auth registries are
+    reachable by full name, and `alias.test/...` names reach the anonymous one too (the same image under a
+    second registry name)."""
     workdir = tmp_path_factory.mktemp("images-e2e")
     conf = workdir / "registries.conf"
     conf.write_text(
-        f'unqualified-search-registries = ["{registry.host}"]\n\n'
-        f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n\n'
-        f'[[registry]]\nprefix = "{ALIAS}"\nlocation = "{registry.host}"\ninsecure = true\n'
+        registries_conf_text(registry)
+        + registries_conf_text(basic_auth_registry, token_auth_registry, search=False)
+        + f'\n[[registry]]\nprefix = "{ALIAS}"\nlocation = "{registry.host}"\ninsecure = true\n'
     )
     (workdir / "registries.conf.d").mkdir()
     running = Daemon(
@@ -62,11 +67,9 @@ def storage(daemon: Daemon) -> Path:
     return daemon.workdir / "root" / "storage"
 
 
-def pull(daemon: Daemon, name: str, timeout: float = 120) -> str:
-    reply = daemon.client.image.PullImage(
-        pb.PullImageRequest(image=pb.ImageSpec(image=name)), timeout=timeout
-    )
-    return str(reply.image_ref)
+def pull(daemon: Daemon, name: str, timeout: float = 120, auth: pb.AuthConfig | None = None) -> str:
+    request = pb.PullImageRequest(image=pb.ImageSpec(image=name), auth=auth)
+    return str(daemon.client.image.PullImage(request, timeout=timeout).image_ref)
 
 
 def status(daemon: Daemon, name: str, verbose: bool = False) -> pb.ImageStatusResponse:
@@ -297,6 +300,49 @@ def test_images_survive_a_restart_and_fs_info_counts_them(
         assert images.used_bytes.value > 0 and images.inodes_used.value > 0
         assert info.container_filesystems[0].fs_id.mountpoint == str(storage(image_daemon) / "containers")
     finally:
+        remove(image_daemon, image_ref)
+
+
+def push_small(registry: RunningRegistry, repository: str) -> PushedImage:
+    layer = make_layer([file("hello", f"{repository}\n")])
+    pusher = Pusher(registry)
+    try:
+        return push_image(pusher, repository, "v1", [layer], image_config([layer]))
+    finally:
+        pusher.close()
+
+
+def test_basic_auth_from_the_cri_auth_config(
+    image_daemon: Daemon, basic_auth_registry: RunningRegistry
+) -> None:
+    image = push_small(basic_auth_registry, "e2e/basic")
+    with pytest.raises(grpc.RpcError) as failure:
+        pull(image_daemon, image.reference)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "refused" in str(failure.value.details())
+    assert not status(image_daemon, image.reference).HasField("image")
+    user, password = basic_auth_registry.username, basic_auth_registry.password
+    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+    for auth in (pb.AuthConfig(username=user, password=password), pb.AuthConfig(auth=encoded)):
+        image_ref = pull(image_daemon, image.reference, auth=auth)
+        assert "sha256:" + image_ref == image.config_digest
+        remove(image_daemon, image_ref)
+
+
+def test_bearer_tokens_from_the_cri_auth_config(
+    image_daemon: Daemon, token_auth_registry: RunningRegistry
+) -> None:
+    server = token_auth_registry.token_server
+    assert server is not None
+    image = push_small(token_auth_registry, "e2e/token")
+    token = server.issue("tokenuser", ["repository:e2e/token:pull"])
+    for auth in (
+        pb.AuthConfig(username=token_auth_registry.username, password=token_auth_registry.password),
+        pb.AuthConfig(identity_token=next(iter(server.refresh_tokens))),
+        pb.AuthConfig(registry_token=token),
+    ):
+        image_ref = pull(image_daemon, image.reference, auth=auth)
+        assert "sha256:" + image_ref == image.config_digest
         remove(image_daemon, image_ref)
 
 
