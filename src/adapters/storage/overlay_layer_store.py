@@ -144,7 +144,10 @@ class OverlayLayerStore:
                 diff.mkdir(mode=0o755)
                 raw = ChunkReader(blob)
                 tar = HashingReader(decompressed(raw))
-                unpack_tar(typing.cast(IO[bytes], tar), diff)
+                try:
+                    unpack_tar(typing.cast(IO[bytes], tar), diff)
+                except InvalidArgument as err:
+                    raise type(err)(f"refusing layer {diff_id}: {err}") from err
                 tar.drain()
                 raw.drain()
                 if tar.digest != diff_id:

@@ -103,7 +103,7 @@ class _Unpacker:
             return self._cached[1]
         fd = os.dup(self._root_fd)
         try:
-            for part in parts:
+            for depth, part in enumerate(parts, 1):
                 try:
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
@@ -117,11 +117,11 @@ class _Unpacker:
                 except OSError as err:
                     if err.errno in (errno.ELOOP, errno.ENOTDIR) and _is_symlink(fd, part):
                         raise HostileEntry(
-                            f"layer entry {name!r}: path goes through the symlink {'/'.join(parts)!r}"
+                            f"layer entry {name!r}: path goes through the symlink {'/'.join(parts[:depth])!r}"
                         ) from None
                     if err.errno == errno.ENOTDIR:
                         raise HostileEntry(
-                            f"layer entry {name!r}: {'/'.join(parts)!r} is not a directory"
+                            f"layer entry {name!r}: {'/'.join(parts[:depth])!r} is not a directory"
                         ) from None
                     raise
                 os.close(fd)
