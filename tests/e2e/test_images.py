@@ -269,6 +269,38 @@ def test_concurrent_pulls_agree(image_daemon: Daemon, pushed_images: PushedImage
         remove(image_daemon, image.reference)
 
 
+def test_simultaneous_removals_all_succeed(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    image_ref = pull(image_daemon, pushed_images.multilayer.reference)
+    outcomes: list[tuple[bool, bool]] = []
+
+    def remove_and_look() -> None:
+        try:
+            remove(image_daemon, image_ref)
+            removed = True
+        except grpc.RpcError:
+            removed = False
+        outcomes.append((removed, status(image_daemon, image_ref).HasField("image")))
+
+    threads = [threading.Thread(target=remove_and_look) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == [(True, False)] * 5
+
+
+def test_image_fs_usage_follows_pulls_and_removals(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    def used() -> int:
+        info = image_daemon.client.image.ImageFsInfo(pb.ImageFsInfoRequest())
+        return int(info.image_filesystems[0].used_bytes.value)
+
+    before = used()
+    image_ref = pull(image_daemon, pushed_images.digest_only.reference)
+    assert used() > before
+    remove(image_daemon, image_ref)
+    assert used() == before
+
+
 def test_a_one_millisecond_deadline_is_deadline_exceeded(
     image_daemon: Daemon, pushed_images: PushedImages
 ) -> None:
