@@ -156,11 +156,13 @@ def fetch_token(
 def error_message(response: httpx.Response) -> str:
     """The registry's own words: `code: message` entries of a distribution error body, or the text."""
     try:
-        if not response.is_stream_consumed:
-            response.read()
+        response.read()
+    except (httpx.HTTPError, httpx.StreamError):
+        return ""
+    try:
         document = response.json()
-    except (ValueError, httpx.HTTPError):
-        return response.text[:200].strip() if response.is_stream_consumed else ""
+    except ValueError:
+        return response.text[:200].strip()
     errors = document.get("errors") if isinstance(document, dict) else None
     if isinstance(errors, list) and errors:
         parts = []
