@@ -347,3 +347,21 @@ def test_concurrent_pulls_share_one_adapter(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert all(pool.map(pull, pushed * 3))
+
+
+def test_certs_d_makes_a_private_ca_trusted(
+    tls_registry: RunningRegistry, adapter_for: list[HttpRegistry], tmp_path: Path
+) -> None:
+    assert tls_registry.ca_cert is not None
+    pushed = push_small(tls_registry, "tls/private-ca")
+    certs_d = tmp_path / "certs.d"
+    (certs_d / tls_registry.host).mkdir(parents=True)
+    (certs_d / tls_registry.host / "ca.crt").write_bytes(tls_registry.ca_cert.read_bytes())
+    adapter = HttpRegistry(RegistriesConf, timeout=10, policy=FAST, certs_dirs=[certs_d])
+    adapter_for.append(adapter)
+    resolved = adapter.resolve(pushed.reference, None, AMD64)
+    assert fetch_all(adapter, resolved, None) == [layer.blob for layer in pushed.layers]
+
+    (certs_d / tls_registry.host / "client.cert").write_text("no key beside it")
+    with pytest.raises(FailedPrecondition, match="without its key"):
+        adapter.resolve(pushed.reference, None, AMD64)
