@@ -103,6 +103,15 @@ def is_short_name(text: str) -> bool:
     return not ("." in first or ":" in first or first == "localhost")
 
 
+def split_repository(text: str) -> tuple[str, str]:
+    """`team/app:1@sha256:..` -> (`team/app`, `:1@sha256:..`): the repository part and its tag/digest."""
+    rest, at, digest = text.partition("@")
+    colon = rest.rfind(":")
+    if colon != -1 and "/" not in rest[colon:]:
+        return rest[:colon], rest[colon:] + at + digest
+    return rest, at + digest
+
+
 def parse(text: str) -> ImageReference:
     """Parse and normalise a reference; short names land on docker.io as docker does.
 
