@@ -365,3 +365,25 @@ def test_certs_d_makes_a_private_ca_trusted(
     (certs_d / tls_registry.host / "client.cert").write_text("no key beside it")
     with pytest.raises(FailedPrecondition, match="without its key"):
         adapter.resolve(pushed.reference, None, AMD64)
+
+
+def test_a_stalled_blob_times_out_and_fails_as_unavailable(
+    registry: RunningRegistry, stalling_registry: RunningRegistry
+) -> None:
+    layer = make_layer([file("big", secrets.token_bytes(200_000))])
+    pusher = Pusher(registry)
+    try:
+        pushed = push_image(pusher, "stall/app", "v1", [layer], image_config([layer]))
+    finally:
+        pusher.close()
+    adapter = HttpRegistry(lambda: insecure(stalling_registry.host), timeout=0.5, policy=FAST)
+    try:
+        resolved = adapter.resolve(f"{stalling_registry.host}/stall/app:v1", None, AMD64)
+        assert resolved.manifest_digest == pushed.manifest_digest
+        received: list[bytes] = []
+        with pytest.raises(Unavailable, match="ReadTimeout"):
+            for chunk in adapter.open_blob(resolved, resolved.layers[0], None):
+                received.append(chunk)
+        assert sum(map(len, received)) < layer.size
+    finally:
+        adapter.close()
