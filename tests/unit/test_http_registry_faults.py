@@ -313,3 +313,25 @@ def test_docker_hub_is_reached_through_its_api_host() -> None:
     resolved = recorder.adapter().resolve("busybox:v1", None, AMD64)
     assert resolved.name == "docker.io/library/busybox"
     assert {r.url.host for r in recorder.requests} == {"registry-1.docker.io"}
+
+
+def test_a_redirect_loop_is_a_clear_error() -> None:
+    recorder = Recorder(lambda request: httpx.Response(302, headers={"Location": str(request.url)}))
+    with pytest.raises(Internal, match="TooManyRedirects"):
+        recorder.adapter().resolve(f"{HOST}/app:v1", None, AMD64)
+
+
+def test_a_body_that_does_not_decode_is_a_clear_error() -> None:
+    image = Image()
+    inner = serve(image)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(image.layer.digest):
+            return httpx.Response(200, content=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+        return inner(request)
+
+    recorder = Recorder(handler)
+    adapter = recorder.adapter()
+    resolved = adapter.resolve(f"{HOST}/app:v1", None, AMD64)
+    with pytest.raises(Internal, match="DecodingError"):
+        b"".join(adapter.open_blob(resolved, resolved.layers[0], None))

@@ -254,6 +254,10 @@ class HttpRegistry:
                 raise _SourceFailure(
                     "unavailable", f"reading manifest {reference}: {describe(err)}"
                 ) from None
+            except httpx.RequestError as err:  # e.g. a Content-Encoding that does not decode
+                raise _SourceFailure(
+                    "bad_content", f"reading manifest {reference}: {describe(err)}"
+                ) from None
             content_type = response.headers.get("Content-Type", "")
             header_digest = response.headers.get("Docker-Content-Digest", "")
         finally:
@@ -327,6 +331,8 @@ class HttpRegistry:
                     _log.info("blob download interrupted, resuming", digest=blob.digest, offset=received)
                     self._sleep(self._policy.delay(interruptions - 1))
                     continue
+                except httpx.RequestError as err:
+                    raise _SourceFailure("bad_content", f"blob {blob.digest}: {describe(err)}") from None
             finally:
                 response.close()
             break
@@ -408,6 +414,8 @@ class HttpRegistry:
             )
         except SourceUnreachable as err:
             raise _SourceFailure("unavailable", f"{session.host}: {err}") from None
+        except httpx.RequestError as err:  # too many redirects, a malformed Location, ...
+            raise _SourceFailure("bad_content", f"{session.host}: {describe(err)}") from None
         except AuthRefused as err:
             raise _SourceFailure("auth", str(err)) from None
 
