@@ -68,15 +68,11 @@ class ImageReference:
     @property
     def familiar(self) -> str:
         """The short form docker prints: `busybox:latest` for `docker.io/library/busybox:latest`."""
-        text = str(self)
         if self.registry != DEFAULT_REGISTRY:
-            return text
-        rest = text.removeprefix(f"{DEFAULT_REGISTRY}/")
-        if rest.startswith(f"{OFFICIAL_NAMESPACE}/") and "/" not in self.path.removeprefix(
-            f"{OFFICIAL_NAMESPACE}/"
-        ):
-            rest = rest.removeprefix(f"{OFFICIAL_NAMESPACE}/")
-        return rest
+            return str(self)
+        namespace, _, rest = self.path.partition("/")
+        path = rest if namespace == OFFICIAL_NAMESPACE and "/" not in rest else self.path
+        return str(ImageReference("", path, self.tag, self.digest)).removeprefix("/")
 
 
 def check_digest(digest: str) -> str:
