@@ -1,6 +1,7 @@
 """Faults a real registry will not produce on demand, served through httpx.MockTransport: retries and
 backoff, Retry-After, corrupt manifests and blobs, redirects, interrupted downloads, schema 1."""
 
+import base64
 import hashlib
 import json
 import os
@@ -335,3 +336,24 @@ def test_a_body_that_does_not_decode_is_a_clear_error() -> None:
     resolved = adapter.resolve(f"{HOST}/app:v1", None, AMD64)
     with pytest.raises(Internal, match="DecodingError"):
         b"".join(adapter.open_blob(resolved, resolved.layers[0], None))
+
+
+def test_identity_token_falls_back_to_basic_when_the_token_server_has_no_oauth() -> None:
+    image = Image()
+    inner = serve(image)
+    seen: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            seen.append((request.method, request.headers.get("Authorization", "")))
+            if request.method == "POST":
+                return httpx.Response(405)
+            return httpx.Response(200, json={"token": "tok"})
+        if request.headers.get("Authorization") != "Bearer tok":
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.test/token"'})
+        return inner(request)
+
+    recorder = Recorder(handler)
+    recorder.adapter().resolve(f"{HOST}/app:v1", RegistryAuth(identity_token="refresh-me"), AMD64)
+    expected = "Basic " + base64.b64encode(b"<token>:refresh-me").decode()
+    assert seen == [("POST", ""), ("GET", expected)]
