@@ -27,6 +27,15 @@ from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
 
 ALIAS = "alias.test"
+GOOD = ["busybox", "oci", "multilayer", "zstd", "user", "multiarch_oci", "multiarch_docker", "digest_only"]
+HOSTILE = [
+    "traversal",
+    "absolute",
+    "symlink-escape",
+    "hardlink-escape",
+    "symlinked-dir",
+    "hardlink-through-symlink",
+]
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +134,7 @@ def good_images(images: PushedImages) -> dict[str, PushedImage]:
     }
 
 
-@pytest.mark.parametrize(
-    "which",
-    ["busybox", "oci", "multilayer", "zstd", "user", "multiarch_oci", "multiarch_docker", "digest_only"],
-)
+@pytest.mark.parametrize("which", GOOD)
 def test_pull_inspect_and_remove(
     image_daemon: Daemon, pushed_images: PushedImages, which: str, tmp_path: Path
 ) -> None:
@@ -166,6 +172,11 @@ def test_pull_inspect_and_remove(
     remove(image_daemon, image.reference)  # absent: still success
 
 
+def test_every_fixture_image_is_covered(pushed_images: PushedImages) -> None:
+    assert sorted(good_images(pushed_images).values(), key=id) == sorted(pushed_images.all_good(), key=id)
+    assert sorted(pushed_images.hostile) == sorted(HOSTILE)
+
+
 def test_layers_are_unpacked_with_metadata(image_daemon: Daemon, pushed_images: PushedImages) -> None:
     image = pushed_images.user
     pull(image_daemon, image.reference)
@@ -191,9 +202,7 @@ def test_whiteouts_are_overlay_whiteouts_on_disk(image_daemon: Daemon, pushed_im
         remove(image_daemon, image.reference)
 
 
-@pytest.mark.parametrize(
-    "which", ["traversal", "absolute", "symlink-escape", "hardlink-escape", "symlinked-dir"]
-)
+@pytest.mark.parametrize("which", HOSTILE)
 def test_hostile_images_are_refused_and_write_nothing(
     image_daemon: Daemon, pushed_images: PushedImages, which: str
 ) -> None:
