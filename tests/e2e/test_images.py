@@ -394,5 +394,8 @@ def test_zz_nothing_is_left_after_removal(image_daemon: Daemon) -> None:
     assert listed_ids(image_daemon) == []
     for part in ("layers", "l", "tmp", "containers"):
         assert tree(storage(image_daemon) / part) == set(), part
+    state = image_daemon.workdir / "root" / "state"
+    for kind in ("images", "layers", "rootfs"):
+        assert tree(state / kind) == set(), kind
     assert mounts_under(image_daemon.workdir) == []
     assert status(image_daemon, "pycrio/busybox").image.id == ""
