@@ -1,5 +1,6 @@
 """The LayerStore contract, run against the in-memory fake and, as root, the overlay store."""
 
+import gzip
 import hashlib
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 from ports.layer_store import Layer as StoredLayer
 from ports.layer_store import LayerStore
 from tests.fakes.layer_store import InMemoryLayerStore
-from tests.layer_tars import Layer, directory, file, hardlink, layer, symlink
+from tests.layer_tars import Layer, digest, directory, file, hardlink, layer, symlink, tar_bytes
 from tests.storage_fixtures import unmount_all_under
 
 BASE = layer([directory("etc"), file("etc/hostname", b"base\n"), file("bin/sh", b"#!", mode=0o755)])
@@ -122,6 +123,15 @@ def test_garbage_is_not_a_layer(store: LayerStore) -> None:
     garbage = b"\x1f\x8b" + b"not gzip at all" * 10
     with pytest.raises(InvalidArgument):
         store.unpack("", "sha256:" + hashlib.sha256(garbage).hexdigest(), chunks(garbage), "image:a")
+    assert store.list_layers() == []
+
+
+@pytest.mark.parametrize("cut", [8, 200])
+def test_a_truncated_gzip_stream_keeps_nothing(store: LayerStore, cut: int) -> None:
+    tar = tar_bytes([file("a", b"x" * 5000)])
+    blob = gzip.compress(tar)[:-cut]
+    with pytest.raises(InvalidArgument):
+        store.unpack("", digest(tar), chunks(blob), "image:a")
     assert store.list_layers() == []
 
 

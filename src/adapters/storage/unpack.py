@@ -44,6 +44,10 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _COPY_CHUNK = 1 << 20
 
 
+# What a truncated or corrupt compressed stream raises while it is read.
+CORRUPT_STREAM_ERRORS = (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError)
+
+
 class HostileEntry(InvalidArgument):
     """An entry that would escape the layer or that no valid layer holds."""
 
@@ -61,7 +65,7 @@ def unpack_tar(stream: IO[bytes], root: Path) -> None:
             with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as archive:
                 for member in archive:
                     unpacker.apply(archive, member)
-        except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError) as err:
+        except CORRUPT_STREAM_ERRORS as err:
             raise InvalidArgument(f"layer is not a valid (compressed) tar archive: {err}") from err
         unpacker.finish()
     finally:
