@@ -30,6 +30,7 @@ from bench.runtimes import ExternalRuntime, RunPlan, bench_runtime
 from bench.workloads import PullTarget
 
 DEFAULT_CACHE = Path("/var/tmp/pycrio-bench-cache")
+SOCKET_PARENT = "/run"
 RUNTIMES = ("pycrio", "containerd")
 
 
@@ -88,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = QUICK if args.quick else SHORT
     run_id = secrets.token_hex(3)
     workdir = Path(tempfile.mkdtemp(prefix=f"pcbench-{run_id}-", dir=args.tmp_dir))
+    # Sockets need a short path (at most 104 bytes for containerd): they live in their own dir in /run.
+    run_dir = Path(tempfile.mkdtemp(prefix=f"pcb-{run_id}-", dir=SOCKET_PARENT))
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     reports: list[RuntimeReport] = []
     registry: LocalRegistry | None = None
@@ -96,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "run_id": run_id,
         "profile": profile.name,
+        "dirs": [str(workdir), str(run_dir)],
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "settings": {
@@ -115,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     }
     try:
-        log(f"run {run_id} ({profile.name}), temp dir {workdir}; building images in {args.cache_dir}")
+        log(
+            f"run {run_id} ({profile.name}), temp dirs {workdir} {run_dir}; images cached in {args.cache_dir}"
+        )
         busybox, pause, pulls = build_images(profile, args.cache_dir)
         registry = LocalRegistry(workdir / "registry", port=args.registry_port).start()
         log(f"registry on {registry.host}; pushing")
@@ -132,10 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             meta["cni"] = {"bridge": cni.BRIDGE, "subnet": cni.SUBNET}
             for name in args.runtimes.split(","):
                 if name == "pycrio":
-                    pycrio = PycrioDaemon(workdir / "pycrio", conf_dir, registry.host)
+                    pycrio = PycrioDaemon(workdir / "pycrio", run_dir / "pycrio", conf_dir, registry.host)
                     reports.append(bench_runtime(pycrio, plan, log))
                 else:
-                    layout = ContainerdLayout(workdir / "containerd")
+                    layout = ContainerdLayout(workdir / "containerd", run_dir / "containerd")
                     config = containerd_config(layout, pause_ref, registry.host, conf_dir)
                     reports.append(
                         bench_runtime(ContainerdDaemon(layout, config), plan, log, prepull=(pause_ref,))
@@ -149,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.endpoint:
             cni.delete_bridge()
         cleanup.remove_tree(workdir)
+        cleanup.remove_tree(run_dir)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     meta["seconds"] = round(time.monotonic() - started, 1)

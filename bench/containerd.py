@@ -29,9 +29,14 @@ SHIM_SOCKET_DIR = Path("/run/containerd/s")
 
 @dataclass(frozen=True)
 class ContainerdLayout:
-    """The private dirs and socket of one containerd."""
+    """The private dirs and socket of one containerd.
+
+    Sockets and state go under `run_dir`, a short path: a unix socket path may not pass 108 bytes, and
+    containerd refuses even 104.
+    """
 
     workdir: Path
+    run_dir: Path
 
     @property
     def root(self) -> Path:
@@ -39,15 +44,15 @@ class ContainerdLayout:
 
     @property
     def state(self) -> Path:
-        return self.workdir / "state"
+        return self.run_dir / "state"
 
     @property
     def socket(self) -> Path:
-        return self.workdir / "containerd.sock"
+        return self.run_dir / "containerd.sock"
 
     @property
     def runc_root(self) -> Path:
-        return self.workdir / "runc"
+        return self.run_dir / "runc"
 
     @property
     def config(self) -> Path:
@@ -144,6 +149,7 @@ class ContainerdDaemon:
 
     def start(self, wait: float = 30.0) -> CriConnection:
         self.layout.workdir.mkdir(parents=True, exist_ok=True)
+        self.layout.run_dir.mkdir(parents=True, exist_ok=True)
         self.layout.config.write_text(render_config(self.config))
         log = self.log_path.open("ab")
         self.process = spawn(

@@ -26,9 +26,10 @@ def registries_conf(registry_host: str) -> str:
     )
 
 
-def pycrio_settings(workdir: Path, cni_conf_dir: Path, cni_bin_dir: str = "/usr/lib/cni") -> list[str]:
-    """The `--set` flags that keep pycrio's every path inside `workdir`."""
-    run_dir = workdir / "run"
+def pycrio_settings(
+    workdir: Path, run_dir: Path, cni_conf_dir: Path, cni_bin_dir: str = "/usr/lib/cni"
+) -> list[str]:
+    """The `--set` flags that keep pycrio's every path inside `workdir` and `run_dir` (short: sockets)."""
     return [
         f'grpc.listen="unix://{run_dir / "pycrio.sock"}"',
         f'runtime.root="{workdir / "root"}"',
@@ -48,8 +49,16 @@ def pycrio_settings(workdir: Path, cni_conf_dir: Path, cni_bin_dir: str = "/usr/
 class PycrioDaemon:
     name = "pycrio"
 
-    def __init__(self, workdir: Path, cni_conf_dir: Path, registry_host: str, python: str = sys.executable):
+    def __init__(
+        self,
+        workdir: Path,
+        run_dir: Path,
+        cni_conf_dir: Path,
+        registry_host: str,
+        python: str = sys.executable,
+    ) -> None:
         self.workdir = workdir
+        self.run_dir = run_dir
         self.cni_conf_dir = cni_conf_dir
         self.registry_host = registry_host
         self.python = python
@@ -57,7 +66,7 @@ class PycrioDaemon:
 
     @property
     def socket(self) -> Path:
-        return self.workdir / "run" / "pycrio.sock"
+        return self.run_dir / "pycrio.sock"
 
     @property
     def endpoint(self) -> str:
@@ -73,12 +82,13 @@ class PycrioDaemon:
 
     def command(self) -> list[str]:
         args = [self.python, "-m", "app.main", "--config", str(self.workdir / "pycrio.toml")]
-        for setting in pycrio_settings(self.workdir, self.cni_conf_dir):
+        for setting in pycrio_settings(self.workdir, self.run_dir, self.cni_conf_dir):
             args += ["--set", setting]
         return args
 
     def start(self, wait: float = 30.0) -> CriConnection:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "registries.conf").write_text(registries_conf(self.registry_host))
         (self.workdir / "registries.conf.d").mkdir(exist_ok=True)
         policy = {"default": [{"type": "insecureAcceptAnything"}]}
@@ -108,7 +118,7 @@ class PycrioDaemon:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
 
     def helper_processes(self) -> list[procstat.ProcessInfo]:
-        markers = (str(self.workdir),)
+        markers = (str(self.workdir), str(self.run_dir))
         return [
             info
             for info in procstat.processes()

@@ -60,10 +60,25 @@ def ratio(subject: Row | None, baseline: Row | None) -> Ratio:
     return Ratio(key, label, None, note="not comparable")
 
 
+# Rows that total the whole run: comparable only when both runtimes ran every workload.
+WHOLE_RUN_KEYS = frozenset({"cpu.daemon"})
+
+
+def complete(report: RuntimeReport) -> bool:
+    return not report.error and all(row.status == "ok" for row in report.rows)
+
+
 def ratios(subject: RuntimeReport, baseline: RuntimeReport) -> list[Ratio]:
     """One ratio per row key, in the order rows first appear in either report."""
     keys = list(dict.fromkeys([row.key for row in subject.rows] + [row.key for row in baseline.rows]))
-    return [ratio(subject.row(key), baseline.row(key)) for key in keys]
+    same_work = complete(subject) and complete(baseline)
+    found = []
+    for key in keys:
+        item = ratio(subject.row(key), baseline.row(key))
+        if key in WHOLE_RUN_KEYS and not same_work and item.primary is not None:
+            item = Ratio(item.key, item.label, None, note="runs differ (some rows did not run)")
+        found.append(item)
+    return found
 
 
 def table(headers: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
@@ -89,7 +104,7 @@ def runtime_table(report: RuntimeReport) -> str:
     headers = ["operation", "n", "p50 ms", "p90 ms", "p99 ms", "ops/s", "value", "note"]
     lines = []
     for row in report.rows:
-        extras = [f"{value:.1f} {unit}" for unit, value in row.extra.items()]
+        extras = [f"{_compact(value)} {unit}" for unit, value in row.extra.items()]
         status_note = row.detail if row.status == "ok" else f"{row.status}: {row.detail}"
         note = ", ".join(part for part in [*extras, status_note] if part)
         if row.latency is not None:
@@ -149,6 +164,10 @@ def _headline(row: Row | None) -> str:
     if row.value is not None:
         return f"{row.value:.1f} {row.unit}"
     return "-"
+
+
+def _compact(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
 def _clip(text: str, width: int = 60) -> str:

@@ -51,8 +51,15 @@ def run_batch(operation: Callable[[int], None], iterations: int, concurrency: in
             failed.set()
             raise
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench") as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench")
+    try:
         futures = [pool.submit(guarded, index) for index in range(iterations)]
         for future in futures:
             future.result()
+    except BaseException:
+        # Also on KeyboardInterrupt in this thread: queued calls must not start, so cleanup can begin.
+        failed.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return time.perf_counter() - started
