@@ -23,7 +23,7 @@ from typing import Any
 from bench import cleanup, cni, images, report
 from bench.containerd import ContainerdDaemon, ContainerdLayout, containerd_config
 from bench.profiles import QUICK, SHORT, Profile
-from bench.pycrio_daemon import PycrioDaemon
+from bench.pycrio_daemon import PYCRIO_SRC, PycrioDaemon
 from bench.registry import LocalRegistry
 from bench.results import RuntimeReport
 from bench.runtimes import ExternalRuntime, RunPlan, bench_runtime
@@ -31,6 +31,7 @@ from bench.workloads import PullTarget
 
 DEFAULT_CACHE = Path("/var/tmp/pycrio-bench-cache")
 SOCKET_PARENT = "/run"
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 RUNTIMES = ("pycrio", "containerd")
 
 
@@ -53,6 +54,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where built images are kept")
     parser.add_argument("--tmp-dir", type=Path, default=None, help="parent of the run's temp dir")
+    parser.add_argument(
+        "--pycrio-src", type=Path, default=PYCRIO_SRC, help="the pycrio source tree to run (default: ./src)"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.runtimes.split(",")) - set(RUNTIMES)
     if unknown:
@@ -65,6 +69,9 @@ def log(message: str) -> None:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """The first SIGINT/SIGTERM/SIGHUP stops the measuring; later ones are ignored so cleanup can finish."""
+    for sig in INTERRUPTS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -91,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix=f"pcbench-{run_id}-", dir=args.tmp_dir))
     # Sockets need a short path (at most 104 bytes for containerd): they live in their own dir in /run.
     run_dir = Path(tempfile.mkdtemp(prefix=f"pcb-{run_id}-", dir=SOCKET_PARENT))
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, _interrupt) for sig in INTERRUPTS}
     reports: list[RuntimeReport] = []
     registry: LocalRegistry | None = None
     started = time.monotonic()
@@ -138,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             meta["cni"] = {"bridge": cni.BRIDGE, "subnet": cni.SUBNET}
             for name in args.runtimes.split(","):
                 if name == "pycrio":
-                    pycrio = PycrioDaemon(workdir / "pycrio", run_dir / "pycrio", conf_dir, registry.host)
+                    pycrio = PycrioDaemon(
+                        workdir / "pycrio", run_dir / "pycrio", conf_dir, registry.host, args.pycrio_src
+                    )
                     reports.append(bench_runtime(pycrio, plan, log))
                 else:
                     layout = ContainerdLayout(workdir / "containerd", run_dir / "containerd")

@@ -15,7 +15,7 @@ from adapters.process.runner import spawn
 from bench import procstat
 from bench.cri import CriConnection, connect
 
-REPO = Path(__file__).resolve().parents[1]
+PYCRIO_SRC = Path(__file__).resolve().parents[1] / "src"
 MONITOR_NAMES = ("conmon",)
 
 
@@ -55,8 +55,10 @@ class PycrioDaemon:
         run_dir: Path,
         cni_conf_dir: Path,
         registry_host: str,
+        source: Path = PYCRIO_SRC,
         python: str = sys.executable,
     ) -> None:
+        self.source = source
         self.workdir = workdir
         self.run_dir = run_dir
         self.cni_conf_dir = cni_conf_dir
@@ -95,7 +97,7 @@ class PycrioDaemon:
         (self.workdir / "policy.json").write_text(json.dumps(policy))
         log = self.log_path.open("ab")
         env = {
-            "PYTHONPATH": str(REPO / "src"),
+            "PYTHONPATH": str(self.source),
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         }
         self.process = spawn(
@@ -103,7 +105,7 @@ class PycrioDaemon:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=str(REPO),
+            cwd=str(self.source.parent),
             start_new_session=True,
         )
         deadline = time.monotonic() + wait

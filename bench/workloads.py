@@ -22,6 +22,8 @@ from bench.timing import Recorder, run_batch
 
 MIB = 1024 * 1024
 RPC_TIMEOUT = 120.0
+CLEANUP_TIMEOUT = 60.0
+GIVE_UP_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 INFRA_NAMES = ("catatonit", "pause")
 
 
@@ -71,17 +73,26 @@ class PodTracker:
             self._ids.discard(pod_id)
 
     def remove_all(self, concurrency: int = 8) -> list[str]:
-        """Stop and remove every tracked pod; returns the errors."""
+        """Stop and remove every tracked pod; returns the errors.
+
+        A runtime that is gone or wedged (UNAVAILABLE, DEADLINE_EXCEEDED) is not asked again for the
+        remaining pods: the sweep after the daemon stops kills what is left, and cleanup stays bounded.
+        """
         with self._lock:
             ids = sorted(self._ids)
         errors: list[str] = []
+        unreachable = threading.Event()
 
         def remove(index: int) -> None:
+            if unreachable.is_set():
+                return
             try:
-                remove_pod(self._cri, ids[index])
+                remove_pod(self._cri, ids[index], timeout=CLEANUP_TIMEOUT)
                 self.discard(ids[index])
             except Exception as error:
                 errors.append(f"{ids[index][:12]}: {describe(error)}")
+                if isinstance(error, grpc.RpcError) and error.code() in GIVE_UP_CODES:
+                    unreachable.set()
 
         if ids:
             run_batch(remove, len(ids), concurrency)
@@ -98,9 +109,9 @@ def run_pod(ctx: BenchContext, name: str) -> tuple[str, api_pb2.PodSandboxConfig
     return reply.pod_sandbox_id, config
 
 
-def remove_pod(cri: CriConnection, pod_id: str) -> None:
-    cri.runtime.StopPodSandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=pod_id), timeout=RPC_TIMEOUT)
-    cri.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=RPC_TIMEOUT)
+def remove_pod(cri: CriConnection, pod_id: str, timeout: float = RPC_TIMEOUT) -> None:
+    cri.runtime.StopPodSandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=pod_id), timeout=timeout)
+    cri.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=timeout)
 
 
 def create_container(ctx: BenchContext, pod_id: str, pod_config: api_pb2.PodSandboxConfig, name: str) -> str:
@@ -432,9 +443,11 @@ def memory_rows(ctx: BenchContext, daemon: RowSpec, helpers: RowSpec, infra: Row
         detail = "helper processes unknown for an external endpoint"
         return [*rows, *(Row(s.key, s.label, status="skipped", detail=detail) for s in (helpers, infra))]
     monitors = ctx.helper_processes()
-    monitor_pids = {info.pid for info in monitors}
+    # Infra processes are children of a helper (shim, conmon) or, for a runtime that starts them itself,
+    # of the daemon.
+    parents = {info.pid for info in monitors} | ({ctx.daemon_pid} if ctx.daemon_pid else set())
     infra_pids = [
-        info.pid for info in procstat.processes() if info.ppid in monitor_pids and info.name in INFRA_NAMES
+        info.pid for info in procstat.processes() if info.ppid in parents and info.name in INFRA_NAMES
     ]
     names = ",".join(sorted({info.name for info in monitors})) or "none"
     rows.append(
