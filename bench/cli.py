@@ -57,6 +57,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pycrio-src", type=Path, default=PYCRIO_SRC, help="the pycrio source tree to run (default: ./src)"
     )
+    parser.add_argument(
+        "--pycrio-python", default=sys.executable, help="the interpreter (venv) to run pycrio with"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.runtimes.split(",")) - set(RUNTIMES)
     if unknown:
@@ -146,7 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in args.runtimes.split(","):
                 if name == "pycrio":
                     pycrio = PycrioDaemon(
-                        workdir / "pycrio", run_dir / "pycrio", conf_dir, registry.host, args.pycrio_src
+                        workdir / "pycrio",
+                        run_dir / "pycrio",
+                        conf_dir,
+                        registry.host,
+                        args.pycrio_src,
+                        args.pycrio_python,
                     )
                     reports.append(bench_runtime(pycrio, plan, log))
                 else:
