@@ -62,6 +62,10 @@ def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
     assert not list(Path("/run").glob(f"pcb-{run_id}-*"))
     theirs = [info for info in procstat.processes() if f"/run/pcb-{run_id}-" in info.cmdline]
     assert not theirs, [(info.pid, info.name) for info in theirs]
+    for save in ("iptables-save", "ip6tables-save"):
+        rules = subprocess.run([save], capture_output=True, text=True, check=True, timeout=30).stdout
+        ours = [line for line in rules.splitlines() if cni.NETWORK_NAME in line or "10.90." in line]
+        assert not ours, ours
 
 
 def test_quick_run_measures_containerd_and_reports_pycrio(tmp_path: Path) -> None:
