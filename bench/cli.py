@@ -195,4 +195,7 @@ def print_report(reports: Sequence[RuntimeReport]) -> None:
     by_name = {item.runtime: item for item in reports}
     if "pycrio" in by_name and "containerd" in by_name:
         print("\n== pycrio / containerd (ratios of costs: at or below 1.00, pycrio is as fast or as small)")
+        items = report.ratios(by_name["pycrio"], by_name["containerd"])
         print(report.comparison_table(by_name["pycrio"], by_name["containerd"]))
+        print("\n== the issue's targets (measured, not asserted)")
+        print(report.targets_table(items))

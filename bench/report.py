@@ -81,6 +81,54 @@ def ratios(subject: RuntimeReport, baseline: RuntimeReport) -> list[Ratio]:
     return found
 
 
+# The issue's targets: lifecycle rows, the cold pull and daemon memory at or below containerd's.
+TARGET_KEYS = (
+    "pod_lifecycle.c1",
+    "pod_lifecycle.c8",
+    "container_lifecycle.c1",
+    "container_lifecycle.c8",
+    "pod_container_start.c1",
+    "pod_container_start.c8",
+    "pull_cold",
+    "rss.idle",
+    "rss.fleet",
+)
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """The worse of a row's p50 (or value) and time/op ratios, against 1.0. Reported, never asserted."""
+
+    key: str
+    label: str
+    ratio: float | None
+    verdict: str  # "met", "not met", or "n/a" with the reason
+
+
+def targets(items: Sequence[Ratio]) -> list[TargetCheck]:
+    by_key = {item.key: item for item in items}
+    checks = []
+    for key in TARGET_KEYS:
+        item = by_key.get(key)
+        if item is None:
+            checks.append(TargetCheck(key, key, None, "n/a: no row"))
+            continue
+        measured = [value for value in (item.primary, item.time_per_op) if value is not None]
+        if not measured:
+            checks.append(TargetCheck(key, item.label, None, f"n/a: {item.note or 'no ratio'}"))
+            continue
+        worst = max(measured)
+        checks.append(TargetCheck(key, item.label, worst, "met" if worst <= 1.0 else "not met"))
+    return checks
+
+
+def targets_table(items: Sequence[Ratio]) -> str:
+    return table(
+        ["target (at or below 1.00 x containerd)", "ratio", "verdict"],
+        [[check.label, _number(check.ratio), check.verdict] for check in targets(items)],
+    )
+
+
 def table(headers: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
     """A plain-text table: first column left-aligned, the others right-aligned."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *lines, strict=False)]
@@ -182,9 +230,11 @@ def to_json(reports: Sequence[RuntimeReport], meta: dict[str, Any]) -> dict[str,
     }
     by_name = {report.runtime: report for report in reports}
     if "pycrio" in by_name and "containerd" in by_name:
+        items = ratios(by_name["pycrio"], by_name["containerd"])
         document["ratios"] = {
             "subject": "pycrio",
             "baseline": "containerd",
-            "rows": [dataclasses.asdict(item) for item in ratios(by_name["pycrio"], by_name["containerd"])],
+            "rows": [dataclasses.asdict(item) for item in items],
+            "targets": [dataclasses.asdict(check) for check in targets(items)],
         }
     return document

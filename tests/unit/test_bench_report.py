@@ -128,3 +128,34 @@ def test_json_holds_both_runtimes_and_ratios() -> None:
 def test_json_of_one_runtime_has_no_ratios() -> None:
     only = RuntimeReport("endpoint", "x", rows=[latency_row("pods", [0.2], wall=0.2)])
     assert "ratios" not in report.to_json([only], {})
+
+
+def test_targets_take_the_worse_of_p50_and_time_per_op() -> None:
+    subject = RuntimeReport(
+        "pycrio",
+        "x",
+        rows=[
+            latency_row("pod_lifecycle.c8", [0.1, 0.1], wall=0.4),  # p50 0.5x, but half the throughput
+            latency_row("pull_cold", [0.9], wall=0.9),
+            Row("rss.idle", "rss", value=50.0, unit="MiB"),
+            Row("rss.fleet", "rss", status="unsupported", detail="UNIMPLEMENTED"),
+        ],
+    )
+    baseline = RuntimeReport(
+        "containerd",
+        "y",
+        rows=[
+            latency_row("pod_lifecycle.c8", [0.2, 0.2], wall=0.2),
+            latency_row("pull_cold", [1.0], wall=1.0),
+            Row("rss.idle", "rss", value=40.0, unit="MiB"),
+            Row("rss.fleet", "rss", value=40.0, unit="MiB"),
+        ],
+    )
+    checks = {check.key: check for check in report.targets(report.ratios(subject, baseline))}
+    assert checks["pod_lifecycle.c8"].ratio == pytest.approx(2.0)
+    assert checks["pod_lifecycle.c8"].verdict == "not met"
+    assert checks["pull_cold"].verdict == "met"
+    assert checks["rss.idle"].ratio == pytest.approx(1.25) and checks["rss.idle"].verdict == "not met"
+    assert checks["rss.fleet"].verdict.startswith("n/a: unsupported")
+    assert checks["pod_lifecycle.c1"].verdict == "n/a: no row"
+    assert "not met" in report.targets_table(report.ratios(subject, baseline))
