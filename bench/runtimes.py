@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from adapters.cri.generated import api_pb2
 from bench import cleanup, procstat, workloads
@@ -14,8 +14,6 @@ from bench.cri import CriConnection, Requests, connect, describe, is_unimplement
 from bench.profiles import Profile
 from bench.results import Row, RowStatus, RuntimeReport
 from bench.workloads import BenchContext, PullTarget, RowSpec
-
-MIB = 1024 * 1024
 
 
 class ManagedRuntime(Protocol):
@@ -34,7 +32,10 @@ class ManagedRuntime(Protocol):
     def stop(self) -> None: ...
 
 
+@runtime_checkable
 class HasHelpers(Protocol):
+    """A runtime the bench started itself knows its per-pod helper processes (shims, conmon)."""
+
     def helper_processes(self) -> list[procstat.ProcessInfo]: ...
 
 
@@ -104,7 +105,7 @@ def bench_runtime(
             log(f"{runtime.name}: {note}")
         pid = runtime.pid
         cpu_start = procstat.cpu_seconds(pid) if pid is not None else None
-        helpers = runtime.helper_processes if hasattr(runtime, "helper_processes") else None
+        helpers = runtime.helper_processes if isinstance(runtime, HasHelpers) else None
         ctx = BenchContext(
             cri=cri,
             requests=requests,
@@ -179,7 +180,7 @@ def cpu_row(pid: int | None, started: float | None) -> Row:
 
 def sweep(runtime: ManagedRuntime, cgroup_parent: str) -> None:
     """After the runtime stopped: kill its leftover helpers and pod processes, remove its cgroups."""
-    if hasattr(runtime, "helper_processes"):
+    if isinstance(runtime, HasHelpers):
         leftover = {info.pid for info in runtime.helper_processes()}
         cleanup.kill_processes(lambda info: info.pid in leftover)
     cleanup.kill_cgroup_tree(cgroup_parent)
