@@ -171,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             registry.stop()
         if not args.endpoint:
             cni.delete_bridge()
+            cni.remove_cached_results()
         cleanup.remove_tree(workdir)
         cleanup.remove_tree(run_dir)
         for sig, handler in previous.items():

@@ -59,6 +59,7 @@ def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
     leftover_cgroups = [path for path in Path("/sys/fs/cgroup").glob(f"*/pcbench-{run_id}-*")]
     assert not leftover_cgroups
     assert not Path(f"/sys/class/net/{cni.BRIDGE}").exists()
+    assert not list(cni.RESULTS_CACHE.glob(f"{cni.NETWORK_NAME}-*"))
     assert not list(Path("/run").glob(f"pcb-{run_id}-*"))
     theirs = [info for info in procstat.processes() if f"/run/pcb-{run_id}-" in info.cmdline]
     assert not theirs, [(info.pid, info.name) for info in theirs]

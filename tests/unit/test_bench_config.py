@@ -125,3 +125,19 @@ def test_registry_config_listens_on_loopback_only(tmp_path: Path) -> None:
     parsed = json.loads(registry.registry_config(tmp_path / "storage", 5123))
     assert parsed["http"]["addr"] == "127.0.0.1:5123"
     assert parsed["storage"]["filesystem"]["rootdirectory"] == str(tmp_path / "storage")
+
+
+def test_cached_cni_results_of_the_bench_network_are_removed(tmp_path: Path) -> None:
+    ours, theirs = "a" * 64, "b" * 64
+    names = [
+        f"pcbench-{ours}-eth0",
+        f"cni-loopback-{ours}-lo",
+        f"pcpod-{theirs}-eth0",
+        f"cni-loopback-{theirs}-lo",
+    ]
+    for name in names:
+        (tmp_path / name).write_text("{}")
+    removed = cni.remove_cached_results(tmp_path)
+    assert sorted(path.name for path in removed) == sorted(names[:2])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(names[2:])
+    assert cni.remove_cached_results(tmp_path / "missing") == []
