@@ -26,7 +26,7 @@ from bench.profiles import QUICK, SHORT, Profile
 from bench.pycrio_daemon import PYCRIO_SRC, PycrioDaemon
 from bench.registry import LocalRegistry
 from bench.results import RuntimeReport
-from bench.runtimes import ExternalRuntime, RunPlan, bench_runtime
+from bench.runtimes import WORKLOADS, ExternalRuntime, RunPlan, bench_runtime
 from bench.workloads import PullTarget
 
 DEFAULT_CACHE = Path("/var/tmp/pycrio-bench-cache")
@@ -60,10 +60,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pycrio-python", default=sys.executable, help="the interpreter (venv) to run pycrio with"
     )
+    parser.add_argument(
+        "--only", default="", help=f"run only these workloads (comma-separated: {','.join(WORKLOADS)})"
+    )
     args = parser.parse_args(argv)
-    unknown = set(args.runtimes.split(",")) - set(RUNTIMES)
-    if unknown:
-        parser.error(f"--runtimes: unknown {', '.join(sorted(unknown))}")
+    for option, given, known in (("--runtimes", args.runtimes, RUNTIMES), ("--only", args.only, WORKLOADS)):
+        unknown = set(filter(None, given.split(","))) - set(known)
+        if unknown:
+            parser.error(f"{option}: unknown {', '.join(sorted(unknown))}")
     return args
 
 
@@ -109,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "run_id": run_id,
         "profile": profile.name,
+        "only": args.only.split(",") if args.only else list(WORKLOADS),
         "dirs": [str(workdir), str(run_dir)],
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
@@ -139,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets = [PullTarget(registry.push(image), image.compressed_bytes) for image in pulls]
         meta["registry"] = registry.host
         meta["images"] = {"busybox": busybox_ref, "pause": pause_ref, "pull": [t.reference for t in targets]}
-        plan = RunPlan(run_id, profile, workdir, busybox_ref, targets)
+        only = frozenset(filter(None, args.only.split(",")))
+        plan = RunPlan(run_id, profile, workdir, busybox_ref, targets, only)
         if args.endpoint:
             reports.append(bench_runtime(ExternalRuntime(args.name, args.endpoint, args.pid), plan, log))
         else:

@@ -72,6 +72,8 @@ class RunPlan:
     workdir: Path
     busybox: str
     pulls: list[PullTarget]
+    # Workload names to run (see WORKLOADS); empty runs them all.
+    only: frozenset[str] = frozenset()
 
 
 def wait_ready(cri: CriConnection, timeout: float = 30.0) -> str:
@@ -117,7 +119,7 @@ def bench_runtime(
         )
         report.rows.append(workloads.daemon_rss_row(ctx, RowSpec("rss.idle", "daemon RSS idle")))
         ctx.containers_blocked = prepare_images(cri, [*prepull, plan.busybox])
-        for title, step in plan_steps(ctx):
+        for title, step in plan_steps(ctx, plan.only):
             log(f"{runtime.name}: {title}")
             report.rows += step()
         report.rows.append(cpu_row(pid, cpu_start))
@@ -151,21 +153,28 @@ def prepare_images(cri: CriConnection, references: list[str]) -> tuple[RowStatus
     return None
 
 
-def plan_steps(ctx: BenchContext) -> list[tuple[str, Callable[[], list[Row]]]]:
-    """The workloads in the order they run, each with the title shown while it runs."""
-    steps: list[tuple[str, Callable[[], list[Row]]]] = []
-    lifecycles: list[tuple[str, Callable[[BenchContext, int], list[Row]]]] = [
-        ("pod lifecycle", workloads.pod_lifecycle),
-        ("container lifecycle", workloads.container_lifecycle),
-        ("pod+container to running", workloads.pod_and_container_to_running),
+# Workload names for `--only`, in the order they run.
+WORKLOADS = ("pod_lifecycle", "container_lifecycle", "pod_container_start", "exec_sync", "pull_cold", "fleet")
+
+
+def plan_steps(
+    ctx: BenchContext, only: frozenset[str] = frozenset()
+) -> list[tuple[str, Callable[[], list[Row]]]]:
+    """The workloads in the order they run (all, or those named in `only`), each with a title for the log."""
+    steps: list[tuple[str, str, Callable[[], list[Row]]]] = []
+    lifecycles: list[tuple[str, str, Callable[[BenchContext, int], list[Row]]]] = [
+        ("pod_lifecycle", "pod lifecycle", workloads.pod_lifecycle),
+        ("container_lifecycle", "container lifecycle", workloads.container_lifecycle),
+        ("pod_container_start", "pod+container to running", workloads.pod_and_container_to_running),
     ]
-    for title, workload in lifecycles:
+    for name, title, workload in lifecycles:
         for concurrency in ctx.profile.concurrency:
-            steps.append((f"{title} c={concurrency}", functools.partial(workload, ctx, concurrency)))
-    steps.append(("ExecSync", functools.partial(workloads.exec_sync, ctx)))
-    steps.append(("cold pull", functools.partial(workloads.cold_pull, ctx)))
-    steps.append((f"fleet of {ctx.profile.fleet_pods} pods", functools.partial(workloads.fleet, ctx)))
-    return steps
+            steps.append((name, f"{title} c={concurrency}", functools.partial(workload, ctx, concurrency)))
+    steps.append(("exec_sync", "ExecSync", functools.partial(workloads.exec_sync, ctx)))
+    steps.append(("pull_cold", "cold pull", functools.partial(workloads.cold_pull, ctx)))
+    fleet_title = f"fleet of {ctx.profile.fleet_pods} pods"
+    steps.append(("fleet", fleet_title, functools.partial(workloads.fleet, ctx)))
+    return [(title, step) for name, title, step in steps if not only or name in only]
 
 
 def cpu_row(pid: int | None, started: float | None) -> Row:

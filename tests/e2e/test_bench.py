@@ -69,16 +69,23 @@ def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
         assert not ours, ours
 
 
-def test_quick_run_measures_containerd_and_reports_pycrio(tmp_path: Path) -> None:
+def run_bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
     report_path = tmp_path / "report.json"
     result = subprocess.run(
-        bench_command(tmp_path, "--json", str(report_path)),
+        bench_command(tmp_path, "--json", str(report_path), *args),
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     print(result.stdout)  # the numbers, for whoever reads the test log
     assert result.returncode == 0, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(report_path.read_text())
+    assert_nothing_left(tmp_path, report["meta"]["run_id"])
+    return report, result.stdout
+
+
+def test_quick_run_against_containerd_measures_every_row(tmp_path: Path) -> None:
+    report, stdout = run_bench(tmp_path, "--runtimes", "containerd")
     containerd = report["runtimes"]["containerd"]
+    assert containerd["version"].startswith("containerd")
     rows = {row["key"]: row for row in containerd["rows"]}
     assert set(rows) >= CONTAINERD_KEYS
     not_ok = {key: (row["status"], row["detail"]) for key, row in rows.items() if row["status"] != "ok"}
@@ -90,22 +97,25 @@ def test_quick_run_measures_containerd_and_reports_pycrio(tmp_path: Path) -> Non
     assert rows["rss.fleet_helpers"]["extra"]["processes"] == 10  # one shim per pod
     assert rows["rss.fleet_infra"]["extra"]["processes"] == 10  # one catatonit -P per pod
     assert rows["rss.idle"]["value"] > 0
+    assert "ListContainerStats (10x3)" in stdout
 
+
+def test_pycrio_rows_are_measured_or_reported_unsupported(tmp_path: Path) -> None:
+    """pycrio as it stands on this branch: every row measured, or saying why not; the run never crashes."""
+    report, _ = run_bench(tmp_path, "--runtimes", "pycrio", "--only", "pod_lifecycle,exec_sync")
     pycrio = report["runtimes"]["pycrio"]
     assert not pycrio["error"], pycrio["error"]
     assert pycrio["version"].startswith("pycrio")
+    keys = {row["key"] for row in pycrio["rows"]}
+    assert {"rss.idle", "pod_lifecycle.c1", "pod_lifecycle.c8", "exec_sync", "cpu.daemon"} <= keys
     for row in pycrio["rows"]:
         assert row["status"] in {"ok", "unsupported", "failed"}
         assert row["status"] == "ok" or row["detail"]
-    assert {row["key"] for row in pycrio["rows"]} == set(rows)
-    assert len(report["ratios"]["rows"]) == len(rows)
-    assert "pycrio / containerd" in result.stdout
-    assert_nothing_left(tmp_path, report["meta"]["run_id"])
 
 
 def test_an_interrupted_run_cleans_up(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        bench_command(tmp_path, "--runtimes", "containerd"),
+        bench_command(tmp_path, "--runtimes", "containerd", "--only", "fleet"),
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None

@@ -215,3 +215,10 @@ def test_a_wrong_exec_output_fails_the_exec_row(tmp_path: Path) -> None:
     assert "b'bye\\n'" in rows["exec_sync"].detail
     assert rows["container_lifecycle.c1"].status == "ok"
     assert runtime.pods == {}
+
+
+def test_only_runs_the_named_workloads(tmp_path: Path, fake: tuple[str, FakeRuntime]) -> None:
+    endpoint, _ = fake
+    chosen = RunPlan(**{**plan(tmp_path).__dict__, "only": frozenset({"exec_sync", "pull_cold"})})
+    report = bench_runtime(ExternalRuntime("fake", endpoint, os.getpid()), chosen, quiet)
+    assert [row.key for row in report.rows] == ["rss.idle", "exec_sync", "pull_cold", "cpu.daemon"]
