@@ -98,23 +98,13 @@ def build_images(
     return busybox, pause, pulls
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    profile = QUICK if args.quick else SHORT
-    run_id = secrets.token_hex(3)
-    workdir = Path(tempfile.mkdtemp(prefix=f"pcbench-{run_id}-", dir=args.tmp_dir))
-    # Sockets need a short path (at most 104 bytes for containerd): they live in their own dir in /run.
-    run_dir = Path(tempfile.mkdtemp(prefix=f"pcb-{run_id}-", dir=SOCKET_PARENT))
-    previous = {sig: signal.signal(sig, _interrupt) for sig in INTERRUPTS}
-    reports: list[RuntimeReport] = []
-    registry: LocalRegistry | None = None
-    started = time.monotonic()
-    interrupted = False
-    meta: dict[str, Any] = {
+def run_meta(run_id: str, profile: Profile, args: argparse.Namespace, dirs: Sequence[Path]) -> dict[str, Any]:
+    """What the JSON report says about the run itself, so numbers can be compared knowingly."""
+    return {
         "run_id": run_id,
         "profile": profile.name,
         "only": args.only.split(",") if args.only else list(WORKLOADS),
-        "dirs": [str(workdir), str(run_dir)],
+        "dirs": [str(path) for path in dirs],
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "settings": {
@@ -133,10 +123,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpu": "utime+stime of the daemon process from just after start-up to the end of its run",
         },
     }
+
+
+def bench_started_runtimes(
+    args: argparse.Namespace, plan: RunPlan, registry: LocalRegistry, pause_ref: str, run_dir: Path
+) -> list[RuntimeReport]:
+    """Start each runtime of `--runtimes` in turn, on the same CNI config and registry, and bench it."""
+    conf_dir = plan.workdir / "net.d"
+    cni.write_conf_dir(conf_dir, plan.workdir / "cni-ipam")
+    reports = []
+    for name in args.runtimes.split(","):
+        if name == "pycrio":
+            pycrio = PycrioDaemon(
+                plan.workdir / "pycrio",
+                run_dir / "pycrio",
+                conf_dir,
+                registry.host,
+                args.pycrio_src,
+                args.pycrio_python,
+            )
+            reports.append(bench_runtime(pycrio, plan, log))
+        else:
+            layout = ContainerdLayout(plan.workdir / "containerd", run_dir / "containerd")
+            daemon = ContainerdDaemon(layout, containerd_config(layout, pause_ref, registry.host, conf_dir))
+            reports.append(bench_runtime(daemon, plan, log, prepull=(pause_ref,)))
+    return reports
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    profile = QUICK if args.quick else SHORT
+    run_id = secrets.token_hex(3)
+    workdir = Path(tempfile.mkdtemp(prefix=f"pcbench-{run_id}-", dir=args.tmp_dir))
+    # Sockets need a short path (at most 104 bytes for containerd): they live in their own dir in /run.
+    run_dir = Path(tempfile.mkdtemp(prefix=f"pcb-{run_id}-", dir=SOCKET_PARENT))
+    previous = {sig: signal.signal(sig, _interrupt) for sig in INTERRUPTS}
+    started = time.monotonic()
+    meta = run_meta(run_id, profile, args, [workdir, run_dir])
+    reports: list[RuntimeReport] = []
+    registry: LocalRegistry | None = None
+    status = 0
     try:
-        log(
-            f"run {run_id} ({profile.name}), temp dirs {workdir} {run_dir}; images cached in {args.cache_dir}"
-        )
+        log(f"run {run_id} ({profile.name}), temp dirs {workdir} {run_dir}; image cache {args.cache_dir}")
         busybox, pause, pulls = build_images(profile, args.cache_dir)
         registry = LocalRegistry(workdir / "registry", port=args.registry_port).start()
         log(f"registry on {registry.host}; pushing")
@@ -149,29 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.endpoint:
             reports.append(bench_runtime(ExternalRuntime(args.name, args.endpoint, args.pid), plan, log))
         else:
-            conf_dir = workdir / "net.d"
-            cni.write_conf_dir(conf_dir, workdir / "cni-ipam")
             meta["cni"] = {"bridge": cni.BRIDGE, "subnet": cni.SUBNET}
-            for name in args.runtimes.split(","):
-                if name == "pycrio":
-                    pycrio = PycrioDaemon(
-                        workdir / "pycrio",
-                        run_dir / "pycrio",
-                        conf_dir,
-                        registry.host,
-                        args.pycrio_src,
-                        args.pycrio_python,
-                    )
-                    reports.append(bench_runtime(pycrio, plan, log))
-                else:
-                    layout = ContainerdLayout(workdir / "containerd", run_dir / "containerd")
-                    config = containerd_config(layout, pause_ref, registry.host, conf_dir)
-                    reports.append(
-                        bench_runtime(ContainerdDaemon(layout, config), plan, log, prepull=(pause_ref,))
-                    )
+            reports += bench_started_runtimes(args, plan, registry, pause_ref, run_dir)
+        status = 1 if any(item.error for item in reports) else 0
     except KeyboardInterrupt:
-        interrupted = True
+        status = 130
         log("interrupted: cleaning up")
+    except Exception as error:  # the set-up failed (images, registry): say so, still clean up
+        status = 1
+        log(f"failed: {type(error).__name__}: {error}")
     finally:
         if registry is not None:
             registry.stop()
@@ -188,9 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report.to_json(reports, meta), indent=1))
         log(f"wrote {args.json}")
-    if interrupted:
-        return 130
-    return 1 if any(item.error for item in reports) else 0
+    return status
 
 
 def print_report(reports: Sequence[RuntimeReport]) -> None:
