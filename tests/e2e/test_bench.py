@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from bench import cleanup, cni, procstat
+from bench import cleanup, cni, images, procstat
+from bench.registry import LocalRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.root
@@ -139,3 +141,25 @@ def test_an_interrupted_run_cleans_up(tmp_path: Path) -> None:
             process.wait()
     assert run_id
     assert_nothing_left(tmp_path, run_id)
+
+
+def test_the_bench_registry_serves_what_was_pushed(tmp_path: Path) -> None:
+    image = images.build(images.random_spec("registry-test", layers=2, layer_bytes=4096), tmp_path / "cache")
+    local = LocalRegistry(tmp_path / "registry").start()
+    try:
+        reference = local.push(image)
+        assert reference == f"{local.host}/pcbench/random:registry-test"
+        assert local.push(image) == reference  # blobs already there: only the manifest again
+        with httpx.Client(base_url=local.base_url) as http:
+            manifest = http.get(
+                "/v2/pcbench/random/manifests/registry-test", headers={"Accept": images.MANIFEST_TYPE}
+            )
+            assert manifest.status_code == 200
+            assert manifest.content == image.manifest
+            assert manifest.headers["Docker-Content-Digest"] == image.manifest_digest
+            for blob in image.blobs():
+                fetched = http.get(f"/v2/pcbench/random/blobs/{blob.digest}", follow_redirects=True)
+                assert fetched.content == blob.path.read_bytes()
+    finally:
+        local.stop()
+    assert local.process is None
