@@ -100,6 +100,8 @@ class PycrioDaemon:
             "PYTHONPATH": str(self.source),
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         }
+        if self.source.resolve() != PYCRIO_SRC.resolve():
+            env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave another tree as it was
         self.process = spawn(
             self.command(),
             stdout=log,
