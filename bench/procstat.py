@@ -1,0 +1,76 @@
+"""Memory and CPU of processes, read from /proc (parsers are pure; the readers tolerate exited pids)."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    ppid: int
+    name: str  # basename of argv[0]; /proc's comm is cut at 15 characters ("containerd-shim")
+    cmdline: str
+
+
+@dataclass(frozen=True)
+class StatFields:
+    comm: str
+    state: str
+    ppid: int
+    utime_ticks: int
+    stime_ticks: int
+
+
+def parse_stat(text: str) -> StatFields:
+    """/proc/<pid>/stat: the command name may hold spaces and ')', so fields resume after the last ')'."""
+    comm = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    # After comm: state(3) ppid(4) ... utime(14) stime(15), numbered from 1 as in proc(5).
+    return StatFields(comm, fields[0], int(fields[1]), int(fields[11]), int(fields[12]))
+
+
+def parse_vmrss_kib(status: str) -> int | None:
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None  # kernel threads and zombies have no VmRSS
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        kib = parse_vmrss_kib(Path(f"/proc/{pid}/status").read_text())
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None if kib is None else kib * 1024
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU the process itself used (not its waited-for children)."""
+    try:
+        fields = parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (fields.utime_ticks + fields.stime_ticks) / CLOCK_TICKS
+
+
+def processes() -> list[ProcessInfo]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = parse_stat(Path(entry.path, "stat").read_text())
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        name = os.path.basename(argv[0].decode(errors="replace")) if argv and argv[0] else stat.comm
+        cmdline = " ".join(part.decode(errors="replace") for part in argv if part)
+        found.append(ProcessInfo(int(entry.name), stat.ppid, name, cmdline))
+    return found
+
+
+def total_rss(pids: list[int]) -> int:
+    return sum(rss for rss in (rss_bytes(pid) for pid in pids) if rss is not None)

@@ -1,0 +1,45 @@
+"""How much work a run does: `--quick` (under a minute) and the default short profile (a few minutes)."""
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # Cycles per lifecycle row, at each concurrency level.
+    lifecycle_iterations: int
+    exec_iterations: int
+    # Distinct pull images (each pulled once, cold), their layer count and layer size.
+    pull_images: int
+    pull_layer_bytes: int
+    # The list/stats fleet: pods, containers per pod, calls per list RPC.
+    fleet_pods: int
+    list_iterations: int
+    pull_layers: int = 8
+    fleet_containers_per_pod: int = 3
+    concurrency: tuple[int, ...] = (1, 8)
+    # Untimed cycles before each timed batch (the first call may pull the pause image, fill caches).
+    warmup: int = 1
+
+
+QUICK = Profile(
+    name="quick",
+    lifecycle_iterations=8,
+    exec_iterations=20,
+    pull_images=1,
+    pull_layer_bytes=4 * MIB,
+    fleet_pods=10,
+    list_iterations=10,
+)
+
+SHORT = Profile(
+    name="short",
+    lifecycle_iterations=40,
+    exec_iterations=100,
+    pull_images=3,
+    pull_layer_bytes=25 * MIB,
+    fleet_pods=100,
+    list_iterations=50,
+)

@@ -1,0 +1,470 @@
+"""The measured workloads. Each takes a BenchContext and returns report rows; none asserts a speed.
+
+A workload that hits an RPC the runtime does not implement yields "unsupported" rows for everything it
+would have measured; any other error yields "failed" rows with the error. Pods a workload makes are
+tracked, so they are removed whatever happens.
+"""
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from adapters.cri.generated import api_pb2
+from bench import procstat
+from bench.cri import CriConnection, Requests, describe, is_unimplemented
+from bench.profiles import Profile
+from bench.results import Row, RowStatus
+from bench.stats import summarize
+from bench.timing import Recorder, run_batch
+
+MIB = 1024 * 1024
+RPC_TIMEOUT = 120.0
+CLEANUP_TIMEOUT = 60.0
+GIVE_UP_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+INFRA_NAMES = ("catatonit", "pause")
+
+
+@dataclass(frozen=True)
+class PullTarget:
+    reference: str
+    compressed_bytes: int
+
+
+@dataclass
+class BenchContext:
+    cri: CriConnection
+    requests: Requests
+    profile: Profile
+    busybox: str
+    pulls: Sequence[PullTarget]
+    daemon_pid: int | None = None
+    helper_processes: Callable[[], list[procstat.ProcessInfo]] | None = None
+    # Why containers cannot run (busybox could not be pulled), if they cannot.
+    containers_blocked: tuple[RowStatus, str] | None = None
+    pods: "PodTracker" = field(init=False)
+    _names: "itertools.count[int]" = field(default_factory=itertools.count)
+    _names_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.pods = PodTracker(self.cri)
+
+    def name(self, kind: str) -> str:
+        with self._names_lock:
+            return f"pcbench-{kind}-{next(self._names)}"
+
+
+class PodTracker:
+    """Every pod a workload started, so cleanup can stop and remove it even after a failure."""
+
+    def __init__(self, cri: CriConnection) -> None:
+        self._cri = cri
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+
+    def add(self, pod_id: str) -> None:
+        with self._lock:
+            self._ids.add(pod_id)
+
+    def discard(self, pod_id: str) -> None:
+        with self._lock:
+            self._ids.discard(pod_id)
+
+    def remove_all(self, concurrency: int = 8) -> list[str]:
+        """Stop and remove every tracked pod; returns the errors.
+
+        A runtime that is gone or wedged (UNAVAILABLE, DEADLINE_EXCEEDED) is not asked again for the
+        remaining pods: the sweep after the daemon stops kills what is left, and cleanup stays bounded.
+        """
+        with self._lock:
+            ids = sorted(self._ids)
+        errors: list[str] = []
+        unreachable = threading.Event()
+
+        def remove(index: int) -> None:
+            if unreachable.is_set():
+                return
+            try:
+                remove_pod(self._cri, ids[index], timeout=CLEANUP_TIMEOUT)
+                self.discard(ids[index])
+            except Exception as error:
+                errors.append(f"{ids[index][:12]}: {describe(error)}")
+                if isinstance(error, grpc.RpcError) and error.code() in GIVE_UP_CODES:
+                    unreachable.set()
+
+        if ids:
+            run_batch(remove, len(ids), concurrency)
+        return errors
+
+
+# --- CRI steps -------------------------------------------------------------------------------------------
+
+
+def run_pod(ctx: BenchContext, name: str) -> tuple[str, api_pb2.PodSandboxConfig]:
+    config = ctx.requests.pod_config(name)
+    reply = ctx.cri.runtime.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=config), timeout=RPC_TIMEOUT)
+    ctx.pods.add(reply.pod_sandbox_id)
+    return reply.pod_sandbox_id, config
+
+
+def remove_pod(cri: CriConnection, pod_id: str, timeout: float = RPC_TIMEOUT) -> None:
+    cri.runtime.StopPodSandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=pod_id), timeout=timeout)
+    cri.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=timeout)
+
+
+def create_container(ctx: BenchContext, pod_id: str, pod_config: api_pb2.PodSandboxConfig, name: str) -> str:
+    config = ctx.requests.container_config(name, ctx.busybox, ["sleep", "3600"])
+    request = api_pb2.CreateContainerRequest(pod_sandbox_id=pod_id, config=config, sandbox_config=pod_config)
+    container_id: str = ctx.cri.runtime.CreateContainer(request, timeout=RPC_TIMEOUT).container_id
+    return container_id
+
+
+def start_container(ctx: BenchContext, container_id: str) -> None:
+    ctx.cri.runtime.StartContainer(
+        api_pb2.StartContainerRequest(container_id=container_id), timeout=RPC_TIMEOUT
+    )
+
+
+def stop_container(ctx: BenchContext, container_id: str) -> None:
+    # timeout 0: SIGKILL at once. `sleep` as PID 1 ignores SIGTERM, so a grace period would only measure it.
+    request = api_pb2.StopContainerRequest(container_id=container_id, timeout=0)
+    ctx.cri.runtime.StopContainer(request, timeout=RPC_TIMEOUT)
+
+
+def remove_container(ctx: BenchContext, container_id: str) -> None:
+    request = api_pb2.RemoveContainerRequest(container_id=container_id)
+    ctx.cri.runtime.RemoveContainer(request, timeout=RPC_TIMEOUT)
+
+
+# --- row helpers -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    key: str
+    label: str
+
+
+def latency_rows(
+    recorder: Recorder, wall: float, total: RowSpec, steps: Sequence[tuple[str, RowSpec]]
+) -> list[Row]:
+    rows = [Row(total.key, total.label, latency=summarize(recorder.samples(total.key), wall))]
+    for step_name, spec in steps:
+        rows.append(Row(spec.key, spec.label, latency=summarize(recorder.samples(step_name))))
+    return rows
+
+
+def guarded(specs: Sequence[RowSpec], ctx: BenchContext, body: Callable[[], list[Row]]) -> list[Row]:
+    """Run a workload; on error report each of its rows as unsupported or failed, and remove its pods."""
+    try:
+        return body()
+    except Exception as error:
+        status: RowStatus = "unsupported" if is_unimplemented(error) else "failed"
+        return [Row(spec.key, spec.label, status=status, detail=describe(error)) for spec in specs]
+    finally:
+        ctx.pods.remove_all()
+
+
+def blocked_rows(specs: Sequence[RowSpec], ctx: BenchContext) -> list[Row] | None:
+    if ctx.containers_blocked is None:
+        return None
+    status, detail = ctx.containers_blocked
+    return [Row(spec.key, spec.label, status=status, detail=detail) for spec in specs]
+
+
+# --- workloads -------------------------------------------------------------------------------------------
+
+
+def pod_lifecycle(ctx: BenchContext, concurrency: int) -> list[Row]:
+    """RunPodSandbox -> StopPodSandbox -> RemovePodSandbox, one cycle per pod."""
+    total = RowSpec(f"pod_lifecycle.c{concurrency}", f"pod run+stop+remove c={concurrency}")
+    steps = [
+        ("run", RowSpec(f"pod_lifecycle.c{concurrency}.run", f"  RunPodSandbox c={concurrency}")),
+        ("stop", RowSpec(f"pod_lifecycle.c{concurrency}.stop", f"  StopPodSandbox c={concurrency}")),
+        ("remove", RowSpec(f"pod_lifecycle.c{concurrency}.remove", f"  RemovePodSandbox c={concurrency}")),
+    ]
+
+    def body() -> list[Row]:
+        recorder = Recorder()
+
+        def cycle(record: bool) -> None:
+            target = recorder if record else Recorder()
+            with target.step(total.key):
+                with target.step("run"):
+                    pod_id, _ = run_pod(ctx, ctx.name("pod"))
+                with target.step("stop"):
+                    ctx.cri.runtime.StopPodSandbox(
+                        api_pb2.StopPodSandboxRequest(pod_sandbox_id=pod_id), timeout=RPC_TIMEOUT
+                    )
+                with target.step("remove"):
+                    ctx.cri.runtime.RemovePodSandbox(
+                        api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=RPC_TIMEOUT
+                    )
+            ctx.pods.discard(pod_id)
+
+        run_batch(lambda _: cycle(False), ctx.profile.warmup, 1)
+        wall = run_batch(lambda _: cycle(True), ctx.profile.lifecycle_iterations, concurrency)
+        return latency_rows(recorder, wall, total, steps)
+
+    return guarded([total, *(spec for _, spec in steps)], ctx, body)
+
+
+def container_lifecycle(ctx: BenchContext, concurrency: int) -> list[Row]:
+    """CreateContainer -> StartContainer -> StopContainer -> RemoveContainer (busybox sleep) in ready pods."""
+    total = RowSpec(
+        f"container_lifecycle.c{concurrency}", f"container create+start+stop+remove c={concurrency}"
+    )
+    steps = [
+        (name, RowSpec(f"container_lifecycle.c{concurrency}.{name}", f"  {rpc} c={concurrency}"))
+        for name, rpc in (
+            ("create", "CreateContainer"),
+            ("start", "StartContainer"),
+            ("stop", "StopContainer"),
+            ("remove", "RemoveContainer"),
+        )
+    ]
+    specs = [total, *(spec for _, spec in steps)]
+    blocked = blocked_rows(specs, ctx)
+    if blocked is not None:
+        return blocked
+
+    def body() -> list[Row]:
+        pods = [run_pod(ctx, ctx.name("cpod")) for _ in range(concurrency)]
+        recorder = Recorder()
+
+        def cycle(index: int, record: bool) -> None:
+            target = recorder if record else Recorder()
+            pod_id, pod_config = pods[index % len(pods)]
+            with target.step(total.key):
+                with target.step("create"):
+                    container_id = create_container(ctx, pod_id, pod_config, ctx.name("c"))
+                with target.step("start"):
+                    start_container(ctx, container_id)
+                with target.step("stop"):
+                    stop_container(ctx, container_id)
+                with target.step("remove"):
+                    remove_container(ctx, container_id)
+
+        run_batch(lambda index: cycle(index, False), ctx.profile.warmup, 1)
+        wall = run_batch(lambda index: cycle(index, True), ctx.profile.lifecycle_iterations, concurrency)
+        return latency_rows(recorder, wall, total, steps)
+
+    return guarded(specs, ctx, body)
+
+
+def pod_and_container_to_running(ctx: BenchContext, concurrency: int) -> list[Row]:
+    """From nothing to a running container: RunPodSandbox + CreateContainer + StartContainer."""
+    total = RowSpec(f"pod_container_start.c{concurrency}", f"pod+container to running c={concurrency}")
+    specs = [total]
+    blocked = blocked_rows(specs, ctx)
+    if blocked is not None:
+        return blocked
+
+    def body() -> list[Row]:
+        recorder = Recorder()
+
+        def cycle(record: bool) -> None:
+            target = recorder if record else Recorder()
+            with target.step(total.key):
+                pod_id, pod_config = run_pod(ctx, ctx.name("spod"))
+                container_id = create_container(ctx, pod_id, pod_config, "main")
+                start_container(ctx, container_id)
+
+        run_batch(lambda _: cycle(False), ctx.profile.warmup, 1)
+        ctx.pods.remove_all()
+        wall = run_batch(lambda _: cycle(True), ctx.profile.lifecycle_iterations, concurrency)
+        return latency_rows(recorder, wall, total, [])
+
+    return guarded(specs, ctx, body)
+
+
+def exec_sync(ctx: BenchContext) -> list[Row]:
+    """ExecSync `echo hello` in a running busybox container; the output is checked, the time reported."""
+    total = RowSpec("exec_sync", "ExecSync echo c=1")
+    blocked = blocked_rows([total], ctx)
+    if blocked is not None:
+        return blocked
+
+    def body() -> list[Row]:
+        pod_id, pod_config = run_pod(ctx, ctx.name("epod"))
+        container_id = create_container(ctx, pod_id, pod_config, "exec")
+        start_container(ctx, container_id)
+        recorder = Recorder()
+        request = api_pb2.ExecSyncRequest(container_id=container_id, cmd=["echo", "hello"], timeout=10)
+
+        def once(record: bool) -> None:
+            target = recorder if record else Recorder()
+            with target.step(total.key):
+                reply = ctx.cri.runtime.ExecSync(request, timeout=RPC_TIMEOUT)
+            if reply.exit_code != 0 or reply.stdout != b"hello\n":
+                raise RuntimeError(f"echo answered exit {reply.exit_code}, stdout {reply.stdout!r}")
+
+        run_batch(lambda _: once(False), ctx.profile.warmup, 1)
+        wall = run_batch(lambda _: once(True), ctx.profile.exec_iterations, 1)
+        return latency_rows(recorder, wall, total, [])
+
+    return guarded([total], ctx, body)
+
+
+def cold_pull(ctx: BenchContext) -> list[Row]:
+    """PullImage of images the runtime has never seen; each is removed again (untimed) after its pull."""
+    size = ctx.pulls[0].compressed_bytes / MIB if ctx.pulls else 0
+    total = RowSpec("pull_cold", f"PullImage cold {ctx.profile.pull_layers} layers {size:.0f} MiB")
+
+    def body() -> list[Row]:
+        recorder = Recorder()
+        moved = 0
+        for target in ctx.pulls:
+            spec = api_pb2.ImageSpec(image=target.reference)
+            with recorder.step(total.key):
+                ctx.cri.image.PullImage(api_pb2.PullImageRequest(image=spec), timeout=600)
+            moved += target.compressed_bytes
+            ctx.cri.image.RemoveImage(api_pb2.RemoveImageRequest(image=spec), timeout=RPC_TIMEOUT)
+        samples = recorder.samples(total.key)
+        wall = sum(samples)
+        row = Row(total.key, total.label, latency=summarize(samples, wall))
+        row.extra["MiB/s"] = moved / MIB / wall
+        return [row]
+
+    return guarded([total], ctx, body)
+
+
+def fleet(ctx: BenchContext) -> list[Row]:
+    """List and stats calls, and memory, with P pods of 3 running containers each (made at concurrency 8)."""
+    pods, per_pod = ctx.profile.fleet_pods, ctx.profile.fleet_containers_per_pod
+    shape = f"{pods}x{per_pod}"
+    specs = {
+        "populate": RowSpec("fleet.populate", f"start {pods} pods x {per_pod} containers c=8 (total s)"),
+        "pods": RowSpec("fleet.list_pods", f"ListPodSandbox ({shape})"),
+        "containers": RowSpec("fleet.list_containers", f"ListContainers ({shape})"),
+        "stats": RowSpec("fleet.list_stats", f"ListContainerStats ({shape})"),
+        "rss": RowSpec("rss.fleet", f"daemon RSS with {pods} pods"),
+        "helpers": RowSpec("rss.fleet_helpers", f"pod helpers RSS sum with {pods} pods"),
+        "infra": RowSpec("rss.fleet_infra", f"pod infra (catatonit) RSS sum with {pods} pods"),
+        "teardown": RowSpec("fleet.teardown", f"stop+remove {pods} pods c=8 (total s)"),
+    }
+    blocked = blocked_rows(list(specs.values()), ctx)
+    if blocked is not None:
+        return blocked
+
+    def body() -> list[Row]:
+        rows: list[Row] = []
+
+        def populate(index: int) -> None:
+            pod_id, pod_config = run_pod(ctx, f"pcbench-fleet-{index}")
+            for number in range(per_pod):
+                start_container(ctx, create_container(ctx, pod_id, pod_config, f"c{number}"))
+
+        populated = run_batch(populate, pods, 8)
+        rows.append(Row(specs["populate"].key, specs["populate"].label, value=populated, unit="s"))
+
+        calls: list[tuple[str, Callable[[], int]]] = [
+            (
+                "pods",
+                lambda: len(
+                    ctx.cri.runtime.ListPodSandbox(api_pb2.ListPodSandboxRequest(), timeout=RPC_TIMEOUT).items
+                ),
+            ),
+            (
+                "containers",
+                lambda: len(
+                    ctx.cri.runtime.ListContainers(
+                        api_pb2.ListContainersRequest(), timeout=RPC_TIMEOUT
+                    ).containers
+                ),
+            ),
+            (
+                "stats",
+                lambda: len(
+                    ctx.cri.runtime.ListContainerStats(
+                        api_pb2.ListContainerStatsRequest(), timeout=RPC_TIMEOUT
+                    ).stats
+                ),
+            ),
+        ]
+        expected = {"pods": pods, "containers": pods * per_pod, "stats": pods * per_pod}
+        for name, call in calls:
+            rows.append(measure_list(ctx, specs[name], call, expected[name]))
+
+        rows += memory_rows(ctx, specs["rss"], specs["helpers"], specs["infra"])
+
+        started = time.perf_counter()
+        errors = ctx.pods.remove_all(concurrency=8)
+        torn = time.perf_counter() - started
+        teardown = specs["teardown"]
+        if errors:
+            rows.append(Row(teardown.key, teardown.label, status="failed", detail="; ".join(errors[:3])))
+        else:
+            rows.append(Row(teardown.key, teardown.label, value=torn, unit="s"))
+        return rows
+
+    return guarded(list(specs.values()), ctx, body)
+
+
+def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expected: int) -> Row:
+    """Time one list RPC; it must return at least the fleet (a runtime listing fewer is wrong, not fast)."""
+    try:
+        count = call()
+        if count < expected:
+            return Row(spec.key, spec.label, status="failed", detail=f"listed {count}, expected {expected}")
+        recorder = Recorder()
+
+        def once(_: int) -> None:
+            with recorder.step(spec.key):
+                call()
+
+        wall = run_batch(once, ctx.profile.list_iterations, 1)
+        return Row(
+            spec.key, spec.label, latency=summarize(recorder.samples(spec.key), wall), detail=f"{count} items"
+        )
+    except grpc.RpcError as error:
+        status: RowStatus = "unsupported" if is_unimplemented(error) else "failed"
+        return Row(spec.key, spec.label, status=status, detail=describe(error))
+
+
+def daemon_rss_row(ctx: BenchContext, spec: RowSpec) -> Row:
+    if ctx.daemon_pid is None:
+        return Row(spec.key, spec.label, status="skipped", detail="daemon pid unknown (use --pid)")
+    rss = procstat.rss_bytes(ctx.daemon_pid)
+    if rss is None:
+        return Row(spec.key, spec.label, status="failed", detail="daemon is gone")
+    return Row(spec.key, spec.label, value=rss / MIB, unit="MiB")
+
+
+def memory_rows(ctx: BenchContext, daemon: RowSpec, helpers: RowSpec, infra: RowSpec) -> list[Row]:
+    """The daemon alone, then its per-pod helper processes (shims / conmon) and the pods' infra processes."""
+    rows = [daemon_rss_row(ctx, daemon)]
+    if ctx.helper_processes is None:
+        detail = "helper processes unknown for an external endpoint"
+        return [*rows, *(Row(s.key, s.label, status="skipped", detail=detail) for s in (helpers, infra))]
+    monitors = ctx.helper_processes()
+    # Infra processes are children of a helper (shim, conmon) or, for a runtime that starts them itself,
+    # of the daemon.
+    parents = {info.pid for info in monitors} | ({ctx.daemon_pid} if ctx.daemon_pid else set())
+    infra_pids = [
+        info.pid for info in procstat.processes() if info.ppid in parents and info.name in INFRA_NAMES
+    ]
+    names = ",".join(sorted({info.name for info in monitors})) or "none"
+    rows.append(
+        Row(
+            helpers.key,
+            helpers.label,
+            value=procstat.total_rss([info.pid for info in monitors]) / MIB,
+            unit="MiB",
+            extra={"processes": len(monitors)},
+            detail=names,
+        )
+    )
+    rows.append(
+        Row(
+            infra.key,
+            infra.label,
+            value=procstat.total_rss(infra_pids) / MIB,
+            unit="MiB",
+            extra={"processes": len(infra_pids)},
+        )
+    )
+    return rows

@@ -1,0 +1,165 @@
+"""`python -m bench --quick` end to end: containerd measured for real, pycrio's rows reported as far as it
+serves them, and nothing left behind, also after an interrupt. Speeds are printed, never asserted."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bench import cleanup, cni, images, procstat
+from bench.registry import LocalRegistry
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.root
+
+CONTAINERD_KEYS = {
+    "rss.idle",
+    "pod_lifecycle.c1",
+    "pod_lifecycle.c8",
+    "pod_lifecycle.c1.run",
+    "container_lifecycle.c1",
+    "container_lifecycle.c8",
+    "container_lifecycle.c8.start",
+    "pod_container_start.c1",
+    "pod_container_start.c8",
+    "exec_sync",
+    "pull_cold",
+    "fleet.populate",
+    "fleet.list_pods",
+    "fleet.list_containers",
+    "fleet.list_stats",
+    "rss.fleet",
+    "rss.fleet_helpers",
+    "rss.fleet_infra",
+    "fleet.teardown",
+    "cpu.daemon",
+}
+
+
+def bench_command(tmp_path: Path, *args: str) -> list[str]:
+    (tmp_path / "work").mkdir(exist_ok=True)
+    return [
+        sys.executable, "-m", "bench", "--quick",
+        "--cache-dir", str(tmp_path / "cache"),
+        "--tmp-dir", str(tmp_path / "work"),
+        *args,
+    ]  # fmt: skip
+
+
+def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
+    mine = [info for info in procstat.processes() if str(tmp_path / "work") in info.cmdline]
+    assert not mine, [(info.pid, info.name) for info in mine]
+    assert not cleanup.mounts_under(tmp_path, Path("/proc/self/mountinfo").read_text())
+    assert list((tmp_path / "work").iterdir()) == []
+    leftover_cgroups = [path for path in Path("/sys/fs/cgroup").glob(f"*/pcbench-{run_id}-*")]
+    assert not leftover_cgroups
+    assert not Path(f"/sys/class/net/{cni.BRIDGE}").exists()
+    assert not list(cni.RESULTS_CACHE.glob(f"{cni.NETWORK_NAME}-*"))
+    assert not list(Path("/run").glob(f"pcb-{run_id}-*"))
+    theirs = [info for info in procstat.processes() if f"/run/pcb-{run_id}-" in info.cmdline]
+    assert not theirs, [(info.pid, info.name) for info in theirs]
+    for save in ("iptables-save", "ip6tables-save"):
+        rules = subprocess.run([save], capture_output=True, text=True, check=True, timeout=30).stdout
+        ours = [line for line in rules.splitlines() if cni.NETWORK_NAME in line or "10.90." in line]
+        assert not ours, ours
+
+
+def run_bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    report_path = tmp_path / "report.json"
+    result = subprocess.run(
+        bench_command(tmp_path, "--json", str(report_path), *args),
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    print(result.stdout)  # the numbers, for whoever reads the test log
+    assert result.returncode == 0, result.stderr[-3000:]
+    report: dict[str, Any] = json.loads(report_path.read_text())
+    assert_nothing_left(tmp_path, report["meta"]["run_id"])
+    return report, result.stdout
+
+
+def test_quick_run_against_containerd_measures_every_row(tmp_path: Path) -> None:
+    report, stdout = run_bench(tmp_path, "--runtimes", "containerd")
+    containerd = report["runtimes"]["containerd"]
+    assert containerd["version"].startswith("containerd")
+    rows = {row["key"]: row for row in containerd["rows"]}
+    assert set(rows) >= CONTAINERD_KEYS
+    not_ok = {key: (row["status"], row["detail"]) for key, row in rows.items() if row["status"] != "ok"}
+    assert not not_ok
+    assert rows["pod_lifecycle.c8"]["latency"]["count"] == 8
+    assert rows["exec_sync"]["latency"]["count"] == 20
+    assert rows["pull_cold"]["extra"]["MiB/s"] > 0
+    assert rows["fleet.list_containers"]["detail"] == "30 items"
+    assert rows["rss.fleet_helpers"]["extra"]["processes"] == 10  # one shim per pod
+    assert rows["rss.fleet_infra"]["extra"]["processes"] == 10  # one catatonit -P per pod
+    assert rows["rss.idle"]["value"] > 0
+    assert "ListContainerStats (10x3)" in stdout
+
+
+def test_pycrio_rows_are_measured_or_reported_unsupported(tmp_path: Path) -> None:
+    """pycrio as it stands on this branch: every row measured, or saying why not; the run never crashes."""
+    report, _ = run_bench(tmp_path, "--runtimes", "pycrio", "--only", "pod_lifecycle,exec_sync")
+    pycrio = report["runtimes"]["pycrio"]
+    assert not pycrio["error"], pycrio["error"]
+    assert pycrio["version"].startswith("pycrio")
+    keys = {row["key"] for row in pycrio["rows"]}
+    assert {"rss.idle", "pod_lifecycle.c1", "pod_lifecycle.c8", "exec_sync", "cpu.daemon"} <= keys
+    for row in pycrio["rows"]:
+        assert row["status"] in {"ok", "unsupported", "failed"}
+        assert row["status"] == "ok" or row["detail"]
+
+
+def test_an_interrupted_run_cleans_up(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        bench_command(tmp_path, "--runtimes", "containerd", "--only", "fleet"),
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    run_id = ""
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line)
+            if " run " in line and not run_id:
+                run_id = line.split(" run ", 1)[1].split()[0]
+            if "fleet of" in line:
+                time.sleep(1.0)  # pods and containers are running now
+                process.send_signal(signal.SIGTERM)
+                break
+        else:
+            pytest.fail("the run ended before the fleet: " + "".join(lines[-20:]))
+        assert process.wait(timeout=120) == 130
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    assert run_id
+    assert_nothing_left(tmp_path, run_id)
+
+
+def test_the_bench_registry_serves_what_was_pushed(tmp_path: Path) -> None:
+    image = images.build(images.random_spec("registry-test", layers=2, layer_bytes=4096), tmp_path / "cache")
+    local = LocalRegistry(tmp_path / "registry").start()
+    try:
+        reference = local.push(image)
+        assert reference == f"{local.host}/pcbench/random:registry-test"
+        assert local.push(image) == reference  # blobs already there: only the manifest again
+        with httpx.Client(base_url=local.base_url) as http:
+            manifest = http.get(
+                "/v2/pcbench/random/manifests/registry-test", headers={"Accept": images.MANIFEST_TYPE}
+            )
+            assert manifest.status_code == 200
+            assert manifest.content == image.manifest
+            assert manifest.headers["Docker-Content-Digest"] == image.manifest_digest
+            for blob in image.blobs():
+                fetched = http.get(f"/v2/pcbench/random/blobs/{blob.digest}", follow_redirects=True)
+                assert fetched.content == blob.path.read_bytes()
+    finally:
+        local.stop()
+    assert local.process is None

@@ -1,0 +1,143 @@
+"""Generated configs: containerd's config.toml, pycrio's flags, the CNI conflist, the registry's YAML."""
+
+import ipaddress
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bench import cni, containerd, pycrio_daemon, registry
+
+CRI = "io.containerd.grpc.v1.cri"
+
+
+def generated(tmp_path: Path) -> dict[str, Any]:
+    layout = containerd.ContainerdLayout(tmp_path / "containerd", tmp_path / "run" / "containerd")
+    config = containerd.containerd_config(
+        layout, "127.0.0.1:5000/pcbench/pause:1", "127.0.0.1:5000", tmp_path / "net.d"
+    )
+    parsed: dict[str, Any] = tomllib.loads(containerd.render_config(config))
+    return parsed
+
+
+def strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [
+            *(key for key in value if isinstance(key, str)),
+            *(s for v in value.values() for s in strings(v)),
+        ]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    return []
+
+
+def test_containerd_config_is_version_2_on_private_dirs(tmp_path: Path) -> None:
+    config = generated(tmp_path)
+    assert config["version"] == 2
+    private = str(tmp_path / "containerd")
+    assert config["root"].startswith(private)
+    assert config["state"] == str(tmp_path / "run" / "containerd" / "state")
+    assert config["grpc"]["address"] == str(tmp_path / "run" / "containerd" / "containerd.sock")
+    assert config["plugins"]["io.containerd.internal.v1.opt"]["path"].startswith(private)
+    # Every absolute path it names is private, except the host binaries it runs.
+    shared = {"/usr/lib/cni", "/usr/sbin/runc"}
+    for text in strings(config):
+        if text.startswith("/"):
+            assert text.startswith(str(tmp_path)) or text in shared, text
+
+
+def test_containerd_cri_plugin_settings(tmp_path: Path) -> None:
+    cri = generated(tmp_path)["plugins"][CRI]
+    assert cri["sandbox_image"] == "127.0.0.1:5000/pcbench/pause:1"
+    assert cri["restrict_oom_score_adj"] is True
+    assert cri["netns_mounts_under_state_dir"] is True
+    assert cri["cni"]["bin_dir"] == "/usr/lib/cni"
+    assert cri["cni"]["conf_dir"] == str(tmp_path / "net.d")
+    assert cri["containerd"]["snapshotter"] == "overlayfs"
+    runc = cri["containerd"]["runtimes"]["runc"]
+    assert runc["runtime_type"] == "io.containerd.runc.v2"
+    assert runc["options"]["SystemdCgroup"] is False
+    assert runc["options"]["Root"].startswith(str(tmp_path))
+
+
+def test_containerd_reaches_the_registry_over_plain_http(tmp_path: Path) -> None:
+    registry_settings = generated(tmp_path)["plugins"][CRI]["registry"]
+    assert registry_settings["mirrors"]["127.0.0.1:5000"]["endpoint"] == ["http://127.0.0.1:5000"]
+    assert registry_settings["configs"]["127.0.0.1:5000"]["tls"]["insecure_skip_verify"] is True
+
+
+def test_shim_socket_path_matches_containerd_1_6() -> None:
+    # A pair observed on a host: a moby shim's id and the socket containerd 1.6 made for it.
+    shim_id = "61e3ea2ea0c560c966a9dc707bc036ae1f76f7432950fb32a19d255c44189b30"
+    path = containerd.shim_socket_path(Path("/var/run/docker/containerd/containerd.sock"), shim_id, "moby")
+    assert path == Path("/run/containerd/s/5b4e6e64ea8387910dc689a73d98651bc13b033b2d1fb8a7c430d11f722bae03")
+
+
+def test_pycrio_settings_keep_every_path_private(tmp_path: Path) -> None:
+    settings = pycrio_daemon.pycrio_settings(tmp_path / "pycrio", tmp_path / "run", tmp_path / "net.d")
+    keys = {setting.split("=", 1)[0]: setting.split("=", 1)[1] for setting in settings}
+    for key in (
+        "grpc.listen",
+        "runtime.root",
+        "runtime.run_dir",
+        "runtime.runtimes.runc.root",
+        "image.registries_conf",
+        "image.signature_policy",
+        "network.cni_conf_dir",
+    ):
+        assert str(tmp_path) in keys[key], key
+    assert json.loads(keys["network.cni_plugin_dirs"]) == ["/usr/lib/cni"]
+    assert keys["runtime.cgroup_driver"] == '"cgroupfs"'
+
+
+def test_pycrio_flags_are_accepted_by_its_config_loader(tmp_path: Path) -> None:
+    from app.config import load
+
+    settings = pycrio_daemon.pycrio_settings(tmp_path / "pycrio", tmp_path / "run", tmp_path / "net.d")
+    config = load(tmp_path / "missing.toml", None, settings)
+    assert config.socket_path == tmp_path / "run" / "pycrio.sock"
+    assert config.runtime.runtimes["runc"].root == str(tmp_path / "run" / "runc")
+    assert config.runtime.root == str(tmp_path / "pycrio" / "root")
+    assert config.network.cni_conf_dir == str(tmp_path / "net.d")
+
+
+def test_registries_conf_marks_the_bench_registry_insecure() -> None:
+    parsed = tomllib.loads(pycrio_daemon.registries_conf("127.0.0.1:5000"))
+    assert parsed["registry"] == [{"location": "127.0.0.1:5000", "insecure": True}]
+    assert parsed["unqualified-search-registries"] == []
+
+
+def test_cni_conflist_uses_the_bench_bridge_and_subnet(tmp_path: Path) -> None:
+    path = cni.write_conf_dir(tmp_path / "net.d", tmp_path / "ipam")
+    conf = json.loads(path.read_text())
+    bridge = conf["plugins"][0]
+    assert bridge["type"] == "bridge" and bridge["bridge"] == "pcbench0"
+    assert bridge["ipMasq"] is False  # no iptables rules to outlive the run
+    assert bridge["ipam"]["dataDir"] == str(tmp_path / "ipam")
+    subnet = ipaddress.IPv4Network(bridge["ipam"]["ranges"][0][0]["subnet"])
+    assert subnet.subnet_of(ipaddress.IPv4Network("10.90.0.0/16"))
+    assert {plugin["type"] for plugin in conf["plugins"]} == {"bridge", "loopback"}
+
+
+def test_registry_config_listens_on_loopback_only(tmp_path: Path) -> None:
+    parsed = json.loads(registry.registry_config(tmp_path / "storage", 5123))
+    assert parsed["http"]["addr"] == "127.0.0.1:5123"
+    assert parsed["storage"]["filesystem"]["rootdirectory"] == str(tmp_path / "storage")
+
+
+def test_cached_cni_results_of_the_bench_network_are_removed(tmp_path: Path) -> None:
+    ours, theirs = "a" * 64, "b" * 64
+    names = [
+        f"pcbench-{ours}-eth0",
+        f"cni-loopback-{ours}-lo",
+        f"pcpod-{theirs}-eth0",
+        f"cni-loopback-{theirs}-lo",
+    ]
+    for name in names:
+        (tmp_path / name).write_text("{}")
+    removed = cni.remove_cached_results(tmp_path)
+    assert sorted(path.name for path in removed) == sorted(names[:2])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(names[2:])
+    assert cni.remove_cached_results(tmp_path / "missing") == []
