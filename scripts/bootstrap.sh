@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox busybox-static docker-registry
+PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox-static docker-registry
           docker.io iptables iproute2 apache2-utils zstd python3-venv containerd)
 
 missing=()
