@@ -156,3 +156,110 @@ def netns_mounts(run_dir: Path) -> list[str]:
     prefix = str(run_dir)
     with open("/proc/self/mountinfo") as handle:
         return [line.split()[4] for line in handle if line.split()[4].startswith(prefix)]
+
+
+def cgroup_leftovers(parent: str) -> list[str]:
+    """Cgroups below `parent` in any v1 hierarchy (the parent itself excluded)."""
+    found = []
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        base = hierarchy / parent.strip("/")
+        if hierarchy.name != "unified" and base.is_dir():
+            found += [str(p) for p in base.rglob("*") if p.is_dir()]
+    return found
+
+
+def remove_cgroups(parent: str) -> None:
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        base = hierarchy / parent.strip("/")
+        if hierarchy.name == "unified" or not base.is_dir():
+            continue
+        for path in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            path.rmdir()
+        base.rmdir()
+
+
+def cleanup_run_dir(run_dir: Path) -> None:
+    """Kill infra processes and unmount pins a failed test left under a daemon's run dir."""
+    import contextlib
+    import os
+    import signal
+
+    from adapters.namespaces.linux import process_start_time
+
+    for pid_file in run_dir.glob("pods/*/infra/pid"):
+        pid, start = pid_file.read_text().split()
+        if process_start_time(int(pid)) == int(start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+    for mount in sorted(netns_mounts(run_dir), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+SERVE_ONCE = """
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen(16)
+print("listening", flush=True)
+while True:
+    conn, _ = server.accept()
+    conn.sendall(sys.argv[2].encode())
+    conn.close()
+"""
+
+CONNECT = """
+import socket, sys, time
+deadline = time.monotonic() + 10
+while True:
+    try:
+        with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as conn:
+            print(conn.recv(64).decode())
+            break
+    except OSError as err:
+        if time.monotonic() > deadline:
+            print(f"failed: {err}")
+            break
+        time.sleep(0.1)
+"""
+
+
+def serve_in_netns(netns: str, port: int, reply: str) -> subprocess.Popen[str]:
+    """A TCP server inside a pod's network namespace that answers every connection with `reply`."""
+    import sys
+
+    process = subprocess.Popen(
+        ["nsenter", f"--net={netns}", sys.executable, "-c", SERVE_ONCE, str(port), reply],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "listening"
+    return process
+
+
+def connect(host: str, port: int, netns: str = "") -> str:
+    """What a TCP connection to host:port answers, from the host or from inside a namespace."""
+    import sys
+
+    prefix = ["nsenter", f"--net={netns}"] if netns else []
+    command = [*prefix, sys.executable, "-c", CONNECT, host, str(port)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def host_address() -> str:
+    """An IPv4 address of this host other than loopback."""
+    with IPRoute() as ipr:
+        for addr in ipr.get_addr(family=2):
+            ip = str(addr.get_attr("IFA_ADDRESS"))
+            if not ip.startswith("127.") and not ip.startswith("10.86."):
+                return ip
+    raise RuntimeError("no non-loopback IPv4 address")
