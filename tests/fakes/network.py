@@ -29,6 +29,7 @@ class FakeNetwork:
         self.fail_setup = False
         self.teardown_failures_left = 0
         self.teardown_calls = 0
+        self.teardown_timeouts: list[float | None] = []
         self.host_ports: dict[int, str] = {}
 
     def readiness(self) -> NetworkReadiness:
@@ -70,8 +71,11 @@ class FakeNetwork:
             if self.attached.get(request.sandbox_id) != attachment:
                 raise NotFound(f"pod {request.sandbox_id} is not attached")
 
-    def teardown(self, request: PodNetworkRequest, attachment: NetworkAttachment | None) -> None:
+    def teardown(
+        self, request: PodNetworkRequest, attachment: NetworkAttachment | None, timeout: float | None = None
+    ) -> None:
         with self._lock:
+            self.teardown_timeouts.append(timeout)
             self.teardown_calls += 1
             if self.teardown_failures_left > 0:
                 self.teardown_failures_left -= 1

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.cni.network import CniNetwork
 from adapters.cni.result import parse_result
-from domain.errors import Internal, Unavailable
+from domain.errors import DeadlineExceeded, Internal, Unavailable
 from ports.network import DnsSettings, PodNetworkRequest, PortMapping
 
 RESULT_1_0 = {
@@ -151,3 +151,14 @@ def test_result_0_4_0_with_versions_and_no_interface_index() -> None:
     )
     assert [a.ip for a in addresses] == ["10.2.0.9"]
     assert interfaces == []
+
+
+def test_a_wedged_del_is_cut_at_the_callers_deadline(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    _plugin(tmp_path / "bin", "first", log, RESULT_1_0)
+    network = _network(tmp_path, [{"type": "first"}])
+    attachment = network.setup(REQUEST)
+    wedged = tmp_path / "bin" / "first"
+    wedged.write_text("#!/bin/sh\nexec sleep 30\n")
+    with pytest.raises(DeadlineExceeded):
+        network.teardown(REQUEST, attachment, timeout=0.5)
