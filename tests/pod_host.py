@@ -27,7 +27,7 @@ class HostTestNetwork:
 
     @property
     def prefix(self) -> str:
-        return self.subnet.rsplit(".", 2)[0]  # "10.86.N"
+        return ".".join(self.subnet.split(".")[:3])  # "10.86.N"
 
     def mentions_pod(self, rule: str) -> bool:
         """Whether an iptables rule belongs to this network: its name or a full sandbox id in a CNI comment,
