@@ -147,10 +147,12 @@ def cleanup(network: HostTestNetwork) -> None:
 
 
 def _remove_idle_hostport_chains(tool: str) -> None:
-    """portmap's shared chains, once no pod of anyone uses them (only their own jumps remain)."""
+    """portmap's shared chains, once no CNI pod of anyone is on the host (other runs may be starting one:
+    any per-pod CNI chain means hands off)."""
     rules = _iptables("nat", tool)
     dnat_entries = [r for r in rules if r.startswith("-A CNI-HOSTPORT-DNAT ")]
-    if dnat_entries or not any(r == "-N CNI-HOSTPORT-DNAT" for r in rules):
+    pod_chains = [r for r in rules if r.startswith("-N CNI-") and not r.startswith("-N CNI-HOSTPORT-")]
+    if dnat_entries or pod_chains or not any(r == "-N CNI-HOSTPORT-DNAT" for r in rules):
         return
     for rule in rules:
         if rule.startswith("-A ") and "-j CNI-HOSTPORT-" in rule and not rule.startswith("-A CNI-HOSTPORT-"):
