@@ -390,3 +390,37 @@ def test_a_restarted_daemon_lists_stops_and_removes_its_pods(pods: PodWorld) -> 
     assert pods.status(ready).status.network.ip
     pods.stop_and_remove(ready)
     pods.stop_and_remove(stopped)
+
+
+# ---- the systemd cgroup driver ------------------------------------------------------------------------
+
+
+def test_systemd_driver_names_slices_and_refuses_paths(tmp_path: Path) -> None:
+    network = make_test_network(tmp_path)
+    daemon = Daemon(
+        tmp_path / "pycrio",
+        [f'network.cni_conf_dir="{network.conf_dir}"', "runtime.cgroup_driver=systemd"],
+    ).start()
+    world = PodWorld(daemon, network, "/kubepods.slice/kubepods-besteffort.slice")
+    try:
+        config = world.config("slice-pod")
+        config.linux.cgroup_parent = "kubepods-besteffort-pod123.slice"
+        sandbox_id = world.run(config)
+        info = world.info(sandbox_id)
+        parent = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod123.slice"
+        assert info["cgroupDriver"] == "systemd"
+        assert info["cgroupParent"] == parent
+        assert info["cgroupPath"] == f"{parent}/pycrio-{sandbox_id}.scope"
+        assert world.status(sandbox_id).status.state == pb.SANDBOX_READY
+        bad = world.config("path-pod")
+        bad.linux.cgroup_parent = "/kubepods/besteffort"
+        with pytest.raises(grpc.RpcError) as err:
+            world.run(bad)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        world.remove_all()
+        assert world.leftovers() == []
+    finally:
+        world.remove_all()
+        daemon.stop()
+        cleanup_run_dir(daemon.workdir / "run")
+        cleanup(network)
