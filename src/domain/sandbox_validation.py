@@ -29,6 +29,8 @@ def validated(config: SandboxConfig) -> SandboxConfig:
             raise InvalidArgument(f"namespace mode TARGET is only for containers, not for the pod {kind}")
     if config.user_namespace:
         raise InvalidArgument("user namespaces for pods are not supported by pycrio")
+    if config.log_directory and not config.log_directory.startswith("/"):
+        raise InvalidArgument(f"log_directory {config.log_directory!r} must be an absolute path")
     if config.hostname and not _HOSTNAME.fullmatch(config.hostname):
         raise InvalidArgument(f"hostname {config.hostname!r} is not a valid host name")
     if config.dns is not None:

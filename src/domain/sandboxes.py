@@ -238,6 +238,7 @@ class SandboxService:
                 resolv_conf=resolv_conf(config.dns) if config.dns is not None else None,
                 private_shm=not options.host_ipc,
                 shm_size_bytes=self._settings.shm_size_bytes,
+                log_directory=config.log_directory,
             ),
         )
         sb.state = SandboxState.READY

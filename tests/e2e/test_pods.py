@@ -263,8 +263,9 @@ def test_safe_and_unsafe_sysctls_are_set_in_the_pod(pods: PodWorld) -> None:
     ] == host_before
 
 
-def test_hostname_and_dns_config_files(pods: PodWorld) -> None:
+def test_hostname_and_dns_config_files(pods: PodWorld, tmp_path: Path) -> None:
     config = pods.config(
+        log_directory=str(tmp_path / "logs" / "pod"),
         hostname="test-hostname",
         dns_config=pb.DNSConfig(servers=["10.10.10.10"], searches=["google.com"], options=["ndots:8"]),
     )
@@ -281,6 +282,7 @@ def test_hostname_and_dns_config_files(pods: PodWorld) -> None:
         ["findmnt", "-n", "-o", "FSTYPE,SIZE", info["files"]["shm"]], capture_output=True, text=True
     ).stdout.split()
     assert shm == ["tmpfs", "64M"]
+    assert (tmp_path / "logs" / "pod").is_dir()
 
 
 def test_infra_process_holds_a_pid_namespace_in_the_pod_cgroup(pods: PodWorld) -> None:
