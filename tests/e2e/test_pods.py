@@ -30,6 +30,7 @@ from tests.pod_host import (
     host_address,
     leftovers,
     make_test_network,
+    nat_rules,
     netns_mounts,
     remove_cgroups,
     serve_in_netns,
@@ -334,18 +335,24 @@ def test_container_port_is_reachable_on_the_pod_ip(pods: PodWorld) -> None:
 
 
 def test_host_port_forwards_from_loopback_and_the_host_address(pods: PodWorld) -> None:
-    host_port = free_port()
-    config = pods.config(port_mappings=[pb.PortMapping(container_port=80, host_port=host_port)])
+    host_port, loopback_only = free_port(), free_port()
+    config = pods.config(
+        port_mappings=[
+            pb.PortMapping(container_port=80, host_port=host_port),
+            pb.PortMapping(container_port=80, host_port=loopback_only, host_ip="127.0.0.1"),
+        ]
+    )
     sandbox_id = pods.run(config)
     server = serve_in_netns(pods.info(sandbox_id)["namespaces"]["network"], 80, "via-host-port")
     try:
         assert connect("127.0.0.1", host_port) == "via-host-port"
         assert connect(host_address(), host_port) == "via-host-port"
+        assert connect("127.0.0.1", loopback_only) == "via-host-port"
     finally:
         server.kill()
         server.wait()
     pods.stop_and_remove(sandbox_id)
-    assert not any(str(host_port) in rule for rule in leftovers(pods.network))
+    assert not any(str(host_port) in rule or str(loopback_only) in rule for rule in nat_rules())
 
 
 # ---- the done-when: 20 pods in parallel ---------------------------------------------------------------

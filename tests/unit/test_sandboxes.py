@@ -500,3 +500,11 @@ def test_each_teardown_attempt_gets_only_the_time_left(world: World) -> None:
 def test_the_log_directory_is_made(world: World) -> None:
     world.svc.run(pod(log_directory="/var/log/pods/default_web_uid-web"))
     assert world.files.log_directories == {"/var/log/pods/default_web_uid-web"}
+
+
+def test_an_unreadable_record_is_left_alone_and_the_rest_restored(world: World) -> None:
+    good = world.svc.run(pod("good"))
+    world.store.put(STATE_KIND, "broken", {"id": "broken", "state": "READY"})
+    restarted = world.service()
+    assert [s.id for s in restarted.list()] == [good]
+    assert world.store.get(STATE_KIND, "broken") is not None
