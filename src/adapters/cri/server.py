@@ -71,7 +71,8 @@ class CriServer:
 
     def start(self) -> None:
         prepare_socket_path(self._socket_path)
-        old_umask = os.umask(0o177)  # never world-accessible, not even between bind and chmod
+        # The socket is born with its final mode: a client that sees it never sees other permissions.
+        old_umask = os.umask(~self._socket_mode & 0o777)
         try:
             self._server.add_insecure_port(f"unix://{self._socket_path}")
             self._server.start()
