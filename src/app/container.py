@@ -4,6 +4,7 @@
 with the fakes from tests/fakes.
 """
 
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -13,9 +14,14 @@ from adapters.cni.network import CniNetwork
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from adapters.cri.streaming import StreamingHandlers
 from adapters.state.file_store import AtomicFileStateStore
+from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
+from adapters.streaming.server import StreamingServer
+from adapters.streaming.until_merged import NoContainerStreams, NoStreamTargets
 from app.config import Config, to_toml_dict
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
+from domain.streaming import RequestCache, StreamingService
 
 
 def package_version() -> str:
@@ -56,7 +62,36 @@ class Container(containers.DeclarativeContainer):
         effective_config=providers.Callable(lambda c: lambda: to_toml_dict(c), config),
     )
 
-    runtime_servicer = providers.Singleton(runtime_service, groups=providers.List(runtime_info_handlers))
+    # Streaming (Exec/Attach/PortForward). stream_targets and container_streams are replaced by the
+    # containers and pods services when those branches are merged.
+    stream_targets = providers.Singleton(NoStreamTargets)
+    container_streams = providers.Singleton(NoContainerStreams)
+    port_forwarder = providers.Singleton(NetnsPortForwarder, netns_of=stream_targets.provided.sandbox_netns)
+    streaming_cache = providers.Singleton(
+        RequestCache, ttl=providers.Callable(lambda c: c.streaming.token_ttl, config), clock=time.monotonic
+    )
+    streaming_server = providers.Singleton(
+        StreamingServer,
+        address=providers.Callable(lambda c: c.streaming.address, config),
+        port=providers.Callable(lambda c: c.streaming.port, config),
+        cache=streaming_cache,
+        container_streams=container_streams,
+        port_forwarder=port_forwarder,
+        idle_timeout=providers.Callable(lambda c: c.streaming.idle_timeout, config),
+        tls_cert=providers.Callable(lambda c: c.streaming.tls_cert, config),
+        tls_key=providers.Callable(lambda c: c.streaming.tls_key, config),
+    )
+    streaming_service = providers.Singleton(
+        StreamingService,
+        cache=streaming_cache,
+        targets=stream_targets,
+        base_url=providers.Callable(lambda server: lambda: server.base_url, streaming_server),
+    )
+    streaming_handlers = providers.Singleton(StreamingHandlers, service=streaming_service)
+
+    runtime_servicer = providers.Singleton(
+        runtime_service, groups=providers.List(runtime_info_handlers, streaming_handlers)
+    )
     image_servicer = providers.Singleton(image_service, groups=providers.List())
 
     server = providers.Singleton(

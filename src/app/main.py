@@ -76,9 +76,17 @@ def serve(container: object, grace: float) -> int:
     reaper = OrphanReaper()
     reaper.start()
     server = container.server()  # type: ignore[attr-defined]
+    streaming = container.streaming_server()  # type: ignore[attr-defined]
+    try:
+        # Streaming first: an Exec served the moment the CRI socket appears needs its URL.
+        streaming.start()
+    except OSError as err:
+        print(f"pycrio: streaming server: {err}", file=sys.stderr)
+        return 1
     try:
         server.start()
     except SocketInUse as err:
+        streaming.stop()
         print(f"pycrio: {err}", file=sys.stderr)
         return 1
     stopping = threading.Event()
@@ -92,6 +100,7 @@ def serve(container: object, grace: float) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.wait()
+    streaming.stop()
     reaper.stop()
     return 0
 

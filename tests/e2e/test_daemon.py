@@ -117,3 +117,27 @@ def _env() -> dict[str, str]:
     from tests.e2e.daemon import REPO
 
     return dict(os.environ, PYTHONPATH=str(REPO / "src"))
+
+
+def test_streaming_rpcs_validate_and_look_up_their_target(daemon: Daemon) -> None:
+    runtime = daemon.client.runtime
+    cases = [
+        (runtime.Exec, pb.ExecRequest(container_id="c", cmd=["sh"], tty=True, stdout=True, stderr=True)),
+        (runtime.Exec, pb.ExecRequest(container_id="c", cmd=["sh"])),
+        (runtime.Exec, pb.ExecRequest(container_id="", cmd=["sh"], stdout=True)),
+        (runtime.Attach, pb.AttachRequest(container_id="c")),
+        (runtime.PortForward, pb.PortForwardRequest(pod_sandbox_id="")),
+    ]
+    for rpc, request in cases:
+        with pytest.raises(grpc.RpcError) as failure:
+            rpc(request)
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
+    for rpc, request in [
+        (runtime.Exec, pb.ExecRequest(container_id="absent", cmd=["sh"], stdout=True)),
+        (runtime.Attach, pb.AttachRequest(container_id="absent", stdout=True)),
+        (runtime.PortForward, pb.PortForwardRequest(pod_sandbox_id="absent", port=[80])),
+    ]:
+        with pytest.raises(grpc.RpcError) as failure:
+            rpc(request)
+        assert failure.value.code() == grpc.StatusCode.NOT_FOUND, request
+    assert "streaming server listening" in daemon.log()

@@ -255,6 +255,9 @@ class LocalProcessStreams:
         try:
             while process.proc.poll() is None and not streams.cancelled.wait(_TICK):
                 pass
+            if not streams.cancelled.is_set():
+                for pump in process.pumps:  # the process ended: deliver its last output first
+                    pump.join()
         finally:
             with container.lock:
                 container.attached.remove(streams)

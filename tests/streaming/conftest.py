@@ -13,6 +13,19 @@ from domain.streaming import RequestCache, StreamingService, StreamRequest
 from tests.fakes.streaming import FakeStreamTargets, LocalProcessStreams
 
 
+class SteppingClock:
+    """Monotonic time plus whatever a test skips ahead."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def advance(self, seconds: float) -> None:
+        self.skipped += seconds
+
+
 @dataclass
 class Streaming:
     server: StreamingServer
@@ -20,6 +33,7 @@ class Streaming:
     backend: LocalProcessStreams
     targets: FakeStreamTargets
     cache: RequestCache
+    clock: SteppingClock
 
     def url(self, request: StreamRequest) -> str:
         return self.service.url_for(request)
@@ -27,7 +41,8 @@ class Streaming:
 
 @pytest.fixture(scope="session")
 def streaming() -> Iterator[Streaming]:
-    cache = RequestCache(ttl=60.0, clock=time.monotonic)
+    clock = SteppingClock()
+    cache = RequestCache(ttl=60.0, clock=clock)
     backend = LocalProcessStreams()
     targets = FakeStreamTargets()
     # A target for exec: the fake runs exec commands as local processes beside it.
@@ -37,7 +52,7 @@ def streaming() -> Iterator[Streaming]:
     )
     server.start()
     service = StreamingService(cache, targets, lambda: server.base_url)
-    yield Streaming(server, service, backend, targets, cache)
+    yield Streaming(server, service, backend, targets, cache, clock)
     server.stop()
     backend.stop_all()
 

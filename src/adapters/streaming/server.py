@@ -64,6 +64,11 @@ class StreamingServer:
         host = f"[{host}]" if ":" in str(host) else host
         return f"{scheme}://{host}:{port}"
 
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._transports)
+
     def start(self) -> None:
         outer = self
 
