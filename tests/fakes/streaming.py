@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from adapters.process.runner import release, spawn
-from domain.errors import NotFound
-from ports.streaming import ByteSink, ByteSource, Cancellation, ProcessStreams, TerminalSize
+from domain.errors import NotFound, Unavailable
+from ports.streaming import ByteSink, ByteSource, Cancellation, DuplexStream, ProcessStreams, TerminalSize
 from ports.streaming_targets import StreamContainer
 
 _TICK = 0.05
@@ -270,3 +270,29 @@ class LocalProcessStreams:
             return self._containers[container_id]
         except KeyError:
             raise NotFound(f"container {container_id!r} not found") from None
+
+
+class InMemoryPortForwarder:
+    """Pods whose ports are functions: a forwarded connection sends its bytes until it half-closes, then
+    gets `service(bytes)` back and the end of the stream, like a one-request TCP server."""
+
+    def __init__(self) -> None:
+        self.services: dict[tuple[str, int], Callable[[bytes], bytes]] = {}
+
+    def port_forward(self, sandbox_id: str, port: int, stream: DuplexStream, cancelled: Cancellation) -> None:
+        service = self.services.get((sandbox_id, port))
+        if service is None:
+            raise Unavailable(f"cannot connect to port {port}: connection refused")
+        received = bytearray()
+        reader = threading.Thread(target=lambda: _drain(stream, received), daemon=True)
+        reader.start()
+        while reader.is_alive():
+            if cancelled.wait(_TICK):
+                return  # the client side is gone; the reader ends with the stream
+        stream.write(service(bytes(received)))
+        stream.close()
+
+
+def _drain(stream: DuplexStream, into: bytearray) -> None:
+    while chunk := stream.read(32768):
+        into += chunk
