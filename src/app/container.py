@@ -17,8 +17,9 @@ from adapters.cri.services import image_service, runtime_service
 from adapters.cri.streaming import StreamingHandlers
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
+from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
-from adapters.streaming.until_merged import NoContainerStreams, NoStreamTargets
+from adapters.streaming.until_merged import NoStreamTargets
 from app.config import Config, to_toml_dict
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.streaming import RequestCache, StreamingService
@@ -62,10 +63,15 @@ class Container(containers.DeclarativeContainer):
         effective_config=providers.Callable(lambda c: lambda: to_toml_dict(c), config),
     )
 
-    # Streaming (Exec/Attach/PortForward). stream_targets and container_streams are replaced by the
-    # containers and pods services when those branches are merged.
+    # Streaming (Exec/Attach/PortForward). stream_targets and container_io are replaced by adapters over
+    # the containers and pods services when those branches are merged.
     stream_targets = providers.Singleton(NoStreamTargets)
-    container_streams = providers.Singleton(NoContainerStreams)
+    container_io = providers.Singleton(NoStreamTargets)
+    container_streams = providers.Singleton(
+        OciContainerStreams,
+        lookup=container_io,
+        scratch_dir=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exec", config),
+    )
     port_forwarder = providers.Singleton(NetnsPortForwarder, netns_of=stream_targets.provided.sandbox_netns)
     streaming_cache = providers.Singleton(
         RequestCache, ttl=providers.Callable(lambda c: c.streaming.token_ttl, config), clock=time.monotonic

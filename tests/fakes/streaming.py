@@ -120,8 +120,10 @@ class _Process:
                     self.proc.stdin.close()
 
     def resize(self, size: TerminalSize) -> None:
-        if self.master is not None:
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", size.height, size.width, 0, 0))
+        with self._stdin_lock:
+            if self.master is not None:
+                winsize = struct.pack("HHHH", size.height, size.width, 0, 0)
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, winsize)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -142,9 +144,11 @@ class _Process:
     def finish(self) -> None:
         for pump in self.pumps:
             pump.join()
-        if self.master is not None:
-            os.close(self.master)
-            self.master = None
+        with self._stdin_lock:  # no late stdin or resize may touch a reused descriptor number
+            self._stdin_closed = True
+            if self.master is not None:
+                os.close(self.master)
+                self.master = None
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):

@@ -1,13 +1,12 @@
-"""What the daemon streams to until the containers and pods services exist in this branch.
+"""What the daemon looks streaming targets up in until the containers and pods services exist in this branch.
 
-With no container or sandbox store yet, every lookup truthfully answers NotFound, so the exec/attach
-backend below is never reached; both are replaced in `app/container.py` when the containers branch
-(conmon exec/attach) and the pods branch (sandbox network namespaces) are merged.
+With no container or sandbox store yet, every lookup truthfully answers NotFound. The containers service
+(container id -> running state, conmon attach socket, bundle, runtime) and the pods service (sandbox id ->
+network namespace path) replace this in `app/container.py` when their branches are merged.
 """
 
-from domain.errors import NotFound, Unavailable
-from ports.streaming import ProcessStreams
-from ports.streaming_targets import StreamContainer
+from domain.errors import NotFound
+from ports.streaming_targets import ContainerIo, StreamContainer
 
 
 class NoStreamTargets:
@@ -17,10 +16,5 @@ class NoStreamTargets:
     def sandbox_netns(self, sandbox_id: str) -> str:
         raise NotFound(f"pod sandbox {sandbox_id!r} not found")
 
-
-class NoContainerStreams:
-    def exec(self, container_id: str, cmd: list[str], streams: ProcessStreams) -> int:
-        raise Unavailable("exec needs the conmon container backend, which this build does not have")
-
-    def attach(self, container_id: str, streams: ProcessStreams) -> None:
-        raise Unavailable("attach needs the conmon container backend, which this build does not have")
+    def container_io(self, container_id: str) -> ContainerIo:
+        raise NotFound(f"container {container_id!r} not found")
