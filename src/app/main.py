@@ -75,14 +75,14 @@ def serve(container: object, grace: float) -> int:
     become_subreaper()
     reaper = OrphanReaper()
     reaper.start()
-    server = container.server()  # type: ignore[attr-defined]
-    streaming = container.streaming_server()  # type: ignore[attr-defined]
     try:
         # Streaming first: an Exec served the moment the CRI socket appears needs its URL.
+        streaming = container.streaming_server()  # type: ignore[attr-defined]
         streaming.start()
     except OSError as err:
         print(f"pycrio: streaming server: {err}", file=sys.stderr)
         return 1
+    server = container.server()  # type: ignore[attr-defined]
     try:
         server.start()
     except SocketInUse as err:

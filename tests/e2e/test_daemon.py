@@ -1,6 +1,7 @@
 """The daemon as the kubelet meets it: Version, Status, RuntimeConfig, and how it starts and stops."""
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.daemon import Daemon
+from tests.streaming_client import http_get
 
 
 def test_version(daemon: Daemon) -> None:
@@ -140,4 +142,14 @@ def test_streaming_rpcs_validate_and_look_up_their_target(daemon: Daemon) -> Non
         with pytest.raises(grpc.RpcError) as failure:
             rpc(request)
         assert failure.value.code() == grpc.StatusCode.NOT_FOUND, request
-    assert "streaming server listening" in daemon.log()
+    url = re.search(r"streaming server listening\s+url=(\S+)", daemon.log())
+    assert url is not None, daemon.log()
+    assert http_get(f"{url.group(1)}/exec/not-a-token")[0] == 404
+
+
+def test_a_streaming_tls_key_that_cannot_be_read_stops_start_up(tmp_path: Path) -> None:
+    settings = [f'streaming.tls_cert="{tmp_path}/none.crt"', f'streaming.tls_key="{tmp_path}/none.key"']
+    daemon = Daemon(tmp_path / "d", settings)
+    result = subprocess.run(daemon.command(), capture_output=True, env=_env(), timeout=60)
+    assert result.returncode == 1
+    assert b"streaming server" in result.stderr

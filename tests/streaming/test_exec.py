@@ -136,3 +136,15 @@ def test_websocket_exec_tty_resize(streaming: Streaming) -> None:
     command.close_stdin()
     command.send(b"\x04")
     assert b"30 100" in command.client.channel(1)
+
+
+def test_spdy_pings_are_answered_and_windows_updated(streaming: Streaming) -> None:
+    url = streaming.url(_exec(["sh", "-c", "wc -c"], stdin=True, stderr=False))
+    command = SpdyCommand(url, stdin=True, stdout=True, stderr=False, tty=False)
+    command.client.ping(7)
+    command.send(b"y" * 200_000)  # past half the 64 KiB window: the server acknowledges what it read
+    command.close_stdin()
+    result = command.wait()
+    assert result.stdout.strip() == b"200000"
+    assert 6 in result.frames_seen  # PING echoed
+    assert 9 in result.frames_seen  # WINDOW_UPDATE

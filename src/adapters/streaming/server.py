@@ -27,6 +27,10 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
     block_on_close = True
 
 
+class _ThreadingServerV6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
 class StreamingServer:
     def __init__(
         self,
@@ -76,9 +80,8 @@ class StreamingServer:
             def handle(self) -> None:
                 outer._handle(self.request)
 
-        family = socket.AF_INET6 if ":" in self._address else socket.AF_INET
-        _ThreadingServer.address_family = family
-        self._server = _ThreadingServer((self._address, self._port), Handler)
+        server_class = _ThreadingServerV6 if ":" in self._address else _ThreadingServer
+        self._server = server_class((self._address, self._port), Handler)
         if self._tls is not None:
             # The TLS handshake happens on the connection's own thread, on its first read.
             self._server.socket = self._tls.wrap_socket(
