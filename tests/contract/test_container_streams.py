@@ -125,6 +125,20 @@ def _running(marker: str) -> bool:
     return False
 
 
+def _matching(marker: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline, open(f"/proc/{pid}/stat") as stat:
+                command = cmdline.read()
+                if marker.encode() in command:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                    found.append(f"{pid} state={fields[0]} ppid={fields[1]} {command!r}")
+        except OSError:
+            continue
+    return found
+
+
 def test_exec_separates_stdout_and_stderr_and_returns_the_exit_code(subject: Subject) -> None:
     streams, out, err = _streams()
     code = subject.backend.exec(subject.exec_target, ["sh", "-c", "echo o; echo e >&2; exit 9"], streams)
@@ -164,7 +178,7 @@ def test_exec_cancel_kills_the_process(subject: Subject) -> None:
     worker.join()
     assert result == [-1]
     gone = wait_until(lambda: not _running(f"sleep\0{marker}") and not _running(f"sleep {marker}"))
-    assert gone, f"sleep {marker} survived the cancelled exec"
+    assert gone, f"sleep {marker} survived the cancelled exec: {_matching(marker)}"
 
 
 def test_attach_non_tty_separates_streams_and_stdin_once_closes_stdin(subject: Subject) -> None:

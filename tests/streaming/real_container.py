@@ -21,12 +21,14 @@ APPLETS = ["sh", "cat", "echo", "sleep", "stty", "wc", "head", "true", "tr", "ho
 
 
 def build_rootfs(rootfs: Path) -> None:
-    """busybox plus the shared libraries it links (Debian's busybox is dynamic), and applet links."""
+    """busybox plus the shared libraries it links (Debian's `busybox` is dynamic, `busybox-static` is not,
+    and either may be the one installed), and applet links."""
     busybox = Path(shutil.which("busybox") or "/bin/busybox").resolve()
     (rootfs / "bin").mkdir(parents=True)
     shutil.copy2(busybox, rootfs / "bin" / "busybox")
-    ldd = subprocess.run(["ldd", str(busybox)], capture_output=True, text=True, check=True).stdout
-    for line in ldd.splitlines():
+    ldd = subprocess.run(["ldd", str(busybox)], capture_output=True, text=True)
+    libraries = ldd.stdout if ldd.returncode == 0 else ""  # "not a dynamic executable"
+    for line in libraries.splitlines():
         path = next((p for p in line.split() if p.startswith("/")), None)
         if path:
             target = rootfs / path.lstrip("/")

@@ -34,6 +34,8 @@ from ports.streaming_targets import ContainerIo, ContainerIoLookup
 
 _log = structlog.get_logger("pycrio.streaming.oci")
 _TICK = 0.2
+# How long a cancelled exec waits for runc to name the process it started.
+_PID_FILE_WAIT = 10.0
 _CHUNK = 32 * 1024
 _ATTACH_STDOUT, _ATTACH_STDERR = 2, 3  # conmon's pipe numbers
 _CTL_RESIZE = 1
@@ -177,9 +179,16 @@ class _Exec:
 
     def _kill(self, pid_file: Path) -> None:
         # The exec'd process lives in the container and runc only waits for it; its children would be
-        # adopted by the container's init, so the whole tree goes.
-        with contextlib.suppress(OSError, ValueError):
-            kill_tree(int(pid_file.read_text().strip()))
+        # adopted by the container's init, so the whole tree goes. runc writes the pid file only after the
+        # process started (which may already have printed): wait for it while runc is still there.
+        for _ in range(int(_PID_FILE_WAIT / _TICK * 4)):
+            try:
+                kill_tree(int(pid_file.read_text().strip()))
+                break
+            except (OSError, ValueError):
+                if self.proc.poll() is not None:
+                    break
+                threading.Event().wait(_TICK / 4)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
