@@ -1,7 +1,6 @@
 """The ContainerStreams contract (exec and attach): the local-process fake, and (root) the OCI adapter over
 real runc containers whose stdio conmon holds."""
 
-import os
 import secrets
 import tempfile
 import threading
@@ -16,7 +15,7 @@ from domain.errors import NotFound
 from ports.streaming import ContainerStreams, ProcessStreams, TerminalSize
 from ports.streaming_targets import ContainerIo
 from tests.fakes.streaming import LocalProcessStreams
-from tests.streaming.real_container import RealContainer, build_rootfs
+from tests.streaming.real_container import RealContainer, build_rootfs, processes_matching
 from tests.streaming_client import wait_until
 
 
@@ -113,32 +112,6 @@ def _streams(
     return streams, out, err
 
 
-def _running(marker: str) -> bool:
-    """Whether a process whose command line holds `marker` runs on the host (containers' included)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if marker.encode() in cmdline.read():
-                    return True
-        except OSError:
-            continue
-    return False
-
-
-def _matching(marker: str) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline, open(f"/proc/{pid}/stat") as stat:
-                command = cmdline.read()
-                if marker.encode() in command:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                    found.append(f"{pid} state={fields[0]} ppid={fields[1]} {command!r}")
-        except OSError:
-            continue
-    return found
-
-
 def test_exec_separates_stdout_and_stderr_and_returns_the_exit_code(subject: Subject) -> None:
     streams, out, err = _streams()
     code = subject.backend.exec(subject.exec_target, ["sh", "-c", "echo o; echo e >&2; exit 9"], streams)
@@ -177,8 +150,8 @@ def test_exec_cancel_kills_the_process(subject: Subject) -> None:
     streams.cancelled.set()  # type: ignore[attr-defined]
     worker.join()
     assert result == [-1]
-    gone = wait_until(lambda: not _running(f"sleep\0{marker}") and not _running(f"sleep {marker}"))
-    assert gone, f"sleep {marker} survived the cancelled exec: {_matching(marker)}"
+    gone = wait_until(lambda: not processes_matching(marker))
+    assert gone, f"sleep {marker} survived the cancelled exec: {processes_matching(marker)}"
 
 
 def test_attach_non_tty_separates_streams_and_stdin_once_closes_stdin(subject: Subject) -> None:

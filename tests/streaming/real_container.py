@@ -125,3 +125,18 @@ class RealContainer:
                 os.kill(int(pid_file.read_text()), 9)
         shutil.rmtree(self.bundle, ignore_errors=True)
         (self.sockets / self.id).unlink(missing_ok=True)
+
+
+def processes_matching(marker: str) -> list[str]:
+    """Processes on the host (containers' included) whose command line holds `marker`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline, open(f"/proc/{pid}/stat") as stat:
+                command = cmdline.read()
+                if marker.encode() in command:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                    found.append(f"{pid} state={fields[0]} ppid={fields[1]} {command!r}")
+        except OSError:
+            continue
+    return found

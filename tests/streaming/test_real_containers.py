@@ -1,6 +1,9 @@
 """The streaming server end to end into real runc containers under conmon (root): exec over SPDY and
 WebSocket, a terminal resize, attach."""
 
+import os
+import secrets
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,8 +17,8 @@ from domain.streaming import AttachRequest, ExecRequest, RequestCache, Streaming
 from ports.streaming_targets import StreamContainer
 from tests.contract.test_container_streams import IoLookup
 from tests.fakes.streaming import FakeStreamTargets
-from tests.streaming.real_container import RealContainer, build_rootfs
-from tests.streaming_client import SpdyCommand, WebSocketCommand
+from tests.streaming.real_container import RealContainer, build_rootfs, processes_matching
+from tests.streaming_client import SpdyCommand, WebSocketCommand, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -103,3 +106,19 @@ def test_attach_to_a_container_over_spdy(node: Node) -> None:
     result = command.wait()
     assert result.stdout.endswith(b"closed\n")
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_a_client_that_drops_leaves_no_process_thread_or_socket(node: Node, tty: bool) -> None:
+    threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    marker = f"{secrets.randbelow(10**6) + 10**6}"
+    request = ExecRequest(
+        node.sleeper, ("sh", "-c", f"echo up; sleep {marker}"), tty=tty, stdin=True, stdout=True
+    )
+    command = SpdyCommand(node.service.url_for(request), stdin=True, stdout=True, stderr=False, tty=tty)
+    assert command.stdout is not None
+    command.stdout.read_until(lambda out: b"up" in out)
+    command.client.abort()
+    assert wait_until(lambda: not processes_matching(marker)), processes_matching(marker)
+    assert wait_until(lambda: threading.active_count() <= threads), [t.name for t in threading.enumerate()]
+    assert wait_until(lambda: len(os.listdir("/proc/self/fd")) <= fds)
