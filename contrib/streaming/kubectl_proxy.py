@@ -3,19 +3,23 @@
 A stand-in API server: it answers kubectl's discovery and `GET pod`, and for `.../exec`, `.../attach` and
 `.../portforward` it does what the kubelet does: asks pycrio's streaming service for a URL and pipes the
 client's upgraded connection to it. Behind it: the streaming server with the local-process fake backend
-(commands run on this host) and, for port-forward, the network namespace given as the second argument.
+(commands run on this host), or with --real real runc containers under conmon (root), and, for
+port-forward, the network namespace given by --netns.
 
-    .venv/bin/python contrib/streaming/kubectl_proxy.py PORT [NETNS_PATH] &
+    .venv/bin/python contrib/streaming/kubectl_proxy.py PORT [--real] [--netns PATH] &
     kubectl --server http://127.0.0.1:PORT exec p -- sh -c 'echo hi; exit 3'      # WebSocket v5
     KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false kubectl --server ... exec -i p -- cat  # SPDY
     kubectl --server ... attach -i p -c ctr
     kubectl --server ... port-forward pod/p LOCAL:REMOTE
 """
 
+import argparse
 import json
 import select
+import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder  # noqa: E402
+from adapters.streaming.oci_container_streams import OciContainerStreams  # noqa: E402
 from adapters.streaming.server import StreamingServer  # noqa: E402
 from domain.streaming import (  # noqa: E402
     AttachRequest,
@@ -34,7 +39,10 @@ from domain.streaming import (  # noqa: E402
     StreamingService,
     StreamRequest,
 )
+from ports.streaming import ContainerStreams  # noqa: E402
+from ports.streaming_targets import ContainerIo, StreamContainer  # noqa: E402
 from tests.fakes.streaming import FakeStreamTargets, LocalProcessStreams  # noqa: E402
+from tests.streaming.real_container import RealContainer, build_rootfs  # noqa: E402
 
 POD = {
     "apiVersion": "v1",
@@ -44,7 +52,14 @@ POD = {
     "status": {
         "phase": "Running",
         "containerStatuses": [
-            {"name": "ctr", "ready": True, "restartCount": 0, "image": "x", "imageID": "", "state": {"running": {}}}
+            {
+                "name": "ctr",
+                "ready": True,
+                "restartCount": 0,
+                "image": "x",
+                "imageID": "",
+                "state": {"running": {}},
+            }
         ],
     },
 }
@@ -120,22 +135,51 @@ def handle(conn: socket.socket, service: StreamingService) -> None:
     pipe(conn, upstream)
 
 
+class _Lookup:
+    def __init__(self, io: ContainerIo) -> None:
+        self.io = io
+
+    def container_io(self, container_id: str) -> ContainerIo:
+        return self.io
+
+
 def main() -> None:
-    port, netns = int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else ""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--real", action="store_true", help="a real runc container under conmon")
+    parser.add_argument("--netns", default="", help="network namespace path for port-forward")
+    options = parser.parse_args()
     cache = RequestCache(60, time.monotonic)
-    backend = LocalProcessStreams()
     targets = FakeStreamTargets()
     script = "while read l; do echo attached:$l; done"
-    targets.containers["ctr"] = backend.start_container("ctr", ["sh", "-c", script], stdin=True)
-    targets.sandboxes["pod"] = netns
+    backend: ContainerStreams
+    if options.real:
+        work = Path(tempfile.mkdtemp(prefix="pcstream-kubectl-"))
+        build_rootfs(work / "rootfs")
+        container = RealContainer(work, work / "rootfs", ["sh", "-c", script], True, False, False).start()
+        backend = OciContainerStreams(_Lookup(container.io()), work / "scratch")
+        print(
+            f"container {container.id}; stop it with: runc --root {container.runtime_root} kill", flush=True
+        )
+    else:
+        local = LocalProcessStreams()
+        local.start_container("ctr", ["sh", "-c", script], stdin=True)
+        backend = local
+    targets.containers["ctr"] = targets.containers.get("ctr") or StreamContainer("ctr", stdin=True)
+    targets.sandboxes["pod"] = options.netns
     server = StreamingServer("127.0.0.1", 0, cache, backend, NetnsPortForwarder(targets.sandbox_netns), 3600)
     server.start()
     service = StreamingService(cache, targets, lambda: server.base_url)
-    listener = socket.create_server(("127.0.0.1", port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that the container is stopped
+    listener = socket.create_server(("127.0.0.1", options.port))
     print("ready", flush=True)
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=handle, args=(conn, service), daemon=True).start()
+    try:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=handle, args=(conn, service), daemon=True).start()
+    finally:
+        if options.real:
+            container.stop()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ _log = structlog.get_logger("pycrio.streaming.oci")
 _TICK = 0.2
 # How long a cancelled exec waits for runc to name the process it started.
 _PID_FILE_WAIT = 10.0
+# How long a tty exec waits for the client's first terminal size before starting the process.
+_FIRST_SIZE_WAIT = 2.0
 _CHUNK = 32 * 1024
 _ATTACH_STDOUT, _ATTACH_STDERR = 2, 3  # conmon's pipe numbers
 _CTL_RESIZE = 1
@@ -53,12 +55,12 @@ class OciContainerStreams:
         process["args"] = list(cmd)
         process["terminal"] = streams.tty
         self._scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self._scratch, prefix=f"exec-{container_id[:12]}-") as work:
+        with tempfile.TemporaryDirectory(dir=self._scratch, prefix=f"exec-{io.container_id[:12]}-") as work:
             spec, pid_file = Path(work) / "process.json", Path(work) / "pid"
             spec.write_text(json.dumps(process))
             args = [io.runtime_path, "--root", io.runtime_root, "exec", "--process", str(spec)]
-            args += ["--pid-file", str(pid_file), container_id]
-            runner_io = _TtyExec(args) if streams.tty else _PipeExec(args, streams)
+            args += ["--pid-file", str(pid_file), io.container_id]  # the full id, if a prefix was asked
+            runner_io = _TtyExec(args, streams) if streams.tty else _PipeExec(args, streams)
             try:
                 return runner_io.run(streams, pid_file)
             finally:
@@ -132,12 +134,22 @@ def _resize_via_ctl(io: ContainerIo, size: TerminalSize) -> None:
         os.close(fd)
 
 
-def _pump_resize(events: Iterator[TerminalSize], apply: Callable[[TerminalSize], None]) -> None:
-    for size in events:
-        try:
-            apply(size)
-        except OSError as err:
-            _log.debug("terminal resize failed", error=str(err))
+def _pump_resize(
+    events: Iterator[TerminalSize],
+    apply: Callable[[TerminalSize], None],
+    applied: threading.Event | None = None,
+) -> None:
+    try:
+        for size in events:
+            try:
+                apply(size)
+            except OSError as err:
+                _log.debug("terminal resize failed", error=str(err))
+            if applied is not None:
+                applied.set()
+    finally:
+        if applied is not None:
+            applied.set()  # no size is coming: nobody should wait for one
 
 
 def _pump_output(fd: int, sink: ByteSink | None) -> None:
@@ -260,11 +272,21 @@ class _PipeExec(_Exec):
 
 
 class _TtyExec(_Exec):
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], streams: ProcessStreams) -> None:
         master, slave = pty.openpty()
+        self.terminal = _Terminal(master)
+        self.outputs = []
         try:
-            # runc becomes the session leader with the terminal as its controlling tty, so a resize of the
-            # terminal reaches it as SIGWINCH and it resizes the container process's terminal.
+            if streams.resize is not None:
+                # kubectl sends the terminal's size first thing. runc gives the process a terminal of its
+                # own and copies our terminal's size to it just after starting the process (so a command
+                # that asks at once may still see 0x0: the same race as in cri-o); having the right size
+                # here before runc starts makes that first copy the right one.
+                sized = threading.Event()
+                _start(_pump_resize, streams.resize, self.terminal.resize, sized)
+                sized.wait(_FIRST_SIZE_WAIT)
+            # runc becomes the session leader with the terminal as its controlling tty, so a later resize
+            # reaches it as SIGWINCH and it resizes the container process's terminal.
             self.proc = spawn(
                 args,
                 stdin=slave,
@@ -274,19 +296,15 @@ class _TtyExec(_Exec):
                 preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
             )
         except BaseException:
-            os.close(master)
+            self.terminal.close()
             raise
         finally:
             os.close(slave)
-        self.terminal = _Terminal(master)
-        self.outputs = []
 
     def run(self, streams: ProcessStreams, pid_file: Path) -> int:
         self.outputs.append(_start(_pump_output, self.terminal.fd, streams.stdout))
         if streams.stdin is not None:
             _start(_pump_input, streams.stdin, self.terminal.write, lambda: None)
-        if streams.resize is not None:
-            _start(_pump_resize, streams.resize, self.terminal.resize)
         return super().run(streams, pid_file)
 
     def close(self) -> None:
