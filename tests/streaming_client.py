@@ -125,15 +125,27 @@ class _ClientStream:
 
 
 class SpdyClient:
-    def __init__(self, url: str, protocols: list[str]) -> None:
-        self.sock, target = _connect(url)
-        lines = [f"POST {target} HTTP/1.1", "Host: pycrio", "Connection: Upgrade", "Upgrade: SPDY/3.1"]
-        lines += [f"X-Stream-Protocol-Version: {p}" for p in protocols]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        _, headers, self._pending = _read_head(self.sock)
-        if "upgrade" not in headers.get("connection", "").lower() or headers.get("upgrade") != "SPDY/3.1":
-            raise HttpError(101, b"server did not upgrade to SPDY/3.1")
-        self.protocol = headers.get("x-stream-protocol-version", "")
+    """`tunnel=True` speaks SPDY inside WebSocket binary messages (`SPDY/3.1+portforward.k8s.io`), the
+    way client-go's tunnelling dialer does."""
+
+    def __init__(self, url: str, protocols: list[str], tunnel: bool = False) -> None:
+        self._ws: Connection | None = None
+        if tunnel:
+            self.sock, headers, pending = _websocket_handshake(url, protocols)
+            self.protocol = headers.get("sec-websocket-protocol", "")
+            self._ws = Connection(ConnectionType.CLIENT)
+            self._ws.receive_data(pending)
+            self._pending = b""
+        else:
+            self.sock, target = _connect(url)
+            lines = [f"POST {target} HTTP/1.1", "Host: pycrio", "Connection: Upgrade", "Upgrade: SPDY/3.1"]
+            lines += [f"X-Stream-Protocol-Version: {p}" for p in protocols]
+            self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            _, headers, self._pending = _read_head(self.sock)
+            upgrade = headers.get("upgrade")
+            if "upgrade" not in headers.get("connection", "").lower() or upgrade != "SPDY/3.1":
+                raise HttpError(101, b"server did not upgrade to SPDY/3.1")
+            self.protocol = headers.get("x-stream-protocol-version", "")
         self._deflate = zlib.compressobj(9, zdict=DICTIONARY)
         self._inflate = zlib.decompressobj(zdict=DICTIONARY)
         self._lock = threading.Lock()
@@ -147,7 +159,38 @@ class SpdyClient:
 
     def send(self, data: bytes) -> None:
         with self._lock:
+            self._raw_send(data)
+
+    def _raw_send(self, data: bytes) -> None:
+        if self._ws is None:
             self.sock.sendall(data)
+        else:
+            self.sock.sendall(self._ws.send(BytesMessage(data=data)))
+
+    def _raw_recv(self, n: int) -> bytes:
+        if self._ws is None:
+            return self.sock.recv(n)
+        out = b""
+        while not out:
+            with self._lock:
+                events = list(self._ws.events())
+            for event in events:
+                if isinstance(event, BytesMessage):
+                    out += bytes(event.data)
+                elif isinstance(event, CloseConnection):
+                    with self._lock:
+                        self.sock.sendall(self._ws.send(event.response()))
+                    return b""
+                elif isinstance(event, Ping):
+                    with self._lock:
+                        self.sock.sendall(self._ws.send(event.response()))
+            if not out:
+                data = self.sock.recv(65536)
+                if not data:
+                    return b""
+                with self._lock:
+                    self._ws.receive_data(data)
+        return out
 
     def open_stream(self, headers: dict[str, str], wait_reply: bool = True) -> _ClientStream:
         block = struct.pack(">I", len(headers))
@@ -161,7 +204,7 @@ class SpdyClient:
             self._streams[stream_id] = stream
             compressed = self._deflate.compress(block) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
             payload = struct.pack(">IIBB", stream_id, 0, 0, 0) + compressed
-            self.sock.sendall(struct.pack(">HHI", 0x8003, 1, len(payload)) + payload)
+            self._raw_send(struct.pack(">HHI", 0x8003, 1, len(payload)) + payload)
         if wait_reply and not stream.replied.wait(WAIT):
             raise TimeoutError(f"no SYN_REPLY for stream {stream_id}")
         return stream
@@ -176,10 +219,11 @@ class SpdyClient:
                 take, self._pending = self._pending[: n - len(out)], self._pending[n - len(out) :]
                 out += take
                 continue
-            chunk = self.sock.recv(n - len(out))
+            chunk = self._raw_recv(n - len(out))
             if not chunk:
                 raise EOFError
-            out += chunk
+            self._pending = chunk
+            continue
         return out
 
     def _read_loop(self) -> None:
@@ -244,27 +288,30 @@ class SpdyClient:
 # ----------------------------------------------------------------------------------------------- WebSocket
 
 
+def _websocket_handshake(url: str, protocols: list[str]) -> tuple[socket.socket, dict[str, str], bytes]:
+    sock, target = _connect(url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {target} HTTP/1.1",
+        "Host: pycrio",
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Key: {key}",
+    ]
+    if protocols:
+        lines.append(f"Sec-WebSocket-Protocol: {', '.join(protocols)}")
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    _, headers, pending = _read_head(sock)
+    accept = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    if headers.get("sec-websocket-accept") != base64.b64encode(accept).decode():
+        raise HttpError(101, b"bad Sec-WebSocket-Accept")
+    return sock, headers, pending
+
+
 class WebSocketClient:
     def __init__(self, url: str, protocols: list[str]) -> None:
-        self.sock, target = _connect(url)
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [
-            f"GET {target} HTTP/1.1",
-            "Host: pycrio",
-            "Connection: Upgrade",
-            "Upgrade: websocket",
-            "Sec-WebSocket-Version: 13",
-            f"Sec-WebSocket-Key: {key}",
-        ]
-        if protocols:
-            lines.append(f"Sec-WebSocket-Protocol: {', '.join(protocols)}")
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        _, headers, pending = _read_head(self.sock)
-        expected = base64.b64encode(
-            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
-        ).decode()
-        if headers.get("sec-websocket-accept") != expected:
-            raise HttpError(101, b"bad Sec-WebSocket-Accept")
+        self.sock, headers, pending = _websocket_handshake(url, protocols)
         self.protocol = headers.get("sec-websocket-protocol", "")
         self._ws = Connection(ConnectionType.CLIENT)
         self._lock = threading.Lock()
@@ -457,10 +504,14 @@ class WebSocketCommand:
 
 
 class SpdyPortForward:
-    """kubectl port-forward over one SPDY connection: each `connect` is one forwarded connection."""
+    """kubectl port-forward over one SPDY connection: each `connect` is one forwarded connection.
+    `tunnel=True` is newer kubectl's default: the SPDY connection inside a WebSocket."""
 
-    def __init__(self, url: str) -> None:
-        self.client = SpdyClient(url, ["portforward.k8s.io"])
+    def __init__(self, url: str, tunnel: bool = False) -> None:
+        if tunnel:
+            self.client = SpdyClient(url, ["SPDY/3.1+portforward.k8s.io"], tunnel=True)
+        else:
+            self.client = SpdyClient(url, ["portforward.k8s.io"])
         self._next_request = 0
 
     def connect(self, port: int) -> tuple[_ClientStream, _ClientStream]:

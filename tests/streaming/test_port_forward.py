@@ -51,8 +51,12 @@ def test_spdy_forward_reaches_a_server_only_inside_the_namespace(streaming: Stre
     forward.close()
 
 
-def test_spdy_several_ports_and_concurrent_connections(streaming: Streaming, pod: PodNetns) -> None:
-    forward = SpdyPortForward(streaming.url(PortForwardRequest("pod-1")))
+@pytest.mark.parametrize("tunnel", [False, True], ids=["spdy", "spdy-in-websocket"])
+def test_spdy_several_ports_and_concurrent_connections(
+    streaming: Streaming, pod: PodNetns, tunnel: bool
+) -> None:
+    forward = SpdyPortForward(streaming.url(PortForwardRequest("pod-1")), tunnel=tunnel)
+    assert forward.client.protocol == ("SPDY/3.1+portforward.k8s.io" if tunnel else "portforward.k8s.io")
     echoes = [forward.connect(pod.echo_port) for _ in range(5)]
     pages = [forward.connect(pod.http_port) for _ in range(3)]
     for i, (data, _) in enumerate(echoes):

@@ -122,4 +122,3 @@ def test_a_client_that_drops_leaves_no_process_thread_or_socket(node: Node, tty:
     assert wait_until(lambda: not processes_matching(marker)), processes_matching(marker)
     assert wait_until(lambda: threading.active_count() <= threads), [t.name for t in threading.enumerate()]
     assert wait_until(lambda: len(os.listdir("/proc/self/fd")) <= fds)
-

@@ -23,7 +23,9 @@ from ports.streaming import ByteSink, Cancellation, DuplexStream, PortForwarder
 _log = structlog.get_logger("pycrio.streaming.portforward")
 
 SPDY_PROTOCOLS = ["portforward.k8s.io"]
-WEBSOCKET_PROTOCOLS = ["v4.channel.k8s.io", "v4.base64.channel.k8s.io", ""]
+# SPDY tunnelled in WebSocket binary messages, as newer kubectl and client-go try first.
+TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+WEBSOCKET_PROTOCOLS = [TUNNEL_PROTOCOL, "v4.channel.k8s.io", "v4.base64.channel.k8s.io", ""]
 
 
 def forward_one(
@@ -139,6 +141,10 @@ def serve_spdy(
 ) -> None:
     if negotiate_spdy(transport, request, SPDY_PROTOCOLS) is None:
         return
+    _run_spdy(transport, forward, forwarder)
+
+
+def _run_spdy(transport: spdy.ByteTransport, forward: PortForwardRequest, forwarder: PortForwarder) -> None:
     handler = _SpdyPortForward(forwarder, forward.sandbox_id)
     conn = spdy.SpdyConnection(transport, handler)
     handler.conn = conn
@@ -156,6 +162,9 @@ def serve_websocket(
 ) -> None:
     protocol = websocket.handshake(transport, request, WEBSOCKET_PROTOCOLS)
     if protocol is None:
+        return
+    if protocol == TUNNEL_PROTOCOL:
+        _run_spdy(websocket.Tunnel(transport), forward, forwarder)
         return
     ports = list(forward.ports)
     conn = websocket.ChannelConnection(transport, protocol, {2 * i for i in range(len(ports))})

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import structlog
 
-from adapters.streaming.transport import ConnectionClosed, Transport
+from adapters.streaming.transport import ConnectionClosed
 
 _log = structlog.get_logger("pycrio.streaming.spdy")
 
@@ -203,6 +203,21 @@ class SpdyStream:
         self.conn.send_reset(self.id, status)
 
 
+class ByteTransport(Protocol):
+    """What SPDY runs on: the upgraded socket (`Transport`) or a WebSocket tunnel (`websocket.Tunnel`)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def recv_exact(self, size: int) -> bytes: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def shutdown_write(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class StreamHandler(Protocol):
     """Both run on the connection's reader thread, so they must not block."""
 
@@ -218,7 +233,7 @@ class StreamHandler(Protocol):
 class SpdyConnection:
     """The server end of one SPDY/3.1 connection. `serve()` reads frames until the connection ends."""
 
-    def __init__(self, transport: Transport, handler: StreamHandler) -> None:
+    def __init__(self, transport: ByteTransport, handler: StreamHandler) -> None:
         self.transport = transport
         self._handler = handler
         self._tx = HeaderCodec()

@@ -176,3 +176,68 @@ class ChannelDuplex(ChannelSink):
 
     def read(self, size: int) -> bytes:
         return self._input.read(size)
+
+
+class Tunnel:
+    """A byte stream carried in binary WebSocket messages, for SPDY tunnelled over WebSocket
+    (`SPDY/3.1+portforward.k8s.io`, what newer kubectl and client-go try first for port-forward). It offers
+    the same calls as `Transport`, so the SPDY connection runs on it unchanged."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._ws = Connection(ConnectionType.SERVER)
+        self._lock = threading.Lock()
+        self._pending = bytearray()
+        self._ended = False
+
+    @property
+    def closed(self) -> bool:
+        return self._transport.closed
+
+    def recv_exact(self, size: int) -> bytes:
+        while len(self._pending) < size:
+            if self._ended:
+                raise ConnectionClosed("tunnel closed")
+            self._pump()
+        chunk = bytes(self._pending[:size])
+        del self._pending[:size]
+        return chunk
+
+    def _pump(self) -> None:
+        data = self._transport.recv(65536)
+        with self._lock:
+            try:
+                self._ws.receive_data(data)
+                events = list(self._ws.events())
+            except RemoteProtocolError as err:
+                raise ConnectionClosed(f"websocket protocol error: {err}") from err
+        for event in events:
+            if isinstance(event, BytesMessage):
+                self._pending += event.data
+            elif isinstance(event, Ping):
+                self._send(event.response())
+            elif isinstance(event, CloseConnection):
+                if self._ws.state == ConnectionState.REMOTE_CLOSING:
+                    self._send(event.response())
+                self._ended = True
+            elif isinstance(event, TextMessage):
+                raise ConnectionClosed("text message in a SPDY tunnel")
+
+    def _send(self, event: object) -> None:
+        with self._lock:
+            try:
+                wire = self._ws.send(event)  # type: ignore[arg-type]
+            except LocalProtocolError as err:
+                raise ConnectionClosed(f"websocket closing: {err}") from err
+            self._transport.send(wire)
+
+    def send(self, data: bytes) -> None:
+        self._send(BytesMessage(data=data))
+
+    def shutdown_write(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            self._send(CloseConnection(code=1000))
+        self._transport.shutdown_write()
+
+    def close(self) -> None:
+        self._transport.close()
