@@ -140,11 +140,15 @@ class SpdyClient:
             self.sock, target = _connect(url)
             lines = [f"POST {target} HTTP/1.1", "Host: pycrio", "Connection: Upgrade", "Upgrade: SPDY/3.1"]
             lines += [f"X-Stream-Protocol-Version: {p}" for p in protocols]
-            self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-            _, headers, self._pending = _read_head(self.sock)
-            upgrade = headers.get("upgrade")
-            if "upgrade" not in headers.get("connection", "").lower() or upgrade != "SPDY/3.1":
-                raise HttpError(101, b"server did not upgrade to SPDY/3.1")
+            try:
+                self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+                _, headers, self._pending = _read_head(self.sock)
+                upgrade = headers.get("upgrade")
+                if "upgrade" not in headers.get("connection", "").lower() or upgrade != "SPDY/3.1":
+                    raise HttpError(101, b"server did not upgrade to SPDY/3.1")
+            except BaseException:
+                self.sock.close()
+                raise
             self.protocol = headers.get("x-stream-protocol-version", "")
         self._deflate = zlib.compressobj(9, zdict=DICTIONARY)
         self._inflate = zlib.decompressobj(zdict=DICTIONARY)
@@ -301,11 +305,15 @@ def _websocket_handshake(url: str, protocols: list[str]) -> tuple[socket.socket,
     ]
     if protocols:
         lines.append(f"Sec-WebSocket-Protocol: {', '.join(protocols)}")
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    _, headers, pending = _read_head(sock)
-    accept = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
-    if headers.get("sec-websocket-accept") != base64.b64encode(accept).decode():
-        raise HttpError(101, b"bad Sec-WebSocket-Accept")
+    try:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        _, headers, pending = _read_head(sock)
+        accept = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        if headers.get("sec-websocket-accept") != base64.b64encode(accept).decode():
+            raise HttpError(101, b"bad Sec-WebSocket-Accept")
+    except BaseException:
+        sock.close()
+        raise
     return sock, headers, pending
 
 

@@ -69,6 +69,8 @@ class PodNetns:
         for process in self._processes:
             process.kill()
             process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
         subprocess.run(["ip", "netns", "delete", self.name], check=False)
         for entry in self.docroot.iterdir():
             entry.unlink()

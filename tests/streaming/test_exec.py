@@ -1,6 +1,10 @@
 """Exec over SPDY and WebSocket through the real streaming server, against real local processes."""
 
+import contextlib
+import threading
+
 import pytest
+from wsproto.utilities import LocalProtocolError
 
 from domain.streaming import ExecRequest
 from tests.streaming.conftest import Streaming
@@ -134,8 +138,8 @@ def test_websocket_exec_tty_resize(streaming: Streaming) -> None:
         if b"30 100" in out:
             break
     command.close_stdin()
-    command.send(b"\x04")
     assert b"30 100" in command.client.channel(1)
+    assert command.wait().exit_code == 0  # stdin closed: `read` ends, and so does the loop
 
 
 def test_spdy_pings_are_answered_and_windows_updated(streaming: Streaming) -> None:
@@ -148,3 +152,28 @@ def test_spdy_pings_are_answered_and_windows_updated(streaming: Streaming) -> No
     assert result.stdout.strip() == b"200000"
     assert 6 in result.frames_seen  # PING echoed
     assert 9 in result.frames_seen  # WINDOW_UPDATE
+
+
+@pytest.mark.parametrize("transport", ["spdy", "websocket"])
+def test_input_nobody_reads_does_not_wedge_the_session(streaming: Streaming, transport: str) -> None:
+    url = streaming.url(_exec(["sh", "-c", "exec 0<&-; sleep 0.2; echo done"], stdin=True, stderr=False))
+    chunk = b"z" * 65536
+    if transport == "spdy":
+        spdy = SpdyCommand(url, stdin=True, stdout=True, stderr=False, tty=False)
+        for _ in range(128):  # 8 MiB, more than the server buffers for a stream
+            spdy.send(chunk)
+        result = spdy.wait()
+    else:
+        ws = WebSocketCommand(url, ["v4.channel.k8s.io"])
+
+        def send_all() -> None:
+            with contextlib.suppress(OSError, LocalProtocolError):  # the server may finish first
+                for _ in range(128):
+                    ws.send(chunk)
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        result = ws.wait()
+        sender.join()
+    assert result.stdout == b"done\n"
+    assert result.exit_code == 0

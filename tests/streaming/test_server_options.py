@@ -83,6 +83,7 @@ def test_an_idle_stream_is_closed_and_its_process_killed(
     assert command.stdout is not None
     command.stdout.read_until(lambda out: b"up" in out)
     assert command.client.closed.wait(30), "the idle connection was not closed"
+    command.client.close()
     assert wait_until(lambda: server.open_connections == 0)
     pid = backend.exec_pids[-1]
     assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid))

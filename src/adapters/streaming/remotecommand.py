@@ -161,6 +161,8 @@ def serve_spdy(
             cancelled=conn.done,
         )
         outcome = run_command(backend, command, streams)
+        for stream in s.values():
+            stream.end_input()  # input nobody will read any more is dropped, not left to block the reader
         for kind in (STDOUT, STDERR):
             if kind in s:
                 s[kind].close()
@@ -234,6 +236,7 @@ def serve_websocket(
             cancelled=conn.done,
         )
         outcome = run_command(backend, command, streams)
+        conn.end_inputs()  # input nobody will read any more is dropped, not left to block the reader
         message = status_message(protocol, outcome)
         if message:
             conn.write(ERROR, message)

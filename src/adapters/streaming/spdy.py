@@ -155,7 +155,8 @@ class SpdyStream:
                 self._remote_done = True
             self._cond.notify_all()
 
-    def _end_input(self) -> None:
+    def end_input(self) -> None:
+        """No more input is taken: readers get what is queued, later DATA is dropped."""
         with self._cond:
             self._remote_done = True
             self._cond.notify_all()
@@ -199,7 +200,7 @@ class SpdyStream:
     def reset(self, status: int = RST_CANCEL) -> None:
         with self._cond:
             self._local_done = True
-        self._end_input()
+        self.end_input()
         self.conn.send_reset(self.id, status)
 
 
@@ -279,7 +280,7 @@ class SpdyConnection:
                 streams = list(self._streams.values())
                 self._streams.clear()
             for stream in streams:
-                stream._end_input()
+                stream.end_input()
             self.done.set()
 
     def close(self, grace: float) -> None:
@@ -309,7 +310,7 @@ class SpdyConnection:
             with self._streams_lock:
                 stream = self._streams.pop(stream_id & 0x7FFFFFFF, None)
             if stream is not None:
-                stream._end_input()
+                stream.end_input()
         elif frame_type == PING:
             # Client pings have odd ids; echo them. Our own pings (even) are never sent.
             (ping_id,) = struct.unpack_from(">I", payload)
@@ -360,4 +361,4 @@ class SpdyConnection:
         """Stop routing frames to a finished stream; its reader sees end of input."""
         with self._streams_lock:
             self._streams.pop(stream.id, None)
-        stream._end_input()
+        stream.end_input()

@@ -143,8 +143,14 @@ class ChannelConnection:
         if buffer is not None:
             buffer.feed(payload)
 
+    def end_inputs(self) -> None:
+        """Later input is dropped rather than queued, so a reader never waits on a consumer that left."""
+        for buffer in self.inputs.values():
+            buffer.end()
+
     def close(self, grace: float) -> None:
         """Send a normal close, let the client answer for up to `grace` seconds, then drop the socket."""
+        self.end_inputs()
         with contextlib.suppress(ConnectionClosed):
             self._send(CloseConnection(code=1000))
         self.transport.shutdown_write()
