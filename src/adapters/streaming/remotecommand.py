@@ -6,6 +6,7 @@ open. WebSocket: fixed channels 0-4. Either way the outcome goes on the error st
 metav1.Status JSON whose cause `ExitCode` carries a non-zero exit code, before v4 a plain message on failure.
 """
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -169,11 +170,9 @@ def serve_spdy(
         error = s.get(ERROR)
         if error is not None:
             message = status_message(protocol, outcome)
-            try:
-                if message:
+            if message:
+                with contextlib.suppress(ConnectionClosed):
                     error.write(message)
-            except ConnectionClosed:
-                pass
             error.close()
     finally:
         conn.close(CLOSE_GRACE)
@@ -215,7 +214,8 @@ def serve_websocket(
     protocol = websocket.handshake(transport, request, WEBSOCKET_PROTOCOLS)
     if protocol is None:
         return
-    readable = {RESIZE} | ({STDIN} if command.stdin else set())
+    # Only channels someone reads take input; messages for any other channel are dropped.
+    readable = ({RESIZE} if command.tty else set()) | ({STDIN} if command.stdin else set())
     conn = websocket.ChannelConnection(transport, protocol, readable)
     reader = threading.Thread(target=conn.serve, name="websocket-reader", daemon=True)
     reader.start()
