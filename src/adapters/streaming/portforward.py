@@ -100,7 +100,8 @@ class _SpdyPortForward:
         worker = threading.Thread(
             target=self._forward, args=(pair.data, pair.error), name="port-forward", daemon=True
         )
-        self.workers.append(worker)
+        # A long port-forward session serves many connections: keep only the live workers.
+        self.workers = [w for w in self.workers if w.is_alive()] + [worker]
         worker.start()
 
     def _expire(self, request_id: str) -> None:
