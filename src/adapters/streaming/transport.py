@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 _MAX_HEAD = 64 * 1024
+# Seconds a new connection has to send its request head.
+_HEAD_TIMEOUT = 30.0
 # How often a blocked read wakes to check the idle timer.
 _IDLE_TICK = 1.0
 
@@ -66,12 +68,17 @@ class Transport:
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def read_request(self) -> HttpRequest:
+    def read_request(self, timeout: float = _HEAD_TIMEOUT) -> HttpRequest:
+        """The request head; a client that sends none within `timeout` seconds is dropped."""
         data = b""
-        while b"\r\n\r\n" not in data:
-            if len(data) > _MAX_HEAD:
-                raise ValueError("request head too large")
-            data += self.recv(4096)
+        idle, self.idle_timeout = self.idle_timeout, min(self.idle_timeout, timeout)
+        try:
+            while b"\r\n\r\n" not in data:
+                if len(data) > _MAX_HEAD:
+                    raise ValueError("request head too large")
+                data += self.recv(4096)
+        finally:
+            self.idle_timeout = idle
         head, _, self._pending = data.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
