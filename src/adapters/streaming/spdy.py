@@ -197,6 +197,12 @@ class SpdyStream:
         with contextlib.suppress(ConnectionClosed):
             self.conn.send_raw(data_frame(self.id, FLAG_FIN, b""))
 
+    def reset_by_peer(self) -> None:
+        """The client reset the stream: no more input, and writing to it fails from now on."""
+        with self._cond:
+            self._local_done = True
+        self.end_input()
+
     def reset(self, status: int = RST_CANCEL) -> None:
         with self._cond:
             self._local_done = True
@@ -310,7 +316,7 @@ class SpdyConnection:
             with self._streams_lock:
                 stream = self._streams.pop(stream_id & 0x7FFFFFFF, None)
             if stream is not None:
-                stream.end_input()
+                stream.reset_by_peer()
         elif frame_type == PING:
             # Client pings have odd ids; echo them. Our own pings (even) are never sent.
             (ping_id,) = struct.unpack_from(">I", payload)
