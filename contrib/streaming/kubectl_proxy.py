@@ -16,6 +16,7 @@ port-forward, the network namespace given by --netns.
 import argparse
 import json
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -180,6 +181,7 @@ def main() -> None:
     finally:
         if options.real:
             container.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
