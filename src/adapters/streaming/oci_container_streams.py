@@ -69,12 +69,7 @@ class OciContainerStreams:
     # ----------------------------------------------------------------------------------------- attach
     def attach(self, container_id: str, streams: ProcessStreams) -> None:
         io = self._lookup.container_io(container_id)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            sock.connect(io.attach_socket)
-        except OSError:
-            sock.close()
-            raise
+        sock = _connect_attach_socket(Path(io.attach_socket))
         output_done = threading.Event()
         stdin_done = threading.Event()
         threads = [_start(_attach_output, sock, streams.stdout, streams.stderr, output_done)]
@@ -92,6 +87,21 @@ class OciContainerStreams:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+def _connect_attach_socket(path: Path) -> socket.socket:
+    """Connect through /proc/self/fd/<dir>/<name>: a unix socket path may not exceed 107 bytes, which a
+    deep run directory plus a 64-character container id easily does (podman does the same)."""
+    directory = os.open(path.parent, os.O_PATH | os.O_CLOEXEC)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.connect(f"/proc/self/fd/{directory}/{path.name}")
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.close(directory)
+    return sock
 
 
 def _start(target: Callable[..., None], *args: object) -> threading.Thread:
