@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox-static docker-registry
-          docker.io iptables iproute2 apache2-utils zstd python3-venv containerd)
+          docker.io iptables iproute2 apache2-utils zstd python3-venv containerd
+          openssl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

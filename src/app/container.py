@@ -5,6 +5,7 @@ with the fakes from tests/fakes.
 """
 
 import socket
+import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +19,7 @@ from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from adapters.cri.streaming import StreamingHandlers
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.podfiles.on_disk import PodFilesOnDisk
@@ -28,11 +30,16 @@ from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.overlay_layer_store import OverlayLayerStore
+from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
+from adapters.streaming.oci_container_streams import OciContainerStreams
+from adapters.streaming.server import StreamingServer
+from adapters.streaming.until_merged import NoStreamTargets
 from app.config import Config, to_toml_dict
 from domain.images import ImageService
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
+from domain.streaming import RequestCache, StreamingService
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
@@ -194,8 +201,40 @@ class Container(containers.DeclarativeContainer):
     )
     image_handlers = providers.Singleton(ImageHandlers, service=images)
 
+    # Streaming (Exec/Attach/PortForward). stream_targets and container_io are replaced by adapters over
+    # the containers and pods services when those branches are merged.
+    stream_targets = providers.Singleton(NoStreamTargets)
+    container_io = providers.Singleton(NoStreamTargets)
+    container_streams = providers.Singleton(
+        OciContainerStreams,
+        lookup=container_io,
+        scratch_dir=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exec", config),
+    )
+    port_forwarder = providers.Singleton(NetnsPortForwarder, netns_of=stream_targets.provided.sandbox_netns)
+    streaming_cache = providers.Singleton(
+        RequestCache, ttl=providers.Callable(lambda c: c.streaming.token_ttl, config), clock=time.monotonic
+    )
+    streaming_server = providers.Singleton(
+        StreamingServer,
+        address=providers.Callable(lambda c: c.streaming.address, config),
+        port=providers.Callable(lambda c: c.streaming.port, config),
+        cache=streaming_cache,
+        container_streams=container_streams,
+        port_forwarder=port_forwarder,
+        idle_timeout=providers.Callable(lambda c: c.streaming.idle_timeout, config),
+        tls_cert=providers.Callable(lambda c: c.streaming.tls_cert, config),
+        tls_key=providers.Callable(lambda c: c.streaming.tls_key, config),
+    )
+    streaming_service = providers.Singleton(
+        StreamingService,
+        cache=streaming_cache,
+        targets=stream_targets,
+        base_url=providers.Callable(lambda server: lambda: server.base_url, streaming_server),
+    )
+    streaming_handlers = providers.Singleton(StreamingHandlers, service=streaming_service)
+
     runtime_servicer = providers.Singleton(
-        runtime_service, groups=providers.List(runtime_info_handlers, sandbox_handlers)
+        runtime_service, groups=providers.List(runtime_info_handlers, sandbox_handlers, streaming_handlers)
     )
     image_servicer = providers.Singleton(image_service, groups=providers.List(image_handlers))
 

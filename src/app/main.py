@@ -75,10 +75,18 @@ def serve(container: object, grace: float) -> int:
     become_subreaper()
     reaper = OrphanReaper()
     reaper.start()
+    try:
+        # Streaming first: an Exec served the moment the CRI socket appears needs its URL.
+        streaming = container.streaming_server()  # type: ignore[attr-defined]
+        streaming.start()
+    except OSError as err:
+        print(f"pycrio: streaming server: {err}", file=sys.stderr)
+        return 1
     server = container.server()  # type: ignore[attr-defined]
     try:
         server.start()
     except SocketInUse as err:
+        streaming.stop()
         print(f"pycrio: {err}", file=sys.stderr)
         return 1
     stopping = threading.Event()
@@ -92,6 +100,7 @@ def serve(container: object, grace: float) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.wait()
+    streaming.stop()
     reaper.stop()
     return 0
 

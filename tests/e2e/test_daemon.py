@@ -1,6 +1,7 @@
 """The daemon as the kubelet meets it: Version, Status, RuntimeConfig, and how it starts and stops."""
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.daemon import Daemon
+from tests.streaming_client import http_get
 
 
 def test_version(daemon: Daemon) -> None:
@@ -117,3 +119,37 @@ def _env() -> dict[str, str]:
     from tests.e2e.daemon import REPO
 
     return dict(os.environ, PYTHONPATH=str(REPO / "src"))
+
+
+def test_streaming_rpcs_validate_and_look_up_their_target(daemon: Daemon) -> None:
+    runtime = daemon.client.runtime
+    cases = [
+        (runtime.Exec, pb.ExecRequest(container_id="c", cmd=["sh"], tty=True, stdout=True, stderr=True)),
+        (runtime.Exec, pb.ExecRequest(container_id="c", cmd=["sh"])),
+        (runtime.Exec, pb.ExecRequest(container_id="", cmd=["sh"], stdout=True)),
+        (runtime.Attach, pb.AttachRequest(container_id="c")),
+        (runtime.PortForward, pb.PortForwardRequest(pod_sandbox_id="")),
+    ]
+    for rpc, request in cases:
+        with pytest.raises(grpc.RpcError) as failure:
+            rpc(request)
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
+    for rpc, request in [
+        (runtime.Exec, pb.ExecRequest(container_id="absent", cmd=["sh"], stdout=True)),
+        (runtime.Attach, pb.AttachRequest(container_id="absent", stdout=True)),
+        (runtime.PortForward, pb.PortForwardRequest(pod_sandbox_id="absent", port=[80])),
+    ]:
+        with pytest.raises(grpc.RpcError) as failure:
+            rpc(request)
+        assert failure.value.code() == grpc.StatusCode.NOT_FOUND, request
+    url = re.search(r"streaming server listening\s+url=(\S+)", daemon.log())
+    assert url is not None, daemon.log()
+    assert http_get(f"{url.group(1)}/exec/not-a-token")[0] == 404
+
+
+def test_a_streaming_tls_key_that_cannot_be_read_stops_start_up(tmp_path: Path) -> None:
+    settings = [f'streaming.tls_cert="{tmp_path}/none.crt"', f'streaming.tls_key="{tmp_path}/none.key"']
+    daemon = Daemon(tmp_path / "d", settings)
+    result = subprocess.run(daemon.command(), capture_output=True, env=_env(), timeout=60)
+    assert result.returncode == 1
+    assert b"streaming server" in result.stderr
