@@ -100,10 +100,21 @@ class FakeMachine:
             container.on_exit(container)
 
 
+def _read_config_json(bundle: Path) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads((bundle / "config.json").read_text())
+    return spec
+
+
 class FakeOciRuntime:
-    def __init__(self, machine: FakeMachine | None = None, root: str = "/run/fake-runtime") -> None:
+    def __init__(
+        self,
+        machine: FakeMachine | None = None,
+        root: str = "/run/fake-runtime",
+        read_spec: Callable[[Path], dict[str, Any]] | None = None,
+    ) -> None:
         self.machine = machine or FakeMachine()
         self._root = root
+        self._read_spec = read_spec or _read_config_json
 
     @property
     def binary(self) -> str:
@@ -118,13 +129,14 @@ class FakeOciRuntime:
             if container_id in self.machine.containers:
                 raise Internal(f"fake-runc create {container_id}: container with given ID already exists")
             try:
-                spec = json.loads((bundle / "config.json").read_text())
-            except FileNotFoundError:
+                spec = self._read_spec(bundle)
+            except (FileNotFoundError, KeyError):
                 raise Internal(f"fake-runc create {container_id}: no config.json in {bundle}") from None
             container = FakeContainer(container_id, bundle, spec, self.machine.new_pid())
             container.resources = dict(spec.get("linux", {}).get("resources", {}))
             self.machine.containers[container_id] = container
-        pid_file.write_text(str(container.pid))
+        if pid_file.parent.is_dir():
+            pid_file.write_text(str(container.pid))
 
     def _get(self, container_id: str) -> FakeContainer:
         container = self.machine.containers.get(container_id)
