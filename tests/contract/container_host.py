@@ -49,12 +49,19 @@ TEST_CGROUP = "pycrio-test-containers"
 
 
 def build_busybox_rootfs(target: Path) -> Path:
-    """A minimal root filesystem: busybox-static, applet links, /etc/passwd and /etc/group."""
-    kind = subprocess.run(["file", "-L", str(BUSYBOX)], capture_output=True, text=True, check=False).stdout
-    assert "statically linked" in kind, f"{BUSYBOX} must be Debian's busybox-static (bootstrap installs it)"
+    """A minimal root filesystem: busybox, the libraries it links (none for busybox-static), applet links,
+    /etc/passwd and /etc/group.
+
+    Debian's busybox and busybox-static conflict, so whichever is installed is used: the dynamic one comes
+    with its libc, and then its shell execs the applet links as real files.
+    """
     for directory in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app"):
         (target / directory).mkdir(parents=True, exist_ok=True)
     shutil.copy2(BUSYBOX, target / "bin" / "busybox")
+    for library in _linked_libraries(BUSYBOX):
+        destination = target / library.lstrip("/")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(library, destination)
     for applet in APPLETS:
         (target / "bin" / applet).symlink_to("busybox")
     (target / "etc" / "passwd").write_text(
@@ -62,6 +69,17 @@ def build_busybox_rootfs(target: Path) -> Path:
     )
     (target / "etc" / "group").write_text("root:x:0:\napp:x:1000:\nextra:x:2000:app\n")
     return target
+
+
+def _linked_libraries(binary: Path) -> list[str]:
+    """Absolute paths of the shared objects `binary` loads, its dynamic loader included."""
+    result = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+    libraries = []
+    for line in result.stdout.splitlines():
+        for word in line.split():
+            if word.startswith("/") and Path(word).exists():
+                libraries.append(word)
+    return libraries
 
 
 def unique_id(prefix: str = "pctest") -> str:

@@ -109,7 +109,7 @@ def world(tmp_path: Path) -> World:
             netns_path="/run/netns/x",
             ipc_ns_path="/proc/1/ns/ipc",
             log_directory=str(tmp_path / "logs"),
-        )  # fmt: skip
+        )
     )
     rootfs = FakeContainerRootfs()
     rootfs.add_image(
