@@ -7,11 +7,15 @@ with the fakes from tests/fakes.
 import socket
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cni.network import CniNetwork
+from adapters.containers.pod_containers import ServicePodContainers
+from adapters.containers.wiring import build_container_service
+from adapters.cri.containers import ContainerHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
@@ -20,7 +24,12 @@ from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.state.file_store import AtomicFileStateStore
+from adapters.storage.image_store import StateImageStore
+from adapters.storage.image_users import RootfsImageUsers
+from adapters.storage.overlay_layer_store import OverlayLayerStore
 from app.config import Config, to_toml_dict
+from domain.errors import Unavailable
+from domain.images import ImageService
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 
@@ -36,14 +45,15 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
 
 
-class NoPodContainers:
-    """PodContainers until the containers service is wired in its place: a pod has no containers."""
+class _NoRegistry:
+    """Registry until the images-registry branch wires the real one: pulls fail, stored images work."""
 
-    def stop_all(self, sandbox_id: str, timeout: float) -> None:
-        return None
+    def __getattr__(self, name: str) -> Any:
+        raise Unavailable("no image registry is configured in this build")
 
-    def remove_all(self, sandbox_id: str) -> None:
-        return None
+
+def _registry_placeholder() -> Any:
+    return _NoRegistry()
 
 
 def _sandbox_settings(config: Config) -> SandboxSettings:
@@ -87,8 +97,8 @@ class Container(containers.DeclarativeContainer):
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
     cgroups = providers.Singleton(CgroupFs)
-    # The containers service replaces this with its own PodContainers.
-    pod_containers = providers.Singleton(NoPodContainers)
+    # Bound to the containers service when that is built (they need each other).
+    pod_containers = providers.Singleton(ServicePodContainers)
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -101,6 +111,36 @@ class Container(containers.DeclarativeContainer):
         settings=providers.Callable(_sandbox_settings, config),
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
+
+    # Images area (layer store, image records, image service). The containers branch wires them here so that
+    # containers get root file systems; at merge keep one set of these providers.
+    layer_store = providers.Singleton(
+        OverlayLayerStore,
+        root=providers.Callable(lambda c: Path(c.runtime.root) / "storage", config),
+        state=state_store,
+        command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    )
+    image_store = providers.Singleton(StateImageStore, state=state_store)
+    image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
+    images = providers.Singleton(
+        ImageService,
+        registry=providers.Callable(_registry_placeholder),
+        layers=layer_store,
+        images=image_store,
+        users=image_users,
+        pinned_images=providers.Callable(lambda c: c.image.pinned_images, config),
+        pull_progress_timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
+    )
+
+    container_service = providers.Singleton(
+        build_container_service,
+        config=config,
+        store=state_store,
+        sandboxes=sandboxes,
+        images=images,
+        pod_containers=pod_containers,
+    )
+    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
     runtime_info = providers.Singleton(
         RuntimeInfoService,
@@ -118,7 +158,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     runtime_servicer = providers.Singleton(
-        runtime_service, groups=providers.List(runtime_info_handlers, sandbox_handlers)
+        runtime_service, groups=providers.List(runtime_info_handlers, sandbox_handlers, container_handlers)
     )
     image_servicer = providers.Singleton(image_service, groups=providers.List())
 

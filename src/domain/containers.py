@@ -368,6 +368,8 @@ class ContainerService:
                     f"container {container.id} is {container.state.name}, only a CREATED one can be started"
                 )
             handler = self._handler(container.runtime_handler)
+            # Taken before: the process may run (and exit) before runtime.start returns.
+            starting_at = self._now_ns()
             try:
                 handler.runtime.start(container.id)
             except PycrioError as exc:
@@ -379,7 +381,7 @@ class ContainerService:
                 self._persist(container)
                 raise
             container.state = ContainerState.RUNNING
-            container.started_at = self._now_ns()
+            container.started_at = starting_at
             self._persist(container)
             self._refresh(container)  # a command that ends at once may already have exited
 
@@ -439,7 +441,8 @@ class ContainerService:
             return
         container.state = ContainerState.EXITED
         container.exit_code = status.exit_code
-        container.finished_at = int(status.finished_at.timestamp() * 1_000_000_000)
+        # The exit file's mtime comes from the kernel's coarse clock and may read a little early.
+        container.finished_at = max(int(status.finished_at.timestamp() * 1_000_000_000), container.started_at)
         if not container.started_at:
             container.started_at = container.finished_at
         container.reason = exit_reason(status.exit_code, status.oom_killed)
