@@ -5,9 +5,9 @@ with the fakes from tests/fakes.
 """
 
 import socket
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -16,6 +16,7 @@ from adapters.cni.network import CniNetwork
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.wiring import build_container_service
 from adapters.cri.containers import ContainerHandlers
+from adapters.cri.images import ImageHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
@@ -23,15 +24,22 @@ from adapters.cri.services import image_service, runtime_service
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.podfiles.on_disk import PodFilesOnDisk
+from adapters.registry.conf_files import load_registries_conf
+from adapters.registry.host_platform import host_platform
+from adapters.registry.http_registry import HttpRegistry
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from app.config import Config, to_toml_dict
-from domain.errors import Unavailable
 from domain.images import ImageService
+from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
+from ports.image_store import ImageStore
+from ports.image_users import ImageUsers
+from ports.layer_store import LayerStore
+from ports.registry import Registry
 
 
 def package_version() -> str:
@@ -43,17 +51,6 @@ def package_version() -> str:
 
 def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
-
-
-class _NoRegistry:
-    """Registry until the images-registry branch wires the real one: pulls fail, stored images work."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise Unavailable("no image registry is configured in this build")
-
-
-def _registry_placeholder() -> Any:
-    return _NoRegistry()
 
 
 def _sandbox_settings(config: Config) -> SandboxSettings:
@@ -70,6 +67,34 @@ def _sandbox_settings(config: Config) -> SandboxSettings:
 
 def _run_dir(config: Config) -> Path:
     return Path(config.runtime.run_dir)
+
+
+def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
+    """Reads registries.conf and its drop-ins on every pull, so edits apply without a restart."""
+    main, drop_ins = Path(config.image.registries_conf), Path(config.image.registries_conf_dir)
+    return lambda: load_registries_conf(main, drop_ins)
+
+
+def _image_service(
+    config: Config,
+    registry: Registry,
+    layers: LayerStore,
+    images: ImageStore,
+    users: ImageUsers,
+    registries_conf: Callable[[], RegistriesConf],
+) -> ImageService:
+    service = ImageService(
+        registry,
+        layers,
+        images,
+        users,
+        pinned_images=config.image.pinned_images,
+        pull_progress_timeout=config.image.pull_progress_timeout,
+        platform=host_platform(),
+        search_registries=lambda: list(registries_conf().search_registries()),
+    )
+    service.recover()
+    return service
 
 
 class Container(containers.DeclarativeContainer):
@@ -112,35 +137,13 @@ class Container(containers.DeclarativeContainer):
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
-    # Images area (layer store, image records, image service). The containers branch wires them here so that
-    # containers get root file systems; at merge keep one set of these providers.
-    layer_store = providers.Singleton(
-        OverlayLayerStore,
-        root=providers.Callable(lambda c: Path(c.runtime.root) / "storage", config),
-        state=state_store,
-        command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    registry = providers.Singleton(
+        HttpRegistry,
+        registries_conf=providers.Callable(_registries_conf_loader, config),
+        # A read that stalls longer than a pull may go without progress fails (and is retried).
+        timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
+        user_agent=providers.Callable(lambda: f"pycrio/{package_version()}"),
     )
-    image_store = providers.Singleton(StateImageStore, state=state_store)
-    image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
-    images = providers.Singleton(
-        ImageService,
-        registry=providers.Callable(_registry_placeholder),
-        layers=layer_store,
-        images=image_store,
-        users=image_users,
-        pinned_images=providers.Callable(lambda c: c.image.pinned_images, config),
-        pull_progress_timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
-    )
-
-    container_service = providers.Singleton(
-        build_container_service,
-        config=config,
-        store=state_store,
-        sandboxes=sandboxes,
-        images=images,
-        pod_containers=pod_containers,
-    )
-    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
     runtime_info = providers.Singleton(
         RuntimeInfoService,
@@ -157,10 +160,41 @@ class Container(containers.DeclarativeContainer):
         effective_config=providers.Callable(lambda c: lambda: to_toml_dict(c), config),
     )
 
+    layer_store = providers.Singleton(
+        OverlayLayerStore,
+        root=providers.Callable(lambda c: Path(c.runtime.root) / "storage", config),
+        state=state_store,
+        command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    )
+    image_store = providers.Singleton(StateImageStore, state=state_store)
+    # A container holds a root file system from create to remove: exactly while its image is in use.
+    image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
+    registries_conf = providers.Callable(_registries_conf_loader, config)
+    images = providers.Singleton(
+        _image_service,
+        config=config,
+        registry=registry,
+        layers=layer_store,
+        images=image_store,
+        users=image_users,
+        registries_conf=registries_conf,
+    )
+    image_handlers = providers.Singleton(ImageHandlers, service=images)
+
+    container_service = providers.Singleton(
+        build_container_service,
+        config=config,
+        store=state_store,
+        sandboxes=sandboxes,
+        images=images,
+        pod_containers=pod_containers,
+    )
+    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
+
     runtime_servicer = providers.Singleton(
         runtime_service, groups=providers.List(runtime_info_handlers, sandbox_handlers, container_handlers)
     )
-    image_servicer = providers.Singleton(image_service, groups=providers.List())
+    image_servicer = providers.Singleton(image_service, groups=providers.List(image_handlers))
 
     server = providers.Singleton(
         CriServer,
