@@ -565,9 +565,10 @@ class ContainerService:
         for container_id in self.containers_of(sandbox_id):
             self.remove(container_id)
 
-    def images_in_use(self) -> set[str]:
+    def containers_using(self, image_id: str) -> list[str]:
+        """The images area's ImageUsers: containers created from the image and not yet removed."""
         with self._index_lock:
-            return {c.image_id for c in self._containers.values()}
+            return sorted(c.id for c in self._containers.values() if c.image_id == image_id)
 
     # --- restart ----------------------------------------------------------------------------------------
 

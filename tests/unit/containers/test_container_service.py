@@ -386,12 +386,12 @@ def test_pod_level_callbacks_and_images_in_use(world: World) -> None:
     a = world.service.create("sb1", config(name="a"))
     world.service.start(a)
     world.service.create("sb1", config(name="b"))
-    assert world.service.images_in_use() == {"img1"}
+    assert world.service.containers_using("img1") == sorted([a, world.service.list_containers()[1].id])
     world.service.stop_all("sb1", timeout=1)
     assert {c.state for c in world.service.list_containers()} == {ContainerState.EXITED}
     world.service.remove_all("sb1")
     assert_nothing_left(world)
-    assert world.service.images_in_use() == set()
+    assert world.service.containers_using("img1") == []
 
 
 def test_a_retry_during_a_slow_create_gets_the_same_container(world: World) -> None:
