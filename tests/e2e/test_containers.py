@@ -30,6 +30,8 @@ from tests.e2e.containers_support import (
     write_cni_conf,
 )
 from tests.e2e.daemon import Daemon
+from tests.fixtures.images import PushedImages
+from tests.fixtures.registry import RunningRegistry, registries_conf_text
 
 MiB = 1024 * 1024
 
@@ -51,11 +53,13 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> Iterator[Env]:
     work = tmp_path_factory.mktemp("pctest-containers")
     root = work / "pycrio" / "root"
     seed_busybox_image(root, work)
     cni = write_cni_conf(work / "net.d", work / "ipam")
+    (work / "registries.conf").write_text(registries_conf_text(registry))
+    (work / "registries.conf.d").mkdir()
     parent = f"/{TEST_CGROUP}/e2e-{uuid.uuid4().hex[:6]}"
     daemon = Daemon(
         work / "pycrio",
@@ -63,6 +67,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             f'network.cni_conf_dir="{cni}"',
             f'pods.default_cgroup_parent="{parent}"',
             f'runtime.runtimes.runc.root="{work / "runc"}"',
+            f'image.registries_conf="{work / "registries.conf"}"',
+            f'image.registries_conf_dir="{work / "registries.conf.d"}"',
         ],
     ).start()
     env = Env(daemon, daemon.client, work / "logs", work, parent, [])
@@ -468,3 +474,32 @@ def test_containers_survive_a_daemon_restart(env: Env, shared_pod: tuple[str, pb
     assert exec_sync(env, running, ["echo", "still here"]).stdout == b"still here\n"
     remove(env, running)
     remove(env, ends)
+
+
+# --- images pulled through the daemon -------------------------------------------------------------------
+
+
+def test_containers_from_pulled_images_and_image_in_use(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig], pushed_images: PushedImages
+) -> None:
+    pod_id, pod = shared_pod
+    user_image = pushed_images.user.reference
+    env.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=user_image)), timeout=120)
+    # The image's USER (a name in its own /etc/passwd) and its Cmd-less entrypoint rules apply.
+    config = container_config("pulled", ["/bin/sh", "-c", "id; test -x /bin/busybox"])
+    config.image.image = user_image
+    cid = run_container(env.client, pod_id, pod, config)
+    exited = wait_exited(env.client, cid)
+    assert exited.exit_code == 0
+    assert log_lines(exited.log_path) == [
+        ("stdout", "uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)")
+    ]
+    assert exited.image_id and exited.image_ref.startswith(pushed_images.user.name)
+    in_use = pb.RemoveImageRequest(image=pb.ImageSpec(image=user_image))
+    assert code_of(env.client.image.RemoveImage, in_use) == grpc.StatusCode.FAILED_PRECONDITION
+    remove(env, cid)
+    env.client.image.RemoveImage(in_use)
+    missing = container_config("gone", ["/bin/true"])
+    missing.image.image = user_image
+    request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=missing, sandbox_config=pod)
+    assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.NOT_FOUND
