@@ -135,9 +135,12 @@ def wait_exited(client: CriClient, container_id: str) -> pb.ContainerStatus:
 
 
 def log_lines(path: str) -> list[tuple[str, str]]:
-    """(stream, text) of each CRI log line."""
-    lines = []
+    """(stream, text) of each line the container wrote; partial entries (P) are joined to their line."""
+    lines: list[tuple[str, str]] = []
+    pending: dict[str, str] = {}
     for line in Path(path).read_text().splitlines():
-        _, stream, _, text = line.split(" ", 3)
-        lines.append((stream, text))
+        _, stream, tag, text = [*line.split(" ", 3), ""][:4]
+        pending[stream] = pending.get(stream, "") + text
+        if tag == "F":
+            lines.append((stream, pending.pop(stream)))
     return lines

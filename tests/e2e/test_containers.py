@@ -130,7 +130,7 @@ def test_prints_to_both_streams_and_exits_with_its_code(
     assert exited.created_at <= exited.started_at <= exited.finished_at
     assert exited.image_ref and exited.image.image == "docker.io/library/busybox:latest"
     assert exited.log_path == str(env.logs / "streams.log")
-    assert log_lines(exited.log_path) == [("stdout", "to-stdout"), ("stderr", "to-stderr")]
+    assert sorted(log_lines(exited.log_path)) == [("stderr", "to-stderr"), ("stdout", "to-stdout")]
     ok = run_container(env.client, pod_id, pod, container_config("zero", ["/bin/true"]))
     assert (wait_exited(env.client, ok).exit_code, wait_exited(env.client, ok).reason) == (0, "Completed")
     remove(env, cid)
@@ -503,3 +503,104 @@ def test_containers_from_pulled_images_and_image_in_use(
     missing.image.image = user_image
     request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=missing, sandbox_config=pod)
     assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.NOT_FOUND
+
+
+def test_seccomp_profiles(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
+    script = "grep Seccomp: /proc/self/status; mkdir /made-here && echo made"
+    default = pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault)
+    _, text = output_of(env, shared_pod, "seccomp-default", script, seccomp=default)
+    assert text.split("\n") == ["Seccomp:\t2", "made"]
+    unconfined = pb.SecurityProfile(profile_type=pb.SecurityProfile.Unconfined)
+    _, text = output_of(env, shared_pod, "seccomp-unconfined", script, seccomp=unconfined)
+    assert text.split("\n") == ["Seccomp:\t0", "made"]
+    profile = env.work / "deny-mkdir.json"
+    profile.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+            }
+        )
+    )
+    localhost = pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost, localhost_ref=str(profile))
+    code, text = output_of(env, shared_pod, "seccomp-localhost", script, seccomp=localhost)
+    assert code != 0
+    assert text.split("\n") == [
+        "Seccomp:\t2",
+        "mkdir: can't create directory '/made-here': Operation not permitted",
+    ]
+
+
+def test_no_new_privs_masked_and_readonly_paths(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    script = (
+        "grep NoNewPrivs: /proc/self/status; "
+        "test -s /proc/kcore && echo kcore-visible; "
+        "echo 1 > /proc/sys/kernel/domainname && echo proc-sys-writable; echo done"
+    )
+    pod_id, pod = shared_pod
+    linux = pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(no_new_privs=True))
+    cid = run_container(
+        env.client, pod_id, pod, container_config("nnp", ["/bin/sh", "-c", script], linux=linux)
+    )
+    lines = log_lines(wait_exited(env.client, cid).log_path)
+    remove(env, cid)
+    # The two streams reach the log through two pipes: compare each stream on its own.
+    assert [t for s, t in lines if s == "stdout"] == ["NoNewPrivs:\t1", "done"]
+    assert [t for s, t in lines if s == "stderr"] == [
+        "/bin/sh: can't create /proc/sys/kernel/domainname: Read-only file system"
+    ]
+
+
+def test_privileged_container_gets_what_the_daemon_holds(env: Env) -> None:
+    pod = env.pod("privileged", security_context=pb.LinuxSandboxSecurityContext(privileged=True))
+    script = "grep CapEff /proc/self/status; echo 1 > /proc/sys/kernel/domainname && echo proc-sys-writable"
+    code, text = output_of(env, pod, "privileged", script, privileged=True)
+    daemon_bounding = int(
+        next(
+            line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapBnd")
+        ).split()[1],
+        16,
+    )
+    assert code == 0
+    assert _capabilities(text) == daemon_bounding
+    assert text.endswith("proc-sys-writable")
+    shared_pod_id, shared = env.pod("not-privileged")
+    linux = pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(privileged=True))
+    request = pb.CreateContainerRequest(
+        pod_sandbox_id=shared_pod_id,
+        sandbox_config=shared,
+        config=container_config("wants-privileges", ["/bin/true"], linux=linux),
+    )
+    assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_devices_and_symlinked_host_paths(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
+    pod_id, pod = shared_pod
+    data = env.work / "real-data"
+    data.mkdir(exist_ok=True)
+    (data / "file").write_text("through a link\n")
+    link = env.work / "link-to-data"
+    if not link.exists():
+        link.symlink_to(data)
+    config = container_config(
+        "devices",
+        ["/bin/sh", "-c", "test -c /dev/mynull && echo is-a-char-device; cat /data/file"],
+        devices=[pb.Device(container_path="/dev/mynull", host_path="/dev/null", permissions="rwm")],
+        mounts=[pb.Mount(container_path="/data", host_path=str(link), readonly=True)],
+    )
+    cid = run_container(env.client, pod_id, pod, config)
+    exited = wait_exited(env.client, cid)
+    assert [t for _, t in log_lines(exited.log_path)] == ["is-a-char-device", "through a link"]
+    remove(env, cid)
+    missing = container_config(
+        "no-such-path",
+        ["/bin/true"],
+        mounts=[pb.Mount(container_path="/x", host_path=str(env.work / "nope"))],
+    )
+    request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=missing, sandbox_config=pod)
+    with pytest.raises(grpc.RpcError) as caught:
+        env.client.runtime.CreateContainer(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "mounts[0].host_path" in (caught.value.details() or "")
