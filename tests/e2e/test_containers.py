@@ -604,3 +604,45 @@ def test_devices_and_symlinked_host_paths(env: Env, shared_pod: tuple[str, pb.Po
         env.client.runtime.CreateContainer(request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "mounts[0].host_path" in (caught.value.details() or "")
+
+
+def test_recursive_read_only_mounts(env: Env, shared_dir: Path) -> None:
+    pod_id, pod = env.pod("rro")
+    (shared_dir / "sub").mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "pctest-sub", str(shared_dir / "sub")], check=True)
+    mounts = [
+        pb.Mount(container_path="/ro", host_path=str(shared_dir), readonly=True),
+        pb.Mount(container_path="/rro", host_path=str(shared_dir), readonly=True, recursive_read_only=True),
+    ]
+    cid = run_container(
+        env.client, pod_id, pod, container_config("rro", ["/bin/sleep", "7878"], mounts=mounts)
+    )
+    # A plain read-only bind leaves the submount writable; a recursive one does not.
+    assert exec_sync(env, cid, ["touch", "/ro/sub/plain"]).exit_code == 0
+    assert exec_sync(env, cid, ["touch", "/rro/sub/recursive"]).exit_code != 0
+    assert exec_sync(env, cid, ["touch", "/rro/top"]).exit_code != 0
+    remove(env, cid)
+
+
+def test_oom_score_adj_below_the_daemon_s_own_is_clamped(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    daemon = Path(f"/proc/{env.daemon.process.pid}")  # type: ignore[union-attr]
+    daemon_score = int((daemon / "oom_score_adj").read_text())
+    effective = next(
+        line for line in (daemon / "status").read_text().splitlines() if line.startswith("CapEff")
+    )
+    may_lower = bool(int(effective.split()[1], 16) & (1 << ALL_CAPABILITIES.index("CAP_SYS_RESOURCE")))
+    for asked, expected in ((-998, -998 if may_lower else max(-998, daemon_score)), (500, 500)):
+        resources = pb.LinuxContainerResources(oom_score_adj=asked)
+        config = container_config(
+            f"oom-{asked + 1000}",
+            ["cat", "/proc/self/oom_score_adj"],
+            linux=pb.LinuxContainerConfig(resources=resources),
+        )
+        cid = run_container(env.client, pod_id, pod, config)
+        exited = wait_exited(env.client, cid)
+        assert exited.exit_code == 0
+        assert log_lines(exited.log_path) == [("stdout", str(expected))]
+        remove(env, cid)
