@@ -5,8 +5,10 @@ need). Bundles get a config.json from the domain's own spec builder, with host n
 sandbox here), a private PID namespace and a cgroup under `pycrio-test-containers/`.
 """
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import uuid
@@ -68,6 +70,16 @@ def _linked_libraries(binary: Path) -> list[str]:
             if word.startswith("/") and Path(word).exists():
                 libraries.append(word)
     return libraries
+
+
+# Sleep lengths that mark this run's processes: another run of these suites on the same machine (another
+# worktree) must not be mistaken for a leak of this one.
+_RUN_MARK = 100_000 + secrets.randbelow(800_000)
+
+
+def marker(n: int) -> str:
+    """A number unique to this test run, for `sleep <marker>` commands found again by processes_matching."""
+    return str(_RUN_MARK * 100 + n)
 
 
 def unique_id(prefix: str = "pctest") -> str:
@@ -134,6 +146,16 @@ def remove_cgroups(relative: str) -> list[Path]:
         except OSError:
             left.append(path)
     return left
+
+
+def remove_test_root_if_empty() -> None:
+    """Drop the shared `pycrio-test-containers` parent when no run uses it any more.
+
+    Never recursive: other test runs (other worktrees on this machine) may have live cgroups below it.
+    """
+    for path in cgroup_dirs(TEST_CGROUP):
+        with contextlib.suppress(OSError):
+            path.rmdir()
 
 
 def processes_matching(text: str) -> list[int]:

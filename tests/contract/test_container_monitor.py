@@ -23,12 +23,12 @@ from domain.errors import FailedPrecondition
 from ports.container_monitor import MAX_EXEC_OUTPUT, ContainerMonitor, ExitStatus, MonitoredCreate
 from ports.oci_runtime import OciRuntime
 from tests.contract.container_host import (
-    TEST_CGROUP,
     build_busybox_rootfs,
     cgroup_parent_for,
     make_bundle,
+    marker,
     processes_matching,
-    remove_cgroups,
+    remove_test_root_if_empty,
     unique_id,
 )
 from tests.contract.runtimes import RUNTIME_BINARIES, refusal
@@ -50,7 +50,7 @@ def reaper() -> Iterator[None]:
     orphan_reaper.start()
     yield
     orphan_reaper.stop()
-    remove_cgroups(TEST_CGROUP)
+    remove_test_root_if_empty()
 
 
 @dataclass
@@ -154,7 +154,7 @@ def test_zero_exit(host: Host) -> None:
 
 
 def test_kill_gives_137_and_the_exit_survives_a_new_monitor(host: Host) -> None:
-    request = host.run(["/bin/sleep", "5151"])
+    request = host.run(["/bin/sleep", marker(0)])
     assert host.monitor.exit_status(request.container_id) is None
     assert host.monitor.monitor_alive(request.container_id)
     host.runtime.kill(request.container_id, signal.SIGKILL)
@@ -162,7 +162,7 @@ def test_kill_gives_137_and_the_exit_survives_a_new_monitor(host: Host) -> None:
     restarted = host.new_monitor()
     status = restarted.exit_status(request.container_id)
     assert status is not None and status.exit_code == 137
-    assert not processes_matching("sleep 5151")
+    assert not processes_matching(f"sleep {marker(0)}")
 
 
 def test_oom_kill_under_a_memory_limit(host: Host) -> None:
@@ -173,7 +173,7 @@ def test_oom_kill_under_a_memory_limit(host: Host) -> None:
 
 
 def test_exec_sync_output_and_exit_code(host: Host) -> None:
-    request = host.run(["/bin/sleep", "5252"])
+    request = host.run(["/bin/sleep", marker(1)])
     process = exec_process(["/bin/sh", "-c", "echo hello; echo oops >&2; exit 5"])
     result = host.monitor.exec_sync(request, process, timeout=30)
     assert (result.exit_code, result.stdout, result.stderr) == (5, b"hello\n", b"oops\n")
@@ -181,21 +181,21 @@ def test_exec_sync_output_and_exit_code(host: Host) -> None:
 
 
 def test_exec_sync_timeout_kills_the_command(host: Host) -> None:
-    request = host.run(["/bin/sleep", "5353"])
-    result = host.monitor.exec_sync(request, exec_process(["/bin/sleep", "4321"]), timeout=1)
+    request = host.run(["/bin/sleep", marker(2)])
+    result = host.monitor.exec_sync(request, exec_process(["/bin/sleep", marker(3)]), timeout=1)
     assert result.timed_out
     assert result.exit_code != 0
     for _ in range(100):
-        if not processes_matching("sleep 4321"):
+        if not processes_matching(f"sleep {marker(3)}"):
             break
         time.sleep(0.05)
-    assert not processes_matching("sleep 4321")
+    assert not processes_matching(f"sleep {marker(3)}")
 
 
 def test_exec_sync_output_is_capped(host: Host) -> None:
     if isinstance(host.monitor, FakeContainerMonitor):
         pytest.skip("the fake's shell cannot produce output past the cap")  # the cap logic is unit-tested
-    request = host.run(["/bin/sleep", "5454"])
+    request = host.run(["/bin/sleep", marker(4)])
     count = MAX_EXEC_OUTPUT + 4 * MiB
     command = ["/bin/sh", "-c", f"head -c {count} /dev/zero | tr '\\0' a"]
     result = host.monitor.exec_sync(request, exec_process(command), timeout=60)
@@ -205,7 +205,7 @@ def test_exec_sync_output_is_capped(host: Host) -> None:
 
 
 def test_reopen_log_recreates_a_moved_log(host: Host) -> None:
-    request = host.run(["/bin/sleep", "5555"])
+    request = host.run(["/bin/sleep", marker(5)])
     log = Path(request.log_path)
     log.rename(log.with_suffix(".1"))
     host.monitor.reopen_log(request.container_id)

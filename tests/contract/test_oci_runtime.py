@@ -14,12 +14,12 @@ from domain.errors import FailedPrecondition, NotFound
 from ports.oci_runtime import OciRuntime, RuntimeState
 from tests.contract.container_host import (
     CGROUP_ROOT,
-    TEST_CGROUP,
     build_busybox_rootfs,
     cgroup_parent_for,
     make_bundle,
+    marker,
     processes_matching,
-    remove_cgroups,
+    remove_test_root_if_empty,
     unique_id,
 )
 from tests.contract.runtimes import RUNTIME_BINARIES, refusal
@@ -41,7 +41,7 @@ def reaper() -> Iterator[None]:
     orphan_reaper.start()
     yield
     orphan_reaper.stop()
-    remove_cgroups(TEST_CGROUP)
+    remove_test_root_if_empty()
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def create(runtime: OciRuntime, tmp_path: Path, rootfs: Path, parent: str, comma
 def test_lifecycle_created_running_stopped_deleted(
     runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
 ) -> None:
-    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", "4242"])
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", marker(0)])
     state = runtime.state(container_id)
     assert state is not None and state.status == "created" and state.pid > 0
     assert state.bundle == str(tmp_path / container_id)
@@ -129,19 +129,19 @@ def test_kill_of_a_stopped_container_is_not_an_error(
 def test_delete_of_a_running_container_needs_force(
     runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
 ) -> None:
-    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", "4343"])
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", marker(1)])
     runtime.start(container_id)
     with pytest.raises(FailedPrecondition):
         runtime.delete(container_id)
     runtime.delete(container_id, force=True)
     assert runtime.state(container_id) is None
-    assert not processes_matching("sleep 4343")
+    assert not processes_matching(f"sleep {marker(1)}")
 
 
 def test_update_changes_the_memory_limit(
     runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
 ) -> None:
-    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", "4444"],
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", marker(2)],
                           memory_limit=64 * MiB)  # fmt: skip
     runtime.start(container_id)
     assert memory_limit(runtime, container_id, cgroup_parent) == 64 * MiB

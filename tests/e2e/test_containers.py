@@ -16,7 +16,14 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from domain.capabilities import ALL_CAPABILITIES, DEFAULT_CAPABILITIES
-from tests.contract.container_host import TEST_CGROUP, cgroup_dirs, processes_matching, remove_cgroups
+from tests.contract.container_host import (
+    TEST_CGROUP,
+    cgroup_dirs,
+    marker,
+    processes_matching,
+    remove_cgroups,
+    remove_test_root_if_empty,
+)
 from tests.cri_client import CriClient
 from tests.e2e.containers_support import (
     container_config,
@@ -83,7 +90,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> 
         daemon.stop()
         subprocess.run(["ip", "link", "del", "pcctr0"], capture_output=True, check=False)
         left = remove_cgroups(parent)
-        remove_cgroups(TEST_CGROUP)
+        remove_test_root_if_empty()
         assert not left, f"cgroups left: {left}"
         assert not _mounts_under(work), f"mounts left: {_mounts_under(work)}"
 
@@ -141,8 +148,8 @@ def test_removal_leaves_no_mount_cgroup_process_or_state(
     env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
 ) -> None:
     pod_id, pod = shared_pod
-    cid = run_container(env.client, pod_id, pod, container_config("leaves", ["/bin/sleep", "7171"]))
-    assert processes_matching("sleep 7171")
+    cid = run_container(env.client, pod_id, pod, container_config("leaves", ["/bin/sleep", marker(0)]))
+    assert processes_matching(f"sleep {marker(0)}")
     assert cgroup_dirs(f"{env.cgroup_parent}/pycrio-{cid}")
     assert any(cid in m for m in _mounts_under(env.work))
     remove(env, cid)
@@ -150,7 +157,7 @@ def test_removal_leaves_no_mount_cgroup_process_or_state(
         code_of(env.client.runtime.ContainerStatus, pb.ContainerStatusRequest(container_id=cid))
         == grpc.StatusCode.NOT_FOUND
     )
-    assert not processes_matching("sleep 7171")
+    assert not processes_matching(f"sleep {marker(0)}")
     assert not processes_matching(f"-c {cid}")  # conmon
     assert not cgroup_dirs(f"{env.cgroup_parent}/pycrio-{cid}")
     assert not [m for m in _mounts_under(env.work) if cid in m]
@@ -164,7 +171,7 @@ def test_list_containers_filters(env: Env, shared_pod: tuple[str, pb.PodSandboxC
     pod_id, pod = shared_pod
     other_pod, other = env.pod("other")
     a = run_container(
-        env.client, pod_id, pod, container_config("list-a", ["/bin/sleep", "7272"], labels={"k": "a"})
+        env.client, pod_id, pod, container_config("list-a", ["/bin/sleep", marker(1)], labels={"k": "a"})
     )
     b_config = container_config("list-b", ["/bin/true"], labels={"k": "b"})
     b = env.client.runtime.CreateContainer(
@@ -227,11 +234,11 @@ def test_verbose_status_and_update_resources(env: Env, shared_pod: tuple[str, pb
         resources=pb.LinuxContainerResources(memory_limit_in_bytes=64 * MiB, cpu_shares=256)
     )
     cid = run_container(
-        env.client, pod_id, pod, container_config("sized", ["/bin/sleep", "7474"], linux=limits)
+        env.client, pod_id, pod, container_config("sized", ["/bin/sleep", marker(3)], linux=limits)
     )
     response = status(env.client, cid, verbose=True)
     info = json.loads(response.info["info"])
-    assert info["pid"] > 0 and info["runtimeSpec"]["process"]["args"] == ["/bin/sleep", "7474"]
+    assert info["pid"] > 0 and info["runtimeSpec"]["process"]["args"] == ["/bin/sleep", marker(3)]
     memory = Path("/sys/fs/cgroup/memory") / env.cgroup_parent.lstrip("/") / f"pycrio-{cid}"
     assert int((memory / "memory.limit_in_bytes").read_text()) == 64 * MiB
     bigger = pb.LinuxContainerResources(memory_limit_in_bytes=96 * MiB, cpu_shares=512)
@@ -255,11 +262,11 @@ def test_exec_sync_with_output_and_with_a_timeout(
     env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
 ) -> None:
     pod_id, pod = shared_pod
-    cid = run_container(env.client, pod_id, pod, container_config("execs", ["/bin/sleep", "7575"]))
+    cid = run_container(env.client, pod_id, pod, container_config("execs", ["/bin/sleep", marker(4)]))
     result = exec_sync(env, cid, ["/bin/sh", "-c", "echo hello; echo oops >&2; exit 4"])
     assert (result.stdout, result.stderr, result.exit_code) == (b"hello\n", b"oops\n", 4)
-    assert code_of(exec_sync, env, cid, ["/bin/sleep", "4321"], 1) == grpc.StatusCode.DEADLINE_EXCEEDED
-    wait_until(lambda: not processes_matching("sleep 4321"), what="the timed-out exec to be gone")
+    assert code_of(exec_sync, env, cid, ["/bin/sleep", marker(5)], 1) == grpc.StatusCode.DEADLINE_EXCEEDED
+    wait_until(lambda: not processes_matching(f"sleep {marker(5)}"), what="the timed-out exec to be gone")
     remove(env, cid)
     assert code_of(exec_sync, env, cid, ["/bin/true"]) == grpc.StatusCode.NOT_FOUND
 
@@ -398,7 +405,7 @@ def test_bind_mounts_with_each_propagation_mode(env: Env, shared_dir: Path) -> N
         env.client,
         pod_id,
         pod,
-        container_config("mounter", ["/bin/sleep", "7676"], mounts=mounts, linux=linux),
+        container_config("mounter", ["/bin/sleep", marker(6)], mounts=mounts, linux=linux),
     )
     assert exec_sync(env, cid, ["cat", "/private/hello"]).stdout == b"from the host\n"
     assert exec_sync(env, cid, ["touch", "/private/x"]).exit_code != 0  # readonly
@@ -420,8 +427,8 @@ def test_bind_mounts_with_each_propagation_mode(env: Env, shared_dir: Path) -> N
 
 def test_containers_of_a_pod_share_its_namespaces(env: Env) -> None:
     pod_id, pod = env.pod("multi")
-    first = run_container(env.client, pod_id, pod, container_config("first", ["/bin/sleep", "7777"]))
-    second = run_container(env.client, pod_id, pod, container_config("second", ["/bin/sleep", "7778"]))
+    first = run_container(env.client, pod_id, pod, container_config("first", ["/bin/sleep", marker(7)]))
+    second = run_container(env.client, pod_id, pod, container_config("second", ["/bin/sleep", marker(8)]))
 
     def namespaces(cid: str) -> bytes:
         script = "readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts /proc/self/ns/pid; hostname"
@@ -431,7 +438,7 @@ def test_containers_of_a_pod_share_its_namespaces(env: Env) -> None:
     assert namespaces(first) == namespaces(second)
     assert namespaces(first).endswith(pod.hostname.encode() + b"\n")
     # PID namespace POD (the kubelet's default): each container sees the other's processes.
-    assert b"7778" in exec_sync(env, first, ["ps"]).stdout
+    assert marker(8).encode() in exec_sync(env, first, ["ps"]).stdout
     # Stopping the pod stops its containers; removing it removes them.
     env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
     assert status(env.client, first).status.state == pb.CONTAINER_EXITED
@@ -439,7 +446,7 @@ def test_containers_of_a_pod_share_its_namespaces(env: Env) -> None:
     for cid in (first, second):
         request = pb.ContainerStatusRequest(container_id=cid)
         assert code_of(env.client.runtime.ContainerStatus, request) == grpc.StatusCode.NOT_FOUND
-    assert not processes_matching("sleep 777")
+    assert not processes_matching(f"sleep {marker(7)}") and not processes_matching(f"sleep {marker(8)}")
 
 
 def test_tty_container(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
@@ -456,7 +463,7 @@ def test_tty_container(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) ->
 
 def test_containers_survive_a_daemon_restart(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
     pod_id, pod = shared_pod
-    running = run_container(env.client, pod_id, pod, container_config("keeps", ["/bin/sleep", "7979"]))
+    running = run_container(env.client, pod_id, pod, container_config("keeps", ["/bin/sleep", marker(10)]))
     waits = "until test -e /tmp/go; do sleep 1; done; exit 9"
     ends = run_container(
         env.client, pod_id, pod, container_config("ends-while-down", ["/bin/sh", "-c", waits])
@@ -615,7 +622,7 @@ def test_recursive_read_only_mounts(env: Env, shared_dir: Path) -> None:
         pb.Mount(container_path="/rro", host_path=str(shared_dir), readonly=True, recursive_read_only=True),
     ]
     cid = run_container(
-        env.client, pod_id, pod, container_config("rro", ["/bin/sleep", "7878"], mounts=mounts)
+        env.client, pod_id, pod, container_config("rro", ["/bin/sleep", marker(9)], mounts=mounts)
     )
     # A plain read-only bind leaves the submount writable; a recursive one does not.
     assert exec_sync(env, cid, ["touch", "/ro/sub/plain"]).exit_code == 0
