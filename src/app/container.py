@@ -75,6 +75,11 @@ def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
     return lambda: load_registries_conf(main, drop_ins)
 
 
+def _registry_read_timeout(config: Config) -> float:
+    progress = config.image.pull_progress_timeout
+    return max(2 * progress, 30.0) if progress > 0 else 300.0
+
+
 def _image_service(
     config: Config,
     registry: Registry,
@@ -140,8 +145,9 @@ class Container(containers.DeclarativeContainer):
     registry = providers.Singleton(
         HttpRegistry,
         registries_conf=providers.Callable(_registries_conf_loader, config),
-        # A read that stalls longer than a pull may go without progress fails (and is retried).
-        timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
+        # A safety net behind the image service's no-progress watchdog, which must fire first so a stalled
+        # pull ends as DEADLINE_EXCEEDED (pull_progress_timeout = 0 disables the watchdog, not the net).
+        timeout=providers.Callable(_registry_read_timeout, config),
         user_agent=providers.Callable(lambda: f"pycrio/{package_version()}"),
     )
 

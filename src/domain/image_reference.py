@@ -68,15 +68,11 @@ class ImageReference:
     @property
     def familiar(self) -> str:
         """The short form docker prints: `busybox:latest` for `docker.io/library/busybox:latest`."""
-        text = str(self)
         if self.registry != DEFAULT_REGISTRY:
-            return text
-        rest = text.removeprefix(f"{DEFAULT_REGISTRY}/")
-        if rest.startswith(f"{OFFICIAL_NAMESPACE}/") and "/" not in self.path.removeprefix(
-            f"{OFFICIAL_NAMESPACE}/"
-        ):
-            rest = rest.removeprefix(f"{OFFICIAL_NAMESPACE}/")
-        return rest
+            return str(self)
+        namespace, _, rest = self.path.partition("/")
+        path = rest if namespace == OFFICIAL_NAMESPACE and "/" not in rest else self.path
+        return str(ImageReference("", path, self.tag, self.digest)).removeprefix("/")
 
 
 def check_digest(digest: str) -> str:
@@ -101,6 +97,15 @@ def is_short_name(text: str) -> bool:
     if not slash:
         return True
     return not ("." in first or ":" in first or first == "localhost")
+
+
+def split_repository(text: str) -> tuple[str, str]:
+    """`team/app:1@sha256:..` -> (`team/app`, `:1@sha256:..`): the repository part and its tag/digest."""
+    rest, at, digest = text.partition("@")
+    colon = rest.rfind(":")
+    if colon != -1 and "/" not in rest[colon:]:
+        return rest[:colon], rest[colon:] + at + digest
+    return rest, at + digest
 
 
 def parse(text: str) -> ImageReference:

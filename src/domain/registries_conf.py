@@ -13,13 +13,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain.errors import InvalidArgument
-from domain.image_reference import DEFAULT_REGISTRY, ImageReference, is_short_name, parse, qualify
+from domain.image_reference import (
+    DEFAULT_REGISTRY,
+    ImageReference,
+    is_short_name,
+    parse,
+    qualify,
+    split_repository,
+)
 
 _DOMAIN_RE = re.compile(
     r"^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
     r"(?::[0-9]+)?$"
 )
 _PULL_FROM_MIRROR = ("", "all", "digest-only", "tag-only")
+# Every mode behaves as "disabled" here: a daemon has no TTY to prompt on, so all search registries are tried.
+_SHORT_NAME_MODES = ("", "enforcing", "permissive", "disabled")
 
 
 @dataclass(frozen=True)
@@ -65,14 +74,18 @@ class Candidate:
 class RegistriesConf:
     unqualified_search_registries: tuple[str, ...] | None = None
     registries: tuple[RegistryTable, ...] = field(default_factory=tuple)
+    # Short name (no tag or digest) -> fully qualified repository; "" (only in drop-ins) erases an alias.
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def merged_with(self, drop_in: "RegistriesConf") -> "RegistriesConf":
         tables = {table.prefix: table for table in self.registries}
         tables.update({table.prefix: table for table in drop_in.registries})
         search = drop_in.unqualified_search_registries
+        aliases = {**self.aliases, **drop_in.aliases}
         return RegistriesConf(
             search if search is not None else self.unqualified_search_registries,
             tuple(tables[prefix] for prefix in sorted(tables)),
+            {name: value for name, value in aliases.items() if value},
         )
 
     def search_registries(self) -> tuple[str, ...]:
@@ -92,7 +105,15 @@ class RegistriesConf:
     def candidates(self, user_name: str) -> list[Candidate]:
         """Every qualified reference `user_name` may mean, in the order to try, with their sources."""
         if is_short_name(user_name):
-            references = [qualify(user_name, registry).for_pull() for registry in self.search_registries()]
+            repository, suffix = split_repository(user_name)
+            alias = self.aliases.get(repository)
+            if alias:
+                # An alias decides alone; the search registries are not consulted (containers/image).
+                references = [parse(alias + suffix).for_pull()]
+            else:
+                references = [
+                    qualify(user_name, registry).for_pull() for registry in self.search_registries()
+                ]
         else:
             references = [parse(user_name).for_pull()]
         return [self._candidate(reference) for reference in references]
@@ -151,12 +172,38 @@ def _from_document(document: dict[str, Any], drop_in: bool) -> RegistriesConf:
     search = document.get("unqualified-search-registries")
     if search is not None:
         search = tuple(_search_entry(entry) for entry in _list_of(search, "unqualified-search-registries"))
+    mode = document.get("short-name-mode", "")
+    if mode not in _SHORT_NAME_MODES:
+        raise InvalidArgument(f"invalid short-name mode {mode!r}")
     tables = [_table(raw) for raw in _list_of(document.get("registry", []), "registry")]
     _check_conflicts(tables)
     unique: dict[str, RegistryTable] = {}
     for table in tables:
         unique.setdefault(table.prefix, table)
-    return RegistriesConf(search, tuple(unique[prefix] for prefix in sorted(unique)))
+    aliases = _aliases(document.get("aliases", {}))
+    return RegistriesConf(search, tuple(unique[prefix] for prefix in sorted(unique)), aliases)
+
+
+def _aliases(raw: Any) -> dict[str, str]:
+    """`[aliases]`: short name -> repository with its registry, neither with a tag or digest."""
+    if not isinstance(raw, dict):
+        raise InvalidArgument("aliases: expected a table")
+    aliases = {}
+    for name, value in raw.items():
+        if not isinstance(value, str):
+            raise InvalidArgument(f"alias {name!r}: expected a string")
+        if not is_short_name(name) or split_repository(name)[1]:
+            raise InvalidArgument(f"invalid short name {name!r}: no registry, tag or digest allowed")
+        qualify(name, DEFAULT_REGISTRY)  # the grammar of a repository name
+        if not value:
+            aliases[name] = ""  # erases the alias an earlier file set
+            continue
+        if is_short_name(value) or split_repository(value)[1]:
+            raise InvalidArgument(
+                f"invalid alias {value!r}: must contain registry and repository, no tag or digest"
+            )
+        aliases[name] = parse(value).name
+    return aliases
 
 
 def _from_v1(raw: Any) -> RegistriesConf:

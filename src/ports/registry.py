@@ -68,8 +68,10 @@ class Registry(Protocol):
     def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
         """Resolve a name as a user writes it (short names too) to one platform's manifest and config.
 
-        Raises NotFound when no source has it, InvalidArgument for a malformed name, Unavailable when
-        every source failed for other reasons (the message lists each source's failure).
+        Raises NotFound when no source has it, InvalidArgument for a malformed name or refused
+        credentials, FailedPrecondition when the name's registry is blocked, Internal for broken content
+        (digest mismatch, malformed manifest), Unavailable when a source could not be reached; the message
+        lists each source's failure.
         """
         ...
 

@@ -89,6 +89,7 @@ def test_user_image_names_its_user(pushed_images: PushedImages) -> None:
         ("absolute", "/"),
         ("symlink-escape", "escape"),
         ("hardlink-escape", "stolen"),
+        ("hardlink-through-symlink", "grab"),
         ("symlinked-dir", "etcdir/through-symlink"),
     ],
 )

@@ -3,7 +3,10 @@ order, blocked registries, unreachable sources, and registries.conf files on dis
 
 import base64
 import secrets
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -287,3 +290,100 @@ def test_registries_conf_files_on_disk(
     (drop_ins / "60-broken.conf").write_text("[[registry]]\nprefix = 'x'\n")
     with pytest.raises(FailedPrecondition, match=r"60-broken\.conf"):
         adapter.resolve("files/app", None, AMD64)
+
+
+# -- Redirects and concurrency -----------------------------------------------------------------------------
+
+
+class _Redirector:
+    """An HTTP server on 127.0.0.1 that answers every request with a 307 to the same path on `target`."""
+
+    def __init__(self, target: str) -> None:
+        target_url = target
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(307)
+                self.send_header("Location", f"{target_url}{self.path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_redirects_are_followed_to_the_real_registry(
+    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(registry, "redirect/app")
+    redirector = _Redirector(registry.url)
+    try:
+        adapter = make(adapter_for, insecure(redirector.host, registry.host))
+        resolved = adapter.resolve(f"{redirector.host}/redirect/app:v1", None, AMD64)
+        assert resolved.manifest_digest == pushed.manifest_digest
+        assert fetch_all(adapter, resolved, None) == [layer.blob for layer in pushed.layers]
+    finally:
+        redirector.close()
+
+
+def test_concurrent_pulls_share_one_adapter(
+    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = [push_small(token_auth_registry, f"token/concurrent{i}") for i in range(4)]
+    adapter = make(adapter_for, insecure(token_auth_registry.host))
+    auth = RegistryAuth(username=token_auth_registry.username, password=token_auth_registry.password)
+
+    def pull(image: PushedImage) -> bool:
+        resolved = adapter.resolve(image.reference, auth, AMD64)
+        return fetch_all(adapter, resolved, auth) == [layer.blob for layer in image.layers]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(pull, pushed * 3))
+
+
+def test_certs_d_makes_a_private_ca_trusted(
+    tls_registry: RunningRegistry, adapter_for: list[HttpRegistry], tmp_path: Path
+) -> None:
+    assert tls_registry.ca_cert is not None
+    pushed = push_small(tls_registry, "tls/private-ca")
+    certs_d = tmp_path / "certs.d"
+    (certs_d / tls_registry.host).mkdir(parents=True)
+    (certs_d / tls_registry.host / "ca.crt").write_bytes(tls_registry.ca_cert.read_bytes())
+    adapter = HttpRegistry(RegistriesConf, timeout=10, policy=FAST, certs_dirs=[certs_d])
+    adapter_for.append(adapter)
+    resolved = adapter.resolve(pushed.reference, None, AMD64)
+    assert fetch_all(adapter, resolved, None) == [layer.blob for layer in pushed.layers]
+
+    (certs_d / tls_registry.host / "client.cert").write_text("no key beside it")
+    with pytest.raises(FailedPrecondition, match="without its key"):
+        adapter.resolve(pushed.reference, None, AMD64)
+
+
+def test_a_stalled_blob_times_out_and_fails_as_unavailable(
+    registry: RunningRegistry, stalling_registry: RunningRegistry
+) -> None:
+    layer = make_layer([file("big", secrets.token_bytes(200_000))])
+    pusher = Pusher(registry)
+    try:
+        pushed = push_image(pusher, "stall/app", "v1", [layer], image_config([layer]))
+    finally:
+        pusher.close()
+    adapter = HttpRegistry(lambda: insecure(stalling_registry.host), timeout=0.5, policy=FAST)
+    try:
+        resolved = adapter.resolve(f"{stalling_registry.host}/stall/app:v1", None, AMD64)
+        assert resolved.manifest_digest == pushed.manifest_digest
+        received: list[bytes] = []
+        with pytest.raises(Unavailable, match="ReadTimeout"):
+            for chunk in adapter.open_blob(resolved, resolved.layers[0], None):
+                received.append(chunk)
+        assert sum(map(len, received)) < layer.size
+    finally:
+        adapter.close()

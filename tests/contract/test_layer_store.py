@@ -1,6 +1,8 @@
 """The LayerStore contract, run against the in-memory fake and, as root, the overlay store."""
 
+import gzip
 import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +11,10 @@ import pytest
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
+from ports.layer_store import Layer as StoredLayer
 from ports.layer_store import LayerStore
 from tests.fakes.layer_store import InMemoryLayerStore
-from tests.layer_tars import Layer, directory, file, hardlink, layer, symlink
+from tests.layer_tars import Layer, digest, directory, file, hardlink, layer, symlink, tar_bytes
 from tests.storage_fixtures import unmount_all_under
 
 BASE = layer([directory("etc"), file("etc/hostname", b"base\n"), file("bin/sh", b"#!", mode=0o755)])
@@ -75,6 +78,29 @@ def test_an_existing_layer_is_not_read_again(store: LayerStore) -> None:
     assert again.holders == {"image:a", "image:b"}
 
 
+def test_concurrent_unpacks_of_one_layer_agree(store: LayerStore) -> None:
+    big = layer([file(f"f{i}", bytes([i]) * 20_000) for i in range(50)])
+    results: list[StoredLayer] = []
+    errors: list[BaseException] = []
+
+    def unpack_as(holder: str) -> None:
+        try:
+            results.append(store.unpack("", big.diff_id, chunks(big.blob), holder))
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=unpack_as, args=(f"image:{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert {r.chain_id for r in results} == {big.diff_id}
+    found = store.get(big.diff_id)
+    assert found is not None and found.holders == {f"image:{i}" for i in range(4)}
+    assert len(store.list_layers()) == 1
+
+
 def test_a_diff_id_mismatch_keeps_nothing(store: LayerStore) -> None:
     wrong = "sha256:" + "0" * 64
     with pytest.raises(InvalidArgument, match="hashes to"):
@@ -97,6 +123,15 @@ def test_garbage_is_not_a_layer(store: LayerStore) -> None:
     garbage = b"\x1f\x8b" + b"not gzip at all" * 10
     with pytest.raises(InvalidArgument):
         store.unpack("", "sha256:" + hashlib.sha256(garbage).hexdigest(), chunks(garbage), "image:a")
+    assert store.list_layers() == []
+
+
+@pytest.mark.parametrize("cut", [8, 200])
+def test_a_truncated_gzip_stream_keeps_nothing(store: LayerStore, cut: int) -> None:
+    tar = tar_bytes([file("a", b"x" * 5000)])
+    blob = gzip.compress(tar)[:-cut]
+    with pytest.raises(InvalidArgument):
+        store.unpack("", digest(tar), chunks(blob), "image:a")
     assert store.list_layers() == []
 
 

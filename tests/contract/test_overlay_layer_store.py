@@ -6,6 +6,7 @@ hostile layer leaves on disk (nothing, anywhere), recovery after a crash, and mo
 
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +163,25 @@ def test_many_layers_fit_in_one_mount(root: Path) -> None:
     merged = store.create_rootfs("c1", stack, "img")
     assert len(os.listdir(merged)) == 100
     store.remove_rootfs("c1")
+
+
+def test_a_restarted_store_keeps_and_remounts_container_rootfs(root: Path) -> None:
+    store = make_store(root)
+    item = layer([file("a", b"1")])
+    chain = store.unpack("", item.diff_id, chunks(item.blob), "image:a").chain_id
+    merged = store.create_rootfs("c1", [chain], "img")
+    (merged / "kept").write_text("k")
+
+    restarted = make_store(root)
+    found = restarted.rootfs("c1")
+    assert found is not None and found.mounted and found.image_id == "img"
+    subprocess.run(["umount", str(merged)], check=True)  # what a reboot does to the mount
+
+    rebooted = make_store(root)
+    found = rebooted.rootfs("c1")
+    assert found is not None and not found.mounted
+    assert rebooted.create_rootfs("c1", [chain], "img") == merged
+    assert (merged / "kept").read_text() == "k" and (merged / "a").read_text() == "1"
+    rebooted.remove_rootfs("c1")
+    rebooted.release(chain, "image:a")
+    assert mounts_under(root) == [] and tree(root / "storage" / "layers") == set()

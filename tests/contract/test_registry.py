@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.registry.http_registry import HttpRegistry
-from domain.errors import Internal, InvalidArgument, NotFound
+from adapters.registry.transport import RetryPolicy
+from domain.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
 from domain.registries_conf import RegistriesConf, RegistryTable
-from ports.registry import Descriptor, Platform, Registry
+from ports.registry import Descriptor, Platform, Registry, RegistryAuth
 from tests.fakes.registry import InMemoryRegistry
 from tests.fixtures.images import (
     DOCKER_MANIFEST,
@@ -27,7 +28,7 @@ from tests.fixtures.images import (
     push_index,
 )
 from tests.fixtures.push import Pusher, PushTarget
-from tests.fixtures.registry import RunningRegistry
+from tests.fixtures.registry import RunningRegistry, free_port
 
 AMD64 = Platform("linux", "amd64", "")
 
@@ -213,3 +214,78 @@ def test_zstd_layers_resolve_with_their_media_type(world: World) -> None:
     resolved = world.registry.resolve(pushed.reference, None, AMD64)
     assert resolved.layers[0].media_type == "application/vnd.oci.image.layer.v1.tar+zstd"
     assert blob_bytes(world.registry, resolved, resolved.layers[0]) == layer.blob
+
+
+@dataclass
+class SecuredWorld:
+    """A registry that wants credentials, and a way to make a host blocked or unreachable."""
+
+    registry: Registry
+    target: PushTarget
+    host: str
+    good: RegistryAuth
+    blocked_registry: Registry
+    dead_host: str
+
+
+@pytest.fixture(params=["fake", "http"])
+def secured(request: pytest.FixtureRequest) -> Iterator[SecuredWorld]:
+    good = RegistryAuth(username="user", password="pass")
+    if request.param == "fake":
+        fake = InMemoryRegistry()
+        fake.set_credentials("secure.example", "user", "pass")
+        fake.set_reachable("dead.example", False)
+        blocked = InMemoryRegistry()
+        blocked.block("secure.example")
+        yield SecuredWorld(
+            fake, fake.pusher("secure.example"), "secure.example", good, blocked, "dead.example"
+        )
+        return
+    running: RunningRegistry = request.getfixturevalue("basic_auth_registry")
+    dead = f"127.0.0.1:{free_port()}"
+    conf = insecure_conf(running.host, dead)
+    blocked_conf = RegistriesConf(
+        None, (RegistryTable(running.host, running.host, insecure=True, blocked=True),)
+    )
+    http = HttpRegistry(lambda: conf, timeout=10, policy=RetryPolicy(attempts=2, backoff=0.01))
+    blocked_http = HttpRegistry(lambda: blocked_conf, timeout=10)
+    pusher = Pusher(running)
+    yield SecuredWorld(
+        http,
+        pusher,
+        running.host,
+        RegistryAuth(username=running.username, password=running.password),
+        blocked_http,
+        dead,
+    )
+    pusher.close()
+    http.close()
+    blocked_http.close()
+
+
+def secured_image(world: SecuredWorld) -> PushedImage:
+    layer = make_layer([file("secret", "s\n")])
+    return push_image(world.target, f"contract/s{secrets.token_hex(4)}", "v1", [layer], image_config([layer]))
+
+
+def test_credentials_are_needed_and_used(secured: SecuredWorld) -> None:
+    pushed = secured_image(secured)
+    resolved = secured.registry.resolve(pushed.reference, secured.good, AMD64)
+    assert (
+        b"".join(secured.registry.open_blob(resolved, resolved.layers[0], secured.good))
+        == pushed.layers[0].blob
+    )
+    for refused in (None, RegistryAuth(username=secured.good.username, password="wrong")):
+        with pytest.raises(InvalidArgument, match="authentication refused"):
+            secured.registry.resolve(pushed.reference, refused, AMD64)
+
+
+def test_blocked_registry_is_refused(secured: SecuredWorld) -> None:
+    pushed = secured_image(secured)
+    with pytest.raises(FailedPrecondition, match="blocked"):
+        secured.blocked_registry.resolve(pushed.reference, secured.good, AMD64)
+
+
+def test_unreachable_registry_is_unavailable(secured: SecuredWorld) -> None:
+    with pytest.raises(Unavailable, match=secured.dead_host):
+        secured.registry.resolve(f"{secured.dead_host}/app:v1", None, AMD64)

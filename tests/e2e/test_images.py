@@ -27,6 +27,15 @@ from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
 
 ALIAS = "alias.test"
+GOOD = ["busybox", "oci", "multilayer", "zstd", "user", "multiarch_oci", "multiarch_docker", "digest_only"]
+HOSTILE = [
+    "traversal",
+    "absolute",
+    "symlink-escape",
+    "hardlink-escape",
+    "symlinked-dir",
+    "hardlink-through-symlink",
+]
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +134,7 @@ def good_images(images: PushedImages) -> dict[str, PushedImage]:
     }
 
 
-@pytest.mark.parametrize(
-    "which",
-    ["busybox", "oci", "multilayer", "zstd", "user", "multiarch_oci", "multiarch_docker", "digest_only"],
-)
+@pytest.mark.parametrize("which", GOOD)
 def test_pull_inspect_and_remove(
     image_daemon: Daemon, pushed_images: PushedImages, which: str, tmp_path: Path
 ) -> None:
@@ -166,6 +172,11 @@ def test_pull_inspect_and_remove(
     remove(image_daemon, image.reference)  # absent: still success
 
 
+def test_every_fixture_image_is_covered(pushed_images: PushedImages) -> None:
+    assert sorted(good_images(pushed_images).values(), key=id) == sorted(pushed_images.all_good(), key=id)
+    assert sorted(pushed_images.hostile) == sorted(HOSTILE)
+
+
 def test_layers_are_unpacked_with_metadata(image_daemon: Daemon, pushed_images: PushedImages) -> None:
     image = pushed_images.user
     pull(image_daemon, image.reference)
@@ -191,9 +202,7 @@ def test_whiteouts_are_overlay_whiteouts_on_disk(image_daemon: Daemon, pushed_im
         remove(image_daemon, image.reference)
 
 
-@pytest.mark.parametrize(
-    "which", ["traversal", "absolute", "symlink-escape", "hardlink-escape", "symlinked-dir"]
-)
+@pytest.mark.parametrize("which", HOSTILE)
 def test_hostile_images_are_refused_and_write_nothing(
     image_daemon: Daemon, pushed_images: PushedImages, which: str
 ) -> None:
@@ -267,6 +276,38 @@ def test_concurrent_pulls_agree(image_daemon: Daemon, pushed_images: PushedImage
         assert listed_ids(image_daemon).count(results[0]) == 1
     finally:
         remove(image_daemon, image.reference)
+
+
+def test_simultaneous_removals_all_succeed(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    image_ref = pull(image_daemon, pushed_images.multilayer.reference)
+    outcomes: list[tuple[bool, bool]] = []
+
+    def remove_and_look() -> None:
+        try:
+            remove(image_daemon, image_ref)
+            removed = True
+        except grpc.RpcError:
+            removed = False
+        outcomes.append((removed, status(image_daemon, image_ref).HasField("image")))
+
+    threads = [threading.Thread(target=remove_and_look) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == [(True, False)] * 5
+
+
+def test_image_fs_usage_follows_pulls_and_removals(image_daemon: Daemon, pushed_images: PushedImages) -> None:
+    def used() -> int:
+        info = image_daemon.client.image.ImageFsInfo(pb.ImageFsInfoRequest())
+        return int(info.image_filesystems[0].used_bytes.value)
+
+    before = used()
+    image_ref = pull(image_daemon, pushed_images.digest_only.reference)
+    assert used() > before
+    remove(image_daemon, image_ref)
+    assert used() == before
 
 
 def test_a_one_millisecond_deadline_is_deadline_exceeded(
@@ -353,5 +394,8 @@ def test_zz_nothing_is_left_after_removal(image_daemon: Daemon) -> None:
     assert listed_ids(image_daemon) == []
     for part in ("layers", "l", "tmp", "containers"):
         assert tree(storage(image_daemon) / part) == set(), part
+    state = image_daemon.workdir / "root" / "state"
+    for kind in ("images", "layers", "rootfs"):
+        assert tree(state / kind) == set(), kind
     assert mounts_under(image_daemon.workdir) == []
     assert status(image_daemon, "pycrio/busybox").image.id == ""

@@ -87,6 +87,10 @@ class InMemoryLayerStore:
         if actual != diff_id:
             raise InvalidArgument(f"layer {diff_id}: its uncompressed content hashes to {actual} instead")
         with self._lock:
+            existing = self._layers.get(chain)
+            if existing is not None:  # unpacked meanwhile by a concurrent caller
+                existing.holders.add(holder)
+                return existing.public()
             self._layers[chain] = _Layer(chain, diff_id, parent, entries, {holder})
             self.unpacked.append(chain)
             return self._layers[chain].public()

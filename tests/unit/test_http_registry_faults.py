@@ -1,6 +1,7 @@
 """Faults a real registry will not produce on demand, served through httpx.MockTransport: retries and
 backoff, Retry-After, corrupt manifests and blobs, redirects, interrupted downloads, schema 1."""
 
+import base64
 import hashlib
 import json
 import os
@@ -313,3 +314,46 @@ def test_docker_hub_is_reached_through_its_api_host() -> None:
     resolved = recorder.adapter().resolve("busybox:v1", None, AMD64)
     assert resolved.name == "docker.io/library/busybox"
     assert {r.url.host for r in recorder.requests} == {"registry-1.docker.io"}
+
+
+def test_a_redirect_loop_is_a_clear_error() -> None:
+    recorder = Recorder(lambda request: httpx.Response(302, headers={"Location": str(request.url)}))
+    with pytest.raises(Internal, match="TooManyRedirects"):
+        recorder.adapter().resolve(f"{HOST}/app:v1", None, AMD64)
+
+
+def test_a_body_that_does_not_decode_is_a_clear_error() -> None:
+    image = Image()
+    inner = serve(image)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(image.layer.digest):
+            return httpx.Response(200, content=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+        return inner(request)
+
+    recorder = Recorder(handler)
+    adapter = recorder.adapter()
+    resolved = adapter.resolve(f"{HOST}/app:v1", None, AMD64)
+    with pytest.raises(Internal, match="DecodingError"):
+        b"".join(adapter.open_blob(resolved, resolved.layers[0], None))
+
+
+def test_identity_token_falls_back_to_basic_when_the_token_server_has_no_oauth() -> None:
+    image = Image()
+    inner = serve(image)
+    seen: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            seen.append((request.method, request.headers.get("Authorization", "")))
+            if request.method == "POST":
+                return httpx.Response(405)
+            return httpx.Response(200, json={"token": "tok"})
+        if request.headers.get("Authorization") != "Bearer tok":
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.test/token"'})
+        return inner(request)
+
+    recorder = Recorder(handler)
+    recorder.adapter().resolve(f"{HOST}/app:v1", RegistryAuth(identity_token="refresh-me"), AMD64)
+    expected = "Basic " + base64.b64encode(b"<token>:refresh-me").decode()
+    assert seen == [("POST", ""), ("GET", expected)]

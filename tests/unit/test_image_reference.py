@@ -115,3 +115,8 @@ def test_check_digest() -> None:
     for bad in ["sha256:" + "0" * 63, "sha256", "", "sha512:" + "0" * 64]:
         with pytest.raises(InvalidArgument):
             check_digest(bad)
+
+
+def test_familiar_form_keeps_nested_library_paths_and_digests() -> None:
+    assert parse("docker.io/library/a/b").familiar == "library/a/b"
+    assert parse(f"busybox@{DIGEST}").familiar == f"busybox@{DIGEST}"

@@ -210,3 +210,43 @@ def test_the_fixture_helper_writes_a_valid_conf() -> None:
     parsed = parse_registries_conf(registries_conf_text(*running), "fixture")
     assert parsed.unqualified_search_registries == ("127.0.0.1:5001", "127.0.0.1:5002")
     assert all(parsed.candidates(f"{r.host}/x")[0].sources[0].insecure for r in running)
+
+
+def test_aliases_decide_short_names_alone(tmp_path: Path) -> None:
+    main = tmp_path / "registries.conf"
+    main.write_text(
+        'unqualified-search-registries = ["quay.io"]\nshort-name-mode = "enforcing"\n'
+        '[aliases]\n"busybox" = "docker.io/busybox"\n"team/app" = "127.0.0.1:5000/team/app"\n'
+        '"gone" = "a.io/gone"\n'
+    )
+    drop_ins = tmp_path / "d"
+    drop_ins.mkdir()
+    (drop_ins / "a.conf").write_text('[aliases]\n"gone" = ""\n')
+    merged = load_registries_conf(main, drop_ins)
+    digest = "sha256:" + "e" * 64
+    assert [str(c.reference) for c in merged.candidates("busybox:1")] == ["docker.io/library/busybox:1"]
+    assert [str(c.reference) for c in merged.candidates(f"team/app@{digest}")] == [
+        f"127.0.0.1:5000/team/app@{digest}"
+    ]
+    assert [str(c.reference) for c in merged.candidates("gone")] == ["quay.io/gone:latest"]
+    assert [str(c.reference) for c in merged.candidates("other")] == ["quay.io/other:latest"]
+
+
+@pytest.mark.parametrize(
+    ("aliases", "fragment"),
+    [
+        ('"quay.io/x" = "quay.io/x"', "invalid short name"),
+        ('"x:1" = "quay.io/x"', "invalid short name"),
+        ('"x" = "x"', "must contain registry"),
+        ('"x" = "quay.io/x:1"', "must contain registry"),
+        ('"X" = "quay.io/x"', "lowercase"),
+    ],
+)
+def test_invalid_aliases(aliases: str, fragment: str) -> None:
+    with pytest.raises(InvalidArgument, match=fragment):
+        parse_registries_conf(f"[aliases]\n{aliases}\n", "t")
+
+
+def test_invalid_short_name_mode() -> None:
+    with pytest.raises(InvalidArgument, match="short-name mode"):
+        parse_registries_conf('short-name-mode = "prompt"\n', "t")

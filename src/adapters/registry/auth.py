@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 
 from adapters.registry.challenge import Challenge
-from adapters.registry.transport import RetryPolicy, SourceUnreachable, send
+from adapters.registry.transport import RETRYABLE_STATUS, RetryPolicy, SourceUnreachable, send
 from domain.errors import InvalidArgument
 from ports.registry import RegistryAuth
 
@@ -99,7 +99,12 @@ def fetch_token(
     policy: RetryPolicy,
     sleep: Callable[[float], None],
 ) -> tuple[str, float]:
-    """A bearer token from the challenge's realm, and its lifetime in seconds."""
+    """A bearer token from the challenge's realm, and its lifetime in seconds.
+
+    An identity token is a refresh token for an OAuth2 POST; a token server that does not speak OAuth2
+    (404 or 405 to the POST) gets it as the password of a Basic GET instead, with the username `<token>`
+    when none is given, as docker's credential helpers do.
+    """
     if not challenge.realm.startswith(("http://", "https://")):
         raise AuthRefused(f"bearer challenge with an unusable realm {challenge.realm!r}")
     if credentials.identity_token:
@@ -110,7 +115,6 @@ def fetch_token(
             "client_id": "pycrio",
             "scope": " ".join(scopes),
         }
-        body = urllib.parse.urlencode(form).encode()
         response = send(
             client,
             "POST",
@@ -118,28 +122,38 @@ def fetch_token(
             {"Content-Type": "application/x-www-form-urlencoded"},
             policy,
             sleep,
-            content=body,
+            content=urllib.parse.urlencode(form).encode(),
         )
-    else:
-        params: list[tuple[str, str]] = []
-        if challenge.service:
-            params.append(("service", challenge.service))
-        params += [("scope", scope) for scope in scopes]
-        headers = {}
-        if credentials.has_basic:
-            params.append(("account", credentials.username))
-            headers["Authorization"] = basic_header(credentials)
-        separator = "&" if "?" in challenge.realm else "?"
-        url = f"{challenge.realm}{separator}{urllib.parse.urlencode(params)}"
-        response = send(client, "GET", url, headers, policy, sleep)
+        if response.status_code not in (404, 405):
+            return _token_from(response, challenge)
+        response.close()
+        credentials = Credentials(credentials.username or "<token>", credentials.identity_token)
+    params: list[tuple[str, str]] = []
+    if challenge.service:
+        params.append(("service", challenge.service))
+    params += [("scope", scope) for scope in scopes]
+    headers = {}
+    if credentials.has_basic:
+        params.append(("account", credentials.username))
+        headers["Authorization"] = basic_header(credentials)
+    separator = "&" if "?" in challenge.realm else "?"
+    url = f"{challenge.realm}{separator}{urllib.parse.urlencode(params)}"
+    return _token_from(send(client, "GET", url, headers, policy, sleep), challenge)
+
+
+def _token_from(response: httpx.Response, challenge: Challenge) -> tuple[str, float]:
     try:
         if response.status_code in (401, 403):
             raise AuthRefused(
                 f"token server {challenge.realm} refused the credentials: "
                 f"{response.status_code} {error_message(response)}"
             )
-        if response.status_code != 200:
+        if response.status_code in RETRYABLE_STATUS:
             raise SourceUnreachable(f"token server {challenge.realm} answered {response.status_code}")
+        if response.status_code != 200:
+            raise AuthRefused(
+                f"token server {challenge.realm} answered {response.status_code} {error_message(response)}"
+            )
         try:
             document = response.json()
         except ValueError:
@@ -156,11 +170,13 @@ def fetch_token(
 def error_message(response: httpx.Response) -> str:
     """The registry's own words: `code: message` entries of a distribution error body, or the text."""
     try:
-        if not response.is_stream_consumed:
-            response.read()
+        response.read()
+    except (httpx.HTTPError, httpx.StreamError):
+        return ""
+    try:
         document = response.json()
-    except (ValueError, httpx.HTTPError):
-        return response.text[:200].strip() if response.is_stream_consumed else ""
+    except ValueError:
+        return response.text[:200].strip()
     errors = document.get("errors") if isinstance(document, dict) else None
     if isinstance(errors, list) and errors:
         parts = []

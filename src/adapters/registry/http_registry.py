@@ -9,10 +9,12 @@ connection drops mid-blob.
 """
 
 import hashlib
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import structlog
@@ -26,6 +28,7 @@ from adapters.registry.auth import (
     error_message,
     fetch_token,
 )
+from adapters.registry.certs import DEFAULT_CERTS_DIRS, host_certs, ssl_context
 from adapters.registry.challenge import Challenge, parse_challenges
 from adapters.registry.transport import RetryPolicy, SourceUnreachable, describe, send
 from domain.errors import (
@@ -89,28 +92,45 @@ class HttpRegistry:
         sleep: Callable[[float], None] = time.sleep,
         chunk_size: int = 1 << 20,
         user_agent: str = "pycrio",
+        certs_dirs: Sequence[Path] = DEFAULT_CERTS_DIRS,
     ) -> None:
         self._conf = registries_conf
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._chunk_size = chunk_size
-        common = {
-            "timeout": httpx.Timeout(timeout, connect=connect_timeout),
-            "follow_redirects": True,
-            "max_redirects": 10,
-            "headers": {"User-Agent": user_agent},
-        }
-        self._verified = httpx.Client(verify=True, transport=transport, **common)  # type: ignore[arg-type]
-        self._unverified = httpx.Client(verify=False, transport=transport, **common)  # type: ignore[arg-type]
+        self._transport = transport
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._user_agent = user_agent
+        self._certs_dirs = tuple(certs_dirs)
+        self._verified = self._new_client(True)
+        self._unverified = self._new_client(False)
+        # Clients for hosts with their own CAs or client certificates (certs.d), by host.
+        self._host_clients: dict[str, tuple[tuple[tuple[str, float], ...], httpx.Client]] = {}
+        self._retired_clients: list[httpx.Client] = []
         self._lock = threading.Lock()
         self._schemes: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, Challenge] = {}
         self._source_insecure: dict[str, bool] = {}
         self._tokens = TokenCache()
 
+    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.Client:
+        return httpx.Client(
+            verify=verify,
+            transport=self._transport,
+            timeout=self._timeout,
+            follow_redirects=True,
+            max_redirects=10,
+            headers={"User-Agent": self._user_agent},
+        )
+
     def close(self) -> None:
         self._verified.close()
         self._unverified.close()
+        with self._lock:
+            clients = [client for _, client in self._host_clients.values()] + self._retired_clients
+            self._host_clients, self._retired_clients = {}, []
+        for client in clients:
+            client.close()
 
     # -- the port -----------------------------------------------------------------------------------------
 
@@ -234,6 +254,10 @@ class HttpRegistry:
                 raise _SourceFailure(
                     "unavailable", f"reading manifest {reference}: {describe(err)}"
                 ) from None
+            except httpx.RequestError as err:  # e.g. a Content-Encoding that does not decode
+                raise _SourceFailure(
+                    "bad_content", f"reading manifest {reference}: {describe(err)}"
+                ) from None
             content_type = response.headers.get("Content-Type", "")
             header_digest = response.headers.get("Docker-Content-Digest", "")
         finally:
@@ -307,6 +331,8 @@ class HttpRegistry:
                     _log.info("blob download interrupted, resuming", digest=blob.digest, offset=received)
                     self._sleep(self._policy.delay(interruptions - 1))
                     continue
+                except httpx.RequestError as err:
+                    raise _SourceFailure("bad_content", f"blob {blob.digest}: {describe(err)}") from None
             finally:
                 response.close()
             break
@@ -318,7 +344,24 @@ class HttpRegistry:
     # -- HTTP, schemes and authentication -------------------------------------------------------------------
 
     def _client(self, session: _Session) -> httpx.Client:
-        return self._unverified if session.insecure else self._verified
+        if session.insecure:
+            return self._unverified
+        certs = host_certs(session.host, self._certs_dirs)
+        if certs.empty:
+            return self._verified
+        signature = certs.signature()
+        with self._lock:
+            cached = self._host_clients.get(session.host)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        client = self._new_client(ssl_context(certs))
+        with self._lock:
+            replaced = self._host_clients.get(session.host)
+            self._host_clients[session.host] = (signature, client)
+            if replaced is not None:
+                # Another pull may still be using it: close it with the adapter, not now.
+                self._retired_clients.append(replaced[1])
+        return client
 
     def _base_url(self, session: _Session) -> str:
         """Where the registry's API answers; Docker Hub's lives on registry-1.docker.io, not docker.io."""
@@ -371,6 +414,8 @@ class HttpRegistry:
             )
         except SourceUnreachable as err:
             raise _SourceFailure("unavailable", f"{session.host}: {err}") from None
+        except httpx.RequestError as err:  # too many redirects, a malformed Location, ...
+            raise _SourceFailure("bad_content", f"{session.host}: {describe(err)}") from None
         except AuthRefused as err:
             raise _SourceFailure("auth", str(err)) from None
 

@@ -35,7 +35,7 @@ import structlog
 from adapters.storage import mounts
 from adapters.storage.disk_usage import disk_usage
 from adapters.storage.streams import ChunkReader, HashingReader, decompressed
-from adapters.storage.unpack import unpack_tar
+from adapters.storage.unpack import CORRUPT_STREAM_ERRORS, unpack_tar
 from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.image_config import digest_hex
 from domain.keyed_locks import KeyedLocks
@@ -144,8 +144,15 @@ class OverlayLayerStore:
                 diff.mkdir(mode=0o755)
                 raw = ChunkReader(blob)
                 tar = HashingReader(decompressed(raw))
-                unpack_tar(typing.cast(IO[bytes], tar), diff)
-                tar.drain()
+                try:
+                    unpack_tar(typing.cast(IO[bytes], tar), diff)
+                    tar.drain()  # tar padding after the end-of-archive blocks counts towards the diff id
+                except InvalidArgument as err:
+                    raise type(err)(f"refusing layer {diff_id}: {err}") from err
+                except CORRUPT_STREAM_ERRORS as err:
+                    raise InvalidArgument(
+                        f"refusing layer {diff_id}: corrupt compressed stream: {err}"
+                    ) from err
                 raw.drain()
                 if tar.digest != diff_id:
                     raise InvalidArgument(
@@ -163,9 +170,17 @@ class OverlayLayerStore:
                     "link": secrets.token_hex(10),
                 }
                 with self._lock:
-                    os.rename(diff, self._root / "layers" / key)
-                    os.symlink(f"../layers/{key}", self._root / "l" / str(doc["link"]))
-                    self._state.put(LAYER_KIND, key, doc)
+                    final, link = self._root / "layers" / key, self._root / "l" / str(doc["link"])
+                    os.rename(diff, final)
+                    try:
+                        os.symlink(f"../layers/{key}", link)
+                        self._state.put(LAYER_KIND, key, doc)
+                    except BaseException:
+                        # Put everything back where the finally clause removes it: no half-recorded layer.
+                        with contextlib.suppress(FileNotFoundError):
+                            link.unlink()
+                        os.rename(final, diff)
+                        raise
                     self._layers[key] = doc
             finally:
                 shutil.rmtree(work, ignore_errors=True)

@@ -44,6 +44,10 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _COPY_CHUNK = 1 << 20
 
 
+# What a truncated or corrupt compressed stream raises while it is read.
+CORRUPT_STREAM_ERRORS = (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError)
+
+
 class HostileEntry(InvalidArgument):
     """An entry that would escape the layer or that no valid layer holds."""
 
@@ -61,7 +65,7 @@ def unpack_tar(stream: IO[bytes], root: Path) -> None:
             with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as archive:
                 for member in archive:
                     unpacker.apply(archive, member)
-        except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError) as err:
+        except CORRUPT_STREAM_ERRORS as err:
             raise InvalidArgument(f"layer is not a valid (compressed) tar archive: {err}") from err
         unpacker.finish()
     finally:
@@ -103,7 +107,7 @@ class _Unpacker:
             return self._cached[1]
         fd = os.dup(self._root_fd)
         try:
-            for part in parts:
+            for depth, part in enumerate(parts, 1):
                 try:
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
@@ -117,11 +121,11 @@ class _Unpacker:
                 except OSError as err:
                     if err.errno in (errno.ELOOP, errno.ENOTDIR) and _is_symlink(fd, part):
                         raise HostileEntry(
-                            f"layer entry {name!r}: path goes through the symlink {'/'.join(parts)!r}"
+                            f"layer entry {name!r}: path goes through the symlink {'/'.join(parts[:depth])!r}"
                         ) from None
                     if err.errno == errno.ENOTDIR:
                         raise HostileEntry(
-                            f"layer entry {name!r}: {'/'.join(parts)!r} is not a directory"
+                            f"layer entry {name!r}: {'/'.join(parts[:depth])!r} is not a directory"
                         ) from None
                     raise
                 os.close(fd)

@@ -1,0 +1,44 @@
+"""A registry that stops sending mid-layer: the daemon's `image.pull_progress_timeout` cancels the pull with
+DEADLINE_EXCEEDED and keeps nothing of it."""
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from adapters.cri.generated import api_pb2 as pb
+from tests.e2e.daemon import Daemon
+from tests.fixtures.images import PushedImages
+from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.storage_fixtures import tree
+
+
+def test_a_stalled_pull_is_cancelled_and_keeps_nothing(
+    stalling_registry: RunningRegistry, pushed_images: PushedImages, tmp_path: Path
+) -> None:
+    conf = tmp_path / "registries.conf"
+    conf.write_text(registries_conf_text(stalling_registry))
+    daemon = Daemon(
+        tmp_path / "pycrio",
+        [
+            f'image.registries_conf="{conf}"',
+            f'image.registries_conf_dir="{tmp_path / "none"}"',
+            "image.pull_progress_timeout=1.5",
+            f'network.cni_conf_dir="{tmp_path}"',
+        ],
+    ).start()
+    try:
+        image = pushed_images.busybox
+        name = f"{stalling_registry.host}/{image.repository}:{image.tag}"
+        with pytest.raises(grpc.RpcError) as failure:
+            daemon.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=name)), timeout=120)
+        assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, failure.value.details()
+        assert "no progress" in str(failure.value.details())
+        assert not daemon.client.image.ListImages(pb.ListImagesRequest()).images
+    finally:
+        daemon.stop()
+    storage = tmp_path / "pycrio" / "root" / "storage"
+    assert tree(storage / "layers") == set()
+    # A worker still blocked in a read when the daemon stopped leaves its temp dir: start-up removes it.
+    Daemon(daemon.workdir, daemon.settings[4:]).start().stop()
+    assert tree(storage / "tmp") == set()
