@@ -427,6 +427,11 @@ class ContainerService:
                 return False
             self._sleep(0.05)
 
+    def _wait_monitor_gone(self, container_id: str, timeout: float) -> None:
+        deadline = self._monotonic() + timeout
+        while self._monitor.monitor_alive(container_id) and self._monotonic() < deadline:
+            self._sleep(0.02)
+
     def remove(self, container_id: str) -> None:
         """Stop if running, then remove everything the container has on the host; unknown ids are fine."""
         try:
@@ -439,7 +444,12 @@ class ContainerService:
             handler = self._runtimes.get(container.runtime_handler)
             self._refresh(container)
             if handler is not None:
-                handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+                if container.state in (ContainerState.CREATED, ContainerState.RUNNING):
+                    handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+                    # Let the monitor record the exit and go before its files are removed, or it would
+                    # write them again afterwards.
+                    self._wait_exit(container, 10.0)
+                    self._wait_monitor_gone(container.id, 5.0)
                 handler.runtime.delete(container.id, force=True)
             self._monitor.cleanup(container.id)
             self._bundles.remove(container.id)

@@ -87,11 +87,16 @@ def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> 
             for pod_id in env.pods:
                 env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
                 env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+        listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
         daemon.stop()
         subprocess.run(["ip", "link", "del", "pcctr0"], capture_output=True, check=False)
+        run = work / "pycrio" / "run"
+        left_files = [p for d in ("containers", "exits", "conmon", "attach") for p in (run / d).glob("*")]
         left = remove_cgroups(parent)
         remove_test_root_if_empty()
         assert not left, f"cgroups left: {left}"
+        assert not listed, f"containers left: {[c.metadata.name for c in listed]}"
+        assert not left_files, f"container files left: {left_files}"
         assert not _mounts_under(work), f"mounts left: {_mounts_under(work)}"
 
 
@@ -163,7 +168,10 @@ def test_removal_leaves_no_mount_cgroup_process_or_state(
     assert not [m for m in _mounts_under(env.work) if cid in m]
     state = env.work / "pycrio" / "root" / "state" / "containers"
     assert not (state / f"{cid}.json").exists() and not [p for p in state.glob("*") if cid in p.name]
-    assert not (env.work / "pycrio" / "run" / "containers" / cid).exists()
+    run = env.work / "pycrio" / "run"
+    assert not (run / "containers" / cid).exists()
+    assert not (run / "exits" / cid).exists() and not (run / "conmon" / cid).exists()
+    assert not (run / "attach" / cid).exists()
     remove(env, cid)  # idempotent
 
 
