@@ -1,6 +1,7 @@
 """Containers over gRPC against the real daemon, runc and conmon (mirrors cri-tools' pkg/validate
 container.go, security_context_linux.go and multi_container_linux.go for what pycrio supports)."""
 
+import concurrent.futures
 import contextlib
 import json
 import re
@@ -661,3 +662,46 @@ def test_oom_score_adj_below_the_daemon_s_own_is_clamped(
         assert exited.exit_code == 0
         assert log_lines(exited.log_path) == [("stdout", str(expected))]
         remove(env, cid)
+
+
+# --- kubelet behaviour: retries and parallel calls ------------------------------------------------------
+
+
+def test_a_create_retried_after_the_kubelet_timed_out_gets_one_container(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    request = pb.CreateContainerRequest(
+        pod_sandbox_id=pod_id, config=container_config("retried", ["/bin/true"]), sandbox_config=pod
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        env.client.runtime.CreateContainer(request, timeout=0.001)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    container_id = env.client.runtime.CreateContainer(request).container_id
+    named = [
+        c.id
+        for c in env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+        if c.metadata.name == "retried"
+    ]
+    assert named == [container_id]
+    remove(env, container_id)
+
+
+def test_parallel_containers_in_one_pod(env: Env) -> None:
+    pod_id, pod = env.pod("parallel")
+
+    def lifecycle(index: int) -> tuple[int, str]:
+        config = container_config(f"p{index}", ["/bin/sh", "-c", f"echo {index}; exit {index}"])
+        cid = run_container(env.client, pod_id, pod, config)
+        exited = wait_exited(env.client, cid)
+        lines = log_lines(exited.log_path)
+        remove(env, cid)
+        return exited.exit_code, lines[0][1]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lifecycle, range(10)))
+    assert results == [(i, str(i)) for i in range(10)]
+    remaining = env.client.runtime.ListContainers(
+        pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod_id))
+    ).containers
+    assert list(remaining) == []
