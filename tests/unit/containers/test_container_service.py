@@ -459,3 +459,46 @@ def test_status_does_not_wait_behind_a_stop(world: World) -> None:
     container = world.service._get(cid)
     with container.lock:  # as during a stop's grace period
         assert world.service.status(cid).state is ContainerState.RUNNING
+
+
+def test_a_fully_populated_container_survives_its_json_document() -> None:
+    import json
+
+    from domain.container_config import Device, HugepageLimit, Mount, Propagation, SecurityProfile
+    from domain.container_config import ProfileType as PT
+    from domain.containers import Container
+
+    cfg = ContainerConfig(
+        name="full",
+        attempt=3,
+        image="busybox",
+        command=("/bin/sh",),
+        args=("-c", "true"),
+        envs=(("A", "1"),),
+        mounts=(Mount("/d", "/h", True, Propagation.BIDIRECTIONAL, False, True),),
+        devices=(Device("/dev/x", "/dev/null", "r"),),
+        labels={"l": "v"},
+        annotations={"a": "b"},
+        tty=True,
+        resources=Resources(cpu_shares=2, hugepage_limits=(HugepageLimit("2MB", 8),), unified=(("k", "v"),)),
+        security=SecurityContext(
+            run_as_user=0,
+            run_as_group=None,
+            supplemental_groups=(1, 2),
+            namespace_options=NamespaceOptions(pid=NamespaceMode.TARGET, target_id="t"),
+            seccomp=SecurityProfile(PT.LOCALHOST, "/p.json"),
+        ),
+        stop_signal="SIGQUIT",
+    )
+    original = Container(
+        id="c1", sandbox_id="s", name="n", config=cfg, image_id="i", image_ref="r", image_name="busybox",
+        runtime_handler="runc", log_path="/l", stop_signal="SIGQUIT", fingerprint="f",
+        state=ContainerState.EXITED, creating=False, exit_code=137, reason="OOMKilled", spec={"a": [1]},
+        resources=cfg.resources,
+    )  # fmt: skip
+    restored = Container.from_document(json.loads(json.dumps(original.to_document())))
+    assert restored.config == original.config
+    assert restored.resources == original.resources
+    assert (restored.state, restored.exit_code, restored.reason, restored.spec) == (
+        ContainerState.EXITED, 137, "OOMKilled", {"a": [1]},
+    )  # fmt: skip
