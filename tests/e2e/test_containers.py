@@ -240,7 +240,13 @@ def test_oom_killed_under_a_memory_limit(env: Env, shared_pod: tuple[str, pb.Pod
 def test_verbose_status_and_update_resources(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
     pod_id, pod = shared_pod
     limits = pb.LinuxContainerConfig(
-        resources=pb.LinuxContainerResources(memory_limit_in_bytes=64 * MiB, cpu_shares=256)
+        resources=pb.LinuxContainerResources(
+            memory_limit_in_bytes=64 * MiB,
+            cpu_shares=256,
+            cpu_period=100000,
+            cpu_quota=50000,
+            cpuset_cpus="0",
+        )
     )
     cid = run_container(
         env.client, pod_id, pod, container_config("sized", ["/bin/sleep", marker(3)], linux=limits)
@@ -250,11 +256,20 @@ def test_verbose_status_and_update_resources(env: Env, shared_pod: tuple[str, pb
     assert info["pid"] > 0 and info["runtimeSpec"]["process"]["args"] == ["/bin/sleep", marker(3)]
     memory = Path("/sys/fs/cgroup/memory") / env.cgroup_parent.lstrip("/") / f"pycrio-{cid}"
     assert int((memory / "memory.limit_in_bytes").read_text()) == 64 * MiB
-    bigger = pb.LinuxContainerResources(memory_limit_in_bytes=96 * MiB, cpu_shares=512)
+    relative = Path(env.cgroup_parent.lstrip("/")) / f"pycrio-{cid}"
+    cpu, cpuset = Path("/sys/fs/cgroup/cpu") / relative, Path("/sys/fs/cgroup/cpuset") / relative
+    assert (cpu / "cpu.shares").read_text().strip() == "256"
+    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    assert (cpuset / "cpuset.cpus").read_text().strip() == "0"
+    bigger = pb.LinuxContainerResources(
+        memory_limit_in_bytes=96 * MiB, cpu_shares=512, cpu_period=100000, cpu_quota=80000
+    )
     env.client.runtime.UpdateContainerResources(
         pb.UpdateContainerResourcesRequest(container_id=cid, linux=bigger)
     )
     assert int((memory / "memory.limit_in_bytes").read_text()) == 96 * MiB
+    assert (cpu / "cpu.shares").read_text().strip() == "512"
+    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "80000"
     assert status(env.client, cid).status.resources.linux.memory_limit_in_bytes == 96 * MiB
     bad = pb.UpdateContainerResourcesRequest(
         container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=5)
