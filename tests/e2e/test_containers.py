@@ -276,6 +276,18 @@ def test_verbose_status_and_update_resources(env: Env, shared_pod: tuple[str, pb
     )
     assert code_of(env.client.runtime.UpdateContainerResources, bad) == grpc.StatusCode.INVALID_ARGUMENT
     assert int((memory / "memory.limit_in_bytes").read_text()) == 96 * MiB
+    # The runtime refuses a CPU this machine does not have: nothing of the update stays.
+    refused = pb.UpdateContainerResourcesRequest(
+        container_id=cid,
+        linux=pb.LinuxContainerResources(
+            memory_limit_in_bytes=128 * MiB, cpu_shares=1024, cpuset_cpus="4095"
+        ),
+    )
+    assert code_of(env.client.runtime.UpdateContainerResources, refused) == grpc.StatusCode.INTERNAL
+    assert int((memory / "memory.limit_in_bytes").read_text()) == 96 * MiB
+    assert (cpu / "cpu.shares").read_text().strip() == "512"
+    assert (cpuset / "cpuset.cpus").read_text().strip() == "0"
+    assert status(env.client, cid).status.resources.linux.memory_limit_in_bytes == 96 * MiB
     remove(env, cid)
 
 
