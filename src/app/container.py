@@ -27,6 +27,7 @@ from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.host_platform import host_platform
 from adapters.registry.http_registry import HttpRegistry
+from adapters.runc.features import supports_recursive_read_only
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
@@ -50,7 +51,12 @@ def package_version() -> str:
 
 
 def _handler_features(config: Config) -> list[HandlerFeatures]:
-    return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
+    runtimes = config.runtime.runtimes
+    rro = {name: supports_recursive_read_only(handler.path) for name, handler in runtimes.items()}
+    default = rro.get(config.runtime.default_runtime, False)
+    return [HandlerFeatures(name, recursive_read_only_mounts=rro[name]) for name in sorted(runtimes)] + [
+        HandlerFeatures("", recursive_read_only_mounts=default)
+    ]
 
 
 def _sandbox_settings(config: Config) -> SandboxSettings:

@@ -650,6 +650,8 @@ def test_devices_and_symlinked_host_paths(env: Env, shared_pod: tuple[str, pb.Po
 
 
 def test_recursive_read_only_mounts(env: Env, shared_dir: Path) -> None:
+    handlers = {h.name: h.features for h in env.client.runtime.Status(pb.StatusRequest()).runtime_handlers}
+    assert handlers["runc"].recursive_read_only_mounts  # so a kubelet sends them
     pod_id, pod = env.pod("rro")
     (shared_dir / "sub").mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "pctest-sub", str(shared_dir / "sub")], check=True)
