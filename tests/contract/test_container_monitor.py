@@ -5,6 +5,7 @@ relies on: CRI log lines for both streams, exit codes, OOM kills, ExecSync outpu
 log reopening, TTY output, and exit statuses that a new monitor object (a restarted daemon) still reads.
 """
 
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from adapters.conmon.monitor import ConmonMonitor
 from adapters.process import runner
 from adapters.process.subreaper import become_subreaper
 from adapters.runc.runtime import RuncRuntime
-from domain.errors import FailedPrecondition
+from domain.errors import FailedPrecondition, PycrioError
 from ports.container_monitor import MAX_EXEC_OUTPUT, ContainerMonitor, ExitStatus, MonitoredCreate
 from ports.oci_runtime import OciRuntime
 from tests.contract.container_host import (
@@ -124,8 +125,9 @@ def host(request: pytest.FixtureRequest, tmp_path: Path, busybox_rootfs: Path) -
 
         monitor = new_monitor()
     yield Host(runtime, monitor, new_monitor, tmp_path, busybox_rootfs, parent, created)
-    for container_id in created:
-        runtime.delete(container_id, force=True)
+    for container_id in created:  # every one, even when one of them fails
+        with contextlib.suppress(PycrioError):
+            runtime.delete(container_id, force=True)
         monitor.cleanup(container_id)
     next(parents, None)
 

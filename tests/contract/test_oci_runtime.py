@@ -1,5 +1,6 @@
 """The OciRuntime contract, run against the fake, runc, and crun where the host's cgroups allow it."""
 
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ import pytest
 from adapters.process import runner
 from adapters.process.subreaper import become_subreaper
 from adapters.runc.runtime import RuncRuntime
-from domain.errors import FailedPrecondition, NotFound
+from domain.errors import FailedPrecondition, NotFound, PycrioError
 from ports.oci_runtime import OciRuntime, RuntimeState
 from tests.contract.container_host import (
     CGROUP_ROOT,
@@ -67,8 +68,9 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OciRunti
 
     real.create = tracking_create  # type: ignore[method-assign]
     yield real
-    for container_id in created:
-        real.delete(container_id, force=True)
+    for container_id in created:  # every one, even when one of them fails
+        with contextlib.suppress(PycrioError):
+            real.delete(container_id, force=True)
 
 
 def create(runtime: OciRuntime, tmp_path: Path, rootfs: Path, parent: str, command: list[str],

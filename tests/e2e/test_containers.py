@@ -84,21 +84,42 @@ def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> 
     try:
         yield env
     finally:
-        with contextlib.suppress(grpc.RpcError):
-            for pod_id in env.pods:
+        for pod_id in env.pods:
+            with contextlib.suppress(grpc.RpcError):
                 env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+            with contextlib.suppress(grpc.RpcError):
                 env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
-        listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+        listed: list[pb.Container] = []
+        with contextlib.suppress(grpc.RpcError):
+            listed = list(env.client.runtime.ListContainers(pb.ListContainersRequest()).containers)
         daemon.stop()
-        subprocess.run(["ip", "link", "del", "pcctr0"], capture_output=True, check=False)
+        # The daemon must have left nothing; whatever it did leave is found, then cleaned, then reported.
         run = work / "pycrio" / "run"
         left_files = [p for d in ("containers", "exits", "conmon", "attach") for p in (run / d).glob("*")]
+        left_runc = _force_delete_runc_containers(work / "runc")
+        left_mounts = _mounts_under(work)
+        for point in sorted(left_mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", "pcctr0"], capture_output=True, check=False)
         left = remove_cgroups(parent)
         remove_test_root_if_empty()
-        assert not left, f"cgroups left: {left}"
         assert not listed, f"containers left: {[c.metadata.name for c in listed]}"
+        assert not left_runc, f"runc containers left: {left_runc}"
         assert not left_files, f"container files left: {left_files}"
-        assert not _mounts_under(work), f"mounts left: {_mounts_under(work)}"
+        assert not left_mounts, f"mounts left: {left_mounts}"
+        assert not left, f"cgroups left: {left}"
+
+
+def _force_delete_runc_containers(root: Path) -> list[str]:
+    listed = subprocess.run(
+        ["runc", "--root", str(root), "list", "-q"], capture_output=True, text=True, check=False
+    )
+    ids = listed.stdout.split()
+    for container_id in ids:
+        subprocess.run(
+            ["runc", "--root", str(root), "delete", "--force", container_id], capture_output=True, check=False
+        )
+    return ids
 
 
 def _mounts_under(path: Path) -> list[str]:
