@@ -3,11 +3,12 @@
 `FakeMachine` is the shared "kernel" of the fakes: FakeOciRuntime creates, signals and deletes containers in
 it, FakeContainerMonitor reads their output and exit. A container's process is interpreted from its OCI
 args: `sh -c "<commands>"` or a single command, where the commands understood are `echo [text] [>&2]`,
-`exit N`, `true`, `false`, `sleep N` (blocks until killed), and `tail /dev/zero` (allocates without end:
-OOM-killed under a memory limit, blocks otherwise).
+`exit N`, `true`, `false`, `sleep N` (blocks until killed), `tail /dev/zero` (allocates without end:
+OOM-killed under a memory limit, blocks otherwise) and `head -c N /dev/zero | tr '\0' X` (N bytes of X).
 """
 
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any
 
 from domain.errors import FailedPrecondition, Internal, NotFound
 from ports.oci_runtime import RuntimeState, RuntimeStatus
+
+_FILL = re.compile(r"head -c (\d+) /dev/zero \| tr '\\0' (\w)")
 
 
 @dataclass
@@ -35,6 +38,10 @@ def run_script(args: list[str], memory_limit: int) -> ScriptOutcome:
         commands = [" ".join(a.rsplit("/", 1)[-1] if i == 0 else a for i, a in enumerate(args))]
     output: list[tuple[str, bytes]] = []
     for command in commands:
+        filled = _FILL.fullmatch(command)
+        if filled:  # head -c N /dev/zero | tr '\0' X: N bytes of X
+            output.append(("stdout", filled.group(2).encode() * int(filled.group(1))))
+            continue
         words = command.split()
         name = words[0].rsplit("/", 1)[-1]
         if name == "echo":
