@@ -14,6 +14,9 @@ from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cni.network import CniNetwork
+from adapters.containers.pod_containers import ServicePodContainers
+from adapters.containers.wiring import build_container_service
+from adapters.cri.containers import ContainerHandlers
 from adapters.cri.images import ImageHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.sandboxes import SandboxHandlers
@@ -26,6 +29,7 @@ from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.host_platform import host_platform
 from adapters.registry.http_registry import HttpRegistry
+from adapters.runc.features import supports_recursive_read_only
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
@@ -54,7 +58,28 @@ def package_version() -> str:
 
 
 def _handler_features(config: Config) -> list[HandlerFeatures]:
-    return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
+    runtimes = config.runtime.runtimes
+    rro = {name: supports_recursive_read_only(handler.path) for name, handler in runtimes.items()}
+    default = rro.get(config.runtime.default_runtime, False)
+    return [HandlerFeatures(name, recursive_read_only_mounts=rro[name]) for name in sorted(runtimes)] + [
+        HandlerFeatures("", recursive_read_only_mounts=default)
+    ]
+
+
+def _sandbox_settings(config: Config) -> SandboxSettings:
+    return SandboxSettings(
+        runtimes=tuple(sorted(config.runtime.runtimes)),
+        default_runtime=config.runtime.default_runtime,
+        cgroup_driver=config.runtime.cgroup_driver,
+        default_cgroup_parent=config.pods.default_cgroup_parent,
+        node_hostname=socket.gethostname(),
+        shm_size_bytes=config.pods.shm_size,
+        network_teardown_deadline=config.pods.network_teardown_timeout,
+    )
+
+
+def _run_dir(config: Config) -> Path:
+    return Path(config.runtime.run_dir)
 
 
 def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
@@ -90,32 +115,6 @@ def _image_service(
     return service
 
 
-class NoPodContainers:
-    """PodContainers until the containers service is wired in its place: a pod has no containers."""
-
-    def stop_all(self, sandbox_id: str, timeout: float) -> None:
-        return None
-
-    def remove_all(self, sandbox_id: str) -> None:
-        return None
-
-
-def _sandbox_settings(config: Config) -> SandboxSettings:
-    return SandboxSettings(
-        runtimes=tuple(sorted(config.runtime.runtimes)),
-        default_runtime=config.runtime.default_runtime,
-        cgroup_driver=config.runtime.cgroup_driver,
-        default_cgroup_parent=config.pods.default_cgroup_parent,
-        node_hostname=socket.gethostname(),
-        shm_size_bytes=config.pods.shm_size,
-        network_teardown_deadline=config.pods.network_teardown_timeout,
-    )
-
-
-def _run_dir(config: Config) -> Path:
-    return Path(config.runtime.run_dir)
-
-
 class Container(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
 
@@ -141,8 +140,8 @@ class Container(containers.DeclarativeContainer):
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
     cgroups = providers.Singleton(CgroupFs)
-    # The containers service replaces this with its own PodContainers.
-    pod_containers = providers.Singleton(NoPodContainers)
+    # Bound to the containers service when that is built (they need each other).
+    pod_containers = providers.Singleton(ServicePodContainers)
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -187,7 +186,7 @@ class Container(containers.DeclarativeContainer):
         command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
     )
     image_store = providers.Singleton(StateImageStore, state=state_store)
-    # The containers service may override this with its own records.
+    # A container holds a root file system from create to remove: exactly while its image is in use.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
     images = providers.Singleton(
@@ -233,8 +232,21 @@ class Container(containers.DeclarativeContainer):
     )
     streaming_handlers = providers.Singleton(StreamingHandlers, service=streaming_service)
 
+    container_service = providers.Singleton(
+        build_container_service,
+        config=config,
+        store=state_store,
+        sandboxes=sandboxes,
+        images=images,
+        pod_containers=pod_containers,
+    )
+    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
+
     runtime_servicer = providers.Singleton(
-        runtime_service, groups=providers.List(runtime_info_handlers, sandbox_handlers, streaming_handlers)
+        runtime_service,
+        groups=providers.List(
+            runtime_info_handlers, sandbox_handlers, container_handlers, streaming_handlers
+        ),
     )
     image_servicer = providers.Singleton(image_service, groups=providers.List(image_handlers))
 
