@@ -1,0 +1,16 @@
+"""How much a directory tree holds: bytes on disk and inodes (a container's writable layer)."""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    used_bytes: int
+    inodes_used: int
+
+
+class DiskUsageReader(Protocol):
+    def usage(self, path: str) -> DiskUsage:
+        """Walks the tree (can be slow on big trees: callers cache). NotFound when `path` is absent."""
+        ...
