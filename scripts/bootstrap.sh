@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox busybox-static docker-registry
-          docker.io iptables iproute2 apache2-utils zstd python3-venv)
+          docker.io iptables iproute2 apache2-utils zstd python3-venv curl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

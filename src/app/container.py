@@ -6,16 +6,30 @@ with the fakes from tests/fakes.
 
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import structlog
 from dependency_injector import containers, providers
 
+from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
+from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
+from adapters.cri.pod_metrics import PodMetricsHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from adapters.cri.stats import StatsHandlers
+from adapters.diskusage.walk import WalkingDiskUsage
+from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
+from adapters.netns.stats import NetnsStatsReader
 from adapters.state.file_store import AtomicFileStateStore
+from adapters.stats.collector import StatsCollector
+from adapters.stats.unwired import NoPodStatuses, NoWorkloads
+from adapters.system.clock import SystemClock
 from app.config import Config, to_toml_dict
+from domain.events import Broadcaster
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
+from domain.stats import StatsService
 
 
 def package_version() -> str:
@@ -23,6 +37,10 @@ def package_version() -> str:
         return metadata.version("pycrio")
     except metadata.PackageNotFoundError:
         return "0.0.0+unknown"
+
+
+def _log_stats_error(what: str, error: Exception) -> None:
+    structlog.get_logger("pycrio.stats").warning("stats read failed", what=what, error=str(error))
 
 
 def _handler_features(config: Config) -> list[HandlerFeatures]:
@@ -56,7 +74,56 @@ class Container(containers.DeclarativeContainer):
         effective_config=providers.Callable(lambda c: lambda: to_toml_dict(c), config),
     )
 
-    runtime_servicer = providers.Singleton(runtime_service, groups=providers.List(runtime_info_handlers))
+    # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
+    clock = providers.Singleton(SystemClock)
+    runtime_metrics = providers.Singleton(PrometheusMetrics)
+    metrics_endpoint = providers.Singleton(
+        MetricsEndpoint,
+        metrics=runtime_metrics,
+        enabled=providers.Callable(lambda c: c.metrics.enabled, config),
+        address=providers.Callable(lambda c: c.metrics.address, config),
+        port=providers.Callable(lambda c: c.metrics.port, config),
+    )
+    # The pods and containers services replace these two when they are wired in.
+    workloads = providers.Singleton(NoWorkloads)
+    pod_statuses = providers.Singleton(NoPodStatuses)
+    stats_service = providers.Singleton(
+        StatsService,
+        inventory=workloads,
+        cgroups=providers.Singleton(
+            host_cgroup_reader, providers.Callable(lambda c: c.runtime.cgroup_driver, config)
+        ),
+        network=providers.Singleton(NetnsStatsReader),
+        disk=providers.Singleton(WalkingDiskUsage),
+        clock=clock,
+        period=providers.Callable(lambda c: c.stats.period, config),
+        disk_usage_period=providers.Callable(lambda c: c.stats.disk_usage_period, config),
+        on_error=providers.Object(_log_stats_error),
+    )
+    stats_collector = providers.Singleton(
+        StatsCollector, service=stats_service, period=providers.Callable(lambda c: c.stats.period, config)
+    )
+    event_broadcaster: providers.Singleton[Broadcaster[Any]] = providers.Singleton(
+        Broadcaster,
+        capacity=providers.Callable(lambda c: c.stats.events_queue_size, config),
+        on_drop=runtime_metrics.provided.container_events_dropped,
+    )
+    # The ContainerEventSink the pods and containers services report lifecycle changes to.
+    container_events = providers.Singleton(
+        CriEventPublisher, broadcaster=event_broadcaster, statuses=pod_statuses, clock=clock
+    )
+    stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
+    pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
+    event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
+    # Started after the CRI server, stopped before it (main.serve).
+    background_services = providers.List(
+        stats_collector, metrics_endpoint, providers.Singleton(EventStreams, broadcaster=event_broadcaster)
+    )
+
+    runtime_servicer = providers.Singleton(
+        runtime_service,
+        groups=providers.List(runtime_info_handlers, stats_handlers, pod_metrics_handlers, event_handlers),
+    )
     image_servicer = providers.Singleton(image_service, groups=providers.List())
 
     server = providers.Singleton(
@@ -66,6 +133,7 @@ class Container(containers.DeclarativeContainer):
         runtime_servicer=runtime_servicer,
         image_servicer=image_servicer,
         max_workers=providers.Callable(lambda c: c.grpc.max_workers, config),
+        observers=providers.List(runtime_metrics),
     )
 
 

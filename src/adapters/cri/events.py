@@ -90,3 +90,16 @@ class ContainerEventHandlers:
                 event = subscription.next(self._poll_seconds)
                 if event is not None:
                     yield event
+
+
+class EventStreams:
+    """Ends every GetContainerEvents stream at shutdown, so the server need not wait out its grace period."""
+
+    def __init__(self, broadcaster: Broadcaster[pb.ContainerEventResponse]) -> None:
+        self._broadcaster = broadcaster
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self._broadcaster.close()
