@@ -89,6 +89,16 @@ class NetworkConfig:
 
 
 @dataclass
+class PodsConfig:
+    # The cgroup parent of pods whose config names none (cgroupfs path; systemd: a slice name).
+    default_cgroup_parent: str = "/pycrio"
+    # Bytes of a pod's /dev/shm tmpfs (cri-o's default: 64 MiB).
+    shm_size: int = 64 * 1024 * 1024
+    # Seconds CNI DEL is retried on stop/remove before it is given up (logged).
+    network_teardown_timeout: float = 30.0
+
+
+@dataclass
 class StreamingConfig:
     address: str = "127.0.0.1"
     # 0 picks a free port.
@@ -125,6 +135,7 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    pods: PodsConfig = field(default_factory=PodsConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)

@@ -4,6 +4,7 @@
 with the fakes from tests/fakes.
 """
 
+import socket
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,22 @@ from typing import Any
 import structlog
 from dependency_injector import containers, providers
 
+from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
 from adapters.cri.pod_metrics import PodMetricsHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
+from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
 from adapters.cri.stats import StatsHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
 from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
+from adapters.namespaces.catatonit import CatatonitInfra
+from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
+from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
 from adapters.stats.unwired import NoPodStatuses, NoWorkloads
@@ -29,6 +35,7 @@ from adapters.system.clock import SystemClock
 from app.config import Config, to_toml_dict
 from domain.events import Broadcaster
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
+from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 
 
@@ -47,6 +54,32 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
 
 
+class NoPodContainers:
+    """PodContainers until the containers service is wired in its place: a pod has no containers."""
+
+    def stop_all(self, sandbox_id: str, timeout: float) -> None:
+        return None
+
+    def remove_all(self, sandbox_id: str) -> None:
+        return None
+
+
+def _sandbox_settings(config: Config) -> SandboxSettings:
+    return SandboxSettings(
+        runtimes=tuple(sorted(config.runtime.runtimes)),
+        default_runtime=config.runtime.default_runtime,
+        cgroup_driver=config.runtime.cgroup_driver,
+        default_cgroup_parent=config.pods.default_cgroup_parent,
+        node_hostname=socket.gethostname(),
+        shm_size_bytes=config.pods.shm_size,
+        network_teardown_deadline=config.pods.network_teardown_timeout,
+    )
+
+
+def _run_dir(config: Config) -> Path:
+    return Path(config.runtime.run_dir)
+
+
 class Container(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
 
@@ -57,7 +90,35 @@ class Container(containers.DeclarativeContainer):
         CniNetwork,
         conf_dir=providers.Callable(lambda c: Path(c.network.cni_conf_dir), config),
         plugin_dirs=providers.Callable(lambda c: [Path(d) for d in c.network.cni_plugin_dirs], config),
+        timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
     )
+    namespaces = providers.Singleton(
+        PinnedNamespaces,
+        run_dir=providers.Callable(_run_dir, config),
+        timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    )
+    infra = providers.Singleton(
+        CatatonitInfra,
+        run_dir=providers.Callable(_run_dir, config),
+        init_path=providers.Callable(lambda c: c.runtime.infra_init, config),
+        timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    )
+    pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
+    cgroups = providers.Singleton(CgroupFs)
+    # The containers service replaces this with its own PodContainers.
+    pod_containers = providers.Singleton(NoPodContainers)
+    sandboxes = providers.Singleton(
+        SandboxService,
+        store=state_store,
+        network=network,
+        namespaces=namespaces,
+        infra=infra,
+        files=pod_files,
+        cgroups=cgroups,
+        containers=pod_containers,
+        settings=providers.Callable(_sandbox_settings, config),
+    )
+    sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
     runtime_info = providers.Singleton(
         RuntimeInfoService,
@@ -122,7 +183,9 @@ class Container(containers.DeclarativeContainer):
 
     runtime_servicer = providers.Singleton(
         runtime_service,
-        groups=providers.List(runtime_info_handlers, stats_handlers, pod_metrics_handlers, event_handlers),
+        groups=providers.List(
+            runtime_info_handlers, sandbox_handlers, stats_handlers, pod_metrics_handlers, event_handlers
+        ),
     )
     image_servicer = providers.Singleton(image_service, groups=providers.List())
 

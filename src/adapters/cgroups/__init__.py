@@ -1,0 +1,1 @@
+"""cgroups through the cgroupfs file system."""

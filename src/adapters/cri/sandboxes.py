@@ -1,0 +1,232 @@
+"""RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus and ListPodSandbox."""
+
+import json
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from adapters.cri.generated import api_pb2 as pb
+from domain.sandbox_model import (
+    NamespaceMode,
+    NamespaceOptions,
+    PodSandbox,
+    SandboxConfig,
+    SandboxMetadata,
+    SandboxState,
+)
+from domain.sandboxes import SandboxFilter, SandboxService
+from ports.network import DnsSettings, PortMapping
+
+_PROTOCOLS = {pb.TCP: "tcp", pb.UDP: "udp", pb.SCTP: "sctp"}
+_MODES = {
+    pb.POD: NamespaceMode.POD,
+    pb.CONTAINER: NamespaceMode.CONTAINER,
+    pb.NODE: NamespaceMode.NODE,
+    pb.TARGET: NamespaceMode.TARGET,
+}
+_MODE_CODES = {mode: code for code, mode in _MODES.items()}
+_STATES = {SandboxState.READY: pb.SANDBOX_READY, SandboxState.NOTREADY: pb.SANDBOX_NOTREADY}
+
+
+class SandboxHandlers:
+    def __init__(self, service: SandboxService) -> None:
+        self._service = service
+
+    def RunPodSandbox(
+        self, request: pb.RunPodSandboxRequest, context: grpc.ServicerContext
+    ) -> pb.RunPodSandboxResponse:
+        sandbox_id = self._service.run(
+            sandbox_config(request.config),
+            runtime_handler=request.runtime_handler,
+            caller_gone=lambda: not context.is_active(),
+        )
+        return pb.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
+
+    def StopPodSandbox(
+        self, request: pb.StopPodSandboxRequest, context: grpc.ServicerContext
+    ) -> pb.StopPodSandboxResponse:
+        self._service.stop(request.pod_sandbox_id)
+        return pb.StopPodSandboxResponse()
+
+    def RemovePodSandbox(
+        self, request: pb.RemovePodSandboxRequest, context: grpc.ServicerContext
+    ) -> pb.RemovePodSandboxResponse:
+        self._service.remove(request.pod_sandbox_id)
+        return pb.RemovePodSandboxResponse()
+
+    def PodSandboxStatus(
+        self, request: pb.PodSandboxStatusRequest, context: grpc.ServicerContext
+    ) -> pb.PodSandboxStatusResponse:
+        sb = self._service.status(request.pod_sandbox_id)
+        options = sb.config.namespace_options
+        ips = sb.ips
+        status = pb.PodSandboxStatus(
+            id=sb.id,
+            metadata=_metadata(sb),
+            state=_STATES[sb.state],
+            created_at=sb.created_at,
+            network=pb.PodSandboxNetworkStatus(
+                ip=ips[0] if ips else "", additional_ips=[pb.PodIP(ip=ip) for ip in ips[1:]]
+            ),
+            linux=pb.LinuxPodSandboxStatus(
+                namespaces=pb.Namespace(
+                    options=pb.NamespaceOption(
+                        network=_MODE_CODES[options.network],
+                        pid=_MODE_CODES[options.pid],
+                        ipc=_MODE_CODES[options.ipc],
+                        target_id=options.target_id,
+                    )
+                )
+            ),
+            labels=sb.config.labels,
+            annotations=sb.config.annotations,
+            runtime_handler=sb.runtime_handler,
+        )
+        response = pb.PodSandboxStatusResponse(status=status)
+        if request.verbose:
+            response.info["info"] = json.dumps(verbose_info(sb), sort_keys=True)
+        return response
+
+    def ListPodSandbox(
+        self, request: pb.ListPodSandboxRequest, context: grpc.ServicerContext
+    ) -> pb.ListPodSandboxResponse:
+        wanted = request.filter
+        query = SandboxFilter(
+            id=wanted.id,
+            state=(SandboxState.READY if wanted.state.state == pb.SANDBOX_READY else SandboxState.NOTREADY)
+            if wanted.HasField("state")
+            else None,
+            labels=dict(wanted.label_selector),
+        )
+        return pb.ListPodSandboxResponse(
+            items=[
+                pb.PodSandbox(
+                    id=sb.id,
+                    metadata=_metadata(sb),
+                    state=_STATES[sb.state],
+                    created_at=sb.created_at,
+                    labels=sb.config.labels,
+                    annotations=sb.config.annotations,
+                    runtime_handler=sb.runtime_handler,
+                )
+                for sb in self._service.list(query)
+            ]
+        )
+
+
+def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
+    """The domain's view of a PodSandboxConfig; missing metadata reaches the domain as empty fields."""
+    linux = config.linux
+    security = linux.security_context
+    ns = security.namespace_options
+    return SandboxConfig(
+        metadata=SandboxMetadata(
+            name=config.metadata.name,
+            uid=config.metadata.uid,
+            namespace=config.metadata.namespace,
+            attempt=config.metadata.attempt,
+        ),
+        hostname=config.hostname,
+        log_directory=config.log_directory,
+        dns=(
+            DnsSettings(
+                servers=list(config.dns_config.servers),
+                searches=list(config.dns_config.searches),
+                options=list(config.dns_config.options),
+            )
+            if config.HasField("dns_config")
+            else None
+        ),
+        port_mappings=[
+            PortMapping(
+                protocol=_PROTOCOLS.get(m.protocol, str(m.protocol)),
+                container_port=m.container_port,
+                host_port=m.host_port,
+                host_ip=m.host_ip,
+            )
+            for m in config.port_mappings
+        ],
+        labels=dict(config.labels),
+        annotations=dict(config.annotations),
+        cgroup_parent=linux.cgroup_parent,
+        namespace_options=NamespaceOptions(
+            network=_MODES.get(ns.network, NamespaceMode.POD),
+            pid=_MODES.get(ns.pid, NamespaceMode.POD),
+            ipc=_MODES.get(ns.ipc, NamespaceMode.POD),
+            target_id=ns.target_id,
+        ),
+        sysctls=dict(linux.sysctls),
+        privileged=security.privileged,
+        overhead=_resources(linux, "overhead"),
+        resources=_resources(linux, "resources"),
+        user_namespace=ns.HasField("userns_options") and ns.userns_options.mode == pb.POD,
+    )
+
+
+def _resources(linux: pb.LinuxPodSandboxConfig, field: str) -> dict[str, Any]:
+    if not linux.HasField(field):
+        return {}
+    return dict(json_format.MessageToDict(getattr(linux, field), preserving_proto_field_name=True))
+
+
+def _metadata(sb: PodSandbox) -> pb.PodSandboxMetadata:
+    meta = sb.config.metadata
+    return pb.PodSandboxMetadata(name=meta.name, uid=meta.uid, namespace=meta.namespace, attempt=meta.attempt)
+
+
+def verbose_info(sb: PodSandbox) -> dict[str, Any]:
+    """What cri-o's verbose status carries (pid, runtime), plus where everything of the pod is."""
+    attachment = sb.attachment
+    return {
+        "pid": sb.infra.pid if sb.infra else 0,
+        "image": "",
+        "runtimeHandler": sb.runtime_handler,
+        "ociRuntime": sb.oci_runtime,
+        "hostname": sb.hostname,
+        "namespaces": {
+            "network": sb.namespaces.network,
+            "ipc": sb.namespaces.ipc,
+            "uts": sb.namespaces.uts,
+            "pid": sb.pid_namespace,
+        },
+        "cgroupDriver": sb.cgroup_driver,
+        "cgroupParent": sb.cgroup_parent,
+        "cgroupPath": sb.cgroup_path,
+        "files": (
+            {
+                "hostname": sb.files.hostname,
+                "hosts": sb.files.hosts,
+                "resolvConf": sb.files.resolv_conf,
+                "shm": sb.files.shm,
+            }
+            if sb.files
+            else {}
+        ),
+        "network": (
+            {
+                "name": attachment.network_name,
+                "ips": attachment.ips,
+                "addresses": [a.address for a in attachment.addresses],
+                "interfaces": [
+                    {"name": i.name, "mac": i.mac, "sandbox": i.sandbox} for i in attachment.interfaces
+                ],
+                "phase": sb.network_phase.value,
+            }
+            if attachment
+            else {"phase": sb.network_phase.value}
+        ),
+        "portMappings": [
+            {
+                "protocol": m.protocol,
+                "containerPort": m.container_port,
+                "hostPort": m.host_port,
+                "hostIP": m.host_ip,
+            }
+            for m in sb.config.port_mappings
+        ],
+        "sysctls": sb.config.sysctls,
+        "privileged": sb.config.privileged,
+        "overhead": sb.config.overhead,
+        "resources": sb.config.resources,
+    }

@@ -1,0 +1,92 @@
+"""Start a pod's infra process (catatonit) in the pod's namespaces, without a runtime or an image.
+
+Run as a short-lived helper: it joins the pod's network, IPC and UTS namespaces, unshares a mount and
+(for NamespaceMode POD) a PID namespace, and forks. The child joins the pod cgroup, pivots into an empty
+tmpfs root that holds only the init binary (so it keeps no host mount, and so pins no other pod's
+namespace), and execs it as PID 1. The helper prints "<pid> <start time>" and exits once the exec
+succeeded; the infra process lives on, reparented to the daemon (a child subreaper) or init.
+"""
+
+import argparse
+import os
+import sys
+
+from adapters.namespaces import linux
+
+_JOIN = (("net", linux.CLONE_NEWNET), ("ipc", linux.CLONE_NEWIPC), ("uts", linux.CLONE_NEWUTS))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="infra-launcher")
+    for kind, _ in _JOIN:
+        parser.add_argument(f"--{kind}", default="")
+    parser.add_argument("--new-pid", action="store_true")
+    parser.add_argument("--rootfs", required=True)
+    parser.add_argument("--init", required=True)
+    parser.add_argument("--pid-file", required=True)
+    parser.add_argument("--cgroup-procs", action="append", default=[])
+    args = parser.parse_args(argv)
+
+    for kind, nstype in _JOIN:
+        path = getattr(args, kind)
+        if path:
+            linux.setns(path, nstype)
+    if args.new_pid:
+        linux.unshare(linux.CLONE_NEWPID)  # applies to the next child, not to this process
+    devnull = os.open("/dev/null", os.O_RDWR)
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            _become_infra(args.rootfs, args.init, args.cgroup_procs, devnull)
+        except BaseException as err:  # report anything to the parent, never run on
+            os.write(write_end, f"{type(err).__name__}: {err}".encode())
+        os._exit(127)
+    os.close(write_end)
+    failure = b""
+    while chunk := os.read(read_end, 4096):
+        failure += chunk
+    if failure:
+        os.waitpid(pid, 0)
+        print(f"infra process failed to start: {failure.decode(errors='replace')}", file=sys.stderr)
+        return 1
+    start_time = linux.process_start_time(pid)
+    if start_time is None:
+        print("infra process exited right after it started", file=sys.stderr)
+        return 1
+    tmp = args.pid_file + ".tmp"
+    with open(tmp, "w") as handle:
+        handle.write(f"{pid} {start_time}\n")
+    os.replace(tmp, args.pid_file)
+    print(f"{pid} {start_time}")
+    return 0
+
+
+def _become_infra(rootfs: str, init: str, cgroup_procs: list[str], devnull: int) -> None:
+    for procs in cgroup_procs:
+        with open(procs, "w") as handle:
+            handle.write("0")  # 0: the writing process itself, whatever pid namespace it is in
+    os.setsid()
+    # A mount namespace of the child's own: pivot_root moves every process of a namespace.
+    linux.unshare(linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    linux.mount("tmpfs", rootfs, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=64k,mode=0755")
+    target = os.path.join(rootfs, "init")
+    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o755))
+    linux.mount(init, target, None, linux.MS_BIND)
+    linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+    os.mkdir(os.path.join(rootfs, "old"))
+    os.chdir(rootfs)
+    linux.pivot_root(".", "old")
+    os.chdir("/")
+    linux.umount2("/old", linux.MNT_DETACH)
+    os.rmdir("/old")
+    linux.mount(None, "/", None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.execv("/init", ["/init", "-P"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

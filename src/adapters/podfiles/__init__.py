@@ -1,0 +1,1 @@
+"""The per-pod files the containers bind-mount."""

@@ -1,0 +1,43 @@
+"""Where a pod's cgroups are, for both cgroup drivers.
+
+cgroupfs: the kubelet's cgroup_parent is a path (`/kubepods/burstable/pod<uid>`). systemd: it is a slice
+name (`kubepods-burstable-pod<uid>.slice`) that systemd nests by its dashes, so the path on disk is
+`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice` (runc's ExpandSlice).
+"""
+
+from domain.errors import InvalidArgument
+
+SLICE_SUFFIX = ".slice"
+
+
+def expand_slice(slice_name: str) -> str:
+    """The cgroup path of a systemd slice name."""
+    if not slice_name.endswith(SLICE_SUFFIX) or len(slice_name) <= len(SLICE_SUFFIX) or "/" in slice_name:
+        raise InvalidArgument(f"cgroup parent {slice_name!r} is not a systemd slice name (x-y.slice)")
+    stem = slice_name[: -len(SLICE_SUFFIX)]
+    if stem == "-":
+        return "/"
+    path, prefix = "", ""
+    for component in stem.split("-"):
+        if not component:
+            raise InvalidArgument(f"cgroup parent {slice_name!r} is not a valid systemd slice name")
+        path += f"/{prefix}{component}{SLICE_SUFFIX}"
+        prefix += f"{component}-"
+    return path
+
+
+def cgroupfs_parent(cgroup_parent: str) -> str:
+    """A cgroupfs parent as a clean absolute path."""
+    parts = [p for p in cgroup_parent.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise InvalidArgument(f"cgroup parent {cgroup_parent!r} must not contain '.' or '..'")
+    return "/" + "/".join(parts)
+
+
+def infra_cgroup(driver: str, parent: str, sandbox_id: str) -> tuple[str, str]:
+    """(path of the parent, path of the infra process's cgroup) for a driver."""
+    if driver == "systemd":
+        expanded = expand_slice(parent)
+        return expanded, f"{expanded.rstrip('/')}/pycrio-{sandbox_id}.scope"
+    clean = cgroupfs_parent(parent)
+    return clean, f"{clean.rstrip('/')}/pycrio-{sandbox_id}"

@@ -1,0 +1,208 @@
+"""A pod sandbox as pycrio keeps it: the request it was made from, what was made for it, and its state.
+
+Lifecycle: CREATING (name reserved, resources being made; never listed) -> READY -> NOTREADY (stopped) ->
+removed (the record is deleted). The network has its own phase so that a crash during CNI ADD is undone by
+DEL on restart: ADDING is persisted before ADD runs.
+"""
+
+import enum
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ports.infra import InfraProcess
+from ports.namespaces import PodNamespaces
+from ports.network import (
+    DnsSettings,
+    NetworkAttachment,
+    PodAddress,
+    PodInterface,
+    PortMapping,
+)
+from ports.pod_files import PodFilePaths
+
+
+class NamespaceMode(enum.Enum):
+    POD = "POD"
+    CONTAINER = "CONTAINER"
+    NODE = "NODE"
+    TARGET = "TARGET"
+
+
+class SandboxState(enum.Enum):
+    CREATING = "CREATING"
+    READY = "READY"
+    NOTREADY = "NOTREADY"
+
+
+class NetworkPhase(enum.Enum):
+    NONE = "NONE"  # nothing asked of the network (yet, or host network)
+    ADDING = "ADDING"  # ADD started: a crash now must be undone with DEL
+    ATTACHED = "ATTACHED"
+    DETACHED = "DETACHED"  # DEL succeeded
+
+
+@dataclass(frozen=True)
+class SandboxMetadata:
+    name: str
+    uid: str
+    namespace: str
+    attempt: int = 0
+
+    @property
+    def reservation_key(self) -> str:
+        """The name a sandbox reserves, as cri-o builds it (k8s_POD_name_namespace_uid_attempt)."""
+        return f"k8s_POD_{self.name}_{self.namespace}_{self.uid}_{self.attempt}"
+
+
+@dataclass(frozen=True)
+class NamespaceOptions:
+    network: NamespaceMode = NamespaceMode.POD
+    pid: NamespaceMode = NamespaceMode.POD
+    ipc: NamespaceMode = NamespaceMode.POD
+    target_id: str = ""
+
+    @property
+    def host_network(self) -> bool:
+        return self.network == NamespaceMode.NODE
+
+    @property
+    def host_pid(self) -> bool:
+        return self.pid == NamespaceMode.NODE
+
+    @property
+    def host_ipc(self) -> bool:
+        return self.ipc == NamespaceMode.NODE
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    metadata: SandboxMetadata
+    hostname: str = ""
+    log_directory: str = ""
+    dns: DnsSettings | None = None
+    port_mappings: list[PortMapping] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    cgroup_parent: str = ""
+    namespace_options: NamespaceOptions = field(default_factory=NamespaceOptions)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    privileged: bool = False
+    # Recorded as the CRI sent them (LinuxContainerResources fields), for the containers and for stats.
+    overhead: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    # Whether user namespaces were asked for (not supported; refused).
+    user_namespace: bool = False
+
+
+@dataclass
+class PodSandbox:
+    id: str
+    config: SandboxConfig
+    # As the kubelet named it ("" for the default) and the OCI runtime it resolved to.
+    runtime_handler: str
+    oci_runtime: str
+    created_at: int  # ns since the epoch
+    state: SandboxState = SandboxState.CREATING
+    hostname: str = ""
+    namespaces: PodNamespaces = field(default_factory=PodNamespaces)
+    infra: InfraProcess | None = None
+    network_phase: NetworkPhase = NetworkPhase.NONE
+    attachment: NetworkAttachment | None = None
+    files: PodFilePaths | None = None
+    cgroup_driver: str = "cgroupfs"
+    cgroup_parent: str = ""  # the parent as a path
+    cgroup_path: str = ""  # the infra process's cgroup
+    # The highest ancestor of the infra cgroup that pycrio made (removed with the pod); "" when the parent
+    # existed already (the kubelet's pod cgroup).
+    cgroup_created_from: str = ""
+    cgroups_created: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.config.metadata.reservation_key
+
+    @property
+    def ips(self) -> list[str]:
+        return self.attachment.ips if self.attachment else []
+
+    @property
+    def pid_namespace(self) -> str:
+        """Path of the PID namespace the pod's containers share; "" when they do not share one."""
+        if self.config.namespace_options.pid != NamespaceMode.POD or self.infra is None:
+            return ""
+        return self.infra.pid_namespace
+
+    def to_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = _encode(asdict(self))
+        return document
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "PodSandbox":
+        config = doc["config"]
+        ns_opts = config["namespace_options"]
+        dns = config.get("dns")
+        sandbox_config = SandboxConfig(
+            metadata=SandboxMetadata(**config["metadata"]),
+            hostname=config["hostname"],
+            log_directory=config["log_directory"],
+            dns=DnsSettings(**dns) if dns is not None else None,
+            port_mappings=[PortMapping(**p) for p in config["port_mappings"]],
+            labels=dict(config["labels"]),
+            annotations=dict(config["annotations"]),
+            cgroup_parent=config["cgroup_parent"],
+            namespace_options=NamespaceOptions(
+                network=NamespaceMode(ns_opts["network"]),
+                pid=NamespaceMode(ns_opts["pid"]),
+                ipc=NamespaceMode(ns_opts["ipc"]),
+                target_id=ns_opts["target_id"],
+            ),
+            sysctls=dict(config["sysctls"]),
+            privileged=config["privileged"],
+            overhead=dict(config["overhead"]),
+            resources=dict(config["resources"]),
+            user_namespace=config.get("user_namespace", False),
+        )
+        attachment = doc.get("attachment")
+        infra = doc.get("infra")
+        files = doc.get("files")
+        return cls(
+            id=doc["id"],
+            config=sandbox_config,
+            runtime_handler=doc["runtime_handler"],
+            oci_runtime=doc["oci_runtime"],
+            created_at=doc["created_at"],
+            state=SandboxState(doc["state"]),
+            hostname=doc["hostname"],
+            namespaces=PodNamespaces(**doc["namespaces"]),
+            infra=InfraProcess(**infra) if infra else None,
+            network_phase=NetworkPhase(doc["network_phase"]),
+            attachment=(
+                NetworkAttachment(
+                    network_name=attachment["network_name"],
+                    addresses=[PodAddress(**a) for a in attachment["addresses"]],
+                    interfaces=[PodInterface(**i) for i in attachment["interfaces"]],
+                    undo=attachment["undo"],
+                )
+                if attachment
+                else None
+            ),
+            files=PodFilePaths(**files) if files else None,
+            cgroup_driver=doc["cgroup_driver"],
+            cgroup_parent=doc["cgroup_parent"],
+            cgroup_path=doc["cgroup_path"],
+            cgroup_created_from=doc["cgroup_created_from"],
+            cgroups_created=doc["cgroups_created"],
+        )
+
+    def copy(self) -> "PodSandbox":
+        return replace(self)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value

@@ -1,0 +1,57 @@
+"""Checks on a RunPodSandbox request before anything is made, so bad input leaves nothing behind."""
+
+import ipaddress
+import re
+from dataclasses import replace
+
+from domain.errors import InvalidArgument
+from domain.sandbox_model import NamespaceMode, SandboxConfig
+from domain.sysctls import validate_sysctls
+
+_PROTOCOLS = ("tcp", "udp", "sctp")
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def validated(config: SandboxConfig) -> SandboxConfig:
+    """The config with normalised sysctls; InvalidArgument naming the first field that is wrong."""
+    meta = config.metadata
+    for field_name, value in (("name", meta.name), ("namespace", meta.namespace), ("uid", meta.uid)):
+        if not value:
+            raise InvalidArgument(f"PodSandboxConfig.metadata.{field_name} is required")
+        if "_" in value and field_name == "namespace":
+            # The reserved name joins the fields with "_"; Kubernetes names never contain it.
+            raise InvalidArgument(f"PodSandboxConfig.metadata.namespace {value!r} must not contain '_'")
+    if meta.attempt < 0:
+        raise InvalidArgument("PodSandboxConfig.metadata.attempt must not be negative")
+    options = config.namespace_options
+    for kind, mode in (("network", options.network), ("pid", options.pid), ("ipc", options.ipc)):
+        if mode == NamespaceMode.TARGET:
+            raise InvalidArgument(f"namespace mode TARGET is only for containers, not for the pod {kind}")
+    if config.user_namespace:
+        raise InvalidArgument("user namespaces for pods are not supported by pycrio")
+    if config.hostname and not _HOSTNAME.fullmatch(config.hostname):
+        raise InvalidArgument(f"hostname {config.hostname!r} is not a valid host name")
+    if config.dns is not None:
+        for server in config.dns.servers:
+            _check_ip(server, "DNS server")
+        for text in [*config.dns.searches, *config.dns.options]:
+            if not text or any(c.isspace() for c in text):
+                raise InvalidArgument(f"DNS search or option {text!r} must be one word")
+    for mapping in config.port_mappings:
+        if mapping.protocol not in _PROTOCOLS:
+            raise InvalidArgument(f"port mapping protocol {mapping.protocol!r} is not TCP, UDP or SCTP")
+        if not 0 < mapping.container_port <= 65535:
+            raise InvalidArgument(f"port mapping container_port {mapping.container_port} is not a port")
+        if not 0 <= mapping.host_port <= 65535:
+            raise InvalidArgument(f"port mapping host_port {mapping.host_port} is not a port")
+        if mapping.host_ip:
+            _check_ip(mapping.host_ip, "port mapping host_ip")
+    sysctls = validate_sysctls(config.sysctls, options.host_network, options.host_ipc)
+    return replace(config, sysctls=sysctls)
+
+
+def _check_ip(text: str, what: str) -> None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidArgument(f"{what} {text!r} is not an IP address") from None

@@ -1,0 +1,447 @@
+"""The pod sandbox lifecycle: RunPodSandbox, StopPodSandbox, RemovePodSandbox, status and list.
+
+What this solves:
+- Names are reserved per pod metadata. A kubelet that timed out retries RunPodSandbox with the same
+  metadata: a retry that arrives while the first call is still working waits for it, and a sandbox whose
+  caller went away is handed to the retry (cri-o's resourcestore). Any other duplicate is AlreadyExists.
+- Intent is persisted before each side effect, so a crash mid-creation is rolled back on restart (a CNI
+  ADD that may have run is undone with DEL).
+- Stop and remove are idempotent and never hang on the network: CNI DEL is retried within its own
+  deadline, then given up with a warning.
+- One lock per sandbox; the map lock is never held across a port call. List and status answer from memory.
+"""
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from domain.cgroup_paths import infra_cgroup
+from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
+from domain.pod_file_text import hosts, resolv_conf
+from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
+from domain.sandbox_validation import validated
+from ports.cgroups import Cgroups
+from ports.infra import InfraProcesses, InfraSpec
+from ports.namespaces import NamespaceRequest, Namespaces
+from ports.network import Network, PodNetworkRequest
+from ports.pod_containers import PodContainers
+from ports.pod_files import PodFileContents, PodFiles
+from ports.state_store import StateStore
+
+_log = structlog.get_logger("pycrio.sandboxes")
+STATE_KIND = "sandboxes"
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    runtimes: tuple[str, ...] = ("runc",)
+    default_runtime: str = "runc"
+    cgroup_driver: str = "cgroupfs"
+    default_cgroup_parent: str = "/pycrio"
+    node_hostname: str = "localhost"
+    shm_size_bytes: int = 64 * 1024 * 1024
+    # Seconds CNI DEL is retried before stop/remove give up on it.
+    network_teardown_deadline: float = 30.0
+    container_stop_timeout: float = 10.0
+    infra_stop_timeout: float = 10.0
+    # Seconds a duplicate RunPodSandbox waits for the first one to finish.
+    creation_wait: float = 240.0
+
+
+@dataclass(frozen=True)
+class SandboxFilter:
+    id: str = ""
+    state: SandboxState | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class SandboxService:
+    def __init__(
+        self,
+        store: StateStore,
+        network: Network,
+        namespaces: Namespaces,
+        infra: InfraProcesses,
+        files: PodFiles,
+        cgroups: Cgroups,
+        containers: PodContainers,
+        settings: SandboxSettings,
+        clock: Callable[[], int] = time.time_ns,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._network = network
+        self._namespaces = namespaces
+        self._infra = infra
+        self._files = files
+        self._cgroups = cgroups
+        self._containers = containers
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._sandboxes: dict[str, PodSandbox] = {}
+        self._names: dict[str, str] = {}
+        self._object_locks: dict[str, threading.Lock] = {}
+        self._creations: dict[str, threading.Event] = {}
+        self._unclaimed: set[str] = set()
+        self._restore()
+
+    # ---- RunPodSandbox -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        config: SandboxConfig,
+        runtime_handler: str = "",
+        caller_gone: Callable[[], bool] = lambda: False,
+    ) -> str:
+        """Create a READY sandbox and return its id."""
+        config = validated(config)
+        oci_runtime = self._resolve_handler(runtime_handler)
+        # A bad cgroup parent is the caller's mistake: refuse it before anything is made.
+        infra_cgroup(self._settings.cgroup_driver, config.cgroup_parent or self._default_cgroup_parent(), "")
+        key = config.metadata.reservation_key
+        while True:
+            with self._lock:
+                existing = self._names.get(key)
+                if existing is None:
+                    sandbox = self._reserve(config, runtime_handler, oci_runtime)
+                    break
+                pending = self._creations.get(existing)
+                if pending is None:
+                    if existing in self._unclaimed:
+                        self._unclaimed.discard(existing)
+                        _log.info("handing a finished sandbox to a retried RunPodSandbox", id=existing)
+                        return existing
+                    raise AlreadyExists(
+                        f"pod sandbox name {key!r} is already reserved by sandbox {existing}; "
+                        "stop and remove it first"
+                    )
+            if not pending.wait(self._settings.creation_wait):
+                raise AlreadyExists(f"pod sandbox {existing} with name {key!r} is still being created")
+
+        lock = self._object_locks[sandbox.id]
+        done = self._creations[sandbox.id]
+        try:
+            with lock:
+                try:
+                    self._create(sandbox)
+                except BaseException:
+                    self._roll_back(sandbox)
+                    raise
+                if caller_gone():
+                    with self._lock:
+                        self._unclaimed.add(sandbox.id)
+        finally:
+            with self._lock:
+                self._creations.pop(sandbox.id, None)
+            done.set()
+        return sandbox.id
+
+    def _resolve_handler(self, handler: str) -> str:
+        name = handler or self._settings.default_runtime
+        if name not in self._settings.runtimes:
+            raise InvalidArgument(
+                f"runtime handler {handler!r} is not configured (known: {', '.join(self._settings.runtimes)})"
+            )
+        return name
+
+    def _default_cgroup_parent(self) -> str:
+        if self._settings.cgroup_driver == "systemd" and not self._settings.default_cgroup_parent.endswith(
+            ".slice"
+        ):
+            return "system.slice"
+        return self._settings.default_cgroup_parent
+
+    def _reserve(self, config: SandboxConfig, handler: str, oci_runtime: str) -> PodSandbox:
+        """Called with the map lock held."""
+        sandbox_id = secrets.token_hex(32)
+        while sandbox_id in self._sandboxes:
+            sandbox_id = secrets.token_hex(32)
+        sandbox = PodSandbox(
+            id=sandbox_id,
+            config=config,
+            runtime_handler=handler,
+            oci_runtime=oci_runtime,
+            created_at=self._clock(),
+            cgroup_driver=self._settings.cgroup_driver,
+        )
+        self._names[config.metadata.reservation_key] = sandbox_id
+        self._sandboxes[sandbox_id] = sandbox
+        self._object_locks[sandbox_id] = threading.Lock()
+        self._creations[sandbox_id] = threading.Event()
+        return sandbox
+
+    def _create(self, sb: PodSandbox) -> None:
+        config = sb.config
+        options = config.namespace_options
+        self._save(sb)
+
+        parent = config.cgroup_parent or self._default_cgroup_parent()
+        sb.cgroup_parent, sb.cgroup_path = infra_cgroup(sb.cgroup_driver, parent, sb.id)
+        if sb.cgroup_driver == "cgroupfs":
+            sb.cgroup_created_from = self._first_missing_ancestor(sb.cgroup_parent)
+            sb.cgroups_created = True
+            self._save(sb)
+            self._cgroups.create(sb.cgroup_path)
+
+        sb.hostname = config.hostname or (
+            self._settings.node_hostname if options.host_network else sb.id[:12]
+        )
+        sb.namespaces = self._namespaces.create(
+            sb.id,
+            NamespaceRequest(
+                network=not options.host_network,
+                ipc=not options.host_ipc,
+                uts=not options.host_network,
+                hostname=sb.hostname,
+                sysctls=config.sysctls,
+            ),
+        )
+        self._save(sb)
+
+        procs = tuple(self._cgroups.procs_files(sb.cgroup_path)) if sb.cgroup_driver == "cgroupfs" else ()
+        sb.infra = self._infra.start(
+            InfraSpec(
+                sandbox_id=sb.id,
+                network=sb.namespaces.network,
+                ipc=sb.namespaces.ipc,
+                uts=sb.namespaces.uts,
+                new_pid_namespace=not options.host_pid,
+                cgroup_procs=procs,
+            )
+        )
+        self._save(sb)
+
+        if not options.host_network:
+            sb.network_phase = NetworkPhase.ADDING
+            self._save(sb)
+            try:
+                sb.attachment = self._network.setup(self._network_request(sb))
+            except BaseException:
+                sb.network_phase = NetworkPhase.NONE  # setup undid its own work
+                raise
+            sb.network_phase = NetworkPhase.ATTACHED
+            self._save(sb)
+
+        sb.files = self._files.write(
+            sb.id,
+            PodFileContents(
+                hostname=sb.hostname,
+                hosts=None if options.host_network else hosts(sb.hostname, sb.ips),
+                resolv_conf=resolv_conf(config.dns) if config.dns is not None else None,
+                private_shm=not options.host_ipc,
+                shm_size_bytes=self._settings.shm_size_bytes,
+            ),
+        )
+        sb.state = SandboxState.READY
+        self._save(sb)
+        _log.info("pod sandbox ready", id=sb.id, name=sb.name, ips=sb.ips)
+
+    def _roll_back(self, sb: PodSandbox) -> None:
+        """Undo whatever _create made, best effort, and release the name."""
+        _log.warning("rolling back pod sandbox", id=sb.id, name=sb.name)
+        self._teardown_network(sb, give_up_quietly=True)
+        for step in (self._stop_infra, self._release_host_resources):
+            try:
+                step(sb)
+            except Exception as err:
+                _log.warning("rollback step failed", id=sb.id, step=step.__name__, error=str(err))
+        self._forget(sb)
+
+    # ---- StopPodSandbox / RemovePodSandbox -----------------------------------------------------------
+
+    def stop(self, sandbox_id: str) -> None:
+        """Stop the pod's containers, its infra process and its network. An absent pod is not an error."""
+        sb, lock = self._lookup_for_change(sandbox_id)
+        if sb is None:
+            return
+        with lock:
+            if self._sandboxes.get(sb.id) is not sb:
+                return  # removed while we waited
+            self._stop_locked(sb)
+
+    def _stop_locked(self, sb: PodSandbox) -> None:
+        self._containers.stop_all(sb.id, self._settings.container_stop_timeout)
+        self._stop_infra(sb)
+        self._teardown_network(sb, give_up_quietly=False)
+        if sb.state != SandboxState.NOTREADY:
+            sb.state = SandboxState.NOTREADY
+            self._save(sb)
+            _log.info("pod sandbox stopped", id=sb.id, name=sb.name)
+
+    def remove(self, sandbox_id: str) -> None:
+        """Stop it if needed, remove its containers and everything made for it. Absent is not an error."""
+        sb, lock = self._lookup_for_change(sandbox_id)
+        if sb is None:
+            return
+        with lock:
+            if self._sandboxes.get(sb.id) is not sb:
+                return
+            self._stop_locked(sb)
+            self._containers.remove_all(sb.id)
+            self._release_host_resources(sb)
+            self._forget(sb)
+            _log.info("pod sandbox removed", id=sb.id, name=sb.name)
+
+    def _stop_infra(self, sb: PodSandbox) -> None:
+        # With no pid saved (a crash right after starting it) the adapter finds it by the sandbox id.
+        self._infra.stop(sb.id, sb.infra, self._settings.infra_stop_timeout)
+
+    def _teardown_network(self, sb: PodSandbox, give_up_quietly: bool) -> None:
+        """CNI DEL, retried until the deadline; after that the pod goes on without it (logged)."""
+        if sb.network_phase not in (NetworkPhase.ADDING, NetworkPhase.ATTACHED):
+            return
+        request = self._network_request(sb)
+        deadline = self._monotonic() + self._settings.network_teardown_deadline
+        delay = 0.2
+        while True:
+            try:
+                self._network.teardown(request, sb.attachment)
+                break
+            except Exception as err:
+                if self._monotonic() + delay > deadline:
+                    level = _log.info if give_up_quietly else _log.warning
+                    level("giving up on network teardown", id=sb.id, error=str(err))
+                    return
+                _log.info("network teardown failed, retrying", id=sb.id, error=str(err))
+                self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+        sb.network_phase = NetworkPhase.DETACHED
+        if sb.id in self._sandboxes:
+            self._save(sb)
+
+    def _release_host_resources(self, sb: PodSandbox) -> None:
+        """Files, namespaces and cgroups; each step is idempotent so a failed remove can be retried."""
+        self._files.remove(sb.id)
+        self._namespaces.remove(sb.id)
+        if sb.cgroups_created:
+            self._cgroups.remove(sb.cgroup_path)
+            if not sb.cgroup_created_from:
+                return
+            path = sb.cgroup_parent
+            while path.startswith(sb.cgroup_created_from):
+                try:
+                    self._cgroups.remove(path)
+                except PycrioError as err:
+                    # Another pod may still use it; it stays.
+                    _log.info("cgroup parent kept", path=path, error=str(err))
+                    return
+                path = path.rsplit("/", 1)[0]
+
+    def _first_missing_ancestor(self, path: str) -> str:
+        parts = [p for p in path.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            candidate = "/" + "/".join(parts[:depth])
+            if not self._cgroups.exists(candidate):
+                return candidate
+        return ""
+
+    # ---- PodSandboxStatus / ListPodSandbox -----------------------------------------------------------
+
+    def status(self, sandbox_id: str) -> PodSandbox:
+        """A copy of the sandbox with its current state (NOTREADY once its infra process is gone)."""
+        sb = self._resolve(sandbox_id)
+        if sb is None:
+            raise NotFound(f"pod sandbox {sandbox_id!r} not found")
+        return self._observed(sb)
+
+    def list(self, query: SandboxFilter | None = None) -> list[PodSandbox]:
+        query = query or SandboxFilter()
+        if query.id:
+            one = self._resolve(query.id)
+            candidates = [one] if one is not None else []
+        else:
+            with self._lock:
+                candidates = [sb for sb in self._sandboxes.values() if sb.state != SandboxState.CREATING]
+        result = []
+        for sb in candidates:
+            observed = self._observed(sb)
+            if query.state is not None and observed.state != query.state:
+                continue
+            if any(observed.config.labels.get(k) != v for k, v in query.labels.items()):
+                continue
+            result.append(observed)
+        return sorted(result, key=lambda s: s.created_at)
+
+    def get(self, sandbox_id: str) -> PodSandbox:
+        """For the containers service: the sandbox (full id or unambiguous prefix), NotFound otherwise."""
+        return self.status(sandbox_id)
+
+    def _observed(self, sb: PodSandbox) -> PodSandbox:
+        copy = sb.copy()
+        if copy.state == SandboxState.READY and copy.infra is not None and not self._infra.alive(copy.infra):
+            copy.state = SandboxState.NOTREADY
+        return copy
+
+    def _resolve(self, sandbox_id: str) -> PodSandbox | None:
+        """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden."""
+        if not sandbox_id:
+            return None
+        with self._lock:
+            exact = self._sandboxes.get(sandbox_id)
+            if exact is not None:
+                return exact if exact.state != SandboxState.CREATING else None
+            matches = [
+                sb
+                for sid, sb in self._sandboxes.items()
+                if sid.startswith(sandbox_id) and sb.state != SandboxState.CREATING
+            ]
+        return matches[0] if len(matches) == 1 else None
+
+    def _lookup_for_change(self, sandbox_id: str) -> tuple[PodSandbox | None, threading.Lock]:
+        if not sandbox_id:
+            raise InvalidArgument("pod_sandbox_id is required")
+        sb = self._resolve(sandbox_id)
+        if sb is None:
+            return None, threading.Lock()
+        with self._lock:
+            return sb, self._object_locks[sb.id]
+
+    # ---- persistence ---------------------------------------------------------------------------------
+
+    def _network_request(self, sb: PodSandbox) -> PodNetworkRequest:
+        meta = sb.config.metadata
+        return PodNetworkRequest(
+            sandbox_id=sb.id,
+            netns_path=sb.namespaces.network,
+            pod_name=meta.name,
+            pod_namespace=meta.namespace,
+            pod_uid=meta.uid,
+            port_mappings=list(sb.config.port_mappings),
+            dns=sb.config.dns,
+        )
+
+    def _save(self, sb: PodSandbox) -> None:
+        self._store.put(STATE_KIND, sb.id, sb.to_document())
+
+    def _forget(self, sb: PodSandbox) -> None:
+        self._store.delete(STATE_KIND, sb.id)
+        with self._lock:
+            self._sandboxes.pop(sb.id, None)
+            if self._names.get(sb.name) == sb.id:
+                del self._names[sb.name]
+            self._object_locks.pop(sb.id, None)
+            self._unclaimed.discard(sb.id)
+
+    def _restore(self) -> None:
+        """Load every sandbox; one cut short by a crash while being created is rolled back."""
+        for sandbox_id, doc in self._store.list(STATE_KIND).items():
+            try:
+                sb = PodSandbox.from_document(doc)
+            except (KeyError, TypeError, ValueError) as err:
+                _log.error("unreadable sandbox record left as it is", id=sandbox_id, error=str(err))
+                continue
+            self._sandboxes[sb.id] = sb
+            self._names[sb.name] = sb.id
+            self._object_locks[sb.id] = threading.Lock()
+            if sb.state == SandboxState.CREATING:
+                self._roll_back(sb)
+            else:
+                _log.info("restored pod sandbox", id=sb.id, name=sb.name, state=sb.state.value)

@@ -1,0 +1,111 @@
+"""The Namespaces contract, run against FakeNamespaces and PinnedNamespaces (pinns helper + pyroute2)."""
+
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.namespaces.pinned import PinnedNamespaces
+from domain.errors import InvalidArgument
+from ports.namespaces import NamespaceRequest, Namespaces
+from tests.fakes.namespaces import FakeNamespaces
+from tests.pod_host import netns_mounts
+
+
+@pytest.fixture(params=["fake", "pinned"])
+def namespaces(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Namespaces]:
+    if request.param == "fake":
+        yield FakeNamespaces()
+        return
+    real = PinnedNamespaces(tmp_path / "run", timeout=30)
+    yield real
+    for pod in (tmp_path / "run" / "pods").glob("*"):
+        real.remove(pod.name)
+    assert netns_mounts(tmp_path / "run") == []
+
+
+def _id() -> str:
+    return secrets.token_hex(32)
+
+
+def test_create_pins_three_distinct_namespaces(namespaces: Namespaces) -> None:
+    sid = _id()
+    made = namespaces.create(sid, NamespaceRequest(hostname="pod-a"))
+    paths = [made.network, made.ipc, made.uts]
+    assert all(paths) and len(set(paths)) == 3
+    assert all(namespaces.exists(p) for p in paths)
+    namespaces.remove(sid)
+    assert not any(namespaces.exists(p) for p in paths)
+
+
+def test_two_pods_get_different_namespaces(namespaces: Namespaces) -> None:
+    a = namespaces.create(_id(), NamespaceRequest())
+    b = namespaces.create(_id(), NamespaceRequest())
+    assert a.network != b.network
+
+
+def test_host_namespaces_are_not_made(namespaces: Namespaces) -> None:
+    made = namespaces.create(_id(), NamespaceRequest(network=False, ipc=False, uts=False))
+    assert (made.network, made.ipc, made.uts) == ("", "", "")
+    only_ipc = namespaces.create(_id(), NamespaceRequest(network=False, uts=False))
+    assert only_ipc.ipc and not only_ipc.network
+
+
+def test_remove_is_idempotent(namespaces: Namespaces) -> None:
+    sid = _id()
+    namespaces.create(sid, NamespaceRequest())
+    namespaces.remove(sid)
+    namespaces.remove(sid)
+    namespaces.remove(_id())
+
+
+def test_namespaced_sysctls_are_accepted(namespaces: Namespaces) -> None:
+    sysctls = {"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "100"}
+    made = namespaces.create(_id(), NamespaceRequest(sysctls=sysctls))
+    assert namespaces.exists(made.network)
+
+
+def test_a_sysctl_the_kernel_lacks_is_invalid_and_leaves_nothing(namespaces: Namespaces) -> None:
+    sid = _id()
+    with pytest.raises(InvalidArgument, match=r"net\.ipv4\.pcpod_no_such"):
+        namespaces.create(sid, NamespaceRequest(sysctls={"net.ipv4.pcpod_no_such": "1"}))
+    namespaces.remove(sid)
+
+
+def test_exists_is_false_for_other_paths(namespaces: Namespaces, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert not namespaces.exists(str(plain))
+    assert not namespaces.exists(str(tmp_path / "absent"))
+
+
+def _in(path_flag: str, *command: str) -> str:
+    return subprocess.run(["nsenter", path_flag, *command], capture_output=True, text=True, check=True).stdout
+
+
+def test_pinned_namespaces_hold_hostname_sysctls_and_a_loopback(tmp_path: Path) -> None:
+    """What a container joining these namespaces will see (real adapter only: it is about the kernel)."""
+    real = PinnedNamespaces(tmp_path / "run", timeout=30)
+    sid = _id()
+    host_before = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text()
+    made = real.create(
+        sid,
+        NamespaceRequest(
+            hostname="pod-host",
+            sysctls={"net.ipv4.ip_unprivileged_port_start": "80", "kernel.shm_rmid_forced": "1"},
+        ),
+    )
+    try:
+        assert _in(f"--uts={made.uts}", "hostname").strip() == "pod-host"
+        assert (
+            _in(f"--net={made.network}", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start").strip()
+            == "80"
+        )
+        assert _in(f"--ipc={made.ipc}", "cat", "/proc/sys/kernel/shm_rmid_forced").strip() == "1"
+        assert "UP" in _in(f"--net={made.network}", "ip", "-br", "link", "show", "lo")
+        assert Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text() == host_before
+    finally:
+        real.remove(sid)
+    assert netns_mounts(tmp_path / "run") == []

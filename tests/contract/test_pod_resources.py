@@ -1,0 +1,205 @@
+"""Contracts of the smaller pod ports: InfraProcesses (fake vs catatonit), PodFiles (fake vs disk) and
+Cgroups (fake vs the host's v1 hierarchies vs a unified v2 tree)."""
+
+import os
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.cgroups.cgroupfs import CgroupFs
+from adapters.namespaces.catatonit import CatatonitInfra
+from adapters.namespaces.pinned import PinnedNamespaces
+from adapters.podfiles.on_disk import PodFilesOnDisk
+from domain.errors import Internal
+from ports.cgroups import Cgroups
+from ports.infra import InfraProcesses, InfraSpec
+from ports.namespaces import NamespaceRequest
+from ports.pod_files import PodFileContents, PodFiles
+from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.infra import FakeInfraProcesses
+from tests.fakes.pod_files import FakePodFiles
+from tests.pod_host import netns_mounts
+
+TEST_CGROUP_PARENT = "pycrio-test-pods"
+
+
+# ---- InfraProcesses ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["fake", "catatonit"])
+def infra(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[InfraProcesses, InfraSpec]]:
+    sid = secrets.token_hex(32)
+    if request.param == "fake":
+        yield FakeInfraProcesses(), InfraSpec(sid)
+        return
+    namespaces = PinnedNamespaces(tmp_path / "run", timeout=30)
+    made = namespaces.create(sid, NamespaceRequest())
+    real = CatatonitInfra(tmp_path / "run", "/usr/bin/catatonit", timeout=30)
+    yield real, InfraSpec(sid, made.network, made.ipc, made.uts, new_pid_namespace=True)
+    real.stop(sid, None, 5)
+    namespaces.remove(sid)
+    assert netns_mounts(tmp_path / "run") == []
+
+
+def test_infra_runs_until_stopped(infra: tuple[InfraProcesses, InfraSpec]) -> None:
+    processes, spec = infra
+    process = processes.start(spec)
+    assert processes.alive(process)
+    assert processes.find(spec.sandbox_id) == process
+    processes.stop(spec.sandbox_id, process, 5)
+    assert not processes.alive(process)
+    assert processes.find(spec.sandbox_id) is None
+    processes.stop(spec.sandbox_id, process, 5)
+
+
+def test_infra_is_found_by_sandbox_after_a_crash(infra: tuple[InfraProcesses, InfraSpec]) -> None:
+    processes, spec = infra
+    process = processes.start(spec)
+    processes.stop(spec.sandbox_id, None, 5)
+    assert not processes.alive(process)
+
+
+def test_catatonit_holds_the_pod_namespaces_and_a_pid_namespace(tmp_path: Path) -> None:
+    sid = secrets.token_hex(32)
+    namespaces = PinnedNamespaces(tmp_path / "run", timeout=30)
+    made = namespaces.create(sid, NamespaceRequest(hostname="infra-host"))
+    real = CatatonitInfra(tmp_path / "run", "/usr/bin/catatonit", timeout=30)
+    process = real.start(InfraSpec(sid, made.network, made.ipc, made.uts, new_pid_namespace=True))
+    try:
+        for kind, path in (("net", made.network), ("ipc", made.ipc), ("uts", made.uts)):
+            assert os.stat(f"/proc/{process.pid}/ns/{kind}").st_ino == os.stat(path).st_ino
+        assert os.stat(process.pid_namespace).st_ino != os.stat("/proc/self/ns/pid").st_ino
+        assert os.readlink(f"/proc/{process.pid}/root") == "/"  # its own root: the empty tmpfs
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        assert "NSpid:\t" in status and status.split("NSpid:\t")[1].split()[1] == "1"  # PID 1 inside
+        # It holds no host mount, so it pins no other pod's namespace.
+        mounts = Path(f"/proc/{process.pid}/mountinfo").read_text().splitlines()
+        assert len(mounts) <= 2, mounts
+    finally:
+        real.stop(sid, process, 5)
+        namespaces.remove(sid)
+
+
+def test_catatonit_joins_the_cgroup(tmp_path: Path) -> None:
+    cgroups = CgroupFs()
+    path = f"/{TEST_CGROUP_PARENT}/infra-{secrets.token_hex(4)}"
+    sid = secrets.token_hex(32)
+    cgroups.create(path)
+    real = CatatonitInfra(tmp_path / "run", "/usr/bin/catatonit", timeout=30)
+    try:
+        process = real.start(InfraSpec(sid, cgroup_procs=tuple(cgroups.procs_files(path))))
+        for procs in cgroups.procs_files(path):
+            assert Path(procs).read_text().split() == [str(process.pid)]
+        real.stop(sid, process, 5)
+    finally:
+        real.stop(sid, None, 5)
+        cgroups.remove(path)
+    assert not cgroups.exists(path)
+
+
+# ---- PodFiles -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["fake", "disk"])
+def pod_files(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[PodFiles, Callable[[str], str]]]:
+    if request.param == "fake":
+        fake = FakePodFiles()
+        yield fake, fake.read
+        return
+    real = PodFilesOnDisk(tmp_path / "run")
+    yield real, lambda path: Path(path).read_text()
+    for pod in (tmp_path / "run" / "pods").glob("*"):
+        real.remove(pod.name)
+    assert netns_mounts(tmp_path / "run") == []
+
+
+def test_files_hold_what_was_asked(pod_files: tuple[PodFiles, Callable[[str], str]]) -> None:
+    files, read = pod_files
+    sid = secrets.token_hex(32)
+    paths = files.write(sid, PodFileContents("web-1", "127.0.0.1\tlocalhost\n", "nameserver 10.0.0.10\n"))
+    assert read(paths.hostname) == "web-1\n"
+    assert read(paths.hosts) == "127.0.0.1\tlocalhost\n"
+    assert read(paths.resolv_conf) == "nameserver 10.0.0.10\n"
+    assert paths.shm != "/dev/shm"
+    files.remove(sid)
+    files.remove(sid)
+    with pytest.raises(FileNotFoundError):
+        read(paths.hostname)
+
+
+def test_node_files_when_none_given_and_host_shm(pod_files: tuple[PodFiles, Callable[[str], str]]) -> None:
+    files, read = pod_files
+    paths = files.write(secrets.token_hex(32), PodFileContents("node", None, None, private_shm=False))
+    assert paths.shm == "/dev/shm"
+    assert read(paths.resolv_conf)
+
+
+def test_shm_is_a_64m_tmpfs(tmp_path: Path) -> None:
+    real = PodFilesOnDisk(tmp_path / "run")
+    sid = secrets.token_hex(32)
+    paths = real.write(sid, PodFileContents("h", "", ""))
+    df = subprocess.run(
+        ["findmnt", "-n", "-o", "FSTYPE,SIZE,OPTIONS", paths.shm], capture_output=True, text=True
+    )
+    fstype, size, options = df.stdout.split()
+    assert (fstype, size) == ("tmpfs", "64M")
+    assert {"nosuid", "nodev", "noexec"} <= set(options.split(","))
+    real.write(sid, PodFileContents("h2", "", ""))  # rewriting does not stack a second mount
+    assert netns_mounts(tmp_path / "run") == [paths.shm]
+    real.remove(sid)
+    assert netns_mounts(tmp_path / "run") == []
+
+
+# ---- Cgroups -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["fake", "v1-host", "v2-tree"])
+def cgroups(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Cgroups, str]]:
+    base = f"/{TEST_CGROUP_PARENT}/contract-{secrets.token_hex(4)}"
+    if request.param == "fake":
+        yield FakeCgroups(), base
+        return
+    if request.param == "v2-tree":
+        root = tmp_path / "cgroup2"
+        root.mkdir()
+        (root / "cgroup.controllers").write_text("cpu memory pids\n")
+        yield CgroupFs(root), base
+        return
+    real = CgroupFs()
+    yield real, base
+    for path in (f"{base}/pod/child", f"{base}/pod", base):
+        real.remove(path)
+
+
+def test_create_makes_parents_and_remove_is_idempotent(cgroups: tuple[Cgroups, str]) -> None:
+    tree, base = cgroups
+    path = f"{base}/pod/child"
+    assert not tree.exists(path)
+    tree.create(path)
+    tree.create(path)
+    assert tree.exists(path) and tree.exists(f"{base}/pod")
+    assert all(f.endswith(f"{path}/cgroup.procs") for f in tree.procs_files(path))
+    with pytest.raises(Internal):
+        tree.remove(f"{base}/pod")  # it has a child
+    tree.remove(path)
+    tree.remove(path)
+    assert not tree.exists(path)
+    tree.remove(f"{base}/pod")
+    tree.remove(base)
+
+
+def test_v1_cpuset_cgroups_can_take_processes() -> None:
+    tree = CgroupFs()
+    path = f"/{TEST_CGROUP_PARENT}/cpuset-{secrets.token_hex(4)}/pod"
+    tree.create(path)
+    try:
+        cpus = Path(f"/sys/fs/cgroup/cpuset{path}/cpuset.cpus").read_text().strip()
+        assert cpus == Path("/sys/fs/cgroup/cpuset/cpuset.cpus").read_text().strip()
+    finally:
+        tree.remove(path)
+        tree.remove(path.rsplit("/", 1)[0])

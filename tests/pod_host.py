@@ -1,0 +1,265 @@
+"""Host-side helpers for tests that make real pod networks: a private CNI config and a leak report.
+
+Every network a test makes uses a bridge named pcpod<hex> and a /24 inside 10.86.0.0/16 with its own
+host-local data dir, so parallel runs and other work on the machine never collide; `cleanup` removes
+whatever a test left (bridge, veths, iptables rules and chains of its pods, IPAM files).
+"""
+
+import json
+import re
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+
+@dataclass
+class HostTestNetwork:
+    conf_dir: Path
+    bridge: str
+    subnet: str
+    data_dir: Path
+    name: str
+    sandbox_ids: set[str] = field(default_factory=set)
+
+    @property
+    def prefix(self) -> str:
+        return self.subnet.rsplit(".", 2)[0]  # "10.86.N"
+
+
+def make_test_network(root: Path, cni_version: str = "1.0.0", portmap: bool = True) -> HostTestNetwork:
+    token = secrets.token_hex(2)
+    octet = 1 + secrets.randbelow(250)
+    network = HostTestNetwork(
+        conf_dir=root / f"net.d-{token}",
+        bridge=f"pcpod{token}",
+        subnet=f"10.86.{octet}.0/24",
+        data_dir=root / f"ipam-{token}",
+        name=f"pcpod-{token}",
+    )
+    network.conf_dir.mkdir(parents=True)
+    plugins: list[dict[str, object]] = [
+        {
+            "type": "bridge",
+            "bridge": network.bridge,
+            "isGateway": True,
+            "ipMasq": True,
+            "hairpinMode": True,
+            "ipam": {
+                "type": "host-local",
+                "dataDir": str(network.data_dir),
+                "routes": [{"dst": "0.0.0.0/0"}],
+                "ranges": [[{"subnet": network.subnet}]],
+            },
+        }
+    ]
+    if portmap:
+        plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
+    plugins.append({"type": "loopback"})
+    conflist = {"cniVersion": cni_version, "name": network.name, "plugins": plugins}
+    (network.conf_dir / "10-pcpod.conflist").write_text(json.dumps(conflist, indent=2))
+    return network
+
+
+def nat_rules() -> list[str]:
+    return _iptables("nat") + _iptables("filter")
+
+
+def _iptables(table: str) -> list[str]:
+    out = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def veths_on(bridge: str) -> list[str]:
+    with IPRoute() as ipr:
+        masters = ipr.link_lookup(ifname=bridge)
+        if not masters:
+            return []
+        return [
+            str(link.get_attr("IFLA_IFNAME"))
+            for link in ipr.get_links()
+            if link.get_attr("IFLA_MASTER") == masters[0]
+        ]
+
+
+def leftovers(network: HostTestNetwork) -> list[str]:
+    """Everything of the network's pods still on the host (the bridge itself is shared and may stay)."""
+    found = [f"veth {v}" for v in veths_on(network.bridge)]
+    ids = [sid[:12] for sid in network.sandbox_ids]
+    found += [
+        f"iptables {rule}"
+        for rule in nat_rules()
+        if any(sid in rule for sid in ids) or network.prefix + "." in rule
+    ]
+    if network.data_dir.exists():
+        found += [f"ipam {p.name}" for p in (network.data_dir / network.name).glob("*") if _is_ip(p.name)]
+    return found
+
+
+def _is_ip(name: str) -> bool:
+    return bool(re.fullmatch(r"\d+\.\d+\.\d+\.\d+|[0-9a-f:]+", name)) and name.count(".") == 3
+
+
+def cleanup(network: HostTestNetwork) -> None:
+    """Remove what the tests left, leaks included, so a failing test does not poison the machine."""
+    with IPRoute() as ipr:
+        for veth in veths_on(network.bridge):
+            ipr.link("del", ifname=veth)
+        if ipr.link_lookup(ifname=network.bridge):
+            ipr.link("del", ifname=network.bridge)
+    ids = [sid[:12] for sid in network.sandbox_ids]
+    for table in ("nat", "filter"):
+        rules = _iptables(table)
+        doomed_chains = set()
+        for rule in rules:
+            if rule.startswith("-A ") and (any(sid in rule for sid in ids) or network.prefix + "." in rule):
+                _ipt(table, ["-D", *_split(rule)[1:]])
+                target = re.search(r"-j (CNI-[\w-]+)", rule)
+                if target:
+                    doomed_chains.add(target.group(1))
+        for chain in doomed_chains:
+            if not chain.startswith("CNI-HOSTPORT-"):
+                _ipt(table, ["-F", chain])
+                _ipt(table, ["-X", chain])
+    _remove_idle_hostport_chains()
+    subprocess.run(["rm", "-rf", str(network.data_dir)], check=False)
+
+
+def _remove_idle_hostport_chains() -> None:
+    """portmap's shared chains, once no pod of anyone uses them (only their own jumps remain)."""
+    rules = _iptables("nat")
+    dnat_entries = [r for r in rules if r.startswith("-A CNI-HOSTPORT-DNAT ")]
+    if dnat_entries or not any(r == "-N CNI-HOSTPORT-DNAT" for r in rules):
+        return
+    for rule in rules:
+        if rule.startswith("-A ") and "-j CNI-HOSTPORT-" in rule and not rule.startswith("-A CNI-HOSTPORT-"):
+            _ipt("nat", ["-D", *_split(rule)[1:]])
+    for chain in ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"):
+        _ipt("nat", ["-F", chain])
+        _ipt("nat", ["-X", chain])
+
+
+def _split(rule: str) -> list[str]:
+    import shlex
+
+    return shlex.split(rule)
+
+
+def _ipt(table: str, args: list[str]) -> None:
+    subprocess.run(["iptables", "-w", "-t", table, *args], capture_output=True, check=False)
+
+
+def netns_mounts(run_dir: Path) -> list[str]:
+    """Mounts (nsfs pins, shm tmpfs) under a run dir."""
+    prefix = str(run_dir)
+    with open("/proc/self/mountinfo") as handle:
+        return [line.split()[4] for line in handle if line.split()[4].startswith(prefix)]
+
+
+def cgroup_leftovers(parent: str) -> list[str]:
+    """Cgroups below `parent` in any v1 hierarchy (the parent itself excluded)."""
+    found = []
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        base = hierarchy / parent.strip("/")
+        if hierarchy.name != "unified" and base.is_dir():
+            found += [str(p) for p in base.rglob("*") if p.is_dir()]
+    return found
+
+
+def remove_cgroups(parent: str) -> None:
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        base = hierarchy / parent.strip("/")
+        if hierarchy.name == "unified" or not base.is_dir():
+            continue
+        for path in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            path.rmdir()
+        base.rmdir()
+
+
+def cleanup_run_dir(run_dir: Path) -> None:
+    """Kill infra processes and unmount pins a failed test left under a daemon's run dir."""
+    import contextlib
+    import os
+    import signal
+
+    from adapters.namespaces.linux import process_start_time
+
+    for pid_file in run_dir.glob("pods/*/infra/pid"):
+        pid, start = pid_file.read_text().split()
+        if process_start_time(int(pid)) == int(start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+    for mount in sorted(netns_mounts(run_dir), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+SERVE_ONCE = """
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen(16)
+print("listening", flush=True)
+while True:
+    conn, _ = server.accept()
+    conn.sendall(sys.argv[2].encode())
+    conn.close()
+"""
+
+CONNECT = """
+import socket, sys, time
+deadline = time.monotonic() + 10
+while True:
+    try:
+        with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as conn:
+            print(conn.recv(64).decode())
+            break
+    except OSError as err:
+        if time.monotonic() > deadline:
+            print(f"failed: {err}")
+            break
+        time.sleep(0.1)
+"""
+
+
+def serve_in_netns(netns: str, port: int, reply: str) -> subprocess.Popen[str]:
+    """A TCP server inside a pod's network namespace that answers every connection with `reply`."""
+    import sys
+
+    process = subprocess.Popen(
+        ["nsenter", f"--net={netns}", sys.executable, "-c", SERVE_ONCE, str(port), reply],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "listening"
+    return process
+
+
+def connect(host: str, port: int, netns: str = "") -> str:
+    """What a TCP connection to host:port answers, from the host or from inside a namespace."""
+    import sys
+
+    prefix = ["nsenter", f"--net={netns}"] if netns else []
+    command = [*prefix, sys.executable, "-c", CONNECT, host, str(port)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def host_address() -> str:
+    """An IPv4 address of this host other than loopback."""
+    with IPRoute() as ipr:
+        for addr in ipr.get_addr(family=2):
+            ip = str(addr.get_attr("IFA_ADDRESS"))
+            if not ip.startswith("127.") and not ip.startswith("10.86."):
+                return ip
+    raise RuntimeError("no non-loopback IPv4 address")

@@ -1,0 +1,74 @@
+"""Pure rules: sysctl namespaces, systemd slice expansion, pod file text."""
+
+import pytest
+
+from domain.cgroup_paths import expand_slice, infra_cgroup
+from domain.errors import InvalidArgument
+from domain.pod_file_text import hosts, resolv_conf
+from domain.sysctls import namespace_of, validate_sysctls
+from ports.network import DnsSettings
+
+
+@pytest.mark.parametrize(
+    ("name", "namespace"),
+    [
+        ("net.ipv4.ip_forward", "net"),
+        ("kernel.shm_rmid_forced", "ipc"),
+        ("kernel.shmmax", "ipc"),
+        ("kernel.msgmax", "ipc"),
+        ("kernel.sem", "ipc"),
+        ("fs.mqueue.msg_max", "ipc"),
+        ("kernel.semx", ""),
+        ("kernel.hostname", ""),
+        ("vm.overcommit_memory", ""),
+        ("fs.file-max", ""),
+    ],
+)
+def test_sysctl_namespaces(name: str, namespace: str) -> None:
+    assert namespace_of(name) == namespace
+
+
+def test_slash_names_are_normalised() -> None:
+    assert validate_sysctls({"net/ipv4/ip_forward": "1"}, False, False) == {"net.ipv4.ip_forward": "1"}
+
+
+def test_a_value_with_a_newline_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="newline"):
+        validate_sysctls({"net.ipv4.ip_forward": "1\nvm.x=1"}, False, False)
+
+
+@pytest.mark.parametrize(
+    ("slice_name", "path"),
+    [
+        ("kubepods.slice", "/kubepods.slice"),
+        ("kubepods-burstable.slice", "/kubepods.slice/kubepods-burstable.slice"),
+        (
+            "kubepods-burstable-pod1234.slice",
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice",
+        ),
+        ("-.slice", "/"),
+    ],
+)
+def test_slice_expansion(slice_name: str, path: str) -> None:
+    assert expand_slice(slice_name) == path
+
+
+@pytest.mark.parametrize("bad", ["kubepods", ".slice", "a--b.slice", "-a.slice", "a/b.slice"])
+def test_bad_slices_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidArgument):
+        expand_slice(bad)
+
+
+def test_cgroupfs_parent_is_cleaned_and_dotdot_refused() -> None:
+    assert infra_cgroup("cgroupfs", "kubepods//pod1/", "abc") == (
+        "/kubepods/pod1",
+        "/kubepods/pod1/pycrio-abc",
+    )
+    with pytest.raises(InvalidArgument):
+        infra_cgroup("cgroupfs", "/kubepods/../etc", "abc")
+
+
+def test_resolv_conf_and_hosts_text() -> None:
+    dns = DnsSettings(servers=["10.0.0.10", "10.0.0.11"], searches=["a.svc", "b"], options=["ndots:5"])
+    assert resolv_conf(dns) == "search a.svc b\nnameserver 10.0.0.10\nnameserver 10.0.0.11\noptions ndots:5\n"
+    assert hosts("web", ["10.1.2.3"]).endswith("10.1.2.3\tweb\n")

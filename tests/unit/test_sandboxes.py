@@ -1,0 +1,486 @@
+"""The sandbox lifecycle against fakes: creation, name reservation, retries, stop/remove, restart."""
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
+from domain.sandbox_model import (
+    NamespaceMode,
+    NamespaceOptions,
+    NetworkPhase,
+    PodSandbox,
+    SandboxConfig,
+    SandboxMetadata,
+    SandboxState,
+)
+from domain.sandboxes import STATE_KIND, SandboxFilter, SandboxService, SandboxSettings
+from ports.network import DnsSettings, PortMapping
+from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.infra import FakeInfraProcesses
+from tests.fakes.namespaces import FakeNamespaces
+from tests.fakes.network import FakeNetwork
+from tests.fakes.pod_containers import FakePodContainers
+from tests.fakes.pod_files import FakePodFiles
+from tests.fakes.state_store import InMemoryStateStore
+
+
+class World:
+    """The service with every port faked; `service()` builds a fresh one on the same host (a restart)."""
+
+    def __init__(self, **settings: object) -> None:
+        self.store = InMemoryStateStore()
+        self.network = FakeNetwork()
+        self.namespaces = FakeNamespaces()
+        self.infra = FakeInfraProcesses()
+        self.files = FakePodFiles()
+        self.cgroups = FakeCgroups()
+        self.containers = FakePodContainers()
+        defaults: dict[str, object] = {
+            "runtimes": ("runc", "crun"),
+            "node_hostname": "node-1",
+            "network_teardown_deadline": 1.0,
+            "creation_wait": 5.0,
+        }
+        defaults.update(settings)
+        self.settings = SandboxSettings(**defaults)  # type: ignore[arg-type]
+        self.slept: list[float] = []
+        self.now = 0.0
+        self.svc = self.service()
+
+    def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def service(self) -> SandboxService:
+        return SandboxService(
+            self.store,
+            self.network,
+            self.namespaces,
+            self.infra,
+            self.files,
+            self.cgroups,
+            self.containers,
+            self.settings,
+            sleep=self._sleep,
+            monotonic=lambda: self.now,
+        )
+
+    def leftovers(self) -> list[object]:
+        return [
+            x
+            for x in (
+                self.network.attached,
+                self.namespaces.pinned,
+                self.infra.running,
+                self.files.files,
+                self.files.shm_mounts,
+                self.store.list(STATE_KIND),
+            )
+            if x
+        ]
+
+
+def pod(name: str = "web", **changes: object) -> SandboxConfig:
+    config = SandboxConfig(
+        metadata=SandboxMetadata(name=name, uid=f"uid-{name}", namespace="default", attempt=0),
+        labels={"app": name},
+        annotations={"note": "x"},
+    )
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_run_makes_a_ready_pod_with_its_own_namespaces_network_and_files(world: World) -> None:
+    dns = DnsSettings(servers=["10.10.10.10"], searches=["google.com"], options=["ndots:8"])
+    sid = world.svc.run(pod(hostname="test-hostname", dns=dns, sysctls={"kernel.shm_rmid_forced": "1"}))
+    sb = world.svc.status(sid)
+    assert sb.state == SandboxState.READY
+    assert len(sb.ips) == 1
+    assert sb.namespaces.network and sb.namespaces.ipc and sb.namespaces.uts
+    assert sb.pid_namespace == f"/proc/{sb.infra.pid}/ns/pid" if sb.infra else False
+    assert world.namespaces.hostnames[sid] == "test-hostname"
+    assert world.namespaces.sysctls[sid] == {"kernel.shm_rmid_forced": "1"}
+    assert sb.files is not None
+    resolv = world.files.read(sb.files.resolv_conf)
+    assert "nameserver 10.10.10.10" in resolv
+    assert "search google.com" in resolv
+    assert "options ndots:8" in resolv
+    assert f"{sb.ips[0]}\ttest-hostname" in world.files.read(sb.files.hosts)
+    assert world.files.read(sb.files.hostname) == "test-hostname\n"
+    assert sb.files.shm in world.files.shm_mounts
+
+
+def test_default_hostname_is_the_short_id(world: World) -> None:
+    sid = world.svc.run(pod())
+    assert world.svc.status(sid).hostname == sid[:12]
+
+
+def test_infra_joins_the_pod_namespaces_and_cgroup(world: World) -> None:
+    sid = world.svc.run(pod(cgroup_parent="/kubepods/pod1"))
+    sb = world.svc.status(sid)
+    assert sb.infra is not None
+    spec = world.infra.running[sb.infra.pid]
+    assert (spec.network, spec.ipc, spec.uts) == (sb.namespaces.network, sb.namespaces.ipc, sb.namespaces.uts)
+    assert spec.new_pid_namespace
+    assert sb.cgroup_path == f"/kubepods/pod1/pycrio-{sid}"
+    assert all(sb.cgroup_path in f for f in spec.cgroup_procs)
+    assert world.cgroups.exists(sb.cgroup_path)
+
+
+def test_host_namespaces_make_no_netns_and_no_network(world: World) -> None:
+    options = NamespaceOptions(network=NamespaceMode.NODE, pid=NamespaceMode.NODE, ipc=NamespaceMode.NODE)
+    sid = world.svc.run(pod(namespace_options=options))
+    sb = world.svc.status(sid)
+    assert sb.namespaces.network == sb.namespaces.ipc == sb.namespaces.uts == ""
+    assert sb.ips == []
+    assert sb.network_phase == NetworkPhase.NONE
+    assert sb.hostname == "node-1"
+    assert sb.pid_namespace == ""
+    assert sb.files is not None and sb.files.shm == "/dev/shm"
+    assert not world.network.attached
+
+
+def test_pid_mode_container_gives_no_shared_pid_namespace(world: World) -> None:
+    sid = world.svc.run(pod(namespace_options=NamespaceOptions(pid=NamespaceMode.CONTAINER)))
+    assert world.svc.status(sid).pid_namespace == ""
+
+
+def test_each_pod_gets_its_own_ip(world: World) -> None:
+    ids = [world.svc.run(pod(f"p{i}")) for i in range(5)]
+    ips = {world.svc.status(i).ips[0] for i in ids}
+    assert len(ips) == 5
+
+
+def test_same_metadata_twice_is_already_exists_naming_the_pod(world: World) -> None:
+    first = world.svc.run(pod())
+    with pytest.raises(AlreadyExists) as err:
+        world.svc.run(pod())
+    assert first in str(err.value)
+    assert "k8s_POD_web_default_uid-web_0" in str(err.value)
+    world.svc.run(replace(pod(), metadata=replace(pod().metadata, attempt=1)))
+
+
+def test_name_is_free_again_after_remove(world: World) -> None:
+    first = world.svc.run(pod())
+    world.svc.stop(first)
+    world.svc.remove(first)
+    assert world.svc.run(pod()) != first
+
+
+def test_retry_after_the_caller_went_away_gets_the_same_pod(world: World) -> None:
+    first = world.svc.run(pod(), caller_gone=lambda: True)
+    assert world.svc.run(pod()) == first
+    with pytest.raises(AlreadyExists):
+        world.svc.run(pod())
+
+
+def test_retry_during_creation_waits_for_the_first_call(world: World) -> None:
+    entered, release = threading.Event(), threading.Event()
+    original_setup = world.network.setup
+
+    def slow_setup(request):  # type: ignore[no-untyped-def]
+        entered.set()
+        release.wait(5)
+        return original_setup(request)
+
+    world.network.setup = slow_setup  # type: ignore[method-assign]
+    gone = threading.Event()
+    results: dict[str, str] = {}
+    first = threading.Thread(target=lambda: results.update(a=world.svc.run(pod(), caller_gone=gone.is_set)))
+    first.start()
+    assert entered.wait(5)
+    gone.set()  # the kubelet timed out
+    second = threading.Thread(target=lambda: results.update(b=world.svc.run(pod())))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert results["a"] == results["b"]
+    assert len(world.svc.list()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"metadata": SandboxMetadata("", "u", "ns")}, "metadata.name"),
+        ({"metadata": SandboxMetadata("n", "", "ns")}, "metadata.uid"),
+        ({"metadata": SandboxMetadata("n", "u", "")}, "metadata.namespace"),
+        ({"sysctls": {"kernel.panic": "1"}}, "kernel.panic"),
+        ({"sysctls": {"vm.swappiness": "1"}}, "vm.swappiness"),
+        ({"sysctls": {"net.ipv4.no_such_knob": "1"}}, "net.ipv4.no_such_knob"),
+        (
+            {
+                "sysctls": {"net.ipv4.ip_forward": "1"},
+                "namespace_options": NamespaceOptions(network=NamespaceMode.NODE),
+            },
+            "host network",
+        ),
+        (
+            {
+                "sysctls": {"kernel.shmmax": "1"},
+                "namespace_options": NamespaceOptions(ipc=NamespaceMode.NODE),
+            },
+            "host IPC",
+        ),
+        ({"port_mappings": [PortMapping("tcp", 0)]}, "container_port"),
+        ({"port_mappings": [PortMapping("tcp", 80, 70000)]}, "host_port"),
+        ({"port_mappings": [PortMapping("tcp", 80, 8080, "nope")]}, "host_ip"),
+        ({"dns": DnsSettings(servers=["not-an-ip"])}, "DNS server"),
+        ({"hostname": "bad host"}, "hostname"),
+        ({"namespace_options": NamespaceOptions(pid=NamespaceMode.TARGET)}, "TARGET"),
+        ({"user_namespace": True}, "user namespaces"),
+    ],
+)
+def test_bad_input_is_invalid_argument_and_leaves_nothing(
+    world: World, change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        world.svc.run(pod(**change))  # type: ignore[arg-type]
+    assert message in str(err.value)
+    assert world.leftovers() == []
+    assert world.svc.list() == []
+    world.svc.run(pod())  # the name was not kept
+
+
+def test_unknown_runtime_handler_is_invalid_argument(world: World) -> None:
+    with pytest.raises(InvalidArgument, match="no-such"):
+        world.svc.run(pod(), runtime_handler="no-such")
+    assert world.leftovers() == []
+
+
+def test_runtime_handler_is_kept(world: World) -> None:
+    sid = world.svc.run(pod(), runtime_handler="crun")
+    sb = world.svc.status(sid)
+    assert (sb.runtime_handler, sb.oci_runtime) == ("crun", "crun")
+    default = world.svc.status(world.svc.run(pod("other")))
+    assert (default.runtime_handler, default.oci_runtime) == ("", "runc")
+
+
+@pytest.mark.parametrize("failing", ["network", "infra"])
+def test_failure_during_creation_undoes_everything(world: World, failing: str) -> None:
+    if failing == "network":
+        world.network.fail_setup = True
+    else:
+        world.infra.fail_start = True
+    with pytest.raises(Internal):
+        world.svc.run(pod(cgroup_parent="/kubepods/pod1"))
+    assert world.leftovers() == []
+    assert world.cgroups.paths == set()
+    world.network.fail_setup = world.infra.fail_start = False
+    world.svc.run(pod())
+
+
+def test_stop_stops_containers_then_the_network_and_is_idempotent(world: World) -> None:
+    sid = world.svc.run(pod())
+    world.containers.add(sid, "c1")
+    world.svc.stop(sid)
+    assert world.containers.containers[sid] == {"c1": False}
+    assert sid not in world.network.attached
+    assert world.svc.status(sid).state == SandboxState.NOTREADY
+    world.svc.stop(sid)
+    assert world.network.teardown_calls == 1
+    assert world.svc.status(sid).state == SandboxState.NOTREADY
+
+
+def test_stop_and_remove_of_an_absent_pod_succeed(world: World) -> None:
+    world.svc.stop("0" * 64)
+    world.svc.remove("0" * 64)
+
+
+def test_an_empty_id_is_invalid(world: World) -> None:
+    with pytest.raises(InvalidArgument):
+        world.svc.stop("")
+
+
+def test_status_of_an_absent_pod_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound):
+        world.svc.status("nope")
+
+
+def test_network_teardown_is_retried(world: World) -> None:
+    sid = world.svc.run(pod())
+    world.network.teardown_failures_left = 2
+    world.svc.stop(sid)
+    assert world.network.teardown_calls == 3
+    assert sid not in world.network.attached
+    assert world.svc.status(sid).network_phase == NetworkPhase.DETACHED
+
+
+def test_a_wedged_network_does_not_block_stop_or_remove(world: World) -> None:
+    sid = world.svc.run(pod())
+    world.network.teardown_failures_left = 10**6
+    world.svc.stop(sid)
+    assert world.svc.status(sid).state == SandboxState.NOTREADY
+    assert world.svc.status(sid).network_phase == NetworkPhase.ATTACHED
+    assert sum(world.slept) <= world.settings.network_teardown_deadline
+    world.svc.remove(sid)
+    assert world.svc.list() == []
+    assert world.network.teardown_calls > 2
+
+
+def test_remove_releases_everything(world: World) -> None:
+    sid = world.svc.run(pod(cgroup_parent="/kubepods/podA"))
+    world.containers.add(sid, "c1")
+    world.svc.remove(sid)  # stops it first
+    assert ("stop_all", sid) in world.containers.calls
+    assert sid not in world.containers.containers
+    assert world.leftovers() == []
+    assert world.cgroups.paths == set()
+    world.svc.remove(sid)
+
+
+def test_remove_keeps_a_cgroup_parent_it_did_not_create(world: World) -> None:
+    world.cgroups.create("/kubepods/podB")
+    sid = world.svc.run(pod(cgroup_parent="/kubepods/podB"))
+    world.svc.remove(sid)
+    assert world.cgroups.exists("/kubepods/podB")
+    assert not world.cgroups.exists(f"/kubepods/podB/pycrio-{sid}")
+
+
+def test_a_busy_cgroup_fails_remove_and_a_retry_finishes_it(world: World) -> None:
+    sid = world.svc.run(pod(cgroup_parent="/kubepods/podC"))
+    busy = world.svc.status(sid).cgroup_path
+    world.cgroups.busy.add(busy)
+    with pytest.raises(Internal):
+        world.svc.remove(sid)
+    world.cgroups.busy.clear()
+    world.svc.remove(sid)
+    assert world.svc.list() == []
+
+
+def test_status_is_notready_when_the_infra_process_died(world: World) -> None:
+    sid = world.svc.run(pod())
+    infra = world.svc.status(sid).infra
+    assert infra is not None
+    world.infra.kill(infra)
+    assert world.svc.status(sid).state == SandboxState.NOTREADY
+
+
+def test_list_filters_by_id_prefix_state_and_labels(world: World) -> None:
+    a = world.svc.run(pod("a"))
+    b = world.svc.run(pod("b"))
+    world.svc.stop(b)
+    assert [s.id for s in world.svc.list()] == [a, b]
+    assert [s.id for s in world.svc.list(SandboxFilter(id=a[:8]))] == [a]
+    assert [s.id for s in world.svc.list(SandboxFilter(state=SandboxState.NOTREADY))] == [b]
+    assert [s.id for s in world.svc.list(SandboxFilter(labels={"app": "a"}))] == [a]
+    assert world.svc.list(SandboxFilter(labels={"app": "a", "x": "y"})) == []
+    assert world.svc.list(SandboxFilter(id="zzz")) == []
+    assert world.svc.status(a[:10]).id == a
+
+
+def test_an_ambiguous_prefix_matches_nothing(world: World) -> None:
+    ids = [world.svc.run(pod(f"p{i}")) for i in range(40)]
+    shared = next((x[0] for x in ids if sum(y[0] == x[0] for y in ids) > 1), None)
+    assert shared is not None
+    assert world.svc.list(SandboxFilter(id=shared)) == []
+
+
+def test_a_restarted_service_lists_stops_and_removes_its_pods(world: World) -> None:
+    ready = world.svc.run(pod("ready"))
+    stopped = world.svc.run(pod("stopped"))
+    world.svc.stop(stopped)
+    restarted = world.service()
+    assert {s.id: s.state for s in restarted.list()} == {
+        ready: SandboxState.READY,
+        stopped: SandboxState.NOTREADY,
+    }
+    with pytest.raises(AlreadyExists):
+        restarted.run(pod("ready"))
+    restarted.stop(ready)
+    restarted.remove(ready)
+    restarted.remove(stopped)
+    assert world.leftovers() == []
+
+
+class Crash(BaseException):
+    """The daemon was killed here."""
+
+
+class CrashingService(SandboxService):
+    def _roll_back(self, sb: PodSandbox) -> None:
+        raise Crash  # a killed daemon rolls nothing back
+
+
+def _crash_after(original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(*args: Any) -> Any:
+        original(*args)
+        raise Crash
+
+    return wrapped
+
+
+@pytest.mark.parametrize("crash_point", ["after_infra_start", "during_add", "after_add"])
+def test_a_crash_during_creation_is_rolled_back_on_restart(
+    world: World, crash_point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashing = CrashingService(
+        world.store,
+        world.network,
+        world.namespaces,
+        world.infra,
+        world.files,
+        world.cgroups,
+        world.containers,
+        world.settings,
+    )
+    target = {"after_infra_start": (world.infra, "start"), "during_add": (world.network, "setup")}
+    if crash_point in target:
+        owner, method = target[crash_point]
+        monkeypatch.setattr(owner, method, _crash_after(getattr(owner, method)))
+    else:
+        monkeypatch.setattr(world.files, "write", _crash_after(lambda *args: None))
+    with pytest.raises(Crash):
+        crashing.run(pod(cgroup_parent="/kubepods/crashed"))
+    (doc,) = world.store.list(STATE_KIND).values()
+    assert doc["state"] == "CREATING"
+    monkeypatch.undo()
+    restarted = world.service()
+    assert restarted.list() == []
+    assert world.leftovers() == []
+    assert world.cgroups.paths == set()
+    restarted.run(pod())
+
+
+def test_systemd_driver_names_the_infra_scope_under_the_expanded_slice() -> None:
+    world = World(cgroup_driver="systemd")
+    sid = world.svc.run(pod(cgroup_parent="kubepods-burstable-pod123.slice"))
+    sb = world.svc.status(sid)
+    assert sb.cgroup_parent == "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod123.slice"
+    assert sb.cgroup_path == f"{sb.cgroup_parent}/pycrio-{sid}.scope"
+    with pytest.raises(InvalidArgument, match="slice"):
+        world.svc.run(pod("x", cgroup_parent="/kubepods/pod1"))
+
+
+def test_overhead_and_resources_are_recorded_and_survive_restart(world: World) -> None:
+    sid = world.svc.run(
+        pod(overhead={"cpu_shares": 10}, resources={"memory_limit_in_bytes": 1 << 20, "cpu_quota": 5000})
+    )
+    restored = world.service().status(sid)
+    assert restored.config.overhead == {"cpu_shares": 10}
+    assert restored.config.resources["memory_limit_in_bytes"] == 1 << 20
+
+
+def test_twenty_pods_in_parallel_get_distinct_ips(world: World) -> None:
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        sid = world.svc.run(pod(f"par{i}"))
+        with lock:
+            ids.append(sid)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len({world.svc.status(i).ips[0] for i in ids}) == 20
