@@ -16,8 +16,10 @@ from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
+from adapters.cri.handler_statuses import HandlerStatuses
 from adapters.cri.pod_metrics import PodMetricsHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
+from adapters.cri.sandbox_events import SandboxEventHandlers
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
@@ -30,8 +32,8 @@ from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
-from adapters.stats.unwired import NoPodStatuses, NoWorkloads
 from adapters.system.clock import SystemClock
+from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
 from domain.events import Broadcaster
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
@@ -145,9 +147,9 @@ class Container(containers.DeclarativeContainer):
         address=providers.Callable(lambda c: c.metrics.address, config),
         port=providers.Callable(lambda c: c.metrics.port, config),
     )
-    # The pods and containers services replace these two when they are wired in.
-    workloads = providers.Singleton(NoWorkloads)
-    pod_statuses = providers.Singleton(NoPodStatuses)
+    # What stats and events know of pods and containers: thin adapters over their services.
+    workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes)
+    pod_statuses = providers.Singleton(HandlerStatuses, sandboxes=sandbox_handlers)
     stats_service = providers.Singleton(
         StatsService,
         inventory=workloads,
@@ -176,6 +178,9 @@ class Container(containers.DeclarativeContainer):
     stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
     pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
     event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
+    sandbox_event_handlers = providers.Singleton(
+        SandboxEventHandlers, handlers=sandbox_handlers, publisher=container_events, statuses=pod_statuses
+    )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
         stats_collector, metrics_endpoint, providers.Singleton(EventStreams, broadcaster=event_broadcaster)
@@ -184,7 +189,11 @@ class Container(containers.DeclarativeContainer):
     runtime_servicer = providers.Singleton(
         runtime_service,
         groups=providers.List(
-            runtime_info_handlers, sandbox_handlers, stats_handlers, pod_metrics_handlers, event_handlers
+            runtime_info_handlers,
+            sandbox_event_handlers,
+            stats_handlers,
+            pod_metrics_handlers,
+            event_handlers,
         ),
     )
     image_servicer = providers.Singleton(image_service, groups=providers.List())

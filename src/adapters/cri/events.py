@@ -48,8 +48,15 @@ class CriEventPublisher:
         self._clock = clock
 
     def container_event(self, container_id: str, pod_id: str, kind: ContainerEventType) -> None:
+        self.send(self.prepare(container_id, pod_id, kind))
+
+    def prepare(
+        self, container_id: str, pod_id: str, kind: ContainerEventType
+    ) -> pb.ContainerEventResponse | None:
+        """The event with the statuses as they are now, to `send` once the change is done (a removal
+        takes away the statuses it needs). None when nobody listens or the pod is unknown."""
         if not self._broadcaster.has_subscribers:
-            return
+            return None
         created_at = self._clock.now_ns()
         try:
             pod_status = self._statuses.pod_sandbox_status(pod_id)
@@ -57,19 +64,21 @@ class CriEventPublisher:
         except NotFound:
             # The kubelet cannot place an event without its pod; it relists soon anyway.
             _log.info("event without pod skipped", container=container_id, pod=pod_id, kind=kind.value)
-            return
+            return None
         except Exception:
             _log.exception("building event statuses failed", container=container_id, kind=kind.value)
-            return
-        self._broadcaster.publish(
-            pb.ContainerEventResponse(
-                container_id=container_id,
-                container_event_type=CRI_EVENT_TYPES[kind],
-                created_at=created_at,
-                pod_sandbox_status=pod_status,
-                containers_statuses=container_statuses,
-            )
+            return None
+        return pb.ContainerEventResponse(
+            container_id=container_id,
+            container_event_type=CRI_EVENT_TYPES[kind],
+            created_at=created_at,
+            pod_sandbox_status=pod_status,
+            containers_statuses=container_statuses,
         )
+
+    def send(self, event: pb.ContainerEventResponse | None) -> None:
+        if event is not None:
+            self._broadcaster.publish(event)
 
 
 class ContainerEventHandlers:
