@@ -15,6 +15,9 @@ from dependency_injector import containers, providers
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
+from adapters.containers.pod_containers import ServicePodContainers
+from adapters.containers.wiring import build_container_service
+from adapters.cri.containers import ContainerHandlers
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
 from adapters.cri.handler_statuses import HandlerStatuses
 from adapters.cri.pod_metrics import PodMetricsHandlers
@@ -32,10 +35,15 @@ from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
+from adapters.storage.image_store import StateImageStore
+from adapters.storage.image_users import RootfsImageUsers
+from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.system.clock import SystemClock
 from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
+from domain.errors import Unavailable
 from domain.events import Broadcaster
+from domain.images import ImageService
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
@@ -56,14 +64,15 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
 
 
-class NoPodContainers:
-    """PodContainers until the containers service is wired in its place: a pod has no containers."""
+class _NoRegistry:
+    """Registry until the images-registry branch wires the real one: pulls fail, stored images work."""
 
-    def stop_all(self, sandbox_id: str, timeout: float) -> None:
-        return None
+    def __getattr__(self, name: str) -> Any:
+        raise Unavailable("no image registry is configured in this build")
 
-    def remove_all(self, sandbox_id: str) -> None:
-        return None
+
+def _registry_placeholder() -> Any:
+    return _NoRegistry()
 
 
 def _sandbox_settings(config: Config) -> SandboxSettings:
@@ -107,8 +116,8 @@ class Container(containers.DeclarativeContainer):
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
     cgroups = providers.Singleton(CgroupFs)
-    # The containers service replaces this with its own PodContainers.
-    pod_containers = providers.Singleton(NoPodContainers)
+    # Bound to the containers service when that is built (they need each other).
+    pod_containers = providers.Singleton(ServicePodContainers)
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -121,6 +130,36 @@ class Container(containers.DeclarativeContainer):
         settings=providers.Callable(_sandbox_settings, config),
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
+
+    # Images area (layer store, image records, image service). The containers branch wires them here so that
+    # containers get root file systems; at merge keep one set of these providers.
+    layer_store = providers.Singleton(
+        OverlayLayerStore,
+        root=providers.Callable(lambda c: Path(c.runtime.root) / "storage", config),
+        state=state_store,
+        command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    )
+    image_store = providers.Singleton(StateImageStore, state=state_store)
+    image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
+    images = providers.Singleton(
+        ImageService,
+        registry=providers.Callable(_registry_placeholder),
+        layers=layer_store,
+        images=image_store,
+        users=image_users,
+        pinned_images=providers.Callable(lambda c: c.image.pinned_images, config),
+        pull_progress_timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
+    )
+
+    container_service = providers.Singleton(
+        build_container_service,
+        config=config,
+        store=state_store,
+        sandboxes=sandboxes,
+        images=images,
+        pod_containers=pod_containers,
+    )
+    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
     runtime_info = providers.Singleton(
         RuntimeInfoService,
@@ -191,6 +230,7 @@ class Container(containers.DeclarativeContainer):
         groups=providers.List(
             runtime_info_handlers,
             sandbox_event_handlers,
+            container_handlers,
             stats_handlers,
             pod_metrics_handlers,
             event_handlers,

@@ -1,0 +1,35 @@
+"""The CRI log format conmon writes (`k8s-file`): `<RFC3339Nano> <stdout|stderr> <F|P> <content>` per line.
+
+F marks a full line (a newline followed it), P a partial one (the rest follows in the next entry).
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    timestamp: str
+    stream: str
+    partial: bool
+    content: bytes
+
+
+def parse_line(line: bytes) -> LogEntry | None:
+    parts = line.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr") or parts[2] not in (b"F", b"P"):
+        return None
+    content = parts[3] if len(parts) == 4 else b""
+    return LogEntry(parts[0].decode(), parts[1].decode(), parts[2] == b"P", content)
+
+
+def split_streams(data: bytes) -> tuple[bytes, bytes]:
+    """(stdout, stderr) as the process wrote them, newlines restored."""
+    streams: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+    for line in data.splitlines(keepends=True):
+        entry = parse_line(line)
+        if entry is None:
+            continue
+        streams[entry.stream] += entry.content
+        if not entry.partial:
+            streams[entry.stream] += b"\n"
+    return bytes(streams["stdout"]), bytes(streams["stderr"])

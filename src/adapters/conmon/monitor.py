@@ -1,0 +1,288 @@
+"""ContainerMonitor over conmon: create through the runtime, CRI logs, exit files, ExecSync, log reopen.
+
+conmon talks to its parent through two inherited pipes named by environment variables: the start pipe
+(conmon waits for one byte before running the runtime) and the sync pipe (conmon answers with JSON:
+`{"pid": N}` after create, `{"exit_code": N, "message": ...}` after an exec). conmon double-forks and
+outlives the daemon (which is a subreaper, so the orphan is reaped); its files are kept per container in
+`<persist_root>/<id>/`: conmon.pid, `exit`, `oom` (written when the cgroup OOM-killed the container) and
+`bundle` (where the ctl fifo lives).
+"""
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.conmon.log_format import split_streams
+from adapters.process import runner
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
+from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
+
+TIMED_OUT_MESSAGE = "command timed out"
+_REOPEN_LOG = b"2 0 0\n"  # conmon's ctl fifo message: reopen the log file
+# conmon stops writing an exec's log at this size: room for the output cap plus the log format's overhead
+# (timestamps on every entry), so that output past the cap is seen and reported as cut.
+_EXEC_LOG_LIMIT = MAX_EXEC_OUTPUT + MAX_EXEC_OUTPUT // 8
+
+
+class ConmonMonitor:
+    def __init__(
+        self,
+        conmon: str,
+        persist_root: Path,
+        exits_dir: Path,
+        sockets_dir: Path,
+        log_level: str = "error",
+    ) -> None:
+        self._conmon = conmon
+        self._persist_root = persist_root
+        self._exits_dir = exits_dir
+        self._sockets_dir = sockets_dir
+        self._log_level = log_level
+
+    def _persist(self, container_id: str) -> Path:
+        return self._persist_root / container_id
+
+    def _base_args(self, request: MonitoredCreate) -> list[str]:
+        args = [
+            self._conmon,
+            "-c", request.container_id,
+            "-n", request.name,
+            "-r", request.runtime_binary,
+            "--runtime-arg", f"--root={request.runtime_root}",
+            "--socket-dir-path", str(self._sockets_dir),
+            "--log-level", self._log_level,
+        ]  # fmt: skip
+        if request.systemd_cgroup:
+            args.append("-s")
+        return args
+
+    def _launch(
+        self, args: list[str], cwd: Path, timeout: float, stdout: Any = subprocess.DEVNULL
+    ) -> tuple[subprocess.Popen[bytes], int, int]:
+        """Start conmon with its two pipes; returns (process, sync pipe read end, start pipe write end)."""
+        sync_r, sync_w = os.pipe()
+        start_r, start_w = os.pipe()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "_OCI_SYNCPIPE": str(sync_w),
+            "_OCI_STARTPIPE": str(start_r),
+        }
+        try:
+            process = runner.spawn(
+                args,
+                cwd=str(cwd),
+                env=env,
+                pass_fds=(sync_w, start_r),
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            for fd in (sync_r, sync_w, start_r, start_w):
+                os.close(fd)
+            raise Internal(f"conmon could not be started: {exc}") from None
+        os.close(sync_w)
+        os.close(start_r)
+        return process, sync_r, start_w
+
+    def create(self, request: MonitoredCreate, timeout: float) -> Created:
+        persist = self._persist(request.container_id)
+        persist.mkdir(parents=True, exist_ok=True)
+        self._exits_dir.mkdir(parents=True, exist_ok=True)
+        self._sockets_dir.mkdir(parents=True, exist_ok=True)
+        (persist / "bundle").write_text(str(request.bundle))
+        Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+        args = [
+            *self._base_args(request),
+            "-u", request.container_id,
+            "-b", str(request.bundle),
+            "-p", str(request.bundle / "pidfile"),
+            "-P", str(persist / "conmon.pid"),
+            "--persist-dir", str(persist),
+            "--exit-dir", str(self._exits_dir),
+            "-l", f"k8s-file:{request.log_path}",
+        ]  # fmt: skip
+        if request.tty:
+            args.append("-t")
+        elif request.stdin:
+            args.append("-i")
+            if not request.stdin_once:
+                args.append("--leave-stdin-open")
+        process, sync_r, start_w = self._launch(args, request.bundle, timeout)
+        try:
+            os.write(start_w, b"\0")
+            os.close(start_w)
+            start_w = -1
+            try:
+                process.wait(timeout=timeout)  # conmon's first process exits once it has forked
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise DeadlineExceeded(
+                    f"conmon for {request.container_id} did not detach within {timeout:g}s"
+                ) from None
+            message = _read_json(sync_r, timeout, f"conmon for {request.container_id}")
+        finally:
+            runner.release(process)
+            if start_w >= 0:
+                os.close(start_w)
+            os.close(sync_r)
+        pid = int(message.get("pid", -1))
+        if pid <= 0:
+            raise Internal(f"creating container {request.container_id}: {message.get('message') or 'failed'}")
+        monitor_pid = _read_int(persist / "conmon.pid")
+        return Created(pid=pid, monitor_pid=monitor_pid or 0)
+
+    def exit_status(self, container_id: str) -> ExitStatus | None:
+        path = self._exits_dir / container_id
+        try:
+            text = path.read_text().strip()
+            finished = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
+        if not text:
+            return None  # conmon is still writing it
+        oom = (self._persist(container_id) / "oom").exists()
+        return ExitStatus(exit_code=int(text), finished_at=finished, oom_killed=oom)
+
+    def monitor_alive(self, container_id: str) -> bool:
+        pid = _read_int(self._persist(container_id) / "conmon.pid")
+        if not pid:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            return False
+        name = stat[stat.find(b"(") + 1 : stat.rfind(b")")]
+        state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+        return name == b"conmon" and state != b"Z"
+
+    def exec_sync(self, request: MonitoredCreate, process: dict[str, object], timeout: float) -> ExecResult:
+        with tempfile.TemporaryDirectory(prefix=f"pycrio-exec-{request.container_id[:12]}-") as scratch:
+            work = Path(scratch)
+            (work / "process.json").write_text(json.dumps(process))
+            log = work / "exec.log"
+            args = [
+                *self._base_args(request),
+                "-p", str(work / "pid"),
+                "-e",
+                "--exec-process-spec", str(work / "process.json"),
+                "-l", f"k8s-file:{log}",
+                "--sync",
+                "--log-global-size-max", str(_EXEC_LOG_LIMIT),
+            ]  # fmt: skip
+            if process.get("terminal"):
+                args.append("-t")
+            if timeout > 0:
+                args += ["-T", str(max(1, round(timeout)))]
+            child, sync_r, start_w = self._launch(args, work, timeout)
+            # conmon kills the command at the timeout; give it time to do so and to report.
+            wait_for = (timeout + 30.0) if timeout > 0 else None
+            try:
+                os.write(start_w, b"\0")
+                os.close(start_w)
+                start_w = -1
+                try:
+                    child.wait(timeout=wait_for)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+                    raise DeadlineExceeded(f"exec in {request.container_id}: conmon did not finish") from None
+                message = _read_json(sync_r, 5.0, f"exec in {request.container_id}")
+            finally:
+                runner.release(child)
+                if start_w >= 0:
+                    os.close(start_w)
+                os.close(sync_r)
+            exit_code = int(message.get("exit_code", -1))
+            text = str(message.get("message") or "")
+            if exit_code == -1 and text == TIMED_OUT_MESSAGE:
+                stdout, stderr, truncated = _read_exec_log(log)
+                return ExecResult(-1, stdout, stderr, timed_out=True, truncated=truncated)
+            if exit_code == -1:
+                raise Internal(f"exec in {request.container_id} failed: {text or 'unknown error'}")
+            stdout, stderr, truncated = _read_exec_log(log)
+            return ExecResult(exit_code, stdout, stderr, truncated=truncated)
+
+    def reopen_log(self, container_id: str) -> None:
+        bundle_file = self._persist(container_id) / "bundle"
+        try:
+            bundle = Path(bundle_file.read_text())
+        except FileNotFoundError:
+            raise NotFound(f"container {container_id} has no monitor") from None
+        if not self.monitor_alive(container_id):
+            raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
+        try:
+            fd = os.open(bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise FailedPrecondition(f"container {container_id}: conmon's control fifo: {exc}") from None
+        try:
+            os.write(fd, _REOPEN_LOG)
+        finally:
+            os.close(fd)
+
+    def attach_socket(self, container_id: str) -> Path:
+        return self._sockets_dir / container_id / "attach"
+
+    def cleanup(self, container_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self._exits_dir / container_id).unlink()
+        shutil.rmtree(self._persist(container_id), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (self._sockets_dir / container_id).unlink()  # a symlink to the bundle
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _read_json(fd: int, timeout: float, what: str) -> dict[str, Any]:
+    """The first JSON message conmon writes to the sync pipe."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded(f"{what}: no answer within {timeout:g}s")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    if not data.strip():
+        raise Internal(f"{what}: exited without an answer")
+    try:
+        message = json.loads(data.split(b"\n", 1)[0])
+    except ValueError:
+        raise Internal(f"{what}: unreadable answer {data[:200]!r}") from None
+    if not isinstance(message, dict):
+        raise Internal(f"{what}: unreadable answer {data[:200]!r}")
+    return message
+
+
+def _read_exec_log(path: Path) -> tuple[bytes, bytes, bool]:
+    """stdout, stderr and whether together they passed the cap (then they are cut to it, as cri-o does)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_EXEC_LOG_LIMIT)
+    except FileNotFoundError:
+        return b"", b"", False
+    stdout, stderr = split_streams(data)
+    if len(stdout) + len(stderr) <= MAX_EXEC_OUTPUT and len(data) < _EXEC_LOG_LIMIT:
+        return stdout, stderr, False
+    stdout = stdout[:MAX_EXEC_OUTPUT]
+    return stdout, stderr[: MAX_EXEC_OUTPUT - len(stdout)], True

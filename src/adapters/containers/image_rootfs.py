@@ -1,0 +1,86 @@
+"""ContainerRootfs over the images area's ImageService: image look-up and overlay root file systems.
+
+Files are read from the rootfs the way the container will see them: symlinks inside the image are resolved
+against the rootfs, never against the host (an image's /etc/passwd may be a link like `/etc/passwd ->
+/usr/share/base/passwd`).
+"""
+
+import os
+from pathlib import Path
+
+from domain.container_config import ImageConfig
+from domain.errors import InvalidArgument, NotFound
+from domain.images import ImageService
+from ports.container_rootfs import ResolvedImage
+
+_MAX_LINKS = 40
+_MAX_FILE = 4 * 1024 * 1024
+
+
+class ImageServiceRootfs:
+    def __init__(self, images: ImageService) -> None:
+        self._images = images
+        self._paths: dict[str, Path] = {}
+
+    def resolve_image(self, image: str) -> ResolvedImage:
+        record = self._images.status(image)
+        if record is None:
+            raise NotFound(f"image {image!r} not found")
+        c = record.config
+        config = ImageConfig(
+            user=c.user,
+            env=tuple(c.env),
+            entrypoint=tuple(c.entrypoint) if c.entrypoint else None,
+            cmd=tuple(c.cmd),
+            working_dir=c.working_dir,
+            stop_signal=c.stop_signal,
+            labels=dict(c.labels),
+        )
+        name = image if image in record.repo_tags else (record.repo_tags[0] if record.repo_tags else image)
+        ref = record.repo_digests[0] if record.repo_digests else f"sha256:{record.id}"
+        return ResolvedImage(id=record.id, ref=ref, name=name, config=config)
+
+    def create(self, container_id: str, image_id: str) -> str:
+        rootfs = self._images.create_rootfs(container_id, image_id)
+        self._paths[container_id] = rootfs.path
+        return str(rootfs.path)
+
+    def read_file(self, container_id: str, path: str) -> str | None:
+        root = self._paths.get(container_id)
+        if root is None:
+            raise NotFound(f"container {container_id} has no root file system")
+        resolved = _resolve_in_root(root, path)
+        if resolved is None or not resolved.is_file():
+            return None
+        with resolved.open("rb") as handle:
+            return handle.read(_MAX_FILE).decode(errors="replace")
+
+    def remove(self, container_id: str) -> None:
+        self._images.remove_rootfs(container_id)
+        self._paths.pop(container_id, None)
+
+
+def _resolve_in_root(root: Path, path: str) -> Path | None:
+    """`path` inside `root`, following symlinks as if `root` were `/`; None when a component is missing."""
+    pending = [p for p in path.split("/") if p not in ("", ".")]
+    current = root
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            current = current.parent if current != root else root
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            links += 1
+            if links > _MAX_LINKS:
+                raise InvalidArgument(f"{path}: too many levels of symbolic links in the image")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                current = root
+            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+            continue
+        if not os.path.lexists(candidate):
+            return None
+        current = candidate
+    return current

@@ -1,0 +1,352 @@
+"""CreateContainer, StartContainer, StopContainer, RemoveContainer, ListContainers, ContainerStatus,
+UpdateContainerResources, ReopenContainerLog and ExecSync: protobuf to the domain and back."""
+
+import enum
+import json
+from typing import Any, TypeVar
+
+import grpc
+
+from adapters.cri.generated import api_pb2 as pb
+from domain.container_config import (
+    ContainerConfig,
+    Device,
+    HugepageLimit,
+    Mount,
+    NamespaceMode,
+    NamespaceOptions,
+    ProfileType,
+    Propagation,
+    Resources,
+    SecurityContext,
+    SecurityProfile,
+    SupplementalGroupsPolicy,
+)
+from domain.containers import Container, ContainerFilter, ContainerService, ContainerState
+from domain.errors import DeadlineExceeded, InvalidArgument
+
+_PROPAGATION: dict[int, Propagation] = {
+    pb.PROPAGATION_PRIVATE: Propagation.PRIVATE,
+    pb.PROPAGATION_HOST_TO_CONTAINER: Propagation.HOST_TO_CONTAINER,
+    pb.PROPAGATION_BIDIRECTIONAL: Propagation.BIDIRECTIONAL,
+}
+_PROPAGATION_CODES: dict[Propagation, Any] = {mode: code for code, mode in _PROPAGATION.items()}
+_STATES = {
+    ContainerState.CREATED: pb.CONTAINER_CREATED,
+    ContainerState.RUNNING: pb.CONTAINER_RUNNING,
+    ContainerState.EXITED: pb.CONTAINER_EXITED,
+    ContainerState.UNKNOWN: pb.CONTAINER_UNKNOWN,
+}
+_STATE_BY_CODE: dict[int, ContainerState] = {int(code): state for state, code in _STATES.items()}
+_SIGNAL_NAMES = set(pb.Signal.keys())
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _enum(cls: type[_E], value: int, field: str) -> _E:
+    """A proto enum value as a domain enum; a number the proto does not define is the caller's mistake."""
+    try:
+        return cls(value)
+    except ValueError:
+        raise InvalidArgument(f"{field}: {value} is not a valid value") from None
+
+
+class ContainerHandlers:
+    def __init__(self, service: ContainerService) -> None:
+        self._service = service
+
+    def CreateContainer(
+        self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
+    ) -> pb.CreateContainerResponse:
+        if not request.pod_sandbox_id:
+            raise InvalidArgument("pod_sandbox_id: empty")
+        if not request.HasField("config"):
+            raise InvalidArgument("config: missing")
+        container_id = self._service.create(request.pod_sandbox_id, container_config(request.config))
+        return pb.CreateContainerResponse(container_id=container_id)
+
+    def StartContainer(
+        self, request: pb.StartContainerRequest, context: grpc.ServicerContext
+    ) -> pb.StartContainerResponse:
+        self._service.start(request.container_id)
+        return pb.StartContainerResponse()
+
+    def StopContainer(
+        self, request: pb.StopContainerRequest, context: grpc.ServicerContext
+    ) -> pb.StopContainerResponse:
+        if request.timeout < 0:
+            raise InvalidArgument(f"timeout: {request.timeout} is negative")
+        self._service.stop(request.container_id, float(request.timeout))
+        return pb.StopContainerResponse()
+
+    def RemoveContainer(
+        self, request: pb.RemoveContainerRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveContainerResponse:
+        if not request.container_id:
+            raise InvalidArgument("container_id: empty")
+        self._service.remove(request.container_id)
+        return pb.RemoveContainerResponse()
+
+    def ListContainers(
+        self, request: pb.ListContainersRequest, context: grpc.ServicerContext
+    ) -> pb.ListContainersResponse:
+        selector = ContainerFilter()
+        if request.HasField("filter"):
+            f = request.filter
+            selector = ContainerFilter(
+                id=f.id,
+                state=_state_filter(f.state.state) if f.HasField("state") else None,
+                sandbox_id=f.pod_sandbox_id,
+                labels=dict(f.label_selector),
+            )
+        containers = self._service.list_containers(selector)
+        return pb.ListContainersResponse(containers=[_listed(c) for c in containers])
+
+    def ContainerStatus(
+        self, request: pb.ContainerStatusRequest, context: grpc.ServicerContext
+    ) -> pb.ContainerStatusResponse:
+        container = self._service.status(request.container_id)
+        info = {}
+        if request.verbose:
+            info["info"] = json.dumps(
+                {
+                    "sandboxID": container.sandbox_id,
+                    "pid": container.pid,
+                    "runtimeHandler": container.runtime_handler,
+                    "bundle": container.bundle,
+                    "rootfs": container.rootfs,
+                    "runtimeSpec": container.spec,
+                }
+            )
+        return pb.ContainerStatusResponse(status=_status(container), info=info)
+
+    def UpdateContainerResources(
+        self, request: pb.UpdateContainerResourcesRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateContainerResourcesResponse:
+        if not request.HasField("linux"):
+            raise InvalidArgument("linux: missing (only Linux resources are supported)")
+        self._service.update_resources(request.container_id, resources(request.linux))
+        return pb.UpdateContainerResourcesResponse()
+
+    def ReopenContainerLog(
+        self, request: pb.ReopenContainerLogRequest, context: grpc.ServicerContext
+    ) -> pb.ReopenContainerLogResponse:
+        self._service.reopen_log(request.container_id)
+        return pb.ReopenContainerLogResponse()
+
+    def ExecSync(self, request: pb.ExecSyncRequest, context: grpc.ServicerContext) -> pb.ExecSyncResponse:
+        result = self._service.exec_sync(request.container_id, list(request.cmd), float(request.timeout))
+        if result.timed_out:
+            raise DeadlineExceeded(f"command timed out after {request.timeout}s and was killed")
+        stderr = result.stderr
+        if result.truncated:
+            stderr += b"\n[pycrio: output truncated at 16 MiB]\n"
+        return pb.ExecSyncResponse(stdout=result.stdout, stderr=stderr, exit_code=result.exit_code)
+
+
+def _state_filter(code: int) -> ContainerState:
+    if code not in _STATE_BY_CODE:
+        raise InvalidArgument(f"filter.state: {code} is not a container state")
+    return _STATE_BY_CODE[code]
+
+
+# --- protobuf -> domain ---------------------------------------------------------------------------------
+
+
+def container_config(config: pb.ContainerConfig) -> ContainerConfig:
+    linux = config.linux
+    mounts = []
+    for index, mount in enumerate(config.mounts):
+        if mount.image.image:
+            raise InvalidArgument(f"mounts[{index}].image: image volumes are not supported")
+        if mount.uidMappings or mount.gidMappings:
+            raise InvalidArgument(f"mounts[{index}]: id-mapped mounts are not supported")
+        mounts.append(
+            Mount(
+                container_path=mount.container_path,
+                host_path=mount.host_path,
+                readonly=mount.readonly,
+                propagation=_propagation(mount.propagation, f"mounts[{index}].propagation"),
+                recursive_read_only=mount.recursive_read_only,
+                selinux_relabel=mount.selinux_relabel,
+            )
+        )
+    if config.CDI_devices:
+        raise InvalidArgument("CDI_devices: CDI is not supported")
+    return ContainerConfig(
+        name=config.metadata.name,
+        attempt=config.metadata.attempt,
+        image=config.image.image,
+        command=tuple(config.command),
+        args=tuple(config.args),
+        working_dir=config.working_dir,
+        envs=tuple((kv.key, kv.value) for kv in config.envs),
+        mounts=tuple(mounts),
+        devices=tuple(Device(d.container_path, d.host_path, d.permissions) for d in config.devices),
+        labels=dict(config.labels),
+        annotations=dict(config.annotations),
+        log_path=config.log_path,
+        stdin=config.stdin,
+        stdin_once=config.stdin_once,
+        tty=config.tty,
+        resources=resources(linux.resources) if linux.HasField("resources") else Resources(),
+        security=security_context(linux.security_context),
+        stop_signal=_signal_name(config.stop_signal),
+    )
+
+
+def _propagation(code: int, field: str) -> Propagation:
+    if code not in _PROPAGATION:
+        raise InvalidArgument(f"{field}: {code} is not a mount propagation")
+    return _PROPAGATION[code]
+
+
+def _signal_name(code: int) -> str:
+    if code == pb.RUNTIME_DEFAULT:
+        return ""
+    try:
+        name = pb.Signal.Name(code)
+    except ValueError:
+        raise InvalidArgument(f"stop_signal: {code} is not a signal") from None
+    if name.startswith("SIGRTMINPLUS"):
+        return "SIGRTMIN+" + name.removeprefix("SIGRTMINPLUS")
+    if name.startswith("SIGRTMAXMINUS"):
+        return f"SIGRTMIN+{30 - int(name.removeprefix('SIGRTMAXMINUS'))}"
+    return name
+
+
+def resources(r: pb.LinuxContainerResources) -> Resources:
+    return Resources(
+        cpu_period=r.cpu_period,
+        cpu_quota=r.cpu_quota,
+        cpu_shares=r.cpu_shares,
+        memory_limit_in_bytes=r.memory_limit_in_bytes,
+        memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
+        oom_score_adj=r.oom_score_adj,
+        cpuset_cpus=r.cpuset_cpus,
+        cpuset_mems=r.cpuset_mems,
+        hugepage_limits=tuple(HugepageLimit(h.page_size, h.limit) for h in r.hugepage_limits),
+        unified=tuple(sorted(r.unified.items())),
+    )
+
+
+def _profile(profile: pb.SecurityProfile) -> SecurityProfile:
+    return SecurityProfile(_enum(ProfileType, profile.profile_type, "profile_type"), profile.localhost_ref)
+
+
+def security_context(sc: pb.LinuxContainerSecurityContext) -> SecurityContext:
+    ns = sc.namespace_options
+    userns = NamespaceMode.NODE
+    if ns.HasField("userns_options"):
+        userns = _enum(NamespaceMode, ns.userns_options.mode, "namespace_options.userns_options.mode")
+    return SecurityContext(
+        privileged=sc.privileged,
+        add_capabilities=tuple(sc.capabilities.add_capabilities),
+        drop_capabilities=tuple(sc.capabilities.drop_capabilities),
+        add_ambient_capabilities=tuple(sc.capabilities.add_ambient_capabilities),
+        namespace_options=NamespaceOptions(
+            network=_enum(NamespaceMode, ns.network, "namespace_options.network"),
+            pid=_enum(NamespaceMode, ns.pid, "namespace_options.pid"),
+            ipc=_enum(NamespaceMode, ns.ipc, "namespace_options.ipc"),
+            target_id=ns.target_id,
+            userns=userns,
+        ),
+        run_as_user=sc.run_as_user.value if sc.HasField("run_as_user") else None,
+        run_as_group=sc.run_as_group.value if sc.HasField("run_as_group") else None,
+        run_as_username=sc.run_as_username,
+        readonly_rootfs=sc.readonly_rootfs,
+        supplemental_groups=tuple(sc.supplemental_groups),
+        supplemental_groups_policy=_enum(
+            SupplementalGroupsPolicy, sc.supplemental_groups_policy, "supplemental_groups_policy"
+        ),
+        no_new_privs=sc.no_new_privs,
+        masked_paths=tuple(sc.masked_paths),
+        readonly_paths=tuple(sc.readonly_paths),
+        seccomp=_profile(sc.seccomp) if sc.HasField("seccomp") else None,
+        seccomp_profile_path=sc.seccomp_profile_path,
+        apparmor=_profile(sc.apparmor) if sc.HasField("apparmor") else None,
+    )
+
+
+# --- domain -> protobuf ---------------------------------------------------------------------------------
+
+
+def _metadata(container: Container) -> pb.ContainerMetadata:
+    return pb.ContainerMetadata(name=container.config.name, attempt=container.config.attempt)
+
+
+def _listed(container: Container) -> pb.Container:
+    return pb.Container(
+        id=container.id,
+        pod_sandbox_id=container.sandbox_id,
+        metadata=_metadata(container),
+        image=pb.ImageSpec(image=container.image_name),
+        image_ref=container.image_ref,
+        image_id=container.image_id,
+        state=_STATES[container.state],
+        created_at=container.created_at,
+        labels=container.config.labels,
+        annotations=container.config.annotations,
+    )
+
+
+def _linux_resources(r: Resources) -> pb.LinuxContainerResources:
+    return pb.LinuxContainerResources(
+        cpu_period=r.cpu_period,
+        cpu_quota=r.cpu_quota,
+        cpu_shares=r.cpu_shares,
+        memory_limit_in_bytes=r.memory_limit_in_bytes,
+        memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
+        oom_score_adj=r.oom_score_adj,
+        cpuset_cpus=r.cpuset_cpus,
+        cpuset_mems=r.cpuset_mems,
+        hugepage_limits=[pb.HugepageLimit(page_size=h.page_size, limit=h.limit) for h in r.hugepage_limits],
+        unified=dict(r.unified),
+    )
+
+
+def _user(spec: dict[str, Any]) -> pb.ContainerUser:
+    user = spec.get("process", {}).get("user", {})
+    return pb.ContainerUser(
+        linux=pb.LinuxContainerUser(
+            uid=user.get("uid", 0),
+            gid=user.get("gid", 0),
+            supplemental_groups=user.get("additionalGids", []),
+        )
+    )
+
+
+def _status(container: Container) -> pb.ContainerStatus:
+    mounts = [
+        pb.Mount(
+            container_path=m.container_path,
+            host_path=m.host_path,
+            readonly=m.readonly,
+            selinux_relabel=m.selinux_relabel,
+            propagation=_PROPAGATION_CODES[m.propagation],
+            recursive_read_only=m.recursive_read_only,
+        )
+        for m in container.config.mounts
+    ]
+    signal = container.stop_signal.replace("SIGRTMIN+", "SIGRTMINPLUS")
+    return pb.ContainerStatus(
+        id=container.id,
+        metadata=_metadata(container),
+        state=_STATES[container.state],
+        created_at=container.created_at,
+        started_at=container.started_at,
+        finished_at=container.finished_at,
+        exit_code=container.exit_code,
+        image=pb.ImageSpec(image=container.image_name),
+        image_ref=container.image_ref,
+        image_id=container.image_id,
+        reason=container.reason,
+        message=container.message,
+        labels=container.config.labels,
+        annotations=container.config.annotations,
+        mounts=mounts,
+        log_path=container.log_path,
+        resources=pb.ContainerResources(linux=_linux_resources(container.resources)),
+        user=_user(container.spec),
+        stop_signal=signal if signal in _SIGNAL_NAMES else "RUNTIME_DEFAULT",
+    )

@@ -1,0 +1,53 @@
+"""HostFiles on the real host: realpath, stat of device nodes, the /dev tree, small files."""
+
+import os
+import stat
+from pathlib import Path
+
+from domain.oci_spec import HostDevice
+
+_SKIPPED_DEV_DIRS = {"pts", "shm", "mqueue", "hugepages"}
+
+
+class RealHostFiles:
+    def __init__(self, dev_root: Path = Path("/dev")) -> None:
+        self._dev_root = dev_root
+
+    def resolve(self, path: str) -> str | None:
+        if not os.path.lexists(path):
+            return None
+        real = os.path.realpath(path)
+        return real if os.path.exists(real) else None
+
+    def device(self, path: str) -> HostDevice | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        if stat.S_ISCHR(info.st_mode):
+            kind = "c"
+        elif stat.S_ISBLK(info.st_mode):
+            kind = "b"
+        else:
+            return None
+        return HostDevice(path, kind, os.major(info.st_rdev), os.minor(info.st_rdev),
+                          stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)  # fmt: skip
+
+    def all_devices(self) -> tuple[HostDevice, ...]:
+        found = []
+        for directory, dirs, files in os.walk(self._dev_root):
+            dirs[:] = [d for d in dirs if d not in _SKIPPED_DEV_DIRS]
+            for name in files:
+                path = os.path.join(directory, name)
+                if os.path.islink(path):
+                    continue
+                device = self.device(path)
+                if device is not None and name not in ("console", "ptmx", "tty"):
+                    found.append(device)
+        return tuple(sorted(found, key=lambda d: d.path))
+
+    def read_text(self, path: str) -> str | None:
+        try:
+            return Path(path).read_text()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None

@@ -1,0 +1,122 @@
+"""OciRuntime over the runc command line; crun takes the same commands, so one class serves both.
+
+Every call goes through adapters/process/runner.py with the configured timeout. Errors that only mean
+"already in the wanted state" (a kill of a stopped container, a delete of an unknown one) are not errors.
+"""
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters.process import runner
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
+from ports.oci_runtime import RuntimeState
+
+_GONE = ("does not exist", "not found", "no such file")
+_WRONG_STATE = ("cannot start", "not stopped", "is not running", "is stopped", "paused")
+_NOT_RUNNING = ("not running", "process already finished", "container not running", "no such process")
+
+
+def _matches(result: runner.CommandResult, needles: tuple[str, ...]) -> bool:
+    text = (result.stderr + result.stdout).decode(errors="replace").lower()
+    return any(needle in text for needle in needles)
+
+
+class RuncRuntime:
+    def __init__(self, binary: str, root: str, timeout: float = 120.0, systemd_cgroup: bool = False) -> None:
+        self._binary = binary
+        self._root = root
+        self._timeout = timeout
+        self._systemd_cgroup = systemd_cgroup
+
+    @property
+    def binary(self) -> str:
+        return self._binary
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    def _args(self, *args: str) -> list[str]:
+        base = [self._binary, "--root", self._root]
+        if self._systemd_cgroup:
+            base.append("--systemd-cgroup")
+        return base + list(args)
+
+    def _run(self, *args: str, check: bool = True) -> runner.CommandResult:
+        return runner.run(self._args(*args), timeout=self._timeout, check=check)
+
+    def create(self, container_id: str, bundle: Path, pid_file: Path) -> None:
+        # The container's init keeps the stdio it is given: never hand it a pipe we wait on.
+        with tempfile.TemporaryFile() as errors:
+            process = runner.spawn(
+                self._args("create", "--bundle", str(bundle), "--pid-file", str(pid_file), container_id),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+            )
+            try:
+                returncode = process.wait(timeout=self._timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise DeadlineExceeded(f"{self._binary} create {container_id} timed out") from None
+            finally:
+                runner.release(process)
+            errors.seek(0)
+            detail = errors.read().decode(errors="replace").strip()
+        if returncode != 0:
+            raise Internal(f"{Path(self._binary).name} create {container_id} exited {returncode}: {detail}")
+
+    def start(self, container_id: str) -> None:
+        result = self._run("start", container_id, check=False)
+        if result.returncode != 0:
+            if _matches(result, _GONE):
+                raise NotFound(f"container {container_id} is not known to {Path(self._binary).name}")
+            if _matches(result, _WRONG_STATE):
+                raise FailedPrecondition(str(runner.CommandFailed(result)))
+            raise runner.CommandFailed(result)
+
+    def state(self, container_id: str) -> RuntimeState | None:
+        result = self._run("state", container_id, check=False)
+        if result.returncode != 0:
+            if _matches(result, _GONE):
+                return None
+            raise runner.CommandFailed(result)
+        data = json.loads(result.stdout)
+        return RuntimeState(data["id"], data["status"], int(data.get("pid") or 0), data.get("bundle", ""))
+
+    def kill(self, container_id: str, signal: int, all_processes: bool = False) -> None:
+        args = ["kill", *(["--all"] if all_processes else []), container_id, str(signal)]
+        result = self._run(*args, check=False)
+        if result.returncode != 0 and not _matches(result, _GONE + _NOT_RUNNING):
+            raise runner.CommandFailed(result)
+
+    def delete(self, container_id: str, force: bool = False) -> None:
+        result = self._run("delete", *(["--force"] if force else []), container_id, check=False)
+        if result.returncode != 0 and not _matches(result, _GONE):
+            if _matches(result, _WRONG_STATE):
+                raise FailedPrecondition(str(runner.CommandFailed(result)))
+            raise runner.CommandFailed(result)
+
+    def update(self, container_id: str, resources: Mapping[str, Any]) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+            json.dump(dict(resources), handle)
+            handle.flush()
+            result = self._run("update", "--resources", handle.name, container_id, check=False)
+        if result.returncode != 0:
+            if _matches(result, _GONE):
+                raise NotFound(f"container {container_id} is not known to {Path(self._binary).name}")
+            if _matches(result, _WRONG_STATE):
+                raise FailedPrecondition(str(runner.CommandFailed(result)))
+            raise runner.CommandFailed(result)
+
+    def pause(self, container_id: str) -> None:
+        self._run("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._run("resume", container_id)

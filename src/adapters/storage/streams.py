@@ -1,0 +1,98 @@
+"""Turn a layer blob (an iterator of chunks) into the uncompressed tar stream, hashing it on the way.
+
+The compression is taken from the blob's magic bytes, not from the media type: registries and builders
+mislabel layers often enough (a `.tar.gzip` media type on an uncompressed tar, docker's foreign layers),
+and the diff id check catches anything that is not the layer the config names.
+"""
+
+import gzip
+import hashlib
+import io
+import typing
+from collections.abc import Iterable, Iterator
+from typing import IO
+
+import zstandard
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._pending = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "memoryview | bytearray") -> int:  # type: ignore[override]
+        while not self._pending and not self._done:
+            try:
+                self._pending = bytes(next(self._chunks))
+            except StopIteration:
+                self._done = True
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def peek(self, size: int) -> bytes:
+        while len(self._pending) < size and not self._done:
+            try:
+                self._pending += bytes(next(self._chunks))
+            except StopIteration:
+                self._done = True
+        return self._pending[:size]
+
+    def drain(self) -> None:
+        """Read to the end, so a verifying iterator gets to check its digest."""
+        self._pending = b""
+        for _ in self._chunks:
+            pass
+        self._done = True
+
+
+class HashingReader(io.RawIOBase):
+    """Passes a stream through and keeps the sha256 and length of what was read."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self._hash = hashlib.sha256()
+        self.length = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "memoryview | bytearray") -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        if not data:
+            return 0
+        size = len(data)
+        buffer[:size] = data
+        self._hash.update(data)
+        self.length += size
+        return size
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
+def decompressed(raw: ChunkReader) -> IO[bytes]:
+    """The uncompressed view of a gzip, zstd or plain tar stream."""
+    head = raw.peek(4)
+    buffered = io.BufferedReader(raw, buffer_size=1 << 20)
+    if head.startswith(GZIP_MAGIC):
+        return typing.cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))
+    if head.startswith(ZSTD_MAGIC):
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20)
+    return buffered

@@ -1,0 +1,312 @@
+"""Unpack one layer's tar stream into a directory without letting any entry land outside it.
+
+A layer comes from a registry, so every entry is hostile until checked. The rules, checked by this module
+itself rather than trusted to tarfile's extraction filters:
+- names are relative and hold no `..` (an absolute name or a `..` component refuses the layer);
+- every directory on the way to an entry is opened with O_NOFOLLOW relative to the directory before it, so
+  a symlink in the path refuses the layer instead of being followed (image builders never emit entries
+  below a symlink: tar records canonical paths), and all creation is relative to an open directory fd;
+- a hard link's target is resolved the same way and must already exist in this layer;
+- symlinks themselves may point anywhere: they are only ever resolved inside the container.
+OCI whiteouts become overlayfs ones: `.wh.<name>` a 0:0 character device, `.wh..wh..opq` the
+`trusted.overlay.opaque=y` xattr on the directory. Ownership, modes (setuid too), mtimes, xattrs and device
+nodes are applied as root. `trusted.overlay.*` xattrs from the archive are dropped: only the store may
+speak to overlayfs.
+"""
+
+import contextlib
+import errno
+import gzip
+import os
+import shutil
+import stat
+import tarfile
+import zlib
+from pathlib import Path
+from typing import IO
+
+import structlog
+import zstandard
+
+from domain.errors import Internal, InvalidArgument
+
+_log = structlog.get_logger("pycrio.storage")
+
+WHITEOUT_PREFIX = ".wh."
+# `.wh..wh.` names are aufs bookkeeping (hard link dirs), never files of the image.
+WHITEOUT_META_PREFIX = ".wh..wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+
+_XATTR_PAX_PREFIX = "SCHILY.xattr."
+_ALLOWED_XATTR_PREFIXES = ("user.", "security.", "trusted.", "system.posix_acl_")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_COPY_CHUNK = 1 << 20
+
+
+class HostileEntry(InvalidArgument):
+    """An entry that would escape the layer or that no valid layer holds."""
+
+
+def unpack_tar(stream: IO[bytes], root: Path) -> None:
+    """Unpack the tar `stream` into the existing empty directory `root`.
+
+    Raises HostileEntry (an InvalidArgument) for an entry that breaks the rules above, InvalidArgument
+    for a stream that is not a readable tar, Internal when the host fails a write. On error `root` may hold
+    a partial tree: the caller unpacks into a temporary directory and deletes it.
+    """
+    unpacker = _Unpacker(os.open(root, _DIR_FLAGS))
+    try:
+        try:
+            with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as archive:
+                for member in archive:
+                    unpacker.apply(archive, member)
+        except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError) as err:
+            raise InvalidArgument(f"layer is not a valid (compressed) tar archive: {err}") from err
+        unpacker.finish()
+    finally:
+        unpacker.close()
+
+
+def _entry_parts(name: str, what: str = "entry") -> list[str]:
+    if "\0" in name:
+        raise HostileEntry(f"layer {what} {name!r}: NUL in name")
+    if name.startswith("/"):
+        raise HostileEntry(f"layer {what} {name!r}: absolute path")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise HostileEntry(f"layer {what} {name!r}: '..' in path")
+    return parts
+
+
+class _Unpacker:
+    def __init__(self, root_fd: int) -> None:
+        self._root_fd = root_fd
+        # The last parent directory opened, kept because tar entries come grouped by directory.
+        self._cached: tuple[tuple[str, ...], int] | None = None
+        self._dir_mtimes: list[tuple[tuple[str, ...], int]] = []
+
+    def close(self) -> None:
+        self._forget_cached()
+        os.close(self._root_fd)
+
+    def _forget_cached(self) -> None:
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
+
+    def _open_dir(self, parts: tuple[str, ...], name: str, create: bool) -> int:
+        """An fd of the directory `parts` below the root, never following a symlink; the cache owns it."""
+        if not parts:
+            return self._root_fd
+        if self._cached is not None and self._cached[0] == parts:
+            return self._cached[1]
+        fd = os.dup(self._root_fd)
+        try:
+            for part in parts:
+                try:
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise HostileEntry(
+                            f"layer entry {name!r}: {'/'.join(parts)} is not in the layer"
+                        ) from None
+                    # A directory the archive never listed: root-owned 0755, as docker and containerd do.
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as err:
+                    if err.errno in (errno.ELOOP, errno.ENOTDIR) and _is_symlink(fd, part):
+                        raise HostileEntry(
+                            f"layer entry {name!r}: path goes through the symlink {'/'.join(parts)!r}"
+                        ) from None
+                    if err.errno == errno.ENOTDIR:
+                        raise HostileEntry(
+                            f"layer entry {name!r}: {'/'.join(parts)!r} is not a directory"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = next_fd
+        except BaseException:
+            os.close(fd)
+            raise
+        self._forget_cached()
+        self._cached = (parts, fd)
+        return fd
+
+    def apply(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        name = member.name
+        try:
+            self._apply(archive, member)
+        except (InvalidArgument, gzip.BadGzipFile):
+            raise
+        except OSError as err:
+            if err.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EISDIR, errno.ENOTEMPTY):
+                raise InvalidArgument(f"layer entry {name!r}: {err.strerror}") from err
+            raise Internal(f"unpacking layer entry {name!r}: {err}") from err
+
+    def _apply(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        parts = _entry_parts(member.name)
+        if not parts:
+            if not member.isdir():
+                raise HostileEntry(f"layer entry {member.name!r}: the layer root must be a directory")
+            self._set_dir_metadata(self._root_fd, (), member)
+            return
+        parent, base = tuple(parts[:-1]), parts[-1]
+        if base == OPAQUE_MARKER:
+            parent_fd = self._open_dir(parent, member.name, create=True)
+            os.setxattr(parent_fd, OVERLAY_OPAQUE_XATTR, b"y")
+            return
+        if base.startswith(WHITEOUT_META_PREFIX):
+            return
+        if base.startswith(WHITEOUT_PREFIX):
+            hidden = base[len(WHITEOUT_PREFIX) :]
+            if hidden in ("", ".", ".."):
+                raise HostileEntry(f"layer entry {member.name!r}: whiteout of nothing")
+            parent_fd = self._open_dir(parent, member.name, create=True)
+            self._remove_existing(parent_fd, hidden)
+            os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent_fd)
+            return
+        parent_fd = self._open_dir(parent, member.name, create=True)
+        if member.isdir():
+            self._make_dir(parent_fd, parent, base, member)
+        elif member.isreg():
+            self._make_file(archive, parent_fd, base, member)
+        elif member.issym():
+            self._remove_existing(parent_fd, base)
+            os.symlink(member.linkname, base, dir_fd=parent_fd)
+            os.chown(base, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
+            os.utime(base, ns=_mtime_ns(member), dir_fd=parent_fd, follow_symlinks=False)
+        elif member.islnk():
+            self._make_hard_link(parent, base, member)
+        elif member.ischr() or member.isblk() or member.isfifo():
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() else stat.S_IFIFO
+            self._remove_existing(parent_fd, base)
+            os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent_fd)
+            os.chown(base, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
+            os.chmod(base, member.mode & 0o7777, dir_fd=parent_fd)
+            os.utime(base, ns=_mtime_ns(member), dir_fd=parent_fd, follow_symlinks=False)
+        else:
+            raise HostileEntry(f"layer entry {member.name!r}: unsupported tar entry type {member.type!r}")
+
+    def _remove_existing(self, parent_fd: int, base: str) -> None:
+        """Make room for an entry: a later entry of the same name replaces the earlier one."""
+        try:
+            existing = os.lstat(base, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(existing.st_mode):
+            if self._cached is not None and self._cached[1] != parent_fd:
+                self._forget_cached()  # the cached directory may lie below the one being removed
+            shutil.rmtree(base, dir_fd=parent_fd)
+        else:
+            os.unlink(base, dir_fd=parent_fd)
+
+    def _make_dir(self, parent_fd: int, parent: tuple[str, ...], base: str, member: tarfile.TarInfo) -> None:
+        try:
+            existing = os.lstat(base, dir_fd=parent_fd)
+            if not stat.S_ISDIR(existing.st_mode):
+                self._remove_existing(parent_fd, base)
+                os.mkdir(base, 0o700, dir_fd=parent_fd)
+        except FileNotFoundError:
+            os.mkdir(base, 0o700, dir_fd=parent_fd)
+        fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
+        try:
+            self._set_dir_metadata(fd, (*parent, base), member)
+        finally:
+            os.close(fd)
+
+    def _set_dir_metadata(self, fd: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        os.fchown(fd, member.uid, member.gid)
+        os.fchmod(fd, member.mode & 0o7777)
+        _set_xattrs(fd, member)
+        # Writing children changes a directory's mtime: set it once everything is unpacked.
+        self._dir_mtimes.append((parts, _mtime_ns(member)[1]))
+
+    def _make_file(
+        self, archive: tarfile.TarFile, parent_fd: int, base: str, member: tarfile.TarInfo
+    ) -> None:
+        self._remove_existing(parent_fd, base)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(base, flags, 0o600, dir_fd=parent_fd)
+        try:
+            source = archive.extractfile(member)
+            if source is not None:
+                with source:
+                    while chunk := source.read(_COPY_CHUNK):
+                        _write_all(fd, chunk)
+            os.fchown(fd, member.uid, member.gid)
+            os.fchmod(fd, member.mode & 0o7777)  # after chown, which clears setuid bits
+            _set_xattrs(fd, member)
+            os.utime(fd, ns=_mtime_ns(member))
+        finally:
+            os.close(fd)
+
+    def _make_hard_link(self, parent: tuple[str, ...], base: str, member: tarfile.TarInfo) -> None:
+        target = _entry_parts(member.linkname, "hard link target")
+        if not target:
+            raise HostileEntry(f"layer entry {member.name!r}: hard link to the layer root")
+        if tuple(target) == (*parent, base):
+            return
+        target_parent = self._open_dir(tuple(target[:-1]), member.name, create=False)
+        target_fd = os.dup(target_parent)
+        try:
+            try:
+                found = os.lstat(target[-1], dir_fd=target_fd)
+            except FileNotFoundError:
+                raise HostileEntry(
+                    f"layer entry {member.name!r}: hard link target {member.linkname!r} is not in the layer"
+                ) from None
+            if stat.S_ISDIR(found.st_mode):
+                raise HostileEntry(f"layer entry {member.name!r}: hard link to a directory")
+            parent_fd = self._open_dir(parent, member.name, create=True)
+            self._remove_existing(parent_fd, base)
+            os.link(target[-1], base, src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
+        finally:
+            os.close(target_fd)
+
+    def finish(self) -> None:
+        for parts, mtime in reversed(self._dir_mtimes):
+            with contextlib.suppress(InvalidArgument, FileNotFoundError):
+                fd = self._open_dir(parts, "/".join(parts), create=False)
+                os.utime(fd, ns=(mtime, mtime))
+
+
+def _is_symlink(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> tuple[int, int]:
+    try:
+        ns = int(float(member.mtime) * 1_000_000_000)
+    except (OverflowError, ValueError):
+        ns = 0
+    ns = max(0, min(ns, 2**63 - 1))
+    return ns, ns
+
+
+def _set_xattrs(fd: int, member: tarfile.TarInfo) -> None:
+    for key, value in member.pax_headers.items():
+        if not key.startswith(_XATTR_PAX_PREFIX):
+            continue
+        name = key[len(_XATTR_PAX_PREFIX) :]
+        if name.startswith("trusted.overlay.") or not name.startswith(_ALLOWED_XATTR_PREFIXES):
+            _log.debug("dropping xattr from layer", entry=member.name, xattr=name)
+            continue
+        raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+        try:
+            os.setxattr(fd, name, raw)
+        except OSError as err:
+            if err.errno in (errno.ENOTSUP, errno.EINVAL):
+                _log.debug("file system refuses xattr", entry=member.name, xattr=name, error=str(err))
+                continue
+            raise

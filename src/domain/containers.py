@@ -1,0 +1,646 @@
+"""The container lifecycle: create, start, stop, remove, status, exec, resource updates, restore.
+
+State machine (CRI ContainerState): CREATED -> RUNNING -> EXITED; UNKNOWN when the runtime lost a container
+whose exit nobody recorded. The exit of a running container is learnt from the monitor's exit record.
+
+Every container is persisted through the StateStore before its first side effect (state "creating") so that
+a daemon that dies half-way through a create cleans up on restart. Names are reserved per sandbox; a kubelet
+retry of a create that already finished gets the same container back instead of "name is reserved".
+Work on one container holds that container's lock only; nothing holds a global lock across a subprocess.
+"""
+
+import dataclasses
+import enum
+import hashlib
+import json
+import secrets
+import threading
+import time
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
+from domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PycrioError,
+)
+from domain.oci_spec import SIGNALS, HostFacts, SpecInputs, build_spec, resources_to_oci, stop_signal
+from domain.seccomp import choose_profile
+from ports.bundles import Bundles
+from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
+from ports.container_rootfs import ContainerRootfs
+from ports.host_files import HostFiles
+from ports.oci_runtime import OciRuntime
+from ports.sandbox_lookup import SandboxLookup
+from ports.state_store import StateStore
+
+_KIND = "containers"
+SIGKILL = 9
+
+
+class ContainerState(enum.Enum):
+    CREATED = 0
+    RUNNING = 1
+    EXITED = 2
+    UNKNOWN = 3
+
+
+# Reasons the kubelet reads from ContainerStatus.reason.
+REASON_COMPLETED = "Completed"
+REASON_ERROR = "Error"
+REASON_OOM_KILLED = "OOMKilled"
+REASON_START_ERROR = "StartError"
+
+
+@dataclass
+class Container:
+    """One container as the runtime remembers it (persisted as JSON)."""
+
+    id: str
+    sandbox_id: str
+    name: str  # the reserved name
+    config: ContainerConfig
+    image_id: str
+    image_ref: str
+    image_name: str
+    runtime_handler: str
+    log_path: str
+    stop_signal: str
+    fingerprint: str  # the request that made it, to recognise a kubelet retry
+    state: ContainerState = ContainerState.CREATED
+    creating: bool = True  # side effects in progress; cleaned up on restart
+    created_at: int = 0  # ns since the epoch
+    started_at: int = 0
+    finished_at: int = 0
+    exit_code: int = 0
+    reason: str = ""
+    message: str = ""
+    pid: int = 0
+    bundle: str = ""
+    rootfs: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def to_document(self) -> dict[str, Any]:
+        document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lock"}
+        document["config"] = _to_plain(self.config)
+        document["resources"] = _to_plain(self.resources)
+        document["state"] = self.state.name
+        return document
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> "Container":
+        values = dict(document)
+        values["config"] = _from_plain(ContainerConfig, values["config"])
+        values["resources"] = _from_plain(Resources, values["resources"])
+        values["state"] = ContainerState[values["state"]]
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ContainerFilter:
+    id: str = ""  # an id or a unique-enough prefix
+    state: ContainerState | None = None
+    sandbox_id: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuntimeHandler:
+    runtime: OciRuntime
+    systemd_cgroup: bool = False
+
+
+def container_name(config: ContainerConfig, sandbox: SandboxFacts) -> str:
+    """The kubelet-style unique name: k8s_<container>_<pod>_<namespace>_<pod uid>_<attempt>."""
+    return f"k8s_{config.name}_{sandbox.name}_{sandbox.namespace}_{sandbox.uid}_{config.attempt}"
+
+
+def exit_reason(exit_code: int, oom_killed: bool) -> str:
+    if oom_killed:
+        return REASON_OOM_KILLED
+    return REASON_COMPLETED if exit_code == 0 else REASON_ERROR
+
+
+class ContainerService:
+    def __init__(
+        self,
+        store: StateStore,
+        sandboxes: SandboxLookup,
+        rootfs: ContainerRootfs,
+        host_files: HostFiles,
+        bundles: Bundles,
+        monitor: ContainerMonitor,
+        runtimes: Mapping[str, RuntimeHandler],
+        default_runtime: str,
+        host: HostFacts,
+        create_timeout: float = 120.0,
+        now_ns: Callable[[], int] = time.time_ns,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        new_id: Callable[[], str] = lambda: secrets.token_hex(32),
+    ) -> None:
+        self._store = store
+        self._sandboxes = sandboxes
+        self._rootfs = rootfs
+        self._host_files = host_files
+        self._bundles = bundles
+        self._monitor = monitor
+        self._runtimes = dict(runtimes)
+        self._default_runtime = default_runtime
+        self._host = host
+        self._create_timeout = create_timeout
+        self._now_ns = now_ns
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._new_id = new_id
+        self._containers: dict[str, Container] = {}
+        self._names: dict[str, str] = {}  # reserved name -> container id
+        self._index_lock = threading.Lock()  # guards the two dicts above only
+
+    # --- lookup -----------------------------------------------------------------------------------------
+
+    def _get(self, id_or_prefix: str) -> Container:
+        if not id_or_prefix:
+            raise InvalidArgument("container_id: empty")
+        with self._index_lock:
+            found = self._containers.get(id_or_prefix)
+            if found is None:
+                matches = [c for cid, c in self._containers.items() if cid.startswith(id_or_prefix)]
+                if len(matches) > 1:
+                    raise InvalidArgument(f"container_id: prefix {id_or_prefix!r} matches several containers")
+                found = matches[0] if matches else None
+        if found is None:
+            raise NotFound(f"container {id_or_prefix} not found")
+        return found
+
+    @contextmanager
+    def _locked(self, id_or_prefix: str) -> Iterator[Container]:
+        container = self._get(id_or_prefix)
+        with container.lock:
+            if self._containers.get(container.id) is not container:
+                raise NotFound(f"container {id_or_prefix} not found")
+            yield container
+
+    def _handler(self, name: str) -> RuntimeHandler:
+        handler = self._runtimes.get(name or self._default_runtime)
+        if handler is None:
+            raise InvalidArgument(f"runtime_handler: {name!r} is not configured")
+        return handler
+
+    def _persist(self, container: Container) -> None:
+        self._store.put(_KIND, container.id, container.to_document())
+
+    # --- create -----------------------------------------------------------------------------------------
+
+    def create(self, sandbox_id: str, config: ContainerConfig) -> str:
+        if not config.name:
+            raise InvalidArgument("metadata.name: empty")
+        if not config.image:
+            raise InvalidArgument("image.image: empty")
+        sandbox = self._sandboxes.sandbox_facts(sandbox_id)
+        name = container_name(config, sandbox)
+        fingerprint = _fingerprint(sandbox_id, config)
+        handler = self._handler(sandbox.runtime_handler)
+        image = self._rootfs.resolve_image(config.image)
+        log_path = _log_path(sandbox, config)
+        container = Container(
+            id=self._new_id(),
+            sandbox_id=sandbox_id,
+            name=name,
+            config=config,
+            image_id=image.id,
+            image_ref=image.ref,
+            image_name=image.name,
+            runtime_handler=sandbox.runtime_handler or self._default_runtime,
+            log_path=log_path,
+            stop_signal=stop_signal(config, image.config),
+            fingerprint=fingerprint,
+            resources=config.resources,
+        )
+        existing = self._reserve(container)
+        if existing is not None:
+            return existing
+        with container.lock:
+            try:
+                self._persist(container)
+                self._create_on_host(container, sandbox, handler, image.config)
+            except BaseException:
+                self._undo_create(container, handler)
+                raise
+            container.creating = False
+            container.created_at = self._now_ns()
+            self._persist(container)
+        return container.id
+
+    def _reserve(self, container: Container) -> str | None:
+        """Reserve the name; a retried identical create that already finished gets that container's id."""
+        with self._index_lock:
+            owner_id = self._names.get(container.name)
+            if owner_id is not None:
+                owner = self._containers.get(owner_id)
+                if (
+                    owner is not None
+                    and owner.fingerprint == container.fingerprint
+                    and not owner.creating
+                    and owner.state is ContainerState.CREATED
+                ):
+                    return owner.id
+                raise AlreadyExists(f"container name {container.name!r} is reserved for {owner_id}")
+            self._names[container.name] = container.id
+            self._containers[container.id] = container
+        return None
+
+    def _release(self, container: Container) -> None:
+        with self._index_lock:
+            self._containers.pop(container.id, None)
+            if self._names.get(container.name) == container.id:
+                del self._names[container.name]
+
+    def _create_on_host(
+        self, container: Container, sandbox: SandboxFacts, handler: RuntimeHandler, image_config: ImageConfig
+    ) -> None:
+        config = container.config
+        container.rootfs = self._rootfs.create(container.id, container.image_id)
+        passwd = self._rootfs.read_file(container.id, "/etc/passwd") or ""
+        group = self._rootfs.read_file(container.id, "/etc/group") or ""
+        mount_sources = {}
+        for mount in config.mounts:
+            resolved = self._host_files.resolve(mount.host_path) if mount.host_path else None
+            if resolved is not None:
+                mount_sources[mount.host_path] = resolved
+        devices = {}
+        for device in config.devices:
+            found = self._host_files.device(device.host_path)
+            if found is not None:
+                devices[device.host_path] = found
+        profile_text = ""
+        choice = choose_profile(config.security, self._host.seccomp_default_when_empty)
+        if choice.localhost_path:
+            profile_text = self._host_files.read_text(choice.localhost_path) or ""
+        spec = build_spec(
+            SpecInputs(
+                container_id=container.id,
+                config=config,
+                image=image_config,
+                image_name=container.image_name,
+                sandbox=sandbox,
+                host=self._host,
+                rootfs=container.rootfs,
+                passwd=passwd,
+                group=group,
+                mount_sources=mount_sources,
+                devices=devices,
+                host_devices=self._host_files.all_devices() if config.security.privileged else (),
+                seccomp_profile_text=profile_text,
+                target_pid_ns_path=self._target_pid_ns(config),
+            )
+        )
+        container.spec = spec
+        container.bundle = str(self._bundles.write(container.id, spec))
+        created = self._monitor.create(
+            self._monitored(container, handler),
+            timeout=self._create_timeout,
+        )
+        container.pid = created.pid
+
+    def _target_pid_ns(self, config: ContainerConfig) -> str:
+        options = config.security.namespace_options
+        if options.pid is not NamespaceMode.TARGET or not options.target_id:
+            return ""
+        where = f"namespace_options.target_id: container {options.target_id}"
+        try:
+            target = self._get(options.target_id)
+        except NotFound:
+            raise InvalidArgument(f"{where} not found") from None
+        if target.state is not ContainerState.RUNNING or not target.pid:
+            raise InvalidArgument(f"{where} is not running")
+        return f"/proc/{target.pid}/ns/pid"
+
+    def _monitored(self, container: Container, handler: RuntimeHandler) -> MonitoredCreate:
+        config = container.config
+        return MonitoredCreate(
+            container_id=container.id,
+            name=container.name,
+            bundle=self._bundles.path(container.id),
+            log_path=container.log_path or str(self._bundles.path(container.id) / "container.log"),
+            runtime_binary=handler.runtime.binary,
+            runtime_root=handler.runtime.root,
+            stdin=config.stdin,
+            stdin_once=config.stdin_once,
+            tty=config.tty,
+            systemd_cgroup=handler.systemd_cgroup,
+        )
+
+    def _undo_create(self, container: Container, handler: RuntimeHandler | None) -> None:
+        """Best effort: every step tolerates what was never done."""
+        steps: list[Callable[[], None]] = []
+        if handler is not None:
+            steps.append(lambda: handler.runtime.delete(container.id, force=True))
+        steps += [
+            lambda: self._monitor.cleanup(container.id),
+            lambda: self._bundles.remove(container.id),
+            lambda: self._rootfs.remove(container.id),
+            lambda: self._store.delete(_KIND, container.id),
+        ]
+        for step in steps:
+            try:
+                step()
+            except PycrioError:
+                continue
+        self._release(container)
+
+    # --- start / stop / remove --------------------------------------------------------------------------
+
+    def start(self, container_id: str) -> None:
+        with self._locked(container_id) as container:
+            self._refresh(container)
+            if container.state is not ContainerState.CREATED:
+                raise FailedPrecondition(
+                    f"container {container.id} is {container.state.name}, only a CREATED one can be started"
+                )
+            handler = self._handler(container.runtime_handler)
+            # Taken before: the process may run (and exit) before runtime.start returns.
+            starting_at = self._now_ns()
+            try:
+                handler.runtime.start(container.id)
+            except PycrioError as exc:
+                container.state = ContainerState.EXITED
+                container.finished_at = self._now_ns()
+                container.exit_code = 128
+                container.reason = REASON_START_ERROR
+                container.message = str(exc)
+                self._persist(container)
+                raise
+            container.state = ContainerState.RUNNING
+            container.started_at = starting_at
+            self._persist(container)
+            self._refresh(container)  # a command that ends at once may already have exited
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        """Stop signal, then SIGKILL after `timeout` seconds; stopping a stopped container is fine."""
+        with self._locked(container_id) as container:
+            self._refresh(container)
+            if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                return
+            handler = self._handler(container.runtime_handler)
+            if container.state is ContainerState.RUNNING and timeout > 0:
+                handler.runtime.kill(container.id, _signal_number(container.stop_signal))
+                if self._wait_exit(container, timeout):
+                    return
+            handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+            if not self._wait_exit(container, 30.0):
+                raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
+
+    def _wait_exit(self, container: Container, timeout: float) -> bool:
+        deadline = self._monotonic() + timeout
+        while True:
+            self._refresh(container)
+            if container.state not in (ContainerState.RUNNING, ContainerState.CREATED):
+                return True
+            if self._monotonic() >= deadline:
+                return False
+            self._sleep(0.05)
+
+    def remove(self, container_id: str) -> None:
+        """Stop if running, then remove everything the container has on the host; unknown ids are fine."""
+        try:
+            container = self._get(container_id)
+        except NotFound:
+            return
+        with container.lock:
+            if self._containers.get(container.id) is not container:
+                return
+            handler = self._runtimes.get(container.runtime_handler)
+            self._refresh(container)
+            if handler is not None:
+                handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+                handler.runtime.delete(container.id, force=True)
+            self._monitor.cleanup(container.id)
+            self._bundles.remove(container.id)
+            self._rootfs.remove(container.id)
+            self._store.delete(_KIND, container.id)
+            self._release(container)
+
+    # --- status -----------------------------------------------------------------------------------------
+
+    def _refresh(self, container: Container) -> None:
+        """Learn a CREATED or RUNNING container's exit from its monitor (caller holds the lock)."""
+        if container.state not in (ContainerState.CREATED, ContainerState.RUNNING) or container.creating:
+            return
+        status = self._monitor.exit_status(container.id)
+        if status is None:
+            return
+        container.state = ContainerState.EXITED
+        container.exit_code = status.exit_code
+        # The exit file's mtime comes from the kernel's coarse clock and may read a little early.
+        container.finished_at = max(int(status.finished_at.timestamp() * 1_000_000_000), container.started_at)
+        if not container.started_at:
+            container.started_at = container.finished_at
+        container.reason = exit_reason(status.exit_code, status.oom_killed)
+        container.pid = 0
+        self._persist(container)
+
+    def status(self, container_id: str) -> Container:
+        with self._locked(container_id) as container:
+            self._refresh(container)
+            return dataclasses.replace(container, lock=threading.Lock())
+
+    def list_containers(self, selector: ContainerFilter | None = None) -> list[Container]:
+        selector = selector or ContainerFilter()
+        with self._index_lock:
+            candidates = [c for c in self._containers.values() if not c.creating]
+        result = []
+        for container in candidates:
+            if selector.id and not container.id.startswith(selector.id):
+                continue
+            if selector.sandbox_id and container.sandbox_id != selector.sandbox_id:
+                continue
+            if any(container.config.labels.get(k) != v for k, v in selector.labels.items()):
+                continue
+            if container.lock.acquire(blocking=False):
+                try:
+                    self._refresh(container)
+                finally:
+                    container.lock.release()
+            if selector.state is not None and container.state is not selector.state:
+                continue
+            result.append(dataclasses.replace(container, lock=threading.Lock()))
+        return sorted(result, key=lambda c: c.created_at)
+
+    # --- exec / update / logs ---------------------------------------------------------------------------
+
+    def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        if not command:
+            raise InvalidArgument("cmd: empty")
+        if timeout < 0:
+            raise InvalidArgument(f"timeout: {timeout} is negative")
+        with self._locked(container_id) as container:
+            self._refresh(container)
+            if container.state is not ContainerState.RUNNING:
+                raise FailedPrecondition(f"container {container.id} is {container.state.name}, not RUNNING")
+            handler = self._handler(container.runtime_handler)
+            request = self._monitored(container, handler)
+            process = dict(container.spec["process"])
+        process["args"] = list(command)
+        process["terminal"] = False
+        # The lock is released: a long exec must not block status, stop or other execs.
+        return self._monitor.exec_sync(request, process, timeout)
+
+    def update_resources(self, container_id: str, resources: Resources) -> None:
+        """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised."""
+        new = resources_to_oci(resources, self._host)
+        with self._locked(container_id) as container:
+            self._refresh(container)
+            if container.state not in (ContainerState.CREATED, ContainerState.RUNNING):
+                raise FailedPrecondition(f"container {container.id} is {container.state.name}")
+            handler = self._handler(container.runtime_handler)
+            old = resources_to_oci(container.resources, self._host)
+            try:
+                handler.runtime.update(container.id, new)
+            except PycrioError:
+                with suppress(PycrioError):
+                    handler.runtime.update(container.id, old)
+                raise
+            container.resources = resources
+            spec_resources = container.spec.setdefault("linux", {}).setdefault("resources", {})
+            for key in ("cpu", "memory", "hugepageLimits", "unified"):
+                spec_resources.pop(key, None)
+            spec_resources.update(new)
+            self._persist(container)
+
+    def reopen_log(self, container_id: str) -> None:
+        with self._locked(container_id) as container:
+            self._refresh(container)
+            if container.state is not ContainerState.RUNNING:
+                raise FailedPrecondition(f"container {container.id} is {container.state.name}, not RUNNING")
+        self._monitor.reopen_log(container.id)
+
+    # --- pods and images --------------------------------------------------------------------------------
+
+    def containers_of(self, sandbox_id: str) -> list[str]:
+        with self._index_lock:
+            return [c.id for c in self._containers.values() if c.sandbox_id == sandbox_id]
+
+    def stop_all(self, sandbox_id: str, timeout: float) -> None:
+        for container_id in self.containers_of(sandbox_id):
+            try:
+                self.stop(container_id, timeout)
+            except NotFound:
+                continue
+
+    def remove_all(self, sandbox_id: str) -> None:
+        for container_id in self.containers_of(sandbox_id):
+            self.remove(container_id)
+
+    def images_in_use(self) -> set[str]:
+        with self._index_lock:
+            return {c.image_id for c in self._containers.values()}
+
+    # --- restart ----------------------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Reload persisted containers and reconcile them with the runtime and the monitor's exit records."""
+        for container_id, document in self._store.list(_KIND).items():
+            try:
+                container = Container.from_document(document)
+            except (KeyError, TypeError, ValueError):
+                self._store.delete(_KIND, container_id)
+                continue
+            with self._index_lock:
+                self._containers[container.id] = container
+                self._names[container.name] = container.id
+            handler = self._runtimes.get(container.runtime_handler)
+            if container.creating:
+                self._undo_create(container, handler)
+                continue
+            with container.lock:
+                self._reconcile(container, handler)
+
+    def _reconcile(self, container: Container, handler: RuntimeHandler | None) -> None:
+        self._refresh(container)
+        if container.state not in (ContainerState.CREATED, ContainerState.RUNNING):
+            return
+        state = handler.runtime.state(container.id) if handler is not None else None
+        if state is None or state.status == "stopped":
+            if not self._monitor.monitor_alive(container.id):
+                self._refresh(container)
+            if container.state in (ContainerState.CREATED, ContainerState.RUNNING):
+                container.state = ContainerState.UNKNOWN if state is None else ContainerState.EXITED
+                container.finished_at = container.finished_at or self._now_ns()
+                container.exit_code = 255 if state is None else container.exit_code
+                container.reason = REASON_ERROR
+                container.message = "the container was lost while pycrio was not running"
+                container.pid = 0
+                self._persist(container)
+        elif state.status == "running" and container.state is ContainerState.CREATED:
+            container.state = ContainerState.RUNNING
+            container.started_at = container.started_at or self._now_ns()
+            self._persist(container)
+
+
+def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:
+    if not config.log_path:
+        return ""
+    if config.log_path.startswith("/") or ".." in config.log_path.split("/"):
+        raise InvalidArgument(f"log_path: {config.log_path!r} must be relative to the sandbox log directory")
+    if not sandbox.log_directory:
+        raise InvalidArgument("log_path: the sandbox has no log directory")
+    return sandbox.log_directory.rstrip("/") + "/" + config.log_path
+
+
+def _signal_number(name: str) -> int:
+    if name in SIGNALS:
+        return SIGNALS[name]
+    if name.startswith("SIGRTMIN+"):
+        return SIGNALS["SIGRTMIN"] + int(name.removeprefix("SIGRTMIN+"))
+    return SIGNALS["SIGTERM"]
+
+
+def _fingerprint(sandbox_id: str, config: ContainerConfig) -> str:
+    text = json.dumps([sandbox_id, _to_plain(config)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _to_plain(value: Any) -> Any:
+    """Dataclasses, enums and tuples as JSON values (enums by name)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def _from_plain(cls: Any, value: Any) -> Any:
+    """The inverse of _to_plain, guided by the dataclass field types."""
+    if value is None:
+        return None
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        return cls(**{name: _from_plain(hints[name], v) for name, v in value.items() if name in hints})
+    origin = typing.get_origin(cls)
+    args = typing.get_args(cls)
+    if origin is typing.Union or origin is types.UnionType:
+        inner = [a for a in args if a is not type(None)]
+        return _from_plain(inner[0], value)
+    if isinstance(cls, type) and issubclass(cls, enum.Enum):
+        return cls[value]
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_plain(args[0], v) for v in value)
+        return tuple(_from_plain(a, v) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        return dict(value)
+    return value

@@ -1,0 +1,408 @@
+"""The image service: pull, look up, list and remove images, and build container root file systems.
+
+Pull resolves a name through the Registry, skips layers the LayerStore already has, streams the others
+into it, then records the image. Concurrent pulls of one reference (with the same credentials) share one
+download: the first caller starts a pull worker, later callers wait for the same result. Each caller waits
+with its own deadline; the pull is cancelled when no byte arrived for `pull_progress_timeout` seconds
+(DeadlineExceeded for every waiter) or when every waiter has given up. A kubelet retry after its own timeout
+joins a pull still under way instead of starting over.
+
+Lookups accept what the kubelet and crictl send: an image id (`<hex>` or `sha256:<hex>`), an unambiguous id
+prefix, a tag (`busybox` means `docker.io/library/busybox:latest`; short names also match on the
+unqualified-search registries) or a digest reference `name@sha256:...`.
+"""
+
+import copy
+import fnmatch
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from domain import image_reference
+from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
+from domain.image_config import chain_ids, digest_hex, parse_image_config
+from ports.image_store import ImageConfig, ImageRecord, ImageStore
+from ports.image_users import ImageUsers
+from ports.layer_store import LayerStore, StorageUsage
+from ports.registry import Platform, Registry, RegistryAuth, ResolvedImage
+
+_log = structlog.get_logger("pycrio.images")
+
+_ID_OR_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{3,64})")
+IMAGE_HOLDER_PREFIX = "image:"
+
+
+def image_holder(image_id: str) -> str:
+    return IMAGE_HOLDER_PREFIX + image_id
+
+
+@dataclass(frozen=True)
+class ContainerRootfs:
+    path: Path
+    image: ImageRecord
+
+
+class _Flight:
+    """One pull in progress and everyone waiting for it."""
+
+    def __init__(self, now: float) -> None:
+        self.done = threading.Event()
+        self.last_progress = now
+        self.waiters = 0
+        self.image_id = ""
+        self.error: BaseException | None = None
+        self.cancel_reason = ""
+
+    def finish(self, image_id: str = "", error: BaseException | None = None) -> bool:
+        """Settle the flight once; later outcomes (a worker waking after a watchdog failure) are dropped."""
+        if self.done.is_set():
+            return False
+        self.image_id, self.error = image_id, error
+        self.done.set()
+        return True
+
+
+class _KeyedLocks:
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+class ImageService:
+    def __init__(
+        self,
+        registry: Registry,
+        layers: LayerStore,
+        images: ImageStore,
+        users: ImageUsers,
+        pinned_images: Sequence[str] = (),
+        pull_progress_timeout: float = 60.0,
+        platform: Platform | None = None,
+        search_registries: Callable[[], list[str]] = list,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._registry = registry
+        self._layers = layers
+        self._images = images
+        self._users = users
+        self._pinned = [_pin_pattern(p) for p in pinned_images]
+        self._progress_timeout = pull_progress_timeout
+        self._platform = platform or Platform()
+        self._search_registries = search_registries
+        self._clock = clock
+        self._wall_clock_ns = wall_clock_ns
+        self._flights: dict[tuple[str, RegistryAuth | None], _Flight] = {}
+        self._flights_lock = threading.Lock()
+        self._image_locks = _KeyedLocks()
+        # Serialises tag moves between records (short; no I/O but the store's own writes).
+        self._records_lock = threading.Lock()
+
+    # -- pull -------------------------------------------------------------------------------------------
+
+    def pull(self, image: str, auth: RegistryAuth | None = None, timeout: float | None = None) -> str:
+        """Pull `image` (or join a pull of it already under way); returns the image id."""
+        if not image:
+            raise InvalidArgument("no image specified")
+        deadline = None if timeout is None else self._clock() + timeout
+        key = (image, auth)
+        with self._flights_lock:
+            flight = self._flights.get(key)
+            start = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight(self._clock())
+            flight.waiters += 1
+        if start:
+            worker = threading.Thread(target=self._fly, args=(key, flight), name=f"pull {image}", daemon=True)
+            worker.start()
+        try:
+            return self._wait(key, flight, deadline)
+        finally:
+            with self._flights_lock:
+                flight.waiters -= 1
+                if flight.waiters == 0 and not flight.done.is_set():
+                    flight.cancel_reason = f"pulling {image}: every caller gave up waiting"
+                    self._settle(key, flight, error=DeadlineExceeded(flight.cancel_reason))
+
+    def _settle(
+        self,
+        key: tuple[str, RegistryAuth | None],
+        flight: _Flight,
+        image_id: str = "",
+        error: BaseException | None = None,
+    ) -> None:
+        """Record the outcome and let the next pull of the key start afresh. Call with _flights_lock."""
+        if flight.finish(image_id, error) and self._flights.get(key) is flight:
+            del self._flights[key]
+
+    def _wait(self, key: tuple[str, RegistryAuth | None], flight: _Flight, deadline: float | None) -> str:
+        image = key[0]
+        while True:
+            now = self._clock()
+            wait = float("inf")
+            if self._progress_timeout > 0:
+                wait = self._progress_timeout - (now - flight.last_progress)
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            if flight.done.wait(max(0.0, min(wait, 3600.0))):
+                break
+            now = self._clock()
+            if deadline is not None and now >= deadline:
+                raise DeadlineExceeded(f"pulling {image}: the caller's deadline passed")
+            if self._progress_timeout > 0 and now - flight.last_progress >= self._progress_timeout:
+                with self._flights_lock:
+                    if not flight.done.is_set():
+                        flight.cancel_reason = (
+                            f"pulling {image}: no progress for {self._progress_timeout:g}s, cancelled"
+                        )
+                        _log.warning("pull stalled", image=image, timeout=self._progress_timeout)
+                        self._settle(key, flight, error=DeadlineExceeded(flight.cancel_reason))
+        if flight.error is not None:
+            raise copy.copy(flight.error)
+        return flight.image_id
+
+    def _fly(self, key: tuple[str, RegistryAuth | None], flight: _Flight) -> None:
+        image, auth = key
+        try:
+            image_id = self._pull(image, auth, flight)
+        except Exception as err:
+            _log.info("pull failed", image=image, error=str(err))
+            with self._flights_lock:
+                self._settle(key, flight, error=err)
+        else:
+            with self._flights_lock:
+                self._settle(key, flight, image_id=image_id)
+
+    def _check_cancelled(self, flight: _Flight) -> None:
+        if flight.done.is_set():
+            raise DeadlineExceeded(flight.cancel_reason or "pull cancelled")
+
+    def _watch(self, chunks: Iterable[bytes], flight: _Flight) -> Iterator[bytes]:
+        """Pass a blob through, noting progress and stopping as soon as the pull is cancelled."""
+        for chunk in chunks:
+            self._check_cancelled(flight)
+            flight.last_progress = self._clock()
+            yield chunk
+        self._check_cancelled(flight)
+
+    def _pull(self, image: str, auth: RegistryAuth | None, flight: _Flight) -> str:
+        resolved = self._registry.resolve(image, auth, self._platform)
+        flight.last_progress = self._clock()
+        self._check_cancelled(flight)
+        parsed = parse_image_config(resolved.config, resolved.config_digest)
+        if len(parsed.diff_ids) != len(resolved.layers):
+            raise InvalidArgument(
+                f"{image}: manifest has {len(resolved.layers)} layers, config {len(parsed.diff_ids)}"
+            )
+        image_id = digest_hex(resolved.config_digest, "image config digest")
+        chains = chain_ids(parsed.diff_ids)
+        holder = image_holder(image_id)
+        with self._image_locks.hold(image_id):
+            known = self._images.get(image_id) is not None
+            held: list[str] = []
+            try:
+                parent = ""
+                for blob, diff_id, chain in zip(resolved.layers, parsed.diff_ids, chains, strict=True):
+                    self._check_cancelled(flight)
+                    if not self._layers.hold(chain, holder):
+                        chunks = self._watch(self._registry.open_blob(resolved, blob, auth), flight)
+                        self._layers.unpack(parent, diff_id, chunks, holder)
+                    held.append(chain)
+                    parent = chain
+                self._check_cancelled(flight)
+                self._record(resolved, image_id, chains, parsed.config, parsed.document)
+            except BaseException:
+                if not known:
+                    for chain in held:
+                        self._layers.release(chain, holder)
+                raise
+        _log.info("pulled image", image=image, id=image_id)
+        return image_id
+
+    def _record(
+        self,
+        resolved: ResolvedImage,
+        image_id: str,
+        chains: list[str],
+        config: ImageConfig,
+        document: dict[str, Any],
+    ) -> None:
+        tag = f"{resolved.name}:{resolved.tag}" if resolved.tag else ""
+        repo_digest = f"{resolved.name}@{resolved.manifest_digest}"
+        size = 0
+        for chain in chains:
+            layer = self._layers.get(chain)
+            size += layer.size if layer is not None else 0
+        with self._records_lock:
+            if tag:
+                previous = self._images.by_tag(tag)
+                if previous is not None and previous.id != image_id:
+                    # The tag moved to a newer image; the old one stays, reachable by id and digest.
+                    self._images.put(
+                        replace(previous, repo_tags=tuple(t for t in previous.repo_tags if t != tag))
+                    )
+            current = self._images.get(image_id)
+            tags = list(current.repo_tags) if current else []
+            digests = list(current.repo_digests) if current else []
+            if tag and tag not in tags:
+                tags.append(tag)
+            if repo_digest not in digests:
+                digests.append(repo_digest)
+            self._images.put(
+                ImageRecord(
+                    id=image_id,
+                    repo_tags=tuple(tags),
+                    repo_digests=tuple(digests),
+                    layers=tuple(chains),
+                    size=size,
+                    config=config,
+                    oci_config=document,
+                    pulled_at=current.pulled_at if current else self._wall_clock_ns(),
+                )
+            )
+
+    # -- look-ups -----------------------------------------------------------------------------------------
+
+    def status(self, reference: str) -> ImageRecord | None:
+        """The image a reference names, None when there is none."""
+        reference = reference.strip()
+        if not reference:
+            raise InvalidArgument("no image specified")
+        ambiguous = False
+        as_id = _ID_OR_PREFIX.fullmatch(reference)
+        if as_id is not None:
+            hex_part = as_id.group(1)
+            if len(hex_part) == 64:
+                # A full id is never a name (docker refuses 64-hex names).
+                return self._images.get(hex_part)
+            matches = self._images.by_id_prefix(hex_part)
+            if len(matches) == 1:
+                return matches[0]
+            ambiguous = len(matches) > 1
+            if reference.startswith("sha256:"):
+                if ambiguous:
+                    raise InvalidArgument(f"image id prefix {reference!r} is ambiguous")
+                return None
+        for candidate in self._candidates(reference):
+            if candidate.digest:
+                found = self._images.by_digest(f"{candidate.name}@{candidate.digest}")
+            else:
+                found = self._images.by_tag(
+                    f"{candidate.name}:{candidate.tag or image_reference.DEFAULT_TAG}"
+                )
+            if found is not None:
+                return found
+        if ambiguous:
+            raise InvalidArgument(f"image id prefix {reference!r} is ambiguous")
+        return None
+
+    def _candidates(self, reference: str) -> list[image_reference.ImageReference]:
+        candidates = [image_reference.parse(reference)]
+        if image_reference.is_short_name(reference):
+            for registry in self._search_registries():
+                qualified = image_reference.qualify(reference, registry)
+                if qualified not in candidates:
+                    candidates.append(qualified)
+        return candidates
+
+    def list_images(self, reference: str = "") -> list[ImageRecord]:
+        """Every image, or the one a reference names (as cri-o reads the CRI filter)."""
+        if reference:
+            found = self.status(reference)
+            return [found] if found is not None else []
+        return self._images.list_images()
+
+    def is_pinned(self, image: ImageRecord) -> bool:
+        names = (*image.repo_tags, *image.repo_digests)
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self._pinned for name in names)
+
+    def fs_usage(self) -> StorageUsage:
+        return self._layers.usage()
+
+    # -- removal ---------------------------------------------------------------------------------------
+
+    def remove(self, reference: str) -> None:
+        """Remove the image a reference names, with all its names; an absent image is not an error."""
+        image = self.status(reference)
+        if image is None:
+            return
+        with self._image_locks.hold(image.id):
+            using = self._users.containers_using(image.id)
+            if using:
+                raise FailedPrecondition(
+                    f"image {image.id} ({', '.join(image.repo_tags) or 'untagged'}) is in use by "
+                    f"container {', '.join(using)}"
+                )
+            with self._records_lock:
+                self._images.delete(image.id)
+            for chain in image.layers:
+                self._layers.release(chain, image_holder(image.id))
+        _log.info("removed image", id=image.id, tags=list(image.repo_tags))
+
+    def recover(self) -> None:
+        """After a crash between deleting a record and releasing its layers: release what nobody records."""
+        known = {image.id for image in self._images.list_images()}
+        for layer in self._layers.list_layers():
+            for holder in layer.holders:
+                if holder.startswith(IMAGE_HOLDER_PREFIX) and holder[len(IMAGE_HOLDER_PREFIX) :] not in known:
+                    _log.warning("releasing layer of a vanished image", layer=layer.chain_id, holder=holder)
+                    self._layers.release(layer.chain_id, holder)
+
+    # -- container root file systems -------------------------------------------------------------------
+
+    def create_rootfs(self, container_id: str, image: str) -> ContainerRootfs:
+        """Mount a writable root file system for a container over the image's layers (idempotent).
+
+        The container holds the layers, so they outlive the image record until `remove_rootfs`.
+        """
+        found = self.status(image)
+        if found is None:
+            raise NotFound(f"image {image} not found")
+        with self._image_locks.hold(found.id):
+            current = self._images.get(found.id)
+            if current is None:
+                raise NotFound(f"image {image} was removed")
+            path = self._layers.create_rootfs(container_id, list(current.layers), current.id)
+        return ContainerRootfs(path, current)
+
+    def unmount_rootfs(self, container_id: str) -> None:
+        self._layers.unmount_rootfs(container_id)
+
+    def remove_rootfs(self, container_id: str) -> None:
+        self._layers.remove_rootfs(container_id)
+
+
+def _pin_pattern(pattern: str) -> str:
+    """A pinned_images entry as a glob over repo tags and digests; exact short names are normalised."""
+    if any(c in pattern for c in "*?["):
+        return pattern
+    try:
+        parsed = image_reference.parse(pattern)
+    except InvalidArgument:
+        return pattern
+    if not parsed.tag and not parsed.digest:
+        parsed = replace(parsed, tag=image_reference.DEFAULT_TAG)
+    return str(parsed)

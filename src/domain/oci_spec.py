@@ -1,0 +1,493 @@
+"""The OCI runtime spec (runtime-spec 1.0.2) of a container, built from its CRI config, image and sandbox.
+
+Pure: every fact from the host (resolved host paths, device numbers, the daemon's capability bounding set and
+oom_score_adj, the image's /etc/passwd, a Localhost seccomp file's text) is an input. A wrong field raises
+InvalidArgument naming the field. The rules follow containerd's `internal/cri/opts/spec*.go` and cri-o's
+`server/container_create_linux.go` (defaults for capabilities, masked and read-only paths, mounts).
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain import seccomp
+from domain.capabilities import CapabilitySets, container_capabilities
+from domain.container_config import (
+    ContainerConfig,
+    ImageConfig,
+    Mount,
+    NamespaceMode,
+    Propagation,
+    Resources,
+    SandboxFacts,
+)
+from domain.errors import InvalidArgument
+from domain.users import ResolvedUser, resolve_user
+
+OCI_VERSION = "1.0.2"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# runc cannot run a container in less (cri-o refuses below the same value).
+MIN_MEMORY_LIMIT = 12 * 1024 * 1024
+
+# cri-o's defaults for non-privileged containers.
+DEFAULT_MASKED_PATHS: tuple[str, ...] = (
+    "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+    "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+)  # fmt: skip
+DEFAULT_READONLY_PATHS: tuple[str, ...] = (
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)  # fmt: skip
+
+SIGNALS: dict[str, int] = {
+    "SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6, "SIGIOT": 6, "SIGBUS": 7,
+    "SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13, "SIGALRM": 14,
+    "SIGTERM": 15, "SIGSTKFLT": 16, "SIGCHLD": 17, "SIGCLD": 17, "SIGCONT": 18, "SIGSTOP": 19, "SIGTSTP": 20,
+    "SIGTTIN": 21, "SIGTTOU": 22, "SIGURG": 23, "SIGXCPU": 24, "SIGXFSZ": 25, "SIGVTALRM": 26, "SIGPROF": 27,
+    "SIGWINCH": 28, "SIGIO": 29, "SIGPOLL": 29, "SIGPWR": 30, "SIGSYS": 31, "SIGRTMIN": 34, "SIGRTMAX": 64,
+}  # fmt: skip
+
+_IPC_SYSCTLS = {
+    "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", "kernel.msgmax",
+    "kernel.msgmni", "kernel.msgmnb", "kernel.sem",
+}  # fmt: skip
+_UTS_SYSCTLS = {"kernel.hostname", "kernel.domainname"}
+_CPUSET = re.compile(r"^(\d+(-\d+)?)(,\d+(-\d+)?)*$")
+_PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
+
+
+@dataclass(frozen=True)
+class HostDevice:
+    """A device node on the host, as `stat` sees it."""
+
+    path: str
+    type: str  # "c" or "b"
+    major: int
+    minor: int
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the daemon knows about the node; read by adapters once at start-up."""
+
+    bounding_capabilities: tuple[str, ...]
+    min_oom_score_adj: int = -1000  # the daemon's own score: nothing may go lower without CAP_SYS_RESOURCE
+    machine: str = "x86_64"
+    cgroup_v2: bool = False
+    cgroup_driver: str = "cgroupfs"
+    swap_accounting: bool = True
+    seccomp_default_when_empty: bool = False
+
+
+@dataclass(frozen=True)
+class SpecInputs:
+    container_id: str
+    config: ContainerConfig
+    image: ImageConfig
+    image_name: str
+    sandbox: SandboxFacts
+    host: HostFacts
+    rootfs: str
+    passwd: str = ""  # the image's /etc/passwd ("" when absent)
+    group: str = ""
+    # Each CRI mount's host path -> the path after resolving symlinks; a missing key = does not exist.
+    mount_sources: Mapping[str, str] = field(default_factory=dict)
+    # Each CRI device's host path -> the device; a missing key = no such device.
+    devices: Mapping[str, HostDevice] = field(default_factory=dict)
+    # Every host device, given to privileged containers.
+    host_devices: tuple[HostDevice, ...] = ()
+    seccomp_profile_text: str = ""  # a Localhost profile's contents
+    target_pid_ns_path: str = ""  # PID mode TARGET: the target container's /proc/<pid>/ns/pid
+
+
+def stop_signal(config: ContainerConfig, image: ImageConfig) -> str:
+    """CRI stop_signal, else the image's STOPSIGNAL, else SIGTERM; a number or name, normalised to a name."""
+    for source, value in (("stop_signal", config.stop_signal), ("image STOPSIGNAL", image.stop_signal)):
+        if not value:
+            continue
+        upper = value.upper()
+        name = upper if upper.startswith("SIG") else "SIG" + upper
+        if name in SIGNALS:
+            return name
+        if value.isdigit() and 0 < int(value) <= 64:
+            return next((n for n, num in SIGNALS.items() if num == int(value)), f"SIGRTMIN+{int(value) - 34}")
+        raise InvalidArgument(f"{source}: unknown signal {value!r}")
+    return "SIGTERM"
+
+
+def process_args(config: ContainerConfig, image: ImageConfig) -> list[str]:
+    """Command and args as the kubelet expects (the rules of docker's commit.go, kept by containerd)."""
+    command, args = list(config.command), list(config.args)
+    if not command:
+        if not args:
+            args = list(image.cmd)
+        entrypoint = list(image.entrypoint or ())
+        if entrypoint != [""]:
+            command = entrypoint
+    if not command and not args:
+        raise InvalidArgument("command: no command specified and the image has no entrypoint or cmd")
+    return command + args
+
+
+def environment(config: ContainerConfig, image: ImageConfig, hostname: str, home: str) -> list[str]:
+    """Image env, then CRI env (same key replaces); PATH, HOSTNAME and HOME filled in when absent."""
+    merged: dict[str, str] = {}
+    for entry in image.env:
+        key, _, value = entry.partition("=")
+        merged[key] = value
+    for index, (key, value) in enumerate(config.envs):
+        if not key or "=" in key:
+            raise InvalidArgument(f"envs[{index}].key: {key!r} is not a variable name")
+        merged[key] = value
+    merged.setdefault("PATH", DEFAULT_PATH)
+    if hostname:
+        merged.setdefault("HOSTNAME", hostname)
+    merged.setdefault("HOME", home)
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+def working_dir(config: ContainerConfig, image: ImageConfig) -> str:
+    cwd = config.working_dir or image.working_dir or "/"
+    if not cwd.startswith("/"):
+        raise InvalidArgument(f"working_dir: {cwd!r} is not an absolute path")
+    return cwd
+
+
+def _check_container_path(field_name: str, path: str) -> None:
+    if not path.startswith("/"):
+        raise InvalidArgument(f"{field_name}: {path!r} is not an absolute path")
+    if ".." in path.split("/"):
+        raise InvalidArgument(f"{field_name}: {path!r} must not contain '..'")
+
+
+def _default_mounts(privileged: bool) -> list[dict[str, Any]]:
+    sys_mode = "rw" if privileged else "ro"
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", sys_mode]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", sys_mode]},
+    ]  # fmt: skip
+
+
+def _sandbox_mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
+    """/dev/shm and the sandbox's hostname, hosts and resolv.conf files."""
+    sandbox, ns = inputs.sandbox, inputs.config.security.namespace_options
+    mounts = []
+    if ns.ipc is NamespaceMode.NODE:
+        mounts.append(
+            {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rw"]}
+        )
+    elif sandbox.shm_path:
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": sandbox.shm_path,
+                       "options": ["rbind", "rw", "nosuid", "nodev", "noexec"]})  # fmt: skip
+    else:
+        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]})  # fmt: skip
+    mode = "ro" if inputs.config.security.readonly_rootfs else "rw"
+    for destination, source in (
+        ("/etc/hostname", sandbox.hostname_path),
+        ("/etc/hosts", sandbox.hosts_path),
+        ("/etc/resolv.conf", sandbox.resolv_conf_path),
+    ):
+        if source:
+            mounts.append({"destination": destination, "type": "bind", "source": source,
+                           "options": ["rbind", "rprivate", mode]})  # fmt: skip
+    return mounts
+
+
+def _cri_mount(index: int, mount: Mount, sources: Mapping[str, str]) -> dict[str, Any]:
+    where = f"mounts[{index}]"
+    _check_container_path(f"{where}.container_path", mount.container_path)
+    if not mount.host_path:
+        raise InvalidArgument(f"{where}.host_path: empty")
+    source = sources.get(mount.host_path)
+    if source is None:
+        raise InvalidArgument(f"{where}.host_path: {mount.host_path!r} does not exist")
+    options = ["rbind", mount.propagation.value, "ro" if mount.readonly else "rw"]
+    if mount.recursive_read_only:
+        if not mount.readonly:
+            raise InvalidArgument(f"{where}.recursive_read_only: needs readonly")
+        if mount.propagation is not Propagation.PRIVATE:
+            raise InvalidArgument(f"{where}.recursive_read_only: needs propagation PRIVATE")
+        options.append("rro")
+    return {"destination": mount.container_path, "type": "bind", "source": source, "options": options}
+
+
+def _rootfs_propagation(mounts: tuple[Mount, ...]) -> str:
+    """The container's / must be shared (or slave) for mounts with that propagation to work."""
+    modes = {m.propagation for m in mounts}
+    if Propagation.BIDIRECTIONAL in modes:
+        return "rshared"
+    if Propagation.HOST_TO_CONTAINER in modes:
+        return "rslave"
+    return ""
+
+
+def _mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
+    cri = [_cri_mount(i, m, inputs.mount_sources) for i, m in enumerate(inputs.config.mounts)]
+    taken = {m["destination"].rstrip("/") or "/" for m in cri}
+    defaults = _default_mounts(inputs.config.security.privileged) + _sandbox_mounts(inputs)
+    return [m for m in defaults if m["destination"] not in taken] + cri
+
+
+def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
+    ns, sandbox = inputs.config.security.namespace_options, inputs.sandbox
+    result = [{"type": "mount"}]
+    if ns.network is NamespaceMode.POD:
+        if not sandbox.netns_path:
+            raise InvalidArgument("namespace_options.network: POD, but the sandbox has no network namespace")
+        result.append({"type": "network", "path": sandbox.netns_path})
+        if sandbox.uts_ns_path:
+            result.append({"type": "uts", "path": sandbox.uts_ns_path})
+    elif ns.network is not NamespaceMode.NODE:
+        raise InvalidArgument(f"namespace_options.network: {ns.network.name} is not supported (POD or NODE)")
+    if ns.ipc is NamespaceMode.POD:
+        if not sandbox.ipc_ns_path:
+            raise InvalidArgument("namespace_options.ipc: POD, but the sandbox has no IPC namespace")
+        result.append({"type": "ipc", "path": sandbox.ipc_ns_path})
+    elif ns.ipc is not NamespaceMode.NODE:
+        raise InvalidArgument(f"namespace_options.ipc: {ns.ipc.name} is not supported (POD or NODE)")
+    if ns.pid is NamespaceMode.POD:
+        if not sandbox.pid_ns_path:
+            raise InvalidArgument("namespace_options.pid: POD, but the sandbox has no PID namespace")
+        result.append({"type": "pid", "path": sandbox.pid_ns_path})
+    elif ns.pid is NamespaceMode.CONTAINER:
+        result.append({"type": "pid"})
+    elif ns.pid is NamespaceMode.TARGET:
+        if not ns.target_id or not inputs.target_pid_ns_path:
+            raise InvalidArgument(
+                "namespace_options.target_id: PID mode TARGET needs a running target container"
+            )
+        result.append({"type": "pid", "path": inputs.target_pid_ns_path})
+    if ns.userns is not NamespaceMode.NODE:
+        raise InvalidArgument("namespace_options.userns_options: user namespaces are not supported")
+    if inputs.host.cgroup_v2:
+        result.append({"type": "cgroup"})
+    return result
+
+
+def _sysctls(inputs: SpecInputs) -> dict[str, str]:
+    """Pod sysctls; only namespaced ones, and only for namespaces the pod does not share with the host."""
+    ns = inputs.config.security.namespace_options
+    result = {}
+    for raw_key, value in inputs.sandbox.sysctls:
+        key = raw_key.replace("/", ".") if "/" in raw_key and "." not in raw_key else raw_key
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            if ns.ipc is NamespaceMode.NODE:
+                raise InvalidArgument(f"sysctls: {key} needs a pod IPC namespace, not the host's")
+        elif key.startswith("net."):
+            if ns.network is NamespaceMode.NODE:
+                raise InvalidArgument(f"sysctls: {key} needs a pod network namespace, not the host's")
+        elif key in _UTS_SYSCTLS:
+            if ns.network is NamespaceMode.NODE:
+                raise InvalidArgument(f"sysctls: {key} needs a pod UTS namespace, not the host's")
+        else:
+            raise InvalidArgument(f"sysctls: {key} is not a namespaced sysctl")
+        result[key] = value
+    return result
+
+
+def clamp_oom_score_adj(requested: int, host: HostFacts) -> int:
+    if not -1000 <= requested <= 1000:
+        raise InvalidArgument(f"oom_score_adj: {requested} is outside -1000..1000")
+    return max(requested, host.min_oom_score_adj)
+
+
+def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
+    """CRI LinuxContainerResources as OCI `linux.resources` (without devices); also used for updates."""
+    r = resources
+    for name in ("cpu_shares", "memory_limit_in_bytes"):
+        if getattr(r, name) < 0:
+            raise InvalidArgument(f"{name}: {getattr(r, name)} is negative")
+    if r.cpu_period and not 1000 <= r.cpu_period <= 1_000_000:
+        raise InvalidArgument(f"cpu_period: {r.cpu_period} is outside 1000..1000000 microseconds")
+    if r.cpu_quota < -1 or 0 < r.cpu_quota < 1000:
+        raise InvalidArgument(f"cpu_quota: {r.cpu_quota} must be -1, 0 or at least 1000 microseconds")
+    if r.cpu_shares > 262144:
+        raise InvalidArgument(f"cpu_shares: {r.cpu_shares} is above 262144")
+    if 0 < r.memory_limit_in_bytes < MIN_MEMORY_LIMIT:
+        raise InvalidArgument(
+            f"memory_limit_in_bytes: {r.memory_limit_in_bytes} is too low; "
+            f"it must be at least {MIN_MEMORY_LIMIT}"
+        )
+    for name in ("cpuset_cpus", "cpuset_mems"):
+        value = getattr(r, name)
+        if value and not _CPUSET.match(value):
+            raise InvalidArgument(f"{name}: {value!r} is not a CPU/node list like 0-3,5")
+    cpu: dict[str, Any] = {}
+    if r.cpu_shares:
+        cpu["shares"] = r.cpu_shares
+    if r.cpu_quota:
+        cpu["quota"] = r.cpu_quota
+    if r.cpu_period:
+        cpu["period"] = r.cpu_period
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if r.cpuset_mems:
+        cpu["mems"] = r.cpuset_mems
+    memory: dict[str, Any] = {}
+    if r.memory_limit_in_bytes:
+        memory["limit"] = r.memory_limit_in_bytes
+        swap = r.memory_swap_limit_in_bytes
+        if swap and swap != -1 and swap < r.memory_limit_in_bytes:
+            raise InvalidArgument(f"memory_swap_limit_in_bytes: {swap} is below memory_limit_in_bytes")
+        if swap:
+            memory["swap"] = swap
+        elif host.swap_accounting:
+            memory["swap"] = r.memory_limit_in_bytes  # no swap beyond the limit, as the kubelet means
+    elif r.memory_swap_limit_in_bytes:
+        raise InvalidArgument("memory_swap_limit_in_bytes: needs memory_limit_in_bytes")
+    result: dict[str, Any] = {}
+    if cpu:
+        result["cpu"] = cpu
+    if memory:
+        result["memory"] = memory
+    hugepages = []
+    for index, limit in enumerate(r.hugepage_limits):
+        if not _PAGE_SIZE.match(limit.page_size):
+            raise InvalidArgument(f"hugepage_limits[{index}].page_size: {limit.page_size!r} is not like 2MB")
+        if limit.limit < 0:
+            raise InvalidArgument(f"hugepage_limits[{index}].limit: {limit.limit} is negative")
+        hugepages.append({"pageSize": limit.page_size, "limit": limit.limit})
+    if hugepages:
+        result["hugepageLimits"] = hugepages
+    if r.unified:
+        if not host.cgroup_v2:
+            raise InvalidArgument("unified: cgroup v2 settings on a cgroup v1 host")
+        result["unified"] = dict(r.unified)
+    return result
+
+
+def cgroups_path(container_id: str, sandbox: SandboxFacts, host: HostFacts) -> str:
+    if host.cgroup_driver == "systemd":
+        parent = sandbox.cgroup_parent or "system.slice"
+        return f"{parent}:pycrio:{container_id}"
+    parent = sandbox.cgroup_parent or "/pycrio"
+    return f"{parent.rstrip('/')}/pycrio-{container_id}"
+
+
+def _devices(inputs: SpecInputs) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(linux.devices, device cgroup rules). runc adds the standard /dev/null etc. by itself."""
+    nodes: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    if inputs.config.security.privileged:
+        rules = [{"allow": True, "access": "rwm"}]
+        for dev in inputs.host_devices:
+            nodes.append(_device_node(dev.path, dev))
+    for index, device in enumerate(inputs.config.devices):
+        where = f"devices[{index}]"
+        _check_container_path(f"{where}.container_path", device.container_path)
+        permissions = device.permissions or "rwm"
+        if set(permissions) - set("rwm"):
+            raise InvalidArgument(f"{where}.permissions: {permissions!r} may only hold r, w and m")
+        found = inputs.devices.get(device.host_path)
+        if found is None:
+            raise InvalidArgument(f"{where}.host_path: {device.host_path!r} is not a device")
+        nodes = [n for n in nodes if n["path"] != device.container_path]
+        nodes.append(_device_node(device.container_path, found))
+        rules.append({"allow": True, "type": found.type, "major": found.major, "minor": found.minor,
+                      "access": permissions})  # fmt: skip
+    return nodes, rules
+
+
+def _device_node(path: str, dev: HostDevice) -> dict[str, Any]:
+    return {"path": path, "type": dev.type, "major": dev.major, "minor": dev.minor,
+            "fileMode": dev.file_mode, "uid": dev.uid, "gid": dev.gid}  # fmt: skip
+
+
+def _annotations(inputs: SpecInputs) -> dict[str, str]:
+    sandbox = inputs.sandbox
+    annotations = dict(inputs.config.annotations)
+    annotations.update(
+        {
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.container-name": inputs.config.name,
+            "io.kubernetes.cri.sandbox-id": sandbox.id,
+            "io.kubernetes.cri.sandbox-name": sandbox.name,
+            "io.kubernetes.cri.sandbox-namespace": sandbox.namespace,
+            "io.kubernetes.cri.sandbox-uid": sandbox.uid,
+            "io.kubernetes.cri.image-name": inputs.image_name,
+        }
+    )
+    return annotations
+
+
+def _seccomp(inputs: SpecInputs, caps: CapabilitySets) -> dict[str, Any] | None:
+    choice = seccomp.choose_profile(inputs.config.security, inputs.host.seccomp_default_when_empty)
+    if choice.kind is None:
+        return None
+    if choice.localhost_path:
+        if not inputs.seccomp_profile_text:
+            raise InvalidArgument(f"seccomp.localhost_ref: {choice.localhost_path} is empty or missing")
+        return seccomp.from_profile_text(
+            inputs.seccomp_profile_text, caps.bounding, inputs.host.machine, choice.localhost_path
+        )
+    return seccomp.runtime_default(caps.bounding, inputs.host.machine)
+
+
+def build_spec(inputs: SpecInputs) -> dict[str, Any]:
+    """The complete config.json for runc/crun."""
+    config, security = inputs.config, inputs.config.security
+    if security.privileged and not inputs.sandbox.privileged:
+        raise InvalidArgument("privileged: the pod sandbox is not privileged")
+    user: ResolvedUser = resolve_user(security, inputs.image.user, inputs.passwd, inputs.group)
+    caps = container_capabilities(
+        security.privileged,
+        security.add_capabilities,
+        security.drop_capabilities,
+        security.add_ambient_capabilities,
+        inputs.host.bounding_capabilities,
+    )
+    hostname = inputs.sandbox.hostname
+    process: dict[str, Any] = {
+        "terminal": config.tty,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": list(user.additional_gids)},
+        "args": process_args(config, inputs.image),
+        "env": environment(config, inputs.image, hostname, user.home),
+        "cwd": working_dir(config, inputs.image),
+        "capabilities": caps.to_oci(),
+        "noNewPrivileges": security.no_new_privs,
+        "oomScoreAdj": clamp_oom_score_adj(config.resources.oom_score_adj, inputs.host),
+    }
+    resources = resources_to_oci(config.resources, inputs.host)
+    device_nodes, device_rules = _devices(inputs)
+    resources["devices"] = device_rules
+    linux: dict[str, Any] = {
+        "namespaces": _namespaces(inputs),
+        "resources": resources,
+        "cgroupsPath": cgroups_path(inputs.container_id, inputs.sandbox, inputs.host),
+        "sysctl": _sysctls(inputs),
+    }
+    if device_nodes:
+        linux["devices"] = device_nodes
+    if not security.privileged:
+        linux["maskedPaths"] = list(security.masked_paths or DEFAULT_MASKED_PATHS)
+        linux["readonlyPaths"] = list(security.readonly_paths or DEFAULT_READONLY_PATHS)
+    profile = _seccomp(inputs, caps)
+    if profile is not None:
+        linux["seccomp"] = profile
+    propagation = _rootfs_propagation(config.mounts)
+    if propagation:
+        linux["rootfsPropagation"] = propagation
+    spec: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": inputs.rootfs, "readonly": security.readonly_rootfs},
+        "mounts": _mounts(inputs),
+        "annotations": _annotations(inputs),
+        "linux": linux,
+    }
+    if any(n.get("type") == "uts" for n in linux["namespaces"]) and hostname:
+        spec["hostname"] = hostname
+    return spec

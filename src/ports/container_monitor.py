@@ -1,0 +1,87 @@
+"""The container monitor (conmon): holds a container's stdio, writes its CRI log and its exit status.
+
+The monitor outlives the daemon: after a restart the exit status of a container that ended meanwhile is read
+back from the monitor's exit file. It also runs ExecSync commands (with a timeout) and reopens the log on
+request, so that the kubelet's log rotation works.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+# cri-o caps ExecSync output at 16 MiB per call.
+MAX_EXEC_OUTPUT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MonitoredCreate:
+    """What the monitor needs to create (not start) a container through the OCI runtime."""
+
+    container_id: str
+    name: str
+    bundle: Path
+    log_path: str  # the kubelet's log path; CRI log format
+    runtime_binary: str
+    runtime_root: str
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
+    systemd_cgroup: bool = False
+
+
+@dataclass(frozen=True)
+class Created:
+    pid: int  # the container's init process on the host
+    monitor_pid: int
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    exit_code: int
+    finished_at: datetime
+    oom_killed: bool
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    truncated: bool = False  # the output passed MAX_EXEC_OUTPUT and was cut there
+
+
+class ContainerMonitor(Protocol):
+    def create(self, request: MonitoredCreate, timeout: float) -> Created:
+        """Start the monitor, which runs `<runtime> create`; returns once the container is created."""
+        ...
+
+    def exit_status(self, container_id: str) -> ExitStatus | None:
+        """The container's exit as the monitor recorded it, None while it has not exited."""
+        ...
+
+    def monitor_alive(self, container_id: str) -> bool:
+        """Whether the container's monitor process still runs."""
+        ...
+
+    def exec_sync(
+        self,
+        request: MonitoredCreate,
+        process: dict[str, object],
+        timeout: float,
+    ) -> ExecResult:
+        """Run `process` (an OCI process object) in the running container; timeout 0 = none."""
+        ...
+
+    def reopen_log(self, container_id: str) -> None:
+        """Make the monitor close and reopen the container's log file (after the kubelet moved it)."""
+        ...
+
+    def attach_socket(self, container_id: str) -> Path:
+        """The unix socket streaming attach talks to."""
+        ...
+
+    def cleanup(self, container_id: str) -> None:
+        """Remove the monitor's files for the container; idempotent."""
+        ...

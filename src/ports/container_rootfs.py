@@ -1,0 +1,36 @@
+"""What the containers service asks of the images area: an image's config and a container's root filesystem.
+
+The image store answers `resolve_image`; the layer store makes the rootfs (overlay of the image's layers
+plus a writable upper dir) and reads files from it (the image's /etc/passwd and /etc/group).
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from domain.container_config import ImageConfig
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    id: str  # the image id (config digest)
+    ref: str  # the name or digest reference reported back to the kubelet (image_ref)
+    name: str  # the name the kubelet asked for, or the image's first tag
+    config: ImageConfig
+
+
+class ContainerRootfs(Protocol):
+    def resolve_image(self, image: str) -> ResolvedImage:
+        """The image a CRI ImageSpec.image names (name, id or digest); NotFound when it is not pulled."""
+        ...
+
+    def create(self, container_id: str, image_id: str) -> str:
+        """Make and mount the container's rootfs; returns its host path (the same path when called again)."""
+        ...
+
+    def read_file(self, container_id: str, path: str) -> str | None:
+        """A text file inside the container's rootfs (absolute container path), None when it is absent."""
+        ...
+
+    def remove(self, container_id: str) -> None:
+        """Unmount and delete the rootfs; idempotent."""
+        ...

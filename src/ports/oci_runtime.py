@@ -1,0 +1,63 @@
+"""An OCI runtime (runc, crun): the low-level lifecycle of one container bundle.
+
+Creation normally happens inside the container monitor (conmon runs `<runtime> create` itself so that it
+can hold the container's stdio); `create` here is for callers that need no monitor. Every call names the
+container by id; the runtime keeps its own state under its root directory.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+RuntimeStatus = Literal["creating", "created", "running", "paused", "stopped"]
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    """What `<runtime> state` says (runtime-spec "State")."""
+
+    id: str
+    status: RuntimeStatus
+    pid: int  # 0 once stopped
+    bundle: str
+
+
+class OciRuntime(Protocol):
+    @property
+    def binary(self) -> str:
+        """The runtime's executable (handed to conmon as --runtime)."""
+        ...
+
+    @property
+    def root(self) -> str:
+        """The runtime's state directory (its --root)."""
+        ...
+
+    def create(self, container_id: str, bundle: Path, pid_file: Path) -> None:
+        """Create the container from bundle/config.json without starting its process."""
+        ...
+
+    def start(self, container_id: str) -> None:
+        """Run the user process of a created container."""
+        ...
+
+    def state(self, container_id: str) -> RuntimeState | None:
+        """The container's state, or None when the runtime does not know it."""
+        ...
+
+    def kill(self, container_id: str, signal: int, all_processes: bool = False) -> None:
+        """Send a signal; a container that is already stopped or gone is not an error."""
+        ...
+
+    def delete(self, container_id: str, force: bool = False) -> None:
+        """Forget the container and its cgroup; absent is not an error. `force` kills a running one first."""
+        ...
+
+    def update(self, container_id: str, resources: Mapping[str, Any]) -> None:
+        """Apply OCI `linux.resources` to a created or running container."""
+        ...
+
+    def pause(self, container_id: str) -> None: ...
+
+    def resume(self, container_id: str) -> None: ...

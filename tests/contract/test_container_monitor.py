@@ -1,0 +1,244 @@
+"""The ContainerMonitor contract: the fake, and conmon over runc (and crun where the host allows it).
+
+Each test creates a container through the monitor, starts it with the runtime and checks what the kubelet
+relies on: CRI log lines for both streams, exit codes, OOM kills, ExecSync output, exit codes and timeouts,
+log reopening, TTY output, and exit statuses that a new monitor object (a restarted daemon) still reads.
+"""
+
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.conmon.log_format import parse_line
+from adapters.conmon.monitor import ConmonMonitor
+from adapters.process import runner
+from adapters.process.subreaper import become_subreaper
+from adapters.runc.runtime import RuncRuntime
+from domain.errors import FailedPrecondition
+from ports.container_monitor import MAX_EXEC_OUTPUT, ContainerMonitor, ExitStatus, MonitoredCreate
+from ports.oci_runtime import OciRuntime
+from tests.contract.container_host import (
+    TEST_CGROUP,
+    build_busybox_rootfs,
+    cgroup_parent_for,
+    make_bundle,
+    processes_matching,
+    remove_cgroups,
+    unique_id,
+)
+from tests.contract.runtimes import RUNTIME_BINARIES, refusal
+from tests.fakes.container_monitor import FakeContainerMonitor
+from tests.fakes.oci_runtime import FakeOciRuntime
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_busybox_rootfs(tmp_path_factory.mktemp("busybox-monitor") / "rootfs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reaper() -> Iterator[None]:
+    become_subreaper()
+    orphan_reaper = runner.OrphanReaper(interval=0.2)
+    orphan_reaper.start()
+    yield
+    orphan_reaper.stop()
+    remove_cgroups(TEST_CGROUP)
+
+
+@dataclass
+class Host:
+    runtime: OciRuntime
+    monitor: ContainerMonitor
+    new_monitor: Any  # () -> a fresh monitor over the same state, as after a daemon restart
+    work: Path
+    rootfs: Path
+    cgroup_parent: str
+    created: list[str]
+
+    def create(self, command: list[str], memory_limit: int = 0, tty: bool = False) -> MonitoredCreate:
+        container_id = unique_id()
+        bundle = self.work / container_id
+        make_bundle(bundle, self.rootfs, container_id, self.cgroup_parent, command, memory_limit, tty)
+        request = MonitoredCreate(
+            container_id=container_id,
+            name=container_id,
+            bundle=bundle,
+            log_path=str(self.work / "logs" / f"{container_id}.log"),
+            runtime_binary=self.runtime.binary,
+            runtime_root=self.runtime.root,
+            tty=tty,
+        )
+        self.created.append(container_id)
+        created = self.monitor.create(request, timeout=60)
+        assert created.pid > 0 and created.monitor_pid > 0
+        return request
+
+    def run(self, command: list[str], memory_limit: int = 0, tty: bool = False) -> MonitoredCreate:
+        request = self.create(command, memory_limit, tty)
+        self.runtime.start(request.container_id)
+        return request
+
+    def wait_exit(self, container_id: str) -> ExitStatus:
+        for _ in range(400):
+            status = self.monitor.exit_status(container_id)
+            if status is not None:
+                return status
+            time.sleep(0.05)
+        raise AssertionError(f"{container_id} did not exit")
+
+
+@pytest.fixture(params=["fake", "runc", "crun"])
+def host(request: pytest.FixtureRequest, tmp_path: Path, busybox_rootfs: Path) -> Iterator[Host]:
+    parents = cgroup_parent_for("monitor")
+    parent = next(parents)
+    created: list[str] = []
+    runtime: OciRuntime
+    monitor: ContainerMonitor
+    if request.param == "fake":
+        fake_runtime = FakeOciRuntime()
+        fake_monitor = FakeContainerMonitor(fake_runtime)
+        runtime, monitor = fake_runtime, fake_monitor
+
+        def new_monitor() -> ContainerMonitor:
+            return fake_monitor  # the fake's state lives in the fake machine, like conmon's on disk
+
+    else:
+        reason = refusal(request.param)
+        if reason is not None:
+            next(parents, None)
+            pytest.skip(reason)
+        runtime = RuncRuntime(RUNTIME_BINARIES[request.param], str(tmp_path / "runtime-root"), timeout=60)
+
+        def new_monitor() -> ContainerMonitor:
+            return ConmonMonitor(
+                "/usr/bin/conmon", tmp_path / "persist", tmp_path / "exits", tmp_path / "socks"
+            )
+
+        monitor = new_monitor()
+    yield Host(runtime, monitor, new_monitor, tmp_path, busybox_rootfs, parent, created)
+    for container_id in created:
+        runtime.delete(container_id, force=True)
+        monitor.cleanup(container_id)
+    next(parents, None)
+
+
+def log_entries(path: str) -> list[tuple[str, bytes]]:
+    entries = []
+    for line in Path(path).read_bytes().splitlines():
+        entry = parse_line(line)
+        assert entry is not None, f"not a CRI log line: {line!r}"
+        entries.append((entry.stream, entry.content))
+    return entries
+
+
+def test_exit_code_and_both_streams_in_cri_log_format(host: Host) -> None:
+    request = host.run(["/bin/sh", "-c", "echo to-out; echo to-err >&2; exit 3"])
+    status = host.wait_exit(request.container_id)
+    assert status.exit_code == 3 and not status.oom_killed
+    assert log_entries(request.log_path) == [("stdout", b"to-out"), ("stderr", b"to-err")]
+    assert abs(status.finished_at.timestamp() - time.time()) < 600
+
+
+def test_zero_exit(host: Host) -> None:
+    request = host.run(["/bin/true"])
+    assert host.wait_exit(request.container_id).exit_code == 0
+
+
+def test_kill_gives_137_and_the_exit_survives_a_new_monitor(host: Host) -> None:
+    request = host.run(["/bin/sleep", "5151"])
+    assert host.monitor.exit_status(request.container_id) is None
+    assert host.monitor.monitor_alive(request.container_id)
+    host.runtime.kill(request.container_id, signal.SIGKILL)
+    assert host.wait_exit(request.container_id).exit_code == 137
+    restarted = host.new_monitor()
+    status = restarted.exit_status(request.container_id)
+    assert status is not None and status.exit_code == 137
+    assert not processes_matching("sleep 5151")
+
+
+def test_oom_kill_under_a_memory_limit(host: Host) -> None:
+    request = host.run(["/bin/sh", "-c", "tail /dev/zero"], memory_limit=16 * MiB)
+    status = host.wait_exit(request.container_id)
+    assert status.oom_killed
+    assert status.exit_code == 137
+
+
+def test_exec_sync_output_and_exit_code(host: Host) -> None:
+    request = host.run(["/bin/sleep", "5252"])
+    process = exec_process(["/bin/sh", "-c", "echo hello; echo oops >&2; exit 5"])
+    result = host.monitor.exec_sync(request, process, timeout=30)
+    assert (result.exit_code, result.stdout, result.stderr) == (5, b"hello\n", b"oops\n")
+    assert not result.timed_out and not result.truncated
+
+
+def test_exec_sync_timeout_kills_the_command(host: Host) -> None:
+    request = host.run(["/bin/sleep", "5353"])
+    result = host.monitor.exec_sync(request, exec_process(["/bin/sleep", "4321"]), timeout=1)
+    assert result.timed_out
+    assert result.exit_code != 0
+    for _ in range(100):
+        if not processes_matching("sleep 4321"):
+            break
+        time.sleep(0.05)
+    assert not processes_matching("sleep 4321")
+
+
+def test_exec_sync_output_is_capped(host: Host) -> None:
+    if isinstance(host.monitor, FakeContainerMonitor):
+        pytest.skip("the fake's shell cannot produce output past the cap")  # the cap logic is unit-tested
+    request = host.run(["/bin/sleep", "5454"])
+    count = MAX_EXEC_OUTPUT + 4 * MiB
+    command = ["/bin/sh", "-c", f"head -c {count} /dev/zero | tr '\\0' a"]
+    result = host.monitor.exec_sync(request, exec_process(command), timeout=60)
+    assert result.truncated
+    assert len(result.stdout) == MAX_EXEC_OUTPUT
+    assert set(result.stdout) == {ord("a")}
+
+
+def test_reopen_log_recreates_a_moved_log(host: Host) -> None:
+    request = host.run(["/bin/sleep", "5555"])
+    log = Path(request.log_path)
+    log.rename(log.with_suffix(".1"))
+    host.monitor.reopen_log(request.container_id)
+    for _ in range(100):
+        if log.exists():
+            break
+        time.sleep(0.05)
+    assert log.exists()
+    host.runtime.kill(request.container_id, signal.SIGKILL)
+    host.wait_exit(request.container_id)
+    for _ in range(100):
+        if not host.monitor.monitor_alive(request.container_id):
+            break
+        time.sleep(0.05)
+    with pytest.raises(FailedPrecondition):
+        host.monitor.reopen_log(request.container_id)
+
+
+def test_tty_output_goes_to_the_log_as_stdout(host: Host) -> None:
+    request = host.run(["/bin/sh", "-c", "echo on-a-tty"], tty=True)
+    assert host.wait_exit(request.container_id).exit_code == 0
+    entries = log_entries(request.log_path)
+    assert entries and all(stream == "stdout" for stream, _ in entries)
+    assert b"on-a-tty" in b"".join(content for _, content in entries)
+
+
+def test_cleanup_is_idempotent(host: Host) -> None:
+    request = host.run(["/bin/true"])
+    host.wait_exit(request.container_id)
+    host.runtime.delete(request.container_id)
+    host.monitor.cleanup(request.container_id)
+    host.monitor.cleanup(request.container_id)
+    assert host.monitor.exit_status(request.container_id) is None
+
+
+def exec_process(args: list[str]) -> dict[str, object]:
+    return {"args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}, "terminal": False}

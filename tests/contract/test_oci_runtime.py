@@ -1,0 +1,163 @@
+"""The OciRuntime contract, run against the fake, runc, and crun where the host's cgroups allow it."""
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.process import runner
+from adapters.process.subreaper import become_subreaper
+from adapters.runc.runtime import RuncRuntime
+from domain.errors import FailedPrecondition, NotFound
+from ports.oci_runtime import OciRuntime, RuntimeState
+from tests.contract.container_host import (
+    CGROUP_ROOT,
+    TEST_CGROUP,
+    build_busybox_rootfs,
+    cgroup_parent_for,
+    make_bundle,
+    processes_matching,
+    remove_cgroups,
+    unique_id,
+)
+from tests.contract.runtimes import RUNTIME_BINARIES, refusal
+from tests.fakes.oci_runtime import FakeOciRuntime
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reaper() -> Iterator[None]:
+    """Like the daemon: adopt and reap what the runtimes orphan."""
+    become_subreaper()
+    orphan_reaper = runner.OrphanReaper(interval=0.2)
+    orphan_reaper.start()
+    yield
+    orphan_reaper.stop()
+    remove_cgroups(TEST_CGROUP)
+
+
+@pytest.fixture
+def cgroup_parent() -> Iterator[str]:
+    yield from cgroup_parent_for("oci")
+
+
+@pytest.fixture(params=["fake", "runc", "crun"])
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OciRuntime]:
+    if request.param == "fake":
+        yield FakeOciRuntime(root=str(tmp_path / "fake-root"))
+        return
+    reason = refusal(request.param)
+    if reason is not None:
+        pytest.skip(reason)
+    real = RuncRuntime(RUNTIME_BINARIES[request.param], str(tmp_path / "runtime-root"), timeout=60)
+    created: list[str] = []
+    original_create = real.create
+
+    def tracking_create(container_id: str, bundle: Path, pid_file: Path) -> None:
+        created.append(container_id)
+        original_create(container_id, bundle, pid_file)
+
+    real.create = tracking_create  # type: ignore[method-assign]
+    yield real
+    for container_id in created:
+        real.delete(container_id, force=True)
+
+
+def create(runtime: OciRuntime, tmp_path: Path, rootfs: Path, parent: str, command: list[str],
+           memory_limit: int = 0) -> str:  # fmt: skip
+    container_id = unique_id()
+    bundle = tmp_path / container_id
+    make_bundle(bundle, rootfs, container_id, parent, command, memory_limit=memory_limit)
+    runtime.create(container_id, bundle, bundle / "pidfile")
+    return container_id
+
+
+def test_lifecycle_created_running_stopped_deleted(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", "4242"])
+    state = runtime.state(container_id)
+    assert state is not None and state.status == "created" and state.pid > 0
+    assert state.bundle == str(tmp_path / container_id)
+    runtime.start(container_id)
+    running = runtime.state(container_id)
+    assert running is not None and running.status == "running"
+    runtime.kill(container_id, signal.SIGKILL)
+    stopped = wait_for_status(runtime, container_id, "stopped")
+    assert stopped.pid == 0
+    runtime.delete(container_id)
+    assert runtime.state(container_id) is None
+
+
+def wait_for_status(runtime: OciRuntime, container_id: str, status: str, attempts: int = 200) -> RuntimeState:
+    for _ in range(attempts):
+        state = runtime.state(container_id)
+        if state is not None and state.status == status:
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"{container_id} never became {status}: {runtime.state(container_id)}")
+
+
+def test_unknown_containers(runtime: OciRuntime) -> None:
+    assert runtime.state("pctest-nope") is None
+    runtime.delete("pctest-nope")
+    runtime.kill("pctest-nope", signal.SIGKILL)
+    with pytest.raises(NotFound):
+        runtime.start("pctest-nope")
+
+
+def test_kill_of_a_stopped_container_is_not_an_error(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sh", "-c", "exit 0"])
+    runtime.start(container_id)
+    wait_for_status(runtime, container_id, "stopped")
+    runtime.kill(container_id, signal.SIGTERM)
+    with pytest.raises(FailedPrecondition):
+        runtime.start(container_id)
+    runtime.delete(container_id)
+
+
+def test_delete_of_a_running_container_needs_force(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", "4343"])
+    runtime.start(container_id)
+    with pytest.raises(FailedPrecondition):
+        runtime.delete(container_id)
+    runtime.delete(container_id, force=True)
+    assert runtime.state(container_id) is None
+    assert not processes_matching("sleep 4343")
+
+
+def test_update_changes_the_memory_limit(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", "4444"],
+                          memory_limit=64 * MiB)  # fmt: skip
+    runtime.start(container_id)
+    assert memory_limit(runtime, container_id, cgroup_parent) == 64 * MiB
+    runtime.update(container_id, {"memory": {"limit": 96 * MiB, "swap": 96 * MiB}})
+    assert memory_limit(runtime, container_id, cgroup_parent) == 96 * MiB
+    runtime.delete(container_id, force=True)
+
+
+def memory_limit(runtime: OciRuntime, container_id: str, parent: str) -> int:
+    """The limit the container really has: its cgroup for real runtimes, the fake's own record otherwise."""
+    if isinstance(runtime, FakeOciRuntime):
+        return int(runtime.machine.containers[container_id].resources["memory"]["limit"])
+    memory = CGROUP_ROOT / "memory" / parent.lstrip("/") / f"pycrio-{container_id}"
+    return int((memory / "memory.limit_in_bytes").read_text())
+
+
+def test_update_of_an_unknown_container_is_not_found(runtime: OciRuntime) -> None:
+    with pytest.raises(NotFound):
+        runtime.update("pctest-nope", {"memory": {"limit": 64 * MiB}})

@@ -1,0 +1,164 @@
+"""What only the real overlay store can show, as root on a real file system: the files themselves.
+
+Unpacked metadata (owners, modes, mtimes, xattrs, devices), whiteouts as overlayfs sees them, what a
+hostile layer leaves on disk (nothing, anywhere), recovery after a crash, and mounts cleaned up.
+"""
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.state.file_store import AtomicFileStateStore
+from adapters.storage.overlay_layer_store import OverlayLayerStore
+from domain.errors import InvalidArgument
+from tests.contract.test_layer_store import HOSTILE, chunks, escaped
+from tests.layer_tars import chardev, directory, fifo, file, hardlink, layer, symlink
+from tests.storage_fixtures import mounts_under, tree, unmount_all_under
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    unmount_all_under(tmp_path)
+
+
+def make_store(root: Path) -> OverlayLayerStore:
+    return OverlayLayerStore(root / "storage", AtomicFileStateStore(root / "state"))
+
+
+def test_metadata_is_unpacked_as_root(root: Path) -> None:
+    store = make_store(root)
+    item = layer(
+        [
+            directory("srv", mode=0o710, uid=33, gid=34, mtime=1_500_000_000),
+            file("srv/tool", b"#!/bin/sh\n", mode=0o4755, uid=1000, gid=1001, mtime=1_400_000_000),
+            hardlink("srv/tool-link", "srv/tool"),
+            symlink("srv/sh", "/bin/sh"),
+            chardev("dev/null", 1, 3),
+            fifo("run/pipe"),
+            file("caps", b"x", xattrs={"user.note": "kept", "trusted.overlay.redirect": "/etc"}),
+        ]
+    )
+    chain = store.unpack("", item.diff_id, chunks(item.blob), "image:a").chain_id
+    diff = root / "storage" / "layers" / chain.removeprefix("sha256:")
+    srv = os.lstat(diff / "srv")
+    assert (stat.S_IMODE(srv.st_mode), srv.st_uid, srv.st_gid, srv.st_mtime) == (0o710, 33, 34, 1_500_000_000)
+    tool = os.lstat(diff / "srv/tool")
+    assert (stat.S_IMODE(tool.st_mode), tool.st_uid, tool.st_gid) == (0o4755, 1000, 1001)
+    assert tool.st_mtime == 1_400_000_000
+    assert os.lstat(diff / "srv/tool-link").st_ino == tool.st_ino
+    assert os.readlink(diff / "srv/sh") == "/bin/sh"
+    null = os.lstat(diff / "dev/null")
+    assert stat.S_ISCHR(null.st_mode) and os.major(null.st_rdev) == 1 and os.minor(null.st_rdev) == 3
+    assert stat.S_ISFIFO(os.lstat(diff / "run/pipe").st_mode)
+    assert os.getxattr(diff / "caps", "user.note") == b"kept"
+    assert "trusted.overlay.redirect" not in os.listxattr(diff / "caps")
+
+
+def test_whiteouts_become_overlay_whiteouts_and_hide_lower_files(root: Path) -> None:
+    store = make_store(root)
+    base = layer([file("etc/motd", b"hi"), file("etc/keep", b"k"), file("opt/a/old", b"o"), file("x", b"1")])
+    top = layer(
+        [file("etc/.wh.motd"), directory("opt/a"), file("opt/a/.wh..wh..opq"), file("opt/a/new", b"n")]
+    )
+    first = store.unpack("", base.diff_id, chunks(base.blob), "image:a").chain_id
+    second = store.unpack(first, top.diff_id, chunks(top.blob), "image:a").chain_id
+    diff = root / "storage" / "layers" / second.removeprefix("sha256:")
+    whiteout = os.lstat(diff / "etc/motd")
+    assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == os.makedev(0, 0)
+    assert os.getxattr(diff / "opt/a", "trusted.overlay.opaque") == b"y"
+    assert not (diff / "opt/a/.wh..wh..opq").exists()
+
+    merged = store.create_rootfs("c1", [first, second], "img")
+    assert sorted(os.listdir(merged / "etc")) == ["keep"]
+    assert sorted(os.listdir(merged / "opt/a")) == ["new"]
+    (merged / "x").write_text("changed")
+    (merged / "written").write_text("w")
+    upper = root / "storage" / "containers" / "c1" / "upper"
+    assert (upper / "written").read_text() == "w"
+    assert (root / "storage" / "layers" / first.removeprefix("sha256:") / "x").read_text() == "1"
+    assert store.usage().container_layers.used_bytes > 0
+
+    store.unmount_rootfs("c1")
+    assert mounts_under(root) == []
+    merged = store.create_rootfs("c1", [first, second], "img")
+    assert (merged / "written").read_text() == "w", "the writable layer survives an unmount"
+    store.remove_rootfs("c1")
+    assert mounts_under(root) == []
+    assert not (root / "storage" / "containers" / "c1").exists()
+
+
+def test_an_image_without_layers_still_gets_a_rootfs(root: Path) -> None:
+    store = make_store(root)
+    merged = store.create_rootfs("empty", [], "img")
+    (merged / "f").write_text("x")
+    store.remove_rootfs("empty")
+    assert mounts_under(root) == []
+
+
+@pytest.mark.parametrize("entries", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_layer_writes_nothing_anywhere(root: Path, entries: list[object]) -> None:
+    # The store sits deep enough that each escape attempt would land inside `root` where we can see it.
+    deep = root / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    store = OverlayLayerStore(deep / "storage", AtomicFileStateStore(root / "state"))
+    before = tree(root)
+    item = layer(entries)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        store.unpack("", item.diff_id, chunks(item.blob), "image:a")
+    assert tree(root) == before
+    assert escaped() == []
+
+
+def test_a_later_entry_replaces_an_earlier_one(root: Path) -> None:
+    store = make_store(root)
+    item = layer(
+        [
+            directory("d"),
+            file("d/f", b"x"),
+            file("d", b"now a file"),
+            symlink("s", "target"),
+            directory("s"),
+            file("s/inside", b"i"),
+        ]
+    )
+    chain = store.unpack("", item.diff_id, chunks(item.blob), "image:a").chain_id
+    diff = root / "storage" / "layers" / chain.removeprefix("sha256:")
+    assert (diff / "d").read_bytes() == b"now a file"
+    assert (diff / "s").is_dir() and not (diff / "s").is_symlink()
+    assert (diff / "s/inside").read_bytes() == b"i"
+
+
+def test_restart_keeps_layers_and_drops_crash_leftovers(root: Path) -> None:
+    store = make_store(root)
+    item = layer([file("a", b"1")])
+    chain = store.unpack("", item.diff_id, chunks(item.blob), "image:a").chain_id
+    (root / "storage" / "tmp" / "unpack-crashed").mkdir()
+    orphan = root / "storage" / "layers" / ("f" * 64)
+    orphan.mkdir()
+    again = make_store(root)
+    found = again.get(chain)
+    assert found is not None and found.holders == {"image:a"}
+    assert list((root / "storage" / "tmp").iterdir()) == []
+    assert not orphan.exists()
+    merged = again.create_rootfs("c1", [chain], "img")
+    assert (merged / "a").read_text() == "1"
+    again.remove_rootfs("c1")
+    again.release(chain, "image:a")
+    assert tree(root / "storage" / "layers") == set()
+    assert tree(root / "storage" / "l") == set()
+
+
+def test_many_layers_fit_in_one_mount(root: Path) -> None:
+    store = make_store(root)
+    parent, stack = "", []
+    for index in range(100):
+        item = layer([file(f"f{index}", str(index).encode())], "none")
+        parent = store.unpack(parent, item.diff_id, chunks(item.blob), "image:a").chain_id
+        stack.append(parent)
+    merged = store.create_rootfs("c1", stack, "img")
+    assert len(os.listdir(merged)) == 100
+    store.remove_rootfs("c1")

@@ -1,0 +1,86 @@
+"""An in-memory container monitor over FakeMachine: CRI log files, exit records, ExecSync, log reopen."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
+from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
+from tests.fakes.oci_runtime import FakeContainer, FakeMachine, FakeOciRuntime, run_script
+
+
+class FakeContainerMonitor:
+    def __init__(self, runtime: FakeOciRuntime, sockets_dir: Path = Path("/run/fake-monitor")) -> None:
+        self._runtime = runtime
+        self._machine: FakeMachine = runtime.machine
+        self._log_paths: dict[str, Path] = {}
+        self._exits: dict[str, ExitStatus] = {}
+        self._alive: set[str] = set()
+        self._sockets_dir = sockets_dir
+        self.create_delay_exceeded = False  # set by tests: the next create times out
+
+    def _write_log(self, container_id: str, stream: str, line: bytes) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000+00:00")
+        with self._log_paths[container_id].open("ab") as handle:
+            handle.write(f"{stamp} {stream} F ".encode() + line + b"\n")
+
+    def _record_exit(self, container: FakeContainer) -> None:
+        assert container.exit_code is not None and container.finished_at is not None
+        self._exits[container.id] = ExitStatus(container.exit_code, container.finished_at, container.oom)
+        self._alive.discard(container.id)
+
+    def create(self, request: MonitoredCreate, timeout: float) -> Created:
+        if self.create_delay_exceeded:
+            self.create_delay_exceeded = False
+            raise DeadlineExceeded(f"conmon for {request.container_id} did not answer within {timeout:g}s")
+        log_path = Path(request.log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.touch()
+        self._log_paths[request.container_id] = log_path
+        self._runtime.create(request.container_id, request.bundle, request.bundle / "pidfile")
+        with self._machine.lock:
+            container = self._machine.containers[request.container_id]
+            container.on_output = lambda stream, line: self._write_log(request.container_id, stream, line)
+            container.on_exit = self._record_exit
+            self._alive.add(request.container_id)
+            return Created(pid=container.pid, monitor_pid=container.pid - 1)
+
+    def exit_status(self, container_id: str) -> ExitStatus | None:
+        return self._exits.get(container_id)
+
+    def monitor_alive(self, container_id: str) -> bool:
+        return container_id in self._alive
+
+    def exec_sync(self, request: MonitoredCreate, process: dict[str, object], timeout: float) -> ExecResult:
+        with self._machine.lock:
+            container = self._machine.containers.get(request.container_id)
+            if container is None or container.status != "running":
+                raise Internal(f"exec in {request.container_id} failed: container is not running")
+            args = process.get("args")
+            assert isinstance(args, list)
+            outcome = run_script([str(a) for a in args], container.memory_limit())
+        if outcome.exit_code is None and (timeout <= 0 or outcome.blocked_for > timeout):
+            if timeout <= 0:
+                raise DeadlineExceeded("fake exec blocks forever without a timeout")
+            return ExecResult(-1, b"", b"", timed_out=True)
+        stdout = b"".join(line + b"\n" for stream, line in outcome.output if stream == "stdout")
+        stderr = b"".join(line + b"\n" for stream, line in outcome.output if stream == "stderr")
+        truncated = len(stdout) + len(stderr) > MAX_EXEC_OUTPUT
+        if truncated:
+            stdout = stdout[:MAX_EXEC_OUTPUT]
+            stderr = stderr[: MAX_EXEC_OUTPUT - len(stdout)]
+        return ExecResult(outcome.exit_code or 0, stdout, stderr, truncated=truncated)
+
+    def reopen_log(self, container_id: str) -> None:
+        if container_id not in self._log_paths:
+            raise NotFound(f"container {container_id} has no monitor")
+        if container_id not in self._alive:
+            raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
+        self._log_paths[container_id].touch()
+
+    def attach_socket(self, container_id: str) -> Path:
+        return self._sockets_dir / container_id / "attach"
+
+    def cleanup(self, container_id: str) -> None:
+        self._log_paths.pop(container_id, None)
+        self._exits.pop(container_id, None)
+        self._alive.discard(container_id)

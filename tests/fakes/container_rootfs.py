@@ -1,0 +1,51 @@
+"""ContainerRootfs over in-memory images: each image is a config plus a dict of files."""
+
+from dataclasses import dataclass, field
+
+from domain.container_config import ImageConfig
+from domain.errors import Internal, NotFound
+from ports.container_rootfs import ResolvedImage
+
+
+@dataclass
+class FakeImage:
+    id: str
+    names: tuple[str, ...]
+    config: ImageConfig = field(default_factory=ImageConfig)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+class FakeContainerRootfs:
+    def __init__(self, root: str = "/fake-rootfs") -> None:
+        self._root = root
+        self.images: dict[str, FakeImage] = {}
+        self.rootfs: dict[str, str] = {}  # container id -> image id (what is "mounted")
+        self.fail_create = False
+
+    def add_image(self, image: FakeImage) -> FakeImage:
+        self.images[image.id] = image
+        return image
+
+    def resolve_image(self, image: str) -> ResolvedImage:
+        for candidate in self.images.values():
+            if image == candidate.id or image in candidate.names:
+                name = image if image in candidate.names else candidate.names[0]
+                return ResolvedImage(candidate.id, f"{name}@sha256:{candidate.id}", name, candidate.config)
+        raise NotFound(f"image {image!r} not found")
+
+    def create(self, container_id: str, image_id: str) -> str:
+        if self.fail_create:
+            raise Internal("overlay mount failed")
+        if image_id not in self.images:
+            raise NotFound(f"image {image_id} not found")
+        self.rootfs[container_id] = image_id
+        return f"{self._root}/{container_id}/merged"
+
+    def read_file(self, container_id: str, path: str) -> str | None:
+        image_id = self.rootfs.get(container_id)
+        if image_id is None:
+            raise NotFound(f"container {container_id} has no rootfs")
+        return self.images[image_id].files.get(path)
+
+    def remove(self, container_id: str) -> None:
+        self.rootfs.pop(container_id, None)

@@ -1,0 +1,27 @@
+"""HostFiles over a dict of paths: symlinks, devices and file contents the test declares."""
+
+from domain.oci_spec import HostDevice
+
+
+class FakeHostFiles:
+    def __init__(
+        self,
+        paths: dict[str, str] | None = None,
+        devices: dict[str, HostDevice] | None = None,
+        files: dict[str, str] | None = None,
+    ) -> None:
+        self.paths = paths or {}  # path -> what it resolves to (itself when not a symlink)
+        self.devices = devices or {}
+        self.files = files or {}
+
+    def resolve(self, path: str) -> str | None:
+        return self.paths.get(path)
+
+    def device(self, path: str) -> HostDevice | None:
+        return self.devices.get(self.paths.get(path, path))
+
+    def all_devices(self) -> tuple[HostDevice, ...]:
+        return tuple(sorted(self.devices.values(), key=lambda d: d.path))
+
+    def read_text(self, path: str) -> str | None:
+        return self.files.get(path)

@@ -1,0 +1,394 @@
+"""The container service against fakes: lifecycle, names, failures that leave nothing, restarts."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from domain.capabilities import capabilities_from_mask
+from domain.container_config import (
+    ContainerConfig,
+    ImageConfig,
+    NamespaceMode,
+    NamespaceOptions,
+    Resources,
+    SandboxFacts,
+    SecurityContext,
+)
+from domain.containers import (
+    REASON_COMPLETED,
+    REASON_ERROR,
+    REASON_OOM_KILLED,
+    ContainerFilter,
+    ContainerService,
+    ContainerState,
+    RuntimeHandler,
+)
+from domain.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+)
+from domain.oci_spec import HostFacts
+from tests.fakes.bundles import InMemoryBundles
+from tests.fakes.container_monitor import FakeContainerMonitor
+from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
+from tests.fakes.host_files import FakeHostFiles
+from tests.fakes.oci_runtime import FakeOciRuntime
+from tests.fakes.sandbox_lookup import FakeSandboxLookup
+from tests.fakes.state_store import InMemoryStateStore
+
+HOST = HostFacts(bounding_capabilities=capabilities_from_mask(0x1FFFEFFFFFF), min_oom_score_adj=0)
+PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def now_ns(self) -> int:
+        return int(self.now * 1_000_000_000)
+
+
+@dataclasses.dataclass
+class World:
+    service: ContainerService
+    store: InMemoryStateStore
+    sandboxes: FakeSandboxLookup
+    rootfs: FakeContainerRootfs
+    bundles: InMemoryBundles
+    runtime: FakeOciRuntime
+    monitor: FakeContainerMonitor
+    clock: FakeClock
+    sandbox: SandboxFacts
+
+    def restarted(self) -> ContainerService:
+        """A new service over the same store and host (a daemon restart)."""
+        service = make_service(self)
+        service.restore()
+        return service
+
+
+def make_service(world: "World") -> ContainerService:
+    return ContainerService(
+        store=world.store,
+        sandboxes=world.sandboxes,
+        rootfs=world.rootfs,
+        host_files=FakeHostFiles(paths={"/data": "/data"}),
+        bundles=world.bundles,
+        monitor=world.monitor,
+        runtimes={"runc": RuntimeHandler(world.runtime)},
+        default_runtime="runc",
+        host=HOST,
+        now_ns=world.clock.now_ns,
+        sleep=world.clock.sleep,
+        monotonic=world.clock.monotonic,
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    bundles = InMemoryBundles()
+    runtime = FakeOciRuntime(read_spec=bundles.read)
+    sandboxes = FakeSandboxLookup()
+    sandbox = sandboxes.add(
+        SandboxFacts(
+            id="sb1",
+            name="pod",
+            namespace="ns",
+            uid="uid1",
+            netns_path="/run/netns/x",
+            ipc_ns_path="/proc/1/ns/ipc",
+            log_directory=str(tmp_path / "logs"),
+        )
+    )
+    rootfs = FakeContainerRootfs()
+    rootfs.add_image(
+        FakeImage("img1", ("busybox:latest",), ImageConfig(cmd=("/bin/sh",)), {"/etc/passwd": PASSWD})
+    )
+    world = World(None, InMemoryStateStore(), sandboxes, rootfs, bundles, runtime,  # type: ignore[arg-type]
+                  FakeContainerMonitor(runtime), FakeClock(), sandbox)  # fmt: skip
+    world.service = make_service(world)
+    return world
+
+
+def config(script: str = "sleep 1000", name: str = "ctr", **fields: object) -> ContainerConfig:
+    values: dict[str, object] = {
+        "name": name,
+        "image": "busybox:latest",
+        "command": ("/bin/sh", "-c", script),
+        "log_path": f"{name}/0.log",
+    }
+    values.update(fields)
+    return ContainerConfig(**values)  # type: ignore[arg-type]
+
+
+def test_create_start_exit_completed(world: World) -> None:
+    service = world.service
+    cid = service.create("sb1", config("echo hi; exit 0"))
+    created = service.status(cid)
+    assert created.state is ContainerState.CREATED and created.created_at > 0
+    assert created.image_ref == "busybox:latest@sha256:img1" and created.image_id == "img1"
+    world.clock.sleep(1)
+    service.start(cid)
+    status = service.status(cid)
+    assert status.state is ContainerState.EXITED
+    assert (status.exit_code, status.reason) == (0, REASON_COMPLETED)
+    assert status.started_at >= status.created_at
+    assert status.finished_at > 0
+    assert b"stdout F hi" in Path(status.log_path).read_bytes()
+    assert status.log_path == str(Path(world.sandbox.log_directory) / "ctr/0.log")
+
+
+def test_exit_code_error_and_oom(world: World) -> None:
+    cid = world.service.create("sb1", config("exit 3"))
+    world.service.start(cid)
+    assert (world.service.status(cid).exit_code, world.service.status(cid).reason) == (3, REASON_ERROR)
+    limit = Resources(memory_limit_in_bytes=16 << 20)
+    oom = world.service.create("sb1", config("tail /dev/zero", name="hog", resources=limit))
+    world.service.start(oom)
+    status = world.service.status(oom)
+    assert (status.exit_code, status.reason) == (137, REASON_OOM_KILLED)
+
+
+def test_spec_is_built_from_config_image_and_sandbox(world: World) -> None:
+    cfg = config(security=SecurityContext(run_as_username="app", readonly_rootfs=True))
+    cid = world.service.create("sb1", cfg)
+    spec = world.bundles.read(world.bundles.path(cid))
+    assert spec["process"]["user"]["uid"] == 1000
+    assert spec["root"] == {"path": f"/fake-rootfs/{cid}/merged", "readonly": True}
+    assert {"type": "network", "path": "/run/netns/x"} in spec["linux"]["namespaces"]
+
+
+def test_name_reserved_and_retry_returns_the_same_container(world: World) -> None:
+    first = world.service.create("sb1", config())
+    assert world.service.create("sb1", config()) == first
+    with pytest.raises(AlreadyExists, match="reserved"):
+        world.service.create("sb1", config("sleep 2000"))
+    assert len(world.service.list_containers()) == 1
+
+
+def test_bad_field_leaves_nothing_behind(world: World) -> None:
+    with pytest.raises(InvalidArgument, match=r"run_as_username: user 'ghost'"):
+        world.service.create("sb1", config(security=SecurityContext(run_as_username="ghost")))
+    assert_nothing_left(world)
+    world.service.create("sb1", config())  # the name is free again
+
+
+def test_missing_bind_source_is_invalid(world: World) -> None:
+    from domain.container_config import Mount
+
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        world.service.create("sb1", config(mounts=(Mount("/in", "/nope"),)))
+    assert_nothing_left(world)
+    cid = world.service.create("sb1", config(mounts=(Mount("/in", "/data"),)))
+    assert any(m["destination"] == "/in" for m in world.bundles.read(world.bundles.path(cid))["mounts"])
+
+
+def test_monitor_failure_is_undone(world: World) -> None:
+    world.monitor.create_delay_exceeded = True
+    with pytest.raises(DeadlineExceeded):
+        world.service.create("sb1", config())
+    assert_nothing_left(world)
+    world.rootfs.fail_create = True
+    with pytest.raises(Internal):
+        world.service.create("sb1", config())
+    assert_nothing_left(world)
+
+
+def assert_nothing_left(world: World) -> None:
+    assert world.store.list("containers") == {}
+    assert world.rootfs.rootfs == {}
+    assert world.bundles.specs == {}
+    assert world.runtime.machine.containers == {}
+    assert world.service.list_containers() == []
+
+
+def test_unknown_sandbox_image_and_container(world: World) -> None:
+    with pytest.raises(NotFound):
+        world.service.create("nope", config())
+    with pytest.raises(NotFound):
+        world.service.create("sb1", config(image="ghost:1"))
+    with pytest.raises(NotFound):
+        world.service.start("nope")
+    with pytest.raises(NotFound):
+        world.service.status("nope")
+    with pytest.raises(InvalidArgument):
+        world.service.create("sb1", config(name=""))
+
+
+def test_start_twice_is_a_failed_precondition(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    with pytest.raises(FailedPrecondition):
+        world.service.start(cid)
+
+
+def test_stop_escalates_to_sigkill_after_the_timeout(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    before = world.clock.now
+    world.service.stop(cid, timeout=10)
+    status = world.service.status(cid)
+    assert status.state is ContainerState.EXITED and status.exit_code == 137
+    assert world.clock.now - before >= 10  # the stop signal was given its full grace period
+    world.service.stop(cid, timeout=10)  # idempotent
+
+
+def test_stop_without_timeout_kills_at_once(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    before = world.clock.now
+    world.service.stop(cid, timeout=0)
+    assert world.service.status(cid).exit_code == 137
+    assert world.clock.now - before < 1
+
+
+def test_remove_running_container_cleans_everything(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.service.remove(cid)
+    assert_nothing_left(world)
+    world.service.remove(cid)  # idempotent
+
+
+def test_list_filters(world: World) -> None:
+    a = world.service.create("sb1", config(name="a", labels={"app": "x"}))
+    b = world.service.create("sb1", config(name="b", labels={"app": "y"}))
+    world.sandboxes.add(dataclasses.replace(world.sandbox, id="sb2", name="pod2"))
+    c = world.service.create("sb2", config(name="c", labels={"app": "x"}))
+    world.service.start(b)
+
+    def ids(**kw: object) -> set[str]:
+        return {x.id for x in world.service.list_containers(ContainerFilter(**kw))}  # type: ignore[arg-type]
+
+    assert ids() == {a, b, c}
+    assert ids(id=a[:8]) == {a}
+    assert ids(state=ContainerState.RUNNING) == {b}
+    assert ids(sandbox_id="sb2") == {c}
+    assert ids(labels={"app": "x"}) == {a, c}
+    assert ids(labels={"app": "x"}, sandbox_id="sb1") == {a}
+    assert world.service.status(a[:10]).id == a
+
+
+def test_exec_sync(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    with pytest.raises(FailedPrecondition):
+        world.service.exec_sync(cid, ["echo", "x"], 5)
+    world.service.start(cid)
+    result = world.service.exec_sync(cid, ["/bin/sh", "-c", "echo out; echo err >&2; exit 2"], 5)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, b"out\n", b"err\n")
+    assert world.service.exec_sync(cid, ["sleep", "100"], 1).timed_out
+    with pytest.raises(InvalidArgument):
+        world.service.exec_sync(cid, [], 1)
+
+
+def test_update_resources(world: World) -> None:
+    cid = world.service.create("sb1", config(resources=Resources(memory_limit_in_bytes=64 << 20)))
+    world.service.start(cid)
+    world.service.update_resources(cid, Resources(memory_limit_in_bytes=128 << 20, cpu_shares=512))
+    assert world.runtime.machine.containers[cid].resources["memory"]["limit"] == 128 << 20
+    assert world.service.status(cid).resources.cpu_shares == 512
+    with pytest.raises(InvalidArgument, match="memory_limit_in_bytes"):
+        world.service.update_resources(cid, Resources(memory_limit_in_bytes=5))
+    assert world.service.status(cid).resources.memory_limit_in_bytes == 128 << 20
+
+
+def test_update_resources_failure_restores_the_old_limits(world: World) -> None:
+    cid = world.service.create("sb1", config(resources=Resources(memory_limit_in_bytes=64 << 20)))
+    world.service.start(cid)
+    original_update = world.runtime.update
+    calls: list[dict[str, object]] = []
+
+    def failing_update(container_id: str, resources: dict[str, object]) -> None:
+        calls.append(resources)
+        original_update(container_id, resources)
+        if len(calls) == 1:
+            raise Internal("runc update: cpu controller refused")
+
+    world.runtime.update = failing_update  # type: ignore[assignment,method-assign]
+    with pytest.raises(Internal):
+        world.service.update_resources(cid, Resources(memory_limit_in_bytes=256 << 20))
+    assert world.runtime.machine.containers[cid].resources["memory"]["limit"] == 64 << 20
+    assert world.service.status(cid).resources.memory_limit_in_bytes == 64 << 20
+
+
+def test_reopen_log(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    log = Path(world.service.status(cid).log_path)
+    log.unlink()
+    world.service.reopen_log(cid)
+    assert log.exists()
+    world.service.stop(cid, 0)
+    with pytest.raises(FailedPrecondition):
+        world.service.reopen_log(cid)
+
+
+def test_target_pid_namespace(world: World) -> None:
+    target = world.service.create("sb1", config(name="target"))
+    world.service.start(target)
+    pid = world.service.status(target).pid
+    options = NamespaceOptions(pid=NamespaceMode.TARGET, target_id=target)
+    cid = world.service.create(
+        "sb1", config(name="debug", security=SecurityContext(namespace_options=options))
+    )
+    spec = world.bundles.read(world.bundles.path(cid))
+    assert {"type": "pid", "path": f"/proc/{pid}/ns/pid"} in spec["linux"]["namespaces"]
+
+
+def test_restore_after_restart(world: World) -> None:
+    running = world.service.create("sb1", config(name="running"))
+    world.service.start(running)
+    exits_meanwhile = world.service.create("sb1", config(name="exits"))
+    world.service.start(exits_meanwhile)
+    created = world.service.create("sb1", config(name="created"))
+    lost = world.service.create("sb1", config(name="lost"))
+    world.service.start(lost)
+    # While "down": one exits, one vanishes from the runtime with no exit record.
+    world.runtime.kill(exits_meanwhile, 9)
+    world.runtime.machine.containers.pop(lost)
+    world.monitor._alive.discard(lost)
+
+    service = world.restarted()
+    assert service.status(running).state is ContainerState.RUNNING
+    assert service.status(created).state is ContainerState.CREATED
+    exited = service.status(exits_meanwhile)
+    assert (exited.state, exited.exit_code) == (ContainerState.EXITED, 137)
+    assert service.status(lost).state is ContainerState.UNKNOWN
+    with pytest.raises(AlreadyExists):
+        service.create("sb1", config("sleep 5", name="running"))
+
+
+def test_restore_cleans_up_a_create_that_was_interrupted(world: World) -> None:
+    world.monitor.create_delay_exceeded = True
+    original_delete = world.store.delete
+    world.store.delete = lambda kind, key: None  # type: ignore[method-assign]  # the daemon "dies" mid-undo
+    with pytest.raises(DeadlineExceeded):
+        world.service.create("sb1", config())
+    world.store.delete = original_delete  # type: ignore[method-assign]
+    assert len(world.store.list("containers")) == 1
+    service = world.restarted()
+    assert world.store.list("containers") == {}
+    assert service.list_containers() == []
+
+
+def test_pod_level_callbacks_and_images_in_use(world: World) -> None:
+    a = world.service.create("sb1", config(name="a"))
+    world.service.start(a)
+    world.service.create("sb1", config(name="b"))
+    assert world.service.images_in_use() == {"img1"}
+    world.service.stop_all("sb1", timeout=1)
+    assert {c.state for c in world.service.list_containers()} == {ContainerState.EXITED}
+    world.service.remove_all("sb1")
+    assert_nothing_left(world)
+    assert world.service.images_in_use() == set()
