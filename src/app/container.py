@@ -17,6 +17,7 @@ from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.wiring import build_container_service
+from adapters.cri.container_events import ContainerExits, ContainerLifecycleEvents, LifecycleLedger
 from adapters.cri.containers import ContainerHandlers
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
 from adapters.cri.handler_statuses import HandlerStatuses
@@ -28,6 +29,7 @@ from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
 from adapters.cri.stats import StatsHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
+from adapters.exits.watcher import ExitFileWatcher
 from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
@@ -187,8 +189,10 @@ class Container(containers.DeclarativeContainer):
         port=providers.Callable(lambda c: c.metrics.port, config),
     )
     # What stats and events know of pods and containers: thin adapters over their services.
-    workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes)
-    pod_statuses = providers.Singleton(HandlerStatuses, sandboxes=sandbox_handlers)
+    workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes, containers=container_service)
+    pod_statuses = providers.Singleton(
+        HandlerStatuses, sandboxes=sandbox_handlers, containers=container_service
+    )
     stats_service = providers.Singleton(
         StatsService,
         inventory=workloads,
@@ -220,9 +224,28 @@ class Container(containers.DeclarativeContainer):
     sandbox_event_handlers = providers.Singleton(
         SandboxEventHandlers, handlers=sandbox_handlers, publisher=container_events, statuses=pod_statuses
     )
+    container_event_ledger = providers.Singleton(LifecycleLedger, publisher=container_events)
+    container_event_handlers = providers.Singleton(
+        ContainerLifecycleEvents,
+        handlers=container_handlers,
+        service=container_service,
+        ledger=container_event_ledger,
+    )
+    container_exits = providers.Singleton(
+        ContainerExits, service=container_service, ledger=container_event_ledger, metrics=runtime_metrics
+    )
+    # conmon writes <run_dir>/exits/<id> (adapters/containers/wiring.py) when a container's process ends.
+    exit_watcher = providers.Singleton(
+        ExitFileWatcher,
+        directory=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exits", config),
+        on_exit=container_exits.provided.on_exit,
+    )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
-        stats_collector, metrics_endpoint, providers.Singleton(EventStreams, broadcaster=event_broadcaster)
+        stats_collector,
+        metrics_endpoint,
+        exit_watcher,
+        providers.Singleton(EventStreams, broadcaster=event_broadcaster),
     )
 
     runtime_servicer = providers.Singleton(
@@ -230,7 +253,7 @@ class Container(containers.DeclarativeContainer):
         groups=providers.List(
             runtime_info_handlers,
             sandbox_event_handlers,
-            container_handlers,
+            container_event_handlers,
             stats_handlers,
             pod_metrics_handlers,
             event_handlers,

@@ -4,61 +4,20 @@ Networks use a bridge named pcmon<hex> and a /24 in 10.89.0.0/16; pod cgroups li
 /pycrio-test-monitoring. Everything is removed afterwards, also when a test fails.
 """
 
-import json
 import secrets
 import socket
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.daemon import Daemon
+from tests.e2e.monitoring_support import eventually, free_port, monitoring_network
 from tests.pod_host import HostTestNetwork, cleanup, cleanup_run_dir, remove_cgroups
 
 pytestmark = pytest.mark.root
-_T = TypeVar("_T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def monitoring_network(root: Path) -> HostTestNetwork:
-    token = secrets.token_hex(2)
-    network = HostTestNetwork(
-        conf_dir=root / "net.d",
-        bridge=f"pcmon{token}",
-        subnet=f"10.89.{1 + secrets.randbelow(250)}.0/24",
-        data_dir=root / "ipam",
-        name=f"pcmon-{token}",
-    )
-    network.conf_dir.mkdir(parents=True)
-    conflist = {
-        "cniVersion": "1.0.0",
-        "name": network.name,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": network.bridge,
-                "isGateway": True,
-                "ipam": {
-                    "type": "host-local",
-                    "dataDir": str(network.data_dir),
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                    "ranges": [[{"subnet": network.subnet}]],
-                },
-            },
-            {"type": "loopback"},
-        ],
-    }
-    (network.conf_dir / "10-pcmon.conflist").write_text(json.dumps(conflist))
-    return network
 
 
 class World:
@@ -98,18 +57,6 @@ class World:
 
     def scrape(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
-
-
-def eventually(read: Callable[[], _T], done: Callable[[_T], bool], what: str) -> _T:
-    """Re-read until `done` (the cache refreshes every stats.period); gives up after 60 s."""
-    deadline = time.monotonic() + 60
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: last value {value!r}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
