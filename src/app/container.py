@@ -35,6 +35,7 @@ from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
+from adapters.procfs.process_stats import ProcfsProcessStats
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
@@ -201,6 +202,7 @@ class Container(containers.DeclarativeContainer):
         ),
         network=providers.Singleton(NetnsStatsReader),
         disk=providers.Singleton(WalkingDiskUsage),
+        processes=providers.Singleton(ProcfsProcessStats),
         clock=clock,
         period=providers.Callable(lambda c: c.stats.period, config),
         disk_usage_period=providers.Callable(lambda c: c.stats.disk_usage_period, config),

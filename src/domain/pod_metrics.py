@@ -1,17 +1,19 @@
 """The cAdvisor-style metrics of ListPodSandboxMetrics, with the descriptors ListMetricDescriptors announces.
 
 Names, help texts and label keys follow cAdvisor (and cri-o), because the kubelet re-exports these on its
-/metrics/cadvisor endpoint where dashboards expect them. The set is fixed at start-up: the kubelet drops
-any metric whose name it did not see in the descriptors. Values are unsigned integers on the wire, so
-second counters are whole seconds (as in cri-o).
+/metrics/cadvisor endpoint where dashboards expect them, and cri-tools checks the set. The set is fixed at
+start-up: the kubelet drops any metric whose name it did not see in the descriptors. Values are unsigned
+integers on the wire, so second counters are whole seconds (as in cri-o); a figure the node cannot tell
+(no swap accounting, no memory.peak) reads 0, as in cAdvisor. Block devices are labelled `major:minor`.
+Not provided: hugetlb, pressure (PSI), memory reservation and ulimit metrics.
 """
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from domain.stats import ContainerStats, PodStats
-from ports.cgroup_stats import CgroupSample
+from domain.stats import ContainerStats, FilesystemUsage, PodStats
+from ports.cgroup_stats import CgroupSample, IoDevice
 from ports.net_stats import InterfaceCounters
 
 BASE_LABELS = ("id", "image", "namespace", "pod", "container")
@@ -52,25 +54,36 @@ class PodMetrics:
     containers: tuple[ContainerMetrics, ...]
 
 
+# (extra label values, value) pairs of one metric for one container.
+Values = list[tuple[tuple[str, ...], int]]
+
+
 @dataclass(frozen=True)
 class _ContainerMetric:
     descriptor: MetricDescriptor
     kind: MetricKind
-    # (extra label values, value) pairs from one cgroup sample.
-    values: Callable[[CgroupSample], Iterable[tuple[tuple[str, ...], int]]]
+    # From a container's stats and its (present) cgroup sample.
+    values: Callable[[ContainerStats, CgroupSample], Values]
 
 
-def _one(
-    read: Callable[[CgroupSample], int | None],
-) -> Callable[[CgroupSample], list[tuple[tuple[str, ...], int]]]:
-    def values(sample: CgroupSample) -> list[tuple[tuple[str, ...], int]]:
-        value = read(sample)
-        return [] if value is None else [((), value)]
+C, G = MetricKind.COUNTER, MetricKind.GAUGE
+
+
+Reader = Callable[[ContainerStats, CgroupSample], Values]
+
+
+def _one(read: Callable[[ContainerStats, CgroupSample], int | None]) -> Reader:
+    def values(stats: ContainerStats, sample: CgroupSample) -> Values:
+        return [((), read(stats, sample) or 0)]
 
     return values
 
 
-def _failures(sample: CgroupSample) -> list[tuple[tuple[str, ...], int]]:
+def _seconds(ns: int) -> int:
+    return ns // _NS_PER_SECOND
+
+
+def _failures(stats: ContainerStats, sample: CgroupSample) -> Values:
     return [
         (("pgfault", "container"), sample.page_faults),
         (("pgfault", "hierarchy"), sample.page_faults),
@@ -79,184 +92,307 @@ def _failures(sample: CgroupSample) -> list[tuple[tuple[str, ...], int]]:
     ]
 
 
-C, G = MetricKind.COUNTER, MetricKind.GAUGE
-LAST_SEEN = MetricDescriptor("container_last_seen", "Last time a container was seen by the exporter")
-FS_USAGE = MetricDescriptor(
-    "container_fs_usage_bytes", "Number of bytes that are consumed by the container on this filesystem."
-)
+def _per_device(read: Callable[[IoDevice], int]) -> Reader:
+    def values(stats: ContainerStats, sample: CgroupSample) -> Values:
+        return [((f"{d.major}:{d.minor}",), read(d)) for d in sample.io_devices]
 
-_CONTAINER_METRICS = (
+    return values
+
+
+def _blkio(stats: ContainerStats, sample: CgroupSample) -> Values:
+    found: Values = []
+    for d in sample.io_devices:
+        device = (f"{d.major}:{d.minor}", str(d.major), str(d.minor))
+        found.append(((*device, "Read"), d.read_bytes))
+        found.append(((*device, "Write"), d.write_bytes))
+    return found
+
+
+def _layer(read: Callable[[FilesystemUsage], int | None]) -> Reader:
+    """Writable-layer figures exist only for containers that have one."""
+
+    def values(stats: ContainerStats, sample: CgroupSample) -> Values:
+        value = read(stats.writable_layer) if stats.writable_layer is not None else None
+        return [] if value is None else [((), value)]
+
+    return values
+
+
+def _d(name: str, help_text: str, *extra_labels: str) -> MetricDescriptor:
+    return MetricDescriptor(name, help_text, (*BASE_LABELS, *extra_labels))
+
+
+LAST_SEEN = _d("container_last_seen", "Last time a container was seen by the exporter")
+
+_CONTAINER_METRICS: tuple[_ContainerMetric, ...] = (
+    # CPU
     _ContainerMetric(
-        MetricDescriptor(
-            "container_cpu_usage_seconds_total",
-            "Cumulative cpu time consumed in seconds.",
-            (*BASE_LABELS, "cpu"),
-        ),
+        _d("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "cpu"),
         C,
-        lambda s: [(("total",), s.cpu_usage_ns // _NS_PER_SECOND)],
+        lambda s, g: [(("total",), _seconds(g.cpu_usage_ns))],
     ),
     _ContainerMetric(
-        MetricDescriptor("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds."),
+        _d("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds."),
         C,
-        _one(lambda s: s.cpu_user_ns // _NS_PER_SECOND),
+        _one(lambda s, g: _seconds(g.cpu_user_ns)),
     ),
     _ContainerMetric(
-        MetricDescriptor(
-            "container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds."
-        ),
+        _d("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds."),
         C,
-        _one(lambda s: s.cpu_system_ns // _NS_PER_SECOND),
+        _one(lambda s, g: _seconds(g.cpu_system_ns)),
     ),
     _ContainerMetric(
-        MetricDescriptor(
-            "container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals."
-        ),
+        _d("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals."),
         C,
-        _one(lambda s: s.cpu_periods),
+        _one(lambda s, g: g.cpu_periods),
     ),
     _ContainerMetric(
-        MetricDescriptor(
-            "container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals."
-        ),
+        _d("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals."),
         C,
-        _one(lambda s: s.cpu_throttled_periods),
+        _one(lambda s, g: g.cpu_throttled_periods),
     ),
     _ContainerMetric(
-        MetricDescriptor(
+        _d(
             "container_cpu_cfs_throttled_seconds_total",
             "Total time duration the container has been throttled.",
         ),
         C,
-        _one(lambda s: s.cpu_throttled_ns // _NS_PER_SECOND),
+        _one(lambda s, g: _seconds(g.cpu_throttled_ns)),
     ),
+    # Memory
     _ContainerMetric(
-        MetricDescriptor("container_memory_cache", "Number of bytes of page cache memory."),
+        _d("container_memory_cache", "Number of bytes of page cache memory."),
         G,
-        _one(lambda s: s.memory_cache_bytes),
+        _one(lambda s, g: g.memory_cache_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor("container_memory_rss", "Size of RSS in bytes."),
+        _d("container_memory_rss", "Size of RSS in bytes."),
         G,
-        _one(lambda s: s.memory_rss_bytes),
+        _one(lambda s, g: g.memory_rss_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor("container_memory_mapped_file", "Size of memory mapped files in bytes."),
+        _d("container_memory_kernel_usage", "Size of kernel memory allocated in bytes."),
         G,
-        _one(lambda s: s.memory_mapped_file_bytes),
+        _one(lambda s, g: g.memory_kernel_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor("container_memory_swap", "Container swap usage in bytes."),
+        _d("container_memory_mapped_file", "Size of memory mapped files in bytes."),
         G,
-        _one(lambda s: s.swap_usage_bytes),
+        _one(lambda s, g: g.memory_mapped_file_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor("container_memory_failcnt", "Number of memory usage hits limits"),
+        _d("container_memory_swap", "Container swap usage in bytes."),
+        G,
+        _one(lambda s, g: g.swap_usage_bytes),
+    ),
+    _ContainerMetric(
+        _d("container_memory_failcnt", "Number of memory usage hits limits"),
         C,
-        _one(lambda s: s.memory_failcnt),
+        _one(lambda s, g: g.memory_failcnt),
     ),
     _ContainerMetric(
-        MetricDescriptor(
+        _d(
             "container_memory_usage_bytes",
             "Current memory usage in bytes, including all memory regardless of when it was accessed",
         ),
         G,
-        _one(lambda s: s.memory_usage_bytes),
+        _one(lambda s, g: g.memory_usage_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes"),
+        _d("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes"),
         G,
-        _one(lambda s: s.memory_max_usage_bytes),
+        _one(lambda s, g: g.memory_max_usage_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor("container_memory_working_set_bytes", "Current working set in bytes."),
+        _d("container_memory_working_set_bytes", "Current working set in bytes."),
         G,
-        _one(lambda s: s.memory_working_set_bytes),
+        _one(lambda s, g: g.memory_working_set_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor(
+        _d(
             "container_memory_failures_total",
             "Cumulative count of memory allocation failures.",
-            (*BASE_LABELS, "failure_type", "scope"),
+            "failure_type",
+            "scope",
         ),
         C,
         _failures,
     ),
     _ContainerMetric(
-        MetricDescriptor("container_spec_memory_limit_bytes", "Memory limit for the container."),
+        _d("container_oom_events_total", "Count of out of memory events observed for the container"),
+        C,
+        _one(lambda s, g: g.oom_kills),
+    ),
+    # Spec
+    _ContainerMetric(
+        _d("container_spec_memory_limit_bytes", "Memory limit for the container."),
         G,
-        _one(lambda s: s.memory_limit_bytes or 0),
+        _one(lambda s, g: g.memory_limit_bytes),
     ),
     _ContainerMetric(
-        MetricDescriptor(
-            "container_oom_events_total", "Count of out of memory events observed for the container"
+        _d("container_spec_memory_swap_limit_bytes", "Memory swap limit for the container."),
+        G,
+        _one(lambda s, g: g.swap_limit_bytes),
+    ),
+    _ContainerMetric(
+        _d("container_spec_cpu_period", "CPU period of the container."),
+        G,
+        _one(lambda s, g: g.cpu_period_us),
+    ),
+    _ContainerMetric(
+        _d("container_spec_cpu_quota", "CPU quota of the container."),
+        G,
+        lambda s, g: [] if g.cpu_quota_us is None else [((), g.cpu_quota_us)],
+    ),
+    _ContainerMetric(
+        _d("container_spec_cpu_shares", "CPU share of the container."),
+        G,
+        _one(lambda s, g: g.cpu_shares),
+    ),
+    _ContainerMetric(
+        _d("container_start_time_seconds", "Start time of the container since unix epoch in seconds."),
+        G,
+        _one(lambda s, g: _seconds(s.container.started_at_ns)),
+    ),
+    # Processes
+    _ContainerMetric(
+        _d("container_processes", "Number of processes running inside the container."),
+        G,
+        _one(lambda s, g: g.pids_current),
+    ),
+    _ContainerMetric(
+        _d("container_threads", "Number of threads running inside the container"),
+        G,
+        _one(lambda s, g: s.processes.threads if s.processes else 0),
+    ),
+    _ContainerMetric(
+        _d(
+            "container_threads_max",
+            "Maximum number of threads allowed inside the container, infinity if value is zero",
+        ),
+        G,
+        _one(lambda s, g: g.pids_limit),
+    ),
+    _ContainerMetric(
+        _d("container_file_descriptors", "Number of open file descriptors for the container."),
+        G,
+        _one(lambda s, g: s.processes.file_descriptors if s.processes else 0),
+    ),
+    _ContainerMetric(
+        _d("container_sockets", "Number of open sockets for the container."),
+        G,
+        _one(lambda s, g: s.processes.sockets if s.processes else 0),
+    ),
+    # Writable layer
+    _ContainerMetric(
+        _d(
+            "container_fs_usage_bytes",
+            "Number of bytes that are consumed by the container on this filesystem.",
+        ),
+        G,
+        _layer(lambda layer: layer.used_bytes),
+    ),
+    _ContainerMetric(
+        _d(
+            "container_fs_limit_bytes",
+            "Number of bytes that can be consumed by the container on this filesystem.",
+        ),
+        G,
+        _layer(lambda layer: layer.capacity.total_bytes if layer.capacity else None),
+    ),
+    _ContainerMetric(
+        _d("container_fs_inodes_total", "Number of Inodes"),
+        G,
+        _layer(lambda layer: layer.capacity.inodes_total if layer.capacity else None),
+    ),
+    _ContainerMetric(
+        _d("container_fs_inodes_free", "Number of available Inodes"),
+        G,
+        _layer(lambda layer: layer.capacity.inodes_free if layer.capacity else None),
+    ),
+    # Block I/O
+    _ContainerMetric(
+        _d("container_fs_reads_bytes_total", "Cumulative count of bytes read", "device"),
+        C,
+        _per_device(lambda d: d.read_bytes),
+    ),
+    _ContainerMetric(
+        _d("container_fs_reads_total", "Cumulative count of reads completed", "device"),
+        C,
+        _per_device(lambda d: d.reads),
+    ),
+    _ContainerMetric(
+        _d("container_fs_writes_bytes_total", "Cumulative count of bytes written", "device"),
+        C,
+        _per_device(lambda d: d.write_bytes),
+    ),
+    _ContainerMetric(
+        _d("container_fs_writes_total", "Cumulative count of writes completed", "device"),
+        C,
+        _per_device(lambda d: d.writes),
+    ),
+    _ContainerMetric(
+        _d(
+            "container_blkio_device_usage_total",
+            "Blkio Device bytes usage",
+            "device",
+            "major",
+            "minor",
+            "operation",
         ),
         C,
-        _one(lambda s: s.oom_kills),
-    ),
-    _ContainerMetric(
-        MetricDescriptor("container_processes", "Number of processes running inside the container."),
-        G,
-        _one(lambda s: s.pids_current),
+        _blkio,
     ),
 )
 
-_NETWORK_LABELS = (*BASE_LABELS, "interface")
 _NETWORK_METRICS: tuple[tuple[MetricDescriptor, Callable[[InterfaceCounters], int]], ...] = (
     (
-        MetricDescriptor(
-            "container_network_receive_bytes_total", "Cumulative count of bytes received", _NETWORK_LABELS
-        ),
+        _d("container_network_receive_bytes_total", "Cumulative count of bytes received", "interface"),
         lambda i: i.rx_bytes,
     ),
     (
-        MetricDescriptor(
-            "container_network_receive_packets_total", "Cumulative count of packets received", _NETWORK_LABELS
-        ),
+        _d("container_network_receive_packets_total", "Cumulative count of packets received", "interface"),
         lambda i: i.rx_packets,
     ),
     (
-        MetricDescriptor(
+        _d(
             "container_network_receive_packets_dropped_total",
             "Cumulative count of packets dropped while receiving",
-            _NETWORK_LABELS,
+            "interface",
         ),
         lambda i: i.rx_dropped,
     ),
     (
-        MetricDescriptor(
+        _d(
             "container_network_receive_errors_total",
             "Cumulative count of errors encountered while receiving",
-            _NETWORK_LABELS,
+            "interface",
         ),
         lambda i: i.rx_errors,
     ),
     (
-        MetricDescriptor(
-            "container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", _NETWORK_LABELS
-        ),
+        _d("container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", "interface"),
         lambda i: i.tx_bytes,
     ),
     (
-        MetricDescriptor(
-            "container_network_transmit_packets_total",
-            "Cumulative count of packets transmitted",
-            _NETWORK_LABELS,
+        _d(
+            "container_network_transmit_packets_total", "Cumulative count of packets transmitted", "interface"
         ),
         lambda i: i.tx_packets,
     ),
     (
-        MetricDescriptor(
+        _d(
             "container_network_transmit_packets_dropped_total",
             "Cumulative count of packets dropped while transmitting",
-            _NETWORK_LABELS,
+            "interface",
         ),
         lambda i: i.tx_dropped,
     ),
     (
-        MetricDescriptor(
+        _d(
             "container_network_transmit_errors_total",
             "Cumulative count of errors encountered while transmitting",
-            _NETWORK_LABELS,
+            "interface",
         ),
         lambda i: i.tx_errors,
     ),
@@ -265,7 +401,6 @@ _NETWORK_METRICS: tuple[tuple[MetricDescriptor, Callable[[InterfaceCounters], in
 DESCRIPTORS: tuple[MetricDescriptor, ...] = (
     LAST_SEEN,
     *(m.descriptor for m in _CONTAINER_METRICS),
-    FS_USAGE,
     *(descriptor for descriptor, _ in _NETWORK_METRICS),
 )
 
@@ -290,13 +425,11 @@ def pod_metrics(stats: PodStats, now_ns: int) -> PodMetrics:
 def _container_metrics(stats: ContainerStats, namespace: str, pod_name: str, now_ns: int) -> ContainerMetrics:
     container = stats.container
     base = (container.id, container.image, namespace, pod_name, container.name)
-    values = [MetricValue(LAST_SEEN.name, G, base, now_ns // _NS_PER_SECOND, now_ns)]
+    values = [MetricValue(LAST_SEEN.name, G, base, _seconds(now_ns), now_ns)]
     if stats.cgroup is not None:
         for metric in _CONTAINER_METRICS:
-            for extra, value in metric.values(stats.cgroup):
+            for extra, value in metric.values(stats, stats.cgroup):
                 values.append(
                     MetricValue(metric.descriptor.name, metric.kind, (*base, *extra), value, now_ns)
                 )
-    if stats.writable_layer is not None:
-        values.append(MetricValue(FS_USAGE.name, G, base, stats.writable_layer.used_bytes, now_ns))
     return ContainerMetrics(container.id, tuple(values))

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from domain.errors import NotFound
 from ports.cgroup_stats import CgroupSample, CgroupStatsReader
 from ports.clock import Clock
-from ports.disk_usage import DiskUsage, DiskUsageReader
+from ports.disk_usage import DiskUsage, DiskUsageReader, FilesystemCapacity
 from ports.net_stats import InterfaceCounters, NetworkStatsReader
+from ports.process_stats import ProcessCounts, ProcessStatsReader
 from ports.workloads import ContainerInfo, PodInfo, WorkloadInventory
 
 DEFAULT_INTERFACE = "eth0"
@@ -53,6 +54,8 @@ class FilesystemUsage:
     mountpoint: str
     used_bytes: int
     inodes_used: int
+    # Of the filesystem holding the layer; None when it could not be read.
+    capacity: FilesystemCapacity | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class ContainerStats:
     writable_layer: FilesystemUsage | None = None
     # The raw reading, for the cAdvisor-style metrics.
     cgroup: CgroupSample | None = None
+    processes: ProcessCounts | None = None
 
 
 @dataclass(frozen=True)
@@ -145,11 +149,15 @@ def sum_samples(samples: list[CgroupSample]) -> CgroupSample | None:
     """A pod without its own cgroup: add up its containers (limits are unknown)."""
     if not samples:
         return None
-    total: dict[str, int | None] = {}
+    total: dict[str, object] = {}
+    unknown = ("pids_limit", "memory_max_usage_bytes", "cpu_shares", "cpu_quota_us", "cpu_period_us")
     for name in CgroupSample.__dataclass_fields__:
         values = [getattr(s, name) for s in samples]
-        unknown = name.endswith("_limit_bytes") or name in ("pids_limit", "memory_max_usage_bytes")
-        if unknown or all(v is None for v in values):
+        if name == "procs":
+            total[name] = tuple(pid for s in samples for pid in s.procs)
+        elif name == "io_devices":
+            total[name] = ()  # per-device figures do not add up across cgroups sharing a device
+        elif name.endswith("_limit_bytes") or name in unknown or all(v is None for v in values):
             total[name] = None
         else:
             total[name] = sum(v or 0 for v in values)
@@ -160,6 +168,7 @@ def sum_samples(samples: list[CgroupSample]) -> CgroupSample | None:
 class _LayerUsage:
     checked_at: float
     usage: DiskUsage | None
+    capacity: FilesystemCapacity | None
 
 
 class StatsService:
@@ -169,6 +178,7 @@ class StatsService:
         cgroups: CgroupStatsReader,
         network: NetworkStatsReader,
         disk: DiskUsageReader,
+        processes: ProcessStatsReader,
         clock: Clock,
         period: float,
         disk_usage_period: float,
@@ -178,6 +188,7 @@ class StatsService:
         self._cgroups = cgroups
         self._network = network
         self._disk = disk
+        self._processes = processes
         self._clock = clock
         self.period = period
         self._disk_usage_period = disk_usage_period
@@ -238,7 +249,15 @@ class StatsService:
             swap=swap,
             writable_layer=layer,
             cgroup=sample,
+            processes=self._process_counts(container.id, sample),
         )
+
+    def _process_counts(self, container_id: str, sample: CgroupSample) -> ProcessCounts | None:
+        try:
+            return self._processes.read(sample.procs)
+        except Exception as err:
+            self._on_error(f"container {container_id} processes", err)
+            return None
 
     def _sample_pod(self, pod: PodInfo, containers: list[ContainerStats]) -> PodStats:
         now = self._clock.now_ns()
@@ -288,19 +307,23 @@ class StatsService:
         with self._lock:
             known = self._layers.get(container.id)
         if known is None or age_now - known.checked_at >= self._disk_usage_period:
+            usage: DiskUsage | None = None
+            capacity: FilesystemCapacity | None = None
             try:
-                usage: DiskUsage | None = self._disk.usage(container.upper_dir)
+                usage = self._disk.usage(container.upper_dir)
+                capacity = self._disk.capacity(container.upper_dir)
             except NotFound:
-                usage = None
+                pass
             except Exception as err:
                 self._on_error(f"container {container.id} writable layer", err)
-                usage = None
-            known = _LayerUsage(age_now, usage)
+            known = _LayerUsage(age_now, usage, capacity)
             with self._lock:
                 self._layers[container.id] = known
         if known.usage is None:
             return None
-        return FilesystemUsage(now, container.upper_dir, known.usage.used_bytes, known.usage.inodes_used)
+        return FilesystemUsage(
+            now, container.upper_dir, known.usage.used_bytes, known.usage.inodes_used, known.capacity
+        )
 
     # Queries ----------------------------------------------------------------------------------------
 

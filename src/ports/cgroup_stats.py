@@ -11,6 +11,18 @@ CgroupVersion = Literal[1, 2]
 
 
 @dataclass(frozen=True)
+class IoDevice:
+    """Block I/O of a cgroup on one device (bytes and operations since the cgroup was made)."""
+
+    major: int
+    minor: int
+    read_bytes: int
+    write_bytes: int
+    reads: int
+    writes: int
+
+
+@dataclass(frozen=True)
 class CgroupSample:
     """One reading of a cgroup. None means the node cannot tell (no such controller or no accounting)."""
 
@@ -38,6 +50,15 @@ class CgroupSample:
     swap_limit_bytes: int | None
     pids_current: int | None
     pids_limit: int | None
+    # Kernel memory charged to the cgroup (slab, stacks, page tables).
+    memory_kernel_bytes: int = 0
+    # CPU settings as the cgroup holds them (None: not set, or no limit for the quota).
+    cpu_shares: int | None = None
+    cpu_quota_us: int | None = None
+    cpu_period_us: int | None = None
+    io_devices: tuple[IoDevice, ...] = ()
+    # The processes in the cgroup (cgroup.procs).
+    procs: tuple[int, ...] = ()
 
     @property
     def memory_available_bytes(self) -> int | None:

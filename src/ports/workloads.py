@@ -40,6 +40,8 @@ class ContainerInfo:
     # The container's writable layer (overlay upper dir); None when it has none.
     upper_dir: str | None = None
     running: bool = False
+    # When its process started (ns since the epoch); 0 if it has not.
+    started_at_ns: int = 0
 
 
 class WorkloadInventory(Protocol):

@@ -13,7 +13,7 @@ from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cgroups.v1 import CgroupV1StatsReader
 from adapters.cgroups.v2 import CgroupV2StatsReader
 from domain.errors import InvalidArgument, NotFound
-from ports.cgroup_stats import CgroupSample, CgroupStatsReader
+from ports.cgroup_stats import CgroupSample, CgroupStatsReader, IoDevice
 from tests.fakes.cgroup_stats import FakeCgroupStatsReader
 
 DATA = Path(__file__).parent / "data"
@@ -41,6 +41,12 @@ LIMITED = CgroupSample(
     swap_limit_bytes=256 * MIB,
     pids_current=4,
     pids_limit=1024,
+    memory_kernel_bytes=MIB,
+    cpu_shares=500,
+    cpu_quota_us=50_000,
+    cpu_period_us=100_000,
+    io_devices=(IoDevice(8, 0, read_bytes=MIB, write_bytes=2 * MIB, reads=10, writes=20),),
+    procs=(101, 102),
 )
 
 UNLIMITED = CgroupSample(

@@ -34,6 +34,7 @@ def test_numbers_rise_while_a_process_works(cgroup: str) -> None:
     finally:
         worker.stop()
     assert before.pids_current is not None and before.pids_current >= 1
+    assert worker.process.pid in after.procs
     assert after.cpu_usage_ns > before.cpu_usage_ns > 0
     assert after.cpu_user_ns + after.cpu_system_ns >= before.cpu_user_ns + before.cpu_system_ns
     assert after.memory_usage_bytes >= before.memory_usage_bytes + 48 * MIB

@@ -49,3 +49,11 @@ def test_growth_is_seen(tmp_path: Path) -> None:
     after = walker.usage(str(tmp_path / "upper"))
     assert after.inodes_used == before.inodes_used + 1
     assert after.used_bytes >= before.used_bytes + 1_000_000
+
+
+def test_capacity_of_the_filesystem(reader: DiskUsageReader, tmp_path: Path) -> None:
+    capacity = reader.capacity(str(tmp_path / "upper"))
+    assert capacity.total_bytes > 0
+    assert 0 < capacity.inodes_free <= capacity.inodes_total
+    with pytest.raises(NotFound):
+        reader.capacity(str(tmp_path / "absent"))

@@ -17,6 +17,7 @@ from adapters.cri.services import image_service, runtime_service
 from adapters.cri.stats import StatsHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
 from adapters.netns.stats import NetnsStatsReader
+from adapters.procfs.process_stats import ProcfsProcessStats
 from adapters.system.clock import SystemClock
 from domain.stats import StatsService
 from ports.workloads import ContainerInfo, PodInfo
@@ -58,6 +59,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
             CgroupV1StatsReader(ROOT, "cgroupfs"),
             NetnsStatsReader(),
             WalkingDiskUsage(),
+            ProcfsProcessStats(),
             SystemClock(),
             period=0,
             disk_usage_period=0,

@@ -16,10 +16,12 @@ from domain.stats import StatsService
 from ports.disk_usage import DiskUsage
 from ports.workloads import ContainerInfo, PodInfo
 from tests.cri_client import CriClient, connect
+from tests.cri_tools_metrics import CRI_TOOLS_EXPECTED, CRI_TOOLS_OPTIONAL_VALUES, CRI_TOOLS_UNIMPLEMENTED
 from tests.fakes.cgroup_stats import FakeCgroupStatsReader, sample
 from tests.fakes.clock import FakeClock
 from tests.fakes.disk_usage import FakeDiskUsage
 from tests.fakes.net_stats import FakeNetworkStatsReader
+from tests.fakes.process_stats import FakeProcessStats
 from tests.fakes.workloads import FakeWorkloadInventory
 
 MIB = 1024 * 1024
@@ -91,7 +93,9 @@ class World:
 def world(tmp_path: Path) -> Iterator[World]:
     inventory, cgroups, network = FakeWorkloadInventory(), FakeCgroupStatsReader(), FakeNetworkStatsReader()
     disk, clock = FakeDiskUsage(), FakeClock()
-    service = StatsService(inventory, cgroups, network, disk, clock, period=10, disk_usage_period=60)
+    service = StatsService(
+        inventory, cgroups, network, disk, FakeProcessStats(), clock, period=10, disk_usage_period=60
+    )
     groups = [StatsHandlers(service), PodMetricsHandlers(service, clock)]
     server = CriServer(tmp_path / "cri.sock", 0o660, runtime_service(groups), image_service([]), 8)
     server.start()
@@ -222,27 +226,13 @@ def test_bad_requests_get_clear_codes(world: World, call: object, code: grpc.Sta
     assert failure.value.code() == code
 
 
-KUBELET_EXPECTS = {
-    "container_cpu_usage_seconds_total",
-    "container_memory_working_set_bytes",
-    "container_memory_usage_bytes",
-    "container_memory_rss",
-    "container_network_receive_bytes_total",
-    "container_network_transmit_bytes_total",
-    "container_network_receive_errors_total",
-    "container_processes",
-    "container_last_seen",
-    "container_oom_events_total",
-}
-
-
 def test_descriptors_are_unique_stable_and_cover_what_the_kubelet_reads(world: World) -> None:
     first = world.client.runtime.ListMetricDescriptors(pb.ListMetricDescriptorsRequest()).descriptors
     second = world.client.runtime.ListMetricDescriptors(pb.ListMetricDescriptorsRequest()).descriptors
     assert list(first) == list(second)
     names = [d.name for d in first]
     assert len(names) == len(set(names))
-    assert set(names) >= KUBELET_EXPECTS
+    assert set(names) >= CRI_TOOLS_EXPECTED - CRI_TOOLS_UNIMPLEMENTED
     assert all(
         d.help and list(d.label_keys[:5]) == ["id", "image", "namespace", "pod", "container"] for d in first
     )
@@ -264,6 +254,9 @@ def test_pod_sandbox_metrics_match_their_descriptors_and_the_samples(world: Worl
     every = [*pod.metrics, *container.metrics]
     for metric in every:
         assert len(metric.label_values) == len(descriptors[metric.name].label_keys), metric.name
+    # As cri-tools checks it: every descriptor has values (block I/O may have none).
+    missing = set(descriptors) - {m.name for m in every} - CRI_TOOLS_OPTIONAL_VALUES - CRI_TOOLS_UNIMPLEMENTED
+    assert missing == set()
 
     def value(metrics: Iterable[pb.Metric], name: str) -> pb.Metric:
         return next(m for m in metrics if m.name == name)

@@ -13,6 +13,7 @@ from tests.fakes.cgroup_stats import FakeCgroupStatsReader, sample
 from tests.fakes.clock import FakeClock
 from tests.fakes.disk_usage import FakeDiskUsage
 from tests.fakes.net_stats import FakeNetworkStatsReader
+from tests.fakes.process_stats import FakeProcessStats
 from tests.fakes.workloads import FakeWorkloadInventory
 
 MIB = 1024 * 1024
@@ -25,8 +26,16 @@ class World:
         self.network = FakeNetworkStatsReader()
         self.disk = FakeDiskUsage()
         self.clock = FakeClock()
+        self.processes = FakeProcessStats()
         self.service = StatsService(
-            self.inventory, self.cgroups, self.network, self.disk, self.clock, period, disk_usage_period
+            self.inventory,
+            self.cgroups,
+            self.network,
+            self.disk,
+            self.processes,
+            self.clock,
+            period,
+            disk_usage_period,
         )
 
     def pod(self, pod_id: str, **kw: Any) -> PodInfo:

@@ -6,10 +6,10 @@ containers, the way cAdvisor reads v1.
 
 from pathlib import Path
 
-from adapters.cgroups.files import read_int, read_keyed, read_limit
+from adapters.cgroups.files import read_int, read_keyed, read_limit, read_pids, read_v1_blkio
 from adapters.cgroups.paths import CgroupDriver, hierarchy_path
 from domain.errors import NotFound
-from ports.cgroup_stats import CgroupSample, CgroupVersion
+from ports.cgroup_stats import CgroupSample, CgroupVersion, IoDevice
 
 _USER_HZ_NS = 10_000_000  # cpuacct.stat counts USER_HZ (100/s) ticks
 
@@ -29,6 +29,7 @@ class CgroupV1StatsReader:
         cpu = self._root / "cpu" / relative
         memory = self._root / "memory" / relative
         pids = self._root / "pids" / relative
+        blkio = self._root / "blkio" / relative
         if not (cpuacct.is_dir() or memory.is_dir()):
             raise NotFound(f"cgroup {cgroup} not found")
 
@@ -60,6 +61,12 @@ class CgroupV1StatsReader:
             swap_limit_bytes=swap_limit,
             pids_current=read_int(pids / "pids.current"),
             pids_limit=read_limit(pids / "pids.max"),
+            memory_kernel_bytes=read_int(memory / "memory.kmem.usage_in_bytes") or 0,
+            cpu_shares=read_int(cpu / "cpu.shares"),
+            cpu_quota_us=_quota(read_int(cpu / "cpu.cfs_quota_us")),
+            cpu_period_us=read_int(cpu / "cpu.cfs_period_us"),
+            io_devices=_io(blkio),
+            procs=read_pids((memory if memory.is_dir() else cpuacct) / "cgroup.procs"),
         )
 
 
@@ -82,3 +89,19 @@ def _swap(memory: Path, usage: int, stat: dict[str, int], limit: int | None) -> 
     memsw_limit = read_limit(memory / "memory.memsw.limit_in_bytes")
     swap_limit = None if memsw_limit is None or limit is None else max(memsw_limit - limit, 0)
     return swap_usage, swap_limit
+
+
+def _quota(value: int | None) -> int | None:
+    return None if value is None or value < 0 else value  # -1: no quota
+
+
+def _io(blkio: Path) -> tuple[IoDevice, ...]:
+    """Recursive counters where the kernel has them, so that a pod cgroup counts its containers."""
+    recursive = blkio / "blkio.throttle.io_service_bytes_recursive"
+    if recursive.exists():
+        devices = read_v1_blkio(recursive, blkio / "blkio.throttle.io_serviced_recursive")
+    else:
+        devices = read_v1_blkio(
+            blkio / "blkio.throttle.io_service_bytes", blkio / "blkio.throttle.io_serviced"
+        )
+    return tuple(IoDevice(major, minor, *values) for (major, minor), values in sorted(devices.items()))

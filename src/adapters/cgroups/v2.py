@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from adapters.cgroups.files import read_int, read_keyed, read_limit
+from adapters.cgroups.files import read_int, read_keyed, read_limit, read_pids, read_v2_io
 from adapters.cgroups.paths import CgroupDriver, hierarchy_path
 from domain.errors import NotFound
-from ports.cgroup_stats import CgroupSample, CgroupVersion
+from ports.cgroup_stats import CgroupSample, CgroupVersion, IoDevice
 
 
 class CgroupV2StatsReader:
@@ -26,6 +26,7 @@ class CgroupV2StatsReader:
         stat = read_keyed(directory / "memory.stat")
         events = read_keyed(directory / "memory.events")
         swap_usage = read_int(directory / "memory.swap.current")
+        quota, period = _cpu_max(directory / "cpu.max")
         return CgroupSample(
             cpu_usage_ns=cpu.get("usage_usec", 0) * 1000,
             cpu_user_ns=cpu.get("user_usec", 0) * 1000,
@@ -49,4 +50,29 @@ class CgroupV2StatsReader:
             swap_limit_bytes=read_limit(directory / "memory.swap.max") if swap_usage is not None else None,
             pids_current=read_int(directory / "pids.current"),
             pids_limit=read_limit(directory / "pids.max"),
+            memory_kernel_bytes=stat.get("kernel", stat.get("kernel_stack", 0) + stat.get("slab", 0)),
+            cpu_shares=_shares(read_int(directory / "cpu.weight")),
+            cpu_quota_us=quota,
+            cpu_period_us=period,
+            io_devices=tuple(
+                IoDevice(major, minor, *values)
+                for (major, minor), values in sorted(read_v2_io(directory / "io.stat").items())
+            ),
+            procs=read_pids(directory / "cgroup.procs"),
         )
+
+
+def _shares(weight: int | None) -> int | None:
+    """cpu.weight (1..10000) back to v1 shares (2..262144), the inverse of runc's conversion."""
+    if weight is None:
+        return None
+    return 2 + ((weight - 1) * 262142) // 9999
+
+
+def _cpu_max(path: Path) -> tuple[int | None, int | None]:
+    """cpu.max: `<quota|max> <period>`."""
+    try:
+        quota, period = path.read_text().split()
+    except (FileNotFoundError, ValueError):
+        return None, None
+    return (None if quota == "max" else int(quota)), int(period)

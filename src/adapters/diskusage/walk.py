@@ -8,7 +8,7 @@ import os
 import stat
 
 from domain.errors import NotFound
-from ports.disk_usage import DiskUsage
+from ports.disk_usage import DiskUsage, FilesystemCapacity
 
 
 class WalkingDiskUsage:
@@ -43,3 +43,12 @@ class WalkingDiskUsage:
                 if stat.S_ISDIR(info.st_mode):
                     pending.append(entry.path)
         return DiskUsage(used_bytes=used, inodes_used=inodes)
+
+    def capacity(self, path: str) -> FilesystemCapacity:
+        try:
+            fs = os.statvfs(path)
+        except FileNotFoundError:
+            raise NotFound(f"{path} not found") from None
+        return FilesystemCapacity(
+            total_bytes=fs.f_blocks * fs.f_frsize, inodes_total=fs.f_files, inodes_free=fs.f_ffree
+        )

@@ -51,6 +51,7 @@ def container_info(container: Container) -> ContainerInfo:
         cgroup=str(linux.get("cgroupsPath", "")) if isinstance(linux, dict) else "",
         upper_dir=_upper_dir(container.rootfs),
         running=container.state == ContainerState.RUNNING,
+        started_at_ns=container.started_at,
     )
 
 
