@@ -22,14 +22,23 @@ class HostTestNetwork:
     subnet: str
     data_dir: Path
     name: str
+    subnet6: str = ""
     sandbox_ids: set[str] = field(default_factory=set)
 
     @property
     def prefix(self) -> str:
         return self.subnet.rsplit(".", 2)[0]  # "10.86.N"
 
+    def mentions_pod(self, rule: str) -> bool:
+        """Whether an iptables rule belongs to one of this network's pods."""
+        if any(sid[:12] in rule for sid in self.sandbox_ids) or self.prefix + "." in rule:
+            return True
+        return bool(self.subnet6) and self.subnet6.split("::")[0] + ":" in rule
 
-def make_test_network(root: Path, cni_version: str = "1.0.0", portmap: bool = True) -> HostTestNetwork:
+
+def make_test_network(
+    root: Path, cni_version: str = "1.0.0", portmap: bool = True, dual_stack: bool = False
+) -> HostTestNetwork:
     token = secrets.token_hex(2)
     octet = 1 + secrets.randbelow(250)
     network = HostTestNetwork(
@@ -38,6 +47,7 @@ def make_test_network(root: Path, cni_version: str = "1.0.0", portmap: bool = Tr
         subnet=f"10.86.{octet}.0/24",
         data_dir=root / f"ipam-{token}",
         name=f"pcpod-{token}",
+        subnet6=f"fd00:86:{octet:x}::/64" if dual_stack else "",
     )
     network.conf_dir.mkdir(parents=True)
     plugins: list[dict[str, object]] = [
@@ -50,8 +60,9 @@ def make_test_network(root: Path, cni_version: str = "1.0.0", portmap: bool = Tr
             "ipam": {
                 "type": "host-local",
                 "dataDir": str(network.data_dir),
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "ranges": [[{"subnet": network.subnet}]],
+                "routes": [{"dst": "0.0.0.0/0"}] + ([{"dst": "::/0"}] if dual_stack else []),
+                "ranges": [[{"subnet": network.subnet}]]
+                + ([[{"subnet": network.subnet6}]] if dual_stack else []),
             },
         }
     ]
@@ -64,11 +75,14 @@ def make_test_network(root: Path, cni_version: str = "1.0.0", portmap: bool = Tr
 
 
 def nat_rules() -> list[str]:
-    return _iptables("nat") + _iptables("filter")
+    return [rule for tool in _TOOLS for table in ("nat", "filter") for rule in _iptables(table, tool)]
 
 
-def _iptables(table: str) -> list[str]:
-    out = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True, check=True)
+_TOOLS = ("iptables", "ip6tables")
+
+
+def _iptables(table: str, tool: str = "iptables") -> list[str]:
+    out = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=True)
     return out.stdout.splitlines()
 
 
@@ -87,12 +101,7 @@ def veths_on(bridge: str) -> list[str]:
 def leftovers(network: HostTestNetwork) -> list[str]:
     """Everything of the network's pods still on the host (the bridge itself is shared and may stay)."""
     found = [f"veth {v}" for v in veths_on(network.bridge)]
-    ids = [sid[:12] for sid in network.sandbox_ids]
-    found += [
-        f"iptables {rule}"
-        for rule in nat_rules()
-        if any(sid in rule for sid in ids) or network.prefix + "." in rule
-    ]
+    found += [f"iptables {rule}" for rule in nat_rules() if network.mentions_pod(rule)]
     if network.data_dir.exists():
         found += [f"ipam {p.name}" for p in (network.data_dir / network.name).glob("*") if _is_ip(p.name)]
     return found
@@ -109,36 +118,35 @@ def cleanup(network: HostTestNetwork) -> None:
             ipr.link("del", ifname=veth)
         if ipr.link_lookup(ifname=network.bridge):
             ipr.link("del", ifname=network.bridge)
-    ids = [sid[:12] for sid in network.sandbox_ids]
-    for table in ("nat", "filter"):
-        rules = _iptables(table)
-        doomed_chains = set()
-        for rule in rules:
-            if rule.startswith("-A ") and (any(sid in rule for sid in ids) or network.prefix + "." in rule):
-                _ipt(table, ["-D", *_split(rule)[1:]])
-                target = re.search(r"-j (CNI-[\w-]+)", rule)
-                if target:
-                    doomed_chains.add(target.group(1))
-        for chain in doomed_chains:
-            if not chain.startswith("CNI-HOSTPORT-"):
-                _ipt(table, ["-F", chain])
-                _ipt(table, ["-X", chain])
-    _remove_idle_hostport_chains()
+    for tool in _TOOLS:
+        for table in ("nat", "filter"):
+            doomed_chains = set()
+            for rule in _iptables(table, tool):
+                if rule.startswith("-A ") and network.mentions_pod(rule):
+                    _ipt(table, ["-D", *_split(rule)[1:]], tool)
+                    target = re.search(r"-j (CNI-[\w-]+)", rule)
+                    if target:
+                        doomed_chains.add(target.group(1))
+            for chain in doomed_chains:
+                if not chain.startswith("CNI-HOSTPORT-"):
+                    _ipt(table, ["-F", chain], tool)
+                    _ipt(table, ["-X", chain], tool)
+        _remove_idle_hostport_chains(tool)
     subprocess.run(["rm", "-rf", str(network.data_dir)], check=False)
 
 
-def _remove_idle_hostport_chains() -> None:
+def _remove_idle_hostport_chains(tool: str) -> None:
     """portmap's shared chains, once no pod of anyone uses them (only their own jumps remain)."""
-    rules = _iptables("nat")
+    rules = _iptables("nat", tool)
     dnat_entries = [r for r in rules if r.startswith("-A CNI-HOSTPORT-DNAT ")]
     if dnat_entries or not any(r == "-N CNI-HOSTPORT-DNAT" for r in rules):
         return
     for rule in rules:
         if rule.startswith("-A ") and "-j CNI-HOSTPORT-" in rule and not rule.startswith("-A CNI-HOSTPORT-"):
-            _ipt("nat", ["-D", *_split(rule)[1:]])
+            _ipt("nat", ["-D", *_split(rule)[1:]], tool)
     for chain in ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"):
-        _ipt("nat", ["-F", chain])
-        _ipt("nat", ["-X", chain])
+        _ipt("nat", ["-F", chain], tool)
+        _ipt("nat", ["-X", chain], tool)
 
 
 def _split(rule: str) -> list[str]:
@@ -147,8 +155,8 @@ def _split(rule: str) -> list[str]:
     return shlex.split(rule)
 
 
-def _ipt(table: str, args: list[str]) -> None:
-    subprocess.run(["iptables", "-w", "-t", table, *args], capture_output=True, check=False)
+def _ipt(table: str, args: list[str], tool: str = "iptables") -> None:
+    subprocess.run([tool, "-w", "-t", table, *args], capture_output=True, check=False)
 
 
 def netns_mounts(run_dir: Path) -> list[str]:

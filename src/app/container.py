@@ -5,6 +5,7 @@ with the fakes from tests/fakes.
 """
 
 import socket
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from adapters.cri.container_events import ContainerExits, ContainerLifecycleEven
 from adapters.cri.containers import ContainerHandlers
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
 from adapters.cri.handler_statuses import HandlerStatuses
+from adapters.cri.images import ImageHandlers
 from adapters.cri.pod_metrics import PodMetricsHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
 from adapters.cri.sandbox_events import SandboxEventHandlers
@@ -31,11 +33,15 @@ from adapters.cri.stats import StatsHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
 from adapters.exits.watcher import ExitFileWatcher
 from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
+from adapters.metrics.pulls import MeteredRegistry, PullMetricsHandlers
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.procfs.process_stats import ProcfsProcessStats
+from adapters.registry.conf_files import load_registries_conf
+from adapters.registry.host_platform import host_platform
+from adapters.registry.http_registry import HttpRegistry
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
@@ -44,12 +50,16 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.system.clock import SystemClock
 from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
-from domain.errors import Unavailable
 from domain.events import Broadcaster
 from domain.images import ImageService
+from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
+from ports.image_store import ImageStore
+from ports.image_users import ImageUsers
+from ports.layer_store import LayerStore
+from ports.registry import Registry
 
 
 def package_version() -> str:
@@ -67,17 +77,6 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name) for name in sorted(config.runtime.runtimes)] + [HandlerFeatures("")]
 
 
-class _NoRegistry:
-    """Registry until the images-registry branch wires the real one: pulls fail, stored images work."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise Unavailable("no image registry is configured in this build")
-
-
-def _registry_placeholder() -> Any:
-    return _NoRegistry()
-
-
 def _sandbox_settings(config: Config) -> SandboxSettings:
     return SandboxSettings(
         runtimes=tuple(sorted(config.runtime.runtimes)),
@@ -92,6 +91,34 @@ def _sandbox_settings(config: Config) -> SandboxSettings:
 
 def _run_dir(config: Config) -> Path:
     return Path(config.runtime.run_dir)
+
+
+def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
+    """Reads registries.conf and its drop-ins on every pull, so edits apply without a restart."""
+    main, drop_ins = Path(config.image.registries_conf), Path(config.image.registries_conf_dir)
+    return lambda: load_registries_conf(main, drop_ins)
+
+
+def _image_service(
+    config: Config,
+    registry: Registry,
+    layers: LayerStore,
+    images: ImageStore,
+    users: ImageUsers,
+    registries_conf: Callable[[], RegistriesConf],
+) -> ImageService:
+    service = ImageService(
+        registry,
+        layers,
+        images,
+        users,
+        pinned_images=config.image.pinned_images,
+        pull_progress_timeout=config.image.pull_progress_timeout,
+        platform=host_platform(),
+        search_registries=lambda: list(registries_conf().search_registries()),
+    )
+    service.recover()
+    return service
 
 
 class Container(containers.DeclarativeContainer):
@@ -134,35 +161,13 @@ class Container(containers.DeclarativeContainer):
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
-    # Images area (layer store, image records, image service). The containers branch wires them here so that
-    # containers get root file systems; at merge keep one set of these providers.
-    layer_store = providers.Singleton(
-        OverlayLayerStore,
-        root=providers.Callable(lambda c: Path(c.runtime.root) / "storage", config),
-        state=state_store,
-        command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    registry = providers.Singleton(
+        HttpRegistry,
+        registries_conf=providers.Callable(_registries_conf_loader, config),
+        # A read that stalls longer than a pull may go without progress fails (and is retried).
+        timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
+        user_agent=providers.Callable(lambda: f"pycrio/{package_version()}"),
     )
-    image_store = providers.Singleton(StateImageStore, state=state_store)
-    image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
-    images = providers.Singleton(
-        ImageService,
-        registry=providers.Callable(_registry_placeholder),
-        layers=layer_store,
-        images=image_store,
-        users=image_users,
-        pinned_images=providers.Callable(lambda c: c.image.pinned_images, config),
-        pull_progress_timeout=providers.Callable(lambda c: c.image.pull_progress_timeout, config),
-    )
-
-    container_service = providers.Singleton(
-        build_container_service,
-        config=config,
-        store=state_store,
-        sandboxes=sandboxes,
-        images=images,
-        pod_containers=pod_containers,
-    )
-    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
     runtime_info = providers.Singleton(
         RuntimeInfoService,
@@ -179,9 +184,42 @@ class Container(containers.DeclarativeContainer):
         effective_config=providers.Callable(lambda c: lambda: to_toml_dict(c), config),
     )
 
+    layer_store = providers.Singleton(
+        OverlayLayerStore,
+        root=providers.Callable(lambda c: Path(c.runtime.root) / "storage", config),
+        state=state_store,
+        command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+    )
+    image_store = providers.Singleton(StateImageStore, state=state_store)
+    # A container holds a root file system from create to remove: exactly while its image is in use.
+    image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
+    registries_conf = providers.Callable(_registries_conf_loader, config)
+    # Prometheus metrics (docs/monitoring.md); the registry decorator counts pulled bytes.
+    runtime_metrics = providers.Singleton(PrometheusMetrics)
+    metered_registry = providers.Singleton(MeteredRegistry, registry=registry, metrics=runtime_metrics)
+    images = providers.Singleton(
+        _image_service,
+        config=config,
+        registry=metered_registry,
+        layers=layer_store,
+        images=image_store,
+        users=image_users,
+        registries_conf=registries_conf,
+    )
+    image_handlers = providers.Singleton(ImageHandlers, service=images)
+
+    container_service = providers.Singleton(
+        build_container_service,
+        config=config,
+        store=state_store,
+        sandboxes=sandboxes,
+        images=images,
+        pod_containers=pod_containers,
+    )
+    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
+
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
     clock = providers.Singleton(SystemClock)
-    runtime_metrics = providers.Singleton(PrometheusMetrics)
     metrics_endpoint = providers.Singleton(
         MetricsEndpoint,
         metrics=runtime_metrics,
@@ -261,7 +299,11 @@ class Container(containers.DeclarativeContainer):
             event_handlers,
         ),
     )
-    image_servicer = providers.Singleton(image_service, groups=providers.List())
+    # PullImage successes and failures are counted around the image handlers.
+    pull_metrics_handlers = providers.Singleton(
+        PullMetricsHandlers, handlers=image_handlers, metrics=runtime_metrics
+    )
+    image_servicer = providers.Singleton(image_service, groups=providers.List(pull_metrics_handlers))
 
     server = providers.Singleton(
         CriServer,

@@ -226,38 +226,55 @@ class ContainerService:
             fingerprint=fingerprint,
             resources=config.resources,
         )
-        existing = self._reserve(container)
-        if existing is not None:
-            return existing
-        with container.lock:
-            try:
-                self._persist(container)
-                self._create_on_host(container, sandbox, handler, image.config)
-            except BaseException:
-                self._undo_create(container, handler)
-                raise
+        while True:
+            owner = self._reserve(container)
+            if owner is None:
+                break  # reserved, and container.lock is held for us
+            finished = self._wait_for_identical_create(owner, container)
+            if finished is not None:
+                return finished
+        try:
+            self._persist(container)
+            self._create_on_host(container, sandbox, handler, image.config)
             container.creating = False
             container.created_at = self._now_ns()
             self._persist(container)
+        except BaseException:
+            self._undo_create(container, handler)
+            raise
+        finally:
+            container.lock.release()
         return container.id
 
-    def _reserve(self, container: Container) -> str | None:
-        """Reserve the name; a retried identical create that already finished gets that container's id."""
+    def _reserve(self, container: Container) -> Container | None:
+        """Reserve the name and lock the new container; or the container that holds the name."""
         with self._index_lock:
             owner_id = self._names.get(container.name)
             if owner_id is not None:
                 owner = self._containers.get(owner_id)
-                if (
-                    owner is not None
-                    and owner.fingerprint == container.fingerprint
-                    and not owner.creating
-                    and owner.state is ContainerState.CREATED
-                ):
-                    return owner.id
-                raise AlreadyExists(f"container name {container.name!r} is reserved for {owner_id}")
+                if owner is not None:
+                    return owner
+            container.lock.acquire()  # fresh, so this never waits
             self._names[container.name] = container.id
             self._containers[container.id] = container
         return None
+
+    def _wait_for_identical_create(self, owner: Container, container: Container) -> str | None:
+        """A kubelet retry of a create that is running or done gets its result (cri-o's resourcestore).
+
+        Returns the finished container's id; None when the first attempt failed (the name is free again).
+        """
+        if owner.fingerprint != container.fingerprint:
+            raise AlreadyExists(f"container name {container.name!r} is reserved for {owner.id}")
+        with owner.lock:  # waits while the first attempt is still creating
+            pass
+        with self._index_lock:
+            still_there = self._containers.get(owner.id) is owner
+        if not still_there:
+            return None
+        if owner.creating or owner.state is not ContainerState.CREATED:
+            raise AlreadyExists(f"container name {container.name!r} is reserved for {owner.id}")
+        return owner.id
 
     def _release(self, container: Container) -> None:
         with self._index_lock:
@@ -450,9 +467,16 @@ class ContainerService:
         self._persist(container)
 
     def status(self, container_id: str) -> Container:
-        with self._locked(container_id) as container:
-            self._refresh(container)
-            return dataclasses.replace(container, lock=threading.Lock())
+        """Never waits behind a long operation (a stop's grace period): then the last known state is given."""
+        container = self._get(container_id)
+        if container.creating:
+            raise NotFound(f"container {container_id} not found")
+        if container.lock.acquire(blocking=False):
+            try:
+                self._refresh(container)
+            finally:
+                container.lock.release()
+        return dataclasses.replace(container, lock=threading.Lock())
 
     def list_containers(self, selector: ContainerFilter | None = None) -> list[Container]:
         selector = selector or ContainerFilter()
@@ -541,9 +565,10 @@ class ContainerService:
         for container_id in self.containers_of(sandbox_id):
             self.remove(container_id)
 
-    def images_in_use(self) -> set[str]:
+    def containers_using(self, image_id: str) -> list[str]:
+        """The images area's ImageUsers: containers created from the image and not yet removed."""
         with self._index_lock:
-            return {c.image_id for c in self._containers.values()}
+            return sorted(c.id for c in self._containers.values() if c.image_id == image_id)
 
     # --- restart ----------------------------------------------------------------------------------------
 

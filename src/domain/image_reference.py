@@ -108,12 +108,7 @@ def parse(text: str) -> ImageReference:
 
     Raises InvalidArgument naming what is wrong.
     """
-    if not text:
-        raise InvalidArgument("invalid image reference: empty")
-    if _IMAGE_ID_RE.match(text):
-        raise InvalidArgument(
-            f"invalid image reference {text!r}: cannot specify 64-byte hexadecimal strings as a name"
-        )
+    _check_not_an_id(text)
     if is_short_name(text):
         return qualify(text, DEFAULT_REGISTRY)
     registry, _, remainder = text.partition("/")
@@ -122,9 +117,19 @@ def parse(text: str) -> ImageReference:
 
 def qualify(short_name: str, registry: str) -> ImageReference:
     """The reference a short name means on `registry` (an unqualified-search registry)."""
+    _check_not_an_id(short_name)
     if not is_short_name(short_name):
         raise InvalidArgument(f"{short_name!r} is not a short name")
     return _parse_remainder(short_name, registry, short_name)
+
+
+def _check_not_an_id(text: str) -> None:
+    if not text:
+        raise InvalidArgument("invalid image reference: empty")
+    if _IMAGE_ID_RE.match(text):
+        raise InvalidArgument(
+            f"invalid image reference {text!r}: cannot specify 64-byte hexadecimal strings as a name"
+        )
 
 
 def _parse_remainder(text: str, registry: str, remainder: str) -> ImageReference:

@@ -18,7 +18,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import structlog
 from domain import image_reference
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from domain.image_config import chain_ids, digest_hex, parse_image_config
+from domain.keyed_locks import KeyedLocks
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore, StorageUsage
@@ -69,28 +69,6 @@ class _Flight:
         return True
 
 
-class _KeyedLocks:
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
-
-
 class ImageService:
     def __init__(
         self,
@@ -117,7 +95,7 @@ class ImageService:
         self._wall_clock_ns = wall_clock_ns
         self._flights: dict[tuple[str, RegistryAuth | None], _Flight] = {}
         self._flights_lock = threading.Lock()
-        self._image_locks = _KeyedLocks()
+        self._image_locks = KeyedLocks()
         # Serialises tag moves between records (short; no I/O but the store's own writes).
         self._records_lock = threading.Lock()
 
@@ -251,7 +229,7 @@ class ImageService:
         document: dict[str, Any],
     ) -> None:
         tag = f"{resolved.name}:{resolved.tag}" if resolved.tag else ""
-        repo_digest = f"{resolved.name}@{resolved.manifest_digest}"
+        repo_digest = resolved.repo_digest
         size = 0
         for chain in chains:
             layer = self._layers.get(chain)

@@ -303,7 +303,7 @@ class SandboxService:
         delay = 0.2
         while True:
             try:
-                self._network.teardown(request, sb.attachment)
+                self._network.teardown(request, sb.attachment, max(deadline - self._monotonic(), 0.1))
                 break
             except Exception as err:
                 if self._monotonic() + delay > deadline:

@@ -100,7 +100,10 @@ class Network(Protocol):
         """Raise when the pod's network is not what setup made."""
         ...
 
-    def teardown(self, request: PodNetworkRequest, attachment: NetworkAttachment | None) -> None:
-        """Release the pod's network. Idempotent; `attachment` None means setup may have been cut short
-        (a crash) and the current configuration is used to undo it."""
+    def teardown(
+        self, request: PodNetworkRequest, attachment: NetworkAttachment | None, timeout: float | None = None
+    ) -> None:
+        """Release the pod's network within `timeout` seconds (None: the adapter's own limit). Idempotent;
+        `attachment` None means setup may have been cut short (a crash) and the current configuration is
+        used to undo it."""
         ...

@@ -43,6 +43,8 @@ class ResolvedImage:
 
     `name` is fully qualified without tag or digest (`docker.io/library/busybox`); `tag` is empty when the
     request named a digest. `source` says where blobs come from (a mirror or the origin), for open_blob.
+    `manifest_digest` is the digest of `manifest` (this platform's image manifest); when the reference led
+    to an index or manifest list, `index_digest` is the index's digest, which is what the name points at.
     """
 
     name: str
@@ -54,6 +56,12 @@ class ResolvedImage:
     config: bytes
     layers: list[Descriptor]
     source: str
+    index_digest: str = ""
+
+    @property
+    def repo_digest(self) -> str:
+        """`name@digest` of what the registry serves under the name (the index for multi-platform images)."""
+        return f"{self.name}@{self.index_digest or self.manifest_digest}"
 
 
 class Registry(Protocol):

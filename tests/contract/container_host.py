@@ -30,7 +30,7 @@ from domain.oci_spec import SpecInputs, build_spec
 BUSYBOX = Path("/bin/busybox")
 APPLETS = (
     "sh", "echo", "cat", "sleep", "ls", "id", "tail", "head", "tr", "true", "false", "ps", "grep", "wc",
-    "touch", "mount", "umount", "mkdir", "stat",
+    "touch", "mount", "umount", "mkdir", "stat", "readlink", "hostname", "test",
 )  # fmt: skip
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 TEST_CGROUP = "pycrio-test-containers"

@@ -141,3 +141,24 @@ def test_addresses_are_reused_after_teardown(subject: Subject) -> None:
         seen.add(attachment.ips[0])
         subject.network.teardown(request, attachment)
     assert subject.leaks() == []
+
+
+def test_dual_stack_gives_an_address_of_each_family(tmp_path: Path) -> None:
+    host = make_test_network(tmp_path, dual_stack=True)
+    namespaces = PinnedNamespaces(tmp_path / "run", timeout=30)
+    network = CniNetwork(host.conf_dir, PLUGIN_DIRS, timeout=60)
+    sandbox_id = secrets.token_hex(32)
+    host.sandbox_ids.add(sandbox_id)
+    try:
+        netns = namespaces.create(sandbox_id, NamespaceRequest(ipc=False, uts=False)).network
+        request = PodNetworkRequest(sandbox_id, netns, "dual", "contract", "uid-dual")
+        attachment = network.setup(request)
+        v4, v6 = attachment.ips
+        assert ipaddress.ip_address(v4) in ipaddress.ip_network(host.subnet)
+        assert ipaddress.ip_address(v6) in ipaddress.ip_network(host.subnet6)
+        network.check(request, attachment)
+        network.teardown(request, attachment)
+        assert leftovers(host) == []
+    finally:
+        namespaces.remove(sandbox_id)
+        cleanup(host)

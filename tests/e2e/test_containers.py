@@ -2,6 +2,7 @@
 container.go, security_context_linux.go and multi_container_linux.go for what pycrio supports)."""
 
 import contextlib
+import json
 import re
 import subprocess
 import uuid
@@ -29,6 +30,8 @@ from tests.e2e.containers_support import (
     write_cni_conf,
 )
 from tests.e2e.daemon import Daemon
+from tests.fixtures.images import PushedImages
+from tests.fixtures.registry import RunningRegistry, registries_conf_text
 
 MiB = 1024 * 1024
 
@@ -50,11 +53,13 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> Iterator[Env]:
     work = tmp_path_factory.mktemp("pctest-containers")
     root = work / "pycrio" / "root"
     seed_busybox_image(root, work)
     cni = write_cni_conf(work / "net.d", work / "ipam")
+    (work / "registries.conf").write_text(registries_conf_text(registry))
+    (work / "registries.conf.d").mkdir()
     parent = f"/{TEST_CGROUP}/e2e-{uuid.uuid4().hex[:6]}"
     daemon = Daemon(
         work / "pycrio",
@@ -62,6 +67,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             f'network.cni_conf_dir="{cni}"',
             f'pods.default_cgroup_parent="{parent}"',
             f'runtime.runtimes.runc.root="{work / "runc"}"',
+            f'image.registries_conf="{work / "registries.conf"}"',
+            f'image.registries_conf_dir="{work / "registries.conf.d"}"',
         ],
     ).start()
     env = Env(daemon, daemon.client, work / "logs", work, parent, [])
@@ -223,8 +230,6 @@ def test_verbose_status_and_update_resources(env: Env, shared_pod: tuple[str, pb
         env.client, pod_id, pod, container_config("sized", ["/bin/sleep", "7474"], linux=limits)
     )
     response = status(env.client, cid, verbose=True)
-    import json
-
     info = json.loads(response.info["info"])
     assert info["pid"] > 0 and info["runtimeSpec"]["process"]["args"] == ["/bin/sleep", "7474"]
     memory = Path("/sys/fs/cgroup/memory") / env.cgroup_parent.lstrip("/") / f"pycrio-{cid}"
@@ -408,3 +413,93 @@ def test_bind_mounts_with_each_propagation_mode(env: Env, shared_dir: Path) -> N
     assert (shared_dir / "shared" / "from-container").exists()
     remove(env, cid)
     env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+
+
+# --- pods, TTY, restarts --------------------------------------------------------------------------------
+
+
+def test_containers_of_a_pod_share_its_namespaces(env: Env) -> None:
+    pod_id, pod = env.pod("multi")
+    first = run_container(env.client, pod_id, pod, container_config("first", ["/bin/sleep", "7777"]))
+    second = run_container(env.client, pod_id, pod, container_config("second", ["/bin/sleep", "7778"]))
+
+    def namespaces(cid: str) -> bytes:
+        script = "readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts /proc/self/ns/pid; hostname"
+        result: bytes = exec_sync(env, cid, ["/bin/sh", "-c", script]).stdout
+        return result
+
+    assert namespaces(first) == namespaces(second)
+    assert namespaces(first).endswith(pod.hostname.encode() + b"\n")
+    # PID namespace POD (the kubelet's default): each container sees the other's processes.
+    assert b"7778" in exec_sync(env, first, ["ps"]).stdout
+    # Stopping the pod stops its containers; removing it removes them.
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    assert status(env.client, first).status.state == pb.CONTAINER_EXITED
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    for cid in (first, second):
+        request = pb.ContainerStatusRequest(container_id=cid)
+        assert code_of(env.client.runtime.ContainerStatus, request) == grpc.StatusCode.NOT_FOUND
+    assert not processes_matching("sleep 777")
+
+
+def test_tty_container(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
+    pod_id, pod = shared_pod
+    config = container_config(
+        "tty", ["/bin/sh", "-c", "test -t 1 && echo on-a-terminal"], tty=True, stdin=True
+    )
+    cid = run_container(env.client, pod_id, pod, config)
+    exited = wait_exited(env.client, cid)
+    assert exited.exit_code == 0
+    assert [text.rstrip("\r") for _, text in log_lines(exited.log_path)] == ["on-a-terminal"]
+    remove(env, cid)
+
+
+def test_containers_survive_a_daemon_restart(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
+    pod_id, pod = shared_pod
+    running = run_container(env.client, pod_id, pod, container_config("keeps", ["/bin/sleep", "7979"]))
+    waits = "until test -e /tmp/go; do sleep 1; done; exit 9"
+    ends = run_container(
+        env.client, pod_id, pod, container_config("ends-while-down", ["/bin/sh", "-c", waits])
+    )
+    rootfs = Path(json.loads(status(env.client, ends, verbose=True).info["info"])["rootfs"])
+    env.daemon.stop()
+    # While the daemon is down the second container exits; conmon records its exit.
+    (rootfs / "tmp" / "go").touch()
+    wait_until(lambda: not processes_matching(waits), what="the container to exit")
+    env.daemon.start()
+    env.client = env.daemon.client
+    assert status(env.client, running).status.state == pb.CONTAINER_RUNNING
+    exited = wait_exited(env.client, ends)
+    assert (exited.exit_code, exited.reason) == (9, "Error")
+    assert exec_sync(env, running, ["echo", "still here"]).stdout == b"still here\n"
+    remove(env, running)
+    remove(env, ends)
+
+
+# --- images pulled through the daemon -------------------------------------------------------------------
+
+
+def test_containers_from_pulled_images_and_image_in_use(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig], pushed_images: PushedImages
+) -> None:
+    pod_id, pod = shared_pod
+    user_image = pushed_images.user.reference
+    env.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=user_image)), timeout=120)
+    # The image's USER (a name in its own /etc/passwd) and its Cmd-less entrypoint rules apply.
+    config = container_config("pulled", ["/bin/sh", "-c", "id; test -x /bin/busybox"])
+    config.image.image = user_image
+    cid = run_container(env.client, pod_id, pod, config)
+    exited = wait_exited(env.client, cid)
+    assert exited.exit_code == 0
+    assert log_lines(exited.log_path) == [
+        ("stdout", "uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)")
+    ]
+    assert exited.image_id and exited.image_ref.startswith(pushed_images.user.name)
+    in_use = pb.RemoveImageRequest(image=pb.ImageSpec(image=user_image))
+    assert code_of(env.client.image.RemoveImage, in_use) == grpc.StatusCode.FAILED_PRECONDITION
+    remove(env, cid)
+    env.client.image.RemoveImage(in_use)
+    missing = container_config("gone", ["/bin/true"])
+    missing.image.image = user_image
+    request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=missing, sandbox_config=pod)
+    assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.NOT_FOUND

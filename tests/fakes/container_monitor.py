@@ -1,5 +1,6 @@
 """An in-memory container monitor over FakeMachine: CRI log files, exit records, ExecSync, log reopen."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ class FakeContainerMonitor:
         self._alive: set[str] = set()
         self._sockets_dir = sockets_dir
         self.create_delay_exceeded = False  # set by tests: the next create times out
+        self.before_create: Callable[[], None] | None = None  # set by tests: runs inside create (may block)
 
     def _write_log(self, container_id: str, stream: str, line: bytes) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000+00:00")
@@ -29,6 +31,8 @@ class FakeContainerMonitor:
         self._alive.discard(container.id)
 
     def create(self, request: MonitoredCreate, timeout: float) -> Created:
+        if self.before_create is not None:
+            self.before_create()
         if self.create_delay_exceeded:
             self.create_delay_exceeded = False
             raise DeadlineExceeded(f"conmon for {request.container_id} did not answer within {timeout:g}s")

@@ -18,16 +18,18 @@ from ports.network import (
 
 
 class FakeNetwork:
-    def __init__(self, ready: bool = True, subnet: str = "10.88.0.0/24") -> None:
+    def __init__(self, ready: bool = True, subnet: str = "10.88.0.0/24", subnet6: str = "") -> None:
         self.ready = ready
         self._lock = threading.Lock()
         self._pool = list(ipaddress.ip_network(subnet).hosts())[1:]
         self._gateway = str(next(ipaddress.ip_network(subnet).hosts()))
         self._prefix = ipaddress.ip_network(subnet).prefixlen
+        self._subnet6 = ipaddress.ip_network(subnet6) if subnet6 else None
         self.attached: dict[str, NetworkAttachment] = {}
         self.fail_setup = False
         self.teardown_failures_left = 0
         self.teardown_calls = 0
+        self.teardown_timeouts: list[float | None] = []
         self.host_ports: dict[int, str] = {}
 
     def readiness(self) -> NetworkReadiness:
@@ -47,9 +49,14 @@ class FakeNetwork:
             free = next((ip for ip in self._pool if str(ip) not in taken), None)
             if free is None:
                 raise Internal("fake IPAM: no free address")
+            addresses = [PodAddress(f"{free}/{self._prefix}", self._gateway, request.interface)]
+            if self._subnet6 is not None:
+                host_part = int(free) - int(self._pool[0]) + 2
+                ip6 = self._subnet6.network_address + host_part
+                addresses.append(PodAddress(f"{ip6}/{self._subnet6.prefixlen}", "", request.interface))
             attachment = NetworkAttachment(
                 network_name="fake",
-                addresses=[PodAddress(f"{free}/{self._prefix}", self._gateway, request.interface)],
+                addresses=addresses,
                 interfaces=[PodInterface(request.interface, "02:00:00:00:00:01", request.netns_path)],
                 undo={"netns": request.netns_path},
             )
@@ -64,8 +71,11 @@ class FakeNetwork:
             if self.attached.get(request.sandbox_id) != attachment:
                 raise NotFound(f"pod {request.sandbox_id} is not attached")
 
-    def teardown(self, request: PodNetworkRequest, attachment: NetworkAttachment | None) -> None:
+    def teardown(
+        self, request: PodNetworkRequest, attachment: NetworkAttachment | None, timeout: float | None = None
+    ) -> None:
         with self._lock:
+            self.teardown_timeouts.append(timeout)
             self.teardown_calls += 1
             if self.teardown_failures_left > 0:
                 self.teardown_failures_left -= 1

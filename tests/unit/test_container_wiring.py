@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from dependency_injector import providers
 
 from app.config import load
@@ -18,3 +19,27 @@ def test_container_builds_the_servicers_with_fakes(tmp_path: Path) -> None:
     status = container.runtime_info().status()
     assert [c.status for c in status.conditions] == [True, False]
     assert callable(container.runtime_servicer().Version)
+
+
+def test_registry_provider_reads_the_configured_registries_conf(tmp_path: Path) -> None:
+    from adapters.registry.http_registry import HttpRegistry
+    from domain.errors import FailedPrecondition
+    from ports.registry import Platform
+
+    conf_dir = tmp_path / "registries.conf.d"
+    conf_dir.mkdir()
+    (conf_dir / "01-block.conf").write_text('[[registry]]\nlocation = "blocked.example"\nblocked = true\n')
+    config = load(
+        None,
+        overrides=[
+            f'image.registries_conf="{tmp_path / "absent.conf"}"',
+            f'image.registries_conf_dir="{conf_dir}"',
+        ],
+    )
+    registry = make_container(config).registry()
+    assert isinstance(registry, HttpRegistry)
+    try:
+        with pytest.raises(FailedPrecondition, match="blocked"):
+            registry.resolve("blocked.example/app", None, Platform())
+    finally:
+        registry.close()

@@ -484,3 +484,13 @@ def test_twenty_pods_in_parallel_get_distinct_ips(world: World) -> None:
     for t in threads:
         t.join(10)
     assert len({world.svc.status(i).ips[0] for i in ids}) == 20
+
+
+def test_each_teardown_attempt_gets_only_the_time_left(world: World) -> None:
+    sid = world.svc.run(pod())
+    world.network.teardown_failures_left = 2
+    world.svc.stop(sid)
+    timeouts = world.network.teardown_timeouts
+    assert len(timeouts) == 3
+    assert all(t is not None and t <= world.settings.network_teardown_deadline for t in timeouts)
+    assert timeouts == sorted(timeouts, reverse=True)  # type: ignore[type-var]

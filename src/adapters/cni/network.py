@@ -6,6 +6,7 @@ cache), so DEL and CHECK later use exactly what ADD used even if /etc/cni/net.d 
 """
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import structlog
 from adapters.cni.conf import CniConfigError, NetworkConfigList, find_plugin, load_network_config
 from adapters.cni.invoke import PluginCall, invoke
 from adapters.cni.result import parse_result
-from domain.errors import Internal, Unavailable
+from domain.errors import DeadlineExceeded, Internal, Unavailable
 from ports.network import NetworkAttachment, NetworkReadiness, PodNetworkRequest
 
 NOT_READY_REASON = "NetworkPluginNotReady"
@@ -83,18 +84,35 @@ class CniNetwork:
         for plugin in raw["plugins"]:
             self._call("CHECK", raw, plugin, request, attachment.undo.get("result"))
 
-    def teardown(self, request: PodNetworkRequest, attachment: NetworkAttachment | None) -> None:
+    def teardown(
+        self, request: PodNetworkRequest, attachment: NetworkAttachment | None, timeout: float | None = None
+    ) -> None:
         if attachment is not None and attachment.undo.get("config"):
-            self._delete(attachment.undo["config"], request, attachment.undo.get("result"))
+            self._delete(attachment.undo["config"], request, attachment.undo.get("result"), timeout)
         else:
-            self._delete(self._current().raw, request, None)
+            self._delete(self._current().raw, request, None, timeout)
 
-    def _delete(self, raw: dict[str, Any], request: PodNetworkRequest, result: dict[str, Any] | None) -> None:
-        """DEL every plugin in reverse order; all run even if one fails, the first failure is raised."""
+    def _delete(
+        self,
+        raw: dict[str, Any],
+        request: PodNetworkRequest,
+        result: dict[str, Any] | None,
+        timeout: float | None = None,
+    ) -> None:
+        """DEL every plugin in reverse order; all run even if one fails, the first failure is raised.
+
+        With a timeout, the plugins share it: each gets what is left, so a wedged one cannot hold the
+        caller past its deadline."""
+        deadline = time.monotonic() + (
+            timeout if timeout is not None else self._timeout * len(raw["plugins"])
+        )
         first_error: Exception | None = None
         for plugin in reversed(raw["plugins"]):
+            left = min(self._timeout, deadline - time.monotonic())
             try:
-                self._call("DEL", raw, plugin, request, result)
+                if left <= 0:
+                    raise DeadlineExceeded(f"no time left for CNI DEL of plugin {plugin['type']}")
+                self._call("DEL", raw, plugin, request, result, left)
             except Exception as err:
                 first_error = first_error or err
         if first_error is not None:
@@ -107,6 +125,7 @@ class CniNetwork:
         plugin: dict[str, Any],
         request: PodNetworkRequest,
         prev_result: dict[str, Any] | None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         config = _plugin_config(raw, plugin, request, prev_result)
         call = PluginCall(
@@ -122,7 +141,7 @@ class CniNetwork:
                 ("K8S_POD_UID", request.pod_uid),
             ],
         )
-        return invoke(str(plugin["type"]), config, call, self._plugin_dirs, self._timeout)
+        return invoke(str(plugin["type"]), config, call, self._plugin_dirs, timeout or self._timeout)
 
 
 def _plugin_config(

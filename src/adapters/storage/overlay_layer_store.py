@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import threading
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -38,6 +38,7 @@ from adapters.storage.streams import ChunkReader, HashingReader, decompressed
 from adapters.storage.unpack import unpack_tar
 from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.image_config import digest_hex
+from domain.keyed_locks import KeyedLocks
 from domain.names import check_plain_name
 from ports.layer_store import FilesystemUsage, Layer, Rootfs, StorageUsage
 from ports.state_store import StateStore
@@ -63,38 +64,14 @@ def _hex(digest: str) -> str:
     return digest_hex(digest, "layer digest")
 
 
-class _KeyedLocks:
-    """A lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
-
-
 class OverlayLayerStore:
     def __init__(self, root: Path, state: StateStore, command_timeout: float = 120.0) -> None:
         self._root = root
         self._state = state
         self._timeout = command_timeout
         self._lock = threading.Lock()
-        self._chain_locks = _KeyedLocks()
-        self._container_locks = _KeyedLocks()
+        self._chain_locks = KeyedLocks()
+        self._container_locks = KeyedLocks()
         self._layers: dict[str, dict[str, object]] = {}
         self._rootfs: dict[str, dict[str, object]] = {}
         for sub in ("layers", "l", "containers", "tmp", "empty"):
@@ -113,17 +90,19 @@ class OverlayLayerStore:
             return [_layer(doc) for _, doc in sorted(self._layers.items())]
 
     def hold(self, chain_id: str, holder: str) -> bool:
-        key = _hex(chain_id)
         with self._lock:
-            doc = self._layers.get(key)
-            if doc is None:
-                return False
-            holders = set(_strings(doc["holders"]))
-            if holder not in holders:
-                updated = {**doc, "holders": sorted(holders | {holder})}
-                self._state.put(LAYER_KIND, key, updated)
-                self._layers[key] = updated
-            return True
+            return self._hold_locked(_hex(chain_id), holder)
+
+    def _hold_locked(self, key: str, holder: str) -> bool:
+        doc = self._layers.get(key)
+        if doc is None:
+            return False
+        holders = set(_strings(doc["holders"]))
+        if holder not in holders:
+            updated = {**doc, "holders": sorted(holders | {holder})}
+            self._state.put(LAYER_KIND, key, updated)
+            self._layers[key] = updated
+        return True
 
     def release(self, chain_id: str, holder: str) -> None:
         key = _hex(chain_id)
@@ -218,11 +197,12 @@ class OverlayLayerStore:
             missing = [layer for layer in layers if _hex(layer) not in self._layers]
             if missing:
                 raise NotFound(f"layers {', '.join(missing)} are not unpacked")
+            # Intent first: a crash after this leaves a record that remove_rootfs can undo.
             doc: dict[str, object] = {"container_id": container_id, "image_id": image_id, "layers": layers}
             self._state.put(ROOTFS_KIND, container_id, doc)
             self._rootfs[container_id] = doc
-        for layer in layers:
-            self.hold(layer, container_holder(container_id))
+            for layer in layers:
+                self._hold_locked(_hex(layer), container_holder(container_id))
         return True
 
     def _mount(self, container_id: str, keys: list[str]) -> Path:

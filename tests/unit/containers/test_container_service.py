@@ -386,9 +386,76 @@ def test_pod_level_callbacks_and_images_in_use(world: World) -> None:
     a = world.service.create("sb1", config(name="a"))
     world.service.start(a)
     world.service.create("sb1", config(name="b"))
-    assert world.service.images_in_use() == {"img1"}
+    assert world.service.containers_using("img1") == sorted([a, world.service.list_containers()[1].id])
     world.service.stop_all("sb1", timeout=1)
     assert {c.state for c in world.service.list_containers()} == {ContainerState.EXITED}
     world.service.remove_all("sb1")
     assert_nothing_left(world)
-    assert world.service.images_in_use() == set()
+    assert world.service.containers_using("img1") == []
+
+
+def test_a_retry_during_a_slow_create_gets_the_same_container(world: World) -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        entered.set()
+        release.wait(10)
+
+    world.monitor.before_create = slow
+    results: list[str] = []
+    first = threading.Thread(target=lambda: results.append(world.service.create("sb1", config())))
+    first.start()
+    assert entered.wait(10)
+    world.monitor.before_create = None
+    with pytest.raises(AlreadyExists):  # same name, different request: refused at once
+        world.service.create("sb1", config("sleep 2"))
+    retry = threading.Thread(target=lambda: results.append(world.service.create("sb1", config())))
+    retry.start()
+    release.set()
+    first.join(10)
+    retry.join(10)
+    assert len(results) == 2 and results[0] == results[1]
+    assert len(world.service.list_containers()) == 1
+
+
+def test_a_retry_after_a_failed_create_creates_anew(world: World) -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_then_fail() -> None:
+        entered.set()
+        release.wait(10)
+        world.monitor.create_delay_exceeded = True
+
+    world.monitor.before_create = slow_then_fail
+    errors: list[BaseException] = []
+
+    def first_attempt() -> None:
+        try:
+            world.service.create("sb1", config())
+        except DeadlineExceeded as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=first_attempt)
+    first.start()
+    assert entered.wait(10)
+    world.monitor.before_create = None
+    results: list[str] = []
+    retry = threading.Thread(target=lambda: results.append(world.service.create("sb1", config())))
+    retry.start()
+    release.set()
+    first.join(10)
+    retry.join(10)
+    assert len(errors) == 1 and len(results) == 1
+    assert [c.id for c in world.service.list_containers()] == results
+
+
+def test_status_does_not_wait_behind_a_stop(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    container = world.service._get(cid)
+    with container.lock:  # as during a stop's grace period
+        assert world.service.status(cid).state is ContainerState.RUNNING

@@ -1,0 +1,174 @@
+"""Registry authentication: from a 401 challenge and the CRI AuthConfig to an Authorization header.
+
+- `registry_token` is a bearer token for the registry itself and is sent as is.
+- A Basic challenge gets username/password (or the base64 `auth` field, `user:password`).
+- A Bearer challenge sends us to its realm for a token scoped to the repository: with an identity token,
+  an OAuth2 POST with `grant_type=refresh_token`; otherwise a GET carrying Basic credentials when there are
+  any (anonymous otherwise). Tokens are cached per realm, service, scope and credentials until they expire.
+"""
+
+import base64
+import binascii
+import hashlib
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from adapters.registry.challenge import Challenge
+from adapters.registry.transport import RetryPolicy, SourceUnreachable, send
+from domain.errors import InvalidArgument
+from ports.registry import RegistryAuth
+
+# A token without expires_in lasts 60 seconds (the distribution token spec's default).
+DEFAULT_TOKEN_TTL = 60.0
+
+
+class AuthRefused(Exception):
+    """The registry or its token server refused the credentials (or their absence)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+    registry_token: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        material = "\0".join([self.username, self.password, self.identity_token, self.registry_token])
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    @property
+    def has_basic(self) -> bool:
+        return bool(self.username)
+
+
+def credentials_from(auth: RegistryAuth | None) -> Credentials:
+    """Normalise the CRI AuthConfig: `auth` (base64 user:password) fills username/password when unset."""
+    if auth is None:
+        return Credentials()
+    username, password = auth.username, auth.password
+    if auth.auth and not username:
+        try:
+            decoded = base64.b64decode(auth.auth, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidArgument("auth: not base64 of username:password") from None
+        username, sep, password = decoded.partition(":")
+        if not sep:
+            raise InvalidArgument("auth: decoded value has no ':' between username and password")
+    return Credentials(username, password, auth.identity_token, auth.registry_token)
+
+
+def basic_header(credentials: Credentials) -> str:
+    raw = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+class TokenCache:
+    """Bearer tokens by (realm, service, scopes, credentials), dropped a little before they expire."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tokens: dict[tuple[str, str, tuple[str, ...], str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def get(self, key: tuple[str, str, tuple[str, ...], str]) -> str | None:
+        with self._lock:
+            entry = self._tokens.get(key)
+            if entry is None or entry[1] <= self._clock():
+                self._tokens.pop(key, None)
+                return None
+            return entry[0]
+
+    def put(self, key: tuple[str, str, tuple[str, ...], str], token: str, ttl: float) -> None:
+        with self._lock:
+            # Renew 10% early so a token does not expire between use and arrival.
+            self._tokens[key] = (token, self._clock() + max(ttl * 0.9, 1.0))
+
+
+def fetch_token(
+    client: httpx.Client,
+    challenge: Challenge,
+    scopes: tuple[str, ...],
+    credentials: Credentials,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+) -> tuple[str, float]:
+    """A bearer token from the challenge's realm, and its lifetime in seconds."""
+    if not challenge.realm.startswith(("http://", "https://")):
+        raise AuthRefused(f"bearer challenge with an unusable realm {challenge.realm!r}")
+    if credentials.identity_token:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": credentials.identity_token,
+            "service": challenge.service,
+            "client_id": "pycrio",
+            "scope": " ".join(scopes),
+        }
+        body = urllib.parse.urlencode(form).encode()
+        response = send(
+            client,
+            "POST",
+            challenge.realm,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            policy,
+            sleep,
+            content=body,
+        )
+    else:
+        params: list[tuple[str, str]] = []
+        if challenge.service:
+            params.append(("service", challenge.service))
+        params += [("scope", scope) for scope in scopes]
+        headers = {}
+        if credentials.has_basic:
+            params.append(("account", credentials.username))
+            headers["Authorization"] = basic_header(credentials)
+        separator = "&" if "?" in challenge.realm else "?"
+        url = f"{challenge.realm}{separator}{urllib.parse.urlencode(params)}"
+        response = send(client, "GET", url, headers, policy, sleep)
+    try:
+        if response.status_code in (401, 403):
+            raise AuthRefused(
+                f"token server {challenge.realm} refused the credentials: "
+                f"{response.status_code} {error_message(response)}"
+            )
+        if response.status_code != 200:
+            raise SourceUnreachable(f"token server {challenge.realm} answered {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            raise AuthRefused(f"token server {challenge.realm} sent no JSON") from None
+    finally:
+        response.close()
+    token = document.get("token") or document.get("access_token") if isinstance(document, dict) else None
+    if not isinstance(token, str) or not token:
+        raise AuthRefused(f"token server {challenge.realm} sent no token")
+    ttl = document.get("expires_in")
+    return token, float(ttl) if isinstance(ttl, int | float) and ttl > 0 else DEFAULT_TOKEN_TTL
+
+
+def error_message(response: httpx.Response) -> str:
+    """The registry's own words: `code: message` entries of a distribution error body, or the text."""
+    try:
+        if not response.is_stream_consumed:
+            response.read()
+        document = response.json()
+    except (ValueError, httpx.HTTPError):
+        return response.text[:200].strip() if response.is_stream_consumed else ""
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if isinstance(errors, list) and errors:
+        parts = []
+        for error in errors:
+            if isinstance(error, dict):
+                code = str(error.get("code", "")).lower().replace("_", " ")
+                parts.append(f"{code}: {error.get('message', '')}".strip(": "))
+        return "; ".join(parts)
+    if isinstance(document, dict) and "details" in document:
+        return str(document["details"])
+    return str(document)[:200]

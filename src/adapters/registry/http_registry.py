@@ -1,0 +1,470 @@
+"""The Registry port over the distribution v2 HTTP API (httpx).
+
+`resolve` turns a user-written name into candidates (unqualified-search registries for short names), each
+candidate into sources (mirrors, then the origin, per registries.conf), and tries them in order: manifest
+(or index, then the platform's manifest) with its digest verified, then the config blob. The first source
+that serves the image wins; when none does, the error lists why each failed. `open_blob` streams a layer
+from the source that resolved it, hashing and counting as it goes, and resumes with a Range request when a
+connection drops mid-blob.
+"""
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import structlog
+
+from adapters.registry.auth import (
+    AuthRefused,
+    Credentials,
+    TokenCache,
+    basic_header,
+    credentials_from,
+    error_message,
+    fetch_token,
+)
+from adapters.registry.challenge import Challenge, parse_challenges
+from adapters.registry.transport import RetryPolicy, SourceUnreachable, describe, send
+from domain.errors import (
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PycrioError,
+    Unavailable,
+)
+from domain.image_reference import DEFAULT_REGISTRY, DIGEST_HEX_LENGTHS, ImageReference, check_digest, parse
+from domain.manifests import (
+    ACCEPTED,
+    ImageIndex,
+    ImageManifest,
+    choose_platform,
+    layer_compression,
+    media_type_of,
+    parse_manifest,
+)
+from domain.registries_conf import PullSource, RegistriesConf
+from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
+
+_log = structlog.get_logger("pycrio.registry")
+
+# containerd refuses manifests above 4 MiB; configs are small JSON documents too.
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_CONFIG_BYTES = 8 << 20
+
+DOCKER_HUB_API_HOST = "registry-1.docker.io"
+
+# Which failure decides the final error when every source failed: the first kind present in this order.
+_KIND_ORDER = ("unavailable", "auth", "bad_content", "blocked", "not_found")
+
+
+class _SourceFailure(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class _Session:
+    """One host, one repository scope, one set of credentials."""
+
+    host: str
+    insecure: bool
+    credentials: Credentials
+    scope: str
+
+
+class HttpRegistry:
+    def __init__(
+        self,
+        registries_conf: Callable[[], RegistriesConf],
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        chunk_size: int = 1 << 20,
+        user_agent: str = "pycrio",
+    ) -> None:
+        self._conf = registries_conf
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._chunk_size = chunk_size
+        common = {
+            "timeout": httpx.Timeout(timeout, connect=connect_timeout),
+            "follow_redirects": True,
+            "max_redirects": 10,
+            "headers": {"User-Agent": user_agent},
+        }
+        self._verified = httpx.Client(verify=True, transport=transport, **common)  # type: ignore[arg-type]
+        self._unverified = httpx.Client(verify=False, transport=transport, **common)  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+        self._schemes: dict[tuple[str, bool], str] = {}
+        self._challenges: dict[str, Challenge] = {}
+        self._source_insecure: dict[str, bool] = {}
+        self._tokens = TokenCache()
+
+    def close(self) -> None:
+        self._verified.close()
+        self._unverified.close()
+
+    # -- the port -----------------------------------------------------------------------------------------
+
+    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        conf = self._load_conf()
+        candidates = conf.candidates(image)
+        credentials = credentials_from(auth)
+        failures: list[tuple[str, _SourceFailure]] = []
+        for candidate in candidates:
+            if candidate.blocked:
+                failures.append(
+                    (
+                        str(candidate.reference),
+                        _SourceFailure("blocked", "registry is blocked in registries.conf"),
+                    )
+                )
+                continue
+            for source in candidate.sources:
+                try:
+                    return self._resolve_at(candidate.reference, source, credentials, platform)
+                except _SourceFailure as failure:
+                    _log.info("source failed", image=image, source=source.description, error=failure.message)
+                    failures.append((source.description, failure))
+        raise _final_error(f"pulling image {image!r}", failures)
+
+    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
+        check_digest(blob.digest)
+        source = parse(image.source)
+        with self._lock:
+            insecure = self._source_insecure.get(image.source)
+        if insecure is None:
+            insecure = self._load_conf().insecure_host(source.registry)
+        session = _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
+        return self._open_blob(session, source, blob)
+
+    def _open_blob(self, session: _Session, source: ImageReference, blob: Descriptor) -> Iterator[bytes]:
+        try:
+            yield from self._stream_blob(session, source.path, blob)
+        except _SourceFailure as failure:
+            raise _final_error(f"fetching blob {blob.digest}", [(source.name, failure)]) from None
+
+    # -- resolving ------------------------------------------------------------------------------------------
+
+    def _load_conf(self) -> RegistriesConf:
+        try:
+            return self._conf()
+        except InvalidArgument as err:
+            raise FailedPrecondition(f"registries configuration: {err}") from None
+
+    def _resolve_at(
+        self, logical: ImageReference, source: PullSource, credentials: Credentials, platform: Platform
+    ) -> ResolvedImage:
+        reference = source.reference
+        session = _Session(reference.registry, source.insecure, credentials, _pull_scope(reference))
+        body, media_type, digest = self._fetch_manifest(
+            session, reference.path, reference.digest or reference.tag, reference.digest
+        )
+        parsed = _parse(body, media_type)
+        index_digest = ""
+        if isinstance(parsed, ImageIndex):
+            try:
+                chosen = choose_platform(parsed, platform)
+            except LookupError as err:
+                raise _SourceFailure("not_found", str(err)) from None
+            index_digest = digest
+            body, media_type, digest = self._fetch_manifest(
+                session, reference.path, chosen.digest, chosen.digest
+            )
+            parsed = _parse(body, media_type)
+            if isinstance(parsed, ImageIndex):
+                raise _SourceFailure("bad_content", f"index {index_digest} points at another index {digest}")
+        for layer in parsed.layers:
+            try:
+                layer_compression(layer.media_type)
+            except InvalidArgument as err:
+                raise _SourceFailure("bad_content", f"manifest {digest}: {err}") from None
+        if parsed.config.size > MAX_CONFIG_BYTES:
+            raise _SourceFailure(
+                "bad_content", f"config {parsed.config.digest} is {parsed.config.size} bytes"
+            )
+        try:
+            config = b"".join(self._stream_blob(session, reference.path, parsed.config))
+        except Internal as err:
+            raise _SourceFailure("bad_content", str(err)) from None
+        with self._lock:
+            self._source_insecure[reference.name] = source.insecure
+        return ResolvedImage(
+            name=logical.name,
+            tag=logical.tag,
+            manifest_digest=digest,
+            manifest_media_type=media_type,
+            manifest=body,
+            config_digest=parsed.config.digest,
+            config=config,
+            layers=list(parsed.layers),
+            source=reference.name,
+            index_digest=index_digest,
+        )
+
+    def _fetch_manifest(
+        self, session: _Session, path: str, reference: str, expected_digest: str
+    ) -> tuple[bytes, str, str]:
+        """The manifest's bytes, media type and digest, verified against `expected_digest` when given."""
+        response = self._request(
+            session, "GET", f"/v2/{path}/manifests/{reference}", {"Accept": ", ".join(ACCEPTED)}, stream=True
+        )
+        try:
+            _check_status(
+                response,
+                f"manifest {path}:{reference}" if ":" not in reference else f"manifest {path}@{reference}",
+            )
+            body = bytearray()
+            try:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_MANIFEST_BYTES:
+                        raise _SourceFailure(
+                            "bad_content", f"manifest {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
+                        )
+            except httpx.TransportError as err:
+                raise _SourceFailure(
+                    "unavailable", f"reading manifest {reference}: {describe(err)}"
+                ) from None
+            content_type = response.headers.get("Content-Type", "")
+            header_digest = response.headers.get("Docker-Content-Digest", "")
+        finally:
+            response.close()
+        data = bytes(body)
+        try:
+            media_type = media_type_of(data, content_type)
+        except Internal as err:
+            raise _SourceFailure("bad_content", f"manifest {reference}: {err}") from None
+        if expected_digest:
+            if _digest_of(data, expected_digest) != expected_digest:
+                raise _SourceFailure(
+                    "bad_content", f"manifest {reference}: content does not match digest {expected_digest}"
+                )
+            return data, media_type, expected_digest
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if (
+            header_digest
+            and header_digest.startswith("sha")
+            and _digest_of(data, header_digest) != header_digest
+        ):
+            raise _SourceFailure(
+                "bad_content",
+                f"manifest {reference}: registry says digest {header_digest}, content is {digest}",
+            )
+        return data, media_type, digest
+
+    # -- blobs ----------------------------------------------------------------------------------------------
+
+    def _stream_blob(self, session: _Session, path: str, blob: Descriptor) -> Iterator[bytes]:
+        """The blob in chunks; Internal on a size or digest mismatch (at the latest after the last chunk)."""
+        algorithm, _, expected_hex = blob.digest.partition(":")
+        if algorithm not in DIGEST_HEX_LENGTHS:
+            raise Internal(f"blob {blob.digest}: unsupported digest algorithm")
+        hasher = hashlib.new(algorithm)
+        received = 0
+        interruptions = 0
+        while True:
+            headers = {"Range": f"bytes={received}-"} if received else {}
+            response = self._request(session, "GET", f"/v2/{path}/blobs/{blob.digest}", headers, stream=True)
+            try:
+                _check_status(response, f"blob {blob.digest}", ok=(200, 206))
+                skip = received if response.status_code == 200 else 0
+                if response.status_code == 206 and not response.headers.get("Content-Range", "").startswith(
+                    f"bytes {received}-"
+                ):
+                    raise _SourceFailure(
+                        "bad_content", f"blob {blob.digest}: registry resumed at the wrong offset"
+                    )
+                try:
+                    for chunk in response.iter_bytes(self._chunk_size):
+                        if skip:
+                            dropped = min(skip, len(chunk))
+                            chunk, skip = chunk[dropped:], skip - dropped
+                            if not chunk:
+                                continue
+                        received += len(chunk)
+                        if received > blob.size:
+                            raise Internal(
+                                f"blob {blob.digest}: more than the {blob.size} bytes its descriptor says"
+                            )
+                        hasher.update(chunk)
+                        yield chunk
+                except httpx.TransportError as err:
+                    interruptions += 1
+                    if interruptions >= self._policy.attempts:
+                        raise _SourceFailure(
+                            "unavailable",
+                            f"blob {blob.digest} interrupted {interruptions} times: {describe(err)}",
+                        ) from None
+                    _log.info("blob download interrupted, resuming", digest=blob.digest, offset=received)
+                    self._sleep(self._policy.delay(interruptions - 1))
+                    continue
+            finally:
+                response.close()
+            break
+        if received != blob.size:
+            raise Internal(f"blob {blob.digest}: got {received} bytes, its descriptor says {blob.size}")
+        if hasher.hexdigest() != expected_hex:
+            raise Internal(f"blob {blob.digest}: content has digest {algorithm}:{hasher.hexdigest()}")
+
+    # -- HTTP, schemes and authentication -------------------------------------------------------------------
+
+    def _client(self, session: _Session) -> httpx.Client:
+        return self._unverified if session.insecure else self._verified
+
+    def _base_url(self, session: _Session) -> str:
+        """Where the registry's API answers; Docker Hub's lives on registry-1.docker.io, not docker.io."""
+        with self._lock:
+            scheme = self._schemes.get((session.host, session.insecure))
+        if scheme is None:
+            scheme = self._detect_scheme(session)
+            with self._lock:
+                self._schemes[(session.host, session.insecure)] = scheme
+        return f"{scheme}://{_api_host(session.host)}"
+
+    def _detect_scheme(self, session: _Session) -> str:
+        """https always for secure registries; an insecure one may be plain http (tried after https)."""
+        if not session.insecure:
+            return "https"
+        errors = []
+        for scheme in ("https", "http"):
+            try:
+                url = f"{scheme}://{_api_host(session.host)}/v2/"
+                send(self._unverified, "GET", url, {}, self._policy, self._sleep).close()
+                return scheme
+            except SourceUnreachable as err:
+                errors.append(f"{scheme}: {err}")
+        raise _SourceFailure("unavailable", "; ".join(errors))
+
+    def _request(
+        self, session: _Session, method: str, path: str, headers: dict[str, str], stream: bool = False
+    ) -> httpx.Response:
+        try:
+            url = self._base_url(session) + path
+            client = self._client(session)
+            authorization = self._known_authorization(session, client)
+            sent = {**headers, **({"Authorization": authorization} if authorization else {})}
+            response = send(client, method, url, sent, self._policy, self._sleep, stream=stream)
+            if response.status_code != 401:
+                return response
+            # A cached token the registry no longer takes is replaced, not offered again.
+            fresh = self._authorize(session, client, response, refresh=authorization is not None)
+            if fresh is None or fresh == authorization:
+                return response
+            response.close()
+            return send(
+                client,
+                method,
+                url,
+                {**headers, "Authorization": fresh},
+                self._policy,
+                self._sleep,
+                stream=stream,
+            )
+        except SourceUnreachable as err:
+            raise _SourceFailure("unavailable", f"{session.host}: {err}") from None
+        except AuthRefused as err:
+            raise _SourceFailure("auth", str(err)) from None
+
+    def _known_authorization(self, session: _Session, client: httpx.Client) -> str | None:
+        """An Authorization header for what we already know of the host, to spare a 401 round trip."""
+        credentials = session.credentials
+        if credentials.registry_token:
+            return f"Bearer {credentials.registry_token}"
+        with self._lock:
+            challenge = self._challenges.get(session.host)
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            return basic_header(credentials) if credentials.has_basic else None
+        return self._bearer(session, client, challenge)
+
+    def _authorize(
+        self, session: _Session, client: httpx.Client, response: httpx.Response, refresh: bool
+    ) -> str | None:
+        challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+        chosen = next((c for c in challenges if c.scheme == "bearer"), None) or next(
+            (c for c in challenges if c.scheme == "basic"), None
+        )
+        if chosen is None:
+            return None
+        with self._lock:
+            self._challenges[session.host] = chosen
+        if chosen.scheme == "basic":
+            return basic_header(session.credentials) if session.credentials.has_basic else None
+        return self._bearer(session, client, chosen, refresh)
+
+    def _bearer(
+        self, session: _Session, client: httpx.Client, challenge: Challenge, refresh: bool = False
+    ) -> str:
+        scopes = tuple(sorted({session.scope, *challenge.scope.split()} - {""}))
+        key = (challenge.realm, challenge.service, scopes, session.credentials.fingerprint)
+        token = None if refresh else self._tokens.get(key)
+        if token is None:
+            token, ttl = fetch_token(
+                client, challenge, scopes, session.credentials, self._policy, self._sleep
+            )
+            self._tokens.put(key, token, ttl)
+        return f"Bearer {token}"
+
+
+def _api_host(host: str) -> str:
+    return DOCKER_HUB_API_HOST if host == DEFAULT_REGISTRY else host
+
+
+def _pull_scope(reference: ImageReference) -> str:
+    return f"repository:{reference.path}:pull"
+
+
+def _parse(body: bytes, media_type: str) -> ImageManifest | ImageIndex:
+    try:
+        return parse_manifest(body, media_type)
+    except Internal as err:
+        raise _SourceFailure("bad_content", str(err)) from None
+
+
+def _digest_of(data: bytes, like: str) -> str:
+    algorithm = like.partition(":")[0]
+    if algorithm not in DIGEST_HEX_LENGTHS:
+        return ""
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def _check_status(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> None:
+    status = response.status_code
+    if status in ok:
+        return
+    message = error_message(response)
+    detail = f"{what}: {status} {message}".rstrip()
+    if status == 404:
+        raise _SourceFailure("not_found", detail)
+    if status in (401, 403):
+        raise _SourceFailure("auth", f"{what}: authentication refused: {status} {message}".rstrip())
+    if status >= 500 or status in (408, 429):
+        raise _SourceFailure("unavailable", detail)
+    raise _SourceFailure("bad_content", detail)
+
+
+def _final_error(what: str, failures: list[tuple[str, _SourceFailure]]) -> PycrioError:
+    details = "; ".join(f"{where}: {failure.message}" for where, failure in failures)
+    message = f"{what}: {details}" if details else f"{what}: no source to try"
+    kinds = {failure.kind for _, failure in failures}
+    kind = next((k for k in _KIND_ORDER if k in kinds), "not_found")
+    if kind == "unavailable":
+        return Unavailable(message)
+    if kind == "auth":
+        # The credentials in the request (or their absence) are refused: unchanged, a retry cannot succeed.
+        return InvalidArgument(message)
+    if kind == "bad_content":
+        return Internal(message)
+    if kind == "blocked":
+        return FailedPrecondition(message)
+    return NotFound(message)

@@ -1,0 +1,87 @@
+"""Sending registry requests with bounded retries: connection errors, 429 and 5xx back off and try again.
+
+A registry that is down, overloaded or flaky must not fail a pull on its first hiccup, nor hang it forever:
+every request has httpx timeouts, a fixed number of attempts and a capped exponential backoff that honours
+`Retry-After`. TLS failures are not retried (the same certificate will fail the same way).
+"""
+
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import httpx
+import structlog
+
+_log = structlog.get_logger("pycrio.registry")
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class SourceUnreachable(Exception):
+    """The registry could not be reached (or kept failing) after every attempt."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), self.max_backoff)
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff
+        return float(min(self.backoff * (2**attempt), self.max_backoff))
+
+
+def is_tls_error(error: Exception) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "SSL" in str(error) or "certificate" in str(error).lower()
+
+
+def describe(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
+
+
+def send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    stream: bool = False,
+    content: bytes | None = None,
+) -> httpx.Response:
+    """The first response that is not retryable, or the last one once attempts run out.
+
+    Raises SourceUnreachable when every attempt failed at the connection level. With `stream=True` the
+    caller must close the returned response.
+    """
+    last_error = ""
+    for attempt in range(policy.attempts):
+        try:
+            request = client.build_request(method, url, headers=dict(headers), content=content)
+            response = client.send(request, stream=stream)
+        except httpx.TransportError as err:
+            last_error = describe(err)
+            if is_tls_error(err) or attempt == policy.attempts - 1:
+                break
+            _log.info("registry request failed, retrying", url=url, error=last_error, attempt=attempt + 1)
+            sleep(policy.delay(attempt))
+            continue
+        if response.status_code not in RETRYABLE_STATUS or attempt == policy.attempts - 1:
+            return response
+        retry_after = response.headers.get("Retry-After")
+        response.close()
+        _log.info("registry answered, retrying", url=url, status=response.status_code, attempt=attempt + 1)
+        sleep(policy.delay(attempt, retry_after))
+    raise SourceUnreachable(f"{last_error} (after {attempt + 1} attempt{'s' if attempt else ''})")

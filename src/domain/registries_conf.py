@@ -1,0 +1,312 @@
+"""containers-registries.conf(5) version 2: which sources to try for an image, in which order.
+
+Given a name, the `[[registry]]` table with the longest matching `prefix` decides: `blocked` refuses the
+pull, `location` rewrites the prefix, `insecure` allows plain http or unverified TLS, and its
+`[[registry.mirror]]` tables are tried in order before the primary location. Short names are tried on each
+`unqualified-search-registries` entry in order. Drop-in files override `unqualified-search-registries` and
+replace `[[registry]]` tables with the same prefix. Pure: parsing from TOML text, no files.
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from domain.errors import InvalidArgument
+from domain.image_reference import DEFAULT_REGISTRY, ImageReference, is_short_name, parse, qualify
+
+_DOMAIN_RE = re.compile(
+    r"^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+    r"(?::[0-9]+)?$"
+)
+_PULL_FROM_MIRROR = ("", "all", "digest-only", "tag-only")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    location: str
+    insecure: bool = False
+    pull_from_mirror: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryTable:
+    prefix: str
+    location: str
+    insecure: bool = False
+    blocked: bool = False
+    mirrors: tuple[Endpoint, ...] = ()
+    mirror_by_digest_only: bool = False
+
+
+@dataclass(frozen=True)
+class PullSource:
+    """One place to try: the rewritten reference and how to talk to its registry."""
+
+    reference: ImageReference
+    insecure: bool
+    mirror: bool
+
+    @property
+    def description(self) -> str:
+        return f"{'mirror ' if self.mirror else ''}{self.reference}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One fully qualified name a user-written name may mean, with its sources (none when blocked)."""
+
+    reference: ImageReference
+    sources: tuple[PullSource, ...]
+    blocked: bool
+
+
+@dataclass(frozen=True)
+class RegistriesConf:
+    unqualified_search_registries: tuple[str, ...] | None = None
+    registries: tuple[RegistryTable, ...] = field(default_factory=tuple)
+
+    def merged_with(self, drop_in: "RegistriesConf") -> "RegistriesConf":
+        tables = {table.prefix: table for table in self.registries}
+        tables.update({table.prefix: table for table in drop_in.registries})
+        search = drop_in.unqualified_search_registries
+        return RegistriesConf(
+            search if search is not None else self.unqualified_search_registries,
+            tuple(tables[prefix] for prefix in sorted(tables)),
+        )
+
+    def search_registries(self) -> tuple[str, ...]:
+        """Where short names are looked up; docker.io when the configuration names none (as docker does)."""
+        return self.unqualified_search_registries or (DEFAULT_REGISTRY,)
+
+    def find(self, name: str) -> RegistryTable | None:
+        """The table whose prefix is the longest match for `name` (a reference string)."""
+        best: RegistryTable | None = None
+        for table in self.registries:
+            if _prefix_match(name, table.prefix) != -1 and (
+                best is None or len(table.prefix) > len(best.prefix)
+            ):
+                best = table
+        return best
+
+    def candidates(self, user_name: str) -> list[Candidate]:
+        """Every qualified reference `user_name` may mean, in the order to try, with their sources."""
+        if is_short_name(user_name):
+            references = [qualify(user_name, registry).for_pull() for registry in self.search_registries()]
+        else:
+            references = [parse(user_name).for_pull()]
+        return [self._candidate(reference) for reference in references]
+
+    def _candidate(self, reference: ImageReference) -> Candidate:
+        table = self.find(str(reference))
+        if table is None:
+            return Candidate(reference, (PullSource(reference, False, False),), False)
+        if table.blocked:
+            return Candidate(reference, (), True)
+        digested = bool(reference.digest)
+        sources = []
+        for mirror in table.mirrors:
+            if table.mirror_by_digest_only and not digested:
+                continue
+            if (mirror.pull_from_mirror == "digest-only" and not digested) or (
+                mirror.pull_from_mirror == "tag-only" and digested
+            ):
+                continue
+            sources.append(
+                PullSource(_rewrite(reference, table.prefix, mirror.location), mirror.insecure, True)
+            )
+        sources.append(PullSource(_rewrite(reference, table.prefix, table.location), table.insecure, False))
+        return Candidate(reference, tuple(sources), False)
+
+    def insecure_host(self, host: str) -> bool:
+        """Whether `host` is configured insecure anywhere (as a registry location, prefix or mirror)."""
+        for table in self.registries:
+            for location, insecure in [(table.location or table.prefix, table.insecure)] + [
+                (m.location, m.insecure) for m in table.mirrors
+            ]:
+                if insecure and location.split("/")[0] == host:
+                    return True
+        return False
+
+
+def parse_registries_conf(text: str, origin: str, drop_in: bool = False) -> RegistriesConf:
+    """One registries.conf file. Raises InvalidArgument naming `origin` and the problem."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidArgument(f"{origin}: {err}") from None
+    try:
+        return _from_document(document, drop_in)
+    except InvalidArgument as err:
+        raise InvalidArgument(f"{origin}: {err}") from None
+
+
+def _from_document(document: dict[str, Any], drop_in: bool) -> RegistriesConf:
+    if "registries" in document:
+        if drop_in:
+            raise InvalidArgument("registry must be in v2 format but is in v1")
+        if any(key in document for key in ("registry", "unqualified-search-registries")):
+            raise InvalidArgument("mixing sysregistry v1/v2 is not supported")
+        return _from_v1(document["registries"])
+    search = document.get("unqualified-search-registries")
+    if search is not None:
+        search = tuple(_search_entry(entry) for entry in _list_of(search, "unqualified-search-registries"))
+    tables = [_table(raw) for raw in _list_of(document.get("registry", []), "registry")]
+    _check_conflicts(tables)
+    unique: dict[str, RegistryTable] = {}
+    for table in tables:
+        unique.setdefault(table.prefix, table)
+    return RegistriesConf(search, tuple(unique[prefix] for prefix in sorted(unique)))
+
+
+def _from_v1(raw: Any) -> RegistriesConf:
+    """The deprecated `[registries.search|insecure|block]` format, converted as containers/image does."""
+    if not isinstance(raw, dict):
+        raise InvalidArgument("registries: expected a table")
+
+    def names(kind: str) -> list[str]:
+        table = raw.get(kind, {})
+        if not isinstance(table, dict):
+            raise InvalidArgument(f"registries.{kind}: expected a table")
+        return [_location(x) for x in _list_of(table.get("registries", []), f"registries.{kind}.registries")]
+
+    tables: dict[str, RegistryTable] = {}
+    for location in names("block"):
+        tables[location] = replace(tables.get(location, RegistryTable(location, location)), blocked=True)
+    for location in names("insecure"):
+        tables[location] = replace(tables.get(location, RegistryTable(location, location)), insecure=True)
+    search = names("search")
+    return RegistriesConf(tuple(search) if search else None, tuple(tables[p] for p in sorted(tables)))
+
+
+def _list_of(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidArgument(f"{key}: expected an array")
+    return value
+
+
+def _location(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"location {value!r} is not a string")
+    trimmed = value.rstrip("/")
+    if trimmed.startswith(("http://", "https://")):
+        raise InvalidArgument(f"invalid location {value!r}: URI schemes are not supported")
+    return trimmed
+
+
+def _search_entry(value: Any) -> str:
+    location = _location(value)
+    if not _DOMAIN_RE.match(location):
+        raise InvalidArgument(f"invalid unqualified-search-registries entry {location!r}")
+    return location
+
+
+def _flag(raw: dict[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+_TABLE_KEYS = {
+    "prefix",
+    "location",
+    "insecure",
+    "blocked",
+    "mirror",
+    "mirror-by-digest-only",
+    "pull-from-mirror",
+}
+_MIRROR_KEYS = {"location", "insecure", "pull-from-mirror"}
+
+
+def _table(raw: Any) -> RegistryTable:
+    if not isinstance(raw, dict):
+        raise InvalidArgument("[[registry]]: expected a table")
+    unknown = set(raw) - _TABLE_KEYS
+    if unknown:
+        raise InvalidArgument(f"[[registry]]: unknown keys {', '.join(sorted(unknown))}")
+    location = _location(raw.get("location", ""))
+    prefix = _location(raw.get("prefix", "")) or location
+    if not prefix:
+        raise InvalidArgument("invalid condition: both location and prefix are unset")
+    if prefix.startswith("*."):
+        if any(c in prefix for c in "/@:"):
+            raise InvalidArgument(
+                f"wildcarded prefix should be in the format *.example.com; {prefix!r} is not"
+            )
+    elif not location:
+        raise InvalidArgument(
+            f"prefix {prefix!r}: location is unset and prefix is not in the format *.example.com"
+        )
+    if raw.get("pull-from-mirror"):
+        raise InvalidArgument(f"pull-from-mirror must not be set for a non-mirror registry {prefix!r}")
+    by_digest = _flag(raw, "mirror-by-digest-only")
+    mirrors = []
+    for mirror in _list_of(raw.get("mirror", []), "mirror"):
+        if not isinstance(mirror, dict):
+            raise InvalidArgument("[[registry.mirror]]: expected a table")
+        unknown = set(mirror) - _MIRROR_KEYS
+        if unknown:
+            raise InvalidArgument(f"[[registry.mirror]]: unknown keys {', '.join(sorted(unknown))}")
+        mirror_location = _location(mirror.get("location", ""))
+        if not mirror_location:
+            raise InvalidArgument("invalid condition: mirror location is unset")
+        pull_from = mirror.get("pull-from-mirror", "")
+        if pull_from not in _PULL_FROM_MIRROR:
+            raise InvalidArgument(
+                f"unsupported pull-from-mirror value {pull_from!r} for mirror {mirror_location!r}"
+            )
+        if by_digest and pull_from:
+            raise InvalidArgument(
+                f"cannot set mirror-by-digest-only for {prefix!r} "
+                f"and pull-from-mirror for {mirror_location!r}"
+            )
+        mirrors.append(Endpoint(mirror_location, _flag(mirror, "insecure"), pull_from))
+    return RegistryTable(
+        prefix, location, _flag(raw, "insecure"), _flag(raw, "blocked"), tuple(mirrors), by_digest
+    )
+
+
+def _check_conflicts(tables: list[RegistryTable]) -> None:
+    seen: dict[str, RegistryTable] = {}
+    for table in tables:
+        key = table.location or table.prefix
+        other = seen.setdefault(key, table)
+        if other.insecure != table.insecure:
+            raise InvalidArgument(
+                f"registry {key!r} is defined multiple times with conflicting 'insecure' setting"
+            )
+        if other.blocked != table.blocked:
+            raise InvalidArgument(
+                f"registry {key!r} is defined multiple times with conflicting 'blocked' setting"
+            )
+
+
+def _prefix_match(name: str, prefix: str) -> int:
+    """Length of `name` matched by `prefix`, or -1: the prefix must end at a `/`, `:` or `@` boundary."""
+    if prefix.startswith("*."):
+        index = name.find(prefix[1:])
+        if index == -1 or "/" in name[:index]:
+            return -1
+        end = index + len(prefix) - 1
+        return end if end == len(name) or name[end] in ":/@" else -1
+    if name == prefix:
+        return len(prefix)
+    if name.startswith(prefix) and name[len(prefix)] in ":/@":
+        return len(prefix)
+    return -1
+
+
+def _rewrite(reference: ImageReference, prefix: str, location: str) -> ImageReference:
+    """`reference` with `prefix` replaced by `location` (a wildcard prefix with no location keeps it)."""
+    text = str(reference)
+    if not location:
+        return reference
+    matched = _prefix_match(text, prefix)
+    if matched == -1:
+        raise InvalidArgument(f"invalid prefix {prefix!r} for reference {text!r}")
+    try:
+        return parse(location + text[matched:])
+    except InvalidArgument as err:
+        raise InvalidArgument(f"rewriting {text} to {location}: {err}") from None

@@ -1,0 +1,289 @@
+"""What only the httpx adapter does, against real registries: Basic and Bearer auth, TLS, mirrors, search
+order, blocked registries, unreachable sources, and registries.conf files on disk."""
+
+import base64
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.registry.conf_files import load_registries_conf
+from adapters.registry.http_registry import HttpRegistry
+from adapters.registry.transport import RetryPolicy
+from domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from domain.registries_conf import Endpoint, RegistriesConf, RegistryTable
+from ports.registry import Platform, RegistryAuth, ResolvedImage
+from tests.fixtures.images import PushedImage, file, image_config, make_layer, push_image
+from tests.fixtures.push import Pusher
+from tests.fixtures.registry import RunningRegistry, free_port
+
+AMD64 = Platform("linux", "amd64", "")
+FAST = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.01)
+
+
+def insecure(*hosts: str, search: tuple[str, ...] | None = None) -> RegistriesConf:
+    return RegistriesConf(search, tuple(RegistryTable(h, h, insecure=True) for h in sorted(hosts)))
+
+
+def push_small(registry: RunningRegistry, repository: str, tag: str = "v1") -> PushedImage:
+    layer = make_layer([file("hello", f"{repository}\n")])
+    pusher = Pusher(registry)
+    try:
+        return push_image(pusher, repository, tag, [layer], image_config([layer]))
+    finally:
+        pusher.close()
+
+
+def fetch_all(adapter: HttpRegistry, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes]:
+    return [b"".join(adapter.open_blob(image, layer, auth)) for layer in image.layers]
+
+
+@pytest.fixture
+def adapter_for() -> Iterator[list[HttpRegistry]]:
+    made: list[HttpRegistry] = []
+    yield made
+    for adapter in made:
+        adapter.close()
+
+
+def make(made: list[HttpRegistry], conf: RegistriesConf) -> HttpRegistry:
+    adapter = HttpRegistry(lambda: conf, timeout=10, policy=FAST)
+    made.append(adapter)
+    return adapter
+
+
+# -- Basic auth --------------------------------------------------------------------------------------------
+
+
+def test_basic_auth_with_username_and_password(
+    basic_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(basic_auth_registry, "basic/app")
+    adapter = make(adapter_for, insecure(basic_auth_registry.host))
+    auth = RegistryAuth(username=basic_auth_registry.username, password=basic_auth_registry.password)
+    resolved = adapter.resolve(pushed.reference, auth, AMD64)
+    assert resolved.manifest_digest == pushed.manifest_digest
+    assert fetch_all(adapter, resolved, auth) == [layer.blob for layer in pushed.layers]
+
+
+def test_basic_auth_with_the_base64_auth_field(
+    basic_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(basic_auth_registry, "basic/encoded")
+    encoded = base64.b64encode(
+        f"{basic_auth_registry.username}:{basic_auth_registry.password}".encode()
+    ).decode()
+    adapter = make(adapter_for, insecure(basic_auth_registry.host))
+    assert adapter.resolve(pushed.reference, RegistryAuth(auth=encoded), AMD64).manifest_digest == (
+        pushed.manifest_digest
+    )
+
+
+@pytest.mark.parametrize(
+    "auth", [None, RegistryAuth(username="reguser", password="wrong")], ids=["anonymous", "wrong-password"]
+)
+def test_basic_auth_refusal_is_a_clear_error(
+    basic_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry], auth: RegistryAuth | None
+) -> None:
+    pushed = push_small(basic_auth_registry, "basic/refused")
+    adapter = make(adapter_for, insecure(basic_auth_registry.host))
+    with pytest.raises(InvalidArgument, match="authentication refused: 401 unauthorized"):
+        adapter.resolve(pushed.reference, auth, AMD64)
+
+
+# -- Bearer tokens -----------------------------------------------------------------------------------------
+
+
+def test_bearer_token_from_username_and_password_is_cached(
+    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    server = token_auth_registry.token_server
+    assert server is not None
+    pushed = push_small(token_auth_registry, "token/app")
+    adapter = make(adapter_for, insecure(token_auth_registry.host))
+    auth = RegistryAuth(username=token_auth_registry.username, password=token_auth_registry.password)
+    before = len(server.requests)
+    resolved = adapter.resolve(pushed.reference, auth, AMD64)
+    assert fetch_all(adapter, resolved, auth) == [layer.blob for layer in pushed.layers]
+    adapter.resolve(pushed.reference, auth, AMD64)
+    fetched = server.requests[before:]
+    assert len(fetched) == 1, fetched
+    assert fetched[0].method == "GET"
+    assert fetched[0].account == token_auth_registry.username
+    assert fetched[0].scopes == ["repository:token/app:pull"]
+    assert fetched[0].service == server.service
+
+
+def test_bearer_token_from_an_identity_token(
+    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    server = token_auth_registry.token_server
+    assert server is not None
+    pushed = push_small(token_auth_registry, "token/identity")
+    adapter = make(adapter_for, insecure(token_auth_registry.host))
+    identity = next(iter(server.refresh_tokens))
+    before = len(server.requests)
+    resolved = adapter.resolve(pushed.reference, RegistryAuth(identity_token=identity), AMD64)
+    assert resolved.manifest_digest == pushed.manifest_digest
+    assert [(r.method, r.grant_type) for r in server.requests[before:]] == [("POST", "refresh_token")]
+
+
+def test_registry_token_is_used_directly(
+    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    server = token_auth_registry.token_server
+    assert server is not None
+    pushed = push_small(token_auth_registry, "token/direct")
+    token = server.issue("tokenuser", ["repository:token/direct:pull"])
+    adapter = make(adapter_for, insecure(token_auth_registry.host))
+    before = len(server.requests)
+    resolved = adapter.resolve(pushed.reference, RegistryAuth(registry_token=token), AMD64)
+    assert fetch_all(adapter, resolved, RegistryAuth(registry_token=token)) == [
+        layer.blob for layer in pushed.layers
+    ]
+    assert server.requests[before:] == []
+
+
+@pytest.mark.parametrize(
+    ("auth", "fragment"),
+    [
+        (None, "authentication refused"),
+        (RegistryAuth(username="tokenuser", password="wrong"), "refused the credentials"),
+        (RegistryAuth(identity_token="not-a-refresh-token"), "refused the credentials"),
+    ],
+    ids=["anonymous", "wrong-password", "bad-identity-token"],
+)
+def test_bearer_refusals_are_clear_errors(
+    token_auth_registry: RunningRegistry,
+    adapter_for: list[HttpRegistry],
+    auth: RegistryAuth | None,
+    fragment: str,
+) -> None:
+    pushed = push_small(token_auth_registry, "token/refused")
+    adapter = make(adapter_for, insecure(token_auth_registry.host))
+    with pytest.raises(InvalidArgument, match=fragment):
+        adapter.resolve(pushed.reference, auth, AMD64)
+
+
+# -- TLS ---------------------------------------------------------------------------------------------------
+
+
+def test_insecure_registry_accepts_an_unverified_certificate(
+    tls_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(tls_registry, "tls/app")
+    adapter = make(adapter_for, insecure(tls_registry.host))
+    resolved = adapter.resolve(pushed.reference, None, AMD64)
+    assert fetch_all(adapter, resolved, None) == [layer.blob for layer in pushed.layers]
+
+
+def test_secure_registry_refuses_an_unverified_certificate(
+    tls_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(tls_registry, "tls/secure")
+    adapter = make(adapter_for, RegistriesConf())
+    with pytest.raises(Unavailable, match=r"(?i)certificate"):
+        adapter.resolve(pushed.reference, None, AMD64)
+
+
+def test_plain_http_registry_needs_insecure(
+    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(registry, "plain/needs-insecure")
+    with pytest.raises(Unavailable):
+        make(adapter_for, RegistriesConf()).resolve(pushed.reference, None, AMD64)
+
+
+# -- Mirrors, search registries, blocked, unreachable ------------------------------------------------------
+
+
+def test_mirrors_are_tried_in_order_before_the_origin(
+    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(registry, "mirror/team/app")
+    dead_mirror, dead_origin = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    conf = RegistriesConf(
+        None,
+        (
+            RegistryTable(
+                "example.test/team",
+                f"{dead_origin}/team",
+                insecure=True,
+                mirrors=(Endpoint(f"{dead_mirror}/m0", True), Endpoint(f"{registry.host}/mirror/team", True)),
+            ),
+        ),
+    )
+    adapter = make(adapter_for, conf)
+    resolved = adapter.resolve("example.test/team/app:v1", None, AMD64)
+    assert resolved.name == "example.test/team/app"
+    assert resolved.source == f"{registry.host}/mirror/team/app"
+    assert fetch_all(adapter, resolved, None) == [layer.blob for layer in pushed.layers]
+
+    with pytest.raises(Unavailable) as failed:
+        adapter.resolve("example.test/team/absent:v1", None, AMD64)
+    message = str(failed.value)
+    for source in (
+        f"{dead_mirror}/m0/absent",
+        f"{registry.host}/mirror/team/absent",
+        f"{dead_origin}/team/absent",
+    ):
+        assert source in message
+    assert message.index(dead_mirror) < message.index(registry.host) < message.index(dead_origin)
+
+
+def test_short_names_try_each_search_registry_in_order(
+    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    repository = f"search/app{secrets.token_hex(3)}"
+    pushed = push_small(registry, repository, "latest")
+    dead = f"127.0.0.1:{free_port()}"
+    adapter = make(adapter_for, insecure(dead, registry.host, search=(dead, registry.host)))
+    resolved = adapter.resolve(repository, None, AMD64)
+    assert resolved.name == f"{registry.host}/{repository}"
+    assert resolved.manifest_digest == pushed.manifest_digest
+
+
+def test_not_found_everywhere_is_not_found(
+    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    adapter = make(adapter_for, insecure(registry.host, search=(registry.host,)))
+    with pytest.raises(NotFound, match="search/never-pushed"):
+        adapter.resolve("search/never-pushed", None, AMD64)
+
+
+def test_blocked_registry_is_a_failed_precondition(
+    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+) -> None:
+    pushed = push_small(registry, "blocked/app")
+    conf = RegistriesConf(None, (RegistryTable(registry.host, registry.host, insecure=True, blocked=True),))
+    with pytest.raises(FailedPrecondition, match="blocked"):
+        make(adapter_for, conf).resolve(pushed.reference, None, AMD64)
+
+
+def test_unreachable_registry_is_unavailable_after_retries(adapter_for: list[HttpRegistry]) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    with pytest.raises(Unavailable, match=dead):
+        make(adapter_for, insecure(dead)).resolve(f"{dead}/app:v1", None, AMD64)
+
+
+def test_registries_conf_files_on_disk(
+    registry: RunningRegistry, adapter_for: list[HttpRegistry], tmp_path: Path
+) -> None:
+    pushed = push_small(registry, "files/app", "latest")
+    main = tmp_path / "registries.conf"
+    main.write_text('unqualified-search-registries = ["docker.io"]\n')
+    drop_ins = tmp_path / "registries.conf.d"
+    drop_ins.mkdir()
+    (drop_ins / "50-test.conf").write_text(
+        f'unqualified-search-registries = ["{registry.host}"]\n\n[[registry]]\nlocation = "{registry.host}"\n'
+        "insecure = true\n"
+    )
+    (drop_ins / "ignored.txt").write_text("not toml at all [")
+    adapter = HttpRegistry(lambda: load_registries_conf(main, drop_ins), timeout=10, policy=FAST)
+    adapter_for.append(adapter)
+    assert adapter.resolve("files/app", None, AMD64).manifest_digest == pushed.manifest_digest
+
+    (drop_ins / "60-broken.conf").write_text("[[registry]]\nprefix = 'x'\n")
+    with pytest.raises(FailedPrecondition, match=r"60-broken\.conf"):
+        adapter.resolve("files/app", None, AMD64)

@@ -1,0 +1,215 @@
+"""The Registry contract, run against the in-memory fake and the httpx adapter talking to a real
+docker-registry (distribution 2.8) in a local container."""
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from adapters.registry.http_registry import HttpRegistry
+from domain.errors import Internal, InvalidArgument, NotFound
+from domain.registries_conf import RegistriesConf, RegistryTable
+from ports.registry import Descriptor, Platform, Registry
+from tests.fakes.registry import InMemoryRegistry
+from tests.fixtures.images import (
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    PushedImage,
+    directory,
+    file,
+    image_config,
+    make_layer,
+    push_image,
+    push_index,
+)
+from tests.fixtures.push import Pusher, PushTarget
+from tests.fixtures.registry import RunningRegistry
+
+AMD64 = Platform("linux", "amd64", "")
+
+
+@dataclass
+class World:
+    registry: Registry
+    target: PushTarget
+    host: str
+
+    def repository(self) -> str:
+        return f"contract/r{secrets.token_hex(4)}"
+
+
+def insecure_conf(*hosts: str, search: tuple[str, ...] | None = None) -> RegistriesConf:
+    return RegistriesConf(search, tuple(RegistryTable(h, h, insecure=True) for h in sorted(hosts)))
+
+
+@pytest.fixture(params=["fake", "http"])
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    if request.param == "fake":
+        fake = InMemoryRegistry(search_registries=["fake.example:5000"])
+        yield World(fake, fake.pusher("fake.example:5000"), "fake.example:5000")
+        return
+    running: RunningRegistry = request.getfixturevalue("registry")
+    conf = insecure_conf(running.host, search=(running.host,))
+    http = HttpRegistry(lambda: conf, timeout=10)
+    pusher = Pusher(running)
+    yield World(http, pusher, running.host)
+    pusher.close()
+    http.close()
+
+
+def small_image(
+    world: World, repository: str, tag: str = "v1", oci: bool = True, marker: str = ""
+) -> PushedImage:
+    layer = make_layer(
+        [
+            directory("etc"),
+            file("etc/marker", marker or repository),
+            file("etc/big", secrets.token_bytes(300_000)),
+        ],
+        docker=not oci,
+    )
+    second = make_layer([file("second", "two\n")], docker=not oci)
+    return push_image(world.target, repository, tag, [layer, second], image_config([layer, second]), oci=oci)
+
+
+def blob_bytes(registry: Registry, image: object, descriptor: Descriptor) -> bytes:
+    from ports.registry import ResolvedImage
+
+    assert isinstance(image, ResolvedImage)
+    return b"".join(registry.open_blob(image, descriptor, None))
+
+
+@pytest.mark.parametrize("oci", [True, False], ids=["oci", "docker"])
+def test_resolve_by_tag_returns_manifest_config_and_layers(world: World, oci: bool) -> None:
+    pushed = small_image(world, world.repository(), oci=oci)
+    resolved = world.registry.resolve(pushed.reference, None, AMD64)
+    assert resolved.name == pushed.name
+    assert resolved.tag == "v1"
+    assert resolved.manifest_digest == pushed.manifest_digest
+    assert resolved.manifest == pushed.manifest
+    assert resolved.manifest_media_type == (OCI_MANIFEST if oci else DOCKER_MANIFEST)
+    assert resolved.index_digest == ""
+    assert resolved.repo_digest == pushed.digest_reference
+    assert resolved.config_digest == pushed.config_digest
+    assert "sha256:" + hashlib.sha256(resolved.config).hexdigest() == pushed.config_digest
+    assert [(d.digest, d.size, d.media_type) for d in resolved.layers] == [
+        (layer.digest, layer.size, layer.media_type) for layer in pushed.layers
+    ]
+
+
+def test_resolve_by_digest_has_no_tag(world: World) -> None:
+    pushed = small_image(world, world.repository())
+    resolved = world.registry.resolve(pushed.digest_reference, None, AMD64)
+    assert resolved.tag == ""
+    assert resolved.manifest_digest == pushed.manifest_digest
+
+
+def test_digest_wins_over_tag(world: World) -> None:
+    repository = world.repository()
+    first = small_image(world, repository, "one", marker="first")
+    small_image(world, repository, "two", marker="second")
+    resolved = world.registry.resolve(f"{world.host}/{repository}:two@{first.manifest_digest}", None, AMD64)
+    assert resolved.manifest_digest == first.manifest_digest
+    assert resolved.tag == ""
+
+
+def test_digest_only_image_is_reachable_by_digest_only(world: World) -> None:
+    pushed = small_image(world, world.repository(), tag="")
+    assert (
+        world.registry.resolve(pushed.digest_reference, None, AMD64).manifest_digest == pushed.manifest_digest
+    )
+    with pytest.raises(NotFound):
+        world.registry.resolve(f"{pushed.name}:latest", None, AMD64)
+
+
+def test_short_name_goes_through_the_search_registries(world: World) -> None:
+    repository = world.repository()
+    pushed = small_image(world, repository, "latest")
+    resolved = world.registry.resolve(repository, None, AMD64)
+    assert resolved.name == f"{world.host}/{repository}"
+    assert resolved.tag == "latest"
+    assert resolved.manifest_digest == pushed.manifest_digest
+
+
+@pytest.mark.parametrize("oci", [True, False], ids=["oci-index", "docker-list"])
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        (Platform("linux", "amd64", ""), "linux/amd64"),
+        (Platform("linux", "arm64", ""), "linux/arm64/v8"),
+        (Platform("linux", "arm64", "v8"), "linux/arm64/v8"),
+        (Platform("linux", "aarch64", "8"), "linux/arm64/v8"),
+    ],
+)
+def test_index_picks_the_platform(world: World, oci: bool, platform: Platform, expected: str) -> None:
+    repository = world.repository()
+    children = {
+        name: small_image(world, repository, "", oci=oci, marker=name)
+        for name in ("linux/amd64", "linux/arm64/v8")
+    }
+    index = push_index(world.target, repository, "multi", children, oci=oci)
+    resolved = world.registry.resolve(index.reference, None, platform)
+    assert resolved.manifest_digest == children[expected].manifest_digest
+    assert resolved.index_digest == index.manifest_digest
+    assert resolved.repo_digest == index.digest_reference
+    assert resolved.manifest_media_type == (OCI_MANIFEST if oci else DOCKER_MANIFEST)
+    assert index.manifest_media_type == (OCI_INDEX if oci else DOCKER_MANIFEST_LIST)
+
+
+def test_index_without_the_platform_is_not_found(world: World) -> None:
+    repository = world.repository()
+    child = small_image(world, repository, "")
+    index = push_index(world.target, repository, "multi", {"linux/amd64": child})
+    with pytest.raises(NotFound, match="linux/s390x"):
+        world.registry.resolve(index.reference, None, Platform("linux", "s390x", ""))
+
+
+def test_unknown_tag_and_unknown_repository_are_not_found(world: World) -> None:
+    pushed = small_image(world, world.repository())
+    with pytest.raises(NotFound):
+        world.registry.resolve(f"{pushed.name}:nope", None, AMD64)
+    with pytest.raises(NotFound):
+        world.registry.resolve(f"{world.host}/contract/never-pushed-{secrets.token_hex(4)}:v1", None, AMD64)
+    with pytest.raises(NotFound):
+        world.registry.resolve(f"{pushed.name}@sha256:{'0' * 64}", None, AMD64)
+
+
+@pytest.mark.parametrize("bad", ["UPPER/case", "name:", "a" * 64, "x@sha256:short", ""])
+def test_malformed_names_are_invalid(world: World, bad: str) -> None:
+    with pytest.raises(InvalidArgument):
+        world.registry.resolve(bad, None, AMD64)
+
+
+def test_open_blob_streams_the_exact_bytes(world: World) -> None:
+    pushed = small_image(world, world.repository())
+    resolved = world.registry.resolve(pushed.reference, None, AMD64)
+    for layer, descriptor in zip(pushed.layers, resolved.layers, strict=True):
+        assert blob_bytes(world.registry, resolved, descriptor) == layer.blob
+
+
+@pytest.mark.parametrize("delta", [-1, 1])
+def test_open_blob_refuses_a_size_mismatch(world: World, delta: int) -> None:
+    pushed = small_image(world, world.repository())
+    resolved = world.registry.resolve(pushed.reference, None, AMD64)
+    real = resolved.layers[0]
+    with pytest.raises(Internal):
+        blob_bytes(world.registry, resolved, Descriptor(real.media_type, real.digest, real.size + delta))
+
+
+def test_open_blob_of_an_unknown_digest_is_not_found(world: World) -> None:
+    pushed = small_image(world, world.repository())
+    resolved = world.registry.resolve(pushed.reference, None, AMD64)
+    with pytest.raises(NotFound):
+        blob_bytes(world.registry, resolved, Descriptor(OCI_MANIFEST, "sha256:" + "1" * 64, 10))
+
+
+def test_zstd_layers_resolve_with_their_media_type(world: World) -> None:
+    layer = make_layer([file("z", "zstd!\n" * 100)], "zstd")
+    pushed = push_image(world.target, world.repository(), "z", [layer], image_config([layer]))
+    resolved = world.registry.resolve(pushed.reference, None, AMD64)
+    assert resolved.layers[0].media_type == "application/vnd.oci.image.layer.v1.tar+zstd"
+    assert blob_bytes(world.registry, resolved, resolved.layers[0]) == layer.blob

@@ -1,0 +1,116 @@
+"""The CRI sandbox handlers: protobuf in and out, over the real service with fakes behind it."""
+
+import json
+from typing import Any
+
+import pytest
+
+from adapters.cri.generated import api_pb2 as pb
+from adapters.cri.sandboxes import SandboxHandlers, sandbox_config
+from domain.sandbox_model import NamespaceMode
+from domain.sandboxes import SandboxService, SandboxSettings
+from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.infra import FakeInfraProcesses
+from tests.fakes.namespaces import FakeNamespaces
+from tests.fakes.network import FakeNetwork
+from tests.fakes.pod_containers import FakePodContainers
+from tests.fakes.pod_files import FakePodFiles
+from tests.fakes.state_store import InMemoryStateStore
+
+
+class Context:
+    def is_active(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def handlers() -> SandboxHandlers:
+    service = SandboxService(
+        InMemoryStateStore(),
+        FakeNetwork(subnet6="fd00:88::/64"),
+        FakeNamespaces(),
+        FakeInfraProcesses(),
+        FakePodFiles(),
+        FakeCgroups(),
+        FakePodContainers(),
+        SandboxSettings(),
+    )
+    return SandboxHandlers(service)
+
+
+def _config(name: str = "web", **fields: Any) -> pb.PodSandboxConfig:
+    return pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid="u1", namespace="ns", attempt=2), **fields
+    )
+
+
+def test_status_reports_every_ip_ipv4_first(handlers: SandboxHandlers) -> None:
+    ctx: Any = Context()
+    sid = handlers.RunPodSandbox(pb.RunPodSandboxRequest(config=_config()), ctx).pod_sandbox_id
+    status = handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid), ctx).status
+    assert status.network.ip.startswith("10.88.")
+    assert [p.ip for p in status.network.additional_ips] == ["fd00:88::2"]
+    assert status.metadata.attempt == 2
+    assert status.state == pb.SANDBOX_READY
+
+
+def test_verbose_info_is_json_with_the_paths_a_container_needs(handlers: SandboxHandlers) -> None:
+    ctx: Any = Context()
+    sid = handlers.RunPodSandbox(pb.RunPodSandboxRequest(config=_config()), ctx).pod_sandbox_id
+    reply = handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid, verbose=True), ctx)
+    info = json.loads(reply.info["info"])
+    assert info["pid"] > 0
+    assert set(info["namespaces"]) == {"network", "ipc", "uts", "pid"}
+    assert set(info["files"]) == {"hostname", "hosts", "resolvConf", "shm"}
+    assert info["network"]["phase"] == "ATTACHED"
+    assert not handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid), ctx).info
+
+
+def test_config_conversion() -> None:
+    config = _config(
+        hostname="h",
+        dns_config=pb.DNSConfig(servers=["1.1.1.1"], searches=["a"], options=["ndots:2"]),
+        port_mappings=[
+            pb.PortMapping(protocol=pb.UDP, container_port=53, host_port=5353, host_ip="127.0.0.1")
+        ],
+        linux=pb.LinuxPodSandboxConfig(
+            cgroup_parent="/kubepods/pod1",
+            sysctls={"net.ipv4.ip_forward": "1"},
+            overhead=pb.LinuxContainerResources(cpu_shares=10),
+            resources=pb.LinuxContainerResources(memory_limit_in_bytes=1 << 20),
+            security_context=pb.LinuxSandboxSecurityContext(
+                privileged=True,
+                namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER, ipc=pb.POD),
+            ),
+        ),
+    )
+    converted = sandbox_config(config)
+    assert converted.dns is not None and converted.dns.options == ["ndots:2"]
+    (mapping,) = converted.port_mappings
+    assert (mapping.protocol, mapping.container_port, mapping.host_port, mapping.host_ip) == (
+        "udp",
+        53,
+        5353,
+        "127.0.0.1",
+    )
+    options = converted.namespace_options
+    assert (options.network, options.pid, options.ipc) == (
+        NamespaceMode.NODE,
+        NamespaceMode.CONTAINER,
+        NamespaceMode.POD,
+    )
+    assert converted.privileged
+    assert converted.overhead == {"cpu_shares": "10"}
+    assert converted.resources == {"memory_limit_in_bytes": "1048576"}
+    assert sandbox_config(_config()).dns is None
+
+
+def test_user_namespace_request_is_seen() -> None:
+    config = _config(
+        linux=pb.LinuxPodSandboxConfig(
+            security_context=pb.LinuxSandboxSecurityContext(
+                namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD))
+            )
+        )
+    )
+    assert sandbox_config(config).user_namespace
