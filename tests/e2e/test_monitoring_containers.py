@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
+from tests.cri_tools_metrics import CRI_TOOLS_EXPECTED, CRI_TOOLS_UNIMPLEMENTED, missing_metric_values
 from tests.e2e.containers_support import container_config, pod_config, seed_busybox_image
 from tests.e2e.daemon import Daemon
 from tests.e2e.monitoring_support import eventually, free_port, monitoring_network
@@ -158,17 +159,39 @@ def test_container_stats_rise_while_it_burns_cpu_and_allocates_memory(world: Wor
             pb.ListContainerStatsRequest(filter=pb.ContainerStatsFilter(label_selector={"role": "burner"}))
         ).stats
         assert [s.attributes.id for s in by_label] == [container_id]
-        pod_stats = world.runtime.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod[0])).stats
+        # Pod stats and metrics come from the last sweep, which may predate the allocation.
+        pod_stats = eventually(
+            lambda: world.runtime.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod[0])).stats,
+            lambda s: s.linux.memory.working_set_bytes.value >= 48 * MIB,  # the pod cgroup holds it
+            "the pod's working set to include the container's 64 MiB",
+        )
         assert [c.attributes.id for c in pod_stats.linux.containers] == [container_id]
-        assert pod_stats.linux.memory.working_set_bytes.value >= 48 * MIB  # the pod cgroup holds it
         assert pod_stats.linux.process.process_count.value >= 2  # infra and the container's shell
-        metrics = world.runtime.ListPodSandboxMetrics(pb.ListPodSandboxMetricsRequest()).pod_metrics
-        mine = next(m for m in metrics if m.pod_sandbox_id == pod[0])
+
+        def my_pod_metrics() -> pb.PodSandboxMetrics:
+            listed = world.runtime.ListPodSandboxMetrics(pb.ListPodSandboxMetricsRequest()).pod_metrics
+            found: pb.PodSandboxMetrics = next(m for m in listed if m.pod_sandbox_id == pod[0])
+            return found
+
+        mine = my_pod_metrics()
         (container_metrics,) = mine.container_metrics
         working_set = next(
             m for m in container_metrics.metrics if m.name == "container_memory_working_set_bytes"
         )
         assert working_set.value.value >= 48 * MIB
+        # What cri-tools' "runtime should support listing pod sandbox metrics" checks.
+        descriptors = world.runtime.ListMetricDescriptors(pb.ListMetricDescriptorsRequest()).descriptors
+        assert {d.name for d in descriptors} >= CRI_TOOLS_EXPECTED - CRI_TOOLS_UNIMPLEMENTED
+        found: dict[str, int] = {}
+        for metric in [*mine.metrics, *container_metrics.metrics]:
+            found.setdefault(metric.name, len(metric.label_values))
+        assert missing_metric_values({d.name: len(d.label_keys) for d in descriptors}, found) == []
+        values = {m.name: m.value.value for m in container_metrics.metrics if len(m.label_values) == 5}
+        assert values["container_threads"] >= 1
+        assert values["container_file_descriptors"] >= 3
+        assert values["container_start_time_seconds"] > 0
+        assert values["container_fs_inodes_total"] >= values["container_fs_inodes_free"] > 0
+        assert values["container_spec_cpu_shares"] > 0
     finally:
         world.remove_pod(pod[0])
 
