@@ -27,11 +27,14 @@ class HostTestNetwork:
 
     @property
     def prefix(self) -> str:
-        return self.subnet.rsplit(".", 2)[0]  # "10.86.N"
+        return ".".join(self.subnet.split(".")[:3])  # "10.86.N"
 
     def mentions_pod(self, rule: str) -> bool:
-        """Whether an iptables rule belongs to one of this network's pods."""
-        if any(sid[:12] in rule for sid in self.sandbox_ids) or self.prefix + "." in rule:
+        """Whether an iptables rule belongs to this network: its name or a full sandbox id in a CNI comment,
+        or an address of its subnets."""
+        if f'name: \\"{self.name}\\"' in rule or any(sid and sid in rule for sid in self.sandbox_ids):
+            return True
+        if re.search(re.escape(self.prefix) + r"\.\d", rule):
             return True
         return bool(self.subnet6) and self.subnet6.split("::")[0] + ":" in rule
 
@@ -40,7 +43,7 @@ def make_test_network(
     root: Path, cni_version: str = "1.0.0", portmap: bool = True, dual_stack: bool = False
 ) -> HostTestNetwork:
     token = secrets.token_hex(2)
-    octet = 1 + secrets.randbelow(250)
+    octet = _unused_octet()
     network = HostTestNetwork(
         conf_dir=root / f"net.d-{token}",
         bridge=f"pcpod{token}",
@@ -72,6 +75,14 @@ def make_test_network(
     conflist = {"cniVersion": cni_version, "name": network.name, "plugins": plugins}
     (network.conf_dir / "10-pcpod.conflist").write_text(json.dumps(conflist, indent=2))
     return network
+
+
+def _unused_octet() -> int:
+    """A /24 of 10.86.0.0/16 no route on this host uses (other test runs make their bridges too)."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True).stdout
+    used = {int(m) for m in re.findall(r"\b10\.86\.(\d+)\.", routes)}
+    free = [n for n in range(1, 255) if n not in used]
+    return free[secrets.randbelow(len(free))]
 
 
 def nat_rules() -> list[str]:
@@ -136,10 +147,12 @@ def cleanup(network: HostTestNetwork) -> None:
 
 
 def _remove_idle_hostport_chains(tool: str) -> None:
-    """portmap's shared chains, once no pod of anyone uses them (only their own jumps remain)."""
+    """portmap's shared chains, once no CNI pod of anyone is on the host (other runs may be starting one:
+    any per-pod CNI chain means hands off)."""
     rules = _iptables("nat", tool)
     dnat_entries = [r for r in rules if r.startswith("-A CNI-HOSTPORT-DNAT ")]
-    if dnat_entries or not any(r == "-N CNI-HOSTPORT-DNAT" for r in rules):
+    pod_chains = [r for r in rules if r.startswith("-N CNI-") and not r.startswith("-N CNI-HOSTPORT-")]
+    if dnat_entries or pod_chains or not any(r == "-N CNI-HOSTPORT-DNAT" for r in rules):
         return
     for rule in rules:
         if rule.startswith("-A ") and "-j CNI-HOSTPORT-" in rule and not rule.startswith("-A CNI-HOSTPORT-"):

@@ -5,8 +5,10 @@ import re
 from dataclasses import replace
 
 from domain.errors import InvalidArgument
+from domain.quantity import parse_quantity
 from domain.sandbox_model import NamespaceMode, SandboxConfig
 from domain.sysctls import validate_sysctls
+from ports.network import BandwidthLimits
 
 _PROTOCOLS = ("tcp", "udp", "sctp")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
@@ -29,6 +31,8 @@ def validated(config: SandboxConfig) -> SandboxConfig:
             raise InvalidArgument(f"namespace mode TARGET is only for containers, not for the pod {kind}")
     if config.user_namespace:
         raise InvalidArgument("user namespaces for pods are not supported by pycrio")
+    if config.log_directory and not config.log_directory.startswith("/"):
+        raise InvalidArgument(f"log_directory {config.log_directory!r} must be an absolute path")
     if config.hostname and not _HOSTNAME.fullmatch(config.hostname):
         raise InvalidArgument(f"hostname {config.hostname!r} is not a valid host name")
     if config.dns is not None:
@@ -46,8 +50,27 @@ def validated(config: SandboxConfig) -> SandboxConfig:
             raise InvalidArgument(f"port mapping host_port {mapping.host_port} is not a port")
         if mapping.host_ip:
             _check_ip(mapping.host_ip, "port mapping host_ip")
+    bandwidth_limits(config.annotations)
     sysctls = validate_sysctls(config.sysctls, options.host_network, options.host_ipc)
     return replace(config, sysctls=sysctls)
+
+
+INGRESS_BANDWIDTH = "kubernetes.io/ingress-bandwidth"
+EGRESS_BANDWIDTH = "kubernetes.io/egress-bandwidth"
+
+
+def bandwidth_limits(annotations: dict[str, str]) -> BandwidthLimits | None:
+    """The pod's traffic shaping annotations (what the kubelet's bandwidth plugin support reads)."""
+    rates = []
+    for key in (INGRESS_BANDWIDTH, EGRESS_BANDWIDTH):
+        text = annotations.get(key, "")
+        try:
+            rates.append(parse_quantity(text) if text else 0)
+        except ValueError:
+            raise InvalidArgument(f"annotation {key}={text!r} is not a quantity (e.g. 10M)") from None
+    if not any(rates):
+        return None
+    return BandwidthLimits(ingress_rate=rates[0], egress_rate=rates[1])
 
 
 def _check_ip(text: str, what: str) -> None:

@@ -23,7 +23,7 @@ from domain.cgroup_paths import infra_cgroup
 from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
 from domain.pod_file_text import hosts, resolv_conf
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
-from domain.sandbox_validation import validated
+from domain.sandbox_validation import bandwidth_limits, validated
 from ports.cgroups import Cgroups
 from ports.infra import InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest, Namespaces
@@ -238,6 +238,7 @@ class SandboxService:
                 resolv_conf=resolv_conf(config.dns) if config.dns is not None else None,
                 private_shm=not options.host_ipc,
                 shm_size_bytes=self._settings.shm_size_bytes,
+                log_directory=config.log_directory,
             ),
         )
         sb.state = SandboxState.READY
@@ -416,6 +417,7 @@ class SandboxService:
             pod_uid=meta.uid,
             port_mappings=list(sb.config.port_mappings),
             dns=sb.config.dns,
+            bandwidth=bandwidth_limits(sb.config.annotations),
         )
 
     def _save(self, sb: PodSandbox) -> None:

@@ -33,6 +33,14 @@ class DnsSettings:
 
 
 @dataclass(frozen=True)
+class BandwidthLimits:
+    """Bits per second (0: no limit), from the kubernetes.io/{ingress,egress}-bandwidth annotations."""
+
+    ingress_rate: int = 0
+    egress_rate: int = 0
+
+
+@dataclass(frozen=True)
 class PodNetworkRequest:
     """Who the pod is and where its interface goes."""
 
@@ -45,6 +53,7 @@ class PodNetworkRequest:
     dns: DnsSettings | None = None
     # Addresses the pod asks for (the CNI "ips" capability); empty lets IPAM choose.
     ips: list[str] = field(default_factory=list)
+    bandwidth: BandwidthLimits | None = None
     interface: str = "eth0"
 
 

@@ -21,6 +21,9 @@ class PodFileContents:
     resolv_conf: str | None
     private_shm: bool = True
     shm_size_bytes: int = 64 * 1024 * 1024
+    # The kubelet's directory for the pod's container logs (made if missing, kept on removal: the
+    # kubelet owns it); empty for none.
+    log_directory: str = ""
 
 
 class PodFiles(Protocol):

@@ -4,6 +4,7 @@
 import ipaddress
 import json
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,9 @@ from adapters.cni.network import CniNetwork
 from adapters.namespaces.pinned import PinnedNamespaces
 from domain.errors import PycrioError
 from ports.namespaces import NamespaceRequest
-from ports.network import Network, PodNetworkRequest, PortMapping
+from ports.network import BandwidthLimits, Network, PodNetworkRequest, PortMapping
 from tests.fakes.network import FakeNetwork
-from tests.pod_host import HostTestNetwork, cleanup, leftovers, make_test_network
+from tests.pod_host import HostTestNetwork, cleanup, leftovers, make_test_network, veths_on
 
 PLUGIN_DIRS = [Path("/usr/lib/cni")]
 
@@ -162,3 +163,42 @@ def test_dual_stack_gives_an_address_of_each_family(tmp_path: Path) -> None:
     finally:
         namespaces.remove(sandbox_id)
         cleanup(host)
+
+
+def test_bandwidth_annotations_shape_the_pod_with_the_real_plugin(tmp_path: Path) -> None:
+    host = make_test_network(tmp_path)
+    conf = host.conf_dir / "10-pcpod.conflist"
+    data = json.loads(conf.read_text())
+    data["plugins"].append({"type": "bandwidth", "capabilities": {"bandwidth": True}})
+    conf.write_text(json.dumps(data))
+    namespaces = PinnedNamespaces(tmp_path / "run", timeout=30)
+    network = CniNetwork(host.conf_dir, PLUGIN_DIRS, timeout=60)
+    sandbox_id = secrets.token_hex(32)
+    host.sandbox_ids.add(sandbox_id)
+    ifbs_before = {link for link in _links() if link.startswith("bwp")}
+    try:
+        netns = namespaces.create(sandbox_id, NamespaceRequest(ipc=False, uts=False)).network
+        request = PodNetworkRequest(
+            sandbox_id, netns, "shaped", "contract", "uid-s", bandwidth=BandwidthLimits(8_000_000, 16_000_000)
+        )
+        attachment = network.setup(request)
+        (veth,) = veths_on(host.bridge)
+        qdiscs = subprocess.run(["tc", "qdisc", "show", "dev", veth], capture_output=True, text=True).stdout
+        assert "tbf" in qdiscs
+        ifbs = {link for link in _links() if link.startswith("bwp")} - ifbs_before
+        assert len(ifbs) == 1  # the plugin's ifb device for egress shaping
+        network.teardown(request, attachment)
+        assert leftovers(host) == []
+        assert not ifbs & set(_links())
+    finally:
+        namespaces.remove(sandbox_id)
+        cleanup(host)
+
+
+def _links() -> list[str]:
+    return [
+        line.split(":")[1].strip().split("@")[0]
+        for line in subprocess.run(
+            ["ip", "-o", "link"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    ]

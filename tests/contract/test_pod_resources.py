@@ -203,3 +203,24 @@ def test_v1_cpuset_cgroups_can_take_processes() -> None:
     finally:
         tree.remove(path)
         tree.remove(path.rsplit("/", 1)[0])
+
+
+def test_v1_cgroups_made_concurrently_under_a_new_parent_all_get_cpus() -> None:
+    import threading
+
+    tree = CgroupFs()
+    parent = f"/{TEST_CGROUP_PARENT}/race-{secrets.token_hex(4)}"
+    children = [f"{parent}/pod{i}" for i in range(12)]
+    threads = [threading.Thread(target=tree.create, args=(child,)) for child in children]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        for child in children:
+            assert Path(f"/sys/fs/cgroup/cpuset{child}/cpuset.cpus").read_text().strip()
+            assert Path(f"/sys/fs/cgroup/cpuset{child}/cpuset.mems").read_text().strip()
+    finally:
+        for child in children:
+            tree.remove(child)
+        tree.remove(parent)

@@ -30,6 +30,7 @@ from tests.pod_host import (
     host_address,
     leftovers,
     make_test_network,
+    nat_rules,
     netns_mounts,
     remove_cgroups,
     serve_in_netns,
@@ -263,8 +264,9 @@ def test_safe_and_unsafe_sysctls_are_set_in_the_pod(pods: PodWorld) -> None:
     ] == host_before
 
 
-def test_hostname_and_dns_config_files(pods: PodWorld) -> None:
+def test_hostname_and_dns_config_files(pods: PodWorld, tmp_path: Path) -> None:
     config = pods.config(
+        log_directory=str(tmp_path / "logs" / "pod"),
         hostname="test-hostname",
         dns_config=pb.DNSConfig(servers=["10.10.10.10"], searches=["google.com"], options=["ndots:8"]),
     )
@@ -281,6 +283,7 @@ def test_hostname_and_dns_config_files(pods: PodWorld) -> None:
         ["findmnt", "-n", "-o", "FSTYPE,SIZE", info["files"]["shm"]], capture_output=True, text=True
     ).stdout.split()
     assert shm == ["tmpfs", "64M"]
+    assert (tmp_path / "logs" / "pod").is_dir()
 
 
 def test_infra_process_holds_a_pid_namespace_in_the_pod_cgroup(pods: PodWorld) -> None:
@@ -332,18 +335,24 @@ def test_container_port_is_reachable_on_the_pod_ip(pods: PodWorld) -> None:
 
 
 def test_host_port_forwards_from_loopback_and_the_host_address(pods: PodWorld) -> None:
-    host_port = free_port()
-    config = pods.config(port_mappings=[pb.PortMapping(container_port=80, host_port=host_port)])
+    host_port, loopback_only = free_port(), free_port()
+    config = pods.config(
+        port_mappings=[
+            pb.PortMapping(container_port=80, host_port=host_port),
+            pb.PortMapping(container_port=80, host_port=loopback_only, host_ip="127.0.0.1"),
+        ]
+    )
     sandbox_id = pods.run(config)
     server = serve_in_netns(pods.info(sandbox_id)["namespaces"]["network"], 80, "via-host-port")
     try:
         assert connect("127.0.0.1", host_port) == "via-host-port"
         assert connect(host_address(), host_port) == "via-host-port"
+        assert connect("127.0.0.1", loopback_only) == "via-host-port"
     finally:
         server.kill()
         server.wait()
     pods.stop_and_remove(sandbox_id)
-    assert not any(str(host_port) in rule for rule in leftovers(pods.network))
+    assert not any(str(host_port) in rule or str(loopback_only) in rule for rule in nat_rules())
 
 
 # ---- the done-when: 20 pods in parallel ---------------------------------------------------------------
@@ -390,3 +399,37 @@ def test_a_restarted_daemon_lists_stops_and_removes_its_pods(pods: PodWorld) -> 
     assert pods.status(ready).status.network.ip
     pods.stop_and_remove(ready)
     pods.stop_and_remove(stopped)
+
+
+# ---- the systemd cgroup driver ------------------------------------------------------------------------
+
+
+def test_systemd_driver_names_slices_and_refuses_paths(tmp_path: Path) -> None:
+    network = make_test_network(tmp_path)
+    daemon = Daemon(
+        tmp_path / "pycrio",
+        [f'network.cni_conf_dir="{network.conf_dir}"', "runtime.cgroup_driver=systemd"],
+    ).start()
+    world = PodWorld(daemon, network, "/kubepods.slice/kubepods-besteffort.slice")
+    try:
+        config = world.config("slice-pod")
+        config.linux.cgroup_parent = "kubepods-besteffort-pod123.slice"
+        sandbox_id = world.run(config)
+        info = world.info(sandbox_id)
+        parent = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod123.slice"
+        assert info["cgroupDriver"] == "systemd"
+        assert info["cgroupParent"] == parent
+        assert info["cgroupPath"] == f"{parent}/pycrio-{sandbox_id}.scope"
+        assert world.status(sandbox_id).status.state == pb.SANDBOX_READY
+        bad = world.config("path-pod")
+        bad.linux.cgroup_parent = "/kubepods/besteffort"
+        with pytest.raises(grpc.RpcError) as err:
+            world.run(bad)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        world.remove_all()
+        assert world.leftovers() == []
+    finally:
+        world.remove_all()
+        daemon.stop()
+        cleanup_run_dir(daemon.workdir / "run")
+        cleanup(network)

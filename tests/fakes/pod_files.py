@@ -14,6 +14,7 @@ class FakePodFiles:
         self._lock = threading.Lock()
         self.files: dict[str, dict[str, str]] = {}
         self.shm_mounts: set[str] = set()
+        self.log_directories: set[str] = set()
 
     def write(self, sandbox_id: str, contents: PodFileContents) -> PodFilePaths:
         base = f"{self._root}/{sandbox_id}"
@@ -33,6 +34,8 @@ class FakePodFiles:
             }
             if contents.private_shm:
                 self.shm_mounts.add(paths.shm)
+            if contents.log_directory:
+                self.log_directories.add(contents.log_directory)
         return paths
 
     def read(self, path: str) -> str:

@@ -4,6 +4,7 @@ results, checked with small shell-script plugins that record their input."""
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from adapters.cni.network import CniNetwork
 from adapters.cni.result import parse_result
 from domain.errors import DeadlineExceeded, Internal, Unavailable
-from ports.network import DnsSettings, PodNetworkRequest, PortMapping
+from ports.network import BandwidthLimits, DnsSettings, PodNetworkRequest, PortMapping
 
 RESULT_1_0 = {
     "cniVersion": "1.0.0",
@@ -162,3 +163,12 @@ def test_a_wedged_del_is_cut_at_the_callers_deadline(tmp_path: Path) -> None:
     wedged.write_text("#!/bin/sh\nexec sleep 30\n")
     with pytest.raises(DeadlineExceeded):
         network.teardown(REQUEST, attachment, timeout=0.5)
+
+
+def test_bandwidth_capability_gets_the_rates(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    _plugin(tmp_path / "bin", "shaper", log, RESULT_1_0)
+    network = _network(tmp_path, [{"type": "shaper", "capabilities": {"bandwidth": True}}])
+    network.setup(replace(REQUEST, bandwidth=BandwidthLimits(ingress_rate=10_000_000)))
+    ((_, conf),) = _calls(log)
+    assert conf["runtimeConfig"] == {"bandwidth": {"ingressRate": 10_000_000, "ingressBurst": 2**32 - 1}}

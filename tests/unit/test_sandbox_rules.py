@@ -5,6 +5,8 @@ import pytest
 from domain.cgroup_paths import expand_slice, infra_cgroup
 from domain.errors import InvalidArgument
 from domain.pod_file_text import hosts, resolv_conf
+from domain.quantity import parse_quantity
+from domain.sandbox_validation import bandwidth_limits
 from domain.sysctls import namespace_of, validate_sysctls
 from ports.network import DnsSettings
 
@@ -72,3 +74,25 @@ def test_resolv_conf_and_hosts_text() -> None:
     dns = DnsSettings(servers=["10.0.0.10", "10.0.0.11"], searches=["a.svc", "b"], options=["ndots:5"])
     assert resolv_conf(dns) == "search a.svc b\nnameserver 10.0.0.10\nnameserver 10.0.0.11\noptions ndots:5\n"
     assert hosts("web", ["10.1.2.3"]).endswith("10.1.2.3\tweb\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("10M", 10_000_000), ("1Mi", 1 << 20), ("500k", 500_000), ("1.5G", 1_500_000_000), ("123", 123)],
+)
+def test_quantities(text: str, value: int) -> None:
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("bad", ["", "M", "10X", "-1M", "1e3"])
+def test_bad_quantities(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_quantity(bad)
+
+
+def test_bandwidth_annotations() -> None:
+    limits = bandwidth_limits({"kubernetes.io/ingress-bandwidth": "10M"})
+    assert limits is not None and (limits.ingress_rate, limits.egress_rate) == (10_000_000, 0)
+    assert bandwidth_limits({}) is None
+    with pytest.raises(InvalidArgument, match="egress-bandwidth"):
+        bandwidth_limits({"kubernetes.io/egress-bandwidth": "lots"})

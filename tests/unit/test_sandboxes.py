@@ -235,6 +235,7 @@ def test_retry_during_creation_waits_for_the_first_call(world: World) -> None:
         ({"port_mappings": [PortMapping("tcp", 80, 8080, "nope")]}, "host_ip"),
         ({"dns": DnsSettings(servers=["not-an-ip"])}, "DNS server"),
         ({"hostname": "bad host"}, "hostname"),
+        ({"log_directory": "relative/logs"}, "log_directory"),
         ({"namespace_options": NamespaceOptions(pid=NamespaceMode.TARGET)}, "TARGET"),
         ({"user_namespace": True}, "user namespaces"),
     ],
@@ -494,3 +495,16 @@ def test_each_teardown_attempt_gets_only_the_time_left(world: World) -> None:
     assert len(timeouts) == 3
     assert all(t is not None and t <= world.settings.network_teardown_deadline for t in timeouts)
     assert timeouts == sorted(timeouts, reverse=True)  # type: ignore[type-var]
+
+
+def test_the_log_directory_is_made(world: World) -> None:
+    world.svc.run(pod(log_directory="/var/log/pods/default_web_uid-web"))
+    assert world.files.log_directories == {"/var/log/pods/default_web_uid-web"}
+
+
+def test_an_unreadable_record_is_left_alone_and_the_rest_restored(world: World) -> None:
+    good = world.svc.run(pod("good"))
+    world.store.put(STATE_KIND, "broken", {"id": "broken", "state": "READY"})
+    restarted = world.service()
+    assert [s.id for s in restarted.list()] == [good]
+    assert world.store.get(STATE_KIND, "broken") is not None

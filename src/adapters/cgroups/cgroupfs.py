@@ -4,6 +4,7 @@ v1 cpuset cgroups start with empty cpuset.cpus/mems and refuse processes until t
 level copies its parent's values (what runc does).
 """
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -44,13 +45,14 @@ class CgroupFs:
         relative = self._relative(path)
         for hierarchy in self._hierarchies():
             current = hierarchy
+            cpuset = (hierarchy / "cpuset.cpus").exists()
             for part in relative.split("/"):
                 current = current / part
-                try:
+                with contextlib.suppress(FileExistsError):
                     current.mkdir()
-                except FileExistsError:
-                    continue
-                if hierarchy.name.startswith("cpuset") or (hierarchy / "cpuset.cpus").exists():
+                if cpuset:
+                    # Also for levels that exist: another pod may have made one a moment ago and not filled
+                    # it yet.
                     _inherit_cpuset(current)
 
     def procs_files(self, path: str) -> list[str]:

@@ -19,6 +19,7 @@ from domain.errors import DeadlineExceeded, Internal, Unavailable
 from ports.network import NetworkAttachment, NetworkReadiness, PodNetworkRequest
 
 NOT_READY_REASON = "NetworkPluginNotReady"
+_MAX_BURST = 2**32 - 1
 _log = structlog.get_logger("pycrio.cni")
 
 
@@ -174,6 +175,14 @@ def _plugin_config(
         }
     if capabilities.get("ips") and request.ips:
         runtime["ips"] = request.ips
+    if capabilities.get("bandwidth") and request.bandwidth is not None:
+        # Bursts as containerd and cri-o pass them: unlimited within the plugin's 32-bit field.
+        limits: dict[str, int] = {}
+        if request.bandwidth.ingress_rate:
+            limits |= {"ingressRate": request.bandwidth.ingress_rate, "ingressBurst": _MAX_BURST}
+        if request.bandwidth.egress_rate:
+            limits |= {"egressRate": request.bandwidth.egress_rate, "egressBurst": _MAX_BURST}
+        runtime["bandwidth"] = limits
     if runtime:
         config["runtimeConfig"] = runtime
     return config

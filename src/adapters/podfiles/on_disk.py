@@ -44,6 +44,8 @@ class PodFilesOnDisk:
             paths.resolv_conf,
             contents.resolv_conf if contents.resolv_conf is not None else _read(self._node_resolv),
         )
+        if contents.log_directory:
+            os.makedirs(contents.log_directory, mode=0o700, exist_ok=True)
         if contents.private_shm and not os.path.ismount(paths.shm):
             os.makedirs(paths.shm, mode=0o1777, exist_ok=True)
             linux.mount(
