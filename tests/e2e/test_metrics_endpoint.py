@@ -11,6 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapters.cri.generated import api_pb2 as pb
 from adapters.process.runner import run
 from tests.e2e.daemon import Daemon
+from tests.fixtures.images import file, image_config, make_layer, push_image
+from tests.fixtures.push import Pusher
+from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.storage_fixtures import unmount_all_under
 
 
 def free_port() -> int:
@@ -73,3 +77,42 @@ def test_endpoint_is_off_by_default(tmp_path: Path) -> None:
             httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
     finally:
         daemon.stop()
+
+
+def test_image_pulls_are_counted(registry: RunningRegistry, tmp_path: Path) -> None:
+    layers = [make_layer([file("data/a", b"a" * 40_000)]), make_layer([file("data/b", b"b" * 10_000)])]
+    pusher = Pusher(registry)
+    try:
+        push_image(pusher, "pycrio/monitoring-pull", "1", layers, image_config(layers))
+    finally:
+        pusher.close()
+    conf = tmp_path / "registries.conf"
+    conf.write_text(registries_conf_text(registry))
+    (tmp_path / "registries.conf.d").mkdir()
+    port = free_port()
+    daemon = Daemon(
+        tmp_path / "d",
+        [
+            "metrics.enabled=true",
+            f"metrics.port={port}",
+            f'image.registries_conf="{conf}"',
+            f'image.registries_conf_dir="{tmp_path / "registries.conf.d"}"',
+        ],
+    ).start()
+    try:
+        image = f"{registry.host}/pycrio/monitoring-pull:1"
+        daemon.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)), timeout=120)
+        with pytest.raises(grpc.RpcError) as failure:
+            daemon.client.image.PullImage(
+                pb.PullImageRequest(image=pb.ImageSpec(image=f"{registry.host}/pycrio/absent:1")), timeout=120
+            )
+        assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+        samples = scrape(port)
+        assert value(samples, "pycrio_image_pulls_success_total") == 1
+        assert value(samples, "pycrio_image_pulls_failure_total", reason="NotFound") == 1
+        assert value(samples, "pycrio_image_pulls_bytes_total") >= sum(layer.size for layer in layers)
+        assert value(samples, "pycrio_cri_operations_errors_total", method="PullImage", code="NOT_FOUND") == 1
+        daemon.client.image.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=image)))
+    finally:
+        daemon.stop()
+        unmount_all_under(tmp_path)
