@@ -25,6 +25,7 @@ from domain.errors import InvalidArgument
         ("machine.slice::abc", "systemd", "/machine.slice/abc.scope"),
         ("-.slice:pycrio:abc", "systemd", "/pycrio-abc.scope"),
         ("/already/absolute", "systemd", "/already/absolute"),
+        ("/a.slice/a-b.slice:pycrio:abc", "systemd", "/a.slice/a-b.slice/pycrio-abc.scope"),
     ],
 )
 def test_paths(name: str, driver: str, path: str) -> None:

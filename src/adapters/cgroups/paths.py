@@ -14,7 +14,7 @@ CgroupDriver = Literal["cgroupfs", "systemd"]
 
 def hierarchy_path(cgroup: str, driver: CgroupDriver) -> str:
     """The cgroup's path from the hierarchy root, always starting with `/`."""
-    if driver == "systemd" and not cgroup.startswith("/"):
+    if driver == "systemd" and (":" in cgroup or not cgroup.startswith("/")):
         path = _systemd_path(cgroup)
     else:
         path = "/" + cgroup.strip("/")
@@ -45,6 +45,7 @@ def _systemd_path(cgroup: str) -> str:
     slice_name, prefix, name = fields
     if not name:
         raise InvalidArgument(f"systemd cgroup {cgroup!r} has no name")
-    parent = expand_slice(slice_name or "system.slice")
+    # An already expanded slice path is taken as it is.
+    parent = slice_name if slice_name.startswith("/") else expand_slice(slice_name or "system.slice")
     unit = name if name.endswith(".slice") else (f"{prefix}-{name}.scope" if prefix else f"{name}.scope")
     return parent.rstrip("/") + "/" + unit
