@@ -1,6 +1,7 @@
 """Helpers of the monitoring e2e suites: a private pod network (bridge pcmon<hex>, a /24 in 10.89.0.0/16),
 free ports, and waiting for the stats cache to catch up."""
 
+import contextlib
 import json
 import secrets
 import socket
@@ -62,3 +63,22 @@ def eventually(read: Callable[[], _T], done: Callable[[_T], bool], what: str) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: last value {value!r}")
         time.sleep(0.1)
+
+
+def remove_cgroup_tree(parent: str) -> list[str]:
+    """Remove `parent` and everything below it in every hierarchy, cgroup2's `unified` included (runc makes
+    the container's path there too on a hybrid host); returns what could not be removed."""
+    left = []
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        base = hierarchy / parent.strip("/")
+        if not base.is_dir():
+            continue
+        below = sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for path in [*below, base]:
+            try:
+                path.rmdir()
+            except OSError:
+                left.append(str(path))
+        with contextlib.suppress(OSError):
+            base.parent.rmdir()  # the shared test parent, once no other run uses it
+    return left

@@ -20,7 +20,7 @@ from adapters.cri.generated import api_pb2 as pb
 from tests.cri_tools_metrics import CRI_TOOLS_EXPECTED, CRI_TOOLS_UNIMPLEMENTED, missing_metric_values
 from tests.e2e.containers_support import container_config, pod_config, seed_busybox_image
 from tests.e2e.daemon import Daemon
-from tests.e2e.monitoring_support import eventually, free_port, monitoring_network
+from tests.e2e.monitoring_support import eventually, free_port, monitoring_network, remove_cgroup_tree
 from tests.pod_host import HostTestNetwork, cleanup, cleanup_run_dir, remove_cgroups
 
 pytestmark = pytest.mark.root
@@ -119,6 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             cleanup_run_dir(daemon.workdir / "run")
             cleanup(network)
             remove_cgroups(cgroup_root)
+            assert remove_cgroup_tree(cgroup_root) == []
 
 
 def test_container_stats_rise_while_it_burns_cpu_and_allocates_memory(world: World) -> None:

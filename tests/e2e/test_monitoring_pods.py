@@ -14,7 +14,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.daemon import Daemon
-from tests.e2e.monitoring_support import eventually, free_port, monitoring_network
+from tests.e2e.monitoring_support import eventually, free_port, monitoring_network, remove_cgroup_tree
 from tests.pod_host import HostTestNetwork, cleanup, cleanup_run_dir, remove_cgroups
 
 pytestmark = pytest.mark.root
@@ -87,6 +87,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             cleanup_run_dir(daemon.workdir / "run")
             cleanup(network)
             remove_cgroups(cgroup_root)
+            assert remove_cgroup_tree(cgroup_root) == []
 
 
 def test_pod_lifecycle_reaches_every_event_client_in_order(world: World) -> None:
