@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox-static docker-registry
           docker.io iptables iproute2 apache2-utils zstd python3-venv containerd
-          openssl)
+          openssl curl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

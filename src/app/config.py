@@ -119,6 +119,16 @@ class MetricsConfig:
 
 
 @dataclass
+class StatsConfig:
+    # Seconds between stats sweeps; List*Stats answer from the last sweep. 0: sample on every call.
+    period: float = 10.0
+    # Seconds a container's writable-layer size is reused before its directory is walked again.
+    disk_usage_period: float = 60.0
+    # Events a GetContainerEvents client may fall behind before further events are dropped for it.
+    events_queue_size: int = 1000
+
+
+@dataclass
 class Config:
     log: LogConfig = field(default_factory=LogConfig)
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
@@ -128,6 +138,7 @@ class Config:
     pods: PodsConfig = field(default_factory=PodsConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
 
     def validate(self) -> "Config":
         """Checks that span several keys."""
@@ -147,9 +158,19 @@ class Config:
             ) from None
         if bool(self.streaming.tls_cert) != bool(self.streaming.tls_key):
             raise ConfigError("streaming.tls_cert and streaming.tls_key: set both or neither")
-        for key, value in (("grpc.max_workers", self.grpc.max_workers), ("metrics.port", self.metrics.port)):
+        for key, value in (
+            ("grpc.max_workers", self.grpc.max_workers),
+            ("metrics.port", self.metrics.port),
+            ("stats.events_queue_size", self.stats.events_queue_size),
+        ):
             if value <= 0:
                 raise ConfigError(f"{key}: must be positive, got {value}")
+        for key, seconds in (
+            ("stats.period", self.stats.period),
+            ("stats.disk_usage_period", self.stats.disk_usage_period),
+        ):
+            if seconds < 0:
+                raise ConfigError(f"{key}: must not be negative, got {seconds}")
         if not 0 <= self.streaming.port <= 65535:
             raise ConfigError(f"streaming.port: {self.streaming.port} is not a port number")
         return self

@@ -9,28 +9,44 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import structlog
 from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
+from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.wiring import build_container_service
+from adapters.cri.container_events import ContainerExits, ContainerLifecycleEvents, LifecycleLedger
 from adapters.cri.containers import ContainerHandlers
+from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
+from adapters.cri.handler_statuses import HandlerStatuses
 from adapters.cri.images import ImageHandlers
+from adapters.cri.pod_metrics import PodMetricsHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
+from adapters.cri.sandbox_events import SandboxEventHandlers
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from adapters.cri.stats import StatsHandlers
 from adapters.cri.streaming import StreamingHandlers
+from adapters.diskusage.walk import WalkingDiskUsage
+from adapters.exits.watcher import ExitFileWatcher
+from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
+from adapters.metrics.pulls import MeteredRegistry, PullMetricsHandlers
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
+from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
+from adapters.procfs.process_stats import ProcfsProcessStats
 from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.host_platform import host_platform
 from adapters.registry.http_registry import HttpRegistry
 from adapters.runc.features import supports_recursive_read_only
 from adapters.state.file_store import AtomicFileStateStore
+from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.overlay_layer_store import OverlayLayerStore
@@ -38,11 +54,15 @@ from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from adapters.streaming.until_merged import NoStreamTargets
+from adapters.system.clock import SystemClock
+from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
+from domain.events import Broadcaster
 from domain.images import ImageService
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
+from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
@@ -55,6 +75,10 @@ def package_version() -> str:
         return metadata.version("pycrio")
     except metadata.PackageNotFoundError:
         return "0.0.0+unknown"
+
+
+def _log_stats_error(what: str, error: Exception) -> None:
+    structlog.get_logger("pycrio.stats").warning("stats read failed", what=what, error=str(error))
 
 
 def _handler_features(config: Config) -> list[HandlerFeatures]:
@@ -189,10 +213,13 @@ class Container(containers.DeclarativeContainer):
     # A container holds a root file system from create to remove: exactly while its image is in use.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
+    # Prometheus metrics (docs/monitoring.md); the registry decorator counts pulled bytes.
+    runtime_metrics = providers.Singleton(PrometheusMetrics)
+    metered_registry = providers.Singleton(MeteredRegistry, registry=registry, metrics=runtime_metrics)
     images = providers.Singleton(
         _image_service,
         config=config,
-        registry=registry,
+        registry=metered_registry,
         layers=layer_store,
         images=image_store,
         users=image_users,
@@ -242,13 +269,93 @@ class Container(containers.DeclarativeContainer):
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
+    # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
+    clock = providers.Singleton(SystemClock)
+    metrics_endpoint = providers.Singleton(
+        MetricsEndpoint,
+        metrics=runtime_metrics,
+        enabled=providers.Callable(lambda c: c.metrics.enabled, config),
+        address=providers.Callable(lambda c: c.metrics.address, config),
+        port=providers.Callable(lambda c: c.metrics.port, config),
+    )
+    # What stats and events know of pods and containers: thin adapters over their services.
+    workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes, containers=container_service)
+    pod_statuses = providers.Singleton(
+        HandlerStatuses, sandboxes=sandbox_handlers, containers=container_service
+    )
+    stats_service = providers.Singleton(
+        StatsService,
+        inventory=workloads,
+        cgroups=providers.Singleton(
+            host_cgroup_reader, providers.Callable(lambda c: c.runtime.cgroup_driver, config)
+        ),
+        network=providers.Singleton(NetnsStatsReader),
+        disk=providers.Singleton(WalkingDiskUsage),
+        processes=providers.Singleton(ProcfsProcessStats),
+        clock=clock,
+        period=providers.Callable(lambda c: c.stats.period, config),
+        disk_usage_period=providers.Callable(lambda c: c.stats.disk_usage_period, config),
+        on_error=providers.Object(_log_stats_error),
+    )
+    stats_collector = providers.Singleton(
+        StatsCollector, service=stats_service, period=providers.Callable(lambda c: c.stats.period, config)
+    )
+    event_broadcaster: providers.Singleton[Broadcaster[Any]] = providers.Singleton(
+        Broadcaster,
+        capacity=providers.Callable(lambda c: c.stats.events_queue_size, config),
+        on_drop=runtime_metrics.provided.container_events_dropped,
+    )
+    # The ContainerEventSink the pods and containers services report lifecycle changes to.
+    container_events = providers.Singleton(
+        CriEventPublisher, broadcaster=event_broadcaster, statuses=pod_statuses, clock=clock
+    )
+    stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
+    pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
+    event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
+    sandbox_event_handlers = providers.Singleton(
+        SandboxEventHandlers, handlers=sandbox_handlers, publisher=container_events, statuses=pod_statuses
+    )
+    container_event_ledger = providers.Singleton(LifecycleLedger, publisher=container_events)
+    container_event_handlers = providers.Singleton(
+        ContainerLifecycleEvents,
+        handlers=container_handlers,
+        service=container_service,
+        ledger=container_event_ledger,
+    )
+    container_exits = providers.Singleton(
+        ContainerExits, service=container_service, ledger=container_event_ledger, metrics=runtime_metrics
+    )
+    # conmon writes <run_dir>/exits/<id> (adapters/containers/wiring.py) when a container's process ends.
+    exit_watcher = providers.Singleton(
+        ExitFileWatcher,
+        directory=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exits", config),
+        on_exit=container_exits.provided.on_exit,
+    )
+    # Started after the CRI server, stopped before it (main.serve).
+    background_services = providers.List(
+        stats_collector,
+        metrics_endpoint,
+        exit_watcher,
+        providers.Singleton(EventStreams, broadcaster=event_broadcaster),
+    )
+
     runtime_servicer = providers.Singleton(
         runtime_service,
         groups=providers.List(
-            runtime_info_handlers, sandbox_handlers, container_handlers, streaming_handlers
+            runtime_info_handlers,
+            sandbox_event_handlers,
+            container_event_handlers,
+            stats_handlers,
+            pod_metrics_handlers,
+            event_handlers,
+            streaming_handlers,
         ),
     )
-    image_servicer = providers.Singleton(image_service, groups=providers.List(image_handlers))
+    # PullImage successes and failures are counted around the image handlers.
+    pull_metrics_handlers = providers.Singleton(
+        PullMetricsHandlers, handlers=image_handlers, metrics=runtime_metrics
+    )
+    image_servicer = providers.Singleton(image_service, groups=providers.List(pull_metrics_handlers))
 
     server = providers.Singleton(
         CriServer,
@@ -257,6 +364,7 @@ class Container(containers.DeclarativeContainer):
         runtime_servicer=runtime_servicer,
         image_servicer=image_servicer,
         max_workers=providers.Callable(lambda c: c.grpc.max_workers, config),
+        observers=providers.List(runtime_metrics),
     )
 
 

@@ -89,13 +89,24 @@ def serve(container: object, grace: float) -> int:
         streaming.stop()
         print(f"pycrio: {err}", file=sys.stderr)
         return 1
+    background = container.background_services()  # type: ignore[attr-defined]
+    for service in background:
+        service.start()
     stopping = threading.Event()
+
+    def shutdown() -> None:
+        for service in background:
+            try:
+                service.stop()
+            except Exception:  # the CRI server must stop regardless
+                log.exception("stopping a background service failed")
+        server.stop(grace)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if not stopping.is_set():
             stopping.set()
             log.info("stopping", signal=signal.Signals(signum).name)
-            threading.Thread(target=server.stop, args=(grace,), name="shutdown").start()
+            threading.Thread(target=shutdown, name="shutdown").start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

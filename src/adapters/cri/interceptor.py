@@ -6,7 +6,7 @@ with its traceback here and reaches the client as INTERNAL with a one-line messa
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -14,6 +14,7 @@ import structlog
 
 from adapters.cri.errors import status_code_for, status_message_for
 from domain.errors import PycrioError
+from ports.metrics import RpcObserver
 
 _log = structlog.get_logger("pycrio.cri")
 _T = TypeVar("_T")
@@ -39,6 +40,10 @@ _QUIET_METHODS = frozenset(
 
 
 class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, observers: Sequence[RpcObserver] = ()) -> None:
+        # Told how every call ended (metrics), so that handlers carry no metrics code.
+        self._observers = tuple(observers)
+
     def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
@@ -47,32 +52,37 @@ class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         short = method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method, short),
+                _wrap_unary(handler.unary_unary, method, short, self._observers),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method, short),
+                _wrap_stream(handler.unary_stream, method, short, self._observers),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
 
-def _wrap_unary(behaviour: Callable[[Any, Any], Any], method: str, short: str) -> Callable[[Any, Any], Any]:
+def _wrap_unary(
+    behaviour: Callable[[Any, Any], Any], method: str, short: str, observers: tuple[RpcObserver, ...]
+) -> Callable[[Any, Any], Any]:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
-        with _Call(method, short, context) as call:
+        with _Call(method, short, context, observers) as call:
             return call.guard(lambda: behaviour(request, context))
 
     return run
 
 
 def _wrap_stream(
-    behaviour: Callable[[Any, Any], Iterator[Any]], method: str, short: str
+    behaviour: Callable[[Any, Any], Iterator[Any]],
+    method: str,
+    short: str,
+    observers: tuple[RpcObserver, ...],
 ) -> Callable[[Any, Any], Iterator[Any]]:
     def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        with _Call(method, short, context) as call:
+        with _Call(method, short, context, observers) as call:
             responses = call.guard(lambda: behaviour(request, context))
             while True:
                 item = call.guard(lambda: next(responses, _END))
@@ -89,7 +99,10 @@ _END = object()
 class _Call:
     """One RPC: binds a request id to every log line it causes and reports how it ended."""
 
-    def __init__(self, method: str, short: str, context: grpc.ServicerContext) -> None:
+    def __init__(
+        self, method: str, short: str, context: grpc.ServicerContext, observers: tuple[RpcObserver, ...]
+    ) -> None:
+        self._observers = observers
         self._method = method
         self._short = short
         self._context = context
@@ -103,9 +116,16 @@ class _Call:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        elapsed_ms = round((time.monotonic() - self._start) * 1000, 2)
+        elapsed = time.monotonic() - self._start
+        if exc[0] is GeneratorExit and self._code == grpc.StatusCode.OK:
+            self._code = grpc.StatusCode.CANCELLED  # a stream the client went away from
         level = "debug" if self._short in _QUIET_METHODS and self._code == grpc.StatusCode.OK else "info"
-        getattr(_log, level)("rpc", code=self._code.name, ms=elapsed_ms)
+        getattr(_log, level)("rpc", code=self._code.name, ms=round(elapsed * 1000, 2))
+        for observer in self._observers:
+            try:
+                observer.rpc_finished(self._short, self._code.name, elapsed)
+            except Exception:  # metrics must never fail a call
+                _log.exception("rpc observer failed")
         structlog.contextvars.unbind_contextvars("request_id", "method")
 
     def guard(self, action: Callable[[], _T]) -> _T:

@@ -4,6 +4,7 @@ import errno
 import os
 import socket
 import stat
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CriInterceptor
+from ports.metrics import RpcObserver
 
 _log = structlog.get_logger("pycrio.server")
 
@@ -55,12 +57,13 @@ class CriServer:
         runtime_servicer: api_pb2_grpc.RuntimeServiceServicer,
         image_servicer: api_pb2_grpc.ImageServiceServicer,
         max_workers: int,
+        observers: Sequence[RpcObserver] = (),
     ) -> None:
         self._socket_path = socket_path
         self._socket_mode = socket_mode
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cri"),
-            interceptors=[CriInterceptor()],
+            interceptors=[CriInterceptor(observers)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

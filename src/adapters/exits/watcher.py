@@ -1,0 +1,94 @@
+"""Notices container exits the moment conmon records them, so a STOPPED event goes out promptly.
+
+conmon writes `<exit dir>/<container id>` when the container's process ends, whoever caused it. An inotify
+watch on that directory (IN_CLOSE_WRITE for a file written in place, IN_MOVED_TO for one renamed in) calls
+`on_exit(container_id)` from one background thread, instead of polling the directory.
+"""
+
+import ctypes
+import os
+import select
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+_log = structlog.get_logger("pycrio.exits")
+_libc = ctypes.CDLL(None, use_errno=True)
+_IN_CLOSE_WRITE = 0x00000008
+_IN_MOVED_TO = 0x00000080
+_IN_Q_OVERFLOW = 0x00004000
+_IN_NONBLOCK = os.O_NONBLOCK
+_IN_CLOEXEC = os.O_CLOEXEC
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then the name, NUL padded)
+
+
+class ExitFileWatcher:
+    def __init__(self, directory: Path, on_exit: Callable[[str], None], poll_seconds: float = 0.5) -> None:
+        self._directory = directory
+        self._on_exit = on_exit
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._fd = -1
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._directory.mkdir(parents=True, exist_ok=True)
+        fd = _libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        if _libc.inotify_add_watch(fd, os.fsencode(self._directory), _IN_CLOSE_WRITE | _IN_MOVED_TO) < 0:
+            code = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(code, f"inotify_add_watch {self._directory} failed")
+        self._fd = fd
+        self._thread = threading.Thread(target=self._loop, name="exit-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self._fd], [], [], self._poll_seconds)
+            if not readable:
+                continue
+            try:
+                data = os.read(self._fd, 64 * 1024)
+            except BlockingIOError:
+                continue
+            for name in _names(data):
+                if name is None:
+                    _log.warning("exit watch overflowed; exits will be noticed on the next status call")
+                    continue
+                try:
+                    self._on_exit(name)
+                except Exception:  # one bad exit must not end the watch
+                    _log.exception("handling a container exit failed", container=name)
+
+
+def _names(data: bytes) -> list[str | None]:
+    """The file names in a buffer of inotify events; None marks a queue overflow."""
+    names: list[str | None] = []
+    offset = 0
+    while offset + _EVENT.size <= len(data):
+        _, mask, _, length = _EVENT.unpack_from(data, offset)
+        raw = data[offset + _EVENT.size : offset + _EVENT.size + length]
+        offset += _EVENT.size + length
+        if mask & _IN_Q_OVERFLOW:
+            names.append(None)
+            continue
+        name = raw.split(b"\0", 1)[0].decode(errors="replace")
+        if name and not name.startswith("."):
+            names.append(name)
+    return names

@@ -1,0 +1,113 @@
+"""RuntimeMetrics kept in a Prometheus registry, and the HTTP endpoint that serves it (off by default).
+
+Every name starts with `pycrio_`. The registry is private to the daemon, so tests can build several.
+"""
+
+import threading
+from wsgiref.simple_server import WSGIServer
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+_log = structlog.get_logger("pycrio.metrics")
+
+# CRI calls range from microseconds (Version) to minutes (PullImage, a stuck StopContainer).
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class PrometheusMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._operations = Counter(
+            "pycrio_cri_operations", "CRI calls served, by method.", ["method"], registry=self.registry
+        )
+        self._errors = Counter(
+            "pycrio_cri_operations_errors",
+            "CRI calls that ended with an error, by method and gRPC status code.",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "pycrio_cri_operations_latency_seconds",
+            "How long CRI calls took (streams: until the stream ended), by method.",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._pull_bytes = Counter(
+            "pycrio_image_pulls_bytes",
+            "Bytes received from registries while pulling images.",
+            registry=self.registry,
+        )
+        self._pull_successes = Counter(
+            "pycrio_image_pulls_success", "Image pulls that succeeded.", registry=self.registry
+        )
+        self._pull_failures = Counter(
+            "pycrio_image_pulls_failure",
+            "Image pulls that failed, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._ooms = Counter(
+            "pycrio_containers_oom_killed",
+            "Containers killed by the kernel's OOM killer.",
+            registry=self.registry,
+        )
+        self._dropped = Counter(
+            "pycrio_container_events_dropped",
+            "Container events not delivered to a GetContainerEvents client whose queue was full.",
+            registry=self.registry,
+        )
+
+    def rpc_finished(self, method: str, code: str, seconds: float) -> None:
+        self._operations.labels(method).inc()
+        self._latency.labels(method).observe(seconds)
+        if code != "OK":
+            self._errors.labels(method, code).inc()
+
+    def image_pull_bytes(self, count: int) -> None:
+        self._pull_bytes.inc(count)
+
+    def image_pull_finished(self, succeeded: bool, reason: str = "") -> None:
+        if succeeded:
+            self._pull_successes.inc()
+        else:
+            self._pull_failures.labels(reason or "unknown").inc()
+
+    def container_oom_killed(self) -> None:
+        self._ooms.inc()
+
+    def container_events_dropped(self, count: int) -> None:
+        self._dropped.inc(count)
+
+
+class MetricsEndpoint:
+    """Serves /metrics over HTTP on `address:port` when enabled; a background service of the daemon."""
+
+    def __init__(self, metrics: PrometheusMetrics, enabled: bool, address: str, port: int) -> None:
+        self._metrics = metrics
+        self._enabled = enabled
+        self._address = address
+        self._port = port
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self._enabled or self._server is not None:
+            return
+        self._server, self._thread = start_http_server(self._port, self._address, self._metrics.registry)
+        _log.info("serving metrics", address=self._address, port=self.port)
+
+    @property
+    def port(self) -> int:
+        """The bound port (the configured one, or the one the kernel chose for 0)."""
+        return self._server.server_port if self._server is not None else self._port
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None

@@ -1,0 +1,33 @@
+"""A RuntimeMetrics that remembers what it was told."""
+
+import threading
+
+
+class RecordingMetrics:
+    def __init__(self) -> None:
+        self.rpcs: list[tuple[str, str]] = []
+        self.pull_bytes = 0
+        self.pulls: list[tuple[bool, str]] = []
+        self.ooms = 0
+        self.events_dropped = 0
+        self._lock = threading.Lock()
+
+    def rpc_finished(self, method: str, code: str, seconds: float) -> None:
+        with self._lock:
+            self.rpcs.append((method, code))
+
+    def image_pull_bytes(self, count: int) -> None:
+        with self._lock:
+            self.pull_bytes += count
+
+    def image_pull_finished(self, succeeded: bool, reason: str = "") -> None:
+        with self._lock:
+            self.pulls.append((succeeded, reason))
+
+    def container_oom_killed(self) -> None:
+        with self._lock:
+            self.ooms += 1
+
+    def container_events_dropped(self, count: int) -> None:
+        with self._lock:
+            self.events_dropped += count
