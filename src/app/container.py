@@ -18,6 +18,7 @@ from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
 from adapters.containers.pod_containers import ServicePodContainers
+from adapters.containers.stream_targets import ServiceStreamTargets
 from adapters.containers.wiring import build_container_service
 from adapters.cri.container_events import ContainerExits, ContainerLifecycleEvents, LifecycleLedger
 from adapters.cri.containers import ContainerHandlers
@@ -53,7 +54,6 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
-from adapters.streaming.until_merged import NoStreamTargets
 from adapters.system.clock import SystemClock
 from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
@@ -227,10 +227,21 @@ class Container(containers.DeclarativeContainer):
     )
     image_handlers = providers.Singleton(ImageHandlers, service=images)
 
-    # Streaming (Exec/Attach/PortForward). stream_targets and container_io are replaced by adapters over
-    # the containers and pods services when those branches are merged.
-    stream_targets = providers.Singleton(NoStreamTargets)
-    container_io = providers.Singleton(NoStreamTargets)
+    container_service = providers.Singleton(
+        build_container_service,
+        config=config,
+        store=state_store,
+        sandboxes=sandboxes,
+        images=images,
+        pod_containers=pod_containers,
+    )
+    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
+
+    # Streaming (Exec/Attach/PortForward) into the containers and pods of the services above.
+    stream_targets = providers.Singleton(
+        ServiceStreamTargets, containers=container_service, sandboxes=sandboxes
+    )
+    container_io = stream_targets
     container_streams = providers.Singleton(
         OciContainerStreams,
         lookup=container_io,
@@ -258,16 +269,6 @@ class Container(containers.DeclarativeContainer):
         base_url=providers.Callable(lambda server: lambda: server.base_url, streaming_server),
     )
     streaming_handlers = providers.Singleton(StreamingHandlers, service=streaming_service)
-
-    container_service = providers.Singleton(
-        build_container_service,
-        config=config,
-        store=state_store,
-        sandboxes=sandboxes,
-        images=images,
-        pod_containers=pod_containers,
-    )
-    container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
     clock = providers.Singleton(SystemClock)

@@ -119,6 +119,18 @@ class RuntimeHandler:
     systemd_cgroup: bool = False
 
 
+@dataclass(frozen=True)
+class StreamEndpoints:
+    container_id: str
+    runtime_binary: str
+    runtime_root: str
+    bundle: str
+    attach_socket: str
+    stdin: bool
+    stdin_once: bool
+    tty: bool
+
+
 def container_name(config: ContainerConfig, sandbox: SandboxFacts) -> str:
     """The kubelet-style unique name: k8s_<container>_<pod>_<namespace>_<pod uid>_<attempt>."""
     return f"k8s_{config.name}_{sandbox.name}_{sandbox.namespace}_{sandbox.uid}_{config.attempt}"
@@ -528,6 +540,24 @@ class ContainerService:
         process["terminal"] = False
         # The lock is released: a long exec must not block status, stop or other execs.
         return self._monitor.exec_sync(request, process, timeout)
+
+    def stream_endpoints(self, container_id: str) -> StreamEndpoints:
+        """Where a running container's processes and I/O are reached, for exec and attach streams."""
+        with self._locked(container_id) as container:
+            self._refresh(container)
+            if container.state is not ContainerState.RUNNING:
+                raise FailedPrecondition(f"container {container.id} is {container.state.name}, not RUNNING")
+            runtime = self._handler(container.runtime_handler).runtime
+            return StreamEndpoints(
+                container_id=container.id,
+                runtime_binary=runtime.binary,
+                runtime_root=runtime.root,
+                bundle=container.bundle,
+                attach_socket=str(self._monitor.attach_socket(container.id)),
+                stdin=container.config.stdin,
+                stdin_once=container.config.stdin_once,
+                tty=container.config.tty,
+            )
 
     def update_resources(self, container_id: str, resources: Resources) -> None:
         """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised."""

@@ -1,0 +1,104 @@
+"""Exec, Attach and PortForward through the daemon into real pods and containers."""
+# ruff: noqa: F811  (pytest fixtures imported from test_containers are parameters here)
+
+import struct
+
+import grpc
+import pytest
+
+from adapters.cri.generated import api_pb2 as pb
+from tests.e2e.containers_support import container_config, run_container, wait_exited
+from tests.e2e.test_containers import Env, env, shared_pod  # noqa: F401  (module fixtures)
+from tests.streaming_client import SpdyCommand, SpdyPortForward, WebSocketClient, WebSocketCommand
+
+Pod = tuple[str, pb.PodSandboxConfig]
+
+
+def test_exec_over_spdy_gives_both_streams_and_the_exit_code(env: Env, shared_pod: Pod) -> None:
+    pod_id, pod = shared_pod
+    target = run_container(env.client, pod_id, pod, container_config("exec-spdy", ["sleep", "600"]))
+    request = pb.ExecRequest(
+        container_id=target, cmd=["sh", "-c", "echo hi; echo err >&2; exit 3"], stdout=True, stderr=True
+    )
+    url = env.client.runtime.Exec(request).url
+    result = SpdyCommand(url, stdin=False, stdout=True, stderr=True, tty=False).wait()
+    assert (result.stdout, result.stderr, result.exit_code) == (b"hi\n", b"err\n", 3)
+
+
+def test_exec_over_websocket_with_a_tty_and_an_id_prefix(env: Env, shared_pod: Pod) -> None:
+    pod_id, pod = shared_pod
+    target = run_container(env.client, pod_id, pod, container_config("exec-ws", ["sleep", "600"]))
+    request = pb.ExecRequest(
+        container_id=target[:12], cmd=["sh", "-c", "read l; echo tty:$l"], tty=True, stdin=True, stdout=True
+    )
+    ws = WebSocketCommand(env.client.runtime.Exec(request).url)
+    ws.resize(90, 30)
+    ws.send(b"yes\n")
+    result = ws.wait()
+    assert b"tty:yes" in result.stdout
+    assert result.exit_code == 0
+
+
+def test_attach_with_stdin_once(env: Env, shared_pod: Pod) -> None:
+    pod_id, pod = shared_pod
+    script = "while read l; do echo got:$l; done; echo bye"
+    config = container_config("attach-me", ["sh", "-c", script], stdin=True, stdin_once=True)
+    target = run_container(env.client, pod_id, pod, config)
+    url = env.client.runtime.Attach(
+        pb.AttachRequest(container_id=target, stdin=True, stdout=True, stderr=True)
+    ).url
+    command = SpdyCommand(url, stdin=True, stdout=True, stderr=True, tty=False)
+    assert command.stdout is not None
+    for i in range(100):  # the attach joins a running process: repeat until it echoes
+        command.send(b"line%d\n" % i)
+        try:
+            command.stdout.read_until(lambda out: b"got:" in out, 0.2)
+            break
+        except TimeoutError:
+            continue
+    command.close_stdin()
+    result = command.wait()
+    assert result.stdout.endswith(b"bye\n")
+    assert result.exit_code == 0
+    assert wait_exited(env.client, target).exit_code == 0  # stdin_once: the process saw EOF and ended
+
+
+def test_port_forward_over_spdy_and_websocket(env: Env, shared_pod: Pod) -> None:
+    pod_id, pod = shared_pod
+    web = ["busybox", "httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/etc"]
+    run_container(env.client, pod_id, pod, container_config("web", web))
+    url = env.client.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod_id, port=[8080])).url
+    forward = SpdyPortForward(url)
+    page = b""
+    for _ in range(100):  # until httpd listens
+        data, _error = forward.connect(8080)
+        data.write(b"GET /hostname HTTP/1.0\r\n\r\n")
+        page = data.read_all()
+        if page.startswith(b"HTTP/1."):
+            break
+    forward.close()
+    assert page.split(b"\r\n", 1)[0].endswith(b"200 OK"), page
+
+    url = env.client.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod_id, port=[8080])).url
+    client = WebSocketClient(url, ["v4.channel.k8s.io"])
+    client.read_until(0, lambda got: len(got) >= 2)
+    assert client.channel(0)[:2] == struct.pack("<H", 8080)
+    client.write(0, b"GET /hostname HTTP/1.0\r\n\r\n")
+    got = client.read_until(0, lambda got: b"\r\n\r\n" in got[2:])
+    assert b" 200 " in got
+    client.close()
+
+
+def test_stream_requests_for_absent_or_stopped_targets(env: Env, shared_pod: Pod) -> None:
+    pod_id, pod = shared_pod
+    with pytest.raises(grpc.RpcError) as absent:
+        env.client.runtime.Exec(pb.ExecRequest(container_id="nope", cmd=["true"], stdout=True))
+    assert absent.value.code() == grpc.StatusCode.NOT_FOUND
+    done = run_container(env.client, pod_id, pod, container_config("done", ["true"]))
+    wait_exited(env.client, done)
+    with pytest.raises(grpc.RpcError) as exited:
+        env.client.runtime.Exec(pb.ExecRequest(container_id=done, cmd=["true"], stdout=True))
+    assert exited.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as no_pod:
+        env.client.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id="nope", port=[80]))
+    assert no_pod.value.code() == grpc.StatusCode.NOT_FOUND
