@@ -45,7 +45,7 @@ class RuntimeHandler:
     """An OCI runtime that a CRI runtime_handler name selects."""
 
     path: str = "/usr/sbin/runc"
-    # The OCI runtime's own state dir (its --root).
+    # The OCI runtime's own state dir (its --root); empty means <runtime.run_dir>/<handler name>.
     root: str = ""
     # "oci" is the only type; kept as a key so configs from cri-o read the same.
     type: Literal["oci"] = "oci"
@@ -53,8 +53,8 @@ class RuntimeHandler:
 
 def _default_runtimes() -> dict[str, RuntimeHandler]:
     return {
-        "runc": RuntimeHandler(path="/usr/sbin/runc", root="/run/pycrio/runc"),
-        "crun": RuntimeHandler(path="/usr/bin/crun", root="/run/pycrio/crun"),
+        "runc": RuntimeHandler(path="/usr/sbin/runc"),
+        "crun": RuntimeHandler(path="/usr/bin/crun"),
     }
 
 
