@@ -46,7 +46,9 @@ class SandboxSettings:
     shm_size_bytes: int = 64 * 1024 * 1024
     # Seconds CNI DEL is retried before stop/remove give up on it.
     network_teardown_deadline: float = 30.0
-    container_stop_timeout: float = 10.0
+    # The CRI says a pod's remaining containers are forcibly terminated on StopPodSandbox (the kubelet has
+    # already given each its grace period through StopContainer), so they get SIGKILL at once, as containerd.
+    container_stop_timeout: float = 0.0
     infra_stop_timeout: float = 10.0
     # Seconds a duplicate RunPodSandbox waits for the first one to finish.
     creation_wait: float = 240.0

@@ -506,6 +506,19 @@ def test_containers_of_a_pod_share_its_namespaces(env: Env) -> None:
     assert not processes_matching(f"sleep {marker(7)}") and not processes_matching(f"sleep {marker(8)}")
 
 
+def test_pod_stop_kills_its_containers_without_a_grace_period(env: Env) -> None:
+    """The CRI: running containers are forcibly terminated by StopPodSandbox (no SIGTERM first)."""
+    pod_id, pod = env.pod("forced")
+    script = "trap 'echo got-term; exit 0' TERM; while true; do sleep 1; done"
+    cid = run_container(env.client, pod_id, pod, container_config("graceful", ["/bin/sh", "-c", script]))
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    stopped = status(env.client, cid).status
+    assert stopped.state == pb.CONTAINER_EXITED
+    assert stopped.exit_code == 128 + 9
+    assert "got-term" not in [line for _, line in log_lines(stopped.log_path)]
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+
+
 def test_tty_container(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
     pod_id, pod = shared_pod
     config = container_config(
