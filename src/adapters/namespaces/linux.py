@@ -1,7 +1,6 @@
 """The few Linux syscalls Python 3.11 lacks (setns, unshare, mount, pivot_root), through libc."""
 
 import ctypes
-import ctypes.util
 import os
 
 CLONE_NEWNS = 0x00020000
@@ -22,7 +21,8 @@ MNT_DETACH = 0x2
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+# find_library runs ldconfig: the short-lived helpers name glibc's soname directly.
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def _check(result: int, what: str) -> None:
