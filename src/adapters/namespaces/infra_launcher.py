@@ -72,7 +72,9 @@ def _become_infra(rootfs: str, init: str, cgroup_procs: list[str], devnull: int)
     linux.unshare(linux.CLONE_NEWNS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     linux.mount("tmpfs", rootfs, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=64k,mode=0755")
-    target = os.path.join(rootfs, "init")
+    # Under its own name, so `ps` on the node shows what each pod's PID 1 is.
+    name = os.path.basename(init)
+    target = os.path.join(rootfs, name)
     os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o755))
     linux.mount(init, target, None, linux.MS_BIND)
     linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
@@ -85,7 +87,7 @@ def _become_infra(rootfs: str, init: str, cgroup_procs: list[str], devnull: int)
     linux.mount(None, "/", None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    os.execv("/init", ["/init", "-P"])
+    os.execv("/" + name, ["/" + name, "-P"])
 
 
 if __name__ == "__main__":
