@@ -17,19 +17,15 @@ import pytest
 
 from adapters.conmon.log_format import parse_line
 from adapters.conmon.monitor import ConmonMonitor
-from adapters.process import runner
-from adapters.process.subreaper import become_subreaper
 from adapters.runc.runtime import RuncRuntime
 from domain.errors import FailedPrecondition, PycrioError
 from ports.container_monitor import MAX_EXEC_OUTPUT, ContainerMonitor, ExitStatus, MonitoredCreate
 from ports.oci_runtime import OciRuntime
 from tests.contract.container_host import (
-    build_busybox_rootfs,
     cgroup_parent_for,
     make_bundle,
     marker,
     processes_matching,
-    remove_test_root_if_empty,
     unique_id,
 )
 from tests.contract.runtimes import RUNTIME_BINARIES, refusal
@@ -39,19 +35,7 @@ from tests.fakes.oci_runtime import FakeOciRuntime
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="session")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_busybox_rootfs(tmp_path_factory.mktemp("busybox-monitor") / "rootfs")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def reaper() -> Iterator[None]:
-    become_subreaper()
-    orphan_reaper = runner.OrphanReaper(interval=0.2)
-    orphan_reaper.start()
-    yield
-    orphan_reaper.stop()
-    remove_test_root_if_empty()
+pytestmark = pytest.mark.usefixtures("orphan_reaper")
 
 
 @dataclass

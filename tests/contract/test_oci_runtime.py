@@ -8,19 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.process import runner
-from adapters.process.subreaper import become_subreaper
 from adapters.runc.runtime import RuncRuntime
 from domain.errors import FailedPrecondition, NotFound, PycrioError
 from ports.oci_runtime import OciRuntime, RuntimeState
 from tests.contract.container_host import (
     CGROUP_ROOT,
-    build_busybox_rootfs,
     cgroup_parent_for,
     make_bundle,
     marker,
     processes_matching,
-    remove_test_root_if_empty,
     unique_id,
 )
 from tests.contract.runtimes import RUNTIME_BINARIES, refusal
@@ -29,20 +25,7 @@ from tests.fakes.oci_runtime import FakeOciRuntime
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="session")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def reaper() -> Iterator[None]:
-    """Like the daemon: adopt and reap what the runtimes orphan."""
-    become_subreaper()
-    orphan_reaper = runner.OrphanReaper(interval=0.2)
-    orphan_reaper.start()
-    yield
-    orphan_reaper.stop()
-    remove_test_root_if_empty()
+pytestmark = pytest.mark.usefixtures("orphan_reaper")
 
 
 @pytest.fixture
