@@ -1,12 +1,15 @@
-"""RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus and ListPodSandbox."""
+"""RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, StreamPodSandboxes and
+UpdatePodSandboxResources."""
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
 from adapters.cri.generated import api_pb2 as pb
+from adapters.cri.stats import chunks
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -91,7 +94,16 @@ class SandboxHandlers:
     def ListPodSandbox(
         self, request: pb.ListPodSandboxRequest, context: grpc.ServicerContext
     ) -> pb.ListPodSandboxResponse:
-        wanted = request.filter
+        return pb.ListPodSandboxResponse(items=self._listed(request.filter))
+
+    def StreamPodSandboxes(
+        self, request: pb.StreamPodSandboxesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.StreamPodSandboxesResponse]:
+        """ListPodSandbox's pods in messages of up to stats.STREAM_CHUNK, each pod once; none, no message."""
+        for chunk in chunks(self._listed(request.filter)):
+            yield pb.StreamPodSandboxesResponse(pod_sandboxes=chunk)
+
+    def _listed(self, wanted: pb.PodSandboxFilter) -> list[pb.PodSandbox]:
         query = SandboxFilter(
             id=wanted.id,
             state=(SandboxState.READY if wanted.state.state == pb.SANDBOX_READY else SandboxState.NOTREADY)
@@ -99,20 +111,18 @@ class SandboxHandlers:
             else None,
             labels=dict(wanted.label_selector),
         )
-        return pb.ListPodSandboxResponse(
-            items=[
-                pb.PodSandbox(
-                    id=sb.id,
-                    metadata=_metadata(sb),
-                    state=_STATES[sb.state],
-                    created_at=sb.created_at,
-                    labels=sb.config.labels,
-                    annotations=sb.config.annotations,
-                    runtime_handler=sb.runtime_handler,
-                )
-                for sb in self._service.list(query)
-            ]
-        )
+        return [
+            pb.PodSandbox(
+                id=sb.id,
+                metadata=_metadata(sb),
+                state=_STATES[sb.state],
+                created_at=sb.created_at,
+                labels=sb.config.labels,
+                annotations=sb.config.annotations,
+                runtime_handler=sb.runtime_handler,
+            )
+            for sb in self._service.list(query)
+        ]
 
 
 def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
