@@ -135,14 +135,22 @@ def test_checkpoint_answers_cri_o_s_refusal_before_any_lookup(world: World) -> N
         assert status_message_for(raised.value) == CHECKPOINT_UNSUPPORTED
 
 
-def test_the_wired_runtime_service_serves_them_through_the_wrappers() -> None:
-    """The new RPCs are reached through the sandbox and container event wrappers of app/container.py."""
+def test_the_wired_services_serve_every_rpc_the_new_ones_through_the_wrappers() -> None:
+    """No RPC of cri-api's RuntimeService or ImageService falls back to the generated UNIMPLEMENTED stub, and
+    the new ones are reached through the sandbox and container event wrappers of app/container.py."""
+    from adapters.cri.generated import api_pb2
+
     with tempfile.TemporaryDirectory() as root:
         container = make_container(load(None, overrides=[f'runtime.root="{Path(root)}"']))
         container.network.override(providers.Object(FakeNetwork()))
         container.state_store.override(providers.Object(InMemoryStateStore()))
         runtime: Any = container.runtime_servicer()
+        servers = {"RuntimeService": runtime, "ImageService": container.image_servicer()}
+        for service, servicer in servers.items():
+            methods = api_pb2.DESCRIPTOR.services_by_name[service].methods
+            assert [m.name for m in methods if m.name not in vars(servicer)] == [], service
         assert runtime.StreamPodSandboxes.__self__ is container.sandbox_handlers()
+        assert runtime.UpdatePodSandboxResources.__self__ is container.sandbox_handlers()
         assert runtime.StreamContainers.__self__ is container.container_handlers()
         assert runtime.CheckpointContainer.__self__ is container.container_handlers()
         assert list(runtime.StreamPodSandboxes(pb.StreamPodSandboxesRequest(), CTX)) == []

@@ -103,6 +103,16 @@ class SandboxHandlers:
         for chunk in chunks(self._listed(request.filter)):
             yield pb.StreamPodSandboxesResponse(pod_sandboxes=chunk)
 
+    def UpdatePodSandboxResources(
+        self, request: pb.UpdatePodSandboxResourcesRequest, context: grpc.ServicerContext
+    ) -> pb.UpdatePodSandboxResourcesResponse:
+        self._service.update_resources(
+            request.pod_sandbox_id,
+            overhead=_resources_record(request, "overhead"),
+            resources=_resources_record(request, "resources"),
+        )
+        return pb.UpdatePodSandboxResourcesResponse()
+
     def _listed(self, wanted: pb.PodSandboxFilter) -> list[pb.PodSandbox]:
         query = SandboxFilter(
             id=wanted.id,
@@ -168,16 +178,19 @@ def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
         ),
         sysctls=dict(linux.sysctls),
         privileged=security.privileged,
-        overhead=_resources(linux, "overhead"),
-        resources=_resources(linux, "resources"),
+        overhead=_resources_record(linux, "overhead"),
+        resources=_resources_record(linux, "resources"),
         user_namespace=ns.HasField("userns_options") and ns.userns_options.mode == pb.POD,
     )
 
 
-def _resources(linux: pb.LinuxPodSandboxConfig, field: str) -> dict[str, Any]:
-    if not linux.HasField(field):
+def _resources_record(
+    message: pb.LinuxPodSandboxConfig | pb.UpdatePodSandboxResourcesRequest, field: str
+) -> dict[str, Any]:
+    """A LinuxContainerResources field as the sandbox records it (JSON mapping, proto names); absent = {}."""
+    if not message.HasField(field):
         return {}
-    return dict(json_format.MessageToDict(getattr(linux, field), preserving_proto_field_name=True))
+    return dict(json_format.MessageToDict(getattr(message, field), preserving_proto_field_name=True))
 
 
 def _metadata(sb: PodSandbox) -> pb.PodSandboxMetadata:
