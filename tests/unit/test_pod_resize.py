@@ -190,3 +190,9 @@ def test_a_refused_update_keeps_the_old_record_and_limits() -> None:
     assert world.cgroups.limits == kept
     assert world.recorded(sid) == record == {"cpu_shares": "512"}
     assert world.verbose(sid)["resources"] == {"cpu_shares": "512"}
+
+
+def test_v2_weights_follow_runc_s_conversion() -> None:
+    from adapters.cgroups.cgroupfs import shares_to_weight
+
+    assert [shares_to_weight(s) for s in (0, 2, 1024, 262144, 10**6)] == [1, 1, 39, 10000, 10000]
