@@ -1,7 +1,8 @@
 """The one error vocabulary of pycrio.
 
 Domain services and adapters raise these; the CRI interceptor maps each class to one gRPC status code, so
-handlers never pick codes themselves and nothing escapes as UNKNOWN.
+handlers never pick codes themselves and nothing escapes as UNKNOWN by accident (NotSupported is UNKNOWN on
+purpose).
 """
 
 
@@ -39,3 +40,8 @@ class ResourceExhausted(PycrioError):
 
 class Internal(PycrioError):
     """A failure of pycrio or of a host component, with the component's own message."""
+
+
+class NotSupported(PycrioError):
+    """An optional feature pycrio does not offer (checkpoint/restore). Answered UNKNOWN, the code cri-o and
+    containerd answer with for it, so that clients which match their status text recognise ours."""

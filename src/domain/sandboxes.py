@@ -1,4 +1,5 @@
-"""The pod sandbox lifecycle: RunPodSandbox, StopPodSandbox, RemovePodSandbox, status and list.
+"""The pod sandbox lifecycle: RunPodSandbox, StopPodSandbox, RemovePodSandbox, status and list, and the
+pod-level resources of an in-place resize (UpdatePodSandboxResources).
 
 What this solves:
 - Names are reserved per pod metadata. A kubelet that timed out retries RunPodSandbox with the same
@@ -15,13 +16,15 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import structlog
 
 from domain.cgroup_paths import infra_cgroup
 from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
 from domain.pod_file_text import hosts, resolv_conf
+from domain.pod_resources import pod_cgroup_limits
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
 from ports.cgroups import Cgroups
@@ -345,6 +348,44 @@ class SandboxService:
             if not self._cgroups.exists(candidate):
                 return candidate
         return ""
+
+    # ---- UpdatePodSandboxResources ------------------------------------------------------------------
+
+    def update_resources(self, sandbox_id: str, overhead: dict[str, Any], resources: dict[str, Any]) -> None:
+        """Record the pod's new overhead and resources and, where pycrio made the pod's cgroup, set its
+        limits. Where the pod has no cgroup of its own (the kubelet's, which it has already resized, a
+        systemd slice, the daemon's shared default parent) they are only recorded, as cri-o and containerd
+        do. All or nothing: when the cgroup refuses a value, the old record and limits stay."""
+        limits = pod_cgroup_limits(overhead, resources)  # refuse bad input before anything changes
+        sb, lock = self._lookup_for_change(sandbox_id)
+        if sb is None:
+            raise NotFound(f"pod sandbox {sandbox_id!r} not found")
+        with lock:
+            if self._sandboxes.get(sb.id) is not sb:
+                raise NotFound(f"pod sandbox {sandbox_id!r} not found")
+            before = sb.config
+            sb.config = replace(before, overhead=dict(overhead), resources=dict(resources))
+            self._save(sb)
+            if not self.owns_pod_cgroup(sb) or limits.empty:
+                return
+            try:
+                self._cgroups.set_limits(sb.cgroup_parent, limits)
+            except BaseException:
+                sb.config = before
+                self._save(sb)
+                raise
+            _log.info("pod cgroup resized", id=sb.id, cgroup=sb.cgroup_parent, limits=str(limits))
+
+    @staticmethod
+    def owns_pod_cgroup(sb: PodSandbox) -> bool:
+        """Whether the pod's cgroup (the parent of its infra and container cgroups) is pycrio's own: made for
+        this pod from the cgroup parent it asked for, and removed with it."""
+        return (
+            sb.cgroup_driver == "cgroupfs"
+            and bool(sb.config.cgroup_parent)
+            and bool(sb.cgroup_created_from)
+            and sb.cgroup_parent.startswith(sb.cgroup_created_from)
+        )
 
     # ---- PodSandboxStatus / ListPodSandbox -----------------------------------------------------------
 

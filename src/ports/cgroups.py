@@ -1,5 +1,7 @@
-"""Creating and removing the cgroups a pod's processes live in (cgroupfs: v1 controllers or unified v2)."""
+"""Creating and removing the cgroups a pod's processes live in (cgroupfs: v1 controllers or unified v2), and
+setting a pod cgroup's limits."""
 
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -19,3 +21,27 @@ class Cgroups(Protocol):
     def remove(self, path: str) -> None:
         """Remove it from every controller; absent is not an error, a cgroup with processes is (Internal)."""
         ...
+
+    def set_limits(self, path: str, limits: "CgroupLimits") -> None:
+        """Write the limits that are set to `path`'s controller files, all or none: when one write fails,
+        the files already written get their old contents back and the error is raised (InvalidArgument for a
+        limit this hierarchy cannot hold, Internal with the file's name for a write the kernel refuses)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CgroupLimits:
+    """Limits for one cgroup in cgroup v1 units (the driver converts for v2). 0 or "" leaves a file as it is;
+    `unified` holds raw cgroup v2 files, refused on v1."""
+
+    cpu_shares: int = 0
+    cpu_quota_us: int = 0  # -1: no quota
+    cpu_period_us: int = 0
+    memory_limit_bytes: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    unified: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self == CgroupLimits()

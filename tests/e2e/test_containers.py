@@ -212,6 +212,10 @@ def test_list_containers_filters(env: Env, shared_pod: tuple[str, pb.PodSandboxC
         response = env.client.runtime.ListContainers(
             pb.ListContainersRequest(filter=pb.ContainerFilter(**kw))
         )
+        stream = env.client.runtime.StreamContainers(
+            pb.StreamContainersRequest(filter=pb.ContainerFilter(**kw))
+        )
+        assert [c for m in stream for c in m.containers] == list(response.containers)
         return {c.id for c in response.containers}
 
     assert {a, b} <= listed()

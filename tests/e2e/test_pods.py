@@ -82,9 +82,17 @@ class PodWorld:
         self.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
 
     def listed(self, **filter_fields: Any) -> list[pb.PodSandbox]:
+        """ListPodSandbox's answer, checked against StreamPodSandboxes' (the same pods, each once)."""
         reply = self.runtime.ListPodSandbox(
             pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(**filter_fields))
         )
+        messages = list(
+            self.runtime.StreamPodSandboxes(
+                pb.StreamPodSandboxesRequest(filter=pb.PodSandboxFilter(**filter_fields))
+            )
+        )
+        assert all(m.pod_sandboxes for m in messages)
+        assert [p for m in messages for p in m.pod_sandboxes] == list(reply.items)
         return list(reply.items)
 
     def leftovers(self) -> list[str]:

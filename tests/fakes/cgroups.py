@@ -1,15 +1,21 @@
-"""An in-memory cgroup tree: paths, and which ones hold processes (and so cannot be removed)."""
+"""An in-memory cgroup tree: paths, which ones hold processes (and so cannot be removed), and each one's
+limits. Like the kernel, it refuses CPUs it does not have, and then keeps the old limits."""
 
+import dataclasses
 import threading
 
-from domain.errors import Internal
+from domain.errors import Internal, InvalidArgument
+from ports.cgroups import CgroupLimits
 
 
 class FakeCgroups:
-    def __init__(self) -> None:
+    def __init__(self, cpus: int = 2, unified: bool = False) -> None:
         self._lock = threading.Lock()
+        self._cpus = cpus
+        self._unified = unified
         self.paths: set[str] = set()
         self.busy: set[str] = set()
+        self.limits: dict[str, CgroupLimits] = {}
 
     def exists(self, path: str) -> bool:
         with self._lock:
@@ -31,3 +37,20 @@ class FakeCgroups:
             if any(p.startswith(path + "/") for p in self.paths):
                 raise Internal(f"cgroup {path} has child cgroups")
             self.paths.discard(path)
+
+    def set_limits(self, path: str, limits: CgroupLimits) -> None:
+        if limits.unified and not self._unified:
+            raise InvalidArgument("unified: cgroup v2 files cannot be set on a cgroup v1 host")
+        for part in limits.cpuset_cpus.replace("-", ",").split(","):
+            if part and int(part) >= self._cpus:
+                raise Internal(f"cannot write {limits.cpuset_cpus!r} to {path}/cpuset.cpus: Invalid argument")
+        with self._lock:
+            if path not in self.paths:
+                raise Internal(f"cgroup {path} does not exist")
+            current = self.limits.get(path, CgroupLimits())
+            changes = {
+                f.name: getattr(limits, f.name) for f in dataclasses.fields(limits) if getattr(limits, f.name)
+            }
+            if "unified" in changes:
+                changes["unified"] = tuple(sorted({**dict(current.unified), **dict(limits.unified)}.items()))
+            self.limits[path] = dataclasses.replace(current, **changes)

@@ -1,12 +1,15 @@
-"""RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus and ListPodSandbox."""
+"""RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, StreamPodSandboxes and
+UpdatePodSandboxResources."""
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
 from adapters.cri.generated import api_pb2 as pb
+from adapters.cri.stats import chunks
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -91,7 +94,26 @@ class SandboxHandlers:
     def ListPodSandbox(
         self, request: pb.ListPodSandboxRequest, context: grpc.ServicerContext
     ) -> pb.ListPodSandboxResponse:
-        wanted = request.filter
+        return pb.ListPodSandboxResponse(items=self._listed(request.filter))
+
+    def StreamPodSandboxes(
+        self, request: pb.StreamPodSandboxesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.StreamPodSandboxesResponse]:
+        """ListPodSandbox's pods in messages of up to stats.STREAM_CHUNK, each pod once; none, no message."""
+        for chunk in chunks(self._listed(request.filter)):
+            yield pb.StreamPodSandboxesResponse(pod_sandboxes=chunk)
+
+    def UpdatePodSandboxResources(
+        self, request: pb.UpdatePodSandboxResourcesRequest, context: grpc.ServicerContext
+    ) -> pb.UpdatePodSandboxResourcesResponse:
+        self._service.update_resources(
+            request.pod_sandbox_id,
+            overhead=_resources_record(request, "overhead"),
+            resources=_resources_record(request, "resources"),
+        )
+        return pb.UpdatePodSandboxResourcesResponse()
+
+    def _listed(self, wanted: pb.PodSandboxFilter) -> list[pb.PodSandbox]:
         query = SandboxFilter(
             id=wanted.id,
             state=(SandboxState.READY if wanted.state.state == pb.SANDBOX_READY else SandboxState.NOTREADY)
@@ -99,20 +121,18 @@ class SandboxHandlers:
             else None,
             labels=dict(wanted.label_selector),
         )
-        return pb.ListPodSandboxResponse(
-            items=[
-                pb.PodSandbox(
-                    id=sb.id,
-                    metadata=_metadata(sb),
-                    state=_STATES[sb.state],
-                    created_at=sb.created_at,
-                    labels=sb.config.labels,
-                    annotations=sb.config.annotations,
-                    runtime_handler=sb.runtime_handler,
-                )
-                for sb in self._service.list(query)
-            ]
-        )
+        return [
+            pb.PodSandbox(
+                id=sb.id,
+                metadata=_metadata(sb),
+                state=_STATES[sb.state],
+                created_at=sb.created_at,
+                labels=sb.config.labels,
+                annotations=sb.config.annotations,
+                runtime_handler=sb.runtime_handler,
+            )
+            for sb in self._service.list(query)
+        ]
 
 
 def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
@@ -158,16 +178,19 @@ def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
         ),
         sysctls=dict(linux.sysctls),
         privileged=security.privileged,
-        overhead=_resources(linux, "overhead"),
-        resources=_resources(linux, "resources"),
+        overhead=_resources_record(linux, "overhead"),
+        resources=_resources_record(linux, "resources"),
         user_namespace=ns.HasField("userns_options") and ns.userns_options.mode == pb.POD,
     )
 
 
-def _resources(linux: pb.LinuxPodSandboxConfig, field: str) -> dict[str, Any]:
-    if not linux.HasField(field):
+def _resources_record(
+    message: pb.LinuxPodSandboxConfig | pb.UpdatePodSandboxResourcesRequest, field: str
+) -> dict[str, Any]:
+    """A LinuxContainerResources field as the sandbox records it (JSON mapping, proto names); absent = {}."""
+    if not message.HasField(field):
         return {}
-    return dict(json_format.MessageToDict(getattr(linux, field), preserving_proto_field_name=True))
+    return dict(json_format.MessageToDict(getattr(message, field), preserving_proto_field_name=True))
 
 
 def _metadata(sb: PodSandbox) -> pb.PodSandboxMetadata:

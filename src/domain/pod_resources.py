@@ -1,0 +1,75 @@
+"""The limits of a pod's cgroup from UpdatePodSandboxResources (in-place pod resize, KEP-1287).
+
+The kubelet sends two LinuxContainerResources: `resources`, the sum of the containers' resources, and
+`overhead`, what the runtime class adds. The pod cgroup gets their sum: shares add up; a memory limit or a CPU
+quota exists only when `resources` has one (a pod whose containers are unlimited stays unlimited), and the
+overhead's quota is scaled to the period of `resources`. cpusets and unified files come from `resources`.
+Zero (or empty) leaves a cgroup file as it is, as runc does for container updates.
+
+Both arrive as recorded with the sandbox: the CRI's JSON mapping with proto field names (64-bit numbers as
+strings), the form RunPodSandbox keeps them in.
+"""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from domain.errors import InvalidArgument
+from ports.cgroups import CgroupLimits
+
+_CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+
+
+def pod_cgroup_limits(overhead: Mapping[str, Any], resources: Mapping[str, Any]) -> CgroupLimits:
+    """The pod cgroup's limits; InvalidArgument (naming the field) for a value no cgroup can take."""
+    extra, base = _numbers(overhead, "overhead"), _numbers(resources, "resources")
+    shares = base["cpu_shares"] + extra["cpu_shares"]
+    quota = base["cpu_quota"]
+    if quota > 0 and extra["cpu_quota"] > 0:
+        period = base["cpu_period"] or 100_000
+        quota += extra["cpu_quota"] * period // (extra["cpu_period"] or 100_000)
+    memory = base["memory_limit_in_bytes"]
+    if memory > 0:
+        memory += extra["memory_limit_in_bytes"]
+    return CgroupLimits(
+        cpu_shares=shares,
+        cpu_quota_us=quota,
+        cpu_period_us=base["cpu_period"],
+        memory_limit_bytes=memory,
+        cpuset_cpus=_cpu_list(resources, "cpuset_cpus"),
+        cpuset_mems=_cpu_list(resources, "cpuset_mems"),
+        unified=_unified(resources),
+    )
+
+
+def _numbers(fields: Mapping[str, Any], where: str) -> dict[str, int]:
+    numbers = {}
+    for name in ("cpu_shares", "cpu_quota", "cpu_period", "memory_limit_in_bytes"):
+        try:
+            value = int(fields.get(name, 0))
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"{where}.{name}: {fields[name]!r} is not a number") from None
+        lowest = -1 if name == "cpu_quota" else 0  # -1: no quota
+        if value < lowest:
+            raise InvalidArgument(f"{where}.{name}: {value} is negative")
+        numbers[name] = value
+    if 0 < numbers["cpu_period"] < 1000 or numbers["cpu_period"] > 1_000_000:
+        raise InvalidArgument(f"{where}.cpu_period: {numbers['cpu_period']} is outside 1000..1000000 us")
+    if 0 < numbers["cpu_quota"] < 1000:
+        raise InvalidArgument(f"{where}.cpu_quota: {numbers['cpu_quota']} is below the kernel's 1000 us")
+    return numbers
+
+
+def _cpu_list(fields: Mapping[str, Any], name: str) -> str:
+    value = str(fields.get(name, "")).strip()
+    if value and not _CPU_LIST.match(value):
+        raise InvalidArgument(f"resources.{name}: {value!r} is not a list like 0-3,6")
+    return value
+
+
+def _unified(fields: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    entries = dict(fields.get("unified", {}))
+    for name in entries:
+        if not name or "/" in name or name.startswith("."):
+            raise InvalidArgument(f"resources.unified: {name!r} is not a cgroup file name")
+    return tuple(sorted((str(k), str(v)) for k, v in entries.items()))

@@ -1,0 +1,198 @@
+"""UpdatePodSandboxResources over the real sandbox service with fakes: the pod cgroup's limits where pycrio
+made it, only the record elsewhere, NotFound for an absent pod, and nothing changed by a refused update."""
+
+import json
+from typing import Any
+
+import pytest
+
+from adapters.cri.generated import api_pb2 as pb
+from adapters.cri.sandboxes import SandboxHandlers
+from domain.errors import Internal, InvalidArgument, NotFound
+from domain.pod_resources import pod_cgroup_limits
+from domain.sandboxes import STATE_KIND, SandboxService, SandboxSettings
+from ports.cgroups import CgroupLimits
+from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.infra import FakeInfraProcesses
+from tests.fakes.namespaces import FakeNamespaces
+from tests.fakes.network import FakeNetwork
+from tests.fakes.pod_containers import FakePodContainers
+from tests.fakes.pod_files import FakePodFiles
+from tests.fakes.state_store import InMemoryStateStore
+
+CTX: Any = None
+MIB = 1 << 20
+
+
+class Context:
+    def is_active(self) -> bool:
+        return True
+
+
+class World:
+    def __init__(self, driver: str = "cgroupfs") -> None:
+        self.store = InMemoryStateStore()
+        self.cgroups = FakeCgroups(cpus=4)
+        self.settings = SandboxSettings(cgroup_driver=driver, default_cgroup_parent="/pycrio")
+        self.service = self.restarted()
+        self.handlers = SandboxHandlers(self.service)
+
+    def restarted(self) -> SandboxService:
+        return SandboxService(
+            self.store,
+            FakeNetwork(),
+            FakeNamespaces(),
+            FakeInfraProcesses(),
+            FakePodFiles(),
+            self.cgroups,
+            FakePodContainers(),
+            self.settings,
+        )
+
+    def run(self, cgroup_parent: str = "", name: str = "web") -> str:
+        config = pb.PodSandboxConfig(
+            metadata=pb.PodSandboxMetadata(name=name, uid=f"uid-{name}", namespace="ns"),
+            linux=pb.LinuxPodSandboxConfig(
+                cgroup_parent=cgroup_parent,
+                resources=pb.LinuxContainerResources(cpu_shares=102, memory_limit_in_bytes=64 * MIB),
+            ),
+        )
+        request = pb.RunPodSandboxRequest(config=config)
+        return str(self.handlers.RunPodSandbox(request, Context()).pod_sandbox_id)
+
+    def update(self, sandbox_id: str, **resources: Any) -> None:
+        overhead = pb.LinuxContainerResources(cpu_shares=10, memory_limit_in_bytes=8 * MIB)
+        request = pb.UpdatePodSandboxResourcesRequest(
+            pod_sandbox_id=sandbox_id, overhead=overhead, resources=pb.LinuxContainerResources(**resources)
+        )
+        self.handlers.UpdatePodSandboxResources(request, CTX)
+
+    def recorded(self, sandbox_id: str) -> dict[str, Any]:
+        document = self.store.get(STATE_KIND, sandbox_id)
+        assert document is not None
+        resources: dict[str, Any] = document["config"]["resources"]
+        return resources
+
+    def verbose(self, sandbox_id: str) -> dict[str, Any]:
+        request = pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=True)
+        info: dict[str, Any] = json.loads(self.handlers.PodSandboxStatus(request, CTX).info["info"])
+        return info
+
+
+def test_limits_are_the_sum_of_resources_and_overhead() -> None:
+    limits = pod_cgroup_limits(
+        {"cpu_shares": "10", "cpu_quota": "5000", "cpu_period": "50000", "memory_limit_in_bytes": "100"},
+        {"cpu_shares": "512", "cpu_quota": "20000", "cpu_period": "100000", "memory_limit_in_bytes": "1000",
+         "cpuset_cpus": "0-1", "cpuset_mems": "0", "unified": {"memory.high": "900"}},
+    )  # fmt: skip
+    assert limits == CgroupLimits(
+        cpu_shares=522,
+        cpu_quota_us=30000,  # the overhead's 5000 per 50000 is 10000 per 100000
+        cpu_period_us=100000,
+        memory_limit_bytes=1100,
+        cpuset_cpus="0-1",
+        cpuset_mems="0",
+        unified=(("memory.high", "900"),),
+    )
+
+
+def test_unlimited_resources_stay_unlimited_whatever_the_overhead() -> None:
+    limits = pod_cgroup_limits({"cpu_quota": "5000", "memory_limit_in_bytes": "100"}, {"cpu_quota": "-1"})
+    assert (limits.cpu_quota_us, limits.memory_limit_bytes) == (-1, 0)
+    assert pod_cgroup_limits({}, {}).empty
+
+
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        ({"cpu_shares": "-2"}, "resources.cpu_shares"),
+        ({"memory_limit_in_bytes": "-1"}, "resources.memory_limit_in_bytes"),
+        ({"cpu_quota": "-5"}, "resources.cpu_quota"),
+        ({"cpu_quota": "10"}, "resources.cpu_quota"),
+        ({"cpu_period": "50"}, "resources.cpu_period"),
+        ({"cpuset_cpus": "0-"}, "resources.cpuset_cpus"),
+        ({"cpuset_mems": "a"}, "resources.cpuset_mems"),
+        ({"unified": {"../memory.max": "1"}}, "resources.unified"),
+    ],
+)
+def test_values_no_cgroup_takes_are_invalid(resources: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidArgument, match=field):
+        pod_cgroup_limits({}, resources)
+
+
+def test_the_pod_cgroup_pycrio_made_is_resized_and_the_record_persists() -> None:
+    world = World()
+    sid = world.run(cgroup_parent="/kubepods/pod-a")
+    world.update(sid, cpu_shares=512, cpu_quota=50000, cpu_period=100000, memory_limit_in_bytes=256 * MIB,
+                 cpuset_cpus="1-2")  # fmt: skip
+    assert world.cgroups.limits == {
+        "/kubepods/pod-a": CgroupLimits(
+            cpu_shares=522,
+            cpu_quota_us=50000,
+            cpu_period_us=100000,
+            memory_limit_bytes=264 * MIB,
+            cpuset_cpus="1-2",
+        )
+    }
+    expected = {"cpu_shares": "512", "cpu_quota": "50000", "cpu_period": "100000",
+                "memory_limit_in_bytes": str(256 * MIB), "cpuset_cpus": "1-2"}  # fmt: skip
+    assert world.verbose(sid)["resources"] == expected
+    assert world.verbose(sid)["overhead"] == {"cpu_shares": "10", "memory_limit_in_bytes": str(8 * MIB)}
+    assert world.recorded(sid) == expected
+    after_restart = world.restarted().status(sid)
+    assert after_restart.config.resources == expected
+
+
+def test_a_pod_without_a_cgroup_of_its_own_only_records_them() -> None:
+    world = World()
+    world.cgroups.create("/kubepods/pod-b")  # the kubelet's pod cgroup, which it resizes itself
+    kubelets = world.run(cgroup_parent="/kubepods/pod-b", name="kubelets")
+    shared = world.run(name="default-parent")  # in the daemon's shared /pycrio
+    for sid in (kubelets, shared):
+        world.update(sid, cpu_shares=300, memory_limit_in_bytes=128 * MIB)
+        assert world.verbose(sid)["resources"] == {
+            "cpu_shares": "300",
+            "memory_limit_in_bytes": str(128 * MIB),
+        }
+    assert world.cgroups.limits == {}
+
+
+def test_the_systemd_driver_only_records_them() -> None:
+    world = World(driver="systemd")
+    sid = world.run(cgroup_parent="kubepods-pod_c.slice")
+    world.update(sid, cpu_shares=300)
+    assert world.verbose(sid)["resources"] == {"cpu_shares": "300"}
+    assert world.cgroups.limits == {}
+
+
+def test_an_absent_pod_is_not_found_and_an_empty_id_invalid() -> None:
+    world = World()
+    with pytest.raises(NotFound):
+        world.update("no-such-pod", cpu_shares=300)
+    with pytest.raises(InvalidArgument):
+        world.update("", cpu_shares=300)
+    sid = world.run(cgroup_parent="/kubepods/pod-d")
+    world.handlers.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid), CTX)
+    with pytest.raises(NotFound):
+        world.update(sid, cpu_shares=300)
+
+
+def test_a_refused_update_keeps_the_old_record_and_limits() -> None:
+    world = World()
+    sid = world.run(cgroup_parent="/kubepods/pod-e")
+    world.update(sid, cpu_shares=512)
+    kept = world.cgroups.limits.copy()
+    record = world.recorded(sid)
+    with pytest.raises(Internal, match=r"cpuset\.cpus"):
+        world.update(sid, cpu_shares=1024, cpuset_cpus="0-7")  # the fake host has 4 CPUs
+    with pytest.raises(InvalidArgument):
+        world.update(sid, cpu_shares=1024, cpu_period=10)
+    assert world.cgroups.limits == kept
+    assert world.recorded(sid) == record == {"cpu_shares": "512"}
+    assert world.verbose(sid)["resources"] == {"cpu_shares": "512"}
+
+
+def test_v2_weights_follow_runc_s_conversion() -> None:
+    from adapters.cgroups.cgroupfs import shares_to_weight
+
+    assert [shares_to_weight(s) for s in (0, 2, 1024, 262144, 10**6)] == [1, 1, 39, 10000, 10000]
