@@ -1,8 +1,7 @@
 """The one error vocabulary of pycrio.
 
 Domain services and adapters raise these; the CRI interceptor maps each class to one gRPC status code, so
-handlers never pick codes themselves and nothing escapes as UNKNOWN by accident (NotSupported is UNKNOWN on
-purpose).
+handlers never pick codes themselves and nothing escapes as UNKNOWN.
 """
 
 
@@ -43,5 +42,5 @@ class Internal(PycrioError):
 
 
 class NotSupported(PycrioError):
-    """An optional feature pycrio does not offer (checkpoint/restore). Answered UNKNOWN, the code cri-o and
-    containerd answer with for it, so that clients which match their status text recognise ours."""
+    """An optional feature pycrio does not offer (checkpoint/restore). Answered UNIMPLEMENTED with cri-o's
+    text for it, so that clients which match that text (the kubelet's checkpoint e2e) recognise ours."""

@@ -175,5 +175,5 @@ def test_checkpoint_answers_that_checkpoint_restore_is_not_available(pods: Pods)
         pods.runtime.CheckpointContainer(
             pb.CheckpointContainerRequest(container_id=secrets.token_hex(32), location="/tmp/never.tar")
         )
-    assert raised.value.code() == grpc.StatusCode.UNKNOWN
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert raised.value.details() == "checkpoint/restore support not available"

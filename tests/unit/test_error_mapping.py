@@ -1,4 +1,4 @@
-"""Each pycrio error class reaches the client as one gRPC code; nothing becomes UNKNOWN but NotSupported."""
+"""Each pycrio error class reaches the client as one gRPC code; nothing becomes UNKNOWN."""
 
 import grpc
 import pytest
@@ -18,7 +18,7 @@ from domain import errors
         (errors.Unavailable("x"), grpc.StatusCode.UNAVAILABLE),
         (errors.ResourceExhausted("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.Internal("x"), grpc.StatusCode.INTERNAL),
-        (errors.NotSupported("x"), grpc.StatusCode.UNKNOWN),
+        (errors.NotSupported("x"), grpc.StatusCode.UNIMPLEMENTED),
         (NotImplementedError(), grpc.StatusCode.UNIMPLEMENTED),
         (KeyError("surprise"), grpc.StatusCode.INTERNAL),
         (ZeroDivisionError(), grpc.StatusCode.INTERNAL),

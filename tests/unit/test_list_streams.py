@@ -131,7 +131,7 @@ def test_checkpoint_answers_cri_o_s_refusal_before_any_lookup(world: World) -> N
             handlers.CheckpointContainer(
                 pb.CheckpointContainerRequest(container_id=container_id, location="/tmp/cp.tar"), CTX
             )
-        assert status_code_for(raised.value) == grpc.StatusCode.UNKNOWN
+        assert status_code_for(raised.value) == grpc.StatusCode.UNIMPLEMENTED
         assert status_message_for(raised.value) == CHECKPOINT_UNSUPPORTED
 
 

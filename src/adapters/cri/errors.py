@@ -13,13 +13,13 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Internal, grpc.StatusCode.INTERNAL),
-    (errors.NotSupported, grpc.StatusCode.UNKNOWN),
+    (errors.NotSupported, grpc.StatusCode.UNIMPLEMENTED),
     (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
 ]
 
 
 def status_code_for(error: BaseException) -> grpc.StatusCode:
-    """The code the client sees; anything unforeseen is INTERNAL, never UNKNOWN (only NotSupported is)."""
+    """The code the client sees; anything unforeseen is INTERNAL, never UNKNOWN."""
     for error_class, code in _CODES:
         if isinstance(error, error_class):
             return code
