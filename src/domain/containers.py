@@ -415,7 +415,12 @@ class ContainerService:
             self._refresh(container)  # a command that ends at once may already have exited
 
     def stop(self, container_id: str, timeout: float) -> None:
-        """Stop signal, then SIGKILL after `timeout` seconds; stopping a stopped container is fine."""
+        """Stop signal, then SIGKILL after `timeout` seconds. Stopping a stopped or unknown container is fine:
+        the CRI asks for that, and the kubelet retries stops of containers that are already gone."""
+        try:
+            self._get(container_id)
+        except NotFound:
+            return
         with self._locked(container_id) as container:
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):

@@ -226,6 +226,14 @@ def test_unknown_sandbox_image_and_container(world: World) -> None:
         world.service.create("sb1", config(name=""))
 
 
+def test_stopping_an_unknown_container_is_not_an_error(world: World) -> None:
+    world.service.stop("never-existed", timeout=10)
+    cid = world.service.create("sb1", config())
+    world.service.remove(cid)
+    world.service.stop(cid, timeout=0)
+    assert_nothing_left(world)
+
+
 def test_start_twice_is_a_failed_precondition(world: World) -> None:
     cid = world.service.create("sb1", config())
     world.service.start(cid)
