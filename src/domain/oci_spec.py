@@ -8,7 +8,7 @@ InvalidArgument naming the field. The rules follow containerd's `internal/cri/op
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain import seccomp
@@ -18,6 +18,7 @@ from domain.container_config import (
     ImageConfig,
     Mount,
     NamespaceMode,
+    NamespaceOptions,
     Propagation,
     Resources,
     SandboxFacts,
@@ -182,7 +183,7 @@ def _default_mounts(privileged: bool) -> list[dict[str, Any]]:
 
 def _sandbox_mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
     """/dev/shm and the sandbox's hostname, hosts and resolv.conf files."""
-    sandbox, ns = inputs.sandbox, inputs.config.security.namespace_options
+    sandbox, ns = inputs.sandbox, namespace_options(inputs)
     mounts = []
     if ns.ipc is NamespaceMode.NODE:
         mounts.append(
@@ -241,8 +242,20 @@ def _mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
     return [m for m in defaults if m["destination"] not in taken] + cri
 
 
-def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
+def namespace_options(inputs: SpecInputs) -> NamespaceOptions:
+    """The container's namespace options with the pod's network and IPC modes, which it cannot leave: a
+    container of a host-network or host-IPC pod runs in the host's, whatever it asks (cri-o and containerd
+    do the same; the kubelet copies the pod's modes, but other clients, critest among them, do not)."""
     ns, sandbox = inputs.config.security.namespace_options, inputs.sandbox
+    if sandbox.host_network:
+        ns = replace(ns, network=NamespaceMode.NODE)
+    if sandbox.host_ipc:
+        ns = replace(ns, ipc=NamespaceMode.NODE)
+    return ns
+
+
+def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
+    ns, sandbox = namespace_options(inputs), inputs.sandbox
     result = [{"type": "mount"}]
     if ns.network is NamespaceMode.POD:
         if not sandbox.netns_path:
@@ -279,7 +292,7 @@ def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
 
 def _sysctls(inputs: SpecInputs) -> dict[str, str]:
     """Pod sysctls; only namespaced ones, and only for namespaces the pod does not share with the host."""
-    ns = inputs.config.security.namespace_options
+    ns = namespace_options(inputs)
     result = {}
     for raw_key, value in inputs.sandbox.sysctls:
         key = raw_key.replace("/", ".") if "/" in raw_key and "." not in raw_key else raw_key
