@@ -187,6 +187,10 @@ def test_exec_sync_timeout_kills_the_command(host: Host) -> None:
     result = host.monitor.exec_sync(request, exec_process(["/bin/sleep", marker(3)]), timeout=1)
     assert result.timed_out
     assert result.exit_code != 0
+    # Gone once exec_sync returns, not even a zombie in the container's pid namespace (critest checks
+    # this with pgrep right after the timed-out ExecSync).
+    listing = host.monitor.exec_sync(request, exec_process(["/bin/sh", "-c", "cat /proc/[0-9]*/stat"]), 10)
+    assert b"(sleep) Z" not in listing.stdout, listing.stdout
     for _ in range(100):
         if not processes_matching(f"sleep {marker(3)}"):
             break

@@ -28,6 +28,7 @@ from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitSt
 TIMED_OUT_MESSAGE = "command timed out"
 _REOPEN_LOG = b"2 0 0\n"  # conmon's ctl fifo message: reopen the log file
 _REOPEN_LOG_TIMEOUT = 10.0
+_KILLED_EXEC_GONE_TIMEOUT = 5.0
 # conmon stops writing an exec's log at this size: room for the output cap plus the log format's overhead
 # (timestamps on every entry), so that output past the cap is seen and reported as cut.
 _EXEC_LOG_LIMIT = MAX_EXEC_OUTPUT + MAX_EXEC_OUTPUT // 8
@@ -208,6 +209,9 @@ class ConmonMonitor:
             exit_code = int(message.get("exit_code", -1))
             text = str(message.get("message") or "")
             if exit_code == -1 and text == TIMED_OUT_MESSAGE:
+                killed = _read_int(work / "pid")
+                if killed:
+                    runner.wait_gone(killed, _KILLED_EXEC_GONE_TIMEOUT)
                 stdout, stderr, truncated = _read_exec_log(log)
                 return ExecResult(-1, stdout, stderr, timed_out=True, truncated=truncated)
             if exit_code == -1:
