@@ -96,6 +96,8 @@ class SpecInputs:
     group: str = ""
     # Each CRI mount's host path -> the path after resolving symlinks; a missing key = does not exist.
     mount_sources: Mapping[str, str] = field(default_factory=dict)
+    # Image volumes: the host directory holding each one's image file system, by mount index.
+    image_volume_sources: Mapping[int, str] = field(default_factory=dict)
     # Each CRI device's host path -> the device; a missing key = no such device.
     devices: Mapping[str, HostDevice] = field(default_factory=dict)
     # Every host device, given to privileged containers.
@@ -207,6 +209,19 @@ def _sandbox_mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
     return mounts
 
 
+def _image_volume_mount(index: int, mount: Mount, sources: Mapping[int, str]) -> dict[str, Any]:
+    """An image's file system, read-only but not noexec (its binaries may be run), never propagated."""
+    where = f"mounts[{index}]"
+    _check_container_path(f"{where}.container_path", mount.container_path)
+    if not mount.readonly:
+        raise InvalidArgument(f"{where}.readonly: an image volume must be read-only")
+    source = sources.get(index)
+    if source is None:
+        raise InvalidArgument(f"{where}.image: {mount.image!r} is not mounted")
+    return {"destination": mount.container_path, "type": "bind", "source": source,
+            "options": ["rbind", "rprivate", "ro", "nosuid", "nodev"]}  # fmt: skip
+
+
 def _cri_mount(index: int, mount: Mount, sources: Mapping[str, str]) -> dict[str, Any]:
     where = f"mounts[{index}]"
     _check_container_path(f"{where}.container_path", mount.container_path)
@@ -236,7 +251,12 @@ def _rootfs_propagation(mounts: tuple[Mount, ...]) -> str:
 
 
 def _mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
-    cri = [_cri_mount(i, m, inputs.mount_sources) for i, m in enumerate(inputs.config.mounts)]
+    cri = [
+        _image_volume_mount(i, m, inputs.image_volume_sources)
+        if m.image
+        else _cri_mount(i, m, inputs.mount_sources)
+        for i, m in enumerate(inputs.config.mounts)
+    ]
     taken = {m["destination"].rstrip("/") or "/" for m in cri}
     defaults = _default_mounts(inputs.config.security.privileged) + _sandbox_mounts(inputs)
     return [m for m in defaults if m["destination"] not in taken] + cri

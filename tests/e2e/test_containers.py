@@ -27,6 +27,7 @@ from tests.contract.container_host import (
 )
 from tests.cri_client import CriClient
 from tests.e2e.containers_support import (
+    IMAGE,
     container_config,
     log_lines,
     pod_config,
@@ -567,6 +568,41 @@ def test_containers_from_pulled_images_and_image_in_use(
     missing.image.image = user_image
     request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=missing, sandbox_config=pod)
     assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.NOT_FOUND
+
+
+def test_image_volumes_are_read_only_executable_and_go_with_the_container(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    image = pb.ImageSpec(image=IMAGE)
+    script = (
+        "test -f /vol/bin/busybox && /vol/bin/busybox true && test -f /volbin/busybox"
+        " && test ! -e /volbin/bin && ! touch /vol/written 2>/dev/null && echo volumes-ok"
+    )
+    config = container_config(
+        "image-volume",
+        ["/bin/sh", "-c", script],
+        mounts=[
+            pb.Mount(container_path="/vol", readonly=True, image=image),
+            pb.Mount(container_path="/volbin", readonly=True, image=image, image_sub_path="bin"),
+        ],
+    )
+    cid = run_container(env.client, pod_id, pod, config)
+    exited = wait_exited(env.client, cid)
+    assert log_lines(exited.log_path) == [("stdout", "volumes-ok")], exited
+    image_id = env.client.image.ImageStatus(pb.ImageStatusRequest(image=image)).image.id
+    assert [(m.container_path, m.image.image_ref) for m in exited.mounts] == [
+        ("/vol", image_id),
+        ("/volbin", image_id),
+    ]
+    assert [m for m in _mounts_under(env.work) if "image-volume" in m]
+    remove(env, cid)
+    assert not [m for m in _mounts_under(env.work) if "image-volume" in m]
+    writable = container_config(
+        "image-volume-rw", ["/bin/true"], mounts=[pb.Mount(container_path="/vol", image=image)]
+    )
+    request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=writable, sandbox_config=pod)
+    assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_seccomp_profiles(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
