@@ -605,6 +605,38 @@ def test_image_volumes_are_read_only_executable_and_go_with_the_container(
     assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_supplemental_groups_policy_merge_and_strict(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig], pushed_images: PushedImages
+) -> None:
+    assert env.client.runtime.Status(pb.StatusRequest()).features.supplemental_groups_policy
+    pod_id, pod = shared_pod
+    user_image = pushed_images.user.reference
+    env.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=user_image)), timeout=120)
+    groups = {}
+    for name, policy in (("merge", pb.Merge), ("strict", pb.Strict)):
+        security = pb.LinuxContainerSecurityContext(
+            run_as_user=pb.Int64Value(value=1000),
+            supplemental_groups=[1234],
+            supplemental_groups_policy=policy,
+        )
+        config = container_config(
+            f"groups-{name}",
+            ["/bin/sh", "-c", "id -G"],
+            linux=pb.LinuxContainerConfig(security_context=security),
+        )
+        config.image.image = user_image
+        cid = run_container(env.client, pod_id, pod, config)
+        exited = wait_exited(env.client, cid)
+        groups[name] = (
+            set(log_lines(exited.log_path)[0][1].split()),
+            set(exited.user.linux.supplemental_groups),
+        )
+        remove(env, cid)
+    # The image's /etc/group makes its user `app` (1000) a member of `extra` (2000): Merge only.
+    assert groups["merge"] == ({"1000", "1234", "2000"}, {1000, 1234, 2000})
+    assert groups["strict"] == ({"1000", "1234"}, {1000, 1234})
+
+
 def test_seccomp_profiles(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
     script = "grep Seccomp: /proc/self/status; mkdir /made-here && echo made"
     default = pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault)
