@@ -195,6 +195,7 @@ class Container(containers.DeclarativeContainer):
         network=network,
         state=state_store,
         handlers=providers.Callable(_handler_features, config),
+        supplemental_groups_policy=True,  # domain/users.py applies Merge and Strict
     )
 
     runtime_info_handlers = providers.Singleton(

@@ -46,6 +46,9 @@ class Mount:
     propagation: Propagation = Propagation.PRIVATE
     recursive_read_only: bool = False
     selinux_relabel: bool = False
+    # An image volume (KEP-4639): the named image's file system, read-only, instead of host_path.
+    image: str = ""
+    image_sub_path: str = ""  # a directory inside that image to mount instead of its root
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class Container:
     pid: int = 0
     bundle: str = ""
     rootfs: str = ""
+    # One entry per config mount: the image id an image volume resolved to ("" for other mounts).
+    image_volume_ids: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
@@ -306,6 +308,7 @@ class ContainerService:
             resolved = self._host_files.resolve(mount.host_path) if mount.host_path else None
             if resolved is not None:
                 mount_sources[mount.host_path] = resolved
+        image_volume_sources = self._mount_image_volumes(container)
         devices = {}
         for device in config.devices:
             found = self._host_files.device(device.host_path)
@@ -327,6 +330,7 @@ class ContainerService:
                 passwd=passwd,
                 group=group,
                 mount_sources=mount_sources,
+                image_volume_sources=image_volume_sources,
                 devices=devices,
                 host_devices=self._host_files.all_devices() if config.security.privileged else (),
                 seccomp_profile_text=profile_text,
@@ -340,6 +344,37 @@ class ContainerService:
             timeout=self._create_timeout,
         )
         container.pid = created.pid
+
+    def _mount_image_volumes(self, container: Container) -> dict[int, str]:
+        """Mount each image volume's image (read-only in the spec) and return the host directory to bind,
+        by mount index. The volume holds the image's layers like a container would, until removal."""
+        sources: dict[int, str] = {}
+        container.image_volume_ids = ["" for _ in container.config.mounts]
+        for index, mount in enumerate(container.config.mounts):
+            if not mount.image:
+                continue
+            where = f"mounts[{index}]"
+            if not mount.readonly:
+                raise InvalidArgument(f"{where}.readonly: an image volume must be read-only")
+            sub_path = _image_sub_path(f"{where}.image_sub_path", mount.image_sub_path)
+            image = self._rootfs.resolve_image(mount.image)
+            container.image_volume_ids[index] = image.id
+            volume = image_volume_id(container.id, index)
+            source = self._rootfs.create(volume, image.id)
+            if sub_path:
+                found = self._rootfs.directory(volume, "/" + sub_path)
+                if found is None:
+                    raise InvalidArgument(
+                        f"{where}.image_sub_path: {sub_path!r} is not a directory in {mount.image}"
+                    )
+                source = found
+            sources[index] = source
+        return sources
+
+    def _remove_image_volumes(self, container: Container) -> None:
+        for index, mount in enumerate(container.config.mounts):
+            if mount.image:
+                self._rootfs.remove(image_volume_id(container.id, index))
 
     def _target_pid_ns(self, config: ContainerConfig) -> str:
         options = config.security.namespace_options
@@ -378,6 +413,7 @@ class ContainerService:
             lambda: self._monitor.cleanup(container.id),
             lambda: self._bundles.remove(container.id),
             lambda: self._rootfs.remove(container.id),
+            lambda: self._remove_image_volumes(container),
             lambda: self._store.delete(_KIND, container.id),
         ]
         for step in steps:
@@ -415,7 +451,12 @@ class ContainerService:
             self._refresh(container)  # a command that ends at once may already have exited
 
     def stop(self, container_id: str, timeout: float) -> None:
-        """Stop signal, then SIGKILL after `timeout` seconds; stopping a stopped container is fine."""
+        """Stop signal, then SIGKILL after `timeout` seconds. Stopping a stopped or unknown container is fine:
+        the CRI asks for that, and the kubelet retries stops of containers that are already gone."""
+        try:
+            self._get(container_id)
+        except NotFound:
+            return
         with self._locked(container_id) as container:
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
@@ -466,6 +507,7 @@ class ContainerService:
             self._monitor.cleanup(container.id)
             self._bundles.remove(container.id)
             self._rootfs.remove(container.id)
+            self._remove_image_volumes(container)
             self._store.delete(_KIND, container.id)
             self._release(container)
 
@@ -673,6 +715,19 @@ def _signal_number(name: str) -> int:
 def _fingerprint(sandbox_id: str, config: ContainerConfig) -> str:
     text = json.dumps([sandbox_id, _to_plain(config)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def image_volume_id(container_id: str, index: int) -> str:
+    """The id under which the mount at `index` holds its image's file system."""
+    return f"{container_id}-image-volume-{index}"
+
+
+def _image_sub_path(where: str, sub_path: str) -> str:
+    """A relative path inside the image, normalised; nothing that climbs out of it."""
+    parts = [p for p in sub_path.split("/") if p not in ("", ".")]
+    if sub_path.startswith("/") or ".." in parts:
+        raise InvalidArgument(f"{where}: {sub_path!r} must be a relative path inside the image")
+    return "/".join(parts)
 
 
 def _to_plain(value: Any) -> Any:

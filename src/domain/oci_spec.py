@@ -8,7 +8,7 @@ InvalidArgument naming the field. The rules follow containerd's `internal/cri/op
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain import seccomp
@@ -18,6 +18,7 @@ from domain.container_config import (
     ImageConfig,
     Mount,
     NamespaceMode,
+    NamespaceOptions,
     Propagation,
     Resources,
     SandboxFacts,
@@ -95,6 +96,8 @@ class SpecInputs:
     group: str = ""
     # Each CRI mount's host path -> the path after resolving symlinks; a missing key = does not exist.
     mount_sources: Mapping[str, str] = field(default_factory=dict)
+    # Image volumes: the host directory holding each one's image file system, by mount index.
+    image_volume_sources: Mapping[int, str] = field(default_factory=dict)
     # Each CRI device's host path -> the device; a missing key = no such device.
     devices: Mapping[str, HostDevice] = field(default_factory=dict)
     # Every host device, given to privileged containers.
@@ -182,7 +185,7 @@ def _default_mounts(privileged: bool) -> list[dict[str, Any]]:
 
 def _sandbox_mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
     """/dev/shm and the sandbox's hostname, hosts and resolv.conf files."""
-    sandbox, ns = inputs.sandbox, inputs.config.security.namespace_options
+    sandbox, ns = inputs.sandbox, namespace_options(inputs)
     mounts = []
     if ns.ipc is NamespaceMode.NODE:
         mounts.append(
@@ -204,6 +207,19 @@ def _sandbox_mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
             mounts.append({"destination": destination, "type": "bind", "source": source,
                            "options": ["rbind", "rprivate", mode]})  # fmt: skip
     return mounts
+
+
+def _image_volume_mount(index: int, mount: Mount, sources: Mapping[int, str]) -> dict[str, Any]:
+    """An image's file system, read-only but not noexec (its binaries may be run), never propagated."""
+    where = f"mounts[{index}]"
+    _check_container_path(f"{where}.container_path", mount.container_path)
+    if not mount.readonly:
+        raise InvalidArgument(f"{where}.readonly: an image volume must be read-only")
+    source = sources.get(index)
+    if source is None:
+        raise InvalidArgument(f"{where}.image: {mount.image!r} is not mounted")
+    return {"destination": mount.container_path, "type": "bind", "source": source,
+            "options": ["rbind", "rprivate", "ro", "nosuid", "nodev"]}  # fmt: skip
 
 
 def _cri_mount(index: int, mount: Mount, sources: Mapping[str, str]) -> dict[str, Any]:
@@ -235,14 +251,31 @@ def _rootfs_propagation(mounts: tuple[Mount, ...]) -> str:
 
 
 def _mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
-    cri = [_cri_mount(i, m, inputs.mount_sources) for i, m in enumerate(inputs.config.mounts)]
+    cri = [
+        _image_volume_mount(i, m, inputs.image_volume_sources)
+        if m.image
+        else _cri_mount(i, m, inputs.mount_sources)
+        for i, m in enumerate(inputs.config.mounts)
+    ]
     taken = {m["destination"].rstrip("/") or "/" for m in cri}
     defaults = _default_mounts(inputs.config.security.privileged) + _sandbox_mounts(inputs)
     return [m for m in defaults if m["destination"] not in taken] + cri
 
 
-def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
+def namespace_options(inputs: SpecInputs) -> NamespaceOptions:
+    """The container's namespace options with the pod's network and IPC modes, which it cannot leave: a
+    container of a host-network or host-IPC pod runs in the host's, whatever it asks (cri-o and containerd
+    do the same; the kubelet copies the pod's modes, but other clients, critest among them, do not)."""
     ns, sandbox = inputs.config.security.namespace_options, inputs.sandbox
+    if sandbox.host_network:
+        ns = replace(ns, network=NamespaceMode.NODE)
+    if sandbox.host_ipc:
+        ns = replace(ns, ipc=NamespaceMode.NODE)
+    return ns
+
+
+def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
+    ns, sandbox = namespace_options(inputs), inputs.sandbox
     result = [{"type": "mount"}]
     if ns.network is NamespaceMode.POD:
         if not sandbox.netns_path:
@@ -279,7 +312,7 @@ def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
 
 def _sysctls(inputs: SpecInputs) -> dict[str, str]:
     """Pod sysctls; only namespaced ones, and only for namespaces the pod does not share with the host."""
-    ns = inputs.config.security.namespace_options
+    ns = namespace_options(inputs)
     result = {}
     for raw_key, value in inputs.sandbox.sysctls:
         key = raw_key.replace("/", ".") if "/" in raw_key and "." not in raw_key else raw_key

@@ -31,6 +31,11 @@ class ContainerRootfs(Protocol):
         """A text file inside the container's rootfs (absolute container path), None when it is absent."""
         ...
 
+    def directory(self, container_id: str, path: str) -> str | None:
+        """The host path of a directory inside the rootfs (symlinks followed within the rootfs, never out
+        of it); None when it is absent or not a directory."""
+        ...
+
     def remove(self, container_id: str) -> None:
         """Unmount and delete the rootfs; idempotent."""
         ...

@@ -27,6 +27,7 @@ from tests.contract.container_host import (
 )
 from tests.cri_client import CriClient
 from tests.e2e.containers_support import (
+    IMAGE,
     container_config,
     log_lines,
     pod_config,
@@ -584,6 +585,73 @@ def test_containers_from_pulled_images_and_image_in_use(
     missing.image.image = user_image
     request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=missing, sandbox_config=pod)
     assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.NOT_FOUND
+
+
+def test_image_volumes_are_read_only_executable_and_go_with_the_container(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    image = pb.ImageSpec(image=IMAGE)
+    script = (
+        "test -f /vol/bin/busybox && /vol/bin/busybox true && test -f /volbin/busybox"
+        " && test ! -e /volbin/bin && ! touch /vol/written 2>/dev/null && echo volumes-ok"
+    )
+    config = container_config(
+        "image-volume",
+        ["/bin/sh", "-c", script],
+        mounts=[
+            pb.Mount(container_path="/vol", readonly=True, image=image),
+            pb.Mount(container_path="/volbin", readonly=True, image=image, image_sub_path="bin"),
+        ],
+    )
+    cid = run_container(env.client, pod_id, pod, config)
+    exited = wait_exited(env.client, cid)
+    assert log_lines(exited.log_path) == [("stdout", "volumes-ok")], exited
+    image_id = env.client.image.ImageStatus(pb.ImageStatusRequest(image=image)).image.id
+    assert [(m.container_path, m.image.image_ref) for m in exited.mounts] == [
+        ("/vol", image_id),
+        ("/volbin", image_id),
+    ]
+    assert [m for m in _mounts_under(env.work) if "image-volume" in m]
+    remove(env, cid)
+    assert not [m for m in _mounts_under(env.work) if "image-volume" in m]
+    writable = container_config(
+        "image-volume-rw", ["/bin/true"], mounts=[pb.Mount(container_path="/vol", image=image)]
+    )
+    request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=writable, sandbox_config=pod)
+    assert code_of(env.client.runtime.CreateContainer, request) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_supplemental_groups_policy_merge_and_strict(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig], pushed_images: PushedImages
+) -> None:
+    assert env.client.runtime.Status(pb.StatusRequest()).features.supplemental_groups_policy
+    pod_id, pod = shared_pod
+    user_image = pushed_images.user.reference
+    env.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=user_image)), timeout=120)
+    groups = {}
+    for name, policy in (("merge", pb.Merge), ("strict", pb.Strict)):
+        security = pb.LinuxContainerSecurityContext(
+            run_as_user=pb.Int64Value(value=1000),
+            supplemental_groups=[1234],
+            supplemental_groups_policy=policy,
+        )
+        config = container_config(
+            f"groups-{name}",
+            ["/bin/sh", "-c", "id -G"],
+            linux=pb.LinuxContainerConfig(security_context=security),
+        )
+        config.image.image = user_image
+        cid = run_container(env.client, pod_id, pod, config)
+        exited = wait_exited(env.client, cid)
+        groups[name] = (
+            set(log_lines(exited.log_path)[0][1].split()),
+            set(exited.user.linux.supplemental_groups),
+        )
+        remove(env, cid)
+    # The image's /etc/group makes its user `app` (1000) a member of `extra` (2000): Merge only.
+    assert groups["merge"] == ({"1000", "1234", "2000"}, {1000, 1234, 2000})
+    assert groups["strict"] == ({"1000", "1234"}, {1000, 1234})
 
 
 def test_seccomp_profiles(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:

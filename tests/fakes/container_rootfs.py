@@ -47,5 +47,14 @@ class FakeContainerRootfs:
             raise NotFound(f"container {container_id} has no rootfs")
         return self.images[image_id].files.get(path)
 
+    def directory(self, container_id: str, path: str) -> str | None:
+        image_id = self.rootfs.get(container_id)
+        if image_id is None:
+            raise NotFound(f"container {container_id} has no rootfs")
+        prefix = path.rstrip("/") + "/"
+        if not any(name.startswith(prefix) for name in self.images[image_id].files):
+            return None
+        return f"{self._root}/{container_id}/merged{path.rstrip('/')}"
+
     def remove(self, container_id: str) -> None:
         self.rootfs.pop(container_id, None)

@@ -27,6 +27,8 @@ from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitSt
 
 TIMED_OUT_MESSAGE = "command timed out"
 _REOPEN_LOG = b"2 0 0\n"  # conmon's ctl fifo message: reopen the log file
+_REOPEN_LOG_TIMEOUT = 10.0
+_KILLED_EXEC_GONE_TIMEOUT = 5.0
 # conmon stops writing an exec's log at this size: room for the output cap plus the log format's overhead
 # (timestamps on every entry), so that output past the cap is seen and reported as cut.
 _EXEC_LOG_LIMIT = MAX_EXEC_OUTPUT + MAX_EXEC_OUTPUT // 8
@@ -100,6 +102,7 @@ class ConmonMonitor:
         self._exits_dir.mkdir(parents=True, exist_ok=True)
         self._sockets_dir.mkdir(parents=True, exist_ok=True)
         (persist / "bundle").write_text(str(request.bundle))
+        (persist / "log_path").write_text(request.log_path)
         Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
         args = [
             *self._base_args(request),
@@ -206,6 +209,9 @@ class ConmonMonitor:
             exit_code = int(message.get("exit_code", -1))
             text = str(message.get("message") or "")
             if exit_code == -1 and text == TIMED_OUT_MESSAGE:
+                killed = _read_int(work / "pid")
+                if killed:
+                    runner.wait_gone(killed, _KILLED_EXEC_GONE_TIMEOUT)
                 stdout, stderr, truncated = _read_exec_log(log)
                 return ExecResult(-1, stdout, stderr, timed_out=True, truncated=truncated)
             if exit_code == -1:
@@ -229,6 +235,23 @@ class ConmonMonitor:
             os.write(fd, _REOPEN_LOG)
         finally:
             os.close(fd)
+        self._wait_for_log(container_id)
+
+    def _wait_for_log(self, container_id: str) -> None:
+        """conmon reopens the log asynchronously, but the kubelet (and critest) expect the new file once the
+        RPC returns: wait for it as cri-o does. A monitor from before the log path was persisted is not waited
+        for."""
+        try:
+            log = Path((self._persist(container_id) / "log_path").read_text())
+        except FileNotFoundError:
+            return
+        deadline = time.monotonic() + _REOPEN_LOG_TIMEOUT
+        while not log.exists():
+            if not self.monitor_alive(container_id):
+                raise FailedPrecondition(f"container {container_id} stopped before its log was reopened")
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"container {container_id}: conmon did not reopen {log} in time")
+            time.sleep(0.01)
 
     def attach_socket(self, container_id: str) -> Path:
         return self._sockets_dir / container_id / "attach"

@@ -55,6 +55,15 @@ class ImageServiceRootfs:
         with resolved.open("rb") as handle:
             return handle.read(_MAX_FILE).decode(errors="replace")
 
+    def directory(self, container_id: str, path: str) -> str | None:
+        root = self._paths.get(container_id)
+        if root is None:
+            raise NotFound(f"container {container_id} has no root file system")
+        resolved = _resolve_in_root(root, path)
+        if resolved is None or resolved.is_symlink() or not resolved.is_dir():
+            return None
+        return str(resolved)
+
     def remove(self, container_id: str) -> None:
         self._images.remove_rootfs(container_id)
         self._paths.pop(container_id, None)

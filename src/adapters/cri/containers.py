@@ -179,8 +179,8 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
     linux = config.linux
     mounts = []
     for index, mount in enumerate(config.mounts):
-        if mount.image.image:
-            raise InvalidArgument(f"mounts[{index}].image: image volumes are not supported")
+        if mount.image.image and mount.host_path:
+            raise InvalidArgument(f"mounts[{index}]: an image volume has no host_path")
         if mount.uidMappings or mount.gidMappings:
             raise InvalidArgument(f"mounts[{index}]: id-mapped mounts are not supported")
         mounts.append(
@@ -191,6 +191,8 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
                 propagation=_propagation(mount.propagation, f"mounts[{index}].propagation"),
                 recursive_read_only=mount.recursive_read_only,
                 selinux_relabel=mount.selinux_relabel,
+                image=mount.image.image,
+                image_sub_path=mount.image_sub_path,
             )
         )
     if config.CDI_devices:
@@ -338,6 +340,14 @@ def _user(spec: dict[str, Any]) -> pb.ContainerUser:
     )
 
 
+def _image_volume_spec(image: str, container: Container, index: int) -> pb.ImageSpec | None:
+    """An image volume's image as asked for, and the image id it resolved to (the PullImage image_ref)."""
+    if not image:
+        return None
+    ids = container.image_volume_ids
+    return pb.ImageSpec(image=image, image_ref=ids[index] if index < len(ids) else "")
+
+
 def _status(container: Container) -> pb.ContainerStatus:
     mounts = [
         pb.Mount(
@@ -347,8 +357,10 @@ def _status(container: Container) -> pb.ContainerStatus:
             selinux_relabel=m.selinux_relabel,
             propagation=_PROPAGATION_CODES[m.propagation],
             recursive_read_only=m.recursive_read_only,
+            image=_image_volume_spec(m.image, container, index),
+            image_sub_path=m.image_sub_path,
         )
-        for m in container.config.mounts
+        for index, m in enumerate(container.config.mounts)
     ]
     signal = container.stop_signal.replace("SIGRTMIN+", "SIGRTMINPLUS")
     return pb.ContainerStatus(

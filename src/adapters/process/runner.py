@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,31 @@ def reap_orphans() -> list[int]:
             except ChildProcessError:
                 pass
     return reaped
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until a process we killed is gone, reaping it when it has become our zombie (an orphan the
+    daemon adopted as subreaper); False if it is still there after `timeout` seconds.
+
+    A command killed inside a container otherwise lingers as a zombie in the container's pid namespace
+    until the periodic reaper runs, and a client looking right after (critest, with pgrep) still sees it.
+    """
+    me = os.getpid()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            return True
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and fields[0] == b"Z" and int(fields[1]) == me:
+            with _spawn_lock, contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            continue
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
 
 
 def _zombie_children(parent: int) -> list[int]:

@@ -9,6 +9,7 @@ from domain.capabilities import capabilities_from_mask
 from domain.container_config import (
     ContainerConfig,
     ImageConfig,
+    Mount,
     NamespaceMode,
     NamespaceOptions,
     Resources,
@@ -224,6 +225,43 @@ def test_unknown_sandbox_image_and_container(world: World) -> None:
         world.service.status("nope")
     with pytest.raises(InvalidArgument):
         world.service.create("sb1", config(name=""))
+
+
+def test_image_volume_mounts_the_image_read_only_and_goes_with_the_container(world: World) -> None:
+    world.rootfs.add_image(FakeImage("data1", ("data:1",), files={"/etc/app/conf": "x", "/bin/tool": "y"}))
+    volume = Mount("/mnt/data", "", readonly=True, image="data:1")
+    sub = Mount("/mnt/conf", "", readonly=True, image="data:1", image_sub_path="etc/app")
+    cid = world.service.create("sb1", config(mounts=(volume, sub)))
+    mounts = {m["destination"]: m for m in world.bundles.read(world.bundles.path(cid))["mounts"]}
+    assert mounts["/mnt/data"]["source"] == f"/fake-rootfs/{cid}-image-volume-0/merged"
+    assert mounts["/mnt/conf"]["source"] == f"/fake-rootfs/{cid}-image-volume-1/merged/etc/app"
+    assert "ro" in mounts["/mnt/data"]["options"] and "noexec" not in mounts["/mnt/data"]["options"]
+    assert world.service.status(cid).image_volume_ids == ["data1", "data1"]
+    assert world.restarted().status(cid).image_volume_ids == ["data1", "data1"]
+    world.service.remove(cid)
+    assert_nothing_left(world)
+
+
+def test_bad_image_volumes_are_refused_and_leave_nothing(world: World) -> None:
+    world.rootfs.add_image(FakeImage("data1", ("data:1",), files={"/etc/app/conf": "x"}))
+    for mount, error in (
+        (Mount("/m", "", readonly=False, image="data:1"), InvalidArgument),
+        (Mount("/m", "", readonly=True, image="data:1", image_sub_path="nope"), InvalidArgument),
+        (Mount("/m", "", readonly=True, image="data:1", image_sub_path="etc/app/conf"), InvalidArgument),
+        (Mount("/m", "", readonly=True, image="data:1", image_sub_path="../etc"), InvalidArgument),
+        (Mount("/m", "", readonly=True, image="ghost:1"), NotFound),
+    ):
+        with pytest.raises(error):
+            world.service.create("sb1", config(mounts=(mount,)))
+        assert_nothing_left(world)
+
+
+def test_stopping_an_unknown_container_is_not_an_error(world: World) -> None:
+    world.service.stop("never-existed", timeout=10)
+    cid = world.service.create("sb1", config())
+    world.service.remove(cid)
+    world.service.stop(cid, timeout=0)
+    assert_nothing_left(world)
 
 
 def test_start_twice_is_a_failed_precondition(world: World) -> None:

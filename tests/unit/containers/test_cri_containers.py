@@ -109,12 +109,40 @@ def test_realtime_signals_are_named_as_the_kernel_does() -> None:
             "namespace_options.pid",
         ),
         (pb.ContainerConfig(stop_signal=UNDEFINED), "stop_signal"),
-        (pb.ContainerConfig(mounts=[pb.Mount(container_path="/x", image=pb.ImageSpec(image="i"))]), "image"),
+        (
+            pb.ContainerConfig(
+                mounts=[pb.Mount(container_path="/x", host_path="/h", image=pb.ImageSpec(image="i"))]
+            ),
+            "image volume",
+        ),
     ],
 )
 def test_values_the_proto_does_not_define_are_invalid(config: pb.ContainerConfig, field: str) -> None:
     with pytest.raises(InvalidArgument, match=field):
         container_config(config)
+
+
+def test_image_volume_mounts_convert() -> None:
+    config = container_config(
+        pb.ContainerConfig(
+            mounts=[
+                pb.Mount(
+                    container_path="/mnt/img",
+                    readonly=True,
+                    image=pb.ImageSpec(image="app:1"),
+                    image_sub_path="etc",
+                )
+            ]
+        )
+    )
+    (mount,) = config.mounts
+    assert (mount.container_path, mount.host_path, mount.image, mount.image_sub_path) == (
+        "/mnt/img",
+        "",
+        "app:1",
+        "etc",
+    )
+    assert mount.readonly
 
 
 def test_resources_round_numbers() -> None:

@@ -355,6 +355,23 @@ def test_container_pid_and_host_namespaces() -> None:
     assert spec_of()["hostname"] == "pod-host"
 
 
+def test_containers_of_host_network_and_host_ipc_pods_share_the_hosts_namespaces() -> None:
+    """A container asking for the pod's network and IPC (the CRI default) gets the host's when the pod has
+    them, as with cri-o and containerd; it cannot be told it has no namespace to join."""
+    host_pod = dataclasses.replace(
+        SANDBOX, host_network=True, host_ipc=True, netns_path="", uts_ns_path="", ipc_ns_path="", shm_path=""
+    )
+    config = security(namespace_options=NamespaceOptions(network=NamespaceMode.POD, ipc=NamespaceMode.POD))
+    spec = spec_of(config, sandbox=host_pod)
+    assert spec["linux"]["namespaces"] == [{"type": "mount"}, {"type": "pid"}]
+    assert "hostname" not in spec
+    shm = [m["source"] for m in spec["mounts"] if m["destination"] == "/dev/shm"]
+    assert shm == ["/dev/shm"]
+    only_host_network = dataclasses.replace(SANDBOX, host_network=True, netns_path="", uts_ns_path="")
+    namespaces = spec_of(config, sandbox=only_host_network)["linux"]["namespaces"]
+    assert [n["type"] for n in namespaces] == ["mount", "ipc", "pid"]
+
+
 def test_target_pid_namespace() -> None:
     config = security(namespace_options=NamespaceOptions(pid=NamespaceMode.TARGET, target_id="other"))
     namespaces = spec_of(config, target_pid_ns_path="/proc/77/ns/pid")["linux"]["namespaces"]
