@@ -123,7 +123,7 @@ class ConmonMonitor:
             os.close(start_w)
             start_w = -1
             try:
-                process.wait(timeout=timeout)  # conmon's first process exits once it has forked
+                runner.wait(process, timeout)  # conmon's first process exits once it has forked
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -202,7 +202,7 @@ class ConmonMonitor:
                 os.close(start_w)
                 start_w = -1
                 try:
-                    child.wait(timeout=wait_for)
+                    runner.wait(child, wait_for)
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
