@@ -440,13 +440,16 @@ class ContainerService:
 
     def _wait_exit(self, container: Container, timeout: float) -> bool:
         deadline = self._monotonic() + timeout
+        # A killed process is usually recorded within milliseconds: look again soon, then every 50 ms.
+        delay = 0.002
         while True:
             self._refresh(container)
             if container.state not in (ContainerState.RUNNING, ContainerState.CREATED):
                 return True
             if self._monotonic() >= deadline:
                 return False
-            self._sleep(0.05)
+            self._sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _wait_monitor_gone(self, container_id: str, timeout: float) -> None:
         deadline = self._monotonic() + timeout
