@@ -100,12 +100,7 @@ class ContainerHandlers:
                 labels=dict(f.label_selector),
             )
         containers = self._service.list_containers(selector)
-        # Items are built in place (`add`): a list of ready messages would be copied into the response.
-        response = pb.ListContainersResponse()
-        add = response.containers.add
-        for container in containers:
-            add(**_listed_fields(container))
-        return response
+        return pb.ListContainersResponse(containers=[_listed(c) for c in containers])
 
     def ContainerStatus(
         self, request: pb.ContainerStatusRequest, context: grpc.ServicerContext
@@ -280,20 +275,19 @@ def _metadata(container: Container) -> pb.ContainerMetadata:
     return pb.ContainerMetadata(name=container.config.name, attempt=container.config.attempt)
 
 
-def _listed_fields(container: Container) -> dict[str, Any]:
-    """A pb.Container's fields (sub-messages as dicts), for `containers.add(**...)`."""
-    return {
-        "id": container.id,
-        "pod_sandbox_id": container.sandbox_id,
-        "metadata": {"name": container.config.name, "attempt": container.config.attempt},
-        "image": {"image": container.image_name},
-        "image_ref": container.image_ref,
-        "image_id": container.image_id,
-        "state": _STATES[container.state],
-        "created_at": container.created_at,
-        "labels": container.config.labels,
-        "annotations": container.config.annotations,
-    }
+def _listed(container: Container) -> pb.Container:
+    return pb.Container(
+        id=container.id,
+        pod_sandbox_id=container.sandbox_id,
+        metadata=_metadata(container),
+        image=pb.ImageSpec(image=container.image_name),
+        image_ref=container.image_ref,
+        image_id=container.image_id,
+        state=_STATES[container.state],
+        created_at=container.created_at,
+        labels=container.config.labels,
+        annotations=container.config.annotations,
+    )
 
 
 def _linux_resources(r: Resources) -> pb.LinuxContainerResources:

@@ -99,26 +99,20 @@ class SandboxHandlers:
             else None,
             labels=dict(wanted.label_selector),
         )
-        # Items are built in place (`add`): a list of ready messages would be copied into the response.
-        response = pb.ListPodSandboxResponse()
-        add = response.items.add
-        for sb in self._service.list(query):
-            meta = sb.config.metadata
-            add(
-                id=sb.id,
-                metadata={
-                    "name": meta.name,
-                    "uid": meta.uid,
-                    "namespace": meta.namespace,
-                    "attempt": meta.attempt,
-                },
-                state=_STATES[sb.state],
-                created_at=sb.created_at,
-                labels=sb.config.labels,
-                annotations=sb.config.annotations,
-                runtime_handler=sb.runtime_handler,
-            )
-        return response
+        return pb.ListPodSandboxResponse(
+            items=[
+                pb.PodSandbox(
+                    id=sb.id,
+                    metadata=_metadata(sb),
+                    state=_STATES[sb.state],
+                    created_at=sb.created_at,
+                    labels=sb.config.labels,
+                    annotations=sb.config.annotations,
+                    runtime_handler=sb.runtime_handler,
+                )
+                for sb in self._service.list(query)
+            ]
+        )
 
 
 def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
