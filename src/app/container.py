@@ -4,10 +4,10 @@
 with the fakes from tests/fakes.
 """
 
+import functools
 import socket
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from adapters.cri.stats import StatsHandlers
 from adapters.cri.streaming import StreamingHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
 from adapters.exits.watcher import ExitFileWatcher
-from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
+from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.metrics.pulls import MeteredRegistry, PullMetricsHandlers
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
@@ -43,8 +43,8 @@ from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.procfs.process_stats import ProcfsProcessStats
 from adapters.registry.conf_files import load_registries_conf
+from adapters.registry.deferred import DeferredRegistry
 from adapters.registry.host_platform import host_platform
-from adapters.registry.http_registry import HttpRegistry
 from adapters.runc.features import supports_recursive_read_only
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
@@ -57,6 +57,7 @@ from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
 from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
+from app.version import VERSION
 from domain.events import Broadcaster
 from domain.images import ImageService
 from domain.registries_conf import RegistriesConf
@@ -67,14 +68,12 @@ from domain.streaming import RequestCache, StreamingService
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
+from ports.metrics import RuntimeMetrics
 from ports.registry import Registry
 
 
 def package_version() -> str:
-    try:
-        return metadata.version("pycrio")
-    except metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
+    return VERSION
 
 
 def _log_stats_error(what: str, error: Exception) -> None:
@@ -88,6 +87,26 @@ def _handler_features(config: Config) -> list[HandlerFeatures]:
     return [HandlerFeatures(name, recursive_read_only_mounts=rro[name]) for name in sorted(runtimes)] + [
         HandlerFeatures("", recursive_read_only_mounts=default)
     ]
+
+
+def _runtime_metrics(config: Config) -> RuntimeMetrics:
+    """Prometheus only when metrics are served: imported here so a daemon without them never loads it."""
+    if not config.metrics.enabled:
+        return DiscardedMetrics()
+    from adapters.metrics.prometheus import PrometheusMetrics
+
+    return PrometheusMetrics()
+
+
+def _metrics_endpoint(config: Config, metrics: RuntimeMetrics) -> object:
+    """The /metrics endpoint, when enabled, over the Prometheus registry (only that one can be served)."""
+    if not config.metrics.enabled:
+        return NoMetricsEndpoint()
+    from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
+
+    if not isinstance(metrics, PrometheusMetrics):
+        return NoMetricsEndpoint()
+    return MetricsEndpoint(metrics, enabled=True, address=config.metrics.address, port=config.metrics.port)
 
 
 def _sandbox_settings(config: Config) -> SandboxSettings:
@@ -115,6 +134,19 @@ def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
 def _registry_read_timeout(config: Config) -> float:
     progress = config.image.pull_progress_timeout
     return max(2 * progress, 30.0) if progress > 0 else 300.0
+
+
+def _http_registry(config: Config) -> Registry:
+    """Imported and built at the first pull (DeferredRegistry): httpx is not needed before."""
+    from adapters.registry.http_registry import HttpRegistry
+
+    return HttpRegistry(
+        registries_conf=_registries_conf_loader(config),
+        # A safety net behind the image service's no-progress watchdog, which must fire first so a stalled
+        # pull ends as DEADLINE_EXCEEDED (pull_progress_timeout = 0 disables the watchdog, not the net).
+        timeout=_registry_read_timeout(config),
+        user_agent=f"pycrio/{package_version()}",
+    )
 
 
 def _image_service(
@@ -180,12 +212,7 @@ class Container(containers.DeclarativeContainer):
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
     registry = providers.Singleton(
-        HttpRegistry,
-        registries_conf=providers.Callable(_registries_conf_loader, config),
-        # A safety net behind the image service's no-progress watchdog, which must fire first so a stalled
-        # pull ends as DEADLINE_EXCEEDED (pull_progress_timeout = 0 disables the watchdog, not the net).
-        timeout=providers.Callable(_registry_read_timeout, config),
-        user_agent=providers.Callable(lambda: f"pycrio/{package_version()}"),
+        DeferredRegistry, build=providers.Callable(lambda c: functools.partial(_http_registry, c), config)
     )
 
     runtime_info = providers.Singleton(
@@ -215,7 +242,7 @@ class Container(containers.DeclarativeContainer):
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
     # Prometheus metrics (docs/monitoring.md); the registry decorator counts pulled bytes.
-    runtime_metrics = providers.Singleton(PrometheusMetrics)
+    runtime_metrics = providers.Singleton(_runtime_metrics, config)
     metered_registry = providers.Singleton(MeteredRegistry, registry=registry, metrics=runtime_metrics)
     images = providers.Singleton(
         _image_service,
@@ -273,13 +300,7 @@ class Container(containers.DeclarativeContainer):
 
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
     clock = providers.Singleton(SystemClock)
-    metrics_endpoint = providers.Singleton(
-        MetricsEndpoint,
-        metrics=runtime_metrics,
-        enabled=providers.Callable(lambda c: c.metrics.enabled, config),
-        address=providers.Callable(lambda c: c.metrics.address, config),
-        port=providers.Callable(lambda c: c.metrics.port, config),
-    )
+    metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics)
     # What stats and events know of pods and containers: thin adapters over their services.
     workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes, containers=container_service)
     pod_statuses = providers.Singleton(

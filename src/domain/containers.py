@@ -107,6 +107,15 @@ class Container:
         return cls(**values)
 
 
+def _detached(container: Container) -> Container:
+    """A copy for callers outside the container's lock: the same fields, a lock of its own. Copying the
+    instance dict costs a third of dataclasses.replace, which re-runs __init__ (lists copy every one)."""
+    duplicate = object.__new__(Container)
+    duplicate.__dict__.update(container.__dict__)
+    duplicate.lock = threading.Lock()
+    return duplicate
+
+
 @dataclass(frozen=True)
 class ContainerFilter:
     id: str = ""  # an id or a unique-enough prefix
@@ -472,13 +481,16 @@ class ContainerService:
 
     def _wait_exit(self, container: Container, timeout: float) -> bool:
         deadline = self._monotonic() + timeout
+        # A killed process is usually recorded within milliseconds: look again soon, then every 50 ms.
+        delay = 0.002
         while True:
             self._refresh(container)
             if container.state not in (ContainerState.RUNNING, ContainerState.CREATED):
                 return True
             if self._monotonic() >= deadline:
                 return False
-            self._sleep(0.05)
+            self._sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _wait_monitor_gone(self, container_id: str, timeout: float) -> None:
         deadline = self._monotonic() + timeout
@@ -540,12 +552,14 @@ class ContainerService:
                 self._refresh(container)
             finally:
                 container.lock.release()
-        return dataclasses.replace(container, lock=threading.Lock())
+        return _detached(container)
 
     def list_containers(self, selector: ContainerFilter | None = None) -> list[Container]:
         selector = selector or ContainerFilter()
         with self._index_lock:
             candidates = [c for c in self._containers.values() if not c.creating]
+        # One look at the monitor's exits for all containers; only those with a recorded exit are refreshed.
+        exited = self._monitor.exited()
         result = []
         for container in candidates:
             if selector.id and not container.id.startswith(selector.id):
@@ -554,14 +568,14 @@ class ContainerService:
                 continue
             if any(container.config.labels.get(k) != v for k, v in selector.labels.items()):
                 continue
-            if container.lock.acquire(blocking=False):
+            if container.id in exited and container.lock.acquire(blocking=False):
                 try:
                     self._refresh(container)
                 finally:
                     container.lock.release()
             if selector.state is not None and container.state is not selector.state:
                 continue
-            result.append(dataclasses.replace(container, lock=threading.Lock()))
+            result.append(_detached(container))
         return sorted(result, key=lambda c: c.created_at)
 
     # --- exec / update / logs ---------------------------------------------------------------------------

@@ -61,6 +61,11 @@ class ContainerMonitor(Protocol):
         """The container's exit as the monitor recorded it, None while it has not exited."""
         ...
 
+    def exited(self) -> set[str]:
+        """Every container id whose exit the monitor has recorded (or is recording): those `exit_status`
+        may answer for. One look for all containers, for list calls that would otherwise ask each one."""
+        ...
+
     def monitor_alive(self, container_id: str) -> bool:
         """Whether the container's monitor process still runs."""
         ...

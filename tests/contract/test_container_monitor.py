@@ -142,12 +142,15 @@ def test_zero_exit(host: Host) -> None:
 def test_kill_gives_137_and_the_exit_survives_a_new_monitor(host: Host) -> None:
     request = host.run(["/bin/sleep", marker(0)])
     assert host.monitor.exit_status(request.container_id) is None
+    assert request.container_id not in host.monitor.exited()
     assert host.monitor.monitor_alive(request.container_id)
     host.runtime.kill(request.container_id, signal.SIGKILL)
     assert host.wait_exit(request.container_id).exit_code == 137
+    assert request.container_id in host.monitor.exited()
     restarted = host.new_monitor()
     status = restarted.exit_status(request.container_id)
     assert status is not None and status.exit_code == 137
+    assert request.container_id in restarted.exited()
     assert not processes_matching(f"sleep {marker(0)}")
 
 
@@ -223,6 +226,7 @@ def test_cleanup_is_idempotent(host: Host) -> None:
     host.monitor.cleanup(request.container_id)
     host.monitor.cleanup(request.container_id)
     assert host.monitor.exit_status(request.container_id) is None
+    assert request.container_id not in host.monitor.exited()
 
 
 def exec_process(args: list[str]) -> dict[str, object]:

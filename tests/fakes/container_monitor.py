@@ -51,6 +51,9 @@ class FakeContainerMonitor:
     def exit_status(self, container_id: str) -> ExitStatus | None:
         return self._exits.get(container_id)
 
+    def exited(self) -> set[str]:
+        return set(self._exits)
+
     def monitor_alive(self, container_id: str) -> bool:
         return container_id in self._alive
 

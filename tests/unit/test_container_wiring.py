@@ -22,7 +22,7 @@ def test_container_builds_the_servicers_with_fakes(tmp_path: Path) -> None:
 
 
 def test_registry_provider_reads_the_configured_registries_conf(tmp_path: Path) -> None:
-    from adapters.registry.http_registry import HttpRegistry
+    from adapters.registry.deferred import DeferredRegistry
     from domain.errors import FailedPrecondition
     from ports.registry import Platform
 
@@ -37,7 +37,8 @@ def test_registry_provider_reads_the_configured_registries_conf(tmp_path: Path) 
         ],
     )
     registry = make_container(config).registry()
-    assert isinstance(registry, HttpRegistry)
+    assert isinstance(registry, DeferredRegistry)
+    assert not registry.built  # no HTTP client until the first pull
     try:
         with pytest.raises(FailedPrecondition, match="blocked"):
             registry.resolve("blocked.example/app", None, Platform())

@@ -126,7 +126,7 @@ class ConmonMonitor:
             os.close(start_w)
             start_w = -1
             try:
-                process.wait(timeout=timeout)  # conmon's first process exits once it has forked
+                runner.wait(process, timeout)  # conmon's first process exits once it has forked
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -146,16 +146,26 @@ class ConmonMonitor:
         return Created(pid=pid, monitor_pid=monitor_pid or 0)
 
     def exit_status(self, container_id: str) -> ExitStatus | None:
-        path = self._exits_dir / container_id
+        # Asked for every container on every ListContainers: the usual answer (no exit file) is found with
+        # one open(2) on a plain string, without building a Path.
+        path = f"{self._exits_dir}/{container_id}"
         try:
-            text = path.read_text().strip()
-            finished = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            with open(path) as handle:
+                text = handle.read().strip()
+                finished = datetime.fromtimestamp(os.fstat(handle.fileno()).st_mtime, UTC)
         except FileNotFoundError:
             return None
         if not text:
             return None  # conmon is still writing it
         oom = (self._persist(container_id) / "oom").exists()
         return ExitStatus(exit_code=int(text), finished_at=finished, oom_killed=oom)
+
+    def exited(self) -> set[str]:
+        try:
+            names = os.listdir(self._exits_dir)
+        except FileNotFoundError:
+            return set()
+        return {name for name in names if not name.startswith(".")}
 
     def monitor_alive(self, container_id: str) -> bool:
         pid = _read_int(self._persist(container_id) / "conmon.pid")
@@ -195,7 +205,7 @@ class ConmonMonitor:
                 os.close(start_w)
                 start_w = -1
                 try:
-                    child.wait(timeout=wait_for)
+                    runner.wait(child, wait_for)
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from adapters.namespaces.helpers import helper_command, helper_env
-from adapters.namespaces.linux import process_start_time
+from adapters.namespaces.liveness import ProcessLiveness
 from adapters.process import runner
 from domain.errors import DeadlineExceeded, Internal
 from domain.names import check_plain_name
@@ -24,6 +24,7 @@ class CatatonitInfra:
         self._pods = run_dir / "pods"
         self._init = init_path
         self._timeout = timeout
+        self._liveness = ProcessLiveness()
 
     def _dir(self, sandbox_id: str) -> Path:
         return self._pods / check_plain_name("sandbox id", sandbox_id) / "infra"
@@ -58,12 +59,13 @@ class CatatonitInfra:
         return InfraProcess(pid=int(pid), start_time=int(start_time))
 
     def alive(self, process: InfraProcess) -> bool:
-        return process_start_time(process.pid) == process.start_time
+        return self._liveness.alive(process.pid, process.start_time)
 
     def stop(self, sandbox_id: str, process: InfraProcess | None, timeout: float) -> None:
         process = process or self.find(sandbox_id)
         if process is not None:
             self._kill(process, timeout)
+            self._liveness.forget(process.pid, process.start_time)
         directory = self._dir(sandbox_id)
         shutil.rmtree(directory, ignore_errors=True)
         with contextlib.suppress(OSError):

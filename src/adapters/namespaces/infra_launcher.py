@@ -7,31 +7,29 @@ namespace), and execs it as PID 1. The helper prints "<pid> <start time>" and ex
 succeeded; the infra process lives on, reparented to the daemon (a child subreaper) or init.
 """
 
-import argparse
 import os
 import sys
 
 from adapters.namespaces import linux
+from adapters.namespaces.helper_args import parse_helper_args
 
 _JOIN = (("net", linux.CLONE_NEWNET), ("ipc", linux.CLONE_NEWIPC), ("uts", linux.CLONE_NEWUTS))
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="infra-launcher")
-    for kind, _ in _JOIN:
-        parser.add_argument(f"--{kind}", default="")
-    parser.add_argument("--new-pid", action="store_true")
-    parser.add_argument("--rootfs", required=True)
-    parser.add_argument("--init", required=True)
-    parser.add_argument("--pid-file", required=True)
-    parser.add_argument("--cgroup-procs", action="append", default=[])
-    args = parser.parse_args(argv)
-
+    args = parse_helper_args(
+        "infra-launcher",
+        argv,
+        single=("net", "ipc", "uts", "rootfs", "init", "pid-file"),
+        repeated=("cgroup-procs",),
+        flags=("new-pid",),
+        required=("rootfs", "init", "pid-file"),
+    )
     for kind, nstype in _JOIN:
-        path = getattr(args, kind)
+        path = args.value(kind)
         if path:
             linux.setns(path, nstype)
-    if args.new_pid:
+    if args.flag("new-pid"):
         linux.unshare(linux.CLONE_NEWPID)  # applies to the next child, not to this process
     devnull = os.open("/dev/null", os.O_RDWR)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
@@ -39,7 +37,7 @@ def main(argv: list[str]) -> int:
     if pid == 0:
         os.close(read_end)
         try:
-            _become_infra(args.rootfs, args.init, args.cgroup_procs, devnull)
+            _become_infra(args.value("rootfs"), args.value("init"), args.values("cgroup-procs"), devnull)
         except BaseException as err:  # report anything to the parent, never run on
             os.write(write_end, f"{type(err).__name__}: {err}".encode())
         os._exit(127)
@@ -55,10 +53,11 @@ def main(argv: list[str]) -> int:
     if start_time is None:
         print("infra process exited right after it started", file=sys.stderr)
         return 1
-    tmp = args.pid_file + ".tmp"
+    pid_file = args.value("pid-file")
+    tmp = pid_file + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(f"{pid} {start_time}\n")
-    os.replace(tmp, args.pid_file)
+    os.replace(tmp, pid_file)
     print(f"{pid} {start_time}")
     return 0
 

@@ -7,15 +7,15 @@ namespaces outlive it. Doing this in a child keeps the daemon's threads in the h
 Exit status 3 means a sysctl was refused (the message names it); anything else non-zero is a failure.
 """
 
-import argparse
+import _socket  # the C module: `socket` converts its constants to enums at import, a third of the run
 import errno
 import fcntl
 import os
-import socket
 import struct
 import sys
 
 from adapters.namespaces import linux
+from adapters.namespaces.helper_args import parse_helper_args
 
 EXIT_BAD_SYSCTL = 3
 _SIOCGIFFLAGS = 0x8913
@@ -25,28 +25,31 @@ _KINDS = {"net": linux.CLONE_NEWNET, "ipc": linux.CLONE_NEWIPC, "uts": linux.CLO
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="pinns")
-    parser.add_argument("--dir", required=True)
-    parser.add_argument("--ns", action="append", choices=sorted(_KINDS), default=[])
-    parser.add_argument("--hostname", default="")
-    parser.add_argument("--sysctl", action="append", default=[], metavar="NAME=VALUE")
-    args = parser.parse_args(argv)
+    args = parse_helper_args(
+        "pinns", argv, single=("dir", "hostname"), repeated=("ns", "sysctl"), required=("dir",)
+    )
+    kinds = args.values("ns")
+    unknown = [kind for kind in kinds if kind not in _KINDS]
+    if unknown:
+        print(f"pinns: --ns {unknown[0]!r}: one of {', '.join(sorted(_KINDS))}", file=sys.stderr)
+        return 2
     flags = 0
-    for kind in args.ns:
+    for kind in kinds:
         flags |= _KINDS[kind]
     linux.unshare(flags)
-    if "uts" in args.ns and args.hostname:
-        linux.sethostname(args.hostname)
-    if "net" in args.ns:
+    hostname = args.value("hostname")
+    if "uts" in kinds and hostname:
+        linux.sethostname(hostname)
+    if "net" in kinds:
         _loopback_up()
-    for item in args.sysctl:
+    for item in args.values("sysctl"):
         name, _, value = item.partition("=")
         problem = _write_sysctl(name, value)
         if problem:
             print(problem, file=sys.stderr)
             return EXIT_BAD_SYSCTL
-    for kind in args.ns:
-        target = os.path.join(args.dir, kind)
+    for kind in kinds:
+        target = os.path.join(args.value("dir"), kind)
         os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
         linux.mount(f"/proc/self/ns/{kind}", target, None, linux.MS_BIND)
     return 0
@@ -54,10 +57,13 @@ def main(argv: list[str]) -> int:
 
 def _loopback_up() -> None:
     """SIOCSIFFLAGS with IFF_UP: one ioctl, where importing pyroute2 would double the helper's run time."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         request = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
-        fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+    finally:
+        sock.close()
 
 
 def _write_sysctl(name: str, value: str) -> str:

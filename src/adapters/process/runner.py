@@ -6,7 +6,9 @@ reaper only waits for zombies this module did not start, and takes the same lock
 """
 
 import contextlib
+import math
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -49,6 +51,29 @@ def spawn(args: Sequence[str], **popen_kwargs: object) -> subprocess.Popen[bytes
         process: subprocess.Popen[bytes] = subprocess.Popen(list(args), **popen_kwargs)  # type: ignore[call-overload]
         _our_children.add(process.pid)
     return process
+
+
+def wait(process: subprocess.Popen[bytes], timeout: float | None) -> int:
+    """Popen.wait that wakes the moment the process exits: Popen.wait(timeout) polls in doubling sleeps
+    of up to 50 ms, which added about 20 ms to a 45 ms conmon --exec. A pidfd becomes readable at exit;
+    without one (old kernels, a process already reaped) this is Popen.wait. Raises TimeoutExpired."""
+    if timeout is None or not hasattr(os, "pidfd_open"):
+        return process.wait(timeout)
+    # Not reaped yet (poll() is None), so the pid cannot have been reused when the pidfd is opened.
+    if process.poll() is not None:
+        return process.returncode
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except OSError:
+        return process.wait(timeout)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(math.ceil(max(timeout, 0.0) * 1000)):
+            raise subprocess.TimeoutExpired(process.args, timeout)
+    finally:
+        os.close(pidfd)
+    return process.wait()
 
 
 def release(process: subprocess.Popen[bytes]) -> None:

@@ -60,7 +60,7 @@ class RuncRuntime:
                 start_new_session=True,
             )
             try:
-                returncode = process.wait(timeout=self._timeout)
+                returncode = runner.wait(process, self._timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

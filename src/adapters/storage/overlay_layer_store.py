@@ -34,8 +34,6 @@ import structlog
 
 from adapters.storage import mounts
 from adapters.storage.disk_usage import disk_usage
-from adapters.storage.streams import ChunkReader, HashingReader, decompressed
-from adapters.storage.unpack import CORRUPT_STREAM_ERRORS, unpack_tar
 from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.image_config import digest_hex
 from domain.keyed_locks import KeyedLocks
@@ -128,6 +126,10 @@ class OverlayLayerStore:
         shutil.rmtree(doomed, ignore_errors=True)
 
     def unpack(self, parent: str, diff_id: str, blob: Iterable[bytes], holder: str) -> Layer:
+        # tarfile and the decompressors (about 1.5 MiB of the daemon's memory) load at the first unpack.
+        from adapters.storage.streams import ChunkReader, HashingReader, decompressed
+        from adapters.storage.unpack import CORRUPT_STREAM_ERRORS, unpack_tar
+
         _hex(diff_id)
         chain = chain_id(parent, diff_id)
         key = _hex(chain)

@@ -161,14 +161,17 @@ def _run_spdy(transport: spdy.ByteTransport, forward: PortForwardRequest, forwar
 def serve_websocket(
     transport: Transport, request: HttpRequest, forward: PortForwardRequest, forwarder: PortForwarder
 ) -> None:
+    # wsproto is loaded on the first WebSocket stream, not at start-up.
+    from adapters.streaming import websocket_channels
+
     protocol = websocket.handshake(transport, request, WEBSOCKET_PROTOCOLS)
     if protocol is None:
         return
     if protocol == TUNNEL_PROTOCOL:
-        _run_spdy(websocket.Tunnel(transport), forward, forwarder)
+        _run_spdy(websocket_channels.Tunnel(transport), forward, forwarder)
         return
     ports = list(forward.ports)
-    conn = websocket.ChannelConnection(transport, protocol, {2 * i for i in range(len(ports))})
+    conn = websocket_channels.ChannelConnection(transport, protocol, {2 * i for i in range(len(ports))})
     reader = threading.Thread(target=conn.serve, name="websocket-reader", daemon=True)
     reader.start()
     workers = []
@@ -178,8 +181,8 @@ def serve_websocket(
             conn.write(2 * i, prefix)
             conn.write(2 * i + 1, prefix)
         for i, port in enumerate(ports):
-            data = websocket.ChannelDuplex(conn, 2 * i)
-            error = websocket.ChannelSink(conn, 2 * i + 1)
+            data = websocket_channels.ChannelDuplex(conn, 2 * i)
+            error = websocket_channels.ChannelSink(conn, 2 * i + 1)
             worker = threading.Thread(
                 target=forward_one,
                 args=(forwarder, forward.sandbox_id, port, data, error, conn.done),

@@ -211,17 +211,20 @@ def serve_websocket(
     command: ExecRequest | AttachRequest,
     backend: ContainerStreams,
 ) -> None:
+    # wsproto is loaded on the first WebSocket stream, not at start-up.
+    from adapters.streaming import websocket_channels
+
     protocol = websocket.handshake(transport, request, WEBSOCKET_PROTOCOLS)
     if protocol is None:
         return
     # Only channels someone reads take input; messages for any other channel are dropped.
     readable = ({RESIZE} if command.tty else set()) | ({STDIN} if command.stdin else set())
-    conn = websocket.ChannelConnection(transport, protocol, readable)
+    conn = websocket_channels.ChannelConnection(transport, protocol, readable)
     reader = threading.Thread(target=conn.serve, name="websocket-reader", daemon=True)
     reader.start()
 
     def sink(channel: int, wanted: bool) -> ByteSink | None:
-        return websocket.ChannelSink(conn, channel) if wanted else None
+        return websocket_channels.ChannelSink(conn, channel) if wanted else None
 
     try:
         # An empty message on the lowest writable channel tells the client the streams are ready.

@@ -211,7 +211,8 @@ class SpdyStream:
 
 
 class ByteTransport(Protocol):
-    """What SPDY runs on: the upgraded socket (`Transport`) or a WebSocket tunnel (`websocket.Tunnel`)."""
+    """What SPDY runs on: the upgraded socket (`Transport`) or a WebSocket tunnel
+    (`websocket_channels.Tunnel`)."""
 
     @property
     def closed(self) -> bool: ...

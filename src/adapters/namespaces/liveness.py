@@ -1,0 +1,68 @@
+"""Is an infra process still running? Answered with one poll(2) on a pidfd kept per process.
+
+ListPodSandbox asks this for every pod on every call (the kubelet polls it every second). Reading
+/proc/<pid>/stat each time costs about ten times a poll on a pidfd, which becomes readable when the process
+exits (a zombie counts as exited, as it does for the /proc check) and can never name a reused pid.
+The first check still compares /proc's start time, before and after opening the pidfd, so the pidfd is
+known to be the recorded process. Past `max_fds` processes, or where pidfds are missing, every check reads
+/proc as before.
+"""
+
+import os
+import select
+import threading
+
+from adapters.namespaces.linux import process_start_time
+
+
+class ProcessLiveness:
+    def __init__(self, max_fds: int = 512) -> None:
+        self._max_fds = max_fds
+        self._fds: dict[tuple[int, int], int] = {}
+        # Held across the poll too, so forget() never closes an fd (letting its number be reused) mid-poll.
+        self._lock = threading.Lock()
+        self._pidfds = hasattr(os, "pidfd_open")
+
+    def alive(self, pid: int, start_time: int) -> bool:
+        key = (pid, start_time)
+        with self._lock:
+            fd = self._fds.get(key)
+            if fd is not None:
+                if _exited(fd):
+                    del self._fds[key]
+                    os.close(fd)
+                    return False
+                return True
+        if process_start_time(pid) != start_time:
+            return False
+        self._watch(key)
+        return True
+
+    def forget(self, pid: int, start_time: int) -> None:
+        """The process is no longer asked about (its pod was stopped): close its pidfd."""
+        with self._lock:
+            fd = self._fds.pop((pid, start_time), None)
+            if fd is not None:
+                os.close(fd)
+
+    def _watch(self, key: tuple[int, int]) -> None:
+        if not self._pidfds or len(self._fds) >= self._max_fds:
+            return
+        try:
+            fd = os.pidfd_open(key[0])
+        except OSError:  # gone already, or no pidfd support in this kernel
+            return
+        if process_start_time(key[0]) != key[1]:  # the pid was reused between the two reads
+            os.close(fd)
+            return
+        with self._lock:
+            if key in self._fds or len(self._fds) >= self._max_fds:
+                os.close(fd)
+            else:
+                self._fds[key] = fd
+
+
+def _exited(pidfd: int) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))

@@ -1,0 +1,42 @@
+"""A Registry built on its first use, so a daemon that pulls nothing never loads the HTTP client.
+
+httpx and the two TLS clients HttpRegistry makes up front (with the system CA bundle loaded) are about
+5 MiB of the daemon's memory; a node whose images are all present may never need them.
+"""
+
+import threading
+from collections.abc import Callable, Iterator
+
+from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
+
+
+class DeferredRegistry:
+    def __init__(self, build: Callable[[], Registry]) -> None:
+        self._build = build
+        self._built: Registry | None = None
+        self._lock = threading.Lock()
+
+    def _registry(self) -> Registry:
+        built = self._built
+        if built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self._build()
+                built = self._built
+        return built
+
+    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        return self._registry().resolve(image, auth, platform)
+
+    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
+        return self._registry().open_blob(image, blob, auth)
+
+    @property
+    def built(self) -> bool:
+        return self._built is not None
+
+    def close(self) -> None:
+        """Closes the registry's connections, if it was ever built and can be closed."""
+        close = getattr(self._built, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,73 @@
+"""ProcessLiveness against real child processes: the pidfd answer matches /proc's, and fds are released."""
+
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.namespaces.linux import process_start_time
+from adapters.namespaces.liveness import ProcessLiveness
+
+
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(["sleep", "60"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def _start_time(pid: int) -> int:
+    start = process_start_time(pid)
+    assert start is not None
+    return start
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_running_then_exited_zombie_counts_as_exited(child: subprocess.Popen[bytes]) -> None:
+    liveness = ProcessLiveness()
+    start = _start_time(child.pid)
+    assert liveness.alive(child.pid, start)
+    assert liveness.alive(child.pid, start)  # the second answer comes from the pidfd
+    child.kill()
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+    assert not liveness.alive(child.pid, start)
+    assert not liveness.alive(child.pid, start)
+
+
+def test_another_start_time_is_another_process(child: subprocess.Popen[bytes]) -> None:
+    liveness = ProcessLiveness()
+    start = _start_time(child.pid)
+    assert not liveness.alive(child.pid, start + 1)
+    assert liveness.alive(child.pid, start)
+    assert not liveness.alive(child.pid, start - 1)
+
+
+def test_forget_and_exit_close_the_pidfd(child: subprocess.Popen[bytes]) -> None:
+    liveness = ProcessLiveness()
+    start = _start_time(child.pid)
+    before = _open_fds()
+    assert liveness.alive(child.pid, start)
+    assert _open_fds() == before + 1
+    liveness.forget(child.pid, start)
+    assert _open_fds() == before
+    assert liveness.alive(child.pid, start)
+    child.kill()
+    child.wait()
+    assert not liveness.alive(child.pid, start)
+    assert _open_fds() == before
+
+
+def test_past_the_cap_it_reads_proc_each_time(child: subprocess.Popen[bytes]) -> None:
+    liveness = ProcessLiveness(max_fds=0)
+    start = _start_time(child.pid)
+    before = _open_fds()
+    assert liveness.alive(child.pid, start)
+    assert _open_fds() == before
+    child.kill()
+    child.wait()
+    assert not liveness.alive(child.pid, start)
