@@ -129,7 +129,7 @@ def test_an_interrupted_run_cleans_up(tmp_path: Path) -> None:
             if " run " in line and not run_id:
                 run_id = line.split(" run ", 1)[1].split()[0]
             if "fleet of" in line:
-                time.sleep(1.0)  # pods and containers are running now
+                _wait_for_a_shim_of(run_id)  # interrupt while the run's pods exist, not after the fleet
                 process.send_signal(signal.SIGTERM)
                 break
         else:
@@ -141,6 +141,21 @@ def test_an_interrupted_run_cleans_up(tmp_path: Path) -> None:
             process.wait()
     assert run_id
     assert_nothing_left(tmp_path, run_id)
+
+
+def _wait_for_a_shim_of(run_id: str, timeout: float = 30.0) -> None:
+    """Until a containerd shim of this run (its address lies under the run's /run/pcb-<id>-* dir) exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"containerd-shim" in cmdline and f"pcb-{run_id}".encode() in cmdline:
+                return
+        time.sleep(0.02)
+    pytest.fail(f"no containerd shim of run {run_id} appeared")
 
 
 def test_the_bench_registry_serves_what_was_pushed(tmp_path: Path) -> None:
