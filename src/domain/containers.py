@@ -213,6 +213,15 @@ class ContainerService:
                 raise NotFound(f"container {id_or_prefix} not found")
             yield container
 
+    @contextmanager
+    def _locked_running(self, id_or_prefix: str) -> Iterator[Container]:
+        """The container, locked and refreshed; FailedPrecondition unless it is RUNNING."""
+        with self._locked(id_or_prefix) as container:
+            self._refresh(container)
+            if container.state is not ContainerState.RUNNING:
+                raise FailedPrecondition(f"container {container.id} is {container.state.name}, not RUNNING")
+            yield container
+
     def _handler(self, name: str) -> RuntimeHandler:
         handler = self._runtimes.get(name or self._default_runtime)
         if handler is None:
@@ -585,10 +594,7 @@ class ContainerService:
             raise InvalidArgument("cmd: empty")
         if timeout < 0:
             raise InvalidArgument(f"timeout: {timeout} is negative")
-        with self._locked(container_id) as container:
-            self._refresh(container)
-            if container.state is not ContainerState.RUNNING:
-                raise FailedPrecondition(f"container {container.id} is {container.state.name}, not RUNNING")
+        with self._locked_running(container_id) as container:
             handler = self._handler(container.runtime_handler)
             request = self._monitored(container, handler)
             process = dict(container.spec["process"])
@@ -599,10 +605,7 @@ class ContainerService:
 
     def stream_endpoints(self, container_id: str) -> StreamEndpoints:
         """Where a running container's processes and I/O are reached, for exec and attach streams."""
-        with self._locked(container_id) as container:
-            self._refresh(container)
-            if container.state is not ContainerState.RUNNING:
-                raise FailedPrecondition(f"container {container.id} is {container.state.name}, not RUNNING")
+        with self._locked_running(container_id) as container:
             runtime = self._handler(container.runtime_handler).runtime
             return StreamEndpoints(
                 container_id=container.id,
@@ -638,11 +641,10 @@ class ContainerService:
             self._persist(container)
 
     def reopen_log(self, container_id: str) -> None:
-        with self._locked(container_id) as container:
-            self._refresh(container)
-            if container.state is not ContainerState.RUNNING:
-                raise FailedPrecondition(f"container {container.id} is {container.state.name}, not RUNNING")
-        self._monitor.reopen_log(container.id)
+        with self._locked_running(container_id) as container:
+            running_id = container.id
+        # Outside the lock: conmon's reopen is waited for, and status must not queue behind it.
+        self._monitor.reopen_log(running_id)
 
     # --- pods and images --------------------------------------------------------------------------------
 
