@@ -461,6 +461,17 @@ class SpdyCommand:
         assert self.stdin is not None
         self.stdin.write(data)
 
+    def send_lines_until_echoed(self, echo: bytes, attempts: int = 100) -> None:
+        """An attach joins a running process: lines sent before it reads are lost; send until one echoes."""
+        assert self.stdout is not None
+        for attempt in range(attempts):
+            self.send(b"line%d\n" % attempt)
+            try:
+                self.stdout.read_until(lambda out: echo in out, 0.2)
+                return
+            except TimeoutError:
+                continue
+
     def close_stdin(self) -> None:
         assert self.stdin is not None
         self.stdin.close()

@@ -48,14 +48,7 @@ def test_attach_with_stdin_once(env: Env, shared_pod: Pod) -> None:
         pb.AttachRequest(container_id=target, stdin=True, stdout=True, stderr=True)
     ).url
     command = SpdyCommand(url, stdin=True, stdout=True, stderr=True, tty=False)
-    assert command.stdout is not None
-    for i in range(100):  # the attach joins a running process: repeat until it echoes
-        command.send(b"line%d\n" % i)
-        try:
-            command.stdout.read_until(lambda out: b"got:" in out, 0.2)
-            break
-        except TimeoutError:
-            continue
+    command.send_lines_until_echoed(b"got:")
     command.close_stdin()
     result = command.wait()
     assert result.stdout.endswith(b"bye\n")

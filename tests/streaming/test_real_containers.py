@@ -94,14 +94,7 @@ def test_attach_to_a_container_over_spdy(node: Node) -> None:
     )
     request = AttachRequest(container_id, stdin=True, stdout=True, stderr=True)
     command = SpdyCommand(node.service.url_for(request), stdin=True, stdout=True, stderr=True, tty=False)
-    assert command.stdout is not None
-    for attempt in range(100):
-        command.send(b"line%d\n" % attempt)
-        try:
-            command.stdout.read_until(lambda out: b"got:" in out, 0.2)
-            break
-        except TimeoutError:
-            continue
+    command.send_lines_until_echoed(b"got:")
     command.close_stdin()
     result = command.wait()
     assert result.stdout.endswith(b"closed\n")
