@@ -78,8 +78,7 @@ class CgroupStatsReader(Protocol):
     """Reads cgroups named the way the OCI runtime was given them (see adapters/cgroups/paths.py)."""
 
     @property
-    def version(self) -> CgroupVersion:
-        ...
+    def version(self) -> CgroupVersion: ...
 
     def read(self, cgroup: str) -> CgroupSample:
         """Sample the cgroup now; raises domain.errors.NotFound when it does not exist (any more)."""
