@@ -6,7 +6,7 @@ GEN := src/adapters/cri/generated
 PROTO := proto/runtime/v1/api.proto
 ARGS ?=
 
-.PHONY: bootstrap run test lint proto bench clean
+.PHONY: bootstrap run test lint proto bench clean docs
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -30,6 +30,9 @@ $(GEN)/api_pb2.py: $(PROTO)
 	$(PY) -m grpc_tools.protoc -Iadapters/cri/generated=proto/runtime/v1 \
 		--python_out=src --pyi_out=src --grpc_python_out=src $(PROTO)
 	touch $(GEN)/__init__.py
+
+docs:
+	PYTHONPATH=src $(PY) -m app.config_docs docs/configuration.md
 
 bench: bootstrap
 	$(PY) -m bench $(ARGS)

@@ -5,12 +5,14 @@ import re
 import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
+from app.version import VERSION
 from tests.e2e.daemon import Daemon
 from tests.streaming_client import http_get
 
@@ -102,6 +104,55 @@ def test_bad_config_stops_start_up_naming_the_key(tmp_path: Path) -> None:
     assert b"runtime.cgroup_drvier" in result.stderr
 
 
+def test_a_missing_explicit_config_file_stops_start_up(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "app.main", "--config", str(tmp_path / "typo.toml")]
+    result = subprocess.run(command, capture_output=True, timeout=60, env=_env())
+    assert result.returncode == 2
+    assert f"--config: '{tmp_path / 'typo.toml'}' does not exist".encode() in result.stderr
+
+
+def test_out_of_range_value_and_unusable_handler_stop_start_up_with_one_line_each(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path / "d", ['runtime.runtimes.kata.path="/nonexistent/kata"'])
+    shm = subprocess.run(
+        [*daemon.command(), "--set", "pods.shm_size=-5"], capture_output=True, timeout=60, env=_env()
+    )
+    assert shm.returncode == 2
+    assert shm.stderr.decode().splitlines() == [
+        "pycrio: bad configuration: pods.shm_size: -5 is not allowed; allowed: 4096 to 1099511627776 bytes"
+    ]
+    handler = subprocess.run(daemon.command(), capture_output=True, timeout=60, env=_env())
+    assert handler.returncode == 2
+    assert handler.stderr.decode().splitlines() == [
+        "pycrio: bad configuration: runtime.runtimes.kata.path: '/nonexistent/kata' cannot be used; "
+        "allowed: an executable file"
+    ]
+    assert not daemon.socket.exists()
+
+
+def test_check_reports_what_start_up_would_refuse_without_starting(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path / "d", [f'network.cni_conf_dir="{tmp_path / "absent"}"'])
+    refused = subprocess.run([*daemon.command(), "check"], capture_output=True, timeout=60, env=_env())
+    assert refused.returncode == 2
+    assert b"network.cni_conf_dir:" in refused.stderr
+    assert not daemon.socket.exists()
+    (tmp_path / "absent").mkdir()
+    usable = subprocess.run([*daemon.command(), "check"], capture_output=True, timeout=60, env=_env())
+    assert usable.returncode == 0, usable.stderr
+    assert not daemon.socket.exists()
+
+
+def test_version_command_names_pycrio_python_grpcio_and_the_runtimes(tmp_path: Path) -> None:
+    command = [*Daemon(tmp_path / "d").command(), "version"]
+    result = subprocess.run(command, capture_output=True, timeout=60, env=_env(), check=True)
+    fields = dict(line.split(":", 1) for line in result.stdout.decode().splitlines())
+    assert fields["Version"].strip() == VERSION
+    assert fields["Python"].strip().startswith("CPython 3.")
+    assert fields["grpcio"].strip() == grpc.__version__
+    assert fields["Runtime runc"].strip().startswith("runc version ")
+    assert fields["conmon"].strip().startswith("conmon version ")
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", fields["GitCommit"].strip())
+
+
 def test_unbuilt_rpc_is_unimplemented(daemon: Daemon) -> None:
     with pytest.raises(grpc.RpcError) as failure:
         daemon.client.runtime.CheckpointContainer(pb.CheckpointContainerRequest(container_id="x"))
@@ -113,6 +164,8 @@ def test_config_command_prints_effective_toml(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, timeout=60, env=_env(), check=True)
     assert b'format = "json"' in result.stdout
     assert b"[runtime.runtimes.runc]" in result.stdout
+    assert b"# bytes" not in result.stdout
+    assert b"# a pod's /dev/shm tmpfs" in result.stdout
 
 
 def _env() -> dict[str, str]:
@@ -151,5 +204,6 @@ def test_a_streaming_tls_key_that_cannot_be_read_stops_start_up(tmp_path: Path) 
     settings = [f'streaming.tls_cert="{tmp_path}/none.crt"', f'streaming.tls_key="{tmp_path}/none.key"']
     daemon = Daemon(tmp_path / "d", settings)
     result = subprocess.run(daemon.command(), capture_output=True, env=_env(), timeout=60)
-    assert result.returncode == 1
-    assert b"streaming server" in result.stderr
+    assert result.returncode == 2
+    assert b"streaming.tls_cert: " in result.stderr
+    assert b"streaming.tls_key: " in result.stderr
