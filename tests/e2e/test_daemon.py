@@ -1,5 +1,6 @@
 """The daemon as the kubelet meets it: Version, Status, RuntimeConfig, and how it starts and stops."""
 
+import json
 import os
 import re
 import signal
@@ -207,3 +208,19 @@ def test_a_streaming_tls_key_that_cannot_be_read_stops_start_up(tmp_path: Path) 
     assert result.returncode == 2
     assert b"streaming.tls_cert: " in result.stderr
     assert b"streaming.tls_key: " in result.stderr
+
+
+def test_json_log_format_applies_to_every_line_with_logger_and_request_ids(tmp_path: Path) -> None:
+    running = Daemon(tmp_path / "d", ["log.format=json"]).start()
+    try:
+        running.client.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id="absent"), timeout=10)
+    except grpc.RpcError as failure:
+        assert failure.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        running.stop()
+    lines = [json.loads(line) for line in running.log().splitlines()]
+    assert all({"logger", "level", "timestamp", "event"} <= set(line) for line in lines), lines
+    (failed,) = [line for line in lines if line["event"] == "rpc" and line.get("code") == "NOT_FOUND"]
+    assert failed["logger"] == "pycrio.cri"
+    assert failed["container_id"] == "absent"
+    assert failed["request_id"]

@@ -71,7 +71,7 @@ def _wrap_unary(
     behaviour: Callable[[Any, Any], Any], method: str, short: str, observers: tuple[RpcObserver, ...]
 ) -> Callable[[Any, Any], Any]:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
-        with _Call(method, short, context, observers) as call:
+        with _Call(method, short, context, observers, request) as call:
             return call.guard(lambda: behaviour(request, context))
 
     return run
@@ -84,7 +84,7 @@ def _wrap_stream(
     observers: tuple[RpcObserver, ...],
 ) -> Callable[[Any, Any], Iterator[Any]]:
     def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        with _Call(method, short, context, observers) as call:
+        with _Call(method, short, context, observers, request) as call:
             responses = call.guard(lambda: behaviour(request, context))
             while True:
                 item = call.guard(lambda: next(responses, _END))
@@ -102,9 +102,15 @@ class _Call:
     """One RPC: binds a request id to every log line it causes and reports how it ended."""
 
     def __init__(
-        self, method: str, short: str, context: grpc.ServicerContext, observers: tuple[RpcObserver, ...]
+        self,
+        method: str,
+        short: str,
+        context: grpc.ServicerContext,
+        observers: tuple[RpcObserver, ...],
+        request: Any = None,
     ) -> None:
         self._observers = observers
+        self._ids = object_ids(request)
         self._method = method
         self._short = short
         self._context = context
@@ -114,7 +120,7 @@ class _Call:
 
     def __enter__(self) -> "_Call":
         self._start = time.monotonic()
-        structlog.contextvars.bind_contextvars(request_id=self._request_id, method=self._short)
+        structlog.contextvars.bind_contextvars(request_id=self._request_id, method=self._short, **self._ids)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -128,7 +134,7 @@ class _Call:
                 observer.rpc_finished(self._short, self._code.name, elapsed)
             except Exception:  # metrics must never fail a call
                 _log.exception("rpc observer failed")
-        structlog.contextvars.unbind_contextvars("request_id", "method")
+        structlog.contextvars.unbind_contextvars("request_id", "method", *self._ids)
 
     def guard(self, action: Callable[[], _T]) -> _T:
         try:
@@ -143,6 +149,29 @@ class _Call:
                 _log.exception("rpc crashed", code=self._code.name)
             self._context.abort(self._code, status_message_for(error))
             raise  # unreachable: abort raises
+
+
+# Request fields that name the object an RPC is about, bound to its log lines.
+_ID_FIELDS = ("pod_sandbox_id", "container_id")
+
+
+def object_ids(request: Any) -> dict[str, str]:
+    """The ids of the pod, container, image or pod name a request is about (empty fields left out)."""
+    ids: dict[str, str] = {}
+    for name in _ID_FIELDS:
+        value = getattr(request, name, "")
+        if value and isinstance(value, str):
+            ids[name] = value
+    image = getattr(request, "image", None)
+    if image is not None and getattr(image, "image", ""):
+        ids["image"] = image.image
+    config = getattr(request, "config", None)
+    metadata = getattr(config, "metadata", None)
+    if metadata is not None and getattr(metadata, "name", ""):
+        ids["name"] = metadata.name
+        if getattr(metadata, "namespace", ""):
+            ids["namespace"] = metadata.namespace
+    return ids
 
 
 def _is_abort(error: Exception, context: grpc.ServicerContext) -> bool:
