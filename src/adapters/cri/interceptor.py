@@ -157,21 +157,17 @@ _ID_FIELDS = ("pod_sandbox_id", "container_id")
 
 def object_ids(request: Any) -> dict[str, str]:
     """The ids of the pod, container, image or pod name a request is about (empty fields left out)."""
-    ids: dict[str, str] = {}
-    for name in _ID_FIELDS:
-        value = getattr(request, name, "")
-        if value and isinstance(value, str):
-            ids[name] = value
-    image = getattr(request, "image", None)
-    if image is not None and getattr(image, "image", ""):
-        ids["image"] = image.image
-    config = getattr(request, "config", None)
-    metadata = getattr(config, "metadata", None)
-    if metadata is not None and getattr(metadata, "name", ""):
-        ids["name"] = metadata.name
-        if getattr(metadata, "namespace", ""):
-            ids["namespace"] = metadata.namespace
-    return ids
+    ids = {name: _text(request, name) for name in _ID_FIELDS}
+    ids["image"] = _text(getattr(request, "image", None), "image")
+    metadata = getattr(getattr(request, "config", None), "metadata", None)
+    ids["name"] = _text(metadata, "name")
+    ids["namespace"] = _text(metadata, "namespace")
+    return {key: value for key, value in ids.items() if value}
+
+
+def _text(message: Any, name: str) -> str:
+    value = getattr(message, name, None)
+    return value if isinstance(value, str) else ""
 
 
 def _is_abort(error: Exception, context: grpc.ServicerContext) -> bool:
