@@ -4,6 +4,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -17,6 +18,7 @@ from app.config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
 from app.config_docs import render_template
 from app.container import make_container, package_version
 from app.logging import configure_logging
+from app.reload import Reloader
 
 # Flags that are shorthands for one config key.
 _FLAG_KEYS = {
@@ -93,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if problems else 0
     if problems:
         return 2
+    # A handler, not SIG_IGN (which runc, conmon and containers would inherit): a SIGHUP that arrives
+    # before serve() takes over must not kill the daemon either.
+    signal.signal(signal.SIGHUP, lambda signum, frame: None)
     configure_logging(config.log)
-    return serve(make_container(config), config.grpc.shutdown_grace)
+    container = make_container(config)
+    reloader = Reloader(config, lambda: load_from_args(args), container.images())
+    return serve(container, config.grpc.shutdown_grace, reloader.reload)
 
 
 def load_from_args(args: argparse.Namespace) -> Config:
@@ -108,7 +115,7 @@ def load_from_args(args: argparse.Namespace) -> Config:
     return load(config_file, args.config_dir, [*overrides, *args.overrides], explicit=args.config is not None)
 
 
-def serve(container: object, grace: float) -> int:
+def serve(container: object, grace: float, reload: Callable[[], object] = lambda: None) -> int:
     log = structlog.get_logger("pycrio")
     become_subreaper()
     reaper = OrphanReaper()
@@ -146,8 +153,13 @@ def serve(container: object, grace: float) -> int:
             log.info("stopping", signal=signal.Signals(signum).name)
             threading.Thread(target=shutdown, name="shutdown").start()
 
+    def on_reload(signum: int, frame: FrameType | None) -> None:
+        log.info("reloading", signal="SIGHUP")
+        threading.Thread(target=reload, name="reload").start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_reload)
     server.wait()
     streaming.stop()
     reaper.stop()

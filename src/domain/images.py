@@ -313,6 +313,10 @@ class ImageService:
             return [found] if found is not None else []
         return self._images.list_images()
 
+    def set_pinned_images(self, patterns: Sequence[str]) -> None:
+        """New pinned_images (a reload); one assignment, so a concurrent is_pinned sees old or new."""
+        self._pinned = [_pin_pattern(p) for p in patterns]
+
     def is_pinned(self, image: ImageRecord) -> bool:
         names = (*image.repo_tags, *image.repo_digests)
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self._pinned for name in names)

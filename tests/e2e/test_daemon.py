@@ -224,3 +224,36 @@ def test_json_log_format_applies_to_every_line_with_logger_and_request_ids(tmp_p
     assert failed["logger"] == "pycrio.cri"
     assert failed["container_id"] == "absent"
     assert failed["request_id"]
+
+
+def test_sighup_reloads_the_log_level_and_keeps_serving(tmp_path: Path) -> None:
+    running = Daemon(tmp_path / "d")
+    running.settings.remove("log.level=debug")
+    config = running.workdir / "pycrio.toml"
+    config.write_text('[log]\nlevel = "info"\n')
+    running.start()
+    try:
+        running.client.runtime.Version(pb.VersionRequest())
+        assert "Version" not in running.log()  # a quiet method: debug only
+        config.write_text('[log]\nlevel = "debug"\n[grpc]\nmax_workers = 8\n')
+        assert running.process is not None
+        running.process.send_signal(signal.SIGHUP)
+        line = _wait_for_log_line(running, "reloaded")
+        assert "log.level='debug'" in line and "grpc.max_workers" in line
+        running.client.runtime.Version(pb.VersionRequest())
+        assert "method=Version" in running.log()
+        assert running.process.poll() is None
+    finally:
+        assert running.stop() == 0
+
+
+def _wait_for_log_line(daemon: Daemon, text: str) -> str:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = [line for line in daemon.log().splitlines() if text in line]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} line in the log:\n{daemon.log()}")
