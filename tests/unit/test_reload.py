@@ -8,9 +8,8 @@ import pytest
 from app.config import Config, ConfigError, load
 from app.config_docs import all_keys
 from app.reload import Reloader
-from domain.image_config import ImageConfig
 from domain.images import ImageService
-from ports.image_store import ImageRecord
+from ports.image_store import ImageConfig, ImageRecord
 from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.image_users import FakeImageUsers
 from tests.fakes.layer_store import InMemoryLayerStore
