@@ -148,6 +148,9 @@ class ImageConfig:
     pull_progress_timeout: float = setting(
         60.0, "seconds without a received byte before a pull is cancelled; 0: never", **_SECONDS
     )
+    pull_progress_interval: float = setting(
+        10.0, "seconds between a running pull's bytes-done/total/rate log lines; 0: none", **_SECONDS
+    )
 
 
 @dataclass

@@ -98,7 +98,7 @@ def _runtime_metrics(config: Config) -> RuntimeMetrics:
     return PrometheusMetrics()
 
 
-def _metrics_endpoint(config: Config, metrics: RuntimeMetrics) -> object:
+def _metrics_endpoint(config: Config, metrics: RuntimeMetrics, images: ImageService) -> object:
     """The /metrics endpoint, when enabled, over the Prometheus registry (only that one can be served)."""
     if not config.metrics.enabled:
         return NoMetricsEndpoint()
@@ -106,6 +106,7 @@ def _metrics_endpoint(config: Config, metrics: RuntimeMetrics) -> object:
 
     if not isinstance(metrics, PrometheusMetrics):
         return NoMetricsEndpoint()
+    metrics.watch_pulls(images.pulls_in_progress)
     return MetricsEndpoint(metrics, enabled=True, address=config.metrics.address, port=config.metrics.port)
 
 
@@ -164,6 +165,7 @@ def _image_service(
         users,
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
+        pull_progress_interval=config.image.pull_progress_interval,
         platform=host_platform(),
         search_registries=lambda: list(registries_conf().search_registries()),
     )
@@ -300,7 +302,7 @@ class Container(containers.DeclarativeContainer):
 
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
     clock = providers.Singleton(SystemClock)
-    metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics)
+    metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics, images)
     # What stats and events know of pods and containers: thin adapters over their services.
     workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes, containers=container_service)
     pod_statuses = providers.Singleton(

@@ -28,6 +28,7 @@ from domain import image_reference
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from domain.image_config import chain_ids, digest_hex, parse_image_config
 from domain.keyed_locks import KeyedLocks
+from domain.pull_progress import PullProgress
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore, StorageUsage
@@ -52,7 +53,8 @@ class ContainerRootfs:
 class _Flight:
     """One pull in progress and everyone waiting for it."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, progress: PullProgress | None = None) -> None:
+        self.progress = progress or PullProgress(image="", registry="", started=now)
         self.done = threading.Event()
         self.last_progress = now
         self.waiters = 0
@@ -78,6 +80,7 @@ class ImageService:
         users: ImageUsers,
         pinned_images: Sequence[str] = (),
         pull_progress_timeout: float = 60.0,
+        pull_progress_interval: float = 10.0,
         platform: Platform | None = None,
         search_registries: Callable[[], list[str]] = list,
         clock: Callable[[], float] = time.monotonic,
@@ -89,6 +92,7 @@ class ImageService:
         self._users = users
         self._pinned = [_pin_pattern(p) for p in pinned_images]
         self._progress_timeout = pull_progress_timeout
+        self._progress_interval = pull_progress_interval
         self._platform = platform or Platform()
         self._search_registries = search_registries
         self._clock = clock
@@ -111,7 +115,8 @@ class ImageService:
             flight = self._flights.get(key)
             start = flight is None
             if flight is None:
-                flight = self._flights[key] = _Flight(self._clock())
+                progress = PullProgress(image, _registry_of(image), self._clock(), self._progress_interval)
+                flight = self._flights[key] = _Flight(self._clock(), progress)
             flight.waiters += 1
         if start:
             worker = threading.Thread(target=self._fly, args=(key, flight), name=f"pull {image}", daemon=True)
@@ -154,9 +159,10 @@ class ImageService:
                 with self._flights_lock:
                     if not flight.done.is_set():
                         flight.cancel_reason = (
-                            f"pulling {image}: no progress for {self._progress_timeout:g}s, cancelled"
+                            f"pulling {image}: no progress for {self._progress_timeout:g}s on "
+                            f"{flight.progress.stalled_at()}, cancelled"
                         )
-                        _log.warning("pull stalled", image=image, timeout=self._progress_timeout)
+                        _log.warning("pull stalled", image=image, error=flight.cancel_reason)
                         self._settle(key, flight, error=DeadlineExceeded(flight.cancel_reason))
         if flight.error is not None:
             raise copy.copy(flight.error)
@@ -183,12 +189,15 @@ class ImageService:
         for chunk in chunks:
             self._check_cancelled(flight)
             flight.last_progress = self._clock()
+            flight.progress.received(len(chunk), flight.last_progress)
             yield chunk
         self._check_cancelled(flight)
 
     def _pull(self, image: str, auth: RegistryAuth | None, flight: _Flight) -> str:
         resolved = self._registry.resolve(image, auth, self._platform)
         flight.last_progress = self._clock()
+        # `source` is the mirror or origin the blobs come from: `host[/repository]`.
+        flight.progress.resolved(resolved.source.split("/", 1)[0], resolved.layers, flight.last_progress)
         self._check_cancelled(flight)
         parsed = parse_image_config(resolved.config, resolved.config_digest)
         if len(parsed.diff_ids) != len(resolved.layers):
@@ -206,8 +215,12 @@ class ImageService:
                 for blob, diff_id, chain in zip(resolved.layers, parsed.diff_ids, chains, strict=True):
                     self._check_cancelled(flight)
                     if not self._layers.hold(chain, holder):
+                        flight.progress.layer_started(blob, self._clock())
                         chunks = self._watch(self._registry.open_blob(resolved, blob, auth), flight)
                         self._layers.unpack(parent, diff_id, chunks, holder)
+                        flight.progress.layer_finished(blob, self._clock())
+                    else:
+                        flight.progress.layer_present(blob)
                     held.append(chain)
                     parent = chain
                 self._check_cancelled(flight)
@@ -261,6 +274,11 @@ class ImageService:
                     pulled_at=current.pulled_at if current else self._wall_clock_ns(),
                 )
             )
+
+    def pulls_in_progress(self) -> list[PullProgress]:
+        """A copy of each running pull's progress (the metrics endpoint reads these)."""
+        with self._flights_lock:
+            return [flight.progress.snapshot() for flight in self._flights.values()]
 
     # -- look-ups -----------------------------------------------------------------------------------------
 
@@ -375,6 +393,13 @@ class ImageService:
 
     def remove_rootfs(self, container_id: str) -> None:
         self._layers.remove_rootfs(container_id)
+
+
+def _registry_of(reference: str) -> str:
+    try:
+        return image_reference.parse(reference).registry
+    except InvalidArgument:
+        return reference
 
 
 def _pin_pattern(pattern: str) -> str:
