@@ -148,6 +148,16 @@ class ImageConfig:
     pull_progress_timeout: float = setting(
         60.0, "seconds without a received byte before a pull is cancelled; 0: never", **_SECONDS
     )
+    global_auth_file: str = setting(
+        "",
+        "containers-auth.json(5) used when a pull carries no credentials; empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    namespaced_auth_dir: str = setting(
+        "/etc/pycrio/auth",
+        "dir of NAMESPACE.json auth files for pods of that namespace, before global_auth_file",
+        **_ABSOLUTE_OR_EMPTY,
+    )
     pull_progress_interval: float = setting(
         10.0, "seconds between a running pull's bytes-done/total/rate log lines; 0: none", **_SECONDS
     )

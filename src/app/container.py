@@ -42,6 +42,7 @@ from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.procfs.process_stats import ProcfsProcessStats
+from adapters.registry.auth_files import AuthFileCredentials
 from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.deferred import DeferredRegistry
 from adapters.registry.host_platform import host_platform
@@ -168,6 +169,7 @@ def _image_service(
         pull_progress_interval=config.image.pull_progress_interval,
         platform=host_platform(),
         search_registries=lambda: list(registries_conf().search_registries()),
+        credentials=AuthFileCredentials(config.image.global_auth_file, config.image.namespaced_auth_dir),
     )
     service.recover()
     return service

@@ -29,6 +29,7 @@ from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument,
 from domain.image_config import chain_ids, digest_hex, parse_image_config
 from domain.keyed_locks import KeyedLocks
 from domain.pull_progress import PullProgress
+from ports.credentials import CredentialStore
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore, StorageUsage
@@ -85,8 +86,10 @@ class ImageService:
         search_registries: Callable[[], list[str]] = list,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self._registry = registry
+        self._credentials = credentials
         self._layers = layers
         self._images = images
         self._users = users
@@ -105,10 +108,16 @@ class ImageService:
 
     # -- pull -------------------------------------------------------------------------------------------
 
-    def pull(self, image: str, auth: RegistryAuth | None = None, timeout: float | None = None) -> str:
-        """Pull `image` (or join a pull of it already under way); returns the image id."""
+    def pull(
+        self, image: str, auth: RegistryAuth | None = None, timeout: float | None = None, namespace: str = ""
+    ) -> str:
+        """Pull `image` (or join a pull of it already under way); returns the image id.
+
+        Without `auth`, the node's credentials for the image (the pod's `namespace` first) are used."""
         if not image:
             raise InvalidArgument("no image specified")
+        if auth is None and self._credentials is not None:
+            auth = self._credentials.lookup(str(image_reference.parse(image)), namespace)
         deadline = None if timeout is None else self._clock() + timeout
         key = (image, auth)
         with self._flights_lock:

@@ -28,7 +28,10 @@ class ImageHandlers:
 
     def PullImage(self, request: pb.PullImageRequest, context: grpc.ServicerContext) -> pb.PullImageResponse:
         image_id = self._service.pull(
-            _image_name(request.image), _auth(request), timeout=context.time_remaining()
+            _image_name(request.image),
+            _auth(request),
+            timeout=context.time_remaining(),
+            namespace=request.sandbox_config.metadata.namespace,
         )
         return pb.PullImageResponse(image_ref=image_id)
 
@@ -102,7 +105,8 @@ def _image_name(spec: pb.ImageSpec) -> str:
 
 
 def _auth(request: pb.PullImageRequest) -> RegistryAuth | None:
-    if not request.HasField("auth"):
+    """The request's credentials; None when it carries none (an empty AuthConfig is none)."""
+    if not request.HasField("auth") or request.auth.ByteSize() == 0:
         return None
     auth = request.auth
     return RegistryAuth(
