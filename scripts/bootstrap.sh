@@ -25,7 +25,7 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -e $stamp ]]; then
     .venv/bin/pip install -q -U pip
-    .venv/bin/pip install -q -e '.[dev]'
+    .venv/bin/pip install -q -e '.[dev,tracing]'
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

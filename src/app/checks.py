@@ -5,6 +5,7 @@ fails only at the first container, a CNI dir that does not exist leaves the node
 nobody reads. Each problem is one line naming the key, the value and what is allowed.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def host_problems(config: Config) -> list[str]:
     ):
         if path and not os.access(path, os.R_OK):
             problems.append(_line(key, path, "a readable file"))
+    if config.tracing.enabled and importlib.util.find_spec("opentelemetry.sdk") is None:
+        problems.append(_line("tracing.enabled", True, "false, or true with pip install 'pycrio[tracing]'"))
     return problems
 
 

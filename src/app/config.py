@@ -235,6 +235,20 @@ class StatsConfig:
     )
 
 
+def _is_host_port(text: str) -> bool:
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
+
+
+@dataclass
+class TracingConfig:
+    enabled: bool = setting(False, "export OpenTelemetry spans (needs the pycrio[tracing] extra)")
+    endpoint: str = setting(
+        "127.0.0.1:4317", "the OTLP/gRPC collector (plain text)", check=_is_host_port, allowed="host:port"
+    )
+    sampling_rate: float = setting(1.0, "share of traces kept", minimum=0.0, maximum=1.0)
+
+
 @dataclass
 class Config:
     log: LogConfig = setting(doc="logging", factory=LogConfig)
@@ -246,6 +260,7 @@ class Config:
     streaming: StreamingConfig = setting(doc="the streaming server", factory=StreamingConfig)
     metrics: MetricsConfig = setting(doc="the Prometheus endpoint", factory=MetricsConfig)
     stats: StatsConfig = setting(doc="container and pod stats, container events", factory=StatsConfig)
+    tracing: TracingConfig = setting(doc="OpenTelemetry tracing (off by default)", factory=TracingConfig)
 
     def validate(self) -> "Config":
         """Checks that span several keys (each key's own range is checked as it is read)."""

@@ -12,14 +12,24 @@ from typing import TextIO
 
 import structlog
 
+from adapters.tracing.spans import current_ids
 from app.config import LogConfig
 
 _HANDLER_NAME = "pycrio"
 
 
+def _add_trace_ids(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """trace_id and span_id of the current span, when tracing is on and the call is sampled."""
+    event.update(current_ids())
+    return event
+
+
 def _shared_processors() -> list[structlog.typing.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        _add_trace_ids,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

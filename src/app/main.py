@@ -19,6 +19,7 @@ from app.config_docs import render_template
 from app.container import make_container, package_version
 from app.logging import configure_logging
 from app.reload import Reloader
+from app.tracing import start_tracing
 
 # Flags that are shorthands for one config key.
 _FLAG_KEYS = {
@@ -99,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     # before serve() takes over must not kill the daemon either.
     signal.signal(signal.SIGHUP, lambda signum, frame: None)
     configure_logging(config.log)
+    stop_tracing = start_tracing(config.tracing)
     container = make_container(config)
     reloader = Reloader(config, lambda: load_from_args(args), container.images())
-    return serve(container, config.grpc.shutdown_grace, reloader.reload)
+    try:
+        return serve(container, config.grpc.shutdown_grace, reloader.reload)
+    finally:
+        stop_tracing()
 
 
 def load_from_args(args: argparse.Namespace) -> Config:

@@ -12,6 +12,7 @@ prefix, a tag (`busybox` means `docker.io/library/busybox:latest`; short names a
 unqualified-search registries) or a digest reference `name@sha256:...`.
 """
 
+import contextvars
 import copy
 import fnmatch
 import re
@@ -128,7 +129,11 @@ class ImageService:
                 flight = self._flights[key] = _Flight(self._clock(), progress)
             flight.waiters += 1
         if start:
-            worker = threading.Thread(target=self._fly, args=(key, flight), name=f"pull {image}", daemon=True)
+            # The worker runs in the caller's context: its log lines and trace spans belong to this call.
+            context = contextvars.copy_context()
+            worker = threading.Thread(
+                target=context.run, args=(self._fly, key, flight), name=f"pull {image}", daemon=True
+            )
             worker.start()
         try:
             return self._wait(key, flight, deadline)

@@ -78,3 +78,27 @@ def test_request_object_ids_are_taken_from_the_request() -> None:
     )
     assert object_ids(pull) == {"image": "busybox"}
     assert object_ids(pb.StopContainerRequest(container_id="c1")) == {"container_id": "c1"}
+
+
+def test_lines_inside_a_traced_call_carry_its_trace_and_span_ids(stderr: io.StringIO) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from adapters.tracing import spans
+    from adapters.tracing.otel import OpenTelemetryTracing
+
+    configure_logging(LogConfig(level="info", format="json"), stderr)
+    exporter = InMemorySpanExporter()
+    spans.install(OpenTelemetryTracing(SimpleSpanProcessor(exporter), 1.0, "test"))
+    try:
+        structlog.get_logger("pycrio").info("outside")
+        with spans.span("cri.Version"):
+            logging.getLogger("httpx").info("inside")
+    finally:
+        spans.install(None)
+    outside, inside = _lines(stderr)
+    assert "trace_id" not in outside
+    (finished,) = exporter.get_finished_spans()
+    assert finished.context is not None
+    assert inside["trace_id"] == f"{finished.context.trace_id:032x}"
+    assert inside["span_id"] == f"{finished.context.span_id:016x}"

@@ -13,6 +13,7 @@ import grpc
 import structlog
 
 from adapters.cri.errors import status_code_for, status_message_for
+from adapters.tracing.spans import annotate, span
 from domain.errors import PycrioError
 from ports.metrics import RpcObserver
 
@@ -71,7 +72,7 @@ def _wrap_unary(
     behaviour: Callable[[Any, Any], Any], method: str, short: str, observers: tuple[RpcObserver, ...]
 ) -> Callable[[Any, Any], Any]:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
-        with _Call(method, short, context, observers, request) as call:
+        with _Call(method, short, context, observers, request, traced=True) as call:
             return call.guard(lambda: behaviour(request, context))
 
     return run
@@ -108,7 +109,10 @@ class _Call:
         context: grpc.ServicerContext,
         observers: tuple[RpcObserver, ...],
         request: Any = None,
+        traced: bool = False,
     ) -> None:
+        # Unary calls only: a stream's span would stay current across its yields into grpc's own code.
+        self._span = span(f"cri.{short}", **{"rpc.method": short}) if traced else None
         self._observers = observers
         self._ids = object_ids(request)
         self._method = method
@@ -120,6 +124,9 @@ class _Call:
 
     def __enter__(self) -> "_Call":
         self._start = time.monotonic()
+        if self._span is not None:
+            self._span.__enter__()
+            annotate(**{"pycrio.request_id": self._request_id}, **self._ids)
         structlog.contextvars.bind_contextvars(request_id=self._request_id, method=self._short, **self._ids)
         return self
 
@@ -135,6 +142,10 @@ class _Call:
             except Exception:  # metrics must never fail a call
                 _log.exception("rpc observer failed")
         structlog.contextvars.unbind_contextvars("request_id", "method", *self._ids)
+        if self._span is not None:
+            failed = self._code != grpc.StatusCode.OK
+            annotate(self._code.name if failed else "", **{"rpc.grpc.status_code": self._code.value[0]})
+            self._span.__exit__(None, None, None)
 
     def guard(self, action: Callable[[], _T]) -> _T:
         try:

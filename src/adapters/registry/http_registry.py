@@ -31,6 +31,7 @@ from adapters.registry.auth import (
 from adapters.registry.certs import DEFAULT_CERTS_DIRS, host_certs, ssl_context
 from adapters.registry.challenge import Challenge, parse_challenges
 from adapters.registry.transport import RetryPolicy, SourceUnreachable, describe, send
+from adapters.tracing.spans import span
 from domain.errors import (
     FailedPrecondition,
     Internal,
@@ -135,6 +136,10 @@ class HttpRegistry:
     # -- the port -----------------------------------------------------------------------------------------
 
     def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        with span("registry.resolve", image=image):
+            return self._resolve(image, auth, platform)
+
+    def _resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
         conf = self._load_conf()
         candidates = conf.candidates(image)
         credentials = credentials_from(auth)

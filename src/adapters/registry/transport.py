@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
+from adapters.tracing.spans import span
+
 _log = structlog.get_logger("pycrio.registry")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -66,6 +68,20 @@ def send(
     Raises SourceUnreachable when every attempt failed at the connection level. With `stream=True` the
     caller must close the returned response.
     """
+    with span(f"registry.{method}", **{"http.method": method, "url.full": url}):
+        return _send(client, method, url, headers, policy, sleep, stream, content)
+
+
+def _send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    stream: bool,
+    content: bytes | None,
+) -> httpx.Response:
     last_error = ""
     for attempt in range(policy.attempts):
         try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.process import runner
+from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
 from ports.oci_runtime import RuntimeState
 
@@ -47,11 +48,12 @@ class RuncRuntime:
         return base + list(args)
 
     def _run(self, *args: str, check: bool = True) -> runner.CommandResult:
-        return runner.run(self._args(*args), timeout=self._timeout, check=check)
+        with span(f"runtime.{args[0]}", **{"runtime.binary": self._binary}):
+            return runner.run(self._args(*args), timeout=self._timeout, check=check)
 
     def create(self, container_id: str, bundle: Path, pid_file: Path) -> None:
         # The container's init keeps the stdio it is given: never hand it a pipe we wait on.
-        with tempfile.TemporaryFile() as errors:
+        with span("runtime.create", **{"runtime.binary": self._binary}), tempfile.TemporaryFile() as errors:
             process = runner.spawn(
                 self._args("create", "--bundle", str(bundle), "--pid-file", str(pid_file), container_id),
                 stdin=subprocess.DEVNULL,
