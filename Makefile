@@ -1,4 +1,5 @@
-# pycrio: `make run` starts the daemon, `make test` runs the whole suite. Both set up a fresh machine first.
+# pycrio: `make run` starts the daemon, `make test` runs the whole suite. Both set up a fresh machine first
+# (`make run` with the daemon's packages only, `make test` with the test-only ones too).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,10 +9,12 @@ ARGS ?=
 
 .PHONY: bootstrap run test lint proto bench clean docs
 
+# The full set-up (daemon, tests, lint, bench); `make run` installs only what the daemon needs.
 bootstrap:
-	@scripts/bootstrap.sh
+	@scripts/bootstrap.sh --test
 
-run: bootstrap
+run:
+	@scripts/bootstrap.sh
 	$(VENV)/bin/pycrio $(ARGS)
 
 test: bootstrap
@@ -20,7 +23,7 @@ test: bootstrap
 		$(PY) -m pytest -ra $(ARGS)
 
 lint: bootstrap
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy
 
 proto: $(GEN)/api_pb2.py
