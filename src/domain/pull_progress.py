@@ -44,14 +44,7 @@ class PullProgress:
 
     def layer_started(self, layer: Descriptor, now: float) -> None:
         self.layer, self._layer_started = layer.digest, now
-        _log.info(
-            "pull layer started",
-            image=self.image,
-            registry=self.registry,
-            layer=layer.digest,
-            position=f"{self.layers_done + 1}/{self.layers_total}",
-            size=layer.size,
-        )
+        self._layer_line("pull layer started", layer, self.layers_done + 1, size=layer.size)
 
     def received(self, count: int, now: float) -> None:
         self.bytes_done += count
@@ -71,15 +64,24 @@ class PullProgress:
     def layer_finished(self, layer: Descriptor, now: float) -> None:
         self.layers_done += 1
         self.layer = ""
-        _log.info(
+        seconds = round(now - self._layer_started, 3)
+        self._layer_line(
             "pull layer finished",
+            layer,
+            self.layers_done,
+            seconds=seconds,
+            bytes_done=self.bytes_done,
+            bytes_total=self.bytes_total,
+        )
+
+    def _layer_line(self, event: str, layer: Descriptor, position: int, **figures: float) -> None:
+        _log.info(
+            event,
             image=self.image,
             registry=self.registry,
             layer=layer.digest,
-            position=f"{self.layers_done}/{self.layers_total}",
-            seconds=round(now - self._layer_started, 3),
-            bytes_done=self.bytes_done,
-            bytes_total=self.bytes_total,
+            position=f"{position}/{self.layers_total}",
+            **figures,
         )
 
     def rate(self, now: float) -> float:
