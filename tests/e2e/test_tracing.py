@@ -7,11 +7,13 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,7 +24,7 @@ from adapters.tracing.otel import OpenTelemetryTracing
 from app.config import load
 from app.container import make_container
 from tests.cri_client import CriClient, connect
-from tests.e2e.daemon import REPO
+from tests.e2e.daemon import REPO, Daemon
 from tests.fixtures.images import PushedImages
 from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.pod_host import cleanup, cleanup_run_dir, make_test_network, remove_cgroups
@@ -161,3 +163,41 @@ sys.exit(1 if loaded else 0)
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class _Collector(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP/gRPC trace collector that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+
+    def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        self.requests.append(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def test_the_daemon_exports_spans_to_an_otlp_collector(tmp_path: Path) -> None:
+    collector = _Collector()
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    daemon = Daemon(tmp_path / "d", ["tracing.enabled=true", f'tracing.endpoint="127.0.0.1:{port}"']).start()
+    try:
+        daemon.client.runtime.Version(pb.VersionRequest())
+    finally:
+        assert daemon.stop() == 0  # a clean stop flushes the batch
+        server.stop(0)
+    exported = [
+        (resource.resource, span)
+        for request in collector.requests
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    names = [span.name for _, span in exported]
+    assert "cri.Version" in names, names
+    resource = exported[names.index("cri.Version")][0]
+    assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == "pycrio"
