@@ -196,7 +196,7 @@ def test_streaming_rpcs_validate_and_look_up_their_target(daemon: Daemon) -> Non
         with pytest.raises(grpc.RpcError) as failure:
             rpc(request)
         assert failure.value.code() == grpc.StatusCode.NOT_FOUND, request
-    url = re.search(r"streaming server listening\s+url=(\S+)", daemon.log())
+    url = re.search(r"streaming server listening\s+(?:\[\S+\]\s+)?url=(\S+)", daemon.log())
     assert url is not None, daemon.log()
     assert http_get(f"{url.group(1)}/exec/not-a-token")[0] == 404
 
