@@ -122,6 +122,41 @@ def test_pull_image_has_registry_and_unpack_spans_in_its_worker(
     assert "registry.GET" in tree["storage.unpack"]
 
 
+def test_create_and_start_container_have_runtime_and_monitor_spans(
+    traced: Traced, registry: RunningRegistry, pushed_images: PushedImages, tmp_path: Path
+) -> None:
+    image = pushed_images.busybox
+    name = f"{registry.host}/{image.repository}:{image.tag}"
+    traced.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=name)), timeout=120)
+    host_network = pb.NamespaceOption(network=pb.NODE)
+    sandbox = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name="traced-ctr", uid="uid-traced-ctr", namespace="e2e-tracing"),
+        log_directory=str(tmp_path / "logs"),
+        linux=pb.LinuxPodSandboxConfig(
+            security_context=pb.LinuxSandboxSecurityContext(namespace_options=host_network)
+        ),
+    )
+    pod = traced.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=sandbox)).pod_sandbox_id
+    config = pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name="sleeper"),
+        image=pb.ImageSpec(image=name),
+        command=["sleep", "60"],
+        log_path="sleeper.log",
+    )
+    created = traced.client.runtime.CreateContainer(
+        pb.CreateContainerRequest(pod_sandbox_id=pod, config=config, sandbox_config=sandbox)
+    ).container_id
+    traced.client.runtime.StartContainer(pb.StartContainerRequest(container_id=created))
+    traced.client.runtime.StopContainer(pb.StopContainerRequest(container_id=created, timeout=1))
+    traced.client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=created))
+    finished = tuple(traced.exporter.get_finished_spans())
+    create, start = _tree(finished, "cri.CreateContainer"), _tree(finished, "cri.StartContainer")
+    # conmon runs `runc create` itself: the monitor's span is the creation.
+    assert "monitor.start" in create["cri.CreateContainer"]
+    assert "runtime.start" in start["cri.StartContainer"]
+    assert "exec runc" in start["runtime.start"]
+
+
 def test_a_failed_call_marks_its_span_as_an_error(traced: Traced) -> None:
     with pytest.raises(grpc.RpcError) as failure:
         traced.client.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id="absent"))
