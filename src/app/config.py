@@ -288,13 +288,18 @@ def load(
     """The effective config: defaults < file < drop-ins (lexical order) < `key=value` overrides.
 
     The default file may be absent; an `explicit` one (`--config`) must exist, as in cri-o: a typo in its
-    name must not start a node on defaults.
+    name must not start a node on defaults. So must a named `drop_in_dir` (`--config-dir`); the default one,
+    `<config_file>.d`, may be absent.
     """
     merged: dict[str, Any] = {}
     if config_file is not None and explicit and not config_file.is_file():
         raise ConfigError(f"--config: {str(config_file)!r} does not exist; allowed: an existing TOML file")
     if config_file is not None and config_file.exists():
         _deep_merge(merged, _read_toml(config_file))
+    if drop_in_dir is not None and not drop_in_dir.is_dir():
+        raise ConfigError(
+            f"--config-dir: {str(drop_in_dir)!r} does not exist; allowed: an existing directory"
+        )
     if drop_in_dir is None and config_file is not None:
         drop_in_dir = config_file.with_name(config_file.name + ".d")
     if drop_in_dir is not None and drop_in_dir.is_dir():

@@ -113,3 +113,11 @@ def test_an_explicit_config_file_must_exist(tmp_path: Path) -> None:
         load(tmp_path / "typo.toml", explicit=True)
     (tmp_path / "typo.toml").write_text("")
     assert load(tmp_path / "typo.toml", explicit=True).log.level == "info"
+
+
+def test_a_named_drop_in_dir_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--config-dir: '.*conf\.d' does not exist"):
+        load(tmp_path / "absent.toml", tmp_path / "conf.d")
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "10.toml").write_text("[log]\nlevel = 'debug'\n")
+    assert load(tmp_path / "absent.toml", tmp_path / "conf.d").log.level == "debug"
