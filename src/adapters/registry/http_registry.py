@@ -9,6 +9,7 @@ connection drops mid-blob.
 """
 
 import hashlib
+import json
 import ssl
 import threading
 import time
@@ -51,6 +52,7 @@ from domain.manifests import (
 )
 from domain.registries_conf import PullSource, RegistriesConf
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
+from ports.signatures import MAX_SIGNATURE_BYTES, MAX_SIGNATURES, SigstoreSignature
 
 _log = structlog.get_logger("pycrio.registry")
 
@@ -165,6 +167,35 @@ class HttpRegistry:
             insecure = self._load_conf().insecure_host(source.registry)
         session = _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
         return self._open_blob(session, source, blob)
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        source = parse(image.source)
+        with self._lock:
+            insecure = self._source_insecure.get(image.source)
+        if insecure is None:
+            insecure = self._load_conf().insecure_host(source.registry)
+        session = _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
+        algorithm, _, hex_part = (image.index_digest or image.manifest_digest).partition(":")
+        tag = f"{algorithm}-{hex_part}.sig"
+        try:
+            try:
+                body, _, _ = self._fetch_manifest(session, source.path, tag, "")
+            except _SourceFailure as failure:
+                if failure.kind == "not_found":
+                    return []
+                raise
+            layers = _attachment_layers(body, tag)
+            signatures = []
+            for layer in layers:
+                data = b"".join(self._stream_blob(session, source.path, layer))
+                signatures.append(SigstoreSignature(layer.media_type, data, dict(layer.annotations)))
+            return signatures
+        except _SourceFailure as failure:
+            raise _final_error(
+                f"fetching sigstore signatures {source.name}:{tag}", [(source.name, failure)]
+            ) from None
 
     def _open_blob(self, session: _Session, source: ImageReference, blob: Descriptor) -> Iterator[bytes]:
         try:
@@ -474,6 +505,29 @@ def _parse(body: bytes, media_type: str) -> ImageManifest | ImageIndex:
         return parse_manifest(body, media_type)
     except Internal as err:
         raise _SourceFailure("bad_content", str(err)) from None
+
+
+def _attachment_layers(body: bytes, tag: str) -> list[Descriptor]:
+    """The layers of a sigstore attachment manifest (an OCI image manifest), bounded in number and size."""
+    try:
+        document = json.loads(body)
+        layers = [
+            Descriptor(
+                str(raw["mediaType"]),
+                check_digest(str(raw["digest"])),
+                int(raw["size"]),
+                {str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
+            )
+            for raw in document.get("layers") or []
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidArgument) as err:
+        raise _SourceFailure("bad_content", f"sigstore attachment manifest {tag}: {err}") from None
+    if len(layers) > MAX_SIGNATURES:
+        raise _SourceFailure("bad_content", f"{tag}: more than {MAX_SIGNATURES} signatures")
+    for layer in layers:
+        if not 0 <= layer.size <= MAX_SIGNATURE_BYTES:
+            raise _SourceFailure("bad_content", f"{tag}: signature {layer.digest} has {layer.size} bytes")
+    return layers
 
 
 def _digest_of(data: bytes, like: str) -> str:
