@@ -2,11 +2,11 @@
 
 Given a name, the `[[registry]]` table with the longest matching `prefix` decides: `blocked` refuses the
 pull, `location` rewrites the prefix, `insecure` allows plain http or unverified TLS, and its
-`[[registry.mirror]]` tables are tried in order before the primary location. Short names resolve through `[aliases]`
-first; otherwise they are tried on each `unqualified-search-registries` entry in order, as `short-name-mode`
-allows (see `candidates`). Drop-in files override `unqualified-search-registries` and `short-name-mode`,
-replace `[[registry]]` tables with the same prefix and add or erase aliases. Pure: parsing from TOML text,
-no files.
+`[[registry.mirror]]` tables are tried in order before the primary location. Short names resolve
+through `[aliases]` first; otherwise they are tried on each `unqualified-search-registries` entry in
+order, as `short-name-mode` allows (see `resolve_short_name`). Drop-in files override
+`unqualified-search-registries` and `short-name-mode`, replace `[[registry]]` tables with the same prefix
+and add or erase aliases. Pure: parsing from TOML text, no files.
 """
 
 import re

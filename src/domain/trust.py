@@ -3,7 +3,7 @@
 At each pull the policy is read again (the pod namespace's `<signature_policy_dir>/<namespace>.json` when it
 exists, else the global file); a missing or broken file fails the pull naming the file, never "accept". The
 scope that matches the pulled name picks the requirements (domain/trust_policy.py); each must pass:
-- insecureAcceptAnything passes, reject fails, signedBaseLayer fails (not implemented, as in containers/image);
+- insecureAcceptAnything passes, reject fails, signedBaseLayer fails (containers/image never accepts it);
 - signedBy needs one simple-signing signature (from the registries.d lookaside) that a policy key made, over
   a payload naming the manifest's digest and an identity `signedIdentity` accepts;
 - sigstoreSigned the same with sigstore signatures (registry attachments, or the lookaside).
@@ -11,6 +11,7 @@ A failure raises SignatureValidationFailed with the requirement, the scope, the 
 """
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -150,7 +151,7 @@ class ImageTrust:
             signed = signed or requirement.type in ("signedBy", "sigstoreSigned")
         self._observer.image_pull_trust(VERIFIED if signed else ACCEPTED_UNSIGNED)
 
-    # -- the policy -------------------------------------------------------------------------------------------
+    # -- the policy ------------------------------------------------------------------------------------------
 
     def policy_path(self, namespace: str) -> str:
         """The policy file that decides for a pod namespace (the global one when the namespace has none)."""
@@ -220,7 +221,7 @@ class ImageTrust:
             return []
         return self._registry.signature_attachments(image, auth)
 
-    # -- requirements -----------------------------------------------------------------------------------------
+    # -- requirements ----------------------------------------------------------------------------------------
 
     def _evaluate(
         self, requirement: Requirement, signatures: _Signatures, intended: ImageReference, digest: str
@@ -239,7 +240,7 @@ class ImageTrust:
             keys = self._key_material(requirement.keys)
             blobs = signatures.simple()
             return _first_accepted(
-                [lambda blob=blob: self._verifier.verify_simple_signing(keys, blob) for blob in blobs],
+                [functools.partial(self._verifier.verify_simple_signing, keys, blob) for blob in blobs],
                 SIMPLE_SIGNING_TYPE,
                 digest,
                 intended,
@@ -247,7 +248,10 @@ class ImageTrust:
             )
         trust = self._sigstore_trust(requirement)
         return _first_accepted(
-            [lambda sig=sig: _verified_sigstore(self._verifier, trust, sig) for sig in signatures.sigstore()],
+            [
+                functools.partial(_verified_sigstore, self._verifier, trust, sig)
+                for sig in signatures.sigstore()
+            ],
             SIGSTORE_PAYLOAD_TYPE,
             digest,
             intended,
@@ -308,7 +312,7 @@ def _first_accepted(
 
 
 def _split_blob(blob: bytes) -> tuple[str, bytes]:
-    """A lookaside blob's format and content: raw OpenPGP is simple signing; `\\0<format>\\n` prefixes others."""
+    """A lookaside blob's format and content: raw OpenPGP is simple signing; others start `\\0<format>\\n`."""
     if blob[:1] != b"\0":
         return "simple-signing", blob
     head, newline, rest = blob[1:].partition(b"\n")

@@ -27,7 +27,8 @@ DOCKER_TRANSPORT = "docker"
 SIMPLE_SIGNING_TYPE = "atomic container signature"
 SIGSTORE_PAYLOAD_TYPE = "cosign container image signature"
 
-_DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
+_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
 _PATH = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
 _REMAP_PREFIX_RE = re.compile(rf"^{_DOMAIN}(?:/{_PATH})*$")
 
@@ -36,7 +37,7 @@ class PolicyError(InvalidArgument):
     """The policy file cannot be used; the message names the problem (the caller adds the file)."""
 
 
-# -- signedIdentity -------------------------------------------------------------------------------------------
+# -- signedIdentity ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,9 @@ class SignedIdentity:
             claimed = parse(signed)
         except InvalidArgument:
             return False
-        if not claimed.tag and not claimed.digest:
-            # A signature must name an exact image, except for the kinds that compare repositories only.
-            if self.kind not in ("matchRepository", "exactRepository"):
-                return False
+        # A signature must name an exact image, except for the kinds that compare repositories only.
+        if not _exact(claimed) and self.kind not in ("matchRepository", "exactRepository"):
+            return False
         if self.kind == "matchExact":
             return _exact(intended) and _exact(claimed) and str(claimed) == str(intended)
         if self.kind == "matchRepoDigestOrExact":
@@ -110,7 +110,7 @@ def _repo_digest_or_exact(intended: ImageReference, claimed: ImageReference) -> 
     return False
 
 
-# -- requirements ---------------------------------------------------------------------------------------------
+# -- requirements --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -230,12 +230,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _check_docker_scope(scope: str) -> None:
-    if scope.startswith("*."):
-        if any(c in scope for c in "/@:") or len(scope) == 2:
-            raise PolicyError(f"transports.docker: invalid wildcard scope {scope!r}; use *.example.com")
+    if scope.startswith("*.") and (any(c in scope for c in "/@:") or len(scope) == 2):
+        raise PolicyError(f"transports.docker: invalid wildcard scope {scope!r}; use *.example.com")
 
 
-def _object(value: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+def _object(
+    value: Any, where: str, required: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PolicyError(f"{where}: expected an object")
     unknown = set(value) - required - optional
@@ -425,7 +426,7 @@ def _reference(value: Any, where: str) -> ImageReference:
         raise PolicyError(f"{where}: {err}") from None
 
 
-# -- signature payloads ---------------------------------------------------------------------------------------
+# -- signature payloads --------------------------------------------------------------------------------------
 
 
 class PayloadError(Exception):

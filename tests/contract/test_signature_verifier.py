@@ -50,7 +50,9 @@ def _fake_kit() -> Kit:
         ca, rekor = f"ca-{next(counter)}".encode(), f"rekor-{next(counter)}".encode()
         return ca, rekor, lambda payload, issuer, email: FakeSigner.keyless(ca, issuer, email, rekor, payload)
 
-    return Kit(FakeSignatureVerifier(), simple, sigstore, keyless, lambda blob: blob[:-1] + bytes([blob[-1] ^ 1]))
+    return Kit(
+        FakeSignatureVerifier(), simple, sigstore, keyless, lambda blob: blob[:-1] + bytes([blob[-1] ^ 1])
+    )
 
 
 def _real_kit(tmp: Path, keys: list[GpgKey]) -> Kit:
@@ -65,8 +67,10 @@ def _real_kit(tmp: Path, keys: list[GpgKey]) -> Kit:
 
     def keyless() -> tuple[bytes, bytes, Callable[[bytes, str, str], SigstoreSignature]]:
         ca, rekor = FulcioCa.create(), RekorLog()
-        return ca.pem, rekor.public_pem, lambda payload, issuer, email: keyless_signature(
-            ca, rekor, payload, email=email, issuer=issuer
+        return (
+            ca.pem,
+            rekor.public_pem,
+            lambda payload, issuer, email: keyless_signature(ca, rekor, payload, email=email, issuer=issuer),
         )
 
     def tamper(blob: bytes) -> bytes:
@@ -155,7 +159,8 @@ def test_a_sigstore_signature_without_its_annotation_is_refused(kit: Kit) -> Non
     public, sign = kit.sigstore_key("ecdsa")
     signature = sign(PAYLOAD)
     bare = dataclasses.replace(
-        signature, annotations={k: v for k, v in signature.annotations.items() if k != SIGSTORE_SIGNATURE_ANNOTATION}
+        signature,
+        annotations={k: v for k, v in signature.annotations.items() if k != SIGSTORE_SIGNATURE_ANNOTATION},
     )
     with pytest.raises(InvalidSignature):
         kit.verifier.verify_sigstore(SigstoreTrust(public_keys=(public,)), bare)

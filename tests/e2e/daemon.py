@@ -18,7 +18,7 @@ class Daemon:
         workdir.mkdir(parents=True, exist_ok=True)
         self.socket = workdir / "run" / "pycrio.sock"
         self.log_path = workdir / "daemon.log"
-        # The node's trust configuration, private to this daemon: accept anything unless a test says otherwise.
+        # The node's trust configuration, private to this daemon: accept anything unless a test says so.
         self.policy_file = workdir / "policy.json"
         if not self.policy_file.exists():
             self.policy_file.write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')

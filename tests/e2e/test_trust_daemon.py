@@ -40,7 +40,9 @@ def trust_daemon(registry: RunningRegistry, signer: GpgKey, tmp_path: Path) -> I
         "default": [{"type": "reject"}],
         "transports": {
             "docker": {
-                f"{registry.host}/trust/signed": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(key)}]
+                f"{registry.host}/trust/signed": [
+                    {"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(key)}
+                ]
             }
         },
     }
@@ -86,7 +88,8 @@ def kubelet_pull(daemon: Daemon, name: str, namespace: str = "default") -> str:
 
 def listed(daemon: Daemon) -> list[tuple[str, tuple[str, ...]]]:
     return sorted(
-        (image.id, tuple(image.repo_tags)) for image in daemon.client.image.ListImages(pb.ListImagesRequest()).images
+        (image.id, tuple(image.repo_tags))
+        for image in daemon.client.image.ListImages(pb.ListImagesRequest()).images
     )
 
 
@@ -130,7 +133,9 @@ def test_a_namespace_policy_decides_for_its_pods(
     daemon, port = trust_daemon
     image = push_small_image(registry, "trust/team-a-only")
     name = f"{registry.host}/trust/team-a-only:1"
-    (daemon.workdir / "policies" / "team-a.json").write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
+    (daemon.workdir / "policies" / "team-a.json").write_text(
+        '{"default": [{"type": "insecureAcceptAnything"}]}'
+    )
     with pytest.raises(grpc.RpcError, match="SignatureValidationFailed"):
         kubelet_pull(daemon, name, namespace="team-b")
     assert kubelet_pull(daemon, name, namespace="team-a") == image.config_digest.removeprefix("sha256:")

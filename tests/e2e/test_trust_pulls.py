@@ -73,7 +73,9 @@ def push_small_image(registry: RunningRegistry, repository: str, tag: str = "1")
         pusher.close()
 
 
-def push_attachment(registry: RunningRegistry, image: PushedImage, signatures: list[SigstoreSignature]) -> None:
+def push_attachment(
+    registry: RunningRegistry, image: PushedImage, signatures: list[SigstoreSignature]
+) -> None:
     """Store sigstore signatures as cosign does: an OCI manifest tagged `sha256-<hex>.sig`."""
     pusher = Pusher(registry)
     try:
@@ -140,7 +142,9 @@ class Node:
         spec: dict[str, object] = {"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(key)}
         return {**spec, "signedIdentity": identity} if identity else spec
 
-    def sign_gpg(self, image: PushedImage, reference: str = "", digest: str = "", key: GpgKey | None = None) -> None:
+    def sign_gpg(
+        self, image: PushedImage, reference: str = "", digest: str = "", key: GpgKey | None = None
+    ) -> None:
         """Store a skopeo-made signature in the file lookaside, under the pulled manifest's digest."""
         manifest = image.manifest
         if digest:  # sign another manifest, store it under this one
@@ -154,7 +158,11 @@ class Node:
     def assert_nothing_stored(self) -> None:
         assert self.images.list_images() == []
         assert self.layers.list_layers() == []
-        assert not any((self.root / "storage" / "layers").glob("*")) if (self.root / "storage" / "layers").exists() else True
+        assert (
+            not any((self.root / "storage" / "layers").glob("*"))
+            if (self.root / "storage" / "layers").exists()
+            else True
+        )
 
 
 @pytest.fixture
@@ -163,12 +171,16 @@ def node(registry: RunningRegistry, tmp_path: Path, gpg_keys: tuple[GpgKey, GpgK
     adapter = HttpRegistry(lambda: conf)
     (tmp_path / "registries.d").mkdir()
     (tmp_path / "policies").mkdir()
-    (tmp_path / "registries.d" / "test.yaml").write_text(f"default-docker:\n  lookaside: file://{tmp_path / 'lookaside'}\n")
+    (tmp_path / "registries.d" / "test.yaml").write_text(
+        f"default-docker:\n  lookaside: file://{tmp_path / 'lookaside'}\n"
+    )
     layers = OverlayLayerStore(tmp_path / "storage", AtomicFileStateStore(tmp_path / "state"))
     images = StateImageStore(AtomicFileStateStore(tmp_path / "state"))
     metrics = RecordingMetrics()
     trust = ImageTrust(
-        TrustSettings(str(tmp_path / "policy.json"), str(tmp_path / "policies"), str(tmp_path / "registries.d")),
+        TrustSettings(
+            str(tmp_path / "policy.json"), str(tmp_path / "policies"), str(tmp_path / "registries.d")
+        ),
         LocalTrustFiles(),
         LookasideStore(timeout=30),
         adapter,
@@ -216,7 +228,9 @@ def test_skopeo_copy_sign_by_then_the_signed_image_is_pulled_and_others_refused(
     assert node.service.pull(destination)
     assert node.metrics.trust == [VERIFIED]
     pulled = node.images.list_images()
-    with pytest.raises(SignatureValidationFailed, match=r"^SignatureValidationFailed: .*requirement reject of scope default"):
+    with pytest.raises(
+        SignatureValidationFailed, match=r"^SignatureValidationFailed: .*requirement reject of scope default"
+    ):
         node.service.pull(source.reference)
     assert node.images.list_images() == pulled
 
@@ -242,7 +256,9 @@ def test_a_bad_gpg_signature_refuses_the_pull_and_leaves_nothing(node: Node, cas
         node.sign_gpg(image, reference=f"{name_of(image)}:2")
     elif case == "tampered":
         node.sign_gpg(image)
-        (signature,) = (node.lookaside / f"{image.repository}@{image.manifest_digest.replace(':', '=')}").iterdir()
+        (signature,) = (
+            node.lookaside / f"{image.repository}@{image.manifest_digest.replace(':', '=')}"
+        ).iterdir()
         data = bytearray(signature.read_bytes())
         data[len(data) // 2] ^= 0x20
         signature.write_bytes(bytes(data))
@@ -262,11 +278,17 @@ def test_a_bad_gpg_signature_refuses_the_pull_and_leaves_nothing(node: Node, cas
         ({"type": "exactReference", "dockerReference": "up.test/app:v1"}, "{name}:1", False),
         ({"type": "exactRepository", "dockerRepository": "up.test/app"}, "up.test/app:v3", True),
         ({"type": "exactRepository", "dockerRepository": "up.test/app"}, "{name}:1", False),
-        ({"type": "remapIdentity", "prefix": "{host}/trust", "signedPrefix": "up.test/t"}, "up.test/t/gpg-id:1", True),
+        (
+            {"type": "remapIdentity", "prefix": "{host}/trust", "signedPrefix": "up.test/t"},
+            "up.test/t/gpg-id:1",
+            True,
+        ),
         ({"type": "remapIdentity", "prefix": "{host}/trust", "signedPrefix": "up.test/t"}, "{name}:1", False),
     ],
 )
-def test_gpg_signed_identity_kinds(node: Node, identity: dict[str, str], signed_as: str, accepted: bool) -> None:
+def test_gpg_signed_identity_kinds(
+    node: Node, identity: dict[str, str], signed_as: str, accepted: bool
+) -> None:
     image = push_small_image(node.registry, "trust/gpg-id")
     fill = functools.partial(str.format, name=name_of(image), host=node.registry.host)
     node.policy({name_of(image): [node.gpg_requirement({k: fill(v) for k, v in identity.items()})]})
@@ -292,7 +314,9 @@ def test_a_lookaside_served_over_http(node: Node) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        node.registries_d(f"docker:\n  {name_of(image)}:\n    lookaside: http://127.0.0.1:{server.server_port}\n")
+        node.registries_d(
+            f"docker:\n  {name_of(image)}:\n    lookaside: http://127.0.0.1:{server.server_port}\n"
+        )
         node.policy({name_of(image): [node.gpg_requirement()]})
         node.service.pull(image.reference)
         assert node.metrics.trust == [VERIFIED]
@@ -301,7 +325,7 @@ def test_a_lookaside_served_over_http(node: Node) -> None:
         server.server_close()
 
 
-# -- sigstore -------------------------------------------------------------------------------------------------
+# -- sigstore ------------------------------------------------------------------------------------------------
 
 
 def sigstore_node(node: Node, key: SigstoreKey) -> dict[str, object]:
@@ -327,12 +351,20 @@ def test_sigstore_key_signatures_from_registry_attachments(node: Node, case: str
         push_attachment(node.registry, image, [SigstoreKey().sign(payload)])
     elif case == "tampered":
         signed = key.sign(payload)
-        push_attachment(node.registry, image, [SigstoreSignature(signed.media_type, payload + b"\n", signed.annotations)])
+        push_attachment(
+            node.registry, image, [SigstoreSignature(signed.media_type, payload + b"\n", signed.annotations)]
+        )
     elif case == "another digest":
-        push_attachment(node.registry, image, [key.sign(cosign_payload("sha256:" + "1" * 64, image.reference))])
+        push_attachment(
+            node.registry, image, [key.sign(cosign_payload("sha256:" + "1" * 64, image.reference))]
+        )
     elif case == "another identity":
-        push_attachment(node.registry, image, [key.sign(cosign_payload(image.manifest_digest, f"{name_of(image)}:2"))])
-    with pytest.raises(SignatureValidationFailed, match="^SignatureValidationFailed: .*requirement sigstoreSigned"):
+        push_attachment(
+            node.registry, image, [key.sign(cosign_payload(image.manifest_digest, f"{name_of(image)}:2"))]
+        )
+    with pytest.raises(
+        SignatureValidationFailed, match=r"^SignatureValidationFailed: .*requirement sigstoreSigned"
+    ):
         node.service.pull(image.reference)
     node.assert_nothing_stored()
     assert node.metrics.trust == [REJECTED]
@@ -343,14 +375,16 @@ def test_sigstore_keyless_signature_with_test_fulcio_and_rekor(node: Node) -> No
     ca, rekor = FulcioCa.create(), RekorLog()
     (node.root / "fulcio.pem").write_bytes(ca.pem)
     node.registries_d("default-docker:\n  use-sigstore-attachments: true\n")
-    requirement = {
+    requirement: dict[str, object] = {
         "type": "sigstoreSigned",
         "fulcio": {"caPath": str(node.root / "fulcio.pem"), "oidcIssuer": ISSUER, "subjectEmail": EMAIL},
         "rekorPublicKeyData": base64.b64encode(rekor.public_pem).decode(),
     }
     node.policy({name_of(image): [requirement]})
     payload = cosign_payload(image.manifest_digest, image.reference)
-    push_attachment(node.registry, image, [keyless_signature(ca, rekor, payload, email="intruder@example.test")])
+    push_attachment(
+        node.registry, image, [keyless_signature(ca, rekor, payload, email="intruder@example.test")]
+    )
     with pytest.raises(SignatureValidationFailed, match="required email"):
         node.service.pull(image.reference)
     node.assert_nothing_stored()
@@ -361,7 +395,7 @@ def test_sigstore_keyless_signature_with_test_fulcio_and_rekor(node: Node) -> No
     node.service.pull(image.reference)
 
 
-# -- policy files ---------------------------------------------------------------------------------------------
+# -- policy files --------------------------------------------------------------------------------------------
 
 
 def test_an_unreadable_policy_fails_the_pull_naming_the_file(node: Node) -> None:
@@ -379,7 +413,9 @@ def test_an_unreadable_policy_fails_the_pull_naming_the_file(node: Node) -> None
 def test_a_namespace_policy_overrides_the_global_one(node: Node) -> None:
     image = push_small_image(node.registry, "trust/per-namespace")
     node.policy({})
-    node.policy({name_of(image): [{"type": "insecureAcceptAnything"}]}, node.root / "policies" / "team-a.json")
+    node.policy(
+        {name_of(image): [{"type": "insecureAcceptAnything"}]}, node.root / "policies" / "team-a.json"
+    )
     with pytest.raises(SignatureValidationFailed, match=str(node.policy_file)):
         node.service.pull(image.reference, namespace="team-b")
     node.assert_nothing_stored()

@@ -95,7 +95,9 @@ class SmallRegistry:
             self.blob_downloads[blob.digest] = self.blob_downloads.get(blob.digest, 0) + 1
         return self._stream(blob, data)
 
-    def signature_attachments(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[SigstoreSignature]:
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
         return list(self.attachments.get(image.index_digest or image.manifest_digest, []))
 
     def _stream(self, blob: Descriptor, data: bytes) -> Iterator[bytes]:

@@ -180,7 +180,9 @@ def test_an_image_in_use_is_not_removed(world: World) -> None:
 def test_a_container_rootfs_keeps_the_image_in_use() -> None:
     layers = InMemoryLayerStore()
     registry = SmallRegistry()
-    service = ImageService(registry, layers, InMemoryImageStore(), RootfsImageUsers(layers), trust_with(registry))
+    service = ImageService(
+        registry, layers, InMemoryImageStore(), RootfsImageUsers(layers), trust_with(registry)
+    )
     registry.add("r.test/a:1", [BASE, APP])
     image_id = service.pull("r.test/a:1")
     rootfs = service.create_rootfs("ctr1", "r.test/a:1")

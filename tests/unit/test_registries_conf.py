@@ -264,8 +264,10 @@ def test_invalid_short_name_mode() -> None:
 def test_short_name_modes_with_several_search_registries(mode: str, expected: list[str] | None) -> None:
     conf = parse_registries_conf(f'unqualified-search-registries = ["a.io", "b.io"]\n{mode}', "t")
     if expected is None:
-        with pytest.raises(InvalidArgument, match="short name mode is enforcing, but image name team/app:1 "
-                           "returns ambiguous list"):
+        with pytest.raises(
+            InvalidArgument,
+            match="short name mode is enforcing, but image name team/app:1 returns ambiguous list",
+        ):
             conf.candidates("team/app:1")
         # Qualified names and aliases are never ambiguous.
         assert [str(c.reference) for c in conf.candidates("a.io/team/app:1")] == ["a.io/team/app:1"]
@@ -284,5 +286,7 @@ def test_enforcing_accepts_one_search_registry_and_aliases_and_drop_ins_set_the_
     assert [str(c.reference) for c in merged.candidates("app:2")] == ["b.io/team/app:2"]
     with pytest.raises(InvalidArgument, match="ambiguous"):
         merged.candidates("other")
-    single = parse_registries_conf('unqualified-search-registries = ["a.io"]\nshort-name-mode = "enforcing"\n', "t")
+    single = parse_registries_conf(
+        'unqualified-search-registries = ["a.io"]\nshort-name-mode = "enforcing"\n', "t"
+    )
     assert [str(c.reference) for c in single.candidates("other")] == ["a.io/other:latest"]

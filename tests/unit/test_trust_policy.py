@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from domain.errors import InvalidArgument
 from domain.image_reference import parse
 from domain.registries_d import RegistriesD, parse_registries_d, signature_url
 from domain.trust_policy import (
@@ -16,7 +17,6 @@ from domain.trust_policy import (
     parse_signed_payload,
     policy_scopes,
 )
-from domain.errors import InvalidArgument
 
 DIGEST = "sha256:" + "ab" * 32
 KEY = {"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k.gpg"}
@@ -90,7 +90,10 @@ def test_without_a_matching_scope_the_default_decides() -> None:
             '{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/a", "keyData": "eA=="}]}',
             "only one of",
         ),
-        ('{"default": [{"type": "signedBy", "keyType": "X509Certificates", "keyPath": "/a"}]}', "not supported"),
+        (
+            '{"default": [{"type": "signedBy", "keyType": "X509Certificates", "keyPath": "/a"}]}',
+            "not supported",
+        ),
         ('{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyData": "!!"}]}', "invalid base64"),
         ('{"default": [{"type": "sigstoreSigned"}]}', "exactly one of a public key"),
         (
@@ -109,7 +112,10 @@ def test_without_a_matching_scope_the_default_decides() -> None:
             '"signedIdentity": {"type": "remapIdentity", "prefix": "a b", "signedPrefix": "x.io"}}]}',
             "not a valid prefix",
         ),
-        ('{"default": [{"type": "reject"}], "transports": {"docker": {"*.a/b": [{"type": "reject"}]}}}', "wildcard"),
+        (
+            '{"default": [{"type": "reject"}], "transports": {"docker": {"*.a/b": [{"type": "reject"}]}}}',
+            "wildcard",
+        ),
         ('{"default": [{"type": "reject"}], "default": [{"type": "reject"}]}', "duplicate key"),
     ],
 )
@@ -133,7 +139,7 @@ def test_key_data_is_base64_and_paths_are_kept() -> None:
     assert parsed.default[1].keys is not None and parsed.default[1].keys.paths == ("/a.pub", "/b.pub")
 
 
-# -- signedIdentity -------------------------------------------------------------------------------------------
+# -- signedIdentity ------------------------------------------------------------------------------------------
 
 TAGGED = parse("reg.io/team/app:1")
 DIGESTED = parse(f"reg.io/team/app@{DIGEST}")
@@ -155,20 +161,39 @@ DIGESTED = parse(f"reg.io/team/app@{DIGEST}")
         (SignedIdentity("exactReference", reference="other.io/x:2"), TAGGED, "reg.io/team/app:1", False),
         (SignedIdentity("exactRepository", reference="other.io/x"), TAGGED, "other.io/x:7", True),
         (SignedIdentity("exactRepository", reference="other.io/x"), TAGGED, "reg.io/team/app:1", False),
-        (SignedIdentity("remapIdentity", prefix="reg.io/team", signed_prefix="up.io/t"), TAGGED, "up.io/t/app:1", True),
-        (SignedIdentity("remapIdentity", prefix="reg.io/team", signed_prefix="up.io/t"), TAGGED, "reg.io/team/app:1", False),
-        (SignedIdentity("remapIdentity", prefix="mirror.io", signed_prefix="up.io"), TAGGED, "reg.io/team/app:1", True),
+        (
+            SignedIdentity("remapIdentity", prefix="reg.io/team", signed_prefix="up.io/t"),
+            TAGGED,
+            "up.io/t/app:1",
+            True,
+        ),
+        (
+            SignedIdentity("remapIdentity", prefix="reg.io/team", signed_prefix="up.io/t"),
+            TAGGED,
+            "reg.io/team/app:1",
+            False,
+        ),
+        (
+            SignedIdentity("remapIdentity", prefix="mirror.io", signed_prefix="up.io"),
+            TAGGED,
+            "reg.io/team/app:1",
+            True,
+        ),
         (SignedIdentity("matchRepoDigestOrExact"), TAGGED, "not a reference", False),
     ],
 )
-def test_signed_identity_kinds(identity: SignedIdentity, intended: object, signed: str, accepted: bool) -> None:
+def test_signed_identity_kinds(
+    identity: SignedIdentity, intended: object, signed: str, accepted: bool
+) -> None:
     assert identity.accepts(intended, signed) is accepted  # type: ignore[arg-type]
 
 
 # -- payloads -----------------------------------------------------------------------------------------------
 
 
-def payload(digest: str = DIGEST, reference: str = "reg.io/team/app:1", kind: str = SIMPLE_SIGNING_TYPE) -> bytes:
+def payload(
+    digest: str = DIGEST, reference: str = "reg.io/team/app:1", kind: str = SIMPLE_SIGNING_TYPE
+) -> bytes:
     return json.dumps(
         {
             "critical": {
@@ -184,7 +209,9 @@ def payload(digest: str = DIGEST, reference: str = "reg.io/team/app:1", kind: st
 def test_a_claim_must_name_the_manifest_and_an_accepted_identity() -> None:
     claim = parse_signed_payload(payload(), SIMPLE_SIGNING_TYPE)
     assert check_claim(claim, DIGEST, TAGGED, SignedIdentity()) == ""
-    assert "does not match the manifest" in check_claim(claim, "sha256:" + "cd" * 32, TAGGED, SignedIdentity())
+    assert "does not match the manifest" in check_claim(
+        claim, "sha256:" + "cd" * 32, TAGGED, SignedIdentity()
+    )
     assert "not accepted" in check_claim(claim, DIGEST, parse("reg.io/team/app:2"), SignedIdentity())
 
 
@@ -210,11 +237,14 @@ def test_registries_d_picks_the_most_specific_lookaside() -> None:
     merged = RegistriesD()
     sources: dict[str, str] = {}
     merged = merged.merged_with(
-        parse_registries_d("default-docker:\n  lookaside: https://sigs.test/default\n", "a.yaml"), "a.yaml", sources
+        parse_registries_d("default-docker:\n  lookaside: https://sigs.test/default\n", "a.yaml"),
+        "a.yaml",
+        sources,
     )
     merged = merged.merged_with(
         parse_registries_d(
-            "docker:\n  reg.io/team:\n    lookaside: file:///sigs\n  reg.io:\n    use-sigstore-attachments: true\n",
+            "docker:\n  reg.io/team:\n    lookaside: file:///sigs\n"
+            "  reg.io:\n    use-sigstore-attachments: true\n",
             "b.yaml",
         ),
         "b.yaml",
@@ -224,8 +254,11 @@ def test_registries_d_picks_the_most_specific_lookaside() -> None:
     assert merged.lookaside_base(parse("other.io/x:1")) == "https://sigs.test/default/x"
     assert merged.uses_sigstore_attachments(TAGGED)
     assert not merged.uses_sigstore_attachments(parse("other.io/x:1"))
-    assert signature_url("file:///sigs/team/app", DIGEST, 2) == f"file:///sigs/team/app@sha256={'ab' * 32}/signature-2"
-    with pytest.raises(InvalidArgument, match="defined both in a.yaml and c.yaml"):
+    assert (
+        signature_url("file:///sigs/team/app", DIGEST, 2)
+        == f"file:///sigs/team/app@sha256={'ab' * 32}/signature-2"
+    )
+    with pytest.raises(InvalidArgument, match=r"defined both in a\.yaml and c\.yaml"):
         merged.merged_with(parse_registries_d("default-docker: {}\n", "c.yaml"), "c.yaml", sources)
 
 
@@ -234,8 +267,15 @@ def test_without_configuration_signatures_come_from_the_builtin_directory() -> N
 
 
 @pytest.mark.parametrize(
-    "text", ["docker: [1]\n", "default-docker:\n  lookaside: ftp://x\n", "unknown: 1\n", "docker:\n  a: {bad: 1}\n", ": :"]
+    "text",
+    [
+        "docker: [1]\n",
+        "default-docker:\n  lookaside: ftp://x\n",
+        "unknown: 1\n",
+        "docker:\n  a: {bad: 1}\n",
+        ": :",
+    ],
 )
 def test_a_broken_registries_d_file_is_refused(text: str) -> None:
-    with pytest.raises(InvalidArgument, match="f.yaml"):
+    with pytest.raises(InvalidArgument, match=r"f\.yaml"):
         parse_registries_d(text, "f.yaml")

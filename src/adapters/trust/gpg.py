@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters.process.runner import run
+from adapters.process.runner import CommandResult, run
 from domain.errors import DeadlineExceeded
 from ports.signatures import InvalidSignature
 
@@ -78,7 +78,7 @@ class GpgVerifier:
             raise InvalidSignature("no public keys imported")
         return fingerprints
 
-    def _gpg_run(self, home: str, args: list[str], input: bytes | None = None):  # type: ignore[no-untyped-def]
+    def _gpg_run(self, home: str, args: list[str], input: bytes | None = None) -> CommandResult:
         try:
             return run(
                 [self._gpg, "--homedir", home, "--batch", "--no-tty", "--no-autostart", "--quiet", *args],

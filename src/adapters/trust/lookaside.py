@@ -1,5 +1,6 @@
 """Simple-signing signatures from a lookaside store (containers-registries.d(5)): a local directory
-(`file://`) or a web server (`http://`, `https://`), `signature-1`, `signature-2`, ... until one is missing."""
+(`file://`) or a web server (`http://`, `https://`): `signature-1`, `signature-2`, ... until one is
+missing."""
 
 from urllib.parse import unquote, urlsplit
 

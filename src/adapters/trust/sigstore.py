@@ -150,10 +150,12 @@ def _verify_rekor_set(
         ).encode()
     except (ValueError, TypeError, AttributeError) as err:
         raise InvalidSignature(f"invalid Rekor bundle: {err}") from None
-    keys = [_public_key(pem, f"Rekor public key {number}") for number, pem in enumerate(rekor_keys, 1)]
-    for key in keys:
+    keys = []
+    for number, pem in enumerate(rekor_keys, 1):
+        key = _public_key(pem, f"Rekor public key {number}")
         if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise InvalidSignature("Rekor public keys must be ECDSA keys")
+            raise InvalidSignature(f"Rekor public key {number} is not an ECDSA key")
+        keys.append(key)
     if not any(_verifies(key, set_signature, canonical) for key in keys):
         raise InvalidSignature("cryptographic signature verification of the Rekor SET failed")
     try:
