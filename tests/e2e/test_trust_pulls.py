@@ -36,7 +36,7 @@ from domain.trust import ACCEPTED_UNSIGNED, REJECTED, VERIFIED, ImageTrust, Trus
 from ports.signatures import SigstoreSignature
 from tests.fakes.metrics import RecordingMetrics
 from tests.fixtures.images import PushedImage, file, image_config, make_layer, push_image
-from tests.fixtures.push import Pusher, sha256_digest
+from tests.fixtures.push import Pusher
 from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.fixtures.signing import (
     EMAIL,
@@ -48,6 +48,7 @@ from tests.fixtures.signing import (
     SigstoreKey,
     cosign_payload,
     keyless_signature,
+    push_sigstore_attachment,
 )
 from tests.storage_fixtures import unmount_all_under
 
@@ -76,36 +77,9 @@ def push_small_image(registry: RunningRegistry, repository: str, tag: str = "1")
 def push_attachment(
     registry: RunningRegistry, image: PushedImage, signatures: list[SigstoreSignature]
 ) -> None:
-    """Store sigstore signatures as cosign does: an OCI manifest tagged `sha256-<hex>.sig`."""
     pusher = Pusher(registry)
     try:
-        config = b"{}"
-        pusher.blob(image.repository, config)
-        layers = []
-        for signature in signatures:
-            digest = pusher.blob(image.repository, signature.payload)
-            layers.append(
-                {
-                    "mediaType": signature.media_type,
-                    "digest": digest,
-                    "size": len(signature.payload),
-                    "annotations": dict(signature.annotations),
-                }
-            )
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": sha256_digest(config),
-                    "size": len(config),
-                },
-                "layers": layers,
-            }
-        ).encode()
-        tag = image.manifest_digest.replace(":", "-") + ".sig"
-        pusher.manifest(image.repository, tag, "application/vnd.oci.image.manifest.v1+json", manifest)
+        push_sigstore_attachment(pusher, image.repository, image.manifest_digest, signatures)
     finally:
         pusher.close()
 

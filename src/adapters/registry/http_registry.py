@@ -160,23 +160,24 @@ class HttpRegistry:
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         check_digest(blob.digest)
+        source, session = self._source_session(image, auth)
+        return self._open_blob(session, source, blob)
+
+    def _source_session(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> tuple[ImageReference, _Session]:
+        """The source that resolved `image` and a session on it (insecure as it was when resolved)."""
         source = parse(image.source)
         with self._lock:
             insecure = self._source_insecure.get(image.source)
         if insecure is None:
             insecure = self._load_conf().insecure_host(source.registry)
-        session = _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
-        return self._open_blob(session, source, blob)
+        return source, _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
 
     def signature_attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None
     ) -> list[SigstoreSignature]:
-        source = parse(image.source)
-        with self._lock:
-            insecure = self._source_insecure.get(image.source)
-        if insecure is None:
-            insecure = self._load_conf().insecure_host(source.registry)
-        session = _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
+        source, session = self._source_session(image, auth)
         algorithm, _, hex_part = (image.index_digest or image.manifest_digest).partition(":")
         tag = f"{algorithm}-{hex_part}.sig"
         try:
