@@ -10,7 +10,6 @@ import http.server
 import json
 import os
 import secrets
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from tests.fixtures.signing import (
     cosign_payload,
     keyless_signature,
     push_sigstore_attachment,
+    run_tool,
 )
 from tests.storage_fixtures import unmount_all_under
 
@@ -188,7 +188,7 @@ def test_skopeo_copy_sign_by_then_the_signed_image_is_pulled_and_others_refused(
     (tmp_path / "skopeo-registries.d" / "sign.yaml").write_text(
         f"docker:\n  {node.registry.host}:\n    lookaside: file://{node.lookaside}\n"
     )
-    subprocess.run(
+    run_tool(
         [
             SKOPEO, "copy", "--policy", str(tmp_path / "skopeo-policy.json"),
             "--registries.d", str(tmp_path / "skopeo-registries.d"),
@@ -196,7 +196,7 @@ def test_skopeo_copy_sign_by_then_the_signed_image_is_pulled_and_others_refused(
             "--sign-by", node.keys[0].fingerprint,
             f"docker://{source.reference}", f"docker://{destination}",
         ],
-        env=node.keys[0].env, check=True, capture_output=True, timeout=120,
+        env=node.keys[0].env,
     )  # fmt: skip
     node.policy({f"{node.registry.host}/trust/signed": [node.gpg_requirement()]})
     assert node.service.pull(destination)
