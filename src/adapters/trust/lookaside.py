@@ -2,6 +2,7 @@
 (`file://`) or a web server (`http://`, `https://`): `signature-1`, `signature-2`, ... until one is
 missing."""
 
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -20,17 +21,23 @@ class LookasideStore:
         scheme = urlsplit(base_url).scheme
         if scheme not in ("file", "http", "https"):
             raise InvalidArgument(f"lookaside {base_url}: unsupported URL scheme {scheme!r}")
-        found: list[bytes] = []
+        if scheme == "file":
+            return _collect(base_url, manifest_digest, _read_file)
         with httpx.Client(timeout=self._timeout, transport=self._transport, follow_redirects=True) as client:
-            for index in range(1, MAX_SIGNATURES + 2):
-                url = signature_url(base_url, manifest_digest, index)
-                if index > MAX_SIGNATURES:
-                    raise Unavailable(f"lookaside {base_url}: more than {MAX_SIGNATURES} signatures")
-                blob = _read_file(url) if scheme == "file" else _get(client, url)
-                if blob is None:
-                    break
-                found.append(blob)
-        return found
+            return _collect(base_url, manifest_digest, lambda url: _get(client, url))
+
+
+def _collect(base_url: str, manifest_digest: str, read: Callable[[str], bytes | None]) -> list[bytes]:
+    """signature-1, signature-2, ... until one is missing; more than MAX_SIGNATURES is an error."""
+    found: list[bytes] = []
+    for index in range(1, MAX_SIGNATURES + 2):
+        blob = read(signature_url(base_url, manifest_digest, index))
+        if blob is None:
+            return found
+        if index > MAX_SIGNATURES:
+            raise Unavailable(f"lookaside {base_url}: more than {MAX_SIGNATURES} signatures")
+        found.append(blob)
+    return found
 
 
 def _read_file(url: str) -> bytes | None:
