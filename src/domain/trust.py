@@ -122,7 +122,14 @@ class ImageTrust:
 
     def check(self, image: ResolvedImage, auth: RegistryAuth | None, namespace: str = "") -> None:
         """Return when the policy allows `image`; raise SignatureValidationFailed (or FailedPrecondition for
-        an unusable policy) otherwise. Nothing is stored by this check."""
+        an unusable policy or key file) otherwise. Nothing is stored by this check."""
+        try:
+            self._check(image, auth, namespace)
+        except FailedPrecondition:  # SignatureValidationFailed included: the node refused the image
+            self._observer.image_pull_trust(REJECTED)
+            raise
+
+    def _check(self, image: ResolvedImage, auth: RegistryAuth | None, namespace: str) -> None:
         path, policy = self._policy(namespace)
         intended = intended_reference(image)
         digest = image.index_digest or image.manifest_digest
@@ -135,7 +142,6 @@ class ImageTrust:
         for requirement in requirements:
             reason = self._evaluate(requirement, signatures, intended, digest)
             if reason:
-                self._observer.image_pull_trust(REJECTED)
                 _log.warning(
                     "pull rejected by signature policy",
                     image=str(intended),

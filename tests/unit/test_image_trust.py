@@ -224,6 +224,7 @@ def test_a_missing_or_broken_policy_fails_the_pull_naming_the_file(
     with pytest.raises(FailedPrecondition, match=f"signature policy {POLICY_PATH}: .*{message}"):
         node.service.pull(f"{NAME}:1")
     node.assert_nothing_stored()
+    assert node.metrics.trust == [REJECTED]
 
 
 def test_a_missing_key_file_fails_the_pull(node: Node) -> None:
