@@ -154,3 +154,29 @@ def test_a_broken_policy_fails_pulls_with_the_file_named(
     assert f"signature policy {daemon.policy_file}: " in str(refused.value.details())
     assert "unknown field extra" in str(refused.value.details())
     assert listed(daemon) == []
+
+
+def test_enforcing_short_names_refuse_ambiguity_and_follow_aliases(
+    trust_daemon: tuple[Daemon, int], registry: RunningRegistry, tmp_path: Path
+) -> None:
+    daemon, _ = trust_daemon
+    image = push_small_image(registry, "trust/short")
+    (daemon.workdir / "policies" / "team-a.json").write_text(
+        '{"default": [{"type": "insecureAcceptAnything"}]}'
+    )
+    conf = tmp_path / "registries.conf"
+    conf.write_text(
+        f'unqualified-search-registries = ["{registry.host}", "other.invalid"]\n'
+        'short-name-mode = "enforcing"\n'
+        f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n'
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        kubelet_pull(daemon, "trust/short:1", namespace="team-a")
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "short name mode is enforcing, but image name trust/short:1 returns ambiguous list" in str(
+        refused.value.details()
+    )
+    conf.write_text(conf.read_text() + f'[aliases]\n"trust/short" = "{registry.host}/trust/short"\n')
+    assert kubelet_pull(daemon, "trust/short:1", namespace="team-a") == image.config_digest.removeprefix(
+        "sha256:"
+    )
