@@ -1,7 +1,9 @@
 """The SignatureVerifier contract, against the in-memory fake and the real verifier (GnuPG for simple
 signing, `cryptography` for sigstore key and keyless signatures), each with signatures made its own way."""
 
+import base64
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from adapters.trust.gpg import GpgVerifier
 from adapters.trust.sigstore import SigstoreVerifier
 from adapters.trust.verifier import OfflineSignatureVerifier
 from ports.signatures import (
+    SIGSTORE_BUNDLE_ANNOTATION,
     SIGSTORE_SIGNATURE_ANNOTATION,
     InvalidSignature,
     SignatureVerifier,
@@ -33,6 +36,8 @@ class Kit:
     # () -> (CA, Rekor key, sign(payload, issuer, email) -> signature)
     keyless: Callable[[], tuple[bytes, bytes, Callable[[bytes, str, str], SigstoreSignature]]]
     tamper: Callable[[bytes], bytes]
+    # () -> (public key, Rekor key, sign(payload) -> signature with its Rekor bundle)
+    logged_key: Callable[[], tuple[bytes, bytes, Callable[[bytes], SigstoreSignature]]]
 
 
 def _fake_kit() -> Kit:
@@ -50,9 +55,14 @@ def _fake_kit() -> Kit:
         ca, rekor = f"ca-{next(counter)}".encode(), f"rekor-{next(counter)}".encode()
         return ca, rekor, lambda payload, issuer, email: FakeSigner.keyless(ca, issuer, email, rekor, payload)
 
-    return Kit(
-        FakeSignatureVerifier(), simple, sigstore, keyless, lambda blob: blob[:-1] + bytes([blob[-1] ^ 1])
-    )
+    def logged() -> tuple[bytes, bytes, Callable[[bytes], SigstoreSignature]]:
+        key, rekor = f"logged-{next(counter)}".encode(), f"rekor-{next(counter)}".encode()
+        return key, rekor, lambda payload: FakeSigner.logged(key, rekor, payload)
+
+    def tamper(blob: bytes) -> bytes:
+        return blob[:-1] + bytes([blob[-1] ^ 1])
+
+    return Kit(FakeSignatureVerifier(), simple, sigstore, keyless, tamper, logged)
 
 
 def _real_kit(tmp: Path, keys: list[GpgKey]) -> Kit:
@@ -77,8 +87,21 @@ def _real_kit(tmp: Path, keys: list[GpgKey]) -> Kit:
         middle = len(blob) // 2
         return blob[:middle] + bytes([blob[middle] ^ 0x20]) + blob[middle + 1 :]
 
+    def logged() -> tuple[bytes, bytes, Callable[[bytes], SigstoreSignature]]:
+        key, rekor = SigstoreKey(), RekorLog()
+
+        def sign(payload: bytes) -> SigstoreSignature:
+            signature = key.sign(payload)
+            raw = base64.b64decode(signature.annotations[SIGSTORE_SIGNATURE_ANNOTATION])
+            bundle = rekor.bundle(raw, key.public_pem, payload, int(time.time()))
+            return dataclasses.replace(
+                signature, annotations={**signature.annotations, SIGSTORE_BUNDLE_ANNOTATION: bundle}
+            )
+
+        return key.public_pem, rekor.public_pem, sign
+
     verifier = OfflineSignatureVerifier(GpgVerifier(timeout=60), SigstoreVerifier())
-    return Kit(verifier, simple, sigstore, keyless, tamper)
+    return Kit(verifier, simple, sigstore, keyless, tamper, logged)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -164,6 +187,23 @@ def test_a_sigstore_signature_without_its_annotation_is_refused(kit: Kit) -> Non
     )
     with pytest.raises(InvalidSignature):
         kit.verifier.verify_sigstore(SigstoreTrust(public_keys=(public,)), bare)
+
+
+def test_a_key_signature_logged_in_rekor_verifies_and_needs_its_bundle(kit: Kit) -> None:
+    public, rekor, sign = kit.logged_key()
+    _, other_rekor, _ = kit.logged_key()
+    signature = sign(PAYLOAD)
+    kit.verifier.verify_sigstore(SigstoreTrust(public_keys=(public,), rekor_keys=(rekor,)), signature)
+    with pytest.raises(InvalidSignature):
+        kit.verifier.verify_sigstore(
+            SigstoreTrust(public_keys=(public,), rekor_keys=(other_rekor,)), signature
+        )
+    bare = dataclasses.replace(
+        signature,
+        annotations={k: v for k, v in signature.annotations.items() if k != SIGSTORE_BUNDLE_ANNOTATION},
+    )
+    with pytest.raises(InvalidSignature):
+        kit.verifier.verify_sigstore(SigstoreTrust(public_keys=(public,), rekor_keys=(rekor,)), bare)
 
 
 # -- keyless (Fulcio + Rekor), offline ----------------------------------------------------------------------

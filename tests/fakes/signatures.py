@@ -47,6 +47,19 @@ class FakeSigner:
         )
 
     @staticmethod
+    def logged(key: bytes, rekor: bytes, payload: bytes) -> SigstoreSignature:
+        """A key signature with a Rekor bundle."""
+        value = _bind(key, payload)
+        return SigstoreSignature(
+            SIGSTORE_PAYLOAD_MEDIA_TYPE,
+            payload,
+            {
+                SIGSTORE_SIGNATURE_ANNOTATION: value,
+                SIGSTORE_BUNDLE_ANNOTATION: _bind(rekor, key + value.encode()),
+            },
+        )
+
+    @staticmethod
     def keyless(ca: bytes, issuer: str, email: str, rekor: bytes, payload: bytes) -> SigstoreSignature:
         ephemeral = hashlib.sha256(payload + b"ephemeral").digest()
         certificate = json.dumps(
@@ -105,6 +118,17 @@ class FakeSignatureVerifier:
             keys: Sequence[bytes] = [bytes.fromhex(fields["key"])]
         else:
             keys = trust.public_keys
+            if trust.rekor_keys:
+                bundle = annotations.get(SIGSTORE_BUNDLE_ANNOTATION, "")
+                logged = [
+                    key
+                    for key in keys
+                    for rekor in trust.rekor_keys
+                    if _bind(rekor, key + value.encode()).encode() == bundle.encode()
+                ]
+                if not logged:
+                    raise InvalidSignature("no public key verified against the Rekor SET")
+                keys = logged[:1]
         if not any(_bind(key, signature.payload) == value for key in keys):
             raise InvalidSignature("cryptographic signature verification failed")
 
