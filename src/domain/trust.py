@@ -135,7 +135,7 @@ class ImageTrust:
         digest = image.index_digest or image.manifest_digest
         scope, requirements = policy.requirements_for(intended)
         signatures = _Signatures(
-            lambda: self._simple_signatures(intended, digest),
+            lambda: self._simple_signatures(image, auth, intended, digest),
             lambda: self._attachments(image, auth, intended),
         )
         signed = False
@@ -216,7 +216,13 @@ class ImageTrust:
             raise FailedPrecondition(f"registries.d: {err}") from None
         return merged
 
-    def _simple_signatures(self, intended: ImageReference, digest: str) -> list[bytes]:
+    def _simple_signatures(
+        self, image: ResolvedImage, auth: RegistryAuth | None, intended: ImageReference, digest: str
+    ) -> list[bytes]:
+        """The registry's signature API when it has one (as containers/image), else the lookaside."""
+        from_registry = self._registry.extension_signatures(image, auth)
+        if from_registry is not None:
+            return from_registry
         base = self._registries_d().lookaside_base(intended)
         return self._lookaside.fetch(base, digest)
 

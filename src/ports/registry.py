@@ -85,6 +85,13 @@ class Registry(Protocol):
         """
         ...
 
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        """Simple-signing signatures from the registry's own signature API (the `X-Registry-Supports-
+        Signatures` extension of OpenShift's registry) for the digest the name points at; None when the
+        registry has no such API (then the registries.d lookaside is used). At most MAX_SIGNATURES of
+        MAX_SIGNATURE_BYTES each."""
+        ...
+
     def signature_attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None
     ) -> list[SigstoreSignature]:

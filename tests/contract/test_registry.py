@@ -299,6 +299,7 @@ def test_sigstore_attachments_of_the_name_s_digest(world: World) -> None:
     image = small_image(world, repository)
     resolved = world.registry.resolve(f"{world.host}/{repository}:v1", None, AMD64)
     assert world.registry.signature_attachments(resolved, None) == []
+    assert world.registry.extension_signatures(resolved, None) is None  # distribution has no signature API
     signatures = [
         SigstoreSignature(
             SIGSTORE_PAYLOAD_MEDIA_TYPE, b'{"payload": 1}', {"dev.cosignproject.cosign/signature": "AA=="}

@@ -145,6 +145,9 @@ class InMemoryRegistry:
             raise NotFound(f"fetching blob {blob.digest}: {source.name}: blob unknown")
         return self._stream(data, blob)
 
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        return None  # like distribution: no signature API
+
     def signature_attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None
     ) -> list[SigstoreSignature]:

@@ -47,6 +47,8 @@ class SmallRegistry:
         self.gates: dict[str, Gate] = {}
         # Sigstore attachments by manifest digest.
         self.attachments: dict[str, list[SigstoreSignature]] = {}
+        # Signatures served through the registry's signature API, by manifest digest; None: no such API.
+        self.extension: dict[str, list[bytes]] | None = None
         self.chunk_size = 4096
         self._lock = threading.Lock()
 
@@ -94,6 +96,11 @@ class SmallRegistry:
         with self._lock:
             self.blob_downloads[blob.digest] = self.blob_downloads.get(blob.digest, 0) + 1
         return self._stream(blob, data)
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        if self.extension is None:
+            return None
+        return list(self.extension.get(image.index_digest or image.manifest_digest, []))
 
     def signature_attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None

@@ -261,3 +261,14 @@ def test_a_digest_pull_is_checked_against_its_digest(node: Node) -> None:
     node.service.pull(f"{NAME}@{node.digest}")
     with pytest.raises(SignatureValidationFailed):
         node.service.pull(f"{NAME}:1")
+
+
+def test_a_registry_with_a_signature_api_is_asked_instead_of_the_lookaside(node: Node) -> None:
+    node.policy([requirement("signedBy")])
+    node.sign("signedBy")  # in the lookaside, which is not consulted now
+    node.registry.extension = {}
+    with pytest.raises(SignatureValidationFailed, match="no signature exists"):
+        node.service.pull(f"{NAME}:1")
+    (url,) = node.lookaside.blobs
+    node.registry.extension = {node.digest: [node.lookaside.blobs.pop(url)]}
+    node.service.pull(f"{NAME}:1")

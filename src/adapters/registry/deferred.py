@@ -32,6 +32,9 @@ class DeferredRegistry:
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         return self._registry().open_blob(image, blob, auth)
 
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        return self._registry().extension_signatures(image, auth)
+
     def signature_attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None
     ) -> list[SigstoreSignature]:

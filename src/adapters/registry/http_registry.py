@@ -8,6 +8,8 @@ from the source that resolved it, hashing and counting as it goes, and resumes w
 connection drops mid-blob.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import ssl
@@ -59,6 +61,8 @@ _log = structlog.get_logger("pycrio.registry")
 # containerd refuses manifests above 4 MiB; configs are small JSON documents too.
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_CONFIG_BYTES = 8 << 20
+# containers/image's limit for a signature API answer.
+MAX_SIGNATURE_LIST_BYTES = 4 << 20
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
@@ -112,6 +116,7 @@ class HttpRegistry:
         self._lock = threading.Lock()
         self._schemes: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, Challenge] = {}
+        self._signature_api: dict[tuple[str, bool], bool] = {}
         self._source_insecure: dict[str, bool] = {}
         self._tokens = TokenCache()
 
@@ -173,6 +178,46 @@ class HttpRegistry:
         if insecure is None:
             insecure = self._load_conf().insecure_host(source.registry)
         return source, _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        source, session = self._source_session(image, auth)
+        digest = image.index_digest or image.manifest_digest
+        what = f"fetching signatures of {source.name}@{digest}"
+        try:
+            if not self._supports_signatures(session):
+                return None
+            response = self._request(
+                session, "GET", f"/extensions/v2/{source.path}/signatures/{digest}", {}, stream=True
+            )
+            try:
+                _check_status(response, f"signatures of {digest}")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_SIGNATURE_LIST_BYTES:
+                        raise _SourceFailure(
+                            "bad_content", f"signature list larger than {MAX_SIGNATURE_LIST_BYTES}"
+                        )
+            except httpx.HTTPError as err:
+                raise _SourceFailure("unavailable", f"reading signatures: {describe(err)}") from None
+            finally:
+                response.close()
+            return _extension_signatures(bytes(body))
+        except _SourceFailure as failure:
+            raise _final_error(what, [(source.name, failure)]) from None
+
+    def _supports_signatures(self, session: _Session) -> bool:
+        """Whether the registry announces the signature API (`X-Registry-Supports-Signatures: 1` on /v2/)."""
+        key = (session.host, session.insecure)
+        with self._lock:
+            known = self._signature_api.get(key)
+        if known is None:
+            response = self._request(session, "GET", "/v2/", {})
+            known = response.headers.get("X-Registry-Supports-Signatures", "") == "1"
+            response.close()
+            with self._lock:
+                self._signature_api[key] = known
+        return known
 
     def signature_attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None
@@ -506,6 +551,23 @@ def _parse(body: bytes, media_type: str) -> ImageManifest | ImageIndex:
         return parse_manifest(body, media_type)
     except Internal as err:
         raise _SourceFailure("bad_content", str(err)) from None
+
+
+def _extension_signatures(body: bytes) -> list[bytes]:
+    """The simple-signing blobs of a signature API answer: {"signatures": [{"schemaVersion": 2,
+    "type": "atomic", "content": <base64>}, ...]}; other kinds are skipped, as containers/image does."""
+    try:
+        entries = json.loads(body).get("signatures") or []
+        blobs = [
+            base64.b64decode(entry["content"], validate=True)
+            for entry in entries
+            if entry.get("schemaVersion") == 2 and entry.get("type") == "atomic"
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as err:
+        raise _SourceFailure("bad_content", f"signature list: {err}") from None
+    if len(blobs) > MAX_SIGNATURES or any(len(blob) > MAX_SIGNATURE_BYTES for blob in blobs):
+        raise _SourceFailure("bad_content", f"signature list: more than {MAX_SIGNATURES} or too large")
+    return blobs
 
 
 def _attachment_layers(body: bytes, tag: str) -> list[Descriptor]:
