@@ -34,7 +34,7 @@ from domain.registries_conf import parse_registries_conf
 from domain.trust import ACCEPTED_UNSIGNED, REJECTED, VERIFIED, ImageTrust, TrustSettings
 from ports.signatures import SigstoreSignature
 from tests.fakes.metrics import RecordingMetrics
-from tests.fixtures.images import PushedImage, file, image_config, make_layer, push_image
+from tests.fixtures.images import PushedImage, PushedImages, file, image_config, make_layer, push_image
 from tests.fixtures.push import Pusher
 from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.fixtures.signing import (
@@ -132,11 +132,8 @@ class Node:
     def assert_nothing_stored(self) -> None:
         assert self.images.list_images() == []
         assert self.layers.list_layers() == []
-        assert (
-            not any((self.root / "storage" / "layers").glob("*"))
-            if (self.root / "storage" / "layers").exists()
-            else True
-        )
+        layers_dir = self.root / "storage" / "layers"
+        assert not layers_dir.exists() or not any(layers_dir.iterdir())
 
 
 @pytest.fixture
@@ -396,3 +393,21 @@ def test_a_namespace_policy_overrides_the_global_one(node: Node) -> None:
     node.service.pull(image.reference, namespace="team-a")
     assert node.metrics.trust == [REJECTED, ACCEPTED_UNSIGNED]
     assert os.path.exists(node.root / "policies" / "team-a.json")
+
+
+def test_a_multi_platform_image_is_signed_by_its_index_digest(
+    node: Node, pushed_images: PushedImages
+) -> None:
+    """The name points at the index: its digest is what must be signed (as skopeo copy --all signs), not the
+    platform manifest the host pulls."""
+    image = pushed_images.multiarch_oci
+    node.policy({name_of(image): [node.gpg_requirement()]})
+    child = image.platforms["linux/amd64"]
+    where = node.lookaside / f"{image.repository}@{image.manifest_digest.replace(':', '=')}"
+    where.mkdir(parents=True)
+    (where / "signature-1").write_bytes(node.keys[0].sign(child.manifest, image.reference, node.root / "s"))
+    with pytest.raises(SignatureValidationFailed, match="does not match the manifest"):
+        node.service.pull(image.reference)
+    node.assert_nothing_stored()
+    (where / "signature-2").write_bytes(node.keys[0].sign(image.manifest, image.reference, node.root / "s"))
+    node.service.pull(image.reference)
