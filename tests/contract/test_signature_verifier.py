@@ -12,6 +12,7 @@ import pytest
 from adapters.trust.gpg import GpgVerifier
 from adapters.trust.sigstore import SigstoreVerifier
 from adapters.trust.verifier import OfflineSignatureVerifier
+from domain.errors import FailedPrecondition
 from ports.signatures import (
     SIGSTORE_BUNDLE_ANNOTATION,
     SIGSTORE_SIGNATURE_ANNOTATION,
@@ -236,3 +237,9 @@ def test_a_keyless_signature_that_does_not_fit_the_policy_is_refused(kit: Kit, c
         signature = dataclasses.replace(signature, payload=PAYLOAD + b" ")
     with pytest.raises(InvalidSignature):
         kit.verifier.verify_sigstore(trust, signature)
+
+
+def test_a_node_without_gpg_fails_clearly(tmp_path: Path) -> None:
+    verifier = GpgVerifier(gpg=str(tmp_path / "no-gpg"))
+    with pytest.raises(FailedPrecondition, match=r"cannot run .*no-gpg"):
+        verifier.verify_simple_signing([b"key"], b"signature")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.process.runner import CommandResult, run
-from domain.errors import DeadlineExceeded
+from domain.errors import DeadlineExceeded, FailedPrecondition
 from ports.signatures import InvalidSignature
 
 GPG = "/usr/bin/gpg"
@@ -88,3 +88,8 @@ class GpgVerifier:
             )
         except DeadlineExceeded as err:
             raise InvalidSignature(f"gpg: {err}") from None
+        except OSError as err:
+            # Not the signature's fault: the node cannot verify simple signing at all.
+            raise FailedPrecondition(
+                f"cannot run {self._gpg} to verify signatures: {err.strerror or err}"
+            ) from None
