@@ -272,3 +272,24 @@ def test_a_registry_with_a_signature_api_is_asked_instead_of_the_lookaside(node:
     (url,) = node.lookaside.blobs
     node.registry.extension = {node.digest: [node.lookaside.blobs.pop(url)]}
     node.service.pull(f"{NAME}:1")
+
+
+def test_sigstore_signatures_stored_in_the_lookaside_format_are_read(node: Node) -> None:
+    """The lookaside format for sigstore: `\\0sigstore-json\\n` + {mimeType, payload, annotations}."""
+    node.files.files["/etc/containers/registries.d/default.yaml"] = b"default-docker: {}\n"
+    node.policy([requirement("sigstoreSigned")])
+    signature = FakeSigner.sigstore(KEY, simple_signing_payload(node.digest, f"{NAME}:1", COSIGN))
+    blob = (
+        b"\0sigstore-json\n"
+        + json.dumps(
+            {
+                "mimeType": signature.media_type,
+                "payload": base64.b64encode(signature.payload).decode(),
+                "annotations": dict(signature.annotations),
+            }
+        ).encode()
+    )
+    with pytest.raises(SignatureValidationFailed, match="no signature exists"):
+        node.service.pull(f"{NAME}:1")
+    node.lookaside.add(f"{BUILTIN_LOOKASIDE}/team/app", node.digest, blob)
+    node.service.pull(f"{NAME}:1")
