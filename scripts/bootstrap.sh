@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 MODE=run
 [[ ${1:-} == --test ]] && MODE=test
 
-# What the daemon runs: the OCI runtimes, the monitor, CNI plugins (portmap needs iptables), the infra init.
-PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables python3-venv)
-# What only the tests and the bench use: registries and their tools, containerd to compare with, images.
+# What the daemon runs: the OCI runtimes, the monitor, CNI plugins (portmap needs iptables), the infra init,
+# gpg (verifies simple-signing image signatures: docs/images.md, "Trust").
+PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv)
+# What only the tests and the bench use: registries and their tools, containerd to compare with, images,
+# skopeo (signs the test images).
 if [[ $MODE == test ]]; then
-    PACKAGES+=(busybox-static docker-registry docker.io containerd apache2-utils zstd iproute2 openssl curl)
+    PACKAGES+=(busybox-static docker-registry docker.io containerd apache2-utils zstd iproute2 openssl curl skopeo)
 fi
 
 missing=()

@@ -139,7 +139,21 @@ class ImageConfig:
     registries_conf_dir: str = setting(
         "/etc/containers/registries.conf.d", "drop-ins of registries.conf", **_ABSOLUTE
     )
-    signature_policy: str = setting("/etc/containers/policy.json", "containers-policy.json(5)", **_ABSOLUTE)
+    signature_policy: str = setting(
+        "/etc/containers/policy.json",
+        "containers-policy.json(5), read at every pull (docs/images.md, Trust)",
+        **_ABSOLUTE,
+    )
+    signature_policy_dir: str = setting(
+        "/etc/pycrio/policies",
+        "dir of NAMESPACE.json policies, each used instead of signature_policy in its namespace; empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    registries_d: str = setting(
+        "/etc/containers/registries.d",
+        "containers-registries.d(5): where signatures are found (lookaside, sigstore attachments)",
+        **_ABSOLUTE,
+    )
     pinned_images: list[str] = setting(
         doc="image names or globs reported as pinned (never garbage-collected by the kubelet)",
         factory=list,

@@ -15,6 +15,7 @@ MODULES = {
     "dependency-injector": "dependency_injector",
     "prometheus-client": "prometheus_client",
     "tomli-w": "tomli_w",
+    "pyyaml": "yaml",
     "opentelemetry-sdk": "opentelemetry",
     "opentelemetry-exporter-otlp-proto-grpc": "opentelemetry",
 }

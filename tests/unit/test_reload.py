@@ -14,10 +14,17 @@ from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.image_users import FakeImageUsers
 from tests.fakes.layer_store import InMemoryLayerStore
 from tests.fakes.registry import InMemoryRegistry
+from tests.fakes.signatures import trust_with
 
 
 def _images() -> ImageService:
-    return ImageService(InMemoryRegistry(), InMemoryLayerStore(), InMemoryImageStore(), FakeImageUsers())
+    return ImageService(
+        InMemoryRegistry(),
+        InMemoryLayerStore(),
+        InMemoryImageStore(),
+        FakeImageUsers(),
+        trust_with(InMemoryRegistry()),
+    )
 
 
 def _config_file(tmp_path: Path, text: str) -> Path:
