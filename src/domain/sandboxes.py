@@ -15,7 +15,7 @@ What this solves:
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -191,10 +191,7 @@ class SandboxService:
         parent = config.cgroup_parent or self._default_cgroup_parent()
         sb.cgroup_parent, sb.cgroup_path = infra_cgroup(sb.cgroup_driver, parent, sb.id)
         if sb.cgroup_driver == "cgroupfs":
-            sb.cgroup_created_from = self._first_missing_ancestor(sb.cgroup_parent)
-            sb.cgroups_created = True
-            self._save(sb)
-            self._cgroups.create(sb.cgroup_path)
+            self._create_cgroups(sb)
 
         sb.hostname = config.hostname or (
             self._settings.node_hostname if options.host_network else sb.id[:12]
@@ -327,27 +324,50 @@ class SandboxService:
         """Files, namespaces and cgroups; each step is idempotent so a failed remove can be retried."""
         self._files.remove(sb.id)
         self._namespaces.remove(sb.id)
-        if sb.cgroups_created:
-            self._cgroups.remove(sb.cgroup_path)
-            if not sb.cgroup_created_from:
-                return
-            path = sb.cgroup_parent
-            while path.startswith(sb.cgroup_created_from):
-                try:
-                    self._cgroups.remove(path)
-                except PycrioError as err:
-                    # Another pod may still use it; it stays.
-                    _log.info("cgroup parent kept", path=path, error=str(err))
-                    return
-                path = path.rsplit("/", 1)[0]
+        by_path: dict[str, list[str]] = {}
+        for hierarchy, dirs in sb.cgroup_dirs.items():
+            for path in dirs:
+                by_path.setdefault(path, []).append(hierarchy)
+        for path in sorted(by_path, key=lambda p: -p.count("/")):
+            if path == sb.cgroup_path:
+                self._cgroups.remove(path, by_path[path])  # still busy: the remove fails and is retried
+                continue
+            try:
+                self._cgroups.remove(path, by_path[path])
+            except PycrioError as err:
+                # Another pod still uses it; the last one of them removes it.
+                _log.info("cgroup parent kept", path=path, error=str(err))
 
-    def _first_missing_ancestor(self, path: str) -> str:
-        parts = [p for p in path.split("/") if p]
-        for depth in range(1, len(parts) + 1):
-            candidate = "/" + "/".join(parts[:depth])
-            if not self._cgroups.exists(candidate):
-                return candidate
-        return ""
+    def _create_cgroups(self, sb: PodSandbox) -> None:
+        """Make the infra cgroup and its missing parents, recording first, per hierarchy, what will be
+        pycrio's: the directories missing now, and ancestors another pod of this daemon made (so that the last
+        of them removes those). Anything else that exists (the kubelet's QoS tree) is never in the record."""
+        shared = self._pycrio_cgroup_dirs()
+        wanted = (*_levels(sb.cgroup_parent), sb.cgroup_path)
+
+        def record(made: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+            dirs = {
+                hierarchy: [
+                    p for p in wanted if p in made.get(hierarchy, ()) or p in shared.get(hierarchy, ())
+                ]
+                for hierarchy in self._cgroups.hierarchies()
+            }
+            return {hierarchy: paths for hierarchy, paths in dirs.items() if paths}
+
+        sb.cgroup_dirs = record(self._cgroups.missing(sb.cgroup_path))
+        self._save(sb)
+        sb.cgroup_dirs = record(self._cgroups.create(sb.cgroup_path))
+        self._save(sb)
+
+    def _pycrio_cgroup_dirs(self) -> dict[str, set[str]]:
+        """Per hierarchy, the cgroup directories the daemon's pods hold as their own."""
+        with self._lock:
+            records = [sb.cgroup_dirs for sb in self._sandboxes.values()]
+        owned: dict[str, set[str]] = {}
+        for record in records:
+            for hierarchy, dirs in record.items():
+                owned.setdefault(hierarchy, set()).update(dirs)
+        return owned
 
     # ---- UpdatePodSandboxResources ------------------------------------------------------------------
 
@@ -378,13 +398,14 @@ class SandboxService:
 
     @staticmethod
     def owns_pod_cgroup(sb: PodSandbox) -> bool:
-        """Whether the pod's cgroup (the parent of its infra and container cgroups) is pycrio's own: made for
-        this pod from the cgroup parent it asked for, and removed with it."""
+        """Whether the pod's cgroup (the parent of its infra and container cgroups) is pycrio's own: in its
+        record in every hierarchy. One that existed in any hierarchy before (the kubelet's pod cgroup) is not,
+        even where pycrio then made it in a hierarchy the kubelet does not use."""
         return (
             sb.cgroup_driver == "cgroupfs"
             and bool(sb.config.cgroup_parent)
-            and bool(sb.cgroup_created_from)
-            and sb.cgroup_parent.startswith(sb.cgroup_created_from)
+            and bool(sb.cgroup_dirs)
+            and all(sb.cgroup_parent in dirs for dirs in sb.cgroup_dirs.values())
         )
 
     # ---- PodSandboxStatus / ListPodSandbox -----------------------------------------------------------
@@ -483,6 +504,9 @@ class SandboxService:
             except (KeyError, TypeError, ValueError) as err:
                 _log.error("unreadable sandbox record left as it is", id=sandbox_id, error=str(err))
                 continue
+            if doc.get("cgroups_created") and "cgroup_dirs" not in doc:
+                # A record from before per-hierarchy ownership: only the infra cgroup is surely pycrio's.
+                sb.cgroup_dirs = {h: [sb.cgroup_path] for h in self._cgroups.hierarchies()}
             self._sandboxes[sb.id] = sb
             self._names[sb.name] = sb.id
             self._object_locks[sb.id] = threading.Lock()
@@ -490,3 +514,9 @@ class SandboxService:
                 self._roll_back(sb)
             else:
                 _log.info("restored pod sandbox", id=sb.id, name=sb.name, state=sb.state.value)
+
+
+def _levels(path: str) -> tuple[str, ...]:
+    """ "/a/b" -> ("/a", "/a/b")."""
+    parts = [p for p in path.split("/") if p]
+    return tuple("/" + "/".join(parts[: depth + 1]) for depth in range(len(parts)))
