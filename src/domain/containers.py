@@ -20,7 +20,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
@@ -37,6 +37,7 @@ from ports.bundles import Bundles
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
 from ports.container_rootfs import ContainerRootfs
 from ports.host_files import HostFiles
+from ports.hugepages import HugePages
 from ports.oci_runtime import OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
@@ -165,6 +166,7 @@ class ContainerService:
         runtimes: Mapping[str, RuntimeHandler],
         default_runtime: str,
         host: HostFacts,
+        hugepages: HugePages,
         create_timeout: float = 120.0,
         now_ns: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
@@ -179,7 +181,8 @@ class ContainerService:
         self._monitor = monitor
         self._runtimes = dict(runtimes)
         self._default_runtime = default_runtime
-        self._host = host
+        sizes = hugepages.page_sizes() if hugepages.controller_available() else frozenset()
+        self._host = replace(host, hugepage_sizes=sizes)
         self._create_timeout = create_timeout
         self._now_ns = now_ns
         self._sleep = sleep

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import structlog
+
 from domain import seccomp
 from domain.capabilities import CapabilitySets, container_capabilities
 from domain.container_config import (
@@ -54,6 +56,7 @@ _IPC_SYSCTLS = {
 }  # fmt: skip
 _UTS_SYSCTLS = {"kernel.hostname", "kernel.domainname"}
 _CPUSET = re.compile(r"^(\d+(-\d+)?)(,\d+(-\d+)?)*$")
+_log = structlog.get_logger("pycrio.containers")
 _PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
 
 
@@ -81,6 +84,8 @@ class HostFacts:
     cgroup_driver: str = "cgroupfs"
     swap_accounting: bool = True
     seccomp_default_when_empty: bool = False
+    # Page sizes ("2MB") whose hugetlb limits the OCI runtime can set; limits for others are left out.
+    hugepage_sizes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -392,7 +397,12 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
             raise InvalidArgument(f"hugepage_limits[{index}].page_size: {limit.page_size!r} is not like 2MB")
         if limit.limit < 0:
             raise InvalidArgument(f"hugepage_limits[{index}].limit: {limit.limit} is negative")
-        hugepages.append({"pageSize": limit.page_size, "limit": limit.limit})
+        if limit.page_size in host.hugepage_sizes:
+            hugepages.append({"pageSize": limit.page_size, "limit": limit.limit})
+        else:
+            # The kubelet names every size the node has; runc would fail the container on one it cannot set.
+            _log.debug("hugepage limit left out: no hugetlb controller or page size on this host",
+                       page_size=limit.page_size, limit=limit.limit)  # fmt: skip
     if hugepages:
         result["hugepageLimits"] = hugepages
     if r.unified:

@@ -5,6 +5,7 @@ Kept out of app/container.py so that the wiring there stays one provider per ser
 
 from pathlib import Path
 
+from adapters.cgroups.hugepages import SysfsHugePages
 from adapters.conmon.monitor import ConmonMonitor
 from adapters.containers.image_rootfs import ImageServiceRootfs
 from adapters.containers.pod_containers import ServicePodContainers
@@ -56,6 +57,7 @@ def build_container_service(
         runtimes=runtimes,
         default_runtime=config.runtime.default_runtime,
         host=read_host_facts(config.runtime.cgroup_driver),
+        hugepages=SysfsHugePages(),
         create_timeout=config.runtime.subprocess_timeout,
     )
     service.restore()
