@@ -332,6 +332,8 @@ def test_exec_sync(world: World) -> None:
     assert world.service.exec_sync(cid, ["sleep", "100"], 1).timed_out
     with pytest.raises(InvalidArgument):
         world.service.exec_sync(cid, [], 1)
+    with pytest.raises(InvalidArgument, match=r"cmd\[0\]"):
+        world.service.exec_sync(cid, ["", "x"], 1)
 
 
 def test_update_resources(world: World) -> None:
