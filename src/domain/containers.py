@@ -595,8 +595,8 @@ class ContainerService:
     def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         if not command:
             raise InvalidArgument("cmd: empty")
-        if not command[0]:
-            raise InvalidArgument("cmd[0]: empty executable name")  # the kubelet's /run with no cmd sends [""]
+        if not command[0]:  # the kubelet's /run endpoint without a command sends [""]
+            raise InvalidArgument("cmd[0]: empty executable name")
         if timeout < 0:
             raise InvalidArgument(f"timeout: {timeout} is negative")
         with self._locked_running(container_id) as container:
