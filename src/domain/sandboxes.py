@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from domain.cgroup_paths import infra_cgroup
+from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
@@ -343,7 +343,7 @@ class SandboxService:
         pycrio's: the directories missing now, and ancestors another pod of this daemon made (so that the last
         of them removes those). Anything else that exists (the kubelet's QoS tree) is never in the record."""
         shared = self._pycrio_cgroup_dirs()
-        wanted = (*_levels(sb.cgroup_parent), sb.cgroup_path)
+        wanted = (*cgroup_levels(sb.cgroup_parent), sb.cgroup_path)
 
         def record(made: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
             dirs = {
@@ -514,9 +514,3 @@ class SandboxService:
                 self._roll_back(sb)
             else:
                 _log.info("restored pod sandbox", id=sb.id, name=sb.name, state=sb.state.value)
-
-
-def _levels(path: str) -> tuple[str, ...]:
-    """ "/a/b" -> ("/a", "/a/b")."""
-    parts = [p for p in path.split("/") if p]
-    return tuple("/" + "/".join(parts[: depth + 1]) for depth in range(len(parts)))

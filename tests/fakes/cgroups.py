@@ -7,6 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Collection
 
+from domain.cgroup_paths import cgroup_levels
 from domain.errors import Internal, InvalidArgument
 from ports.cgroups import CgroupLimits
 
@@ -32,7 +33,7 @@ class FakeCgroups:
         """Stand for another program (the kubelet) making `path` and its parents in some hierarchies."""
         with self._lock:
             for hierarchy in hierarchies:
-                self.trees[hierarchy].update(_levels(path))
+                self.trees[hierarchy].update(cgroup_levels(path))
 
     def hierarchies(self) -> tuple[str, ...]:
         return tuple(self.trees)
@@ -43,7 +44,9 @@ class FakeCgroups:
 
     def missing(self, path: str) -> dict[str, tuple[str, ...]]:
         with self._lock:
-            absent = {h: tuple(p for p in _levels(path) if p not in tree) for h, tree in self.trees.items()}
+            absent = {
+                h: tuple(p for p in cgroup_levels(path) if p not in tree) for h, tree in self.trees.items()
+            }
         return {h: levels for h, levels in absent.items() if levels}
 
     def create(self, path: str) -> dict[str, tuple[str, ...]]:
@@ -83,8 +86,3 @@ class FakeCgroups:
             if "unified" in changes:
                 changes["unified"] = tuple(sorted({**dict(current.unified), **dict(limits.unified)}.items()))
             self.limits[path] = dataclasses.replace(current, **changes)
-
-
-def _levels(path: str) -> tuple[str, ...]:
-    parts = [p for p in path.split("/") if p]
-    return tuple("/" + "/".join(parts[: depth + 1]) for depth in range(len(parts)))

@@ -11,6 +11,7 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
+from domain.cgroup_paths import cgroup_levels
 from domain.errors import Internal, InvalidArgument
 from ports.cgroups import CgroupLimits
 
@@ -58,7 +59,7 @@ class CgroupFs:
         return all((h / relative).is_dir() for h in self._hierarchies())
 
     def missing(self, path: str) -> dict[str, tuple[str, ...]]:
-        levels = _levels(self._relative(path))
+        levels = cgroup_levels(self._relative(path))
         absent = {
             name: tuple(level for level in levels if not (hierarchy / level.lstrip("/")).is_dir())
             for name, hierarchy in self._named().items()
@@ -66,7 +67,7 @@ class CgroupFs:
         return {name: levels for name, levels in absent.items() if levels}
 
     def create(self, path: str) -> dict[str, tuple[str, ...]]:
-        levels = _levels(self._relative(path))
+        levels = cgroup_levels(self._relative(path))
         made: dict[str, tuple[str, ...]] = {}
         for name, hierarchy in self._named().items():
             cpuset = (hierarchy / "cpuset.cpus").exists()
@@ -168,12 +169,6 @@ def shares_to_weight(shares: int) -> int:
     """cgroup v1 cpu.shares (2..262144) as v2 cpu.weight (1..10000), runc's conversion."""
     shares = min(max(shares, 2), 262144)
     return 1 + ((shares - 2) * 9999) // 262142
-
-
-def _levels(relative: str) -> tuple[str, ...]:
-    """ "a/b/c" -> ("/a", "/a/b", "/a/b/c")."""
-    parts = relative.split("/")
-    return tuple("/" + "/".join(parts[: depth + 1]) for depth in range(len(parts)))
 
 
 def _read(path: Path) -> str | None:
