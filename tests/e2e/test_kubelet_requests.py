@@ -102,6 +102,7 @@ class Node:
     tree: KubeletTree
     image: str
     logs: Path
+    kubelet_root: Path
     pods: list[str] = field(default_factory=list)
 
     @property
@@ -111,7 +112,9 @@ class Node:
     def pod(self, suffix: str) -> KubeletPod:
         uid = f"{secrets.token_hex(4)}-{suffix}"
         self.tree.make_pod(uid)
-        return KubeletPod(f"static-{suffix}", "default", uid, self.tree.burstable, self.logs)
+        return KubeletPod(
+            f"static-{suffix}", "default", uid, self.tree.burstable, self.logs, self.kubelet_root
+        )
 
     def run_pod(self, pod: KubeletPod, attempt: int = 0) -> str:
         config = pod.sandbox_config(attempt)
@@ -122,7 +125,7 @@ class Node:
 
     def create(self, pod_id: str, pod: KubeletPod, name: str, command: list[str], attempt: int = 0) -> str:
         (pod.log_directory / name).mkdir(parents=True, exist_ok=True)  # the kubelet makes it
-        config = pod.container_config(name, self.image, command, attempt)
+        config = pod.container_config(name, self.image, command, attempt, pod.make_files(name))
         request = pb.CreateContainerRequest(
             pod_sandbox_id=pod_id, config=config, sandbox_config=pod.sandbox_config()
         )
@@ -154,7 +157,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         work / "pycrio",
         [f'network.cni_conf_dir="{conf}"', f'runtime.runtimes.runc.root="{work / "runc"}"'],
     )
-    node = Node(daemon, tree, image_id, work / "pods")
+    node = Node(daemon, tree, image_id, work / "pods", work / "kubelet")
     try:
         daemon.start()
         yield node
@@ -186,6 +189,12 @@ def test_a_kubelet_container_with_zero_hugepage_limits_runs(node: Node) -> None:
     running = _running(node, container_id)
     assert running.log_path == str(pod.log_directory / "app" / "0.log")
     wait_until(lambda: ("stdout", "started") in log_lines(running.log_path), what="the container's output")
+    hosts = node.client.runtime.ExecSync(
+        pb.ExecSyncRequest(container_id=container_id, cmd=["cat", "/etc/hosts"], timeout=30)
+    )
+    assert (
+        hosts.stdout.decode() == (pod.pod_dir / "etc-hosts").read_text()
+    )  # the kubelet's file, not pycrio's
     memory = (
         V1 / "memory" / pod.cgroup_parent.lstrip("/") / f"pycrio-{container_id}" / "memory.limit_in_bytes"
     )
@@ -193,7 +202,7 @@ def test_a_kubelet_container_with_zero_hugepage_limits_runs(node: Node) -> None:
 
     # UpdateContainerResources carries the same hugepage limits.
     update = pod.container_config("app", node.image, []).linux.resources
-    update.memory_limit_in_bytes = 2 * MEMORY_LIMIT
+    update.memory_limit_in_bytes = update.memory_swap_limit_in_bytes = 2 * MEMORY_LIMIT
     node.client.runtime.UpdateContainerResources(
         pb.UpdateContainerResourcesRequest(container_id=container_id, linux=update)
     )
