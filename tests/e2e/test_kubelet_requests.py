@@ -78,7 +78,7 @@ class KubeletTree:
         return found
 
     def _bases(self) -> list[Path]:
-        bases = [h / self.root.lstrip("/") for h in V1.iterdir() if h.name != "unified"]
+        bases = [h / self.root.lstrip("/") for h in V1.iterdir()]
         return [base for base in bases if base.is_dir()]
 
     def strays(self) -> list[str]:
