@@ -340,12 +340,14 @@ class SandboxService:
 
     def _create_cgroups(self, sb: PodSandbox) -> None:
         """Make the infra cgroup and its missing parents, recording first, per hierarchy, what will be
-        pycrio's: the directories missing now, and ancestors another pod of this daemon made (so that the last
-        of them removes those). Anything else that exists (the kubelet's QoS tree) is never in the record."""
-        shared = self._pycrio_cgroup_dirs()
+        pycrio's: the directories missing now, and ancestors another pod of this daemon made or is making (so
+        that the last of them removes those). Anything else that exists (the kubelet's QoS tree) is never in
+        the record."""
         wanted = (*cgroup_levels(sb.cgroup_parent), sb.cgroup_path)
 
         def record(made: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+            # Read afresh: a pod that planned a level this one then found made is that level's maker.
+            shared = self._pycrio_cgroup_dirs(sb.id)
             dirs = {
                 hierarchy: [
                     p for p in wanted if p in made.get(hierarchy, ()) or p in shared.get(hierarchy, ())
@@ -359,10 +361,10 @@ class SandboxService:
         sb.cgroup_dirs = record(self._cgroups.create(sb.cgroup_path))
         self._save(sb)
 
-    def _pycrio_cgroup_dirs(self) -> dict[str, set[str]]:
-        """Per hierarchy, the cgroup directories the daemon's pods hold as their own."""
+    def _pycrio_cgroup_dirs(self, except_id: str) -> dict[str, set[str]]:
+        """Per hierarchy, the cgroup directories the daemon's other pods hold (or are making) as their own."""
         with self._lock:
-            records = [sb.cgroup_dirs for sb in self._sandboxes.values()]
+            records = [sb.cgroup_dirs for sid, sb in self._sandboxes.items() if sid != except_id]
         owned: dict[str, set[str]] = {}
         for record in records:
             for hierarchy, dirs in record.items():

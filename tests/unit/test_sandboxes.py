@@ -397,6 +397,24 @@ def test_a_parent_pycrio_made_is_removed_by_the_last_pod_under_it(world: World) 
     assert world.cgroups.paths == set()
 
 
+def test_a_parent_another_pod_made_while_this_one_was_created_is_shared(world: World) -> None:
+    create = world.cgroups.create
+    raced: list[str] = []
+
+    def racing_create(path: str) -> dict[str, tuple[str, ...]]:
+        if not raced:  # the first pod's mkdir comes after the second pod made the parent
+            raced.append("")
+            raced[0] = world.svc.run(pod("second", cgroup_parent="/race/parent"))
+        return create(path)
+
+    world.cgroups.create = racing_create  # type: ignore[method-assign]
+    first = world.svc.run(pod("first", cgroup_parent="/race/parent"))
+    assert "/race/parent" in world.svc.status(first).cgroup_dirs["memory"]
+    world.svc.remove(raced[0])
+    world.svc.remove(first)
+    assert world.cgroups.paths == set()
+
+
 def test_a_record_from_before_per_hierarchy_ownership_removes_only_the_infra_cgroup(world: World) -> None:
     world.cgroups.make("/kubepods/podF", KUBELET_HIERARCHIES)
     sid = world.svc.run(pod(cgroup_parent="/kubepods/podF"))
