@@ -31,7 +31,15 @@ from domain.errors import (
     NotFound,
     PycrioError,
 )
-from domain.oci_spec import SIGNALS, HostFacts, SpecInputs, build_spec, resources_to_oci, stop_signal
+from domain.oci_spec import (
+    SIGNALS,
+    HostFacts,
+    SpecInputs,
+    build_spec,
+    resources_to_oci,
+    settable_hugepage_sizes,
+    stop_signal,
+)
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
@@ -181,8 +189,7 @@ class ContainerService:
         self._monitor = monitor
         self._runtimes = dict(runtimes)
         self._default_runtime = default_runtime
-        sizes = hugepages.page_sizes() if hugepages.controller_available() else frozenset()
-        self._host = replace(host, hugepage_sizes=sizes)
+        self._host = replace(host, hugepage_sizes=settable_hugepage_sizes(hugepages))
         self._create_timeout = create_timeout
         self._now_ns = now_ns
         self._sleep = sleep

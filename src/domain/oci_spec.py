@@ -27,6 +27,7 @@ from domain.container_config import (
 )
 from domain.errors import InvalidArgument
 from domain.users import ResolvedUser, resolve_user
+from ports.hugepages import HugePages
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -57,7 +58,7 @@ _IPC_SYSCTLS = {
 _UTS_SYSCTLS = {"kernel.hostname", "kernel.domainname"}
 _CPUSET = re.compile(r"^(\d+(-\d+)?)(,\d+(-\d+)?)*$")
 _log = structlog.get_logger("pycrio.containers")
-_PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
+PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,11 @@ def clamp_oom_score_adj(requested: int, host: HostFacts) -> int:
     return max(requested, host.min_oom_score_adj)
 
 
+def settable_hugepage_sizes(hugepages: HugePages) -> frozenset[str]:
+    """The page sizes whose hugetlb limits the OCI runtime (and pycrio's cgroup driver) can set."""
+    return hugepages.page_sizes() if hugepages.controller_available() else frozenset()
+
+
 def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
     """CRI LinuxContainerResources as OCI `linux.resources` (without devices); also used for updates."""
     r = resources
@@ -393,7 +399,7 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
         result["memory"] = memory
     hugepages = []
     for index, limit in enumerate(r.hugepage_limits):
-        if not _PAGE_SIZE.match(limit.page_size):
+        if not PAGE_SIZE.match(limit.page_size):
             raise InvalidArgument(f"hugepage_limits[{index}].page_size: {limit.page_size!r} is not like 2MB")
         if limit.limit < 0:
             raise InvalidArgument(f"hugepage_limits[{index}].limit: {limit.limit} is negative")

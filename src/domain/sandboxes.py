@@ -23,11 +23,13 @@ import structlog
 
 from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
+from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
 from ports.cgroups import Cgroups
+from ports.hugepages import HugePages
 from ports.infra import InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest, Namespaces
 from ports.network import Network, PodNetworkRequest
@@ -75,6 +77,7 @@ class SandboxService:
         cgroups: Cgroups,
         containers: PodContainers,
         settings: SandboxSettings,
+        hugepages: HugePages,
         clock: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -87,6 +90,7 @@ class SandboxService:
         self._cgroups = cgroups
         self._containers = containers
         self._settings = settings
+        self._hugepage_sizes = settable_hugepage_sizes(hugepages)
         self._clock = clock
         self._sleep = sleep
         self._monotonic = monotonic
@@ -378,7 +382,8 @@ class SandboxService:
         limits. Where the pod has no cgroup of its own (the kubelet's, which it has already resized, a
         systemd slice, the daemon's shared default parent) they are only recorded, as cri-o and containerd
         do. All or nothing: when the cgroup refuses a value, the old record and limits stay."""
-        limits = pod_cgroup_limits(overhead, resources)  # refuse bad input before anything changes
+        # Refuse bad input before anything changes.
+        limits = pod_cgroup_limits(overhead, resources, self._hugepage_sizes)
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             raise NotFound(f"pod sandbox {sandbox_id!r} not found")

@@ -54,7 +54,8 @@ class Cgroups(Protocol):
 @dataclass(frozen=True)
 class CgroupLimits:
     """Limits for one cgroup in cgroup v1 units (the driver converts for v2). 0 or "" leaves a file as it is;
-    `unified` holds raw cgroup v2 files, refused on v1."""
+    `unified` holds raw cgroup v2 files, refused on v1. `hugepage_limits` are (page size like "2MB", bytes),
+    each written even when 0 (no huge pages of that size)."""
 
     cpu_shares: int = 0
     cpu_quota_us: int = 0  # -1: no quota
@@ -63,6 +64,7 @@ class CgroupLimits:
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
     unified: tuple[tuple[str, str], ...] = ()
+    hugepage_limits: tuple[tuple[str, int], ...] = ()
 
     @property
     def empty(self) -> bool:

@@ -83,6 +83,9 @@ class FakeCgroups:
             changes = {
                 f.name: getattr(limits, f.name) for f in dataclasses.fields(limits) if getattr(limits, f.name)
             }
+            if "hugepage_limits" in changes:
+                merged = {**dict(current.hugepage_limits), **dict(limits.hugepage_limits)}
+                changes["hugepage_limits"] = tuple(sorted(merged.items()))
             if "unified" in changes:
                 changes["unified"] = tuple(sorted({**dict(current.unified), **dict(limits.unified)}.items()))
             self.limits[path] = dataclasses.replace(current, **changes)

@@ -20,6 +20,7 @@ from domain.sandbox_model import (
 from domain.sandboxes import STATE_KIND, SandboxFilter, SandboxService, SandboxSettings
 from ports.network import DnsSettings, PortMapping
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -65,6 +66,7 @@ class World:
             self.cgroups,
             self.containers,
             self.settings,
+            FakeHugePages(),
             sleep=self._sleep,
             monotonic=lambda: self.now,
         )
@@ -517,6 +519,7 @@ def test_a_crash_during_creation_is_rolled_back_on_restart(
         world.cgroups,
         world.containers,
         world.settings,
+        FakeHugePages(),
     )
     target = {"after_infra_start": (world.infra, "start"), "during_add": (world.network, "setup")}
     if crash_point in target:

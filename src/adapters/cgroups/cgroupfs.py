@@ -133,7 +133,10 @@ class CgroupFs:
             ("cpuset.cpus", limits.cpuset_cpus),
             ("cpuset.mems", limits.cpuset_mems),
         ]
-        return [(self._v1_file(relative, name), str(value)) for name, value in wanted if value]
+        files = [(self._v1_file(relative, name), str(value)) for name, value in wanted if value]
+        for page, limit in limits.hugepage_limits:
+            files.append((self._v1_file(relative, f"hugetlb.{page}.limit_in_bytes"), str(limit)))
+        return files
 
     def _v1_file(self, relative: str, name: str) -> Path:
         controller = name.split(".", 1)[0]
@@ -158,6 +161,8 @@ class CgroupFs:
             files.append((directory / "cpuset.cpus", limits.cpuset_cpus))
         if limits.cpuset_mems:
             files.append((directory / "cpuset.mems", limits.cpuset_mems))
+        for page, limit in limits.hugepage_limits:
+            files.append((directory / f"hugetlb.{page}.max", str(limit)))
         for name, value in limits.unified:
             if not name or "/" in name or name.startswith("."):
                 raise InvalidArgument(f"unified: {name!r} is not a cgroup file name")
