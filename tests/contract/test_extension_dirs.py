@@ -40,7 +40,7 @@ class Dirs:
     """N directories in priority order, whatever backs them."""
 
     put: Callable[[int, str, str], None]
-    remove: Callable[[int, str], None]
+    remove: Callable[[int, str], object]
 
 
 @pytest.fixture(params=["fake", "directories"])
