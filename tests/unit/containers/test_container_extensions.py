@@ -59,6 +59,8 @@ def test_cdi_devices_from_the_field_and_annotations_reach_the_spec(world: World)
     annotated = config(name="b", annotations={"cdi.k8s.io/drv": "example.com/gpu=gpu0"})
     by_annotation = svc.create("sb1", annotated)
     assert "GPU=0" in world.bundles.read(world.bundles.path(by_annotation))["process"]["env"]
+    restarted = world.restarted()  # the request is remembered: a kubelet retry after a restart matches it
+    assert restarted.status(by_field).config.cdi_devices == ("example.com/gpu=gpu0",)
 
 
 def test_an_unknown_cdi_device_is_not_found_and_leaves_nothing(world: World) -> None:
