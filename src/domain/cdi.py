@@ -17,7 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from domain.document_fields import fields, integer, string, string_map, strings
 from domain.errors import InvalidArgument, NotFound
+from domain.oci_hooks import oci_hook
 
 if TYPE_CHECKING:  # oci_spec calls this module; its HostDevice is the one word for a host's device node
     from domain.oci_spec import HostDevice
@@ -194,52 +196,6 @@ def requested_devices(cdi_devices: Iterable[str], annotations: Mapping[str, str]
 # --- spec documents ---------------------------------------------------------------------------------------
 
 
-def _object(
-    value: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
-) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"{where}: expected an object")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise InvalidArgument(f"{where}: unknown field {unknown[0]!r}")
-    missing = sorted(required - set(value))
-    if missing:
-        raise InvalidArgument(f"{where}: missing required field {missing[0]!r}")
-    return value
-
-
-def _string(value: Any, where: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{where}: expected a string")
-    return value
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"{where}: expected a list of strings")
-    return tuple(value)
-
-
-def _integer(value: Any, where: str, low: int, high: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidArgument(f"{where}: expected an integer in {low}..{high}")
-    return value
-
-
-def _string_map(value: Any, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise InvalidArgument(f"{where}: expected an object of strings")
-    return value
-
-
 def _env(values: tuple[str, ...], where: str) -> tuple[str, ...]:
     for value in values:
         if value.find("=") <= 0:
@@ -248,18 +204,18 @@ def _env(values: tuple[str, ...], where: str) -> tuple[str, ...]:
 
 
 def _device_node(raw: Any, where: str) -> DeviceNode:
-    raw = _object(raw, where, {"path", "hostPath", "type", "major", "minor", "fileMode", "permissions",
+    raw = fields(raw, where, {"path", "hostPath", "type", "major", "minor", "fileMode", "permissions",
                                "uid", "gid"}, {"path"})  # fmt: skip
     node = DeviceNode(
-        path=_string(raw.get("path"), f"{where}.path"),
-        host_path=_string(raw.get("hostPath"), f"{where}.hostPath"),
-        type=_string(raw.get("type"), f"{where}.type"),
-        major=_integer(raw.get("major"), f"{where}.major", 0, 2**32 - 1) or 0,
-        minor=_integer(raw.get("minor"), f"{where}.minor", 0, 2**32 - 1) or 0,
-        file_mode=_integer(raw.get("fileMode"), f"{where}.fileMode", 0, 0o7777),
-        permissions=_string(raw.get("permissions"), f"{where}.permissions"),
-        uid=_integer(raw.get("uid"), f"{where}.uid", 0, 2**32 - 1),
-        gid=_integer(raw.get("gid"), f"{where}.gid", 0, 2**32 - 1),
+        path=string(raw.get("path"), f"{where}.path"),
+        host_path=string(raw.get("hostPath"), f"{where}.hostPath"),
+        type=string(raw.get("type"), f"{where}.type"),
+        major=integer(raw.get("major"), f"{where}.major", 0, 2**32 - 1) or 0,
+        minor=integer(raw.get("minor"), f"{where}.minor", 0, 2**32 - 1) or 0,
+        file_mode=integer(raw.get("fileMode"), f"{where}.fileMode", 0, 0o7777),
+        permissions=string(raw.get("permissions"), f"{where}.permissions"),
+        uid=integer(raw.get("uid"), f"{where}.uid", 0, 2**32 - 1),
+        gid=integer(raw.get("gid"), f"{where}.gid", 0, 2**32 - 1),
     )
     if not node.path:
         raise InvalidArgument(f"{where}.path: empty")
@@ -271,12 +227,12 @@ def _device_node(raw: Any, where: str) -> DeviceNode:
 
 
 def _mount(raw: Any, where: str) -> CdiMount:
-    raw = _object(raw, where, {"hostPath", "containerPath", "options", "type"}, {"hostPath", "containerPath"})
+    raw = fields(raw, where, {"hostPath", "containerPath", "options", "type"}, {"hostPath", "containerPath"})
     mount = CdiMount(
-        host_path=_string(raw.get("hostPath"), f"{where}.hostPath"),
-        container_path=_string(raw.get("containerPath"), f"{where}.containerPath"),
-        options=_strings(raw.get("options"), f"{where}.options"),
-        type=_string(raw.get("type"), f"{where}.type"),
+        host_path=string(raw.get("hostPath"), f"{where}.hostPath"),
+        container_path=string(raw.get("containerPath"), f"{where}.containerPath"),
+        options=strings(raw.get("options"), f"{where}.options"),
+        type=string(raw.get("type"), f"{where}.type"),
     )
     if not mount.host_path or not mount.container_path:
         raise InvalidArgument(f"{where}: hostPath and containerPath must not be empty")
@@ -284,13 +240,13 @@ def _mount(raw: Any, where: str) -> CdiMount:
 
 
 def _hook(raw: Any, where: str) -> CdiHook:
-    raw = _object(raw, where, {"hookName", "path", "args", "env", "timeout"}, {"hookName", "path"})
+    raw = fields(raw, where, {"hookName", "path", "args", "env", "timeout"}, {"hookName", "path"})
     hook = CdiHook(
-        hook_name=_string(raw.get("hookName"), f"{where}.hookName"),
-        path=_string(raw.get("path"), f"{where}.path"),
-        args=_strings(raw.get("args"), f"{where}.args"),
-        env=_env(_strings(raw.get("env"), f"{where}.env"), f"{where}.env"),
-        timeout=_integer(raw.get("timeout"), f"{where}.timeout", 1, 2**31 - 1),
+        hook_name=string(raw.get("hookName"), f"{where}.hookName"),
+        path=string(raw.get("path"), f"{where}.path"),
+        args=strings(raw.get("args"), f"{where}.args"),
+        env=_env(strings(raw.get("env"), f"{where}.env"), f"{where}.env"),
+        timeout=integer(raw.get("timeout"), f"{where}.timeout", 1, 2**31 - 1),
     )
     if hook.hook_name not in HOOK_STAGES:
         raise InvalidArgument(f"{where}.hookName: {hook.hook_name!r} is not one of {', '.join(HOOK_STAGES)}")
@@ -302,20 +258,20 @@ def _hook(raw: Any, where: str) -> CdiHook:
 def _edits(raw: Any, where: str) -> ContainerEdits:
     if raw is None:
         return ContainerEdits()
-    raw = _object(raw, where, {"env", "deviceNodes", "netDevices", "hooks", "mounts", "intelRdt",
+    raw = fields(raw, where, {"env", "deviceNodes", "netDevices", "hooks", "mounts", "intelRdt",
                                "additionalGids"})  # fmt: skip
     rdt: tuple[tuple[str, Any], ...] = ()
     if raw.get("intelRdt") is not None:
         allowed = {"closID", "l3CacheSchema", "memBwSchema", "schemata", "enableMonitoring"}
-        fields = _object(raw["intelRdt"], f"{where}.intelRdt", allowed)
-        rdt = tuple(sorted(fields.items()))
+        rdt_raw = fields(raw["intelRdt"], f"{where}.intelRdt", allowed)
+        rdt = tuple(sorted(rdt_raw.items()))
     net_devices = []
     for index, entry in enumerate(raw.get("netDevices") or ()):
-        entry = _object(entry, f"{where}.netDevices[{index}]", {"hostInterfaceName", "name"},
+        entry = fields(entry, f"{where}.netDevices[{index}]", {"hostInterfaceName", "name"},
                         {"hostInterfaceName", "name"})  # fmt: skip
         net_devices.append((str(entry["hostInterfaceName"]), str(entry["name"])))
     return ContainerEdits(
-        env=_env(_strings(raw.get("env"), f"{where}.env"), f"{where}.env"),
+        env=_env(strings(raw.get("env"), f"{where}.env"), f"{where}.env"),
         device_nodes=tuple(
             _device_node(n, f"{where}.deviceNodes[{i}]")
             for i, n in enumerate(_list(raw, "deviceNodes", where))
@@ -323,7 +279,7 @@ def _edits(raw: Any, where: str) -> ContainerEdits:
         mounts=tuple(_mount(m, f"{where}.mounts[{i}]") for i, m in enumerate(_list(raw, "mounts", where))),
         hooks=tuple(_hook(h, f"{where}.hooks[{i}]") for i, h in enumerate(_list(raw, "hooks", where))),
         additional_gids=tuple(
-            _integer(g, f"{where}.additionalGids[{i}]", 0, 2**32 - 1) or 0
+            integer(g, f"{where}.additionalGids[{i}]", 0, 2**32 - 1) or 0
             for i, g in enumerate(_list(raw, "additionalGids", where))
         ),
         intel_rdt=rdt,
@@ -362,20 +318,20 @@ def _minimum_version(
 
 def parse_spec(document: Any, path: str, priority: int) -> CdiSpec:
     """A spec document (JSON or YAML, decoded) checked strictly; InvalidArgument says what is wrong."""
-    raw = _object(document, "spec", {"cdiVersion", "kind", "annotations", "devices", "containerEdits"},
+    raw = fields(document, "spec", {"cdiVersion", "kind", "annotations", "devices", "containerEdits"},
                   {"cdiVersion", "kind", "devices"})  # fmt: skip
-    version = _string(raw["cdiVersion"], "cdiVersion").removeprefix("v")
+    version = string(raw["cdiVersion"], "cdiVersion").removeprefix("v")
     if version not in KNOWN_VERSIONS:
         raise InvalidArgument(
             f"cdiVersion: {raw['cdiVersion']!r} is not a known CDI version (up to {CURRENT_VERSION})"
         )
-    kind = _string(raw["kind"], "kind")
+    kind = string(raw["kind"], "kind")
     vendor, slash, class_ = kind.partition("/")
     if not slash:
         raise InvalidArgument(f"kind: {kind!r} is not vendor.com/class")
     _check_vendor_or_class("vendor", vendor, kind)
     _check_vendor_or_class("class", class_, kind)
-    _string_map(raw.get("annotations"), "annotations")
+    string_map(raw.get("annotations"), "annotations")
     edits = _edits(raw.get("containerEdits"), "containerEdits")
     if not isinstance(raw["devices"], list):
         raise InvalidArgument("devices: expected a list")
@@ -383,11 +339,11 @@ def parse_spec(document: Any, path: str, priority: int) -> CdiSpec:
     raw_devices: list[dict[str, Any]] = []
     for index, entry in enumerate(raw["devices"]):
         where = f"devices[{index}]"
-        entry = _object(entry, where, {"name", "annotations", "containerEdits"}, {"name", "containerEdits"})
+        entry = fields(entry, where, {"name", "annotations", "containerEdits"}, {"name", "containerEdits"})
         raw_devices.append(entry)
-        name = _string(entry["name"], f"{where}.name")
+        name = string(entry["name"], f"{where}.name")
         _check_device_name(name, f"{kind}={name}")
-        _string_map(entry.get("annotations"), f"{where}.annotations")
+        string_map(entry.get("annotations"), f"{where}.annotations")
         device_edits = _edits(entry["containerEdits"], f"{where}.containerEdits")
         if device_edits.empty():
             raise InvalidArgument(f"{where}: device {name!r} has no container edits")
@@ -528,14 +484,8 @@ def apply_edits(spec: dict[str, Any], resolved: ResolvedEdits, host: Mapping[str
             spec["mounts"] = sorted(spec["mounts"], key=_path_depth)
         for hook in edits.hooks:
             _check_path(f"{source}: hook path", hook.path)
-            oci_hook: dict[str, Any] = {"path": hook.path}
-            if hook.args:
-                oci_hook["args"] = list(hook.args)
-            if hook.env:
-                oci_hook["env"] = list(hook.env)
-            if hook.timeout is not None:
-                oci_hook["timeout"] = hook.timeout
-            spec.setdefault("hooks", {}).setdefault(hook.hook_name, []).append(oci_hook)
+            hook_entry = oci_hook(hook.path, hook.args, hook.env, hook.timeout)
+            spec.setdefault("hooks", {}).setdefault(hook.hook_name, []).append(hook_entry)
         if edits.intel_rdt:
             linux["intelRdt"] = dict(edits.intel_rdt)
         gids = user.setdefault("additionalGids", [])

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.document_fields import boolean, fields, string_map, strings
 from domain.errors import InvalidArgument
 
 SCHEMA_VERSION = "1.0.0"
@@ -39,14 +40,19 @@ class OciHook:
     compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def oci(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"path": self.path}
-        if self.args:
-            entry["args"] = list(self.args)
-        if self.env:
-            entry["env"] = list(self.env)
-        if self.timeout is not None:
-            entry["timeout"] = self.timeout
-        return entry
+        return oci_hook(self.path, self.args, self.env, self.timeout)
+
+
+def oci_hook(path: str, args: tuple[str, ...], env: tuple[str, ...], timeout: int | None) -> dict[str, Any]:
+    """An OCI runtime-spec hook entry (only the fields that are set)."""
+    entry: dict[str, Any] = {"path": path}
+    if args:
+        entry["args"] = list(args)
+    if env:
+        entry["env"] = list(env)
+    if timeout is not None:
+        entry["timeout"] = timeout
+    return entry
 
 
 def _regex(hook: OciHook, pattern: str, where: str) -> re.Pattern[str]:
@@ -60,20 +66,6 @@ def _regex(hook: OciHook, pattern: str, where: str) -> re.Pattern[str]:
     return found
 
 
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"{where}: expected a list of strings")
-    return tuple(value)
-
-
-def _bool(value: Any, where: str) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise InvalidArgument(f"{where}: expected true or false")
-    return value
-
-
 def _one_of(raw: Mapping[str, Any], new: str, old: str) -> Any:
     if raw.get(new) is not None and raw.get(old) is not None:
         raise InvalidArgument(f"cannot set both {old!r} and {new!r}")
@@ -81,24 +73,10 @@ def _one_of(raw: Mapping[str, Any], new: str, old: str) -> Any:
 
 
 def _from_v1(raw: Mapping[str, Any], name: str) -> OciHook:
-    unknown = sorted(set(raw) - {"version", "hook", "when", "stages"})
-    if unknown:
-        raise InvalidArgument(f"unknown field {unknown[0]!r}")
-    hook = raw.get("hook")
-    if not isinstance(hook, dict):
-        raise InvalidArgument("missing required property: hook")
-    unknown = sorted(set(hook) - {"path", "args", "env", "timeout"})
-    if unknown:
-        raise InvalidArgument(f"hook: unknown field {unknown[0]!r}")
-    when = raw.get("when") or {}
-    if not isinstance(when, dict):
-        raise InvalidArgument("when: expected an object")
-    unknown = sorted(set(when) - {"always", "annotations", "commands", "hasBindMounts"})
-    if unknown:
-        raise InvalidArgument(f"when: unknown field {unknown[0]!r}")
-    annotations = when.get("annotations") or {}
-    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
-        raise InvalidArgument("when.annotations: expected an object of regular expressions")
+    fields(raw, "hook file", {"version", "hook", "when", "stages"}, {"hook"})
+    hook = fields(raw["hook"], "hook", {"path", "args", "env", "timeout"})
+    when = fields(raw.get("when") or {}, "when", {"always", "annotations", "commands", "hasBindMounts"})
+    annotations = string_map(when.get("annotations"), "when.annotations")
     timeout = hook.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0):
         raise InvalidArgument("hook.timeout: must be a positive number of seconds")
@@ -107,38 +85,36 @@ def _from_v1(raw: Mapping[str, Any], name: str) -> OciHook:
     return OciHook(
         name=name,
         path=str(hook.get("path") or ""),
-        args=_strings(hook.get("args"), "hook.args"),
-        env=_strings(hook.get("env"), "hook.env"),
+        args=strings(hook.get("args"), "hook.args"),
+        env=strings(hook.get("env"), "hook.env"),
         timeout=timeout,
-        stages=_strings(raw.get("stages"), "stages"),
-        always=_bool(when.get("always"), "when.always"),
+        stages=strings(raw.get("stages"), "stages"),
+        always=boolean(when.get("always"), "when.always"),
         annotations=tuple(sorted(annotations.items())),
-        commands=_strings(when.get("commands"), "when.commands"),
-        has_bind_mounts=_bool(when.get("hasBindMounts"), "when.hasBindMounts"),
+        commands=strings(when.get("commands"), "when.commands"),
+        has_bind_mounts=boolean(when.get("hasBindMounts"), "when.hasBindMounts"),
     )
 
 
 def _from_v0(raw: Mapping[str, Any], name: str) -> OciHook:
-    unknown = sorted(set(raw) - {"version", "hook", "arguments", "stages", "stage", "cmds", "cmd",
-                                 "annotations", "annotation", "hasbindmounts"})  # fmt: skip
-    if unknown:
-        raise InvalidArgument(f"unknown field {unknown[0]!r}")
+    fields(raw, "hook file", {"version", "hook", "arguments", "stages", "stage", "cmds", "cmd",
+                              "annotations", "annotation", "hasbindmounts"})  # fmt: skip
     path = raw.get("hook")
     if not isinstance(path, str):
         raise InvalidArgument("missing required property: hook")
     stages = _one_of(raw, "stages", "stage")
     if stages is None:
         raise InvalidArgument("missing required property: stages")
-    arguments = _strings(raw.get("arguments"), "arguments")
-    annotations = _strings(_one_of(raw, "annotations", "annotation"), "annotations")
+    arguments = strings(raw.get("arguments"), "arguments")
+    annotations = strings(_one_of(raw, "annotations", "annotation"), "annotations")
     return OciHook(
         name=name,
         path=path,
         args=(path, *arguments) if raw.get("arguments") is not None else (),
-        stages=_strings(stages, "stages"),
+        stages=strings(stages, "stages"),
         annotations=((".*", "|".join(annotations)),) if annotations else (),
-        commands=_strings(_one_of(raw, "cmds", "cmd"), "cmds"),
-        has_bind_mounts=_bool(raw.get("hasbindmounts"), "hasbindmounts"),
+        commands=strings(_one_of(raw, "cmds", "cmd"), "cmds"),
+        has_bind_mounts=boolean(raw.get("hasbindmounts"), "hasbindmounts"),
         any_condition=True,
     )
 

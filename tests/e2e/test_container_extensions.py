@@ -5,12 +5,10 @@ mount; the hook is a shell script on the host that runc runs and that appends wh
 file. Pods use the host's network, so no CNI is involved.
 """
 
-import contextlib
 import json
 import os
 import re
 import stat
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +21,15 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from tests.contract.container_host import TEST_CGROUP, marker, remove_cgroups, remove_test_root_if_empty
 from tests.cri_client import CriClient
-from tests.e2e.containers_support import container_config, pod_config, seed_busybox_image, status, wait_until
+from tests.e2e.containers_support import (
+    container_config,
+    force_delete_runc_containers,
+    pod_config,
+    remove_pods,
+    seed_busybox_image,
+    status,
+    wait_until,
+)
 from tests.e2e.daemon import Daemon
 
 LOG_SIZE_MAX = 8192
@@ -149,17 +155,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         yield env
     finally:
-        for pod_id in env.pods:
-            with contextlib.suppress(grpc.RpcError):
-                env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
-            with contextlib.suppress(grpc.RpcError):
-                env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+        remove_pods(env.client, env.pods)
         daemon.stop()
-        listed = subprocess.run(["runc", "--root", str(work / "runc"), "list", "-q"],
-                                capture_output=True, text=True, check=False).stdout.split()  # fmt: skip
-        for container_id in listed:
-            subprocess.run(["runc", "--root", str(work / "runc"), "delete", "--force", container_id],
-                           capture_output=True, check=False)  # fmt: skip
+        listed = force_delete_runc_containers(work / "runc")
         left = remove_cgroups(parent)
         remove_test_root_if_empty()
         assert not listed, f"runc containers left: {listed}"

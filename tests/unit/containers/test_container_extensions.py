@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from domain.containers import ContainerService, RuntimeHandler
+from domain.containers import ContainerService
 from domain.errors import InvalidArgument, NotFound
 from domain.oci_spec import HostDevice
 from tests.fakes.cdi_specs import FakeCdiSpecs
 from tests.fakes.host_files import FakeHostFiles
 from tests.fakes.oci_hooks import FakeOciHooks
-from tests.unit.containers.test_container_service import HOST, World, config
+from tests.unit.containers.test_container_service import World, config, make_service
 from tests.unit.containers.test_container_service import world as world_fixture  # noqa: F401 (the fixture)
 
 GPU_SPEC = json.dumps({
@@ -31,21 +31,8 @@ def world(request: pytest.FixtureRequest) -> World:
 
 
 def service(world: World, **extensions: object) -> ContainerService:
-    return ContainerService(
-        store=world.store,
-        sandboxes=world.sandboxes,
-        rootfs=world.rootfs,
-        host_files=FakeHostFiles(devices={"/dev/pctest-null": HostDevice("/dev/pctest-null", "c", 1, 3)}),
-        bundles=world.bundles,
-        monitor=world.monitor,
-        runtimes={"runc": RuntimeHandler(world.runtime)},
-        default_runtime="runc",
-        host=HOST,
-        now_ns=world.clock.now_ns,
-        sleep=world.clock.sleep,
-        monotonic=world.clock.monotonic,
-        **extensions,  # type: ignore[arg-type]
-    )
+    null_like = HostDevice("/dev/pctest-null", "c", 1, 3)
+    return make_service(world, FakeHostFiles(devices={"/dev/pctest-null": null_like}), **extensions)
 
 
 def test_cdi_devices_from_the_field_and_annotations_reach_the_spec(world: World) -> None:
