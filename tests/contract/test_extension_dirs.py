@@ -91,13 +91,17 @@ def test_broken_files_are_reported_by_path_and_changes_are_seen(cdi_dirs: tuple[
     specs, dirs = cdi_dirs
     dirs.put(0, "broken.yaml", "cdiVersion: [unclosed")
     dirs.put(0, "unknown.json", SPEC_JSON.replace('"kind"', '"kinds"'))
+    dirs.put(1, "aliases.yaml", SPEC_YAML.replace('env: ["FROM=yaml"]', "env: &e [A=1]\n      x: *e"))
     loaded = specs.load()
     assert not loaded.specs
-    assert sorted(os.path.basename(e.path) for e in loaded.errors) == ["broken.yaml", "unknown.json"]
+    reasons = {os.path.basename(e.path): e.message for e in loaded.errors}
+    assert sorted(reasons) == ["aliases.yaml", "broken.yaml", "unknown.json"]
+    assert "aliases" in reasons["aliases.yaml"], "aliases could expand a small file into a huge document"
     with pytest.raises(NotFound, match=r"broken\.yaml"):
         cdi.resolve(loaded, ["example.com/gpu=gpu0"])
     dirs.put(0, "unknown.json", SPEC_JSON)
     dirs.remove(0, "broken.yaml")
+    dirs.remove(1, "aliases.yaml")
     loaded = specs.load()
     assert not loaded.errors and [s.kind for s in loaded.specs] == ["example.com/gpu"]
 

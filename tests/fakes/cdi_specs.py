@@ -21,6 +21,9 @@ class FakeCdiSpecs:
                 path = f"/fake-cdi/{index}/{name}"
                 try:
                     text = files[name]
+                    events = yaml.parse(text) if name.endswith(".yaml") else ()
+                    if any(isinstance(e, yaml.AliasEvent) for e in events):
+                        raise InvalidArgument("YAML aliases are not allowed in CDI specs")
                     document = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
                     specs.append(parse_spec(document, path, index))
                 except (ValueError, yaml.YAMLError) as err:

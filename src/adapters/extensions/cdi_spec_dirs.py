@@ -11,9 +11,19 @@ from domain.cdi import CdiSpec, CdiSpecSet, SpecError, parse_spec
 from domain.errors import InvalidArgument
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader without YAML aliases: a spec has no use for them, and nested aliases make a small file
+    expand into a huge document (the "billion laughs")."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases (*name) are not allowed in CDI specs")
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
 def _parse(path: str, data: bytes, index: int) -> CdiSpec:
     try:
-        document = json.loads(data) if path.endswith(".json") else yaml.safe_load(data)
+        document = json.loads(data) if path.endswith(".json") else yaml.load(data, Loader=_NoAliasLoader)
     except (ValueError, yaml.YAMLError) as err:
         raise InvalidArgument(f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {err}") from None
     return parse_spec(document, path, index)
