@@ -116,6 +116,7 @@ def write_hooks(hooks: Path, script: Path, hook_marker: Path) -> None:
         "hook": {"path": str(script), "args": ["pctest-hook", "stopped"]},
         "when": when_traced, "stages": ["poststop"],
     }))  # fmt: skip
+    (hooks / "90-pctest-broken.json").write_text('{"version": "1.0.0", "hook": ')
     (hooks / "70-pctest-never.json").write_text(json.dumps({
         "version": "1.0.0",
         "hook": {"path": str(script), "args": ["pctest-hook", "never"]},
@@ -162,6 +163,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         remove_test_root_if_empty()
         assert not listed, f"runc containers left: {listed}"
         assert not left, f"cgroups left: {left}"
+
+
+def test_a_broken_hook_file_is_reported_at_start_up_and_not_used(env: Env) -> None:
+    # First in this module: no container has been created yet, so only start-up can have read the file.
+    lines = [line for line in env.daemon.log().splitlines() if "90-pctest-broken.json" in line]
+    assert lines and "not JSON" in lines[0], "the daemon names the broken file and why when it starts"
 
 
 def sleeper(name: str, **fields: object) -> pb.ContainerConfig:

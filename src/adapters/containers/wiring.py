@@ -43,6 +43,11 @@ def build_container_service(
         )
         for name, handler in config.runtime.runtimes.items()
     }
+    cdi_specs = DirectoryCdiSpecs(config.runtime.cdi_spec_dirs)
+    oci_hooks = DirectoryOciHooks(config.runtime.hooks_dir)
+    # Read once now so that broken spec and hook files are logged at start-up, not at the first create.
+    cdi_specs.load()
+    oci_hooks.load()
     service = ContainerService(
         store=store,
         sandboxes=SandboxServiceLookup(sandboxes),
@@ -59,8 +64,8 @@ def build_container_service(
         default_runtime=config.runtime.default_runtime,
         host=read_host_facts(config.runtime.cgroup_driver),
         create_timeout=config.runtime.subprocess_timeout,
-        cdi_specs=DirectoryCdiSpecs(config.runtime.cdi_spec_dirs),
-        oci_hooks=DirectoryOciHooks(config.runtime.hooks_dir),
+        cdi_specs=cdi_specs,
+        oci_hooks=oci_hooks,
         log_size_max=config.runtime.log_size_max,
     )
     service.restore()
