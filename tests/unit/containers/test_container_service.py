@@ -2,6 +2,7 @@
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,12 +83,14 @@ class World:
         return service
 
 
-def make_service(world: "World") -> ContainerService:
+def make_service(
+    world: "World", host_files: FakeHostFiles | None = None, **extensions: Any
+) -> ContainerService:
     return ContainerService(
         store=world.store,
         sandboxes=world.sandboxes,
         rootfs=world.rootfs,
-        host_files=FakeHostFiles(paths={"/data": "/data"}),
+        host_files=host_files or FakeHostFiles(paths={"/data": "/data"}),
         bundles=world.bundles,
         monitor=world.monitor,
         runtimes={"runc": RuntimeHandler(world.runtime)},
@@ -97,6 +100,7 @@ def make_service(world: "World") -> ContainerService:
         now_ns=world.clock.now_ns,
         sleep=world.clock.sleep,
         monotonic=world.clock.monotonic,
+        **extensions,
     )
 
 
