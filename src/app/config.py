@@ -61,6 +61,10 @@ def _is_absolute_or_empty(text: str) -> bool:
     return text == "" or text.startswith("/")
 
 
+def _is_log_size_max(size: int) -> bool:
+    return size < 0 or 8192 <= size < 2**63
+
+
 def _is_absolute(text: str) -> bool:
     return text.startswith("/")
 
@@ -128,6 +132,20 @@ class RuntimeConfig:
         minimum=1.0,
         maximum=DAY,
         unit="seconds",
+    )
+    hooks_dir: list[str] = setting(
+        doc="OCI hook dirs (cri-o's hooks_dir); a later dir's file replaces an earlier one's by name",
+        factory=lambda: ["/usr/share/containers/oci/hooks.d"],
+    )
+    cdi_spec_dirs: list[str] = setting(
+        doc="CDI spec dirs (cri-o's cdi_spec_dirs); a device defined in a later dir wins",
+        factory=lambda: ["/etc/cdi", "/var/run/cdi"],
+    )
+    log_size_max: int = setting(
+        -1,
+        "bytes a container's log may reach before conmon starts it afresh (cri-o's log_size_max)",
+        check=_is_log_size_max,
+        allowed="negative (no limit), or 8192 (conmon's read buffer) to 2^63-1 bytes",
     )
 
 
