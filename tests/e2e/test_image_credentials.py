@@ -13,7 +13,7 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.daemon import Daemon
 from tests.e2e.test_images import push_small, remove
-from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.fixtures.registry import RunningRegistry, registries_settings
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +23,11 @@ def auth_daemon(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Daemon]:
     workdir = tmp_path_factory.mktemp("credentials-e2e")
-    conf = workdir / "registries.conf"
-    conf.write_text(registries_conf_text(basic_auth_registry, token_auth_registry, search=False))
     (workdir / "auth").mkdir()
     running = Daemon(
         workdir / "pycrio",
         [
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{workdir / "none"}"',
+            *registries_settings(workdir, basic_auth_registry, token_auth_registry),
             f'image.global_auth_file="{workdir / "auth.json"}"',
             f'image.namespaced_auth_dir="{workdir / "auth"}"',
             f'network.cni_conf_dir="{workdir}"',

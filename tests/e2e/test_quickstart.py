@@ -20,7 +20,7 @@ from bench.registry import LocalRegistry
 from examples.example_registry import publish
 from tests.crictl_shim import Crictl
 from tests.e2e.daemon import REPO, Daemon
-from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.fixtures.registry import RunningRegistry, registries_settings
 from tests.pod_host import cleanup, cleanup_run_dir, make_test_network, remove_cgroups
 
 BEGIN, END = "<!-- quickstart:", "<!-- end of quickstart -->"
@@ -58,14 +58,11 @@ def matches(expected: list[str], actual: str) -> bool:
 def daemon(tmp_path: Path, registry: RunningRegistry) -> Iterator[Daemon]:
     network = make_test_network(tmp_path)
     cgroup_parent = f"/pycrio-test-quickstart/{os.getpid()}"
-    conf = tmp_path / "registries.conf"
-    conf.write_text(registries_conf_text(registry, search=False))
     running = Daemon(
         tmp_path / "pycrio",
         [
             f'network.cni_conf_dir="{network.conf_dir}"',
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{tmp_path / "none"}"',
+            *registries_settings(tmp_path, registry),
             f'pods.default_cgroup_parent="{cgroup_parent}"',
         ],
     ).start()

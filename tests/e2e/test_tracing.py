@@ -26,7 +26,7 @@ from app.container import make_container
 from tests.cri_client import CriClient, connect
 from tests.e2e.daemon import REPO, Daemon
 from tests.fixtures.images import PushedImages
-from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.fixtures.registry import RunningRegistry, registries_settings
 from tests.pod_host import cleanup, cleanup_run_dir, make_test_network, remove_cgroups
 
 
@@ -40,8 +40,6 @@ class Traced:
 def traced(tmp_path: Path, registry: RunningRegistry) -> Iterator[Traced]:
     network = make_test_network(tmp_path)
     cgroup_parent = f"/pycrio-test-tracing/{secrets.token_hex(4)}"
-    conf = tmp_path / "registries.conf"
-    conf.write_text(registries_conf_text(registry))
     socket = tmp_path / "run" / "cri.sock"
     config = load(
         None,
@@ -51,8 +49,7 @@ def traced(tmp_path: Path, registry: RunningRegistry) -> Iterator[Traced]:
             f'runtime.run_dir="{tmp_path / "run"}"',
             f'network.cni_conf_dir="{network.conf_dir}"',
             f'pods.default_cgroup_parent="{cgroup_parent}"',
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{tmp_path / "none"}"',
+            *registries_settings(tmp_path, registry),
         ],
     )
     exporter = InMemorySpanExporter()

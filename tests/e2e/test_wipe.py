@@ -12,7 +12,7 @@ from adapters.cri.generated import api_pb2 as pb
 from adapters.namespaces.linux import process_start_time
 from tests.e2e.daemon import REPO, Daemon
 from tests.fixtures.images import PushedImages
-from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.fixtures.registry import RunningRegistry, registries_settings
 from tests.pod_host import cleanup_run_dir, netns_mounts, remove_cgroups
 
 
@@ -27,15 +27,12 @@ def test_wipe_removes_a_killed_daemons_pods_containers_mounts_and_state(
     cgroup_parent = f"/pycrio-test-wipe/{secrets.token_hex(4)}"
     empty_cni = tmp_path / "net.d"
     empty_cni.mkdir()
-    conf = tmp_path / "registries.conf"
-    conf.write_text(registries_conf_text(registry, search=False))
     daemon = Daemon(
         tmp_path / "d",
         [
             f'network.cni_conf_dir="{empty_cni}"',
             f'pods.default_cgroup_parent="{cgroup_parent}"',
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{tmp_path / "none"}"',
+            *registries_settings(tmp_path, registry),
         ],
     ).start()
     run_dir, root = daemon.workdir / "run", daemon.workdir / "root"
