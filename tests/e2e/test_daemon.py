@@ -165,8 +165,11 @@ def test_config_command_prints_effective_toml(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, timeout=60, env=_env(), check=True)
     assert b'format = "json"' in result.stdout
     assert b"[runtime.runtimes.runc]" in result.stdout
-    assert b"# bytes" not in result.stdout
     assert b"# a pod's /dev/shm tmpfs" in result.stdout
+    lines = result.stdout.decode().splitlines()
+    for previous, line in zip(lines, lines[1:], strict=False):
+        if " = " in line and not line.startswith(("#", " ")):
+            assert previous.startswith("# "), f"{line!r} has no description above it"
 
 
 def _env() -> dict[str, str]:
