@@ -1,5 +1,6 @@
 """The daemon as the kubelet meets it: Version, Status, RuntimeConfig, and how it starts and stops."""
 
+import itertools
 import json
 import os
 import re
@@ -167,7 +168,7 @@ def test_config_command_prints_effective_toml(tmp_path: Path) -> None:
     assert b"[runtime.runtimes.runc]" in result.stdout
     assert b"# a pod's /dev/shm tmpfs" in result.stdout
     lines = result.stdout.decode().splitlines()
-    for previous, line in zip(lines, lines[1:], strict=False):
+    for previous, line in itertools.pairwise(lines):
         if " = " in line and not line.startswith(("#", " ")):
             assert previous.startswith("# "), f"{line!r} has no description above it"
 
