@@ -269,6 +269,7 @@ class ImageService:
         reference = reference.strip()
         if not reference:
             raise InvalidArgument("no image specified")
+        image_reference.check_length(reference)
         ambiguous = False
         as_id = _ID_OR_PREFIX.fullmatch(reference)
         if as_id is not None:
