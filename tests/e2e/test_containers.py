@@ -17,6 +17,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from domain.capabilities import ALL_CAPABILITIES, DEFAULT_CAPABILITIES
+from ports.container_monitor import MAX_EXEC_OUTPUT
 from tests.contract.container_host import (
     TEST_CGROUP,
     cgroup_dirs,
@@ -331,6 +332,22 @@ def test_exec_sync_with_output_and_with_a_timeout(
     wait_until(lambda: not processes_matching(f"sleep {marker(5)}"), what="the timed-out exec to be gone")
     remove(env, cid)
     assert code_of(exec_sync, env, cid, ["/bin/true"]) == grpc.StatusCode.NOT_FOUND
+
+
+def test_exec_sync_output_is_byte_exact_and_cut_below_the_message_limit(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    cid = run_container(env.client, pod_id, pod, container_config("exec-bytes", ["/bin/sleep", marker(6)]))
+    assert exec_sync(env, cid, ["/bin/sh", "-c", r"printf 'a\rb\nc\n'"]).stdout == b"a\rb\nc\n"
+    # Output past the cap comes back cut, as cri-o returns it. Without newlines conmon's log entries are
+    # large and the cut falls exactly at the cap; short lines cost more log per byte and are cut sooner.
+    flood = exec_sync(env, cid, ["/bin/sh", "-c", f"head -c {20 * MiB} /dev/zero | tr '\\0' x"])
+    assert (flood.exit_code, flood.stdout, flood.stderr) == (0, b"x" * MAX_EXEC_OUTPUT, b"")
+    lines = exec_sync(env, cid, ["/bin/sh", "-c", f"yes 0123456789abcdef | head -c {20 * MiB}"])
+    assert lines.exit_code == 0 and MiB < len(lines.stdout) <= MAX_EXEC_OUTPUT
+    assert lines.stdout.startswith(b"0123456789abcdef\n" * 1000)
+    remove(env, cid)
 
 
 def test_reopen_container_log(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:

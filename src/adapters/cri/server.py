@@ -13,12 +13,13 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CriInterceptor
+from ports.container_monitor import GRPC_MESSAGE_LIMIT
 from ports.metrics import RpcObserver
 
 _log = structlog.get_logger("pycrio.server")
 
 # The kubelet sends image configs and container lists that can exceed gRPC's 4 MiB default (cri-o uses 16).
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = GRPC_MESSAGE_LIMIT
 
 
 class SocketInUse(Exception):
