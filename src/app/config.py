@@ -109,6 +109,8 @@ class StreamingConfig:
     token_ttl: float = 60.0
     # Seconds an idle stream stays open.
     idle_timeout: float = 4 * 3600.0
+    # Connections served at once (each holds a thread); more are answered 503 and closed.
+    max_connections: int = 256
 
 
 @dataclass
@@ -162,6 +164,7 @@ class Config:
             ("grpc.max_workers", self.grpc.max_workers),
             ("metrics.port", self.metrics.port),
             ("stats.events_queue_size", self.stats.events_queue_size),
+            ("streaming.max_connections", self.streaming.max_connections),
         ):
             if value <= 0:
                 raise ConfigError(f"{key}: must be positive, got {value}")

@@ -289,6 +289,7 @@ class Container(containers.DeclarativeContainer):
         idle_timeout=providers.Callable(lambda c: c.streaming.idle_timeout, config),
         tls_cert=providers.Callable(lambda c: c.streaming.tls_cert, config),
         tls_key=providers.Callable(lambda c: c.streaming.tls_key, config),
+        max_connections=providers.Callable(lambda c: c.streaming.max_connections, config),
     )
     streaming_service = providers.Singleton(
         StreamingService,
