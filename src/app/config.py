@@ -35,7 +35,11 @@ class GrpcConfig:
     listen: str = "unix:///run/pycrio/pycrio.sock"
     # Octal permission bits of the socket file.
     socket_mode: str = "0660"
+    # Threads kept for unary RPCs (Version, List*, Create*...): streams never take these.
     max_workers: int = 64
+    # Server-streaming RPCs (GetContainerEvents, Stream*) open at once, each on a thread of its own; more
+    # are refused with RESOURCE_EXHAUSTED.
+    max_streams: int = 64
     # Seconds in-flight RPCs may take to finish after SIGTERM.
     shutdown_grace: float = 10.0
 
@@ -162,6 +166,7 @@ class Config:
             raise ConfigError("streaming.tls_cert and streaming.tls_key: set both or neither")
         for key, value in (
             ("grpc.max_workers", self.grpc.max_workers),
+            ("grpc.max_streams", self.grpc.max_streams),
             ("metrics.port", self.metrics.port),
             ("stats.events_queue_size", self.stats.events_queue_size),
             ("streaming.max_connections", self.streaming.max_connections),

@@ -388,6 +388,7 @@ class Container(containers.DeclarativeContainer):
         runtime_servicer=runtime_servicer,
         image_servicer=image_servicer,
         max_workers=providers.Callable(lambda c: c.grpc.max_workers, config),
+        max_streams=providers.Callable(lambda c: c.grpc.max_streams, config),
         observers=providers.List(runtime_metrics),
     )
 

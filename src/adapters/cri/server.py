@@ -59,12 +59,18 @@ class CriServer:
         image_servicer: api_pb2_grpc.ImageServiceServicer,
         max_workers: int,
         observers: Sequence[RpcObserver] = (),
+        max_streams: int = 64,
     ) -> None:
         self._socket_path = socket_path
         self._socket_mode = socket_mode
+        # grpcio's sync server runs every RPC on one executor, and a stream holds its thread for as long as
+        # it is open. The pool has room for `max_streams` streams on top of `max_workers`, and the
+        # interceptor refuses a stream past `max_streams`: open streams can never take the threads that
+        # unary RPCs need. (An asyncio server would need every servicer rewritten; grpcio cannot give
+        # methods executors of their own.)
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cri"),
-            interceptors=[CriInterceptor(observers)],
+            futures.ThreadPoolExecutor(max_workers=max_workers + max_streams, thread_name_prefix="cri"),
+            interceptors=[CriInterceptor(observers, max_streams)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
