@@ -156,7 +156,6 @@ def _http_registry(config: Config) -> Registry:
     from adapters.registry.http_registry import HttpRegistry
     from adapters.registry.transport import RegistryLimits
 
-    image = config.image
     return HttpRegistry(
         registries_conf=_registries_conf_loader(config),
         # A safety net behind the image service's no-progress watchdog, which must fire first so a stalled
@@ -164,11 +163,11 @@ def _http_registry(config: Config) -> Registry:
         timeout=_registry_read_timeout(config),
         user_agent=f"pycrio/{package_version()}",
         limits=RegistryLimits(
-            max_manifest_bytes=image.max_manifest_bytes,
-            max_config_bytes=image.max_config_bytes,
-            max_token_bytes=image.max_token_bytes,
-            max_error_body_bytes=image.max_error_body_bytes,
-            request_deadline=image.registry_request_deadline,
+            max_manifest_bytes=config.image.max_manifest_bytes,
+            max_config_bytes=config.image.max_config_bytes,
+            max_token_bytes=config.image.max_token_bytes,
+            max_error_body_bytes=config.image.max_error_body_bytes,
+            request_deadline=config.image.registry_request_deadline,
         ),
     )
 
