@@ -526,7 +526,7 @@ class ContainerService:
                 handler.runtime.kill(container.id, _signal_number(container.stop_signal))
         # The grace period is waited out without the lock: a RemoveContainer, or a second stop with a shorter
         # timeout, acts meanwhile.
-        if graceful and self._wait_exit_unlocked(container, timeout):
+        if graceful and self._wait_exit(container, timeout, take_lock=True):
             return
         with self._locked_unless_creating(container_id) as current:
             if current is not container:
@@ -538,34 +538,27 @@ class ContainerService:
             if not self._wait_exit(container, 30.0):
                 raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
 
-    def _wait_exit_unlocked(self, container: Container, timeout: float) -> bool:
-        """Like _wait_exit, taking the lock only to look: True once the container exited or was removed."""
-        deadline = self._monotonic() + timeout
-        delay = 0.002
-        while True:
-            with container.lock:
-                if self._containers.get(container.id) is not container:
-                    return True
-                self._refresh(container)
-                if container.state not in (ContainerState.RUNNING, ContainerState.CREATED):
-                    return True
-            if self._monotonic() >= deadline:
-                return False
-            self._sleep(delay)
-            delay = min(delay * 2, 0.05)
-
-    def _wait_exit(self, container: Container, timeout: float) -> bool:
+    def _wait_exit(self, container: Container, timeout: float, take_lock: bool = False) -> bool:
+        """True once the container exited, False after `timeout`. The caller holds the container's lock; or,
+        with `take_lock`, the lock is taken only to look (and a container removed meanwhile is gone)."""
         deadline = self._monotonic() + timeout
         # A killed process is usually recorded within milliseconds: look again soon, then every 50 ms.
         delay = 0.002
         while True:
-            self._refresh(container)
-            if container.state not in (ContainerState.RUNNING, ContainerState.CREATED):
+            if self._has_exited(container, take_lock):
                 return True
             if self._monotonic() >= deadline:
                 return False
             self._sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def _has_exited(self, container: Container, take_lock: bool) -> bool:
+        if take_lock:
+            with container.lock:
+                removed = self._containers.get(container.id) is not container
+                return removed or self._has_exited(container, take_lock=False)
+        self._refresh(container)
+        return container.state not in (ContainerState.RUNNING, ContainerState.CREATED)
 
     def _wait_monitor_gone(self, container_id: str, timeout: float) -> None:
         deadline = self._monotonic() + timeout

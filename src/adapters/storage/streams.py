@@ -65,12 +65,11 @@ class ChunkReader(io.RawIOBase):
         self._done = True
 
 
-class HashingReader(io.RawIOBase):
-    """Passes a stream through and keeps the sha256 and length of what was read."""
+class _PassThrough(io.RawIOBase):
+    """A stream passed through unchanged; `_seen` looks at every piece read."""
 
     def __init__(self, inner: IO[bytes]) -> None:
         self._inner = inner
-        self._hash = hashlib.sha256()
         self.length = 0
 
     def readable(self) -> bool:
@@ -82,9 +81,23 @@ class HashingReader(io.RawIOBase):
             return 0
         size = len(data)
         buffer[:size] = data
-        self._hash.update(data)
         self.length += size
+        self._seen(data)
         return size
+
+    def _seen(self, data: bytes) -> None:
+        pass
+
+
+class HashingReader(_PassThrough):
+    """Passes a stream through and keeps the sha256 and length of what was read."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__(inner)
+        self._hash = hashlib.sha256()
+
+    def _seen(self, data: bytes) -> None:
+        self._hash.update(data)
 
     def drain(self) -> None:
         while self.read(1 << 20):
@@ -111,30 +124,19 @@ def decompressed(raw: ChunkReader) -> IO[bytes]:
 _FREE_SPACE_STEP = 16 * 1024 * 1024
 
 
-class LimitedReader(io.RawIOBase):
+class LimitedReader(_PassThrough):
     """The uncompressed stream, stopped with ResourceExhausted as soon as it passes a limit: a gzip bomb is
     refused after `max_layer_bytes` (or the ratio) were written, never after it filled the disk."""
 
     def __init__(self, inner: IO[bytes], compressed: ChunkReader, limits: UnpackLimits, store: Path) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._compressed = compressed
         self._limits = limits
         self._store = store
-        self.length = 0
         self._next_space_check = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: "memoryview | bytearray") -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
-        if not data:
-            return 0
-        size = len(data)
-        buffer[:size] = data
-        self.length += size
+    def _seen(self, data: bytes) -> None:
         self._check()
-        return size
 
     def _check(self) -> None:
         limits = self._limits
