@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
+from adapters.cgroups.hugepages import SysfsHugePages
 from adapters.cni.network import CniNetwork
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.stream_targets import ServiceStreamTargets
@@ -222,6 +223,7 @@ class Container(containers.DeclarativeContainer):
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
     cgroups = providers.Singleton(CgroupFs)
+    hugepages = providers.Singleton(SysfsHugePages)
     # Bound to the containers service when that is built (they need each other).
     pod_containers = providers.Singleton(ServicePodContainers)
     sandboxes = providers.Singleton(
@@ -234,6 +236,7 @@ class Container(containers.DeclarativeContainer):
         cgroups=cgroups,
         containers=pod_containers,
         settings=providers.Callable(_sandbox_settings, config),
+        hugepages=hugepages,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
@@ -310,6 +313,7 @@ class Container(containers.DeclarativeContainer):
         sandboxes=sandboxes,
         images=images,
         pod_containers=pod_containers,
+        hugepages=hugepages,
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
