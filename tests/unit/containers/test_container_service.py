@@ -631,6 +631,7 @@ def test_remove_pre_empts_a_stop_waiting_out_its_grace_period(world: World) -> N
         store=world.store, sandboxes=world.sandboxes, rootfs=world.rootfs,
         host_files=FakeHostFiles(paths={}), bundles=world.bundles, monitor=world.monitor,
         runtimes={"runc": RuntimeHandler(world.runtime)}, default_runtime="runc", host=HOST,
+        hugepages=world.hugepages,
     )  # fmt: skip
     cid = real.create("sb1", config())  # the fake's shell ignores SIGTERM
     real.start(cid)
