@@ -89,7 +89,18 @@ class GrpcConfig:
     socket_mode: str = setting(
         "0660", "permission bits of the socket file", check=_is_octal_mode, allowed="octal bits like 0660"
     )
-    max_workers: int = setting(64, "threads serving RPCs", minimum=1, maximum=4096)
+    max_workers: int = setting(
+        64,
+        "threads kept for unary RPCs (Version, List*, Create*...); streams never take these",
+        minimum=1,
+        maximum=4096,
+    )
+    max_streams: int = setting(
+        64,
+        "server-streaming RPCs open at once (each on a thread); more are refused with RESOURCE_EXHAUSTED",
+        minimum=1,
+        maximum=4096,
+    )
     shutdown_grace: float = setting(10.0, "seconds in-flight RPCs get to finish after SIGTERM", **_SECONDS)
 
 
@@ -193,6 +204,45 @@ class ImageConfig:
     pull_progress_interval: float = setting(
         10.0, "seconds between a running pull's bytes-done/total/rate log lines; 0: none", **_SECONDS
     )
+    # What a registry or an image may make pycrio read, store or wait for (docs/security.md, "Limits").
+    max_manifest_bytes: int = setting(
+        4 * MiB, "a manifest or an index", minimum=1, maximum=1 << 30, unit="bytes"
+    )
+    max_config_bytes: int = setting(8 * MiB, "an image config", minimum=1, maximum=1 << 30, unit="bytes")
+    max_token_bytes: int = setting(MiB, "a token server's answer", minimum=1, maximum=1 << 30, unit="bytes")
+    max_error_body_bytes: int = setting(
+        64 * 1024, "what is read of a registry's error body", minimum=1, maximum=1 << 30, unit="bytes"
+    )
+    registry_request_deadline: float = setting(
+        120.0,
+        "seconds one request for a manifest, index, config or token may take in all, however steady",
+        minimum=0.001,
+        maximum=DAY,
+        unit="seconds",
+    )
+    max_layer_bytes: int = setting(
+        8 * 1024**3, "what one layer may expand to on disk", minimum=1, maximum=1 << 50, unit="bytes"
+    )
+    max_layer_ratio: int = setting(
+        100,
+        "times its compressed size a layer may expand to (checked past 64 MiB)",
+        minimum=1,
+        maximum=1 << 20,
+    )
+    max_image_bytes: int = setting(
+        32 * 1024**3,
+        "what all layers of one pulled image may take together",
+        minimum=1,
+        maximum=1 << 50,
+        unit="bytes",
+    )
+    min_free_bytes: int = setting(
+        256 * MiB,
+        "free space the image store keeps: an unpack that would go below stops cleanly",
+        minimum=0,
+        maximum=1 << 50,
+        unit="bytes",
+    )
 
 
 @dataclass
@@ -239,6 +289,12 @@ class StreamingConfig:
     )
     idle_timeout: float = setting(
         4 * 3600.0, "seconds an idle stream stays open", minimum=1.0, maximum=7 * DAY, unit="seconds"
+    )
+    max_connections: int = setting(
+        256,
+        "connections served at once (each holds a thread); more are answered 503 and closed",
+        minimum=1,
+        maximum=65536,
     )
 
 
