@@ -17,9 +17,8 @@ from dependency_injector import containers, providers
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
-from adapters.containers.pod_containers import ServicePodContainers
-from adapters.containers.stream_targets import ServiceStreamTargets
-from adapters.containers.wiring import build_container_service
+from adapters.conmon.monitor import ConmonMonitor
+from adapters.containers.image_rootfs import ImageServiceRootfs
 from adapters.cri.container_events import ContainerExits, ContainerLifecycleEvents, LifecycleLedger
 from adapters.cri.containers import ContainerHandlers
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
@@ -35,6 +34,9 @@ from adapters.cri.stats import StatsHandlers
 from adapters.cri.streaming import StreamingHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
 from adapters.exits.watcher import ExitFileWatcher
+from adapters.host.bundles import DirectoryBundles
+from adapters.host.facts import read_host_facts
+from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.metrics.pulls import MeteredRegistry, PullMetricsHandlers
 from adapters.namespaces.catatonit import CatatonitInfra
@@ -46,6 +48,7 @@ from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.deferred import DeferredRegistry
 from adapters.registry.host_platform import host_platform
 from adapters.runc.features import supports_recursive_read_only
+from adapters.runc.runtime import RuncRuntime
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
@@ -55,21 +58,33 @@ from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
-from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
+from app.links.pod_containers import ServicePodContainers
+from app.links.sandbox_lookup import SandboxServiceLookup
+from app.links.stream_targets import ServiceStreamTargets
+from app.links.workloads import ServiceWorkloads
 from app.version import VERSION
+from domain.containers import ContainerService, RuntimeHandler
 from domain.events import Broadcaster
 from domain.images import ImageService
+from domain.oci_spec import HostFacts
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
+from ports.bundles import Bundles
+from ports.container_monitor import ContainerMonitor
+from ports.container_rootfs import ContainerRootfs
+from ports.host_files import HostFiles
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
 from ports.metrics import RuntimeMetrics
+from ports.oci_runtime import OciRuntime
 from ports.registry import Registry
+from ports.sandbox_lookup import SandboxLookup
+from ports.state_store import StateStore
 
 
 def package_version() -> str:
@@ -171,7 +186,52 @@ def _image_service(
     return service
 
 
+def _runtime_handlers(config: Config, oci_runtime: Callable[..., OciRuntime]) -> dict[str, RuntimeHandler]:
+    """One OCI runtime per configured handler, each made by the `oci_runtime` provider."""
+    systemd = config.runtime.cgroup_driver == "systemd"
+    return {
+        name: RuntimeHandler(
+            oci_runtime(
+                handler.path,
+                handler.root or str(_run_dir(config) / name),
+                timeout=config.runtime.subprocess_timeout,
+                systemd_cgroup=systemd,
+            ),
+            systemd_cgroup=systemd,
+        )
+        for name, handler in config.runtime.runtimes.items()
+    }
+
+
+def _container_service(
+    config: Config,
+    store: StateStore,
+    sandboxes: SandboxLookup,
+    rootfs: ContainerRootfs,
+    host_files: HostFiles,
+    bundles: Bundles,
+    monitor: ContainerMonitor,
+    runtimes: dict[str, RuntimeHandler],
+    host: HostFacts,
+) -> ContainerService:
+    service = ContainerService(
+        store=store,
+        sandboxes=sandboxes,
+        rootfs=rootfs,
+        host_files=host_files,
+        bundles=bundles,
+        monitor=monitor,
+        runtimes=runtimes,
+        default_runtime=config.runtime.default_runtime,
+        host=host,
+        create_timeout=config.runtime.subprocess_timeout,
+    )
+    service.restore()
+    return service
+
+
 class Container(containers.DeclarativeContainer):
+    __self__ = providers.Self()
     config = providers.Dependency(instance_of=Config)
 
     state_store = providers.Singleton(
@@ -196,8 +256,10 @@ class Container(containers.DeclarativeContainer):
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
     cgroups = providers.Singleton(CgroupFs)
-    # Bound to the containers service when that is built (they need each other).
-    pod_containers = providers.Singleton(ServicePodContainers)
+    # The pods and containers services need each other: the containers service is looked up at first use.
+    pod_containers = providers.Singleton(
+        ServicePodContainers, containers=providers.Callable(lambda c: c.container_service, __self__)
+    )
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -255,13 +317,36 @@ class Container(containers.DeclarativeContainer):
     )
     image_handlers = providers.Singleton(ImageHandlers, service=images)
 
+    # Containers: one OCI runtime per runtime handler (`oci_runtime` makes each), conmon, host files.
+    oci_runtime = providers.Factory(RuncRuntime)
+    runtime_handlers = providers.Singleton(_runtime_handlers, config, oci_runtime.provider)
+    container_monitor = providers.Singleton(
+        ConmonMonitor,
+        conmon=providers.Callable(lambda c: c.runtime.conmon, config),
+        persist_root=providers.Callable(lambda c: _run_dir(c) / "conmon", config),
+        exits_dir=providers.Callable(lambda c: _run_dir(c) / "exits", config),
+        sockets_dir=providers.Callable(lambda c: _run_dir(c) / "attach", config),
+    )
+    host_files = providers.Singleton(RealHostFiles)
+    host_facts = providers.Singleton(
+        read_host_facts, providers.Callable(lambda c: c.runtime.cgroup_driver, config)
+    )
+    bundles = providers.Singleton(
+        DirectoryBundles, root=providers.Callable(lambda c: _run_dir(c) / "containers", config)
+    )
+    sandbox_lookup = providers.Singleton(SandboxServiceLookup, sandboxes=sandboxes)
+    container_rootfs = providers.Singleton(ImageServiceRootfs, images=images)
     container_service = providers.Singleton(
-        build_container_service,
+        _container_service,
         config=config,
         store=state_store,
-        sandboxes=sandboxes,
-        images=images,
-        pod_containers=pod_containers,
+        sandboxes=sandbox_lookup,
+        rootfs=container_rootfs,
+        host_files=host_files,
+        bundles=bundles,
+        monitor=container_monitor,
+        runtimes=runtime_handlers,
+        host=host_facts,
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
@@ -348,7 +433,7 @@ class Container(containers.DeclarativeContainer):
     container_exits = providers.Singleton(
         ContainerExits, service=container_service, ledger=container_event_ledger, metrics=runtime_metrics
     )
-    # conmon writes <run_dir>/exits/<id> (adapters/containers/wiring.py) when a container's process ends.
+    # conmon writes <run_dir>/exits/<id> (container_monitor above) when a container's process ends.
     exit_watcher = providers.Singleton(
         ExitFileWatcher,
         directory=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exits", config),
