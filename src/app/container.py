@@ -19,14 +19,12 @@ from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cni.network import CniNetwork
 from adapters.conmon.monitor import ConmonMonitor
 from adapters.containers.image_rootfs import ImageServiceRootfs
-from adapters.cri.container_events import ContainerExits, ContainerLifecycleEvents, LifecycleLedger
 from adapters.cri.containers import ContainerHandlers
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
 from adapters.cri.handler_statuses import HandlerStatuses
 from adapters.cri.images import ImageHandlers
 from adapters.cri.pod_metrics import PodMetricsHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
-from adapters.cri.sandbox_events import SandboxEventHandlers
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
@@ -38,7 +36,6 @@ from adapters.host.bundles import DirectoryBundles
 from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
-from adapters.metrics.pulls import MeteredRegistry, PullMetricsHandlers
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
@@ -59,13 +56,14 @@ from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
 from app.config import Config, to_toml_dict
+from app.links.exits import ContainerExits
 from app.links.pod_containers import ServicePodContainers
 from app.links.sandbox_lookup import SandboxServiceLookup
 from app.links.stream_targets import ServiceStreamTargets
 from app.links.workloads import ServiceWorkloads
 from app.version import VERSION
 from domain.containers import ContainerService, RuntimeHandler
-from domain.events import Broadcaster
+from domain.events import Broadcaster, LifecycleLedger
 from domain.images import ImageService
 from domain.oci_spec import HostFacts
 from domain.registries_conf import RegistriesConf
@@ -80,7 +78,7 @@ from ports.host_files import HostFiles
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
-from ports.metrics import RuntimeMetrics
+from ports.metrics import PullMetrics, RuntimeMetrics
 from ports.oci_runtime import OciRuntime
 from ports.registry import Registry
 from ports.sandbox_lookup import SandboxLookup
@@ -171,6 +169,7 @@ def _image_service(
     images: ImageStore,
     users: ImageUsers,
     registries_conf: Callable[[], RegistriesConf],
+    metrics: PullMetrics,
 ) -> ImageService:
     service = ImageService(
         registry,
@@ -181,6 +180,7 @@ def _image_service(
         pull_progress_timeout=config.image.pull_progress_timeout,
         platform=host_platform(),
         search_registries=lambda: list(registries_conf().search_registries()),
+        metrics=metrics,
     )
     service.recover()
     return service
@@ -213,6 +213,7 @@ def _container_service(
     monitor: ContainerMonitor,
     runtimes: dict[str, RuntimeHandler],
     host: HostFacts,
+    events: LifecycleLedger,
 ) -> ContainerService:
     service = ContainerService(
         store=store,
@@ -225,6 +226,7 @@ def _container_service(
         default_runtime=config.runtime.default_runtime,
         host=host,
         create_timeout=config.runtime.subprocess_timeout,
+        events=events,
     )
     service.restore()
     return service
@@ -255,6 +257,26 @@ class Container(containers.DeclarativeContainer):
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
+
+    # Lifecycle events (GetContainerEvents): the pods and containers services report every change to one
+    # ledger; the publisher describes each with the CRI statuses of its pod, read from those services.
+    clock = providers.Singleton(SystemClock)
+    # Prometheus metrics (docs/monitoring.md).
+    runtime_metrics = providers.Singleton(_runtime_metrics, config)
+    event_broadcaster: providers.Singleton[Broadcaster[Any]] = providers.Singleton(
+        Broadcaster,
+        capacity=providers.Callable(lambda c: c.stats.events_queue_size, config),
+        on_drop=runtime_metrics.provided.container_events_dropped,
+    )
+    pod_statuses = providers.Singleton(
+        HandlerStatuses,
+        sandboxes=providers.Callable(lambda c: c.sandboxes, __self__),
+        containers=providers.Callable(lambda c: c.container_service, __self__),
+    )
+    container_events = providers.Singleton(
+        CriEventPublisher, broadcaster=event_broadcaster, statuses=pod_statuses, clock=clock
+    )
+    lifecycle_events = providers.Singleton(LifecycleLedger, sink=container_events)
     cgroups = providers.Singleton(CgroupFs)
     # The pods and containers services need each other: the containers service is looked up at first use.
     pod_containers = providers.Singleton(
@@ -270,6 +292,7 @@ class Container(containers.DeclarativeContainer):
         cgroups=cgroups,
         containers=pod_containers,
         settings=providers.Callable(_sandbox_settings, config),
+        events=lifecycle_events,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
@@ -303,17 +326,15 @@ class Container(containers.DeclarativeContainer):
     # A container holds a root file system from create to remove: exactly while its image is in use.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
-    # Prometheus metrics (docs/monitoring.md); the registry decorator counts pulled bytes.
-    runtime_metrics = providers.Singleton(_runtime_metrics, config)
-    metered_registry = providers.Singleton(MeteredRegistry, registry=registry, metrics=runtime_metrics)
     images = providers.Singleton(
         _image_service,
         config=config,
-        registry=metered_registry,
+        registry=registry,
         layers=layer_store,
         images=image_store,
         users=image_users,
         registries_conf=registries_conf,
+        metrics=runtime_metrics,
     )
     image_handlers = providers.Singleton(ImageHandlers, service=images)
 
@@ -347,6 +368,7 @@ class Container(containers.DeclarativeContainer):
         monitor=container_monitor,
         runtimes=runtime_handlers,
         host=host_facts,
+        events=lifecycle_events,
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
@@ -384,13 +406,9 @@ class Container(containers.DeclarativeContainer):
     streaming_handlers = providers.Singleton(StreamingHandlers, service=streaming_service)
 
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
-    clock = providers.Singleton(SystemClock)
     metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics)
     # What stats and events know of pods and containers: thin adapters over their services.
     workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes, containers=container_service)
-    pod_statuses = providers.Singleton(
-        HandlerStatuses, sandboxes=sandbox_handlers, containers=container_service
-    )
     stats_service = providers.Singleton(
         StatsService,
         inventory=workloads,
@@ -408,31 +426,10 @@ class Container(containers.DeclarativeContainer):
     stats_collector = providers.Singleton(
         StatsCollector, service=stats_service, period=providers.Callable(lambda c: c.stats.period, config)
     )
-    event_broadcaster: providers.Singleton[Broadcaster[Any]] = providers.Singleton(
-        Broadcaster,
-        capacity=providers.Callable(lambda c: c.stats.events_queue_size, config),
-        on_drop=runtime_metrics.provided.container_events_dropped,
-    )
-    # The ContainerEventSink the pods and containers services report lifecycle changes to.
-    container_events = providers.Singleton(
-        CriEventPublisher, broadcaster=event_broadcaster, statuses=pod_statuses, clock=clock
-    )
     stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
     pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
     event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
-    sandbox_event_handlers = providers.Singleton(
-        SandboxEventHandlers, handlers=sandbox_handlers, publisher=container_events, statuses=pod_statuses
-    )
-    container_event_ledger = providers.Singleton(LifecycleLedger, publisher=container_events)
-    container_event_handlers = providers.Singleton(
-        ContainerLifecycleEvents,
-        handlers=container_handlers,
-        service=container_service,
-        ledger=container_event_ledger,
-    )
-    container_exits = providers.Singleton(
-        ContainerExits, service=container_service, ledger=container_event_ledger, metrics=runtime_metrics
-    )
+    container_exits = providers.Singleton(ContainerExits, service=container_service, metrics=runtime_metrics)
     # conmon writes <run_dir>/exits/<id> (container_monitor above) when a container's process ends.
     exit_watcher = providers.Singleton(
         ExitFileWatcher,
@@ -451,19 +448,15 @@ class Container(containers.DeclarativeContainer):
         runtime_service,
         groups=providers.List(
             runtime_info_handlers,
-            sandbox_event_handlers,
-            container_event_handlers,
+            sandbox_handlers,
+            container_handlers,
             stats_handlers,
             pod_metrics_handlers,
             event_handlers,
             streaming_handlers,
         ),
     )
-    # PullImage successes and failures are counted around the image handlers.
-    pull_metrics_handlers = providers.Singleton(
-        PullMetricsHandlers, handlers=image_handlers, metrics=runtime_metrics
-    )
-    image_servicer = providers.Singleton(image_service, groups=providers.List(pull_metrics_handlers))
+    image_servicer = providers.Singleton(image_service, groups=providers.List(image_handlers))
 
     server = providers.Singleton(
         CriServer,

@@ -31,6 +31,7 @@ from domain.errors import (
     NotFound,
     PycrioError,
 )
+from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.oci_spec import SIGNALS, HostFacts, SpecInputs, build_spec, resources_to_oci, stop_signal
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
@@ -170,6 +171,7 @@ class ContainerService:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         new_id: Callable[[], str] = lambda: secrets.token_hex(32),
+        events: LifecycleLedger | None = None,
     ) -> None:
         self._store = store
         self._sandboxes = sandboxes
@@ -185,6 +187,7 @@ class ContainerService:
         self._sleep = sleep
         self._monotonic = monotonic
         self._new_id = new_id
+        self._events = events or unreported()
         self._containers: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # reserved name -> container id
         self._index_lock = threading.Lock()  # guards the two dicts above only
@@ -271,6 +274,7 @@ class ContainerService:
             container.creating = False
             container.created_at = self._now_ns()
             self._persist(container)
+            self._events.publish(container.id, container.sandbox_id, ContainerEventType.CREATED)
         except BaseException:
             self._undo_create(container, handler)
             raise
@@ -466,6 +470,7 @@ class ContainerService:
             container.state = ContainerState.RUNNING
             container.started_at = starting_at
             self._persist(container)
+            self._events.publish(container.id, container.sandbox_id, ContainerEventType.STARTED)
             self._refresh(container)  # a command that ends at once may already have exited
 
     def stop(self, container_id: str, timeout: float) -> None:
@@ -531,6 +536,7 @@ class ContainerService:
             self._remove_image_volumes(container)
             self._store.delete(_KIND, container.id)
             self._release(container)
+            self._events.publish(container.id, container.sandbox_id, ContainerEventType.DELETED)
 
     # --- status -----------------------------------------------------------------------------------------
 
@@ -550,6 +556,7 @@ class ContainerService:
         container.reason = exit_reason(status.exit_code, status.oom_killed)
         container.pid = 0
         self._persist(container)
+        self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
 
     def status(self, container_id: str) -> Container:
         """Never waits behind a long operation (a stop's grace period): then the last known state is given."""
@@ -687,6 +694,7 @@ class ContainerService:
                 continue
             with container.lock:
                 self._reconcile(container, handler)
+            self._events.known(container.id, _EVENTS_BEFORE[container.state])
 
     def _reconcile(self, container: Container, handler: RuntimeHandler | None) -> None:
         self._refresh(container)
@@ -708,6 +716,16 @@ class ContainerService:
             container.state = ContainerState.RUNNING
             container.started_at = container.started_at or self._now_ns()
             self._persist(container)
+
+
+# What a restored container in each state has already been reported as (by an earlier daemon).
+_E = ContainerEventType
+_EVENTS_BEFORE = {
+    ContainerState.CREATED: (_E.CREATED,),
+    ContainerState.RUNNING: (_E.CREATED, _E.STARTED),
+    ContainerState.EXITED: (_E.CREATED, _E.STARTED, _E.STOPPED),
+    ContainerState.UNKNOWN: (_E.CREATED, _E.STARTED, _E.STOPPED),
+}
 
 
 def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:

@@ -31,6 +31,7 @@ from domain.keyed_locks import KeyedLocks
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore, StorageUsage
+from ports.metrics import PullMetrics
 from ports.registry import Platform, Registry, RegistryAuth, ResolvedImage
 
 _log = structlog.get_logger("pycrio.images")
@@ -82,6 +83,7 @@ class ImageService:
         search_registries: Callable[[], list[str]] = list,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
+        metrics: PullMetrics | None = None,
     ) -> None:
         self._registry = registry
         self._layers = layers
@@ -93,6 +95,7 @@ class ImageService:
         self._search_registries = search_registries
         self._clock = clock
         self._wall_clock_ns = wall_clock_ns
+        self._metrics = metrics
         self._flights: dict[tuple[str, RegistryAuth | None], _Flight] = {}
         self._flights_lock = threading.Lock()
         self._image_locks = KeyedLocks()
@@ -103,6 +106,18 @@ class ImageService:
 
     def pull(self, image: str, auth: RegistryAuth | None = None, timeout: float | None = None) -> str:
         """Pull `image` (or join a pull of it already under way); returns the image id."""
+        try:
+            image_id = self._pull_or_join(image, auth, timeout)
+        except Exception as error:
+            if self._metrics is not None:
+                # The error class is a short, fixed word (NotFound, Unavailable, DeadlineExceeded, ...).
+                self._metrics.image_pull_finished(False, type(error).__name__)
+            raise
+        if self._metrics is not None:
+            self._metrics.image_pull_finished(True)
+        return image_id
+
+    def _pull_or_join(self, image: str, auth: RegistryAuth | None, timeout: float | None) -> str:
         if not image:
             raise InvalidArgument("no image specified")
         deadline = None if timeout is None else self._clock() + timeout
@@ -183,6 +198,8 @@ class ImageService:
         for chunk in chunks:
             self._check_cancelled(flight)
             flight.last_progress = self._clock()
+            if self._metrics is not None:
+                self._metrics.image_pull_bytes(len(chunk))
             yield chunk
         self._check_cancelled(flight)
 

@@ -23,6 +23,7 @@ import structlog
 
 from domain.cgroup_paths import infra_cgroup
 from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
+from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
@@ -57,6 +58,14 @@ class SandboxSettings:
     creation_wait: float = 240.0
 
 
+# What a restored pod in each state has already been reported as (by an earlier daemon).
+_E = ContainerEventType
+_EVENTS_BEFORE = {
+    SandboxState.READY: (_E.CREATED, _E.STARTED),
+    SandboxState.NOTREADY: (_E.CREATED, _E.STARTED, _E.STOPPED),
+}
+
+
 @dataclass(frozen=True)
 class SandboxFilter:
     id: str = ""
@@ -78,6 +87,7 @@ class SandboxService:
         clock: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        events: LifecycleLedger | None = None,
     ) -> None:
         self._store = store
         self._network = network
@@ -90,6 +100,8 @@ class SandboxService:
         self._clock = clock
         self._sleep = sleep
         self._monotonic = monotonic
+        # Each pod's infra container is reported as a container whose id is the sandbox id (as cri-o).
+        self._events = events or unreported()
         self._lock = threading.Lock()
         self._sandboxes: dict[str, PodSandbox] = {}
         self._names: dict[str, str] = {}
@@ -140,6 +152,8 @@ class SandboxService:
                 except BaseException:
                     self._roll_back(sandbox)
                     raise
+                self._events.publish(sandbox.id, sandbox.id, ContainerEventType.CREATED)
+                self._events.publish(sandbox.id, sandbox.id, ContainerEventType.STARTED)
                 if caller_gone():
                     with self._lock:
                         self._unclaimed.add(sandbox.id)
@@ -274,6 +288,8 @@ class SandboxService:
             self._stop_locked(sb)
 
     def _stop_locked(self, sb: PodSandbox) -> None:
+        # A pod whose infra process died on its own is NOTREADY already: it reports no STOPPED.
+        was_ready = self._observed(sb).state == SandboxState.READY
         self._containers.stop_all(sb.id, self._settings.container_stop_timeout)
         self._stop_infra(sb)
         self._teardown_network(sb, give_up_quietly=False)
@@ -281,6 +297,8 @@ class SandboxService:
             sb.state = SandboxState.NOTREADY
             self._save(sb)
             _log.info("pod sandbox stopped", id=sb.id, name=sb.name)
+        if was_ready:
+            self._events.publish(sb.id, sb.id, ContainerEventType.STOPPED)
 
     def remove(self, sandbox_id: str) -> None:
         """Stop it if needed, remove its containers and everything made for it. Absent is not an error."""
@@ -291,9 +309,10 @@ class SandboxService:
             if self._sandboxes.get(sb.id) is not sb:
                 return
             self._stop_locked(sb)
-            self._containers.remove_all(sb.id)
-            self._release_host_resources(sb)
-            self._forget(sb)
+            with self._events.removal(sb.id, sb.id):
+                self._containers.remove_all(sb.id)
+                self._release_host_resources(sb)
+                self._forget(sb)
             _log.info("pod sandbox removed", id=sb.id, name=sb.name)
 
     def _stop_infra(self, sb: PodSandbox) -> None:
@@ -489,4 +508,5 @@ class SandboxService:
             if sb.state == SandboxState.CREATING:
                 self._roll_back(sb)
             else:
+                self._events.known(sb.id, _EVENTS_BEFORE[sb.state])
                 _log.info("restored pod sandbox", id=sb.id, name=sb.name, state=sb.state.value)

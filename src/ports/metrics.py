@@ -9,7 +9,9 @@ class RpcObserver(Protocol):
         ...
 
 
-class RuntimeMetrics(RpcObserver, Protocol):
+class PullMetrics(Protocol):
+    """What the image service reports of its pulls."""
+
     def image_pull_bytes(self, count: int) -> None:
         """Bytes received from a registry while pulling (call as they arrive)."""
         ...
@@ -17,6 +19,9 @@ class RuntimeMetrics(RpcObserver, Protocol):
     def image_pull_finished(self, succeeded: bool, reason: str = "") -> None:
         """A PullImage ended; `reason` is a short, fixed word for failures (e.g. the error class)."""
         ...
+
+
+class RuntimeMetrics(RpcObserver, PullMetrics, Protocol):
 
     def container_oom_killed(self) -> None:
         """A container's process was killed by the kernel's OOM killer."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
+from domain.events import ContainerEventType, LifecycleLedger
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -20,6 +21,7 @@ from domain.sandbox_model import (
 from domain.sandboxes import STATE_KIND, SandboxFilter, SandboxService, SandboxSettings
 from ports.network import DnsSettings, PortMapping
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.container_events import RecordingEventSink
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -39,6 +41,7 @@ class World:
         self.files = FakePodFiles()
         self.cgroups = FakeCgroups()
         self.containers = FakePodContainers()
+        self.events = RecordingEventSink()
         defaults: dict[str, object] = {
             "runtimes": ("runc", "crun"),
             "node_hostname": "node-1",
@@ -67,6 +70,7 @@ class World:
             self.settings,
             sleep=self._sleep,
             monotonic=lambda: self.now,
+            events=LifecycleLedger(self.events),
         )
 
     def leftovers(self) -> list[object]:
@@ -355,6 +359,30 @@ def test_a_busy_cgroup_fails_remove_and_a_retry_finishes_it(world: World) -> Non
     world.cgroups.busy.clear()
     world.svc.remove(sid)
     assert world.svc.list() == []
+
+
+def test_the_pods_infra_container_is_reported_once_per_change(world: World) -> None:
+    pod_id = world.svc.run(pod())
+    world.svc.stop(pod_id)
+    world.svc.stop(pod_id)
+    world.svc.remove(pod_id)
+    world.svc.remove(pod_id)
+    kinds = [ContainerEventType.CREATED, ContainerEventType.STARTED]
+    kinds += [ContainerEventType.STOPPED, ContainerEventType.DELETED]
+    assert world.events.events == [(pod_id, pod_id, k) for k in kinds]
+
+
+def test_a_pod_whose_infra_died_reports_no_stop_and_a_restart_reports_nothing_twice(world: World) -> None:
+    pod_id = world.svc.run(pod())
+    other = world.svc.run(pod("other"))
+    infra = world.svc.status(pod_id).infra
+    assert infra is not None
+    world.infra.kill(infra)
+    world.svc.stop(pod_id)
+    restarted = world.service()
+    restarted.stop(other)
+    kinds = [(cid, k) for cid, _, k in world.events.events]
+    assert kinds[4:] == [(other, ContainerEventType.STOPPED)]
 
 
 def test_status_is_notready_when_the_infra_process_died(world: World) -> None:

@@ -133,7 +133,7 @@ class ContainerHandlers:
                     "runtimeSpec": container.spec,
                 }
             )
-        return pb.ContainerStatusResponse(status=_status(container), info=info)
+        return pb.ContainerStatusResponse(status=container_status(container), info=info)
 
     def UpdateContainerResources(
         self, request: pb.UpdateContainerResourcesRequest, context: grpc.ServicerContext
@@ -348,7 +348,7 @@ def _image_volume_spec(image: str, container: Container, index: int) -> pb.Image
     return pb.ImageSpec(image=image, image_ref=ids[index] if index < len(ids) else "")
 
 
-def _status(container: Container) -> pb.ContainerStatus:
+def container_status(container: Container) -> pb.ContainerStatus:
     mounts = [
         pb.Mount(
             container_path=m.container_path,

@@ -62,31 +62,7 @@ class SandboxHandlers:
         self, request: pb.PodSandboxStatusRequest, context: grpc.ServicerContext
     ) -> pb.PodSandboxStatusResponse:
         sb = self._service.status(request.pod_sandbox_id)
-        options = sb.config.namespace_options
-        ips = sb.ips
-        status = pb.PodSandboxStatus(
-            id=sb.id,
-            metadata=_metadata(sb),
-            state=_STATES[sb.state],
-            created_at=sb.created_at,
-            network=pb.PodSandboxNetworkStatus(
-                ip=ips[0] if ips else "", additional_ips=[pb.PodIP(ip=ip) for ip in ips[1:]]
-            ),
-            linux=pb.LinuxPodSandboxStatus(
-                namespaces=pb.Namespace(
-                    options=pb.NamespaceOption(
-                        network=_MODE_CODES[options.network],
-                        pid=_MODE_CODES[options.pid],
-                        ipc=_MODE_CODES[options.ipc],
-                        target_id=options.target_id,
-                    )
-                )
-            ),
-            labels=sb.config.labels,
-            annotations=sb.config.annotations,
-            runtime_handler=sb.runtime_handler,
-        )
-        response = pb.PodSandboxStatusResponse(status=status)
+        response = pb.PodSandboxStatusResponse(status=pod_sandbox_status(sb))
         if request.verbose:
             response.info["info"] = json.dumps(verbose_info(sb), sort_keys=True)
         return response
@@ -133,6 +109,34 @@ class SandboxHandlers:
             )
             for sb in self._service.list(query)
         ]
+
+
+def pod_sandbox_status(sb: PodSandbox) -> pb.PodSandboxStatus:
+    """PodSandboxStatus's answer for a pod (also what container events carry)."""
+    options = sb.config.namespace_options
+    ips = sb.ips
+    return pb.PodSandboxStatus(
+        id=sb.id,
+        metadata=_metadata(sb),
+        state=_STATES[sb.state],
+        created_at=sb.created_at,
+        network=pb.PodSandboxNetworkStatus(
+            ip=ips[0] if ips else "", additional_ips=[pb.PodIP(ip=ip) for ip in ips[1:]]
+        ),
+        linux=pb.LinuxPodSandboxStatus(
+            namespaces=pb.Namespace(
+                options=pb.NamespaceOption(
+                    network=_MODE_CODES[options.network],
+                    pid=_MODE_CODES[options.pid],
+                    ipc=_MODE_CODES[options.ipc],
+                    target_id=options.target_id,
+                )
+            )
+        ),
+        labels=sb.config.labels,
+        annotations=sb.config.annotations,
+        runtime_handler=sb.runtime_handler,
+    )
 
 
 def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:

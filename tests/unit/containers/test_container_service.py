@@ -33,8 +33,10 @@ from domain.errors import (
     InvalidArgument,
     NotFound,
 )
+from domain.events import ContainerEventType, LifecycleLedger
 from domain.oci_spec import HostFacts
 from tests.fakes.bundles import InMemoryBundles
+from tests.fakes.container_events import RecordingEventSink
 from tests.fakes.container_monitor import FakeContainerMonitor
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
 from tests.fakes.host_files import FakeHostFiles
@@ -71,6 +73,7 @@ class World:
     monitor: FakeContainerMonitor
     clock: FakeClock
     sandbox: SandboxFacts
+    events: RecordingEventSink = dataclasses.field(default_factory=RecordingEventSink)
 
     def restarted(self) -> ContainerService:
         """A new service over the same store and host (a daemon restart)."""
@@ -93,6 +96,7 @@ def make_service(world: "World") -> ContainerService:
         now_ns=world.clock.now_ns,
         sleep=world.clock.sleep,
         monotonic=world.clock.monotonic,
+        events=LifecycleLedger(world.events),
     )
 
 
@@ -148,6 +152,32 @@ def test_create_start_exit_completed(world: World) -> None:
     assert status.finished_at > 0
     assert b"stdout F hi" in Path(status.log_path).read_bytes()
     assert status.log_path == str(Path(world.sandbox.log_directory) / "ctr/0.log")
+
+
+def test_each_change_is_reported_once_in_order(world: World) -> None:
+    cid = world.service.create("sb1", config("exit 0"))
+    assert world.service.create("sb1", config("exit 0")) == cid  # a retry: no second CREATED
+    world.service.start(cid)  # exits at once: STOPPED follows STARTED
+    world.service.status(cid)
+    world.service.list_containers()
+    world.service.remove(cid)
+    world.service.remove(cid)  # already gone: nothing more
+    created, started, stopped, deleted = (
+        ContainerEventType.CREATED,
+        ContainerEventType.STARTED,
+        ContainerEventType.STOPPED,
+        ContainerEventType.DELETED,
+    )
+    assert world.events.events == [(cid, "sb1", k) for k in (created, started, stopped, deleted)]
+
+
+def test_a_restart_does_not_report_again_what_was_reported(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    before = len(world.events.events)
+    restarted = world.restarted()
+    restarted.stop(cid, timeout=0)
+    assert world.events.kinds(cid)[before:] == [ContainerEventType.STOPPED]
 
 
 def test_exit_code_error_and_oom(world: World) -> None:
