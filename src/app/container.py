@@ -52,7 +52,6 @@ from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
-from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
 from app.config import Config, to_toml_dict
@@ -339,7 +338,9 @@ class Container(containers.DeclarativeContainer):
     image_handlers = providers.Singleton(ImageHandlers, service=images)
 
     # Containers: one OCI runtime per runtime handler (`oci_runtime` makes each), conmon, host files.
-    oci_runtime = providers.Factory(RuncRuntime)
+    oci_runtime = providers.Factory(
+        RuncRuntime, scratch_dir=providers.Callable(lambda c: _run_dir(c) / "exec", config)
+    )
     runtime_handlers = providers.Singleton(_runtime_handlers, config, oci_runtime.provider)
     container_monitor = providers.Singleton(
         ConmonMonitor,
@@ -376,12 +377,6 @@ class Container(containers.DeclarativeContainer):
     stream_targets = providers.Singleton(
         ServiceStreamTargets, containers=container_service, sandboxes=sandboxes
     )
-    container_io = stream_targets
-    container_streams = providers.Singleton(
-        OciContainerStreams,
-        lookup=container_io,
-        scratch_dir=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exec", config),
-    )
     port_forwarder = providers.Singleton(NetnsPortForwarder, netns_of=stream_targets.provided.sandbox_netns)
     streaming_cache = providers.Singleton(
         RequestCache, ttl=providers.Callable(lambda c: c.streaming.token_ttl, config), clock=time.monotonic
@@ -391,7 +386,7 @@ class Container(containers.DeclarativeContainer):
         address=providers.Callable(lambda c: c.streaming.address, config),
         port=providers.Callable(lambda c: c.streaming.port, config),
         cache=streaming_cache,
-        container_streams=container_streams,
+        container_streams=container_service,
         port_forwarder=port_forwarder,
         idle_timeout=providers.Callable(lambda c: c.streaming.idle_timeout, config),
         tls_cert=providers.Callable(lambda c: c.streaming.tls_cert, config),

@@ -41,6 +41,7 @@ from ports.host_files import HostFiles
 from ports.oci_runtime import OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
+from ports.streaming import ProcessStreams
 
 _KIND = "containers"
 SIGKILL = 9
@@ -129,18 +130,6 @@ class ContainerFilter:
 class RuntimeHandler:
     runtime: OciRuntime
     systemd_cgroup: bool = False
-
-
-@dataclass(frozen=True)
-class StreamEndpoints:
-    container_id: str
-    runtime_binary: str
-    runtime_root: str
-    bundle: str
-    attach_socket: str
-    stdin: bool
-    stdin_once: bool
-    tty: bool
 
 
 def container_name(config: ContainerConfig, sandbox: SandboxFacts) -> str:
@@ -610,20 +599,27 @@ class ContainerService:
         # The lock is released: a long exec must not block status, stop or other execs.
         return self._monitor.exec_sync(request, process, timeout)
 
-    def stream_endpoints(self, container_id: str) -> StreamEndpoints:
-        """Where a running container's processes and I/O are reached, for exec and attach streams."""
+    def running(self, container_id: str) -> Container:
+        """The container (by id or prefix); FailedPrecondition unless it is RUNNING."""
+        with self._locked_running(container_id) as container:
+            return _detached(container)
+
+    def exec(self, container_id: str, command: list[str], streams: ProcessStreams) -> int:
+        """Streaming Exec: `command` in the running container wired to the client's streams."""
         with self._locked_running(container_id) as container:
             runtime = self._handler(container.runtime_handler).runtime
-            return StreamEndpoints(
-                container_id=container.id,
-                runtime_binary=runtime.binary,
-                runtime_root=runtime.root,
-                bundle=container.bundle,
-                attach_socket=str(self._monitor.attach_socket(container.id)),
-                stdin=container.config.stdin,
-                stdin_once=container.config.stdin_once,
-                tty=container.config.tty,
-            )
+            running_id = container.id
+            process = dict(container.spec["process"])
+        process["args"] = list(command)
+        process["terminal"] = streams.tty
+        # The lock is released: an interactive exec may last as long as the client likes.
+        return runtime.exec(running_id, process, streams)
+
+    def attach(self, container_id: str, streams: ProcessStreams) -> None:
+        """Streaming Attach: join the running container's main process through its monitor."""
+        with self._locked_running(container_id) as container:
+            running_id, config = container.id, container.config
+        self._monitor.attach(running_id, streams, config.stdin, config.stdin_once, config.tty)
 
     def update_resources(self, container_id: str, resources: Resources) -> None:
         """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised."""

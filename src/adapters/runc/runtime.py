@@ -1,5 +1,8 @@
 """OciRuntime over the runc command line; crun takes the same commands, so one class serves both.
 
+Interactive execs (streaming Exec) run through `exec_streams.py`, with their process spec and pid file in
+a private directory under `scratch_dir`.
+
 Every call goes through adapters/process/runner.py with the configured timeout. Errors that only mean
 "already in the wanted state" (a kill of a stopped container, a delete of an unknown one) are not errors.
 """
@@ -12,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from adapters.process import runner
+from adapters.runc.exec_streams import exec_with_streams
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
 from ports.oci_runtime import RuntimeState
+from ports.streaming import ProcessStreams
 
 _GONE = ("does not exist", "not found", "no such file")
 _WRONG_STATE = ("cannot start", "not stopped", "is not running", "is stopped", "paused")
@@ -26,11 +31,19 @@ def _matches(result: runner.CommandResult, needles: tuple[str, ...]) -> bool:
 
 
 class RuncRuntime:
-    def __init__(self, binary: str, root: str, timeout: float = 120.0, systemd_cgroup: bool = False) -> None:
+    def __init__(
+        self,
+        binary: str,
+        root: str,
+        timeout: float = 120.0,
+        systemd_cgroup: bool = False,
+        scratch_dir: Path | None = None,
+    ) -> None:
         self._binary = binary
         self._root = root
         self._timeout = timeout
         self._systemd_cgroup = systemd_cgroup
+        self._scratch_dir = scratch_dir or Path(tempfile.gettempdir()) / "pycrio-exec"
 
     @property
     def binary(self) -> str:
@@ -115,8 +128,5 @@ class RuncRuntime:
                 raise FailedPrecondition(str(runner.CommandFailed(result)))
             raise runner.CommandFailed(result)
 
-    def pause(self, container_id: str) -> None:
-        self._run("pause", container_id)
-
-    def resume(self, container_id: str) -> None:
-        self._run("resume", container_id)
+    def exec(self, container_id: str, process: Mapping[str, Any], streams: ProcessStreams) -> int:
+        return exec_with_streams(self._args(), container_id, process, streams, self._scratch_dir)

@@ -1,6 +1,7 @@
 """The container service against fakes: lifecycle, names, failures that leave nothing, restarts."""
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ from domain.errors import (
 )
 from domain.events import ContainerEventType, LifecycleLedger
 from domain.oci_spec import HostFacts
+from ports.streaming import ProcessStreams
 from tests.fakes.bundles import InMemoryBundles
 from tests.fakes.container_events import RecordingEventSink
 from tests.fakes.container_monitor import FakeContainerMonitor
@@ -178,6 +180,38 @@ def test_a_restart_does_not_report_again_what_was_reported(world: World) -> None
     restarted = world.restarted()
     restarted.stop(cid, timeout=0)
     assert world.events.kinds(cid)[before:] == [ContainerEventType.STOPPED]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        pass
+
+
+def _streams(tty: bool = False) -> tuple[ProcessStreams, _Sink, _Sink, threading.Event]:
+    out, err, cancelled = _Sink(), _Sink(), threading.Event()
+    return ProcessStreams(None, out, None if tty else err, tty, None, cancelled), out, err, cancelled
+
+
+def test_streaming_exec_runs_through_the_runtime_and_attach_through_the_monitor(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    streams, out, err, _ = _streams()
+    with pytest.raises(FailedPrecondition, match="not RUNNING"):
+        world.service.exec(cid, ["sh", "-c", "echo o"], streams)
+    world.service.start(cid)
+    code = world.service.exec(cid[:12], ["sh", "-c", "echo o; echo e >&2; exit 4"], streams)
+    assert (code, out.data, err.data) == (4, b"o\n", b"e\n")
+    streams, _, _, cancelled = _streams()
+    attached = threading.Thread(target=world.service.attach, args=(cid, streams))
+    attached.start()
+    world.service.stop(cid, timeout=0)  # the attach ends with the container
+    attached.join(30)
+    assert not attached.is_alive() and not cancelled.is_set()
 
 
 def test_exit_code_error_and_oom(world: World) -> None:
