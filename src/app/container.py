@@ -403,7 +403,9 @@ class Container(containers.DeclarativeContainer):
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
     metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics)
     # What stats and events know of pods and containers: thin adapters over their services.
-    workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes, containers=container_service)
+    workloads = providers.Singleton(
+        ServiceWorkloads, sandboxes=sandboxes, containers=container_service, layers=layer_store
+    )
     stats_service = providers.Singleton(
         StatsService,
         inventory=workloads,
