@@ -153,7 +153,6 @@ def _http_registry(config: Config) -> Registry:
     from adapters.registry.http_registry import HttpRegistry
 
     return HttpRegistry(
-        registries_conf=_registries_conf_loader(config),
         # A safety net behind the image service's no-progress watchdog, which must fire first so a stalled
         # pull ends as DEADLINE_EXCEEDED (pull_progress_timeout = 0 disables the watchdog, not the net).
         timeout=_registry_read_timeout(config),
@@ -178,7 +177,7 @@ def _image_service(
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
         platform=host_platform(),
-        search_registries=lambda: list(registries_conf().search_registries()),
+        registries_conf=registries_conf,
         metrics=metrics,
     )
     service.recover()

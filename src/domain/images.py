@@ -1,7 +1,8 @@
 """The image service: pull, look up, list and remove images, and build container root file systems.
 
-Pull resolves a name through the Registry, skips layers the LayerStore already has, streams the others
-into it, then records the image. Concurrent pulls of one reference (with the same credentials) share one
+Pull resolves a name through registries.conf and the Registry (domain/image_sources.py, so every Registry
+adapter sees the same decisions), skips layers the LayerStore already has, streams the others into it,
+then records the image. Concurrent pulls of one reference (with the same credentials) share one
 download: the first caller starts a pull worker, later callers wait for the same result. Each caller waits
 with its own deadline; the pull is cancelled when no byte arrived for `pull_progress_timeout` seconds
 (DeadlineExceeded for every waiter) or when every waiter has given up. A kubelet retry after its own timeout
@@ -27,7 +28,9 @@ import structlog
 from domain import image_reference
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from domain.image_config import chain_ids, digest_hex, parse_image_config
+from domain.image_sources import resolve_image
 from domain.keyed_locks import KeyedLocks
+from domain.registries_conf import RegistriesConf
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore, StorageUsage
@@ -80,7 +83,7 @@ class ImageService:
         pinned_images: Sequence[str] = (),
         pull_progress_timeout: float = 60.0,
         platform: Platform | None = None,
-        search_registries: Callable[[], list[str]] = list,
+        registries_conf: Callable[[], RegistriesConf] = RegistriesConf,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
         metrics: PullMetrics | None = None,
@@ -92,7 +95,7 @@ class ImageService:
         self._pinned = [_pin_pattern(p) for p in pinned_images]
         self._progress_timeout = pull_progress_timeout
         self._platform = platform or Platform()
-        self._search_registries = search_registries
+        self._registries_conf = registries_conf
         self._clock = clock
         self._wall_clock_ns = wall_clock_ns
         self._metrics = metrics
@@ -203,8 +206,12 @@ class ImageService:
             yield chunk
         self._check_cancelled(flight)
 
+    def _resolve(self, image: str, auth: RegistryAuth | None) -> ResolvedImage:
+        """Where the image comes from is decided here, the same for every Registry adapter."""
+        return resolve_image(self._registry, self._registries_conf, image, auth, self._platform)
+
     def _pull(self, image: str, auth: RegistryAuth | None, flight: _Flight) -> str:
-        resolved = self._registry.resolve(image, auth, self._platform)
+        resolved = self._resolve(image, auth)
         flight.last_progress = self._clock()
         self._check_cancelled(flight)
         parsed = parse_image_config(resolved.config, resolved.config_digest)
@@ -317,7 +324,7 @@ class ImageService:
     def _candidates(self, reference: str) -> list[image_reference.ImageReference]:
         candidates = [image_reference.parse(reference)]
         if image_reference.is_short_name(reference):
-            for registry in self._search_registries():
+            for registry in self._registries_conf().search_registries():
                 qualified = image_reference.qualify(reference, registry)
                 if qualified not in candidates:
                     candidates.append(qualified)

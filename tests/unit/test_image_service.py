@@ -9,10 +9,11 @@ import pytest
 from adapters.storage.image_users import RootfsImageUsers
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from domain.images import ImageService, image_holder
+from domain.registries_conf import Endpoint, RegistriesConf, RegistryTable
 from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.image_users import FakeImageUsers
 from tests.fakes.layer_store import InMemoryLayerStore
-from tests.fakes.small_registry import Gate, SmallRegistry
+from tests.fakes.registry import Gate, InMemoryRegistry
 from tests.layer_tars import digest, directory, file, layer, symlink
 
 BASE = layer([directory("bin"), file("bin/sh", b"#!busybox", mode=0o755)])
@@ -22,7 +23,7 @@ APP2 = layer([file("app", b"app v2")], "none")
 
 class World:
     def __init__(self, **options: object) -> None:
-        self.registry = SmallRegistry()
+        self.registry = InMemoryRegistry()
         self.layers = InMemoryLayerStore()
         self.images = InMemoryImageStore()
         self.users = FakeImageUsers()
@@ -80,11 +81,30 @@ def test_short_names_are_docker_hub_names(world: World) -> None:
 
 
 def test_short_names_also_match_on_search_registries() -> None:
-    world = World(search_registries=lambda: ["127.0.0.1:5000"])
+    world = World(registries_conf=lambda: RegistriesConf(("127.0.0.1:5000",)))
     world.registry.add("127.0.0.1:5000/busybox:latest", [BASE])
     image_id = world.service.pull("127.0.0.1:5000/busybox")
     found = world.service.status("busybox")
     assert found is not None and found.id == image_id
+
+
+def test_registries_conf_decides_where_an_image_comes_from() -> None:
+    conf = RegistriesConf(
+        ("r.test",),
+        (
+            RegistryTable("r.test", "r.test", mirrors=(Endpoint("mirror.test"),)),
+            RegistryTable("blocked.test", "blocked.test", blocked=True),
+        ),
+    )
+    world = World(registries_conf=lambda: conf)
+    world.registry.add("mirror.test/app:1", [BASE])
+    world.registry.add("r.test/app:1", [APP])  # the origin differs: the mirror must win
+    image_id = world.service.pull("app:1")
+    assert world.service.status("r.test/app:1") == world.service.status(image_id)
+    assert world.layers.get(BASE.diff_id) is not None and world.layers.get(APP.diff_id) is None
+    world.registry.add("blocked.test/app:1", [BASE])
+    with pytest.raises(FailedPrecondition, match="blocked"):
+        world.service.pull("blocked.test/app:1")
 
 
 def test_a_pull_by_digest_has_no_tag(world: World) -> None:
@@ -177,7 +197,7 @@ def test_an_image_in_use_is_not_removed(world: World) -> None:
 
 def test_a_container_rootfs_keeps_the_image_in_use() -> None:
     layers = InMemoryLayerStore()
-    registry = SmallRegistry()
+    registry = InMemoryRegistry()
     service = ImageService(registry, layers, InMemoryImageStore(), RootfsImageUsers(layers))
     registry.add("r.test/a:1", [BASE, APP])
     image_id = service.pull("r.test/a:1")
@@ -227,8 +247,7 @@ def test_a_hostile_layer_fails_the_pull_and_keeps_nothing(world: World) -> None:
 
 
 def test_a_config_that_disagrees_with_its_manifest_is_refused(world: World) -> None:
-    stored = world.registry.add("r.test/bad:1", [BASE])
-    stored.layers.append(APP)
+    world.registry.add("r.test/bad:1", [BASE, APP], config_layers=[BASE])
     with pytest.raises(InvalidArgument, match="layers"):
         world.service.pull("r.test/bad:1")
     assert world.service.list_images() == []

@@ -9,12 +9,12 @@ from domain.images import ImageService
 from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.layer_store import InMemoryLayerStore
 from tests.fakes.metrics import RecordingMetrics
-from tests.fakes.small_registry import SmallRegistry
+from tests.fakes.registry import InMemoryRegistry
 from tests.layer_tars import file, layer
 
 
 def test_bytes_from_the_registry_are_counted_once_per_pull() -> None:
-    registry, metrics, layers = SmallRegistry(), RecordingMetrics(), InMemoryLayerStore()
+    registry, metrics, layers = InMemoryRegistry(), RecordingMetrics(), InMemoryLayerStore()
     first = layer([file("a", b"x" * 50_000)])
     second = layer([file("b", b"y" * 20_000)])
     registry.add("app", [first, second])
@@ -26,7 +26,7 @@ def test_bytes_from_the_registry_are_counted_once_per_pull() -> None:
 
 
 def test_pull_outcomes_are_counted_with_the_error_class() -> None:
-    registry, metrics, layers = SmallRegistry(), RecordingMetrics(), InMemoryLayerStore()
+    registry, metrics, layers = InMemoryRegistry(), RecordingMetrics(), InMemoryLayerStore()
     registry.add("app", [layer([file("a", b"x")])])
     service = ImageService(registry, layers, InMemoryImageStore(), RootfsImageUsers(layers), metrics=metrics)
     service.pull("app")

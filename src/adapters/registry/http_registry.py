@@ -1,11 +1,9 @@
 """The Registry port over the distribution v2 HTTP API (httpx).
 
-`resolve` turns a user-written name into candidates (unqualified-search registries for short names), each
-candidate into sources (mirrors, then the origin, per registries.conf), and tries them in order: manifest
-(or index, then the platform's manifest) with its digest verified, then the config blob. The first source
-that serves the image wins; when none does, the error lists why each failed. `open_blob` streams a layer
-from the source that resolved it, hashing and counting as it goes, and resumes with a Range request when a
-connection drops mid-blob.
+`resolve` fetches from one source (registries.conf chose it, in domain/image_sources.py): manifest (or
+index, then the platform's manifest) with its digest verified, then the config blob. `open_blob` streams a
+layer from the source that resolved it, hashing and counting as it goes, and resumes with a Range request
+when a connection drops mid-blob.
 """
 
 import hashlib
@@ -32,7 +30,6 @@ from adapters.registry.certs import DEFAULT_CERTS_DIRS, host_certs, ssl_context
 from adapters.registry.challenge import Challenge, parse_challenges
 from adapters.registry.transport import RetryPolicy, SourceUnreachable, describe, send
 from domain.errors import (
-    FailedPrecondition,
     Internal,
     InvalidArgument,
     NotFound,
@@ -49,7 +46,7 @@ from domain.manifests import (
     media_type_of,
     parse_manifest,
 )
-from domain.registries_conf import PullSource, RegistriesConf
+from domain.registries_conf import PullSource
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
 
 _log = structlog.get_logger("pycrio.registry")
@@ -60,8 +57,14 @@ MAX_CONFIG_BYTES = 8 << 20
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
-# Which failure decides the final error when every source failed: the first kind present in this order.
-_KIND_ORDER = ("unavailable", "auth", "bad_content", "blocked", "not_found")
+# The error each kind of failure is. Refused credentials are InvalidArgument: the credentials in the request
+# (or their absence) are refused, and unchanged a retry cannot succeed.
+_KIND_ERRORS: dict[str, type[PycrioError]] = {
+    "unavailable": Unavailable,
+    "auth": InvalidArgument,
+    "bad_content": Internal,
+    "not_found": NotFound,
+}
 
 
 class _SourceFailure(Exception):
@@ -84,7 +87,6 @@ class _Session:
 class HttpRegistry:
     def __init__(
         self,
-        registries_conf: Callable[[], RegistriesConf],
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         policy: RetryPolicy | None = None,
@@ -94,7 +96,6 @@ class HttpRegistry:
         user_agent: str = "pycrio",
         certs_dirs: Sequence[Path] = DEFAULT_CERTS_DIRS,
     ) -> None:
-        self._conf = registries_conf
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._chunk_size = chunk_size
@@ -110,7 +111,6 @@ class HttpRegistry:
         self._lock = threading.Lock()
         self._schemes: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, Challenge] = {}
-        self._source_insecure: dict[str, bool] = {}
         self._tokens = TokenCache()
 
     def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.Client:
@@ -134,55 +134,28 @@ class HttpRegistry:
 
     # -- the port -----------------------------------------------------------------------------------------
 
-    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        conf = self._load_conf()
-        candidates = conf.candidates(image)
-        credentials = credentials_from(auth)
-        failures: list[tuple[str, _SourceFailure]] = []
-        for candidate in candidates:
-            if candidate.blocked:
-                failures.append(
-                    (
-                        str(candidate.reference),
-                        _SourceFailure("blocked", "registry is blocked in registries.conf"),
-                    )
-                )
-                continue
-            for source in candidate.sources:
-                try:
-                    return self._resolve_at(candidate.reference, source, credentials, platform)
-                except _SourceFailure as failure:
-                    _log.info("source failed", image=image, source=source.description, error=failure.message)
-                    failures.append((source.description, failure))
-        raise _final_error(f"pulling image {image!r}", failures)
+    def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        try:
+            return self._resolve_at(source, credentials_from(auth), platform)
+        except _SourceFailure as failure:
+            raise _KIND_ERRORS[failure.kind](failure.message) from None
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         check_digest(blob.digest)
         source = parse(image.source)
-        with self._lock:
-            insecure = self._source_insecure.get(image.source)
-        if insecure is None:
-            insecure = self._load_conf().insecure_host(source.registry)
-        session = _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
+        session = _Session(source.registry, image.insecure, credentials_from(auth), _pull_scope(source))
         return self._open_blob(session, source, blob)
 
     def _open_blob(self, session: _Session, source: ImageReference, blob: Descriptor) -> Iterator[bytes]:
         try:
             yield from self._stream_blob(session, source.path, blob)
         except _SourceFailure as failure:
-            raise _final_error(f"fetching blob {blob.digest}", [(source.name, failure)]) from None
+            error = _KIND_ERRORS[failure.kind]
+            raise error(f"fetching blob {blob.digest}: {source.name}: {failure.message}") from None
 
     # -- resolving ------------------------------------------------------------------------------------------
 
-    def _load_conf(self) -> RegistriesConf:
-        try:
-            return self._conf()
-        except InvalidArgument as err:
-            raise FailedPrecondition(f"registries configuration: {err}") from None
-
-    def _resolve_at(
-        self, logical: ImageReference, source: PullSource, credentials: Credentials, platform: Platform
-    ) -> ResolvedImage:
+    def _resolve_at(self, source: PullSource, credentials: Credentials, platform: Platform) -> ResolvedImage:
         reference = source.reference
         session = _Session(reference.registry, source.insecure, credentials, _pull_scope(reference))
         body, media_type, digest = self._fetch_manifest(
@@ -215,11 +188,9 @@ class HttpRegistry:
             config = b"".join(self._stream_blob(session, reference.path, parsed.config))
         except Internal as err:
             raise _SourceFailure("bad_content", str(err)) from None
-        with self._lock:
-            self._source_insecure[reference.name] = source.insecure
         return ResolvedImage(
-            name=logical.name,
-            tag=logical.tag,
+            name=reference.name,
+            tag=reference.tag,
             manifest_digest=digest,
             manifest_media_type=media_type,
             manifest=body,
@@ -228,6 +199,7 @@ class HttpRegistry:
             layers=list(parsed.layers),
             source=reference.name,
             index_digest=index_digest,
+            insecure=source.insecure,
         )
 
     def _fetch_manifest(
@@ -496,20 +468,3 @@ def _check_status(response: httpx.Response, what: str, ok: tuple[int, ...] = (20
     if status >= 500 or status in (408, 429):
         raise _SourceFailure("unavailable", detail)
     raise _SourceFailure("bad_content", detail)
-
-
-def _final_error(what: str, failures: list[tuple[str, _SourceFailure]]) -> PycrioError:
-    details = "; ".join(f"{where}: {failure.message}" for where, failure in failures)
-    message = f"{what}: {details}" if details else f"{what}: no source to try"
-    kinds = {failure.kind for _, failure in failures}
-    kind = next((k for k in _KIND_ORDER if k in kinds), "not_found")
-    if kind == "unavailable":
-        return Unavailable(message)
-    if kind == "auth":
-        # The credentials in the request (or their absence) are refused: unchanged, a retry cannot succeed.
-        return InvalidArgument(message)
-    if kind == "bad_content":
-        return Internal(message)
-    if kind == "blocked":
-        return FailedPrecondition(message)
-    return NotFound(message)
