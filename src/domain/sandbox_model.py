@@ -9,6 +9,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from domain.container_config import NamespaceMode
 from ports.infra import InfraProcess
 from ports.namespaces import PodNamespaces
 from ports.network import (
@@ -20,12 +21,15 @@ from ports.network import (
 )
 from ports.pod_files import PodFilePaths
 
-
-class NamespaceMode(enum.Enum):
-    POD = "POD"
-    CONTAINER = "CONTAINER"
-    NODE = "NODE"
-    TARGET = "TARGET"
+__all__ = [
+    "NamespaceMode",
+    "NamespaceOptions",
+    "NetworkPhase",
+    "PodSandbox",
+    "SandboxConfig",
+    "SandboxMetadata",
+    "SandboxState",
+]
 
 
 class SandboxState(enum.Enum):
@@ -151,9 +155,9 @@ class PodSandbox:
             annotations=dict(config["annotations"]),
             cgroup_parent=config["cgroup_parent"],
             namespace_options=NamespaceOptions(
-                network=NamespaceMode(ns_opts["network"]),
-                pid=NamespaceMode(ns_opts["pid"]),
-                ipc=NamespaceMode(ns_opts["ipc"]),
+                network=NamespaceMode[ns_opts["network"]],
+                pid=NamespaceMode[ns_opts["pid"]],
+                ipc=NamespaceMode[ns_opts["ipc"]],
                 target_id=ns_opts["target_id"],
             ),
             sysctls=dict(config["sysctls"]),
@@ -202,8 +206,10 @@ class PodSandbox:
 
 
 def _encode(value: Any) -> Any:
+    """Enums by name (the only form records have ever had: until NamespaceMode was shared with the
+    containers area, every enum here had its name as its value)."""
     if isinstance(value, enum.Enum):
-        return value.value
+        return value.name
     if isinstance(value, dict):
         return {k: _encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
