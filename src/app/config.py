@@ -72,7 +72,7 @@ class RuntimeConfig:
 
 
 @dataclass
-class ImageConfig:
+class ImageSettings:
     registries_conf: str = "/etc/containers/registries.conf"
     registries_conf_dir: str = "/etc/containers/registries.conf.d"
     signature_policy: str = "/etc/containers/policy.json"
@@ -133,7 +133,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    image: ImageConfig = field(default_factory=ImageConfig)
+    image: ImageSettings = field(default_factory=ImageSettings)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     pods: PodsConfig = field(default_factory=PodsConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
