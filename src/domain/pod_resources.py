@@ -6,21 +6,42 @@ quota exists only when `resources` has one (a pod whose containers are unlimited
 overhead's quota is scaled to the period of `resources`. cpusets and unified files come from `resources`.
 Zero (or empty) leaves a cgroup file as it is, as runc does for container updates.
 
-Both arrive as recorded with the sandbox: the CRI's JSON mapping with proto field names (64-bit numbers as
-strings), the form RunPodSandbox keeps them in.
+Both are the typed `Resources` a container's limits are too. `resources_from_record` reads them back from a
+sandbox record, including records written before they were typed (the CRI's JSON mapping with proto field
+names, 64-bit numbers as strings).
 """
 
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from domain.container_config import HugepageLimit, Resources
 from domain.errors import InvalidArgument
 from ports.cgroups import CgroupLimits
 
 _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_NUMBERS = ("cpu_period", "cpu_quota", "cpu_shares", "memory_limit_in_bytes", "memory_swap_limit_in_bytes",
+            "oom_score_adj")  # fmt: skip
 
 
-def pod_cgroup_limits(overhead: Mapping[str, Any], resources: Mapping[str, Any]) -> CgroupLimits:
+def resources_from_record(record: Mapping[str, Any]) -> Resources:
+    """Resources as a sandbox record keeps them: typed (unified as pairs) or, in older records, the CRI's
+    JSON mapping (numbers as strings, unified as an object, absent fields left out)."""
+    unified = record.get("unified") or ()
+    pairs = unified.items() if isinstance(unified, Mapping) else unified
+    return Resources(
+        **{name: int(record.get(name, 0)) for name in _NUMBERS},
+        cpuset_cpus=str(record.get("cpuset_cpus", "")),
+        cpuset_mems=str(record.get("cpuset_mems", "")),
+        hugepage_limits=tuple(
+            HugepageLimit(str(h.get("page_size", "")), int(h.get("limit", 0)))
+            for h in record.get("hugepage_limits") or ()
+        ),
+        unified=tuple(sorted((str(k), str(v)) for k, v in pairs)),
+    )
+
+
+def pod_cgroup_limits(overhead: Resources, resources: Resources) -> CgroupLimits:
     """The pod cgroup's limits; InvalidArgument (naming the field) for a value no cgroup can take."""
     extra, base = _numbers(overhead, "overhead"), _numbers(resources, "resources")
     shares = base["cpu_shares"] + extra["cpu_shares"]
@@ -42,13 +63,10 @@ def pod_cgroup_limits(overhead: Mapping[str, Any], resources: Mapping[str, Any])
     )
 
 
-def _numbers(fields: Mapping[str, Any], where: str) -> dict[str, int]:
+def _numbers(fields: Resources, where: str) -> dict[str, int]:
     numbers = {}
     for name in ("cpu_shares", "cpu_quota", "cpu_period", "memory_limit_in_bytes"):
-        try:
-            value = int(fields.get(name, 0))
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"{where}.{name}: {fields[name]!r} is not a number") from None
+        value = int(getattr(fields, name))
         lowest = -1 if name == "cpu_quota" else 0  # -1: no quota
         if value < lowest:
             raise InvalidArgument(f"{where}.{name}: {value} is negative")
@@ -60,15 +78,15 @@ def _numbers(fields: Mapping[str, Any], where: str) -> dict[str, int]:
     return numbers
 
 
-def _cpu_list(fields: Mapping[str, Any], name: str) -> str:
-    value = str(fields.get(name, "")).strip()
+def _cpu_list(fields: Resources, name: str) -> str:
+    value = str(getattr(fields, name)).strip()
     if value and not _CPU_LIST.match(value):
         raise InvalidArgument(f"resources.{name}: {value!r} is not a list like 0-3,6")
     return value
 
 
-def _unified(fields: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    entries = dict(fields.get("unified", {}))
+def _unified(fields: Resources) -> tuple[tuple[str, str], ...]:
+    entries = dict(fields.unified)
     for name in entries:
         if not name or "/" in name or name.startswith("."):
             raise InvalidArgument(f"resources.unified: {name!r} is not a cgroup file name")

@@ -9,7 +9,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from domain.container_config import NamespaceMode
+from domain.container_config import NamespaceMode, Resources
+from domain.pod_resources import resources_from_record
 from ports.infra import InfraProcess
 from ports.namespaces import PodNamespaces
 from ports.network import (
@@ -92,8 +93,9 @@ class SandboxConfig:
     sysctls: dict[str, str] = field(default_factory=dict)
     privileged: bool = False
     # Recorded as the CRI sent them (LinuxContainerResources fields), for the containers and for stats.
-    overhead: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
+    # UpdatePodSandboxResources (and RunPodSandbox): the runtime class's overhead, the containers' sum.
+    overhead: Resources = field(default_factory=Resources)
+    resources: Resources = field(default_factory=Resources)
     # Whether user namespaces were asked for (not supported; refused).
     user_namespace: bool = False
 
@@ -162,8 +164,8 @@ class PodSandbox:
             ),
             sysctls=dict(config["sysctls"]),
             privileged=config["privileged"],
-            overhead=dict(config["overhead"]),
-            resources=dict(config["resources"]),
+            overhead=resources_from_record(config["overhead"]),
+            resources=resources_from_record(config["resources"]),
             user_namespace=config.get("user_namespace", False),
         )
         attachment = doc.get("attachment")

@@ -17,11 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import structlog
 
 from domain.cgroup_paths import infra_cgroup
+from domain.container_config import Resources
 from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.pod_file_text import hosts, resolv_conf
@@ -370,7 +370,7 @@ class SandboxService:
 
     # ---- UpdatePodSandboxResources ------------------------------------------------------------------
 
-    def update_resources(self, sandbox_id: str, overhead: dict[str, Any], resources: dict[str, Any]) -> None:
+    def update_resources(self, sandbox_id: str, overhead: Resources, resources: Resources) -> None:
         """Record the pod's new overhead and resources and, where pycrio made the pod's cgroup, set its
         limits. Where the pod has no cgroup of its own (the kubelet's, which it has already resized, a
         systemd slice, the daemon's shared default parent) they are only recorded, as cri-o and containerd
@@ -383,7 +383,7 @@ class SandboxService:
             if self._sandboxes.get(sb.id) is not sb:
                 raise NotFound(f"pod sandbox {sandbox_id!r} not found")
             before = sb.config
-            sb.config = replace(before, overhead=dict(overhead), resources=dict(resources))
+            sb.config = replace(before, overhead=overhead, resources=resources)
             self._save(sb)
             if not self.owns_pod_cgroup(sb) or limits.empty:
                 return

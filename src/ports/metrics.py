@@ -22,7 +22,6 @@ class PullMetrics(Protocol):
 
 
 class RuntimeMetrics(RpcObserver, PullMetrics, Protocol):
-
     def container_oom_killed(self) -> None:
         """A container's process was killed by the kernel's OOM killer."""
         ...

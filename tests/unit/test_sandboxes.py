@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from domain.container_config import Resources
 from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 from domain.events import ContainerEventType, LifecycleLedger
 from domain.sandbox_model import (
@@ -491,11 +492,14 @@ def test_systemd_driver_names_the_infra_scope_under_the_expanded_slice() -> None
 
 def test_overhead_and_resources_are_recorded_and_survive_restart(world: World) -> None:
     sid = world.svc.run(
-        pod(overhead={"cpu_shares": 10}, resources={"memory_limit_in_bytes": 1 << 20, "cpu_quota": 5000})
+        pod(
+            overhead=Resources(cpu_shares=10),
+            resources=Resources(memory_limit_in_bytes=1 << 20, cpu_quota=5000),
+        )
     )
     restored = world.service().status(sid)
-    assert restored.config.overhead == {"cpu_shares": 10}
-    assert restored.config.resources["memory_limit_in_bytes"] == 1 << 20
+    assert restored.config.overhead == Resources(cpu_shares=10)
+    assert restored.config.resources.memory_limit_in_bytes == 1 << 20
 
 
 def test_twenty_pods_in_parallel_get_distinct_ips(world: World) -> None:

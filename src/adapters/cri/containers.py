@@ -314,7 +314,7 @@ def _listed(container: Container) -> pb.Container:
     )
 
 
-def _linux_resources(r: Resources) -> pb.LinuxContainerResources:
+def linux_container_resources(r: Resources) -> pb.LinuxContainerResources:
     return pb.LinuxContainerResources(
         cpu_period=r.cpu_period,
         cpu_quota=r.cpu_quota,
@@ -380,7 +380,7 @@ def container_status(container: Container) -> pb.ContainerStatus:
         annotations=container.config.annotations,
         mounts=mounts,
         log_path=container.log_path,
-        resources=pb.ContainerResources(linux=_linux_resources(container.resources)),
+        resources=pb.ContainerResources(linux=linux_container_resources(container.resources)),
         user=_user(container.spec),
         stop_signal=signal if signal in _SIGNAL_NAMES else "RUNTIME_DEFAULT",
     )

@@ -8,8 +8,11 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from adapters.cri.containers import linux_container_resources
+from adapters.cri.containers import resources as container_resources
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.stats import chunks
+from domain.container_config import Resources
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -190,11 +193,17 @@ def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
 
 def _resources_record(
     message: pb.LinuxPodSandboxConfig | pb.UpdatePodSandboxResourcesRequest, field: str
-) -> dict[str, Any]:
-    """A LinuxContainerResources field as the sandbox records it (JSON mapping, proto names); absent = {}."""
+) -> Resources:
+    """A LinuxContainerResources field as domain Resources; absent = none set."""
     if not message.HasField(field):
-        return {}
-    return dict(json_format.MessageToDict(getattr(message, field), preserving_proto_field_name=True))
+        return Resources()
+    return container_resources(getattr(message, field))
+
+
+def _resources_info(resources: Resources) -> dict[str, Any]:
+    """Resources in verbose info as the CRI's JSON mapping (proto names; unset fields left out)."""
+    message = linux_container_resources(resources)
+    return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
 
 def _metadata(sb: PodSandbox) -> pb.PodSandboxMetadata:
@@ -254,6 +263,6 @@ def verbose_info(sb: PodSandbox) -> dict[str, Any]:
         ],
         "sysctls": sb.config.sysctls,
         "privileged": sb.config.privileged,
-        "overhead": sb.config.overhead,
-        "resources": sb.config.resources,
+        "overhead": _resources_info(sb.config.overhead),
+        "resources": _resources_info(sb.config.resources),
     }
