@@ -4,8 +4,9 @@ State machine (CRI ContainerState): CREATED -> RUNNING -> EXITED; UNKNOWN when t
 whose exit nobody recorded. The exit of a running container is learnt from the monitor's exit record.
 
 Every container is persisted through the StateStore before its first side effect (state "creating") so that
-a daemon that dies half-way through a create cleans up on restart. Names are reserved per sandbox; a kubelet
-retry of a create that already finished gets the same container back instead of "name is reserved".
+a daemon that dies half-way through a create cleans up on restart. Names are reserved per sandbox
+(domain/reservations.py); a kubelet retry of a create that is under way or finished gets the same container
+back instead of "name is reserved".
 Work on one container holds that container's lock only; nothing holds a global lock across a subprocess.
 """
 
@@ -33,6 +34,7 @@ from domain.errors import (
 )
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.oci_spec import SIGNALS, HostFacts, SpecInputs, build_spec, resources_to_oci, stop_signal
+from domain.reservations import Handover, Reservations
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
@@ -178,8 +180,8 @@ class ContainerService:
         self._new_id = new_id
         self._events = events or unreported()
         self._containers: dict[str, Container] = {}
-        self._names: dict[str, str] = {}  # reserved name -> container id
-        self._index_lock = threading.Lock()  # guards the two dicts above only
+        self._names = Reservations("container")
+        self._index_lock = threading.Lock()  # guards the dict above only
 
     # --- lookup -----------------------------------------------------------------------------------------
 
@@ -250,19 +252,19 @@ class ContainerService:
             fingerprint=fingerprint,
             resources=config.resources,
         )
-        while True:
-            owner = self._reserve(container)
-            if owner is None:
-                break  # reserved, and container.lock is held for us
-            finished = self._wait_for_identical_create(owner, container)
-            if finished is not None:
-                return finished
+        finished = self._names.reserve(name, container.id, fingerprint)
+        if finished is not None:
+            return self._identical(finished, name)
+        container.lock.acquire()  # fresh, so this never waits
+        with self._index_lock:
+            self._containers[container.id] = container
         try:
             self._persist(container)
             self._create_on_host(container, sandbox, handler, image.config)
             container.creating = False
             container.created_at = self._now_ns()
             self._persist(container)
+            self._names.created(name, container.id, Handover.ALWAYS)
             self._events.publish(container.id, container.sandbox_id, ContainerEventType.CREATED)
         except BaseException:
             self._undo_create(container, handler)
@@ -271,41 +273,18 @@ class ContainerService:
             container.lock.release()
         return container.id
 
-    def _reserve(self, container: Container) -> Container | None:
-        """Reserve the name and lock the new container; or the container that holds the name."""
+    def _identical(self, container_id: str, name: str) -> str:
+        """The container an identical earlier request made, while it has not been started yet."""
         with self._index_lock:
-            owner_id = self._names.get(container.name)
-            if owner_id is not None:
-                owner = self._containers.get(owner_id)
-                if owner is not None:
-                    return owner
-            container.lock.acquire()  # fresh, so this never waits
-            self._names[container.name] = container.id
-            self._containers[container.id] = container
-        return None
-
-    def _wait_for_identical_create(self, owner: Container, container: Container) -> str | None:
-        """A kubelet retry of a create that is running or done gets its result (cri-o's resourcestore).
-
-        Returns the finished container's id; None when the first attempt failed (the name is free again).
-        """
-        if owner.fingerprint != container.fingerprint:
-            raise AlreadyExists(f"container name {container.name!r} is reserved for {owner.id}")
-        with owner.lock:  # waits while the first attempt is still creating
-            pass
-        with self._index_lock:
-            still_there = self._containers.get(owner.id) is owner
-        if not still_there:
-            return None
-        if owner.creating or owner.state is not ContainerState.CREATED:
-            raise AlreadyExists(f"container name {container.name!r} is reserved for {owner.id}")
-        return owner.id
+            owner = self._containers.get(container_id)
+        if owner is None or owner.creating or owner.state is not ContainerState.CREATED:
+            raise AlreadyExists(f"container name {name!r} is reserved by container {container_id}")
+        return container_id
 
     def _release(self, container: Container) -> None:
         with self._index_lock:
             self._containers.pop(container.id, None)
-            if self._names.get(container.name) == container.id:
-                del self._names[container.name]
+        self._names.release(container.name, container.id)
 
     def _create_on_host(
         self, container: Container, sandbox: SandboxFacts, handler: RuntimeHandler, image_config: ImageConfig
@@ -683,7 +662,7 @@ class ContainerService:
                 continue
             with self._index_lock:
                 self._containers[container.id] = container
-                self._names[container.name] = container.id
+            self._names.restored(container.name, container.id, container.fingerprint, Handover.ALWAYS)
             handler = self._runtimes.get(container.runtime_handler)
             if container.creating:
                 self._undo_create(container, handler)

@@ -2,9 +2,10 @@
 pod-level resources of an in-place resize (UpdatePodSandboxResources).
 
 What this solves:
-- Names are reserved per pod metadata. A kubelet that timed out retries RunPodSandbox with the same
-  metadata: a retry that arrives while the first call is still working waits for it, and a sandbox whose
-  caller went away is handed to the retry (cri-o's resourcestore). Any other duplicate is AlreadyExists.
+- Names are reserved per pod metadata (domain/reservations.py). A kubelet that timed out retries
+  RunPodSandbox with the same metadata: a retry that arrives while the first call is still working waits
+  for it, and a sandbox whose caller went away is handed to the retry (cri-o's resourcestore). Any other
+  duplicate is AlreadyExists.
 - Intent is persisted before each side effect, so a crash mid-creation is rolled back on restart (a CNI
   ADD that may have run is undone with DEL).
 - Stop and remove are idempotent and never hang on the network: CNI DEL is retried within its own
@@ -22,10 +23,11 @@ import structlog
 
 from domain.cgroup_paths import infra_cgroup
 from domain.container_config import Resources
-from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
+from domain.errors import InvalidArgument, NotFound, PycrioError
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
+from domain.reservations import Handover, Reservations
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
 from ports.cgroups import Cgroups
@@ -104,10 +106,8 @@ class SandboxService:
         self._events = events or unreported()
         self._lock = threading.Lock()
         self._sandboxes: dict[str, PodSandbox] = {}
-        self._names: dict[str, str] = {}
+        self._names = Reservations("pod sandbox", wait=settings.creation_wait)
         self._object_locks: dict[str, threading.Lock] = {}
-        self._creations: dict[str, threading.Event] = {}
-        self._unclaimed: set[str] = set()
         self._restore()
 
     # ---- RunPodSandbox -------------------------------------------------------------------------------
@@ -124,44 +124,32 @@ class SandboxService:
         # A bad cgroup parent is the caller's mistake: refuse it before anything is made.
         infra_cgroup(self._settings.cgroup_driver, config.cgroup_parent or self._default_cgroup_parent(), "")
         key = config.metadata.reservation_key
-        while True:
-            with self._lock:
-                existing = self._names.get(key)
-                if existing is None:
-                    sandbox = self._reserve(config, runtime_handler, oci_runtime)
-                    break
-                pending = self._creations.get(existing)
-                if pending is None:
-                    if existing in self._unclaimed:
-                        self._unclaimed.discard(existing)
-                        _log.info("handing a finished sandbox to a retried RunPodSandbox", id=existing)
-                        return existing
-                    raise AlreadyExists(
-                        f"pod sandbox name {key!r} is already reserved by sandbox {existing}; "
-                        "stop and remove it first"
-                    )
-            if not pending.wait(self._settings.creation_wait):
-                raise AlreadyExists(f"pod sandbox {existing} with name {key!r} is still being created")
-
-        lock = self._object_locks[sandbox.id]
-        done = self._creations[sandbox.id]
-        try:
-            with lock:
-                try:
-                    self._create(sandbox)
-                except BaseException:
-                    self._roll_back(sandbox)
-                    raise
-                self._events.publish(sandbox.id, sandbox.id, ContainerEventType.CREATED)
-                self._events.publish(sandbox.id, sandbox.id, ContainerEventType.STARTED)
-                if caller_gone():
-                    with self._lock:
-                        self._unclaimed.add(sandbox.id)
-        finally:
-            with self._lock:
-                self._creations.pop(sandbox.id, None)
-            done.set()
+        sandbox_id = self._new_id()
+        # Every request with this metadata is the same pod: no fingerprint tells them apart.
+        finished = self._names.reserve(key, sandbox_id, "")
+        if finished is not None:
+            _log.info("handing a finished sandbox to a retried RunPodSandbox", id=finished)
+            return finished
+        with self._lock:
+            sandbox = self._reserve(sandbox_id, config, runtime_handler, oci_runtime)
+        with self._object_locks[sandbox.id]:
+            try:
+                self._create(sandbox)
+            except BaseException:
+                self._roll_back(sandbox)
+                raise
+            self._events.publish(sandbox.id, sandbox.id, ContainerEventType.CREATED)
+            self._events.publish(sandbox.id, sandbox.id, ContainerEventType.STARTED)
+            # A caller that went away leaves the pod to its retry, once.
+            self._names.created(key, sandbox.id, Handover.ONCE if caller_gone() else Handover.NEVER)
         return sandbox.id
+
+    def _new_id(self) -> str:
+        with self._lock:
+            sandbox_id = secrets.token_hex(32)
+            while sandbox_id in self._sandboxes:
+                sandbox_id = secrets.token_hex(32)
+            return sandbox_id
 
     def _resolve_handler(self, handler: str) -> str:
         name = handler or self._settings.default_runtime
@@ -178,11 +166,8 @@ class SandboxService:
             return "system.slice"
         return self._settings.default_cgroup_parent
 
-    def _reserve(self, config: SandboxConfig, handler: str, oci_runtime: str) -> PodSandbox:
-        """Called with the map lock held."""
-        sandbox_id = secrets.token_hex(32)
-        while sandbox_id in self._sandboxes:
-            sandbox_id = secrets.token_hex(32)
+    def _reserve(self, sandbox_id: str, config: SandboxConfig, handler: str, oci_runtime: str) -> PodSandbox:
+        """Called with the map lock held, once the name is reserved."""
         sandbox = PodSandbox(
             id=sandbox_id,
             config=config,
@@ -191,10 +176,8 @@ class SandboxService:
             created_at=self._clock(),
             cgroup_driver=self._settings.cgroup_driver,
         )
-        self._names[config.metadata.reservation_key] = sandbox_id
         self._sandboxes[sandbox_id] = sandbox
         self._object_locks[sandbox_id] = threading.Lock()
-        self._creations[sandbox_id] = threading.Event()
         return sandbox
 
     def _create(self, sb: PodSandbox) -> None:
@@ -489,10 +472,8 @@ class SandboxService:
         self._store.delete(STATE_KIND, sb.id)
         with self._lock:
             self._sandboxes.pop(sb.id, None)
-            if self._names.get(sb.name) == sb.id:
-                del self._names[sb.name]
             self._object_locks.pop(sb.id, None)
-            self._unclaimed.discard(sb.id)
+        self._names.release(sb.name, sb.id)
 
     def _restore(self) -> None:
         """Load every sandbox; one cut short by a crash while being created is rolled back."""
@@ -503,7 +484,7 @@ class SandboxService:
                 _log.error("unreadable sandbox record left as it is", id=sandbox_id, error=str(err))
                 continue
             self._sandboxes[sb.id] = sb
-            self._names[sb.name] = sb.id
+            self._names.restored(sb.name, sb.id, "", Handover.NEVER)
             self._object_locks[sb.id] = threading.Lock()
             if sb.state == SandboxState.CREATING:
                 self._roll_back(sb)
