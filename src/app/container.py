@@ -64,24 +64,17 @@ from app.version import VERSION
 from domain.containers import ContainerService, RuntimeHandler
 from domain.events import Broadcaster, LifecycleLedger
 from domain.images import ImageService
-from domain.oci_spec import HostFacts
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
-from ports.bundles import Bundles
-from ports.container_monitor import ContainerMonitor
-from ports.container_rootfs import ContainerRootfs
-from ports.host_files import HostFiles
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
 from ports.metrics import PullMetrics, RuntimeMetrics
 from ports.oci_runtime import OciRuntime
 from ports.registry import Registry
-from ports.sandbox_lookup import SandboxLookup
-from ports.state_store import StateStore
 
 
 def package_version() -> str:
@@ -201,31 +194,8 @@ def _runtime_handlers(config: Config, oci_runtime: Callable[..., OciRuntime]) ->
     }
 
 
-def _container_service(
-    config: Config,
-    store: StateStore,
-    sandboxes: SandboxLookup,
-    rootfs: ContainerRootfs,
-    host_files: HostFiles,
-    bundles: Bundles,
-    monitor: ContainerMonitor,
-    runtimes: dict[str, RuntimeHandler],
-    host: HostFacts,
-    events: LifecycleLedger,
-) -> ContainerService:
-    service = ContainerService(
-        store=store,
-        sandboxes=sandboxes,
-        rootfs=rootfs,
-        host_files=host_files,
-        bundles=bundles,
-        monitor=monitor,
-        runtimes=runtimes,
-        default_runtime=config.runtime.default_runtime,
-        host=host,
-        create_timeout=config.runtime.subprocess_timeout,
-        events=events,
-    )
+def _restored(service: ContainerService) -> ContainerService:
+    """The containers service once it has taken back the containers persisted before a restart."""
     service.restore()
     return service
 
@@ -358,17 +328,21 @@ class Container(containers.DeclarativeContainer):
     sandbox_lookup = providers.Singleton(SandboxServiceLookup, sandboxes=sandboxes)
     container_rootfs = providers.Singleton(ImageServiceRootfs, images=images)
     container_service = providers.Singleton(
-        _container_service,
-        config=config,
-        store=state_store,
-        sandboxes=sandbox_lookup,
-        rootfs=container_rootfs,
-        host_files=host_files,
-        bundles=bundles,
-        monitor=container_monitor,
-        runtimes=runtime_handlers,
-        host=host_facts,
-        events=lifecycle_events,
+        _restored,
+        providers.Factory(
+            ContainerService,
+            store=state_store,
+            sandboxes=sandbox_lookup,
+            rootfs=container_rootfs,
+            host_files=host_files,
+            bundles=bundles,
+            monitor=container_monitor,
+            runtimes=runtime_handlers,
+            default_runtime=providers.Callable(lambda c: c.runtime.default_runtime, config),
+            host=host_facts,
+            create_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+            events=lifecycle_events,
+        ),
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
