@@ -24,6 +24,7 @@ from tests.contract.container_host import (
 )
 from tests.contract.runtimes import RUNTIME_BINARIES, refusal
 from tests.fakes.oci_runtime import FakeOciRuntime
+from tests.fakes.streaming import CollectedOutput
 
 MiB = 1024 * 1024
 
@@ -151,17 +152,6 @@ def test_update_of_an_unknown_container_is_not_found(runtime: OciRuntime) -> Non
         runtime.update("pctest-nope", {"memory": {"limit": 64 * MiB}})
 
 
-class _Collected:
-    def __init__(self) -> None:
-        self.data = b""
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def close(self) -> None:
-        pass
-
-
 def test_exec_wires_the_process_to_the_streams_and_returns_its_exit_code(
     runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
 ) -> None:
@@ -169,7 +159,7 @@ def test_exec_wires_the_process_to_the_streams_and_returns_its_exit_code(
     runtime.start(container_id)
     process = json.loads((tmp_path / container_id / "config.json").read_text())["process"]
     process["args"] = ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]
-    out, err = _Collected(), _Collected()
+    out, err = CollectedOutput(), CollectedOutput()
     streams = ProcessStreams(None, out, err, False, None, threading.Event())
     assert runtime.exec(container_id, process, streams) == 3
     assert (out.data, err.data) == (b"out\n", b"err\n")

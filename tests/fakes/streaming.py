@@ -28,6 +28,19 @@ _TICK = 0.05
 SinkChooser = Callable[[str], list[ByteSink]]
 
 
+class CollectedOutput:
+    """A ByteSink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        pass
+
+
 class FakeStreamTargets:
     def __init__(self) -> None:
         self.containers: dict[str, StreamContainer] = {}

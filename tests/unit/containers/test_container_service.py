@@ -45,6 +45,7 @@ from tests.fakes.host_files import FakeHostFiles
 from tests.fakes.oci_runtime import FakeOciRuntime
 from tests.fakes.sandbox_lookup import FakeSandboxLookup
 from tests.fakes.state_store import InMemoryStateStore
+from tests.fakes.streaming import CollectedOutput
 
 HOST = HostFacts(bounding_capabilities=capabilities_from_mask(0x1FFFEFFFFFF), min_oom_score_adj=0)
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
@@ -182,19 +183,8 @@ def test_a_restart_does_not_report_again_what_was_reported(world: World) -> None
     assert world.events.kinds(cid)[before:] == [ContainerEventType.STOPPED]
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.data = b""
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def close(self) -> None:
-        pass
-
-
-def _streams(tty: bool = False) -> tuple[ProcessStreams, _Sink, _Sink, threading.Event]:
-    out, err, cancelled = _Sink(), _Sink(), threading.Event()
+def _streams(tty: bool = False) -> tuple[ProcessStreams, CollectedOutput, CollectedOutput, threading.Event]:
+    out, err, cancelled = CollectedOutput(), CollectedOutput(), threading.Event()
     return ProcessStreams(None, out, None if tty else err, tty, None, cancelled), out, err, cancelled
 
 
