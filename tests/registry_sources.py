@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from domain.image_sources import resolve_image
 from domain.registries_conf import RegistriesConf
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
+from ports.signatures import SigstoreSignature
 
 
 class ConfiguredRegistry:
@@ -19,6 +20,14 @@ class ConfiguredRegistry:
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         return self.registry.open_blob(image, blob, auth)
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        return self.registry.extension_signatures(image, auth)
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        return self.registry.signature_attachments(image, auth)
 
     def close(self) -> None:
         close = getattr(self.registry, "close", None)

@@ -54,6 +54,11 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
+from adapters.trust.files import LocalTrustFiles
+from adapters.trust.gpg import GpgVerifier
+from adapters.trust.lookaside import LookasideStore
+from adapters.trust.sigstore import SigstoreVerifier
+from adapters.trust.verifier import OfflineSignatureVerifier
 from app.config import Config, to_toml_dict
 from app.links.exits import ContainerExits
 from app.links.pod_containers import ServicePodContainers
@@ -69,6 +74,7 @@ from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
+from domain.trust import ImageTrust, TrustSettings
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
@@ -136,6 +142,14 @@ def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
     return lambda: load_registries_conf(main, drop_ins)
 
 
+def _trust_settings(config: Config) -> TrustSettings:
+    return TrustSettings(
+        signature_policy=config.image.signature_policy,
+        signature_policy_dir=config.image.signature_policy_dir,
+        registries_d=config.image.registries_d,
+    )
+
+
 def _registry_read_timeout(config: Config) -> float:
     progress = config.image.pull_progress_timeout
     return max(2 * progress, 30.0) if progress > 0 else 300.0
@@ -159,6 +173,7 @@ def _image_service(
     layers: LayerStore,
     images: ImageStore,
     users: ImageUsers,
+    trust: ImageTrust,
     registries_conf: Callable[[], RegistriesConf],
     metrics: PullMetrics,
 ) -> ImageService:
@@ -167,6 +182,7 @@ def _image_service(
         layers,
         images,
         users,
+        trust,
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
         platform=host_platform(),
@@ -294,6 +310,23 @@ class Container(containers.DeclarativeContainer):
     # A container holds a root file system from create to remove: exactly while its image is in use.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
+    # Signature policy on every pull (docs/images.md, "Trust").
+    signature_verifier = providers.Singleton(
+        OfflineSignatureVerifier,
+        gpg=providers.Singleton(
+            GpgVerifier, timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config)
+        ),
+        sigstore=providers.Singleton(SigstoreVerifier),
+    )
+    image_trust = providers.Singleton(
+        ImageTrust,
+        settings=providers.Callable(_trust_settings, config),
+        files=providers.Singleton(LocalTrustFiles),
+        lookaside=providers.Singleton(LookasideStore),
+        registry=registry,
+        verifier=signature_verifier,
+        observer=runtime_metrics,
+    )
     images = providers.Singleton(
         _image_service,
         config=config,
@@ -301,6 +334,7 @@ class Container(containers.DeclarativeContainer):
         layers=layer_store,
         images=image_store,
         users=image_users,
+        trust=image_trust,
         registries_conf=registries_conf,
         metrics=runtime_metrics,
     )

@@ -20,6 +20,10 @@ class PullMetrics(Protocol):
         """A PullImage ended; `reason` is a short, fixed word for failures (e.g. the error class)."""
         ...
 
+    def image_pull_trust(self, outcome: str) -> None:
+        """A pull's signature-policy decision: "verified", "rejected" or "accepted_without_signature"."""
+        ...
+
 
 class RuntimeMetrics(RpcObserver, PullMetrics, Protocol):
     def container_oom_killed(self) -> None:

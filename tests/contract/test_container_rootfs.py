@@ -17,6 +17,7 @@ from domain.images import ImageService
 from ports.container_rootfs import ContainerRootfs
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
 from tests.fakes.registry import InMemoryRegistry
+from tests.fakes.signatures import trust_with
 from tests.layer_tars import directory, file, layer
 from tests.storage_fixtures import unmount_all_under
 
@@ -35,7 +36,9 @@ def rootfs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container
     registry.add(NAME, [layer([directory("etc"), file("etc/passwd", PASSWD.encode())])], {"Cmd": ["/bin/sh"]})
     state = AtomicFileStateStore(tmp_path / "state")
     layers = OverlayLayerStore(tmp_path / "storage", state)
-    images = ImageService(registry, layers, StateImageStore(state), RootfsImageUsers(layers))
+    images = ImageService(
+        registry, layers, StateImageStore(state), RootfsImageUsers(layers), trust_with(registry)
+    )
     images.pull(NAME)
     try:
         yield ImageServiceRootfs(images)

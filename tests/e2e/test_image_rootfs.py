@@ -20,6 +20,7 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import FailedPrecondition
 from domain.images import ImageService
 from domain.registries_conf import parse_registries_conf
+from tests.fakes.signatures import trust_with
 from tests.fixtures.images import PushedImages
 from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
@@ -37,6 +38,7 @@ def service(registry: RunningRegistry, tmp_path: Path) -> Iterator[ImageService]
             layers,
             images,
             RootfsImageUsers(layers),
+            trust_with(adapter),
             platform=host_platform(),
             registries_conf=lambda: conf,
         )

@@ -18,6 +18,7 @@ from domain.image_reference import ImageReference, check_digest, parse
 from domain.manifests import ImageIndex, choose_platform, layer_compression, media_type_of, parse_manifest
 from domain.registries_conf import PullSource
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
+from ports.signatures import SigstoreSignature
 from tests.layer_tars import Layer, image_config
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -83,6 +84,10 @@ class InMemoryRegistry:
         self.resolves = 0
         self.blob_downloads: dict[str, int] = {}
         self.gates: dict[str, Gate] = {}
+        # Sigstore attachments set by tests, by manifest digest (besides those pushed as `.sig` tags).
+        self.attachments: dict[str, list[SigstoreSignature]] = {}
+        # Signatures served through a registry signature API, by manifest digest; None: no such API.
+        self.extension: dict[str, list[bytes]] | None = None
         self._lock = threading.Lock()
 
     # -- test set-up ----------------------------------------------------------------------------------------
@@ -182,6 +187,33 @@ class InMemoryRegistry:
         with self._lock:
             self.blob_downloads[blob.digest] = self.blob_downloads.get(blob.digest, 0) + 1
         return self._stream(data, blob)
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        if self.extension is None:
+            return None  # like distribution: no signature API
+        return list(self.extension.get(image.index_digest or image.manifest_digest, []))
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        source = parse(image.source)
+        try:
+            host = self._reachable_host(source.registry, auth)
+        except PycrioError as failure:
+            raise type(failure)(f"fetching sigstore signatures of {source.name}: {failure}") from None
+        manifest_digest = image.index_digest or image.manifest_digest
+        if manifest_digest in self.attachments:
+            return list(self.attachments[manifest_digest])
+        repository = host.repositories.get(source.path, _Repository())
+        digest = repository.tags.get(manifest_digest.replace(":", "-") + ".sig")
+        if digest is None:
+            return []
+        _, body = repository.manifests[digest]
+        signatures = []
+        for layer in json.loads(body).get("layers", []):
+            data = host.blobs[layer["digest"]]
+            signatures.append(SigstoreSignature(layer["mediaType"], data, dict(layer.get("annotations", {}))))
+        return signatures
 
     def _stream(self, data: bytes, blob: Descriptor) -> Iterator[bytes]:
         hasher = hashlib.sha256()
