@@ -14,19 +14,19 @@ from tests.fakes.signatures import trust_with
 from tests.layer_tars import file, layer
 
 
+def metered_service(
+    registry: InMemoryRegistry, layers: InMemoryLayerStore, metrics: RecordingMetrics
+) -> ImageService:
+    users, trust = RootfsImageUsers(layers), trust_with(registry)
+    return ImageService(registry, layers, InMemoryImageStore(), users, trust, metrics=metrics)
+
+
 def test_bytes_from_the_registry_are_counted_once_per_pull() -> None:
     registry, metrics, layers = InMemoryRegistry(), RecordingMetrics(), InMemoryLayerStore()
     first = layer([file("a", b"x" * 50_000)])
     second = layer([file("b", b"y" * 20_000)])
     registry.add("app", [first, second])
-    service = ImageService(
-        registry,
-        layers,
-        InMemoryImageStore(),
-        RootfsImageUsers(layers),
-        trust_with(registry),
-        metrics=metrics,
-    )
+    service = metered_service(registry, layers, metrics)
     service.pull("app")
     assert metrics.pull_bytes == len(first.blob) + len(second.blob)
     service.pull("app")  # already stored: nothing downloaded again
@@ -36,14 +36,7 @@ def test_bytes_from_the_registry_are_counted_once_per_pull() -> None:
 def test_pull_outcomes_are_counted_with_the_error_class() -> None:
     registry, metrics, layers = InMemoryRegistry(), RecordingMetrics(), InMemoryLayerStore()
     registry.add("app", [layer([file("a", b"x")])])
-    service = ImageService(
-        registry,
-        layers,
-        InMemoryImageStore(),
-        RootfsImageUsers(layers),
-        trust_with(registry),
-        metrics=metrics,
-    )
+    service = metered_service(registry, layers, metrics)
     service.pull("app")
     with pytest.raises(errors.NotFound):
         service.pull("missing")
