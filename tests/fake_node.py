@@ -21,6 +21,7 @@ from tests.fakes.cgroups import FakeCgroups
 from tests.fakes.container_monitor import FakeContainerMonitor
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
 from tests.fakes.host_files import FakeHostFiles
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.layer_store import InMemoryLayerStore
 from tests.fakes.namespaces import FakeNamespaces
@@ -80,6 +81,7 @@ def fake_node(tmp_path: Path) -> FakeNode:
         "infra": infra,
         "pod_files": FakePodFiles(),
         "cgroups": FakeCgroups(),
+        "hugepages": FakeHugePages(),
         "layer_store": InMemoryLayerStore(),
         "bundles": bundles,
         "container_monitor": FakeContainerMonitor(runtime),

@@ -9,13 +9,14 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
+from adapters.cgroups.hugepages import SysfsHugePages
 from adapters.cni.network import CniNetwork
 from adapters.conmon.monitor import ConmonMonitor
 from adapters.containers.image_rootfs import ImageServiceRootfs
@@ -32,6 +33,8 @@ from adapters.cri.stats import StatsHandlers
 from adapters.cri.streaming import StreamingHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
 from adapters.exits.watcher import ExitFileWatcher
+from adapters.extensions.cdi_spec_dirs import DirectoryCdiSpecs
+from adapters.extensions.hook_dirs import DirectoryOciHooks
 from adapters.host.bundles import DirectoryBundles
 from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
@@ -210,6 +213,14 @@ def _runtime_handlers(config: Config, oci_runtime: Callable[..., OciRuntime]) ->
     }
 
 
+_Loadable = TypeVar("_Loadable", DirectoryCdiSpecs, DirectoryOciHooks)
+
+
+def _loaded(directory: _Loadable) -> _Loadable:
+    directory.load()
+    return directory
+
+
 def _restored(service: ContainerService) -> ContainerService:
     """The containers service once it has taken back the containers persisted before a restart."""
     service.restore()
@@ -262,6 +273,7 @@ class Container(containers.DeclarativeContainer):
     )
     lifecycle_events = providers.Singleton(LifecycleLedger, sink=container_events)
     cgroups = providers.Singleton(CgroupFs)
+    hugepages = providers.Singleton(SysfsHugePages)
     # The pods and containers services need each other: the containers service is looked up at first use.
     pod_containers = providers.Singleton(
         ServicePodContainers, containers=providers.Callable(lambda c: c.container_service, __self__)
@@ -277,6 +289,7 @@ class Container(containers.DeclarativeContainer):
         containers=pod_containers,
         settings=providers.Callable(_sandbox_settings, config),
         events=lifecycle_events,
+        hugepages=hugepages,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
@@ -359,6 +372,15 @@ class Container(containers.DeclarativeContainer):
     bundles = providers.Singleton(
         DirectoryBundles, root=providers.Callable(lambda c: _run_dir(c) / "containers", config)
     )
+    # CDI specs and OCI hooks are read once now: broken files are logged at start-up, not at the first create.
+    cdi_specs = providers.Singleton(
+        _loaded,
+        providers.Factory(DirectoryCdiSpecs, providers.Callable(lambda c: c.runtime.cdi_spec_dirs, config)),
+    )
+    oci_hooks = providers.Singleton(
+        _loaded,
+        providers.Factory(DirectoryOciHooks, providers.Callable(lambda c: c.runtime.hooks_dir, config)),
+    )
     sandbox_lookup = providers.Singleton(SandboxServiceLookup, sandboxes=sandboxes)
     container_rootfs = providers.Singleton(ImageServiceRootfs, images=images)
     container_service = providers.Singleton(
@@ -374,7 +396,11 @@ class Container(containers.DeclarativeContainer):
             runtimes=runtime_handlers,
             default_runtime=providers.Callable(lambda c: c.runtime.default_runtime, config),
             host=host_facts,
+            hugepages=hugepages,
             create_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+            cdi_specs=cdi_specs,
+            oci_hooks=oci_hooks,
+            log_size_max=providers.Callable(lambda c: c.runtime.log_size_max, config),
             events=lifecycle_events,
         ),
     )

@@ -11,6 +11,7 @@ from domain.container_config import Resources
 from domain.sandbox_model import NamespaceMode
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -35,6 +36,7 @@ def handlers() -> SandboxHandlers:
         FakeCgroups(),
         FakePodContainers(),
         SandboxSettings(),
+        FakeHugePages(),
     )
     return SandboxHandlers(service)
 
