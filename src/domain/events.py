@@ -31,8 +31,10 @@ class LifecycleLedger:
     def __init__(self, sink: ContainerEventSink) -> None:
         self._sink = sink
         self._published: dict[str, set[ContainerEventType]] = {}
-        # Publishing is in-memory work (statuses from the services' listings), so one lock is cheap.
-        self._lock = threading.Lock()
+        # Publishing is in-memory work (statuses from the services' listings), so one lock is cheap. It is
+        # re-entrant: describing one change lists the pod's containers, and the containers service may learn
+        # another container's exit right then and report it from the same thread.
+        self._lock = threading.RLock()
 
     def publish(self, container_id: str, pod_id: str, kind: ContainerEventType) -> None:
         with self._lock:
@@ -41,13 +43,13 @@ class LifecycleLedger:
                 return
             if kind == ContainerEventType.STARTED and ContainerEventType.STOPPED in done:
                 return  # its exit already reported the start
-            if kind == ContainerEventType.STOPPED and ContainerEventType.STARTED not in done:
+            implied = kind == ContainerEventType.STOPPED and ContainerEventType.STARTED not in done
+            done.update((kind, ContainerEventType.STARTED) if implied else (kind,))  # before the sink runs
+            if implied:
                 self._sink.container_event(container_id, pod_id, ContainerEventType.STARTED)
-                done.add(ContainerEventType.STARTED)
             self._sink.container_event(container_id, pod_id, kind)
-            done.add(kind)
             if kind == ContainerEventType.DELETED:
-                del self._published[container_id]
+                self._published.pop(container_id, None)
 
     @contextmanager
     def removal(self, container_id: str, pod_id: str) -> Iterator[None]:
