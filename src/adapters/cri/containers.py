@@ -238,16 +238,14 @@ def _signal_name(code: int) -> str:
     return name
 
 
+# The LinuxContainerResources fields that are the same in protobuf and in the domain's Resources.
+_PLAIN_RESOURCES = ("cpu_period", "cpu_quota", "cpu_shares", "memory_limit_in_bytes",
+                    "memory_swap_limit_in_bytes", "oom_score_adj", "cpuset_cpus", "cpuset_mems")  # fmt: skip
+
+
 def resources(r: pb.LinuxContainerResources) -> Resources:
     return Resources(
-        cpu_period=r.cpu_period,
-        cpu_quota=r.cpu_quota,
-        cpu_shares=r.cpu_shares,
-        memory_limit_in_bytes=r.memory_limit_in_bytes,
-        memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
-        oom_score_adj=r.oom_score_adj,
-        cpuset_cpus=r.cpuset_cpus,
-        cpuset_mems=r.cpuset_mems,
+        **{name: getattr(r, name) for name in _PLAIN_RESOURCES},
         hugepage_limits=tuple(HugepageLimit(h.page_size, h.limit) for h in r.hugepage_limits),
         unified=tuple(sorted(r.unified.items())),
     )
@@ -315,14 +313,7 @@ def _listed(container: Container) -> pb.Container:
 
 def linux_container_resources(r: Resources) -> pb.LinuxContainerResources:
     return pb.LinuxContainerResources(
-        cpu_period=r.cpu_period,
-        cpu_quota=r.cpu_quota,
-        cpu_shares=r.cpu_shares,
-        memory_limit_in_bytes=r.memory_limit_in_bytes,
-        memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
-        oom_score_adj=r.oom_score_adj,
-        cpuset_cpus=r.cpuset_cpus,
-        cpuset_mems=r.cpuset_mems,
+        **{name: getattr(r, name) for name in _PLAIN_RESOURCES},
         hugepage_limits=[pb.HugepageLimit(page_size=h.page_size, limit=h.limit) for h in r.hugepage_limits],
         unified=dict(r.unified),
     )

@@ -86,7 +86,10 @@ class RuncRuntime:
             raise Internal(f"{Path(self._binary).name} create {container_id} exited {returncode}: {detail}")
 
     def start(self, container_id: str) -> None:
-        result = self._run("start", container_id, check=False)
+        self._check(self._run("start", container_id, check=False), container_id)
+
+    def _check(self, result: runner.CommandResult, container_id: str) -> None:
+        """A failed command as the port's errors: an unknown container, a container in the wrong state."""
         if result.returncode != 0:
             if _matches(result, _GONE):
                 raise NotFound(f"container {container_id} is not known to {Path(self._binary).name}")
@@ -121,12 +124,7 @@ class RuncRuntime:
             json.dump(dict(resources), handle)
             handle.flush()
             result = self._run("update", "--resources", handle.name, container_id, check=False)
-        if result.returncode != 0:
-            if _matches(result, _GONE):
-                raise NotFound(f"container {container_id} is not known to {Path(self._binary).name}")
-            if _matches(result, _WRONG_STATE):
-                raise FailedPrecondition(str(runner.CommandFailed(result)))
-            raise runner.CommandFailed(result)
+        self._check(result, container_id)
 
     def exec(self, container_id: str, process: Mapping[str, Any], streams: ProcessStreams) -> int:
         return exec_with_streams(self._args(), container_id, process, streams, self._scratch_dir)
