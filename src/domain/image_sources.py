@@ -4,7 +4,7 @@ registries.conf (`domain/registries_conf.py`) turns a user-written name into can
 an alias for a short name) and each candidate into sources (mirrors in order, then the rewritten location);
 a blocked registry has none. The Registry port fetches from one source at a time. The first source that
 serves the image wins; when none does, the error lists why each failed, and its kind is the most telling
-failure: unreachable, refused credentials, broken content, blocked, then not found.
+failure: unreachable, too slow, refused credentials, too large, broken content, blocked, then not found.
 """
 
 from collections.abc import Callable
@@ -12,14 +12,30 @@ from dataclasses import replace
 
 import structlog
 
-from domain.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, PycrioError, Unavailable
+from domain.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PycrioError,
+    ResourceExhausted,
+    Unavailable,
+)
 from domain.registries_conf import RegistriesConf
 from ports.registry import Platform, Registry, RegistryAuth, ResolvedImage
 
 _log = structlog.get_logger("pycrio.images")
 
 # Which failure decides the final error when every source failed: the first kind present in this order.
-_ERROR_ORDER: tuple[type[PycrioError], ...] = (Unavailable, InvalidArgument, Internal, FailedPrecondition)
+_ERROR_ORDER: tuple[type[PycrioError], ...] = (
+    Unavailable,
+    DeadlineExceeded,
+    InvalidArgument,
+    ResourceExhausted,
+    Internal,
+    FailedPrecondition,
+)
 
 
 def resolve_image(
