@@ -161,7 +161,7 @@ class RuntimeConfig:
 
 
 @dataclass
-class ImageConfig:
+class ImageSettings:
     registries_conf: str = setting(
         "/etc/containers/registries.conf", "containers-registries.conf(5), read at every pull", **_ABSOLUTE
     )
@@ -342,7 +342,7 @@ class Config:
     log: LogConfig = setting(doc="logging", factory=LogConfig)
     grpc: GrpcConfig = setting(doc="the CRI gRPC server", factory=GrpcConfig)
     runtime: RuntimeConfig = setting(doc="OCI runtimes, monitor, state", factory=RuntimeConfig)
-    image: ImageConfig = setting(doc="image pulls and storage", factory=ImageConfig)
+    image: ImageSettings = setting(doc="image pulls and storage", factory=ImageSettings)
     network: NetworkConfig = setting(doc="CNI", factory=NetworkConfig)
     pods: PodsConfig = setting(doc="pod sandboxes", factory=PodsConfig)
     streaming: StreamingConfig = setting(doc="the streaming server", factory=StreamingConfig)

@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from dependency_injector import containers, providers
@@ -18,17 +18,14 @@ from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cgroups.hugepages import SysfsHugePages
 from adapters.cni.network import CniNetwork
-from adapters.containers.pod_containers import ServicePodContainers
-from adapters.containers.stream_targets import ServiceStreamTargets
-from adapters.containers.wiring import build_container_service
-from adapters.cri.container_events import ContainerExits, ContainerLifecycleEvents, LifecycleLedger
+from adapters.conmon.monitor import ConmonMonitor
+from adapters.containers.image_rootfs import ImageServiceRootfs
 from adapters.cri.containers import ContainerHandlers
 from adapters.cri.events import ContainerEventHandlers, CriEventPublisher, EventStreams
 from adapters.cri.handler_statuses import HandlerStatuses
 from adapters.cri.images import ImageHandlers
 from adapters.cri.pod_metrics import PodMetricsHandlers
 from adapters.cri.runtime_info import RuntimeInfoHandlers
-from adapters.cri.sandbox_events import SandboxEventHandlers
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
@@ -36,8 +33,12 @@ from adapters.cri.stats import StatsHandlers
 from adapters.cri.streaming import StreamingHandlers
 from adapters.diskusage.walk import WalkingDiskUsage
 from adapters.exits.watcher import ExitFileWatcher
+from adapters.extensions.cdi_spec_dirs import DirectoryCdiSpecs
+from adapters.extensions.hook_dirs import DirectoryOciHooks
+from adapters.host.bundles import DirectoryBundles
+from adapters.host.facts import read_host_facts
+from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
-from adapters.metrics.pulls import MeteredRegistry, PullMetricsHandlers
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
@@ -48,6 +49,7 @@ from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.deferred import DeferredRegistry
 from adapters.registry.host_platform import host_platform
 from adapters.runc.features import supports_recursive_read_only
+from adapters.runc.runtime import RuncRuntime
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
@@ -55,7 +57,6 @@ from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.limits import UnpackLimits
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
-from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
 from adapters.trust.files import LocalTrustFiles
@@ -63,10 +64,15 @@ from adapters.trust.gpg import GpgVerifier
 from adapters.trust.lookaside import LookasideStore
 from adapters.trust.sigstore import SigstoreVerifier
 from adapters.trust.verifier import OfflineSignatureVerifier
-from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
+from app.links.exits import ContainerExits
+from app.links.pod_containers import ServicePodContainers
+from app.links.sandbox_lookup import SandboxServiceLookup
+from app.links.stream_targets import ServiceStreamTargets
+from app.links.workloads import ServiceWorkloads
 from app.version import VERSION
-from domain.events import Broadcaster
+from domain.containers import ContainerService, RuntimeHandler
+from domain.events import Broadcaster, LifecycleLedger
 from domain.images import ImageService
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
@@ -77,7 +83,8 @@ from domain.trust import ImageTrust, TrustSettings
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
-from ports.metrics import RuntimeMetrics
+from ports.metrics import PullMetrics, RuntimeMetrics
+from ports.oci_runtime import OciRuntime
 from ports.registry import Registry
 
 
@@ -160,7 +167,6 @@ def _http_registry(config: Config) -> Registry:
     from adapters.registry.transport import RegistryLimits
 
     return HttpRegistry(
-        registries_conf=_registries_conf_loader(config),
         # A safety net behind the image service's no-progress watchdog, which must fire first so a stalled
         # pull ends as DEADLINE_EXCEEDED (pull_progress_timeout = 0 disables the watchdog, not the net).
         timeout=_registry_read_timeout(config),
@@ -183,6 +189,7 @@ def _image_service(
     users: ImageUsers,
     trust: ImageTrust,
     registries_conf: Callable[[], RegistriesConf],
+    metrics: PullMetrics,
 ) -> ImageService:
     service = ImageService(
         registry,
@@ -195,14 +202,47 @@ def _image_service(
         pull_progress_interval=config.image.pull_progress_interval,
         max_image_bytes=config.image.max_image_bytes,
         platform=host_platform(),
-        search_registries=lambda: list(registries_conf().search_registries()),
+        registries_conf=registries_conf,
+        metrics=metrics,
         credentials=AuthFileCredentials(config.image.global_auth_file, config.image.namespaced_auth_dir),
     )
     service.recover()
     return service
 
 
+def _runtime_handlers(config: Config, oci_runtime: Callable[..., OciRuntime]) -> dict[str, RuntimeHandler]:
+    """One OCI runtime per configured handler, each made by the `oci_runtime` provider."""
+    systemd = config.runtime.cgroup_driver == "systemd"
+    return {
+        name: RuntimeHandler(
+            oci_runtime(
+                handler.path,
+                handler.root or str(_run_dir(config) / name),
+                timeout=config.runtime.subprocess_timeout,
+                systemd_cgroup=systemd,
+            ),
+            systemd_cgroup=systemd,
+        )
+        for name, handler in config.runtime.runtimes.items()
+    }
+
+
+_Loadable = TypeVar("_Loadable", DirectoryCdiSpecs, DirectoryOciHooks)
+
+
+def _loaded(directory: _Loadable) -> _Loadable:
+    directory.load()
+    return directory
+
+
+def _restored(service: ContainerService) -> ContainerService:
+    """The containers service once it has taken back the containers persisted before a restart."""
+    service.restore()
+    return service
+
+
 class Container(containers.DeclarativeContainer):
+    __self__ = providers.Self()
     config = providers.Dependency(instance_of=Config)
 
     state_store = providers.Singleton(
@@ -226,10 +266,32 @@ class Container(containers.DeclarativeContainer):
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
+
+    # Lifecycle events (GetContainerEvents): the pods and containers services report every change to one
+    # ledger; the publisher describes each with the CRI statuses of its pod, read from those services.
+    clock = providers.Singleton(SystemClock)
+    # Prometheus metrics (docs/monitoring.md).
+    runtime_metrics = providers.Singleton(_runtime_metrics, config)
+    event_broadcaster: providers.Singleton[Broadcaster[Any]] = providers.Singleton(
+        Broadcaster,
+        capacity=providers.Callable(lambda c: c.stats.events_queue_size, config),
+        on_drop=runtime_metrics.provided.container_events_dropped,
+    )
+    pod_statuses = providers.Singleton(
+        HandlerStatuses,
+        sandboxes=providers.Callable(lambda c: c.sandboxes, __self__),
+        containers=providers.Callable(lambda c: c.container_service, __self__),
+    )
+    container_events = providers.Singleton(
+        CriEventPublisher, broadcaster=event_broadcaster, statuses=pod_statuses, clock=clock
+    )
+    lifecycle_events = providers.Singleton(LifecycleLedger, sink=container_events)
     cgroups = providers.Singleton(CgroupFs)
     hugepages = providers.Singleton(SysfsHugePages)
-    # Bound to the containers service when that is built (they need each other).
-    pod_containers = providers.Singleton(ServicePodContainers)
+    # The pods and containers services need each other: the containers service is looked up at first use.
+    pod_containers = providers.Singleton(
+        ServicePodContainers, containers=providers.Callable(lambda c: c.container_service, __self__)
+    )
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -240,6 +302,7 @@ class Container(containers.DeclarativeContainer):
         cgroups=cgroups,
         containers=pod_containers,
         settings=providers.Callable(_sandbox_settings, config),
+        events=lifecycle_events,
         hugepages=hugepages,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
@@ -278,9 +341,6 @@ class Container(containers.DeclarativeContainer):
     # A container holds a root file system from create to remove: exactly while its image is in use.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
-    # Prometheus metrics (docs/monitoring.md); the registry decorator counts pulled bytes.
-    runtime_metrics = providers.Singleton(_runtime_metrics, config)
-    metered_registry = providers.Singleton(MeteredRegistry, registry=registry, metrics=runtime_metrics)
     # Signature policy on every pull (docs/images.md, "Trust").
     signature_verifier = providers.Singleton(
         OfflineSignatureVerifier,
@@ -294,42 +354,79 @@ class Container(containers.DeclarativeContainer):
         settings=providers.Callable(_trust_settings, config),
         files=providers.Singleton(LocalTrustFiles),
         lookaside=providers.Singleton(LookasideStore),
-        registry=metered_registry,
+        registry=registry,
         verifier=signature_verifier,
         observer=runtime_metrics,
     )
     images = providers.Singleton(
         _image_service,
         config=config,
-        registry=metered_registry,
+        registry=registry,
         layers=layer_store,
         images=image_store,
         users=image_users,
         trust=image_trust,
         registries_conf=registries_conf,
+        metrics=runtime_metrics,
     )
     image_handlers = providers.Singleton(ImageHandlers, service=images)
 
+    # Containers: one OCI runtime per runtime handler (`oci_runtime` makes each), conmon, host files.
+    oci_runtime = providers.Factory(
+        RuncRuntime, scratch_dir=providers.Callable(lambda c: _run_dir(c) / "exec", config)
+    )
+    runtime_handlers = providers.Singleton(_runtime_handlers, config, oci_runtime.provider)
+    container_monitor = providers.Singleton(
+        ConmonMonitor,
+        conmon=providers.Callable(lambda c: c.runtime.conmon, config),
+        persist_root=providers.Callable(lambda c: _run_dir(c) / "conmon", config),
+        exits_dir=providers.Callable(lambda c: _run_dir(c) / "exits", config),
+        sockets_dir=providers.Callable(lambda c: _run_dir(c) / "attach", config),
+    )
+    host_files = providers.Singleton(RealHostFiles)
+    host_facts = providers.Singleton(
+        read_host_facts, providers.Callable(lambda c: c.runtime.cgroup_driver, config)
+    )
+    bundles = providers.Singleton(
+        DirectoryBundles, root=providers.Callable(lambda c: _run_dir(c) / "containers", config)
+    )
+    # CDI specs and OCI hooks are read once now: broken files are logged at start-up, not at the first create.
+    cdi_specs = providers.Singleton(
+        _loaded,
+        providers.Factory(DirectoryCdiSpecs, providers.Callable(lambda c: c.runtime.cdi_spec_dirs, config)),
+    )
+    oci_hooks = providers.Singleton(
+        _loaded,
+        providers.Factory(DirectoryOciHooks, providers.Callable(lambda c: c.runtime.hooks_dir, config)),
+    )
+    sandbox_lookup = providers.Singleton(SandboxServiceLookup, sandboxes=sandboxes)
+    container_rootfs = providers.Singleton(ImageServiceRootfs, images=images)
     container_service = providers.Singleton(
-        build_container_service,
-        config=config,
-        store=state_store,
-        sandboxes=sandboxes,
-        images=images,
-        pod_containers=pod_containers,
-        hugepages=hugepages,
+        _restored,
+        providers.Factory(
+            ContainerService,
+            store=state_store,
+            sandboxes=sandbox_lookup,
+            rootfs=container_rootfs,
+            host_files=host_files,
+            bundles=bundles,
+            monitor=container_monitor,
+            runtimes=runtime_handlers,
+            default_runtime=providers.Callable(lambda c: c.runtime.default_runtime, config),
+            host=host_facts,
+            hugepages=hugepages,
+            create_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+            cdi_specs=cdi_specs,
+            oci_hooks=oci_hooks,
+            log_size_max=providers.Callable(lambda c: c.runtime.log_size_max, config),
+            events=lifecycle_events,
+        ),
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 
     # Streaming (Exec/Attach/PortForward) into the containers and pods of the services above.
     stream_targets = providers.Singleton(
         ServiceStreamTargets, containers=container_service, sandboxes=sandboxes
-    )
-    container_io = stream_targets
-    container_streams = providers.Singleton(
-        OciContainerStreams,
-        lookup=container_io,
-        scratch_dir=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exec", config),
     )
     port_forwarder = providers.Singleton(NetnsPortForwarder, netns_of=stream_targets.provided.sandbox_netns)
     streaming_cache = providers.Singleton(
@@ -340,7 +437,7 @@ class Container(containers.DeclarativeContainer):
         address=providers.Callable(lambda c: c.streaming.address, config),
         port=providers.Callable(lambda c: c.streaming.port, config),
         cache=streaming_cache,
-        container_streams=container_streams,
+        container_streams=container_service,
         port_forwarder=port_forwarder,
         idle_timeout=providers.Callable(lambda c: c.streaming.idle_timeout, config),
         tls_cert=providers.Callable(lambda c: c.streaming.tls_cert, config),
@@ -356,12 +453,10 @@ class Container(containers.DeclarativeContainer):
     streaming_handlers = providers.Singleton(StreamingHandlers, service=streaming_service)
 
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
-    clock = providers.Singleton(SystemClock)
     metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics, images)
     # What stats and events know of pods and containers: thin adapters over their services.
-    workloads = providers.Singleton(ServiceWorkloads, sandboxes=sandboxes, containers=container_service)
-    pod_statuses = providers.Singleton(
-        HandlerStatuses, sandboxes=sandbox_handlers, containers=container_service
+    workloads = providers.Singleton(
+        ServiceWorkloads, sandboxes=sandboxes, containers=container_service, layers=layer_store
     )
     stats_service = providers.Singleton(
         StatsService,
@@ -380,32 +475,11 @@ class Container(containers.DeclarativeContainer):
     stats_collector = providers.Singleton(
         StatsCollector, service=stats_service, period=providers.Callable(lambda c: c.stats.period, config)
     )
-    event_broadcaster: providers.Singleton[Broadcaster[Any]] = providers.Singleton(
-        Broadcaster,
-        capacity=providers.Callable(lambda c: c.stats.events_queue_size, config),
-        on_drop=runtime_metrics.provided.container_events_dropped,
-    )
-    # The ContainerEventSink the pods and containers services report lifecycle changes to.
-    container_events = providers.Singleton(
-        CriEventPublisher, broadcaster=event_broadcaster, statuses=pod_statuses, clock=clock
-    )
     stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
     pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
     event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
-    sandbox_event_handlers = providers.Singleton(
-        SandboxEventHandlers, handlers=sandbox_handlers, publisher=container_events, statuses=pod_statuses
-    )
-    container_event_ledger = providers.Singleton(LifecycleLedger, publisher=container_events)
-    container_event_handlers = providers.Singleton(
-        ContainerLifecycleEvents,
-        handlers=container_handlers,
-        service=container_service,
-        ledger=container_event_ledger,
-    )
-    container_exits = providers.Singleton(
-        ContainerExits, service=container_service, ledger=container_event_ledger, metrics=runtime_metrics
-    )
-    # conmon writes <run_dir>/exits/<id> (adapters/containers/wiring.py) when a container's process ends.
+    container_exits = providers.Singleton(ContainerExits, service=container_service, metrics=runtime_metrics)
+    # conmon writes <run_dir>/exits/<id> (container_monitor above) when a container's process ends.
     exit_watcher = providers.Singleton(
         ExitFileWatcher,
         directory=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exits", config),
@@ -423,19 +497,15 @@ class Container(containers.DeclarativeContainer):
         runtime_service,
         groups=providers.List(
             runtime_info_handlers,
-            sandbox_event_handlers,
-            container_event_handlers,
+            sandbox_handlers,
+            container_handlers,
             stats_handlers,
             pod_metrics_handlers,
             event_handlers,
             streaming_handlers,
         ),
     )
-    # PullImage successes and failures are counted around the image handlers.
-    pull_metrics_handlers = providers.Singleton(
-        PullMetricsHandlers, handlers=image_handlers, metrics=runtime_metrics
-    )
-    image_servicer = providers.Singleton(image_service, groups=providers.List(pull_metrics_handlers))
+    image_servicer = providers.Singleton(image_service, groups=providers.List(image_handlers))
 
     server = providers.Singleton(
         CriServer,

@@ -7,6 +7,10 @@ areas supply the image config and the sandbox facts. The OCI spec builder (oci_s
 import enum
 from dataclasses import dataclass, field
 
+from domain.image_config import ImageConfig
+
+__all__ = ["ImageConfig"]  # the images area's, re-exported: the image config a container is made from
+
 
 class Propagation(enum.Enum):
     """CRI MountPropagation, with the OCI option each one becomes."""
@@ -143,19 +147,6 @@ class ContainerConfig:
     security: SecurityContext = field(default_factory=SecurityContext)
     stop_signal: str = ""  # "SIGTERM" etc.; "" = runtime default
     cdi_devices: tuple[str, ...] = ()  # fully qualified CDI device names (vendor.com/class=name)
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """The parts of an OCI image config a container uses (image-spec `config`)."""
-
-    user: str = ""
-    env: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] | None = None
-    cmd: tuple[str, ...] = ()
-    working_dir: str = ""
-    stop_signal: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ State machine (CRI ContainerState): CREATED -> RUNNING -> EXITED; UNKNOWN when t
 whose exit nobody recorded. The exit of a running container is learnt from the monitor's exit record.
 
 Every container is persisted through the StateStore before its first side effect (state "creating") so that
-a daemon that dies half-way through a create cleans up on restart. Names are reserved per sandbox; a kubelet
-retry of a create that already finished gets the same container back instead of "name is reserved".
+a daemon that dies half-way through a create cleans up on restart. Names are reserved per sandbox
+(domain/reservations.py); a kubelet retry of a create that is under way or finished gets the same container
+back instead of "name is reserved".
 Work on one container holds that container's lock only; nothing holds a global lock across a subprocess,
 and no lock is held across a wait whose length a request chooses: a stop's grace period is waited out
 without the lock (RemoveContainer pre-empts it), and stop and remove do not queue behind a create that is
@@ -35,6 +36,7 @@ from domain.errors import (
     NotFound,
     PycrioError,
 )
+from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.oci_spec import (
     SIGNALS,
     HostDevice,
@@ -45,6 +47,7 @@ from domain.oci_spec import (
     settable_hugepage_sizes,
     stop_signal,
 )
+from domain.reservations import Handover, Reservations
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
 from ports.cdi_specs import CdiSpecs
@@ -56,6 +59,7 @@ from ports.oci_hooks import OciHooks
 from ports.oci_runtime import OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
+from ports.streaming import ProcessStreams
 
 _KIND = "containers"
 SIGKILL = 9
@@ -149,18 +153,6 @@ class RuntimeHandler:
     systemd_cgroup: bool = False
 
 
-@dataclass(frozen=True)
-class StreamEndpoints:
-    container_id: str
-    runtime_binary: str
-    runtime_root: str
-    bundle: str
-    attach_socket: str
-    stdin: bool
-    stdin_once: bool
-    tty: bool
-
-
 def container_name(config: ContainerConfig, sandbox: SandboxFacts) -> str:
     """The kubelet-style unique name: k8s_<container>_<pod>_<namespace>_<pod uid>_<attempt>."""
     return f"k8s_{config.name}_{sandbox.name}_{sandbox.namespace}_{sandbox.uid}_{config.attempt}"
@@ -190,6 +182,7 @@ class ContainerService:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         new_id: Callable[[], str] = lambda: secrets.token_hex(32),
+        events: LifecycleLedger | None = None,
         cdi_specs: CdiSpecs | None = None,  # None: no CDI spec directories, every CDI device is unknown
         oci_hooks: OciHooks | None = None,  # None: no hook directories
         log_size_max: int = -1,  # bytes of a container's log before the monitor starts it afresh; -1 = none
@@ -208,14 +201,15 @@ class ContainerService:
         self._sleep = sleep
         self._monotonic = monotonic
         self._new_id = new_id
+        self._events = events or unreported()
         self._cdi_specs = cdi_specs
         self._oci_hooks = oci_hooks
         self._log_size_max = log_size_max
         self._containers: dict[str, Container] = {}
-        self._names: dict[str, str] = {}  # reserved name -> container id
+        self._names = Reservations("container")
         # Ids of creates still running whose container was removed meanwhile (they undo themselves).
         self._abandoned: set[str] = set()
-        self._index_lock = threading.Lock()  # guards the dicts and the set above only
+        self._index_lock = threading.Lock()  # guards the dict and the set above only
 
     # --- lookup -----------------------------------------------------------------------------------------
 
@@ -310,13 +304,12 @@ class ContainerService:
             fingerprint=fingerprint,
             resources=config.resources,
         )
-        while True:
-            owner = self._reserve(container)
-            if owner is None:
-                break  # reserved, and container.lock is held for us
-            finished = self._wait_for_identical_create(owner, container)
-            if finished is not None:
-                return finished
+        finished = self._names.reserve(name, container.id, fingerprint)
+        if finished is not None:
+            return self._identical(finished, name)
+        container.lock.acquire()  # fresh, so this never waits
+        with self._index_lock:
+            self._containers[container.id] = container
         try:
             self._persist(container)
             self._create_on_host(container, sandbox, handler, image.config)
@@ -328,6 +321,8 @@ class ContainerService:
                 raise FailedPrecondition(f"container {container.id} was removed while it was being created")
             container.created_at = self._now_ns()
             self._persist(container)
+            self._names.created(name, container.id, Handover.ALWAYS)
+            self._events.publish(container.id, container.sandbox_id, ContainerEventType.CREATED)
         except BaseException:
             self._undo_create(container, handler)
             raise
@@ -335,42 +330,19 @@ class ContainerService:
             container.lock.release()
         return container.id
 
-    def _reserve(self, container: Container) -> Container | None:
-        """Reserve the name and lock the new container; or the container that holds the name."""
+    def _identical(self, container_id: str, name: str) -> str:
+        """The container an identical earlier request made, while it has not been started yet."""
         with self._index_lock:
-            owner_id = self._names.get(container.name)
-            if owner_id is not None:
-                owner = self._containers.get(owner_id)
-                if owner is not None:
-                    return owner
-            container.lock.acquire()  # fresh, so this never waits
-            self._names[container.name] = container.id
-            self._containers[container.id] = container
-        return None
-
-    def _wait_for_identical_create(self, owner: Container, container: Container) -> str | None:
-        """A kubelet retry of a create that is running or done gets its result (cri-o's resourcestore).
-
-        Returns the finished container's id; None when the first attempt failed (the name is free again).
-        """
-        if owner.fingerprint != container.fingerprint:
-            raise AlreadyExists(f"container name {container.name!r} is reserved for {owner.id}")
-        with owner.lock:  # waits while the first attempt is still creating
-            pass
-        with self._index_lock:
-            still_there = self._containers.get(owner.id) is owner
-        if not still_there:
-            return None
-        if owner.creating or owner.state is not ContainerState.CREATED:
-            raise AlreadyExists(f"container name {container.name!r} is reserved for {owner.id}")
-        return owner.id
+            owner = self._containers.get(container_id)
+        if owner is None or owner.creating or owner.state is not ContainerState.CREATED:
+            raise AlreadyExists(f"container name {name!r} is reserved by container {container_id}")
+        return container_id
 
     def _release(self, container: Container) -> None:
         with self._index_lock:
             self._abandoned.discard(container.id)
             self._containers.pop(container.id, None)
-            if self._names.get(container.name) == container.id:
-                del self._names[container.name]
+        self._names.release(container.name, container.id)
 
     def _create_on_host(
         self, container: Container, sandbox: SandboxFacts, handler: RuntimeHandler, image_config: ImageConfig
@@ -547,6 +519,7 @@ class ContainerService:
             container.state = ContainerState.RUNNING
             container.started_at = starting_at
             self._persist(container)
+            self._events.publish(container.id, container.sandbox_id, ContainerEventType.STARTED)
             self._refresh(container)  # a command that ends at once may already have exited
 
     def stop(self, container_id: str, timeout: float) -> None:
@@ -627,6 +600,7 @@ class ContainerService:
             self._remove_image_volumes(container)
             self._store.delete(_KIND, container.id)
             self._release(container)
+            self._events.publish(container.id, container.sandbox_id, ContainerEventType.DELETED)
 
     # --- status -----------------------------------------------------------------------------------------
 
@@ -646,6 +620,7 @@ class ContainerService:
         container.reason = exit_reason(status.exit_code, status.oom_killed)
         container.pid = 0
         self._persist(container)
+        self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
 
     def status(self, container_id: str) -> Container:
         """Never waits behind a long operation (a stop's grace period): then the last known state is given."""
@@ -702,20 +677,27 @@ class ContainerService:
         # The lock is released: a long exec must not block status, stop or other execs.
         return self._monitor.exec_sync(request, process, timeout)
 
-    def stream_endpoints(self, container_id: str) -> StreamEndpoints:
-        """Where a running container's processes and I/O are reached, for exec and attach streams."""
+    def running(self, container_id: str) -> Container:
+        """The container (by id or prefix); FailedPrecondition unless it is RUNNING."""
+        with self._locked_running(container_id) as container:
+            return _detached(container)
+
+    def exec(self, container_id: str, command: list[str], streams: ProcessStreams) -> int:
+        """Streaming Exec: `command` in the running container wired to the client's streams."""
         with self._locked_running(container_id) as container:
             runtime = self._handler(container.runtime_handler).runtime
-            return StreamEndpoints(
-                container_id=container.id,
-                runtime_binary=runtime.binary,
-                runtime_root=runtime.root,
-                bundle=container.bundle,
-                attach_socket=str(self._monitor.attach_socket(container.id)),
-                stdin=container.config.stdin,
-                stdin_once=container.config.stdin_once,
-                tty=container.config.tty,
-            )
+            running_id = container.id
+            process = dict(container.spec["process"])
+        process["args"] = list(command)
+        process["terminal"] = streams.tty
+        # The lock is released: an interactive exec may last as long as the client likes.
+        return runtime.exec(running_id, process, streams)
+
+    def attach(self, container_id: str, streams: ProcessStreams) -> None:
+        """Streaming Attach: join the running container's main process through its monitor."""
+        with self._locked_running(container_id) as container:
+            running_id, config = container.id, container.config
+        self._monitor.attach(running_id, streams, config.stdin, config.stdin_once, config.tty)
 
     def update_resources(self, container_id: str, resources: Resources) -> None:
         """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised."""
@@ -779,13 +761,14 @@ class ContainerService:
                 continue
             with self._index_lock:
                 self._containers[container.id] = container
-                self._names[container.name] = container.id
+            self._names.restored(container.name, container.id, container.fingerprint, Handover.ALWAYS)
             handler = self._runtimes.get(container.runtime_handler)
             if container.creating:
                 self._undo_create(container, handler)
                 continue
             with container.lock:
                 self._reconcile(container, handler)
+            self._events.known(container.id, _EVENTS_BEFORE[container.state])
 
     def _reconcile(self, container: Container, handler: RuntimeHandler | None) -> None:
         self._refresh(container)
@@ -807,6 +790,16 @@ class ContainerService:
             container.state = ContainerState.RUNNING
             container.started_at = container.started_at or self._now_ns()
             self._persist(container)
+
+
+# What a restored container in each state has already been reported as (by an earlier daemon).
+_E = ContainerEventType
+_EVENTS_BEFORE = {
+    ContainerState.CREATED: (_E.CREATED,),
+    ContainerState.RUNNING: (_E.CREATED, _E.STARTED),
+    ContainerState.EXITED: (_E.CREATED, _E.STARTED, _E.STOPPED),
+    ContainerState.UNKNOWN: (_E.CREATED, _E.STARTED, _E.STOPPED),
+}
 
 
 def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:

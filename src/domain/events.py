@@ -1,33 +1,83 @@
-"""Container lifecycle events, broadcast to every subscriber without ever blocking the publisher.
+"""Container lifecycle events: the ledger the pods and containers services report to, and the broadcaster
+that hands events to every subscriber without ever blocking the publisher.
 
-The kubelet (evented PLEG) and tools follow GetContainerEvents instead of polling. Each subscriber has its
-own bounded queue; when one is full (a slow or stuck client) the event is dropped for that subscriber only
-and counted, so a runtime operation never waits on a client.
+The kubelet (evented PLEG) and tools follow GetContainerEvents instead of polling. `LifecycleLedger` keeps
+each container's (and each pod's infra container's) events single and in order, although several threads
+report them: a command that exits at once can have its exit noticed before its start is reported. Each
+subscriber has its own bounded queue; when one is full (a slow or stuck client) the event is dropped for
+that subscriber only and counted, so a runtime operation never waits on a client.
 """
 
-import enum
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
+
+from ports.container_events import ContainerEventSink, ContainerEventType
 
 T = TypeVar("T")
 
 
-class ContainerEventType(enum.Enum):
-    CREATED = "created"
-    STARTED = "started"
-    STOPPED = "stopped"
-    DELETED = "deleted"
+__all__ = ["Broadcaster", "ContainerEventType", "LifecycleLedger", "Subscription"]
 
 
-@dataclass(frozen=True)
-class ContainerEvent:
-    container_id: str
-    pod_id: str
-    type: ContainerEventType
-    created_at_ns: int
+class LifecycleLedger:
+    """The one ledger of published lifecycle events, shared by the pods and containers services.
+
+    A pod's infra container is reported with the sandbox id as its container id, as cri-o does.
+    """
+
+    def __init__(self, sink: ContainerEventSink) -> None:
+        self._sink = sink
+        self._published: dict[str, set[ContainerEventType]] = {}
+        # Publishing is in-memory work (statuses from the services' listings), so one lock is cheap. It is
+        # re-entrant: describing one change lists the pod's containers, and the containers service may learn
+        # another container's exit right then and report it from the same thread.
+        self._lock = threading.RLock()
+
+    def publish(self, container_id: str, pod_id: str, kind: ContainerEventType) -> None:
+        with self._lock:
+            done = self._published.setdefault(container_id, set())
+            if kind in done:
+                return
+            if kind == ContainerEventType.STARTED and ContainerEventType.STOPPED in done:
+                return  # its exit already reported the start
+            implied = kind == ContainerEventType.STOPPED and ContainerEventType.STARTED not in done
+            done.update((kind, ContainerEventType.STARTED) if implied else (kind,))  # before the sink runs
+            if implied:
+                self._sink.container_event(container_id, pod_id, ContainerEventType.STARTED)
+            self._sink.container_event(container_id, pod_id, kind)
+            if kind == ContainerEventType.DELETED:
+                self._published.pop(container_id, None)
+
+    @contextmanager
+    def removal(self, container_id: str, pod_id: str) -> Iterator[None]:
+        """DELETED once the body has removed the object, described as it was before (a removed pod has no
+        status left to report). Nothing is published when the body raises."""
+        send = self._sink.prepare(container_id, pod_id, ContainerEventType.DELETED)
+        yield
+        with self._lock:
+            self._published.pop(container_id, None)
+            send()
+
+    def known(self, container_id: str, kinds: Iterable[ContainerEventType]) -> None:
+        """Events that happened before this daemon started (restored objects): not published again."""
+        with self._lock:
+            self._published.setdefault(container_id, set()).update(kinds)
+
+
+class _Unreported:
+    def container_event(self, container_id: str, pod_id: str, kind: ContainerEventType) -> None:
+        pass
+
+    def prepare(self, container_id: str, pod_id: str, kind: ContainerEventType) -> Callable[[], None]:
+        return lambda: None
+
+
+def unreported() -> LifecycleLedger:
+    """A ledger nobody listens to (services built without events)."""
+    return LifecycleLedger(_Unreported())
 
 
 class Subscription(Generic[T]):

@@ -2,13 +2,27 @@
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import InvalidArgument
-from ports.image_store import ImageConfig
 
 _SHA256_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """What a container uses from its image's config (OCI image-spec `config`); the one word for it in the
+    images and containers areas. An empty entrypoint means the image has none."""
+
+    user: str = ""
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    working_dir: str = ""
+    volumes: tuple[str, ...] = ()
+    stop_signal: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The image service: pull, look up, list and remove images, and build container root file systems.
 
-Pull resolves a name through the Registry, skips layers the LayerStore already has, streams the others
-into it, then records the image. Concurrent pulls of one reference (with the same credentials) share one
+Pull resolves a name through registries.conf and the Registry (domain/image_sources.py, so every Registry
+adapter sees the same decisions), skips layers the LayerStore already has, streams the others into it,
+then records the image. Concurrent pulls of one reference (with the same credentials) share one
 download: the first caller starts a pull worker, later callers wait for the same result. Each caller waits
 with its own deadline; the pull is cancelled when no byte arrived for `pull_progress_timeout` seconds
 (DeadlineExceeded for every waiter) or when every waiter has given up. A kubelet retry after its own timeout
@@ -28,12 +29,15 @@ import structlog
 from domain import image_reference
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from domain.image_config import chain_ids, digest_hex, parse_image_config
+from domain.image_sources import resolve_image
 from domain.keyed_locks import KeyedLocks
 from domain.pull_progress import PullProgress
+from domain.registries_conf import RegistriesConf
 from ports.credentials import CredentialStore
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore, StorageUsage
+from ports.metrics import PullMetrics
 from ports.registry import Platform, Registry, RegistryAuth, ResolvedImage
 
 _log = structlog.get_logger("pycrio.images")
@@ -94,9 +98,10 @@ class ImageService:
         pull_progress_interval: float = 10.0,
         max_image_bytes: int = 32 * 1024**3,
         platform: Platform | None = None,
-        search_registries: Callable[[], list[str]] = list,
+        registries_conf: Callable[[], RegistriesConf] = RegistriesConf,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
+        metrics: PullMetrics | None = None,
         credentials: CredentialStore | None = None,
     ) -> None:
         self._registry = registry
@@ -110,9 +115,10 @@ class ImageService:
         self._progress_interval = pull_progress_interval
         self._max_image_bytes = max_image_bytes
         self._platform = platform or Platform()
-        self._search_registries = search_registries
+        self._registries_conf = registries_conf
         self._clock = clock
         self._wall_clock_ns = wall_clock_ns
+        self._metrics = metrics
         self._flights: dict[_FlightKey, _Flight] = {}
         self._flights_lock = threading.Lock()
         self._image_locks = KeyedLocks()
@@ -129,6 +135,20 @@ class ImageService:
         Without `auth`, the node's credentials for the image (the pod's `namespace` first) are used.
         `namespace` is the pod's namespace when the kubelet sent the sandbox config: it may choose the
         signature policy, so pulls for different namespaces are not shared."""
+        try:
+            image_id = self._pull_or_join(image, auth, timeout, namespace)
+        except Exception as error:
+            if self._metrics is not None:
+                # The error class is a short, fixed word (NotFound, Unavailable, DeadlineExceeded, ...).
+                self._metrics.image_pull_finished(False, type(error).__name__)
+            raise
+        if self._metrics is not None:
+            self._metrics.image_pull_finished(True)
+        return image_id
+
+    def _pull_or_join(
+        self, image: str, auth: RegistryAuth | None, timeout: float | None, namespace: str
+    ) -> str:
         if not image:
             raise InvalidArgument("no image specified")
         if auth is None and self._credentials is not None:
@@ -218,11 +238,17 @@ class ImageService:
             self._check_cancelled(flight)
             flight.last_progress = self._clock()
             flight.progress.received(len(chunk), flight.last_progress)
+            if self._metrics is not None:
+                self._metrics.image_pull_bytes(len(chunk))
             yield chunk
         self._check_cancelled(flight)
 
+    def _resolve(self, image: str, auth: RegistryAuth | None) -> ResolvedImage:
+        """Where the image comes from is decided here, the same for every Registry adapter."""
+        return resolve_image(self._registry, self._registries_conf, image, auth, self._platform)
+
     def _pull(self, image: str, auth: RegistryAuth | None, namespace: str, flight: _Flight) -> str:
-        resolved = self._registry.resolve(image, auth, self._platform)
+        resolved = self._resolve(image, auth)
         flight.last_progress = self._clock()
         # `source` is the mirror or origin the blobs come from: `host[/repository]`.
         flight.progress.resolved(resolved.source.split("/", 1)[0], resolved.layers, flight.last_progress)
@@ -361,7 +387,7 @@ class ImageService:
     def _candidates(self, reference: str) -> list[image_reference.ImageReference]:
         candidates = [image_reference.parse(reference)]
         if image_reference.is_short_name(reference):
-            for registry in self._search_registries():
+            for registry in self._registries_conf().search_registries():
                 qualified = image_reference.qualify(reference, registry)
                 if qualified not in candidates:
                     candidates.append(qualified)

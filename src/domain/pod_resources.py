@@ -9,8 +9,9 @@ for every size the node has).
 Zero (or empty) leaves a cgroup file as it is, as runc does for container updates (a hugepage limit of 0
 is written: no pages of that size).
 
-Both arrive as recorded with the sandbox: the CRI's JSON mapping with proto field names (64-bit numbers as
-strings), the form RunPodSandbox keeps them in.
+Both are the typed `Resources` a container's limits are too. `resources_from_record` reads them back from a
+sandbox record, including records written before they were typed (the CRI's JSON mapping with proto field
+names, 64-bit numbers as strings).
 """
 
 import re
@@ -19,16 +20,36 @@ from typing import Any
 
 import structlog
 
+from domain.container_config import HugepageLimit, Resources
 from domain.errors import InvalidArgument
 from domain.oci_spec import PAGE_SIZE
 from ports.cgroups import CgroupLimits
 
 _log = structlog.get_logger("pycrio.sandboxes")
 _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_NUMBERS = ("cpu_period", "cpu_quota", "cpu_shares", "memory_limit_in_bytes", "memory_swap_limit_in_bytes",
+            "oom_score_adj")  # fmt: skip
+
+
+def resources_from_record(record: Mapping[str, Any]) -> Resources:
+    """Resources as a sandbox record keeps them: typed (unified as pairs) or, in older records, the CRI's
+    JSON mapping (numbers as strings, unified as an object, absent fields left out)."""
+    unified = record.get("unified") or ()
+    pairs = unified.items() if isinstance(unified, Mapping) else unified
+    return Resources(
+        **{name: int(record.get(name, 0)) for name in _NUMBERS},
+        cpuset_cpus=str(record.get("cpuset_cpus", "")),
+        cpuset_mems=str(record.get("cpuset_mems", "")),
+        hugepage_limits=tuple(
+            HugepageLimit(str(h.get("page_size", "")), int(h.get("limit", 0)))
+            for h in record.get("hugepage_limits") or ()
+        ),
+        unified=tuple(sorted((str(k), str(v)) for k, v in pairs)),
+    )
 
 
 def pod_cgroup_limits(
-    overhead: Mapping[str, Any], resources: Mapping[str, Any], hugepage_sizes: frozenset[str] = frozenset()
+    overhead: Resources, resources: Resources, hugepage_sizes: frozenset[str] = frozenset()
 ) -> CgroupLimits:
     """The pod cgroup's limits; InvalidArgument (naming the field) for a value no cgroup can take.
     Hugepage limits are kept for `hugepage_sizes` (those the host can limit) and left out otherwise."""
@@ -53,13 +74,10 @@ def pod_cgroup_limits(
     )
 
 
-def _numbers(fields: Mapping[str, Any], where: str) -> dict[str, int]:
+def _numbers(fields: Resources, where: str) -> dict[str, int]:
     numbers = {}
     for name in ("cpu_shares", "cpu_quota", "cpu_period", "memory_limit_in_bytes"):
-        try:
-            value = int(fields.get(name, 0))
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"{where}.{name}: {fields[name]!r} is not a number") from None
+        value = int(getattr(fields, name))
         lowest = -1 if name == "cpu_quota" else 0  # -1: no quota
         if value < lowest:
             raise InvalidArgument(f"{where}.{name}: {value} is negative")
@@ -71,15 +89,15 @@ def _numbers(fields: Mapping[str, Any], where: str) -> dict[str, int]:
     return numbers
 
 
-def _cpu_list(fields: Mapping[str, Any], name: str) -> str:
-    value = str(fields.get(name, "")).strip()
+def _cpu_list(fields: Resources, name: str) -> str:
+    value = str(getattr(fields, name)).strip()
     if value and not _CPU_LIST.match(value):
         raise InvalidArgument(f"resources.{name}: {value!r} is not a list like 0-3,6")
     return value
 
 
-def _unified(fields: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    entries = dict(fields.get("unified", {}))
+def _unified(fields: Resources) -> tuple[tuple[str, str], ...]:
+    entries = dict(fields.unified)
     for name in entries:
         if not name or "/" in name or name.startswith("."):
             raise InvalidArgument(f"resources.unified: {name!r} is not a cgroup file name")
@@ -87,20 +105,16 @@ def _unified(fields: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _hugepages(
-    overhead: Mapping[str, Any], resources: Mapping[str, Any], sizes: frozenset[str]
+    overhead: Resources, resources: Resources, sizes: frozenset[str]
 ) -> tuple[tuple[str, int], ...]:
     """Per page size, the sum of both; the kubelet names every size the node has, 0 for none."""
     wanted: dict[str, int] = {}
     for where, fields in (("resources", resources), ("overhead", overhead)):
-        for index, entry in enumerate(fields.get("hugepage_limits", [])):
+        for index, entry in enumerate(fields.hugepage_limits):
             name = f"{where}.hugepage_limits[{index}]"
-            page = str(entry.get("page_size", ""))
+            page, limit = entry.page_size, entry.limit
             if not PAGE_SIZE.match(page):
                 raise InvalidArgument(f"{name}.page_size: {page!r} is not like 2MB")
-            try:
-                limit = int(entry.get("limit", 0))
-            except (TypeError, ValueError):
-                raise InvalidArgument(f"{name}.limit: {entry['limit']!r} is not a number") from None
             if limit < 0:
                 raise InvalidArgument(f"{name}.limit: {limit} is negative")
             wanted[page] = wanted.get(page, 0) + limit

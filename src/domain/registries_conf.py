@@ -155,16 +155,6 @@ class RegistriesConf:
         sources.append(PullSource(_rewrite(reference, table.prefix, table.location), table.insecure, False))
         return Candidate(reference, tuple(sources), False)
 
-    def insecure_host(self, host: str) -> bool:
-        """Whether `host` is configured insecure anywhere (as a registry location, prefix or mirror)."""
-        for table in self.registries:
-            for location, insecure in [(table.location or table.prefix, table.insecure)] + [
-                (m.location, m.insecure) for m in table.mirrors
-            ]:
-                if insecure and location.split("/")[0] == host:
-                    return True
-        return False
-
 
 def parse_registries_conf(text: str, origin: str, drop_in: bool = False) -> RegistriesConf:
     """One registries.conf file. Raises InvalidArgument naming `origin` and the problem."""

@@ -9,6 +9,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from domain.container_config import NamespaceMode, Resources
+from domain.pod_resources import resources_from_record
 from ports.infra import InfraProcess
 from ports.namespaces import PodNamespaces
 from ports.network import (
@@ -20,12 +22,15 @@ from ports.network import (
 )
 from ports.pod_files import PodFilePaths
 
-
-class NamespaceMode(enum.Enum):
-    POD = "POD"
-    CONTAINER = "CONTAINER"
-    NODE = "NODE"
-    TARGET = "TARGET"
+__all__ = [
+    "NamespaceMode",
+    "NamespaceOptions",
+    "NetworkPhase",
+    "PodSandbox",
+    "SandboxConfig",
+    "SandboxMetadata",
+    "SandboxState",
+]
 
 
 class SandboxState(enum.Enum):
@@ -88,8 +93,9 @@ class SandboxConfig:
     sysctls: dict[str, str] = field(default_factory=dict)
     privileged: bool = False
     # Recorded as the CRI sent them (LinuxContainerResources fields), for the containers and for stats.
-    overhead: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
+    # UpdatePodSandboxResources (and RunPodSandbox): the runtime class's overhead, the containers' sum.
+    overhead: Resources = field(default_factory=Resources)
+    resources: Resources = field(default_factory=Resources)
     # Whether user namespaces were asked for (not supported; refused).
     user_namespace: bool = False
 
@@ -151,15 +157,15 @@ class PodSandbox:
             annotations=dict(config["annotations"]),
             cgroup_parent=config["cgroup_parent"],
             namespace_options=NamespaceOptions(
-                network=NamespaceMode(ns_opts["network"]),
-                pid=NamespaceMode(ns_opts["pid"]),
-                ipc=NamespaceMode(ns_opts["ipc"]),
+                network=NamespaceMode[ns_opts["network"]],
+                pid=NamespaceMode[ns_opts["pid"]],
+                ipc=NamespaceMode[ns_opts["ipc"]],
                 target_id=ns_opts["target_id"],
             ),
             sysctls=dict(config["sysctls"]),
             privileged=config["privileged"],
-            overhead=dict(config["overhead"]),
-            resources=dict(config["resources"]),
+            overhead=resources_from_record(config["overhead"]),
+            resources=resources_from_record(config["resources"]),
             user_namespace=config.get("user_namespace", False),
         )
         attachment = doc.get("attachment")
@@ -201,8 +207,10 @@ class PodSandbox:
 
 
 def _encode(value: Any) -> Any:
+    """Enums by name (the only form records have ever had: until NamespaceMode was shared with the
+    containers area, every enum here had its name as its value)."""
     if isinstance(value, enum.Enum):
-        return value.value
+        return value.name
     if isinstance(value, dict):
         return {k: _encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

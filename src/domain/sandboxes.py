@@ -2,9 +2,10 @@
 pod-level resources of an in-place resize (UpdatePodSandboxResources).
 
 What this solves:
-- Names are reserved per pod metadata. A kubelet that timed out retries RunPodSandbox with the same
-  metadata: a retry that arrives while the first call is still working waits for it, and a sandbox whose
-  caller went away is handed to the retry (cri-o's resourcestore). Any other duplicate is AlreadyExists.
+- Names are reserved per pod metadata (domain/reservations.py). A kubelet that timed out retries
+  RunPodSandbox with the same metadata: a retry that arrives while the first call is still working waits
+  for it, and a sandbox whose caller went away is handed to the retry (cri-o's resourcestore). Any other
+  duplicate is AlreadyExists.
 - Intent is persisted before each side effect, so a crash mid-creation is rolled back on restart (a CNI
   ADD that may have run is undone with DEL).
 - Stop and remove are idempotent and never hang on the network: CNI DEL is retried within its own
@@ -17,15 +18,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import structlog
 
 from domain.cgroup_paths import cgroup_levels, infra_cgroup
-from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
+from domain.container_config import Resources
+from domain.errors import InvalidArgument, NotFound, PycrioError
+from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
+from domain.reservations import Handover, Reservations
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
 from ports.cgroups import Cgroups
@@ -59,6 +62,14 @@ class SandboxSettings:
     creation_wait: float = 240.0
 
 
+# What a restored pod in each state has already been reported as (by an earlier daemon).
+_E = ContainerEventType
+_EVENTS_BEFORE = {
+    SandboxState.READY: (_E.CREATED, _E.STARTED),
+    SandboxState.NOTREADY: (_E.CREATED, _E.STARTED, _E.STOPPED),
+}
+
+
 @dataclass(frozen=True)
 class SandboxFilter:
     id: str = ""
@@ -81,6 +92,7 @@ class SandboxService:
         clock: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        events: LifecycleLedger | None = None,
     ) -> None:
         self._store = store
         self._network = network
@@ -94,12 +106,12 @@ class SandboxService:
         self._clock = clock
         self._sleep = sleep
         self._monotonic = monotonic
+        # Each pod's infra container is reported as a container whose id is the sandbox id (as cri-o).
+        self._events = events or unreported()
         self._lock = threading.Lock()
         self._sandboxes: dict[str, PodSandbox] = {}
-        self._names: dict[str, str] = {}
+        self._names = Reservations("pod sandbox", wait=settings.creation_wait)
         self._object_locks: dict[str, threading.Lock] = {}
-        self._creations: dict[str, threading.Event] = {}
-        self._unclaimed: set[str] = set()
         self._restore()
 
     # ---- RunPodSandbox -------------------------------------------------------------------------------
@@ -116,42 +128,32 @@ class SandboxService:
         # A bad cgroup parent is the caller's mistake: refuse it before anything is made.
         infra_cgroup(self._settings.cgroup_driver, config.cgroup_parent or self._default_cgroup_parent(), "")
         key = config.metadata.reservation_key
-        while True:
-            with self._lock:
-                existing = self._names.get(key)
-                if existing is None:
-                    sandbox = self._reserve(config, runtime_handler, oci_runtime)
-                    break
-                pending = self._creations.get(existing)
-                if pending is None:
-                    if existing in self._unclaimed:
-                        self._unclaimed.discard(existing)
-                        _log.info("handing a finished sandbox to a retried RunPodSandbox", id=existing)
-                        return existing
-                    raise AlreadyExists(
-                        f"pod sandbox name {key!r} is already reserved by sandbox {existing}; "
-                        "stop and remove it first"
-                    )
-            if not pending.wait(self._settings.creation_wait):
-                raise AlreadyExists(f"pod sandbox {existing} with name {key!r} is still being created")
-
-        lock = self._object_locks[sandbox.id]
-        done = self._creations[sandbox.id]
-        try:
-            with lock:
-                try:
-                    self._create(sandbox)
-                except BaseException:
-                    self._roll_back(sandbox)
-                    raise
-                if caller_gone():
-                    with self._lock:
-                        self._unclaimed.add(sandbox.id)
-        finally:
-            with self._lock:
-                self._creations.pop(sandbox.id, None)
-            done.set()
+        sandbox_id = self._new_id()
+        # Every request with this metadata is the same pod: no fingerprint tells them apart.
+        finished = self._names.reserve(key, sandbox_id, "")
+        if finished is not None:
+            _log.info("handing a finished sandbox to a retried RunPodSandbox", id=finished)
+            return finished
+        with self._lock:
+            sandbox = self._reserve(sandbox_id, config, runtime_handler, oci_runtime)
+        with self._object_locks[sandbox.id]:
+            try:
+                self._create(sandbox)
+            except BaseException:
+                self._roll_back(sandbox)
+                raise
+            self._events.publish(sandbox.id, sandbox.id, ContainerEventType.CREATED)
+            self._events.publish(sandbox.id, sandbox.id, ContainerEventType.STARTED)
+            # A caller that went away leaves the pod to its retry, once.
+            self._names.created(key, sandbox.id, Handover.ONCE if caller_gone() else Handover.NEVER)
         return sandbox.id
+
+    def _new_id(self) -> str:
+        with self._lock:
+            sandbox_id = secrets.token_hex(32)
+            while sandbox_id in self._sandboxes:
+                sandbox_id = secrets.token_hex(32)
+            return sandbox_id
 
     def _resolve_handler(self, handler: str) -> str:
         name = handler or self._settings.default_runtime
@@ -168,11 +170,8 @@ class SandboxService:
             return "system.slice"
         return self._settings.default_cgroup_parent
 
-    def _reserve(self, config: SandboxConfig, handler: str, oci_runtime: str) -> PodSandbox:
-        """Called with the map lock held."""
-        sandbox_id = secrets.token_hex(32)
-        while sandbox_id in self._sandboxes:
-            sandbox_id = secrets.token_hex(32)
+    def _reserve(self, sandbox_id: str, config: SandboxConfig, handler: str, oci_runtime: str) -> PodSandbox:
+        """Called with the map lock held, once the name is reserved."""
         sandbox = PodSandbox(
             id=sandbox_id,
             config=config,
@@ -181,10 +180,8 @@ class SandboxService:
             created_at=self._clock(),
             cgroup_driver=self._settings.cgroup_driver,
         )
-        self._names[config.metadata.reservation_key] = sandbox_id
         self._sandboxes[sandbox_id] = sandbox
         self._object_locks[sandbox_id] = threading.Lock()
-        self._creations[sandbox_id] = threading.Event()
         return sandbox
 
     def _create(self, sb: PodSandbox) -> None:
@@ -275,6 +272,8 @@ class SandboxService:
             self._stop_locked(sb)
 
     def _stop_locked(self, sb: PodSandbox) -> None:
+        # A pod whose infra process died on its own is NOTREADY already: it reports no STOPPED.
+        was_ready = self._observed(sb).state == SandboxState.READY
         self._containers.stop_all(sb.id, self._settings.container_stop_timeout)
         self._stop_infra(sb)
         self._teardown_network(sb, give_up_quietly=False)
@@ -282,6 +281,8 @@ class SandboxService:
             sb.state = SandboxState.NOTREADY
             self._save(sb)
             _log.info("pod sandbox stopped", id=sb.id, name=sb.name)
+        if was_ready:
+            self._events.publish(sb.id, sb.id, ContainerEventType.STOPPED)
 
     def remove(self, sandbox_id: str) -> None:
         """Stop it if needed, remove its containers and everything made for it. Absent is not an error."""
@@ -292,9 +293,10 @@ class SandboxService:
             if self._sandboxes.get(sb.id) is not sb:
                 return
             self._stop_locked(sb)
-            self._containers.remove_all(sb.id)
-            self._release_host_resources(sb)
-            self._forget(sb)
+            with self._events.removal(sb.id, sb.id):
+                self._containers.remove_all(sb.id)
+                self._release_host_resources(sb)
+                self._forget(sb)
             _log.info("pod sandbox removed", id=sb.id, name=sb.name)
 
     def _stop_infra(self, sb: PodSandbox) -> None:
@@ -377,7 +379,7 @@ class SandboxService:
 
     # ---- UpdatePodSandboxResources ------------------------------------------------------------------
 
-    def update_resources(self, sandbox_id: str, overhead: dict[str, Any], resources: dict[str, Any]) -> None:
+    def update_resources(self, sandbox_id: str, overhead: Resources, resources: Resources) -> None:
         """Record the pod's new overhead and resources and, where pycrio made the pod's cgroup, set its
         limits. Where the pod has no cgroup of its own (the kubelet's, which it has already resized, a
         systemd slice, the daemon's shared default parent) they are only recorded, as cri-o and containerd
@@ -391,7 +393,7 @@ class SandboxService:
             if self._sandboxes.get(sb.id) is not sb:
                 raise NotFound(f"pod sandbox {sandbox_id!r} not found")
             before = sb.config
-            sb.config = replace(before, overhead=dict(overhead), resources=dict(resources))
+            sb.config = replace(before, overhead=overhead, resources=resources)
             self._save(sb)
             if not self.owns_pod_cgroup(sb) or limits.empty:
                 return
@@ -498,10 +500,8 @@ class SandboxService:
         self._store.delete(STATE_KIND, sb.id)
         with self._lock:
             self._sandboxes.pop(sb.id, None)
-            if self._names.get(sb.name) == sb.id:
-                del self._names[sb.name]
             self._object_locks.pop(sb.id, None)
-            self._unclaimed.discard(sb.id)
+        self._names.release(sb.name, sb.id)
 
     def _restore(self) -> None:
         """Load every sandbox; one cut short by a crash while being created is rolled back."""
@@ -515,9 +515,10 @@ class SandboxService:
                 # A record from before per-hierarchy ownership: only the infra cgroup is surely pycrio's.
                 sb.cgroup_dirs = {h: [sb.cgroup_path] for h in self._cgroups.hierarchies()}
             self._sandboxes[sb.id] = sb
-            self._names[sb.name] = sb.id
+            self._names.restored(sb.name, sb.id, "", Handover.NEVER)
             self._object_locks[sb.id] = threading.Lock()
             if sb.state == SandboxState.CREATING:
                 self._roll_back(sb)
             else:
+                self._events.known(sb.id, _EVENTS_BEFORE[sb.state])
                 _log.info("restored pod sandbox", id=sb.id, name=sb.name, state=sb.state.value)

@@ -1,8 +1,19 @@
-"""Where the pods and containers services report lifecycle changes (GetContainerEvents feeds on it)."""
+"""Where the pods and containers services report lifecycle changes (GetContainerEvents feeds on it).
 
+The services report through `domain.events.LifecycleLedger`, which keeps each container's events single and
+in order; the ledger hands them to this sink.
+"""
+
+import enum
+from collections.abc import Callable
 from typing import Protocol
 
-from domain.events import ContainerEventType
+
+class ContainerEventType(enum.Enum):
+    CREATED = "created"
+    STARTED = "started"
+    STOPPED = "stopped"
+    DELETED = "deleted"
 
 
 class ContainerEventSink(Protocol):
@@ -11,4 +22,9 @@ class ContainerEventSink(Protocol):
 
         A pod's infra container is reported with the sandbox id as `container_id`, as cri-o does.
         """
+        ...
+
+    def prepare(self, container_id: str, pod_id: str, kind: ContainerEventType) -> Callable[[], None]:
+        """The event as things stand now (before a removal takes away what it describes); calling the
+        result reports it. Never blocks, never raises."""
         ...

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from ports.streaming import ProcessStreams
+
 # ExecSync's answer is one gRPC message, and neither pycrio nor the kubelet takes more than 16 MiB in one:
 # the output (both streams together) is cut below that, leaving room for the message's framing, and the cut
 # output is returned (as cri-o does) rather than an error with nothing.
@@ -88,8 +90,11 @@ class ContainerMonitor(Protocol):
         """Make the monitor close and reopen the container's log file (after the kubelet moved it)."""
         ...
 
-    def attach_socket(self, container_id: str) -> Path:
-        """The unix socket streaming attach talks to."""
+    def attach(
+        self, container_id: str, streams: ProcessStreams, stdin: bool, stdin_once: bool, tty: bool
+    ) -> None:
+        """Join the container's main process (created with these stdin/stdin_once/tty flags) until it exits,
+        the client detaches or `streams.cancelled` is set."""
         ...
 
     def cleanup(self, container_id: str) -> None:

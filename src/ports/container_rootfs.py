@@ -11,7 +11,7 @@ from domain.container_config import ImageConfig
 
 
 @dataclass(frozen=True)
-class ResolvedImage:
+class ContainerImage:
     id: str  # the image id (config digest)
     ref: str  # the name or digest reference reported back to the kubelet (image_ref)
     name: str  # the name the kubelet asked for, or the image's first tag
@@ -19,7 +19,7 @@ class ResolvedImage:
 
 
 class ContainerRootfs(Protocol):
-    def resolve_image(self, image: str) -> ResolvedImage:
+    def resolve_image(self, image: str) -> ContainerImage:
         """The image a CRI ImageSpec.image names (name, id or digest); NotFound when it is not pulled."""
         ...
 

@@ -11,19 +11,9 @@ The store answers from memory (ListImages and ImageStatus are hot paths) and per
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from domain.image_config import ImageConfig
 
-@dataclass(frozen=True)
-class ImageConfig:
-    """What container creation needs from the image config (OCI image-spec `config`)."""
-
-    user: str = ""
-    env: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    working_dir: str = ""
-    volumes: tuple[str, ...] = ()
-    stop_signal: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+__all__ = ["ImageConfig", "ImageRecord", "ImageStore"]
 
 
 @dataclass(frozen=True)

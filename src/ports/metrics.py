@@ -9,7 +9,9 @@ class RpcObserver(Protocol):
         ...
 
 
-class RuntimeMetrics(RpcObserver, Protocol):
+class PullMetrics(Protocol):
+    """What the image service reports of its pulls."""
+
     def image_pull_bytes(self, count: int) -> None:
         """Bytes received from a registry while pulling (call as they arrive)."""
         ...
@@ -22,6 +24,8 @@ class RuntimeMetrics(RpcObserver, Protocol):
         """A pull's signature-policy decision: "verified", "rejected" or "accepted_without_signature"."""
         ...
 
+
+class RuntimeMetrics(RpcObserver, PullMetrics, Protocol):
     def container_oom_killed(self) -> None:
         """A container's process was killed by the kernel's OOM killer."""
         ...

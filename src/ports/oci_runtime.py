@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from ports.streaming import ProcessStreams
+
 RuntimeStatus = Literal["creating", "created", "running", "paused", "stopped"]
 
 
@@ -58,6 +60,8 @@ class OciRuntime(Protocol):
         """Apply OCI `linux.resources` to a created or running container."""
         ...
 
-    def pause(self, container_id: str) -> None: ...
-
-    def resume(self, container_id: str) -> None: ...
+    def exec(self, container_id: str, process: Mapping[str, Any], streams: ProcessStreams) -> int:
+        """Run `process` (an OCI process object) in the running container wired to `streams` (a tty when
+        `streams.tty`); its exit code, -1 when `streams.cancelled` ended it first. Leaves no process
+        behind."""
+        ...

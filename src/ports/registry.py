@@ -1,13 +1,16 @@
 """Fetching images from container registries (the distribution v2 API on a real node).
 
-The registry side resolves a name to one platform's manifest and its config, and streams blobs with their
-digest checked; what to keep and how to unpack it is the image store's business.
+The registry side resolves one source (a fully qualified reference, as registries.conf chose it in
+`domain/image_sources.py`) to one platform's manifest and its config, and streams blobs with their digest
+checked; which sources to try is the domain's decision, what to keep and how to unpack it is the image
+store's business.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.registries_conf import PullSource
 from ports.signatures import SigstoreSignature
 
 
@@ -44,7 +47,8 @@ class ResolvedImage:
     """One platform's image as a registry serves it.
 
     `name` is fully qualified without tag or digest (`docker.io/library/busybox`); `tag` is empty when the
-    request named a digest. `source` says where blobs come from (a mirror or the origin), for open_blob.
+    request named a digest. `source` says where blobs come from (a mirror or the origin) and `insecure`
+    how to talk to it, for open_blob.
     `manifest_digest` is the digest of `manifest` (this platform's image manifest); when the reference led
     to an index or manifest list, `index_digest` is the index's digest, which is what the name points at.
     """
@@ -59,6 +63,7 @@ class ResolvedImage:
     layers: list[Descriptor]
     source: str
     index_digest: str = ""
+    insecure: bool = False
 
     @property
     def repo_digest(self) -> str:
@@ -67,13 +72,13 @@ class ResolvedImage:
 
 
 class Registry(Protocol):
-    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        """Resolve a name as a user writes it (short names too) to one platform's manifest and config.
+    def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        """Resolve exactly this source (no registries.conf here) to one platform's manifest and config,
+        named as the source names it.
 
-        Raises NotFound when no source has it, InvalidArgument for a malformed name or refused
-        credentials, FailedPrecondition when the name's registry is blocked, Internal for broken content
-        (digest mismatch, malformed manifest), Unavailable when a source could not be reached; the message
-        lists each source's failure.
+        Raises NotFound when the source does not have it, InvalidArgument for refused credentials,
+        Internal for broken content (digest mismatch, malformed manifest), Unavailable when the source
+        could not be reached.
         """
         ...
 

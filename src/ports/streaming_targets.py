@@ -26,23 +26,3 @@ class StreamTargets(Protocol):
     def sandbox_netns(self, sandbox_id: str) -> str:
         """Path of the sandbox's network namespace ("" for a host-network sandbox); NotFound if absent."""
         ...
-
-
-@dataclass(frozen=True)
-class ContainerIo:
-    """Where a running container's I/O can be reached: what the real exec/attach backend needs."""
-
-    container_id: str
-    runtime_path: str  # the OCI runtime binary (runc)
-    runtime_root: str  # its --root
-    bundle: str  # holds config.json, whose process is the template for an exec, and conmon's ctl fifo
-    attach_socket: str  # conmon's attach socket (SOCK_SEQPACKET)
-    stdin: bool = False
-    stdin_once: bool = False
-    tty: bool = False
-
-
-class ContainerIoLookup(Protocol):
-    def container_io(self, container_id: str) -> ContainerIo:
-        """The running container's I/O endpoints; NotFound if absent, FailedPrecondition if not running."""
-        ...

@@ -1,5 +1,6 @@
-"""The ContainerStreams contract (exec and attach): the local-process fake, and (root) the OCI adapter over
-real runc containers whose stdio conmon holds."""
+"""The ContainerStreams contract (exec and attach): the local-process fake, and (root) real runc containers
+whose stdio conmon holds, through `RuncRuntime.exec` and `ConmonMonitor.attach` as the containers service
+uses them."""
 
 import secrets
 import tempfile
@@ -10,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from adapters.streaming.buffers import InputBuffer
-from adapters.streaming.oci_container_streams import OciContainerStreams
-from domain.errors import NotFound
 from ports.streaming import ContainerStreams, ProcessStreams, TerminalSize
-from ports.streaming_targets import ContainerIo
 from tests.fakes.streaming import LocalProcessStreams
-from tests.streaming.real_container import RealContainer, build_rootfs, processes_matching
+from tests.streaming.real_container import (
+    RealContainer,
+    RealContainerStreams,
+    build_rootfs,
+    processes_matching,
+)
 from tests.streaming_client import wait_until
 
 
@@ -48,17 +51,6 @@ class Subject:
         self.exec_target = start(["sleep", "100000"], False, False, False)
 
 
-class IoLookup:
-    def __init__(self) -> None:
-        self.containers: dict[str, ContainerIo] = {}
-
-    def container_io(self, container_id: str) -> ContainerIo:
-        try:
-            return self.containers[container_id]
-        except KeyError:
-            raise NotFound(container_id) from None
-
-
 @pytest.fixture(scope="module")
 def rootfs() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="pcstream-rootfs-") as work:
@@ -80,20 +72,18 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]
         fake.stop_all()
         return
     rootfs = request.getfixturevalue("rootfs")
-    lookup = IoLookup()
-    containers: list[RealContainer] = []
+    backend = RealContainerStreams()
 
     def start_real(args: list[str], stdin: bool, stdin_once: bool, tty: bool) -> str:
         container = RealContainer(tmp_path, rootfs, args, stdin, stdin_once, tty)
-        containers.append(container)
+        backend.containers[container.id] = container
         container.start()
-        lookup.containers[container.id] = container.io()
         return container.id
 
     try:
-        yield Subject(OciContainerStreams(lookup, tmp_path / "scratch"), start_real)
+        yield Subject(backend, start_real)
     finally:
-        for container in containers:
+        for container in backend.containers.values():
             container.stop()
 
 

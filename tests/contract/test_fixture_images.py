@@ -17,19 +17,20 @@ from domain.registries_conf import RegistriesConf, RegistryTable
 from ports.registry import Platform, ResolvedImage
 from tests.fixtures.images import PushedImage, PushedImages
 from tests.fixtures.registry import RunningRegistry
+from tests.registry_sources import ConfiguredRegistry
 
 AMD64 = Platform("linux", "amd64", "")
 
 
 @pytest.fixture(scope="module")
-def adapter(registry: RunningRegistry) -> Iterator[HttpRegistry]:
+def adapter(registry: RunningRegistry) -> Iterator[ConfiguredRegistry]:
     conf = RegistriesConf(None, (RegistryTable(registry.host, registry.host, insecure=True),))
-    http = HttpRegistry(lambda: conf, timeout=10)
+    http = ConfiguredRegistry(HttpRegistry(timeout=10), lambda: conf)
     yield http
     http.close()
 
 
-def tar_members(adapter: HttpRegistry, resolved: ResolvedImage, index: int) -> list[tarfile.TarInfo]:
+def tar_members(adapter: ConfiguredRegistry, resolved: ResolvedImage, index: int) -> list[tarfile.TarInfo]:
     blob = b"".join(adapter.open_blob(resolved, resolved.layers[index], None))
     media_type = resolved.layers[index].media_type
     if media_type.endswith("gzip"):
@@ -41,7 +42,7 @@ def tar_members(adapter: HttpRegistry, resolved: ResolvedImage, index: int) -> l
 
 
 def test_every_good_image_resolves_by_tag_and_by_digest(
-    adapter: HttpRegistry, pushed_images: PushedImages
+    adapter: ConfiguredRegistry, pushed_images: PushedImages
 ) -> None:
     for image in pushed_images.all_good():
         by_reference = adapter.resolve(image.reference, None, AMD64)
@@ -53,14 +54,16 @@ def test_every_good_image_resolves_by_tag_and_by_digest(
         assert [d.digest for d in by_reference.layers] == expected.layer_digests
 
 
-def test_multiarch_images_serve_both_platforms(adapter: HttpRegistry, pushed_images: PushedImages) -> None:
+def test_multiarch_images_serve_both_platforms(
+    adapter: ConfiguredRegistry, pushed_images: PushedImages
+) -> None:
     for image in (pushed_images.multiarch_oci, pushed_images.multiarch_docker):
         arm = adapter.resolve(image.reference, None, Platform("linux", "arm64", "v8"))
         assert arm.manifest_digest == image.platforms["linux/arm64/v8"].manifest_digest
         assert b'"architecture": "arm64"' in arm.config
 
 
-def test_layers_hold_the_declared_entries(adapter: HttpRegistry, pushed_images: PushedImages) -> None:
+def test_layers_hold_the_declared_entries(adapter: ConfiguredRegistry, pushed_images: PushedImages) -> None:
     multilayer = adapter.resolve(pushed_images.multilayer.reference, None, AMD64)
     names = {m.name for m in tar_members(adapter, multilayer, 2)}
     assert {"data/.wh.a", "opaque/.wh..wh..opq", "opaque/new"} <= names
@@ -94,7 +97,7 @@ def test_user_image_names_its_user(pushed_images: PushedImages) -> None:
     ],
 )
 def test_hostile_layers_carry_their_attack(
-    adapter: HttpRegistry, pushed_images: PushedImages, name: str, member: str
+    adapter: ConfiguredRegistry, pushed_images: PushedImages, name: str, member: str
 ) -> None:
     image: PushedImage = pushed_images.hostile[name]
     assert image.hostile
@@ -108,7 +111,7 @@ def test_hostile_layers_carry_their_attack(
 
 
 def test_busybox_shell_execs_real_files(
-    adapter: HttpRegistry, pushed_images: PushedImages, tmp_path: Path
+    adapter: ConfiguredRegistry, pushed_images: PushedImages, tmp_path: Path
 ) -> None:
     """Unpack the busybox image with tar and chroot into it: the dynamic busybox and its libc work."""
     resolved = adapter.resolve(pushed_images.busybox.reference, None, AMD64)

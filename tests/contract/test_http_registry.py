@@ -20,6 +20,7 @@ from ports.registry import Platform, RegistryAuth, ResolvedImage
 from tests.fixtures.images import PushedImage, file, image_config, make_layer, push_image
 from tests.fixtures.push import Pusher
 from tests.fixtures.registry import RunningRegistry, free_port
+from tests.registry_sources import ConfiguredRegistry
 
 AMD64 = Platform("linux", "amd64", "")
 FAST = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.01)
@@ -38,20 +39,20 @@ def push_small(registry: RunningRegistry, repository: str, tag: str = "v1") -> P
         pusher.close()
 
 
-def fetch_all(adapter: HttpRegistry, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes]:
+def fetch_all(adapter: ConfiguredRegistry, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes]:
     return [b"".join(adapter.open_blob(image, layer, auth)) for layer in image.layers]
 
 
 @pytest.fixture
-def adapter_for() -> Iterator[list[HttpRegistry]]:
-    made: list[HttpRegistry] = []
+def adapter_for() -> Iterator[list[ConfiguredRegistry]]:
+    made: list[ConfiguredRegistry] = []
     yield made
     for adapter in made:
         adapter.close()
 
 
-def make(made: list[HttpRegistry], conf: RegistriesConf) -> HttpRegistry:
-    adapter = HttpRegistry(lambda: conf, timeout=10, policy=FAST)
+def make(made: list[ConfiguredRegistry], conf: RegistriesConf) -> ConfiguredRegistry:
+    adapter = ConfiguredRegistry(HttpRegistry(timeout=10, policy=FAST), lambda: conf)
     made.append(adapter)
     return adapter
 
@@ -60,7 +61,7 @@ def make(made: list[HttpRegistry], conf: RegistriesConf) -> HttpRegistry:
 
 
 def test_basic_auth_with_username_and_password(
-    basic_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    basic_auth_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(basic_auth_registry, "basic/app")
     adapter = make(adapter_for, insecure(basic_auth_registry.host))
@@ -71,7 +72,7 @@ def test_basic_auth_with_username_and_password(
 
 
 def test_basic_auth_with_the_base64_auth_field(
-    basic_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    basic_auth_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(basic_auth_registry, "basic/encoded")
     encoded = base64.b64encode(
@@ -87,7 +88,7 @@ def test_basic_auth_with_the_base64_auth_field(
     "auth", [None, RegistryAuth(username="reguser", password="wrong")], ids=["anonymous", "wrong-password"]
 )
 def test_basic_auth_refusal_is_a_clear_error(
-    basic_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry], auth: RegistryAuth | None
+    basic_auth_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry], auth: RegistryAuth | None
 ) -> None:
     pushed = push_small(basic_auth_registry, "basic/refused")
     adapter = make(adapter_for, insecure(basic_auth_registry.host))
@@ -99,7 +100,7 @@ def test_basic_auth_refusal_is_a_clear_error(
 
 
 def test_bearer_token_from_username_and_password_is_cached(
-    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    token_auth_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     server = token_auth_registry.token_server
     assert server is not None
@@ -119,7 +120,7 @@ def test_bearer_token_from_username_and_password_is_cached(
 
 
 def test_bearer_token_from_an_identity_token(
-    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    token_auth_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     server = token_auth_registry.token_server
     assert server is not None
@@ -133,7 +134,7 @@ def test_bearer_token_from_an_identity_token(
 
 
 def test_registry_token_is_used_directly(
-    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    token_auth_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     server = token_auth_registry.token_server
     assert server is not None
@@ -159,7 +160,7 @@ def test_registry_token_is_used_directly(
 )
 def test_bearer_refusals_are_clear_errors(
     token_auth_registry: RunningRegistry,
-    adapter_for: list[HttpRegistry],
+    adapter_for: list[ConfiguredRegistry],
     auth: RegistryAuth | None,
     fragment: str,
 ) -> None:
@@ -173,7 +174,7 @@ def test_bearer_refusals_are_clear_errors(
 
 
 def test_insecure_registry_accepts_an_unverified_certificate(
-    tls_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    tls_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(tls_registry, "tls/app")
     adapter = make(adapter_for, insecure(tls_registry.host))
@@ -182,7 +183,7 @@ def test_insecure_registry_accepts_an_unverified_certificate(
 
 
 def test_secure_registry_refuses_an_unverified_certificate(
-    tls_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    tls_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(tls_registry, "tls/secure")
     adapter = make(adapter_for, RegistriesConf())
@@ -191,7 +192,7 @@ def test_secure_registry_refuses_an_unverified_certificate(
 
 
 def test_plain_http_registry_needs_insecure(
-    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(registry, "plain/needs-insecure")
     with pytest.raises(Unavailable):
@@ -202,7 +203,7 @@ def test_plain_http_registry_needs_insecure(
 
 
 def test_mirrors_are_tried_in_order_before_the_origin(
-    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(registry, "mirror/team/app")
     dead_mirror, dead_origin = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
@@ -236,7 +237,7 @@ def test_mirrors_are_tried_in_order_before_the_origin(
 
 
 def test_short_names_try_each_search_registry_in_order(
-    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     repository = f"search/app{secrets.token_hex(3)}"
     pushed = push_small(registry, repository, "latest")
@@ -248,7 +249,7 @@ def test_short_names_try_each_search_registry_in_order(
 
 
 def test_not_found_everywhere_is_not_found(
-    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     adapter = make(adapter_for, insecure(registry.host, search=(registry.host,)))
     with pytest.raises(NotFound, match="search/never-pushed"):
@@ -256,7 +257,7 @@ def test_not_found_everywhere_is_not_found(
 
 
 def test_blocked_registry_is_a_failed_precondition(
-    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(registry, "blocked/app")
     conf = RegistriesConf(None, (RegistryTable(registry.host, registry.host, insecure=True, blocked=True),))
@@ -264,14 +265,14 @@ def test_blocked_registry_is_a_failed_precondition(
         make(adapter_for, conf).resolve(pushed.reference, None, AMD64)
 
 
-def test_unreachable_registry_is_unavailable_after_retries(adapter_for: list[HttpRegistry]) -> None:
+def test_unreachable_registry_is_unavailable_after_retries(adapter_for: list[ConfiguredRegistry]) -> None:
     dead = f"127.0.0.1:{free_port()}"
     with pytest.raises(Unavailable, match=dead):
         make(adapter_for, insecure(dead)).resolve(f"{dead}/app:v1", None, AMD64)
 
 
 def test_registries_conf_files_on_disk(
-    registry: RunningRegistry, adapter_for: list[HttpRegistry], tmp_path: Path
+    registry: RunningRegistry, adapter_for: list[ConfiguredRegistry], tmp_path: Path
 ) -> None:
     pushed = push_small(registry, "files/app", "latest")
     main = tmp_path / "registries.conf"
@@ -283,7 +284,9 @@ def test_registries_conf_files_on_disk(
         "insecure = true\n"
     )
     (drop_ins / "ignored.txt").write_text("not toml at all [")
-    adapter = HttpRegistry(lambda: load_registries_conf(main, drop_ins), timeout=10, policy=FAST)
+    adapter = ConfiguredRegistry(
+        HttpRegistry(timeout=10, policy=FAST), lambda: load_registries_conf(main, drop_ins)
+    )
     adapter_for.append(adapter)
     assert adapter.resolve("files/app", None, AMD64).manifest_digest == pushed.manifest_digest
 
@@ -321,7 +324,7 @@ class _Redirector:
 
 
 def test_redirects_are_followed_to_the_real_registry(
-    registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = push_small(registry, "redirect/app")
     redirector = _Redirector(registry.url)
@@ -335,7 +338,7 @@ def test_redirects_are_followed_to_the_real_registry(
 
 
 def test_concurrent_pulls_share_one_adapter(
-    token_auth_registry: RunningRegistry, adapter_for: list[HttpRegistry]
+    token_auth_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry]
 ) -> None:
     pushed = [push_small(token_auth_registry, f"token/concurrent{i}") for i in range(4)]
     adapter = make(adapter_for, insecure(token_auth_registry.host))
@@ -350,14 +353,14 @@ def test_concurrent_pulls_share_one_adapter(
 
 
 def test_certs_d_makes_a_private_ca_trusted(
-    tls_registry: RunningRegistry, adapter_for: list[HttpRegistry], tmp_path: Path
+    tls_registry: RunningRegistry, adapter_for: list[ConfiguredRegistry], tmp_path: Path
 ) -> None:
     assert tls_registry.ca_cert is not None
     pushed = push_small(tls_registry, "tls/private-ca")
     certs_d = tmp_path / "certs.d"
     (certs_d / tls_registry.host).mkdir(parents=True)
     (certs_d / tls_registry.host / "ca.crt").write_bytes(tls_registry.ca_cert.read_bytes())
-    adapter = HttpRegistry(RegistriesConf, timeout=10, policy=FAST, certs_dirs=[certs_d])
+    adapter = ConfiguredRegistry(HttpRegistry(timeout=10, policy=FAST, certs_dirs=[certs_d]), RegistriesConf)
     adapter_for.append(adapter)
     resolved = adapter.resolve(pushed.reference, None, AMD64)
     assert fetch_all(adapter, resolved, None) == [layer.blob for layer in pushed.layers]
@@ -376,7 +379,9 @@ def test_a_stalled_blob_times_out_and_fails_as_unavailable(
         pushed = push_image(pusher, "stall/app", "v1", [layer], image_config([layer]))
     finally:
         pusher.close()
-    adapter = HttpRegistry(lambda: insecure(stalling_registry.host), timeout=0.5, policy=FAST)
+    adapter = ConfiguredRegistry(
+        HttpRegistry(timeout=0.5, policy=FAST), lambda: insecure(stalling_registry.host)
+    )
     try:
         resolved = adapter.resolve(f"{stalling_registry.host}/stall/app:v1", None, AMD64)
         assert resolved.manifest_digest == pushed.manifest_digest
@@ -394,11 +399,9 @@ def test_a_dripping_manifest_ends_at_the_request_deadline(
 ) -> None:
     push_small(registry, "drip/app")
     # The read timeout is longer than the drip: only the overall deadline can end this request.
-    adapter = HttpRegistry(
-        lambda: insecure(dripping_registry.host),
-        timeout=10,
-        policy=FAST,
-        limits=RegistryLimits(request_deadline=5.0),
+    adapter = ConfiguredRegistry(
+        HttpRegistry(timeout=10, policy=FAST, limits=RegistryLimits(request_deadline=5.0)),
+        insecure(dripping_registry.host),
     )
     try:
         with pytest.raises(DeadlineExceeded, match=r"image\.registry_request_deadline"):

@@ -249,3 +249,18 @@ def test_unmount_keeps_the_rootfs(store: LayerStore) -> None:
     found = store.rootfs("c1")
     assert found is not None and found.mounted
     store.remove_rootfs("c1")
+
+
+def test_the_writable_layer_is_known_from_create_to_remove(store: LayerStore) -> None:
+    base = unpack(store, BASE)
+    assert store.writable_layer("c1") is None
+    path = store.create_rootfs("c1", [base], "img")
+    layer_dir = store.writable_layer("c1")
+    assert layer_dir is not None and layer_dir != path
+    if path.is_dir():  # a real store: what the container writes lands in its writable layer
+        (path / "written").write_bytes(b"by the container")
+        assert (layer_dir / "written").read_bytes() == b"by the container"
+    store.unmount_rootfs("c1")
+    assert store.writable_layer("c1") == layer_dir
+    store.remove_rootfs("c1")
+    assert store.writable_layer("c1") is None

@@ -1,7 +1,9 @@
 """The OciRuntime contract, run against the fake, runc, and crun where the host's cgroups allow it."""
 
 import contextlib
+import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from adapters.runc.runtime import RuncRuntime
 from domain.errors import FailedPrecondition, NotFound, PycrioError
 from ports.oci_runtime import OciRuntime, RuntimeState
+from ports.streaming import ProcessStreams
 from tests.contract.container_host import (
     CGROUP_ROOT,
     cgroup_parent_for,
@@ -21,6 +24,7 @@ from tests.contract.container_host import (
 )
 from tests.contract.runtimes import RUNTIME_BINARIES, refusal
 from tests.fakes.oci_runtime import FakeOciRuntime
+from tests.fakes.streaming import CollectedOutput
 
 MiB = 1024 * 1024
 
@@ -146,3 +150,17 @@ def memory_limit(runtime: OciRuntime, container_id: str, parent: str) -> int:
 def test_update_of_an_unknown_container_is_not_found(runtime: OciRuntime) -> None:
     with pytest.raises(NotFound):
         runtime.update("pctest-nope", {"memory": {"limit": 64 * MiB}})
+
+
+def test_exec_wires_the_process_to_the_streams_and_returns_its_exit_code(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", marker(3)])
+    runtime.start(container_id)
+    process = json.loads((tmp_path / container_id / "config.json").read_text())["process"]
+    process["args"] = ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]
+    out, err = CollectedOutput(), CollectedOutput()
+    streams = ProcessStreams(None, out, err, False, None, threading.Event())
+    assert runtime.exec(container_id, process, streams) == 3
+    assert (out.data, err.data) == (b"out\n", b"err\n")
+    runtime.delete(container_id, force=True)

@@ -1,5 +1,6 @@
 """The Registry contract, run against the in-memory fake and the httpx adapter talking to a real
-docker-registry (distribution 2.8) in a local container."""
+docker-registry (distribution 2.8) in a local container. Both are asked through the domain's
+registries.conf decisions (tests/registry_sources.py), as the image service asks them."""
 
 import hashlib
 import secrets
@@ -12,7 +13,7 @@ from adapters.registry.http_registry import HttpRegistry
 from adapters.registry.transport import RetryPolicy
 from domain.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
 from domain.registries_conf import RegistriesConf, RegistryTable
-from ports.registry import Descriptor, Platform, Registry, RegistryAuth
+from ports.registry import Descriptor, Platform, RegistryAuth
 from ports.signatures import SIGSTORE_PAYLOAD_MEDIA_TYPE, SigstoreSignature
 from tests.fakes.registry import InMemoryRegistry
 from tests.fixtures.images import (
@@ -31,13 +32,14 @@ from tests.fixtures.images import (
 from tests.fixtures.push import Pusher, PushTarget
 from tests.fixtures.registry import RunningRegistry, free_port
 from tests.fixtures.signing import push_sigstore_attachment
+from tests.registry_sources import ConfiguredRegistry
 
 AMD64 = Platform("linux", "amd64", "")
 
 
 @dataclass
 class World:
-    registry: Registry
+    registry: ConfiguredRegistry
     target: PushTarget
     host: str
 
@@ -52,12 +54,13 @@ def insecure_conf(*hosts: str, search: tuple[str, ...] | None = None) -> Registr
 @pytest.fixture(params=["fake", "http"])
 def world(request: pytest.FixtureRequest) -> Iterator[World]:
     if request.param == "fake":
-        fake = InMemoryRegistry(search_registries=["fake.example:5000"])
-        yield World(fake, fake.pusher("fake.example:5000"), "fake.example:5000")
+        fake = InMemoryRegistry()
+        searched = ConfiguredRegistry(fake, RegistriesConf(("fake.example:5000",)))
+        yield World(searched, fake.pusher("fake.example:5000"), "fake.example:5000")
         return
     running: RunningRegistry = request.getfixturevalue("registry")
     conf = insecure_conf(running.host, search=(running.host,))
-    http = HttpRegistry(lambda: conf, timeout=10)
+    http = ConfiguredRegistry(HttpRegistry(timeout=10), lambda: conf)
     pusher = Pusher(running)
     yield World(http, pusher, running.host)
     pusher.close()
@@ -79,7 +82,7 @@ def small_image(
     return push_image(world.target, repository, tag, [layer, second], image_config([layer, second]), oci=oci)
 
 
-def blob_bytes(registry: Registry, image: object, descriptor: Descriptor) -> bytes:
+def blob_bytes(registry: ConfiguredRegistry, image: object, descriptor: Descriptor) -> bytes:
     from ports.registry import ResolvedImage
 
     assert isinstance(image, ResolvedImage)
@@ -222,11 +225,11 @@ def test_zstd_layers_resolve_with_their_media_type(world: World) -> None:
 class SecuredWorld:
     """A registry that wants credentials, and a way to make a host blocked or unreachable."""
 
-    registry: Registry
+    registry: ConfiguredRegistry
     target: PushTarget
     host: str
     good: RegistryAuth
-    blocked_registry: Registry
+    blocked_registry: ConfiguredRegistry
     dead_host: str
 
 
@@ -237,10 +240,14 @@ def secured(request: pytest.FixtureRequest) -> Iterator[SecuredWorld]:
         fake = InMemoryRegistry()
         fake.set_credentials("secure.example", "user", "pass")
         fake.set_reachable("dead.example", False)
-        blocked = InMemoryRegistry()
-        blocked.block("secure.example")
+        blocked = RegistriesConf(None, (RegistryTable("secure.example", "secure.example", blocked=True),))
         yield SecuredWorld(
-            fake, fake.pusher("secure.example"), "secure.example", good, blocked, "dead.example"
+            ConfiguredRegistry(fake, RegistriesConf()),
+            fake.pusher("secure.example"),
+            "secure.example",
+            good,
+            ConfiguredRegistry(fake, blocked),
+            "dead.example",
         )
         return
     running: RunningRegistry = request.getfixturevalue("basic_auth_registry")
@@ -249,8 +256,10 @@ def secured(request: pytest.FixtureRequest) -> Iterator[SecuredWorld]:
     blocked_conf = RegistriesConf(
         None, (RegistryTable(running.host, running.host, insecure=True, blocked=True),)
     )
-    http = HttpRegistry(lambda: conf, timeout=10, policy=RetryPolicy(attempts=2, backoff=0.01))
-    blocked_http = HttpRegistry(lambda: blocked_conf, timeout=10)
+    http = ConfiguredRegistry(
+        HttpRegistry(timeout=10, policy=RetryPolicy(attempts=2, backoff=0.01)), lambda: conf
+    )
+    blocked_http = ConfiguredRegistry(HttpRegistry(timeout=10), lambda: blocked_conf)
     pusher = Pusher(running)
     yield SecuredWorld(
         http,

@@ -29,12 +29,18 @@ from tests.storage_fixtures import mounts_under, tree, unmount_all_under
 @pytest.fixture
 def service(registry: RunningRegistry, tmp_path: Path) -> Iterator[ImageService]:
     conf = parse_registries_conf(registries_conf_text(registry), "test")
-    adapter = HttpRegistry(lambda: conf)
+    adapter = HttpRegistry()
     layers = OverlayLayerStore(tmp_path / "storage", AtomicFileStateStore(tmp_path / "state"))
     images = StateImageStore(AtomicFileStateStore(tmp_path / "state"))
     try:
         yield ImageService(
-            adapter, layers, images, RootfsImageUsers(layers), trust_with(adapter), platform=host_platform()
+            adapter,
+            layers,
+            images,
+            RootfsImageUsers(layers),
+            trust_with(adapter),
+            platform=host_platform(),
+            registries_conf=lambda: conf,
         )
     finally:
         adapter.close()

@@ -139,7 +139,7 @@ class Node:
 @pytest.fixture
 def node(registry: RunningRegistry, tmp_path: Path, gpg_keys: tuple[GpgKey, GpgKey]) -> Iterator[Node]:
     conf = parse_registries_conf(registries_conf_text(registry), "test")
-    adapter = HttpRegistry(lambda: conf)
+    adapter = HttpRegistry()
     (tmp_path / "registries.d").mkdir()
     (tmp_path / "policies").mkdir()
     (tmp_path / "registries.d" / "test.yaml").write_text(
@@ -158,7 +158,15 @@ def node(registry: RunningRegistry, tmp_path: Path, gpg_keys: tuple[GpgKey, GpgK
         OfflineSignatureVerifier(GpgVerifier(timeout=60), SigstoreVerifier()),
         metrics,
     )
-    service = ImageService(adapter, layers, images, RootfsImageUsers(layers), trust, platform=host_platform())
+    service = ImageService(
+        adapter,
+        layers,
+        images,
+        RootfsImageUsers(layers),
+        trust,
+        platform=host_platform(),
+        registries_conf=lambda: conf,
+    )
     try:
         yield Node(tmp_path, registry, service, layers, images, metrics, gpg_keys)
     finally:

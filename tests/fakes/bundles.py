@@ -4,6 +4,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from domain.names import check_plain_name
+
 
 class InMemoryBundles:
     def __init__(self, root: Path = Path("/fake-bundles")) -> None:
@@ -11,7 +13,7 @@ class InMemoryBundles:
         self.specs: dict[Path, dict[str, Any]] = {}
 
     def path(self, container_id: str) -> Path:
-        return self._root / container_id
+        return self._root / check_plain_name("container id", container_id)
 
     def write(self, container_id: str, spec: dict[str, Any]) -> Path:
         path = self.path(container_id)

@@ -6,18 +6,18 @@ from pathlib import Path
 
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
 from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
+from ports.streaming import ProcessStreams
 from tests.fakes.oci_runtime import FakeContainer, FakeMachine, FakeOciRuntime, run_script
 
 
 class FakeContainerMonitor:
-    def __init__(self, runtime: FakeOciRuntime, sockets_dir: Path = Path("/run/fake-monitor")) -> None:
+    def __init__(self, runtime: FakeOciRuntime) -> None:
         self._runtime = runtime
         self._machine: FakeMachine = runtime.machine
         self._log_paths: dict[str, Path] = {}
         self._log_size_max: dict[str, int] = {}
         self._exits: dict[str, ExitStatus] = {}
         self._alive: set[str] = set()
-        self._sockets_dir = sockets_dir
         self.create_delay_exceeded = False  # set by tests: the next create times out
         self.before_create: Callable[[], None] | None = None  # set by tests: runs inside create (may block)
 
@@ -91,8 +91,15 @@ class FakeContainerMonitor:
             raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
         self._log_paths[container_id].touch()
 
-    def attach_socket(self, container_id: str) -> Path:
-        return self._sockets_dir / container_id / "attach"
+    def attach(
+        self, container_id: str, streams: ProcessStreams, stdin: bool, stdin_once: bool, tty: bool
+    ) -> None:
+        """The fake's processes print only when they start: an attach sees no output and lasts until the
+        container stops or the client goes away."""
+        if container_id not in self._log_paths:
+            raise NotFound(f"container {container_id} has no monitor")
+        while container_id in self._alive and not streams.cancelled.wait(0.01):
+            pass
 
     def cleanup(self, container_id: str) -> None:
         self._log_paths.pop(container_id, None)

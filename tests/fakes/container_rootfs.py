@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from domain.container_config import ImageConfig
 from domain.errors import Internal, NotFound
-from ports.container_rootfs import ResolvedImage
+from ports.container_rootfs import ContainerImage
 
 
 @dataclass
@@ -26,11 +26,11 @@ class FakeContainerRootfs:
         self.images[image.id] = image
         return image
 
-    def resolve_image(self, image: str) -> ResolvedImage:
+    def resolve_image(self, image: str) -> ContainerImage:
         for candidate in self.images.values():
             if image == candidate.id or image in candidate.names:
                 name = image if image in candidate.names else candidate.names[0]
-                return ResolvedImage(candidate.id, f"{name}@sha256:{candidate.id}", name, candidate.config)
+                return ContainerImage(candidate.id, f"{name}@sha256:{candidate.id}", name, candidate.config)
         raise NotFound(f"image {image!r} not found")
 
     def create(self, container_id: str, image_id: str) -> str:

@@ -131,6 +131,11 @@ class InMemoryLayerStore:
             for layer in found[1]:
                 self.release(layer, f"container:{container_id}")
 
+    def writable_layer(self, container_id: str) -> Path | None:
+        with self._lock:
+            known = container_id in self._rootfs
+        return self._root / "containers" / container_id / "changes" if known else None
+
     def rootfs(self, container_id: str) -> Rootfs | None:
         with self._lock:
             found = self._rootfs.get(container_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 from domain.errors import FailedPrecondition, Internal, NotFound
 from ports.oci_runtime import RuntimeState, RuntimeStatus
+from ports.streaming import ProcessStreams
 
 _FILL = re.compile(r"head -c (\d+) /dev/zero \| tr '\\0' (\w)")
 
@@ -204,10 +205,21 @@ class FakeOciRuntime:
                 else:
                     container.resources[key] = value
 
-    def pause(self, container_id: str) -> None:
+    def exec(self, container_id: str, process: Mapping[str, Any], streams: ProcessStreams) -> int:
+        """The script's output to the client's streams (a tty merges stderr into stdout); a command that
+        blocks runs until the exec is cancelled (-1) or the container stops."""
         with self.machine.lock:
-            self._get(container_id).status = "paused"
-
-    def resume(self, container_id: str) -> None:
-        with self.machine.lock:
-            self._get(container_id).status = "running"
+            container = self._get(container_id)
+            if container.status != "running":
+                raise FailedPrecondition(f"fake-runc exec {container_id}: container is {container.status}")
+            outcome = run_script([str(a) for a in process["args"]], container.memory_limit())
+        for stream, line in outcome.output:
+            sink = streams.stdout if stream == "stdout" or streams.tty else streams.stderr
+            if sink is not None:
+                sink.write(line + b"\n")
+        if outcome.exit_code is not None:
+            return outcome.exit_code
+        while not streams.cancelled.wait(0.01):
+            if self.state(container_id) is None or not container.pid:
+                return 137  # the container stopped under the exec
+        return -1

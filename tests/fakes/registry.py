@@ -1,22 +1,28 @@
 """An in-memory Registry: images are added by tests, and it checks digests the way the real adapter does.
 
-Registries are keyed by host; short names go through the same unqualified-search rules (default docker.io).
-`pusher(host)` gives the same push interface as a real test registry, so fixture builders work on both.
-Tests can make a host unreachable, block it, require credentials, or corrupt a stored blob.
+Registries are keyed by host. Which host and name to ask is registries.conf's decision in the domain
+(domain/image_sources.py), as for the real adapter. `pusher(host)` gives the same push interface as a real
+test registry, so fixture builders work on both; `add(name, layers)` pushes a small OCI image in one call.
+Tests can make a host unreachable, require credentials, corrupt a stored blob, count downloads, or hold a
+blob mid-stream (a `Gate`) to see pulls share a download or stall.
 """
 
 import hashlib
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from domain.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, PycrioError, Unavailable
+from domain.errors import Internal, InvalidArgument, NotFound, PycrioError, Unavailable
 from domain.image_reference import ImageReference, check_digest, parse
 from domain.manifests import ImageIndex, choose_platform, layer_compression, media_type_of, parse_manifest
-from domain.registries_conf import RegistriesConf, RegistryTable
+from domain.registries_conf import PullSource
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
 from ports.signatures import SigstoreSignature
+from tests.layer_tars import Layer, image_config
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
 def _sha256(data: bytes) -> str:
@@ -37,10 +43,23 @@ class _Host:
     reachable: bool = True
 
 
-class _Failure(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.message = kind, message
+@dataclass
+class StoredImage:
+    config: bytes
+    layers: list[Layer]
+    manifest: bytes
+
+    @property
+    def config_digest(self) -> str:
+        return _sha256(self.config)
+
+
+@dataclass
+class Gate:
+    """Stops a blob's stream after its first chunk until `release` is set."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 class FakePushTarget:
@@ -59,11 +78,16 @@ class FakePushTarget:
 
 
 class InMemoryRegistry:
-    def __init__(self, search_registries: list[str] | None = None, chunk_size: int = 64 << 10) -> None:
+    def __init__(self, chunk_size: int = 64 << 10) -> None:
         self._hosts: dict[str, _Host] = {}
-        self._search = tuple(search_registries) if search_registries else None
-        self._blocked: set[str] = set()
-        self._chunk_size = chunk_size
+        self.chunk_size = chunk_size
+        self.resolves = 0
+        self.blob_downloads: dict[str, int] = {}
+        self.gates: dict[str, Gate] = {}
+        # Sigstore attachments set by tests, by manifest digest (besides those pushed as `.sig` tags).
+        self.attachments: dict[str, list[SigstoreSignature]] = {}
+        # Signatures served through a registry signature API, by manifest digest; None: no such API.
+        self.extension: dict[str, list[bytes]] | None = None
         self._lock = threading.Lock()
 
     # -- test set-up ----------------------------------------------------------------------------------------
@@ -103,6 +127,36 @@ class InMemoryRegistry:
             repository.tags[reference] = digest
         return digest
 
+    def add(
+        self,
+        name: str,
+        layers: list[Layer],
+        config: dict[str, object] | None = None,
+        salt: str = "",
+        config_layers: list[Layer] | None = None,
+    ) -> StoredImage:
+        """Push an OCI image under `name` (a tag reference; docker.io/library for a short name). The config
+        names the diff ids of `config_layers` (default: `layers`)."""
+        reference = parse(name).for_pull()
+        host = reference.registry
+        raw_config = image_config(layers if config_layers is None else config_layers, config, salt)
+        self.add_blob(host, raw_config)
+        for layer in layers:
+            self.add_blob(host, layer.blob)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": _sha256(raw_config), "size": len(raw_config)},
+                "layers": [
+                    {"mediaType": d.media_type, "digest": d.digest, "size": d.size}
+                    for d in (layer.descriptor for layer in layers)
+                ],
+            }
+        ).encode()
+        self.add_manifest(reference.name, OCI_MANIFEST, manifest, reference.tag or "latest")
+        return StoredImage(raw_config, layers, manifest)
+
     def corrupt_blob(self, host: str, digest: str, data: bytes) -> None:
         """Serve `data` under `digest` (a registry or mirror gone bad)."""
         self._host(host).blobs[digest] = data
@@ -113,40 +167,31 @@ class InMemoryRegistry:
     def set_reachable(self, host: str, reachable: bool) -> None:
         self._host(host).reachable = reachable
 
-    def block(self, host: str) -> None:
-        self._blocked.add(host)
-
     # -- the port -------------------------------------------------------------------------------------------
 
-    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        conf = RegistriesConf(
-            self._search, tuple(RegistryTable(h, h, blocked=True) for h in sorted(self._blocked))
-        )
-        failures: list[tuple[str, _Failure]] = []
-        for candidate in conf.candidates(image):
-            if candidate.blocked:
-                failures.append((str(candidate.reference), _Failure("blocked", "registry is blocked")))
-                continue
-            try:
-                return self._resolve_at(candidate.reference, auth, platform)
-            except _Failure as failure:
-                failures.append((str(candidate.reference), failure))
-        raise _final_error(f"pulling image {image!r}", failures)
+    def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        with self._lock:
+            self.resolves += 1
+        return replace(self._resolve_at(source.reference, auth, platform), insecure=source.insecure)
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         check_digest(blob.digest)
         source = parse(image.source)
         try:
             host = self._reachable_host(source.registry, auth)
-            data = host.blobs.get(blob.digest)
-        except _Failure as failure:
-            raise _final_error(f"fetching blob {blob.digest}", [(source.name, failure)]) from None
+        except PycrioError as failure:
+            raise type(failure)(f"fetching blob {blob.digest}: {source.name}: {failure}") from None
+        data = host.blobs.get(blob.digest)
         if data is None:
             raise NotFound(f"fetching blob {blob.digest}: {source.name}: blob unknown")
+        with self._lock:
+            self.blob_downloads[blob.digest] = self.blob_downloads.get(blob.digest, 0) + 1
         return self._stream(data, blob)
 
     def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
-        return None  # like distribution: no signature API
+        if self.extension is None:
+            return None  # like distribution: no signature API
+        return list(self.extension.get(image.index_digest or image.manifest_digest, []))
 
     def signature_attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None
@@ -154,13 +199,13 @@ class InMemoryRegistry:
         source = parse(image.source)
         try:
             host = self._reachable_host(source.registry, auth)
-        except _Failure as failure:
-            raise _final_error(
-                f"fetching sigstore signatures of {source.name}", [(source.name, failure)]
-            ) from None
+        except PycrioError as failure:
+            raise type(failure)(f"fetching sigstore signatures of {source.name}: {failure}") from None
+        manifest_digest = image.index_digest or image.manifest_digest
+        if manifest_digest in self.attachments:
+            return list(self.attachments[manifest_digest])
         repository = host.repositories.get(source.path, _Repository())
-        tag = (image.index_digest or image.manifest_digest).replace(":", "-") + ".sig"
-        digest = repository.tags.get(tag)
+        digest = repository.tags.get(manifest_digest.replace(":", "-") + ".sig")
         if digest is None:
             return []
         _, body = repository.manifests[digest]
@@ -173,13 +218,17 @@ class InMemoryRegistry:
     def _stream(self, data: bytes, blob: Descriptor) -> Iterator[bytes]:
         hasher = hashlib.sha256()
         sent = 0
-        for start in range(0, len(data), self._chunk_size):
-            chunk = data[start : start + self._chunk_size]
+        for start in range(0, len(data), self.chunk_size):
+            chunk = data[start : start + self.chunk_size]
             sent += len(chunk)
             if sent > blob.size:
                 raise Internal(f"blob {blob.digest}: more than the {blob.size} bytes its descriptor says")
             hasher.update(chunk)
             yield chunk
+            gate = self.gates.get(blob.digest)
+            if gate is not None and start == 0:
+                gate.reached.set()
+                gate.release.wait(30)
         if sent != blob.size:
             raise Internal(f"blob {blob.digest}: got {sent} bytes, its descriptor says {blob.size}")
         if "sha256:" + hasher.hexdigest() != blob.digest:
@@ -191,11 +240,11 @@ class InMemoryRegistry:
         with self._lock:
             host = self._hosts.get(name)
         if host is None or not host.reachable:
-            raise _Failure("unavailable", f"{name}: connection refused")
+            raise Unavailable(f"{name}: connection refused")
         if host.credentials is not None:
             given = (auth.username, auth.password) if auth else ("", "")
             if given != host.credentials:
-                raise _Failure("auth", "authentication refused: 401 unauthorized: authentication required")
+                raise InvalidArgument("authentication refused: 401 unauthorized: authentication required")
         return host
 
     def _resolve_at(
@@ -204,7 +253,7 @@ class InMemoryRegistry:
         host = self._reachable_host(reference.registry, auth)
         repository = host.repositories.get(reference.path)
         if repository is None:
-            raise _Failure("not_found", f"manifest {reference}: 404 name unknown: repository name not known")
+            raise NotFound(f"manifest {reference}: 404 name unknown: repository name not known")
         digest = reference.digest or repository.tags.get(reference.tag, "")
         media_type, body = self._manifest(repository, reference, digest)
         parsed = parse_manifest(body, media_type)
@@ -213,17 +262,20 @@ class InMemoryRegistry:
             try:
                 chosen = choose_platform(parsed, platform)
             except LookupError as err:
-                raise _Failure("not_found", str(err)) from None
+                raise NotFound(str(err)) from None
             index_digest, digest = digest, chosen.digest
             media_type, body = self._manifest(repository, reference, digest)
             parsed = parse_manifest(body, media_type)
             if isinstance(parsed, ImageIndex):
-                raise _Failure("bad_content", "index points at another index")
+                raise Internal("index points at another index")
         for layer in parsed.layers:
-            layer_compression(layer.media_type)
+            try:
+                layer_compression(layer.media_type)
+            except InvalidArgument as err:
+                raise Internal(f"manifest {digest}: {err}") from None
         config = host.blobs.get(parsed.config.digest)
         if config is None or _sha256(config) != parsed.config.digest or len(config) != parsed.config.size:
-            raise _Failure("bad_content", f"config {parsed.config.digest} missing or corrupt")
+            raise Internal(f"config {parsed.config.digest} missing or corrupt")
         return ResolvedImage(
             name=reference.name,
             tag=reference.tag,
@@ -240,22 +292,8 @@ class InMemoryRegistry:
     def _manifest(self, repository: _Repository, reference: ImageReference, digest: str) -> tuple[str, bytes]:
         stored = repository.manifests.get(digest) if digest else None
         if stored is None:
-            raise _Failure("not_found", f"manifest {reference}: 404 manifest unknown")
+            raise NotFound(f"manifest {reference}: 404 manifest unknown")
         media_type, body = stored
         if _sha256(body) != digest:
-            raise _Failure("bad_content", f"manifest {digest}: content does not match")
+            raise Internal(f"manifest {digest}: content does not match")
         return media_type_of(body, media_type), body
-
-
-def _final_error(what: str, failures: list[tuple[str, _Failure]]) -> PycrioError:
-    message = f"{what}: " + "; ".join(f"{where}: {failure.message}" for where, failure in failures)
-    kinds = {failure.kind for _, failure in failures}
-    if "unavailable" in kinds:
-        return Unavailable(message)
-    if "auth" in kinds:
-        return InvalidArgument(message)
-    if "bad_content" in kinds:
-        return Internal(message)
-    if "blocked" in kinds:
-        return FailedPrecondition(message)
-    return NotFound(message)

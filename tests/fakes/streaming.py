@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from adapters.process.runner import release, spawn
-from domain.errors import NotFound, Unavailable
+from domain.errors import FailedPrecondition, NotFound, Unavailable
 from ports.streaming import ByteSink, ByteSource, Cancellation, DuplexStream, ProcessStreams, TerminalSize
 from ports.streaming_targets import StreamContainer
 
@@ -28,16 +28,33 @@ _TICK = 0.05
 SinkChooser = Callable[[str], list[ByteSink]]
 
 
+class CollectedOutput:
+    """A ByteSink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        pass
+
+
 class FakeStreamTargets:
     def __init__(self) -> None:
         self.containers: dict[str, StreamContainer] = {}
         self.sandboxes: dict[str, str] = {}
+        self.stopped: set[str] = set()  # containers that exist but do not run
 
     def container(self, container_id: str) -> StreamContainer:
         try:
-            return self.containers[container_id]
+            found = self.containers[container_id]
         except KeyError:
             raise NotFound(f"container {container_id!r} not found") from None
+        if container_id in self.stopped:
+            raise FailedPrecondition(f"container {container_id} is not running")
+        return found
 
     def sandbox_netns(self, sandbox_id: str) -> str:
         try:

@@ -1,8 +1,8 @@
 """Real containers for the exec/attach contract: a busybox rootfs, runc, and conmon holding the stdio.
 
-This is test support that mirrors how the runtime starts a container under conmon (start and sync pipes,
-attach socket, ctl fifo), so the OCI exec/attach adapter is tested against the real components before the
-containers service exists in this branch. Names start with `pcstream-`; everything is removed on stop.
+Each container is created by the real adapters (`ConmonMonitor.create`, then `RuncRuntime.start`), so
+`RealContainerStreams` can exec through `RuncRuntime.exec` and attach through `ConmonMonitor.attach` as the
+containers service does. Names start with `pcstream-`; everything is removed on stop.
 """
 
 import contextlib
@@ -13,7 +13,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ports.streaming_targets import ContainerIo
+from adapters.conmon.monitor import ConmonMonitor
+from adapters.runc.runtime import RuncRuntime
+from domain.errors import NotFound, PycrioError
+from ports.container_monitor import MonitoredCreate
+from ports.streaming import ProcessStreams
 
 RUNC = "/usr/sbin/runc"
 CONMON = "/usr/bin/conmon"
@@ -46,8 +50,10 @@ class RealContainer:
     ):
         self.id = f"pcstream-{secrets.token_hex(6)}"
         self.bundle = workdir / self.id
-        self.runtime_root = str(workdir / "runc")
-        self.sockets = workdir / "sockets"
+        self.runtime = RuncRuntime(RUNC, str(workdir / "runc"), timeout=60, scratch_dir=workdir / "scratch")
+        self.monitor = ConmonMonitor(
+            CONMON, workdir / "conmon", exits_dir=workdir / "exits", sockets_dir=workdir / "sockets"
+        )
         self.args, self.stdin, self.stdin_once, self.tty = args, stdin, stdin_once, tty
         self.bundle.mkdir(parents=True)
         subprocess.run([RUNC, "spec", "--bundle", str(self.bundle)], check=True)
@@ -58,73 +64,64 @@ class RealContainer:
         spec["linux"]["cgroupsPath"] = f"/{self.id}"
         spec["hostname"] = "pcstream"
         (self.bundle / "config.json").write_text(json.dumps(spec))
-
-    def io(self) -> ContainerIo:
-        return ContainerIo(
-            self.id,
-            RUNC,
-            self.runtime_root,
-            str(self.bundle),
-            str(self.sockets / self.id / "attach"),
-            self.stdin,
-            self.stdin_once,
-            self.tty,
-        )
+        self.process = spec["process"]
 
     def start(self) -> "RealContainer":
-        self.sockets.mkdir(parents=True, exist_ok=True)
-        args = [
-            CONMON, "-c", self.id, "-u", self.id, "-n", self.id, "-r", RUNC,
-            "--runtime-arg", f"--root={self.runtime_root}", "-b", str(self.bundle),
-            "-p", str(self.bundle / "pidfile"), "-P", str(self.bundle / "conmon.pid"),
-            "--persist-dir", str(self.bundle), "--exit-dir", str(self.bundle),
-            "--socket-dir-path", str(self.sockets), "-l", f"k8s-file:{self.bundle / 'ctr.log'}",
-            "--log-level", "error",
-        ]  # fmt: skip
-        if self.tty:
-            args.append("-t")
-        elif self.stdin:
-            args.append("-i")
-            if not self.stdin_once:
-                args.append("--leave-stdin-open")
-        sync_r, sync_w = os.pipe()
-        start_r, start_w = os.pipe()
-        env = {"PATH": os.environ["PATH"], "_OCI_SYNCPIPE": str(sync_w), "_OCI_STARTPIPE": str(start_r)}
-        conmon = subprocess.Popen(
-            args, cwd=self.bundle, env=env, pass_fds=(sync_w, start_r), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        os.close(sync_w)
-        os.close(start_r)
-        os.write(start_w, b"\0")
-        os.close(start_w)
-        conmon.wait(60)  # its first process exits once the monitor has forked away
-        with os.fdopen(sync_r, "rb") as sync:
-            message = json.loads(sync.readline() or b"{}")
-        if int(message.get("pid", -1)) <= 0:
-            raise RuntimeError(f"conmon could not create {self.id}: {message}")
-        subprocess.run([RUNC, "--root", self.runtime_root, "start", self.id], check=True, capture_output=True)
+        request = MonitoredCreate(
+            container_id=self.id,
+            name=self.id,
+            bundle=self.bundle,
+            log_path=str(self.bundle / "ctr.log"),
+            runtime_binary=RUNC,
+            runtime_root=self.runtime.root,
+            stdin=self.stdin,
+            stdin_once=self.stdin_once,
+            tty=self.tty,
+        )
+        self.monitor.create(request, timeout=60)
+        self.runtime.start(self.id)
         return self
 
     def state(self) -> str:
-        result = subprocess.run(
-            [RUNC, "--root", self.runtime_root, "state", self.id], capture_output=True, text=True
-        )
-        return str(json.loads(result.stdout)["status"]) if result.returncode == 0 else "gone"
+        found = self.runtime.state(self.id)
+        return found.status if found is not None else "gone"
 
     def stop(self) -> None:
-        subprocess.run([RUNC, "--root", self.runtime_root, "kill", self.id, "KILL"], capture_output=True)
+        with contextlib.suppress(PycrioError):
+            self.runtime.kill(self.id, 9, all_processes=True)
         for _ in range(200):
             if self.state() in ("stopped", "gone"):
                 break
             subprocess.run(["sleep", "0.05"])
-        subprocess.run([RUNC, "--root", self.runtime_root, "delete", "--force", self.id], capture_output=True)
-        pid_file = self.bundle / "conmon.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid_file.read_text()), 9)
+        with contextlib.suppress(PycrioError):
+            self.runtime.delete(self.id, force=True)
+        with contextlib.suppress(ProcessLookupError, ValueError, OSError):
+            os.kill(int((self.bundle.parent / "conmon" / self.id / "conmon.pid").read_text()), 9)
+        self.monitor.cleanup(self.id)
         shutil.rmtree(self.bundle, ignore_errors=True)
-        (self.sockets / self.id).unlink(missing_ok=True)
+
+
+class RealContainerStreams:
+    """ContainerStreams as the containers service provides it: exec through the runtime, attach through
+    the monitor."""
+
+    def __init__(self) -> None:
+        self.containers: dict[str, RealContainer] = {}
+
+    def _get(self, container_id: str) -> RealContainer:
+        try:
+            return self.containers[container_id]
+        except KeyError:
+            raise NotFound(container_id) from None
+
+    def exec(self, container_id: str, cmd: list[str], streams: ProcessStreams) -> int:
+        container = self._get(container_id)
+        process = {**container.process, "args": list(cmd), "terminal": streams.tty}
+        return container.runtime.exec(container.id, process, streams)
+
+    def attach(self, container_id: str, streams: ProcessStreams) -> None:
+        container = self._get(container_id)
+        container.monitor.attach(container.id, streams, container.stdin, container.stdin_once, container.tty)
 
 
 def processes_matching(marker: str) -> list[str]:

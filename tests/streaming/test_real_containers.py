@@ -11,13 +11,16 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
-from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from domain.streaming import AttachRequest, ExecRequest, RequestCache, StreamingService
 from ports.streaming_targets import StreamContainer
-from tests.contract.test_container_streams import IoLookup
 from tests.fakes.streaming import FakeStreamTargets
-from tests.streaming.real_container import RealContainer, build_rootfs, processes_matching
+from tests.streaming.real_container import (
+    RealContainer,
+    RealContainerStreams,
+    build_rootfs,
+    processes_matching,
+)
 from tests.streaming_client import SpdyCommand, WebSocketCommand, wait_until
 
 pytestmark = pytest.mark.root
@@ -34,19 +37,16 @@ class Node:
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     work = tmp_path_factory.mktemp("pcstream-node")
     build_rootfs(work / "rootfs")
-    lookup, targets = IoLookup(), FakeStreamTargets()
-    containers: list[RealContainer] = []
+    backend, targets = RealContainerStreams(), FakeStreamTargets()
 
     def start(args: list[str], stdin: bool = False, stdin_once: bool = False, tty: bool = False) -> str:
         container = RealContainer(work, work / "rootfs", args, stdin, stdin_once, tty)
-        containers.append(container)
+        backend.containers[container.id] = container
         container.start()
-        lookup.containers[container.id] = container.io()
         targets.containers[container.id] = StreamContainer(container.id, stdin, stdin_once, tty)
         return container.id
 
     cache = RequestCache(60, time.monotonic)
-    backend = OciContainerStreams(lookup, work / "scratch")
     server = StreamingServer("127.0.0.1", 0, cache, backend, NetnsPortForwarder(targets.sandbox_netns), 60)
     server.start()
     try:
@@ -54,7 +54,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         yield Node(StreamingService(cache, targets, lambda: server.base_url), start, sleeper)
     finally:
         server.stop()
-        for container in containers:
+        for container in backend.containers.values():
             container.stop()
 
 

@@ -23,8 +23,8 @@ INDIRECT = {
     "log.level": ("app/logging.py", r"config\.level\b"),
     "log.format": ("app/logging.py", r"config\.format\b"),
     "grpc.listen": ("app/config.py", r"self\.grpc\.listen\.removeprefix"),
-    "runtime.runtimes.*.path": ("adapters/containers/wiring.py", r"handler\.path\b"),
-    "runtime.runtimes.*.root": ("adapters/containers/wiring.py", r"handler\.root\b"),
+    "runtime.runtimes.*.path": ("app/container.py", r"handler\.path\b"),
+    "runtime.runtimes.*.root": ("app/container.py", r"handler\.root\b"),
     "tracing.endpoint": ("app/tracing.py", r"config\.endpoint\b"),
     "tracing.sampling_rate": ("app/tracing.py", r"config\.sampling_rate\b"),
 }
@@ -33,7 +33,7 @@ HANDED_OVER = [
     ("app/main.py", r"configure_logging\(config\.log\)"),
     ("app/container.py", r"c\.socket_path"),
     ("app/container.py", r"runtimes\.items\(\)"),
-    ("adapters/containers/wiring.py", r"\.runtime\.runtimes\b"),
+    ("app/container.py", r"\.runtime\.runtimes\b"),
     ("app/main.py", r"start_tracing\(config\.tracing\)"),
 ]
 

@@ -21,10 +21,9 @@ def test_container_builds_the_servicers_with_fakes(tmp_path: Path) -> None:
     assert callable(container.runtime_servicer().Version)
 
 
-def test_registry_provider_reads_the_configured_registries_conf(tmp_path: Path) -> None:
+def test_the_image_service_reads_the_configured_registries_conf(tmp_path: Path) -> None:
     from adapters.registry.deferred import DeferredRegistry
     from domain.errors import FailedPrecondition
-    from ports.registry import Platform
 
     conf_dir = tmp_path / "registries.conf.d"
     conf_dir.mkdir()
@@ -32,16 +31,18 @@ def test_registry_provider_reads_the_configured_registries_conf(tmp_path: Path) 
     config = load(
         None,
         overrides=[
+            f'runtime.root="{tmp_path / "root"}"',
             f'image.registries_conf="{tmp_path / "absent.conf"}"',
             f'image.registries_conf_dir="{conf_dir}"',
         ],
     )
-    registry = make_container(config).registry()
+    container = make_container(config)
+    registry = container.registry()
     assert isinstance(registry, DeferredRegistry)
-    assert not registry.built  # no HTTP client until the first pull
     try:
         with pytest.raises(FailedPrecondition, match="blocked"):
-            registry.resolve("blocked.example/app", None, Platform())
+            container.images().pull("blocked.example/app")
+        assert not registry.built  # no source was tried, so no HTTP client was made
     finally:
         registry.close()
 

@@ -3,17 +3,19 @@
 import threading
 
 from adapters.registry.deferred import DeferredRegistry
+from domain.image_reference import parse
+from domain.registries_conf import PullSource
 from ports.registry import Platform, Registry
-from tests.fakes.small_registry import SmallRegistry
+from tests.fakes.registry import InMemoryRegistry
 
 
 def test_builds_on_first_use_and_only_once() -> None:
-    built: list[SmallRegistry] = []
+    built: list[InMemoryRegistry] = []
     gate = threading.Event()
 
     def build() -> Registry:
         gate.wait(5)
-        built.append(SmallRegistry())
+        built.append(InMemoryRegistry())
         return built[-1]
 
     deferred = DeferredRegistry(build)
@@ -22,7 +24,7 @@ def test_builds_on_first_use_and_only_once() -> None:
 
     def resolve() -> None:
         try:
-            deferred.resolve("absent.example/app:1", None, Platform())
+            deferred.resolve(PullSource(parse("absent.example/app:1"), False, False), None, Platform())
         except Exception as err:  # the fake's NotFound: what matters is who built it
             errors.append(err)
 
@@ -33,4 +35,4 @@ def test_builds_on_first_use_and_only_once() -> None:
     for thread in threads:
         thread.join(5)
     assert len(built) == 1 and deferred.built
-    assert len(errors) == 4 and all(type(err).__name__ == "NotFound" for err in errors)
+    assert len(errors) == 4 and all(type(err).__name__ == "Unavailable" for err in errors)

@@ -16,6 +16,7 @@ from domain.errors import Internal, NotFound, Unavailable
 from domain.registries_conf import RegistriesConf
 from ports.registry import Platform, RegistryAuth
 from tests.fixtures.images import OCI_CONFIG, OCI_MANIFEST, file, image_config, make_layer
+from tests.registry_sources import ConfiguredRegistry
 
 AMD64 = Platform("linux", "amd64", "")
 HOST = "registry.test"
@@ -72,14 +73,14 @@ class Recorder:
         self.requests.append(request)
         return self.handler(request)
 
-    def adapter(self, attempts: int = 4) -> HttpRegistry:
-        return HttpRegistry(
-            RegistriesConf,
+    def adapter(self, attempts: int = 4) -> ConfiguredRegistry:
+        adapter = HttpRegistry(
             policy=RetryPolicy(attempts=attempts, backoff=0.5, max_backoff=8.0),
             transport=httpx.MockTransport(self),
             sleep=self.sleeps.append,
             chunk_size=4096,
         )
+        return ConfiguredRegistry(adapter, RegistriesConf())
 
 
 def flaky(handler: Handler, failures: list[httpx.Response | Exception]) -> Handler:

@@ -18,7 +18,7 @@ from app.container import make_container
 from tests.cri_client import CriClient, connect
 from tests.fakes.image_users import FakeImageUsers
 from tests.fakes.layer_store import InMemoryLayerStore
-from tests.fakes.small_registry import Gate, SmallRegistry
+from tests.fakes.registry import Gate, InMemoryRegistry
 from tests.fakes.state_store import InMemoryStateStore
 from tests.layer_tars import digest, file, layer, symlink
 
@@ -28,7 +28,7 @@ BASE = layer([file("bin/sh", b"#!", mode=0o755)])
 @dataclass
 class Rig:
     client: CriClient
-    registry: SmallRegistry
+    registry: InMemoryRegistry
     users: FakeImageUsers
 
 
@@ -44,7 +44,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         ],
     )
     container = make_container(config)
-    registry, users = SmallRegistry(), FakeImageUsers()
+    registry, users = InMemoryRegistry(), FakeImageUsers()
     container.registry.override(providers.Object(registry))
     container.layer_store.override(providers.Object(InMemoryLayerStore()))
     container.state_store.override(providers.Object(InMemoryStateStore()))
@@ -208,6 +208,7 @@ def test_failures_have_clear_codes(rig: Rig) -> None:
     assert code_of(lambda: image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image="")))) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
+    rig.registry.add("r.test/other:1", [BASE])  # the registry is there; the image is not
     assert code_of(lambda: image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image="r.test/x:1")))) == (
         grpc.StatusCode.NOT_FOUND
     )

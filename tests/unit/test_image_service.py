@@ -10,11 +10,12 @@ import structlog
 from adapters.storage.image_users import RootfsImageUsers
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from domain.images import ImageService, image_holder
+from domain.registries_conf import Endpoint, RegistriesConf, RegistryTable
 from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.image_users import FakeImageUsers
 from tests.fakes.layer_store import InMemoryLayerStore
+from tests.fakes.registry import Gate, InMemoryRegistry
 from tests.fakes.signatures import trust_with
-from tests.fakes.small_registry import Gate, SmallRegistry
 from tests.layer_tars import digest, directory, file, layer, symlink
 
 BASE = layer([directory("bin"), file("bin/sh", b"#!busybox", mode=0o755)])
@@ -24,7 +25,7 @@ APP2 = layer([file("app", b"app v2")], "none")
 
 class World:
     def __init__(self, **options: object) -> None:
-        self.registry = SmallRegistry()
+        self.registry = InMemoryRegistry()
         self.layers = InMemoryLayerStore()
         self.images = InMemoryImageStore()
         self.users = FakeImageUsers()
@@ -83,11 +84,30 @@ def test_short_names_are_docker_hub_names(world: World) -> None:
 
 
 def test_short_names_also_match_on_search_registries() -> None:
-    world = World(search_registries=lambda: ["127.0.0.1:5000"])
+    world = World(registries_conf=lambda: RegistriesConf(("127.0.0.1:5000",)))
     world.registry.add("127.0.0.1:5000/busybox:latest", [BASE])
     image_id = world.service.pull("127.0.0.1:5000/busybox")
     found = world.service.status("busybox")
     assert found is not None and found.id == image_id
+
+
+def test_registries_conf_decides_where_an_image_comes_from() -> None:
+    conf = RegistriesConf(
+        ("r.test",),
+        (
+            RegistryTable("r.test", "r.test", mirrors=(Endpoint("mirror.test"),)),
+            RegistryTable("blocked.test", "blocked.test", blocked=True),
+        ),
+    )
+    world = World(registries_conf=lambda: conf)
+    world.registry.add("mirror.test/app:1", [BASE])
+    world.registry.add("r.test/app:1", [APP])  # the origin differs: the mirror must win
+    image_id = world.service.pull("app:1")
+    assert world.service.status("r.test/app:1") == world.service.status(image_id)
+    assert world.layers.get(BASE.diff_id) is not None and world.layers.get(APP.diff_id) is None
+    world.registry.add("blocked.test/app:1", [BASE])
+    with pytest.raises(FailedPrecondition, match="blocked"):
+        world.service.pull("blocked.test/app:1")
 
 
 def test_a_pull_by_digest_has_no_tag(world: World) -> None:
@@ -180,7 +200,7 @@ def test_an_image_in_use_is_not_removed(world: World) -> None:
 
 def test_a_container_rootfs_keeps_the_image_in_use() -> None:
     layers = InMemoryLayerStore()
-    registry = SmallRegistry()
+    registry = InMemoryRegistry()
     service = ImageService(
         registry, layers, InMemoryImageStore(), RootfsImageUsers(layers), trust_with(registry)
     )
@@ -232,8 +252,7 @@ def test_a_hostile_layer_fails_the_pull_and_keeps_nothing(world: World) -> None:
 
 
 def test_a_config_that_disagrees_with_its_manifest_is_refused(world: World) -> None:
-    stored = world.registry.add("r.test/bad:1", [BASE])
-    stored.layers.append(APP)
+    world.registry.add("r.test/bad:1", [BASE, APP], config_layers=[BASE])
     with pytest.raises(InvalidArgument, match="layers"):
         world.service.pull("r.test/bad:1")
     assert world.service.list_images() == []
@@ -258,10 +277,12 @@ def test_concurrent_pulls_share_one_download(world: World) -> None:
     assert world.registry.blob_downloads[BASE.descriptor.digest] == 1
 
 
+BIG = layer([file("big", bytes(range(256)) * 4000)], "none")
+
+
 def _stalled(world: World, name: str) -> Iterator[Gate]:
-    big = layer([file("big", bytes(range(256)) * 4000)], "none")
-    world.registry.add(name, [big])
-    gate = world.registry.gates[big.descriptor.digest] = Gate()
+    world.registry.add(name, [BIG])
+    gate = world.registry.gates[BIG.descriptor.digest] = Gate()
     yield gate
     gate.release.set()
 
@@ -269,10 +290,10 @@ def _stalled(world: World, name: str) -> Iterator[Gate]:
 def test_a_stalled_pull_is_cancelled_naming_the_layer_and_the_registry() -> None:
     world = World(pull_progress_timeout=0.2)
     for _gate in _stalled(world, "r.test/slow:1"):
-        (big,) = world.registry.images["r.test/slow:1"].layers
         with pytest.raises(DeadlineExceeded, match="no progress") as failure:
             world.service.pull("r.test/slow:1")
-        assert f"on layer {big.descriptor.digest} (1/1, 4096 of {big.descriptor.size} bytes)" in str(
+        first_chunk = world.registry.chunk_size
+        assert f"on layer {BIG.descriptor.digest} (1/1, {first_chunk} of {BIG.descriptor.size} bytes)" in str(
             failure.value
         )
         assert "from registry r.test" in str(failure.value)
@@ -282,7 +303,7 @@ def test_a_stalled_pull_is_cancelled_naming_the_layer_and_the_registry() -> None
 def test_progress_is_logged_per_layer_and_every_interval_and_readable_while_running() -> None:
     world = World(pull_progress_interval=0.0001)
     for gate in _stalled(world, "r.test/slow:1"):
-        (big,) = world.registry.images["r.test/slow:1"].layers
+        big = BIG
         with structlog.testing.capture_logs() as events:
             puller = threading.Thread(target=world.service.pull, args=("r.test/slow:1",))
             puller.start()

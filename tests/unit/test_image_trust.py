@@ -16,8 +16,8 @@ from domain.trust import ACCEPTED_UNSIGNED, REJECTED, VERIFIED
 from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.layer_store import InMemoryLayerStore
 from tests.fakes.metrics import RecordingMetrics
+from tests.fakes.registry import InMemoryRegistry
 from tests.fakes.signatures import POLICY_PATH, FakeSigner, InMemoryLookaside, InMemoryTrustFiles, trust_with
-from tests.fakes.small_registry import SmallRegistry
 from tests.fixtures.signing import simple_signing_payload
 from tests.layer_tars import digest, file, layer
 
@@ -30,7 +30,7 @@ COSIGN = "cosign container image signature"
 
 @dataclass
 class Node:
-    registry: SmallRegistry = field(default_factory=SmallRegistry)
+    registry: InMemoryRegistry = field(default_factory=InMemoryRegistry)
     files: InMemoryTrustFiles = field(default_factory=InMemoryTrustFiles)
     lookaside: InMemoryLookaside = field(default_factory=InMemoryLookaside)
     metrics: RecordingMetrics = field(default_factory=RecordingMetrics)

@@ -1,24 +1,19 @@
 """LifecycleLedger: each container's events once and in order, whichever thread reports first."""
 
-from adapters.cri.container_events import LifecycleLedger
+import pytest
+
 from domain.events import ContainerEventType as E
+from domain.events import LifecycleLedger
+from tests.fakes.container_events import RecordingEventSink
 
 
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, E]] = []
-
-    def container_event(self, container_id: str, pod_id: str, kind: E) -> None:
-        self.events.append((container_id, pod_id, kind))
+def kinds(publisher: RecordingEventSink, container_id: str = "c1") -> list[E]:
+    return publisher.kinds(container_id)
 
 
-def kinds(publisher: RecordingPublisher, container_id: str = "c1") -> list[E]:
-    return [kind for cid, _, kind in publisher.events if cid == container_id]
-
-
-def ledger() -> tuple[LifecycleLedger, RecordingPublisher]:
-    publisher = RecordingPublisher()
-    return LifecycleLedger(publisher), publisher  # type: ignore[arg-type]
+def ledger() -> tuple[LifecycleLedger, RecordingEventSink]:
+    publisher = RecordingEventSink()
+    return LifecycleLedger(publisher), publisher
 
 
 def test_the_usual_order_passes_through() -> None:
@@ -50,3 +45,23 @@ def test_a_container_removed_without_running_gets_no_invented_events() -> None:
     book.publish("c1", "p1", E.CREATED)
     book.publish("c1", "p1", E.DELETED)
     assert kinds(publisher) == [E.CREATED, E.DELETED]
+
+
+def test_a_removal_reports_deleted_once_it_is_done_and_not_when_it_failed() -> None:
+    book, publisher = ledger()
+    book.publish("p1", "p1", E.CREATED)
+    with book.removal("p1", "p1"):
+        assert kinds(publisher, "p1") == [E.CREATED]  # nothing yet: the removal is under way
+    assert kinds(publisher, "p1") == [E.CREATED, E.DELETED]
+    book.publish("p2", "p2", E.CREATED)
+    with pytest.raises(RuntimeError), book.removal("p2", "p2"):
+        raise RuntimeError("removal failed")
+    assert kinds(publisher, "p2") == [E.CREATED]
+
+
+def test_events_known_from_before_a_restart_are_not_reported_again() -> None:
+    book, publisher = ledger()
+    book.known("c1", [E.CREATED, E.STARTED])
+    book.publish("c1", "p1", E.STARTED)
+    book.publish("c1", "p1", E.STOPPED)
+    assert kinds(publisher) == [E.STOPPED]

@@ -8,8 +8,9 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.sandboxes import SandboxHandlers
+from domain.container_config import HugepageLimit, Resources
 from domain.errors import Internal, InvalidArgument, NotFound
-from domain.pod_resources import pod_cgroup_limits
+from domain.pod_resources import pod_cgroup_limits, resources_from_record
 from domain.sandboxes import STATE_KIND, SandboxService, SandboxSettings
 from ports.cgroups import CgroupLimits
 from tests.fakes.cgroups import FakeCgroups
@@ -70,11 +71,11 @@ class World:
         )
         self.handlers.UpdatePodSandboxResources(request, CTX)
 
-    def recorded(self, sandbox_id: str) -> dict[str, Any]:
+    def recorded(self, sandbox_id: str) -> Resources:
+        """The resources as the sandbox's record on disk holds them."""
         document = self.store.get(STATE_KIND, sandbox_id)
         assert document is not None
-        resources: dict[str, Any] = document["config"]["resources"]
-        return resources
+        return resources_from_record(document["config"]["resources"])
 
     def verbose(self, sandbox_id: str) -> dict[str, Any]:
         request = pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=True)
@@ -84,9 +85,9 @@ class World:
 
 def test_limits_are_the_sum_of_resources_and_overhead() -> None:
     limits = pod_cgroup_limits(
-        {"cpu_shares": "10", "cpu_quota": "5000", "cpu_period": "50000", "memory_limit_in_bytes": "100"},
-        {"cpu_shares": "512", "cpu_quota": "20000", "cpu_period": "100000", "memory_limit_in_bytes": "1000",
-         "cpuset_cpus": "0-1", "cpuset_mems": "0", "unified": {"memory.high": "900"}},
+        Resources(cpu_shares=10, cpu_quota=5000, cpu_period=50000, memory_limit_in_bytes=100),
+        Resources(cpu_shares=512, cpu_quota=20000, cpu_period=100000, memory_limit_in_bytes=1000,
+                  cpuset_cpus="0-1", cpuset_mems="0", unified=(("memory.high", "900"),)),
     )  # fmt: skip
     assert limits == CgroupLimits(
         cpu_shares=522,
@@ -100,20 +101,19 @@ def test_limits_are_the_sum_of_resources_and_overhead() -> None:
 
 
 def test_hugepage_limits_add_up_per_size_and_only_settable_sizes_are_kept() -> None:
-    # The JSON mapping leaves out a limit of 0, as the kubelet's "none of this size" arrives.
-    resources = {"hugepage_limits": [{"page_size": "2MB", "limit": str(4 * MIB)}, {"page_size": "1GB"}]}
-    overhead = {"hugepage_limits": [{"page_size": "2MB", "limit": str(2 * MIB)}]}
+    # A limit of 0 is the kubelet's "none of this size".
+    resources = Resources(hugepage_limits=(HugepageLimit("2MB", 4 * MIB), HugepageLimit("1GB", 0)))
+    overhead = Resources(hugepage_limits=(HugepageLimit("2MB", 2 * MIB),))
     both = frozenset({"2MB", "1GB"})
     assert pod_cgroup_limits(overhead, resources, both).hugepage_limits == (("1GB", 0), ("2MB", 6 * MIB))
     assert pod_cgroup_limits(overhead, resources, frozenset({"2MB"})).hugepage_limits == (("2MB", 6 * MIB),)
     assert pod_cgroup_limits(overhead, resources).empty  # no hugetlb controller: nothing to write
     for bad, field in (
-        ({"page_size": "2M"}, r"resources.hugepage_limits\[0\].page_size"),
-        ({"page_size": "2MB", "limit": "-1"}, r"resources.hugepage_limits\[0\].limit"),
-        ({"page_size": "2MB", "limit": "x"}, r"resources.hugepage_limits\[0\].limit"),
+        (HugepageLimit("2M", 0), r"resources.hugepage_limits\[0\].page_size"),
+        (HugepageLimit("2MB", -1), r"resources.hugepage_limits\[0\].limit"),
     ):
         with pytest.raises(InvalidArgument, match=field):
-            pod_cgroup_limits({}, {"hugepage_limits": [bad]}, both)
+            pod_cgroup_limits(Resources(), Resources(hugepage_limits=(bad,)), both)
 
 
 def test_the_pod_cgroup_pycrio_made_gets_the_hugepage_limits_the_host_can_set() -> None:
@@ -128,31 +128,50 @@ def test_the_pod_cgroup_pycrio_made_gets_the_hugepage_limits_the_host_can_set() 
         ],
     )
     assert world.cgroups.limits["/kubepods/pod-h"].hugepage_limits == (("2MB", 0),)
-    assert [h["page_size"] for h in world.recorded(sid)["hugepage_limits"]] == ["2MB", "1GB"]
+    assert [h.page_size for h in world.recorded(sid).hugepage_limits] == ["2MB", "1GB"]
 
 
 def test_unlimited_resources_stay_unlimited_whatever_the_overhead() -> None:
-    limits = pod_cgroup_limits({"cpu_quota": "5000", "memory_limit_in_bytes": "100"}, {"cpu_quota": "-1"})
+    limits = pod_cgroup_limits(Resources(cpu_quota=5000, memory_limit_in_bytes=100), Resources(cpu_quota=-1))
     assert (limits.cpu_quota_us, limits.memory_limit_bytes) == (-1, 0)
-    assert pod_cgroup_limits({}, {}).empty
+    assert pod_cgroup_limits(Resources(), Resources()).empty
 
 
 @pytest.mark.parametrize(
     ("resources", "field"),
     [
-        ({"cpu_shares": "-2"}, "resources.cpu_shares"),
-        ({"memory_limit_in_bytes": "-1"}, "resources.memory_limit_in_bytes"),
-        ({"cpu_quota": "-5"}, "resources.cpu_quota"),
-        ({"cpu_quota": "10"}, "resources.cpu_quota"),
-        ({"cpu_period": "50"}, "resources.cpu_period"),
-        ({"cpuset_cpus": "0-"}, "resources.cpuset_cpus"),
-        ({"cpuset_mems": "a"}, "resources.cpuset_mems"),
-        ({"unified": {"../memory.max": "1"}}, "resources.unified"),
+        (Resources(cpu_shares=-2), "resources.cpu_shares"),
+        (Resources(memory_limit_in_bytes=-1), "resources.memory_limit_in_bytes"),
+        (Resources(cpu_quota=-5), "resources.cpu_quota"),
+        (Resources(cpu_quota=10), "resources.cpu_quota"),
+        (Resources(cpu_period=50), "resources.cpu_period"),
+        (Resources(cpuset_cpus="0-"), "resources.cpuset_cpus"),
+        (Resources(cpuset_mems="a"), "resources.cpuset_mems"),
+        (Resources(unified=(("../memory.max", "1"),)), "resources.unified"),
     ],
 )
-def test_values_no_cgroup_takes_are_invalid(resources: dict[str, Any], field: str) -> None:
+def test_values_no_cgroup_takes_are_invalid(resources: Resources, field: str) -> None:
     with pytest.raises(InvalidArgument, match=field):
-        pod_cgroup_limits({}, resources)
+        pod_cgroup_limits(Resources(), resources)
+
+
+def test_records_from_before_typed_resources_still_read() -> None:
+    old = {
+        "cpu_shares": "10",
+        "memory_limit_in_bytes": "1048576",
+        "cpuset_cpus": "0-1",
+        "hugepage_limits": [{"page_size": "2MB", "limit": "4194304"}],
+        "unified": {"memory.high": "900"},
+    }
+    expected = Resources(
+        cpu_shares=10,
+        memory_limit_in_bytes=1 << 20,
+        cpuset_cpus="0-1",
+        hugepage_limits=(HugepageLimit("2MB", 4 << 20),),
+        unified=(("memory.high", "900"),),
+    )
+    assert resources_from_record(old) == expected
+    assert resources_from_record({}) == Resources()
 
 
 def test_the_pod_cgroup_pycrio_made_is_resized_and_the_record_persists() -> None:
@@ -173,9 +192,12 @@ def test_the_pod_cgroup_pycrio_made_is_resized_and_the_record_persists() -> None
                 "memory_limit_in_bytes": str(256 * MIB), "cpuset_cpus": "1-2"}  # fmt: skip
     assert world.verbose(sid)["resources"] == expected
     assert world.verbose(sid)["overhead"] == {"cpu_shares": "10", "memory_limit_in_bytes": str(8 * MIB)}
-    assert world.recorded(sid) == expected
+    typed = Resources(
+        cpu_shares=512, cpu_quota=50000, cpu_period=100000, memory_limit_in_bytes=256 * MIB, cpuset_cpus="1-2"
+    )
+    assert world.recorded(sid) == typed
     after_restart = world.restarted().status(sid)
-    assert after_restart.config.resources == expected
+    assert after_restart.config.resources == typed
 
 
 def test_a_pod_without_a_cgroup_of_its_own_only_records_them() -> None:
@@ -223,7 +245,7 @@ def test_a_refused_update_keeps_the_old_record_and_limits() -> None:
     with pytest.raises(InvalidArgument):
         world.update(sid, cpu_shares=1024, cpu_period=10)
     assert world.cgroups.limits == kept
-    assert world.recorded(sid) == record == {"cpu_shares": "512"}
+    assert world.recorded(sid) == record == Resources(cpu_shares=512)
     assert world.verbose(sid)["resources"] == {"cpu_shares": "512"}
 
 

@@ -14,6 +14,7 @@ from adapters.registry.transport import RegistryLimits, RetryPolicy
 from domain.errors import DeadlineExceeded, NotFound, ResourceExhausted
 from domain.registries_conf import RegistriesConf
 from ports.registry import RegistryAuth
+from tests.registry_sources import ConfiguredRegistry
 from tests.unit.test_http_registry_faults import AMD64, HOST, Handler, Image, serve
 
 HUGE = 300 * 1024 * 1024
@@ -47,15 +48,15 @@ class FakeClock:
 
 def adapter(
     handler: Handler, clock: FakeClock | None = None, limits: RegistryLimits = LIMITS
-) -> HttpRegistry:
-    return HttpRegistry(
-        RegistriesConf,
+) -> ConfiguredRegistry:
+    http = HttpRegistry(
         policy=RetryPolicy(attempts=1),
         transport=httpx.MockTransport(handler),
         sleep=lambda _: None,
         limits=limits,
         clock=clock or FakeClock(),
     )
+    return ConfiguredRegistry(http, RegistriesConf())
 
 
 def test_a_huge_error_body_is_read_only_up_to_its_cap() -> None:

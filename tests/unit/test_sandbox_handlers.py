@@ -7,6 +7,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.sandboxes import SandboxHandlers, sandbox_config
+from domain.container_config import Resources
 from domain.sandbox_model import NamespaceMode
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
@@ -102,8 +103,8 @@ def test_config_conversion() -> None:
         NamespaceMode.POD,
     )
     assert converted.privileged
-    assert converted.overhead == {"cpu_shares": "10"}
-    assert converted.resources == {"memory_limit_in_bytes": "1048576"}
+    assert converted.overhead == Resources(cpu_shares=10)
+    assert converted.resources == Resources(memory_limit_in_bytes=1 << 20)
     assert sandbox_config(_config()).dns is None
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from domain.container_config import Resources
 from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
+from domain.events import ContainerEventType, LifecycleLedger
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -20,6 +22,7 @@ from domain.sandbox_model import (
 from domain.sandboxes import STATE_KIND, SandboxFilter, SandboxService, SandboxSettings
 from ports.network import DnsSettings, PortMapping
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.container_events import RecordingEventSink
 from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
@@ -40,6 +43,7 @@ class World:
         self.files = FakePodFiles()
         self.cgroups = FakeCgroups()
         self.containers = FakePodContainers()
+        self.events = RecordingEventSink()
         defaults: dict[str, object] = {
             "runtimes": ("runc", "crun"),
             "node_hostname": "node-1",
@@ -69,6 +73,7 @@ class World:
             FakeHugePages(),
             sleep=self._sleep,
             monotonic=lambda: self.now,
+            events=LifecycleLedger(self.events),
         )
 
     def leftovers(self) -> list[object]:
@@ -362,7 +367,7 @@ def test_remove_keeps_a_kubelet_tree_made_in_some_hierarchies_only(world: World)
         **{h: [sb.cgroup_path] for h in KUBELET_HIERARCHIES},
         "name=systemd": ["/kubepods", "/kubepods/burstable", kubelet, sb.cgroup_path],
     }
-    world.svc.update_resources(sid, {}, {"cpu_shares": "900", "memory_limit_in_bytes": str(64 << 20)})
+    world.svc.update_resources(sid, Resources(), Resources(cpu_shares=900, memory_limit_in_bytes=64 << 20))
     assert world.cgroups.limits == {}  # the kubelet's pod cgroup: only recorded
     world.svc.remove(sid)
     assert {h: world.cgroups.trees[h] for h in KUBELET_HIERARCHIES} == kubelets
@@ -425,7 +430,7 @@ def test_a_record_from_before_per_hierarchy_ownership_removes_only_the_infra_cgr
     del doc["cgroup_dirs"]
     world.store.put(STATE_KIND, sid, {**doc, "cgroup_created_from": "/kubepods", "cgroups_created": True})
     restarted = world.service()
-    restarted.update_resources(sid, {}, {"cpu_shares": "900"})
+    restarted.update_resources(sid, Resources(), Resources(cpu_shares=900))
     restarted.remove(sid)
     assert world.cgroups.limits == {}
     assert infra not in world.cgroups.paths
@@ -442,6 +447,30 @@ def test_a_busy_cgroup_fails_remove_and_a_retry_finishes_it(world: World) -> Non
     world.cgroups.busy.clear()
     world.svc.remove(sid)
     assert world.svc.list() == []
+
+
+def test_the_pods_infra_container_is_reported_once_per_change(world: World) -> None:
+    pod_id = world.svc.run(pod())
+    world.svc.stop(pod_id)
+    world.svc.stop(pod_id)
+    world.svc.remove(pod_id)
+    world.svc.remove(pod_id)
+    kinds = [ContainerEventType.CREATED, ContainerEventType.STARTED]
+    kinds += [ContainerEventType.STOPPED, ContainerEventType.DELETED]
+    assert world.events.events == [(pod_id, pod_id, k) for k in kinds]
+
+
+def test_a_pod_whose_infra_died_reports_no_stop_and_a_restart_reports_nothing_twice(world: World) -> None:
+    pod_id = world.svc.run(pod())
+    other = world.svc.run(pod("other"))
+    infra = world.svc.status(pod_id).infra
+    assert infra is not None
+    world.infra.kill(infra)
+    world.svc.stop(pod_id)
+    restarted = world.service()
+    restarted.stop(other)
+    kinds = [(cid, k) for cid, _, k in world.events.events]
+    assert kinds[4:] == [(other, ContainerEventType.STOPPED)]
 
 
 def test_status_is_notready_when_the_infra_process_died(world: World) -> None:
@@ -551,11 +580,14 @@ def test_systemd_driver_names_the_infra_scope_under_the_expanded_slice() -> None
 
 def test_overhead_and_resources_are_recorded_and_survive_restart(world: World) -> None:
     sid = world.svc.run(
-        pod(overhead={"cpu_shares": 10}, resources={"memory_limit_in_bytes": 1 << 20, "cpu_quota": 5000})
+        pod(
+            overhead=Resources(cpu_shares=10),
+            resources=Resources(memory_limit_in_bytes=1 << 20, cpu_quota=5000),
+        )
     )
     restored = world.service().status(sid)
-    assert restored.config.overhead == {"cpu_shares": 10}
-    assert restored.config.resources["memory_limit_in_bytes"] == 1 << 20
+    assert restored.config.overhead == Resources(cpu_shares=10)
+    assert restored.config.resources.memory_limit_in_bytes == 1 << 20
 
 
 def test_twenty_pods_in_parallel_get_distinct_ips(world: World) -> None:

@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.conmon.attach import attach
 from adapters.conmon.log_format import split_streams
 from adapters.process import runner
 from adapters.readiness import wait_readable
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
 from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
+from ports.streaming import ProcessStreams
 
 TIMED_OUT_MESSAGE = "command timed out"
 _REOPEN_LOG = b"2 0 0\n"  # conmon's ctl fifo message: reopen the log file
@@ -233,12 +235,14 @@ class ConmonMonitor:
             stdout, stderr, truncated = _read_exec_log(log)
             return ExecResult(exit_code, stdout, stderr, truncated=truncated)
 
-    def reopen_log(self, container_id: str) -> None:
-        bundle_file = self._persist(container_id) / "bundle"
+    def _bundle(self, container_id: str) -> Path:
         try:
-            bundle = Path(bundle_file.read_text())
+            return Path((self._persist(container_id) / "bundle").read_text())
         except FileNotFoundError:
             raise NotFound(f"container {container_id} has no monitor") from None
+
+    def reopen_log(self, container_id: str) -> None:
+        bundle = self._bundle(container_id)
         if not self.monitor_alive(container_id):
             raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
         try:
@@ -267,8 +271,11 @@ class ConmonMonitor:
                 raise DeadlineExceeded(f"container {container_id}: conmon did not reopen {log} in time")
             time.sleep(0.01)
 
-    def attach_socket(self, container_id: str) -> Path:
-        return self._sockets_dir / container_id / "attach"
+    def attach(
+        self, container_id: str, streams: ProcessStreams, stdin: bool, stdin_once: bool, tty: bool
+    ) -> None:
+        bundle = self._bundle(container_id)
+        attach(self._sockets_dir / container_id / "attach", bundle, streams, stdin, stdin_once, tty)
 
     def cleanup(self, container_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

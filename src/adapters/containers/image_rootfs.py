@@ -9,10 +9,9 @@ import os
 from pathlib import Path
 
 from adapters.host.regular_files import read_regular_file
-from domain.container_config import ImageConfig
 from domain.errors import InvalidArgument, NotFound
 from domain.images import ImageService
-from ports.container_rootfs import ResolvedImage
+from ports.container_rootfs import ContainerImage
 
 _MAX_LINKS = 40
 _MAX_FILE = 4 * 1024 * 1024
@@ -23,23 +22,13 @@ class ImageServiceRootfs:
         self._images = images
         self._paths: dict[str, Path] = {}
 
-    def resolve_image(self, image: str) -> ResolvedImage:
+    def resolve_image(self, image: str) -> ContainerImage:
         record = self._images.status(image)
         if record is None:
             raise NotFound(f"image {image!r} not found")
-        c = record.config
-        config = ImageConfig(
-            user=c.user,
-            env=tuple(c.env),
-            entrypoint=tuple(c.entrypoint) if c.entrypoint else None,
-            cmd=tuple(c.cmd),
-            working_dir=c.working_dir,
-            stop_signal=c.stop_signal,
-            labels=dict(c.labels),
-        )
         name = image if image in record.repo_tags else (record.repo_tags[0] if record.repo_tags else image)
         ref = record.repo_digests[0] if record.repo_digests else f"sha256:{record.id}"
-        return ResolvedImage(id=record.id, ref=ref, name=name, config=config)
+        return ContainerImage(id=record.id, ref=ref, name=name, config=record.config)
 
     def create(self, container_id: str, image_id: str) -> str:
         rootfs = self._images.create_rootfs(container_id, image_id)

@@ -136,7 +136,7 @@ class ContainerHandlers:
                     "runtimeSpec": container.spec,
                 }
             )
-        return pb.ContainerStatusResponse(status=_status(container), info=info)
+        return pb.ContainerStatusResponse(status=container_status(container), info=info)
 
     def UpdateContainerResources(
         self, request: pb.UpdateContainerResourcesRequest, context: grpc.ServicerContext
@@ -240,16 +240,14 @@ def _signal_name(code: int) -> str:
     return name
 
 
+# The LinuxContainerResources fields that are the same in protobuf and in the domain's Resources.
+_PLAIN_RESOURCES = ("cpu_period", "cpu_quota", "cpu_shares", "memory_limit_in_bytes",
+                    "memory_swap_limit_in_bytes", "oom_score_adj", "cpuset_cpus", "cpuset_mems")  # fmt: skip
+
+
 def resources(r: pb.LinuxContainerResources) -> Resources:
     return Resources(
-        cpu_period=r.cpu_period,
-        cpu_quota=r.cpu_quota,
-        cpu_shares=r.cpu_shares,
-        memory_limit_in_bytes=r.memory_limit_in_bytes,
-        memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
-        oom_score_adj=r.oom_score_adj,
-        cpuset_cpus=r.cpuset_cpus,
-        cpuset_mems=r.cpuset_mems,
+        **{name: getattr(r, name) for name in _PLAIN_RESOURCES},
         hugepage_limits=tuple(HugepageLimit(h.page_size, h.limit) for h in r.hugepage_limits),
         unified=tuple(sorted(r.unified.items())),
     )
@@ -315,16 +313,9 @@ def _listed(container: Container) -> pb.Container:
     )
 
 
-def _linux_resources(r: Resources) -> pb.LinuxContainerResources:
+def linux_container_resources(r: Resources) -> pb.LinuxContainerResources:
     return pb.LinuxContainerResources(
-        cpu_period=r.cpu_period,
-        cpu_quota=r.cpu_quota,
-        cpu_shares=r.cpu_shares,
-        memory_limit_in_bytes=r.memory_limit_in_bytes,
-        memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
-        oom_score_adj=r.oom_score_adj,
-        cpuset_cpus=r.cpuset_cpus,
-        cpuset_mems=r.cpuset_mems,
+        **{name: getattr(r, name) for name in _PLAIN_RESOURCES},
         hugepage_limits=[pb.HugepageLimit(page_size=h.page_size, limit=h.limit) for h in r.hugepage_limits],
         unified=dict(r.unified),
     )
@@ -349,7 +340,7 @@ def _image_volume_spec(image: str, container: Container, index: int) -> pb.Image
     return pb.ImageSpec(image=image, image_ref=ids[index] if index < len(ids) else "")
 
 
-def _status(container: Container) -> pb.ContainerStatus:
+def container_status(container: Container) -> pb.ContainerStatus:
     mounts = [
         pb.Mount(
             container_path=m.container_path,
@@ -381,7 +372,7 @@ def _status(container: Container) -> pb.ContainerStatus:
         annotations=container.config.annotations,
         mounts=mounts,
         log_path=container.log_path,
-        resources=pb.ContainerResources(linux=_linux_resources(container.resources)),
+        resources=pb.ContainerResources(linux=linux_container_resources(container.resources)),
         user=_user(container.spec),
         stop_signal=signal if signal in _SIGNAL_NAMES else "RUNTIME_DEFAULT",
     )

@@ -6,7 +6,7 @@ them, `CriStatusSource`, lives here: the pods and containers handlers already bu
 for PodSandboxStatus and ContainerStatus.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import grpc
@@ -38,7 +38,7 @@ class CriStatusSource(Protocol):
 
 
 class CriEventPublisher:
-    """The ContainerEventSink the services call. Cheap when nobody listens: statuses are not built."""
+    """The ContainerEventSink behind the services' ledger. Cheap when nobody listens: no status is built."""
 
     def __init__(
         self, broadcaster: Broadcaster[pb.ContainerEventResponse], statuses: CriStatusSource, clock: Clock
@@ -48,13 +48,16 @@ class CriEventPublisher:
         self._clock = clock
 
     def container_event(self, container_id: str, pod_id: str, kind: ContainerEventType) -> None:
-        self.send(self.prepare(container_id, pod_id, kind))
+        self._send(self._event(container_id, pod_id, kind))
 
-    def prepare(
+    def prepare(self, container_id: str, pod_id: str, kind: ContainerEventType) -> Callable[[], None]:
+        event = self._event(container_id, pod_id, kind)
+        return lambda: self._send(event)
+
+    def _event(
         self, container_id: str, pod_id: str, kind: ContainerEventType
     ) -> pb.ContainerEventResponse | None:
-        """The event with the statuses as they are now, to `send` once the change is done (a removal
-        takes away the statuses it needs). None when nobody listens or the pod is unknown."""
+        """The event with the statuses as they are now; None when nobody listens or the pod is unknown."""
         if not self._broadcaster.has_subscribers:
             return None
         created_at = self._clock.now_ns()
@@ -76,7 +79,7 @@ class CriEventPublisher:
             containers_statuses=container_statuses,
         )
 
-    def send(self, event: pb.ContainerEventResponse | None) -> None:
+    def _send(self, event: pb.ContainerEventResponse | None) -> None:
         if event is not None:
             self._broadcaster.publish(event)
 

@@ -8,8 +8,11 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from adapters.cri.containers import linux_container_resources
+from adapters.cri.containers import resources as container_resources
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.stats import chunks
+from domain.container_config import Resources
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -62,31 +65,7 @@ class SandboxHandlers:
         self, request: pb.PodSandboxStatusRequest, context: grpc.ServicerContext
     ) -> pb.PodSandboxStatusResponse:
         sb = self._service.status(request.pod_sandbox_id)
-        options = sb.config.namespace_options
-        ips = sb.ips
-        status = pb.PodSandboxStatus(
-            id=sb.id,
-            metadata=_metadata(sb),
-            state=_STATES[sb.state],
-            created_at=sb.created_at,
-            network=pb.PodSandboxNetworkStatus(
-                ip=ips[0] if ips else "", additional_ips=[pb.PodIP(ip=ip) for ip in ips[1:]]
-            ),
-            linux=pb.LinuxPodSandboxStatus(
-                namespaces=pb.Namespace(
-                    options=pb.NamespaceOption(
-                        network=_MODE_CODES[options.network],
-                        pid=_MODE_CODES[options.pid],
-                        ipc=_MODE_CODES[options.ipc],
-                        target_id=options.target_id,
-                    )
-                )
-            ),
-            labels=sb.config.labels,
-            annotations=sb.config.annotations,
-            runtime_handler=sb.runtime_handler,
-        )
-        response = pb.PodSandboxStatusResponse(status=status)
+        response = pb.PodSandboxStatusResponse(status=pod_sandbox_status(sb))
         if request.verbose:
             response.info["info"] = json.dumps(verbose_info(sb), sort_keys=True)
         return response
@@ -133,6 +112,34 @@ class SandboxHandlers:
             )
             for sb in self._service.list(query)
         ]
+
+
+def pod_sandbox_status(sb: PodSandbox) -> pb.PodSandboxStatus:
+    """PodSandboxStatus's answer for a pod (also what container events carry)."""
+    options = sb.config.namespace_options
+    ips = sb.ips
+    return pb.PodSandboxStatus(
+        id=sb.id,
+        metadata=_metadata(sb),
+        state=_STATES[sb.state],
+        created_at=sb.created_at,
+        network=pb.PodSandboxNetworkStatus(
+            ip=ips[0] if ips else "", additional_ips=[pb.PodIP(ip=ip) for ip in ips[1:]]
+        ),
+        linux=pb.LinuxPodSandboxStatus(
+            namespaces=pb.Namespace(
+                options=pb.NamespaceOption(
+                    network=_MODE_CODES[options.network],
+                    pid=_MODE_CODES[options.pid],
+                    ipc=_MODE_CODES[options.ipc],
+                    target_id=options.target_id,
+                )
+            )
+        ),
+        labels=sb.config.labels,
+        annotations=sb.config.annotations,
+        runtime_handler=sb.runtime_handler,
+    )
 
 
 def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
@@ -186,11 +193,17 @@ def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
 
 def _resources_record(
     message: pb.LinuxPodSandboxConfig | pb.UpdatePodSandboxResourcesRequest, field: str
-) -> dict[str, Any]:
-    """A LinuxContainerResources field as the sandbox records it (JSON mapping, proto names); absent = {}."""
+) -> Resources:
+    """A LinuxContainerResources field as domain Resources; absent = none set."""
     if not message.HasField(field):
-        return {}
-    return dict(json_format.MessageToDict(getattr(message, field), preserving_proto_field_name=True))
+        return Resources()
+    return container_resources(getattr(message, field))
+
+
+def _resources_info(resources: Resources) -> dict[str, Any]:
+    """Resources in verbose info as the CRI's JSON mapping (proto names; unset fields left out)."""
+    message = linux_container_resources(resources)
+    return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
 
 def _metadata(sb: PodSandbox) -> pb.PodSandboxMetadata:
@@ -250,6 +263,6 @@ def verbose_info(sb: PodSandbox) -> dict[str, Any]:
         ],
         "sysctls": sb.config.sysctls,
         "privileged": sb.config.privileged,
-        "overhead": sb.config.overhead,
-        "resources": sb.config.resources,
+        "overhead": _resources_info(sb.config.overhead),
+        "resources": _resources_info(sb.config.resources),
     }

@@ -7,6 +7,7 @@ httpx and the two TLS clients HttpRegistry makes up front (with the system CA bu
 import threading
 from collections.abc import Callable, Iterator
 
+from domain.registries_conf import PullSource
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
 from ports.signatures import SigstoreSignature
 
@@ -26,8 +27,8 @@ class DeferredRegistry:
                 built = self._built
         return built
 
-    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        return self._registry().resolve(image, auth, platform)
+    def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        return self._registry().resolve(source, auth, platform)
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         return self._registry().open_blob(image, blob, auth)

@@ -1,11 +1,9 @@
 """The Registry port over the distribution v2 HTTP API (httpx).
 
-`resolve` turns a user-written name into candidates (unqualified-search registries for short names), each
-candidate into sources (mirrors, then the origin, per registries.conf), and tries them in order: manifest
-(or index, then the platform's manifest) with its digest verified, then the config blob. The first source
-that serves the image wins; when none does, the error lists why each failed. `open_blob` streams a layer
-from the source that resolved it, hashing and counting as it goes, and resumes with a Range request when a
-connection drops mid-blob.
+`resolve` fetches from one source (registries.conf chose it, in domain/image_sources.py): manifest (or
+index, then the platform's manifest) with its digest verified, then the config blob. `open_blob` streams a
+layer from the source that resolved it, hashing and counting as it goes, and resumes with a Range request
+when a connection drops mid-blob.
 """
 
 import base64
@@ -44,7 +42,6 @@ from adapters.registry.transport import (
 from adapters.tracing.spans import span
 from domain.errors import (
     DeadlineExceeded,
-    FailedPrecondition,
     Internal,
     InvalidArgument,
     NotFound,
@@ -62,7 +59,7 @@ from domain.manifests import (
     media_type_of,
     parse_manifest,
 )
-from domain.registries_conf import PullSource, RegistriesConf
+from domain.registries_conf import PullSource
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
 from ports.signatures import MAX_SIGNATURE_BYTES, MAX_SIGNATURES, SigstoreSignature
 
@@ -73,8 +70,16 @@ MAX_SIGNATURE_LIST_BYTES = 4 << 20
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
-# Which failure decides the final error when every source failed: the first kind present in this order.
-_KIND_ORDER = ("unavailable", "deadline", "auth", "too_large", "bad_content", "blocked", "not_found")
+# The error each kind of failure is. Refused credentials are InvalidArgument: the credentials in the request
+# (or their absence) are refused, and unchanged a retry cannot succeed.
+_KIND_ERRORS: dict[str, type[PycrioError]] = {
+    "unavailable": Unavailable,
+    "deadline": DeadlineExceeded,
+    "auth": InvalidArgument,
+    "too_large": ResourceExhausted,
+    "bad_content": Internal,
+    "not_found": NotFound,
+}
 
 
 class _SourceFailure(Exception):
@@ -97,7 +102,6 @@ class _Session:
 class HttpRegistry:
     def __init__(
         self,
-        registries_conf: Callable[[], RegistriesConf],
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         policy: RetryPolicy | None = None,
@@ -109,7 +113,6 @@ class HttpRegistry:
         limits: RegistryLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._conf = registries_conf
         self._limits = limits or RegistryLimits()
         self._clock = clock
         self._policy = policy or RetryPolicy()
@@ -128,7 +131,6 @@ class HttpRegistry:
         self._schemes: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, Challenge] = {}
         self._signature_api: dict[tuple[str, bool], bool] = {}
-        self._source_insecure: dict[str, bool] = {}
         self._tokens = TokenCache()
 
     def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.Client:
@@ -152,31 +154,12 @@ class HttpRegistry:
 
     # -- the port -----------------------------------------------------------------------------------------
 
-    def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        with span("registry.resolve", image=image):
-            return self._resolve(image, auth, platform)
-
-    def _resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        conf = self._load_conf()
-        candidates = conf.candidates(image)
-        credentials = credentials_from(auth)
-        failures: list[tuple[str, _SourceFailure]] = []
-        for candidate in candidates:
-            if candidate.blocked:
-                failures.append(
-                    (
-                        str(candidate.reference),
-                        _SourceFailure("blocked", "registry is blocked in registries.conf"),
-                    )
-                )
-                continue
-            for source in candidate.sources:
-                try:
-                    return self._resolve_at(candidate.reference, source, credentials, platform)
-                except _SourceFailure as failure:
-                    _log.info("source failed", image=image, source=source.description, error=failure.message)
-                    failures.append((source.description, failure))
-        raise _final_error(f"pulling image {image!r}", failures)
+    def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
+        with span("registry.resolve", source=source.description):
+            try:
+                return self._resolve_at(source, credentials_from(auth), platform)
+            except _SourceFailure as failure:
+                raise _KIND_ERRORS[failure.kind](failure.message) from None
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         check_digest(blob.digest)
@@ -188,11 +171,7 @@ class HttpRegistry:
     ) -> tuple[ImageReference, _Session]:
         """The source that resolved `image` and a session on it (insecure as it was when resolved)."""
         source = parse(image.source)
-        with self._lock:
-            insecure = self._source_insecure.get(image.source)
-        if insecure is None:
-            insecure = self._load_conf().insecure_host(source.registry)
-        return source, _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
+        return source, _Session(source.registry, image.insecure, credentials_from(auth), _pull_scope(source))
 
     def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
         source, session = self._source_session(image, auth)
@@ -217,7 +196,7 @@ class HttpRegistry:
                 response.close()
             return _extension_signatures(bytes(body))
         except _SourceFailure as failure:
-            raise _final_error(what, [(source.name, failure)]) from None
+            raise _source_error(what, source.name, failure) from None
 
     def _supports_signatures(self, session: _Session) -> bool:
         """Whether the registry announces the signature API (`X-Registry-Supports-Signatures: 1` on /v2/)."""
@@ -252,27 +231,19 @@ class HttpRegistry:
                 signatures.append(SigstoreSignature(layer.media_type, data, dict(layer.annotations)))
             return signatures
         except _SourceFailure as failure:
-            raise _final_error(
-                f"fetching sigstore signatures {source.name}:{tag}", [(source.name, failure)]
+            raise _source_error(
+                f"fetching sigstore signatures {source.name}:{tag}", source.name, failure
             ) from None
 
     def _open_blob(self, session: _Session, source: ImageReference, blob: Descriptor) -> Iterator[bytes]:
         try:
             yield from self._stream_blob(session, source.path, blob)
         except _SourceFailure as failure:
-            raise _final_error(f"fetching blob {blob.digest}", [(source.name, failure)]) from None
+            raise _source_error(f"fetching blob {blob.digest}", source.name, failure) from None
 
     # -- resolving ------------------------------------------------------------------------------------------
 
-    def _load_conf(self) -> RegistriesConf:
-        try:
-            return self._conf()
-        except InvalidArgument as err:
-            raise FailedPrecondition(f"registries configuration: {err}") from None
-
-    def _resolve_at(
-        self, logical: ImageReference, source: PullSource, credentials: Credentials, platform: Platform
-    ) -> ResolvedImage:
+    def _resolve_at(self, source: PullSource, credentials: Credentials, platform: Platform) -> ResolvedImage:
         reference = source.reference
         session = _Session(reference.registry, source.insecure, credentials, _pull_scope(reference))
         body, media_type, digest = self._fetch_manifest(
@@ -309,11 +280,9 @@ class HttpRegistry:
             config = b"".join(self._stream_blob(session, reference.path, parsed.config, deadline))
         except Internal as err:
             raise _SourceFailure("bad_content", str(err)) from None
-        with self._lock:
-            self._source_insecure[reference.name] = source.insecure
         return ResolvedImage(
-            name=logical.name,
-            tag=logical.tag,
+            name=reference.name,
+            tag=reference.tag,
             manifest_digest=digest,
             manifest_media_type=media_type,
             manifest=body,
@@ -322,6 +291,7 @@ class HttpRegistry:
             layers=list(parsed.layers),
             source=reference.name,
             index_digest=index_digest,
+            insecure=source.insecure,
         )
 
     def _fetch_manifest(
@@ -650,22 +620,5 @@ def _check_status(response: httpx.Response, what: str, limit: int, ok: tuple[int
     raise _SourceFailure("bad_content", detail)
 
 
-def _final_error(what: str, failures: list[tuple[str, _SourceFailure]]) -> PycrioError:
-    details = "; ".join(f"{where}: {failure.message}" for where, failure in failures)
-    message = f"{what}: {details}" if details else f"{what}: no source to try"
-    kinds = {failure.kind for _, failure in failures}
-    kind = next((k for k in _KIND_ORDER if k in kinds), "not_found")
-    if kind == "unavailable":
-        return Unavailable(message)
-    if kind == "auth":
-        # The credentials in the request (or their absence) are refused: unchanged, a retry cannot succeed.
-        return InvalidArgument(message)
-    if kind == "deadline":
-        return DeadlineExceeded(message)
-    if kind == "too_large":
-        return ResourceExhausted(message)
-    if kind == "bad_content":
-        return Internal(message)
-    if kind == "blocked":
-        return FailedPrecondition(message)
-    return NotFound(message)
+def _source_error(what: str, where: str, failure: _SourceFailure) -> PycrioError:
+    return _KIND_ERRORS[failure.kind](f"{what}: {where}: {failure.message}")

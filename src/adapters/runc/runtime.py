@@ -1,5 +1,8 @@
 """OciRuntime over the runc command line; crun takes the same commands, so one class serves both.
 
+Interactive execs (streaming Exec) run through `exec_streams.py`, with their process spec and pid file in
+a private directory under `scratch_dir`.
+
 Every call goes through adapters/process/runner.py with the configured timeout. Errors that only mean
 "already in the wanted state" (a kill of a stopped container, a delete of an unknown one) are not errors.
 """
@@ -12,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from adapters.process import runner
+from adapters.runc.exec_streams import exec_with_streams
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
 from ports.oci_runtime import RuntimeState
+from ports.streaming import ProcessStreams
 
 _GONE = ("does not exist", "not found", "no such file")
 _WRONG_STATE = ("cannot start", "not stopped", "is not running", "is stopped", "paused")
@@ -27,11 +32,19 @@ def _matches(result: runner.CommandResult, needles: tuple[str, ...]) -> bool:
 
 
 class RuncRuntime:
-    def __init__(self, binary: str, root: str, timeout: float = 120.0, systemd_cgroup: bool = False) -> None:
+    def __init__(
+        self,
+        binary: str,
+        root: str,
+        timeout: float = 120.0,
+        systemd_cgroup: bool = False,
+        scratch_dir: Path | None = None,
+    ) -> None:
         self._binary = binary
         self._root = root
         self._timeout = timeout
         self._systemd_cgroup = systemd_cgroup
+        self._scratch_dir = scratch_dir or Path(tempfile.gettempdir()) / "pycrio-exec"
 
     @property
     def binary(self) -> str:
@@ -75,7 +88,10 @@ class RuncRuntime:
             raise Internal(f"{Path(self._binary).name} create {container_id} exited {returncode}: {detail}")
 
     def start(self, container_id: str) -> None:
-        result = self._run("start", container_id, check=False)
+        self._check(self._run("start", container_id, check=False), container_id)
+
+    def _check(self, result: runner.CommandResult, container_id: str) -> None:
+        """A failed command as the port's errors: an unknown container, a container in the wrong state."""
         if result.returncode != 0:
             if _matches(result, _GONE):
                 raise NotFound(f"container {container_id} is not known to {Path(self._binary).name}")
@@ -110,15 +126,7 @@ class RuncRuntime:
             json.dump(dict(resources), handle)
             handle.flush()
             result = self._run("update", "--resources", handle.name, container_id, check=False)
-        if result.returncode != 0:
-            if _matches(result, _GONE):
-                raise NotFound(f"container {container_id} is not known to {Path(self._binary).name}")
-            if _matches(result, _WRONG_STATE):
-                raise FailedPrecondition(str(runner.CommandFailed(result)))
-            raise runner.CommandFailed(result)
+        self._check(result, container_id)
 
-    def pause(self, container_id: str) -> None:
-        self._run("pause", container_id)
-
-    def resume(self, container_id: str) -> None:
-        self._run("resume", container_id)
+    def exec(self, container_id: str, process: Mapping[str, Any], streams: ProcessStreams) -> int:
+        return exec_with_streams(self._args(), container_id, process, streams, self._scratch_dir)

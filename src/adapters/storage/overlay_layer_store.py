@@ -287,6 +287,11 @@ class OverlayLayerStore:
             doc = self._rootfs.get(container_id)
         return None if doc is None else self._rootfs_of(doc)
 
+    def writable_layer(self, container_id: str) -> Path | None:
+        with self._lock:
+            known = container_id in self._rootfs
+        return self._root / "containers" / container_id / "upper" if known else None
+
     def list_rootfs(self) -> list[Rootfs]:
         with self._lock:
             docs = [doc for _, doc in sorted(self._rootfs.items())]

@@ -38,8 +38,11 @@ from domain.errors import (
     InvalidArgument,
     NotFound,
 )
+from domain.events import ContainerEventType, LifecycleLedger
 from domain.oci_spec import HostFacts
+from ports.streaming import ProcessStreams
 from tests.fakes.bundles import InMemoryBundles
+from tests.fakes.container_events import RecordingEventSink
 from tests.fakes.container_monitor import FakeContainerMonitor
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
 from tests.fakes.host_files import FakeHostFiles
@@ -47,6 +50,7 @@ from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.oci_runtime import FakeOciRuntime
 from tests.fakes.sandbox_lookup import FakeSandboxLookup
 from tests.fakes.state_store import InMemoryStateStore
+from tests.fakes.streaming import CollectedOutput
 
 HOST = HostFacts(bounding_capabilities=capabilities_from_mask(0x1FFFEFFFFFF), min_oom_score_adj=0)
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
@@ -77,6 +81,7 @@ class World:
     monitor: FakeContainerMonitor
     clock: FakeClock
     sandbox: SandboxFacts
+    events: RecordingEventSink = dataclasses.field(default_factory=RecordingEventSink)
     hugepages: FakeHugePages = dataclasses.field(default_factory=FakeHugePages)
 
     def restarted(self) -> ContainerService:
@@ -103,6 +108,7 @@ def make_service(
         now_ns=world.clock.now_ns,
         sleep=world.clock.sleep,
         monotonic=world.clock.monotonic,
+        events=LifecycleLedger(world.events),
         **extensions,
     )
 
@@ -159,6 +165,53 @@ def test_create_start_exit_completed(world: World) -> None:
     assert status.finished_at > 0
     assert b"stdout F hi" in Path(status.log_path).read_bytes()
     assert status.log_path == str(Path(world.sandbox.log_directory) / "ctr/0.log")
+
+
+def test_each_change_is_reported_once_in_order(world: World) -> None:
+    cid = world.service.create("sb1", config("exit 0"))
+    assert world.service.create("sb1", config("exit 0")) == cid  # a retry: no second CREATED
+    world.service.start(cid)  # exits at once: STOPPED follows STARTED
+    world.service.status(cid)
+    world.service.list_containers()
+    world.service.remove(cid)
+    world.service.remove(cid)  # already gone: nothing more
+    created, started, stopped, deleted = (
+        ContainerEventType.CREATED,
+        ContainerEventType.STARTED,
+        ContainerEventType.STOPPED,
+        ContainerEventType.DELETED,
+    )
+    assert world.events.events == [(cid, "sb1", k) for k in (created, started, stopped, deleted)]
+
+
+def test_a_restart_does_not_report_again_what_was_reported(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    before = len(world.events.events)
+    restarted = world.restarted()
+    restarted.stop(cid, timeout=0)
+    assert world.events.kinds(cid)[before:] == [ContainerEventType.STOPPED]
+
+
+def _streams(tty: bool = False) -> tuple[ProcessStreams, CollectedOutput, CollectedOutput, threading.Event]:
+    out, err, cancelled = CollectedOutput(), CollectedOutput(), threading.Event()
+    return ProcessStreams(None, out, None if tty else err, tty, None, cancelled), out, err, cancelled
+
+
+def test_streaming_exec_runs_through_the_runtime_and_attach_through_the_monitor(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    streams, out, err, _ = _streams()
+    with pytest.raises(FailedPrecondition, match="not RUNNING"):
+        world.service.exec(cid, ["sh", "-c", "echo o"], streams)
+    world.service.start(cid)
+    code = world.service.exec(cid[:12], ["sh", "-c", "echo o; echo e >&2; exit 4"], streams)
+    assert (code, out.data, err.data) == (4, b"o\n", b"e\n")
+    streams, _, _, cancelled = _streams()
+    attached = threading.Thread(target=world.service.attach, args=(cid, streams))
+    attached.start()
+    world.service.stop(cid, timeout=0)  # the attach ends with the container
+    attached.join(30)
+    assert not attached.is_alive() and not cancelled.is_set()
 
 
 def test_exit_code_error_and_oom(world: World) -> None:

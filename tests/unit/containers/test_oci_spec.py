@@ -98,15 +98,15 @@ def invalid(match: str, config: ContainerConfig | None = None, **changes: Any) -
         ((), ("x",), ("/ep",), ("a",), ["/ep", "x"]),
         (("/c",), (), ("/ep",), ("a",), ["/c"]),
         (("/c",), ("x",), ("/ep",), ("a",), ["/c", "x"]),
-        ((), (), None, ("/bin/sh",), ["/bin/sh"]),
+        ((), (), (), ("/bin/sh",), ["/bin/sh"]),
         ((), (), ("",), ("/bin/sh",), ["/bin/sh"]),
-        ((), ("/bin/echo",), None, ("/bin/sh",), ["/bin/echo"]),
+        ((), ("/bin/echo",), (), ("/bin/sh",), ["/bin/echo"]),
     ],
 )
 def test_command_merges_with_the_image_like_the_kubelet_expects(
     command: tuple[str, ...],
     args: tuple[str, ...],
-    entrypoint: tuple[str, ...] | None,
+    entrypoint: tuple[str, ...],
     cmd: tuple[str, ...],
     expected: list[str],
 ) -> None:

@@ -2,8 +2,7 @@
 
 import pytest
 
-from adapters.containers.pod_containers import ServicePodContainers
-from adapters.containers.sandbox_lookup import SandboxServiceLookup
+from app.links.sandbox_lookup import SandboxServiceLookup
 from domain.errors import FailedPrecondition, NotFound
 from domain.sandbox_model import NamespaceMode, NamespaceOptions, SandboxConfig, SandboxMetadata
 from domain.sandboxes import SandboxService, SandboxSettings
@@ -12,6 +11,7 @@ from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
+from tests.fakes.pod_containers import FakePodContainers
 from tests.fakes.pod_files import FakePodFiles
 from tests.fakes.state_store import InMemoryStateStore
 
@@ -25,7 +25,7 @@ def make_sandboxes() -> SandboxService:
         FakeInfraProcesses(),
         FakePodFiles(),
         FakeCgroups(),
-        ServicePodContainers(),
+        FakePodContainers(),
         settings,
         FakeHugePages(),
     )

@@ -1,14 +1,8 @@
-"""Exec and attach into real containers: `runc exec` wired to the client's streams, conmon's attach socket.
+"""An exec wired to a client's streams: `<runtime> exec --process`, as cri-o does it.
 
-Exec, as cri-o does it: the container's own OCI process (config.json) with the command swapped in is run by
-`<runtime> exec --process`, on pipes, or for a tty on a pseudo-terminal whose resizes runc passes on to
-the process's terminal. `--pid-file` gives the process's host pid, so a cancelled exec is killed inside the
-container (killing runc alone would leave it running).
-
-Attach goes through conmon: its attach socket (SOCK_SEQPACKET) carries the container's output as messages
-whose first byte names the pipe (2 stdout, 3 stderr; 1 is stdin) and takes stdin as plain messages;
-half-closing the socket ends stdin (conmon then closes the container's stdin unless it was told to leave
-it open). Terminal resizes are written to conmon's ctl fifo in the bundle as "1 <height> <width>\\n".
+The container's own OCI process with the command swapped in is run on pipes, or for a tty on a
+pseudo-terminal whose resizes runc passes on to the process's terminal. `--pid-file` gives the process's
+host pid, so a cancelled exec is killed inside the container (killing runc alone would leave it running).
 """
 
 import contextlib
@@ -17,149 +11,45 @@ import json
 import os
 import pty
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
 import termios
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import structlog
+from typing import Any
 
 from adapters.process.runner import release, spawn
+from adapters.process.threads import pump_resize, start
 from ports.streaming import ByteSink, ByteSource, ProcessStreams, TerminalSize
-from ports.streaming_targets import ContainerIo, ContainerIoLookup
 
-_log = structlog.get_logger("pycrio.streaming.oci")
 _TICK = 0.2
 # How long a cancelled exec waits for runc to name the process it started.
 _PID_FILE_WAIT = 10.0
 # How long a tty exec waits for the client's first terminal size before starting the process.
 _FIRST_SIZE_WAIT = 2.0
 _CHUNK = 32 * 1024
-_ATTACH_STDOUT, _ATTACH_STDERR = 2, 3  # conmon's pipe numbers
-_CTL_RESIZE = 1
 
 
-class OciContainerStreams:
-    def __init__(self, lookup: ContainerIoLookup, scratch_dir: Path) -> None:
-        self._lookup = lookup
-        self._scratch = scratch_dir
-
-    # ------------------------------------------------------------------------------------------- exec
-    def exec(self, container_id: str, cmd: list[str], streams: ProcessStreams) -> int:
-        io = self._lookup.container_io(container_id)
-        process = json.loads((Path(io.bundle) / "config.json").read_text())["process"]
-        process["args"] = list(cmd)
-        process["terminal"] = streams.tty
-        self._scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self._scratch, prefix=f"exec-{io.container_id[:12]}-") as work:
-            spec, pid_file = Path(work) / "process.json", Path(work) / "pid"
-            spec.write_text(json.dumps(process))
-            args = [io.runtime_path, "--root", io.runtime_root, "exec", "--process", str(spec)]
-            args += ["--pid-file", str(pid_file), io.container_id]  # the full id, if a prefix was asked
-            runner_io = _TtyExec(args, streams) if streams.tty else _PipeExec(args, streams)
-            try:
-                return runner_io.run(streams, pid_file)
-            finally:
-                runner_io.close()
-
-    # ----------------------------------------------------------------------------------------- attach
-    def attach(self, container_id: str, streams: ProcessStreams) -> None:
-        io = self._lookup.container_io(container_id)
-        sock = _connect_attach_socket(Path(io.attach_socket))
-        output_done = threading.Event()
-        stdin_done = threading.Event()
-        threads = [_start(_attach_output, sock, streams.stdout, streams.stderr, output_done)]
-        if streams.stdin is not None and io.stdin:
-            threads.append(_start(_attach_input, streams.stdin, sock, stdin_done))
-        if streams.resize is not None and io.tty:
-            threads.append(_start(_pump_resize, streams.resize, lambda s: _resize_via_ctl(io, s)))
+def exec_with_streams(
+    runtime_args: list[str],
+    container_id: str,
+    process: Mapping[str, Any],
+    streams: ProcessStreams,
+    scratch_dir: Path,
+) -> int:
+    """Run `process` in the container through `<runtime_args> exec`; its exit code, -1 when cancelled."""
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix=f"exec-{container_id[:12]}-") as work:
+        spec, pid_file = Path(work) / "process.json", Path(work) / "pid"
+        spec.write_text(json.dumps(process))
+        args = [*runtime_args, "exec", "--process", str(spec), "--pid-file", str(pid_file), container_id]
+        runner_io = _TtyExec(args, streams) if streams.tty else _PipeExec(args, streams)
         try:
-            while not streams.cancelled.wait(_TICK):
-                if output_done.is_set():
-                    return  # the container exited (conmon closed the socket)
-                if stdin_done.is_set() and not io.stdin_once and not io.tty:
-                    return  # as cri-o: the client ended its input and the container keeps its stdin
+            return runner_io.run(streams, pid_file)
         finally:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-
-def _connect_attach_socket(path: Path) -> socket.socket:
-    """Connect through /proc/self/fd/<dir>/<name>: a unix socket path may not exceed 107 bytes, which a
-    deep run directory plus a 64-character container id easily does (podman does the same)."""
-    directory = os.open(path.parent, os.O_PATH | os.O_CLOEXEC)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        sock.connect(f"/proc/self/fd/{directory}/{path.name}")
-    except OSError:
-        sock.close()
-        raise
-    finally:
-        os.close(directory)
-    return sock
-
-
-def _start(target: Callable[..., None], *args: object) -> threading.Thread:
-    thread = threading.Thread(target=target, args=args, daemon=True)
-    thread.start()
-    return thread
-
-
-def _attach_output(
-    sock: socket.socket, stdout: ByteSink | None, stderr: ByteSink | None, done: threading.Event
-) -> None:
-    try:
-        while message := sock.recv(8192 + 1):
-            sink = {_ATTACH_STDOUT: stdout, _ATTACH_STDERR: stderr}.get(message[0])
-            if sink is not None:
-                with contextlib.suppress(OSError):
-                    sink.write(message[1:])
-    except OSError:
-        pass
-    finally:
-        done.set()
-
-
-def _attach_input(source: ByteSource, sock: socket.socket, done: threading.Event) -> None:
-    try:
-        while chunk := source.read(8192):
-            sock.sendall(chunk)
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    finally:
-        done.set()
-
-
-def _resize_via_ctl(io: ContainerIo, size: TerminalSize) -> None:
-    fd = os.open(Path(io.bundle) / "ctl", os.O_WRONLY | os.O_NONBLOCK)
-    try:
-        os.write(fd, f"{_CTL_RESIZE} {size.height} {size.width}\n".encode())
-    finally:
-        os.close(fd)
-
-
-def _pump_resize(
-    events: Iterator[TerminalSize],
-    apply: Callable[[TerminalSize], None],
-    applied: threading.Event | None = None,
-) -> None:
-    try:
-        for size in events:
-            try:
-                apply(size)
-            except OSError as err:
-                _log.debug("terminal resize failed", error=str(err))
-            if applied is not None:
-                applied.set()
-    finally:
-        if applied is not None:
-            applied.set()  # no size is coming: nobody should wait for one
+            runner_io.close()
 
 
 def _pump_output(fd: int, sink: ByteSink | None) -> None:
@@ -266,12 +156,12 @@ class _PipeExec(_Exec):
         )
         self.outputs = []
         if self.proc.stdout is not None:
-            self.outputs.append(_start(_pump_output, self.proc.stdout.fileno(), streams.stdout))
+            self.outputs.append(start(_pump_output, self.proc.stdout.fileno(), streams.stdout))
         if self.proc.stderr is not None:
-            self.outputs.append(_start(_pump_output, self.proc.stderr.fileno(), streams.stderr))
+            self.outputs.append(start(_pump_output, self.proc.stderr.fileno(), streams.stderr))
         if streams.stdin is not None and self.proc.stdin is not None:
             stdin = self.proc.stdin
-            _start(_pump_input, streams.stdin, lambda b: (stdin.write(b), stdin.flush()), stdin.close)
+            start(_pump_input, streams.stdin, lambda b: (stdin.write(b), stdin.flush()), stdin.close)
 
     def close(self) -> None:
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
@@ -293,7 +183,7 @@ class _TtyExec(_Exec):
                 # that asks at once may still see 0x0: the same race as in cri-o); having the right size
                 # here before runc starts makes that first copy the right one.
                 sized = threading.Event()
-                _start(_pump_resize, streams.resize, self.terminal.resize, sized)
+                start(pump_resize, streams.resize, self.terminal.resize, sized)
                 sized.wait(_FIRST_SIZE_WAIT)
             # runc becomes the session leader with the terminal as its controlling tty, so a later resize
             # reaches it as SIGWINCH and it resizes the container process's terminal.
@@ -312,9 +202,9 @@ class _TtyExec(_Exec):
             os.close(slave)
 
     def run(self, streams: ProcessStreams, pid_file: Path) -> int:
-        self.outputs.append(_start(_pump_output, self.terminal.fd, streams.stdout))
+        self.outputs.append(start(_pump_output, self.terminal.fd, streams.stdout))
         if streams.stdin is not None:
-            _start(_pump_input, streams.stdin, self.terminal.write, lambda: None)
+            start(_pump_input, streams.stdin, self.terminal.write, lambda: None)
         return super().run(streams, pid_file)
 
     def close(self) -> None:

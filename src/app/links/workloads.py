@@ -1,23 +1,28 @@
-"""WorkloadInventory over the real sandbox and container services."""
+"""WorkloadInventory over the real sandbox and container services, and the layer store that knows where
+each container's writable layer is."""
 
 from pathlib import Path
 
 from domain.containers import Container, ContainerService, ContainerState
 from domain.sandbox_model import PodSandbox, SandboxState
 from domain.sandboxes import SandboxService
+from ports.layer_store import LayerStore
 from ports.workloads import ContainerInfo, PodInfo
 
 
 class ServiceWorkloads:
-    def __init__(self, sandboxes: SandboxService, containers: ContainerService) -> None:
+    def __init__(self, sandboxes: SandboxService, containers: ContainerService, layers: LayerStore) -> None:
         self._sandboxes = sandboxes
         self._containers = containers
+        self._layers = layers
 
     def pods(self) -> list[PodInfo]:
         return [pod_info(sb) for sb in self._sandboxes.list()]
 
     def containers(self) -> list[ContainerInfo]:
-        return [container_info(c) for c in self._containers.list_containers()]
+        return [
+            container_info(c, self._layers.writable_layer(c.id)) for c in self._containers.list_containers()
+        ]
 
 
 def pod_info(sb: PodSandbox) -> PodInfo:
@@ -38,7 +43,7 @@ def pod_info(sb: PodSandbox) -> PodInfo:
     )
 
 
-def container_info(container: Container) -> ContainerInfo:
+def container_info(container: Container, writable_layer: Path | None) -> ContainerInfo:
     linux = container.spec.get("linux", {})
     return ContainerInfo(
         id=container.id,
@@ -49,14 +54,7 @@ def container_info(container: Container) -> ContainerInfo:
         annotations=dict(container.config.annotations),
         image=container.image_name or container.image_ref,
         cgroup=str(linux.get("cgroupsPath", "")) if isinstance(linux, dict) else "",
-        upper_dir=_upper_dir(container.rootfs),
+        upper_dir=str(writable_layer) if writable_layer is not None else None,
         running=container.state == ContainerState.RUNNING,
         started_at_ns=container.started_at,
     )
-
-
-def _upper_dir(rootfs: str) -> str | None:
-    """The overlay layer store keeps `containers/<id>/merged` (the rootfs) next to `containers/<id>/upper`."""
-    if not rootfs or Path(rootfs).name != "merged":
-        return None
-    return str(Path(rootfs).parent / "upper")

@@ -1,0 +1,31 @@
+"""The exit-file watcher's callback: the containers service learns the exit (and reports it as STOPPED);
+OOM kills are counted for the metrics."""
+
+import threading
+
+from domain.containers import REASON_OOM_KILLED, ContainerService, ContainerState
+from domain.errors import NotFound
+from ports.metrics import RuntimeMetrics
+
+
+class ContainerExits:
+    def __init__(self, service: ContainerService, metrics: RuntimeMetrics) -> None:
+        self._service = service
+        self._metrics = metrics
+
+    def on_exit(self, container_id: str) -> None:
+        # Its own thread: refreshing takes the container's lock, which a StopContainer in progress holds,
+        # and other exits must not wait for that.
+        threading.Thread(
+            target=self._handle, args=(container_id,), name="container-exit", daemon=True
+        ).start()
+
+    def _handle(self, container_id: str) -> None:
+        try:
+            container = self._service.status(container_id)  # learns the exit: STOPPED is reported
+        except NotFound:
+            return  # not a container's exit file (or already removed)
+        if container.id != container_id or container.state != ContainerState.EXITED:
+            return
+        if container.reason == REASON_OOM_KILLED:
+            self._metrics.container_oom_killed()
