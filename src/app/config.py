@@ -66,6 +66,9 @@ class RuntimeConfig:
     default_runtime: str = "runc"
     runtimes: dict[str, RuntimeHandler] = field(default_factory=_default_runtimes)
     conmon: str = "/usr/bin/conmon"
+    # systemd driver: where each conmon's scope (pycrio-conmon-<id>.scope) goes: "pod" (the pod's slice) or
+    # a slice name such as "system.slice" (cri-o's conmon_cgroup).
+    conmon_cgroup: str = "pod"
     infra_init: str = "/usr/bin/catatonit"
     # Seconds a call to runc, conmon or a CNI plugin may take before it is killed.
     subprocess_timeout: float = 120.0
@@ -171,6 +174,12 @@ class Config:
         ):
             if seconds < 0:
                 raise ConfigError(f"{key}: must not be negative, got {seconds}")
+        conmon_cgroup = self.runtime.conmon_cgroup
+        is_slice = conmon_cgroup.endswith(".slice") and conmon_cgroup != ".slice" and "/" not in conmon_cgroup
+        if conmon_cgroup != "pod" and not is_slice:
+            raise ConfigError(f'runtime.conmon_cgroup: {conmon_cgroup!r} is neither "pod" nor a slice name')
+        if conmon_cgroup != "pod" and self.runtime.cgroup_driver != "systemd":
+            raise ConfigError("runtime.conmon_cgroup: a slice applies to the systemd cgroup driver only")
         if not 0 <= self.streaming.port <= 65535:
             raise ConfigError(f"streaming.port: {self.streaming.port} is not a port number")
         return self

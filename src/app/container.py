@@ -55,6 +55,7 @@ from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
+from adapters.systemd.notify import SdNotify
 from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
 from app.version import VERSION
@@ -65,6 +66,7 @@ from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
+from ports.cgroups import Cgroups
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
@@ -119,6 +121,17 @@ def _sandbox_settings(config: Config) -> SandboxSettings:
         shm_size_bytes=config.pods.shm_size,
         network_teardown_deadline=config.pods.network_teardown_timeout,
     )
+
+
+def _cgroups(config: Config) -> Cgroups:
+    """cgroupfs directories, or slices and scopes made through systemd's D-Bus API (connected when first
+    used)."""
+    if config.runtime.cgroup_driver == "systemd":
+        from adapters.cgroups.systemd import SystemdCgroups
+        from adapters.systemd.dbus_units import DbusSystemdUnits
+
+        return SystemdCgroups(DbusSystemdUnits(job_timeout=config.runtime.subprocess_timeout))
+    return CgroupFs()
 
 
 def _run_dir(config: Config) -> Path:
@@ -195,7 +208,9 @@ class Container(containers.DeclarativeContainer):
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
-    cgroups = providers.Singleton(CgroupFs)
+    cgroups = providers.Singleton(_cgroups, config)
+    # systemd's Type=notify protocol (READY=1, STOPPING=1, WATCHDOG=1); silent when not started by systemd.
+    service_manager = providers.Singleton(SdNotify)
     # Bound to the containers service when that is built (they need each other).
     pod_containers = providers.Singleton(ServicePodContainers)
     sandboxes = providers.Singleton(
@@ -262,6 +277,7 @@ class Container(containers.DeclarativeContainer):
         sandboxes=sandboxes,
         images=images,
         pod_containers=pod_containers,
+        cgroups=cgroups,
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 

@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
     AlreadyExists,
@@ -34,6 +35,7 @@ from domain.errors import (
 from domain.oci_spec import SIGNALS, HostFacts, SpecInputs, build_spec, resources_to_oci, stop_signal
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
+from ports.cgroups import Cgroups
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
 from ports.container_rootfs import ContainerRootfs
 from ports.host_files import HostFiles
@@ -85,6 +87,7 @@ class Container:
     pid: int = 0
     bundle: str = ""
     rootfs: str = ""
+    monitor_cgroup: str = ""  # systemd driver: conmon's scope, stopped with the container
     # One entry per config mount: the image id an image volume resolved to ("" for other mounts).
     image_volume_ids: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
@@ -166,6 +169,8 @@ class ContainerService:
         default_runtime: str,
         host: HostFacts,
         create_timeout: float = 120.0,
+        monitor_cgroups: Cgroups | None = None,
+        conmon_cgroup: str = "pod",
         now_ns: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -181,6 +186,9 @@ class ContainerService:
         self._default_runtime = default_runtime
         self._host = host
         self._create_timeout = create_timeout
+        # systemd driver: each conmon gets its own scope (see domain.cgroup_paths.monitor_cgroup).
+        self._monitor_cgroups = monitor_cgroups if host.cgroup_driver == "systemd" else None
+        self._conmon_cgroup = conmon_cgroup
         self._now_ns = now_ns
         self._sleep = sleep
         self._monotonic = monotonic
@@ -362,6 +370,15 @@ class ContainerService:
             timeout=self._create_timeout,
         )
         container.pid = created.pid
+        if self._monitor_cgroups is not None and created.monitor_pid > 0:
+            scope = monitor_cgroup(self._conmon_cgroup, sandbox.cgroup_parent, container.id)
+            container.monitor_cgroup = scope
+            self._monitor_cgroups.attach(scope, created.monitor_pid)
+
+    def _remove_monitor_cgroup(self, container: Container) -> None:
+        """Stop conmon's scope: conmon is done once the container is removed (or never ran)."""
+        if self._monitor_cgroups is not None and container.monitor_cgroup:
+            self._monitor_cgroups.remove(container.monitor_cgroup)
 
     def _mount_image_volumes(self, container: Container) -> dict[int, str]:
         """Mount each image volume's image (read-only in the spec) and return the host directory to bind,
@@ -428,6 +445,7 @@ class ContainerService:
         if handler is not None:
             steps.append(lambda: handler.runtime.delete(container.id, force=True))
         steps += [
+            lambda: self._remove_monitor_cgroup(container),
             lambda: self._monitor.cleanup(container.id),
             lambda: self._bundles.remove(container.id),
             lambda: self._rootfs.remove(container.id),
@@ -525,6 +543,7 @@ class ContainerService:
                     self._wait_exit(container, 10.0)
                     self._wait_monitor_gone(container.id, 5.0)
                 handler.runtime.delete(container.id, force=True)
+            self._remove_monitor_cgroup(container)
             self._monitor.cleanup(container.id)
             self._bundles.remove(container.id)
             self._rootfs.remove(container.id)

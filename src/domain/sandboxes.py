@@ -190,11 +190,14 @@ class SandboxService:
 
         parent = config.cgroup_parent or self._default_cgroup_parent()
         sb.cgroup_parent, sb.cgroup_path = infra_cgroup(sb.cgroup_driver, parent, sb.id)
+        sb.cgroup_created_from = self._first_missing_ancestor(sb.cgroup_parent)
+        sb.cgroups_created = True
+        self._save(sb)
         if sb.cgroup_driver == "cgroupfs":
-            sb.cgroup_created_from = self._first_missing_ancestor(sb.cgroup_parent)
-            sb.cgroups_created = True
-            self._save(sb)
             self._cgroups.create(sb.cgroup_path)
+        elif sb.cgroup_created_from:
+            # systemd: the pod slice (the kubelet has usually made it); the infra scope needs the process.
+            self._cgroups.create(sb.cgroup_parent)
 
         sb.hostname = config.hostname or (
             self._settings.node_hostname if options.host_network else sb.id[:12]
@@ -223,6 +226,8 @@ class SandboxService:
             )
         )
         self._save(sb)
+        if sb.cgroup_driver == "systemd":
+            self._cgroups.attach(sb.cgroup_path, sb.infra.pid)
 
         if not options.host_network:
             sb.network_phase = NetworkPhase.ADDING
@@ -353,9 +358,10 @@ class SandboxService:
 
     def update_resources(self, sandbox_id: str, overhead: dict[str, Any], resources: dict[str, Any]) -> None:
         """Record the pod's new overhead and resources and, where pycrio made the pod's cgroup, set its
-        limits. Where the pod has no cgroup of its own (the kubelet's, which it has already resized, a
-        systemd slice, the daemon's shared default parent) they are only recorded, as cri-o and containerd
-        do. All or nothing: when the cgroup refuses a value, the old record and limits stay."""
+        limits (a cgroupfs directory's files, or a systemd slice's unit properties). Where the pod has no
+        cgroup of its own (the kubelet's, which it has already resized, the daemon's shared default parent)
+        they are only recorded, as cri-o and containerd do. All or nothing: when the cgroup refuses a value,
+        the old record and limits stay."""
         limits = pod_cgroup_limits(overhead, resources)  # refuse bad input before anything changes
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
@@ -381,8 +387,7 @@ class SandboxService:
         """Whether the pod's cgroup (the parent of its infra and container cgroups) is pycrio's own: made for
         this pod from the cgroup parent it asked for, and removed with it."""
         return (
-            sb.cgroup_driver == "cgroupfs"
-            and bool(sb.config.cgroup_parent)
+            bool(sb.config.cgroup_parent)
             and bool(sb.cgroup_created_from)
             and sb.cgroup_parent.startswith(sb.cgroup_created_from)
         )

@@ -1,5 +1,7 @@
-"""Creating and removing the cgroups a pod's processes live in (cgroupfs: v1 controllers or unified v2), and
-setting a pod cgroup's limits."""
+"""Creating and removing the cgroups a pod's processes live in, and setting a pod cgroup's limits. Two
+drivers: cgroupfs (v1 controllers or unified v2, made as directories) and systemd (slices and scopes made
+through systemd; paths are the expanded slice paths, `/a.slice/a-b.slice/x.scope`, whose last part is the
+unit)."""
 
 from dataclasses import dataclass
 from typing import Protocol
@@ -12,6 +14,12 @@ class Cgroups(Protocol):
 
     def create(self, path: str) -> None:
         """Create it (and missing parents) in every controller; existing ones are kept."""
+        ...
+
+    def attach(self, path: str, pid: int) -> None:
+        """Put the running process `pid` into `path`, creating it: cgroupfs writes the pid into the cgroup's
+        procs files; systemd starts `path`'s last component as a transient scope (Delegate=yes) in the
+        slice above it, holding the process."""
         ...
 
     def procs_files(self, path: str) -> list[str]:

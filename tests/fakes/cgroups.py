@@ -16,6 +16,7 @@ class FakeCgroups:
         self.paths: set[str] = set()
         self.busy: set[str] = set()
         self.limits: dict[str, CgroupLimits] = {}
+        self.members: dict[int, str] = {}
 
     def exists(self, path: str) -> bool:
         with self._lock:
@@ -26,6 +27,19 @@ class FakeCgroups:
         with self._lock:
             for depth in range(1, len(parts) + 1):
                 self.paths.add("/" + "/".join(parts[:depth]))
+
+    def attach(self, path: str, pid: int) -> None:
+        self.create(path)
+        with self._lock:
+            self.busy.add(path)
+            self.members[pid] = path
+
+    def release(self, pid: int) -> None:
+        """The process ended: its cgroup holds no process any more (what the kernel and systemd see)."""
+        with self._lock:
+            path = self.members.pop(pid, None)
+            if path is not None and path not in self.members.values():
+                self.busy.discard(path)
 
     def procs_files(self, path: str) -> list[str]:
         return [f"/fake/cgroup/{controller}{path}/cgroup.procs" for controller in ("cpu", "memory", "pids")]

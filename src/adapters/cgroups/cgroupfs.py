@@ -60,6 +60,15 @@ class CgroupFs:
                     # it yet.
                     _inherit_cpuset(current)
 
+    def attach(self, path: str, pid: int) -> None:
+        self.create(path)
+        for procs in self.procs_files(path):
+            try:
+                with open(procs, "w") as handle:
+                    handle.write(str(pid))
+            except OSError as err:
+                raise Internal(f"cannot move process {pid} into {procs}: {err.strerror}") from err
+
     def procs_files(self, path: str) -> list[str]:
         relative = self._relative(path)
         return [str(h / relative / "cgroup.procs") for h in self._hierarchies()]

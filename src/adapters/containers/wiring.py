@@ -17,6 +17,7 @@ from app.config import Config
 from domain.containers import ContainerService, RuntimeHandler
 from domain.images import ImageService
 from domain.sandboxes import SandboxService
+from ports.cgroups import Cgroups
 from ports.state_store import StateStore
 
 
@@ -26,6 +27,7 @@ def build_container_service(
     sandboxes: SandboxService,
     images: ImageService,
     pod_containers: ServicePodContainers,
+    cgroups: Cgroups,
 ) -> ContainerService:
     run_dir = Path(config.runtime.run_dir)
     systemd = config.runtime.cgroup_driver == "systemd"
@@ -57,6 +59,8 @@ def build_container_service(
         default_runtime=config.runtime.default_runtime,
         host=read_host_facts(config.runtime.cgroup_driver),
         create_timeout=config.runtime.subprocess_timeout,
+        monitor_cgroups=cgroups,
+        conmon_cgroup=config.runtime.conmon_cgroup,
     )
     service.restore()
     pod_containers.bind(service)
