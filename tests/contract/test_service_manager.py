@@ -66,3 +66,13 @@ def test_without_a_notify_socket_nothing_is_sent_and_there_is_no_watchdog() -> N
     assert quiet.watchdog_interval() is None
     other = SdNotify({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"})
     assert other.watchdog_interval() is None  # meant for another process
+
+
+def test_the_daemon_s_children_do_not_inherit_the_notify_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """runc (started by conmon) would take an inherited NOTIFY_SOCKET as the container's to proxy."""
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    manager = SdNotify()
+    assert manager.watchdog_interval() == 0.5
+    assert not {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} & set(os.environ)

@@ -26,9 +26,9 @@ _MANAGER = DBusAddress(
     bus_name="org.freedesktop.systemd1",
     interface="org.freedesktop.systemd1.Manager",
 )
+# No sender: signals carry systemd's unique bus name, which jeepney's own matching would not resolve.
 _JOB_REMOVED = MatchRule(
     type="signal",
-    sender="org.freedesktop.systemd1",
     interface="org.freedesktop.systemd1.Manager",
     member="JobRemoved",
     path="/org/freedesktop/systemd1",
@@ -92,6 +92,8 @@ class DbusSystemdUnits:
         self._start_transient(name, wanted)
 
     def set_properties(self, name: str, properties: Mapping[str, PropertyValue]) -> None:
+        # SetUnitProperties would load a stub for a unit that does not exist and answer success.
+        self._call("GetUnit", "s", (name,), missing=NotFound)
         self._call("SetUnitProperties", "sba(sv)", (name, True, _encode(properties)), missing=NotFound)
 
     def get_property(self, name: str, prop: str) -> PropertyValue:

@@ -13,7 +13,12 @@ _log = structlog.get_logger("pycrio.notify")
 
 class SdNotify:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
-        env = os.environ if environ is None else environ
+        env = dict(os.environ) if environ is None else environ
+        if environ is None:
+            # Like sd_notify(unset_environment=1): the variables are the daemon's alone. runc, run by conmon
+            # with an inherited NOTIFY_SOCKET, would otherwise set up systemd notification for the container.
+            for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+                os.environ.pop(name, None)
         self._address = env.get("NOTIFY_SOCKET", "")
         if self._address.startswith("@"):  # an abstract socket
             self._address = "\0" + self._address[1:]
@@ -48,7 +53,7 @@ class SdNotify:
         self._send("WATCHDOG=1")
 
 
-def _watchdog_usec(env: "os._Environ[str] | dict[str, str]") -> int:
+def _watchdog_usec(env: dict[str, str]) -> int:
     """WATCHDOG_USEC, when it is meant for this process (WATCHDOG_PID absent or ours)."""
     pid = env.get("WATCHDOG_PID", "")
     if pid and pid != str(os.getpid()):
