@@ -88,6 +88,10 @@ class Container:
     bundle: str = ""
     rootfs: str = ""
     monitor_cgroup: str = ""  # systemd driver: conmon's scope, stopped with the container
+    # systemd driver: the pod cgroup's OOM kill count when the container was made (-1: unknown), see
+    # _oom_killed_in_pod.
+    pod_cgroup: str = ""
+    pod_oom_kills: int = -1
     # One entry per config mount: the image id an image volume resolved to ("" for other mounts).
     image_volume_ids: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
@@ -374,6 +378,9 @@ class ContainerService:
             scope = monitor_cgroup(self._conmon_cgroup, sandbox.cgroup_parent, container.id)
             container.monitor_cgroup = scope
             self._monitor_cgroups.attach(scope, created.monitor_pid)
+            if sandbox.cgroup_parent:
+                container.pod_cgroup = sandbox.cgroup_parent
+                container.pod_oom_kills = self._monitor_cgroups.oom_kills(sandbox.cgroup_parent) or 0
 
     def _remove_monitor_cgroup(self, container: Container) -> None:
         """Stop conmon's scope: conmon is done once the container is removed (or never ran)."""
@@ -566,9 +573,20 @@ class ContainerService:
         container.finished_at = max(int(status.finished_at.timestamp() * 1_000_000_000), container.started_at)
         if not container.started_at:
             container.started_at = container.finished_at
-        container.reason = exit_reason(status.exit_code, status.oom_killed)
+        oom_killed = status.oom_killed or self._oom_killed_in_pod(container, status.exit_code)
+        container.reason = exit_reason(status.exit_code, oom_killed)
         container.pid = 0
         self._persist(container)
+
+    def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
+        """systemd driver: systemd removes a container's scope the moment its last process dies, often before
+        conmon has read the scope's memory.events, so an OOM kill can go unrecorded. The pod's cgroup keeps
+        counting its descendants' OOM kills: a container killed by SIGKILL while that count rose is taken as
+        OOM-killed (with two such deaths in one pod at once, both are)."""
+        if self._monitor_cgroups is None or exit_code != 128 + SIGKILL or container.pod_oom_kills < 0:
+            return False
+        now = self._monitor_cgroups.oom_kills(container.pod_cgroup)
+        return now is not None and now > container.pod_oom_kills
 
     def status(self, container_id: str) -> Container:
         """Never waits behind a long operation (a stop's grace period): then the last known state is given."""

@@ -30,6 +30,11 @@ class Cgroups(Protocol):
         """Remove it from every controller; absent is not an error, a cgroup with processes is (Internal)."""
         ...
 
+    def oom_kills(self, path: str) -> int | None:
+        """How many processes the OOM killer has killed in `path` and below (cgroup v2 `memory.events`,
+        which counts descendants too); None where that cannot be told (cgroup v1, no such cgroup)."""
+        ...
+
     def set_limits(self, path: str, limits: "CgroupLimits") -> None:
         """Write the limits that are set to `path`'s controller files, all or none: when one write fails,
         the files already written get their old contents back and the error is raised (InvalidArgument for a

@@ -17,6 +17,7 @@ class FakeCgroups:
         self.busy: set[str] = set()
         self.limits: dict[str, CgroupLimits] = {}
         self.members: dict[int, str] = {}
+        self.oom_counts: dict[str, int] = {}  # a test sets these (the kernel's memory.events oom_kill)
 
     def exists(self, path: str) -> bool:
         with self._lock:
@@ -40,6 +41,10 @@ class FakeCgroups:
             path = self.members.pop(pid, None)
             if path is not None and path not in self.members.values():
                 self.busy.discard(path)
+
+    def oom_kills(self, path: str) -> int | None:
+        with self._lock:
+            return self.oom_counts.get(path) if self._unified else None
 
     def procs_files(self, path: str) -> list[str]:
         return [f"/fake/cgroup/{controller}{path}/cgroup.procs" for controller in ("cpu", "memory", "pids")]

@@ -10,6 +10,7 @@ import errno
 import os
 from pathlib import Path
 
+from adapters.cgroups.files import read_keyed
 from domain.errors import Internal, InvalidArgument
 from ports.cgroups import CgroupLimits
 
@@ -85,6 +86,14 @@ class CgroupFs:
                 if err.errno in (errno.EBUSY, errno.ENOTEMPTY):
                     raise Internal(f"cgroup {target} still holds processes or child cgroups") from err
                 raise Internal(f"cannot remove cgroup {target}: {err.strerror}") from err
+
+    def oom_kills(self, path: str) -> int | None:
+        if not self.unified:
+            return None
+        events = self._root / self._relative(path) / "memory.events"
+        if not events.exists():
+            return None
+        return read_keyed(events).get("oom_kill", 0)
 
     def set_limits(self, path: str, limits: CgroupLimits) -> None:
         relative = self._relative(path)

@@ -57,6 +57,9 @@ class SystemdCgroups:
                 raise Internal(f"cgroup {path} still holds processes or child cgroups {children}")
         self._units.stop(unit)
 
+    def oom_kills(self, path: str) -> int | None:
+        return self._files.oom_kills(path)
+
     def set_limits(self, path: str, limits: CgroupLimits) -> None:
         unit = _unit(path, ".slice")
         if not self._units.active(unit):
