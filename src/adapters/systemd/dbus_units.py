@@ -18,7 +18,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.threading import DBusRouter, Proxy, ReceiveStopped, open_dbus_connection
 from jeepney.wrappers import unwrap_msg
 
-from domain.errors import DeadlineExceeded, Internal, InvalidArgument, NotFound
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
 from ports.systemd_units import PropertyValue
 
 _MANAGER = DBusAddress(
@@ -200,8 +200,10 @@ class DbusSystemdUnits:
             try:
                 connection = open_dbus_connection(bus=self._bus)
             except OSError as err:
-                raise Internal(
-                    f"cannot connect to the D-Bus {self._bus.lower()} bus for systemd: {err}"
+                # A node without systemd (or its D-Bus) cannot serve this driver: the configuration is wrong.
+                raise FailedPrecondition(
+                    f"runtime.cgroup_driver = systemd needs systemd's D-Bus API, and the {self._bus.lower()} "
+                    f"bus cannot be reached: {err}"
                 ) from None
             router = DBusRouter(connection)
             Proxy(message_bus, router).AddMatch(_JOB_REMOVED)
