@@ -63,8 +63,9 @@ PYEOF
     initrd=$work/initrd
     mkdir -p "$initrd"/{bin,dev,proc,sys,newroot,modules}
     cp /bin/busybox "$initrd/bin/busybox"  # busybox-static on the host
-    # ext4 checksums its metadata with crc32c, a soft dependency depmod does not list.
-    for module in virtio_pci virtio_blk crc32c_generic crc32c_intel ext4; do
+    # ext4 checksums its metadata with crc32c, a soft dependency depmod does not list. The 9p transport is
+    # loaded here too, so that its channels exist before systemd mounts the shares.
+    for module in virtio_pci virtio_blk crc32c_generic crc32c_intel ext4 9pnet_virtio 9p; do
         "$PY" "$here/module-order.py" "$rootfs/lib/modules/$version" "$module"
     done | awk '!seen[$0]++' >"$work/modules.order"
     while read -r path; do
@@ -79,6 +80,8 @@ PYEOF
     install -m 0644 "$here/guest/pycrio-vm-test.service" "$rootfs/etc/systemd/system/"
     install -m 0755 "$here/guest/pycrio-vm-test" "$rootfs/usr/local/sbin/"
     chroot "$rootfs" systemctl enable pycrio-vm-test.service >&2
+    # The package's own registry is not needed (and costs boot time under emulation).
+    chroot "$rootfs" systemctl disable docker-registry.service >&2
     chroot "$rootfs" passwd -d root >&2
     mkdir -p "$rootfs/src" "$rootfs/results"
     printf 'pycrio-vm' >"$rootfs/etc/hostname"
