@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
+from adapters.cgroups.hugepages import SysfsHugePages
 from adapters.cni.network import CniNetwork
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.stream_targets import ServiceStreamTargets
@@ -227,6 +228,7 @@ class Container(containers.DeclarativeContainer):
     cgroups = providers.Singleton(_cgroups, config)
     # systemd's Type=notify protocol (READY=1, STOPPING=1, WATCHDOG=1); silent when not started by systemd.
     service_manager = providers.Singleton(SdNotify)
+    hugepages = providers.Singleton(SysfsHugePages)
     # Bound to the containers service when that is built (they need each other).
     pod_containers = providers.Singleton(ServicePodContainers)
     sandboxes = providers.Singleton(
@@ -239,6 +241,7 @@ class Container(containers.DeclarativeContainer):
         cgroups=cgroups,
         containers=pod_containers,
         settings=providers.Callable(_sandbox_settings, config),
+        hugepages=hugepages,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
@@ -312,6 +315,7 @@ class Container(containers.DeclarativeContainer):
         images=images,
         pod_containers=pod_containers,
         cgroups=cgroups,
+        hugepages=hugepages,
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 

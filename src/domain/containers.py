@@ -20,9 +20,10 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from domain import cdi
 from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
@@ -32,13 +33,25 @@ from domain.errors import (
     NotFound,
     PycrioError,
 )
-from domain.oci_spec import SIGNALS, HostFacts, SpecInputs, build_spec, resources_to_oci, stop_signal
+from domain.oci_spec import (
+    SIGNALS,
+    HostDevice,
+    HostFacts,
+    SpecInputs,
+    build_spec,
+    resources_to_oci,
+    settable_hugepage_sizes,
+    stop_signal,
+)
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
+from ports.cdi_specs import CdiSpecs
 from ports.cgroups import Cgroups
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
 from ports.container_rootfs import ContainerRootfs
 from ports.host_files import HostFiles
+from ports.hugepages import HugePages
+from ports.oci_hooks import OciHooks
 from ports.oci_runtime import OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
@@ -172,6 +185,7 @@ class ContainerService:
         runtimes: Mapping[str, RuntimeHandler],
         default_runtime: str,
         host: HostFacts,
+        hugepages: HugePages,
         create_timeout: float = 120.0,
         monitor_cgroups: Cgroups | None = None,
         conmon_cgroup: str = "pod",
@@ -179,6 +193,9 @@ class ContainerService:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         new_id: Callable[[], str] = lambda: secrets.token_hex(32),
+        cdi_specs: CdiSpecs | None = None,  # None: no CDI spec directories, every CDI device is unknown
+        oci_hooks: OciHooks | None = None,  # None: no hook directories
+        log_size_max: int = -1,  # bytes of a container's log before the monitor starts it afresh; -1 = none
     ) -> None:
         self._store = store
         self._sandboxes = sandboxes
@@ -188,7 +205,7 @@ class ContainerService:
         self._monitor = monitor
         self._runtimes = dict(runtimes)
         self._default_runtime = default_runtime
-        self._host = host
+        self._host = replace(host, hugepage_sizes=settable_hugepage_sizes(hugepages))
         self._create_timeout = create_timeout
         # systemd driver: each conmon gets its own scope (see domain.cgroup_paths.monitor_cgroup).
         self._monitor_cgroups = monitor_cgroups if host.cgroup_driver == "systemd" else None
@@ -197,6 +214,9 @@ class ContainerService:
         self._sleep = sleep
         self._monotonic = monotonic
         self._new_id = new_id
+        self._cdi_specs = cdi_specs
+        self._oci_hooks = oci_hooks
+        self._log_size_max = log_size_max
         self._containers: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # reserved name -> container id
         self._index_lock = threading.Lock()  # guards the two dicts above only
@@ -330,6 +350,7 @@ class ContainerService:
         self, container: Container, sandbox: SandboxFacts, handler: RuntimeHandler, image_config: ImageConfig
     ) -> None:
         config = container.config
+        cdi_edits, cdi_host_devices = self._cdi_edits(config)
         container.rootfs = self._rootfs.create(container.id, container.image_id)
         passwd = self._rootfs.read_file(container.id, "/etc/passwd") or ""
         group = self._rootfs.read_file(container.id, "/etc/group") or ""
@@ -365,6 +386,9 @@ class ContainerService:
                 host_devices=self._host_files.all_devices() if config.security.privileged else (),
                 seccomp_profile_text=profile_text,
                 target_pid_ns_path=self._target_pid_ns(config),
+                oci_hooks=self._oci_hooks.load().hooks if self._oci_hooks is not None else (),
+                cdi_edits=cdi_edits,
+                cdi_host_devices=cdi_host_devices,
             )
         )
         container.spec = spec
@@ -386,6 +410,21 @@ class ContainerService:
         """Stop conmon's scope: conmon is done once the container is removed (or never ran)."""
         if self._monitor_cgroups is not None and container.monitor_cgroup:
             self._monitor_cgroups.remove(container.monitor_cgroup)
+
+    def _cdi_edits(self, config: ContainerConfig) -> tuple[cdi.ResolvedEdits, dict[str, HostDevice]]:
+        """The CDI devices asked for (field and annotations), resolved against the spec files as they are
+        now, and the host's device nodes whose numbers the specs leave out."""
+        requested = cdi.requested_devices(config.cdi_devices, config.annotations)
+        if not requested:
+            return cdi.ResolvedEdits(), {}
+        specs = self._cdi_specs.load() if self._cdi_specs is not None else cdi.CdiSpecSet()
+        resolved = cdi.resolve(specs, requested)
+        found = {}
+        for source in resolved.device_sources():
+            device = self._host_files.device(source)
+            if device is not None:
+                found[source] = device
+        return resolved, found
 
     def _mount_image_volumes(self, container: Container) -> dict[int, str]:
         """Mount each image volume's image (read-only in the spec) and return the host directory to bind,
@@ -444,6 +483,7 @@ class ContainerService:
             stdin_once=config.stdin_once,
             tty=config.tty,
             systemd_cgroup=handler.systemd_cgroup,
+            log_size_max=self._log_size_max,
         )
 
     def _undo_create(self, container: Container, handler: RuntimeHandler | None) -> None:
@@ -629,6 +669,8 @@ class ContainerService:
     def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         if not command:
             raise InvalidArgument("cmd: empty")
+        if not command[0]:  # the kubelet's /run endpoint without a command sends [""]
+            raise InvalidArgument("cmd[0]: empty executable name")
         if timeout < 0:
             raise InvalidArgument(f"timeout: {timeout} is negative")
         with self._locked_running(container_id) as container:

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from domain import seccomp
+import structlog
+
+from domain import cdi, seccomp
 from domain.capabilities import CapabilitySets, container_capabilities
 from domain.container_config import (
     ContainerConfig,
@@ -24,7 +26,9 @@ from domain.container_config import (
     SandboxFacts,
 )
 from domain.errors import InvalidArgument
+from domain.oci_hooks import OciHook, add_hooks
 from domain.users import ResolvedUser, resolve_user
+from ports.hugepages import HugePages
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -54,7 +58,8 @@ _IPC_SYSCTLS = {
 }  # fmt: skip
 _UTS_SYSCTLS = {"kernel.hostname", "kernel.domainname"}
 _CPUSET = re.compile(r"^(\d+(-\d+)?)(,\d+(-\d+)?)*$")
-_PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
+_log = structlog.get_logger("pycrio.containers")
+PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class HostFacts:
     cgroup_driver: str = "cgroupfs"
     swap_accounting: bool = True
     seccomp_default_when_empty: bool = False
+    # Page sizes ("2MB") whose hugetlb limits the OCI runtime can set; limits for others are left out.
+    hugepage_sizes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,10 @@ class SpecInputs:
     host_devices: tuple[HostDevice, ...] = ()
     seccomp_profile_text: str = ""  # a Localhost profile's contents
     target_pid_ns_path: str = ""  # PID mode TARGET: the target container's /proc/<pid>/ns/pid
+    oci_hooks: tuple[OciHook, ...] = ()  # from the hook directories; added when their conditions match
+    cdi_edits: cdi.ResolvedEdits = field(default_factory=cdi.ResolvedEdits)
+    # The host's device nodes that CDI edits leave the type or numbers of to the host, by host path.
+    cdi_host_devices: Mapping[str, HostDevice] = field(default_factory=dict)
 
 
 def stop_signal(config: ContainerConfig, image: ImageConfig) -> str:
@@ -337,6 +348,11 @@ def clamp_oom_score_adj(requested: int, host: HostFacts) -> int:
     return max(requested, host.min_oom_score_adj)
 
 
+def settable_hugepage_sizes(hugepages: HugePages) -> frozenset[str]:
+    """The page sizes whose hugetlb limits the OCI runtime (and pycrio's cgroup driver) can set."""
+    return hugepages.page_sizes() if hugepages.controller_available() else frozenset()
+
+
 def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
     """CRI LinuxContainerResources as OCI `linux.resources` (without devices); also used for updates."""
     r = resources
@@ -388,11 +404,16 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
         result["memory"] = memory
     hugepages = []
     for index, limit in enumerate(r.hugepage_limits):
-        if not _PAGE_SIZE.match(limit.page_size):
+        if not PAGE_SIZE.match(limit.page_size):
             raise InvalidArgument(f"hugepage_limits[{index}].page_size: {limit.page_size!r} is not like 2MB")
         if limit.limit < 0:
             raise InvalidArgument(f"hugepage_limits[{index}].limit: {limit.limit} is negative")
-        hugepages.append({"pageSize": limit.page_size, "limit": limit.limit})
+        if limit.page_size in host.hugepage_sizes:
+            hugepages.append({"pageSize": limit.page_size, "limit": limit.limit})
+        else:
+            # The kubelet names every size the node has; runc would fail the container on one it cannot set.
+            _log.debug("hugepage limit left out: no hugetlb controller or page size on this host",
+                       page_size=limit.page_size, limit=limit.limit)  # fmt: skip
     if hugepages:
         result["hugepageLimits"] = hugepages
     if r.unified:
@@ -524,4 +545,9 @@ def build_spec(inputs: SpecInputs) -> dict[str, Any]:
     }
     if any(n.get("type") == "uts" for n in linux["namespaces"]) and hostname:
         spec["hostname"] = hostname
+    # Extensions edit the finished spec, in cri-o's order: OCI hooks (matched against the container's and
+    # then the pod's annotations, and whether it has CRI mounts), then CDI devices.
+    hook_annotations = {**config.annotations, **dict(inputs.sandbox.annotations)}
+    add_hooks(spec, inputs.oci_hooks, hook_annotations, bool(config.mounts))
+    cdi.apply_edits(spec, inputs.cdi_edits, inputs.cdi_host_devices)
     return spec

@@ -28,6 +28,8 @@ class MonitoredCreate:
     stdin_once: bool = False
     tty: bool = False
     systemd_cgroup: bool = False
+    # Bytes the log may grow to; a write past it starts the file afresh (conmon's --log-size-max). -1 = none.
+    log_size_max: int = -1
 
 
 @dataclass(frozen=True)

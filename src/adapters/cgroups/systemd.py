@@ -3,18 +3,23 @@ SystemdUnits port), so systemd knows every cgroup it owns and never moves pods' 
 
 Paths are the expanded slice paths the domain computes (`/kubepods.slice/kubepods-burstable.slice/
 kubepods-burstable-pod<uid>.slice/pycrio-<id>.scope`); the last component is the unit. A slice's limits are
-unit properties (MemoryMax, CPUWeight, CPUQuotaPerSecUSec, AllowedCPUs ...); raw cgroup v2 files from the
-CRI's `unified` map, which systemd has no property for, are written to the slice's cgroup directly.
+unit properties (MemoryMax, CPUWeight, CPUQuotaPerSecUSec, AllowedCPUs ...); hugepage limits and the raw
+cgroup v2 files of the CRI's `unified` map, which systemd has no property for, are written to the slice's
+cgroup directly.
 """
 
+from collections.abc import Collection
 from pathlib import Path
 
 from adapters.cgroups.cgroupfs import CgroupFs, shares_to_weight
+from domain.cgroup_paths import cgroup_levels
 from domain.errors import Internal, InvalidArgument, NotFound
 from ports.cgroups import CgroupLimits
 from ports.systemd_units import UNLIMITED, PropertyValue, SystemdUnits
 
 _DEFAULT_PERIOD_US = 100_000
+# systemd keeps one tree (the unified one, or the named `systemd` hierarchy on v1).
+_TREE = "systemd"
 
 
 class SystemdCgroups:
@@ -28,13 +33,25 @@ class SystemdCgroups:
         tree = self._root if (self._root / "cgroup.controllers").exists() else self._root / "systemd"
         return tree / path.strip("/")
 
+    def hierarchies(self) -> tuple[str, ...]:
+        return (_TREE,)
+
     def exists(self, path: str) -> bool:
         return self._directory(path).is_dir()
 
-    def create(self, path: str) -> None:
+    def missing(self, path: str) -> dict[str, tuple[str, ...]]:
+        absent = tuple(level for level in cgroup_levels(path) if not self._directory(level).is_dir())
+        return {_TREE: absent} if absent else {}
+
+    def create(self, path: str) -> dict[str, tuple[str, ...]]:
+        """Start the slice (systemd starts its parent slices with it, and is done when this returns); returns
+        the levels that were missing before. A slice another pod started at the same moment is in both
+        answers: slices are removed only when empty, so the last pod out removes it."""
         unit = _unit(path, ".slice")
+        before = self.missing(path)
         if unit != "-.slice":
             self._units.start_slice(unit, {})
+        return before
 
     def attach(self, path: str, pid: int) -> None:
         unit = _unit(path, ".scope")
@@ -44,7 +61,9 @@ class SystemdCgroups:
     def procs_files(self, path: str) -> list[str]:
         return [str(self._directory(path) / "cgroup.procs")]
 
-    def remove(self, path: str) -> None:
+    def remove(self, path: str, hierarchies: Collection[str] | None = None) -> None:
+        if hierarchies is not None and _TREE not in hierarchies:
+            return
         unit = path.rstrip("/").rsplit("/", 1)[-1]
         if not unit:
             return
@@ -70,9 +89,10 @@ class SystemdCgroups:
             self._units.set_properties(unit, wanted)
         except NotFound:
             raise Internal(f"cgroup {path} does not exist (systemd unit {unit} is not loaded)") from None
-        if limits.unified:
+        if limits.unified or limits.hugepage_limits:
+            files = CgroupLimits(unified=limits.unified, hugepage_limits=limits.hugepage_limits)
             try:
-                self._files.set_limits(path, CgroupLimits(unified=limits.unified))
+                self._files.set_limits(path, files)
             except BaseException:
                 self._units.set_properties(unit, old)
                 raise

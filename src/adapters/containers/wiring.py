@@ -9,6 +9,8 @@ from adapters.conmon.monitor import ConmonMonitor
 from adapters.containers.image_rootfs import ImageServiceRootfs
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.sandbox_lookup import SandboxServiceLookup
+from adapters.extensions.cdi_spec_dirs import DirectoryCdiSpecs
+from adapters.extensions.hook_dirs import DirectoryOciHooks
 from adapters.host.bundles import DirectoryBundles
 from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
@@ -18,6 +20,7 @@ from domain.containers import ContainerService, RuntimeHandler
 from domain.images import ImageService
 from domain.sandboxes import SandboxService
 from ports.cgroups import Cgroups
+from ports.hugepages import HugePages
 from ports.state_store import StateStore
 
 
@@ -28,6 +31,7 @@ def build_container_service(
     images: ImageService,
     pod_containers: ServicePodContainers,
     cgroups: Cgroups,
+    hugepages: HugePages,
 ) -> ContainerService:
     run_dir = Path(config.runtime.run_dir)
     systemd = config.runtime.cgroup_driver == "systemd"
@@ -43,6 +47,11 @@ def build_container_service(
         )
         for name, handler in config.runtime.runtimes.items()
     }
+    cdi_specs = DirectoryCdiSpecs(config.runtime.cdi_spec_dirs)
+    oci_hooks = DirectoryOciHooks(config.runtime.hooks_dir)
+    # Read once now so that broken spec and hook files are logged at start-up, not at the first create.
+    cdi_specs.load()
+    oci_hooks.load()
     service = ContainerService(
         store=store,
         sandboxes=SandboxServiceLookup(sandboxes),
@@ -58,9 +67,13 @@ def build_container_service(
         runtimes=runtimes,
         default_runtime=config.runtime.default_runtime,
         host=read_host_facts(config.runtime.cgroup_driver),
+        hugepages=hugepages,
         create_timeout=config.runtime.subprocess_timeout,
         monitor_cgroups=cgroups,
         conmon_cgroup=config.runtime.conmon_cgroup,
+        cdi_specs=cdi_specs,
+        oci_hooks=oci_hooks,
+        log_size_max=config.runtime.log_size_max,
     )
     service.restore()
     pod_containers.bind(service)
