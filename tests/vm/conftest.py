@@ -20,7 +20,6 @@ import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
-from adapters.systemd.dbus_units import DbusSystemdUnits
 from tests.cri_client import CriClient, connect
 from tests.e2e.containers_support import container_config, pod_config, seed_busybox_image, write_cni_conf
 
@@ -71,7 +70,6 @@ class Node:
     work: Path
     run_dir: Path
     client: CriClient
-    units: DbusSystemdUnits
     pods: list[str] = field(default_factory=list)
 
     @property
@@ -178,7 +176,7 @@ def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     CONFIG.write_text(_config(driver, work, run_dir, cni))
     _install_unit()
     systemctl("start", UNIT)
-    node = Node(driver, work, run_dir, connect(run_dir / "pycrio.sock", wait=60), DbusSystemdUnits())
+    node = Node(driver, work, run_dir, connect(run_dir / "pycrio.sock", wait=60))
     try:
         yield node
     finally:
@@ -186,5 +184,4 @@ def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             with contextlib.suppress(grpc.RpcError):
                 node.remove_pod(pod_id)
         node.client.close()
-        node.units.close()
         systemctl("stop", UNIT)
