@@ -4,7 +4,10 @@ import os
 import stat
 from pathlib import Path
 
+from adapters.host.regular_files import read_regular_file
+from domain.errors import InvalidArgument
 from domain.oci_spec import HostDevice
+from ports.host_files import MAX_TEXT_FILE
 
 _SKIPPED_DEV_DIRS = {"pts", "shm", "mqueue", "hugepages"}
 
@@ -47,7 +50,10 @@ class RealHostFiles:
         return tuple(sorted(found, key=lambda d: d.path))
 
     def read_text(self, path: str) -> str | None:
-        try:
-            return Path(path).read_text()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        data = read_regular_file(path, MAX_TEXT_FILE)
+        if data is None:
             return None
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            raise InvalidArgument(f"{path}: not UTF-8 text") from None
