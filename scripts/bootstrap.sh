@@ -16,15 +16,7 @@ if [[ $MODE == test ]]; then
     PACKAGES+=(busybox-static docker-registry docker.io containerd apache2-utils zstd iproute2 openssl curl skopeo)
 fi
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    echo "bootstrap: installing ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+scripts/apt-install-missing.sh bootstrap "${PACKAGES[@]}"
 
 PYTHON=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then

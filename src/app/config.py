@@ -65,6 +65,10 @@ def _is_log_size_max(size: int) -> bool:
     return size < 0 or 8192 <= size < 2**63
 
 
+def _is_conmon_cgroup(text: str) -> bool:
+    return text == "pod" or (text.endswith(".slice") and text != ".slice" and "/" not in text)
+
+
 def _is_absolute(text: str) -> bool:
     return text.startswith("/")
 
@@ -134,6 +138,12 @@ class RuntimeConfig:
         doc="OCI runtimes by handler name: path, root, type", factory=_default_runtimes
     )
     conmon: str = setting("/usr/bin/conmon", "the container monitor binary", **_ABSOLUTE)
+    conmon_cgroup: str = setting(
+        "pod",
+        "systemd driver: where each conmon's scope goes (cri-o's conmon_cgroup)",
+        check=_is_conmon_cgroup,
+        allowed='"pod" (the pod\'s slice) or a slice name such as "system.slice"',
+    )
     infra_init: str = setting(
         "/usr/bin/catatonit", "the init process that holds a pod's namespaces", **_ABSOLUTE
     )
@@ -359,6 +369,8 @@ class Config:
             )
         if bool(self.streaming.tls_cert) != bool(self.streaming.tls_key):
             raise ConfigError("streaming.tls_cert and streaming.tls_key: set both or neither")
+        if self.runtime.conmon_cgroup != "pod" and self.runtime.cgroup_driver != "systemd":
+            raise ConfigError("runtime.conmon_cgroup: a slice applies to the systemd cgroup driver only")
         return self
 
     @property

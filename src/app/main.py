@@ -13,6 +13,7 @@ import structlog
 from adapters.cri.server import SocketInUse
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper
+from adapters.systemd.watchdog import start_watchdog
 from app.checks import host_problems
 from app.config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
 from app.config_docs import render_template
@@ -142,7 +143,10 @@ def serve(container: object, grace: float, reload: Callable[[], object] = lambda
     background = container.background_services()  # type: ignore[attr-defined]
     for service in background:
         service.start()
+    manager = container.service_manager()  # type: ignore[attr-defined]
+    manager.ready()
     stopping = threading.Event()
+    watchdog = start_watchdog(manager, stopping)
 
     def shutdown() -> None:
         for service in background:
@@ -156,11 +160,19 @@ def serve(container: object, grace: float, reload: Callable[[], object] = lambda
         if not stopping.is_set():
             stopping.set()
             log.info("stopping", signal=signal.Signals(signum).name)
+            manager.stopping()
             threading.Thread(target=shutdown, name="shutdown").start()
+
+    def reload_and_report() -> None:
+        manager.reloading()
+        try:
+            reload()
+        finally:
+            manager.ready()
 
     def on_reload(signum: int, frame: FrameType | None) -> None:
         log.info("reloading", signal="SIGHUP")
-        threading.Thread(target=reload, name="reload").start()
+        threading.Thread(target=reload_and_report, name="reload").start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -168,6 +180,9 @@ def serve(container: object, grace: float, reload: Callable[[], object] = lambda
     server.wait()
     streaming.stop()
     reaper.stop()
+    stopping.set()
+    if watchdog is not None:
+        watchdog.join()
     return 0
 
 
