@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -233,18 +234,28 @@ def test_json_log_format_applies_to_every_line_with_logger_and_request_ids(tmp_p
     assert failed["request_id"]
 
 
-def test_sighup_reloads_the_log_level_and_keeps_serving(tmp_path: Path) -> None:
+def test_sighup_reloads_the_log_level_and_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     running = Daemon(tmp_path / "d")
     running.settings.remove("log.level=debug")
     config = running.workdir / "pycrio.toml"
     config.write_text('[log]\nlevel = "info"\n')
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(30)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
     running.start()
     try:
+        assert b"READY=1" in notify.recv(4096)
         running.client.runtime.Version(pb.VersionRequest())
         assert "Version" not in running.log()  # a quiet method: debug only
         config.write_text('[log]\nlevel = "debug"\n[grpc]\nmax_workers = 8\n')
         assert running.process is not None
         running.process.send_signal(signal.SIGHUP)
+        # systemd hears of the reload (sd_notify RELOADING=1, then READY=1 once done).
+        assert b"RELOADING=1" in notify.recv(4096)
+        assert b"READY=1" in notify.recv(4096)
         line = _wait_for_log_line(running, "reloaded")
         assert "log.level='debug'" in line and "grpc.max_workers" in line
         running.client.runtime.Version(pb.VersionRequest())
@@ -252,6 +263,7 @@ def test_sighup_reloads_the_log_level_and_keeps_serving(tmp_path: Path) -> None:
         assert running.process.poll() is None
     finally:
         assert running.stop() == 0
+        notify.close()
 
 
 def _wait_for_log_line(daemon: Daemon, text: str) -> str:
