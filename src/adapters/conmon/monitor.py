@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,33 +37,26 @@ _KILLED_EXEC_GONE_TIMEOUT = 5.0
 _EXEC_LOG_LIMIT = MAX_EXEC_OUTPUT + MAX_EXEC_OUTPUT // 8
 
 
+@dataclass(frozen=True)
 class ConmonMonitor:
-    def __init__(
-        self,
-        conmon: str,
-        persist_root: Path,
-        exits_dir: Path,
-        sockets_dir: Path,
-        log_level: str = "error",
-    ) -> None:
-        self._conmon = conmon
-        self._persist_root = persist_root
-        self._exits_dir = exits_dir
-        self._sockets_dir = sockets_dir
-        self._log_level = log_level
+    conmon: str
+    persist_root: Path
+    exits_dir: Path
+    sockets_dir: Path
+    log_level: str = "error"
 
     def _persist(self, container_id: str) -> Path:
-        return self._persist_root / container_id
+        return self.persist_root / container_id
 
     def _base_args(self, request: MonitoredCreate) -> list[str]:
         args = [
-            self._conmon,
+            self.conmon,
             "-c", request.container_id,
             "-n", request.name,
             "-r", request.runtime_binary,
             "--runtime-arg", f"--root={request.runtime_root}",
-            "--socket-dir-path", str(self._sockets_dir),
-            "--log-level", self._log_level,
+            "--socket-dir-path", str(self.sockets_dir),
+            "--log-level", self.log_level,
         ]  # fmt: skip
         if request.systemd_cgroup:
             args.append("-s")
@@ -101,8 +95,8 @@ class ConmonMonitor:
     def create(self, request: MonitoredCreate, timeout: float) -> Created:
         persist = self._persist(request.container_id)
         persist.mkdir(parents=True, exist_ok=True)
-        self._exits_dir.mkdir(parents=True, exist_ok=True)
-        self._sockets_dir.mkdir(parents=True, exist_ok=True)
+        self.exits_dir.mkdir(parents=True, exist_ok=True)
+        self.sockets_dir.mkdir(parents=True, exist_ok=True)
         (persist / "bundle").write_text(str(request.bundle))
         (persist / "log_path").write_text(request.log_path)
         Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +107,7 @@ class ConmonMonitor:
             "-p", str(request.bundle / "pidfile"),
             "-P", str(persist / "conmon.pid"),
             "--persist-dir", str(persist),
-            "--exit-dir", str(self._exits_dir),
+            "--exit-dir", str(self.exits_dir),
             "-l", f"k8s-file:{request.log_path}",
         ]  # fmt: skip
         if request.log_size_max >= 0:
@@ -152,7 +146,7 @@ class ConmonMonitor:
     def exit_status(self, container_id: str) -> ExitStatus | None:
         # Asked for every container on every ListContainers: the usual answer (no exit file) is found with
         # one open(2) on a plain string, without building a Path.
-        path = f"{self._exits_dir}/{container_id}"
+        path = f"{self.exits_dir}/{container_id}"
         try:
             with open(path) as handle:
                 text = handle.read().strip()
@@ -166,7 +160,7 @@ class ConmonMonitor:
 
     def exited(self) -> set[str]:
         try:
-            names = os.listdir(self._exits_dir)
+            names = os.listdir(self.exits_dir)
         except FileNotFoundError:
             return set()
         return {name for name in names if not name.startswith(".")}
@@ -273,14 +267,14 @@ class ConmonMonitor:
         self, container_id: str, streams: ProcessStreams, stdin: bool, stdin_once: bool, tty: bool
     ) -> None:
         bundle = self._bundle(container_id)
-        attach(self._sockets_dir / container_id / "attach", bundle, streams, stdin, stdin_once, tty)
+        attach(self.sockets_dir / container_id / "attach", bundle, streams, stdin, stdin_once, tty)
 
     def cleanup(self, container_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            (self._exits_dir / container_id).unlink()
+            (self.exits_dir / container_id).unlink()
         shutil.rmtree(self._persist(container_id), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
-            (self._sockets_dir / container_id).unlink()  # a symlink to the bundle
+            (self.sockets_dir / container_id).unlink()  # a symlink to the bundle
 
 
 def _read_int(path: Path) -> int:
