@@ -119,24 +119,16 @@ class ConmonMonitor:
             if not request.stdin_once:
                 args.append("--leave-stdin-open")
         process, sync_r, start_w = self._launch(args, request.bundle, timeout)
-        try:
-            os.write(start_w, b"\0")
-            os.close(start_w)
-            start_w = -1
-            try:
-                runner.wait(process, timeout)  # conmon's first process exits once it has forked
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                raise DeadlineExceeded(
-                    f"conmon for {request.container_id} did not detach within {timeout:g}s"
-                ) from None
-            message = _read_json(sync_r, timeout, f"conmon for {request.container_id}")
-        finally:
-            runner.release(process)
-            if start_w >= 0:
-                os.close(start_w)
-            os.close(sync_r)
+        # conmon's first process exits once it has forked
+        message = _start_and_sync(
+            process,
+            sync_r,
+            start_w,
+            wait_for=timeout,
+            read_timeout=timeout,
+            what=f"conmon for {request.container_id}",
+            stuck=f"conmon for {request.container_id} did not detach within {timeout:g}s",
+        )
         pid = int(message.get("pid", -1))
         if pid <= 0:
             raise Internal(f"creating container {request.container_id}: {message.get('message') or 'failed'}")
@@ -198,22 +190,15 @@ class ConmonMonitor:
             child, sync_r, start_w = self._launch(args, work, timeout)
             # conmon kills the command at the timeout; give it time to do so and to report.
             wait_for = (timeout + 30.0) if timeout > 0 else None
-            try:
-                os.write(start_w, b"\0")
-                os.close(start_w)
-                start_w = -1
-                try:
-                    runner.wait(child, wait_for)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
-                    raise DeadlineExceeded(f"exec in {request.container_id}: conmon did not finish") from None
-                message = _read_json(sync_r, 5.0, f"exec in {request.container_id}")
-            finally:
-                runner.release(child)
-                if start_w >= 0:
-                    os.close(start_w)
-                os.close(sync_r)
+            message = _start_and_sync(
+                child,
+                sync_r,
+                start_w,
+                wait_for=wait_for,
+                read_timeout=5.0,
+                what=f"exec in {request.container_id}",
+                stuck=f"exec in {request.container_id}: conmon did not finish",
+            )
             exit_code = int(message.get("exit_code", -1))
             text = str(message.get("message") or "")
             if exit_code == -1 and text == TIMED_OUT_MESSAGE:
@@ -282,6 +267,35 @@ def _read_int(path: Path) -> int:
         return int(path.read_text().strip() or 0)
     except (FileNotFoundError, ValueError):
         return 0
+
+
+def _start_and_sync(
+    process: subprocess.Popen[bytes],
+    sync_r: int,
+    start_w: int,
+    wait_for: float | None,
+    read_timeout: float,
+    what: str,
+    stuck: str,
+) -> dict[str, Any]:
+    """Let a launched conmon go (a byte on its start pipe), wait up to `wait_for` for its first process to
+    exit (DeadlineExceeded with `stuck` otherwise), and return its sync message; the pipes are closed."""
+    try:
+        os.write(start_w, b"\0")
+        os.close(start_w)
+        start_w = -1
+        try:
+            runner.wait(process, wait_for)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise DeadlineExceeded(stuck) from None
+        return _read_json(sync_r, read_timeout, what)
+    finally:
+        runner.release(process)
+        if start_w >= 0:
+            os.close(start_w)
+        os.close(sync_r)
 
 
 def _read_json(fd: int, timeout: float, what: str) -> dict[str, Any]:
