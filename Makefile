@@ -6,7 +6,7 @@ GEN := src/adapters/cri/generated
 PROTO := proto/runtime/v1/api.proto
 ARGS ?=
 
-.PHONY: bootstrap run test lint proto bench clean
+.PHONY: bootstrap run test vm-test vm-shell lint proto bench clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -18,6 +18,13 @@ test: bootstrap
 	@scripts/start-dockerd.sh
 	DOCKER_HOST=unix:///var/run/docker.sock TESTCONTAINERS_RYUK_DISABLED=true \
 		$(PY) -m pytest -ra $(ARGS)
+
+# The systemd + cgroup v2 suite in a qemu guest (scripts/vm/run.sh; docs/systemd-cgroup-v2.md).
+vm-test: bootstrap
+	@scripts/vm/run.sh
+
+vm-shell: bootstrap
+	@VM_SHELL=1 scripts/vm/run.sh
 
 lint: bootstrap
 	$(VENV)/bin/ruff check src tests bench

@@ -10,15 +10,7 @@ PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox-static 
           gpg skopeo)
 # gpg verifies simple-signing image signatures (docs/images.md, "Trust"); skopeo signs the test images.
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    echo "bootstrap: installing ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+scripts/apt-install-missing.sh bootstrap "${PACKAGES[@]}"
 
 PYTHON=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then

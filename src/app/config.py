@@ -70,6 +70,9 @@ class RuntimeConfig:
     default_runtime: str = "runc"
     runtimes: dict[str, RuntimeHandler] = field(default_factory=_default_runtimes)
     conmon: str = "/usr/bin/conmon"
+    # systemd driver: where each conmon's scope (pycrio-conmon-<id>.scope) goes: "pod" (the pod's slice) or
+    # a slice name such as "system.slice" (cri-o's conmon_cgroup).
+    conmon_cgroup: str = "pod"
     infra_init: str = "/usr/bin/catatonit"
     # Seconds a call to runc, conmon or a CNI plugin may take before it is killed.
     subprocess_timeout: float = 120.0
@@ -215,6 +218,12 @@ class Config:
         ):
             if seconds < 0:
                 raise ConfigError(f"{key}: must not be negative, got {seconds}")
+        conmon_cgroup = self.runtime.conmon_cgroup
+        is_slice = conmon_cgroup.endswith(".slice") and conmon_cgroup != ".slice" and "/" not in conmon_cgroup
+        if conmon_cgroup != "pod" and not is_slice:
+            raise ConfigError(f'runtime.conmon_cgroup: {conmon_cgroup!r} is neither "pod" nor a slice name')
+        if conmon_cgroup != "pod" and self.runtime.cgroup_driver != "systemd":
+            raise ConfigError("runtime.conmon_cgroup: a slice applies to the systemd cgroup driver only")
         if 0 <= self.runtime.log_size_max < 8192 or self.runtime.log_size_max >= 2**63:
             raise ConfigError(
                 f"runtime.log_size_max: {self.runtime.log_size_max} must be negative (no limit) or 8192 "

@@ -58,6 +58,7 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
+from adapters.systemd.notify import SdNotify
 from adapters.trust.files import LocalTrustFiles
 from adapters.trust.gpg import GpgVerifier
 from adapters.trust.lookaside import LookasideStore
@@ -79,6 +80,7 @@ from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
 from domain.trust import ImageTrust, TrustSettings
+from ports.cgroups import Cgroups
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
@@ -134,6 +136,17 @@ def _sandbox_settings(config: Config) -> SandboxSettings:
         shm_size_bytes=config.pods.shm_size,
         network_teardown_deadline=config.pods.network_teardown_timeout,
     )
+
+
+def _cgroups(config: Config) -> Cgroups:
+    """cgroupfs directories, or slices and scopes made through systemd's D-Bus API (connected when first
+    used)."""
+    if config.runtime.cgroup_driver == "systemd":
+        from adapters.cgroups.systemd import SystemdCgroups
+        from adapters.systemd.dbus_units import DbusSystemdUnits
+
+        return SystemdCgroups(DbusSystemdUnits(job_timeout=config.runtime.subprocess_timeout))
+    return CgroupFs()
 
 
 def _run_dir(config: Config) -> Path:
@@ -282,7 +295,9 @@ class Container(containers.DeclarativeContainer):
         CriEventPublisher, broadcaster=event_broadcaster, statuses=pod_statuses, clock=clock
     )
     lifecycle_events = providers.Singleton(LifecycleLedger, sink=container_events)
-    cgroups = providers.Singleton(CgroupFs)
+    cgroups = providers.Singleton(_cgroups, config)
+    # systemd's Type=notify protocol (READY=1, STOPPING=1, WATCHDOG=1); silent when not started by systemd.
+    service_manager = providers.Singleton(SdNotify)
     hugepages = providers.Singleton(SysfsHugePages)
     # The pods and containers services need each other: the containers service is looked up at first use.
     pod_containers = providers.Singleton(
@@ -416,6 +431,8 @@ class Container(containers.DeclarativeContainer):
             oci_hooks=oci_hooks,
             log_size_max=providers.Callable(lambda c: c.runtime.log_size_max, config),
             events=lifecycle_events,
+            monitor_cgroups=cgroups,
+            conmon_cgroup=providers.Callable(lambda c: c.runtime.conmon_cgroup, config),
         ),
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)

@@ -13,6 +13,7 @@ import tomli_w
 from adapters.cri.server import SocketInUse
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper
+from adapters.systemd.watchdog import start_watchdog
 from app.config import DEFAULT_CONFIG_FILE, ConfigError, load, to_toml_dict
 from app.container import make_container, package_version
 from app.logging import configure_logging
@@ -92,7 +93,10 @@ def serve(container: object, grace: float) -> int:
     background = container.background_services()  # type: ignore[attr-defined]
     for service in background:
         service.start()
+    manager = container.service_manager()  # type: ignore[attr-defined]
+    manager.ready()
     stopping = threading.Event()
+    watchdog = start_watchdog(manager, stopping)
 
     def shutdown() -> None:
         for service in background:
@@ -106,6 +110,7 @@ def serve(container: object, grace: float) -> int:
         if not stopping.is_set():
             stopping.set()
             log.info("stopping", signal=signal.Signals(signum).name)
+            manager.stopping()
             threading.Thread(target=shutdown, name="shutdown").start()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -113,6 +118,9 @@ def serve(container: object, grace: float) -> int:
     server.wait()
     streaming.stop()
     reaper.stop()
+    stopping.set()
+    if watchdog is not None:
+        watchdog.join()
     return 0
 
 

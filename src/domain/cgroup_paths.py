@@ -34,6 +34,13 @@ def cgroupfs_parent(cgroup_parent: str) -> str:
     return "/" + "/".join(parts)
 
 
+def monitor_cgroup(conmon_cgroup: str, pod_parent: str, container_id: str) -> str:
+    """systemd driver: the scope a container's conmon moves into, in the pod's slice (`pod`) or the named
+    slice, so that it is neither in the daemon's service (and killed with it) nor in the container's scope."""
+    parent = (pod_parent or "/system.slice") if conmon_cgroup == "pod" else expand_slice(conmon_cgroup)
+    return f"{parent.rstrip('/')}/pycrio-conmon-{container_id}.scope"
+
+
 def infra_cgroup(driver: str, parent: str, sandbox_id: str) -> tuple[str, str]:
     """(path of the parent, path of the infra process's cgroup) for a driver."""
     if driver == "systemd":

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain import cdi
+from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
     AlreadyExists,
@@ -51,6 +52,7 @@ from domain.reservations import Handover, Reservations
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
 from ports.cdi_specs import CdiSpecs
+from ports.cgroups import Cgroups
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
 from ports.container_rootfs import ContainerRootfs
 from ports.host_files import HostFiles
@@ -108,6 +110,11 @@ class Container:
     pid: int = 0
     bundle: str = ""
     rootfs: str = ""
+    monitor_cgroup: str = ""  # systemd driver: conmon's scope, stopped with the container
+    # systemd driver: the pod cgroup's OOM kill count when the container was made (-1: unknown), see
+    # _oom_killed_in_pod.
+    pod_cgroup: str = ""
+    pod_oom_kills: int = -1
     # One entry per config mount: the image id an image volume resolved to ("" for other mounts).
     image_volume_ids: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
@@ -178,6 +185,8 @@ class ContainerService:
         host: HostFacts,
         hugepages: HugePages,
         create_timeout: float = 120.0,
+        monitor_cgroups: Cgroups | None = None,
+        conmon_cgroup: str = "pod",
         now_ns: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -197,6 +206,9 @@ class ContainerService:
         self._default_runtime = default_runtime
         self._host = replace(host, hugepage_sizes=settable_hugepage_sizes(hugepages))
         self._create_timeout = create_timeout
+        # systemd driver: each conmon gets its own scope (see domain.cgroup_paths.monitor_cgroup).
+        self._monitor_cgroups = monitor_cgroups if host.cgroup_driver == "systemd" else None
+        self._conmon_cgroup = conmon_cgroup
         self._now_ns = now_ns
         self._sleep = sleep
         self._monotonic = monotonic
@@ -399,6 +411,18 @@ class ContainerService:
             timeout=self._create_timeout,
         )
         container.pid = created.pid
+        if self._monitor_cgroups is not None and created.monitor_pid > 0:
+            scope = monitor_cgroup(self._conmon_cgroup, sandbox.cgroup_parent, container.id)
+            container.monitor_cgroup = scope
+            self._monitor_cgroups.attach(scope, created.monitor_pid)
+            if sandbox.cgroup_parent:
+                container.pod_cgroup = sandbox.cgroup_parent
+                container.pod_oom_kills = self._monitor_cgroups.oom_kills(sandbox.cgroup_parent) or 0
+
+    def _remove_monitor_cgroup(self, container: Container) -> None:
+        """Stop conmon's scope: conmon is done once the container is removed (or never ran)."""
+        if self._monitor_cgroups is not None and container.monitor_cgroup:
+            self._monitor_cgroups.remove(container.monitor_cgroup)
 
     def _cdi_edits(self, config: ContainerConfig) -> tuple[cdi.ResolvedEdits, dict[str, HostDevice]]:
         """The CDI devices asked for (field and annotations), resolved against the spec files as they are
@@ -481,6 +505,7 @@ class ContainerService:
         if handler is not None:
             steps.append(lambda: handler.runtime.delete(container.id, force=True))
         steps += [
+            lambda: self._remove_monitor_cgroup(container),
             lambda: self._monitor.cleanup(container.id),
             lambda: self._bundles.remove(container.id),
             lambda: self._rootfs.remove(container.id),
@@ -594,6 +619,7 @@ class ContainerService:
                     self._wait_exit(container, 10.0)
                     self._wait_monitor_gone(container.id, 5.0)
                 handler.runtime.delete(container.id, force=True)
+            self._remove_monitor_cgroup(container)
             self._monitor.cleanup(container.id)
             self._bundles.remove(container.id)
             self._rootfs.remove(container.id)
@@ -617,10 +643,21 @@ class ContainerService:
         container.finished_at = max(int(status.finished_at.timestamp() * 1_000_000_000), container.started_at)
         if not container.started_at:
             container.started_at = container.finished_at
-        container.reason = exit_reason(status.exit_code, status.oom_killed)
+        oom_killed = status.oom_killed or self._oom_killed_in_pod(container, status.exit_code)
+        container.reason = exit_reason(status.exit_code, oom_killed)
         container.pid = 0
         self._persist(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
+
+    def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
+        """systemd driver: systemd removes a container's scope the moment its last process dies, often before
+        conmon has read the scope's memory.events, so an OOM kill can go unrecorded. The pod's cgroup keeps
+        counting its descendants' OOM kills: a container killed by SIGKILL while that count rose is taken as
+        OOM-killed (with two such deaths in one pod at once, both are)."""
+        if self._monitor_cgroups is None or exit_code != 128 + SIGKILL or container.pod_oom_kills < 0:
+            return False
+        now = self._monitor_cgroups.oom_kills(container.pod_cgroup)
+        return now is not None and now > container.pod_oom_kills
 
     def status(self, container_id: str) -> Container:
         """Never waits behind a long operation (a stop's grace period): then the last known state is given."""

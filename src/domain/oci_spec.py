@@ -425,7 +425,8 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
 
 def cgroups_path(container_id: str, sandbox: SandboxFacts, host: HostFacts) -> str:
     if host.cgroup_driver == "systemd":
-        parent = sandbox.cgroup_parent or "system.slice"
+        # runc and crun want the slice's unit name; the sandbox knows the slice's expanded path.
+        parent = sandbox.cgroup_parent.rstrip("/").rsplit("/", 1)[-1] or "system.slice"
         return f"{parent}:pycrio:{container_id}"
     parent = sandbox.cgroup_parent or "/pycrio"
     return f"{parent.rstrip('/')}/pycrio-{container_id}"

@@ -191,8 +191,7 @@ class SandboxService:
 
         parent = config.cgroup_parent or self._default_cgroup_parent()
         sb.cgroup_parent, sb.cgroup_path = infra_cgroup(sb.cgroup_driver, parent, sb.id)
-        if sb.cgroup_driver == "cgroupfs":
-            self._create_cgroups(sb)
+        self._create_cgroups(sb)
 
         sb.hostname = config.hostname or (
             self._settings.node_hostname if options.host_network else sb.id[:12]
@@ -221,6 +220,8 @@ class SandboxService:
             )
         )
         self._save(sb)
+        if sb.cgroup_driver == "systemd":
+            self._cgroups.attach(sb.cgroup_path, sb.infra.pid)
 
         if not options.host_network:
             sb.network_phase = NetworkPhase.ADDING
@@ -350,21 +351,30 @@ class SandboxService:
         that the last of them removes those). Anything else that exists (the kubelet's QoS tree) is never in
         the record."""
         wanted = (*cgroup_levels(sb.cgroup_parent), sb.cgroup_path)
+        # cgroupfs makes the infra cgroup now. systemd makes the slices now and the infra scope with the infra
+        # process (a scope cannot be empty), so that scope is pycrio's from the start.
+        systemd = sb.cgroup_driver == "systemd"
+        target = sb.cgroup_parent if systemd else sb.cgroup_path
+        later = {h: (sb.cgroup_path,) for h in self._cgroups.hierarchies()} if systemd else {}
 
         def record(made: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
             # Read afresh: a pod that planned a level this one then found made is that level's maker.
             shared = self._pycrio_cgroup_dirs(sb.id)
             dirs = {
                 hierarchy: [
-                    p for p in wanted if p in made.get(hierarchy, ()) or p in shared.get(hierarchy, ())
+                    p
+                    for p in wanted
+                    if p in made.get(hierarchy, ())
+                    or p in shared.get(hierarchy, ())
+                    or p in later.get(hierarchy, ())
                 ]
                 for hierarchy in self._cgroups.hierarchies()
             }
             return {hierarchy: paths for hierarchy, paths in dirs.items() if paths}
 
-        sb.cgroup_dirs = record(self._cgroups.missing(sb.cgroup_path))
+        sb.cgroup_dirs = record(self._cgroups.missing(target) if target != "/" else {})
         self._save(sb)
-        sb.cgroup_dirs = record(self._cgroups.create(sb.cgroup_path))
+        sb.cgroup_dirs = record(self._cgroups.create(target) if target != "/" else {})
         self._save(sb)
 
     def _pycrio_cgroup_dirs(self, except_id: str) -> dict[str, set[str]]:
@@ -381,9 +391,10 @@ class SandboxService:
 
     def update_resources(self, sandbox_id: str, overhead: Resources, resources: Resources) -> None:
         """Record the pod's new overhead and resources and, where pycrio made the pod's cgroup, set its
-        limits. Where the pod has no cgroup of its own (the kubelet's, which it has already resized, a
-        systemd slice, the daemon's shared default parent) they are only recorded, as cri-o and containerd
-        do. All or nothing: when the cgroup refuses a value, the old record and limits stay."""
+        limits (a cgroupfs directory's files, or a systemd slice's unit properties). Where the pod has no
+        cgroup of its own (the kubelet's, which it has already resized, the daemon's shared default parent)
+        they are only recorded, as cri-o and containerd do. All or nothing: when the cgroup refuses a value,
+        the old record and limits stay."""
         # Refuse bad input before anything changes.
         limits = pod_cgroup_limits(overhead, resources, self._hugepage_sizes)
         sb, lock = self._lookup_for_change(sandbox_id)
@@ -411,8 +422,7 @@ class SandboxService:
         record in every hierarchy. One that existed in any hierarchy before (the kubelet's pod cgroup) is not,
         even where pycrio then made it in a hierarchy the kubelet does not use."""
         return (
-            sb.cgroup_driver == "cgroupfs"
-            and bool(sb.config.cgroup_parent)
+            bool(sb.config.cgroup_parent)
             and bool(sb.cgroup_dirs)
             and all(sb.cgroup_parent in dirs for dirs in sb.cgroup_dirs.values())
         )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from domain.errors import NotFound
-from ports.cgroup_stats import CgroupSample, CgroupStatsReader
+from ports.cgroup_stats import CgroupSample, CgroupStatsReader, Pressure
 from ports.clock import Clock
 from ports.disk_usage import DiskUsage, DiskUsageReader, FilesystemCapacity
 from ports.net_stats import InterfaceCounters, NetworkStatsReader
@@ -28,6 +28,7 @@ class CpuUsage:
     usage_core_ns: int
     # None until there are two samples to take a rate from.
     usage_nano_cores: int | None
+    psi: Pressure | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class MemoryUsage:
     rss_bytes: int
     page_faults: int
     major_page_faults: int
+    psi: Pressure | None = None
+
+
+@dataclass(frozen=True)
+class IoUsage:
+    timestamp_ns: int
+    psi: Pressure | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class ContainerStats:
     # The raw reading, for the cAdvisor-style metrics.
     cgroup: CgroupSample | None = None
     processes: ProcessCounts | None = None
+    io: IoUsage | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class PodStats:
     process: ProcessUsage | None = None
     containers: tuple[ContainerStats, ...] = ()
     cgroup: CgroupSample | None = None
+    io: IoUsage | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,13 @@ def memory_usage(sample: CgroupSample, timestamp_ns: int) -> MemoryUsage:
         rss_bytes=sample.memory_rss_bytes,
         page_faults=sample.page_faults,
         major_page_faults=sample.major_page_faults,
+        psi=sample.memory_pressure,
     )
+
+
+def io_usage(sample: CgroupSample, timestamp_ns: int) -> IoUsage | None:
+    """Only PSI so far (the CRI's IoUsage holds nothing else); None where the node has no PSI."""
+    return IoUsage(timestamp_ns, sample.io_pressure) if sample.io_pressure is not None else None
 
 
 def network_usage(interfaces: Iterable[InterfaceCounters], timestamp_ns: int) -> NetworkUsage:
@@ -234,9 +250,10 @@ class StatsService:
         return ContainerStats(
             container=container,
             timestamp_ns=now,
-            cpu=self._cpu(f"c/{container.id}", sample.cpu_usage_ns, now),
+            cpu=self._cpu(f"c/{container.id}", sample, now),
             memory=memory_usage(sample, now),
             swap=swap,
+            io=io_usage(sample, now),
             writable_layer=layer,
             cgroup=sample,
             processes=self._process_counts(container.id, sample),
@@ -275,18 +292,21 @@ class StatsService:
         return PodStats(
             pod=pod,
             timestamp_ns=now,
-            cpu=self._cpu(f"p/{pod.id}", sample.cpu_usage_ns, now),
+            cpu=self._cpu(f"p/{pod.id}", sample, now),
             memory=memory_usage(sample, now),
+            io=io_usage(sample, now),
             network=network,
             process=process,
             containers=tuple(containers),
             cgroup=sample,
         )
 
-    def _cpu(self, key: str, usage_core_ns: int, now: int) -> CpuUsage:
+    def _cpu(self, key: str, sample: CgroupSample, now: int) -> CpuUsage:
+        usage_core_ns = sample.cpu_usage_ns
         with self._lock:
             previous = self._cpu_history.get(key)
-            usage = CpuUsage(now, usage_core_ns, nano_cores(previous, usage_core_ns, now))
+            rate = nano_cores(previous, usage_core_ns, now)
+            usage = CpuUsage(now, usage_core_ns, rate, sample.cpu_pressure)
             self._cpu_history[key] = usage
         return usage
 

@@ -23,6 +23,25 @@ class IoDevice:
 
 
 @dataclass(frozen=True)
+class PressureLine:
+    """One line of a cgroup v2 pressure file: the share of time (%) some or all tasks stalled, over 10 s,
+    60 s and 300 s, and the total stall time since the cgroup was made."""
+
+    avg10: float
+    avg60: float
+    avg300: float
+    total_ns: int
+
+
+@dataclass(frozen=True)
+class Pressure:
+    """Pressure stall information of one resource (cpu.pressure, memory.pressure, io.pressure)."""
+
+    some: PressureLine
+    full: PressureLine | None  # cpu.pressure has no `full` line on older kernels
+
+
+@dataclass(frozen=True)
 class CgroupSample:
     """One reading of a cgroup. None means the node cannot tell (no such controller or no accounting)."""
 
@@ -59,6 +78,10 @@ class CgroupSample:
     io_devices: tuple[IoDevice, ...] = ()
     # The processes in the cgroup (cgroup.procs).
     procs: tuple[int, ...] = ()
+    # PSI, cgroup v2 only (None on v1, or a kernel without CONFIG_PSI / booted with psi=0).
+    cpu_pressure: Pressure | None = None
+    memory_pressure: Pressure | None = None
+    io_pressure: Pressure | None = None
 
     @property
     def memory_available_bytes(self) -> int | None:

@@ -1,5 +1,7 @@
-"""Creating and removing the cgroups a pod's processes live in (cgroupfs: v1 controllers or unified v2), and
-setting a pod cgroup's limits.
+"""Creating and removing the cgroups a pod's processes live in, and setting a pod cgroup's limits. Two
+drivers: cgroupfs (v1 controllers or unified v2, made as directories) and systemd (slices and scopes made
+through systemd; paths are the expanded slice paths, `/a.slice/a-b.slice/x.scope`, whose last part is the
+unit).
 
 Creation reports exactly which directories it made, so that the caller removes only those: the kubelet makes
 its QoS tree (`/kubepods/...`) itself, in the hierarchies it uses, and those are never pycrio's to remove."""
@@ -35,6 +37,12 @@ class Cgroups(Protocol):
         earlier is not in it."""
         ...
 
+    def attach(self, path: str, pid: int) -> None:
+        """Put the running process `pid` into `path`, creating it: cgroupfs writes the pid into the cgroup's
+        procs files; systemd starts `path`'s last component as a transient scope (Delegate=yes) in the
+        slice above it, holding the process."""
+        ...
+
     def procs_files(self, path: str) -> list[str]:
         """The cgroup.procs files a process writes itself into to join `path`."""
         ...
@@ -42,6 +50,11 @@ class Cgroups(Protocol):
     def remove(self, path: str, hierarchies: Collection[str] | None = None) -> None:
         """Remove it from the named hierarchies (all when None); absent is not an error, a cgroup with
         processes or child cgroups is (Internal)."""
+        ...
+
+    def oom_kills(self, path: str) -> int | None:
+        """How many processes the OOM killer has killed in `path` and below (cgroup v2 `memory.events`,
+        which counts descendants too); None where that cannot be told (cgroup v1, no such cgroup)."""
         ...
 
     def set_limits(self, path: str, limits: "CgroupLimits") -> None:

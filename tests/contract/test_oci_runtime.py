@@ -142,6 +142,8 @@ def memory_limit(runtime: OciRuntime, container_id: str, parent: str) -> int:
     """The limit the container really has: its cgroup for real runtimes, the fake's own record otherwise."""
     if isinstance(runtime, FakeOciRuntime):
         return int(runtime.machine.containers[container_id].resources["memory"]["limit"])
+    if (CGROUP_ROOT / "cgroup.controllers").exists():  # cgroup v2 (the make vm-test guest)
+        return int((CGROUP_ROOT / parent.lstrip("/") / f"pycrio-{container_id}" / "memory.max").read_text())
     memory = CGROUP_ROOT / "memory" / parent.lstrip("/") / f"pycrio-{container_id}"
     return int((memory / "memory.limit_in_bytes").read_text())
 

@@ -22,6 +22,8 @@ class FakeCgroups:
         self.trees: dict[str, set[str]] = {h: set() for h in ((".",) if unified else HIERARCHIES)}
         self.busy: set[str] = set()
         self.limits: dict[str, CgroupLimits] = {}
+        self.members: dict[int, str] = {}
+        self.oom_counts: dict[str, int] = {}  # a test sets these (the kernel's memory.events oom_kill)
 
     @property
     def paths(self) -> set[str]:
@@ -55,6 +57,23 @@ class FakeCgroups:
             for hierarchy, levels in made.items():
                 self.trees[hierarchy].update(levels)
         return made
+
+    def attach(self, path: str, pid: int) -> None:
+        self.create(path)
+        with self._lock:
+            self.busy.add(path)
+            self.members[pid] = path
+
+    def release(self, pid: int) -> None:
+        """The process ended: its cgroup holds no process any more (what the kernel and systemd see)."""
+        with self._lock:
+            path = self.members.pop(pid, None)
+            if path is not None and path not in self.members.values():
+                self.busy.discard(path)
+
+    def oom_kills(self, path: str) -> int | None:
+        with self._lock:
+            return self.oom_counts.get(path) if self._unified else None
 
     def procs_files(self, path: str) -> list[str]:
         return [f"/fake/cgroup/{hierarchy}{path}/cgroup.procs" for hierarchy in self.trees]

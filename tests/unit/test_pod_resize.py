@@ -214,9 +214,18 @@ def test_a_pod_without_a_cgroup_of_its_own_only_records_them() -> None:
     assert world.cgroups.limits == {}
 
 
-def test_the_systemd_driver_only_records_them() -> None:
+def test_the_systemd_driver_sets_them_on_the_pod_slice_it_made() -> None:
     world = World(driver="systemd")
     sid = world.run(cgroup_parent="kubepods-pod_c.slice")
+    world.update(sid, cpu_shares=300)
+    assert world.verbose(sid)["resources"] == {"cpu_shares": "300"}
+    assert world.cgroups.limits == {"/kubepods.slice/kubepods-pod_c.slice": CgroupLimits(cpu_shares=310)}
+
+
+def test_the_systemd_driver_only_records_them_for_a_slice_it_did_not_make() -> None:
+    world = World(driver="systemd")
+    world.cgroups.create("/kubepods.slice/kubepods-pod_k.slice")  # the kubelet's
+    sid = world.run(cgroup_parent="kubepods-pod_k.slice")
     world.update(sid, cpu_shares=300)
     assert world.verbose(sid)["resources"] == {"cpu_shares": "300"}
     assert world.cgroups.limits == {}

@@ -3,10 +3,12 @@
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.cgroups.systemd import SystemdCgroups
 from domain.container_config import Resources
 from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 from domain.events import ContainerEventType, LifecycleLedger
@@ -30,6 +32,7 @@ from tests.fakes.network import FakeNetwork
 from tests.fakes.pod_containers import FakePodContainers
 from tests.fakes.pod_files import FakePodFiles
 from tests.fakes.state_store import InMemoryStateStore
+from tests.fakes.systemd_units import FakeSystemdUnits
 
 
 class World:
@@ -576,6 +579,28 @@ def test_systemd_driver_names_the_infra_scope_under_the_expanded_slice() -> None
     assert sb.cgroup_path == f"{sb.cgroup_parent}/pycrio-{sid}.scope"
     with pytest.raises(InvalidArgument, match="slice"):
         world.svc.run(pod("x", cgroup_parent="/kubepods/pod1"))
+
+
+def test_systemd_driver_makes_the_pod_slice_and_an_infra_scope_and_stops_both(tmp_path: Path) -> None:
+    world = World(cgroup_driver="systemd")
+    units = FakeSystemdUnits()
+    cgroups = SystemdCgroups(units, root=tmp_path)  # an empty tree: no slice exists yet
+    svc = SandboxService(
+        world.store, world.network, world.namespaces, world.infra, world.files, cgroups, world.containers,
+        world.settings, FakeHugePages(),
+    )  # fmt: skip
+    sid = svc.run(pod(cgroup_parent="kubepods-burstable-pod123.slice"))
+    infra = svc.status(sid).infra
+    assert infra is not None
+    scope = units.units[f"pycrio-{sid}.scope"]
+    assert (scope.slice, scope.pids, scope.properties["Delegate"]) == (
+        "kubepods-burstable-pod123.slice",
+        [infra.pid],
+        True,
+    )
+    assert "kubepods-burstable-pod123.slice" in units.units
+    svc.remove(sid)
+    assert units.units == {}
 
 
 def test_overhead_and_resources_are_recorded_and_survive_restart(world: World) -> None:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
+from adapters.cgroups.files import read_keyed
 from domain.cgroup_paths import cgroup_levels
 from domain.errors import Internal, InvalidArgument
 from ports.cgroups import CgroupLimits
@@ -87,6 +88,15 @@ class CgroupFs:
                 made[name] = tuple(mine)
         return made
 
+    def attach(self, path: str, pid: int) -> None:
+        self.create(path)
+        for procs in self.procs_files(path):
+            try:
+                with open(procs, "w") as handle:
+                    handle.write(str(pid))
+            except OSError as err:
+                raise Internal(f"cannot move process {pid} into {procs}: {err.strerror}") from err
+
     def procs_files(self, path: str) -> list[str]:
         relative = self._relative(path)
         return [str(h / relative / "cgroup.procs") for h in self._hierarchies()]
@@ -105,6 +115,14 @@ class CgroupFs:
                 if err.errno in (errno.EBUSY, errno.ENOTEMPTY):
                     raise Internal(f"cgroup {target} still holds processes or child cgroups") from err
                 raise Internal(f"cannot remove cgroup {target}: {err.strerror}") from err
+
+    def oom_kills(self, path: str) -> int | None:
+        if not self.unified:
+            return None
+        events = self._root / self._relative(path) / "memory.events"
+        if not events.exists():
+            return None
+        return read_keyed(events).get("oom_kill", 0)
 
     def set_limits(self, path: str, limits: CgroupLimits) -> None:
         relative = self._relative(path)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from ports.cgroup_stats import Pressure, PressureLine
+
 # cgroup v1 writes "no limit" as PAGE_COUNTER_MAX pages; anything this large is no limit.
 V1_UNLIMITED = 1 << 62
 
@@ -82,3 +84,28 @@ def read_v2_io(path: Path) -> dict[tuple[int, int], list[int]]:
         major, minor = (int(n) for n in device.split(":"))
         devices[(major, minor)] = [int(values.get(k, 0)) for k in ("rbytes", "wbytes", "rios", "wios")]
     return devices
+
+
+def read_pressure(path: Path) -> Pressure | None:
+    """A PSI file (`some avg10=0.00 avg60=0.00 avg300=0.00 total=0`, then `full ...`); None when absent or
+    unreadable (PSI disabled: the file exists but reading it fails with EOPNOTSUPP)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    lines: dict[str, PressureLine] = {}
+    for line in text.splitlines():
+        kind, *pairs = line.split()
+        values = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+        try:
+            lines[kind] = PressureLine(
+                avg10=float(values["avg10"]),
+                avg60=float(values["avg60"]),
+                avg300=float(values["avg300"]),
+                total_ns=int(values["total"]) * 1000,  # the kernel counts microseconds
+            )
+        except (KeyError, ValueError):
+            continue
+    if "some" not in lines:
+        return None
+    return Pressure(some=lines["some"], full=lines.get("full"))

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from adapters.cgroups.files import read_int, read_keyed, read_limit, read_pids, read_v2_io
+from adapters.cgroups.files import read_int, read_keyed, read_limit, read_pids, read_pressure, read_v2_io
 from adapters.cgroups.paths import CgroupDriver, hierarchy_path
 from domain.errors import NotFound
 from ports.cgroup_stats import CgroupSample, CgroupVersion, IoDevice
@@ -59,6 +59,9 @@ class CgroupV2StatsReader:
                 for (major, minor), values in sorted(read_v2_io(directory / "io.stat").items())
             ),
             procs=read_pids(directory / "cgroup.procs"),
+            cpu_pressure=read_pressure(directory / "cpu.pressure"),
+            memory_pressure=read_pressure(directory / "memory.pressure"),
+            io_pressure=read_pressure(directory / "io.pressure"),
         )
 
 

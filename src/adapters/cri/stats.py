@@ -9,6 +9,7 @@ import grpc
 from adapters.cri.generated import api_pb2 as pb
 from domain import stats as domain
 from domain.errors import InvalidArgument
+from ports.cgroup_stats import Pressure, PressureLine
 from ports.net_stats import InterfaceCounters
 
 # Items per message of the Stream* variants (KEP-5825): each item goes out once, then the stream ends.
@@ -82,10 +83,31 @@ def _u64(value: int) -> pb.UInt64Value:
     return pb.UInt64Value(value=value)
 
 
+def psi_stats(pressure: Pressure) -> pb.PsiStats:
+    """PSI as the kubelet reads it: averages in percent, totals in nanoseconds."""
+
+    def data(line: PressureLine) -> pb.PsiData:
+        return pb.PsiData(Total=line.total_ns, Avg10=line.avg10, Avg60=line.avg60, Avg300=line.avg300)
+
+    message = pb.PsiStats(Some=data(pressure.some))
+    if pressure.full is not None:
+        message.Full.CopyFrom(data(pressure.full))
+    return message
+
+
 def cpu_usage(cpu: domain.CpuUsage) -> pb.CpuUsage:
     message = pb.CpuUsage(timestamp=cpu.timestamp_ns, usage_core_nano_seconds=_u64(cpu.usage_core_ns))
     if cpu.usage_nano_cores is not None:
         message.usage_nano_cores.value = cpu.usage_nano_cores
+    if cpu.psi is not None:
+        message.psi.CopyFrom(psi_stats(cpu.psi))
+    return message
+
+
+def io_usage(io: domain.IoUsage) -> pb.IoUsage:
+    message = pb.IoUsage(timestamp=io.timestamp_ns)
+    if io.psi is not None:
+        message.psi.CopyFrom(psi_stats(io.psi))
     return message
 
 
@@ -100,6 +122,8 @@ def memory_usage(memory: domain.MemoryUsage) -> pb.MemoryUsage:
     )
     if memory.available_bytes is not None:
         message.available_bytes.value = memory.available_bytes
+    if memory.psi is not None:
+        message.psi.CopyFrom(psi_stats(memory.psi))
     return message
 
 
@@ -117,6 +141,8 @@ def container_stats(stats: domain.ContainerStats) -> pb.ContainerStats:
         message.cpu.CopyFrom(cpu_usage(stats.cpu))
     if stats.memory is not None:
         message.memory.CopyFrom(memory_usage(stats.memory))
+    if stats.io is not None:
+        message.io.CopyFrom(io_usage(stats.io))
     if stats.swap is not None:
         message.swap.CopyFrom(
             pb.SwapUsage(timestamp=stats.swap.timestamp_ns, swap_usage_bytes=_u64(stats.swap.usage_bytes))
@@ -153,6 +179,8 @@ def pod_stats(stats: domain.PodStats) -> pb.PodSandboxStats:
         linux.cpu.CopyFrom(cpu_usage(stats.cpu))
     if stats.memory is not None:
         linux.memory.CopyFrom(memory_usage(stats.memory))
+    if stats.io is not None:
+        linux.io.CopyFrom(io_usage(stats.io))
     if stats.network is not None:
         linux.network.CopyFrom(
             pb.NetworkUsage(

@@ -22,7 +22,10 @@ from ports.oci_runtime import RuntimeState
 from ports.streaming import ProcessStreams
 
 _GONE = ("does not exist", "not found", "no such file")
-_WRONG_STATE = ("cannot start", "not stopped", "is not running", "is stopped", "paused")
+# runc's wording, then crun's ("the container `x` is not in `created` or `stopped` state").
+_WRONG_STATE = (
+    "cannot start", "not stopped", "is not running", "is stopped", "paused", "is not in `created`",
+)  # fmt: skip
 _NOT_RUNNING = ("not running", "process already finished", "container not running", "no such process")
 
 

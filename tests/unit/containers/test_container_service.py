@@ -42,6 +42,7 @@ from domain.events import ContainerEventType, LifecycleLedger
 from domain.oci_spec import HostFacts
 from ports.streaming import ProcessStreams
 from tests.fakes.bundles import InMemoryBundles
+from tests.fakes.cgroups import FakeCgroups
 from tests.fakes.container_events import RecordingEventSink
 from tests.fakes.container_monitor import FakeContainerMonitor
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
@@ -634,6 +635,36 @@ def test_a_fully_populated_container_survives_its_json_document() -> None:
     assert (restored.state, restored.exit_code, restored.reason, restored.spec) == (
         ContainerState.EXITED, 137, "OOMKilled", {"a": [1]},
     )  # fmt: skip
+
+
+def test_systemd_driver_conmon_scopes_and_oom_kills_counted_by_the_pod_cgroup(world: World) -> None:
+    """conmon gets its own scope; a SIGKILLed container whose pod cgroup counted a new OOM kill is OOMKilled
+    (systemd may remove the container's scope before conmon reads it)."""
+    pod_slice = "/kubepods.slice/kubepods-pod1.slice"
+    world.sandboxes.add(dataclasses.replace(world.sandbox, id="sb2", cgroup_parent=pod_slice))
+    cgroups = FakeCgroups(unified=True)
+    cgroups.oom_counts[pod_slice] = 4
+    service = ContainerService(
+        store=world.store, sandboxes=world.sandboxes, rootfs=world.rootfs, host_files=FakeHostFiles(),
+        bundles=world.bundles, monitor=world.monitor, runtimes={"runc": RuntimeHandler(world.runtime)},
+        default_runtime="runc", host=dataclasses.replace(HOST, cgroup_driver="systemd"),
+        hugepages=world.hugepages, now_ns=world.clock.now_ns, sleep=world.clock.sleep,
+        monotonic=world.clock.monotonic, monitor_cgroups=cgroups,
+    )  # fmt: skip
+    killed = service.create("sb2", config("exit 137", name="killed"))
+    assert cgroups.members == {service.status(killed).pid - 1: f"{pod_slice}/pycrio-conmon-{killed}.scope"}
+    service.start(killed)
+    assert service.status(killed).reason == REASON_ERROR  # no OOM kill counted meanwhile
+
+    hog = service.create("sb2", config("exit 137", name="hog"))
+    cgroups.oom_counts[pod_slice] = 5
+    service.start(hog)
+    assert (service.status(hog).exit_code, service.status(hog).reason) == (137, REASON_OOM_KILLED)
+
+    conmon = next(pid for pid, path in cgroups.members.items() if hog in path)
+    cgroups.release(conmon)  # conmon exits after its container
+    service.remove(hog)
+    assert f"{pod_slice}/pycrio-conmon-{hog}.scope" not in cgroups.paths
 
 
 def _in_thread(action: Callable[[], object]) -> threading.Thread:

@@ -557,6 +557,9 @@ def test_cgroups_path_per_driver() -> None:
     systemd = dataclasses.replace(HOST, cgroup_driver="systemd")
     sandbox = dataclasses.replace(SANDBOX, cgroup_parent="kubepods-pod1.slice")
     assert spec_of(host=systemd, sandbox=sandbox)["linux"]["cgroupsPath"] == "kubepods-pod1.slice:pycrio:c1"
+    # The sandbox records its slice as the expanded path; runc and crun want the unit's name.
+    expanded = dataclasses.replace(SANDBOX, cgroup_parent="/kubepods.slice/kubepods-pod1.slice")
+    assert spec_of(host=systemd, sandbox=expanded)["linux"]["cgroupsPath"] == "kubepods-pod1.slice:pycrio:c1"
 
 
 def test_oom_score_adj_is_clamped_to_the_daemon_s_own() -> None:

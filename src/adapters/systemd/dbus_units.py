@@ -1,0 +1,269 @@
+"""SystemdUnits over systemd's D-Bus manager API (org.freedesktop.systemd1), with jeepney.
+
+Every start and stop is a job: the call returns the job's path at once and systemd announces the end with
+a JobRemoved signal, so each call listens for that signal before it asks (a quick job may end before the
+reply arrives). One connection to the system bus, opened at the first call, is shared by all threads
+through jeepney's thread-safe router; a closed connection is opened again on the next call.
+"""
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jeepney import DBusAddress, DBusErrorResponse, MatchRule, Message, new_method_call
+from jeepney.bus_messages import message_bus
+from jeepney.io.threading import DBusRouter, Proxy, ReceiveStopped, open_dbus_connection
+from jeepney.wrappers import unwrap_msg
+
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
+from ports.systemd_units import PropertyValue
+
+_MANAGER = DBusAddress(
+    "/org/freedesktop/systemd1",
+    bus_name="org.freedesktop.systemd1",
+    interface="org.freedesktop.systemd1.Manager",
+)
+# No sender: signals carry systemd's unique bus name, which jeepney's own matching would not resolve.
+_JOB_REMOVED = MatchRule(
+    type="signal",
+    interface="org.freedesktop.systemd1.Manager",
+    member="JobRemoved",
+    path="/org/freedesktop/systemd1",
+)
+_NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
+
+# D-Bus signatures of the properties pycrio sets or reads.
+_SIGNATURES = {
+    "Description": "s",
+    "Slice": "s",
+    "Delegate": "b",
+    "DefaultDependencies": "b",
+    "PIDs": "au",
+    "MemoryMax": "t",
+    "MemorySwapMax": "t",
+    "CPUWeight": "t",
+    "CPUQuotaPerSecUSec": "t",
+    "CPUQuotaPeriodUSec": "t",
+    "AllowedCPUs": "ay",
+    "AllowedMemoryNodes": "ay",
+    "TasksMax": "t",
+    "IOWeight": "t",
+    "ActiveState": "s",
+    "ControlGroup": "s",
+}
+_MASKS = ("AllowedCPUs", "AllowedMemoryNodes")
+
+
+class DbusSystemdUnits:
+    def __init__(self, bus: str = "SYSTEM", job_timeout: float = 30.0) -> None:
+        self._bus = bus
+        self._job_timeout = job_timeout
+        self._lock = threading.Lock()
+        self._router: DBusRouter | None = None
+
+    # ---- the port ---------------------------------------------------------------------------------
+
+    def start_slice(self, name: str, properties: Mapping[str, PropertyValue]) -> None:
+        _check_unit_name(name, ".slice")
+        if self.active(name):
+            return
+        self._start_transient(name, {"Description": f"pycrio slice {name}", **properties})
+
+    def start_scope(
+        self, name: str, slice_name: str, pids: Sequence[int], properties: Mapping[str, PropertyValue]
+    ) -> None:
+        _check_unit_name(name, ".scope")
+        _check_unit_name(slice_name, ".slice")
+        if not pids or any(pid <= 0 for pid in pids):
+            raise InvalidArgument(f"scope {name} needs the pids it holds, not {list(pids)}")
+        if self.active(name):
+            self._call("AttachProcessesToUnit", "ssau", (name, "/", list(pids)))
+            return
+        wanted: dict[str, PropertyValue] = {
+            "Description": f"pycrio scope {name}",
+            "Slice": slice_name,
+            "Delegate": True,
+            "PIDs": tuple(pids),
+            **properties,
+        }
+        self._start_transient(name, wanted)
+
+    def set_properties(self, name: str, properties: Mapping[str, PropertyValue]) -> None:
+        # SetUnitProperties would load a stub for a unit that does not exist and answer success.
+        self._call("GetUnit", "s", (name,), missing=NotFound)
+        self._call("SetUnitProperties", "sba(sv)", (name, True, _encode(properties)), missing=NotFound)
+
+    def get_property(self, name: str, prop: str) -> PropertyValue:
+        path = self._call("GetUnit", "s", (name,), missing=NotFound)[0]
+        interface = "org.freedesktop.systemd1." + (
+            "Unit"
+            if prop in ("ActiveState",)
+            else {"slice": "Slice", "scope": "Scope"}[name.rsplit(".", 1)[1]]
+        )
+        address = DBusAddress(
+            path, bus_name="org.freedesktop.systemd1", interface="org.freedesktop.DBus.Properties"
+        )
+        reply = self._send(new_method_call(address, "Get", "ss", (interface, prop)))
+        signature, value = reply[0]
+        if prop in _MASKS:
+            return _from_mask(bytes(value))
+        if signature in ("t", "u", "i", "x", "q", "n", "y", "s", "b"):
+            return value  # type: ignore[no-any-return]
+        raise Internal(f"{name}: property {prop} has D-Bus type {signature}, which pycrio does not read")
+
+    def active(self, name: str) -> bool:
+        try:
+            state = self.get_property(name, "ActiveState")
+        except NotFound:
+            return False
+        return state in ("active", "activating", "reloading")
+
+    def stop(self, name: str) -> None:
+        try:
+            self._run_job(name, "StopUnit", "ss", (name, "replace"))
+        except NotFound:
+            return
+        self._reset_failed(name)
+
+    # ---- jobs ------------------------------------------------------------------------------------
+
+    def _start_transient(self, name: str, properties: Mapping[str, PropertyValue]) -> None:
+        try:
+            self._run_job(
+                name, "StartTransientUnit", "ssa(sv)a(sa(sv))", (name, "fail", _encode(properties), [])
+            )
+        except Internal:
+            # A unit of that name that failed earlier stays loaded until reset: reset it, and try once more.
+            self._reset_failed(name)
+            if name.endswith(".slice") and self.active(name):
+                return
+            self._run_job(
+                name, "StartTransientUnit", "ssa(sv)a(sa(sv))", (name, "fail", _encode(properties), [])
+            )
+
+    def _run_job(self, unit: str, method: str, signature: str, body: tuple[Any, ...]) -> None:
+        """Call a manager method that queues a job, and wait for the job's end."""
+        router = self._connected()
+        signals: queue.Queue[Message] = queue.Queue()
+        with router.filter(_JOB_REMOVED, queue=signals):
+            job = self._call(method, signature, body, missing=NotFound)[0]
+            deadline = time.monotonic() + self._job_timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded(
+                        f"systemd did not finish {method} {unit} within {self._job_timeout:g}s"
+                    )
+                try:
+                    signal = signals.get(timeout=remaining)
+                except queue.Empty:
+                    continue
+                _id, removed_job, _unit, result = signal.body
+                if removed_job == job:
+                    break
+        if result != "done":
+            raise Internal(f"systemd {method} {unit}: job {result}")
+
+    def _reset_failed(self, name: str) -> None:
+        with contextlib.suppress(NotFound, Internal):  # not loaded, or not failed
+            self._call("ResetFailedUnit", "s", (name,), missing=NotFound)
+
+    def _call(
+        self, method: str, signature: str, body: tuple[Any, ...], missing: type[Exception] = Internal
+    ) -> tuple[Any, ...]:
+        try:
+            return self._send(new_method_call(_MANAGER, method, signature, body))
+        except DBusErrorResponse as err:
+            if err.name == _NO_SUCH_UNIT:
+                raise missing(f"systemd unit {body[0]} is not loaded") from None
+            raise Internal(
+                f"systemd {method} {body[0]}: {err.name}: {' '.join(map(str, err.data))}"
+            ) from None
+
+    def _send(self, message: Message) -> tuple[Any, ...]:
+        router = self._connected()
+        try:
+            reply = router.send_and_get_reply(message, timeout=self._job_timeout)
+        except (ReceiveStopped, OSError, TimeoutError) as err:
+            self._drop(router)
+            raise Internal(f"systemd D-Bus call {message.header.fields} failed: {err}") from None
+        result: tuple[Any, ...] = unwrap_msg(reply)
+        return result
+
+    def _connected(self) -> DBusRouter:
+        with self._lock:
+            if self._router is not None and self._router._rcv_thread.is_alive():
+                return self._router
+            try:
+                connection = open_dbus_connection(bus=self._bus)
+            except OSError as err:
+                # A node without systemd (or its D-Bus) cannot serve this driver: the configuration is wrong.
+                raise FailedPrecondition(
+                    f"runtime.cgroup_driver = systemd needs systemd's D-Bus API, and the {self._bus.lower()} "
+                    f"bus cannot be reached: {err}"
+                ) from None
+            router = DBusRouter(connection)
+            Proxy(message_bus, router).AddMatch(_JOB_REMOVED)
+            # systemd sends job signals only while some client has subscribed.
+            unwrap_msg(
+                router.send_and_get_reply(new_method_call(_MANAGER, "Subscribe"), timeout=self._job_timeout)
+            )
+            self._router = router
+            return router
+
+    def _drop(self, router: DBusRouter) -> None:
+        with self._lock:
+            if self._router is router:
+                self._router = None
+        try:
+            router.close()
+            router.conn.close()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            router, self._router = self._router, None
+        if router is not None:
+            router.close()
+            router.conn.close()
+
+
+def _check_unit_name(name: str, suffix: str) -> None:
+    stem = name.removesuffix(suffix)
+    if not name.endswith(suffix) or not stem or "/" in name or any(c.isspace() for c in name):
+        raise InvalidArgument(f"{name!r} is not a systemd {suffix[1:]} name")
+
+
+def _encode(properties: Mapping[str, PropertyValue]) -> list[tuple[str, tuple[str, Any]]]:
+    encoded: list[tuple[str, tuple[str, Any]]] = []
+    for key, value in properties.items():
+        signature = _SIGNATURES.get(key)
+        if signature is None:
+            raise InvalidArgument(f"systemd unit property {key} is not one pycrio sets")
+        if key in _MASKS:
+            assert isinstance(value, tuple)
+            encoded.append((key, (signature, _to_mask(value))))
+        elif signature == "au":
+            assert isinstance(value, tuple)
+            encoded.append((key, (signature, list(value))))
+        else:
+            encoded.append((key, (signature, value)))
+    return encoded
+
+
+def _to_mask(indexes: tuple[int, ...]) -> bytes:
+    """CPU or node indexes as systemd's bitmask: bit i of byte i // 8 for index i."""
+    if not indexes:
+        return b""
+    mask = bytearray(max(indexes) // 8 + 1)
+    for index in indexes:
+        mask[index // 8] |= 1 << (index % 8)
+    return bytes(mask)
+
+
+def _from_mask(mask: bytes) -> tuple[int, ...]:
+    return tuple(i * 8 + bit for i, byte in enumerate(mask) for bit in range(8) if byte & (1 << bit))

@@ -1,0 +1,102 @@
+"""The SystemdUnits port against the fake and, where PID 1 is systemd (the `make vm-test` guest), systemd's
+D-Bus API: slices and scopes start, hold their processes and properties, and stop."""
+
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.systemd.dbus_units import DbusSystemdUnits
+from domain.errors import InvalidArgument, NotFound
+from ports.systemd_units import SystemdUnits
+from tests.fakes.systemd_units import FakeSystemdUnits
+
+SYSTEMD = Path("/run/systemd/system").is_dir()
+CGROUP2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+@pytest.fixture(params=["fake", "dbus"])
+def units(request: pytest.FixtureRequest) -> Iterator[SystemdUnits]:
+    if request.param == "fake":
+        yield FakeSystemdUnits()
+        return
+    if not SYSTEMD:
+        pytest.skip("PID 1 is not systemd here; this case runs in the make vm-test guest")
+    real = DbusSystemdUnits()
+    yield real
+    real.close()
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(["sleep", "600"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def _names() -> tuple[str, str]:
+    """A slice right below the root slice (no dash: no parent slices left behind) and a scope."""
+    token = secrets.token_hex(4)
+    return f"pycriotest{token}.slice", f"pycrio-test-{token}.scope"
+
+
+def test_a_slice_starts_with_its_properties_and_stops(units: SystemdUnits) -> None:
+    slice_name, _ = _names()
+    units.start_slice(slice_name, {"MemoryMax": 256 << 20, "CPUWeight": 50})
+    try:
+        assert units.active(slice_name)
+        assert units.get_property(slice_name, "MemoryMax") == 256 << 20
+        assert units.get_property(slice_name, "CPUWeight") == 50
+        units.start_slice(slice_name, {})  # already active: kept
+        assert units.get_property(slice_name, "MemoryMax") == 256 << 20
+    finally:
+        units.stop(slice_name)
+    assert not units.active(slice_name)
+    units.stop(slice_name)  # not loaded: not an error
+
+
+def test_a_scope_adopts_a_process_and_takes_new_properties(
+    units: SystemdUnits, sleeper: subprocess.Popen[bytes]
+) -> None:
+    slice_name, scope = _names()
+    units.start_scope(scope, slice_name, [sleeper.pid], {"TasksMax": 64})
+    try:
+        assert units.active(scope)
+        assert units.active(slice_name)
+        assert units.get_property(scope, "Delegate") is True
+        assert units.get_property(scope, "TasksMax") == 64
+        units.set_properties(scope, {"TasksMax": 32, "AllowedCPUs": (0,)})
+        assert units.get_property(scope, "TasksMax") == 32
+        assert units.get_property(scope, "AllowedCPUs") == (0,)
+        if isinstance(units, DbusSystemdUnits):
+            cgroup = Path(f"/proc/{sleeper.pid}/cgroup").read_text()
+            assert cgroup.strip().endswith(f"/{slice_name}/{scope}"), cgroup
+            if CGROUP2:
+                assert (Path("/sys/fs/cgroup") / slice_name / scope / "pids.max").read_text() == "32\n"
+    finally:
+        units.stop(slice_name)
+    assert not units.active(scope)
+
+
+def test_stopping_a_scope_kills_what_it_holds(units: SystemdUnits, sleeper: subprocess.Popen[bytes]) -> None:
+    slice_name, scope = _names()
+    units.start_scope(scope, slice_name, [sleeper.pid], {})
+    units.stop(scope)
+    assert not units.active(scope)
+    if isinstance(units, DbusSystemdUnits):
+        assert sleeper.wait(timeout=30) != 0  # killed by systemd, not by the fixture
+    units.stop(slice_name)
+
+
+def test_bad_names_and_missing_units_are_refused(units: SystemdUnits) -> None:
+    with pytest.raises(InvalidArgument):
+        units.start_slice("no-suffix", {})
+    with pytest.raises(InvalidArgument):
+        units.start_scope("x.scope", "a/b.slice", [1], {})
+    with pytest.raises(InvalidArgument):
+        units.start_scope("pycrio-test-empty.scope", "pycrio-test.slice", [], {})
+    with pytest.raises(NotFound):
+        units.set_properties(f"pycrio-test-{secrets.token_hex(4)}.slice", {"CPUWeight": 10})
