@@ -31,7 +31,16 @@ from domain.errors import (
     NotFound,
     PycrioError,
 )
-from domain.oci_spec import SIGNALS, HostFacts, SpecInputs, build_spec, resources_to_oci, stop_signal
+from domain.names import check_kube_name
+from domain.oci_spec import (
+    SIGNALS,
+    HostFacts,
+    SpecInputs,
+    build_spec,
+    check_mount_destinations,
+    resources_to_oci,
+    stop_signal,
+)
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
@@ -234,10 +243,11 @@ class ContainerService:
     # --- create -----------------------------------------------------------------------------------------
 
     def create(self, sandbox_id: str, config: ContainerConfig) -> str:
-        if not config.name:
-            raise InvalidArgument("metadata.name: empty")
+        check_kube_name("metadata.name", config.name)
         if not config.image:
             raise InvalidArgument("image.image: empty")
+        check_mount_destinations(config.mounts)
+        resources_to_oci(config.resources, self._host)  # refuse bad limits before anything is made
         sandbox = self._sandboxes.sandbox_facts(sandbox_id)
         name = container_name(config, sandbox)
         fingerprint = _fingerprint(sandbox_id, config)
@@ -352,7 +362,7 @@ class ContainerService:
                 devices=devices,
                 host_devices=self._host_files.all_devices() if config.security.privileged else (),
                 seccomp_profile_text=profile_text,
-                target_pid_ns_path=self._target_pid_ns(config),
+                target_pid_ns_path=self._target_pid_ns(config, container.sandbox_id),
             )
         )
         container.spec = spec
@@ -394,7 +404,9 @@ class ContainerService:
             if mount.image:
                 self._rootfs.remove(image_volume_id(container.id, index))
 
-    def _target_pid_ns(self, config: ContainerConfig) -> str:
+    def _target_pid_ns(self, config: ContainerConfig, sandbox_id: str) -> str:
+        """The PID namespace of another container of the same pod: the CRI's TARGET names "a container
+        in the pod", and a container of another pod would see (and could signal) that pod's processes."""
         options = config.security.namespace_options
         if options.pid is not NamespaceMode.TARGET or not options.target_id:
             return ""
@@ -403,6 +415,8 @@ class ContainerService:
             target = self._get(options.target_id)
         except NotFound:
             raise InvalidArgument(f"{where} not found") from None
+        if target.sandbox_id != sandbox_id:
+            raise InvalidArgument(f"{where} is not in this container's pod")
         if target.state is not ContainerState.RUNNING or not target.pid:
             raise InvalidArgument(f"{where} is not running")
         return f"/proc/{target.pid}/ns/pid"

@@ -5,6 +5,7 @@ import re
 from dataclasses import replace
 
 from domain.errors import InvalidArgument
+from domain.names import check_kube_name
 from domain.quantity import parse_quantity
 from domain.sandbox_model import NamespaceMode, SandboxConfig
 from domain.sysctls import validate_sysctls
@@ -17,12 +18,10 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 def validated(config: SandboxConfig) -> SandboxConfig:
     """The config with normalised sysctls; InvalidArgument naming the first field that is wrong."""
     meta = config.metadata
-    for field_name, value in (("name", meta.name), ("namespace", meta.namespace), ("uid", meta.uid)):
-        if not value:
-            raise InvalidArgument(f"PodSandboxConfig.metadata.{field_name} is required")
-        if "_" in value and field_name == "namespace":
-            # The reserved name joins the fields with "_"; Kubernetes names never contain it.
-            raise InvalidArgument(f"PodSandboxConfig.metadata.namespace {value!r} must not contain '_'")
+    # Kubernetes limits: a pod name is a DNS subdomain, a namespace a DNS label, a uid a UUID (or a hash).
+    check_kube_name("PodSandboxConfig.metadata.name", meta.name)
+    check_kube_name("PodSandboxConfig.metadata.namespace", meta.namespace, 63)
+    check_kube_name("PodSandboxConfig.metadata.uid", meta.uid, 128)
     if meta.attempt < 0:
         raise InvalidArgument("PodSandboxConfig.metadata.attempt must not be negative")
     options = config.namespace_options

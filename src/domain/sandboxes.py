@@ -399,7 +399,10 @@ class SandboxService:
     def list(self, query: SandboxFilter | None = None) -> list[PodSandbox]:
         query = query or SandboxFilter()
         if query.id:
-            one = self._resolve(query.id)
+            try:
+                one = self._resolve(query.id)
+            except InvalidArgument:
+                one = None  # an ambiguous prefix lists nothing, as cri-o's id index answers
             candidates = [one] if one is not None else []
         else:
             with self._lock:
@@ -425,7 +428,8 @@ class SandboxService:
         return copy
 
     def _resolve(self, sandbox_id: str) -> PodSandbox | None:
-        """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden."""
+        """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden.
+        A prefix of several is the caller's mistake (InvalidArgument), as for containers."""
         if not sandbox_id:
             return None
         with self._lock:
@@ -437,7 +441,9 @@ class SandboxService:
                 for sid, sb in self._sandboxes.items()
                 if sid.startswith(sandbox_id) and sb.state != SandboxState.CREATING
             ]
-        return matches[0] if len(matches) == 1 else None
+        if len(matches) > 1:
+            raise InvalidArgument(f"pod_sandbox_id: prefix {sandbox_id!r} matches several pod sandboxes")
+        return matches[0] if matches else None
 
     def _lookup_for_change(self, sandbox_id: str) -> tuple[PodSandbox | None, threading.Lock]:
         if not sandbox_id:

@@ -378,11 +378,16 @@ def test_list_filters_by_id_prefix_state_and_labels(world: World) -> None:
     assert world.svc.status(a[:10]).id == a
 
 
-def test_an_ambiguous_prefix_matches_nothing(world: World) -> None:
+def test_an_ambiguous_prefix_lists_nothing_and_is_refused_by_stop_remove_and_status(world: World) -> None:
     ids = [world.svc.run(pod(f"p{i}")) for i in range(40)]
     shared = next((x[0] for x in ids if sum(y[0] == x[0] for y in ids) > 1), None)
     assert shared is not None
     assert world.svc.list(SandboxFilter(id=shared)) == []
+    for action in (world.svc.stop, world.svc.remove, world.svc.status):
+        with pytest.raises(InvalidArgument, match="matches several pod sandboxes"):
+            action(shared)
+    assert {s.state for s in world.svc.list()} == {SandboxState.READY}
+    assert len(world.svc.list()) == 40
 
 
 def test_a_restarted_service_lists_stops_and_removes_its_pods(world: World) -> None:

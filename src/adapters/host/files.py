@@ -4,6 +4,7 @@ import os
 import stat
 from pathlib import Path
 
+from domain.errors import InvalidArgument
 from domain.oci_spec import HostDevice
 
 _SKIPPED_DEV_DIRS = {"pts", "shm", "mqueue", "hugepages"}
@@ -48,6 +49,10 @@ class RealHostFiles:
 
     def read_text(self, path: str) -> str | None:
         try:
-            return Path(path).read_text()
+            raw = Path(path).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise InvalidArgument(f"{path[:200]}: not UTF-8 text") from None
