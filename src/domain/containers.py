@@ -434,6 +434,7 @@ class ContainerService:
             stdin_once=config.stdin_once,
             tty=config.tty,
             systemd_cgroup=handler.systemd_cgroup,
+            log_path_from_request=bool(container.log_path),
         )
 
     def _undo_create(self, container: Container, handler: RuntimeHandler | None) -> None:
