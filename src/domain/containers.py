@@ -26,6 +26,7 @@ from typing import Any
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -196,7 +197,8 @@ class ContainerService:
         self._new_id = new_id
         self._containers: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # reserved name -> container id
-        self._index_lock = threading.Lock()  # guards the two dicts above only
+        self._retries_waiting: dict[str, int] = {}  # container id -> identical creates waiting for it
+        self._index_lock = threading.Lock()  # guards the three dicts above only
 
     # --- lookup -----------------------------------------------------------------------------------------
 
@@ -242,7 +244,9 @@ class ContainerService:
 
     # --- create -----------------------------------------------------------------------------------------
 
-    def create(self, sandbox_id: str, config: ContainerConfig) -> str:
+    def create(
+        self, sandbox_id: str, config: ContainerConfig, caller_gone: Callable[[], bool] = lambda: False
+    ) -> str:
         check_kube_name("metadata.name", config.name)
         if not config.image:
             raise InvalidArgument("image.image: empty")
@@ -275,9 +279,21 @@ class ContainerService:
             finished = self._wait_for_identical_create(owner, container)
             if finished is not None:
                 return finished
+
+        def check_caller() -> None:
+            """A caller that gave up gets nothing made, unless a retry of it waits for the container."""
+            if not caller_gone():
+                return
+            with self._index_lock:
+                if self._retries_waiting.get(container.id):
+                    return
+            raise DeadlineExceeded(f"CreateContainer for {name!r}: the caller gave up; nothing is kept")
+
         try:
+            check_caller()
             self._persist(container)
-            self._create_on_host(container, sandbox, handler, image.config)
+            self._create_on_host(container, sandbox, handler, image.config, check_caller)
+            check_caller()
             container.creating = False
             container.created_at = self._now_ns()
             self._persist(container)
@@ -308,8 +324,16 @@ class ContainerService:
         """
         if owner.fingerprint != container.fingerprint:
             raise AlreadyExists(f"container name {container.name!r} is reserved for {owner.id}")
-        with owner.lock:  # waits while the first attempt is still creating
-            pass
+        with self._index_lock:
+            self._retries_waiting[owner.id] = self._retries_waiting.get(owner.id, 0) + 1
+        try:
+            with owner.lock:  # waits while the first attempt is still creating
+                pass
+        finally:
+            with self._index_lock:
+                self._retries_waiting[owner.id] -= 1
+                if not self._retries_waiting[owner.id]:
+                    del self._retries_waiting[owner.id]
         with self._index_lock:
             still_there = self._containers.get(owner.id) is owner
         if not still_there:
@@ -325,10 +349,16 @@ class ContainerService:
                 del self._names[container.name]
 
     def _create_on_host(
-        self, container: Container, sandbox: SandboxFacts, handler: RuntimeHandler, image_config: ImageConfig
+        self,
+        container: Container,
+        sandbox: SandboxFacts,
+        handler: RuntimeHandler,
+        image_config: ImageConfig,
+        check_caller: Callable[[], None],
     ) -> None:
         config = container.config
         container.rootfs = self._rootfs.create(container.id, container.image_id)
+        check_caller()
         passwd = self._rootfs.read_file(container.id, "/etc/passwd") or ""
         group = self._rootfs.read_file(container.id, "/etc/group") or ""
         mount_sources = {}
@@ -337,6 +367,7 @@ class ContainerService:
             if resolved is not None:
                 mount_sources[mount.host_path] = resolved
         image_volume_sources = self._mount_image_volumes(container)
+        check_caller()
         devices = {}
         for device in config.devices:
             found = self._host_files.device(device.host_path)
@@ -366,7 +397,9 @@ class ContainerService:
             )
         )
         container.spec = spec
+        check_caller()
         container.bundle = str(self._bundles.write(container.id, spec))
+        check_caller()
         created = self._monitor.create(
             self._monitored(container, handler),
             timeout=self._create_timeout,

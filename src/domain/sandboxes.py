@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from domain.cgroup_paths import infra_cgroup
-from domain.errors import AlreadyExists, InvalidArgument, NotFound, PycrioError
+from domain.errors import AlreadyExists, DeadlineExceeded, InvalidArgument, NotFound, PycrioError
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
@@ -96,6 +96,7 @@ class SandboxService:
         self._object_locks: dict[str, threading.Lock] = {}
         self._creations: dict[str, threading.Event] = {}
         self._unclaimed: set[str] = set()
+        self._retries_waiting: dict[str, int] = {}  # sandbox id -> RunPodSandbox retries waiting for it
         self._restore()
 
     # ---- RunPodSandbox -------------------------------------------------------------------------------
@@ -128,7 +129,16 @@ class SandboxService:
                         f"pod sandbox name {key!r} is already reserved by sandbox {existing}; "
                         "stop and remove it first"
                     )
-            if not pending.wait(self._settings.creation_wait):
+            with self._lock:
+                self._retries_waiting[existing] = self._retries_waiting.get(existing, 0) + 1
+            try:
+                finished = pending.wait(self._settings.creation_wait)
+            finally:
+                with self._lock:
+                    self._retries_waiting[existing] -= 1
+                    if not self._retries_waiting[existing]:
+                        del self._retries_waiting[existing]
+            if not finished:
                 raise AlreadyExists(f"pod sandbox {existing} with name {key!r} is still being created")
 
         lock = self._object_locks[sandbox.id]
@@ -136,18 +146,29 @@ class SandboxService:
         try:
             with lock:
                 try:
-                    self._create(sandbox)
+                    self._create(sandbox, lambda: self._check_caller(sandbox, caller_gone))
+                    if caller_gone():
+                        self._check_caller(sandbox, caller_gone)  # raises unless a retry waits for it
+                        with self._lock:
+                            self._unclaimed.add(sandbox.id)
                 except BaseException:
                     self._roll_back(sandbox)
                     raise
-                if caller_gone():
-                    with self._lock:
-                        self._unclaimed.add(sandbox.id)
         finally:
             with self._lock:
                 self._creations.pop(sandbox.id, None)
             done.set()
         return sandbox.id
+
+    def _check_caller(self, sb: PodSandbox, caller_gone: Callable[[], bool]) -> None:
+        """Between the steps of a creation: a caller that gave up (its deadline passed) gets nothing made,
+        unless a retry of it is waiting, which will take the pod (cri-o's resourcestore)."""
+        if not caller_gone():
+            return
+        with self._lock:
+            if self._retries_waiting.get(sb.id):
+                return
+        raise DeadlineExceeded(f"RunPodSandbox for {sb.name!r}: the caller gave up; nothing is kept")
 
     def _resolve_handler(self, handler: str) -> str:
         name = handler or self._settings.default_runtime
@@ -183,9 +204,10 @@ class SandboxService:
         self._creations[sandbox_id] = threading.Event()
         return sandbox
 
-    def _create(self, sb: PodSandbox) -> None:
+    def _create(self, sb: PodSandbox, check_caller: Callable[[], None]) -> None:
         config = sb.config
         options = config.namespace_options
+        check_caller()
         self._save(sb)
 
         parent = config.cgroup_parent or self._default_cgroup_parent()
@@ -196,6 +218,7 @@ class SandboxService:
             self._save(sb)
             self._cgroups.create(sb.cgroup_path)
 
+        check_caller()
         sb.hostname = config.hostname or (
             self._settings.node_hostname if options.host_network else sb.id[:12]
         )
@@ -211,6 +234,7 @@ class SandboxService:
         )
         self._save(sb)
 
+        check_caller()
         procs = tuple(self._cgroups.procs_files(sb.cgroup_path)) if sb.cgroup_driver == "cgroupfs" else ()
         sb.infra = self._infra.start(
             InfraSpec(
@@ -224,6 +248,7 @@ class SandboxService:
         )
         self._save(sb)
 
+        check_caller()
         if not options.host_network:
             sb.network_phase = NetworkPhase.ADDING
             self._save(sb)
@@ -235,6 +260,7 @@ class SandboxService:
             sb.network_phase = NetworkPhase.ATTACHED
             self._save(sb)
 
+        check_caller()
         sb.files = self._files.write(
             sb.id,
             PodFileContents(
@@ -246,6 +272,7 @@ class SandboxService:
                 log_directory=config.log_directory,
             ),
         )
+        check_caller()
         sb.state = SandboxState.READY
         self._save(sb)
         _log.info("pod sandbox ready", id=sb.id, name=sb.name, ips=sb.ips)

@@ -28,6 +28,9 @@ class Context:
     def is_active(self) -> bool:
         return True
 
+    def time_remaining(self) -> float | None:
+        return None
+
 
 class World:
     def __init__(self, driver: str = "cgroupfs") -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
+from domain.errors import AlreadyExists, DeadlineExceeded, Internal, InvalidArgument, NotFound
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -175,11 +175,28 @@ def test_name_is_free_again_after_remove(world: World) -> None:
     assert world.svc.run(pod()) != first
 
 
-def test_retry_after_the_caller_went_away_gets_the_same_pod(world: World) -> None:
-    first = world.svc.run(pod(), caller_gone=lambda: True)
-    assert world.svc.run(pod()) == first
-    with pytest.raises(AlreadyExists):
-        world.svc.run(pod())
+def test_a_pod_whose_caller_gave_up_is_rolled_back(world: World) -> None:
+    with pytest.raises(DeadlineExceeded):
+        world.svc.run(pod(), caller_gone=lambda: True)
+    assert world.svc.list() == []
+    assert world.leftovers() == []
+    world.svc.run(pod())  # the name is free
+
+
+@pytest.mark.parametrize("steps_before_giving_up", [1, 2, 3, 4, 5, 6])
+def test_a_caller_giving_up_between_any_two_steps_leaves_nothing(
+    world: World, steps_before_giving_up: int
+) -> None:
+    asked = []
+
+    def gone() -> bool:
+        asked.append(True)
+        return len(asked) > steps_before_giving_up
+
+    with pytest.raises(DeadlineExceeded):
+        world.svc.run(pod(), caller_gone=gone)
+    assert world.svc.list() == []
+    assert world.leftovers() == []
 
 
 def test_retry_during_creation_waits_for_the_first_call(world: World) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from adapters.cri.deadlines import caller_gone
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.stats import chunks
 from domain.sandbox_model import (
@@ -42,7 +43,7 @@ class SandboxHandlers:
         sandbox_id = self._service.run(
             sandbox_config(request.config),
             runtime_handler=request.runtime_handler,
-            caller_gone=lambda: not context.is_active(),
+            caller_gone=lambda: caller_gone(context),
         )
         return pb.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
 
