@@ -23,7 +23,7 @@ from typing import Any
 from adapters.conmon.log_format import split_streams
 from adapters.host import no_symlinks
 from adapters.process import runner
-from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
 from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
 
 TIMED_OUT_MESSAGE = "command timed out"
@@ -108,7 +108,10 @@ class ConmonMonitor:
         if request.log_path_from_request:
             # conmon opens the path as it is, following symlinks: give it a regular file that was reached
             # without any (a 0.log planted as a link to /etc/shadow is refused, not appended to).
-            no_symlinks.create_log_file(request.log_path)
+            try:
+                no_symlinks.create_log_file(request.log_path)
+            except InvalidArgument as err:
+                raise InvalidArgument(f"log_path: {err}") from None
             (persist / _LOG_PATH_CHECKED).write_text("")
         else:
             Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -266,7 +269,10 @@ class ConmonMonitor:
             log = (persist / "log_path").read_text()
         except FileNotFoundError:
             return
-        no_symlinks.create_log_file(log + ".tmp")
+        try:
+            no_symlinks.create_log_file(log + ".tmp")
+        except InvalidArgument as err:
+            raise InvalidArgument(f"log_path: reopening {log!r}: {err}") from None
 
     def _wait_for_log(self, container_id: str) -> None:
         """conmon reopens the log asynchronously, but the kubelet (and critest) expect the new file once the

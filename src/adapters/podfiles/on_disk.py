@@ -13,6 +13,7 @@ from pathlib import Path
 
 from adapters.host import no_symlinks
 from adapters.namespaces import linux
+from domain.errors import InvalidArgument
 from domain.names import check_plain_name
 from ports.pod_files import PodFileContents, PodFilePaths
 
@@ -52,7 +53,10 @@ class PodFilesOnDisk:
         if contents.log_directory:
             record = directory / _LOG_DIRECTORIES
             if not record.exists():  # a rewrite must not forget what the first write made
-                created = no_symlinks.make_directories(contents.log_directory, 0o700)
+                try:
+                    created = no_symlinks.make_directories(contents.log_directory, 0o700)
+                except InvalidArgument as err:
+                    raise InvalidArgument(f"PodSandboxConfig.log_directory: {err}") from None
                 _write(str(record), json.dumps(created), 0o600)
         if contents.private_shm and not os.path.ismount(paths.shm):
             os.makedirs(paths.shm, mode=0o1777, exist_ok=True)
