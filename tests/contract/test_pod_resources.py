@@ -194,8 +194,12 @@ def test_a_log_directory_through_a_symlink_or_a_file_is_refused(tmp_path: Path, 
     else:
         (tmp_path / "file").write_text("")
         log_directory = tmp_path / "file" / "pod"
-    with pytest.raises(InvalidArgument, match=str(tmp_path)):
-        real.write(secrets.token_hex(32), PodFileContents("h", "", "", log_directory=str(log_directory)))
+    sid = secrets.token_hex(32)
+    try:
+        with pytest.raises(InvalidArgument, match=str(tmp_path)):
+            real.write(sid, PodFileContents("h", "", "", log_directory=str(log_directory)))
+    finally:
+        real.remove(sid)
     assert list(target.iterdir()) == []
 
 
