@@ -74,15 +74,79 @@ def request_for(
     message_class = getattr(pb, descriptor.name)
     message: Message = message_class()
     plausible = _PLAUSIBLE.get(descriptor.name)
-    if plausible is not None and (force_plausible or draw(st.booleans())):
+    how = "plausible" if force_plausible else draw(st.sampled_from(["random", "mutated", "plausible"]))
+    if how == "random":
+        _fill(draw, message, known, depth=0, allow_huge=allow_huge)
+        return message
+    if plausible is not None:
         parts = plausible(draw, message, known)
         if parts and draw(st.booleans()):
             part = draw(st.sampled_from(parts))()
             part.SetInParent()
             _fill(draw, part, known, depth=1, allow_huge=allow_huge)
-        return message
-    _fill(draw, message, known, depth=0, allow_huge=allow_huge)
+    else:
+        _known_ids(draw, message, known)
+    if how == "mutated":
+        for _ in range(draw(st.integers(1, 3))):
+            _mutate(draw, message, known)
     return message
+
+
+def _known_ids(draw: Draw, message: Message, known: Known) -> None:
+    """The request's top-level ids set to objects that exist, so that a mutation elsewhere gets far."""
+    ids = [*known.pods, *known.containers]
+    for descriptor in message.DESCRIPTOR.fields:
+        is_id = descriptor.type == FieldDescriptor.TYPE_STRING and descriptor.name.endswith("_id")
+        if is_id and not descriptor.is_repeated and ids:
+            setattr(message, descriptor.name, draw(st.sampled_from(ids)))
+
+
+def _mutate(draw: Draw, message: Message, known: Known, depth: int = 0) -> None:
+    """One hostile value in one leaf field anywhere in the message (the nested messages made on the way):
+    every leaf of the request's schema is equally likely, however deep it sits."""
+    path = draw(st.sampled_from(_leaves(message.DESCRIPTOR)))
+    if not path:
+        return
+    target = message
+    for descriptor in path[:-1]:
+        container = getattr(target, descriptor.name)
+        target = container.add() if descriptor.is_repeated else container
+        target.SetInParent()
+    leaf = path[-1]
+    if leaf.type == FieldDescriptor.TYPE_MESSAGE:  # a map
+        value_field = leaf.message_type.fields_by_name["value"]
+        value = (draw(st.one_of(_HOSTILE, _PATHS)) if value_field.type == FieldDescriptor.TYPE_STRING
+                 else _scalar(draw, value_field, known, allow_huge=False))  # fmt: skip
+        getattr(target, leaf.name)[draw(st.one_of(_HOSTILE, _NAMES))] = value
+        return
+    value = draw(st.one_of(_HOSTILE, _PATHS, _NAMES)) if leaf.type == FieldDescriptor.TYPE_STRING else (
+        _scalar(draw, leaf, known, allow_huge=False))  # fmt: skip
+    if leaf.is_repeated:
+        getattr(target, leaf.name).append(value)
+    else:
+        setattr(target, leaf.name, value)
+
+
+_LEAVES: dict[str, list[tuple[FieldDescriptor, ...]]] = {}
+
+
+def _leaves(descriptor: Descriptor, depth: int = 0) -> list[tuple[FieldDescriptor, ...]]:
+    """Paths from a message to each scalar (or map of scalars) field below it, up to 6 levels."""
+    if depth == 0 and descriptor.full_name in _LEAVES:
+        return _LEAVES[descriptor.full_name]
+    paths: list[tuple[FieldDescriptor, ...]] = []
+    for field_descriptor in descriptor.fields:
+        if field_descriptor.type != FieldDescriptor.TYPE_MESSAGE:
+            paths.append((field_descriptor,))
+        elif field_descriptor.message_type.GetOptions().map_entry:
+            value = field_descriptor.message_type.fields_by_name["value"]
+            if value.type != FieldDescriptor.TYPE_MESSAGE:
+                paths.append((field_descriptor,))
+        elif depth < 6:
+            paths += [(field_descriptor, *rest) for rest in _leaves(field_descriptor.message_type, depth + 1)]
+    if depth == 0:
+        _LEAVES[descriptor.full_name] = paths = paths or [()]
+    return paths
 
 
 def _plausible_pod(draw: Draw, request: Any, known: Known) -> list[Callable[[], Message]]:
@@ -104,7 +168,8 @@ def _plausible_container(draw: Draw, request: Any, known: Known) -> list[Callabl
     config.command.extend(draw(st.sampled_from([["sleep", "1000"], ["echo", "hi"], ["sh", "-c", "exit 3"]])))
     config.log_path = draw(_NAMES) + ".log"
     return [lambda: config.linux.resources, lambda: config.linux.security_context, config.mounts.add,
-            config.envs.add, config.devices.add, lambda: config.linux.security_context.namespace_options]  # fmt: skip
+            config.envs.add, config.devices.add,
+            lambda: config.linux.security_context.namespace_options]  # fmt: skip
 
 
 _PLAUSIBLE: dict[str, Callable[[Draw, Any, Known], list[Callable[[], Message]]]] = {

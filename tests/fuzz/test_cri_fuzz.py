@@ -126,8 +126,12 @@ def test_the_fuzzed_daemon_makes_pods_and_containers(
     config = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name="p", uid="u", namespace="n"),
                                  log_directory=str(tmp_path))  # fmt: skip
     pod_id = client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
-    container = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="c"), image=pb.ImageSpec(image="busybox:latest"),
-                                   command=["sleep", "1000"], log_path="c.log")  # fmt: skip
+    container = pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name="c"),
+        log_path="c.log",
+        image=pb.ImageSpec(image="busybox:latest"),
+        command=["sleep", "1000"],
+    )
     request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=container, sandbox_config=config)
     cid = client.runtime.CreateContainer(request).container_id
     client.runtime.StartContainer(pb.StartContainerRequest(container_id=cid))
