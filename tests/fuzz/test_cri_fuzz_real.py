@@ -1,0 +1,143 @@
+"""The fuzz suite, bounded, against the real daemon: runc, conmon, CNI, overlay storage, cgroups.
+
+Fewer examples and a wider time budget than the fakes' run. Requests are as random as there, except what
+would let a random request damage this shared machine: host paths (mount sources, devices, log
+directories, cgroup parents) are moved under a scratch directory and mounts made read-only, and the commands
+containers and execs run are harmless. Afterwards nothing may be left: no pod, container, runc container,
+mount or cgroup, and nothing created outside the daemon's dirs and the scratch directory.
+
+More examples: PYCRIO_FUZZ_REAL_EXAMPLES=200.
+"""
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.cri.generated import api_pb2 as pb
+from tests.contract.container_host import TEST_CGROUP, cgroup_dirs, remove_cgroups, remove_test_root_if_empty
+from tests.cri_client import CriClient
+from tests.e2e.containers_support import seed_busybox_image
+from tests.e2e.daemon import Daemon
+from tests.fuzz.messages import METHODS, Known, request_for
+from tests.fuzz.test_cri_fuzz import SEED, call, check, clean_up, remember
+
+BUDGET = 60.0
+SUBNET = "10.94.0.0/24"
+SAFE_COMMANDS = [["/bin/true"], ["/bin/echo", "fuzz"], ["/bin/sleep", "1000"], ["/bin/sh", "-c", "exit 3"]]
+# Paths a request may name that did not exist before; none may exist after.
+WATCHED = ["/data", "/var/log/pods/x", "/tmp/relative", "/proc/sys/kernel/fuzz", "/etc/fuzz", "/a", "/b"]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CriClient, Path, str]]:
+    work = tmp_path_factory.mktemp("fuzz-real")
+    seed_busybox_image(work / "pycrio" / "root", work)
+    (work / "net.d").mkdir()
+    conf = {"cniVersion": "1.0.0", "name": "pctest-fuzz",
+            "plugins": [{"type": "bridge", "bridge": "pcfuzz0", "isGateway": True, "ipMasq": False,
+                         "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET}]],
+                                  "dataDir": str(work / "ipam")}},
+                        {"type": "loopback"}]}  # fmt: skip
+    (work / "net.d" / "10-pctest-fuzz.conflist").write_text(json.dumps(conf))
+    parent = f"/{TEST_CGROUP}/fuzz-{uuid.uuid4().hex[:6]}"
+    (work / "scratch").mkdir()
+    daemon = Daemon(
+        work / "pycrio",
+        [
+            f'network.cni_conf_dir="{work / "net.d"}"',
+            f'pods.default_cgroup_parent="{parent}"',
+            f'runtime.runtimes.runc.root="{work / "runc"}"',
+        ],
+    ).start()
+    before = {path for path in WATCHED if os.path.lexists(path)}
+    try:
+        yield daemon.client, work, parent
+    finally:
+        clean_up(daemon.client)
+        daemon.stop()
+        subprocess.run(["ip", "link", "del", "pcfuzz0"], capture_output=True, check=False)
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                  if str(work) in line.split()[4]]  # fmt: skip
+        runc = subprocess.run(
+            ["runc", "--root", str(work / "runc"), "list", "-q"], capture_output=True, text=True
+        )
+        cgroups = cgroup_dirs(parent[1:])
+        nested = [c for c in cgroups if c.name != parent.rsplit("/", 1)[-1]]
+        remove_cgroups(parent)
+        remove_test_root_if_empty()
+        assert mounts == [], f"mounts left: {mounts}"
+        assert runc.stdout.split() == [], f"runc containers left: {runc.stdout}"
+        assert nested == [], f"cgroups left: {nested}"
+        assert {path for path in WATCHED if os.path.lexists(path)} == before
+
+
+def confined(request: Any, scratch: Path, parent: str) -> Any:
+    """The request with host paths under `scratch`, read-only mounts and harmless commands (see above)."""
+
+    def inside(path: str) -> str:
+        return str(scratch / path.replace("\0", "").lstrip("/")) if path else path
+
+    config = getattr(request, "config", None)
+    if isinstance(request, pb.RunPodSandboxRequest):
+        request.config.log_directory = inside(request.config.log_directory)
+        if request.config.linux.cgroup_parent:
+            request.config.linux.cgroup_parent = parent + "/" + request.config.linux.cgroup_parent.strip("/")
+    if isinstance(request, pb.CreateContainerRequest):
+        assert config is not None
+        for mount in config.mounts:
+            mount.host_path, mount.readonly = inside(mount.host_path), True
+            mount.propagation = pb.PROPAGATION_PRIVATE
+        for device in config.devices:
+            device.host_path = "/dev/null"
+        config.linux.security_context.privileged = False
+        config.linux.security_context.seccomp.localhost_ref = inside(
+            config.linux.security_context.seccomp.localhost_ref
+        )
+        del config.command[:], config.args[:]
+        config.command.extend(SAFE_COMMANDS[len(config.metadata.name) % len(SAFE_COMMANDS)])
+        request.sandbox_config.log_directory = inside(request.sandbox_config.log_directory)
+    if isinstance(request, (pb.ExecSyncRequest, pb.ExecRequest)):
+        del request.cmd[:]
+        request.cmd.extend(["/bin/echo", "fuzz"])
+    return request
+
+
+@settings(
+    max_examples=int(os.environ.get("PYCRIO_FUZZ_REAL_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+    database=None,
+)
+@given(data=st.data())
+def test_random_calls_against_the_real_daemon(real: tuple[CriClient, Path, str], data: st.DataObject) -> None:
+    client, work, parent = real
+    scratch = work / "scratch"
+    known = Known(log_directory=str(scratch / "logs"))
+    try:
+        seeds = [m for m in ("RunPodSandbox", "CreateContainer") if data.draw(st.booleans(), label="seeded")]
+        for _ in range(data.draw(st.integers(1, 6), label="calls")):
+            service, method = (
+                data.draw(st.sampled_from(METHODS), label="rpc") if not seeds else SEED[seeds.pop(0)]
+            )
+            request = request_for(data.draw, method.input_type, known, allow_huge=False,
+                                  force_plausible=method.name in SEED)  # fmt: skip
+            request = confined(request, scratch, parent)
+            answer, elapsed = call(client, service, method.name, request, BUDGET)
+            check(service, method.name, request, answer, elapsed, BUDGET)
+            remember(method.name, answer, known)
+    finally:
+        clean_up(client)
+    assert not client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+    assert not client.runtime.ListContainers(pb.ListContainersRequest()).containers
