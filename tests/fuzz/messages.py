@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import strategies as st
 
@@ -67,7 +67,7 @@ class Known:
 
 
 def request_for(
-    draw: Draw, descriptor: Descriptor, known: Known, allow_huge: bool = True, force_plausible: bool = False
+    draw: Draw, descriptor: Any, known: Known, allow_huge: bool = True, force_plausible: bool = False
 ) -> Message:
     """A random request; for the RPCs that make things, half the time a plausible one with one part
     randomised, so that sequences get pods and containers to act on."""
@@ -127,14 +127,14 @@ def _mutate(draw: Draw, message: Message, known: Known, depth: int = 0) -> None:
         setattr(target, leaf.name, value)
 
 
-_LEAVES: dict[str, list[tuple[FieldDescriptor, ...]]] = {}
+_LEAVES: dict[str, list[tuple[Any, ...]]] = {}
 
 
-def _leaves(descriptor: Descriptor, depth: int = 0) -> list[tuple[FieldDescriptor, ...]]:
+def _leaves(descriptor: Any, depth: int = 0) -> list[tuple[Any, ...]]:
     """Paths from a message to each scalar (or map of scalars) field below it, up to 6 levels."""
     if depth == 0 and descriptor.full_name in _LEAVES:
         return _LEAVES[descriptor.full_name]
-    paths: list[tuple[FieldDescriptor, ...]] = []
+    paths: list[tuple[Any, ...]] = []
     for field_descriptor in descriptor.fields:
         if field_descriptor.type != FieldDescriptor.TYPE_MESSAGE:
             paths.append((field_descriptor,))
@@ -179,7 +179,8 @@ _PLAUSIBLE: dict[str, Callable[[Draw, Any, Known], list[Callable[[], Message]]]]
 
 
 def _fill(draw: Draw, message: Message, known: Known, depth: int, allow_huge: bool) -> None:
-    for descriptor in message.DESCRIPTOR.fields:
+    fields: list[Any] = list(message.DESCRIPTOR.fields)
+    for descriptor in fields:
         # Set about half the fields; deeper messages fewer, so requests stay small.
         if not draw(st.booleans()) or (depth > 2 and draw(st.booleans())):
             continue
@@ -211,7 +212,7 @@ def _fill(draw: Draw, message: Message, known: Known, depth: int, allow_huge: bo
             setattr(message, descriptor.name, _scalar(draw, descriptor, known, allow_huge))
 
 
-def _scalar(draw: Draw, descriptor: FieldDescriptor, known: Known, allow_huge: bool) -> Any:
+def _scalar(draw: Draw, descriptor: Any, known: Known, allow_huge: bool) -> Any:
     kind = descriptor.type
     if kind == FieldDescriptor.TYPE_STRING:
         return _string(draw, descriptor.name, known, allow_huge)

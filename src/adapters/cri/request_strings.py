@@ -6,7 +6,7 @@ was checked (or fail deep inside with an internal error). Rather than test each 
 every string field of the request is refused here, naming the field.
 """
 
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from domain.errors import InvalidArgument
@@ -25,8 +25,9 @@ def _check(message: Message, prefix: str, depth: int) -> None:
     for field, value in message.ListFields():
         name = f"{prefix}{field.name}"
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.message_type.GetOptions().map_entry:
-                _check_map(field, value, name, depth)
+            entry = field.message_type
+            if entry is not None and entry.GetOptions().map_entry:
+                _check_map(entry, value, name, depth)
             elif field.is_repeated:
                 for index, item in enumerate(value):
                     _check(item, f"{name}[{index}].", depth + 1)
@@ -40,8 +41,8 @@ def _check(message: Message, prefix: str, depth: int) -> None:
                 _refuse_nul(name, value)
 
 
-def _check_map(field: FieldDescriptor, value: object, name: str, depth: int) -> None:
-    value_field = field.message_type.fields_by_name["value"]
+def _check_map(entry: Descriptor, value: object, name: str, depth: int) -> None:
+    value_field = entry.fields_by_name["value"]
     for key, item in value.items():  # type: ignore[attr-defined]
         if isinstance(key, str):
             _refuse_nul(f"{name} key", key)
