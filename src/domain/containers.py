@@ -763,6 +763,9 @@ def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:
         return ""
     if config.log_path.startswith("/") or ".." in config.log_path.split("/"):
         raise InvalidArgument(f"log_path: {config.log_path!r} must be relative to the sandbox log directory")
+    # NAME_MAX and PATH_MAX, in the bytes the kernel counts.
+    if len(config.log_path.encode()) > 4096 or any(len(p.encode()) > 255 for p in config.log_path.split("/")):
+        raise InvalidArgument("log_path: a name longer than 255 bytes or a path longer than 4096")
     if not sandbox.log_directory:
         raise InvalidArgument("log_path: the sandbox has no log directory")
     return sandbox.log_directory.rstrip("/") + "/" + config.log_path

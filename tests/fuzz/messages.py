@@ -41,6 +41,8 @@ _HOSTILE = st.one_of(
     st.sampled_from(["x;IP=10.85.7.77", "a=b", "a_b", "a/b", "..", "\0", "²", "١٢", "a\nb", "-", ".", ""]),
     st.builds(lambda n, c: c * n, st.sampled_from([255, 4097, 1 << 16]), st.sampled_from(["a", "é", "9"])),
 )
+# A NUL inside an otherwise plausible value: what C code and the kernel read differently from Python.
+_NUL = st.builds(lambda a, b: f"{a}\0{b}", _NAMES, st.one_of(_NAMES, st.just("/etc/passwd")))
 _HUGE = st.builds(lambda c: c * (1 << 20), st.sampled_from(["a", "\0"]))
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -74,7 +76,8 @@ def request_for(
     message_class = getattr(pb, descriptor.name)
     message: Message = message_class()
     plausible = _PLAUSIBLE.get(descriptor.name)
-    how = "plausible" if force_plausible else draw(st.sampled_from(["random", "mutated", "plausible"]))
+    kinds = ["mutated", "plausible"] if force_plausible else ["mutated", "plausible", "random"]
+    how = draw(st.sampled_from(kinds))
     if how == "random":
         _fill(draw, message, known, depth=0, allow_huge=allow_huge)
         return message
@@ -119,7 +122,7 @@ def _mutate(draw: Draw, message: Message, known: Known, depth: int = 0) -> None:
                  else _scalar(draw, value_field, known, allow_huge=False))  # fmt: skip
         getattr(target, leaf.name)[draw(st.one_of(_HOSTILE, _NAMES))] = value
         return
-    value = draw(st.one_of(_HOSTILE, _PATHS, _NAMES)) if leaf.type == FieldDescriptor.TYPE_STRING else (
+    value = draw(st.one_of(_HOSTILE, _PATHS, _NUL)) if leaf.type == FieldDescriptor.TYPE_STRING else (
         _scalar(draw, leaf, known, allow_huge=False))  # fmt: skip
     if leaf.is_repeated:
         getattr(target, leaf.name).append(value)

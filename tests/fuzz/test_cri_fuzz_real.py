@@ -83,7 +83,7 @@ def confined(request: Any, scratch: Path, parent: str) -> Any:
     """The request with host paths under `scratch`, read-only mounts and harmless commands (see above)."""
 
     def inside(path: str) -> str:
-        return str(scratch / path.replace("\0", "").lstrip("/")) if path else path
+        return str(scratch / path.lstrip("/")) if path else path
 
     config = getattr(request, "config", None)
     if isinstance(request, pb.RunPodSandboxRequest):

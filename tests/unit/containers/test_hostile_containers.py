@@ -33,6 +33,7 @@ __all__ = ["world"]
         ({"resources": Resources(cpu_quota=2**62)}, "cpu_quota"),
         ({"name": "x" * (1 << 20)}, "metadata.name: 1048576 characters"),
         ({"name": "a;b=c"}, "metadata.name"),
+        ({"log_path": "é" * 200 + ".log"}, "log_path: a name longer than 255 bytes"),
         ({"security": SecurityContext(run_as_username="²")}, "run_as_username"),
         ({"security": SecurityContext(run_as_username="١٢")}, "run_as_username"),
         ({"security": SecurityContext(run_as_username="1" * 5000)}, "run_as_username"),
