@@ -42,6 +42,8 @@ def pycrio_settings(
         f'image.registries_conf="{workdir / "registries.conf"}"',
         f'image.registries_conf_dir="{workdir / "registries.conf.d"}"',
         f'image.signature_policy="{workdir / "policy.json"}"',
+        f'image.signature_policy_dir="{workdir / "policies"}"',
+        f'image.registries_d="{workdir / "registries.d"}"',
         'log.level="warning"',
     ]
 

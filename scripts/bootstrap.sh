@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox-static docker-registry
           docker.io iptables iproute2 apache2-utils zstd python3-venv containerd
-          openssl curl)
+          openssl curl
+          gpg skopeo)
+# gpg verifies simple-signing image signatures (docs/images.md, "Trust"); skopeo signs the test images.
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

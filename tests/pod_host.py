@@ -180,11 +180,12 @@ def netns_mounts(run_dir: Path) -> list[str]:
 
 
 def cgroup_leftovers(parent: str) -> list[str]:
-    """Cgroups below `parent` in any v1 hierarchy (the parent itself excluded)."""
+    """Cgroups below `parent` in any hierarchy, the unified one of a hybrid host too (the parent itself
+    excluded)."""
     found = []
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         base = hierarchy / parent.strip("/")
-        if hierarchy.name != "unified" and base.is_dir():
+        if base.is_dir():
             found += [str(p) for p in base.rglob("*") if p.is_dir()]
     return found
 
@@ -192,7 +193,7 @@ def cgroup_leftovers(parent: str) -> list[str]:
 def remove_cgroups(parent: str) -> None:
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         base = hierarchy / parent.strip("/")
-        if hierarchy.name == "unified" or not base.is_dir():
+        if not base.is_dir():
             continue
         for path in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             path.rmdir()

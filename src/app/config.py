@@ -76,6 +76,10 @@ class ImageConfig:
     registries_conf: str = "/etc/containers/registries.conf"
     registries_conf_dir: str = "/etc/containers/registries.conf.d"
     signature_policy: str = "/etc/containers/policy.json"
+    # <dir>/<pod namespace>.json, when it exists, decides instead of signature_policy ("" disables).
+    signature_policy_dir: str = "/etc/pycrio/policies"
+    # containers-registries.d(5): where signatures are found (lookaside, sigstore attachments).
+    registries_d: str = "/etc/containers/registries.d"
     # Image names or globs reported as pinned, never garbage-collected by the kubelet.
     pinned_images: list[str] = field(default_factory=list)
     # Seconds without a received byte after which a pull is cancelled.

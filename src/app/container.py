@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
+from adapters.cgroups.hugepages import SysfsHugePages
 from adapters.cni.network import CniNetwork
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.stream_targets import ServiceStreamTargets
@@ -55,6 +56,11 @@ from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.oci_container_streams import OciContainerStreams
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
+from adapters.trust.files import LocalTrustFiles
+from adapters.trust.gpg import GpgVerifier
+from adapters.trust.lookaside import LookasideStore
+from adapters.trust.sigstore import SigstoreVerifier
+from adapters.trust.verifier import OfflineSignatureVerifier
 from adapters.workloads.services import ServiceWorkloads
 from app.config import Config, to_toml_dict
 from app.version import VERSION
@@ -65,6 +71,7 @@ from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
+from domain.trust import ImageTrust, TrustSettings
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
@@ -131,6 +138,14 @@ def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
     return lambda: load_registries_conf(main, drop_ins)
 
 
+def _trust_settings(config: Config) -> TrustSettings:
+    return TrustSettings(
+        signature_policy=config.image.signature_policy,
+        signature_policy_dir=config.image.signature_policy_dir,
+        registries_d=config.image.registries_d,
+    )
+
+
 def _registry_read_timeout(config: Config) -> float:
     progress = config.image.pull_progress_timeout
     return max(2 * progress, 30.0) if progress > 0 else 300.0
@@ -155,6 +170,7 @@ def _image_service(
     layers: LayerStore,
     images: ImageStore,
     users: ImageUsers,
+    trust: ImageTrust,
     registries_conf: Callable[[], RegistriesConf],
 ) -> ImageService:
     service = ImageService(
@@ -162,6 +178,7 @@ def _image_service(
         layers,
         images,
         users,
+        trust,
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
         platform=host_platform(),
@@ -196,6 +213,7 @@ class Container(containers.DeclarativeContainer):
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
     cgroups = providers.Singleton(CgroupFs)
+    hugepages = providers.Singleton(SysfsHugePages)
     # Bound to the containers service when that is built (they need each other).
     pod_containers = providers.Singleton(ServicePodContainers)
     sandboxes = providers.Singleton(
@@ -208,6 +226,7 @@ class Container(containers.DeclarativeContainer):
         cgroups=cgroups,
         containers=pod_containers,
         settings=providers.Callable(_sandbox_settings, config),
+        hugepages=hugepages,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
@@ -244,6 +263,23 @@ class Container(containers.DeclarativeContainer):
     # Prometheus metrics (docs/monitoring.md); the registry decorator counts pulled bytes.
     runtime_metrics = providers.Singleton(_runtime_metrics, config)
     metered_registry = providers.Singleton(MeteredRegistry, registry=registry, metrics=runtime_metrics)
+    # Signature policy on every pull (docs/images.md, "Trust").
+    signature_verifier = providers.Singleton(
+        OfflineSignatureVerifier,
+        gpg=providers.Singleton(
+            GpgVerifier, timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config)
+        ),
+        sigstore=providers.Singleton(SigstoreVerifier),
+    )
+    image_trust = providers.Singleton(
+        ImageTrust,
+        settings=providers.Callable(_trust_settings, config),
+        files=providers.Singleton(LocalTrustFiles),
+        lookaside=providers.Singleton(LookasideStore),
+        registry=metered_registry,
+        verifier=signature_verifier,
+        observer=runtime_metrics,
+    )
     images = providers.Singleton(
         _image_service,
         config=config,
@@ -251,6 +287,7 @@ class Container(containers.DeclarativeContainer):
         layers=layer_store,
         images=image_store,
         users=image_users,
+        trust=image_trust,
         registries_conf=registries_conf,
     )
     image_handlers = providers.Singleton(ImageHandlers, service=images)
@@ -262,6 +299,7 @@ class Container(containers.DeclarativeContainer):
         sandboxes=sandboxes,
         images=images,
         pod_containers=pod_containers,
+        hugepages=hugepages,
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
 

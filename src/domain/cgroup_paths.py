@@ -41,3 +41,9 @@ def infra_cgroup(driver: str, parent: str, sandbox_id: str) -> tuple[str, str]:
         return expanded, f"{expanded.rstrip('/')}/pycrio-{sandbox_id}.scope"
     clean = cgroupfs_parent(parent)
     return clean, f"{clean.rstrip('/')}/pycrio-{sandbox_id}"
+
+
+def cgroup_levels(path: str) -> tuple[str, ...]:
+    """A path and its ancestors below the root, outermost first: "/a/b" -> ("/a", "/a/b")."""
+    parts = [p for p in path.split("/") if p]
+    return tuple("/" + "/".join(parts[: depth + 1]) for depth in range(len(parts)))

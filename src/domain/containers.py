@@ -20,7 +20,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
@@ -40,6 +40,7 @@ from domain.oci_spec import (
     build_spec,
     check_mount_destinations,
     resources_to_oci,
+    settable_hugepage_sizes,
     stop_signal,
 )
 from domain.seccomp import choose_profile
@@ -47,6 +48,7 @@ from ports.bundles import Bundles
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
 from ports.container_rootfs import ContainerRootfs
 from ports.host_files import HostFiles
+from ports.hugepages import HugePages
 from ports.oci_runtime import OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
@@ -175,6 +177,7 @@ class ContainerService:
         runtimes: Mapping[str, RuntimeHandler],
         default_runtime: str,
         host: HostFacts,
+        hugepages: HugePages,
         create_timeout: float = 120.0,
         now_ns: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
@@ -189,7 +192,7 @@ class ContainerService:
         self._monitor = monitor
         self._runtimes = dict(runtimes)
         self._default_runtime = default_runtime
-        self._host = host
+        self._host = replace(host, hugepage_sizes=settable_hugepage_sizes(hugepages))
         self._create_timeout = create_timeout
         self._now_ns = now_ns
         self._sleep = sleep
@@ -640,6 +643,8 @@ class ContainerService:
     def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         if not command:
             raise InvalidArgument("cmd: empty")
+        if not command[0]:  # the kubelet's /run endpoint without a command sends [""]
+            raise InvalidArgument("cmd[0]: empty executable name")
         if timeout < 0:
             raise InvalidArgument(f"timeout: {timeout} is negative")
         with self._locked_running(container_id) as container:

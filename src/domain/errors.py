@@ -44,3 +44,8 @@ class Internal(PycrioError):
 class NotSupported(PycrioError):
     """An optional feature pycrio does not offer (checkpoint/restore). Answered UNIMPLEMENTED with cri-o's
     text for it, so that clients which match that text (the kubelet's checkpoint e2e) recognise ours."""
+
+
+class SignatureValidationFailed(FailedPrecondition):
+    """The signature policy refuses an image. The message starts with `SignatureValidationFailed`, the
+    cri-api error text the kubelet recognises (ErrSignatureValidationFailed), as cri-o's does."""

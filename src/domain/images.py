@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -37,10 +37,18 @@ _log = structlog.get_logger("pycrio.images")
 
 _ID_OR_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{3,64})")
 IMAGE_HOLDER_PREFIX = "image:"
+# (image as requested, credentials, pod namespace): pulls with the same key share one download.
+_FlightKey = tuple[str, RegistryAuth | None, str]
 
 
 def image_holder(image_id: str) -> str:
     return IMAGE_HOLDER_PREFIX + image_id
+
+
+class PullGate(Protocol):
+    def check(self, image: ResolvedImage, auth: RegistryAuth | None, namespace: str = "") -> None:
+        """Raise when the image may not be pulled (signature policy, domain/trust.py); stores nothing."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class ImageService:
         layers: LayerStore,
         images: ImageStore,
         users: ImageUsers,
+        trust: PullGate,
         pinned_images: Sequence[str] = (),
         pull_progress_timeout: float = 60.0,
         platform: Platform | None = None,
@@ -87,13 +96,14 @@ class ImageService:
         self._layers = layers
         self._images = images
         self._users = users
+        self._trust = trust
         self._pinned = [_pin_pattern(p) for p in pinned_images]
         self._progress_timeout = pull_progress_timeout
         self._platform = platform or Platform()
         self._search_registries = search_registries
         self._clock = clock
         self._wall_clock_ns = wall_clock_ns
-        self._flights: dict[tuple[str, RegistryAuth | None], _Flight] = {}
+        self._flights: dict[_FlightKey, _Flight] = {}
         self._flights_lock = threading.Lock()
         self._image_locks = KeyedLocks()
         # Serialises tag moves between records (short; no I/O but the store's own writes).
@@ -101,12 +111,17 @@ class ImageService:
 
     # -- pull -------------------------------------------------------------------------------------------
 
-    def pull(self, image: str, auth: RegistryAuth | None = None, timeout: float | None = None) -> str:
-        """Pull `image` (or join a pull of it already under way); returns the image id."""
+    def pull(
+        self, image: str, auth: RegistryAuth | None = None, timeout: float | None = None, namespace: str = ""
+    ) -> str:
+        """Pull `image` (or join a pull of it already under way); returns the image id.
+
+        `namespace` is the pod's namespace when the kubelet sent the sandbox config: it may choose the
+        signature policy, so pulls for different namespaces are not shared."""
         if not image:
             raise InvalidArgument("no image specified")
         deadline = None if timeout is None else self._clock() + timeout
-        key = (image, auth)
+        key = (image, auth, namespace)
         with self._flights_lock:
             flight = self._flights.get(key)
             start = flight is None
@@ -127,7 +142,7 @@ class ImageService:
 
     def _settle(
         self,
-        key: tuple[str, RegistryAuth | None],
+        key: "_FlightKey",
         flight: _Flight,
         image_id: str = "",
         error: BaseException | None = None,
@@ -136,7 +151,7 @@ class ImageService:
         if flight.finish(image_id, error) and self._flights.get(key) is flight:
             del self._flights[key]
 
-    def _wait(self, key: tuple[str, RegistryAuth | None], flight: _Flight, deadline: float | None) -> str:
+    def _wait(self, key: "_FlightKey", flight: _Flight, deadline: float | None) -> str:
         image = key[0]
         while True:
             now = self._clock()
@@ -162,10 +177,10 @@ class ImageService:
             raise copy.copy(flight.error)
         return flight.image_id
 
-    def _fly(self, key: tuple[str, RegistryAuth | None], flight: _Flight) -> None:
-        image, auth = key
+    def _fly(self, key: "_FlightKey", flight: _Flight) -> None:
+        image, auth, namespace = key
         try:
-            image_id = self._pull(image, auth, flight)
+            image_id = self._pull(image, auth, namespace, flight)
         except Exception as err:
             _log.info("pull failed", image=image, error=str(err))
             with self._flights_lock:
@@ -186,8 +201,12 @@ class ImageService:
             yield chunk
         self._check_cancelled(flight)
 
-    def _pull(self, image: str, auth: RegistryAuth | None, flight: _Flight) -> str:
+    def _pull(self, image: str, auth: RegistryAuth | None, namespace: str, flight: _Flight) -> str:
         resolved = self._registry.resolve(image, auth, self._platform)
+        flight.last_progress = self._clock()
+        self._check_cancelled(flight)
+        # Before anything of the image is stored: a refused image leaves nothing behind.
+        self._trust.check(resolved, auth, namespace)
         flight.last_progress = self._clock()
         self._check_cancelled(flight)
         parsed = parse_image_config(resolved.config, resolved.config_digest)

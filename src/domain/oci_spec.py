@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import structlog
+
 from domain import seccomp
 from domain.capabilities import CapabilitySets, container_capabilities
 from domain.container_config import (
@@ -25,6 +27,7 @@ from domain.container_config import (
 )
 from domain.errors import InvalidArgument
 from domain.users import ResolvedUser, resolve_user
+from ports.hugepages import HugePages
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -59,7 +62,8 @@ _CPUSET = re.compile(r"[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*")
 MAX_CPUS = 8192
 MAX_NUMA_NODES = 1024
 MAX_CPU_QUOTA = 2**44 - 1
-_PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
+_log = structlog.get_logger("pycrio.containers")
+PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class HostFacts:
     cgroup_driver: str = "cgroupfs"
     swap_accounting: bool = True
     seccomp_default_when_empty: bool = False
+    # Page sizes ("2MB") whose hugetlb limits the OCI runtime can set; limits for others are left out.
+    hugepage_sizes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -388,6 +394,11 @@ def clamp_oom_score_adj(requested: int, host: HostFacts) -> int:
     return max(requested, host.min_oom_score_adj)
 
 
+def settable_hugepage_sizes(hugepages: HugePages) -> frozenset[str]:
+    """The page sizes whose hugetlb limits the OCI runtime (and pycrio's cgroup driver) can set."""
+    return hugepages.page_sizes() if hugepages.controller_available() else frozenset()
+
+
 def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
     """CRI LinuxContainerResources as OCI `linux.resources` (without devices); also used for updates."""
     r = resources
@@ -437,11 +448,16 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
         result["memory"] = memory
     hugepages = []
     for index, limit in enumerate(r.hugepage_limits):
-        if not _PAGE_SIZE.match(limit.page_size):
+        if not PAGE_SIZE.match(limit.page_size):
             raise InvalidArgument(f"hugepage_limits[{index}].page_size: {limit.page_size!r} is not like 2MB")
         if limit.limit < 0:
             raise InvalidArgument(f"hugepage_limits[{index}].limit: {limit.limit} is negative")
-        hugepages.append({"pageSize": limit.page_size, "limit": limit.limit})
+        if limit.page_size in host.hugepage_sizes:
+            hugepages.append({"pageSize": limit.page_size, "limit": limit.limit})
+        else:
+            # The kubelet names every size the node has; runc would fail the container on one it cannot set.
+            _log.debug("hugepage limit left out: no hugetlb controller or page size on this host",
+                       page_size=limit.page_size, limit=limit.limit)  # fmt: skip
     if hugepages:
         result["hugepageLimits"] = hugepages
     if r.unified:

@@ -3,8 +3,11 @@
 The kubelet sends two LinuxContainerResources: `resources`, the sum of the containers' resources, and
 `overhead`, what the runtime class adds. The pod cgroup gets their sum: shares add up; a memory limit or a CPU
 quota exists only when `resources` has one (a pod whose containers are unlimited stays unlimited), and the
-overhead's quota is scaled to the period of `resources`. cpusets and unified files come from `resources`.
-Zero (or empty) leaves a cgroup file as it is, as runc does for container updates.
+overhead's quota is scaled to the period of `resources`. cpusets and unified files come from `resources`;
+hugepage limits add up per page size and are kept only for sizes the host can limit (the kubelet sends one
+for every size the node has).
+Zero (or empty) leaves a cgroup file as it is, as runc does for container updates (a hugepage limit of 0
+is written: no pages of that size).
 
 Both arrive as recorded with the sandbox: the CRI's JSON mapping with proto field names (64-bit numbers as
 strings), the form RunPodSandbox keeps them in.
@@ -14,14 +17,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
+
 from domain.errors import InvalidArgument
+from domain.oci_spec import PAGE_SIZE
 from ports.cgroups import CgroupLimits
 
+_log = structlog.get_logger("pycrio.sandboxes")
 _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
-def pod_cgroup_limits(overhead: Mapping[str, Any], resources: Mapping[str, Any]) -> CgroupLimits:
-    """The pod cgroup's limits; InvalidArgument (naming the field) for a value no cgroup can take."""
+def pod_cgroup_limits(
+    overhead: Mapping[str, Any], resources: Mapping[str, Any], hugepage_sizes: frozenset[str] = frozenset()
+) -> CgroupLimits:
+    """The pod cgroup's limits; InvalidArgument (naming the field) for a value no cgroup can take.
+    Hugepage limits are kept for `hugepage_sizes` (those the host can limit) and left out otherwise."""
     extra, base = _numbers(overhead, "overhead"), _numbers(resources, "resources")
     shares = base["cpu_shares"] + extra["cpu_shares"]
     quota = base["cpu_quota"]
@@ -39,6 +49,7 @@ def pod_cgroup_limits(overhead: Mapping[str, Any], resources: Mapping[str, Any])
         cpuset_cpus=_cpu_list(resources, "cpuset_cpus"),
         cpuset_mems=_cpu_list(resources, "cpuset_mems"),
         unified=_unified(resources),
+        hugepage_limits=_hugepages(overhead, resources, hugepage_sizes),
     )
 
 
@@ -73,3 +84,29 @@ def _unified(fields: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         if not name or "/" in name or name.startswith("."):
             raise InvalidArgument(f"resources.unified: {name!r} is not a cgroup file name")
     return tuple(sorted((str(k), str(v)) for k, v in entries.items()))
+
+
+def _hugepages(
+    overhead: Mapping[str, Any], resources: Mapping[str, Any], sizes: frozenset[str]
+) -> tuple[tuple[str, int], ...]:
+    """Per page size, the sum of both; the kubelet names every size the node has, 0 for none."""
+    wanted: dict[str, int] = {}
+    for where, fields in (("resources", resources), ("overhead", overhead)):
+        for index, entry in enumerate(fields.get("hugepage_limits", [])):
+            name = f"{where}.hugepage_limits[{index}]"
+            page = str(entry.get("page_size", ""))
+            if not PAGE_SIZE.match(page):
+                raise InvalidArgument(f"{name}.page_size: {page!r} is not like 2MB")
+            try:
+                limit = int(entry.get("limit", 0))
+            except (TypeError, ValueError):
+                raise InvalidArgument(f"{name}.limit: {entry['limit']!r} is not a number") from None
+            if limit < 0:
+                raise InvalidArgument(f"{name}.limit: {limit} is negative")
+            wanted[page] = wanted.get(page, 0) + limit
+    dropped = sorted(page for page in wanted if page not in sizes)
+    if dropped:
+        _log.debug(
+            "pod hugepage limits left out: no hugetlb controller or page size on this host", sizes=dropped
+        )
+    return tuple(sorted((page, limit) for page, limit in wanted.items() if page in sizes))

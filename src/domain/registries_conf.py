@@ -2,9 +2,11 @@
 
 Given a name, the `[[registry]]` table with the longest matching `prefix` decides: `blocked` refuses the
 pull, `location` rewrites the prefix, `insecure` allows plain http or unverified TLS, and its
-`[[registry.mirror]]` tables are tried in order before the primary location. Short names are tried on each
-`unqualified-search-registries` entry in order. Drop-in files override `unqualified-search-registries` and
-replace `[[registry]]` tables with the same prefix. Pure: parsing from TOML text, no files.
+`[[registry.mirror]]` tables are tried in order before the primary location. Short names resolve
+through `[aliases]` first; otherwise they are tried on each `unqualified-search-registries` entry in
+order, as `short-name-mode` allows (see `resolve_short_name`). Drop-in files override
+`unqualified-search-registries` and `short-name-mode`, replace `[[registry]]` tables with the same prefix
+and add or erase aliases. Pure: parsing from TOML text, no files.
 """
 
 import re
@@ -27,7 +29,7 @@ _DOMAIN_RE = re.compile(
     r"(?::[0-9]+)?$"
 )
 _PULL_FROM_MIRROR = ("", "all", "digest-only", "tag-only")
-# Every mode behaves as "disabled" here: a daemon has no TTY to prompt on, so all search registries are tried.
+# containers-registries.conf(5); unset means permissive (containers/image's default).
 _SHORT_NAME_MODES = ("", "enforcing", "permissive", "disabled")
 
 
@@ -76,6 +78,8 @@ class RegistriesConf:
     registries: tuple[RegistryTable, ...] = field(default_factory=tuple)
     # Short name (no tag or digest) -> fully qualified repository; "" (only in drop-ins) erases an alias.
     aliases: dict[str, str] = field(default_factory=dict)
+    # "" (unset: permissive), "enforcing", "permissive" or "disabled".
+    short_name_mode: str = ""
 
     def merged_with(self, drop_in: "RegistriesConf") -> "RegistriesConf":
         tables = {table.prefix: table for table in self.registries}
@@ -86,6 +90,7 @@ class RegistriesConf:
             search if search is not None else self.unqualified_search_registries,
             tuple(tables[prefix] for prefix in sorted(tables)),
             {name: value for name, value in aliases.items() if value},
+            drop_in.short_name_mode or self.short_name_mode,
         )
 
     def search_registries(self) -> tuple[str, ...]:
@@ -104,19 +109,30 @@ class RegistriesConf:
 
     def candidates(self, user_name: str) -> list[Candidate]:
         """Every qualified reference `user_name` may mean, in the order to try, with their sources."""
-        if is_short_name(user_name):
-            repository, suffix = split_repository(user_name)
-            alias = self.aliases.get(repository)
-            if alias:
-                # An alias decides alone; the search registries are not consulted (containers/image).
-                references = [parse(alias + suffix).for_pull()]
-            else:
-                references = [
-                    qualify(user_name, registry).for_pull() for registry in self.search_registries()
-                ]
-        else:
-            references = [parse(user_name).for_pull()]
-        return [self._candidate(reference) for reference in references]
+        return [self._candidate(reference) for reference in self.resolve_short_name(user_name)]
+
+    def resolve_short_name(self, user_name: str) -> list[ImageReference]:
+        """The references a name may mean, in order (containers/image's short-name resolution).
+
+        A fully qualified name means itself. A short name's alias decides alone. Otherwise each search
+        registry is a candidate; with several, "enforcing" would prompt on a TTY, and a daemon has none,
+        so an ambiguous short name is an error there (cri-o's message); "permissive" and "disabled" try
+        them all in order.
+        """
+        if not is_short_name(user_name):
+            return [parse(user_name).for_pull()]
+        repository, suffix = split_repository(user_name)
+        alias = self.aliases.get(repository)
+        if alias:
+            return [parse(alias + suffix).for_pull()]
+        references = [qualify(user_name, registry).for_pull() for registry in self.search_registries()]
+        if self.short_name_mode == "enforcing" and len(references) > 1:
+            raise InvalidArgument(
+                f"short name mode is enforcing, but image name {user_name} returns ambiguous list "
+                f"({', '.join(map(str, references))}); use a fully qualified name or add an alias to "
+                "registries.conf"
+            )
+        return references
 
     def _candidate(self, reference: ImageReference) -> Candidate:
         table = self.find(str(reference))
@@ -181,7 +197,7 @@ def _from_document(document: dict[str, Any], drop_in: bool) -> RegistriesConf:
     for table in tables:
         unique.setdefault(table.prefix, table)
     aliases = _aliases(document.get("aliases", {}))
-    return RegistriesConf(search, tuple(unique[prefix] for prefix in sorted(unique)), aliases)
+    return RegistriesConf(search, tuple(unique[prefix] for prefix in sorted(unique)), aliases, mode)
 
 
 def _aliases(raw: Any) -> dict[str, str]:

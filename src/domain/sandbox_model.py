@@ -112,10 +112,10 @@ class PodSandbox:
     cgroup_driver: str = "cgroupfs"
     cgroup_parent: str = ""  # the parent as a path
     cgroup_path: str = ""  # the infra process's cgroup
-    # The highest ancestor of the infra cgroup that pycrio made (removed with the pod); "" when the parent
-    # existed already (the kubelet's pod cgroup).
-    cgroup_created_from: str = ""
-    cgroups_created: bool = False
+    # The cgroup directories that are pycrio's and are removed with the pod, per hierarchy, outermost first:
+    # what it made for this pod, and ancestors another pod of this daemon made and shares with it. Written
+    # before the directories are made. The kubelet's QoS and pod cgroups are never in it.
+    cgroup_dirs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -190,8 +190,7 @@ class PodSandbox:
             cgroup_driver=doc["cgroup_driver"],
             cgroup_parent=doc["cgroup_parent"],
             cgroup_path=doc["cgroup_path"],
-            cgroup_created_from=doc["cgroup_created_from"],
-            cgroups_created=doc["cgroups_created"],
+            cgroup_dirs={h: list(dirs) for h, dirs in doc.get("cgroup_dirs", {}).items()},
         )
 
     def copy(self) -> "PodSandbox":

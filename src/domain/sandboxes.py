@@ -15,19 +15,21 @@ What this solves:
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
-from domain.cgroup_paths import infra_cgroup
+from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.errors import AlreadyExists, DeadlineExceeded, InvalidArgument, NotFound, PycrioError
+from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
 from ports.cgroups import Cgroups
+from ports.hugepages import HugePages
 from ports.infra import InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest, Namespaces
 from ports.network import Network, PodNetworkRequest
@@ -75,6 +77,7 @@ class SandboxService:
         cgroups: Cgroups,
         containers: PodContainers,
         settings: SandboxSettings,
+        hugepages: HugePages,
         clock: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -87,6 +90,7 @@ class SandboxService:
         self._cgroups = cgroups
         self._containers = containers
         self._settings = settings
+        self._hugepage_sizes = settable_hugepage_sizes(hugepages)
         self._clock = clock
         self._sleep = sleep
         self._monotonic = monotonic
@@ -213,10 +217,7 @@ class SandboxService:
         parent = config.cgroup_parent or self._default_cgroup_parent()
         sb.cgroup_parent, sb.cgroup_path = infra_cgroup(sb.cgroup_driver, parent, sb.id)
         if sb.cgroup_driver == "cgroupfs":
-            sb.cgroup_created_from = self._first_missing_ancestor(sb.cgroup_parent)
-            sb.cgroups_created = True
-            self._save(sb)
-            self._cgroups.create(sb.cgroup_path)
+            self._create_cgroups(sb)
 
         check_caller()
         sb.hostname = config.hostname or (
@@ -354,27 +355,52 @@ class SandboxService:
         """Files, namespaces and cgroups; each step is idempotent so a failed remove can be retried."""
         self._files.remove(sb.id)
         self._namespaces.remove(sb.id)
-        if sb.cgroups_created:
-            self._cgroups.remove(sb.cgroup_path)
-            if not sb.cgroup_created_from:
-                return
-            path = sb.cgroup_parent
-            while path.startswith(sb.cgroup_created_from):
-                try:
-                    self._cgroups.remove(path)
-                except PycrioError as err:
-                    # Another pod may still use it; it stays.
-                    _log.info("cgroup parent kept", path=path, error=str(err))
-                    return
-                path = path.rsplit("/", 1)[0]
+        by_path: dict[str, list[str]] = {}
+        for hierarchy, dirs in sb.cgroup_dirs.items():
+            for path in dirs:
+                by_path.setdefault(path, []).append(hierarchy)
+        for path in sorted(by_path, key=lambda p: -p.count("/")):
+            if path == sb.cgroup_path:
+                self._cgroups.remove(path, by_path[path])  # still busy: the remove fails and is retried
+                continue
+            try:
+                self._cgroups.remove(path, by_path[path])
+            except PycrioError as err:
+                # Another pod still uses it; the last one of them removes it.
+                _log.info("cgroup parent kept", path=path, error=str(err))
 
-    def _first_missing_ancestor(self, path: str) -> str:
-        parts = [p for p in path.split("/") if p]
-        for depth in range(1, len(parts) + 1):
-            candidate = "/" + "/".join(parts[:depth])
-            if not self._cgroups.exists(candidate):
-                return candidate
-        return ""
+    def _create_cgroups(self, sb: PodSandbox) -> None:
+        """Make the infra cgroup and its missing parents, recording first, per hierarchy, what will be
+        pycrio's: the directories missing now, and ancestors another pod of this daemon made or is making (so
+        that the last of them removes those). Anything else that exists (the kubelet's QoS tree) is never in
+        the record."""
+        wanted = (*cgroup_levels(sb.cgroup_parent), sb.cgroup_path)
+
+        def record(made: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+            # Read afresh: a pod that planned a level this one then found made is that level's maker.
+            shared = self._pycrio_cgroup_dirs(sb.id)
+            dirs = {
+                hierarchy: [
+                    p for p in wanted if p in made.get(hierarchy, ()) or p in shared.get(hierarchy, ())
+                ]
+                for hierarchy in self._cgroups.hierarchies()
+            }
+            return {hierarchy: paths for hierarchy, paths in dirs.items() if paths}
+
+        sb.cgroup_dirs = record(self._cgroups.missing(sb.cgroup_path))
+        self._save(sb)
+        sb.cgroup_dirs = record(self._cgroups.create(sb.cgroup_path))
+        self._save(sb)
+
+    def _pycrio_cgroup_dirs(self, except_id: str) -> dict[str, set[str]]:
+        """Per hierarchy, the cgroup directories the daemon's other pods hold (or are making) as their own."""
+        with self._lock:
+            records = [sb.cgroup_dirs for sid, sb in self._sandboxes.items() if sid != except_id]
+        owned: dict[str, set[str]] = {}
+        for record in records:
+            for hierarchy, dirs in record.items():
+                owned.setdefault(hierarchy, set()).update(dirs)
+        return owned
 
     # ---- UpdatePodSandboxResources ------------------------------------------------------------------
 
@@ -383,7 +409,8 @@ class SandboxService:
         limits. Where the pod has no cgroup of its own (the kubelet's, which it has already resized, a
         systemd slice, the daemon's shared default parent) they are only recorded, as cri-o and containerd
         do. All or nothing: when the cgroup refuses a value, the old record and limits stay."""
-        limits = pod_cgroup_limits(overhead, resources)  # refuse bad input before anything changes
+        # Refuse bad input before anything changes.
+        limits = pod_cgroup_limits(overhead, resources, self._hugepage_sizes)
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             raise NotFound(f"pod sandbox {sandbox_id!r} not found")
@@ -405,13 +432,14 @@ class SandboxService:
 
     @staticmethod
     def owns_pod_cgroup(sb: PodSandbox) -> bool:
-        """Whether the pod's cgroup (the parent of its infra and container cgroups) is pycrio's own: made for
-        this pod from the cgroup parent it asked for, and removed with it."""
+        """Whether the pod's cgroup (the parent of its infra and container cgroups) is pycrio's own: in its
+        record in every hierarchy. One that existed in any hierarchy before (the kubelet's pod cgroup) is not,
+        even where pycrio then made it in a hierarchy the kubelet does not use."""
         return (
             sb.cgroup_driver == "cgroupfs"
             and bool(sb.config.cgroup_parent)
-            and bool(sb.cgroup_created_from)
-            and sb.cgroup_parent.startswith(sb.cgroup_created_from)
+            and bool(sb.cgroup_dirs)
+            and all(sb.cgroup_parent in dirs for dirs in sb.cgroup_dirs.values())
         )
 
     # ---- PodSandboxStatus / ListPodSandbox -----------------------------------------------------------
@@ -516,6 +544,9 @@ class SandboxService:
             except (KeyError, TypeError, ValueError) as err:
                 _log.error("unreadable sandbox record left as it is", id=sandbox_id, error=str(err))
                 continue
+            if doc.get("cgroups_created") and "cgroup_dirs" not in doc:
+                # A record from before per-hierarchy ownership: only the infra cgroup is surely pycrio's.
+                sb.cgroup_dirs = {h: [sb.cgroup_path] for h in self._cgroups.hierarchies()}
             self._sandboxes[sb.id] = sb
             self._names[sb.name] = sb.id
             self._object_locks[sb.id] = threading.Lock()

@@ -1,25 +1,47 @@
 """Creating and removing the cgroups a pod's processes live in (cgroupfs: v1 controllers or unified v2), and
-setting a pod cgroup's limits."""
+setting a pod cgroup's limits.
 
+Creation reports exactly which directories it made, so that the caller removes only those: the kubelet makes
+its QoS tree (`/kubepods/...`) itself, in the hierarchies it uses, and those are never pycrio's to remove."""
+
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+# Per hierarchy (a name the adapter chooses, e.g. "memory" or "cpu,cpuacct" on v1), cgroup paths.
+CgroupDirs = Mapping[str, tuple[str, ...]]
+
 
 class Cgroups(Protocol):
-    def exists(self, path: str) -> bool:
-        """`path` is absolute within the hierarchy, e.g. /kubepods/burstable/pod123."""
+    """Paths are absolute within a hierarchy, e.g. /kubepods/burstable/pod123."""
+
+    def hierarchies(self) -> tuple[str, ...]:
+        """The hierarchies a pod's processes join: every v1 hierarchy (with the unified one of a hybrid
+        host), or the one v2 tree."""
         ...
 
-    def create(self, path: str) -> None:
-        """Create it (and missing parents) in every controller; existing ones are kept."""
+    def exists(self, path: str) -> bool:
+        """Whether `path` is there in every hierarchy."""
+        ...
+
+    def missing(self, path: str) -> dict[str, tuple[str, ...]]:
+        """Per hierarchy, `path` and those of its ancestors that are absent there, outermost first
+        (hierarchies with nothing missing are left out)."""
+        ...
+
+    def create(self, path: str) -> dict[str, tuple[str, ...]]:
+        """Create it (and missing parents) in every hierarchy; existing ones are kept. Returns exactly the
+        directories this call made, per hierarchy, outermost first: one another creator made a moment
+        earlier is not in it."""
         ...
 
     def procs_files(self, path: str) -> list[str]:
         """The cgroup.procs files a process writes itself into to join `path`."""
         ...
 
-    def remove(self, path: str) -> None:
-        """Remove it from every controller; absent is not an error, a cgroup with processes is (Internal)."""
+    def remove(self, path: str, hierarchies: Collection[str] | None = None) -> None:
+        """Remove it from the named hierarchies (all when None); absent is not an error, a cgroup with
+        processes or child cgroups is (Internal)."""
         ...
 
     def set_limits(self, path: str, limits: "CgroupLimits") -> None:
@@ -32,7 +54,8 @@ class Cgroups(Protocol):
 @dataclass(frozen=True)
 class CgroupLimits:
     """Limits for one cgroup in cgroup v1 units (the driver converts for v2). 0 or "" leaves a file as it is;
-    `unified` holds raw cgroup v2 files, refused on v1."""
+    `unified` holds raw cgroup v2 files, refused on v1. `hugepage_limits` are (page size like "2MB", bytes),
+    each written even when 0 (no huge pages of that size)."""
 
     cpu_shares: int = 0
     cpu_quota_us: int = 0  # -1: no quota
@@ -41,6 +64,7 @@ class CgroupLimits:
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
     unified: tuple[tuple[str, str], ...] = ()
+    hugepage_limits: tuple[tuple[str, int], ...] = ()
 
     @property
     def empty(self) -> bool:

@@ -18,6 +18,10 @@ class RuntimeMetrics(RpcObserver, Protocol):
         """A PullImage ended; `reason` is a short, fixed word for failures (e.g. the error class)."""
         ...
 
+    def image_pull_trust(self, outcome: str) -> None:
+        """A pull's signature-policy decision: "verified", "rejected" or "accepted_without_signature"."""
+        ...
+
     def container_oom_killed(self) -> None:
         """A container's process was killed by the kernel's OOM killer."""
         ...

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ports.signatures import SigstoreSignature
+
 
 @dataclass(frozen=True)
 class RegistryAuth:
@@ -80,5 +82,23 @@ class Registry(Protocol):
 
         A mismatch raises Internal after the last chunk at the latest, so a consumer must not keep anything
         before the iterator is exhausted without error.
+        """
+        ...
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        """Simple-signing signatures from the registry's own signature API (the `X-Registry-Supports-
+        Signatures` extension of OpenShift's registry) for the digest the name points at; None when the
+        registry has no such API (then the registries.d lookaside is used). At most MAX_SIGNATURES of
+        MAX_SIGNATURE_BYTES each."""
+        ...
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        """The sigstore attachments of the image the name points at (`sha256-<hex>.sig` tag of the index or
+        manifest digest, on the source that resolved it): each layer's media type, content and annotations.
+
+        [] when the tag does not exist. At most MAX_SIGNATURES layers of MAX_SIGNATURE_BYTES each, with their
+        digests verified; raises like resolve otherwise.
         """
         ...

@@ -142,3 +142,43 @@ def test_unified_files_only_on_v2(tree: Tree) -> None:
 def test_an_absent_cgroup_is_an_error(tree: Tree) -> None:
     with pytest.raises(Internal, match="does not exist"):
         tree.cgroups.set_limits(tree.path + "/absent", CgroupLimits(cpu_shares=2))
+
+
+@pytest.mark.parametrize("layout", ["fake", "v1-tree", "v2-tree"])
+def test_hugepage_limits_land_in_the_hugetlb_files_even_when_zero(layout: str, tmp_path: Path) -> None:
+    path = "/pod"
+    root = tmp_path / "cgroup"
+    wanted = CgroupLimits(cpu_shares=0, hugepage_limits=(("1GB", 0), ("2MB", 8 * MIB)))
+    if layout == "fake":
+        fake = FakeCgroups()
+        fake.create(path)
+        fake.set_limits(path, wanted)
+        assert fake.limits[path].hugepage_limits == wanted.hugepage_limits
+        return
+    root.mkdir()
+    if layout == "v2-tree":
+        (root / "cgroup.controllers").write_text("cpu memory hugetlb pids\n")
+        files = {"hugetlb.1GB.max": "0", "hugetlb.2MB.max": str(8 * MIB)}
+        directory = root / "pod"
+    else:
+        for hierarchy in ("memory", "hugetlb"):
+            (root / hierarchy).mkdir()
+        files = {"hugetlb.1GB.limit_in_bytes": "0", "hugetlb.2MB.limit_in_bytes": str(8 * MIB)}
+        directory = root / "hugetlb" / "pod"
+    tree = CgroupFs(root)
+    tree.create(path)
+    tree.set_limits(path, wanted)
+    assert {name: (directory / name).read_text() for name in files} == files
+
+
+def test_hugepage_limits_without_a_v1_hugetlb_hierarchy_are_an_error(tmp_path: Path) -> None:
+    """The domain never asks (the HugePages port says so); if it did, the error names the controller and
+    nothing is written. A hybrid host's cgroup2 tree does not count."""
+    for hierarchy in ("memory", "unified"):
+        (tmp_path / hierarchy).mkdir()
+    (tmp_path / "unified" / "cgroup.controllers").write_text("hugetlb\n")
+    tree = CgroupFs(tmp_path)
+    tree.create("/pod")
+    with pytest.raises(Internal, match="hugetlb"):
+        tree.set_limits("/pod", CgroupLimits(memory_limit_bytes=64 * MIB, hugepage_limits=(("2MB", 0),)))
+    assert not (tmp_path / "memory" / "pod" / "memory.limit_in_bytes").exists()

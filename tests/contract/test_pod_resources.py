@@ -241,6 +241,38 @@ def test_create_makes_parents_and_remove_is_idempotent(cgroups: tuple[Cgroups, s
     tree.remove(base)
 
 
+def test_create_reports_exactly_what_it_made_per_hierarchy(cgroups: tuple[Cgroups, str]) -> None:
+    tree, base = cgroups
+    tree.create(base.rsplit("/", 1)[0])  # the shared test parent
+    names = tree.hierarchies()
+    path = f"{base}/qos/pod"
+    assert tree.missing(path) == {h: (base, f"{base}/qos", path) for h in names}
+    assert tree.create(f"{base}/qos") == {h: (base, f"{base}/qos") for h in names}
+    assert tree.missing(path) == {h: (path,) for h in names}
+    assert tree.create(path) == {h: (path,) for h in names}
+    assert tree.create(path) == {}
+    assert tree.missing(path) == {}
+
+    # Removed from one hierarchy only: only that one is missing it, and only there is it made again.
+    first = names[0]
+    tree.remove(path, [first])
+    assert tree.missing(path) == {first: (path,)}
+    assert not tree.exists(path)
+    assert tree.create(path) == {first: (path,)}
+    tree.remove(path, names)
+    tree.remove(path, names)
+    tree.remove(f"{base}/qos")
+    tree.remove(base)
+    assert tree.missing(base) == {h: (base,) for h in names}
+
+
+def test_v1_hierarchies_are_each_mount_once_with_the_hybrid_unified_tree() -> None:
+    names = CgroupFs().hierarchies()
+    mounted = {os.path.basename(os.path.realpath(p)) for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir()}
+    assert set(names) == mounted
+    assert len(names) == len(set(names))
+
+
 def test_v1_cpuset_cgroups_can_take_processes() -> None:
     tree = CgroupFs()
     path = f"/{TEST_CGROUP_PARENT}/cpuset-{secrets.token_hex(4)}/pod"

@@ -13,6 +13,7 @@ from adapters.registry.transport import RetryPolicy
 from domain.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
 from domain.registries_conf import RegistriesConf, RegistryTable
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth
+from ports.signatures import SIGSTORE_PAYLOAD_MEDIA_TYPE, SigstoreSignature
 from tests.fakes.registry import InMemoryRegistry
 from tests.fixtures.images import (
     DOCKER_MANIFEST,
@@ -29,6 +30,7 @@ from tests.fixtures.images import (
 )
 from tests.fixtures.push import Pusher, PushTarget
 from tests.fixtures.registry import RunningRegistry, free_port
+from tests.fixtures.signing import push_sigstore_attachment
 
 AMD64 = Platform("linux", "amd64", "")
 
@@ -289,3 +291,27 @@ def test_blocked_registry_is_refused(secured: SecuredWorld) -> None:
 def test_unreachable_registry_is_unavailable(secured: SecuredWorld) -> None:
     with pytest.raises(Unavailable, match=secured.dead_host):
         secured.registry.resolve(f"{secured.dead_host}/app:v1", None, AMD64)
+
+
+def test_sigstore_attachments_of_the_name_s_digest(world: World) -> None:
+    """The `sha256-<hex>.sig` tag of the digest the name points at (the index for multi-platform images)."""
+    repository = world.repository()
+    image = small_image(world, repository)
+    resolved = world.registry.resolve(f"{world.host}/{repository}:v1", None, AMD64)
+    assert world.registry.signature_attachments(resolved, None) == []
+    assert world.registry.extension_signatures(resolved, None) is None  # distribution has no signature API
+    signatures = [
+        SigstoreSignature(
+            SIGSTORE_PAYLOAD_MEDIA_TYPE, b'{"payload": 1}', {"dev.cosignproject.cosign/signature": "AA=="}
+        ),
+        SigstoreSignature("application/vnd.other+json", b"attestation", {}),
+    ]
+    push_sigstore_attachment(world.target, repository, image.manifest_digest, signatures)
+    assert world.registry.signature_attachments(resolved, None) == signatures
+
+    index = push_index(world.target, repository, "multi", {"linux/amd64": image})
+    by_index = world.registry.resolve(f"{world.host}/{repository}:multi", None, AMD64)
+    assert by_index.index_digest == index.manifest_digest
+    assert world.registry.signature_attachments(by_index, None) == []
+    push_sigstore_attachment(world.target, repository, index.manifest_digest, signatures[:1])
+    assert world.registry.signature_attachments(by_index, None) == signatures[:1]

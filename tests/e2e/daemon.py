@@ -18,10 +18,19 @@ class Daemon:
         workdir.mkdir(parents=True, exist_ok=True)
         self.socket = workdir / "run" / "pycrio.sock"
         self.log_path = workdir / "daemon.log"
+        # The node's trust configuration, private to this daemon: accept anything unless a test says so.
+        self.policy_file = workdir / "policy.json"
+        if not self.policy_file.exists():
+            self.policy_file.write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
+        for directory in ("policies", "registries.d"):
+            (workdir / directory).mkdir(exist_ok=True)
         self.settings = [
             f'grpc.listen="unix://{self.socket}"',
             f'runtime.root="{workdir / "root"}"',
             f'runtime.run_dir="{workdir / "run"}"',
+            f'image.signature_policy="{self.policy_file}"',
+            f'image.signature_policy_dir="{workdir / "policies"}"',
+            f'image.registries_d="{workdir / "registries.d"}"',
             "log.level=debug",
             *settings,
         ]

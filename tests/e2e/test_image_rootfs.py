@@ -20,6 +20,7 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import FailedPrecondition
 from domain.images import ImageService
 from domain.registries_conf import parse_registries_conf
+from tests.fakes.signatures import trust_with
 from tests.fixtures.images import PushedImages
 from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
@@ -32,7 +33,9 @@ def service(registry: RunningRegistry, tmp_path: Path) -> Iterator[ImageService]
     layers = OverlayLayerStore(tmp_path / "storage", AtomicFileStateStore(tmp_path / "state"))
     images = StateImageStore(AtomicFileStateStore(tmp_path / "state"))
     try:
-        yield ImageService(adapter, layers, images, RootfsImageUsers(layers), platform=host_platform())
+        yield ImageService(
+            adapter, layers, images, RootfsImageUsers(layers), trust_with(adapter), platform=host_platform()
+        )
     finally:
         adapter.close()
         unmount_all_under(tmp_path)

@@ -110,9 +110,11 @@ def test_the_pod_cgroup_pycrio_made_takes_the_new_limits_and_keeps_them_across_r
     pods.update(
         sandbox_id,
         pb.LinuxContainerResources(
-            cpu_shares=512, cpu_quota=50000, cpu_period=100000, memory_limit_in_bytes=128 * MIB
+            cpu_shares=512, cpu_quota=50000, cpu_period=100000, memory_limit_in_bytes=128 * MIB,
+            # As the kubelet sends them; this host's runc and pycrio cannot set them (no v1 hugetlb).
+            hugepage_limits=[pb.HugepageLimit(page_size="2MB"), pb.HugepageLimit(page_size="1GB")],
         ),
-    )
+    )  # fmt: skip
     assert limits(cgroup) == (522, 50000, 100000, 136 * MIB, untouched_cpus)
     recorded = pods.info(sandbox_id)
     assert recorded["resources"]["cpu_shares"] == "512"

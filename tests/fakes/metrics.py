@@ -8,6 +8,7 @@ class RecordingMetrics:
         self.rpcs: list[tuple[str, str]] = []
         self.pull_bytes = 0
         self.pulls: list[tuple[bool, str]] = []
+        self.trust: list[str] = []
         self.ooms = 0
         self.events_dropped = 0
         self._lock = threading.Lock()
@@ -23,6 +24,10 @@ class RecordingMetrics:
     def image_pull_finished(self, succeeded: bool, reason: str = "") -> None:
         with self._lock:
             self.pulls.append((succeeded, reason))
+
+    def image_pull_trust(self, outcome: str) -> None:
+        with self._lock:
+            self.trust.append(outcome)
 
     def container_oom_killed(self) -> None:
         with self._lock:

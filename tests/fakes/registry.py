@@ -6,6 +6,7 @@ Tests can make a host unreachable, block it, require credentials, or corrupt a s
 """
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from domain.image_reference import ImageReference, check_digest, parse
 from domain.manifests import ImageIndex, choose_platform, layer_compression, media_type_of, parse_manifest
 from domain.registries_conf import RegistriesConf, RegistryTable
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
+from ports.signatures import SigstoreSignature
 
 
 def _sha256(data: bytes) -> str:
@@ -142,6 +144,31 @@ class InMemoryRegistry:
         if data is None:
             raise NotFound(f"fetching blob {blob.digest}: {source.name}: blob unknown")
         return self._stream(data, blob)
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        return None  # like distribution: no signature API
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        source = parse(image.source)
+        try:
+            host = self._reachable_host(source.registry, auth)
+        except _Failure as failure:
+            raise _final_error(
+                f"fetching sigstore signatures of {source.name}", [(source.name, failure)]
+            ) from None
+        repository = host.repositories.get(source.path, _Repository())
+        tag = (image.index_digest or image.manifest_digest).replace(":", "-") + ".sig"
+        digest = repository.tags.get(tag)
+        if digest is None:
+            return []
+        _, body = repository.manifests[digest]
+        signatures = []
+        for layer in json.loads(body).get("layers", []):
+            data = host.blobs[layer["digest"]]
+            signatures.append(SigstoreSignature(layer["mediaType"], data, dict(layer.get("annotations", {}))))
+        return signatures
 
     def _stream(self, data: bytes, blob: Descriptor) -> Iterator[bytes]:
         hasher = hashlib.sha256()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from domain import image_reference
 from domain.errors import Internal, NotFound
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
+from ports.signatures import SigstoreSignature
 from tests.layer_tars import Layer, digest, image_config
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -44,6 +45,10 @@ class SmallRegistry:
         self.blob_downloads: dict[str, int] = {}
         self.resolves = 0
         self.gates: dict[str, Gate] = {}
+        # Sigstore attachments by manifest digest.
+        self.attachments: dict[str, list[SigstoreSignature]] = {}
+        # Signatures served through the registry's signature API, by manifest digest; None: no such API.
+        self.extension: dict[str, list[bytes]] | None = None
         self.chunk_size = 4096
         self._lock = threading.Lock()
 
@@ -91,6 +96,16 @@ class SmallRegistry:
         with self._lock:
             self.blob_downloads[blob.digest] = self.blob_downloads.get(blob.digest, 0) + 1
         return self._stream(blob, data)
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        if self.extension is None:
+            return None
+        return list(self.extension.get(image.index_digest or image.manifest_digest, []))
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        return list(self.attachments.get(image.index_digest or image.manifest_digest, []))
 
     def _stream(self, blob: Descriptor, data: bytes) -> Iterator[bytes]:
         hasher = hashlib.sha256()

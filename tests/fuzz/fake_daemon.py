@@ -24,6 +24,7 @@ from tests.fakes.cgroups import FakeCgroups
 from tests.fakes.container_monitor import FakeContainerMonitor
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
 from tests.fakes.host_files import FakeHostFiles
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.layer_store import InMemoryLayerStore
 from tests.fakes.namespaces import FakeNamespaces
@@ -80,6 +81,7 @@ def _container_service(
         runtimes={"runc": RuntimeHandler(host.runtime)},
         default_runtime="runc",
         host=HostFacts(bounding_capabilities=capabilities_from_mask(0x1FFFEFFFFFF), min_oom_score_adj=0),
+        hugepages=FakeHugePages(),
     )
     pod_containers.bind(service)
     return service

@@ -85,6 +85,8 @@ def test_pycrio_settings_keep_every_path_private(tmp_path: Path) -> None:
         "runtime.runtimes.runc.root",
         "image.registries_conf",
         "image.signature_policy",
+        "image.signature_policy_dir",
+        "image.registries_d",
         "network.cni_conf_dir",
     ):
         assert str(tmp_path) in keys[key], key

@@ -357,3 +357,51 @@ def test_identity_token_falls_back_to_basic_when_the_token_server_has_no_oauth()
     recorder.adapter().resolve(f"{HOST}/app:v1", RegistryAuth(identity_token="refresh-me"), AMD64)
     expected = "Basic " + base64.b64encode(b"<token>:refresh-me").decode()
     assert seen == [("POST", ""), ("GET", expected)]
+
+
+def with_signature_api(image: Image, answer: Callable[[], httpx.Response] | None) -> Handler:
+    """The image, and OpenShift's signature API when `answer` is given (announced on /v2/)."""
+    inner = serve(image)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            headers = {"X-Registry-Supports-Signatures": "1"} if answer is not None else {}
+            return httpx.Response(200, headers=headers)
+        if (
+            answer is not None
+            and request.url.path == f"/extensions/v2/app/signatures/{digest(image.manifest)}"
+        ):
+            return answer()
+        return inner(request)
+
+    return handler
+
+
+def test_signatures_from_the_registry_signature_api() -> None:
+    image = Image()
+    listed = {
+        "signatures": [
+            {
+                "schemaVersion": 2,
+                "type": "atomic",
+                "name": "x@1",
+                "content": base64.b64encode(b"sig-1").decode(),
+            },
+            {
+                "schemaVersion": 2,
+                "type": "other",
+                "name": "x@2",
+                "content": base64.b64encode(b"skip").decode(),
+            },
+        ]
+    }
+    adapter = Recorder(with_signature_api(image, lambda: httpx.Response(200, json=listed))).adapter()
+    resolved = adapter.resolve(f"{HOST}/app:v1", None, AMD64)
+    assert adapter.extension_signatures(resolved, None) == [b"sig-1"]
+
+    plain = Recorder(with_signature_api(image, None)).adapter()
+    assert plain.extension_signatures(plain.resolve(f"{HOST}/app:v1", None, AMD64), None) is None
+
+    broken = Recorder(with_signature_api(image, lambda: httpx.Response(200, content=b"{not json"))).adapter()
+    with pytest.raises(Internal, match="signature list"):
+        broken.extension_signatures(broken.resolve(f"{HOST}/app:v1", None, AMD64), None)

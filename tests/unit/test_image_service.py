@@ -12,6 +12,7 @@ from domain.images import ImageService, image_holder
 from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.image_users import FakeImageUsers
 from tests.fakes.layer_store import InMemoryLayerStore
+from tests.fakes.signatures import trust_with
 from tests.fakes.small_registry import Gate, SmallRegistry
 from tests.layer_tars import digest, directory, file, layer, symlink
 
@@ -31,6 +32,7 @@ class World:
             self.layers,
             self.images,
             self.users,
+            trust_with(self.registry),
             **options,  # type: ignore[arg-type]
         )
 
@@ -178,7 +180,9 @@ def test_an_image_in_use_is_not_removed(world: World) -> None:
 def test_a_container_rootfs_keeps_the_image_in_use() -> None:
     layers = InMemoryLayerStore()
     registry = SmallRegistry()
-    service = ImageService(registry, layers, InMemoryImageStore(), RootfsImageUsers(layers))
+    service = ImageService(
+        registry, layers, InMemoryImageStore(), RootfsImageUsers(layers), trust_with(registry)
+    )
     registry.add("r.test/a:1", [BASE, APP])
     image_id = service.pull("r.test/a:1")
     rootfs = service.create_rootfs("ctr1", "r.test/a:1")

@@ -20,6 +20,7 @@ from app.container import make_container
 from domain.errors import NotSupported
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -50,6 +51,7 @@ def sandbox_handlers() -> SandboxHandlers:
         FakeCgroups(),
         FakePodContainers(),
         SandboxSettings(),
+        FakeHugePages(),
     )
     return SandboxHandlers(service)
 

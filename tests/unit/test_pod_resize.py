@@ -13,6 +13,7 @@ from domain.pod_resources import pod_cgroup_limits
 from domain.sandboxes import STATE_KIND, SandboxService, SandboxSettings
 from ports.cgroups import CgroupLimits
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -36,6 +37,7 @@ class World:
     def __init__(self, driver: str = "cgroupfs") -> None:
         self.store = InMemoryStateStore()
         self.cgroups = FakeCgroups(cpus=4)
+        self.hugepages = FakeHugePages(controller=True, sizes=frozenset({"2MB"}))
         self.settings = SandboxSettings(cgroup_driver=driver, default_cgroup_parent="/pycrio")
         self.service = self.restarted()
         self.handlers = SandboxHandlers(self.service)
@@ -50,6 +52,7 @@ class World:
             self.cgroups,
             FakePodContainers(),
             self.settings,
+            self.hugepages,
         )
 
     def run(self, cgroup_parent: str = "", name: str = "web") -> str:
@@ -97,6 +100,38 @@ def test_limits_are_the_sum_of_resources_and_overhead() -> None:
         cpuset_mems="0",
         unified=(("memory.high", "900"),),
     )
+
+
+def test_hugepage_limits_add_up_per_size_and_only_settable_sizes_are_kept() -> None:
+    # The JSON mapping leaves out a limit of 0, as the kubelet's "none of this size" arrives.
+    resources = {"hugepage_limits": [{"page_size": "2MB", "limit": str(4 * MIB)}, {"page_size": "1GB"}]}
+    overhead = {"hugepage_limits": [{"page_size": "2MB", "limit": str(2 * MIB)}]}
+    both = frozenset({"2MB", "1GB"})
+    assert pod_cgroup_limits(overhead, resources, both).hugepage_limits == (("1GB", 0), ("2MB", 6 * MIB))
+    assert pod_cgroup_limits(overhead, resources, frozenset({"2MB"})).hugepage_limits == (("2MB", 6 * MIB),)
+    assert pod_cgroup_limits(overhead, resources).empty  # no hugetlb controller: nothing to write
+    for bad, field in (
+        ({"page_size": "2M"}, r"resources.hugepage_limits\[0\].page_size"),
+        ({"page_size": "2MB", "limit": "-1"}, r"resources.hugepage_limits\[0\].limit"),
+        ({"page_size": "2MB", "limit": "x"}, r"resources.hugepage_limits\[0\].limit"),
+    ):
+        with pytest.raises(InvalidArgument, match=field):
+            pod_cgroup_limits({}, {"hugepage_limits": [bad]}, both)
+
+
+def test_the_pod_cgroup_pycrio_made_gets_the_hugepage_limits_the_host_can_set() -> None:
+    world = World()  # the host has a hugetlb controller and 2MB pages only
+    sid = world.run(cgroup_parent="/kubepods/pod-h")
+    world.update(
+        sid,
+        memory_limit_in_bytes=64 * MIB,
+        hugepage_limits=[
+            pb.HugepageLimit(page_size="2MB", limit=0),
+            pb.HugepageLimit(page_size="1GB", limit=0),
+        ],
+    )
+    assert world.cgroups.limits["/kubepods/pod-h"].hugepage_limits == (("2MB", 0),)
+    assert [h["page_size"] for h in world.recorded(sid)["hugepage_limits"]] == ["2MB", "1GB"]
 
 
 def test_unlimited_resources_stay_unlimited_whatever_the_overhead() -> None:

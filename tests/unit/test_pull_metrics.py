@@ -17,6 +17,7 @@ from tests.cri_client import connect
 from tests.fakes.image_store import InMemoryImageStore
 from tests.fakes.layer_store import InMemoryLayerStore
 from tests.fakes.metrics import RecordingMetrics
+from tests.fakes.signatures import trust_with
 from tests.fakes.small_registry import SmallRegistry
 from tests.layer_tars import file, layer
 
@@ -27,7 +28,11 @@ def test_bytes_from_the_registry_are_counted_once_per_pull() -> None:
     second = layer([file("b", b"y" * 20_000)])
     registry.add("app", [first, second])
     service = ImageService(
-        MeteredRegistry(registry, metrics), layers, InMemoryImageStore(), RootfsImageUsers(layers)
+        MeteredRegistry(registry, metrics),
+        layers,
+        InMemoryImageStore(),
+        RootfsImageUsers(layers),
+        trust_with(registry),
     )
     service.pull("app")
     assert metrics.pull_bytes == len(first.blob) + len(second.blob)

@@ -250,3 +250,43 @@ def test_invalid_aliases(aliases: str, fragment: str) -> None:
 def test_invalid_short_name_mode() -> None:
     with pytest.raises(InvalidArgument, match="short-name mode"):
         parse_registries_conf('short-name-mode = "prompt"\n', "t")
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("", ["a.io/team/app:1", "b.io/team/app:1"]),
+        ('short-name-mode = "permissive"\n', ["a.io/team/app:1", "b.io/team/app:1"]),
+        ('short-name-mode = "disabled"\n', ["a.io/team/app:1", "b.io/team/app:1"]),
+        ('short-name-mode = "enforcing"\n', None),
+    ],
+)
+def test_short_name_modes_with_several_search_registries(mode: str, expected: list[str] | None) -> None:
+    conf = parse_registries_conf(f'unqualified-search-registries = ["a.io", "b.io"]\n{mode}', "t")
+    if expected is None:
+        with pytest.raises(
+            InvalidArgument,
+            match="short name mode is enforcing, but image name team/app:1 returns ambiguous list",
+        ):
+            conf.candidates("team/app:1")
+        # Qualified names and aliases are never ambiguous.
+        assert [str(c.reference) for c in conf.candidates("a.io/team/app:1")] == ["a.io/team/app:1"]
+        return
+    assert [str(c.reference) for c in conf.candidates("team/app:1")] == expected
+
+
+def test_enforcing_accepts_one_search_registry_and_aliases_and_drop_ins_set_the_mode(tmp_path: Path) -> None:
+    main = tmp_path / "registries.conf"
+    main.write_text('unqualified-search-registries = ["a.io", "b.io"]\n[aliases]\n"app" = "b.io/team/app"\n')
+    drop_ins = tmp_path / "d"
+    drop_ins.mkdir()
+    (drop_ins / "10-mode.conf").write_text('short-name-mode = "enforcing"\n')
+    merged = load_registries_conf(main, drop_ins)
+    assert merged.short_name_mode == "enforcing"
+    assert [str(c.reference) for c in merged.candidates("app:2")] == ["b.io/team/app:2"]
+    with pytest.raises(InvalidArgument, match="ambiguous"):
+        merged.candidates("other")
+    single = parse_registries_conf(
+        'unqualified-search-registries = ["a.io"]\nshort-name-mode = "enforcing"\n', "t"
+    )
+    assert [str(c.reference) for c in single.candidates("other")] == ["a.io/other:latest"]

@@ -10,6 +10,7 @@ from adapters.cri.sandboxes import SandboxHandlers, sandbox_config
 from domain.sandbox_model import NamespaceMode
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -37,6 +38,7 @@ def handlers() -> SandboxHandlers:
         FakeCgroups(),
         FakePodContainers(),
         SandboxSettings(),
+        FakeHugePages(),
     )
     return SandboxHandlers(service)
 

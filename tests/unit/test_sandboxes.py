@@ -20,6 +20,7 @@ from domain.sandbox_model import (
 from domain.sandboxes import STATE_KIND, SandboxFilter, SandboxService, SandboxSettings
 from ports.network import DnsSettings, PortMapping
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -65,6 +66,7 @@ class World:
             self.cgroups,
             self.containers,
             self.settings,
+            FakeHugePages(),
             sleep=self._sleep,
             monotonic=lambda: self.now,
         )
@@ -363,6 +365,91 @@ def test_remove_keeps_a_cgroup_parent_it_did_not_create(world: World) -> None:
     assert not world.cgroups.exists(f"/kubepods/podB/pycrio-{sid}")
 
 
+KUBELET_HIERARCHIES = ("cpu,cpuacct", "memory", "pids")  # not name=systemd
+
+
+def test_remove_keeps_a_kubelet_tree_made_in_some_hierarchies_only(world: World) -> None:
+    kubelet = "/kubepods/burstable/podD"
+    world.cgroups.make(kubelet, KUBELET_HIERARCHIES)
+    kubelets = {h: set(world.cgroups.trees[h]) for h in KUBELET_HIERARCHIES}
+    sid = world.svc.run(pod(cgroup_parent=kubelet))
+    sb = world.svc.status(sid)
+    # In name=systemd pycrio made the whole path; elsewhere only the infra cgroup.
+    assert sb.cgroup_dirs == {
+        **{h: [sb.cgroup_path] for h in KUBELET_HIERARCHIES},
+        "name=systemd": ["/kubepods", "/kubepods/burstable", kubelet, sb.cgroup_path],
+    }
+    world.svc.update_resources(sid, {}, {"cpu_shares": "900", "memory_limit_in_bytes": str(64 << 20)})
+    assert world.cgroups.limits == {}  # the kubelet's pod cgroup: only recorded
+    world.svc.remove(sid)
+    assert {h: world.cgroups.trees[h] for h in KUBELET_HIERARCHIES} == kubelets
+    assert world.cgroups.trees["name=systemd"] == set()
+
+
+def test_what_pycrio_will_own_is_recorded_before_it_makes_it(world: World) -> None:
+    world.cgroups.make("/kubepods", KUBELET_HIERARCHIES)
+    seen: list[dict[str, list[str]]] = []
+    create = world.cgroups.create
+
+    def recording_create(path: str) -> dict[str, tuple[str, ...]]:
+        (doc,) = world.store.list(STATE_KIND).values()
+        seen.append(doc["cgroup_dirs"])
+        return create(path)
+
+    world.cgroups.create = recording_create  # type: ignore[method-assign]
+    sid = world.svc.run(pod(cgroup_parent="/kubepods/podE"))
+    infra = world.svc.status(sid).cgroup_path
+    assert seen == [
+        {
+            **{h: ["/kubepods/podE", infra] for h in KUBELET_HIERARCHIES},
+            "name=systemd": ["/kubepods", "/kubepods/podE", infra],
+        }
+    ]
+
+
+def test_a_parent_pycrio_made_is_removed_by_the_last_pod_under_it(world: World) -> None:
+    first = world.svc.run(pod("first", cgroup_parent="/made/by/pycrio"))
+    second = world.svc.run(pod("second", cgroup_parent="/made/by/pycrio"))
+    world.svc.remove(first)
+    assert world.cgroups.exists("/made/by/pycrio")
+    world.svc.remove(second)
+    assert world.cgroups.paths == set()
+
+
+def test_a_parent_another_pod_made_while_this_one_was_created_is_shared(world: World) -> None:
+    create = world.cgroups.create
+    raced: list[str] = []
+
+    def racing_create(path: str) -> dict[str, tuple[str, ...]]:
+        if not raced:  # the first pod's mkdir comes after the second pod made the parent
+            raced.append("")
+            raced[0] = world.svc.run(pod("second", cgroup_parent="/race/parent"))
+        return create(path)
+
+    world.cgroups.create = racing_create  # type: ignore[method-assign]
+    first = world.svc.run(pod("first", cgroup_parent="/race/parent"))
+    assert "/race/parent" in world.svc.status(first).cgroup_dirs["memory"]
+    world.svc.remove(raced[0])
+    world.svc.remove(first)
+    assert world.cgroups.paths == set()
+
+
+def test_a_record_from_before_per_hierarchy_ownership_removes_only_the_infra_cgroup(world: World) -> None:
+    world.cgroups.make("/kubepods/podF", KUBELET_HIERARCHIES)
+    sid = world.svc.run(pod(cgroup_parent="/kubepods/podF"))
+    infra = world.svc.status(sid).cgroup_path
+    doc = dict(world.store.get(STATE_KIND, sid) or {})
+    del doc["cgroup_dirs"]
+    world.store.put(STATE_KIND, sid, {**doc, "cgroup_created_from": "/kubepods", "cgroups_created": True})
+    restarted = world.service()
+    restarted.update_resources(sid, {}, {"cpu_shares": "900"})
+    restarted.remove(sid)
+    assert world.cgroups.limits == {}
+    assert infra not in world.cgroups.paths
+    assert world.cgroups.trees["name=systemd"] == {"/kubepods", "/kubepods/podF"}  # left, not known as ours
+    assert all("/kubepods/podF" in world.cgroups.trees[h] for h in KUBELET_HIERARCHIES)
+
+
 def test_a_busy_cgroup_fails_remove_and_a_retry_finishes_it(world: World) -> None:
     sid = world.svc.run(pod(cgroup_parent="/kubepods/podC"))
     busy = world.svc.status(sid).cgroup_path
@@ -454,6 +541,7 @@ def test_a_crash_during_creation_is_rolled_back_on_restart(
         world.cgroups,
         world.containers,
         world.settings,
+        FakeHugePages(),
     )
     target = {"after_infra_start": (world.infra, "start"), "during_add": (world.network, "setup")}
     if crash_point in target:

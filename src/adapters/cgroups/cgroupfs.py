@@ -1,15 +1,17 @@
 """The Cgroups port on cgroupfs: every v1 hierarchy under the root, or the unified v2 tree.
 
+Creation reports which directories it made in which hierarchy, so that a pod removes only its own.
 v1 cpuset cgroups start with empty cpuset.cpus/mems and refuse processes until they are filled, so each new
 level copies its parent's values (what runc does). Limits are written file by file; a refused write puts
 back the files already written, so a cgroup never keeps half of an update.
 """
 
-import contextlib
 import errno
 import os
+from collections.abc import Collection
 from pathlib import Path
 
+from domain.cgroup_paths import cgroup_levels
 from domain.errors import Internal, InvalidArgument
 from ports.cgroups import CgroupLimits
 
@@ -25,15 +27,25 @@ class CgroupFs:
     def unified(self) -> bool:
         return (self._root / "cgroup.controllers").exists()
 
-    def _hierarchies(self) -> list[Path]:
+    def _named(self) -> dict[str, Path]:
+        """Each hierarchy by name: "." for a v2 root; on v1 the mount's directory name ("cpu,cpuacct" for
+        both of its symlinks), with the unified tree of a hybrid host, which runc also joins."""
         if self.unified:
-            return [self._root]
-        seen: dict[str, Path] = {}
+            return {".": self._root}
+        named: dict[str, Path] = {}
         for entry in sorted(self._root.iterdir()):
-            if entry.name == "unified" or not entry.is_dir():
+            if not entry.is_dir():
                 continue
-            seen.setdefault(os.path.realpath(entry), entry)
-        return list(seen.values())
+            if entry.name == "unified" and not (entry / "cgroup.controllers").exists():
+                continue
+            named.setdefault(os.path.basename(os.path.realpath(entry)), entry)
+        return named
+
+    def _hierarchies(self) -> list[Path]:
+        return list(self._named().values())
+
+    def hierarchies(self) -> tuple[str, ...]:
+        return tuple(self._named())
 
     @staticmethod
     def _relative(path: str) -> str:
@@ -46,27 +58,44 @@ class CgroupFs:
         relative = self._relative(path)
         return all((h / relative).is_dir() for h in self._hierarchies())
 
-    def create(self, path: str) -> None:
-        relative = self._relative(path)
-        for hierarchy in self._hierarchies():
-            current = hierarchy
+    def missing(self, path: str) -> dict[str, tuple[str, ...]]:
+        levels = cgroup_levels(self._relative(path))
+        absent = {
+            name: tuple(level for level in levels if not (hierarchy / level.lstrip("/")).is_dir())
+            for name, hierarchy in self._named().items()
+        }
+        return {name: levels for name, levels in absent.items() if levels}
+
+    def create(self, path: str) -> dict[str, tuple[str, ...]]:
+        levels = cgroup_levels(self._relative(path))
+        made: dict[str, tuple[str, ...]] = {}
+        for name, hierarchy in self._named().items():
             cpuset = (hierarchy / "cpuset.cpus").exists()
-            for part in relative.split("/"):
-                current = current / part
-                with contextlib.suppress(FileExistsError):
+            mine = []
+            for level in levels:
+                current = hierarchy / level.lstrip("/")
+                try:
                     current.mkdir()
+                    mine.append(level)
+                except FileExistsError:
+                    pass
                 if cpuset:
                     # Also for levels that exist: another pod may have made one a moment ago and not filled
                     # it yet.
                     _inherit_cpuset(current)
+            if mine:
+                made[name] = tuple(mine)
+        return made
 
     def procs_files(self, path: str) -> list[str]:
         relative = self._relative(path)
         return [str(h / relative / "cgroup.procs") for h in self._hierarchies()]
 
-    def remove(self, path: str) -> None:
+    def remove(self, path: str, hierarchies: Collection[str] | None = None) -> None:
         relative = self._relative(path)
-        for hierarchy in self._hierarchies():
+        for name, hierarchy in self._named().items():
+            if hierarchies is not None and name not in hierarchies:
+                continue
             target = hierarchy / relative
             try:
                 target.rmdir()
@@ -104,7 +133,10 @@ class CgroupFs:
             ("cpuset.cpus", limits.cpuset_cpus),
             ("cpuset.mems", limits.cpuset_mems),
         ]
-        return [(self._v1_file(relative, name), str(value)) for name, value in wanted if value]
+        files = [(self._v1_file(relative, name), str(value)) for name, value in wanted if value]
+        for page, limit in limits.hugepage_limits:
+            files.append((self._v1_file(relative, f"hugetlb.{page}.limit_in_bytes"), str(limit)))
+        return files
 
     def _v1_file(self, relative: str, name: str) -> Path:
         controller = name.split(".", 1)[0]
@@ -129,6 +161,8 @@ class CgroupFs:
             files.append((directory / "cpuset.cpus", limits.cpuset_cpus))
         if limits.cpuset_mems:
             files.append((directory / "cpuset.mems", limits.cpuset_mems))
+        for page, limit in limits.hugepage_limits:
+            files.append((directory / f"hugetlb.{page}.max", str(limit)))
         for name, value in limits.unified:
             if not name or "/" in name or name.startswith("."):
                 raise InvalidArgument(f"unified: {name!r} is not a cgroup file name")

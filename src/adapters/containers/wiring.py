@@ -17,6 +17,7 @@ from app.config import Config
 from domain.containers import ContainerService, RuntimeHandler
 from domain.images import ImageService
 from domain.sandboxes import SandboxService
+from ports.hugepages import HugePages
 from ports.state_store import StateStore
 
 
@@ -26,6 +27,7 @@ def build_container_service(
     sandboxes: SandboxService,
     images: ImageService,
     pod_containers: ServicePodContainers,
+    hugepages: HugePages,
 ) -> ContainerService:
     run_dir = Path(config.runtime.run_dir)
     systemd = config.runtime.cgroup_driver == "systemd"
@@ -56,6 +58,7 @@ def build_container_service(
         runtimes=runtimes,
         default_runtime=config.runtime.default_runtime,
         host=read_host_facts(config.runtime.cgroup_driver),
+        hugepages=hugepages,
         create_timeout=config.runtime.subprocess_timeout,
     )
     service.restore()

@@ -28,7 +28,10 @@ class ImageHandlers:
 
     def PullImage(self, request: pb.PullImageRequest, context: grpc.ServicerContext) -> pb.PullImageResponse:
         image_id = self._service.pull(
-            _image_name(request.image), _auth(request), timeout=context.time_remaining()
+            _image_name(request.image),
+            _auth(request),
+            timeout=context.time_remaining(),
+            namespace=_pod_namespace(request),
         )
         return pb.PullImageResponse(image_ref=image_id)
 
@@ -99,6 +102,13 @@ def _image_name(spec: pb.ImageSpec) -> str:
     if not name:
         raise InvalidArgument("no image specified")
     return name
+
+
+def _pod_namespace(request: pb.PullImageRequest) -> str:
+    """The pod's namespace when the kubelet sent its sandbox config (it may choose the signature policy)."""
+    if not request.HasField("sandbox_config") or not request.sandbox_config.HasField("metadata"):
+        return ""
+    return str(request.sandbox_config.metadata.namespace)
 
 
 def _auth(request: pb.PullImageRequest) -> RegistryAuth | None:

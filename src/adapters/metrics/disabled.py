@@ -14,6 +14,9 @@ class DiscardedMetrics:
     def image_pull_finished(self, succeeded: bool, reason: str = "") -> None:
         pass
 
+    def image_pull_trust(self, outcome: str) -> None:
+        pass
+
     def container_oom_killed(self) -> None:
         pass
 

@@ -48,6 +48,12 @@ class PrometheusMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self._pull_trust = Counter(
+            "pycrio_image_pulls_signature_decisions",
+            "Signature policy decisions on pulls: verified, rejected, accepted_without_signature.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._ooms = Counter(
             "pycrio_containers_oom_killed",
             "Containers killed by the kernel's OOM killer.",
@@ -73,6 +79,9 @@ class PrometheusMetrics:
             self._pull_successes.inc()
         else:
             self._pull_failures.labels(reason or "unknown").inc()
+
+    def image_pull_trust(self, outcome: str) -> None:
+        self._pull_trust.labels(outcome).inc()
 
     def container_oom_killed(self) -> None:
         self._ooms.inc()

@@ -12,6 +12,7 @@ import grpc
 
 from ports.metrics import RuntimeMetrics
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
+from ports.signatures import SigstoreSignature
 
 
 class MeteredRegistry:
@@ -24,6 +25,14 @@ class MeteredRegistry:
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         return self._count(self._registry.open_blob(image, blob, auth))
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        return self._registry.extension_signatures(image, auth)
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        return self._registry.signature_attachments(image, auth)
 
     def _count(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:

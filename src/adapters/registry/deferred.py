@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
+from ports.signatures import SigstoreSignature
 
 
 class DeferredRegistry:
@@ -30,6 +31,14 @@ class DeferredRegistry:
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         return self._registry().open_blob(image, blob, auth)
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        return self._registry().extension_signatures(image, auth)
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        return self._registry().signature_attachments(image, auth)
 
     @property
     def built(self) -> bool:

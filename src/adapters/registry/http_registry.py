@@ -8,7 +8,10 @@ from the source that resolved it, hashing and counting as it goes, and resumes w
 connection drops mid-blob.
 """
 
+import base64
+import binascii
 import hashlib
+import json
 import ssl
 import threading
 import time
@@ -51,12 +54,15 @@ from domain.manifests import (
 )
 from domain.registries_conf import PullSource, RegistriesConf
 from ports.registry import Descriptor, Platform, RegistryAuth, ResolvedImage
+from ports.signatures import MAX_SIGNATURE_BYTES, MAX_SIGNATURES, SigstoreSignature
 
 _log = structlog.get_logger("pycrio.registry")
 
 # containerd refuses manifests above 4 MiB; configs are small JSON documents too.
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_CONFIG_BYTES = 8 << 20
+# containers/image's limit for a signature API answer.
+MAX_SIGNATURE_LIST_BYTES = 4 << 20
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
@@ -110,6 +116,7 @@ class HttpRegistry:
         self._lock = threading.Lock()
         self._schemes: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, Challenge] = {}
+        self._signature_api: dict[tuple[str, bool], bool] = {}
         self._source_insecure: dict[str, bool] = {}
         self._tokens = TokenCache()
 
@@ -158,13 +165,83 @@ class HttpRegistry:
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         check_digest(blob.digest)
+        source, session = self._source_session(image, auth)
+        return self._open_blob(session, source, blob)
+
+    def _source_session(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> tuple[ImageReference, _Session]:
+        """The source that resolved `image` and a session on it (insecure as it was when resolved)."""
         source = parse(image.source)
         with self._lock:
             insecure = self._source_insecure.get(image.source)
         if insecure is None:
             insecure = self._load_conf().insecure_host(source.registry)
-        session = _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
-        return self._open_blob(session, source, blob)
+        return source, _Session(source.registry, insecure, credentials_from(auth), _pull_scope(source))
+
+    def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
+        source, session = self._source_session(image, auth)
+        digest = image.index_digest or image.manifest_digest
+        what = f"fetching signatures of {source.name}@{digest}"
+        try:
+            if not self._supports_signatures(session):
+                return None
+            response = self._request(
+                session, "GET", f"/extensions/v2/{source.path}/signatures/{digest}", {}, stream=True
+            )
+            try:
+                _check_status(response, f"signatures of {digest}")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_SIGNATURE_LIST_BYTES:
+                        raise _SourceFailure(
+                            "bad_content", f"signature list larger than {MAX_SIGNATURE_LIST_BYTES}"
+                        )
+            except httpx.HTTPError as err:
+                raise _SourceFailure("unavailable", f"reading signatures: {describe(err)}") from None
+            finally:
+                response.close()
+            return _extension_signatures(bytes(body))
+        except _SourceFailure as failure:
+            raise _final_error(what, [(source.name, failure)]) from None
+
+    def _supports_signatures(self, session: _Session) -> bool:
+        """Whether the registry announces the signature API (`X-Registry-Supports-Signatures: 1` on /v2/)."""
+        key = (session.host, session.insecure)
+        with self._lock:
+            known = self._signature_api.get(key)
+        if known is None:
+            response = self._request(session, "GET", "/v2/", {})
+            known = response.headers.get("X-Registry-Supports-Signatures", "") == "1"
+            response.close()
+            with self._lock:
+                self._signature_api[key] = known
+        return known
+
+    def signature_attachments(
+        self, image: ResolvedImage, auth: RegistryAuth | None
+    ) -> list[SigstoreSignature]:
+        source, session = self._source_session(image, auth)
+        algorithm, _, hex_part = (image.index_digest or image.manifest_digest).partition(":")
+        tag = f"{algorithm}-{hex_part}.sig"
+        try:
+            try:
+                body, _, _ = self._fetch_manifest(session, source.path, tag, "")
+            except _SourceFailure as failure:
+                if failure.kind == "not_found":
+                    return []
+                raise
+            layers = _attachment_layers(body, tag)
+            signatures = []
+            for layer in layers:
+                data = b"".join(self._stream_blob(session, source.path, layer))
+                signatures.append(SigstoreSignature(layer.media_type, data, dict(layer.annotations)))
+            return signatures
+        except _SourceFailure as failure:
+            raise _final_error(
+                f"fetching sigstore signatures {source.name}:{tag}", [(source.name, failure)]
+            ) from None
 
     def _open_blob(self, session: _Session, source: ImageReference, blob: Descriptor) -> Iterator[bytes]:
         try:
@@ -474,6 +551,46 @@ def _parse(body: bytes, media_type: str) -> ImageManifest | ImageIndex:
         return parse_manifest(body, media_type)
     except Internal as err:
         raise _SourceFailure("bad_content", str(err)) from None
+
+
+def _extension_signatures(body: bytes) -> list[bytes]:
+    """The simple-signing blobs of a signature API answer: {"signatures": [{"schemaVersion": 2,
+    "type": "atomic", "content": <base64>}, ...]}; other kinds are skipped, as containers/image does."""
+    try:
+        entries = json.loads(body).get("signatures") or []
+        blobs = [
+            base64.b64decode(entry["content"], validate=True)
+            for entry in entries
+            if entry.get("schemaVersion") == 2 and entry.get("type") == "atomic"
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as err:
+        raise _SourceFailure("bad_content", f"signature list: {err}") from None
+    if len(blobs) > MAX_SIGNATURES or any(len(blob) > MAX_SIGNATURE_BYTES for blob in blobs):
+        raise _SourceFailure("bad_content", f"signature list: more than {MAX_SIGNATURES} or too large")
+    return blobs
+
+
+def _attachment_layers(body: bytes, tag: str) -> list[Descriptor]:
+    """The layers of a sigstore attachment manifest (an OCI image manifest), bounded in number and size."""
+    try:
+        document = json.loads(body)
+        layers = [
+            Descriptor(
+                str(raw["mediaType"]),
+                check_digest(str(raw["digest"])),
+                int(raw["size"]),
+                {str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
+            )
+            for raw in document.get("layers") or []
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidArgument) as err:
+        raise _SourceFailure("bad_content", f"sigstore attachment manifest {tag}: {err}") from None
+    if len(layers) > MAX_SIGNATURES:
+        raise _SourceFailure("bad_content", f"{tag}: more than {MAX_SIGNATURES} signatures")
+    for layer in layers:
+        if not 0 <= layer.size <= MAX_SIGNATURE_BYTES:
+            raise _SourceFailure("bad_content", f"{tag}: signature {layer.digest} has {layer.size} bytes")
+    return layers
 
 
 def _digest_of(data: bytes, like: str) -> str:

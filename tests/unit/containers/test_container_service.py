@@ -8,6 +8,7 @@ import pytest
 from domain.capabilities import capabilities_from_mask
 from domain.container_config import (
     ContainerConfig,
+    HugepageLimit,
     ImageConfig,
     Mount,
     NamespaceMode,
@@ -38,6 +39,7 @@ from tests.fakes.bundles import InMemoryBundles
 from tests.fakes.container_monitor import FakeContainerMonitor
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
 from tests.fakes.host_files import FakeHostFiles
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.oci_runtime import FakeOciRuntime
 from tests.fakes.sandbox_lookup import FakeSandboxLookup
 from tests.fakes.state_store import InMemoryStateStore
@@ -71,6 +73,7 @@ class World:
     monitor: FakeContainerMonitor
     clock: FakeClock
     sandbox: SandboxFacts
+    hugepages: FakeHugePages = dataclasses.field(default_factory=FakeHugePages)
 
     def restarted(self) -> ContainerService:
         """A new service over the same store and host (a daemon restart)."""
@@ -90,6 +93,7 @@ def make_service(world: "World") -> ContainerService:
         runtimes={"runc": RuntimeHandler(world.runtime)},
         default_runtime="runc",
         host=HOST,
+        hugepages=world.hugepages,
         now_ns=world.clock.now_ns,
         sleep=world.clock.sleep,
         monotonic=world.clock.monotonic,
@@ -328,6 +332,8 @@ def test_exec_sync(world: World) -> None:
     assert world.service.exec_sync(cid, ["sleep", "100"], 1).timed_out
     with pytest.raises(InvalidArgument):
         world.service.exec_sync(cid, [], 1)
+    with pytest.raises(InvalidArgument, match=r"cmd\[0\]"):
+        world.service.exec_sync(cid, ["", "x"], 1)
 
 
 def test_update_resources(world: World) -> None:
@@ -339,6 +345,34 @@ def test_update_resources(world: World) -> None:
     with pytest.raises(InvalidArgument, match="memory_limit_in_bytes"):
         world.service.update_resources(cid, Resources(memory_limit_in_bytes=5))
     assert world.service.status(cid).resources.memory_limit_in_bytes == 128 << 20
+
+
+KUBELET_HUGEPAGES = (HugepageLimit("2MB", 0), HugepageLimit("1GB", 0))  # every size the node has, limit 0
+
+
+@pytest.mark.parametrize(
+    ("controller", "sizes", "kept"),
+    [
+        (False, {"2MB", "1GB"}, []),  # a v1 hybrid host: hugetlb only in the cgroup2 tree
+        (True, {"2MB"}, [{"pageSize": "2MB", "limit": 0}]),  # no 1GB pages in this kernel
+        (True, {"2MB", "1GB"}, [{"pageSize": "2MB", "limit": 0}, {"pageSize": "1GB", "limit": 0}]),
+    ],
+)
+def test_hugepage_limits_reach_the_runtime_only_where_it_can_set_them(
+    world: World, controller: bool, sizes: set[str], kept: list[dict[str, object]]
+) -> None:
+    world.hugepages = FakeHugePages(controller, frozenset(sizes))
+    service = world.restarted()
+    cid = service.create("sb1", config(resources=Resources(hugepage_limits=KUBELET_HUGEPAGES)))
+    assert world.bundles.read(world.bundles.path(cid))["linux"]["resources"].get("hugepageLimits", []) == kept
+    service.start(cid)
+    service.update_resources(
+        cid, Resources(memory_limit_in_bytes=64 << 20, hugepage_limits=KUBELET_HUGEPAGES)
+    )
+    assert world.runtime.machine.containers[cid].resources.get("hugepageLimits", []) == kept
+    assert service.status(cid).resources.hugepage_limits == KUBELET_HUGEPAGES  # what was asked is reported
+    with pytest.raises(InvalidArgument, match="page_size"):
+        service.update_resources(cid, Resources(hugepage_limits=(HugepageLimit("2M", 0),)))
 
 
 def test_update_resources_failure_restores_the_old_limits(world: World) -> None:
@@ -502,7 +536,7 @@ def test_status_does_not_wait_behind_a_stop(world: World) -> None:
 def test_a_fully_populated_container_survives_its_json_document() -> None:
     import json
 
-    from domain.container_config import Device, HugepageLimit, Mount, Propagation, SecurityProfile
+    from domain.container_config import Device, Mount, Propagation, SecurityProfile
     from domain.container_config import ProfileType as PT
     from domain.containers import Container
 

@@ -35,7 +35,11 @@ from domain.oci_spec import (
 )
 
 # Root's bounding set on this kind of machine: everything but CAP_SYS_RESOURCE.
-HOST = HostFacts(bounding_capabilities=capabilities_from_mask(0x1FFFEFFFFFF), min_oom_score_adj=0)
+HOST = HostFacts(
+    bounding_capabilities=capabilities_from_mask(0x1FFFEFFFFFF),
+    min_oom_score_adj=0,
+    hugepage_sizes=frozenset({"2MB", "1GB"}),
+)
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/false\nnobody:x:65534:65534::/:/x\n"
 GROUP = "root:x:0:\nwww:x:33:\nstaff:x:50:www,other\naudio:x:29:www\nnogroup:x:65534:\n"
 SANDBOX = SandboxFacts(
@@ -536,6 +540,16 @@ def test_resources_map_to_linux_resources() -> None:
     assert linux["cpu"] == {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"}
     assert linux["memory"] == {"limit": 64 << 20, "swap": 64 << 20}
     assert linux["hugepageLimits"] == [{"pageSize": "2MB", "limit": 4 << 20}]
+
+
+def test_hugepage_limits_for_sizes_the_runtime_cannot_set_are_left_out() -> None:
+    r = Resources(
+        hugepage_limits=(HugepageLimit("2MB", 0), HugepageLimit("1GB", 0), HugepageLimit("64KB", 0))
+    )
+    linux = resources_of(r, host=dataclasses.replace(HOST, hugepage_sizes=frozenset({"1GB"})))
+    assert linux["linux"]["resources"]["hugepageLimits"] == [{"pageSize": "1GB", "limit": 0}]
+    none = resources_of(r, host=dataclasses.replace(HOST, hugepage_sizes=frozenset()))
+    assert "hugepageLimits" not in none["linux"]["resources"]
 
 
 def test_cgroups_path_per_driver() -> None:

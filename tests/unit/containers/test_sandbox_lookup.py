@@ -8,6 +8,7 @@ from domain.errors import FailedPrecondition, NotFound
 from domain.sandbox_model import NamespaceMode, NamespaceOptions, SandboxConfig, SandboxMetadata
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
 from tests.fakes.network import FakeNetwork
@@ -26,6 +27,7 @@ def make_sandboxes() -> SandboxService:
         FakeCgroups(),
         ServicePodContainers(),
         settings,
+        FakeHugePages(),
     )
 
 
