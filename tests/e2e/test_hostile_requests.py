@@ -9,7 +9,6 @@ The daemon has a private CNI bridge (`pcesc0`, 10.93.0.0/24) and cgroups under `
 """
 
 import contextlib
-import json
 import stat
 import subprocess
 import uuid
@@ -22,27 +21,17 @@ import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
-from tests.contract.container_host import TEST_CGROUP, remove_cgroups, remove_test_root_if_empty
+from tests.contract.container_host import remove_cgroups, remove_test_root_if_empty
 from tests.cri_client import CriClient
 from tests.e2e.containers_support import (
     container_config,
     pod_config,
     run_container,
-    seed_busybox_image,
+    start_private_daemon,
     wait_until,
 )
 from tests.e2e.daemon import Daemon
 
-SUBNET = "10.93.0.0/24"
-CNI_CONF = {
-    "cniVersion": "1.0.0",
-    "name": "pctest-hostile",
-    "plugins": [
-        {"type": "bridge", "bridge": "pcesc0", "isGateway": True, "ipMasq": False,
-         "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET}]], "dataDir": "@DATA@"}},
-        {"type": "loopback"},
-    ],
-}  # fmt: skip
 HOST_NETWORK = {
     "security_context": pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE))
 }
@@ -81,19 +70,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     work = tmp_path_factory.mktemp("pctest-hostile")
-    seed_busybox_image(work / "pycrio" / "root", work)
-    (work / "net.d").mkdir()
-    text = json.dumps(CNI_CONF).replace("@DATA@", str(work / "ipam"))
-    (work / "net.d" / "10-pctest-hostile.conflist").write_text(text)
-    parent = f"/{TEST_CGROUP}/hostile-{uuid.uuid4().hex[:6]}"
-    daemon = Daemon(
-        work / "pycrio",
-        [
-            f'network.cni_conf_dir="{work / "net.d"}"',
-            f'pods.default_cgroup_parent="{parent}"',
-            f'runtime.runtimes.runc.root="{work / "runc"}"',
-        ],
-    ).start()
+    daemon, parent = start_private_daemon(work, "hostile", bridge="pcesc0", subnet="10.93.0.0/24")
     env = Env(daemon, daemon.client, work, work / "logs", work / "ipam")
     env.logs.mkdir()
     try:

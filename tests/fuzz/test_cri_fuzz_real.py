@@ -9,28 +9,24 @@ mount or cgroup, and nothing created outside the daemon's dirs and the scratch d
 More examples: PYCRIO_FUZZ_REAL_EXAMPLES=200.
 """
 
-import json
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.cri.generated import api_pb2 as pb
-from tests.contract.container_host import TEST_CGROUP, cgroup_dirs, remove_cgroups, remove_test_root_if_empty
+from tests.contract.container_host import cgroup_dirs, remove_cgroups, remove_test_root_if_empty
 from tests.cri_client import CriClient
-from tests.e2e.containers_support import seed_busybox_image
-from tests.e2e.daemon import Daemon
-from tests.fuzz.messages import METHODS, Known, request_for
-from tests.fuzz.test_cri_fuzz import SEED, call, check, clean_up, remember
+from tests.e2e.containers_support import start_private_daemon
+from tests.fuzz.messages import Known
+from tests.fuzz.sequences import clean_up, fuzz_settings, run_sequence
 
 BUDGET = 60.0
-SUBNET = "10.94.0.0/24"
 SAFE_COMMANDS = [["/bin/true"], ["/bin/echo", "fuzz"], ["/bin/sleep", "1000"], ["/bin/sh", "-c", "exit 3"]]
 # Paths a request may name that did not exist before; none may exist after.
 WATCHED = ["/data", "/var/log/pods/x", "/tmp/relative", "/proc/sys/kernel/fuzz", "/etc/fuzz", "/a", "/b"]
@@ -39,24 +35,8 @@ WATCHED = ["/data", "/var/log/pods/x", "/tmp/relative", "/proc/sys/kernel/fuzz",
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CriClient, Path, str]]:
     work = tmp_path_factory.mktemp("fuzz-real")
-    seed_busybox_image(work / "pycrio" / "root", work)
-    (work / "net.d").mkdir()
-    conf = {"cniVersion": "1.0.0", "name": "pctest-fuzz",
-            "plugins": [{"type": "bridge", "bridge": "pcfuzz0", "isGateway": True, "ipMasq": False,
-                         "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET}]],
-                                  "dataDir": str(work / "ipam")}},
-                        {"type": "loopback"}]}  # fmt: skip
-    (work / "net.d" / "10-pctest-fuzz.conflist").write_text(json.dumps(conf))
-    parent = f"/{TEST_CGROUP}/fuzz-{uuid.uuid4().hex[:6]}"
     (work / "scratch").mkdir()
-    daemon = Daemon(
-        work / "pycrio",
-        [
-            f'network.cni_conf_dir="{work / "net.d"}"',
-            f'pods.default_cgroup_parent="{parent}"',
-            f'runtime.runtimes.runc.root="{work / "runc"}"',
-        ],
-    ).start()
+    daemon, parent = start_private_daemon(work, "fuzz", bridge="pcfuzz0", subnet="10.94.0.0/24")
     before = {path for path in WATCHED if os.path.lexists(path)}
     try:
         yield daemon.client, work, parent
@@ -110,34 +90,13 @@ def confined(request: Any, scratch: Path, parent: str) -> Any:
     return request
 
 
-@settings(
-    max_examples=int(os.environ.get("PYCRIO_FUZZ_REAL_EXAMPLES", "40")),
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-    database=None,
-)
+@fuzz_settings("PYCRIO_FUZZ_REAL_EXAMPLES", 40)
 @given(data=st.data())
 def test_random_calls_against_the_real_daemon(real: tuple[CriClient, Path, str], data: st.DataObject) -> None:
     client, work, parent = real
     scratch = work / "scratch"
     known = Known(log_directory=str(scratch / "logs"))
-    try:
-        seeds = [m for m in ("RunPodSandbox", "CreateContainer") if data.draw(st.booleans(), label="seeded")]
-        for _ in range(data.draw(st.integers(1, 6), label="calls")):
-            service, method = (
-                data.draw(st.sampled_from(METHODS), label="rpc") if not seeds else SEED[seeds.pop(0)]
-            )
-            request = request_for(data.draw, method.input_type, known, allow_huge=False,
-                                  force_plausible=method.name in SEED)  # fmt: skip
-            request = confined(request, scratch, parent)
-            answer, elapsed = call(client, service, method.name, request, BUDGET)
-            check(service, method.name, request, answer, elapsed, BUDGET)
-            remember(method.name, answer, known)
-    finally:
-        clean_up(client)
+    run_sequence(client, data, known, calls=6, budget=BUDGET, allow_huge=False,
+                 confine=lambda request: confined(request, scratch, parent))  # fmt: skip
     assert not client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
     assert not client.runtime.ListContainers(pb.ListContainersRequest()).containers
