@@ -39,6 +39,7 @@ from domain.oci_spec import (
     SpecInputs,
     build_spec,
     check_mount_destinations,
+    nested_mount_points,
     resources_to_oci,
     settable_hugepage_sizes,
     stop_signal,
@@ -100,6 +101,8 @@ class Container:
     # One entry per config mount: the image id an image volume resolved to ("" for other mounts).
     image_volume_ids: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
+    # Host paths runc would make for nested mounts and that did not exist: removed when the create fails.
+    mount_points_made: list[str] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
@@ -400,6 +403,12 @@ class ContainerService:
             )
         )
         container.spec = spec
+        # Mount points runc may make inside bind-mounted host directories: removed again if this fails.
+        container.mount_points_made = [
+            path
+            for path in nested_mount_points(spec.get("mounts", []))
+            if self._host_files.resolve(path) is None
+        ]
         check_caller()
         container.bundle = str(self._bundles.write(container.id, spec))
         check_caller()
@@ -473,6 +482,10 @@ class ContainerService:
             log_path_from_request=bool(container.log_path),
         )
 
+    def _remove_mount_points(self, container: Container) -> None:
+        for path in reversed(container.mount_points_made):
+            self._host_files.remove_if_empty(path)
+
     def _undo_create(self, container: Container, handler: RuntimeHandler | None) -> None:
         """Best effort: every step tolerates what was never done."""
         steps: list[Callable[[], None]] = []
@@ -480,6 +493,7 @@ class ContainerService:
             steps.append(lambda: handler.runtime.delete(container.id, force=True))
         steps += [
             lambda: self._monitor.cleanup(container.id),
+            lambda: self._remove_mount_points(container),
             lambda: self._bundles.remove(container.id),
             lambda: self._rootfs.remove(container.id),
             lambda: self._remove_image_volumes(container),

@@ -194,6 +194,29 @@ _PROC_MOUNTS_ALLOWED = frozenset(
 )
 
 
+def nested_mount_points(mounts: list[dict[str, Any]]) -> list[str]:
+    """Host paths runc will make for mounts whose destination lies inside an earlier bind mount: mounting
+    host dir H at /data and K at /data/sub/x makes H/sub and H/sub/x on the host. Outermost first."""
+    made: list[str] = []
+    for index, mount in enumerate(mounts):
+        destination = _normal(mount["destination"])
+        for earlier in reversed(mounts[:index]):
+            outer = _normal(earlier["destination"])
+            if earlier.get("type") != "bind" or not destination.startswith(outer.rstrip("/") + "/"):
+                continue
+            path = str(earlier["source"]).rstrip("/")
+            for part in destination[len(outer.rstrip("/")) + 1 :].split("/"):
+                path += "/" + part
+                if path not in made:
+                    made.append(path)
+            break
+    return made
+
+
+def _normal(path: str) -> str:
+    return "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+
+
 def check_mount_destinations(mounts: tuple[Mount, ...]) -> None:
     """Before anything is made for a container: every mount's destination is one runc can use."""
     for index, mount in enumerate(mounts):

@@ -21,3 +21,9 @@ class HostFiles(Protocol):
     def read_text(self, path: str) -> str | None:
         """A small text file (a seccomp profile), None when absent."""
         ...
+
+    def remove_if_empty(self, path: str) -> None:
+        """Remove an empty directory or empty regular file at `path` (not following a symlink); anything
+        else, or nothing there, stays as it is. For the mount points runc makes inside bind-mounted host
+        directories when a create that made them fails."""
+        ...

@@ -218,6 +218,22 @@ def test_a_mount_over_root_or_proc_is_refused_and_the_host_dir_stays_empty(
     assert list(host.iterdir()) == []
 
 
+def test_a_failed_create_leaves_no_mount_point_in_the_host_directories(
+    env: Env, pod: tuple[str, pb.PodSandboxConfig], tmp_path: Path
+) -> None:
+    outer, inner = tmp_path / "outer", tmp_path / "inner"
+    outer.mkdir()
+    inner.mkdir()
+    config = container_config("nested", ["/bin/true"])
+    config.mounts.append(pb.Mount(container_path="/data", host_path=str(outer)))
+    config.mounts.append(pb.Mount(container_path="/data/sub/x", host_path=str(inner)))
+    config.working_dir = "/etc/passwd"  # runc fails in the container's init, after the mounts
+    error = refused(env.client.runtime.CreateContainer, _create(pod, config))
+    assert error.code() != grpc.StatusCode.OK
+    assert list(outer.iterdir()) == [] and list(inner.iterdir()) == []
+    assert not env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+
+
 def test_a_pid_namespace_target_in_another_pod_is_refused(
     env: Env, pod: tuple[str, pb.PodSandboxConfig]
 ) -> None:

@@ -13,6 +13,7 @@ class FakeHostFiles:
         self.paths = paths or {}  # path -> what it resolves to (itself when not a symlink)
         self.devices = devices or {}
         self.files = files or {}
+        self.removed: list[str] = []  # what remove_if_empty was asked to remove, in order
 
     def resolve(self, path: str) -> str | None:
         return self.paths.get(path)
@@ -25,3 +26,7 @@ class FakeHostFiles:
 
     def read_text(self, path: str) -> str | None:
         return self.files.get(path)
+
+    def remove_if_empty(self, path: str) -> None:
+        self.removed.append(path)
+        self.paths.pop(path, None)

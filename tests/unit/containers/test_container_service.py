@@ -74,6 +74,9 @@ class World:
     clock: FakeClock
     sandbox: SandboxFacts
     hugepages: FakeHugePages = dataclasses.field(default_factory=FakeHugePages)
+    host_files: FakeHostFiles = dataclasses.field(
+        default_factory=lambda: FakeHostFiles(paths={"/data": "/data"})
+    )
 
     def restarted(self) -> ContainerService:
         """A new service over the same store and host (a daemon restart)."""
@@ -87,7 +90,7 @@ def make_service(world: "World") -> ContainerService:
         store=world.store,
         sandboxes=world.sandboxes,
         rootfs=world.rootfs,
-        host_files=FakeHostFiles(paths={"/data": "/data"}),
+        host_files=world.host_files,
         bundles=world.bundles,
         monitor=world.monitor,
         runtimes={"runc": RuntimeHandler(world.runtime)},

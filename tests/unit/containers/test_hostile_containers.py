@@ -75,6 +75,16 @@ def test_pid_target_must_be_a_container_of_the_same_pod(world: World) -> None:
     world.service.create("sb1", config(name="debugger", security=ok))
 
 
+def test_a_failed_create_removes_the_mount_points_runc_made_in_host_directories(world: World) -> None:
+    world.host_files.paths.update({"/srv": "/srv", "/data/existing": "/data/existing"})
+    mounts = (Mount("/in", "/data"), Mount("/in/sub/x", "/srv"), Mount("/in/existing/y", "/srv"))
+    world.monitor.create_delay_exceeded = True  # runc (through the monitor) fails after the mounts
+    with pytest.raises(DeadlineExceeded):
+        world.service.create("sb1", config(mounts=mounts))
+    assert world.host_files.removed == ["/data/existing/y", "/data/sub/x", "/data/sub"]
+    assert_nothing_left(world)
+
+
 @pytest.mark.parametrize("checks_passed", [0, 1, 2, 3, 4, 5])
 def test_a_caller_giving_up_between_any_two_steps_leaves_nothing(world: World, checks_passed: int) -> None:
     asked: list[bool] = []
