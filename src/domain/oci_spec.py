@@ -399,7 +399,8 @@ def _sysctls(inputs: SpecInputs) -> dict[str, str]:
     return result
 
 
-def _check_cpuset(name: str, value: str, highest: int) -> None:
+def check_cpuset(name: str, value: str, highest: int) -> None:
+    """A cpuset list (`0-3,5`): ranges in order, below the kernel's largest CPU or node number."""
     if not value:
         return
     if len(value) > 4096 or not _CPUSET.fullmatch(value):
@@ -440,7 +441,7 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
             f"it must be at least {MIN_MEMORY_LIMIT}"
         )
     for name, highest in (("cpuset_cpus", MAX_CPUS - 1), ("cpuset_mems", MAX_NUMA_NODES - 1)):
-        _check_cpuset(name, getattr(r, name), highest)
+        check_cpuset(name, getattr(r, name), highest)
     cpu: dict[str, Any] = {}
     if r.cpu_shares:
         cpu["shares"] = r.cpu_shares

@@ -151,6 +151,9 @@ def test_unlimited_resources_stay_unlimited_whatever_the_overhead() -> None:
         ({"cpuset_cpus": "0-"}, "resources.cpuset_cpus"),
         ({"cpuset_mems": "a"}, "resources.cpuset_mems"),
         ({"unified": {"../memory.max": "1"}}, "resources.unified"),
+        ({"cpu_quota": str(2**62)}, "resources.cpu_quota"),
+        ({"cpuset_cpus": "0-99999"}, "resources.cpuset_cpus"),
+        ({"cpuset_mems": "3-1"}, "resources.cpuset_mems"),
     ],
 )
 def test_values_no_cgroup_takes_are_invalid(resources: dict[str, Any], field: str) -> None:
