@@ -29,4 +29,5 @@ class FakeHostFiles:
 
     def remove_if_empty(self, path: str) -> None:
         self.removed.append(path)
-        self.paths.pop(path, None)
+        if not any(other.startswith(path + "/") for other in self.paths) and not self.files.get(path):
+            self.paths.pop(path, None)
