@@ -69,6 +69,12 @@ class RuntimeConfig:
     infra_init: str = "/usr/bin/catatonit"
     # Seconds a call to runc, conmon or a CNI plugin may take before it is killed.
     subprocess_timeout: float = 120.0
+    # OCI hook directories (cri-o's hooks_dir); a later directory's file replaces an earlier one's by name.
+    hooks_dir: list[str] = field(default_factory=lambda: ["/usr/share/containers/oci/hooks.d"])
+    # CDI spec directories (cri-o's cdi_spec_dirs); a device defined in a later directory wins.
+    cdi_spec_dirs: list[str] = field(default_factory=lambda: ["/etc/cdi", "/var/run/cdi"])
+    # Bytes a container's log may reach before conmon starts it afresh; negative = no limit, else >= 8192.
+    log_size_max: int = -1
 
 
 @dataclass
@@ -175,6 +181,11 @@ class Config:
         ):
             if seconds < 0:
                 raise ConfigError(f"{key}: must not be negative, got {seconds}")
+        if 0 <= self.runtime.log_size_max < 8192 or self.runtime.log_size_max >= 2**63:
+            raise ConfigError(
+                f"runtime.log_size_max: {self.runtime.log_size_max} must be negative (no limit) or 8192 "
+                "(conmon's read buffer) to 2^63-1"
+            )
         if not 0 <= self.streaming.port <= 65535:
             raise ConfigError(f"streaming.port: {self.streaming.port} is not a port number")
         return self

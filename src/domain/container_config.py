@@ -142,6 +142,7 @@ class ContainerConfig:
     resources: Resources = field(default_factory=Resources)
     security: SecurityContext = field(default_factory=SecurityContext)
     stop_signal: str = ""  # "SIGTERM" etc.; "" = runtime default
+    cdi_devices: tuple[str, ...] = ()  # fully qualified CDI device names (vendor.com/class=name)
 
 
 @dataclass(frozen=True)
@@ -181,3 +182,4 @@ class SandboxFacts:
     sysctls: tuple[tuple[str, str], ...] = ()
     host_network: bool = False
     host_ipc: bool = False
+    annotations: tuple[tuple[str, str], ...] = ()  # the pod's (OCI hooks match on them)

@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from domain import cdi
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
     AlreadyExists,
@@ -35,6 +36,7 @@ from domain.errors import (
 from domain.names import check_kube_name
 from domain.oci_spec import (
     SIGNALS,
+    HostDevice,
     HostFacts,
     SpecInputs,
     build_spec,
@@ -46,10 +48,12 @@ from domain.oci_spec import (
 )
 from domain.seccomp import choose_profile
 from ports.bundles import Bundles
+from ports.cdi_specs import CdiSpecs
 from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
 from ports.container_rootfs import ContainerRootfs
 from ports.host_files import HostFiles
 from ports.hugepages import HugePages
+from ports.oci_hooks import OciHooks
 from ports.oci_runtime import OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
@@ -186,6 +190,9 @@ class ContainerService:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         new_id: Callable[[], str] = lambda: secrets.token_hex(32),
+        cdi_specs: CdiSpecs | None = None,  # None: no CDI spec directories, every CDI device is unknown
+        oci_hooks: OciHooks | None = None,  # None: no hook directories
+        log_size_max: int = -1,  # bytes of a container's log before the monitor starts it afresh; -1 = none
     ) -> None:
         self._store = store
         self._sandboxes = sandboxes
@@ -201,6 +208,9 @@ class ContainerService:
         self._sleep = sleep
         self._monotonic = monotonic
         self._new_id = new_id
+        self._cdi_specs = cdi_specs
+        self._oci_hooks = oci_hooks
+        self._log_size_max = log_size_max
         self._containers: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # reserved name -> container id
         self._retries_waiting: dict[str, int] = {}  # container id -> identical creates waiting for it
@@ -363,6 +373,7 @@ class ContainerService:
         check_caller: Callable[[], None],
     ) -> None:
         config = container.config
+        cdi_edits, cdi_host_devices = self._cdi_edits(config)
         container.rootfs = self._rootfs.create(container.id, container.image_id)
         check_caller()
         passwd = self._rootfs.read_file(container.id, "/etc/passwd") or ""
@@ -400,6 +411,9 @@ class ContainerService:
                 host_devices=self._host_files.all_devices() if config.security.privileged else (),
                 seccomp_profile_text=profile_text,
                 target_pid_ns_path=self._target_pid_ns(config, container.sandbox_id),
+                oci_hooks=self._oci_hooks.load().hooks if self._oci_hooks is not None else (),
+                cdi_edits=cdi_edits,
+                cdi_host_devices=cdi_host_devices,
             )
         )
         container.spec = spec
@@ -417,6 +431,21 @@ class ContainerService:
             timeout=self._create_timeout,
         )
         container.pid = created.pid
+
+    def _cdi_edits(self, config: ContainerConfig) -> tuple[cdi.ResolvedEdits, dict[str, HostDevice]]:
+        """The CDI devices asked for (field and annotations), resolved against the spec files as they are
+        now, and the host's device nodes whose numbers the specs leave out."""
+        requested = cdi.requested_devices(config.cdi_devices, config.annotations)
+        if not requested:
+            return cdi.ResolvedEdits(), {}
+        specs = self._cdi_specs.load() if self._cdi_specs is not None else cdi.CdiSpecSet()
+        resolved = cdi.resolve(specs, requested)
+        found = {}
+        for source in resolved.device_sources():
+            device = self._host_files.device(source)
+            if device is not None:
+                found[source] = device
+        return resolved, found
 
     def _mount_image_volumes(self, container: Container) -> dict[int, str]:
         """Mount each image volume's image (read-only in the spec) and return the host directory to bind,
@@ -480,6 +509,7 @@ class ContainerService:
             tty=config.tty,
             systemd_cgroup=handler.systemd_cgroup,
             log_path_from_request=bool(container.log_path),
+            log_size_max=self._log_size_max,
         )
 
     def _remove_mount_points(self, container: Container) -> None:

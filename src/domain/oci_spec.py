@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from domain import seccomp
+from domain import cdi, seccomp
 from domain.capabilities import CapabilitySets, container_capabilities
 from domain.container_config import (
     ContainerConfig,
@@ -26,6 +26,7 @@ from domain.container_config import (
     SandboxFacts,
 )
 from domain.errors import InvalidArgument
+from domain.oci_hooks import OciHook, add_hooks
 from domain.users import ResolvedUser, resolve_user
 from ports.hugepages import HugePages
 
@@ -115,6 +116,10 @@ class SpecInputs:
     host_devices: tuple[HostDevice, ...] = ()
     seccomp_profile_text: str = ""  # a Localhost profile's contents
     target_pid_ns_path: str = ""  # PID mode TARGET: the target container's /proc/<pid>/ns/pid
+    oci_hooks: tuple[OciHook, ...] = ()  # from the hook directories; added when their conditions match
+    cdi_edits: cdi.ResolvedEdits = field(default_factory=cdi.ResolvedEdits)
+    # The host's device nodes that CDI edits leave the type or numbers of to the host, by host path.
+    cdi_host_devices: Mapping[str, HostDevice] = field(default_factory=dict)
 
 
 def stop_signal(config: ContainerConfig, image: ImageConfig) -> str:
@@ -612,4 +617,9 @@ def build_spec(inputs: SpecInputs) -> dict[str, Any]:
     }
     if any(n.get("type") == "uts" for n in linux["namespaces"]) and hostname:
         spec["hostname"] = hostname
+    # Extensions edit the finished spec, in cri-o's order: OCI hooks (matched against the container's and
+    # then the pod's annotations, and whether it has CRI mounts), then CDI devices.
+    hook_annotations = {**config.annotations, **dict(inputs.sandbox.annotations)}
+    add_hooks(spec, inputs.oci_hooks, hook_annotations, bool(config.mounts))
+    cdi.apply_edits(spec, inputs.cdi_edits, inputs.cdi_host_devices)
     return spec

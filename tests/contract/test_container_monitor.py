@@ -48,7 +48,9 @@ class Host:
     cgroup_parent: str
     created: list[str]
 
-    def create(self, command: list[str], memory_limit: int = 0, tty: bool = False) -> MonitoredCreate:
+    def create(
+        self, command: list[str], memory_limit: int = 0, tty: bool = False, log_size_max: int = -1
+    ) -> MonitoredCreate:
         container_id = unique_id()
         bundle = self.work / container_id
         make_bundle(bundle, self.rootfs, container_id, self.cgroup_parent, command, memory_limit, tty)
@@ -60,6 +62,7 @@ class Host:
             runtime_binary=self.runtime.binary,
             runtime_root=self.runtime.root,
             tty=tty,
+            log_size_max=log_size_max,
         )
         self.created.append(container_id)
         created = self.monitor.create(request, timeout=60)
@@ -209,6 +212,24 @@ def test_reopen_log_recreates_a_moved_log(host: Host) -> None:
         time.sleep(0.05)
     with pytest.raises(FailedPrecondition):
         host.monitor.reopen_log(request.container_id)
+
+
+def test_log_size_limit_starts_the_log_afresh_and_reopen_still_works(host: Host) -> None:
+    lines = "; ".join(f"echo line-{i:04d}-{'x' * 60}" for i in range(300))  # ~30 KiB of CRI log
+    request = host.create(["/bin/sh", "-c", f"{lines}; sleep {marker(6)}"], log_size_max=8192)
+    host.runtime.start(request.container_id)
+    log = Path(request.log_path)
+    for _ in range(400):
+        if "line-0299-" in log.read_text():
+            break
+        time.sleep(0.05)
+    text = log.read_text()
+    assert "line-0299-" in text, "the last line is written"
+    assert "line-0000-" not in text, "the start went when the file was started afresh"
+    assert 0 < log.stat().st_size <= 8192
+    log.rename(log.with_suffix(".1"))  # the kubelet's rotation
+    host.monitor.reopen_log(request.container_id)
+    assert log.exists()
 
 
 def test_tty_output_goes_to_the_log_as_stdout(host: Host) -> None:

@@ -5,15 +5,19 @@ written by the image store), so these tests need no registry. Pods use a private
 10.87.0.0/24) and cgroups under `pycrio-test-containers/`.
 """
 
+import contextlib
 import hashlib
 import io
 import json
+import subprocess
 import tarfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import grpc
 
 from adapters.cri.generated import api_pb2 as pb
 from adapters.state.file_store import AtomicFileStateStore
@@ -171,3 +175,25 @@ def log_lines(path: str) -> list[tuple[str, str]]:
         if tag == "F":
             lines.append((stream, pending.pop(stream)))
     return lines
+
+
+def remove_pods(client: CriClient, pod_ids: list[str]) -> None:
+    """Stop and remove each pod (and so its containers), whatever state it is in."""
+    for pod_id in pod_ids:
+        with contextlib.suppress(grpc.RpcError):
+            client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+        with contextlib.suppress(grpc.RpcError):
+            client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+
+
+def force_delete_runc_containers(root: Path) -> list[str]:
+    """Delete every container runc still knows under `root`; returns their ids (what was left behind)."""
+    listed = subprocess.run(
+        ["runc", "--root", str(root), "list", "-q"], capture_output=True, text=True, check=False
+    )
+    ids = listed.stdout.split()
+    for container_id in ids:
+        subprocess.run(
+            ["runc", "--root", str(root), "delete", "--force", container_id], capture_output=True, check=False
+        )
+    return ids

@@ -29,8 +29,10 @@ from tests.cri_client import CriClient
 from tests.e2e.containers_support import (
     IMAGE,
     container_config,
+    force_delete_runc_containers,
     log_lines,
     pod_config,
+    remove_pods,
     run_container,
     seed_busybox_image,
     status,
@@ -85,11 +87,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> 
     try:
         yield env
     finally:
-        for pod_id in env.pods:
-            with contextlib.suppress(grpc.RpcError):
-                env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
-            with contextlib.suppress(grpc.RpcError):
-                env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+        remove_pods(env.client, env.pods)
         listed: list[pb.Container] = []
         with contextlib.suppress(grpc.RpcError):
             listed = list(env.client.runtime.ListContainers(pb.ListContainersRequest()).containers)
@@ -97,7 +95,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> 
         # The daemon must have left nothing; whatever it did leave is found, then cleaned, then reported.
         run = work / "pycrio" / "run"
         left_files = [p for d in ("containers", "exits", "conmon", "attach") for p in (run / d).glob("*")]
-        left_runc = _force_delete_runc_containers(work / "runc")
+        left_runc = force_delete_runc_containers(work / "runc")
         left_mounts = _mounts_under(work)
         for point in sorted(left_mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
@@ -109,18 +107,6 @@ def env(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> 
         assert not left_files, f"container files left: {left_files}"
         assert not left_mounts, f"mounts left: {left_mounts}"
         assert not left, f"cgroups left: {left}"
-
-
-def _force_delete_runc_containers(root: Path) -> list[str]:
-    listed = subprocess.run(
-        ["runc", "--root", str(root), "list", "-q"], capture_output=True, text=True, check=False
-    )
-    ids = listed.stdout.split()
-    for container_id in ids:
-        subprocess.run(
-            ["runc", "--root", str(root), "delete", "--force", container_id], capture_output=True, check=False
-        )
-    return ids
 
 
 def _mounts_under(path: Path) -> list[str]:

@@ -14,6 +14,7 @@ class FakeContainerMonitor:
         self._runtime = runtime
         self._machine: FakeMachine = runtime.machine
         self._log_paths: dict[str, Path] = {}
+        self._log_size_max: dict[str, int] = {}
         self._exits: dict[str, ExitStatus] = {}
         self._alive: set[str] = set()
         self._sockets_dir = sockets_dir
@@ -22,8 +23,13 @@ class FakeContainerMonitor:
 
     def _write_log(self, container_id: str, stream: str, line: bytes) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000+00:00")
-        with self._log_paths[container_id].open("ab") as handle:
-            handle.write(f"{stamp} {stream} F ".encode() + line + b"\n")
+        entry = f"{stamp} {stream} F ".encode() + line + b"\n"
+        path = self._log_paths[container_id]
+        limit = self._log_size_max.get(container_id, -1)
+        if limit > 0 and path.exists() and path.stat().st_size + len(entry) > limit:
+            path.write_bytes(b"")  # conmon starts the file afresh rather than pass the limit
+        with path.open("ab") as handle:
+            handle.write(entry)
 
     def _record_exit(self, container: FakeContainer) -> None:
         assert container.exit_code is not None and container.finished_at is not None
@@ -40,6 +46,7 @@ class FakeContainerMonitor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
         self._log_paths[request.container_id] = log_path
+        self._log_size_max[request.container_id] = request.log_size_max
         self._runtime.create(request.container_id, request.bundle, request.bundle / "pidfile")
         with self._machine.lock:
             container = self._machine.containers[request.container_id]
@@ -89,5 +96,6 @@ class FakeContainerMonitor:
 
     def cleanup(self, container_id: str) -> None:
         self._log_paths.pop(container_id, None)
+        self._log_size_max.pop(container_id, None)
         self._exits.pop(container_id, None)
         self._alive.discard(container_id)

@@ -125,6 +125,8 @@ class ConmonMonitor:
             "--exit-dir", str(self._exits_dir),
             "-l", f"k8s-file:{request.log_path}",
         ]  # fmt: skip
+        if request.log_size_max >= 0:
+            args += ["--log-size-max", str(request.log_size_max)]
         if request.tty:
             args.append("-t")
         elif request.stdin:

@@ -38,4 +38,5 @@ class SandboxServiceLookup:
             sysctls=tuple(sorted(sb.config.sysctls.items())),
             host_network=options.host_network,
             host_ipc=options.host_ipc,
+            annotations=tuple(sorted(sb.config.annotations.items())),
         )

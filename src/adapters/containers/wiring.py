@@ -9,6 +9,8 @@ from adapters.conmon.monitor import ConmonMonitor
 from adapters.containers.image_rootfs import ImageServiceRootfs
 from adapters.containers.pod_containers import ServicePodContainers
 from adapters.containers.sandbox_lookup import SandboxServiceLookup
+from adapters.extensions.cdi_spec_dirs import DirectoryCdiSpecs
+from adapters.extensions.hook_dirs import DirectoryOciHooks
 from adapters.host.bundles import DirectoryBundles
 from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
@@ -43,6 +45,11 @@ def build_container_service(
         )
         for name, handler in config.runtime.runtimes.items()
     }
+    cdi_specs = DirectoryCdiSpecs(config.runtime.cdi_spec_dirs)
+    oci_hooks = DirectoryOciHooks(config.runtime.hooks_dir)
+    # Read once now so that broken spec and hook files are logged at start-up, not at the first create.
+    cdi_specs.load()
+    oci_hooks.load()
     service = ContainerService(
         store=store,
         sandboxes=SandboxServiceLookup(sandboxes),
@@ -60,6 +67,9 @@ def build_container_service(
         host=read_host_facts(config.runtime.cgroup_driver),
         hugepages=hugepages,
         create_timeout=config.runtime.subprocess_timeout,
+        cdi_specs=cdi_specs,
+        oci_hooks=oci_hooks,
+        log_size_max=config.runtime.log_size_max,
     )
     service.restore()
     pod_containers.bind(service)

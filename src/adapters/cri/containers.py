@@ -198,8 +198,6 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
                 image_sub_path=mount.image_sub_path,
             )
         )
-    if config.CDI_devices:
-        raise InvalidArgument("CDI_devices: CDI is not supported")
     return ContainerConfig(
         name=config.metadata.name,
         attempt=config.metadata.attempt,
@@ -212,6 +210,7 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
         devices=tuple(Device(d.container_path, d.host_path, d.permissions) for d in config.devices),
         labels=dict(config.labels),
         annotations=dict(config.annotations),
+        cdi_devices=tuple(device.name for device in config.CDI_devices),
         log_path=config.log_path,
         stdin=config.stdin,
         stdin_once=config.stdin_once,

@@ -2,6 +2,7 @@
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,12 +86,14 @@ class World:
         return service
 
 
-def make_service(world: "World") -> ContainerService:
+def make_service(
+    world: "World", host_files: FakeHostFiles | None = None, **extensions: Any
+) -> ContainerService:
     return ContainerService(
         store=world.store,
         sandboxes=world.sandboxes,
         rootfs=world.rootfs,
-        host_files=world.host_files,
+        host_files=host_files or world.host_files,
         bundles=world.bundles,
         monitor=world.monitor,
         runtimes={"runc": RuntimeHandler(world.runtime)},
@@ -100,6 +103,7 @@ def make_service(world: "World") -> ContainerService:
         now_ns=world.clock.now_ns,
         sleep=world.clock.sleep,
         monotonic=world.clock.monotonic,
+        **extensions,
     )
 
 
