@@ -8,7 +8,6 @@ nothing outside the daemon's directories is created, written or left behind.
 The daemon has a private CNI bridge (`pcesc0`, 10.93.0.0/24) and cgroups under `pycrio-test-containers/`.
 """
 
-import contextlib
 import stat
 import subprocess
 import uuid
@@ -26,6 +25,7 @@ from tests.cri_client import CriClient
 from tests.e2e.containers_support import (
     container_config,
     pod_config,
+    remove_pods,
     run_container,
     start_private_daemon,
     wait_until,
@@ -76,9 +76,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         yield env
     finally:
-        for pod_id in list(env.pods):
-            with contextlib.suppress(grpc.RpcError):
-                env.remove_pod(pod_id)
+        remove_pods(env.client, env.pods)
         listed = list(env.client.runtime.ListContainers(pb.ListContainersRequest()).containers)
         pods = list(env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items)
         daemon.stop()

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from adapters.cri.generated import api_pb2 as pb
 from tests.contract.container_host import cgroup_dirs, remove_cgroups, remove_test_root_if_empty
 from tests.cri_client import CriClient
-from tests.e2e.containers_support import start_private_daemon
+from tests.e2e.containers_support import force_delete_runc_containers, start_private_daemon
 from tests.fuzz.messages import Known
 from tests.fuzz.sequences import clean_up, fuzz_settings, run_sequence
 
@@ -46,15 +46,15 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CriClient, 
         subprocess.run(["ip", "link", "del", "pcfuzz0"], capture_output=True, check=False)
         mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                   if str(work) in line.split()[4]]  # fmt: skip
-        runc = subprocess.run(
-            ["runc", "--root", str(work / "runc"), "list", "-q"], capture_output=True, text=True
-        )
+        for point in sorted(mounts, key=len, reverse=True):  # cleaned first, then reported
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        runc = force_delete_runc_containers(work / "runc")
         cgroups = cgroup_dirs(parent[1:])
         nested = [c for c in cgroups if c.name != parent.rsplit("/", 1)[-1]]
         remove_cgroups(parent)
         remove_test_root_if_empty()
         assert mounts == [], f"mounts left: {mounts}"
-        assert runc.stdout.split() == [], f"runc containers left: {runc.stdout}"
+        assert runc == [], f"runc containers left: {runc}"
         assert nested == [], f"cgroups left: {nested}"
         assert {path for path in WATCHED if os.path.lexists(path)} == before
 
