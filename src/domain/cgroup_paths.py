@@ -34,8 +34,15 @@ def cgroupfs_parent(cgroup_parent: str) -> str:
     return "/" + "/".join(parts)
 
 
+def _check_length(parent: str) -> None:
+    """NAME_MAX per directory and PATH_MAX in all (the kernel counts bytes), before anything is made."""
+    if len(parent.encode()) > 4096 or any(len(p.encode()) > 255 for p in parent.split("/")):
+        raise InvalidArgument("cgroup_parent: a name longer than 255 bytes or a path longer than 4096")
+
+
 def infra_cgroup(driver: str, parent: str, sandbox_id: str) -> tuple[str, str]:
     """(path of the parent, path of the infra process's cgroup) for a driver."""
+    _check_length(parent)
     if driver == "systemd":
         expanded = expand_slice(parent)
         return expanded, f"{expanded.rstrip('/')}/pycrio-{sandbox_id}.scope"

@@ -41,6 +41,7 @@ from domain.oci_spec import (
     SpecInputs,
     build_spec,
     check_mount_destinations,
+    check_path_length,
     nested_mount_points,
     resources_to_oci,
     settable_hugepage_sizes,
@@ -812,9 +813,7 @@ def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:
         return ""
     if config.log_path.startswith("/") or ".." in config.log_path.split("/"):
         raise InvalidArgument(f"log_path: {config.log_path!r} must be relative to the sandbox log directory")
-    # NAME_MAX and PATH_MAX, in the bytes the kernel counts.
-    if len(config.log_path.encode()) > 4096 or any(len(p.encode()) > 255 for p in config.log_path.split("/")):
-        raise InvalidArgument("log_path: a name longer than 255 bytes or a path longer than 4096")
+    check_path_length("log_path", config.log_path)
     if not sandbox.log_directory:
         raise InvalidArgument("log_path: the sandbox has no log directory")
     return sandbox.log_directory.rstrip("/") + "/" + config.log_path

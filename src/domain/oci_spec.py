@@ -171,15 +171,23 @@ def environment(config: ContainerConfig, image: ImageConfig, hostname: str, home
 def working_dir(config: ContainerConfig, image: ImageConfig) -> str:
     cwd = config.working_dir or image.working_dir or "/"
     if not cwd.startswith("/"):
-        raise InvalidArgument(f"working_dir: {cwd!r} is not an absolute path")
+        raise InvalidArgument(f"working_dir: {cwd[:200]!r} is not an absolute path")
+    check_path_length("working_dir", cwd)
     return cwd
 
 
 def _check_container_path(field_name: str, path: str) -> None:
     if not path.startswith("/"):
-        raise InvalidArgument(f"{field_name}: {path!r} is not an absolute path")
+        raise InvalidArgument(f"{field_name}: {path[:200]!r} is not an absolute path")
     if ".." in path.split("/"):
-        raise InvalidArgument(f"{field_name}: {path!r} must not contain '..'")
+        raise InvalidArgument(f"{field_name}: {path[:200]!r} must not contain '..'")
+    check_path_length(field_name, path)
+
+
+def check_path_length(field_name: str, path: str) -> None:
+    """NAME_MAX per component and PATH_MAX in all, in the bytes the kernel counts."""
+    if len(path.encode()) > 4096 or any(len(p.encode()) > 255 for p in path.split("/")):
+        raise InvalidArgument(f"{field_name}: a name longer than 255 bytes or a path longer than 4096")
 
 
 # What runc lets a bind mount cover under /proc (lxcfs-style files); anything else there fails inside runc.

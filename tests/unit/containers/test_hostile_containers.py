@@ -34,6 +34,8 @@ __all__ = ["world"]
         ({"name": "x" * (1 << 20)}, "metadata.name: 1048576 characters"),
         ({"name": "a;b=c"}, "metadata.name"),
         ({"log_path": "é" * 200 + ".log"}, "log_path: a name longer than 255 bytes"),
+        ({"working_dir": "/" + "w" * 256}, "working_dir: a name longer than 255 bytes"),
+        ({"mounts": (Mount("/" + "m" * 256, "/data"),)}, r"mounts\[0\].container_path: a name longer"),
         ({"security": SecurityContext(run_as_username="²")}, "run_as_username"),
         ({"security": SecurityContext(run_as_username="١٢")}, "run_as_username"),
         ({"security": SecurityContext(run_as_username="1" * 5000)}, "run_as_username"),
