@@ -2,10 +2,11 @@
 
 from tests.fixtures.images import pushed_images, test_images
 from tests.fixtures.registry import basic_auth_registry, registry, tls_registry, token_auth_registry
-from tests.fixtures.stalling_registry import stalling_registry
+from tests.fixtures.stalling_registry import dripping_registry, stalling_registry
 
 __all__ = [
     "basic_auth_registry",
+    "dripping_registry",
     "pushed_images",
     "registry",
     "stalling_registry",

@@ -7,6 +7,7 @@ from pathlib import Path
 import grpc
 
 from adapters.cri.generated import api_pb2_grpc
+from ports.container_monitor import GRPC_MESSAGE_LIMIT
 
 
 @dataclass
@@ -20,7 +21,10 @@ class CriClient:
 
 
 def connect(socket_path: Path, wait: float = 15.0) -> CriClient:
-    channel = grpc.insecure_channel(f"unix://{socket_path}")
+    # The kubelet takes messages up to 16 MiB (gRPC's default is 4).
+    channel = grpc.insecure_channel(
+        f"unix://{socket_path}", options=[("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT)]
+    )
     grpc.channel_ready_future(channel).result(timeout=wait)
     return CriClient(
         channel, api_pb2_grpc.RuntimeServiceStub(channel), api_pb2_grpc.ImageServiceStub(channel)

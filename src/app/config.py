@@ -35,7 +35,11 @@ class GrpcConfig:
     listen: str = "unix:///run/pycrio/pycrio.sock"
     # Octal permission bits of the socket file.
     socket_mode: str = "0660"
+    # Threads kept for unary RPCs (Version, List*, Create*...): streams never take these.
     max_workers: int = 64
+    # Server-streaming RPCs (GetContainerEvents, Stream*) open at once, each on a thread of its own; more
+    # are refused with RESOURCE_EXHAUSTED.
+    max_streams: int = 64
     # Seconds in-flight RPCs may take to finish after SIGTERM.
     shutdown_grace: float = 10.0
 
@@ -90,6 +94,23 @@ class ImageConfig:
     pinned_images: list[str] = field(default_factory=list)
     # Seconds without a received byte after which a pull is cancelled.
     pull_progress_timeout: float = 60.0
+    # What a registry or an image may make pycrio read, store or wait for (docs/security.md, "Limits").
+    # Bytes of a manifest or an index; of an image config; of a token server's answer; of an error body
+    # (the rest of an error body is not read).
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    max_config_bytes: int = 8 * 1024 * 1024
+    max_token_bytes: int = 1024 * 1024
+    max_error_body_bytes: int = 64 * 1024
+    # Seconds one registry request for a manifest, index, config or token may take in all, however
+    # steadily the bytes come (the stall timeout alone lets a byte every few seconds through).
+    registry_request_deadline: float = 120.0
+    # Bytes one layer may expand to on disk, and how many times its compressed size (checked once it
+    # passes 64 MiB); bytes all layers of one pulled image may take together.
+    max_layer_bytes: int = 8 * 1024**3
+    max_layer_ratio: int = 100
+    max_image_bytes: int = 32 * 1024**3
+    # Bytes the image store's file system keeps free: an unpack that would go below stops cleanly.
+    min_free_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass
@@ -119,6 +140,8 @@ class StreamingConfig:
     token_ttl: float = 60.0
     # Seconds an idle stream stays open.
     idle_timeout: float = 4 * 3600.0
+    # Connections served at once (each holds a thread); more are answered 503 and closed.
+    max_connections: int = 256
 
 
 @dataclass
@@ -170,14 +193,25 @@ class Config:
             raise ConfigError("streaming.tls_cert and streaming.tls_key: set both or neither")
         for key, value in (
             ("grpc.max_workers", self.grpc.max_workers),
+            ("grpc.max_streams", self.grpc.max_streams),
             ("metrics.port", self.metrics.port),
             ("stats.events_queue_size", self.stats.events_queue_size),
+            ("streaming.max_connections", self.streaming.max_connections),
+            ("image.max_manifest_bytes", self.image.max_manifest_bytes),
+            ("image.max_config_bytes", self.image.max_config_bytes),
+            ("image.max_token_bytes", self.image.max_token_bytes),
+            ("image.max_error_body_bytes", self.image.max_error_body_bytes),
+            ("image.registry_request_deadline", self.image.registry_request_deadline),
+            ("image.max_layer_bytes", self.image.max_layer_bytes),
+            ("image.max_layer_ratio", self.image.max_layer_ratio),
+            ("image.max_image_bytes", self.image.max_image_bytes),
         ):
             if value <= 0:
                 raise ConfigError(f"{key}: must be positive, got {value}")
         for key, seconds in (
             ("stats.period", self.stats.period),
             ("stats.disk_usage_period", self.stats.disk_usage_period),
+            ("image.min_free_bytes", self.image.min_free_bytes),
         ):
             if seconds < 0:
                 raise ConfigError(f"{key}: must not be negative, got {seconds}")

@@ -51,6 +51,7 @@ from adapters.state.file_store import AtomicFileStateStore
 from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
+from adapters.storage.limits import UnpackLimits
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.oci_container_streams import OciContainerStreams
@@ -154,6 +155,7 @@ def _registry_read_timeout(config: Config) -> float:
 def _http_registry(config: Config) -> Registry:
     """Imported and built at the first pull (DeferredRegistry): httpx is not needed before."""
     from adapters.registry.http_registry import HttpRegistry
+    from adapters.registry.transport import RegistryLimits
 
     return HttpRegistry(
         registries_conf=_registries_conf_loader(config),
@@ -161,6 +163,13 @@ def _http_registry(config: Config) -> Registry:
         # pull ends as DEADLINE_EXCEEDED (pull_progress_timeout = 0 disables the watchdog, not the net).
         timeout=_registry_read_timeout(config),
         user_agent=f"pycrio/{package_version()}",
+        limits=RegistryLimits(
+            max_manifest_bytes=config.image.max_manifest_bytes,
+            max_config_bytes=config.image.max_config_bytes,
+            max_token_bytes=config.image.max_token_bytes,
+            max_error_body_bytes=config.image.max_error_body_bytes,
+            request_deadline=config.image.registry_request_deadline,
+        ),
     )
 
 
@@ -181,6 +190,7 @@ def _image_service(
         trust,
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
+        max_image_bytes=config.image.max_image_bytes,
         platform=host_platform(),
         search_registries=lambda: list(registries_conf().search_registries()),
     )
@@ -255,6 +265,10 @@ class Container(containers.DeclarativeContainer):
         root=providers.Callable(lambda c: Path(c.runtime.root) / "storage", config),
         state=state_store,
         command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+        limits=providers.Callable(
+            lambda c: UnpackLimits(c.image.max_layer_bytes, c.image.max_layer_ratio, c.image.min_free_bytes),
+            config,
+        ),
     )
     image_store = providers.Singleton(StateImageStore, state=state_store)
     # A container holds a root file system from create to remove: exactly while its image is in use.
@@ -327,6 +341,7 @@ class Container(containers.DeclarativeContainer):
         idle_timeout=providers.Callable(lambda c: c.streaming.idle_timeout, config),
         tls_cert=providers.Callable(lambda c: c.streaming.tls_cert, config),
         tls_key=providers.Callable(lambda c: c.streaming.tls_key, config),
+        max_connections=providers.Callable(lambda c: c.streaming.max_connections, config),
     )
     streaming_service = providers.Singleton(
         StreamingService,
@@ -425,6 +440,7 @@ class Container(containers.DeclarativeContainer):
         runtime_servicer=runtime_servicer,
         image_servicer=image_servicer,
         max_workers=providers.Callable(lambda c: c.grpc.max_workers, config),
+        max_streams=providers.Callable(lambda c: c.grpc.max_streams, config),
         observers=providers.List(runtime_metrics),
     )
 

@@ -6,7 +6,10 @@ whose exit nobody recorded. The exit of a running container is learnt from the m
 Every container is persisted through the StateStore before its first side effect (state "creating") so that
 a daemon that dies half-way through a create cleans up on restart. Names are reserved per sandbox; a kubelet
 retry of a create that already finished gets the same container back instead of "name is reserved".
-Work on one container holds that container's lock only; nothing holds a global lock across a subprocess.
+Work on one container holds that container's lock only; nothing holds a global lock across a subprocess,
+and no lock is held across a wait whose length a request chooses: a stop's grace period is waited out
+without the lock (RemoveContainer pre-empts it), and stop and remove do not queue behind a create that is
+still running (remove marks it abandoned, and the create undoes itself when it returns).
 """
 
 import dataclasses
@@ -61,6 +64,9 @@ from ports.state_store import StateStore
 
 _KIND = "containers"
 SIGKILL = 9
+# Timeouts from requests are clamped to this many seconds (docs/security.md): StopContainer's grace period
+# and ExecSync's timeout. A day is longer than any kubelet deadline; 2**62 would keep a thread forever.
+MAX_REQUEST_TIMEOUT = 24 * 3600.0
 
 
 class ContainerState(enum.Enum):
@@ -215,7 +221,9 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # reserved name -> container id
         self._retries_waiting: dict[str, int] = {}  # container id -> identical creates waiting for it
-        self._index_lock = threading.Lock()  # guards the three dicts above only
+        # Ids of creates still running whose container was removed meanwhile (they undo themselves).
+        self._abandoned: set[str] = set()
+        self._index_lock = threading.Lock()  # guards the dicts and the set above only
 
     # --- lookup -----------------------------------------------------------------------------------------
 
@@ -240,6 +248,30 @@ class ContainerService:
             if self._containers.get(container.id) is not container:
                 raise NotFound(f"container {id_or_prefix} not found")
             yield container
+
+    @contextmanager
+    def _locked_unless_creating(self, id_or_prefix: str, abandon: bool = False) -> Iterator[Container | None]:
+        """The container, locked; None when it is unknown or still being created. A create holds the lock for
+        as long as it takes, and stop and remove must not queue behind it; `abandon` makes the create undo
+        itself when it returns."""
+        try:
+            container = self._get(id_or_prefix)
+        except NotFound:
+            yield None
+            return
+        if not container.lock.acquire(blocking=False):
+            with self._index_lock:
+                creating = container.creating and self._containers.get(container.id) is container
+                if creating and abandon:
+                    self._abandoned.add(container.id)
+            if creating:
+                yield None
+                return
+            container.lock.acquire()  # held by a bounded step (start, a SIGKILL, an update)
+        try:
+            yield container if self._containers.get(container.id) is container else None
+        finally:
+            container.lock.release()
 
     @contextmanager
     def _locked_running(self, id_or_prefix: str) -> Iterator[Container]:
@@ -311,7 +343,12 @@ class ContainerService:
             self._persist(container)
             self._create_on_host(container, sandbox, handler, image.config, check_caller)
             check_caller()
-            container.creating = False
+            with self._index_lock:
+                abandoned = container.id in self._abandoned
+                self._abandoned.discard(container.id)
+                container.creating = abandoned
+            if abandoned:
+                raise FailedPrecondition(f"container {container.id} was removed while it was being created")
             container.created_at = self._now_ns()
             self._persist(container)
         except BaseException:
@@ -361,6 +398,7 @@ class ContainerService:
 
     def _release(self, container: Container) -> None:
         with self._index_lock:
+            self._abandoned.discard(container.id)
             self._containers.pop(container.id, None)
             if self._names.get(container.name) == container.id:
                 del self._names[container.name]
@@ -394,7 +432,10 @@ class ContainerService:
         profile_text = ""
         choice = choose_profile(config.security, self._host.seccomp_default_when_empty)
         if choice.localhost_path:
-            profile_text = self._host_files.read_text(choice.localhost_path) or ""
+            try:
+                profile_text = self._host_files.read_text(choice.localhost_path) or ""
+            except InvalidArgument as err:
+                raise InvalidArgument(f"seccomp.localhost_ref: {err}") from None
         spec = build_spec(
             SpecInputs(
                 container_id=container.id,
@@ -565,37 +606,55 @@ class ContainerService:
             self._refresh(container)  # a command that ends at once may already have exited
 
     def stop(self, container_id: str, timeout: float) -> None:
-        """Stop signal, then SIGKILL after `timeout` seconds. Stopping a stopped or unknown container is fine:
-        the CRI asks for that, and the kubelet retries stops of containers that are already gone."""
-        try:
-            self._get(container_id)
-        except NotFound:
-            return
-        with self._locked(container_id) as container:
+        """Stop signal, then SIGKILL after `timeout` seconds (at most MAX_REQUEST_TIMEOUT). Stopping a stopped
+        or unknown container is fine: the CRI asks for that, and the kubelet retries stops of containers
+        that are already gone. A container still being created has nothing to stop yet."""
+        timeout = min(timeout, MAX_REQUEST_TIMEOUT)
+        with self._locked_unless_creating(container_id) as container:
+            if container is None:
+                return
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
                 return
             handler = self._handler(container.runtime_handler)
-            if container.state is ContainerState.RUNNING and timeout > 0:
+            graceful = container.state is ContainerState.RUNNING and timeout > 0
+            if graceful:
                 handler.runtime.kill(container.id, _signal_number(container.stop_signal))
-                if self._wait_exit(container, timeout):
-                    return
+        # The grace period is waited out without the lock: a RemoveContainer, or a second stop with a shorter
+        # timeout, acts meanwhile.
+        if graceful and self._wait_exit(container, timeout, take_lock=True):
+            return
+        with self._locked_unless_creating(container_id) as current:
+            if current is not container:
+                return  # removed meanwhile
+            self._refresh(container)
+            if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                return
             handler.runtime.kill(container.id, SIGKILL, all_processes=True)
             if not self._wait_exit(container, 30.0):
                 raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
 
-    def _wait_exit(self, container: Container, timeout: float) -> bool:
+    def _wait_exit(self, container: Container, timeout: float, take_lock: bool = False) -> bool:
+        """True once the container exited, False after `timeout`. The caller holds the container's lock; or,
+        with `take_lock`, the lock is taken only to look (and a container removed meanwhile is gone)."""
         deadline = self._monotonic() + timeout
         # A killed process is usually recorded within milliseconds: look again soon, then every 50 ms.
         delay = 0.002
         while True:
-            self._refresh(container)
-            if container.state not in (ContainerState.RUNNING, ContainerState.CREATED):
+            if self._has_exited(container, take_lock):
                 return True
             if self._monotonic() >= deadline:
                 return False
             self._sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def _has_exited(self, container: Container, take_lock: bool) -> bool:
+        if take_lock:
+            with container.lock:
+                removed = self._containers.get(container.id) is not container
+                return removed or self._has_exited(container, take_lock=False)
+        self._refresh(container)
+        return container.state not in (ContainerState.RUNNING, ContainerState.CREATED)
 
     def _wait_monitor_gone(self, container_id: str, timeout: float) -> None:
         deadline = self._monotonic() + timeout
@@ -603,13 +662,10 @@ class ContainerService:
             self._sleep(0.02)
 
     def remove(self, container_id: str) -> None:
-        """Stop if running, then remove everything the container has on the host; unknown ids are fine."""
-        try:
-            container = self._get(container_id)
-        except NotFound:
-            return
-        with container.lock:
-            if self._containers.get(container.id) is not container:
+        """Stop if running, then remove everything the container has on the host; unknown ids are fine.
+        A container still being created is marked abandoned: its create undoes it when it returns."""
+        with self._locked_unless_creating(container_id, abandon=True) as container:
+            if container is None:
                 return
             handler = self._runtimes.get(container.runtime_handler)
             self._refresh(container)
@@ -692,6 +748,7 @@ class ContainerService:
             raise InvalidArgument("cmd[0]: empty executable name")
         if timeout < 0:
             raise InvalidArgument(f"timeout: {timeout} is negative")
+        timeout = min(timeout, MAX_REQUEST_TIMEOUT)
         with self._locked_running(container_id) as container:
             handler = self._handler(container.runtime_handler)
             request = self._monitored(container, handler)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import structlog
 
 from domain import image_reference
-from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
+from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from domain.image_config import chain_ids, digest_hex, parse_image_config
 from domain.keyed_locks import KeyedLocks
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
@@ -87,6 +87,7 @@ class ImageService:
         trust: PullGate,
         pinned_images: Sequence[str] = (),
         pull_progress_timeout: float = 60.0,
+        max_image_bytes: int = 32 * 1024**3,
         platform: Platform | None = None,
         search_registries: Callable[[], list[str]] = list,
         clock: Callable[[], float] = time.monotonic,
@@ -99,6 +100,7 @@ class ImageService:
         self._trust = trust
         self._pinned = [_pin_pattern(p) for p in pinned_images]
         self._progress_timeout = pull_progress_timeout
+        self._max_image_bytes = max_image_bytes
         self._platform = platform or Platform()
         self._search_registries = search_registries
         self._clock = clock
@@ -215,6 +217,7 @@ class ImageService:
                 f"{image}: manifest has {len(resolved.layers)} layers, config {len(parsed.diff_ids)}"
             )
         image_id = digest_hex(resolved.config_digest, "image config digest")
+        self._check_image_size(image, sum(blob.size for blob in resolved.layers), "compressed ")
         chains = chain_ids(parsed.diff_ids)
         holder = image_holder(image_id)
         with self._image_locks.hold(image_id):
@@ -229,6 +232,7 @@ class ImageService:
                         self._layers.unpack(parent, diff_id, chunks, holder)
                     held.append(chain)
                     parent = chain
+                    self._check_image_size(image, sum(self._layer_size(c) for c in held))
                 self._check_cancelled(flight)
                 self._record(resolved, image_id, chains, parsed.config, parsed.document)
             except BaseException:
@@ -238,6 +242,17 @@ class ImageService:
                 raise
         _log.info("pulled image", image=image, id=image_id)
         return image_id
+
+    def _check_image_size(self, image: str, size: int, kind: str = "") -> None:
+        if size > self._max_image_bytes:
+            raise ResourceExhausted(
+                f"pulling {image}: its layers take more than {self._max_image_bytes} {kind}bytes "
+                "(config key image.max_image_bytes)"
+            )
+
+    def _layer_size(self, chain: str) -> int:
+        layer = self._layers.get(chain)
+        return layer.size if layer is not None else 0
 
     def _record(
         self,
@@ -249,10 +264,7 @@ class ImageService:
     ) -> None:
         tag = f"{resolved.name}:{resolved.tag}" if resolved.tag else ""
         repo_digest = resolved.repo_digest
-        size = 0
-        for chain in chains:
-            layer = self._layers.get(chain)
-            size += layer.size if layer is not None else 0
+        size = sum(self._layer_size(chain) for chain in chains)
         with self._records_lock:
             if tag:
                 previous = self._images.by_tag(tag)
@@ -288,6 +300,7 @@ class ImageService:
         reference = reference.strip()
         if not reference:
             raise InvalidArgument("no image specified")
+        image_reference.check_length(reference)
         ambiguous = False
         as_id = _ID_OR_PREFIX.fullmatch(reference)
         if as_id is not None:

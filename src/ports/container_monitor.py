@@ -10,8 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-# cri-o caps ExecSync output at 16 MiB per call.
-MAX_EXEC_OUTPUT = 16 * 1024 * 1024
+# ExecSync's answer is one gRPC message, and neither pycrio nor the kubelet takes more than 16 MiB in one:
+# the output (both streams together) is cut below that, leaving room for the message's framing, and the cut
+# output is returned (as cri-o does) rather than an error with nothing.
+GRPC_MESSAGE_LIMIT = 16 * 1024 * 1024
+MAX_EXEC_OUTPUT = GRPC_MESSAGE_LIMIT - 64 * 1024
 
 
 @dataclass(frozen=True)

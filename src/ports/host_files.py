@@ -4,6 +4,9 @@ from typing import Protocol
 
 from domain.oci_spec import HostDevice
 
+# Bytes of a text file read for a request (a seccomp profile: Docker's default is about 30 KiB).
+MAX_TEXT_FILE = 1024 * 1024
+
 
 class HostFiles(Protocol):
     def resolve(self, path: str) -> str | None:
@@ -19,7 +22,8 @@ class HostFiles(Protocol):
         ...
 
     def read_text(self, path: str) -> str | None:
-        """A small text file (a seccomp profile), None when absent."""
+        """A small UTF-8 text file (a seccomp profile), None when absent. Never blocks (a FIFO is refused);
+        InvalidArgument when it is not a regular file, is over MAX_TEXT_FILE bytes or is not UTF-8."""
         ...
 
     def remove_if_empty(self, path: str) -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.http_registry import HttpRegistry
-from adapters.registry.transport import RetryPolicy
-from domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from adapters.registry.transport import RegistryLimits, RetryPolicy
+from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from domain.registries_conf import Endpoint, RegistriesConf, RegistryTable
 from ports.registry import Platform, RegistryAuth, ResolvedImage
 from tests.fixtures.images import PushedImage, file, image_config, make_layer, push_image
@@ -385,5 +385,23 @@ def test_a_stalled_blob_times_out_and_fails_as_unavailable(
             for chunk in adapter.open_blob(resolved, resolved.layers[0], None):
                 received.append(chunk)
         assert sum(map(len, received)) < layer.size
+    finally:
+        adapter.close()
+
+
+def test_a_dripping_manifest_ends_at_the_request_deadline(
+    registry: RunningRegistry, dripping_registry: RunningRegistry
+) -> None:
+    push_small(registry, "drip/app")
+    # The read timeout is longer than the drip: only the overall deadline can end this request.
+    adapter = HttpRegistry(
+        lambda: insecure(dripping_registry.host),
+        timeout=10,
+        policy=FAST,
+        limits=RegistryLimits(request_deadline=5.0),
+    )
+    try:
+        with pytest.raises(DeadlineExceeded, match=r"image\.registry_request_deadline"):
+            adapter.resolve(f"{dripping_registry.host}/drip/app:v1", None, AMD64)
     finally:
         adapter.close()

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from adapters.state.file_store import AtomicFileStateStore
+from adapters.storage.limits import UnpackLimits
 from adapters.storage.overlay_layer_store import OverlayLayerStore
-from domain.errors import InvalidArgument
+from domain.errors import InvalidArgument, ResourceExhausted
 from tests.contract.test_layer_store import HOSTILE, chunks, escaped
 from tests.layer_tars import chardev, directory, fifo, file, hardlink, layer, symlink
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
@@ -185,3 +186,50 @@ def test_a_restarted_store_keeps_and_remounts_container_rootfs(root: Path) -> No
     rebooted.remove_rootfs("c1")
     rebooted.release(chain, "image:a")
     assert mounts_under(root) == [] and tree(root / "storage" / "layers") == set()
+
+
+@pytest.fixture
+def small_disk(root: Path) -> Iterator[Path]:
+    """A 24 MiB tmpfs: a disk that fills up."""
+    disk = root / "small"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _store_on(disk: Path, root: Path, limits: UnpackLimits) -> OverlayLayerStore:
+    return OverlayLayerStore(disk / "storage", AtomicFileStateStore(root / "state"), limits=limits)
+
+
+def test_a_full_disk_stops_an_unpack_cleanly(root: Path, small_disk: Path) -> None:
+    big = layer([file("data", os.urandom(40 << 20))])  # incompressible, larger than the disk
+    store = _store_on(small_disk, root, UnpackLimits(min_free_bytes=0))
+    with pytest.raises(ResourceExhausted, match="No space left"):
+        store.unpack("", big.diff_id, chunks(big.blob, 1 << 20), "image:a")
+    assert tree(small_disk / "storage" / "tmp") == set()
+    assert tree(small_disk / "storage" / "layers") == set()
+    assert store.list_layers() == []
+
+
+def test_an_unpack_keeps_the_configured_free_space(root: Path, small_disk: Path) -> None:
+    big = layer([file("data", os.urandom(20 << 20))])
+    store = _store_on(small_disk, root, UnpackLimits(min_free_bytes=12 << 20))
+    with pytest.raises(ResourceExhausted, match=r"image\.min_free_bytes"):
+        store.unpack("", big.diff_id, chunks(big.blob, 1 << 20), "image:a")
+    assert tree(small_disk / "storage" / "tmp") == set()
+    small = layer([file("data", b"fits")])
+    store.unpack("", small.diff_id, chunks(small.blob), "image:a")  # a layer that fits still does
+
+
+def test_a_layer_over_the_size_cap_is_refused_and_leaves_nothing(root: Path) -> None:
+    big = layer([file("data", os.urandom(3 << 20))])
+    store = OverlayLayerStore(
+        root / "storage", AtomicFileStateStore(root / "state"), limits=UnpackLimits(max_layer_bytes=2 << 20)
+    )
+    with pytest.raises(ResourceExhausted, match=r"image\.max_layer_bytes"):
+        store.unpack("", big.diff_id, chunks(big.blob, 1 << 20), "image:a")
+    assert tree(root / "storage" / "tmp") == set()
+    assert store.list_layers() == []

@@ -4,6 +4,7 @@ container.go, security_context_linux.go and multi_container_linux.go for what py
 import concurrent.futures
 import contextlib
 import json
+import os
 import re
 import subprocess
 import uuid
@@ -17,6 +18,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from domain.capabilities import ALL_CAPABILITIES, DEFAULT_CAPABILITIES
+from ports.container_monitor import MAX_EXEC_OUTPUT
 from tests.contract.container_host import (
     TEST_CGROUP,
     cgroup_dirs,
@@ -317,6 +319,52 @@ def test_exec_sync_with_output_and_with_a_timeout(
     wait_until(lambda: not processes_matching(f"sleep {marker(5)}"), what="the timed-out exec to be gone")
     remove(env, cid)
     assert code_of(exec_sync, env, cid, ["/bin/true"]) == grpc.StatusCode.NOT_FOUND
+
+
+def test_exec_sync_output_is_byte_exact_and_cut_below_the_message_limit(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    cid = run_container(env.client, pod_id, pod, container_config("exec-bytes", ["/bin/sleep", marker(6)]))
+    assert exec_sync(env, cid, ["/bin/sh", "-c", r"printf 'a\rb\nc\n'"]).stdout == b"a\rb\nc\n"
+    # Output past the cap comes back cut, as cri-o returns it. Without newlines conmon's log entries are
+    # large and the cut falls exactly at the cap; short lines cost more log per byte and are cut sooner.
+    flood = exec_sync(env, cid, ["/bin/sh", "-c", f"head -c {20 * MiB} /dev/zero | tr '\\0' x"])
+    assert (flood.exit_code, flood.stdout, flood.stderr) == (0, b"x" * MAX_EXEC_OUTPUT, b"")
+    lines = exec_sync(env, cid, ["/bin/sh", "-c", f"yes 0123456789abcdef | head -c {20 * MiB}"])
+    assert lines.exit_code == 0 and MiB < len(lines.stdout) <= MAX_EXEC_OUTPUT
+    assert lines.stdout.startswith(b"0123456789abcdef\n" * 1000)
+    remove(env, cid)
+
+
+def test_remove_pre_empts_a_stop_with_an_endless_grace_period(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    script = "trap 'echo got-term' TERM; while true; do sleep 1; done"  # takes SIGTERM and goes on
+    cid = run_container(env.client, pod_id, pod, container_config("stubborn", ["/bin/sh", "-c", script]))
+    log = env.logs / "stubborn.log"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        stopping = pool.submit(
+            env.client.runtime.StopContainer,
+            pb.StopContainerRequest(container_id=cid, timeout=2**62),
+            timeout=120,
+        )
+        wait_until(lambda: log.exists() and b"got-term" in log.read_bytes(), what="SIGTERM to arrive")
+        # Stop is now waiting out its grace period; RemoveContainer must not queue behind it.
+        env.client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid), timeout=60)
+        stopping.result()
+    assert code_of(status, env.client, cid) == grpc.StatusCode.NOT_FOUND
+
+
+def test_exec_sync_with_an_endless_timeout_runs(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    cid = run_container(env.client, pod_id, pod, container_config("exec-long", ["/bin/sleep", marker(7)]))
+    result = exec_sync(env, cid, ["/bin/echo", "hi"], timeout=2**62)
+    assert (result.exit_code, result.stdout) == (0, b"hi\n")
+    remove(env, cid)
 
 
 def test_reopen_container_log(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
@@ -664,6 +712,25 @@ def test_seccomp_profiles(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig])
         "Seccomp:\t2",
         "mkdir: can't create directory '/made-here': Operation not permitted",
     ]
+
+
+def test_a_fifo_as_seccomp_profile_is_refused_at_once(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    pod_id, pod = shared_pod
+    fifo = env.work / "profile.fifo"
+    os.mkfifo(fifo)  # an open() for reading would wait for a writer forever
+    localhost = pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost, localhost_ref=str(fifo))
+    linux = pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(seccomp=localhost))
+    request = pb.CreateContainerRequest(
+        pod_sandbox_id=pod_id, config=container_config("seccomp-fifo", ["/bin/true"], linux=linux),
+        sandbox_config=pod,
+    )  # fmt: skip
+    with pytest.raises(grpc.RpcError) as refused:
+        env.client.runtime.CreateContainer(request, timeout=60)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "seccomp.localhost_ref" in (refused.value.details() or "")
+    assert "not a regular file" in (refused.value.details() or "")
 
 
 def test_no_new_privs_masked_and_readonly_paths(

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.daemon import Daemon
-from tests.streaming_client import http_get
+from tests.streaming_client import HttpError, SpdyCommand, http_get
 
 
 def test_version(daemon: Daemon) -> None:
@@ -144,7 +144,10 @@ def test_streaming_rpcs_validate_and_look_up_their_target(daemon: Daemon) -> Non
         assert failure.value.code() == grpc.StatusCode.NOT_FOUND, request
     url = re.search(r"streaming server listening\s+url=(\S+)", daemon.log())
     assert url is not None, daemon.log()
-    assert http_get(f"{url.group(1)}/exec/not-a-token")[0] == 404
+    assert http_get(f"{url.group(1)}/exec/not-a-token")[0] == 400  # no upgrade: the token is not looked at
+    with pytest.raises(HttpError) as unknown:
+        SpdyCommand(f"{url.group(1)}/exec/not-a-token", stdin=False, stdout=True, stderr=False, tty=False)
+    assert unknown.value.status == 404
 
 
 def test_a_streaming_tls_key_that_cannot_be_read_stops_start_up(tmp_path: Path) -> None:

@@ -8,10 +8,14 @@ tags of one image, one image from two registry names, removal by one tag, the 1 
 
 import base64
 import contextlib
+import hashlib
+import itertools
 import json
 import os
 import subprocess
+import tarfile
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +25,16 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from domain.image_config import chain_ids
 from tests.e2e.daemon import Daemon
-from tests.fixtures.images import PushedImage, PushedImages, file, image_config, make_layer, push_image
+from tests.fixtures.images import (
+    OCI_LAYER,
+    Layer,
+    PushedImage,
+    PushedImages,
+    file,
+    image_config,
+    make_layer,
+    push_image,
+)
 from tests.fixtures.push import Pusher
 from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
@@ -399,3 +412,45 @@ def test_zz_nothing_is_left_after_removal(image_daemon: Daemon) -> None:
         assert tree(state / kind) == set(), kind
     assert mounts_under(image_daemon.workdir) == []
     assert status(image_daemon, "pycrio/busybox").image.id == ""
+
+
+def _gzip_bomb(uncompressed: int) -> Layer:
+    """A layer of one file of zeros: about a thousandth of its size once gzipped. Built in chunks, so the
+    test holds only the compressed blob."""
+    info = tarfile.TarInfo("zeros")
+    info.size, info.mtime = uncompressed, 1700000000
+    header = info.tobuf(tarfile.PAX_FORMAT)
+    padding = -uncompressed % tarfile.BLOCKSIZE
+    pieces = itertools.chain(
+        [header],
+        itertools.repeat(bytes(1 << 20), uncompressed >> 20),
+        [bytes(padding + 2 * tarfile.BLOCKSIZE)],
+    )
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    diff = hashlib.sha256()
+    blob = bytearray()
+    for piece in pieces:
+        diff.update(piece)
+        blob += compressor.compress(piece)
+    blob += compressor.flush()
+    data = bytes(blob)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    return Layer(OCI_LAYER["gzip"], data, digest, "sha256:" + diff.hexdigest(), "gzip", ())
+
+
+def test_a_gzip_bomb_is_refused_and_leaves_nothing(image_daemon: Daemon, registry: RunningRegistry) -> None:
+    bomb = _gzip_bomb(1 << 30)
+    assert bomb.size < 2 << 20  # a 1 MiB download that would take 1 GiB on disk
+    pusher = Pusher(registry)
+    try:
+        image = push_image(pusher, "pycrio/bomb", "v1", [bomb], image_config([bomb]))
+    finally:
+        pusher.close()
+    before = tree(storage(image_daemon) / "layers")
+    with pytest.raises(grpc.RpcError) as failure:
+        pull(image_daemon, image.reference)
+    assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, failure.value.details()
+    assert "image.max_layer_ratio" in str(failure.value.details())
+    assert tree(storage(image_daemon) / "layers") == before
+    assert tree(storage(image_daemon) / "tmp") == set()
+    assert not status(image_daemon, image.reference).HasField("image")

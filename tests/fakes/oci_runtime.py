@@ -122,6 +122,7 @@ class FakeOciRuntime:
         self.machine = machine or FakeMachine()
         self._root = root
         self._read_spec = read_spec or _read_config_json
+        self.signals: list[tuple[str, int]] = []  # every kill asked for: (container id, signal)
 
     @property
     def binary(self) -> str:
@@ -173,6 +174,7 @@ class FakeOciRuntime:
 
     def kill(self, container_id: str, signal: int, all_processes: bool = False) -> None:
         with self.machine.lock:
+            self.signals.append((container_id, signal))
             container = self.machine.containers.get(container_id)
             if container is None or container.status == "stopped":
                 return

@@ -44,3 +44,42 @@ def test_registry_provider_reads_the_configured_registries_conf(tmp_path: Path) 
             registry.resolve("blocked.example/app", None, Platform())
     finally:
         registry.close()
+
+
+def test_every_limit_key_reaches_its_component(tmp_path: Path) -> None:
+    """No limit is accepted from the config and then ignored (docs/security.md lists them)."""
+    from adapters.registry.transport import RegistryLimits
+    from adapters.storage.limits import UnpackLimits
+
+    config = load(
+        None,
+        overrides=[
+            f'runtime.root="{tmp_path / "root"}"',
+            f'runtime.run_dir="{tmp_path / "run"}"',
+            "streaming.max_connections=7",
+            "grpc.max_workers=5",
+            "grpc.max_streams=3",
+            "image.max_manifest_bytes=11",
+            "image.max_config_bytes=12",
+            "image.max_token_bytes=13",
+            "image.max_error_body_bytes=14",
+            "image.registry_request_deadline=15.0",
+            "image.max_layer_bytes=16",
+            "image.max_layer_ratio=17",
+            "image.max_image_bytes=18",
+            "image.min_free_bytes=19",
+        ],
+    )
+    container = make_container(config)
+    container.state_store.override(providers.Object(InMemoryStateStore()))
+    assert container.layer_store()._limits == UnpackLimits(16, 17, 19)
+    assert container.images()._max_image_bytes == 18
+    assert container.streaming_server()._max_connections == 7
+    registry = container.registry()
+    try:
+        built = registry._registry()  # what the first pull builds
+        assert built._limits == RegistryLimits(11, 12, 13, 14, 15.0)  # type: ignore[attr-defined]
+    finally:
+        registry.close()
+    server = container.server()
+    assert server._server._state.thread_pool._max_workers == 5 + 3

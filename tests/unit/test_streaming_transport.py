@@ -31,7 +31,7 @@ def test_a_client_that_sends_no_head_is_dropped() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         transport = Transport(ours, idle_timeout=3600)
-        with pytest.raises(ConnectionClosed, match="idle"):
+        with pytest.raises(ConnectionClosed, match="request head"):
             transport.read_request(timeout=0.3)
 
 

@@ -25,7 +25,8 @@ def parse_line(line: bytes) -> LogEntry | None:
 def split_streams(data: bytes) -> tuple[bytes, bytes]:
     """(stdout, stderr) as the process wrote them, newlines restored."""
     streams: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
-    for line in data.splitlines(keepends=True):
+    # Only `\n` ends an entry: a `\r` (or any other character splitlines() breaks at) is content.
+    for line in data.split(b"\n"):
         entry = parse_line(line)
         if entry is None:
             continue

@@ -11,7 +11,6 @@ outlives the daemon (which is a subreaper, so the orphan is reaped); its files a
 import contextlib
 import json
 import os
-import select
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 from adapters.conmon.log_format import split_streams
 from adapters.host import no_symlinks
 from adapters.process import runner
+from adapters.readiness import wait_readable
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
 from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
 
@@ -318,8 +318,7 @@ def _read_json(fd: int, timeout: float, what: str) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded(f"{what}: no answer within {timeout:g}s")
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
+        if not wait_readable(fd, remaining):
             continue
         chunk = os.read(fd, 65536)
         if not chunk:

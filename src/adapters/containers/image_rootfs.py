@@ -8,6 +8,7 @@ against the rootfs, never against the host (an image's /etc/passwd may be a link
 import os
 from pathlib import Path
 
+from adapters.host.regular_files import read_regular_file
 from domain.container_config import ImageConfig
 from domain.errors import InvalidArgument, NotFound
 from domain.images import ImageService
@@ -52,8 +53,9 @@ class ImageServiceRootfs:
         resolved = _resolve_in_root(root, path)
         if resolved is None or not resolved.is_file():
             return None
-        with resolved.open("rb") as handle:
-            return handle.read(_MAX_FILE).decode(errors="replace")
+        # The image chose what is there: checked again on the open descriptor, never followed, capped.
+        data = read_regular_file(str(resolved), _MAX_FILE, follow_symlinks=False)
+        return None if data is None else data.decode(errors="replace")
 
     def directory(self, container_id: str, path: str) -> str | None:
         root = self._paths.get(container_id)

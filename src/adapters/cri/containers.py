@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import grpc
+import structlog
 
 from adapters.cri.deadlines import caller_gone
 from adapters.cri.generated import api_pb2 as pb
@@ -28,7 +29,9 @@ from domain.container_config import (
 )
 from domain.containers import Container, ContainerFilter, ContainerService, ContainerState
 from domain.errors import DeadlineExceeded, InvalidArgument, NotSupported
+from ports.container_monitor import MAX_EXEC_OUTPUT
 
+_log = structlog.get_logger("pycrio.containers")
 _PROPAGATION: dict[int, Propagation] = {
     pb.PROPAGATION_PRIVATE: Propagation.PRIVATE,
     pb.PROPAGATION_HOST_TO_CONTAINER: Propagation.HOST_TO_CONTAINER,
@@ -156,10 +159,9 @@ class ContainerHandlers:
         result = self._service.exec_sync(request.container_id, list(request.cmd), float(request.timeout))
         if result.timed_out:
             raise DeadlineExceeded(f"command timed out after {request.timeout}s and was killed")
-        stderr = result.stderr
         if result.truncated:
-            stderr += b"\n[pycrio: output truncated at 16 MiB]\n"
-        return pb.ExecSyncResponse(stdout=result.stdout, stderr=stderr, exit_code=result.exit_code)
+            _log.warning("exec output truncated", container_id=request.container_id, limit=MAX_EXEC_OUTPUT)
+        return pb.ExecSyncResponse(stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code)
 
     def CheckpointContainer(
         self, request: pb.CheckpointContainerRequest, context: grpc.ServicerContext

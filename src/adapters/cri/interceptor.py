@@ -4,6 +4,7 @@ Handlers stay thin: they raise pycrio errors and never pick status codes. Anythi
 with its traceback here and reaches the client as INTERNAL with a one-line message.
 """
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -14,7 +15,7 @@ import structlog
 
 from adapters.cri.errors import bounded, status_code_for, status_message_for
 from adapters.cri.request_strings import check_request_strings
-from domain.errors import PycrioError
+from domain.errors import PycrioError, ResourceExhausted
 from ports.metrics import RpcObserver
 
 _log = structlog.get_logger("pycrio.cri")
@@ -43,9 +44,10 @@ _QUIET_METHODS = frozenset(
 
 
 class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, observers: Sequence[RpcObserver] = ()) -> None:
+    def __init__(self, observers: Sequence[RpcObserver] = (), max_streams: int = 64) -> None:
         # Told how every call ended (metrics), so that handlers carry no metrics code.
         self._observers = tuple(observers)
+        self._streams = _StreamSlots(max_streams)
 
     def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
@@ -61,7 +63,7 @@ class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method, short, self._observers),
+                _wrap_stream(handler.unary_stream, method, short, self._observers, self._streams),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -84,21 +86,43 @@ def _wrap_stream(
     method: str,
     short: str,
     observers: tuple[RpcObserver, ...],
+    slots: "_StreamSlots",
 ) -> Callable[[Any, Any], Iterator[Any]]:
     def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with _Call(method, short, context, observers) as call:
             call.guard(lambda: check_request_strings(request))
-            responses = call.guard(lambda: behaviour(request, context))
-            while True:
-                item = call.guard(lambda: next(responses, _END))
-                if item is _END:
-                    return
-                yield item
+            call.guard(slots.take)
+            try:
+                responses = call.guard(lambda: behaviour(request, context))
+                while True:
+                    item = call.guard(lambda: next(responses, _END))
+                    if item is _END:
+                        return
+                    yield item
+            finally:
+                slots.give_back()
 
     return run
 
 
 _END = object()
+
+
+class _StreamSlots:
+    """At most `limit` server-streaming RPCs at once: each holds a server thread while it is open."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    def take(self) -> None:
+        if not self._free.acquire(blocking=False):
+            raise ResourceExhausted(
+                f"{self._limit} streams are open already, the most allowed (config key grpc.max_streams)"
+            )
+
+    def give_back(self) -> None:
+        self._free.release()
 
 
 class _Call:

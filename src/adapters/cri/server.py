@@ -13,12 +13,13 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CriInterceptor
+from ports.container_monitor import GRPC_MESSAGE_LIMIT
 from ports.metrics import RpcObserver
 
 _log = structlog.get_logger("pycrio.server")
 
 # The kubelet sends image configs and container lists that can exceed gRPC's 4 MiB default (cri-o uses 16).
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = GRPC_MESSAGE_LIMIT
 
 
 class SocketInUse(Exception):
@@ -58,12 +59,18 @@ class CriServer:
         image_servicer: api_pb2_grpc.ImageServiceServicer,
         max_workers: int,
         observers: Sequence[RpcObserver] = (),
+        max_streams: int = 64,
     ) -> None:
         self._socket_path = socket_path
         self._socket_mode = socket_mode
+        # grpcio's sync server runs every RPC on one executor, and a stream holds its thread for as long as
+        # it is open. The pool has room for `max_streams` streams on top of `max_workers`, and the
+        # interceptor refuses a stream past `max_streams`: open streams can never take the threads that
+        # unary RPCs need. (An asyncio server would need every servicer rewritten; grpcio cannot give
+        # methods executors of their own.)
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cri"),
-            interceptors=[CriInterceptor(observers)],
+            futures.ThreadPoolExecutor(max_workers=max_workers + max_streams, thread_name_prefix="cri"),
+            interceptors=[CriInterceptor(observers, max_streams)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -7,13 +7,14 @@ watch on that directory (IN_CLOSE_WRITE for a file written in place, IN_MOVED_TO
 
 import ctypes
 import os
-import select
 import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
+
+from adapters.readiness import wait_readable
 
 _log = structlog.get_logger("pycrio.exits")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -60,8 +61,7 @@ class ExitFileWatcher:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            readable, _, _ = select.select([self._fd], [], [], self._poll_seconds)
-            if not readable:
+            if not wait_readable(self._fd, self._poll_seconds):
                 continue
             try:
                 data = os.read(self._fd, 64 * 1024)

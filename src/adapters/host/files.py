@@ -5,8 +5,10 @@ import os
 import stat
 from pathlib import Path
 
+from adapters.host.regular_files import read_regular_file
 from domain.errors import InvalidArgument
 from domain.oci_spec import HostDevice
+from ports.host_files import MAX_TEXT_FILE
 
 _SKIPPED_DEV_DIRS = {"pts", "shm", "mqueue", "hugepages"}
 
@@ -49,12 +51,11 @@ class RealHostFiles:
         return tuple(sorted(found, key=lambda d: d.path))
 
     def read_text(self, path: str) -> str | None:
-        try:
-            raw = Path(path).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        data = read_regular_file(path, MAX_TEXT_FILE)
+        if data is None:
             return None
         try:
-            return raw.decode()
+            return data.decode()
         except UnicodeDecodeError:
             raise InvalidArgument(f"{path[:200]}: not UTF-8 text") from None
 

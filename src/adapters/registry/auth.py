@@ -10,6 +10,7 @@
 import base64
 import binascii
 import hashlib
+import json
 import threading
 import time
 import urllib.parse
@@ -19,7 +20,14 @@ from dataclasses import dataclass
 import httpx
 
 from adapters.registry.challenge import Challenge
-from adapters.registry.transport import RETRYABLE_STATUS, RetryPolicy, SourceUnreachable, send
+from adapters.registry.transport import (
+    RETRYABLE_STATUS,
+    RegistryLimits,
+    RetryPolicy,
+    SourceUnreachable,
+    read_capped,
+    send,
+)
 from domain.errors import InvalidArgument
 from ports.registry import RegistryAuth
 
@@ -98,6 +106,7 @@ def fetch_token(
     credentials: Credentials,
     policy: RetryPolicy,
     sleep: Callable[[float], None],
+    limits: RegistryLimits | None = None,
 ) -> tuple[str, float]:
     """A bearer token from the challenge's realm, and its lifetime in seconds.
 
@@ -107,6 +116,8 @@ def fetch_token(
     """
     if not challenge.realm.startswith(("http://", "https://")):
         raise AuthRefused(f"bearer challenge with an unusable realm {challenge.realm!r}")
+    limits = limits or RegistryLimits()
+    deadline = limits.deadline()
     if credentials.identity_token:
         form = {
             "grant_type": "refresh_token",
@@ -125,7 +136,7 @@ def fetch_token(
             content=urllib.parse.urlencode(form).encode(),
         )
         if response.status_code not in (404, 405):
-            return _token_from(response, challenge)
+            return _token_from(response, challenge, limits, deadline)
         response.close()
         credentials = Credentials(credentials.username or "<token>", credentials.identity_token)
     params: list[tuple[str, str]] = []
@@ -138,24 +149,30 @@ def fetch_token(
         headers["Authorization"] = basic_header(credentials)
     separator = "&" if "?" in challenge.realm else "?"
     url = f"{challenge.realm}{separator}{urllib.parse.urlencode(params)}"
-    return _token_from(send(client, "GET", url, headers, policy, sleep), challenge)
+    return _token_from(send(client, "GET", url, headers, policy, sleep), challenge, limits, deadline)
 
 
-def _token_from(response: httpx.Response, challenge: Challenge) -> tuple[str, float]:
+def _token_from(
+    response: httpx.Response, challenge: Challenge, limits: RegistryLimits, deadline: float
+) -> tuple[str, float]:
     try:
+        cap = limits.max_error_body_bytes
         if response.status_code in (401, 403):
             raise AuthRefused(
                 f"token server {challenge.realm} refused the credentials: "
-                f"{response.status_code} {error_message(response)}"
+                f"{response.status_code} {error_message(response, cap)}"
             )
         if response.status_code in RETRYABLE_STATUS:
             raise SourceUnreachable(f"token server {challenge.realm} answered {response.status_code}")
         if response.status_code != 200:
             raise AuthRefused(
-                f"token server {challenge.realm} answered {response.status_code} {error_message(response)}"
+                f"token server {challenge.realm} answered {response.status_code} "
+                f"{error_message(response, cap)}"
             )
+        what = f"token from {challenge.realm}"
+        body = read_capped(response, limits.max_token_bytes, what, "image.max_token_bytes", deadline)
         try:
-            document = response.json()
+            document = json.loads(body)
         except ValueError:
             raise AuthRefused(f"token server {challenge.realm} sent no JSON") from None
     finally:
@@ -167,16 +184,22 @@ def _token_from(response: httpx.Response, challenge: Challenge) -> tuple[str, fl
     return token, float(ttl) if isinstance(ttl, int | float) and ttl > 0 else DEFAULT_TOKEN_TTL
 
 
-def error_message(response: httpx.Response) -> str:
-    """The registry's own words: `code: message` entries of a distribution error body, or the text."""
+def error_message(response: httpx.Response, limit: int = RegistryLimits.max_error_body_bytes) -> str:
+    """The registry's own words: `code: message` entries of a distribution error body, or the text. Only
+    the first `limit` bytes of the body are read (image.max_error_body_bytes); a longer one is cut."""
+    body = bytearray()
     try:
-        response.read()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) >= limit:
+                del body[limit:]
+                break
     except (httpx.HTTPError, httpx.StreamError):
         return ""
     try:
-        document = response.json()
+        document = json.loads(body)
     except ValueError:
-        return response.text[:200].strip()
+        return body[:200].decode(errors="replace").strip()
     errors = document.get("errors") if isinstance(document, dict) else None
     if isinstance(errors, list) and errors:
         parts = []

@@ -33,13 +33,22 @@ from adapters.registry.auth import (
 )
 from adapters.registry.certs import DEFAULT_CERTS_DIRS, host_certs, ssl_context
 from adapters.registry.challenge import Challenge, parse_challenges
-from adapters.registry.transport import RetryPolicy, SourceUnreachable, describe, send
+from adapters.registry.transport import (
+    RegistryLimits,
+    RetryPolicy,
+    SourceUnreachable,
+    describe,
+    read_capped,
+    send,
+)
 from domain.errors import (
+    DeadlineExceeded,
     FailedPrecondition,
     Internal,
     InvalidArgument,
     NotFound,
     PycrioError,
+    ResourceExhausted,
     Unavailable,
 )
 from domain.image_reference import DEFAULT_REGISTRY, DIGEST_HEX_LENGTHS, ImageReference, check_digest, parse
@@ -58,16 +67,13 @@ from ports.signatures import MAX_SIGNATURE_BYTES, MAX_SIGNATURES, SigstoreSignat
 
 _log = structlog.get_logger("pycrio.registry")
 
-# containerd refuses manifests above 4 MiB; configs are small JSON documents too.
-MAX_MANIFEST_BYTES = 4 << 20
-MAX_CONFIG_BYTES = 8 << 20
 # containers/image's limit for a signature API answer.
 MAX_SIGNATURE_LIST_BYTES = 4 << 20
 
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
 # Which failure decides the final error when every source failed: the first kind present in this order.
-_KIND_ORDER = ("unavailable", "auth", "bad_content", "blocked", "not_found")
+_KIND_ORDER = ("unavailable", "deadline", "auth", "too_large", "bad_content", "blocked", "not_found")
 
 
 class _SourceFailure(Exception):
@@ -99,8 +105,12 @@ class HttpRegistry:
         chunk_size: int = 1 << 20,
         user_agent: str = "pycrio",
         certs_dirs: Sequence[Path] = DEFAULT_CERTS_DIRS,
+        limits: RegistryLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conf = registries_conf
+        self._limits = limits or RegistryLimits()
+        self._clock = clock
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._chunk_size = chunk_size
@@ -186,11 +196,9 @@ class HttpRegistry:
         try:
             if not self._supports_signatures(session):
                 return None
-            response = self._request(
-                session, "GET", f"/extensions/v2/{source.path}/signatures/{digest}", {}, stream=True
-            )
+            response = self._request(session, "GET", f"/extensions/v2/{source.path}/signatures/{digest}", {})
             try:
-                _check_status(response, f"signatures of {digest}")
+                _check_status(response, f"signatures of {digest}", self._limits.max_error_body_bytes)
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk
@@ -284,12 +292,16 @@ class HttpRegistry:
                 layer_compression(layer.media_type)
             except InvalidArgument as err:
                 raise _SourceFailure("bad_content", f"manifest {digest}: {err}") from None
-        if parsed.config.size > MAX_CONFIG_BYTES:
+        limit = self._limits.max_config_bytes
+        if parsed.config.size > limit:
             raise _SourceFailure(
-                "bad_content", f"config {parsed.config.digest} is {parsed.config.size} bytes"
+                "too_large",
+                f"config {parsed.config.digest} is {parsed.config.size} bytes, more than {limit} "
+                "(config key image.max_config_bytes)",
             )
+        deadline = self._limits.request_deadline + self._clock()
         try:
-            config = b"".join(self._stream_blob(session, reference.path, parsed.config))
+            config = b"".join(self._stream_blob(session, reference.path, parsed.config, deadline))
         except Internal as err:
             raise _SourceFailure("bad_content", str(err)) from None
         with self._lock:
@@ -311,22 +323,29 @@ class HttpRegistry:
         self, session: _Session, path: str, reference: str, expected_digest: str
     ) -> tuple[bytes, str, str]:
         """The manifest's bytes, media type and digest, verified against `expected_digest` when given."""
+        deadline = self._limits.request_deadline + self._clock()
         response = self._request(
-            session, "GET", f"/v2/{path}/manifests/{reference}", {"Accept": ", ".join(ACCEPTED)}, stream=True
+            session, "GET", f"/v2/{path}/manifests/{reference}", {"Accept": ", ".join(ACCEPTED)}
         )
         try:
             _check_status(
                 response,
                 f"manifest {path}:{reference}" if ":" not in reference else f"manifest {path}@{reference}",
+                self._limits.max_error_body_bytes,
             )
-            body = bytearray()
             try:
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_MANIFEST_BYTES:
-                        raise _SourceFailure(
-                            "bad_content", f"manifest {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
-                        )
+                body = read_capped(
+                    response,
+                    self._limits.max_manifest_bytes,
+                    f"manifest {reference}",
+                    "image.max_manifest_bytes",
+                    deadline,
+                    self._clock,
+                )
+            except ResourceExhausted as err:
+                raise _SourceFailure("too_large", str(err)) from None
+            except DeadlineExceeded as err:
+                raise _SourceFailure("deadline", str(err)) from None
             except httpx.TransportError as err:
                 raise _SourceFailure(
                     "unavailable", f"reading manifest {reference}: {describe(err)}"
@@ -339,7 +358,7 @@ class HttpRegistry:
             header_digest = response.headers.get("Docker-Content-Digest", "")
         finally:
             response.close()
-        data = bytes(body)
+        data = body
         try:
             media_type = media_type_of(data, content_type)
         except Internal as err:
@@ -364,8 +383,11 @@ class HttpRegistry:
 
     # -- blobs ----------------------------------------------------------------------------------------------
 
-    def _stream_blob(self, session: _Session, path: str, blob: Descriptor) -> Iterator[bytes]:
-        """The blob in chunks; Internal on a size or digest mismatch (at the latest after the last chunk)."""
+    def _stream_blob(
+        self, session: _Session, path: str, blob: Descriptor, deadline: float | None = None
+    ) -> Iterator[bytes]:
+        """The blob in chunks; Internal on a size or digest mismatch (at the latest after the last chunk).
+        With a `deadline` (documents such as the config), the whole download must end before it."""
         algorithm, _, expected_hex = blob.digest.partition(":")
         if algorithm not in DIGEST_HEX_LENGTHS:
             raise Internal(f"blob {blob.digest}: unsupported digest algorithm")
@@ -374,9 +396,9 @@ class HttpRegistry:
         interruptions = 0
         while True:
             headers = {"Range": f"bytes={received}-"} if received else {}
-            response = self._request(session, "GET", f"/v2/{path}/blobs/{blob.digest}", headers, stream=True)
+            response = self._request(session, "GET", f"/v2/{path}/blobs/{blob.digest}", headers)
             try:
-                _check_status(response, f"blob {blob.digest}", ok=(200, 206))
+                _check_status(response, f"blob {blob.digest}", self._limits.max_error_body_bytes, (200, 206))
                 skip = received if response.status_code == 200 else 0
                 if response.status_code == 206 and not response.headers.get("Content-Range", "").startswith(
                     f"bytes {received}-"
@@ -397,6 +419,12 @@ class HttpRegistry:
                                 f"blob {blob.digest}: more than the {blob.size} bytes its descriptor says"
                             )
                         hasher.update(chunk)
+                        if deadline is not None and self._clock() > deadline:
+                            raise _SourceFailure(
+                                "deadline",
+                                f"blob {blob.digest} was not received in time "
+                                "(config key image.registry_request_deadline)",
+                            )
                         yield chunk
                 except httpx.TransportError as err:
                     interruptions += 1
@@ -464,15 +492,14 @@ class HttpRegistry:
                 errors.append(f"{scheme}: {err}")
         raise _SourceFailure("unavailable", "; ".join(errors))
 
-    def _request(
-        self, session: _Session, method: str, path: str, headers: dict[str, str], stream: bool = False
-    ) -> httpx.Response:
+    def _request(self, session: _Session, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+        """The response with its body unread (the caller reads it within a cap, then closes it)."""
         try:
             url = self._base_url(session) + path
             client = self._client(session)
             authorization = self._known_authorization(session, client)
             sent = {**headers, **({"Authorization": authorization} if authorization else {})}
-            response = send(client, method, url, sent, self._policy, self._sleep, stream=stream)
+            response = send(client, method, url, sent, self._policy, self._sleep)
             if response.status_code != 401:
                 return response
             # A cached token the registry no longer takes is replaced, not offered again.
@@ -487,7 +514,6 @@ class HttpRegistry:
                 {**headers, "Authorization": fresh},
                 self._policy,
                 self._sleep,
-                stream=stream,
             )
         except SourceUnreachable as err:
             raise _SourceFailure("unavailable", f"{session.host}: {err}") from None
@@ -495,6 +521,10 @@ class HttpRegistry:
             raise _SourceFailure("bad_content", f"{session.host}: {describe(err)}") from None
         except AuthRefused as err:
             raise _SourceFailure("auth", str(err)) from None
+        except ResourceExhausted as err:  # a token answer past image.max_token_bytes
+            raise _SourceFailure("too_large", str(err)) from None
+        except DeadlineExceeded as err:
+            raise _SourceFailure("deadline", str(err)) from None
 
     def _known_authorization(self, session: _Session, client: httpx.Client) -> str | None:
         """An Authorization header for what we already know of the host, to spare a 401 round trip."""
@@ -532,7 +562,7 @@ class HttpRegistry:
         token = None if refresh else self._tokens.get(key)
         if token is None:
             token, ttl = fetch_token(
-                client, challenge, scopes, session.credentials, self._policy, self._sleep
+                client, challenge, scopes, session.credentials, self._policy, self._sleep, self._limits
             )
             self._tokens.put(key, token, ttl)
         return f"Bearer {token}"
@@ -600,11 +630,11 @@ def _digest_of(data: bytes, like: str) -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
-def _check_status(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> None:
+def _check_status(response: httpx.Response, what: str, limit: int, ok: tuple[int, ...] = (200,)) -> None:
     status = response.status_code
     if status in ok:
         return
-    message = error_message(response)
+    message = error_message(response, limit)
     detail = f"{what}: {status} {message}".rstrip()
     if status == 404:
         raise _SourceFailure("not_found", detail)
@@ -625,6 +655,10 @@ def _final_error(what: str, failures: list[tuple[str, _SourceFailure]]) -> Pycri
     if kind == "auth":
         # The credentials in the request (or their absence) are refused: unchanged, a retry cannot succeed.
         return InvalidArgument(message)
+    if kind == "deadline":
+        return DeadlineExceeded(message)
+    if kind == "too_large":
+        return ResourceExhausted(message)
     if kind == "bad_content":
         return Internal(message)
     if kind == "blocked":

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
+from domain.errors import DeadlineExceeded, ResourceExhausted
+
 _log = structlog.get_logger("pycrio.registry")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -20,6 +22,47 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 class SourceUnreachable(Exception):
     """The registry could not be reached (or kept failing) after every attempt."""
+
+
+@dataclass(frozen=True)
+class RegistryLimits:
+    """What a registry may make pycrio read or wait for; each error names the config key that sets it."""
+
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    max_config_bytes: int = 8 * 1024 * 1024
+    max_token_bytes: int = 1024 * 1024
+    max_error_body_bytes: int = 64 * 1024
+    # Seconds for one request of a manifest, index, config or token, body included.
+    request_deadline: float = 120.0
+
+    def deadline(self, clock: Callable[[], float] = time.monotonic) -> float:
+        return clock() + self.request_deadline
+
+
+def read_capped(
+    response: httpx.Response,
+    limit: int,
+    what: str,
+    key: str,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
+    """A streamed response's body, read only up to `limit` bytes: ResourceExhausted past it (naming the
+    config `key`), DeadlineExceeded once `deadline` (a `clock` time) has passed, however steadily the bytes
+    come. httpx's own timeouts still end a body that stops altogether."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ResourceExhausted(f"{what} is {declared} bytes, more than {limit} (config key {key})")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise ResourceExhausted(f"{what} is larger than {limit} bytes (config key {key})")
+        if deadline is not None and clock() > deadline:
+            raise DeadlineExceeded(
+                f"{what} was not received in time (config key image.registry_request_deadline)"
+            )
+    return bytes(body)
 
 
 @dataclass(frozen=True)
@@ -58,13 +101,13 @@ def send(
     headers: Mapping[str, str],
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
-    stream: bool = False,
+    stream: bool = True,
     content: bytes | None = None,
 ) -> httpx.Response:
     """The first response that is not retryable, or the last one once attempts run out.
 
-    Raises SourceUnreachable when every attempt failed at the connection level. With `stream=True` the
-    caller must close the returned response.
+    Raises SourceUnreachable when every attempt failed at the connection level. The body is not read (a
+    registry decides how large it is): the caller reads it with `read_capped` and closes the response.
     """
     last_error = ""
     for attempt in range(policy.attempts):

@@ -34,7 +34,8 @@ import structlog
 
 from adapters.storage import mounts
 from adapters.storage.disk_usage import disk_usage
-from domain.errors import AlreadyExists, InvalidArgument, NotFound
+from adapters.storage.limits import UnpackLimits
+from domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from domain.image_config import digest_hex
 from domain.keyed_locks import KeyedLocks
 from domain.names import check_plain_name
@@ -63,7 +64,14 @@ def _hex(digest: str) -> str:
 
 
 class OverlayLayerStore:
-    def __init__(self, root: Path, state: StateStore, command_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        state: StateStore,
+        command_timeout: float = 120.0,
+        limits: UnpackLimits | None = None,
+    ) -> None:
+        self._limits = limits or UnpackLimits()
         self._root = root
         self._state = state
         self._timeout = command_timeout
@@ -127,7 +135,13 @@ class OverlayLayerStore:
 
     def unpack(self, parent: str, diff_id: str, blob: Iterable[bytes], holder: str) -> Layer:
         # tarfile and the decompressors (about 1.5 MiB of the daemon's memory) load at the first unpack.
-        from adapters.storage.streams import ChunkReader, HashingReader, decompressed
+        from adapters.storage.streams import (
+            ChunkReader,
+            HashingReader,
+            LimitedReader,
+            check_free_space,
+            decompressed,
+        )
         from adapters.storage.unpack import CORRUPT_STREAM_ERRORS, unpack_tar
 
         _hex(diff_id)
@@ -140,16 +154,18 @@ class OverlayLayerStore:
                     return found
             if parent and self.get(parent) is None:
                 raise NotFound(f"parent layer {parent} of {diff_id} is not unpacked")
+            check_free_space(self._root, self._limits.min_free_bytes)
             work = Path(tempfile.mkdtemp(dir=self._root / "tmp", prefix="unpack-"))
             try:
                 diff = work / "diff"
                 diff.mkdir(mode=0o755)
                 raw = ChunkReader(blob)
-                tar = HashingReader(decompressed(raw))
+                limited = LimitedReader(decompressed(raw), raw, self._limits, self._root)
+                tar = HashingReader(typing.cast(IO[bytes], limited))
                 try:
                     unpack_tar(typing.cast(IO[bytes], tar), diff)
                     tar.drain()  # tar padding after the end-of-archive blocks counts towards the diff id
-                except InvalidArgument as err:
+                except (InvalidArgument, ResourceExhausted) as err:
                     raise type(err)(f"refusing layer {diff_id}: {err}") from err
                 except CORRUPT_STREAM_ERRORS as err:
                     raise InvalidArgument(

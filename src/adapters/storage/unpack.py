@@ -28,7 +28,7 @@ from typing import IO
 import structlog
 import zstandard
 
-from domain.errors import Internal, InvalidArgument
+from domain.errors import Internal, InvalidArgument, ResourceExhausted
 
 _log = structlog.get_logger("pycrio.storage")
 
@@ -141,11 +141,16 @@ class _Unpacker:
         name = member.name
         try:
             self._apply(archive, member)
-        except (InvalidArgument, gzip.BadGzipFile):
+        except (InvalidArgument, ResourceExhausted, gzip.BadGzipFile):
             raise
         except OSError as err:
             if err.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EISDIR, errno.ENOTEMPTY):
                 raise InvalidArgument(f"layer entry {name!r}: {err.strerror}") from err
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ResourceExhausted(
+                    f"unpacking layer entry {name!r}: {err.strerror} (config key image.min_free_bytes keeps "
+                    "room free for the rest of the node)"
+                ) from err
             raise Internal(f"unpacking layer entry {name!r}: {err}") from err
 
     def _apply(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:

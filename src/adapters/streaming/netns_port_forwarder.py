@@ -8,13 +8,13 @@ of the daemon is left in a pod's namespace. Python 3.11 has no os.setns, hence t
 import contextlib
 import ctypes
 import os
-import select
 import socket
 import threading
 from collections.abc import Callable
 
 import structlog
 
+from adapters.readiness import wait_readable
 from domain.errors import Unavailable
 from ports.streaming import Cancellation, DuplexStream
 
@@ -102,8 +102,7 @@ def _client_to_port(stream: DuplexStream, sock: socket.socket) -> None:
 
 def _port_to_client(sock: socket.socket, stream: DuplexStream, cancelled: Cancellation) -> None:
     while not cancelled.is_set():
-        ready, _, _ = select.select([sock], [], [], _TICK)
-        if not ready:
+        if not wait_readable(sock, _TICK):
             continue
         try:
             chunk = sock.recv(_CHUNK)

@@ -1,9 +1,13 @@
 """The streaming HTTP server: `/exec/<token>`, `/attach/<token>` and `/portforward/<token>`.
 
-A token names a request the CRI handler validated; it is consumed when its URL is opened, so a URL works
-once. Each connection gets its own thread; the upgrade (SPDY/3.1 or WebSocket) picks the wire protocol.
+A token names a request the CRI handler validated; it is consumed when its URL is opened with an upgrade
+request, so a URL works once (a plain GET, from a scanner or a proxy's probe, does not use it up). Each
+connection gets its own thread, up to `max_connections`: past that a connection is answered 503 and
+closed at once, so idle connections cannot take all the daemon's threads. The upgrade (SPDY/3.1 or
+WebSocket) picks the wire protocol.
 """
 
+import contextlib
 import socket
 import socketserver
 import ssl
@@ -13,11 +17,17 @@ from typing import Any
 import structlog
 
 from adapters.streaming import portforward, remotecommand, websocket
-from adapters.streaming.transport import ConnectionClosed, Transport
+from adapters.streaming.transport import HEAD_TIMEOUT, ConnectionClosed, HttpRequest, Transport
 from domain.streaming import AttachRequest, ExecRequest, PortForwardRequest, RequestCache
 from ports.streaming import ContainerStreams, PortForwarder
 
 _log = structlog.get_logger("pycrio.streaming")
+
+
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 40\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\ntoo many streaming connections, try again\n"
+)
 
 
 class _ThreadingServer(socketserver.ThreadingTCPServer):
@@ -25,6 +35,33 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     # Connections are joined on shutdown so that none is left behind.
     block_on_close = True
+    max_connections = 1
+
+    def server_activate(self) -> None:
+        self._admitted = threading.BoundedSemaphore(self.max_connections)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._admitted.acquire(blocking=False):
+            _log.warning(
+                "streaming connection refused: at streaming.max_connections", limit=self.max_connections
+            )
+            if not isinstance(request, ssl.SSLSocket):  # a TLS answer would need a handshake first
+                with contextlib.suppress(OSError):
+                    request.send(_BUSY, socket.MSG_DONTWAIT)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._admitted.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._admitted.release()
 
 
 class _ThreadingServerV6(_ThreadingServer):
@@ -42,6 +79,8 @@ class StreamingServer:
         idle_timeout: float,
         tls_cert: str = "",
         tls_key: str = "",
+        max_connections: int = 256,
+        head_timeout: float = HEAD_TIMEOUT,
     ) -> None:
         self._address = address
         self._port = port
@@ -49,6 +88,8 @@ class StreamingServer:
         self._container_streams = container_streams
         self._port_forwarder = port_forwarder
         self._idle_timeout = idle_timeout
+        self._max_connections = max_connections
+        self._head_timeout = head_timeout
         self._tls: ssl.SSLContext | None = None
         if tls_cert:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -80,7 +121,8 @@ class StreamingServer:
             def handle(self) -> None:
                 outer._handle(self.request)
 
-        server_class = _ThreadingServerV6 if ":" in self._address else _ThreadingServer
+        base = _ThreadingServerV6 if ":" in self._address else _ThreadingServer
+        server_class = type("StreamingTCPServer", (base,), {"max_connections": self._max_connections})
         self._server = server_class((self._address, self._port), Handler)
         if self._tls is not None:
             # The TLS handshake happens on the connection's own thread, on its first read.
@@ -122,7 +164,7 @@ class StreamingServer:
 
     def _serve(self, transport: Transport) -> None:
         try:
-            request = transport.read_request()
+            request = transport.read_request(self._head_timeout)
         except ValueError as err:
             transport.respond(400, "Bad Request", [], str(err).encode())
             return
@@ -134,16 +176,14 @@ class StreamingServer:
         ):
             transport.respond(404, "Not Found", [], b"404 page not found\n")
             return
-        wanted = {"exec": ExecRequest, "attach": AttachRequest, "portforward": PortForwardRequest}[kind]
-        cached = self._cache.consume(token)
-        if not isinstance(cached, wanted):
-            transport.respond(404, "Not Found", [], b"404 page not found\n")
-            return
         is_websocket = websocket.is_websocket_request(request)
-        if not is_websocket and not any(v.lower() == "upgrade" for v in request.header_values("Connection")):
+        if not (is_websocket or _is_spdy_upgrade(request)):
             transport.respond(400, "Bad Request", [], b"streaming needs a SPDY/3.1 or websocket upgrade\n")
             return
-        if cached is None:
+        wanted = {"exec": ExecRequest, "attach": AttachRequest, "portforward": PortForwardRequest}[kind]
+        cached = self._cache.consume(token)
+        if cached is None or not isinstance(cached, wanted):
+            transport.respond(404, "Not Found", [], b"404 page not found\n")
             return
         if isinstance(cached, PortForwardRequest):
             serve_pf: Any = portforward.serve_websocket if is_websocket else portforward.serve_spdy
@@ -151,3 +191,8 @@ class StreamingServer:
         else:
             serve_cmd = remotecommand.serve_websocket if is_websocket else remotecommand.serve_spdy
             serve_cmd(transport, request, cached, self._container_streams)
+
+
+def _is_spdy_upgrade(request: HttpRequest) -> bool:
+    upgrade = any(v.lower() == "spdy/3.1" for v in request.header_values("Upgrade"))
+    return upgrade and any(v.lower() == "upgrade" for v in request.header_values("Connection"))

@@ -6,7 +6,6 @@ a buffered reader could swallow the first protocol bytes. Idle means no byte in 
 """
 
 import contextlib
-import select
 import socket
 import ssl
 import threading
@@ -14,9 +13,11 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from adapters.readiness import wait_readable
+
 _MAX_HEAD = 64 * 1024
-# Seconds a new connection has to send its request head.
-_HEAD_TIMEOUT = 30.0
+# Seconds a new connection has to send its whole request head (trickled bytes do not extend it).
+HEAD_TIMEOUT = 30.0
 # How often a blocked read wakes to check the idle timer.
 _IDLE_TICK = 1.0
 
@@ -61,6 +62,7 @@ class Transport:
         self._write_lock = threading.Lock()
         self._closed = threading.Event()
         self._last_activity = time.monotonic()
+        self._head_deadline: float | None = None
         self._tick = min(_IDLE_TICK, idle_timeout)
         sock.settimeout(None)
 
@@ -68,17 +70,18 @@ class Transport:
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def read_request(self, timeout: float = _HEAD_TIMEOUT) -> HttpRequest:
-        """The request head; a client that sends none within `timeout` seconds is dropped."""
+    def read_request(self, timeout: float = HEAD_TIMEOUT) -> HttpRequest:
+        """The request head; a client that has not sent all of it within `timeout` seconds is dropped,
+        however slowly it keeps sending."""
         data = b""
-        idle, self.idle_timeout = self.idle_timeout, min(self.idle_timeout, timeout)
+        self._head_deadline = time.monotonic() + timeout
         try:
             while b"\r\n\r\n" not in data:
                 if len(data) > _MAX_HEAD:
                     raise ValueError("request head too large")
                 data += self.recv(4096)
         finally:
-            self.idle_timeout = idle
+            self._head_deadline = None
         head, _, self._pending = data.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
@@ -100,6 +103,9 @@ class Transport:
         while True:
             if self._closed.is_set():
                 raise ConnectionClosed("connection closed")
+            if self._head_deadline is not None and time.monotonic() >= self._head_deadline:
+                self.close()
+                raise ConnectionClosed("request head not received in time")
             try:
                 if not self._readable():
                     if time.monotonic() - self._last_activity >= self.idle_timeout:
@@ -138,11 +144,13 @@ class Transport:
             self._last_activity = time.monotonic()
 
     def _readable(self) -> bool:
-        # TLS may hold decrypted bytes that select() cannot see.
+        # TLS may hold decrypted bytes that poll() cannot see.
         if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
             return True
-        ready, _, _ = select.select([self.sock], [], [], self._tick)
-        return bool(ready)
+        tick = self._tick
+        if self._head_deadline is not None:
+            tick = min(tick, max(self._head_deadline - time.monotonic(), 0.0))
+        return wait_readable(self.sock, tick)
 
     def respond(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes = b"") -> None:
         lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers)]

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from adapters.conmon.log_format import parse_line, split_streams
 from adapters.conmon.monitor import _read_exec_log
-from ports.container_monitor import MAX_EXEC_OUTPUT
+from adapters.cri.generated import api_pb2 as pb
+from ports.container_monitor import GRPC_MESSAGE_LIMIT, MAX_EXEC_OUTPUT
 
 STAMP = "2026-11-29T20:40:42.445864433+00:00"
 
@@ -20,6 +21,16 @@ def test_parse_full_and_partial_lines() -> None:
 def test_split_streams_joins_partials_and_restores_newlines() -> None:
     data = f"{STAMP} stdout P hel\n{STAMP} stdout F lo\n{STAMP} stderr F oops\n{STAMP} stdout F \n".encode()
     assert split_streams(data) == (b"hello\n\n", b"oops\n")
+
+
+def test_split_streams_keeps_every_byte_but_the_entry_ends() -> None:
+    data = f"{STAMP} stdout F a\rb\n{STAMP} stdout F c\x0bd\x1ce\n{STAMP} stderr P \r\n".encode()
+    assert split_streams(data) == (b"a\rb\nc\x0bd\x1ce\n", b"\r")
+
+
+def test_the_cut_output_fits_one_grpc_message() -> None:
+    reply = pb.ExecSyncResponse(stdout=b"o" * (MAX_EXEC_OUTPUT - 1), stderr=b"e", exit_code=-(2**31))
+    assert reply.ByteSize() <= GRPC_MESSAGE_LIMIT
 
 
 def test_exec_output_past_the_cap_is_cut_and_flagged(tmp_path: Path) -> None:

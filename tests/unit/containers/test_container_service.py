@@ -1,6 +1,9 @@
 """The container service against fakes: lifecycle, names, failures that leave nothing, restarts."""
 
 import dataclasses
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -581,3 +584,74 @@ def test_a_fully_populated_container_survives_its_json_document() -> None:
     assert (restored.state, restored.exit_code, restored.reason, restored.spec) == (
         ContainerState.EXITED, 137, "OOMKilled", {"a": [1]},
     )  # fmt: skip
+
+
+def _in_thread(action: Callable[[], object]) -> threading.Thread:
+    thread = threading.Thread(target=action, daemon=True)  # a hung call must not hang the test run
+    thread.start()
+    return thread
+
+
+def test_stop_and_remove_do_not_wait_behind_a_stuck_create(world: World) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck() -> None:
+        entered.set()
+        release.wait(60)
+
+    world.monitor.before_create = stuck
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            world.service.create("sb1", config())
+        except FailedPrecondition as exc:
+            errors.append(exc)
+
+    creating = _in_thread(create)
+    assert entered.wait(10)
+    (cid,) = world.service.containers_of("sb1")
+
+    # What StopPodSandbox and RemovePodSandbox do for the pod: both return while the create is stuck.
+    def teardown_pod() -> None:
+        world.service.stop_all("sb1", 10)
+        world.service.remove_all("sb1")
+
+    teardown = _in_thread(teardown_pod)
+    teardown.join(10)
+    assert not teardown.is_alive(), "stop/remove waited behind the create"
+    release.set()
+    creating.join(10)
+    assert [str(e) for e in errors] == [f"container {cid} was removed while it was being created"]
+    assert_nothing_left(world)
+    world.monitor.before_create = None
+    world.service.create("sb1", config())  # the name is free again
+
+
+def test_remove_pre_empts_a_stop_waiting_out_its_grace_period(world: World) -> None:
+    # Real time here: the grace period must really be under way while RemoveContainer comes in.
+    real = ContainerService(
+        store=world.store, sandboxes=world.sandboxes, rootfs=world.rootfs,
+        host_files=FakeHostFiles(paths={}), bundles=world.bundles, monitor=world.monitor,
+        runtimes={"runc": RuntimeHandler(world.runtime)}, default_runtime="runc", host=HOST,
+        hugepages=world.hugepages,
+    )  # fmt: skip
+    cid = real.create("sb1", config())  # the fake's shell ignores SIGTERM
+    real.start(cid)
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        real.stop(cid, timeout=2**62)
+        stopped.append(True)
+
+    stopping = _in_thread(stop)
+    deadline = time.monotonic() + 10
+    while (cid, 15) not in world.runtime.signals and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (cid, 15) in world.runtime.signals
+    removing = _in_thread(lambda: real.remove(cid))
+    removing.join(10)
+    assert not removing.is_alive(), "RemoveContainer waited behind StopContainer's grace period"
+    stopping.join(10)
+    assert stopped == [True]
+    assert real.list_containers() == []
