@@ -22,13 +22,15 @@ from typing import Any
 
 from adapters.conmon.attach import attach
 from adapters.conmon.log_format import split_streams
+from adapters.host import no_symlinks
 from adapters.process import runner
 from adapters.readiness import wait_readable
-from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
 from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
 from ports.streaming import ProcessStreams
 
 TIMED_OUT_MESSAGE = "command timed out"
+_LOG_PATH_CHECKED = "log_path_checked"  # in the persist dir: the log path came with the request
 _REOPEN_LOG = b"2 0 0\n"  # conmon's ctl fifo message: reopen the log file
 _REOPEN_LOG_TIMEOUT = 10.0
 _KILLED_EXEC_GONE_TIMEOUT = 5.0
@@ -99,7 +101,16 @@ class ConmonMonitor:
         self.sockets_dir.mkdir(parents=True, exist_ok=True)
         (persist / "bundle").write_text(str(request.bundle))
         (persist / "log_path").write_text(request.log_path)
-        Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+        if request.log_path_from_request:
+            # conmon opens the path as it is, following symlinks: give it a regular file that was reached
+            # without any (a 0.log planted as a link to /etc/shadow is refused, not appended to).
+            try:
+                no_symlinks.create_log_file(request.log_path)
+            except InvalidArgument as err:
+                raise InvalidArgument(f"log_path: {err}") from None
+            (persist / _LOG_PATH_CHECKED).write_text("")
+        else:
+            Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
         args = [
             *self._base_args(request),
             "-u", request.container_id,
@@ -222,6 +233,7 @@ class ConmonMonitor:
         bundle = self._bundle(container_id)
         if not self.monitor_alive(container_id):
             raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
+        self._check_reopened_log(container_id)
         try:
             fd = os.open(bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK)
         except OSError as exc:
@@ -231,6 +243,21 @@ class ConmonMonitor:
         finally:
             os.close(fd)
         self._wait_for_log(container_id)
+
+    def _check_reopened_log(self, container_id: str) -> None:
+        """conmon reopens by writing `<log>.tmp` (O_TRUNC, following symlinks) and renaming it over the log:
+        that file must be a regular one reached without symlinks, or the reopen is refused."""
+        persist = self._persist(container_id)
+        if not (persist / _LOG_PATH_CHECKED).exists():
+            return
+        try:
+            log = (persist / "log_path").read_text()
+        except FileNotFoundError:
+            return
+        try:
+            no_symlinks.create_log_file(log + ".tmp")
+        except InvalidArgument as err:
+            raise InvalidArgument(f"log_path: reopening {log!r}: {err}") from None
 
     def _wait_for_log(self, container_id: str) -> None:
         """conmon reopens the log asynchronously, but the kubelet (and critest) expect the new file once the
