@@ -11,6 +11,7 @@ from types import FrameType
 import structlog
 
 from adapters.cri.server import SocketInUse
+from adapters.host.private_dirs import make_private
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper
 from adapters.systemd.watchdog import start_watchdog
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     # before serve() takes over must not kill the daemon either.
     signal.signal(signal.SIGHUP, lambda signum, frame: None)
     configure_logging(config.log)
+    make_private(Path(config.runtime.root), Path(config.runtime.run_dir))
     stop_tracing = start_tracing(config.tracing)
     container = make_container(config)
     reloader = Reloader(config, lambda: load_from_args(args), container.images())
