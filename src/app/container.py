@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from dependency_injector import containers, providers
@@ -63,7 +63,6 @@ from adapters.systemd.notify import SdNotify
 from adapters.trust.files import LocalTrustFiles
 from adapters.trust.gpg import GpgVerifier
 from adapters.trust.lookaside import LookasideStore
-from adapters.trust.sigstore import SigstoreVerifier
 from adapters.trust.verifier import OfflineSignatureVerifier
 from app.config import Config, to_toml_dict
 from app.links.exits import ContainerExits
@@ -88,6 +87,9 @@ from ports.layer_store import LayerStore
 from ports.metrics import PullMetrics, RuntimeMetrics
 from ports.oci_runtime import OciRuntime
 from ports.registry import Registry
+
+if TYPE_CHECKING:
+    from adapters.trust.sigstore import SigstoreVerifier
 
 
 def package_version() -> str:
@@ -159,6 +161,13 @@ def _registries_conf_loader(config: Config) -> Callable[[], RegistriesConf]:
     """Reads registries.conf and its drop-ins on every pull, so edits apply without a restart."""
     main, drop_ins = Path(config.image.registries_conf), Path(config.image.registries_conf_dir)
     return lambda: load_registries_conf(main, drop_ins)
+
+
+def _sigstore_verifier() -> "SigstoreVerifier":
+    # Imported at the first sigstore signature, not at start-up (adapters/trust/verifier.py says why).
+    from adapters.trust.sigstore import SigstoreVerifier
+
+    return SigstoreVerifier()
 
 
 def _trust_settings(config: Config) -> TrustSettings:
@@ -362,7 +371,7 @@ class Container(containers.DeclarativeContainer):
         gpg=providers.Singleton(
             GpgVerifier, timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config)
         ),
-        sigstore=providers.Singleton(SigstoreVerifier),
+        sigstore=providers.Singleton(_sigstore_verifier).provider,
     )
     image_trust = providers.Singleton(
         ImageTrust,

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from domain.errors import InvalidArgument
 from domain.image_reference import ImageReference
 from domain.trust_policy import policy_scopes
@@ -93,6 +91,8 @@ def signature_url(base: str, manifest_digest: str, index: int) -> str:
 
 def parse_registries_d(text: str, origin: str) -> RegistriesD:
     """One registries.d YAML file; InvalidArgument names `origin` and the problem."""
+    import yaml  # at the first registries.d file read, not at start-up
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:

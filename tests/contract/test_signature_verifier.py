@@ -101,7 +101,7 @@ def _real_kit(tmp: Path, keys: list[GpgKey]) -> Kit:
 
         return key.public_pem, rekor.public_pem, sign
 
-    verifier = OfflineSignatureVerifier(GpgVerifier(timeout=60), SigstoreVerifier())
+    verifier = OfflineSignatureVerifier(GpgVerifier(timeout=60), SigstoreVerifier)
     return Kit(verifier, simple, sigstore, keyless, tamper, logged)
 
 

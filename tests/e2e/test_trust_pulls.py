@@ -155,7 +155,7 @@ def node(registry: RunningRegistry, tmp_path: Path, gpg_keys: tuple[GpgKey, GpgK
         LocalTrustFiles(),
         LookasideStore(timeout=30),
         adapter,
-        OfflineSignatureVerifier(GpgVerifier(timeout=60), SigstoreVerifier()),
+        OfflineSignatureVerifier(GpgVerifier(timeout=60), SigstoreVerifier),
         metrics,
     )
     service = ImageService(

@@ -1,31 +1,44 @@
 """CdiSpecs over spec directories: `*.json` and `*.yaml` files (YAML through PyYAML's safe loader; JSON is
 YAML too, and the reference library reads both with one YAML decoder)."""
 
+import functools
 import json
 from collections.abc import Sequence
-
-import yaml
+from typing import Any
 
 from adapters.extensions.directory_files import ParsedDirectories
 from domain.cdi import CdiSpec, CdiSpecSet, SpecError, parse_spec
 from domain.errors import InvalidArgument
 
 
-class _NoAliasLoader(yaml.SafeLoader):
+@functools.cache
+def _no_alias_loader() -> Any:
     """The safe loader without YAML aliases: a spec has no use for them, and nested aliases make a small file
-    expand into a huge document (the "billion laughs")."""
+    expand into a huge document (the "billion laughs"). PyYAML loads at the first YAML spec."""
+    import yaml
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases (*name) are not allowed in CDI specs")
-        return super().compose_node(parent, index)  # type: ignore[arg-type]
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("YAML aliases (*name) are not allowed in CDI specs")
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+    return NoAliasLoader
 
 
 def _parse(path: str, data: bytes, index: int) -> CdiSpec:
+    if path.endswith(".json"):
+        try:
+            document = json.loads(data)
+        except ValueError as err:
+            raise InvalidArgument(f"not valid JSON: {err}") from None
+        return parse_spec(document, path, index)
+    import yaml
+
     try:
-        document = json.loads(data) if path.endswith(".json") else yaml.load(data, Loader=_NoAliasLoader)
+        document = yaml.load(data, Loader=_no_alias_loader())
     except (ValueError, yaml.YAMLError) as err:
-        raise InvalidArgument(f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {err}") from None
+        raise InvalidArgument(f"not valid YAML: {err}") from None
     return parse_spec(document, path, index)
 
 

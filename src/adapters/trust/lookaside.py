@@ -3,17 +3,19 @@
 missing."""
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from domain.errors import InvalidArgument, Unavailable
 from domain.registries_d import signature_url
 from ports.signatures import MAX_SIGNATURE_BYTES, MAX_SIGNATURES
 
+if TYPE_CHECKING:
+    import httpx
+
 
 class LookasideStore:
-    def __init__(self, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, timeout: float = 30.0, transport: "httpx.BaseTransport | None" = None) -> None:
         self._timeout = timeout
         self._transport = transport
 
@@ -23,6 +25,8 @@ class LookasideStore:
             raise InvalidArgument(f"lookaside {base_url}: unsupported URL scheme {scheme!r}")
         if scheme == "file":
             return _collect(base_url, manifest_digest, _read_file)
+        import httpx  # at the first web lookaside, not at start-up: the idle daemon does without it
+
         with httpx.Client(timeout=self._timeout, transport=self._transport, follow_redirects=True) as client:
             return _collect(base_url, manifest_digest, lambda url: _get(client, url))
 
@@ -52,7 +56,9 @@ def _read_file(url: str) -> bytes | None:
     return _bounded(blob, url)
 
 
-def _get(client: httpx.Client, url: str) -> bytes | None:
+def _get(client: "httpx.Client", url: str) -> bytes | None:
+    import httpx
+
     try:
         with client.stream("GET", url) as response:
             if response.status_code == 404:

@@ -1,14 +1,20 @@
-"""The SignatureVerifier port: simple signing through GnuPG, sigstore through `cryptography`."""
+"""The SignatureVerifier port: simple signing through GnuPG, sigstore through `cryptography`.
 
-from collections.abc import Sequence
+The sigstore verifier comes from a factory called at the first sigstore signature: `cryptography` costs the
+idle daemon about 10 MiB, and most nodes never see such a signature."""
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from adapters.trust.gpg import GpgVerifier
-from adapters.trust.sigstore import SigstoreVerifier
 from ports.signatures import SigstoreSignature, SigstoreTrust
+
+if TYPE_CHECKING:
+    from adapters.trust.sigstore import SigstoreVerifier
 
 
 class OfflineSignatureVerifier:
-    def __init__(self, gpg: GpgVerifier, sigstore: SigstoreVerifier) -> None:
+    def __init__(self, gpg: GpgVerifier, sigstore: "Callable[[], SigstoreVerifier]") -> None:
         self._gpg = gpg
         self._sigstore = sigstore
 
@@ -16,4 +22,4 @@ class OfflineSignatureVerifier:
         return self._gpg.verify_simple_signing(public_keys, signature)
 
     def verify_sigstore(self, trust: SigstoreTrust, signature: SigstoreSignature) -> None:
-        self._sigstore.verify_sigstore(trust, signature)
+        self._sigstore().verify_sigstore(trust, signature)
