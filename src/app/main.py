@@ -11,6 +11,7 @@ import structlog
 import tomli_w
 
 from adapters.cri.server import SocketInUse
+from adapters.host.private_dirs import make_private
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper
 from adapters.systemd.watchdog import start_watchdog
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(tomli_w.dumps(to_toml_dict(config)))
         return 0
     configure_logging(config.log)
+    make_private(Path(config.runtime.root), Path(config.runtime.run_dir))
     return serve(make_container(config), config.grpc.shutdown_grace)
 
 

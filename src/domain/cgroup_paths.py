@@ -41,8 +41,15 @@ def monitor_cgroup(conmon_cgroup: str, pod_parent: str, container_id: str) -> st
     return f"{parent.rstrip('/')}/pycrio-conmon-{container_id}.scope"
 
 
+def _check_length(parent: str) -> None:
+    """NAME_MAX per directory and PATH_MAX in all (the kernel counts bytes), before anything is made."""
+    if len(parent.encode()) > 4096 or any(len(p.encode()) > 255 for p in parent.split("/")):
+        raise InvalidArgument("cgroup_parent: a name longer than 255 bytes or a path longer than 4096")
+
+
 def infra_cgroup(driver: str, parent: str, sandbox_id: str) -> tuple[str, str]:
     """(path of the parent, path of the infra process's cgroup) for a driver."""
+    _check_length(parent)
     if driver == "systemd":
         expanded = expand_slice(parent)
         return expanded, f"{expanded.rstrip('/')}/pycrio-{sandbox_id}.scope"

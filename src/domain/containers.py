@@ -32,18 +32,23 @@ from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PycrioError,
 )
 from domain.events import ContainerEventType, LifecycleLedger, unreported
+from domain.names import check_kube_name
 from domain.oci_spec import (
     SIGNALS,
     HostDevice,
     HostFacts,
     SpecInputs,
     build_spec,
+    check_mount_destinations,
+    check_path_length,
+    nested_mount_points,
     resources_to_oci,
     settable_hugepage_sizes,
     stop_signal,
@@ -118,6 +123,8 @@ class Container:
     # One entry per config mount: the image id an image volume resolved to ("" for other mounts).
     image_volume_ids: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
+    # Host paths runc would make for nested mounts and that did not exist: removed when the create fails.
+    mount_points_made: list[str] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
@@ -291,11 +298,14 @@ class ContainerService:
 
     # --- create -----------------------------------------------------------------------------------------
 
-    def create(self, sandbox_id: str, config: ContainerConfig) -> str:
-        if not config.name:
-            raise InvalidArgument("metadata.name: empty")
+    def create(
+        self, sandbox_id: str, config: ContainerConfig, caller_gone: Callable[[], bool] = lambda: False
+    ) -> str:
+        check_kube_name("metadata.name", config.name)
         if not config.image:
             raise InvalidArgument("image.image: empty")
+        check_mount_destinations(config.mounts)
+        resources_to_oci(config.resources, self._host)  # refuse bad limits before anything is made
         sandbox = self._sandboxes.sandbox_facts(sandbox_id)
         name = container_name(config, sandbox)
         fingerprint = _fingerprint(sandbox_id, config)
@@ -322,9 +332,17 @@ class ContainerService:
         container.lock.acquire()  # fresh, so this never waits
         with self._index_lock:
             self._containers[container.id] = container
+
+        def check_caller() -> None:
+            """A caller that gave up gets nothing made, unless a retry of it waits for the container."""
+            if caller_gone() and not self._names.awaited(name, container.id):
+                raise DeadlineExceeded(f"CreateContainer for {name!r}: the caller gave up; nothing is kept")
+
         try:
+            check_caller()
             self._persist(container)
-            self._create_on_host(container, sandbox, handler, image.config)
+            self._create_on_host(container, sandbox, handler, image.config, check_caller)
+            check_caller()
             with self._index_lock:
                 abandoned = container.id in self._abandoned
                 self._abandoned.discard(container.id)
@@ -357,11 +375,17 @@ class ContainerService:
         self._names.release(container.name, container.id)
 
     def _create_on_host(
-        self, container: Container, sandbox: SandboxFacts, handler: RuntimeHandler, image_config: ImageConfig
+        self,
+        container: Container,
+        sandbox: SandboxFacts,
+        handler: RuntimeHandler,
+        image_config: ImageConfig,
+        check_caller: Callable[[], None],
     ) -> None:
         config = container.config
         cdi_edits, cdi_host_devices = self._cdi_edits(config)
         container.rootfs = self._rootfs.create(container.id, container.image_id)
+        check_caller()
         passwd = self._rootfs.read_file(container.id, "/etc/passwd") or ""
         group = self._rootfs.read_file(container.id, "/etc/group") or ""
         mount_sources = {}
@@ -370,6 +394,7 @@ class ContainerService:
             if resolved is not None:
                 mount_sources[mount.host_path] = resolved
         image_volume_sources = self._mount_image_volumes(container)
+        check_caller()
         devices = {}
         for device in config.devices:
             found = self._host_files.device(device.host_path)
@@ -398,14 +423,22 @@ class ContainerService:
                 devices=devices,
                 host_devices=self._host_files.all_devices() if config.security.privileged else (),
                 seccomp_profile_text=profile_text,
-                target_pid_ns_path=self._target_pid_ns(config),
+                target_pid_ns_path=self._target_pid_ns(config, container.sandbox_id),
                 oci_hooks=self._oci_hooks.load().hooks if self._oci_hooks is not None else (),
                 cdi_edits=cdi_edits,
                 cdi_host_devices=cdi_host_devices,
             )
         )
         container.spec = spec
+        # Mount points runc may make inside bind-mounted host directories: removed again if this fails.
+        container.mount_points_made = [
+            path
+            for path in nested_mount_points(spec.get("mounts", []))
+            if self._host_files.resolve(path) is None
+        ]
+        check_caller()
         container.bundle = str(self._bundles.write(container.id, spec))
+        check_caller()
         created = self._monitor.create(
             self._monitored(container, handler),
             timeout=self._create_timeout,
@@ -470,7 +503,9 @@ class ContainerService:
             if mount.image:
                 self._rootfs.remove(image_volume_id(container.id, index))
 
-    def _target_pid_ns(self, config: ContainerConfig) -> str:
+    def _target_pid_ns(self, config: ContainerConfig, sandbox_id: str) -> str:
+        """The PID namespace of another container of the same pod: the CRI's TARGET names "a container
+        in the pod", and a container of another pod would see (and could signal) that pod's processes."""
         options = config.security.namespace_options
         if options.pid is not NamespaceMode.TARGET or not options.target_id:
             return ""
@@ -479,6 +514,8 @@ class ContainerService:
             target = self._get(options.target_id)
         except NotFound:
             raise InvalidArgument(f"{where} not found") from None
+        if target.sandbox_id != sandbox_id:
+            raise InvalidArgument(f"{where} is not in this container's pod")
         if target.state is not ContainerState.RUNNING or not target.pid:
             raise InvalidArgument(f"{where} is not running")
         return f"/proc/{target.pid}/ns/pid"
@@ -496,8 +533,13 @@ class ContainerService:
             stdin_once=config.stdin_once,
             tty=config.tty,
             systemd_cgroup=handler.systemd_cgroup,
+            log_path_from_request=bool(container.log_path),
             log_size_max=self._log_size_max,
         )
+
+    def _remove_mount_points(self, container: Container) -> None:
+        for path in reversed(container.mount_points_made):
+            self._host_files.remove_if_empty(path)
 
     def _undo_create(self, container: Container, handler: RuntimeHandler | None) -> None:
         """Best effort: every step tolerates what was never done."""
@@ -507,6 +549,7 @@ class ContainerService:
         steps += [
             lambda: self._remove_monitor_cgroup(container),
             lambda: self._monitor.cleanup(container.id),
+            lambda: self._remove_mount_points(container),
             lambda: self._bundles.remove(container.id),
             lambda: self._rootfs.remove(container.id),
             lambda: self._remove_image_volumes(container),
@@ -844,6 +887,7 @@ def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:
         return ""
     if config.log_path.startswith("/") or ".." in config.log_path.split("/"):
         raise InvalidArgument(f"log_path: {config.log_path!r} must be relative to the sandbox log directory")
+    check_path_length("log_path", config.log_path)
     if not sandbox.log_directory:
         raise InvalidArgument("log_path: the sandbox has no log directory")
     return sandbox.log_directory.rstrip("/") + "/" + config.log_path

@@ -1,11 +1,11 @@
 """Reading an OCI/Docker image config: what containers need from it, its layers' diff ids and chain ids."""
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import InvalidArgument
+from domain.json_documents import load_json
 
 _SHA256_HEX = frozenset("0123456789abcdef")
 
@@ -58,10 +58,7 @@ def parse_image_config(raw: bytes, config_digest: str) -> ParsedConfig:
     expected = digest_hex(config_digest, "image config digest")
     if hashlib.sha256(raw).hexdigest() != expected:
         raise InvalidArgument(f"image config does not match its digest {config_digest}")
-    try:
-        document = json.loads(raw)
-    except ValueError as err:
-        raise InvalidArgument(f"image config {config_digest} is not JSON: {err}") from None
+    document = load_json(raw, f"image config {config_digest}")
     if not isinstance(document, dict):
         raise InvalidArgument(f"image config {config_digest} is not a JSON object")
     rootfs = document.get("rootfs")

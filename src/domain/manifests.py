@@ -4,12 +4,12 @@ Pure: JSON bytes in, descriptors out. Errors are Internal because the content ca
 is broken, not because the request was wrong.
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import Internal, InvalidArgument
 from domain.image_reference import check_digest
+from domain.json_documents import load_json
 from ports.registry import Descriptor, Platform
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -161,10 +161,7 @@ def _platform_text(platform: Platform) -> str:
 
 
 def _load(body: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise Internal(f"manifest is not JSON: {err}") from None
+    document = load_json(body, "manifest", Internal)
     if not isinstance(document, dict):
         raise Internal("manifest is not a JSON object")
     return document

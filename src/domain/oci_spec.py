@@ -57,7 +57,12 @@ _IPC_SYSCTLS = {
     "kernel.msgmni", "kernel.msgmnb", "kernel.sem",
 }  # fmt: skip
 _UTS_SYSCTLS = {"kernel.hostname", "kernel.domainname"}
-_CPUSET = re.compile(r"^(\d+(-\d+)?)(,\d+(-\d+)?)*$")
+_CPUSET = re.compile(r"[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*")
+# The kernel's own limits: CONFIG_NR_CPUS and NODES_SHIFT at their largest, and the CFS quota it accepts
+# (MAX_BW in kernel/sched/core.c, in microseconds).
+MAX_CPUS = 8192
+MAX_NUMA_NODES = 1024
+MAX_CPU_QUOTA = 2**44 - 1
 _log = structlog.get_logger("pycrio.containers")
 PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
 
@@ -166,15 +171,80 @@ def environment(config: ContainerConfig, image: ImageConfig, hostname: str, home
 def working_dir(config: ContainerConfig, image: ImageConfig) -> str:
     cwd = config.working_dir or image.working_dir or "/"
     if not cwd.startswith("/"):
-        raise InvalidArgument(f"working_dir: {cwd!r} is not an absolute path")
+        raise InvalidArgument(f"working_dir: {cwd[:200]!r} is not an absolute path")
+    check_path_length("working_dir", cwd)
     return cwd
 
 
 def _check_container_path(field_name: str, path: str) -> None:
     if not path.startswith("/"):
-        raise InvalidArgument(f"{field_name}: {path!r} is not an absolute path")
+        raise InvalidArgument(f"{field_name}: {path[:200]!r} is not an absolute path")
     if ".." in path.split("/"):
-        raise InvalidArgument(f"{field_name}: {path!r} must not contain '..'")
+        raise InvalidArgument(f"{field_name}: {path[:200]!r} must not contain '..'")
+    check_path_length(field_name, path)
+
+
+def check_path_length(field_name: str, path: str) -> None:
+    """NAME_MAX per component and PATH_MAX in all, in the bytes the kernel counts."""
+    if len(path.encode()) > 4096 or any(len(p.encode()) > 255 for p in path.split("/")):
+        raise InvalidArgument(f"{field_name}: a name longer than 255 bytes or a path longer than 4096")
+
+
+# What runc lets a bind mount cover under /proc (lxcfs-style files); anything else there fails inside runc.
+_PROC_MOUNTS_ALLOWED = frozenset(
+    {
+        "/proc/cpuinfo",
+        "/proc/diskstats",
+        "/proc/meminfo",
+        "/proc/stat",
+        "/proc/swaps",
+        "/proc/uptime",
+        "/proc/loadavg",
+        "/proc/slabinfo",
+        "/proc/net/dev",
+        "/proc/sys/kernel/ns_last_pid",
+    }
+)
+
+
+def nested_mount_points(mounts: list[dict[str, Any]]) -> list[str]:
+    """Host paths runc will make for mounts whose destination lies inside an earlier bind mount: mounting
+    host dir H at /data and K at /data/sub/x makes H/sub and H/sub/x on the host. Outermost first."""
+    made: list[str] = []
+    for index, mount in enumerate(mounts):
+        destination = _normal(mount["destination"])
+        for earlier in reversed(mounts[:index]):
+            outer = _normal(earlier["destination"])
+            if earlier.get("type") != "bind" or not destination.startswith(outer.rstrip("/") + "/"):
+                continue
+            path = str(earlier["source"]).rstrip("/")
+            for part in destination[len(outer.rstrip("/")) + 1 :].split("/"):
+                path += "/" + part
+                if path not in made:
+                    made.append(path)
+            break
+    return made
+
+
+def _normal(path: str) -> str:
+    return "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+
+
+def check_mount_destinations(mounts: tuple[Mount, ...]) -> None:
+    """Before anything is made for a container: every mount's destination is one runc can use."""
+    for index, mount in enumerate(mounts):
+        _check_mount_destination(f"mounts[{index}].container_path", mount.container_path)
+
+
+def _check_mount_destination(field_name: str, path: str) -> None:
+    """A mount may not cover the container's root (runc would then build /dev, /proc... inside the host
+    directory) nor /proc, which runc refuses only after it has started working on the host."""
+    _check_container_path(field_name, path)
+    normal = "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+    if normal == "/":
+        raise InvalidArgument(f"{field_name}: {path!r} would cover the container's root file system")
+    if (normal == "/proc" or normal.startswith("/proc/")) and normal not in _PROC_MOUNTS_ALLOWED:
+        raise InvalidArgument(f"{field_name}: {path!r} is in /proc, where mounts are not allowed")
 
 
 def _default_mounts(privileged: bool) -> list[dict[str, Any]]:
@@ -223,7 +293,7 @@ def _sandbox_mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
 def _image_volume_mount(index: int, mount: Mount, sources: Mapping[int, str]) -> dict[str, Any]:
     """An image's file system, read-only but not noexec (its binaries may be run), never propagated."""
     where = f"mounts[{index}]"
-    _check_container_path(f"{where}.container_path", mount.container_path)
+    _check_mount_destination(f"{where}.container_path", mount.container_path)
     if not mount.readonly:
         raise InvalidArgument(f"{where}.readonly: an image volume must be read-only")
     source = sources.get(index)
@@ -235,7 +305,7 @@ def _image_volume_mount(index: int, mount: Mount, sources: Mapping[int, str]) ->
 
 def _cri_mount(index: int, mount: Mount, sources: Mapping[str, str]) -> dict[str, Any]:
     where = f"mounts[{index}]"
-    _check_container_path(f"{where}.container_path", mount.container_path)
+    _check_mount_destination(f"{where}.container_path", mount.container_path)
     if not mount.host_path:
         raise InvalidArgument(f"{where}.host_path: empty")
     source = sources.get(mount.host_path)
@@ -342,6 +412,19 @@ def _sysctls(inputs: SpecInputs) -> dict[str, str]:
     return result
 
 
+def check_cpuset(name: str, value: str, highest: int) -> None:
+    """A cpuset list (`0-3,5`): ranges in order, below the kernel's largest CPU or node number."""
+    if not value:
+        return
+    if len(value) > 4096 or not _CPUSET.fullmatch(value):
+        raise InvalidArgument(f"{name}: {value[:80]!r} is not a CPU/node list like 0-3,5")
+    for part in value.split(","):
+        first, _, last = part.partition("-")
+        low, high = int(first), int(last or first)
+        if low > high or high > highest:
+            raise InvalidArgument(f"{name}: {part!r} is not a range within 0-{highest}")
+
+
 def clamp_oom_score_adj(requested: int, host: HostFacts) -> int:
     if not -1000 <= requested <= 1000:
         raise InvalidArgument(f"oom_score_adj: {requested} is outside -1000..1000")
@@ -361,8 +444,8 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
             raise InvalidArgument(f"{name}: {getattr(r, name)} is negative")
     if r.cpu_period and not 1000 <= r.cpu_period <= 1_000_000:
         raise InvalidArgument(f"cpu_period: {r.cpu_period} is outside 1000..1000000 microseconds")
-    if r.cpu_quota < -1 or 0 < r.cpu_quota < 1000:
-        raise InvalidArgument(f"cpu_quota: {r.cpu_quota} must be -1, 0 or at least 1000 microseconds")
+    if r.cpu_quota < -1 or 0 < r.cpu_quota < 1000 or r.cpu_quota > MAX_CPU_QUOTA:
+        raise InvalidArgument(f"cpu_quota: {r.cpu_quota} must be -1, 0 or 1000..{MAX_CPU_QUOTA} microseconds")
     if r.cpu_shares > 262144:
         raise InvalidArgument(f"cpu_shares: {r.cpu_shares} is above 262144")
     if 0 < r.memory_limit_in_bytes < MIN_MEMORY_LIMIT:
@@ -370,10 +453,8 @@ def resources_to_oci(resources: Resources, host: HostFacts) -> dict[str, Any]:
             f"memory_limit_in_bytes: {r.memory_limit_in_bytes} is too low; "
             f"it must be at least {MIN_MEMORY_LIMIT}"
         )
-    for name in ("cpuset_cpus", "cpuset_mems"):
-        value = getattr(r, name)
-        if value and not _CPUSET.match(value):
-            raise InvalidArgument(f"{name}: {value!r} is not a CPU/node list like 0-3,5")
+    for name, highest in (("cpuset_cpus", MAX_CPUS - 1), ("cpuset_mems", MAX_NUMA_NODES - 1)):
+        check_cpuset(name, getattr(r, name), highest)
     cpu: dict[str, Any] = {}
     if r.cpu_shares:
         cpu["shares"] = r.cpu_shares

@@ -14,7 +14,6 @@ sandbox record, including records written before they were typed (the CRI's JSON
 names, 64-bit numbers as strings).
 """
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,11 +21,10 @@ import structlog
 
 from domain.container_config import HugepageLimit, Resources
 from domain.errors import InvalidArgument
-from domain.oci_spec import PAGE_SIZE
+from domain.oci_spec import MAX_CPU_QUOTA, MAX_CPUS, MAX_NUMA_NODES, PAGE_SIZE, check_cpuset
 from ports.cgroups import CgroupLimits
 
 _log = structlog.get_logger("pycrio.sandboxes")
-_CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _NUMBERS = ("cpu_period", "cpu_quota", "cpu_shares", "memory_limit_in_bytes", "memory_swap_limit_in_bytes",
             "oom_score_adj")  # fmt: skip
 
@@ -59,6 +57,10 @@ def pod_cgroup_limits(
     if quota > 0 and extra["cpu_quota"] > 0:
         period = base["cpu_period"] or 100_000
         quota += extra["cpu_quota"] * period // (extra["cpu_period"] or 100_000)
+        if quota > MAX_CPU_QUOTA:
+            raise InvalidArgument(
+                f"cpu_quota: {quota} with the overhead is above the kernel's {MAX_CPU_QUOTA} us"
+            )
     memory = base["memory_limit_in_bytes"]
     if memory > 0:
         memory += extra["memory_limit_in_bytes"]
@@ -86,13 +88,16 @@ def _numbers(fields: Resources, where: str) -> dict[str, int]:
         raise InvalidArgument(f"{where}.cpu_period: {numbers['cpu_period']} is outside 1000..1000000 us")
     if 0 < numbers["cpu_quota"] < 1000:
         raise InvalidArgument(f"{where}.cpu_quota: {numbers['cpu_quota']} is below the kernel's 1000 us")
+    if numbers["cpu_quota"] > MAX_CPU_QUOTA:
+        raise InvalidArgument(
+            f"{where}.cpu_quota: {numbers['cpu_quota']} is above the kernel's {MAX_CPU_QUOTA} us"
+        )
     return numbers
 
 
 def _cpu_list(fields: Resources, name: str) -> str:
     value = str(getattr(fields, name)).strip()
-    if value and not _CPU_LIST.match(value):
-        raise InvalidArgument(f"resources.{name}: {value!r} is not a list like 0-3,6")
+    check_cpuset(f"resources.{name}", value, (MAX_CPUS if name == "cpuset_cpus" else MAX_NUMA_NODES) - 1)
     return value
 
 

@@ -192,10 +192,8 @@ def _from_document(document: dict[str, Any], drop_in: bool) -> RegistriesConf:
 
 def _aliases(raw: Any) -> dict[str, str]:
     """`[aliases]`: short name -> repository with its registry, neither with a tag or digest."""
-    if not isinstance(raw, dict):
-        raise InvalidArgument("aliases: expected a table")
     aliases = {}
-    for name, value in raw.items():
+    for name, value in _table_of(raw, "aliases").items():
         if not isinstance(value, str):
             raise InvalidArgument(f"alias {name!r}: expected a string")
         if not is_short_name(name) or split_repository(name)[1]:
@@ -214,13 +212,10 @@ def _aliases(raw: Any) -> dict[str, str]:
 
 def _from_v1(raw: Any) -> RegistriesConf:
     """The deprecated `[registries.search|insecure|block]` format, converted as containers/image does."""
-    if not isinstance(raw, dict):
-        raise InvalidArgument("registries: expected a table")
+    registries = _table_of(raw, "registries")
 
     def names(kind: str) -> list[str]:
-        table = raw.get(kind, {})
-        if not isinstance(table, dict):
-            raise InvalidArgument(f"registries.{kind}: expected a table")
+        table = _table_of(registries.get(kind, {}), f"registries.{kind}")
         return [_location(x) for x in _list_of(table.get("registries", []), f"registries.{kind}.registries")]
 
     tables: dict[str, RegistryTable] = {}
@@ -235,6 +230,16 @@ def _from_v1(raw: Any) -> RegistriesConf:
 def _list_of(value: Any, key: str) -> list[Any]:
     if not isinstance(value, list):
         raise InvalidArgument(f"{key}: expected an array")
+    return value
+
+
+def _table_of(value: Any, key: str, known: set[str] | None = None) -> dict[str, Any]:
+    """`value` as a table; with `known`, one that holds no other keys."""
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{key}: expected a table")
+    unknown = set(value) - known if known is not None else set()
+    if unknown:
+        raise InvalidArgument(f"{key}: unknown keys {', '.join(sorted(unknown))}")
     return value
 
 
@@ -273,12 +278,8 @@ _TABLE_KEYS = {
 _MIRROR_KEYS = {"location", "insecure", "pull-from-mirror"}
 
 
-def _table(raw: Any) -> RegistryTable:
-    if not isinstance(raw, dict):
-        raise InvalidArgument("[[registry]]: expected a table")
-    unknown = set(raw) - _TABLE_KEYS
-    if unknown:
-        raise InvalidArgument(f"[[registry]]: unknown keys {', '.join(sorted(unknown))}")
+def _table(entry: Any) -> RegistryTable:
+    raw = _table_of(entry, "[[registry]]", _TABLE_KEYS)
     location = _location(raw.get("location", ""))
     prefix = _location(raw.get("prefix", "")) or location
     if not prefix:
@@ -296,12 +297,8 @@ def _table(raw: Any) -> RegistryTable:
         raise InvalidArgument(f"pull-from-mirror must not be set for a non-mirror registry {prefix!r}")
     by_digest = _flag(raw, "mirror-by-digest-only")
     mirrors = []
-    for mirror in _list_of(raw.get("mirror", []), "mirror"):
-        if not isinstance(mirror, dict):
-            raise InvalidArgument("[[registry.mirror]]: expected a table")
-        unknown = set(mirror) - _MIRROR_KEYS
-        if unknown:
-            raise InvalidArgument(f"[[registry.mirror]]: unknown keys {', '.join(sorted(unknown))}")
+    for entry in _list_of(raw.get("mirror", []), "mirror"):
+        mirror = _table_of(entry, "[[registry.mirror]]", _MIRROR_KEYS)
         mirror_location = _location(mirror.get("location", ""))
         if not mirror_location:
             raise InvalidArgument("invalid condition: mirror location is unset")

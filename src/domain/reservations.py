@@ -27,6 +27,7 @@ class _Holder:
     fingerprint: str
     handover: Handover = Handover.NEVER
     done: threading.Event = field(default_factory=threading.Event)
+    waiting: int = 0  # identical requests (retries) waiting for this attempt to finish
 
 
 class Reservations:
@@ -49,7 +50,14 @@ class Reservations:
                     return self._take(name, holder, fingerprint)
             if holder.fingerprint != fingerprint:
                 raise self._taken(name, holder)
-            if not holder.done.wait(self._wait):
+            with self._lock:
+                holder.waiting += 1
+            try:
+                finished = holder.done.wait(self._wait)
+            finally:
+                with self._lock:
+                    holder.waiting -= 1
+            if not finished:
                 raise AlreadyExists(
                     f"{self._kind} {holder.object_id} with name {name!r} is still being created"
                 )
@@ -66,6 +74,19 @@ class Reservations:
         return AlreadyExists(
             f"{self._kind} name {name!r} is reserved by {self._kind} {holder.object_id}; remove it first"
         )
+
+    def waiting(self, name: str) -> int:
+        """How many identical requests wait for the attempt holding `name`."""
+        with self._lock:
+            holder = self._holders.get(name)
+            return 0 if holder is None else holder.waiting
+
+    def awaited(self, name: str, object_id: str) -> bool:
+        """Whether a retry waits for the attempt creating `object_id`: a creation whose caller gave up goes
+        on for it rather than being undone."""
+        with self._lock:
+            holder = self._holders.get(name)
+            return holder is not None and holder.object_id == object_id and holder.waiting > 0
 
     def created(self, name: str, object_id: str, handover: Handover) -> None:
         """The object exists; waiting retries go on (and take it if `handover` allows)."""

@@ -49,43 +49,33 @@ class RuntimeStatus:
     supplemental_groups_policy: bool = False
 
 
+@dataclass(eq=False)
 class RuntimeInfoService:
-    def __init__(
-        self,
-        runtime_version: str,
-        cgroup_driver: Literal["cgroupfs", "systemd"],
-        network: Network,
-        state: StateStore,
-        handlers: list[HandlerFeatures],
-        supplemental_groups_policy: bool = False,
-    ) -> None:
-        self._runtime_version = runtime_version
-        self._cgroup_driver = cgroup_driver
-        self._network = network
-        self._state = state
-        self._handlers = handlers
-        self._supplemental_groups_policy = supplemental_groups_policy
+    runtime_version: str
+    cgroup_driver: Literal["cgroupfs", "systemd"]
+    network: Network
+    state: StateStore
+    handlers: list[HandlerFeatures]
+    supplemental_groups_policy: bool = False
+
+    def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        saved = state.get(_STATE_KIND, _STATE_KEY) or {}
+        saved = self.state.get(_STATE_KIND, _STATE_KEY) or {}
         self._pod_cidr = str(saved.get("pod_cidr", ""))
 
     def version(self) -> VersionInfo:
-        return VersionInfo(KUBELET_API_VERSION, RUNTIME_NAME, self._runtime_version, RUNTIME_API_VERSION)
+        return VersionInfo(KUBELET_API_VERSION, RUNTIME_NAME, self.runtime_version, RUNTIME_API_VERSION)
 
     def status(self) -> RuntimeStatus:
-        net = self._network.readiness()
+        net = self.network.readiness()
         return RuntimeStatus(
             conditions=[
                 Condition(RUNTIME_READY, True),
                 Condition(NETWORK_READY, net.ready, net.reason, net.message),
             ],
-            handlers=list(self._handlers),
-            supplemental_groups_policy=self._supplemental_groups_policy,
+            handlers=list(self.handlers),
+            supplemental_groups_policy=self.supplemental_groups_policy,
         )
-
-    @property
-    def cgroup_driver(self) -> Literal["cgroupfs", "systemd"]:
-        return self._cgroup_driver
 
     @property
     def pod_cidr(self) -> str:
@@ -96,5 +86,5 @@ class RuntimeInfoService:
         if not pod_cidr:
             return
         with self._lock:
-            self._state.put(_STATE_KIND, _STATE_KEY, {"pod_cidr": pod_cidr})
+            self.state.put(_STATE_KIND, _STATE_KEY, {"pod_cidr": pod_cidr})
             self._pod_cidr = pod_cidr

@@ -5,6 +5,7 @@ import re
 from dataclasses import replace
 
 from domain.errors import InvalidArgument
+from domain.names import check_kube_name
 from domain.quantity import parse_quantity
 from domain.sandbox_model import NamespaceMode, SandboxConfig
 from domain.sysctls import validate_sysctls
@@ -17,12 +18,10 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 def validated(config: SandboxConfig) -> SandboxConfig:
     """The config with normalised sysctls; InvalidArgument naming the first field that is wrong."""
     meta = config.metadata
-    for field_name, value in (("name", meta.name), ("namespace", meta.namespace), ("uid", meta.uid)):
-        if not value:
-            raise InvalidArgument(f"PodSandboxConfig.metadata.{field_name} is required")
-        if "_" in value and field_name == "namespace":
-            # The reserved name joins the fields with "_"; Kubernetes names never contain it.
-            raise InvalidArgument(f"PodSandboxConfig.metadata.namespace {value!r} must not contain '_'")
+    # Kubernetes limits: a pod name is a DNS subdomain, a namespace a DNS label, a uid a UUID (or a hash).
+    check_kube_name("PodSandboxConfig.metadata.name", meta.name)
+    check_kube_name("PodSandboxConfig.metadata.namespace", meta.namespace, 63)
+    check_kube_name("PodSandboxConfig.metadata.uid", meta.uid, 128)
     if meta.attempt < 0:
         raise InvalidArgument("PodSandboxConfig.metadata.attempt must not be negative")
     options = config.namespace_options
@@ -31,8 +30,8 @@ def validated(config: SandboxConfig) -> SandboxConfig:
             raise InvalidArgument(f"namespace mode TARGET is only for containers, not for the pod {kind}")
     if config.user_namespace:
         raise InvalidArgument("user namespaces for pods are not supported by pycrio")
-    if config.log_directory and not config.log_directory.startswith("/"):
-        raise InvalidArgument(f"log_directory {config.log_directory!r} must be an absolute path")
+    if config.log_directory:
+        _check_log_directory(config.log_directory)
     if config.hostname and not _HOSTNAME.fullmatch(config.hostname):
         raise InvalidArgument(f"hostname {config.hostname!r} is not a valid host name")
     if config.dns is not None:
@@ -71,6 +70,27 @@ def bandwidth_limits(annotations: dict[str, str]) -> BandwidthLimits | None:
     if not any(rates):
         return None
     return BandwidthLimits(ingress_rate=rates[0], egress_rate=rates[1])
+
+
+# Kernel file systems: a directory cannot be made there, and writing a "log" into one changes the kernel.
+_PSEUDO_FILE_SYSTEMS = ("/proc", "/sys", "/dev")
+MAX_PATH = 4096  # PATH_MAX
+
+
+def _check_log_directory(path: str) -> None:
+    """Any absolute directory, as cri-o and containerd allow (the kubelet picks /var/log/pods/...), but in a
+    normal form, not / and not in a kernel file system. Symlinks are refused where it is made (adapter)."""
+    where = "PodSandboxConfig.log_directory"
+    if len(path) > MAX_PATH:
+        raise InvalidArgument(f"{where}: {len(path)} characters, at most {MAX_PATH} are allowed")
+    if not path.startswith("/"):
+        raise InvalidArgument(f"{where} {path!r} must be an absolute path")
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise InvalidArgument(f"{where} {path!r} must not contain '.' or '..'")
+    normal = "/" + "/".join(parts)
+    if normal == "/" or any(normal == top or normal.startswith(top + "/") for top in _PSEUDO_FILE_SYSTEMS):
+        raise InvalidArgument(f"{where} {path!r} is not a place for logs")
 
 
 def _check_ip(text: str, what: str) -> None:

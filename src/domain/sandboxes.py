@@ -23,7 +23,7 @@ import structlog
 
 from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.container_config import Resources
-from domain.errors import InvalidArgument, NotFound, PycrioError
+from domain.errors import DeadlineExceeded, InvalidArgument, NotFound, PycrioError
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
@@ -138,13 +138,14 @@ class SandboxService:
             sandbox = self._reserve(sandbox_id, config, runtime_handler, oci_runtime)
         with self._object_locks[sandbox.id]:
             try:
-                self._create(sandbox)
+                self._create(sandbox, lambda: self._check_caller(sandbox, key, caller_gone))
+                self._check_caller(sandbox, key, caller_gone)
             except BaseException:
                 self._roll_back(sandbox)
                 raise
             self._events.publish(sandbox.id, sandbox.id, ContainerEventType.CREATED)
             self._events.publish(sandbox.id, sandbox.id, ContainerEventType.STARTED)
-            # A caller that went away leaves the pod to its retry, once.
+            # A caller that went away leaves the pod to the retry waiting for it, once.
             self._names.created(key, sandbox.id, Handover.ONCE if caller_gone() else Handover.NEVER)
         return sandbox.id
 
@@ -154,6 +155,12 @@ class SandboxService:
             while sandbox_id in self._sandboxes:
                 sandbox_id = secrets.token_hex(32)
             return sandbox_id
+
+    def _check_caller(self, sb: PodSandbox, key: str, caller_gone: Callable[[], bool]) -> None:
+        """Between the steps of a creation: a caller that gave up (its deadline passed) gets nothing made,
+        unless a retry of it is waiting, which will take the pod (cri-o's resourcestore)."""
+        if caller_gone() and not self._names.awaited(key, sb.id):
+            raise DeadlineExceeded(f"RunPodSandbox for {sb.name!r}: the caller gave up; nothing is kept")
 
     def _resolve_handler(self, handler: str) -> str:
         name = handler or self._settings.default_runtime
@@ -184,15 +191,17 @@ class SandboxService:
         self._object_locks[sandbox_id] = threading.Lock()
         return sandbox
 
-    def _create(self, sb: PodSandbox) -> None:
+    def _create(self, sb: PodSandbox, check_caller: Callable[[], None]) -> None:
         config = sb.config
         options = config.namespace_options
+        check_caller()
         self._save(sb)
 
         parent = config.cgroup_parent or self._default_cgroup_parent()
         sb.cgroup_parent, sb.cgroup_path = infra_cgroup(sb.cgroup_driver, parent, sb.id)
         self._create_cgroups(sb)
 
+        check_caller()
         sb.hostname = config.hostname or (
             self._settings.node_hostname if options.host_network else sb.id[:12]
         )
@@ -208,6 +217,7 @@ class SandboxService:
         )
         self._save(sb)
 
+        check_caller()
         procs = tuple(self._cgroups.procs_files(sb.cgroup_path)) if sb.cgroup_driver == "cgroupfs" else ()
         sb.infra = self._infra.start(
             InfraSpec(
@@ -223,6 +233,7 @@ class SandboxService:
         if sb.cgroup_driver == "systemd":
             self._cgroups.attach(sb.cgroup_path, sb.infra.pid)
 
+        check_caller()
         if not options.host_network:
             sb.network_phase = NetworkPhase.ADDING
             self._save(sb)
@@ -234,6 +245,7 @@ class SandboxService:
             sb.network_phase = NetworkPhase.ATTACHED
             self._save(sb)
 
+        check_caller()
         sb.files = self._files.write(
             sb.id,
             PodFileContents(
@@ -245,6 +257,7 @@ class SandboxService:
                 log_directory=config.log_directory,
             ),
         )
+        check_caller()
         sb.state = SandboxState.READY
         self._save(sb)
         _log.info("pod sandbox ready", id=sb.id, name=sb.name, ips=sb.ips)
@@ -439,7 +452,10 @@ class SandboxService:
     def list(self, query: SandboxFilter | None = None) -> list[PodSandbox]:
         query = query or SandboxFilter()
         if query.id:
-            one = self._resolve(query.id)
+            try:
+                one = self._resolve(query.id)
+            except InvalidArgument:
+                one = None  # an ambiguous prefix lists nothing, as cri-o's id index answers
             candidates = [one] if one is not None else []
         else:
             with self._lock:
@@ -465,7 +481,8 @@ class SandboxService:
         return copy
 
     def _resolve(self, sandbox_id: str) -> PodSandbox | None:
-        """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden."""
+        """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden.
+        A prefix of several is the caller's mistake (InvalidArgument), as for containers."""
         if not sandbox_id:
             return None
         with self._lock:
@@ -477,7 +494,9 @@ class SandboxService:
                 for sid, sb in self._sandboxes.items()
                 if sid.startswith(sandbox_id) and sb.state != SandboxState.CREATING
             ]
-        return matches[0] if len(matches) == 1 else None
+        if len(matches) > 1:
+            raise InvalidArgument(f"pod_sandbox_id: prefix {sandbox_id!r} matches several pod sandboxes")
+        return matches[0] if matches else None
 
     def _lookup_for_change(self, sandbox_id: str) -> tuple[PodSandbox | None, threading.Lock]:
         if not sandbox_id:

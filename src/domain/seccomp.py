@@ -5,13 +5,13 @@ architectures) or already in the OCI format; both are reduced here to the OCI fo
 one capability set, as containerd and cri-o do before handing the spec to runc.
 """
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from domain.container_config import ProfileType, SecurityContext, SecurityProfile
 from domain.errors import InvalidArgument
+from domain.json_documents import load_json
 from domain.seccomp_default import default_profile_document
 
 # Go GOARCH names (used in includes/excludes) for each machine() value, and the seccomp arch.
@@ -76,10 +76,7 @@ def runtime_default(capabilities: Iterable[str], machine: str) -> dict[str, Any]
 
 
 def from_profile_text(text: str, capabilities: Iterable[str], machine: str, source: str) -> dict[str, Any]:
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"seccomp profile {source}: not valid JSON: {exc}") from None
+    document = load_json(text, f"seccomp profile {source}")
     if not isinstance(document, dict):
         raise InvalidArgument(f"seccomp profile {source}: not a JSON object")
     return convert(document, capabilities, machine, source)

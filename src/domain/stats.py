@@ -187,39 +187,29 @@ class _LayerUsage:
     capacity: FilesystemCapacity | None
 
 
+@dataclass(eq=False)
 class StatsService:
-    def __init__(
-        self,
-        inventory: WorkloadInventory,
-        cgroups: CgroupStatsReader,
-        network: NetworkStatsReader,
-        disk: DiskUsageReader,
-        processes: ProcessStatsReader,
-        clock: Clock,
-        period: float,
-        disk_usage_period: float,
-        on_error: Callable[[str, Exception], None] = lambda what, err: None,
-    ) -> None:
-        self._inventory = inventory
-        self._cgroups = cgroups
-        self._network = network
-        self._disk = disk
-        self._processes = processes
-        self._clock = clock
-        self.period = period
-        self._disk_usage_period = disk_usage_period
-        self._on_error = on_error
-        self._lock = threading.Lock()
-        self._containers: dict[str, ContainerStats] = {}
-        self._pods: dict[str, PodStats] = {}
-        self._cpu_history: dict[str, CpuUsage] = {}
-        self._layers: dict[str, _LayerUsage] = {}
+    inventory: WorkloadInventory
+    cgroups: CgroupStatsReader
+    network: NetworkStatsReader
+    disk: DiskUsageReader
+    processes: ProcessStatsReader
+    clock: Clock
+    period: float
+    disk_usage_period: float
+    on_error: Callable[[str, Exception], None] = lambda what, err: None
+    # The cache, and the previous CPU readings the rates are taken from.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _containers: dict[str, ContainerStats] = field(default_factory=dict, init=False, repr=False)
+    _pods: dict[str, PodStats] = field(default_factory=dict, init=False, repr=False)
+    _cpu_history: dict[str, CpuUsage] = field(default_factory=dict, init=False, repr=False)
+    _layers: dict[str, _LayerUsage] = field(default_factory=dict, init=False, repr=False)
 
     # Sampling ---------------------------------------------------------------------------------------
 
     def collect(self) -> None:
         """One sweep over every running container and ready pod; the cache holds exactly these after."""
-        containers = self._inventory.containers()
+        containers = self.inventory.containers()
         by_pod: dict[str, list[ContainerStats]] = {}
         fresh_containers: dict[str, ContainerStats] = {}
         for container in containers:
@@ -230,7 +220,7 @@ class StatsService:
                 continue  # exited between listing and reading
             fresh_containers[container.id] = stats
             by_pod.setdefault(container.pod_id, []).append(stats)
-        pods = [pod for pod in self._inventory.pods() if pod.ready]
+        pods = [pod for pod in self.inventory.pods() if pod.ready]
         fresh_pods = {pod.id: self._sample_pod(pod, by_pod.get(pod.id, [])) for pod in pods}
         live = {f"c/{cid}" for cid in fresh_containers} | {f"p/{pid}" for pid in fresh_pods}
         with self._lock:
@@ -243,13 +233,13 @@ class StatsService:
                 del self._layers[key]
 
     def _sample_container(self, container: ContainerInfo) -> ContainerStats:
-        now = self._clock.now_ns()
+        now = self.clock.now_ns()
         try:
-            sample = self._cgroups.read(container.cgroup) if container.cgroup else None
+            sample = self.cgroups.read(container.cgroup) if container.cgroup else None
         except NotFound:
             sample = None
         except Exception as err:
-            self._on_error(f"container {container.id} cgroup", err)
+            self.on_error(f"container {container.id} cgroup", err)
             sample = None
         layer = self._writable_layer(container, now)
         if sample is None:
@@ -271,31 +261,31 @@ class StatsService:
 
     def _process_counts(self, container_id: str, sample: CgroupSample) -> ProcessCounts | None:
         try:
-            return self._processes.read(sample.procs)
+            return self.processes.read(sample.procs)
         except Exception as err:
-            self._on_error(f"container {container_id} processes", err)
+            self.on_error(f"container {container_id} processes", err)
             return None
 
     def _sample_pod(self, pod: PodInfo, containers: list[ContainerStats]) -> PodStats:
-        now = self._clock.now_ns()
+        now = self.clock.now_ns()
         sample: CgroupSample | None = None
         if pod.cgroup_parent:
             try:
-                sample = self._cgroups.read(pod.cgroup_parent)
+                sample = self.cgroups.read(pod.cgroup_parent)
             except NotFound:
                 sample = None
             except Exception as err:
-                self._on_error(f"pod {pod.id} cgroup", err)
+                self.on_error(f"pod {pod.id} cgroup", err)
         if sample is None:
             sample = sum_samples([c.cgroup for c in containers if c.cgroup is not None])
         network = None
         if pod.netns_path is not None:
             try:
-                network = network_usage(self._network.read(pod.netns_path), now)
+                network = network_usage(self.network.read(pod.netns_path), now)
             except NotFound:
                 network = None
             except Exception as err:
-                self._on_error(f"pod {pod.id} network", err)
+                self.on_error(f"pod {pod.id} network", err)
         if sample is None:
             return PodStats(pod, now, network=network, containers=tuple(containers))
         process = ProcessUsage(now, sample.pids_current) if sample.pids_current is not None else None
@@ -323,19 +313,19 @@ class StatsService:
     def _writable_layer(self, container: ContainerInfo, now: int) -> FilesystemUsage | None:
         if not container.upper_dir:
             return None
-        age_now = self._clock.monotonic()
+        age_now = self.clock.monotonic()
         with self._lock:
             known = self._layers.get(container.id)
-        if known is None or age_now - known.checked_at >= self._disk_usage_period:
+        if known is None or age_now - known.checked_at >= self.disk_usage_period:
             usage: DiskUsage | None = None
             capacity: FilesystemCapacity | None = None
             try:
-                usage = self._disk.usage(container.upper_dir)
-                capacity = self._disk.capacity(container.upper_dir)
+                usage = self.disk.usage(container.upper_dir)
+                capacity = self.disk.capacity(container.upper_dir)
             except NotFound:
                 pass
             except Exception as err:
-                self._on_error(f"container {container.id} writable layer", err)
+                self.on_error(f"container {container.id} writable layer", err)
             known = _LayerUsage(age_now, usage, capacity)
             with self._lock:
                 self._layers[container.id] = known
@@ -348,14 +338,14 @@ class StatsService:
     # Queries ----------------------------------------------------------------------------------------
 
     def container_stats(self, container_id: str) -> ContainerStats:
-        container = next((c for c in self._inventory.containers() if c.id == container_id), None)
+        container = next((c for c in self.inventory.containers() if c.id == container_id), None)
         if container is None:
             raise NotFound(f"container {container_id} not found")
         return self._container_view(container)
 
     def list_container_stats(self, selector: ContainerStatsFilter) -> list[ContainerStats]:
         found = []
-        for container in self._inventory.containers():
+        for container in self.inventory.containers():
             if not (container.running and _container_matches(container, selector)):
                 continue
             stats = self._container_view(container)
@@ -364,7 +354,7 @@ class StatsService:
         return found
 
     def pod_stats(self, pod_id: str) -> PodStats:
-        pod = next((p for p in self._inventory.pods() if p.id == pod_id), None)
+        pod = next((p for p in self.inventory.pods() if p.id == pod_id), None)
         if pod is None:
             raise NotFound(f"pod sandbox {pod_id} not found")
         return self._pod_view(pod)
@@ -372,13 +362,13 @@ class StatsService:
     def list_pod_stats(self, selector: PodStatsFilter) -> list[PodStats]:
         return [
             self._pod_view(pod)
-            for pod in self._inventory.pods()
+            for pod in self.inventory.pods()
             if pod.ready and pod.id.startswith(selector.id) and labels_match(pod.labels, selector.labels)
         ]
 
     def _container_view(self, container: ContainerInfo) -> ContainerStats:
         if not container.running:
-            return ContainerStats(container, self._clock.now_ns())
+            return ContainerStats(container, self.clock.now_ns())
         if self.period > 0:
             with self._lock:
                 cached = self._containers.get(container.id)
@@ -397,7 +387,7 @@ class StatsService:
             if cached is not None:
                 return cached
         containers = [
-            self._container_view(c) for c in self._inventory.containers() if c.pod_id == pod.id and c.running
+            self._container_view(c) for c in self.inventory.containers() if c.pod_id == pod.id and c.running
         ]
         stats = self._sample_pod(pod, [c for c in containers if c.cpu is not None or c.memory is not None])
         if self.period > 0:

@@ -103,22 +103,14 @@ class _Signatures:
         return [s for s in self._attached + from_lookaside if s.media_type == SIGSTORE_PAYLOAD_MEDIA_TYPE]
 
 
+@dataclass(frozen=True)
 class ImageTrust:
-    def __init__(
-        self,
-        settings: TrustSettings,
-        files: TrustFiles,
-        lookaside: LookasideSignatures,
-        registry: Registry,
-        verifier: SignatureVerifier,
-        observer: TrustObserver,
-    ) -> None:
-        self._settings = settings
-        self._files = files
-        self._lookaside = lookaside
-        self._registry = registry
-        self._verifier = verifier
-        self._observer = observer
+    settings: TrustSettings
+    files: TrustFiles
+    lookaside: LookasideSignatures
+    registry: Registry
+    verifier: SignatureVerifier
+    observer: TrustObserver
 
     def check(self, image: ResolvedImage, auth: RegistryAuth | None, namespace: str = "") -> None:
         """Return when the policy allows `image`; raise SignatureValidationFailed (or FailedPrecondition for
@@ -126,7 +118,7 @@ class ImageTrust:
         try:
             self._check(image, auth, namespace)
         except FailedPrecondition:  # SignatureValidationFailed included: the node refused the image
-            self._observer.image_pull_trust(REJECTED)
+            self.observer.image_pull_trust(REJECTED)
             raise
 
     def _check(self, image: ResolvedImage, auth: RegistryAuth | None, namespace: str) -> None:
@@ -155,13 +147,13 @@ class ImageTrust:
                     f"{scope} in {path}: {reason}"
                 )
             signed = signed or requirement.type in ("signedBy", "sigstoreSigned")
-        self._observer.image_pull_trust(VERIFIED if signed else ACCEPTED_UNSIGNED)
+        self.observer.image_pull_trust(VERIFIED if signed else ACCEPTED_UNSIGNED)
 
     # -- the policy ------------------------------------------------------------------------------------------
 
     def policy_path(self, namespace: str) -> str:
         """The policy file that decides for a pod namespace (the global one when the namespace has none)."""
-        directory = self._settings.signature_policy_dir
+        directory = self.settings.signature_policy_dir
         if namespace and directory:
             if not _NAMESPACE_RE.match(namespace):
                 raise InvalidArgument(
@@ -170,7 +162,7 @@ class ImageTrust:
             candidate = f"{directory.rstrip('/')}/{namespace}.json"
             if self._read(candidate, "signature policy") is not None:
                 return candidate
-        return self._settings.signature_policy
+        return self.settings.signature_policy
 
     def _policy(self, namespace: str) -> tuple[str, Policy]:
         path = self.policy_path(namespace)
@@ -186,7 +178,7 @@ class ImageTrust:
 
     def _read(self, path: str, what: str) -> bytes | None:
         try:
-            data = self._files.read(path)
+            data = self.files.read(path)
         except TrustFileError as err:
             raise FailedPrecondition(f"{what} {err}") from None
         if data is not None and len(data) > MAX_TRUST_FILE_BYTES:
@@ -208,7 +200,7 @@ class ImageTrust:
         merged = RegistriesD()
         sources: dict[str, str] = {}
         try:
-            for path, text in self._files.yaml_files(self._settings.registries_d):
+            for path, text in self.files.yaml_files(self.settings.registries_d):
                 merged = merged.merged_with(parse_registries_d(text, path), path, sources)
         except TrustFileError as err:
             raise FailedPrecondition(f"registries.d {err}") from None
@@ -220,18 +212,18 @@ class ImageTrust:
         self, image: ResolvedImage, auth: RegistryAuth | None, intended: ImageReference, digest: str
     ) -> list[bytes]:
         """The registry's signature API when it has one (as containers/image), else the lookaside."""
-        from_registry = self._registry.extension_signatures(image, auth)
+        from_registry = self.registry.extension_signatures(image, auth)
         if from_registry is not None:
             return from_registry
         base = self._registries_d().lookaside_base(intended)
-        return self._lookaside.fetch(base, digest)
+        return self.lookaside.fetch(base, digest)
 
     def _attachments(
         self, image: ResolvedImage, auth: RegistryAuth | None, intended: ImageReference
     ) -> list[SigstoreSignature]:
         if not self._registries_d().uses_sigstore_attachments(intended):
             return []
-        return self._registry.signature_attachments(image, auth)
+        return self.registry.signature_attachments(image, auth)
 
     # -- requirements ----------------------------------------------------------------------------------------
 
@@ -252,7 +244,7 @@ class ImageTrust:
             keys = self._key_material(requirement.keys)
             blobs = signatures.simple()
             return _first_accepted(
-                [functools.partial(self._verifier.verify_simple_signing, keys, blob) for blob in blobs],
+                [functools.partial(self.verifier.verify_simple_signing, keys, blob) for blob in blobs],
                 SIMPLE_SIGNING_TYPE,
                 digest,
                 intended,
@@ -261,7 +253,7 @@ class ImageTrust:
         trust = self._sigstore_trust(requirement)
         return _first_accepted(
             [
-                functools.partial(_verified_sigstore, self._verifier, trust, sig)
+                functools.partial(_verified_sigstore, self.verifier, trust, sig)
                 for sig in signatures.sigstore()
             ],
             SIGSTORE_PAYLOAD_TYPE,

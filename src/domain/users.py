@@ -8,12 +8,26 @@ this module only parses them, so it stays pure and testable. Rules follow contai
   name, then the CRI supplemental_groups. Strict skips the /etc/group memberships.
 """
 
+import re
 from dataclasses import dataclass
 
 from domain.container_config import SecurityContext, SupplementalGroupsPolicy
 from domain.errors import InvalidArgument
 
 _MAX_ID = 2**32 - 1
+# Numbers are ASCII digits only: Python's int() also reads "١٢" (Arabic-Indic) and str.isdigit() accepts
+# "²", which no libc would take for an id.
+_NUMBER = re.compile(r"[0-9]{1,10}")
+# What useradd and the shadow tools accept (NAME_REGEX without the trailing '$' of machine accounts).
+_USER_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,255}")
+
+
+def _number(text: str) -> int | None:
+    """An id written in ASCII digits within the kernel's range, or None."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value < _MAX_ID else None
 
 
 @dataclass(frozen=True)
@@ -47,10 +61,10 @@ def parse_passwd(text: str) -> list[PasswdEntry]:
         fields = line.split(":")
         if len(fields) < 7 or line.startswith("#"):
             continue
-        try:
-            entries.append(PasswdEntry(fields[0], int(fields[2]), int(fields[3]), fields[5] or "/"))
-        except ValueError:
-            continue
+        uid, gid = _number(fields[2]), _number(fields[3])
+        if uid is None or gid is None:
+            continue  # an id out of range ("-5", "99999999999") makes the line unusable
+        entries.append(PasswdEntry(fields[0], uid, gid, fields[5] or "/"))
     return entries
 
 
@@ -60,11 +74,10 @@ def parse_group(text: str) -> list[GroupEntry]:
         fields = line.split(":")
         if len(fields) < 4 or line.startswith("#"):
             continue
-        try:
-            members = tuple(m for m in fields[3].split(",") if m)
-            entries.append(GroupEntry(fields[0], int(fields[2]), members))
-        except ValueError:
+        gid = _number(fields[2])
+        if gid is None:
             continue
+        entries.append(GroupEntry(fields[0], gid, tuple(m for m in fields[3].split(",") if m)))
     return entries
 
 
@@ -76,10 +89,11 @@ def _check_id(field: str, value: int) -> int:
 
 def _lookup_user(name_or_id: str, passwd: list[PasswdEntry], field: str) -> PasswdEntry:
     """A user by name, or by number (a number without an entry gets gid 0 and no name)."""
+    _check_name_or_number(field, name_or_id, "user")
     for entry in passwd:
         if entry.name == name_or_id:
             return entry
-    if name_or_id.isdigit():
+    if name_or_id.isascii() and name_or_id.isdigit():
         uid = _check_id(field, int(name_or_id))
         for entry in passwd:
             if entry.uid == uid:
@@ -88,11 +102,22 @@ def _lookup_user(name_or_id: str, passwd: list[PasswdEntry], field: str) -> Pass
     raise InvalidArgument(f"{field}: user {name_or_id!r} not found in the image's /etc/passwd")
 
 
+def _check_name_or_number(field: str, text: str, what: str) -> None:
+    """A plain name or a number of at most 10 ASCII digits (the longest uid), checked before any int()."""
+    if text.isascii() and text.isdigit():
+        if len(text) > 10:
+            raise InvalidArgument(f"{field}: {what} id {text[:20]!r}... is not a valid id")
+        return
+    if not _USER_NAME.fullmatch(text):
+        raise InvalidArgument(f"{field}: {text[:80]!r} is not a {what} name or a number")
+
+
 def _lookup_group(name_or_id: str, groups: list[GroupEntry], field: str) -> int:
+    _check_name_or_number(field, name_or_id, "group")
     for entry in groups:
         if entry.name == name_or_id:
             return entry.gid
-    if name_or_id.isdigit():
+    if name_or_id.isascii() and name_or_id.isdigit():
         return _check_id(field, int(name_or_id))
     raise InvalidArgument(f"{field}: group {name_or_id!r} not found in the image's /etc/group")
 

@@ -33,6 +33,9 @@ class MonitoredCreate:
     stdin_once: bool = False
     tty: bool = False
     systemd_cgroup: bool = False
+    # The log path came with the request (the kubelet's directory, not pycrio's): the monitor makes it and
+    # hands it to conmon only as a regular file reached without symlinks, at create and at every reopen.
+    log_path_from_request: bool = False
     # Bytes the log may grow to; a write past it starts the file afresh (conmon's --log-size-max). -1 = none.
     log_size_max: int = -1
 

@@ -25,3 +25,9 @@ class HostFiles(Protocol):
         """A small UTF-8 text file (a seccomp profile), None when absent. Never blocks (a FIFO is refused);
         InvalidArgument when it is not a regular file, is over MAX_TEXT_FILE bytes or is not UTF-8."""
         ...
+
+    def remove_if_empty(self, path: str) -> None:
+        """Remove an empty directory or empty regular file at `path` (not following a symlink); anything
+        else, or nothing there, stays as it is. For the mount points runc makes inside bind-mounted host
+        directories when a create that made them fails."""
+        ...

@@ -21,8 +21,8 @@ class PodFileContents:
     resolv_conf: str | None
     private_shm: bool = True
     shm_size_bytes: int = 64 * 1024 * 1024
-    # The kubelet's directory for the pod's container logs (made if missing, kept on removal: the
-    # kubelet owns it); empty for none.
+    # The kubelet's directory for the pod's container logs; empty for none. Made if missing, without
+    # following symlinks; on removal only the directories this write made go (the kubelet's stay).
     log_directory: str = ""
 
 
@@ -32,5 +32,5 @@ class PodFiles(Protocol):
         ...
 
     def remove(self, sandbox_id: str) -> None:
-        """Unmount the shm tmpfs and delete the files; idempotent."""
+        """Unmount the shm tmpfs, delete the files and the log directories write made; idempotent."""
         ...

@@ -1,5 +1,5 @@
-"""HostFiles.read_text, the fake and the real host alike: files a request names are read without blocking,
-only when regular, only up to a cap."""
+"""HostFiles, the fake and the real host alike: read_text reads files a request names without blocking,
+only when regular, only up to a cap; remove_if_empty removes what a failed create made, nothing with data."""
 
 import os
 from collections.abc import Callable
@@ -59,3 +59,43 @@ def test_a_file_over_the_cap_or_not_utf8_is_refused(make: Maker, tmp_path: Path)
 def test_the_real_host_refuses_devices() -> None:
     with pytest.raises(InvalidArgument, match="not a regular file"):
         RealHostFiles().read_text("/dev/zero")
+
+
+# ---- remove_if_empty: what a failed create made goes, anything holding data stays ----------------------
+
+Make = Callable[[str, str | None], None]  # (path, None for a directory or a file's text)
+
+
+@pytest.fixture(params=["fake", "host"])
+def host(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[HostFiles, Make, str]:
+    if request.param == "fake":
+        fake = FakeHostFiles()
+
+        def make_fake(path: str, text: str | None) -> None:
+            fake.paths[path] = path
+            if text is not None:
+                fake.files[path] = text
+
+        return fake, make_fake, "/h"
+
+    def make_real(path: str, text: str | None) -> None:
+        if text is None:
+            Path(path).mkdir()
+        else:
+            Path(path).write_text(text)
+
+    return RealHostFiles(), make_real, str(tmp_path)
+
+
+def test_empty_directories_and_files_go_others_stay(host: tuple[HostFiles, Make, str]) -> None:
+    files, make, root = host
+    make(f"{root}/empty", None)
+    make(f"{root}/empty-file", "")
+    make(f"{root}/full", None)
+    make(f"{root}/full/data", "x")
+    make(f"{root}/file", "data")
+    for name in ("empty", "empty-file", "full", "file", "absent"):
+        files.remove_if_empty(f"{root}/{name}")
+    assert files.resolve(f"{root}/empty") is None and files.resolve(f"{root}/empty-file") is None
+    assert files.resolve(f"{root}/full") is not None and files.resolve(f"{root}/full/data") is not None
+    assert files.resolve(f"{root}/file") is not None

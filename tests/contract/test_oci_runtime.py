@@ -45,15 +45,14 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OciRunti
     reason = refusal(request.param)
     if reason is not None:
         pytest.skip(reason)
-    real = RuncRuntime(RUNTIME_BINARIES[request.param], str(tmp_path / "runtime-root"), timeout=60)
     created: list[str] = []
-    original_create = real.create
 
-    def tracking_create(container_id: str, bundle: Path, pid_file: Path) -> None:
-        created.append(container_id)
-        original_create(container_id, bundle, pid_file)
+    class TrackingRuntime(RuncRuntime):
+        def create(self, container_id: str, bundle: Path, pid_file: Path) -> None:
+            created.append(container_id)
+            super().create(container_id, bundle, pid_file)
 
-    real.create = tracking_create  # type: ignore[method-assign]
+    real = TrackingRuntime(RUNTIME_BINARIES[request.param], str(tmp_path / "runtime-root"), timeout=60)
     yield real
     for container_id in created:  # every one, even when one of them fails
         with contextlib.suppress(PycrioError):

@@ -13,7 +13,7 @@ from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.podfiles.on_disk import PodFilesOnDisk
-from domain.errors import Internal
+from domain.errors import Internal, InvalidArgument
 from ports.cgroups import Cgroups
 from ports.infra import InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest
@@ -153,6 +153,54 @@ def test_shm_is_a_64m_tmpfs(tmp_path: Path) -> None:
     assert netns_mounts(tmp_path / "run") == [paths.shm]
     real.remove(sid)
     assert netns_mounts(tmp_path / "run") == []
+
+
+def test_a_missing_log_directory_is_made_without_symlinks_and_only_it_is_removed(tmp_path: Path) -> None:
+    real = PodFilesOnDisk(tmp_path / "run")
+    kept = tmp_path / "var-log"
+    kept.mkdir()
+    made = kept / "pods" / "ns_pod_uid"
+    sid = secrets.token_hex(32)
+    real.write(sid, PodFileContents("h", "", "", log_directory=str(made)))
+    assert made.is_dir() and (made.stat().st_mode & 0o777) == 0o700
+    (made / "ctr").mkdir()
+    (made / "ctr" / "0.log").write_text("a log line\n")
+    (made / "link").symlink_to(tmp_path / "outside")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "precious").write_text("x")
+    real.remove(sid)
+    assert not (kept / "pods").exists() and kept.is_dir()
+    assert (tmp_path / "outside" / "precious").read_text() == "x"  # the link went, not what it named
+
+    existing = kept / "existing"
+    existing.mkdir()
+    other = secrets.token_hex(32)
+    real.write(other, PodFileContents("h", "", "", log_directory=str(existing)))
+    real.remove(other)
+    assert existing.is_dir()  # the kubelet's directory stays
+
+
+@pytest.mark.parametrize("how", ["symlinked parent", "symlinked directory", "below a file"])
+def test_a_log_directory_through_a_symlink_or_a_file_is_refused(tmp_path: Path, how: str) -> None:
+    real = PodFilesOnDisk(tmp_path / "run")
+    target = tmp_path / "etc"
+    target.mkdir()
+    if how == "symlinked parent":
+        (tmp_path / "logs").symlink_to(target)
+        log_directory = tmp_path / "logs" / "pod"
+    elif how == "symlinked directory":
+        (tmp_path / "logs").symlink_to(target)
+        log_directory = tmp_path / "logs"
+    else:
+        (tmp_path / "file").write_text("")
+        log_directory = tmp_path / "file" / "pod"
+    sid = secrets.token_hex(32)
+    try:
+        with pytest.raises(InvalidArgument, match=str(tmp_path)):
+            real.write(sid, PodFileContents("h", "", "", log_directory=str(log_directory)))
+    finally:
+        real.remove(sid)
+    assert list(target.iterdir()) == []
 
 
 # ---- Cgroups -------------------------------------------------------------------------------------------

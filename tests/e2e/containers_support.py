@@ -12,6 +12,7 @@ import json
 import subprocess
 import tarfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,8 +24,9 @@ from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from ports.image_store import ImageConfig, ImageRecord
-from tests.contract.container_host import build_busybox_rootfs
+from tests.contract.container_host import TEST_CGROUP, build_busybox_rootfs
 from tests.cri_client import CriClient
+from tests.e2e.daemon import Daemon
 
 IMAGE = "docker.io/library/busybox:latest"
 CNI_CONF = {
@@ -75,11 +77,36 @@ def seed_busybox_image(root: Path, scratch: Path) -> str:
     return image_id
 
 
-def write_cni_conf(directory: Path, ipam_dir: Path) -> Path:
+def write_cni_conf(
+    directory: Path,
+    ipam_dir: Path,
+    name: str = "pctest-containers",
+    bridge: str = "pcctr0",
+    subnet: str = "10.87.0.0/24",
+) -> Path:
+    """A bridge + host-local + loopback conflist; suites running at once each take their own bridge."""
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(CNI_CONF).replace("@DATA@", str(ipam_dir))
-    (directory / "10-pctest-containers.conflist").write_text(text)
+    text = text.replace("pcctr0", bridge).replace("10.87.0.0/24", subnet).replace("pctest-containers", name)
+    (directory / f"10-{name}.conflist").write_text(text)
     return directory
+
+
+def start_private_daemon(work: Path, name: str, bridge: str, subnet: str) -> tuple[Daemon, str]:
+    """A daemon on `work` with the busybox image, a CNI bridge and a cgroup parent of its own (suites that run
+    at once must not share them); returns it and its cgroup parent."""
+    seed_busybox_image(work / "pycrio" / "root", work)
+    write_cni_conf(work / "net.d", work / "ipam", name=f"pctest-{name}", bridge=bridge, subnet=subnet)
+    parent = f"/{TEST_CGROUP}/{name}-{uuid.uuid4().hex[:6]}"
+    daemon = Daemon(
+        work / "pycrio",
+        [
+            f'network.cni_conf_dir="{work / "net.d"}"',
+            f'pods.default_cgroup_parent="{parent}"',
+            f'runtime.runtimes.runc.root="{work / "runc"}"',
+        ],
+    ).start()
+    return daemon, parent
 
 
 def wait_until(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:

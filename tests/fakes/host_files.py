@@ -17,6 +17,7 @@ class FakeHostFiles:
         self.devices = devices or {}
         self.files = files or {}
         self.specials = specials or set()  # paths that exist but are no regular file (FIFO, device)
+        self.removed: list[str] = []  # what remove_if_empty was asked to remove, in order
 
     def resolve(self, path: str) -> str | None:
         return self.paths.get(path)
@@ -40,3 +41,8 @@ class FakeHostFiles:
             return data.decode()
         except UnicodeDecodeError:
             raise InvalidArgument(f"{path}: not UTF-8 text") from None
+
+    def remove_if_empty(self, path: str) -> None:
+        self.removed.append(path)
+        if not any(other.startswith(path + "/") for other in self.paths) and not self.files.get(path):
+            self.paths.pop(path, None)

@@ -15,6 +15,8 @@ class FakePodFiles:
         self.files: dict[str, dict[str, str]] = {}
         self.shm_mounts: set[str] = set()
         self.log_directories: set[str] = set()
+        # The directories the real adapter would have made: removed with the pod.
+        self._made: dict[str, str] = {}
 
     def write(self, sandbox_id: str, contents: PodFileContents) -> PodFilePaths:
         base = f"{self._root}/{sandbox_id}"
@@ -34,8 +36,9 @@ class FakePodFiles:
             }
             if contents.private_shm:
                 self.shm_mounts.add(paths.shm)
-            if contents.log_directory:
+            if contents.log_directory and contents.log_directory not in self.log_directories:
                 self.log_directories.add(contents.log_directory)
+                self._made[sandbox_id] = contents.log_directory
         return paths
 
     def read(self, path: str) -> str:
@@ -49,3 +52,6 @@ class FakePodFiles:
         with self._lock:
             self.files.pop(sandbox_id, None)
             self.shm_mounts.discard(f"{self._root}/{sandbox_id}/shm")
+            made = self._made.pop(sandbox_id, None)
+            if made is not None:
+                self.log_directories.discard(made)

@@ -24,6 +24,8 @@ class _Raising:
         }
         if request.version in failures:
             raise failures[request.version]
+        if request.version.startswith("huge"):
+            raise errors.NotFound(f"pod sandbox {request.version} not found")
         return pb.VersionResponse(runtime_name="ok")
 
     def GetContainerEvents(
@@ -58,6 +60,22 @@ def test_errors_become_status_codes(
         client.runtime.Version(pb.VersionRequest(version=trigger))
     assert failure.value.code() == code
     assert failure.value.details() == message
+
+
+def test_a_nul_anywhere_in_a_request_is_invalid_naming_the_field(client: CriClient) -> None:
+    with pytest.raises(grpc.RpcError) as failure:
+        client.runtime.Version(pb.VersionRequest(version="v1\0rm -rf"))
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.value.details() == "version: must not contain a NUL byte"
+
+
+def test_a_message_quoting_a_10_mb_request_is_cut_not_refused_by_the_client(client: CriClient) -> None:
+    with pytest.raises(grpc.RpcError) as failure:
+        client.runtime.Version(pb.VersionRequest(version="huge" + "é" * (5 << 20)))
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+    details = failure.value.details()
+    assert details.startswith("pod sandbox hugeééé") and details.endswith(" more bytes)")
+    assert len(details.encode()) < 2100
 
 
 def test_success_passes_through(client: CriClient) -> None:

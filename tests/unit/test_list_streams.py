@@ -36,6 +36,9 @@ class Context:
     def is_active(self) -> bool:
         return True
 
+    def time_remaining(self) -> float | None:
+        return None
+
 
 @pytest.fixture
 def sandbox_handlers() -> SandboxHandlers:

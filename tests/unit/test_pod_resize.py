@@ -30,6 +30,9 @@ class Context:
     def is_active(self) -> bool:
         return True
 
+    def time_remaining(self) -> float | None:
+        return None
+
 
 class World:
     def __init__(self, driver: str = "cgroupfs") -> None:
@@ -148,6 +151,9 @@ def test_unlimited_resources_stay_unlimited_whatever_the_overhead() -> None:
         (Resources(cpuset_cpus="0-"), "resources.cpuset_cpus"),
         (Resources(cpuset_mems="a"), "resources.cpuset_mems"),
         (Resources(unified=(("../memory.max", "1"),)), "resources.unified"),
+        (Resources(cpu_quota=2**62), "resources.cpu_quota"),
+        (Resources(cpuset_cpus="0-99999"), "resources.cpuset_cpus"),
+        (Resources(cpuset_mems="3-1"), "resources.cpuset_mems"),
     ],
 )
 def test_values_no_cgroup_takes_are_invalid(resources: Resources, field: str) -> None:

@@ -24,6 +24,9 @@ class Context:
     def is_active(self) -> bool:
         return True
 
+    def time_remaining(self) -> float | None:
+        return None
+
 
 @pytest.fixture
 def handlers() -> SandboxHandlers:

@@ -61,6 +61,12 @@ def test_bad_slices_are_refused(bad: str) -> None:
         expand_slice(bad)
 
 
+@pytest.mark.parametrize("parent", ["/" + "a" * 256, "/k" * 2100, "/" + "é" * 200])
+def test_cgroup_parents_longer_than_the_kernel_takes_are_refused(parent: str) -> None:
+    with pytest.raises(InvalidArgument, match="cgroup_parent: a name longer than 255 bytes"):
+        infra_cgroup("cgroupfs", parent, "id")
+
+
 def test_cgroupfs_parent_is_cleaned_and_dotdot_refused() -> None:
     assert infra_cgroup("cgroupfs", "kubepods//pod1/", "abc") == (
         "/kubepods/pod1",

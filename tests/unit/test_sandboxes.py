@@ -1,6 +1,7 @@
 """The sandbox lifecycle against fakes: creation, name reservation, retries, stop/remove, restart."""
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from adapters.cgroups.systemd import SystemdCgroups
 from domain.container_config import Resources
-from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound
+from domain.errors import AlreadyExists, DeadlineExceeded, Internal, InvalidArgument, NotFound
 from domain.events import ContainerEventType, LifecycleLedger
 from domain.sandbox_model import (
     NamespaceMode,
@@ -185,11 +186,28 @@ def test_name_is_free_again_after_remove(world: World) -> None:
     assert world.svc.run(pod()) != first
 
 
-def test_retry_after_the_caller_went_away_gets_the_same_pod(world: World) -> None:
-    first = world.svc.run(pod(), caller_gone=lambda: True)
-    assert world.svc.run(pod()) == first
-    with pytest.raises(AlreadyExists):
-        world.svc.run(pod())
+def test_a_pod_whose_caller_gave_up_is_rolled_back(world: World) -> None:
+    with pytest.raises(DeadlineExceeded):
+        world.svc.run(pod(), caller_gone=lambda: True)
+    assert world.svc.list() == []
+    assert world.leftovers() == []
+    world.svc.run(pod())  # the name is free
+
+
+@pytest.mark.parametrize("steps_before_giving_up", [1, 2, 3, 4, 5, 6])
+def test_a_caller_giving_up_between_any_two_steps_leaves_nothing(
+    world: World, steps_before_giving_up: int
+) -> None:
+    asked = []
+
+    def gone() -> bool:
+        asked.append(True)
+        return len(asked) > steps_before_giving_up
+
+    with pytest.raises(DeadlineExceeded):
+        world.svc.run(pod(), caller_gone=gone)
+    assert world.svc.list() == []
+    assert world.leftovers() == []
 
 
 def test_retry_during_creation_waits_for_the_first_call(world: World) -> None:
@@ -210,6 +228,12 @@ def test_retry_during_creation_waits_for_the_first_call(world: World) -> None:
     gone.set()  # the kubelet timed out
     second = threading.Thread(target=lambda: results.update(b=world.svc.run(pod())))
     second.start()
+    # Let the first call go on only once the retry waits for it: the retry is what keeps the pod.
+    key = pod().metadata.reservation_key
+    for _ in range(500):
+        if world.svc._names.waiting(key):
+            break
+        time.sleep(0.01)
     release.set()
     first.join(5)
     second.join(5)
@@ -497,11 +521,16 @@ def test_list_filters_by_id_prefix_state_and_labels(world: World) -> None:
     assert world.svc.status(a[:10]).id == a
 
 
-def test_an_ambiguous_prefix_matches_nothing(world: World) -> None:
+def test_an_ambiguous_prefix_lists_nothing_and_is_refused_by_stop_remove_and_status(world: World) -> None:
     ids = [world.svc.run(pod(f"p{i}")) for i in range(40)]
     shared = next((x[0] for x in ids if sum(y[0] == x[0] for y in ids) > 1), None)
     assert shared is not None
     assert world.svc.list(SandboxFilter(id=shared)) == []
+    for action in (world.svc.stop, world.svc.remove, world.svc.status):
+        with pytest.raises(InvalidArgument, match="matches several pod sandboxes"):
+            action(shared)
+    assert {s.state for s in world.svc.list()} == {SandboxState.READY}
+    assert len(world.svc.list()) == 40
 
 
 def test_a_restarted_service_lists_stops_and_removes_its_pods(world: World) -> None:

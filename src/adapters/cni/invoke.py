@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.cni.conf import find_plugin
 from adapters.process import runner
-from domain.errors import Internal, Unavailable
+from domain.errors import Internal, InvalidArgument, Unavailable
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,16 @@ class PluginFailed(Internal):
         self.code = code
 
 
+def cni_args_text(args: Sequence[tuple[str, str]]) -> str:
+    """CNI_ARGS as libcni writes it. The format has no escaping, so a key or value holding ';' or '=' would
+    smuggle in another argument (a pod named `x;IP=10.0.0.9` asking host-local for an address): refused."""
+    for key, value in args:
+        for text in (key, value):
+            if any(c in text for c in ";=\0") or not text.isprintable():
+                raise InvalidArgument(f"CNI argument {key[:40]!r}: {text[:80]!r} cannot go into CNI_ARGS")
+    return ";".join(f"{k}={v}" for k, v in args)
+
+
 def invoke(
     plugin_type: str, config: dict[str, Any], call: PluginCall, plugin_dirs: list[Path], timeout: float
 ) -> dict[str, Any]:
@@ -45,7 +55,7 @@ def invoke(
             "CNI_NETNS": call.netns,
             "CNI_IFNAME": call.ifname,
             "CNI_PATH": os.pathsep.join(map(str, plugin_dirs)),
-            "CNI_ARGS": ";".join(f"{k}={v}" for k, v in call.args),
+            "CNI_ARGS": cni_args_text(call.args),
         }
     )
     result = runner.run([str(path)], timeout=timeout, input=json.dumps(config).encode(), env=env, check=False)

@@ -15,19 +15,22 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from adapters.conmon.attach import attach
 from adapters.conmon.log_format import split_streams
+from adapters.host import no_symlinks
 from adapters.process import runner
 from adapters.readiness import wait_readable
-from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
 from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
 from ports.streaming import ProcessStreams
 
 TIMED_OUT_MESSAGE = "command timed out"
+_LOG_PATH_CHECKED = "log_path_checked"  # in the persist dir: the log path came with the request
 _REOPEN_LOG = b"2 0 0\n"  # conmon's ctl fifo message: reopen the log file
 _REOPEN_LOG_TIMEOUT = 10.0
 _KILLED_EXEC_GONE_TIMEOUT = 5.0
@@ -36,33 +39,26 @@ _KILLED_EXEC_GONE_TIMEOUT = 5.0
 _EXEC_LOG_LIMIT = MAX_EXEC_OUTPUT + MAX_EXEC_OUTPUT // 8
 
 
+@dataclass(frozen=True)
 class ConmonMonitor:
-    def __init__(
-        self,
-        conmon: str,
-        persist_root: Path,
-        exits_dir: Path,
-        sockets_dir: Path,
-        log_level: str = "error",
-    ) -> None:
-        self._conmon = conmon
-        self._persist_root = persist_root
-        self._exits_dir = exits_dir
-        self._sockets_dir = sockets_dir
-        self._log_level = log_level
+    conmon: str
+    persist_root: Path
+    exits_dir: Path
+    sockets_dir: Path
+    log_level: str = "error"
 
     def _persist(self, container_id: str) -> Path:
-        return self._persist_root / container_id
+        return self.persist_root / container_id
 
     def _base_args(self, request: MonitoredCreate) -> list[str]:
         args = [
-            self._conmon,
+            self.conmon,
             "-c", request.container_id,
             "-n", request.name,
             "-r", request.runtime_binary,
             "--runtime-arg", f"--root={request.runtime_root}",
-            "--socket-dir-path", str(self._sockets_dir),
-            "--log-level", self._log_level,
+            "--socket-dir-path", str(self.sockets_dir),
+            "--log-level", self.log_level,
         ]  # fmt: skip
         if request.systemd_cgroup:
             args.append("-s")
@@ -101,11 +97,20 @@ class ConmonMonitor:
     def create(self, request: MonitoredCreate, timeout: float) -> Created:
         persist = self._persist(request.container_id)
         persist.mkdir(parents=True, exist_ok=True)
-        self._exits_dir.mkdir(parents=True, exist_ok=True)
-        self._sockets_dir.mkdir(parents=True, exist_ok=True)
+        self.exits_dir.mkdir(parents=True, exist_ok=True)
+        self.sockets_dir.mkdir(parents=True, exist_ok=True)
         (persist / "bundle").write_text(str(request.bundle))
         (persist / "log_path").write_text(request.log_path)
-        Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+        if request.log_path_from_request:
+            # conmon opens the path as it is, following symlinks: give it a regular file that was reached
+            # without any (a 0.log planted as a link to /etc/shadow is refused, not appended to).
+            try:
+                no_symlinks.create_log_file(request.log_path)
+            except InvalidArgument as err:
+                raise InvalidArgument(f"log_path: {err}") from None
+            (persist / _LOG_PATH_CHECKED).write_text("")
+        else:
+            Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
         args = [
             *self._base_args(request),
             "-u", request.container_id,
@@ -113,7 +118,7 @@ class ConmonMonitor:
             "-p", str(request.bundle / "pidfile"),
             "-P", str(persist / "conmon.pid"),
             "--persist-dir", str(persist),
-            "--exit-dir", str(self._exits_dir),
+            "--exit-dir", str(self.exits_dir),
             "-l", f"k8s-file:{request.log_path}",
         ]  # fmt: skip
         if request.log_size_max >= 0:
@@ -125,24 +130,16 @@ class ConmonMonitor:
             if not request.stdin_once:
                 args.append("--leave-stdin-open")
         process, sync_r, start_w = self._launch(args, request.bundle, timeout)
-        try:
-            os.write(start_w, b"\0")
-            os.close(start_w)
-            start_w = -1
-            try:
-                runner.wait(process, timeout)  # conmon's first process exits once it has forked
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                raise DeadlineExceeded(
-                    f"conmon for {request.container_id} did not detach within {timeout:g}s"
-                ) from None
-            message = _read_json(sync_r, timeout, f"conmon for {request.container_id}")
-        finally:
-            runner.release(process)
-            if start_w >= 0:
-                os.close(start_w)
-            os.close(sync_r)
+        # conmon's first process exits once it has forked
+        message = _start_and_sync(
+            process,
+            sync_r,
+            start_w,
+            wait_for=timeout,
+            read_timeout=timeout,
+            what=f"conmon for {request.container_id}",
+            stuck=f"conmon for {request.container_id} did not detach within {timeout:g}s",
+        )
         pid = int(message.get("pid", -1))
         if pid <= 0:
             raise Internal(f"creating container {request.container_id}: {message.get('message') or 'failed'}")
@@ -152,7 +149,7 @@ class ConmonMonitor:
     def exit_status(self, container_id: str) -> ExitStatus | None:
         # Asked for every container on every ListContainers: the usual answer (no exit file) is found with
         # one open(2) on a plain string, without building a Path.
-        path = f"{self._exits_dir}/{container_id}"
+        path = f"{self.exits_dir}/{container_id}"
         try:
             with open(path) as handle:
                 text = handle.read().strip()
@@ -166,7 +163,7 @@ class ConmonMonitor:
 
     def exited(self) -> set[str]:
         try:
-            names = os.listdir(self._exits_dir)
+            names = os.listdir(self.exits_dir)
         except FileNotFoundError:
             return set()
         return {name for name in names if not name.startswith(".")}
@@ -204,22 +201,15 @@ class ConmonMonitor:
             child, sync_r, start_w = self._launch(args, work, timeout)
             # conmon kills the command at the timeout; give it time to do so and to report.
             wait_for = (timeout + 30.0) if timeout > 0 else None
-            try:
-                os.write(start_w, b"\0")
-                os.close(start_w)
-                start_w = -1
-                try:
-                    runner.wait(child, wait_for)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
-                    raise DeadlineExceeded(f"exec in {request.container_id}: conmon did not finish") from None
-                message = _read_json(sync_r, 5.0, f"exec in {request.container_id}")
-            finally:
-                runner.release(child)
-                if start_w >= 0:
-                    os.close(start_w)
-                os.close(sync_r)
+            message = _start_and_sync(
+                child,
+                sync_r,
+                start_w,
+                wait_for=wait_for,
+                read_timeout=5.0,
+                what=f"exec in {request.container_id}",
+                stuck=f"exec in {request.container_id}: conmon did not finish",
+            )
             exit_code = int(message.get("exit_code", -1))
             text = str(message.get("message") or "")
             if exit_code == -1 and text == TIMED_OUT_MESSAGE:
@@ -243,6 +233,7 @@ class ConmonMonitor:
         bundle = self._bundle(container_id)
         if not self.monitor_alive(container_id):
             raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
+        self._check_reopened_log(container_id)
         try:
             fd = os.open(bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK)
         except OSError as exc:
@@ -252,6 +243,21 @@ class ConmonMonitor:
         finally:
             os.close(fd)
         self._wait_for_log(container_id)
+
+    def _check_reopened_log(self, container_id: str) -> None:
+        """conmon reopens by writing `<log>.tmp` (O_TRUNC, following symlinks) and renaming it over the log:
+        that file must be a regular one reached without symlinks, or the reopen is refused."""
+        persist = self._persist(container_id)
+        if not (persist / _LOG_PATH_CHECKED).exists():
+            return
+        try:
+            log = (persist / "log_path").read_text()
+        except FileNotFoundError:
+            return
+        try:
+            no_symlinks.create_log_file(log + ".tmp")
+        except InvalidArgument as err:
+            raise InvalidArgument(f"log_path: reopening {log!r}: {err}") from None
 
     def _wait_for_log(self, container_id: str) -> None:
         """conmon reopens the log asynchronously, but the kubelet (and critest) expect the new file once the
@@ -273,14 +279,14 @@ class ConmonMonitor:
         self, container_id: str, streams: ProcessStreams, stdin: bool, stdin_once: bool, tty: bool
     ) -> None:
         bundle = self._bundle(container_id)
-        attach(self._sockets_dir / container_id / "attach", bundle, streams, stdin, stdin_once, tty)
+        attach(self.sockets_dir / container_id / "attach", bundle, streams, stdin, stdin_once, tty)
 
     def cleanup(self, container_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            (self._exits_dir / container_id).unlink()
+            (self.exits_dir / container_id).unlink()
         shutil.rmtree(self._persist(container_id), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
-            (self._sockets_dir / container_id).unlink()  # a symlink to the bundle
+            (self.sockets_dir / container_id).unlink()  # a symlink to the bundle
 
 
 def _read_int(path: Path) -> int:
@@ -288,6 +294,35 @@ def _read_int(path: Path) -> int:
         return int(path.read_text().strip() or 0)
     except (FileNotFoundError, ValueError):
         return 0
+
+
+def _start_and_sync(
+    process: subprocess.Popen[bytes],
+    sync_r: int,
+    start_w: int,
+    wait_for: float | None,
+    read_timeout: float,
+    what: str,
+    stuck: str,
+) -> dict[str, Any]:
+    """Let a launched conmon go (a byte on its start pipe), wait up to `wait_for` for its first process to
+    exit (DeadlineExceeded with `stuck` otherwise), and return its sync message; the pipes are closed."""
+    try:
+        os.write(start_w, b"\0")
+        os.close(start_w)
+        start_w = -1
+        try:
+            runner.wait(process, wait_for)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise DeadlineExceeded(stuck) from None
+        return _read_json(sync_r, read_timeout, what)
+    finally:
+        runner.release(process)
+        if start_w >= 0:
+            os.close(start_w)
+        os.close(sync_r)
 
 
 def _read_json(fd: int, timeout: float, what: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
+from adapters.cri.deadlines import caller_gone
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.stats import chunks
 from domain.container_config import (
@@ -71,7 +72,9 @@ class ContainerHandlers:
             raise InvalidArgument("pod_sandbox_id: empty")
         if not request.HasField("config"):
             raise InvalidArgument("config: missing")
-        container_id = self._service.create(request.pod_sandbox_id, container_config(request.config))
+        container_id = self._service.create(
+            request.pod_sandbox_id, container_config(request.config), caller_gone=lambda: caller_gone(context)
+        )
         return pb.CreateContainerResponse(container_id=container_id)
 
     def StartContainer(

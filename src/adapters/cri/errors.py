@@ -26,9 +26,24 @@ def status_code_for(error: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+# A status message travels in a trailer that clients cap (8 KiB by default in grpc) after percent-encoding,
+# which triples every byte outside printable ASCII: 2 KiB of UTF-8 always fits.
+MAX_MESSAGE_BYTES = 2048
+
+
 def status_message_for(error: BaseException) -> str:
     if isinstance(error, NotImplementedError):
         return "not implemented by pycrio yet"
     if isinstance(error, errors.PycrioError):
-        return str(error)
-    return f"internal error: {type(error).__name__}: {error}"
+        return bounded(str(error))
+    return bounded(f"internal error: {type(error).__name__}: {error}")
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """`text` cut to `limit` UTF-8 bytes, saying how much was left off: messages quote requests, and a
+    request may hold a 10 MB id."""
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return text
+    kept = data[:limit].decode("utf-8", "ignore")
+    return f"{kept}... ({len(data) - len(kept.encode())} more bytes)"

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from adapters.cri.errors import status_code_for, status_message_for
+from adapters.cri.errors import bounded, status_code_for, status_message_for
+from adapters.cri.request_strings import check_request_strings
 from domain.errors import PycrioError, ResourceExhausted
 from ports.metrics import RpcObserver
 
@@ -74,6 +75,7 @@ def _wrap_unary(
 ) -> Callable[[Any, Any], Any]:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
         with _Call(method, short, context, observers) as call:
+            call.guard(lambda: check_request_strings(request))
             return call.guard(lambda: behaviour(request, context))
 
     return run
@@ -88,6 +90,7 @@ def _wrap_stream(
 ) -> Callable[[Any, Any], Iterator[Any]]:
     def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with _Call(method, short, context, observers) as call:
+            call.guard(lambda: check_request_strings(request))
             call.guard(slots.take)
             try:
                 responses = call.guard(lambda: behaviour(request, context))
@@ -162,7 +165,7 @@ class _Call:
                 raise
             self._code = status_code_for(error)
             if isinstance(error, PycrioError | NotImplementedError):
-                _log.info("rpc failed", code=self._code.name, error=str(error))
+                _log.info("rpc failed", code=self._code.name, error=bounded(str(error)))
             else:
                 _log.exception("rpc crashed", code=self._code.name)
             self._context.abort(self._code, status_message_for(error))

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 
 from adapters.cri.containers import linux_container_resources
 from adapters.cri.containers import resources as container_resources
+from adapters.cri.deadlines import caller_gone
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.stats import chunks
 from domain.container_config import Resources
@@ -45,7 +46,7 @@ class SandboxHandlers:
         sandbox_id = self._service.run(
             sandbox_config(request.config),
             runtime_handler=request.runtime_handler,
-            caller_gone=lambda: not context.is_active(),
+            caller_gone=lambda: caller_gone(context),
         )
         return pb.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
 

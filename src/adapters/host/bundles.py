@@ -1,4 +1,4 @@
-"""Bundles as directories under the runtime's run dir: `<root>/<id>/config.json`."""
+"""Bundles as directories under the runtime's run dir: `<root>/<id>/config.json`, readable by root only."""
 
 import json
 import os
@@ -17,10 +17,14 @@ class DirectoryBundles:
         return self._root / check_plain_name("container id", container_id)
 
     def write(self, container_id: str, spec: dict[str, Any]) -> Path:
+        """The spec holds the container's environment (often secrets): root's alone, 0600 in a 0700 dir."""
         bundle = self.path(container_id)
-        bundle.mkdir(parents=True, exist_ok=True)
+        bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(bundle, 0o700)
         temporary = bundle / ".config.json.tmp"
-        with temporary.open("w") as handle:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
             json.dump(spec, handle)
             handle.flush()
             os.fsync(handle.fileno())

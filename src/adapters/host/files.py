@@ -1,5 +1,6 @@
 """HostFiles on the real host: realpath, stat of device nodes, the /dev tree, small files."""
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -56,4 +57,15 @@ class RealHostFiles:
         try:
             return data.decode()
         except UnicodeDecodeError:
-            raise InvalidArgument(f"{path}: not UTF-8 text") from None
+            raise InvalidArgument(f"{path[:200]}: not UTF-8 text") from None
+
+    def remove_if_empty(self, path: str) -> None:
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with contextlib.suppress(FileNotFoundError, OSError):
+            if stat.S_ISDIR(info.st_mode):
+                os.rmdir(path)  # refuses a directory that is not empty
+            elif stat.S_ISREG(info.st_mode) and info.st_size == 0:
+                os.unlink(path)

@@ -6,13 +6,19 @@ cri-o mount it.
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 from pathlib import Path
 
+from adapters.host import no_symlinks
 from adapters.namespaces import linux
+from domain.errors import InvalidArgument
 from domain.names import check_plain_name
 from ports.pod_files import PodFileContents, PodFilePaths
+
+# Which directories of the kubelet's log directory this pod made (the rest was there and stays).
+_LOG_DIRECTORIES = "log-directories.json"
 
 
 class PodFilesOnDisk:
@@ -45,7 +51,13 @@ class PodFilesOnDisk:
             contents.resolv_conf if contents.resolv_conf is not None else _read(self._node_resolv),
         )
         if contents.log_directory:
-            os.makedirs(contents.log_directory, mode=0o700, exist_ok=True)
+            record = directory / _LOG_DIRECTORIES
+            if not record.exists():  # a rewrite must not forget what the first write made
+                try:
+                    created = no_symlinks.make_directories(contents.log_directory, 0o700)
+                except InvalidArgument as err:
+                    raise InvalidArgument(f"PodSandboxConfig.log_directory: {err}") from None
+                _write(str(record), json.dumps(created), 0o600)
         if contents.private_shm and not os.path.ismount(paths.shm):
             os.makedirs(paths.shm, mode=0o1777, exist_ok=True)
             linux.mount(
@@ -61,6 +73,7 @@ class PodFilesOnDisk:
         directory = self._dir(sandbox_id)
         if not directory.exists():
             return
+        _remove_log_directories(directory / _LOG_DIRECTORIES)
         shm = directory / "shm"
         while os.path.ismount(shm):
             try:
@@ -74,6 +87,16 @@ class PodFilesOnDisk:
             directory.parent.rmdir()
 
 
+def _remove_log_directories(record: Path) -> None:
+    """The log directory and its parents, where this pod's write made them (not the kubelet)."""
+    try:
+        created = json.loads(record.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    if isinstance(created, list) and all(isinstance(p, str) for p in created):
+        no_symlinks.remove_directories(created)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text()
@@ -81,9 +104,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _write(path: str, text: str) -> None:
+def _write(path: str, text: str, mode: int = 0o644) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(text)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)

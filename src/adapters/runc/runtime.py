@@ -11,6 +11,7 @@ import json
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,37 +34,22 @@ def _matches(result: runner.CommandResult, needles: tuple[str, ...]) -> bool:
     return any(needle in text for needle in needles)
 
 
+@dataclass(frozen=True)
 class RuncRuntime:
-    def __init__(
-        self,
-        binary: str,
-        root: str,
-        timeout: float = 120.0,
-        systemd_cgroup: bool = False,
-        scratch_dir: Path | None = None,
-    ) -> None:
-        self._binary = binary
-        self._root = root
-        self._timeout = timeout
-        self._systemd_cgroup = systemd_cgroup
-        self._scratch_dir = scratch_dir or Path(tempfile.gettempdir()) / "pycrio-exec"
-
-    @property
-    def binary(self) -> str:
-        return self._binary
-
-    @property
-    def root(self) -> str:
-        return self._root
+    binary: str
+    root: str  # the runtime's state directory (its --root)
+    timeout: float = 120.0
+    systemd_cgroup: bool = False
+    scratch_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "pycrio-exec")
 
     def _args(self, *args: str) -> list[str]:
-        base = [self._binary, "--root", self._root]
-        if self._systemd_cgroup:
+        base = [self.binary, "--root", self.root]
+        if self.systemd_cgroup:
             base.append("--systemd-cgroup")
         return base + list(args)
 
     def _run(self, *args: str, check: bool = True) -> runner.CommandResult:
-        return runner.run(self._args(*args), timeout=self._timeout, check=check)
+        return runner.run(self._args(*args), timeout=self.timeout, check=check)
 
     def create(self, container_id: str, bundle: Path, pid_file: Path) -> None:
         # The container's init keeps the stdio it is given: never hand it a pipe we wait on.
@@ -76,17 +62,17 @@ class RuncRuntime:
                 start_new_session=True,
             )
             try:
-                returncode = runner.wait(process, self._timeout)
+                returncode = runner.wait(process, self.timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-                raise DeadlineExceeded(f"{self._binary} create {container_id} timed out") from None
+                raise DeadlineExceeded(f"{self.binary} create {container_id} timed out") from None
             finally:
                 runner.release(process)
             errors.seek(0)
             detail = errors.read().decode(errors="replace").strip()
         if returncode != 0:
-            raise Internal(f"{Path(self._binary).name} create {container_id} exited {returncode}: {detail}")
+            raise Internal(f"{Path(self.binary).name} create {container_id} exited {returncode}: {detail}")
 
     def start(self, container_id: str) -> None:
         self._check(self._run("start", container_id, check=False), container_id)
@@ -95,7 +81,7 @@ class RuncRuntime:
         """A failed command as the port's errors: an unknown container, a container in the wrong state."""
         if result.returncode != 0:
             if _matches(result, _GONE):
-                raise NotFound(f"container {container_id} is not known to {Path(self._binary).name}")
+                raise NotFound(f"container {container_id} is not known to {Path(self.binary).name}")
             if _matches(result, _WRONG_STATE):
                 raise FailedPrecondition(str(runner.CommandFailed(result)))
             raise runner.CommandFailed(result)
@@ -130,4 +116,4 @@ class RuncRuntime:
         self._check(result, container_id)
 
     def exec(self, container_id: str, process: Mapping[str, Any], streams: ProcessStreams) -> int:
-        return exec_with_streams(self._args(), container_id, process, streams, self._scratch_dir)
+        return exec_with_streams(self._args(), container_id, process, streams, self.scratch_dir)

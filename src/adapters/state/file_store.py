@@ -29,7 +29,10 @@ class AtomicFileStateStore:
 
     def put(self, kind: str, key: str, document: Mapping[str, Any]) -> None:
         path = self._path(kind, key)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.parent.is_dir():
+            # Records hold requests (environments, auth): root's alone, as the files mkstemp makes (0600).
+            self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.parent.mkdir(exist_ok=True, mode=0o700)
         data = json.dumps(document, sort_keys=True).encode()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:

@@ -18,6 +18,34 @@ from adapters.streaming.websocket import CLOSE_CHANNEL, V5
 _log = structlog.get_logger("pycrio.streaming.websocket")
 
 
+class _ServerWebSocket:
+    """The server side of one wsproto connection over a transport. The lock keeps each frame whole when
+    several threads send, and keeps wsproto's state consistent between the reader and the writers."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._ws = Connection(ConnectionType.SERVER)
+        self._lock = threading.Lock()
+
+    def receive(self, data: bytes) -> list[object]:
+        with self._lock:
+            self._ws.receive_data(data)
+            return list(self._ws.events())
+
+    def send(self, event: object) -> None:
+        with self._lock:
+            try:
+                wire = self._ws.send(event)  # type: ignore[arg-type]
+            except LocalProtocolError as err:
+                raise ConnectionClosed(f"websocket closing: {err}") from err
+            self.transport.send(wire)
+
+    def answer(self, event: Ping | CloseConnection) -> None:
+        """Pong a ping; echo a close the peer started (not the answer to ours)."""
+        if isinstance(event, Ping) or self._ws.state == ConnectionState.REMOTE_CLOSING:
+            self.send(event.response())
+
+
 class ChannelConnection:
     """The server end of a channel.k8s.io-style WebSocket: `serve()` reads until the connection ends."""
 
@@ -25,8 +53,7 @@ class ChannelConnection:
         self.transport = transport
         self.protocol = protocol
         self._base64 = "base64" in protocol
-        self._ws = Connection(ConnectionType.SERVER)
-        self._lock = threading.Lock()
+        self._ws = _ServerWebSocket(transport)
         self.inputs = {channel: InputBuffer() for channel in readable}
         self.done = threading.Event()
         self._partial: list[bytes | str] = []
@@ -38,24 +65,12 @@ class ChannelConnection:
             )
         else:
             message = BytesMessage(data=bytes([channel]) + data)
-        self._send(message)
-
-    def _send(self, event: BytesMessage | TextMessage | Ping | CloseConnection | object) -> None:
-        with self._lock:
-            try:
-                wire = self._ws.send(event)  # type: ignore[arg-type]
-            except LocalProtocolError as err:
-                raise ConnectionClosed(f"websocket closing: {err}") from err
-            self.transport.send(wire)
+        self._ws.send(message)
 
     def serve(self) -> None:
         try:
             while True:
-                data = self.transport.recv(65536)
-                with self._lock:
-                    self._ws.receive_data(data)
-                    events = list(self._ws.events())
-                for event in events:
+                for event in self._ws.receive(self.transport.recv(65536)):
                     self._handle(event)
         except (ConnectionClosed, RemoteProtocolError) as err:
             _log.debug("websocket connection ended", reason=str(err))
@@ -67,10 +82,9 @@ class ChannelConnection:
 
     def _handle(self, event: object) -> None:
         if isinstance(event, Ping):
-            self._send(event.response())
+            self._ws.answer(event)
         elif isinstance(event, CloseConnection):
-            if self._ws.state == ConnectionState.REMOTE_CLOSING:
-                self._send(event.response())
+            self._ws.answer(event)
             raise ConnectionClosed("peer closed the websocket")
         elif isinstance(event, BytesMessage | TextMessage):
             self._partial.append(bytes(event.data) if isinstance(event.data, bytearray) else event.data)
@@ -112,7 +126,7 @@ class ChannelConnection:
         """Send a normal close, let the client answer for up to `grace` seconds, then drop the socket."""
         self.end_inputs()
         with contextlib.suppress(ConnectionClosed):
-            self._send(CloseConnection(code=1000))
+            self._ws.send(CloseConnection(code=1000))
         self.transport.shutdown_write()
         self.done.wait(grace)
         self.transport.close()
@@ -151,8 +165,7 @@ class Tunnel:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._ws = Connection(ConnectionType.SERVER)
-        self._lock = threading.Lock()
+        self._ws = _ServerWebSocket(transport)
         self._pending = bytearray()
         self._ended = False
 
@@ -171,38 +184,27 @@ class Tunnel:
 
     def _pump(self) -> None:
         data = self._transport.recv(65536)
-        with self._lock:
-            try:
-                self._ws.receive_data(data)
-                events = list(self._ws.events())
-            except RemoteProtocolError as err:
-                raise ConnectionClosed(f"websocket protocol error: {err}") from err
+        try:
+            events = self._ws.receive(data)
+        except RemoteProtocolError as err:
+            raise ConnectionClosed(f"websocket protocol error: {err}") from err
         for event in events:
             if isinstance(event, BytesMessage):
                 self._pending += event.data
             elif isinstance(event, Ping):
-                self._send(event.response())
+                self._ws.answer(event)
             elif isinstance(event, CloseConnection):
-                if self._ws.state == ConnectionState.REMOTE_CLOSING:
-                    self._send(event.response())
+                self._ws.answer(event)
                 self._ended = True
             elif isinstance(event, TextMessage):
                 raise ConnectionClosed("text message in a SPDY tunnel")
 
-    def _send(self, event: object) -> None:
-        with self._lock:
-            try:
-                wire = self._ws.send(event)  # type: ignore[arg-type]
-            except LocalProtocolError as err:
-                raise ConnectionClosed(f"websocket closing: {err}") from err
-            self._transport.send(wire)
-
     def send(self, data: bytes) -> None:
-        self._send(BytesMessage(data=data))
+        self._ws.send(BytesMessage(data=data))
 
     def shutdown_write(self) -> None:
         with contextlib.suppress(ConnectionClosed):
-            self._send(CloseConnection(code=1000))
+            self._ws.send(CloseConnection(code=1000))
         self._transport.shutdown_write()
 
     def close(self) -> None:

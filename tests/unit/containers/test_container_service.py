@@ -84,6 +84,9 @@ class World:
     sandbox: SandboxFacts
     events: RecordingEventSink = dataclasses.field(default_factory=RecordingEventSink)
     hugepages: FakeHugePages = dataclasses.field(default_factory=FakeHugePages)
+    host_files: FakeHostFiles = dataclasses.field(
+        default_factory=lambda: FakeHostFiles(paths={"/data": "/data"})
+    )
 
     def restarted(self) -> ContainerService:
         """A new service over the same store and host (a daemon restart)."""
@@ -99,7 +102,7 @@ def make_service(
         store=world.store,
         sandboxes=world.sandboxes,
         rootfs=world.rootfs,
-        host_files=host_files or FakeHostFiles(paths={"/data": "/data"}),
+        host_files=host_files or world.host_files,
         bundles=world.bundles,
         monitor=world.monitor,
         runtimes={"runc": RuntimeHandler(world.runtime)},

@@ -1,0 +1,57 @@
+"""One check of every string in every CRI request, before any handler sees it.
+
+A NUL byte cannot be part of a path, a name, a cgroup, an argument or an environment variable: the kernel
+and every C program stop reading there, so a NUL would make the host act on another value than the one that
+was checked (or fail deep inside with an internal error). Rather than test each field that reaches the host,
+every string field of the request is refused here, naming the field.
+"""
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from domain.errors import InvalidArgument
+
+_MAX_DEPTH = 32  # CRI messages nest a handful of levels; protobuf itself stops at 100
+
+
+def check_request_strings(message: Message) -> None:
+    """InvalidArgument naming the first string field (or map key) that holds a NUL byte."""
+    _check(message, "", 0)
+
+
+def _check(message: Message, prefix: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise InvalidArgument(f"{prefix or 'request'}: nested too deeply")
+    for field, value in message.ListFields():
+        name = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            entry = field.message_type
+            if entry is not None and entry.GetOptions().map_entry:
+                _check_map(entry, value, name, depth)
+            elif field.is_repeated:
+                for index, item in enumerate(value):
+                    _check(item, f"{name}[{index}].", depth + 1)
+            else:
+                _check(value, f"{name}.", depth + 1)
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            if field.is_repeated:
+                for index, item in enumerate(value):
+                    _refuse_nul(f"{name}[{index}]", item)
+            else:
+                _refuse_nul(name, value)
+
+
+def _check_map(entry: Descriptor, value: object, name: str, depth: int) -> None:
+    value_field = entry.fields_by_name["value"]
+    for key, item in value.items():  # type: ignore[attr-defined]
+        if isinstance(key, str):
+            _refuse_nul(f"{name} key", key)
+        if value_field.type == FieldDescriptor.TYPE_STRING:
+            _refuse_nul(f"{name}[{key!r}]", item)
+        elif value_field.type == FieldDescriptor.TYPE_MESSAGE:
+            _check(item, f"{name}[{key!r}].", depth + 1)
+
+
+def _refuse_nul(name: str, value: str) -> None:
+    if "\0" in value:
+        raise InvalidArgument(f"{name}: must not contain a NUL byte")
