@@ -1,4 +1,5 @@
-# pycrio: `make run` starts the daemon, `make test` runs the whole suite. Both set up a fresh machine first.
+# pycrio: `make run` starts the daemon, `make test` runs the whole suite. Both set up a fresh machine first
+# (`make run` with the daemon's packages only, `make test` with the test-only ones too).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,12 +7,14 @@ GEN := src/adapters/cri/generated
 PROTO := proto/runtime/v1/api.proto
 ARGS ?=
 
-.PHONY: bootstrap run test vm-test vm-shell lint proto bench clean
+.PHONY: bootstrap run test vm-test vm-shell lint proto bench clean docs
 
+# The full set-up (daemon, tests, lint, bench); `make run` installs only what the daemon needs.
 bootstrap:
-	@scripts/bootstrap.sh
+	@scripts/bootstrap.sh --test
 
-run: bootstrap
+run:
+	@scripts/bootstrap.sh
 	$(VENV)/bin/pycrio $(ARGS)
 
 test: bootstrap
@@ -27,7 +30,7 @@ vm-shell: bootstrap
 	@VM_SHELL=1 scripts/vm/run.sh
 
 lint: bootstrap
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy
 
 proto: $(GEN)/api_pb2.py
@@ -37,6 +40,9 @@ $(GEN)/api_pb2.py: $(PROTO)
 	$(PY) -m grpc_tools.protoc -Iadapters/cri/generated=proto/runtime/v1 \
 		--python_out=src --pyi_out=src --grpc_python_out=src $(PROTO)
 	touch $(GEN)/__init__.py
+
+docs:
+	PYTHONPATH=src $(PY) -m app.config_docs docs/configuration.md
 
 bench: bootstrap
 	$(PY) -m bench $(ARGS)

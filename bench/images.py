@@ -252,12 +252,18 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def busybox_spec(busybox: Path = Path("/bin/busybox")) -> ImageSpec:
-    """busybox as /bin/busybox with applet links; `sleep` and `echo` are what the bench runs."""
+def busybox_spec(
+    busybox: Path = Path("/bin/busybox"),
+    repository: str = "pcbench/busybox",
+    tag: str = "1",
+    applets: Sequence[str] = BUSYBOX_APPLETS,
+) -> ImageSpec:
+    """busybox as /bin/busybox with applet links; `sleep` and `echo` are what the bench runs (the README's
+    quickstart image adds `httpd` and `hostname`)."""
 
     def entries() -> list[TarEntry]:
         files = _binary_with_libraries(busybox, "/bin/busybox")
-        files += [TarEntry(f"/bin/{applet}", kind="symlink", target="busybox") for applet in BUSYBOX_APPLETS]
+        files += [TarEntry(f"/bin/{applet}", kind="symlink", target="busybox") for applet in applets]
         files.append(TarEntry("/etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"))
         files.append(TarEntry("/etc/group", data=b"root:x:0:\n"))
         for directory in ("/tmp", "/proc", "/sys", "/dev", "/root"):
@@ -265,9 +271,9 @@ def busybox_spec(busybox: Path = Path("/bin/busybox")) -> ImageSpec:
         return _directories(entry.path for entry in files) + files
 
     return ImageSpec(
-        repository="pcbench/busybox",
-        tag="1",
-        key_inputs={"busybox": _file_digest(busybox), "applets": BUSYBOX_APPLETS},
+        repository=repository,
+        tag=tag,
+        key_inputs={"busybox": _file_digest(busybox), "applets": list(applets)},
         layers=[entries],
         runtime_config={"Env": ["PATH=/bin"], "Cmd": ["sleep", "3600"]},
     )

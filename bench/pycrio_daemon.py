@@ -85,7 +85,11 @@ class PycrioDaemon:
         return self.workdir / "pycrio.log"
 
     def command(self) -> list[str]:
-        args = [self.python, "-m", "app.main", "--config", str(self.workdir / "pycrio.toml")]
+        # An explicit --config must exist; an empty one keeps the host's /etc/pycrio out of the run.
+        config = self.workdir / "pycrio.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.touch()
+        args = [self.python, "-m", "app.main", "--config", str(config)]
         for setting in pycrio_settings(self.workdir, self.run_dir, self.cni_conf_dir):
             args += ["--set", setting]
         return args

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Make a fresh Debian 12 machine ready to run and test pycrio: host packages, the venv, generated code,
-# a default CNI config. Safe to run again; it only does what is missing.
+# Make a fresh Debian 12 machine ready to run pycrio (`bootstrap.sh`) or also to test it (`bootstrap.sh --test`):
+# host packages, the venv, generated code, a default CNI config. Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc crun conmon containernetworking-plugins catatonit busybox-static docker-registry
-          docker.io iptables iproute2 apache2-utils zstd python3-venv containerd
-          openssl curl
-          gpg skopeo)
-# gpg verifies simple-signing image signatures (docs/images.md, "Trust"); skopeo signs the test images.
+MODE=run
+[[ ${1:-} == --test ]] && MODE=test
+
+# What the daemon runs: the OCI runtimes, the monitor, CNI plugins (portmap needs iptables), the infra init,
+# gpg (verifies simple-signing image signatures: docs/images.md, "Trust").
+PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv)
+# What only the tests and the bench use: registries and their tools, containerd to compare with, images,
+# skopeo (signs the test images).
+if [[ $MODE == test ]]; then
+    PACKAGES+=(busybox-static docker-registry docker.io containerd apache2-utils zstd iproute2 openssl curl skopeo)
+fi
 
 scripts/apt-install-missing.sh bootstrap "${PACKAGES[@]}"
 
@@ -16,15 +22,23 @@ PYTHON=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
     "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [[ ! -e $stamp ]]; then
+# The daemon alone: its runtime dependencies (setup.py generates the gRPC code during the install). Tests:
+# the dev and tracing extras too, and `make proto` (grpcio-tools) whenever proto/ changes.
+hash=$(sha256sum pyproject.toml setup.py | sha256sum | cut -c1-16)
+if [[ ! -e .venv/.installed-test-$hash && ! ( $MODE == run && -e .venv/.installed-run-$hash ) ]]; then
     .venv/bin/pip install -q -U pip
-    .venv/bin/pip install -q -e '.[dev]'
+    if [[ $MODE == test ]]; then
+        .venv/bin/pip install -q -e '.[dev,tracing]'
+    else
+        .venv/bin/pip install -q -e .
+    fi
     rm -f .venv/.installed-*
-    touch "$stamp"
+    touch ".venv/.installed-$MODE-$hash"
 fi
 
-make -s proto
+if [[ $MODE == test ]]; then
+    make -s proto
+fi
 
 if ! compgen -G "/etc/cni/net.d/*.conf*" >/dev/null; then
     install -D -m 0644 contrib/cni/10-pycrio-bridge.conflist /etc/cni/net.d/10-pycrio-bridge.conflist

@@ -5,9 +5,10 @@ because a typo silently ignored on a node is worse than a daemon that refuses to
 """
 
 import dataclasses
+import re
 import tomllib
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -19,40 +20,105 @@ CgroupDriver = Literal["cgroupfs", "systemd"]
 LogFormat = Literal["console", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
+MiB = 1024 * 1024
+DAY = 24 * 3600.0
+
 
 class ConfigError(Exception):
-    """The configuration cannot be used; the message names the key."""
+    """The configuration cannot be used; the message names the key, the value and what is allowed."""
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    doc: str = "",
+    *,
+    factory: Callable[[], Any] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    check: Callable[[Any], bool] | None = None,
+    allowed: str = "",
+    unit: str = "",
+    live: bool = False,
+) -> Any:
+    """A config key: its default, a one-line description (`pycrio config`, docs/configuration.md) and the
+    values it accepts. `live` keys are re-read on SIGHUP (app/reload.py)."""
+    metadata = {"doc": doc, "minimum": minimum, "maximum": maximum, "check": check, "allowed": allowed}
+    metadata.update(live=live, unit=unit)
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _is_octal_mode(text: str) -> bool:
+    return bool(re.fullmatch(r"0?[0-7]{3}", text))
+
+
+def _is_unix_address(text: str) -> bool:
+    return text.startswith("unix:///")
+
+
+def _is_absolute_or_empty(text: str) -> bool:
+    return text == "" or text.startswith("/")
+
+
+def _is_log_size_max(size: int) -> bool:
+    return size < 0 or 8192 <= size < 2**63
+
+
+def _is_conmon_cgroup(text: str) -> bool:
+    return text == "pod" or (text.endswith(".slice") and text != ".slice" and "/" not in text)
+
+
+def _is_absolute(text: str) -> bool:
+    return text.startswith("/")
+
+
+_ABSOLUTE: dict[str, Any] = {"check": _is_absolute, "allowed": "an absolute path"}
+_ABSOLUTE_OR_EMPTY: dict[str, Any] = {"check": _is_absolute_or_empty, "allowed": "an absolute path or empty"}
+_PORT: dict[str, Any] = {"minimum": 0, "maximum": 65535}
+_SECONDS: dict[str, Any] = {"minimum": 0.0, "maximum": DAY, "unit": "seconds"}
 
 
 @dataclass
 class LogConfig:
-    level: LogLevel = "info"
-    format: LogFormat = "console"
+    level: LogLevel = setting("info", "lowest level logged, for pycrio and the libraries alike", live=True)
+    format: LogFormat = setting("console", "console (one line of key=value) or json (one object a line)")
 
 
 @dataclass
 class GrpcConfig:
-    listen: str = "unix:///run/pycrio/pycrio.sock"
-    # Octal permission bits of the socket file.
-    socket_mode: str = "0660"
-    # Threads kept for unary RPCs (Version, List*, Create*...): streams never take these.
-    max_workers: int = 64
-    # Server-streaming RPCs (GetContainerEvents, Stream*) open at once, each on a thread of its own; more
-    # are refused with RESOURCE_EXHAUSTED.
-    max_streams: int = 64
-    # Seconds in-flight RPCs may take to finish after SIGTERM.
-    shutdown_grace: float = 10.0
+    listen: str = setting(
+        "unix:///run/pycrio/pycrio.sock", "the CRI endpoint", check=_is_unix_address, allowed="unix:///path"
+    )
+    socket_mode: str = setting(
+        "0660", "permission bits of the socket file", check=_is_octal_mode, allowed="octal bits like 0660"
+    )
+    max_workers: int = setting(
+        64,
+        "threads kept for unary RPCs (Version, List*, Create*...); streams never take these",
+        minimum=1,
+        maximum=4096,
+    )
+    max_streams: int = setting(
+        64,
+        "server-streaming RPCs open at once (each on a thread); more are refused with RESOURCE_EXHAUSTED",
+        minimum=1,
+        maximum=4096,
+    )
+    shutdown_grace: float = setting(10.0, "seconds in-flight RPCs get to finish after SIGTERM", **_SECONDS)
 
 
 @dataclass
 class RuntimeHandler:
     """An OCI runtime that a CRI runtime_handler name selects."""
 
-    path: str = "/usr/sbin/runc"
-    # The OCI runtime's own state dir (its --root); empty means <runtime.run_dir>/<handler name>.
-    root: str = ""
-    # "oci" is the only type; kept as a key so configs from cri-o read the same.
-    type: Literal["oci"] = "oci"
+    path: str = setting("/usr/sbin/runc", "the OCI runtime binary", **_ABSOLUTE)
+    root: str = setting(
+        "",
+        "the OCI runtime's own state dir (its --root); empty: runtime.run_dir/NAME",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    type: Literal["oci"] = setting("oci", "the only type; kept so configs from cri-o read the same")
 
 
 def _default_runtimes() -> dict[str, RuntimeHandler]:
@@ -64,173 +130,247 @@ def _default_runtimes() -> dict[str, RuntimeHandler]:
 
 @dataclass
 class RuntimeConfig:
-    root: str = "/var/lib/pycrio"
-    run_dir: str = "/run/pycrio"
-    cgroup_driver: CgroupDriver = "cgroupfs"
-    default_runtime: str = "runc"
-    runtimes: dict[str, RuntimeHandler] = field(default_factory=_default_runtimes)
-    conmon: str = "/usr/bin/conmon"
-    # systemd driver: where each conmon's scope (pycrio-conmon-<id>.scope) goes: "pod" (the pod's slice) or
-    # a slice name such as "system.slice" (cri-o's conmon_cgroup).
-    conmon_cgroup: str = "pod"
-    infra_init: str = "/usr/bin/catatonit"
-    # Seconds a call to runc, conmon or a CNI plugin may take before it is killed.
-    subprocess_timeout: float = 120.0
-    # OCI hook directories (cri-o's hooks_dir); a later directory's file replaces an earlier one's by name.
-    hooks_dir: list[str] = field(default_factory=lambda: ["/usr/share/containers/oci/hooks.d"])
-    # CDI spec directories (cri-o's cdi_spec_dirs); a device defined in a later directory wins.
-    cdi_spec_dirs: list[str] = field(default_factory=lambda: ["/etc/cdi", "/var/run/cdi"])
-    # Bytes a container's log may reach before conmon starts it afresh; negative = no limit, else >= 8192.
-    log_size_max: int = -1
+    root: str = setting("/var/lib/pycrio", "persistent state (images, layers, pods, containers)", **_ABSOLUTE)
+    run_dir: str = setting("/run/pycrio", "runtime files (sockets, namespaces, pid files)", **_ABSOLUTE)
+    cgroup_driver: CgroupDriver = setting("cgroupfs", "how pod and container cgroups are made")
+    default_runtime: str = setting("runc", "the handler used when the kubelet names none")
+    runtimes: dict[str, RuntimeHandler] = setting(
+        doc="OCI runtimes by handler name: path, root, type", factory=_default_runtimes
+    )
+    conmon: str = setting("/usr/bin/conmon", "the container monitor binary", **_ABSOLUTE)
+    conmon_cgroup: str = setting(
+        "pod",
+        "systemd driver: where each conmon's scope goes (cri-o's conmon_cgroup)",
+        check=_is_conmon_cgroup,
+        allowed='"pod" (the pod\'s slice) or a slice name such as "system.slice"',
+    )
+    infra_init: str = setting(
+        "/usr/bin/catatonit", "the init process that holds a pod's namespaces", **_ABSOLUTE
+    )
+    subprocess_timeout: float = setting(
+        120.0,
+        "how long a call to runc, conmon or a CNI plugin may take before it is killed",
+        minimum=1.0,
+        maximum=DAY,
+        unit="seconds",
+    )
+    hooks_dir: list[str] = setting(
+        doc="OCI hook dirs (cri-o's hooks_dir); a later dir's file replaces an earlier one's by name",
+        factory=lambda: ["/usr/share/containers/oci/hooks.d"],
+    )
+    cdi_spec_dirs: list[str] = setting(
+        doc="CDI spec dirs (cri-o's cdi_spec_dirs); a device defined in a later dir wins",
+        factory=lambda: ["/etc/cdi", "/var/run/cdi"],
+    )
+    log_size_max: int = setting(
+        -1,
+        "bytes a container's log may reach before conmon starts it afresh (cri-o's log_size_max)",
+        check=_is_log_size_max,
+        allowed="negative (no limit), or 8192 (conmon's read buffer) to 2^63-1 bytes",
+    )
 
 
 @dataclass
 class ImageSettings:
-    registries_conf: str = "/etc/containers/registries.conf"
-    registries_conf_dir: str = "/etc/containers/registries.conf.d"
-    signature_policy: str = "/etc/containers/policy.json"
-    # <dir>/<pod namespace>.json, when it exists, decides instead of signature_policy ("" disables).
-    signature_policy_dir: str = "/etc/pycrio/policies"
-    # containers-registries.d(5): where signatures are found (lookaside, sigstore attachments).
-    registries_d: str = "/etc/containers/registries.d"
-    # Image names or globs reported as pinned, never garbage-collected by the kubelet.
-    pinned_images: list[str] = field(default_factory=list)
-    # Seconds without a received byte after which a pull is cancelled.
-    pull_progress_timeout: float = 60.0
+    registries_conf: str = setting(
+        "/etc/containers/registries.conf", "containers-registries.conf(5), read at every pull", **_ABSOLUTE
+    )
+    registries_conf_dir: str = setting(
+        "/etc/containers/registries.conf.d", "drop-ins of registries.conf", **_ABSOLUTE
+    )
+    signature_policy: str = setting(
+        "/etc/containers/policy.json",
+        "containers-policy.json(5), read at every pull (docs/images.md, Trust)",
+        **_ABSOLUTE,
+    )
+    signature_policy_dir: str = setting(
+        "/etc/pycrio/policies",
+        "dir of NAMESPACE.json policies, each used instead of signature_policy in its namespace; empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    registries_d: str = setting(
+        "/etc/containers/registries.d",
+        "containers-registries.d(5): where signatures are found (lookaside, sigstore attachments)",
+        **_ABSOLUTE,
+    )
+    pinned_images: list[str] = setting(
+        doc="image names or globs reported as pinned (never garbage-collected by the kubelet)",
+        factory=list,
+        live=True,
+    )
+    pull_progress_timeout: float = setting(
+        60.0, "seconds without a received byte before a pull is cancelled; 0: never", **_SECONDS
+    )
+    global_auth_file: str = setting(
+        "",
+        "containers-auth.json(5) used when a pull carries no credentials; empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    namespaced_auth_dir: str = setting(
+        "/etc/pycrio/auth",
+        "dir of NAMESPACE.json auth files for pods of that namespace, before global_auth_file",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    pull_progress_interval: float = setting(
+        10.0, "seconds between a running pull's bytes-done/total/rate log lines; 0: none", **_SECONDS
+    )
     # What a registry or an image may make pycrio read, store or wait for (docs/security.md, "Limits").
-    # Bytes of a manifest or an index; of an image config; of a token server's answer; of an error body
-    # (the rest of an error body is not read).
-    max_manifest_bytes: int = 4 * 1024 * 1024
-    max_config_bytes: int = 8 * 1024 * 1024
-    max_token_bytes: int = 1024 * 1024
-    max_error_body_bytes: int = 64 * 1024
-    # Seconds one registry request for a manifest, index, config or token may take in all, however
-    # steadily the bytes come (the stall timeout alone lets a byte every few seconds through).
-    registry_request_deadline: float = 120.0
-    # Bytes one layer may expand to on disk, and how many times its compressed size (checked once it
-    # passes 64 MiB); bytes all layers of one pulled image may take together.
-    max_layer_bytes: int = 8 * 1024**3
-    max_layer_ratio: int = 100
-    max_image_bytes: int = 32 * 1024**3
-    # Bytes the image store's file system keeps free: an unpack that would go below stops cleanly.
-    min_free_bytes: int = 256 * 1024 * 1024
+    max_manifest_bytes: int = setting(
+        4 * MiB, "a manifest or an index", minimum=1, maximum=1 << 30, unit="bytes"
+    )
+    max_config_bytes: int = setting(8 * MiB, "an image config", minimum=1, maximum=1 << 30, unit="bytes")
+    max_token_bytes: int = setting(MiB, "a token server's answer", minimum=1, maximum=1 << 30, unit="bytes")
+    max_error_body_bytes: int = setting(
+        64 * 1024, "what is read of a registry's error body", minimum=1, maximum=1 << 30, unit="bytes"
+    )
+    registry_request_deadline: float = setting(
+        120.0,
+        "seconds one request for a manifest, index, config or token may take in all, however steady",
+        minimum=0.001,
+        maximum=DAY,
+        unit="seconds",
+    )
+    max_layer_bytes: int = setting(
+        8 * 1024**3, "what one layer may expand to on disk", minimum=1, maximum=1 << 50, unit="bytes"
+    )
+    max_layer_ratio: int = setting(
+        100,
+        "times its compressed size a layer may expand to (checked past 64 MiB)",
+        minimum=1,
+        maximum=1 << 20,
+    )
+    max_image_bytes: int = setting(
+        32 * 1024**3,
+        "what all layers of one pulled image may take together",
+        minimum=1,
+        maximum=1 << 50,
+        unit="bytes",
+    )
+    min_free_bytes: int = setting(
+        256 * MiB,
+        "free space the image store keeps: an unpack that would go below stops cleanly",
+        minimum=0,
+        maximum=1 << 50,
+        unit="bytes",
+    )
 
 
 @dataclass
 class NetworkConfig:
-    cni_conf_dir: str = "/etc/cni/net.d"
-    cni_plugin_dirs: list[str] = field(default_factory=lambda: ["/usr/lib/cni", "/opt/cni/bin"])
+    cni_conf_dir: str = setting(
+        "/etc/cni/net.d", "CNI network configs; the lexically first one is used", **_ABSOLUTE
+    )
+    cni_plugin_dirs: list[str] = setting(
+        doc="where CNI plugin binaries are looked up", factory=lambda: ["/usr/lib/cni", "/opt/cni/bin"]
+    )
 
 
 @dataclass
 class PodsConfig:
-    # The cgroup parent of pods whose config names none (cgroupfs path; systemd: a slice name).
-    default_cgroup_parent: str = "/pycrio"
-    # Bytes of a pod's /dev/shm tmpfs (cri-o's default: 64 MiB).
-    shm_size: int = 64 * 1024 * 1024
-    # Seconds CNI DEL is retried on stop/remove before it is given up (logged).
-    network_teardown_timeout: float = 30.0
+    default_cgroup_parent: str = setting(
+        "/pycrio", "cgroup parent of pods whose config names none (cgroupfs path; systemd: a slice name)"
+    )
+    shm_size: int = setting(
+        64 * MiB,
+        "a pod's /dev/shm tmpfs (cri-o's default: 64 MiB)",
+        minimum=4096,
+        maximum=1 << 40,
+        unit="bytes",
+    )
+    network_teardown_timeout: float = setting(
+        30.0, "seconds CNI DEL is retried on stop/remove before it is given up (logged)", **_SECONDS
+    )
 
 
 @dataclass
 class StreamingConfig:
-    address: str = "127.0.0.1"
-    # 0 picks a free port.
-    port: int = 0
-    tls_cert: str = ""
-    tls_key: str = ""
-    # Seconds an Exec/Attach/PortForward URL stays valid unused.
-    token_ttl: float = 60.0
-    # Seconds an idle stream stays open.
-    idle_timeout: float = 4 * 3600.0
-    # Connections served at once (each holds a thread); more are answered 503 and closed.
-    max_connections: int = 256
+    address: str = setting("127.0.0.1", "address of the exec/attach/port-forward server")
+    port: int = setting(0, "its port; 0 picks a free one", **_PORT)
+    tls_cert: str = setting(
+        "", "PEM certificate of the streaming server; set with tls_key", **_ABSOLUTE_OR_EMPTY
+    )
+    tls_key: str = setting("", "PEM key of the streaming server; set with tls_cert", **_ABSOLUTE_OR_EMPTY)
+    token_ttl: float = setting(
+        60.0,
+        "seconds an Exec/Attach/PortForward URL stays valid unused",
+        minimum=1.0,
+        maximum=DAY,
+        unit="seconds",
+    )
+    idle_timeout: float = setting(
+        4 * 3600.0, "seconds an idle stream stays open", minimum=1.0, maximum=7 * DAY, unit="seconds"
+    )
+    max_connections: int = setting(
+        256,
+        "connections served at once (each holds a thread); more are answered 503 and closed",
+        minimum=1,
+        maximum=65536,
+    )
 
 
 @dataclass
 class MetricsConfig:
-    enabled: bool = False
-    address: str = "127.0.0.1"
-    port: int = 9090
+    enabled: bool = setting(False, "serve Prometheus metrics")
+    address: str = setting("127.0.0.1", "address of the metrics endpoint")
+    port: int = setting(9090, "port of the metrics endpoint", minimum=1, maximum=65535)
 
 
 @dataclass
 class StatsConfig:
-    # Seconds between stats sweeps; List*Stats answer from the last sweep. 0: sample on every call.
-    period: float = 10.0
-    # Seconds a container's writable-layer size is reused before its directory is walked again.
-    disk_usage_period: float = 60.0
-    # Events a GetContainerEvents client may fall behind before further events are dropped for it.
-    events_queue_size: int = 1000
+    period: float = setting(
+        10.0,
+        "seconds between stats sweeps (List*Stats answer from the last); 0: sample on every call",
+        **_SECONDS,
+    )
+    disk_usage_period: float = setting(
+        60.0, "seconds a container's writable-layer size is reused before it is walked again", **_SECONDS
+    )
+    events_queue_size: int = setting(
+        1000,
+        "events a GetContainerEvents client may fall behind before its events are dropped",
+        minimum=1,
+        maximum=1_000_000,
+    )
+
+
+def _is_host_port(text: str) -> bool:
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
+
+
+@dataclass
+class TracingConfig:
+    enabled: bool = setting(False, "export OpenTelemetry spans (needs the pycrio[tracing] extra)")
+    endpoint: str = setting(
+        "127.0.0.1:4317", "the OTLP/gRPC collector (plain text)", check=_is_host_port, allowed="host:port"
+    )
+    sampling_rate: float = setting(1.0, "share of traces kept", minimum=0.0, maximum=1.0)
 
 
 @dataclass
 class Config:
-    log: LogConfig = field(default_factory=LogConfig)
-    grpc: GrpcConfig = field(default_factory=GrpcConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    image: ImageSettings = field(default_factory=ImageSettings)
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    pods: PodsConfig = field(default_factory=PodsConfig)
-    streaming: StreamingConfig = field(default_factory=StreamingConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    stats: StatsConfig = field(default_factory=StatsConfig)
+    log: LogConfig = setting(doc="logging", factory=LogConfig)
+    grpc: GrpcConfig = setting(doc="the CRI gRPC server", factory=GrpcConfig)
+    runtime: RuntimeConfig = setting(doc="OCI runtimes, monitor, state", factory=RuntimeConfig)
+    image: ImageSettings = setting(doc="image pulls and storage", factory=ImageSettings)
+    network: NetworkConfig = setting(doc="CNI", factory=NetworkConfig)
+    pods: PodsConfig = setting(doc="pod sandboxes", factory=PodsConfig)
+    streaming: StreamingConfig = setting(doc="the streaming server", factory=StreamingConfig)
+    metrics: MetricsConfig = setting(doc="the Prometheus endpoint", factory=MetricsConfig)
+    stats: StatsConfig = setting(doc="container and pod stats, container events", factory=StatsConfig)
+    tracing: TracingConfig = setting(doc="OpenTelemetry tracing (off by default)", factory=TracingConfig)
 
     def validate(self) -> "Config":
-        """Checks that span several keys."""
+        """Checks that span several keys (each key's own range is checked as it is read)."""
         if self.runtime.default_runtime not in self.runtime.runtimes:
             raise ConfigError(
-                f"runtime.default_runtime: {self.runtime.default_runtime!r} is not one of runtime.runtimes "
-                f"({', '.join(sorted(self.runtime.runtimes))})"
+                f"runtime.default_runtime: {self.runtime.default_runtime!r} is not allowed; "
+                f"allowed: one of runtime.runtimes ({', '.join(sorted(self.runtime.runtimes))})"
             )
-        if not (self.grpc.listen.startswith("unix://") and len(self.grpc.listen) > len("unix://")):
-            raise ConfigError(f"grpc.listen: {self.grpc.listen!r} is not a unix:// address")
-        try:
-            if not 0 <= int(self.grpc.socket_mode, 8) <= 0o777:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(
-                f"grpc.socket_mode: {self.grpc.socket_mode!r} is not octal permission bits"
-            ) from None
         if bool(self.streaming.tls_cert) != bool(self.streaming.tls_key):
             raise ConfigError("streaming.tls_cert and streaming.tls_key: set both or neither")
-        for key, value in (
-            ("grpc.max_workers", self.grpc.max_workers),
-            ("grpc.max_streams", self.grpc.max_streams),
-            ("metrics.port", self.metrics.port),
-            ("stats.events_queue_size", self.stats.events_queue_size),
-            ("streaming.max_connections", self.streaming.max_connections),
-            ("image.max_manifest_bytes", self.image.max_manifest_bytes),
-            ("image.max_config_bytes", self.image.max_config_bytes),
-            ("image.max_token_bytes", self.image.max_token_bytes),
-            ("image.max_error_body_bytes", self.image.max_error_body_bytes),
-            ("image.registry_request_deadline", self.image.registry_request_deadline),
-            ("image.max_layer_bytes", self.image.max_layer_bytes),
-            ("image.max_layer_ratio", self.image.max_layer_ratio),
-            ("image.max_image_bytes", self.image.max_image_bytes),
-        ):
-            if value <= 0:
-                raise ConfigError(f"{key}: must be positive, got {value}")
-        for key, seconds in (
-            ("stats.period", self.stats.period),
-            ("stats.disk_usage_period", self.stats.disk_usage_period),
-            ("image.min_free_bytes", self.image.min_free_bytes),
-        ):
-            if seconds < 0:
-                raise ConfigError(f"{key}: must not be negative, got {seconds}")
-        conmon_cgroup = self.runtime.conmon_cgroup
-        is_slice = conmon_cgroup.endswith(".slice") and conmon_cgroup != ".slice" and "/" not in conmon_cgroup
-        if conmon_cgroup != "pod" and not is_slice:
-            raise ConfigError(f'runtime.conmon_cgroup: {conmon_cgroup!r} is neither "pod" nor a slice name')
-        if conmon_cgroup != "pod" and self.runtime.cgroup_driver != "systemd":
+        if self.runtime.conmon_cgroup != "pod" and self.runtime.cgroup_driver != "systemd":
             raise ConfigError("runtime.conmon_cgroup: a slice applies to the systemd cgroup driver only")
-        if 0 <= self.runtime.log_size_max < 8192 or self.runtime.log_size_max >= 2**63:
-            raise ConfigError(
-                f"runtime.log_size_max: {self.runtime.log_size_max} must be negative (no limit) or 8192 "
-                "(conmon's read buffer) to 2^63-1"
-            )
-        if not 0 <= self.streaming.port <= 65535:
-            raise ConfigError(f"streaming.port: {self.streaming.port} is not a port number")
         return self
 
     @property
@@ -242,11 +382,24 @@ def load(
     config_file: Path | None = DEFAULT_CONFIG_FILE,
     drop_in_dir: Path | None = None,
     overrides: Iterable[str] = (),
+    *,
+    explicit: bool = False,
 ) -> Config:
-    """The effective config: defaults < file < drop-ins (lexical order) < `key=value` overrides."""
+    """The effective config: defaults < file < drop-ins (lexical order) < `key=value` overrides.
+
+    The default file may be absent; an `explicit` one (`--config`) must exist, as in cri-o: a typo in its
+    name must not start a node on defaults. So must a named `drop_in_dir` (`--config-dir`); the default one,
+    `<config_file>.d`, may be absent.
+    """
     merged: dict[str, Any] = {}
+    if config_file is not None and explicit and not config_file.is_file():
+        raise ConfigError(f"--config: {str(config_file)!r} does not exist; allowed: an existing TOML file")
     if config_file is not None and config_file.exists():
         _deep_merge(merged, _read_toml(config_file))
+    if drop_in_dir is not None and not drop_in_dir.is_dir():
+        raise ConfigError(
+            f"--config-dir: {str(drop_in_dir)!r} does not exist; allowed: an existing directory"
+        )
     if drop_in_dir is None and config_file is not None:
         drop_in_dir = config_file.with_name(config_file.name + ".d")
     if drop_in_dir is not None and drop_in_dir.is_dir():
@@ -307,9 +460,40 @@ def _build(cls: type[_T], raw: Mapping[str, Any], prefix: str, default: _T | Non
         if key not in known:
             raise ConfigError(f"{prefix}{key}: unknown key")
     values = {name: getattr(base, name) for name in known}
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for name, value in raw.items():
         values[name] = _coerce(hints[name], value, f"{prefix}{name}", values[name])
+        _check_range(fields[name], values[name], f"{prefix}{name}")
     return cls(**values)
+
+
+def allowed_values(spec: dataclasses.Field[Any], hint: Any = None) -> str:
+    """What a key accepts, in words (error messages and docs/configuration.md)."""
+    meta = spec.metadata
+    if meta.get("allowed"):
+        return str(meta["allowed"])
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    low, high, unit = meta.get("minimum"), meta.get("maximum"), meta.get("unit")
+    if low is None or high is None:
+        return ""
+    return f"{_number(low)} to {_number(high)}" + (f" {unit}" if unit else "")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _check_range(spec: dataclasses.Field[Any], value: Any, key: str) -> None:
+    meta = spec.metadata
+    low, high, check = meta.get("minimum"), meta.get("maximum"), meta.get("check")
+    bad = (low is not None and value < low) or (high is not None and value > high)
+    if bad or (check is not None and not check(value)):
+        raise ConfigError(f"{key}: {value!r} is not allowed; allowed: {allowed_values(spec)}")
+
+
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_TYPE_WORDS.update({list: "a list", dict: "a table"})
 
 
 def _coerce(hint: Any, value: Any, key: str, default: Any) -> Any:
@@ -321,7 +505,9 @@ def _coerce(hint: Any, value: Any, key: str, default: Any) -> Any:
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, choices))}")
+            raise ConfigError(
+                f"{key}: {value!r} is not allowed; allowed: one of {', '.join(map(str, choices))}"
+            )
         return value
     if origin is list:
         (item,) = typing.get_args(hint)
@@ -340,6 +526,9 @@ def _coerce(hint: Any, value: Any, key: str, default: Any) -> Any:
         return float(value)
     if hint in (str, int, float, bool):
         if type(value) is not hint:
-            raise ConfigError(f"{key}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{key}: {value!r} is not allowed; "
+                f"allowed: {_TYPE_WORDS[hint]}, not {_TYPE_WORDS.get(type(value), type(value).__name__)}"
+            )
         return value
     raise ConfigError(f"{key}: unsupported config type {hint}")

@@ -44,6 +44,7 @@ from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from adapters.procfs.process_stats import ProcfsProcessStats
+from adapters.registry.auth_files import AuthFileCredentials
 from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.deferred import DeferredRegistry
 from adapters.registry.host_platform import host_platform
@@ -115,7 +116,7 @@ def _runtime_metrics(config: Config) -> RuntimeMetrics:
     return PrometheusMetrics()
 
 
-def _metrics_endpoint(config: Config, metrics: RuntimeMetrics) -> object:
+def _metrics_endpoint(config: Config, metrics: RuntimeMetrics, images: ImageService) -> object:
     """The /metrics endpoint, when enabled, over the Prometheus registry (only that one can be served)."""
     if not config.metrics.enabled:
         return NoMetricsEndpoint()
@@ -123,6 +124,7 @@ def _metrics_endpoint(config: Config, metrics: RuntimeMetrics) -> object:
 
     if not isinstance(metrics, PrometheusMetrics):
         return NoMetricsEndpoint()
+    metrics.watch_pulls(images.pulls_in_progress)
     return MetricsEndpoint(metrics, enabled=True, address=config.metrics.address, port=config.metrics.port)
 
 
@@ -210,10 +212,12 @@ def _image_service(
         trust,
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
+        pull_progress_interval=config.image.pull_progress_interval,
         max_image_bytes=config.image.max_image_bytes,
         platform=host_platform(),
         registries_conf=registries_conf,
         metrics=metrics,
+        credentials=AuthFileCredentials(config.image.global_auth_file, config.image.namespaced_auth_dir),
     )
     service.recover()
     return service
@@ -466,7 +470,7 @@ class Container(containers.DeclarativeContainer):
     streaming_handlers = providers.Singleton(StreamingHandlers, service=streaming_service)
 
     # Monitoring: stats, pod metrics, container events, Prometheus (docs/monitoring.md).
-    metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics)
+    metrics_endpoint = providers.Singleton(_metrics_endpoint, config, runtime_metrics, images)
     # What stats and events know of pods and containers: thin adapters over their services.
     workloads = providers.Singleton(
         ServiceWorkloads, sandboxes=sandboxes, containers=container_service, layers=layer_store

@@ -1,23 +1,27 @@
-"""The `pycrio` command: `pycrio` serves the CRI; `pycrio config` prints the effective config."""
+"""The `pycrio` command, with cri-o's verbs: `serve` (the default), `config`, `check`, `version`, `wipe`."""
 
 import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import structlog
-import tomli_w
 
 from adapters.cri.server import SocketInUse
 from adapters.host.private_dirs import make_private
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper
 from adapters.systemd.watchdog import start_watchdog
-from app.config import DEFAULT_CONFIG_FILE, ConfigError, load, to_toml_dict
+from app.checks import host_problems
+from app.config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
+from app.config_docs import render_template
 from app.container import make_container, package_version
 from app.logging import configure_logging
+from app.reload import Reloader
+from app.tracing import start_tracing
 
 # Flags that are shorthands for one config key.
 _FLAG_KEYS = {
@@ -33,7 +37,12 @@ _FLAG_KEYS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pycrio", description="A Kubernetes CRI runtime.")
     parser.add_argument("--version", action="version", version=f"pycrio {package_version()}")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_FILE, help="TOML config file")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"TOML config file (default: {DEFAULT_CONFIG_FILE}, if present)",
+    )
     parser.add_argument("--config-dir", type=Path, default=None, help="drop-in dir (default: <config>.d)")
     parser.add_argument("--listen", help="CRI endpoint, unix:///path")
     parser.add_argument("--root", help="state dir")
@@ -49,31 +58,72 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="set any config key, e.g. --set image.pull_progress_timeout=30 (repeatable)",
     )
-    parser.add_argument("command", nargs="?", choices=["serve", "config"], default="serve")
+    parser.add_argument("--yes", action="store_true", help="wipe: confirm removing all state")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "config", "check", "version", "wipe"],
+        default="serve",
+        help="serve the CRI (default); print the effective config as an editable template; check what "
+        "start-up would refuse; print versions; remove all state after an unclean shutdown (with --yes)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        config = load_from_args(args)
+    except ConfigError as err:
+        print(f"pycrio: bad configuration: {err}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        sys.stdout.write(render_template(config))
+        return 0
+    if args.command == "version":
+        from app.version_info import version_lines
+
+        print("\n".join(version_lines(config)))
+        return 0
+    if args.command == "wipe":
+        from app.wipe import wipe
+
+        return wipe(config, confirmed=args.yes)
+    problems = host_problems(config)
+    for problem in problems:
+        print(f"pycrio: bad configuration: {problem}", file=sys.stderr)
+    if args.command == "check":
+        if not problems:
+            print("pycrio: configuration and host are usable")
+        return 2 if problems else 0
+    if problems:
+        return 2
+    # A handler, not SIG_IGN (which runc, conmon and containers would inherit): a SIGHUP that arrives
+    # before serve() takes over must not kill the daemon either.
+    signal.signal(signal.SIGHUP, lambda signum, frame: None)
+    configure_logging(config.log)
+    make_private(Path(config.runtime.root), Path(config.runtime.run_dir))
+    stop_tracing = start_tracing(config.tracing)
+    container = make_container(config)
+    reloader = Reloader(config, lambda: load_from_args(args), container.images())
+    try:
+        return serve(container, config.grpc.shutdown_grace, reloader.reload)
+    finally:
+        stop_tracing()
+
+
+def load_from_args(args: argparse.Namespace) -> Config:
+    """The config the flags describe (SIGHUP reads it again the same way)."""
     overrides = [
         f"{key}={_toml_string(getattr(args, flag))}"
         for flag, key in _FLAG_KEYS.items()
         if getattr(args, flag) is not None
     ]
-    try:
-        config = load(args.config, args.config_dir, [*overrides, *args.overrides])
-    except ConfigError as err:
-        print(f"pycrio: bad configuration: {err}", file=sys.stderr)
-        return 2
-    if args.command == "config":
-        sys.stdout.write(tomli_w.dumps(to_toml_dict(config)))
-        return 0
-    configure_logging(config.log)
-    make_private(Path(config.runtime.root), Path(config.runtime.run_dir))
-    return serve(make_container(config), config.grpc.shutdown_grace)
+    config_file = args.config if args.config is not None else DEFAULT_CONFIG_FILE
+    return load(config_file, args.config_dir, [*overrides, *args.overrides], explicit=args.config is not None)
 
 
-def serve(container: object, grace: float) -> int:
+def serve(container: object, grace: float, reload: Callable[[], object] = lambda: None) -> int:
     log = structlog.get_logger("pycrio")
     become_subreaper()
     reaper = OrphanReaper()
@@ -115,8 +165,20 @@ def serve(container: object, grace: float) -> int:
             manager.stopping()
             threading.Thread(target=shutdown, name="shutdown").start()
 
+    def reload_and_report() -> None:
+        manager.reloading()
+        try:
+            reload()
+        finally:
+            manager.ready()
+
+    def on_reload(signum: int, frame: FrameType | None) -> None:
+        log.info("reloading", signal="SIGHUP")
+        threading.Thread(target=reload_and_report, name="reload").start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_reload)
     server.wait()
     streaming.stop()
     reaper.stop()

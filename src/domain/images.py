@@ -13,6 +13,7 @@ prefix, a tag (`busybox` means `docker.io/library/busybox:latest`; short names a
 unqualified-search registries) or a digest reference `name@sha256:...`.
 """
 
+import contextvars
 import copy
 import fnmatch
 import re
@@ -30,7 +31,9 @@ from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument,
 from domain.image_config import chain_ids, digest_hex, parse_image_config
 from domain.image_sources import resolve_image
 from domain.keyed_locks import KeyedLocks
+from domain.pull_progress import PullProgress
 from domain.registries_conf import RegistriesConf
+from ports.credentials import CredentialStore
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore, StorageUsage
@@ -64,7 +67,8 @@ class ContainerRootfs:
 class _Flight:
     """One pull in progress and everyone waiting for it."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, progress: PullProgress | None = None) -> None:
+        self.progress = progress or PullProgress(image="", registry="", started=now)
         self.done = threading.Event()
         self.last_progress = now
         self.waiters = 0
@@ -91,20 +95,24 @@ class ImageService:
         trust: PullGate,
         pinned_images: Sequence[str] = (),
         pull_progress_timeout: float = 60.0,
+        pull_progress_interval: float = 10.0,
         max_image_bytes: int = 32 * 1024**3,
         platform: Platform | None = None,
         registries_conf: Callable[[], RegistriesConf] = RegistriesConf,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
         metrics: PullMetrics | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self._registry = registry
+        self._credentials = credentials
         self._layers = layers
         self._images = images
         self._users = users
         self._trust = trust
         self._pinned = [_pin_pattern(p) for p in pinned_images]
         self._progress_timeout = pull_progress_timeout
+        self._progress_interval = pull_progress_interval
         self._max_image_bytes = max_image_bytes
         self._platform = platform or Platform()
         self._registries_conf = registries_conf
@@ -124,6 +132,7 @@ class ImageService:
     ) -> str:
         """Pull `image` (or join a pull of it already under way); returns the image id.
 
+        Without `auth`, the node's credentials for the image (the pod's `namespace` first) are used.
         `namespace` is the pod's namespace when the kubelet sent the sandbox config: it may choose the
         signature policy, so pulls for different namespaces are not shared."""
         try:
@@ -142,16 +151,23 @@ class ImageService:
     ) -> str:
         if not image:
             raise InvalidArgument("no image specified")
+        if auth is None and self._credentials is not None:
+            auth = self._credentials.lookup(str(image_reference.parse(image)), namespace)
         deadline = None if timeout is None else self._clock() + timeout
         key = (image, auth, namespace)
         with self._flights_lock:
             flight = self._flights.get(key)
             start = flight is None
             if flight is None:
-                flight = self._flights[key] = _Flight(self._clock())
+                progress = PullProgress(image, _registry_of(image), self._clock(), self._progress_interval)
+                flight = self._flights[key] = _Flight(self._clock(), progress)
             flight.waiters += 1
         if start:
-            worker = threading.Thread(target=self._fly, args=(key, flight), name=f"pull {image}", daemon=True)
+            # The worker runs in the caller's context: its log lines and trace spans belong to this call.
+            context = contextvars.copy_context()
+            worker = threading.Thread(
+                target=context.run, args=(self._fly, key, flight), name=f"pull {image}", daemon=True
+            )
             worker.start()
         try:
             return self._wait(key, flight, deadline)
@@ -191,9 +207,10 @@ class ImageService:
                 with self._flights_lock:
                     if not flight.done.is_set():
                         flight.cancel_reason = (
-                            f"pulling {image}: no progress for {self._progress_timeout:g}s, cancelled"
+                            f"pulling {image}: no progress for {self._progress_timeout:g}s on "
+                            f"{flight.progress.stalled_at()}, cancelled"
                         )
-                        _log.warning("pull stalled", image=image, timeout=self._progress_timeout)
+                        _log.warning("pull stalled", image=image, error=flight.cancel_reason)
                         self._settle(key, flight, error=DeadlineExceeded(flight.cancel_reason))
         if flight.error is not None:
             raise copy.copy(flight.error)
@@ -220,6 +237,7 @@ class ImageService:
         for chunk in chunks:
             self._check_cancelled(flight)
             flight.last_progress = self._clock()
+            flight.progress.received(len(chunk), flight.last_progress)
             if self._metrics is not None:
                 self._metrics.image_pull_bytes(len(chunk))
             yield chunk
@@ -232,6 +250,8 @@ class ImageService:
     def _pull(self, image: str, auth: RegistryAuth | None, namespace: str, flight: _Flight) -> str:
         resolved = self._resolve(image, auth)
         flight.last_progress = self._clock()
+        # `source` is the mirror or origin the blobs come from: `host[/repository]`.
+        flight.progress.resolved(resolved.source.split("/", 1)[0], resolved.layers, flight.last_progress)
         self._check_cancelled(flight)
         # Before anything of the image is stored: a refused image leaves nothing behind.
         self._trust.check(resolved, auth, namespace)
@@ -254,8 +274,12 @@ class ImageService:
                 for blob, diff_id, chain in zip(resolved.layers, parsed.diff_ids, chains, strict=True):
                     self._check_cancelled(flight)
                     if not self._layers.hold(chain, holder):
+                        flight.progress.layer_started(blob, self._clock())
                         chunks = self._watch(self._registry.open_blob(resolved, blob, auth), flight)
                         self._layers.unpack(parent, diff_id, chunks, holder)
+                        flight.progress.layer_finished(blob, self._clock())
+                    else:
+                        flight.progress.layer_present(blob)
                     held.append(chain)
                     parent = chain
                     self._check_image_size(image, sum(self._layer_size(c) for c in held))
@@ -319,6 +343,11 @@ class ImageService:
                 )
             )
 
+    def pulls_in_progress(self) -> list[PullProgress]:
+        """A copy of each running pull's progress (the metrics endpoint reads these)."""
+        with self._flights_lock:
+            return [flight.progress.snapshot() for flight in self._flights.values()]
+
     # -- look-ups -----------------------------------------------------------------------------------------
 
     def status(self, reference: str) -> ImageRecord | None:
@@ -370,6 +399,10 @@ class ImageService:
             found = self.status(reference)
             return [found] if found is not None else []
         return self._images.list_images()
+
+    def set_pinned_images(self, patterns: Sequence[str]) -> None:
+        """New pinned_images (a reload); one assignment, so a concurrent is_pinned sees old or new."""
+        self._pinned = [_pin_pattern(p) for p in patterns]
 
     def is_pinned(self, image: ImageRecord) -> bool:
         names = (*image.repo_tags, *image.repo_digests)
@@ -429,6 +462,13 @@ class ImageService:
 
     def remove_rootfs(self, container_id: str) -> None:
         self._layers.remove_rootfs(container_id)
+
+
+def _registry_of(reference: str) -> str:
+    try:
+        return image_reference.parse(reference).registry
+    except InvalidArgument:
+        return reference
 
 
 def _pin_pattern(pattern: str) -> str:

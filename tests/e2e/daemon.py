@@ -38,7 +38,10 @@ class Daemon:
         self._client: CriClient | None = None
 
     def command(self) -> list[str]:
-        args = [sys.executable, "-m", "app.main", "--config", str(self.workdir / "pycrio.toml")]
+        # An explicit --config must exist; an empty one keeps the host's /etc/pycrio out of the test.
+        config = self.workdir / "pycrio.toml"
+        config.touch()
+        args = [sys.executable, "-m", "app.main", "--config", str(config)]
         for setting in self.settings:
             args += ["--set", setting]
         return args

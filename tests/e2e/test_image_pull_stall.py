@@ -33,7 +33,12 @@ def test_a_stalled_pull_is_cancelled_and_keeps_nothing(
         with pytest.raises(grpc.RpcError) as failure:
             daemon.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=name)), timeout=120)
         assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, failure.value.details()
-        assert "no progress" in str(failure.value.details())
+        details = str(failure.value.details())
+        assert "no progress" in details
+        # Which layer and which registry stalled.
+        assert f"from registry {stalling_registry.host}" in details
+        assert " on layer sha256:" in details
+        assert "pull layer started" in daemon.log()
         assert not daemon.client.image.ListImages(pb.ListImagesRequest()).images
     finally:
         daemon.stop()

@@ -25,6 +25,8 @@ INDIRECT = {
     "grpc.listen": ("app/config.py", r"self\.grpc\.listen\.removeprefix"),
     "runtime.runtimes.*.path": ("app/container.py", r"handler\.path\b"),
     "runtime.runtimes.*.root": ("app/container.py", r"handler\.root\b"),
+    "tracing.endpoint": ("app/tracing.py", r"config\.endpoint\b"),
+    "tracing.sampling_rate": ("app/tracing.py", r"config\.sampling_rate\b"),
 }
 # Where the pieces above are handed over: they only count if these hold too.
 HANDED_OVER = [
@@ -32,6 +34,7 @@ HANDED_OVER = [
     ("app/container.py", r"c\.socket_path"),
     ("app/container.py", r"runtimes\.items\(\)"),
     ("app/container.py", r"\.runtime\.runtimes\b"),
+    ("app/main.py", r"start_tracing\(config\.tracing\)"),
 ]
 
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+import structlog
 
 from adapters.storage.image_users import RootfsImageUsers
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
@@ -276,20 +277,56 @@ def test_concurrent_pulls_share_one_download(world: World) -> None:
     assert world.registry.blob_downloads[BASE.descriptor.digest] == 1
 
 
+BIG = layer([file("big", bytes(range(256)) * 4000)], "none")
+
+
 def _stalled(world: World, name: str) -> Iterator[Gate]:
-    big = layer([file("big", bytes(range(256)) * 4000)], "none")
-    world.registry.add(name, [big])
-    gate = world.registry.gates[big.descriptor.digest] = Gate()
+    world.registry.add(name, [BIG])
+    gate = world.registry.gates[BIG.descriptor.digest] = Gate()
     yield gate
     gate.release.set()
 
 
-def test_a_stalled_pull_is_cancelled() -> None:
+def test_a_stalled_pull_is_cancelled_naming_the_layer_and_the_registry() -> None:
     world = World(pull_progress_timeout=0.2)
     for _gate in _stalled(world, "r.test/slow:1"):
-        with pytest.raises(DeadlineExceeded, match="no progress"):
+        with pytest.raises(DeadlineExceeded, match="no progress") as failure:
             world.service.pull("r.test/slow:1")
+        first_chunk = world.registry.chunk_size
+        assert f"on layer {BIG.descriptor.digest} (1/1, {first_chunk} of {BIG.descriptor.size} bytes)" in str(
+            failure.value
+        )
+        assert "from registry r.test" in str(failure.value)
     assert world.service.list_images() == []
+
+
+def test_progress_is_logged_per_layer_and_every_interval_and_readable_while_running() -> None:
+    world = World(pull_progress_interval=0.0001)
+    for gate in _stalled(world, "r.test/slow:1"):
+        big = BIG
+        with structlog.testing.capture_logs() as events:
+            puller = threading.Thread(target=world.service.pull, args=("r.test/slow:1",))
+            puller.start()
+            assert gate.reached.wait(10)
+            (running,) = world.service.pulls_in_progress()
+            assert (running.image, running.registry, running.layer) == (
+                "r.test/slow:1",
+                "r.test",
+                big.descriptor.digest,
+            )
+            assert running.bytes_total == big.descriptor.size and running.layers_total == 1
+            gate.release.set()
+            puller.join(10)
+        assert world.service.pulls_in_progress() == []
+    names = [e["event"] for e in events if e["event"].startswith("pull ")]
+    assert names[0] == "pull layer started" and names[-1] == "pull layer finished"
+    progress = [e for e in events if e["event"] == "pull progress"]
+    done = [e["bytes_done"] for e in progress]
+    assert len(done) >= 2 and done == sorted(done) and done[-1] <= big.descriptor.size
+    assert progress[-1]["bytes_total"] == big.descriptor.size and progress[-1]["registry"] == "r.test"
+    assert progress[-1]["bytes_per_second"] > 0
+    finished = next(e for e in events if e["event"] == "pull layer finished")
+    assert finished["bytes_done"] == finished["bytes_total"] == big.descriptor.size
 
 
 def test_the_callers_deadline_is_honoured_and_a_lone_pull_is_cancelled(world: World) -> None:

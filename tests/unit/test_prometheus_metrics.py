@@ -1,5 +1,6 @@
 """PrometheusMetrics fed by the interceptor over a real gRPC server and by the runtime's own calls."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
 from adapters.metrics.prometheus import MetricsEndpoint, PrometheusMetrics
 from domain import errors
+from domain.pull_progress import PullProgress
+from ports.registry import Descriptor
 from tests.cri_client import connect
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -109,3 +112,23 @@ def test_a_disabled_endpoint_serves_nothing() -> None:
     served.start()
     assert served.port == 0
     served.stop()
+
+
+def test_running_pulls_show_their_progress(endpoint: tuple[PrometheusMetrics, MetricsEndpoint]) -> None:
+    metrics, served = endpoint
+    running: list[PullProgress] = []
+    metrics.watch_pulls(lambda: running)
+    assert not [name for name, _ in scrape(served) if name.startswith("pycrio_image_pull_progress")]
+    pull = PullProgress("busybox", "docker.io", started=time.monotonic() - 2)
+    pull.resolved(
+        "127.0.0.1:5000", [Descriptor("tar", "sha256:a", 3000), Descriptor("tar", "sha256:b", 1000)], 0
+    )
+    pull.layer_present(Descriptor("tar", "sha256:b", 1000))
+    pull.received(1500, time.monotonic())
+    running.append(pull)
+    samples = scrape(served)
+    key = (("image", "busybox"), ("registry", "127.0.0.1:5000"))
+    assert samples[("pycrio_image_pull_progress_bytes_done", key)] == 2500
+    assert samples[("pycrio_image_pull_progress_bytes_total", key)] == 4000
+    assert samples[("pycrio_image_pull_progress_layers_done", key)] == 1
+    assert 0 < samples[("pycrio_image_pull_progress_bytes_per_second", key)] <= 1500 / 2

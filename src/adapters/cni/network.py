@@ -15,6 +15,7 @@ import structlog
 from adapters.cni.conf import CniConfigError, NetworkConfigList, find_plugin, load_network_config
 from adapters.cni.invoke import PluginCall, invoke
 from adapters.cni.result import parse_result
+from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, Internal, Unavailable
 from ports.network import NetworkAttachment, NetworkReadiness, PodNetworkRequest
 
@@ -142,7 +143,8 @@ class CniNetwork:
                 ("K8S_POD_UID", request.pod_uid),
             ],
         )
-        return invoke(str(plugin["type"]), config, call, self._plugin_dirs, timeout or self._timeout)
+        with span(f"cni.{command.lower()}", **{"cni.plugin": str(plugin["type"])}):
+            return invoke(str(plugin["type"]), config, call, self._plugin_dirs, timeout or self._timeout)
 
 
 def _plugin_config(

@@ -25,6 +25,7 @@ from adapters.conmon.log_format import split_streams
 from adapters.host import no_symlinks
 from adapters.process import runner
 from adapters.readiness import wait_readable
+from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
 from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
 from ports.streaming import ProcessStreams
@@ -76,16 +77,17 @@ class ConmonMonitor:
             "_OCI_STARTPIPE": str(start_r),
         }
         try:
-            process = runner.spawn(
-                args,
-                cwd=str(cwd),
-                env=env,
-                pass_fds=(sync_w, start_r),
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            with span("monitor.start"):
+                process = runner.spawn(
+                    args,
+                    cwd=str(cwd),
+                    env=env,
+                    pass_fds=(sync_w, start_r),
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
         except OSError as exc:
             for fd in (sync_r, sync_w, start_r, start_w):
                 os.close(fd)

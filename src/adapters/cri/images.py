@@ -112,7 +112,8 @@ def _pod_namespace(request: pb.PullImageRequest) -> str:
 
 
 def _auth(request: pb.PullImageRequest) -> RegistryAuth | None:
-    if not request.HasField("auth"):
+    """The request's credentials; None when it carries none (an empty AuthConfig is none)."""
+    if not request.HasField("auth") or request.auth.ByteSize() == 0:
         return None
     auth = request.auth
     return RegistryAuth(

@@ -15,6 +15,7 @@ import structlog
 
 from adapters.cri.errors import bounded, status_code_for, status_message_for
 from adapters.cri.request_strings import check_request_strings
+from adapters.tracing.spans import annotate, span
 from domain.errors import PycrioError, ResourceExhausted
 from ports.metrics import RpcObserver
 
@@ -74,7 +75,7 @@ def _wrap_unary(
     behaviour: Callable[[Any, Any], Any], method: str, short: str, observers: tuple[RpcObserver, ...]
 ) -> Callable[[Any, Any], Any]:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
-        with _Call(method, short, context, observers) as call:
+        with _Call(method, short, context, observers, request, traced=True) as call:
             call.guard(lambda: check_request_strings(request))
             return call.guard(lambda: behaviour(request, context))
 
@@ -89,7 +90,7 @@ def _wrap_stream(
     slots: "_StreamSlots",
 ) -> Callable[[Any, Any], Iterator[Any]]:
     def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        with _Call(method, short, context, observers) as call:
+        with _Call(method, short, context, observers, request) as call:
             call.guard(lambda: check_request_strings(request))
             call.guard(slots.take)
             try:
@@ -129,9 +130,18 @@ class _Call:
     """One RPC: binds a request id to every log line it causes and reports how it ended."""
 
     def __init__(
-        self, method: str, short: str, context: grpc.ServicerContext, observers: tuple[RpcObserver, ...]
+        self,
+        method: str,
+        short: str,
+        context: grpc.ServicerContext,
+        observers: tuple[RpcObserver, ...],
+        request: Any = None,
+        traced: bool = False,
     ) -> None:
+        # Unary calls only: a stream's span would stay current across its yields into grpc's own code.
+        self._span = span(f"cri.{short}", **{"rpc.method": short}) if traced else None
         self._observers = observers
+        self._ids = object_ids(request)
         self._method = method
         self._short = short
         self._context = context
@@ -141,7 +151,10 @@ class _Call:
 
     def __enter__(self) -> "_Call":
         self._start = time.monotonic()
-        structlog.contextvars.bind_contextvars(request_id=self._request_id, method=self._short)
+        if self._span is not None:
+            self._span.__enter__()
+            annotate(**{"pycrio.request_id": self._request_id}, **self._ids)
+        structlog.contextvars.bind_contextvars(request_id=self._request_id, method=self._short, **self._ids)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,7 +168,11 @@ class _Call:
                 observer.rpc_finished(self._short, self._code.name, elapsed)
             except Exception:  # metrics must never fail a call
                 _log.exception("rpc observer failed")
-        structlog.contextvars.unbind_contextvars("request_id", "method")
+        structlog.contextvars.unbind_contextvars("request_id", "method", *self._ids)
+        if self._span is not None:
+            failed = self._code != grpc.StatusCode.OK
+            annotate(self._code.name if failed else "", **{"rpc.grpc.status_code": self._code.value[0]})
+            self._span.__exit__(None, None, None)
 
     def guard(self, action: Callable[[], _T]) -> _T:
         try:
@@ -170,6 +187,25 @@ class _Call:
                 _log.exception("rpc crashed", code=self._code.name)
             self._context.abort(self._code, status_message_for(error))
             raise  # unreachable: abort raises
+
+
+# Request fields that name the object an RPC is about, bound to its log lines.
+_ID_FIELDS = ("pod_sandbox_id", "container_id")
+
+
+def object_ids(request: Any) -> dict[str, str]:
+    """The ids of the pod, container, image or pod name a request is about (empty fields left out)."""
+    ids = {name: _text(request, name) for name in _ID_FIELDS}
+    ids["image"] = _text(getattr(request, "image", None), "image")
+    metadata = getattr(getattr(request, "config", None), "metadata", None)
+    ids["name"] = _text(metadata, "name")
+    ids["namespace"] = _text(metadata, "namespace")
+    return {key: value for key, value in ids.items() if value}
+
+
+def _text(message: Any, name: str) -> str:
+    value = getattr(message, name, None)
+    return value if isinstance(value, str) else ""
 
 
 def _is_abort(error: Exception, context: grpc.ServicerContext) -> bool:

@@ -4,10 +4,16 @@ Every name starts with `pycrio_`. The registry is private to the daemon, so test
 """
 
 import threading
+import time
+from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from domain.pull_progress import PullProgress
 
 _log = structlog.get_logger("pycrio.metrics")
 
@@ -88,6 +94,50 @@ class PrometheusMetrics:
 
     def container_events_dropped(self, count: int) -> None:
         self._dropped.inc(count)
+
+    def watch_pulls(self, pulls: Callable[[], list[PullProgress]]) -> None:
+        """Serve the running pulls' progress, read from `pulls` at each scrape."""
+        self.registry.register(PullProgressCollector(pulls))
+
+
+class PullProgressCollector(Collector):
+    """Gauges per running pull, by image and registry: the figures of the "pull progress" log lines."""
+
+    def __init__(
+        self, pulls: Callable[[], list[PullProgress]], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._pulls = pulls
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["image", "registry"]
+        done = GaugeMetricFamily(
+            "pycrio_image_pull_progress_bytes_done",
+            "Bytes of a running pull's layers done so far.",
+            labels=labels,
+        )
+        total = GaugeMetricFamily(
+            "pycrio_image_pull_progress_bytes_total", "Bytes of all layers of a running pull.", labels=labels
+        )
+        rate = GaugeMetricFamily(
+            "pycrio_image_pull_progress_bytes_per_second",
+            "Bytes a second a running pull has received from its registry since it started.",
+            labels=labels,
+        )
+        layers = GaugeMetricFamily(
+            "pycrio_image_pull_progress_layers_done", "Layers of a running pull done so far.", labels=labels
+        )
+        now = self._clock()
+        for pull in self._pulls():
+            key = [pull.image, pull.registry]
+            done.add_metric(key, pull.bytes_done)
+            total.add_metric(key, pull.bytes_total)
+            rate.add_metric(key, pull.rate(now))
+            layers.add_metric(key, pull.layers_done)
+        yield from (done, total, rate, layers)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 class MetricsEndpoint:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, Internal
 
 _log = structlog.get_logger("pycrio.process")
@@ -90,6 +91,18 @@ def run(
     check: bool = True,
 ) -> CommandResult:
     """Run a command to completion; kill its whole process group when it passes `timeout` seconds."""
+    with span(f"exec {Path(args[0]).name}", **{"process.command": Path(args[0]).name}):
+        return _run(args, timeout, input, env, cwd, check)
+
+
+def _run(
+    args: Sequence[str],
+    timeout: float,
+    input: bytes | None,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    check: bool,
+) -> CommandResult:
     process = spawn(
         args,
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,

@@ -39,6 +39,7 @@ from adapters.registry.transport import (
     read_capped,
     send,
 )
+from adapters.tracing.spans import span
 from domain.errors import (
     DeadlineExceeded,
     Internal,
@@ -154,10 +155,11 @@ class HttpRegistry:
     # -- the port -----------------------------------------------------------------------------------------
 
     def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
-        try:
-            return self._resolve_at(source, credentials_from(auth), platform)
-        except _SourceFailure as failure:
-            raise _KIND_ERRORS[failure.kind](failure.message) from None
+        with span("registry.resolve", source=source.description):
+            try:
+                return self._resolve_at(source, credentials_from(auth), platform)
+            except _SourceFailure as failure:
+                raise _KIND_ERRORS[failure.kind](failure.message) from None
 
     def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
         check_digest(blob.digest)

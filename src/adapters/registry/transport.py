@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
+from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, ResourceExhausted
 
 _log = structlog.get_logger("pycrio.registry")
@@ -109,6 +110,20 @@ def send(
     Raises SourceUnreachable when every attempt failed at the connection level. The body is not read (a
     registry decides how large it is): the caller reads it with `read_capped` and closes the response.
     """
+    with span(f"registry.{method}", **{"http.method": method, "url.full": url}):
+        return _send(client, method, url, headers, policy, sleep, stream, content)
+
+
+def _send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    stream: bool,
+    content: bytes | None,
+) -> httpx.Response:
     last_error = ""
     for attempt in range(policy.attempts):
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from adapters.process import runner
 from adapters.runc.exec_streams import exec_with_streams
+from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
 from ports.oci_runtime import RuntimeState
 from ports.streaming import ProcessStreams
@@ -49,11 +50,12 @@ class RuncRuntime:
         return base + list(args)
 
     def _run(self, *args: str, check: bool = True) -> runner.CommandResult:
-        return runner.run(self._args(*args), timeout=self.timeout, check=check)
+        with span(f"runtime.{args[0]}", **{"runtime.binary": self.binary}):
+            return runner.run(self._args(*args), timeout=self.timeout, check=check)
 
     def create(self, container_id: str, bundle: Path, pid_file: Path) -> None:
         # The container's init keeps the stdio it is given: never hand it a pipe we wait on.
-        with tempfile.TemporaryFile() as errors:
+        with span("runtime.create", **{"runtime.binary": self.binary}), tempfile.TemporaryFile() as errors:
             process = runner.spawn(
                 self._args("create", "--bundle", str(bundle), "--pid-file", str(pid_file), container_id),
                 stdin=subprocess.DEVNULL,

@@ -35,6 +35,7 @@ import structlog
 from adapters.storage import mounts
 from adapters.storage.disk_usage import disk_usage
 from adapters.storage.limits import UnpackLimits
+from adapters.tracing.spans import span
 from domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from domain.image_config import digest_hex
 from domain.keyed_locks import KeyedLocks
@@ -134,6 +135,10 @@ class OverlayLayerStore:
         shutil.rmtree(doomed, ignore_errors=True)
 
     def unpack(self, parent: str, diff_id: str, blob: Iterable[bytes], holder: str) -> Layer:
+        with span("storage.unpack", diff_id=diff_id):
+            return self._unpack(parent, diff_id, blob, holder)
+
+    def _unpack(self, parent: str, diff_id: str, blob: Iterable[bytes], holder: str) -> Layer:
         # tarfile and the decompressors (about 1.5 MiB of the daemon's memory) load at the first unpack.
         from adapters.storage.streams import (
             ChunkReader,
