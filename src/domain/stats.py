@@ -381,18 +381,18 @@ class StatsService:
         return stats
 
     def _pod_view(self, pod: PodInfo) -> PodStats:
+        running = [c for c in self.inventory.containers() if c.pod_id == pod.id and c.running]
         if self.period > 0:
             with self._lock:
                 cached = self._pods.get(pod.id)
-            if cached is not None:
+            # A pod sampled before a container of it started (or after one stopped) is sampled again.
+            if cached is not None and {c.container.id for c in cached.containers} == {c.id for c in running}:
                 return cached
-        containers = [
-            self._container_view(c) for c in self.inventory.containers() if c.pod_id == pod.id and c.running
-        ]
+        containers = [self._container_view(c) for c in running]
         stats = self._sample_pod(pod, [c for c in containers if c.cpu is not None or c.memory is not None])
         if self.period > 0:
             with self._lock:
-                self._pods.setdefault(pod.id, stats)
+                self._pods[pod.id] = stats
         return stats
 
 

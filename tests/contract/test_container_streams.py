@@ -2,6 +2,9 @@
 whose stdio conmon holds, through `RuncRuntime.exec` and `ConmonMonitor.attach` as the containers service
 uses them."""
 
+import contextlib
+import dataclasses
+import os
 import secrets
 import tempfile
 import threading
@@ -122,6 +125,45 @@ def test_exec_tty_has_one_stream_and_the_size_asked_for(subject: Subject) -> Non
     script = 'until [ "$(stty size 2>/dev/null)" = "22 77" ]; do sleep 0.01; done; echo e >&2'
     assert subject.backend.exec(subject.exec_target, ["sh", "-c", script], streams) == 0
     assert bytes(out.data).endswith(b"e\r\n")  # stderr came out of the terminal, after the resize took
+
+
+def test_exec_tty_follows_a_resize_after_the_start(subject: Subject) -> None:
+    started = threading.Event()
+
+    def sizes() -> Iterator[TerminalSize]:
+        yield TerminalSize(width=80, height=24)
+        started.wait(30)
+        yield TerminalSize(width=99, height=33)
+
+    streams, out, _ = _streams(tty=True)
+    streams = dataclasses.replace(streams, resize=sizes())
+    script = 'echo up; until [ "$(stty size)" = "33 99" ]; do sleep 0.05; done; echo resized'
+    result: list[int] = []
+    worker = threading.Thread(
+        target=lambda: result.append(subject.backend.exec(subject.exec_target, ["sh", "-c", script], streams))
+    )
+    worker.start()
+    out.wait_for(b"up")
+    started.set()
+    worker.join(60)
+    assert result == [0]
+    assert bytes(out.data).endswith(b"resized\r\n")
+
+
+def test_exec_tty_runs_no_python_in_a_forked_child(subject: Subject, tmp_path: Path) -> None:
+    # A Popen preexec_fn makes the forked child run the interpreter's at-fork handlers, gRPC's among them;
+    # in the threaded daemon that child could die of SIGABRT before exec (critest saw exit code -6).
+    marker = tmp_path / "forked-child-ran-python"
+
+    def mark() -> None:
+        with contextlib.suppress(OSError):
+            marker.touch()
+
+    os.register_at_fork(after_in_child=mark)
+    streams, out, _ = _streams(tty=True, resize=[TerminalSize(width=80, height=24)])
+    assert subject.backend.exec(subject.exec_target, ["echo", "hello"], streams) == 0
+    assert bytes(out.data) == b"hello\r\n"
+    assert not marker.exists()
 
 
 def test_exec_cancel_kills_the_process(subject: Subject) -> None:

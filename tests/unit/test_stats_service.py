@@ -224,3 +224,17 @@ def test_removed_containers_leave_the_cache() -> None:
     assert world.service.list_container_stats(ContainerStatsFilter()) == []
     with pytest.raises(NotFound):
         world.service.container_stats("c1")
+
+
+def test_a_pod_cached_before_its_container_started_is_sampled_again() -> None:
+    # critest's pod-metrics spec starts a container just after RunPodSandbox; a sweep in between cached the
+    # pod without it, and ListPodSandboxMetrics answered no metrics until the next sweep.
+    world = World()
+    world.pod("p1")
+    world.service.collect()
+    world.container("c1", "p1", cpu_ns=5)
+    [stats] = world.service.list_pod_stats(PodStatsFilter())
+    assert [c.container.id for c in stats.containers] == ["c1"]
+    reads = world.cgroups.reads
+    world.service.list_pod_stats(PodStatsFilter())
+    assert world.cgroups.reads == reads  # cached again once it matches

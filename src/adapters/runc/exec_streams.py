@@ -30,6 +30,9 @@ _PID_FILE_WAIT = 10.0
 # How long a tty exec waits for the client's first terminal size before starting the process.
 _FIRST_SIZE_WAIT = 2.0
 _CHUNK = 32 * 1024
+# util-linux's setsid: a new session whose controlling terminal is stdin; --wait keeps the exit code if it
+# has to fork (it does when already a process group leader).
+_SETSID_CTTY = ("setsid", "--ctty", "--wait")
 
 
 def exec_with_streams(
@@ -186,15 +189,10 @@ class _TtyExec(_Exec):
                 start(pump_resize, streams.resize, self.terminal.resize, sized)
                 sized.wait(_FIRST_SIZE_WAIT)
             # runc becomes the session leader with the terminal as its controlling tty, so a later resize
-            # reaches it as SIGWINCH and it resizes the container process's terminal.
-            self.proc = spawn(
-                args,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                start_new_session=True,
-                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
-            )
+            # reaches it as SIGWINCH and it resizes the container process's terminal. setsid(1) does that
+            # before it execs runc: a Popen preexec_fn would run the interpreter's at-fork handlers (gRPC's
+            # among them) in the forked child of this threaded daemon, which could die there of SIGABRT.
+            self.proc = spawn([*_SETSID_CTTY, *args], stdin=slave, stdout=slave, stderr=slave)
         except BaseException:
             self.terminal.close()
             raise
