@@ -32,7 +32,6 @@ from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
     AlreadyExists,
-    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -334,9 +333,7 @@ class ContainerService:
             self._containers[container.id] = container
 
         def check_caller() -> None:
-            """A caller that gave up gets nothing made, unless a retry of it waits for the container."""
-            if caller_gone() and not self._names.awaited(name, container.id):
-                raise DeadlineExceeded(f"CreateContainer for {name!r}: the caller gave up; nothing is kept")
+            self._names.check_caller(name, container.id, caller_gone, "CreateContainer")
 
         try:
             check_caller()

@@ -10,9 +10,10 @@ and whoever waited for it tries anew. Used by the pods and the containers servic
 
 import enum
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, DeadlineExceeded
 
 
 class Handover(enum.Enum):
@@ -81,12 +82,16 @@ class Reservations:
             holder = self._holders.get(name)
             return 0 if holder is None else holder.waiting
 
-    def awaited(self, name: str, object_id: str) -> bool:
-        """Whether a retry waits for the attempt creating `object_id`: a creation whose caller gave up goes
-        on for it rather than being undone."""
+    def check_caller(self, name: str, object_id: str, caller_gone: Callable[[], bool], request: str) -> None:
+        """Between the steps of a creation: a caller that gave up (its deadline passed) gets nothing made,
+        unless a retry of it waits for `object_id`, which will take the object instead."""
+        if not caller_gone():
+            return
         with self._lock:
             holder = self._holders.get(name)
-            return holder is not None and holder.object_id == object_id and holder.waiting > 0
+            awaited = holder is not None and holder.object_id == object_id and holder.waiting > 0
+        if not awaited:
+            raise DeadlineExceeded(f"{request} for {name!r}: the caller gave up; nothing is kept")
 
     def created(self, name: str, object_id: str, handover: Handover) -> None:
         """The object exists; waiting retries go on (and take it if `handover` allows)."""

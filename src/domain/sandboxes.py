@@ -13,6 +13,7 @@ What this solves:
 - One lock per sandbox; the map lock is never held across a port call. List and status answer from memory.
 """
 
+import functools
 import secrets
 import threading
 import time
@@ -23,7 +24,7 @@ import structlog
 
 from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.container_config import Resources
-from domain.errors import DeadlineExceeded, InvalidArgument, NotFound, PycrioError
+from domain.errors import InvalidArgument, NotFound, PycrioError
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
@@ -138,8 +139,11 @@ class SandboxService:
             sandbox = self._reserve(sandbox_id, config, runtime_handler, oci_runtime)
         with self._object_locks[sandbox.id]:
             try:
-                self._create(sandbox, lambda: self._check_caller(sandbox, key, caller_gone))
-                self._check_caller(sandbox, key, caller_gone)
+                check_caller = functools.partial(
+                    self._names.check_caller, key, sandbox.id, caller_gone, "RunPodSandbox"
+                )
+                self._create(sandbox, check_caller)
+                check_caller()
             except BaseException:
                 self._roll_back(sandbox)
                 raise
@@ -155,12 +159,6 @@ class SandboxService:
             while sandbox_id in self._sandboxes:
                 sandbox_id = secrets.token_hex(32)
             return sandbox_id
-
-    def _check_caller(self, sb: PodSandbox, key: str, caller_gone: Callable[[], bool]) -> None:
-        """Between the steps of a creation: a caller that gave up (its deadline passed) gets nothing made,
-        unless a retry of it is waiting, which will take the pod (cri-o's resourcestore)."""
-        if caller_gone() and not self._names.awaited(key, sb.id):
-            raise DeadlineExceeded(f"RunPodSandbox for {sb.name!r}: the caller gave up; nothing is kept")
 
     def _resolve_handler(self, handler: str) -> str:
         name = handler or self._settings.default_runtime
