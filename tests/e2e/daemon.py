@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.process import runner
 from tests.cri_client import CriClient, connect, wait_for_socket
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +50,9 @@ class Daemon:
     def start(self) -> "Daemon":
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        # Through the runner: the contract suites' orphan reaper (same test process) must leave this child's
+        # exit to Popen.wait, or a SIGKILLed daemon reads as exit code 0.
+        self.process = runner.spawn(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_for_socket(self.socket)
         except TimeoutError:
@@ -79,5 +82,6 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait()
+        runner.release(self.process)
         self.process = None
         return code
