@@ -38,6 +38,7 @@ from domain.errors import (
     PycrioError,
 )
 from domain.events import ContainerEventType, LifecycleLedger, unreported
+from domain.generation import Generation
 from domain.names import check_kube_name
 from domain.oci_spec import (
     SIGNALS,
@@ -228,6 +229,7 @@ class ContainerService:
         # Ids of creates still running whose container was removed meanwhile (they undo themselves).
         self._abandoned: set[str] = set()
         self._index_lock = threading.Lock()  # guards the dict and the set above only
+        self._generation = Generation()  # bumped after every change list_containers would show
 
     # --- lookup -----------------------------------------------------------------------------------------
 
@@ -293,6 +295,8 @@ class ContainerService:
         return handler
 
     def _persist(self, container: Container) -> None:
+        # Every change is persisted: the change is made, so lists rebuild (even if the write fails).
+        self._generation.bump()
         self._store.put(_KIND, container.id, container.to_document())
 
     # --- create -----------------------------------------------------------------------------------------
@@ -369,6 +373,7 @@ class ContainerService:
         with self._index_lock:
             self._abandoned.discard(container.id)
             self._containers.pop(container.id, None)
+        self._generation.bump()
         self._names.release(container.name, container.id)
 
     def _create_on_host(
@@ -711,6 +716,27 @@ class ContainerService:
                 container.lock.release()
         return _detached(container)
 
+    def list_version(self) -> int:
+        """Learn the exits the monitor recorded since the last look, then a number that differs whenever
+        list_containers could answer differently than when it last had this number."""
+        exited = self._monitor.exited()
+        if exited:
+            with self._index_lock:
+                found = [self._containers.get(container_id) for container_id in exited]
+            live = (ContainerState.CREATED, ContainerState.RUNNING)
+            for container in found:
+                # As list_containers: a container whose lock is held (a stop) is refreshed by its holder.
+                if (
+                    container is not None
+                    and container.state in live
+                    and container.lock.acquire(blocking=False)
+                ):
+                    try:
+                        self._refresh(container)
+                    finally:
+                        container.lock.release()
+        return self._generation.value
+
     def list_containers(self, selector: ContainerFilter | None = None) -> list[Container]:
         selector = selector or ContainerFilter()
         with self._index_lock:
@@ -846,6 +872,7 @@ class ContainerService:
             with container.lock:
                 self._reconcile(container, handler)
             self._events.known(container.id, _EVENTS_BEFORE[container.state])
+        self._generation.bump()  # restored containers that needed no reconciling were not persisted
 
     def _reconcile(self, container: Container, handler: RuntimeHandler | None) -> None:
         self._refresh(container)

@@ -75,7 +75,9 @@ def _run_pods(handlers: SandboxHandlers, count: int, labels: dict[str, str]) -> 
 
 def test_stream_pod_sandboxes_chunks_the_list_answer(sandbox_handlers: SandboxHandlers) -> None:
     ids = _run_pods(sandbox_handlers, STREAM_CHUNK + 3, {"group": "a"})
-    listed = sandbox_handlers.ListPodSandbox(pb.ListPodSandboxRequest(), CTX).items
+    listed = pb.ListPodSandboxResponse.FromString(
+        sandbox_handlers.ListPodSandbox(pb.ListPodSandboxRequest(), CTX).data
+    ).items
     messages = list(sandbox_handlers.StreamPodSandboxes(pb.StreamPodSandboxesRequest(), CTX))
     assert [len(m.pod_sandboxes) for m in messages] == [STREAM_CHUNK, 3]
     streamed = [p for m in messages for p in m.pod_sandboxes]
@@ -90,9 +92,10 @@ def test_stream_pod_sandboxes_applies_the_list_filters(sandbox_handlers: Sandbox
     def streamed(**fields: Any) -> list[str]:
         request = pb.StreamPodSandboxesRequest(filter=pb.PodSandboxFilter(**fields))
         found = [p.id for m in sandbox_handlers.StreamPodSandboxes(request, CTX) for p in m.pod_sandboxes]
-        listed = sandbox_handlers.ListPodSandbox(
+        answer = sandbox_handlers.ListPodSandbox(
             pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(**fields)), CTX
-        ).items
+        )
+        listed = pb.ListPodSandboxResponse.FromString(answer.data).items
         assert found == [p.id for p in listed]
         return found
 
@@ -114,7 +117,8 @@ def test_stream_containers_chunks_and_filters(world: World) -> None:  # noqa: F8
     messages = list(handlers.StreamContainers(pb.StreamContainersRequest(), CTX))
     assert [len(m.containers) for m in messages] == [STREAM_CHUNK, 5]
     streamed = [c for m in messages for c in m.containers]
-    assert streamed == list(handlers.ListContainers(pb.ListContainersRequest(), CTX).containers)
+    answer = handlers.ListContainers(pb.ListContainersRequest(), CTX)
+    assert streamed == list(pb.ListContainersResponse.FromString(answer.data).containers)
     assert sorted(c.id for c in streamed) == sorted(ids)
 
     def found(**fields: Any) -> list[str]:

@@ -12,6 +12,7 @@ import structlog
 
 from adapters.cri.deadlines import caller_gone
 from adapters.cri.generated import api_pb2 as pb
+from adapters.cri.list_answers import EncodedResponse, ListAnswers
 from adapters.cri.stats import chunks
 from domain.container_config import (
     ContainerConfig,
@@ -64,6 +65,7 @@ def _enum(cls: type[_E], value: int, field: str) -> _E:
 class ContainerHandlers:
     def __init__(self, service: ContainerService) -> None:
         self._service = service
+        self._answers = ListAnswers()
 
     def CreateContainer(
         self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
@@ -101,8 +103,13 @@ class ContainerHandlers:
 
     def ListContainers(
         self, request: pb.ListContainersRequest, context: grpc.ServicerContext
-    ) -> pb.ListContainersResponse:
-        return pb.ListContainersResponse(containers=self._listed(request))
+    ) -> EncodedResponse:
+        """The kept answer for this filter while no container changed (list_answers.py)."""
+        return self._answers.answer(
+            request.filter.SerializeToString(deterministic=True),
+            self._service.list_version(),
+            lambda: pb.ListContainersResponse(containers=self._listed(request)),
+        )
 
     def StreamContainers(
         self, request: pb.StreamContainersRequest, context: grpc.ServicerContext

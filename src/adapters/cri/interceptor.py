@@ -14,6 +14,7 @@ import grpc
 import structlog
 
 from adapters.cri.errors import bounded, status_code_for, status_message_for
+from adapters.cri.list_answers import pass_encoded
 from adapters.cri.request_strings import check_request_strings
 from adapters.tracing.spans import annotate, span
 from domain.errors import PycrioError, ResourceExhausted
@@ -60,7 +61,7 @@ class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method, short, self._observers),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=pass_encoded(handler.response_serializer),
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
