@@ -477,13 +477,13 @@ class SandboxService:
         """Look at every READY pod's infra process, then a number that differs whenever list() could answer
         differently than when it last had this number."""
         with self._lock:
-            ready = [
-                sb
+            ready = {
+                sb.infra: sb
                 for sb in self._sandboxes.values()
                 if sb.state == SandboxState.READY and sb.infra is not None and sb.id not in self._infra_gone
-            ]
-        for sb in ready:
-            self._infra_alive(sb)
+            }
+        for process in self._infra.exited(list(ready)) if ready else ():
+            self._infra_died(ready[process])
         return self._generation.value
 
     def get(self, sandbox_id: str) -> PodSandbox:
@@ -503,12 +503,15 @@ class SandboxService:
             return False
         if sb.infra is None or self._infra.alive(sb.infra):
             return True
+        self._infra_died(sb)
+        return False
+
+    def _infra_died(self, sb: PodSandbox) -> None:
         with self._lock:
             first = sb.id not in self._infra_gone and sb.id in self._sandboxes
             self._infra_gone.add(sb.id)
         if first:
             self._generation.bump()
-        return False
 
     def _resolve(self, sandbox_id: str) -> PodSandbox | None:
         """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden.
