@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 from google.protobuf.message import Message
 
-# Answers kept: the kubelet uses a few filters (none, one state, one pod id per pod); past this many
-# kinds of request, or this many bytes, the kept answers are dropped and rebuilt as they are asked for.
+# Answers kept: the kubelet uses a few filters (none, one state, one pod id per pod). Past this many kinds
+# of request, or this many bytes (300 containers: 64 KiB bare, a few hundred KiB with the kubelet's labels),
+# the kept answers are dropped and rebuilt as they are asked for.
 MAX_KEPT = 512
-MAX_KEPT_BYTES = 32 * 1024 * 1024
+MAX_KEPT_BYTES = 8 * 1024 * 1024
 
 
 class EncodedResponse:
