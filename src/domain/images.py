@@ -12,7 +12,8 @@ The layers of one pull download and unpack at once, at most `max_concurrent_laye
 own thread: decompression, hashing and writing release the GIL), and each is committed as it completes:
 a layer's chain id names it whatever order the stack is filled in. The first layer that fails stops the
 others at their next chunk; the pull returns its error only once every layer task has ended, and then
-releases every layer it committed, so a failed or abandoned pull leaves nothing behind.
+releases every layer it committed, so a failed or abandoned pull leaves nothing behind. (A layer stuck in a
+read notices only when the no-progress watchdog fires; the callers then hear of the first failure.)
 
 Lookups accept what the kubelet and crictl send: an image id (`<hex>` or `sha256:<hex>`), an unambiguous id
 prefix, a tag (`busybox` means `docker.io/library/busybox:latest`; short names also match on the
@@ -83,6 +84,8 @@ class _Flight:
         self.image_id = ""
         self.error: BaseException | None = None
         self.cancel_reason = ""
+        # The first layer failure, while the worker waits for the pull's other layers to stop.
+        self.layer_failure: BaseException | None = None
 
     def finish(self, image_id: str = "", error: BaseException | None = None) -> bool:
         """Settle the flight once; later outcomes (a worker waking after a watchdog failure) are dropped."""
@@ -102,11 +105,14 @@ class _LayerBatch:
         self.held: list[str] = []
         self.error: BaseException | None = None
 
-    def fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException) -> bool:
+        """Stop the batch; True for its first failure."""
         with self.lock:
-            if self.error is None:
+            first = self.error is None
+            if first:
                 self.error = error
         self.stopped.set()
+        return first
 
 
 class _LayerStopped(Exception):
@@ -241,7 +247,9 @@ class ImageService:
                             f"{flight.progress.stalled_at()}, cancelled"
                         )
                         _log.warning("pull stalled", image=image, error=flight.cancel_reason)
-                        self._settle(key, flight, error=DeadlineExceeded(flight.cancel_reason))
+                        # A layer that failed before another got stuck is what the callers must hear of.
+                        failure = flight.layer_failure or DeadlineExceeded(flight.cancel_reason)
+                        self._settle(key, flight, error=failure)
         if flight.error is not None:
             raise copy.copy(flight.error)
         return flight.image_id
@@ -344,7 +352,8 @@ class ImageService:
                     held = list(batch.held)
                 self._check_image_size(image, sum(self._layer_size(c) for c in held))
             except BaseException as error:
-                batch.fail(error)
+                if batch.fail(error):
+                    flight.layer_failure = error
 
         workers = min(self._max_concurrent_layers, len(jobs))
         with ThreadPoolExecutor(workers, thread_name_prefix=f"pull {image} layer") as pool:

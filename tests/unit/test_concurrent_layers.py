@@ -119,6 +119,8 @@ def test_a_failing_layer_stops_the_others_and_the_pull_keeps_nothing() -> None:
         return started and bool(running) and broken.descriptor.digest not in running[0].in_flight
 
     wait_for(broken_layer_ended, "the broken layer failed")
+    # The pull answers once the layers still streaming have stopped, at their next chunk.
+    assert not outcome
     for gate in gates.values():
         gate.release.set()
     thread.join(30)
@@ -147,3 +149,16 @@ def test_the_callers_deadline_stops_every_layer_in_flight_and_keeps_nothing() ->
     assert not set(world.layers.unpacked) & set(chains[1:])
     assert world.layers.list_layers() == [] and world.service.list_images() == []
     assert world.registry.streaming == 0
+
+
+def test_a_layer_stuck_in_a_read_gives_way_to_the_watchdog_which_reports_the_first_failure() -> None:
+    stuck, broken = LAYERS[0], LAYERS[1]
+    world = World(max_concurrent_layers=2, pull_progress_timeout=0.3)
+    world.registry.add("r.test/stuck:1", [stuck, broken])
+    world.registry.corrupt_blob("r.test", broken.descriptor.digest, b"not the layer")
+    gates = gate_all(world, [stuck])
+    with pytest.raises(Internal, match=broken.descriptor.digest):
+        world.service.pull("r.test/stuck:1")
+    gates[stuck.descriptor.digest].release.set()
+    join_pull_workers("r.test/stuck:1")
+    assert world.layers.list_layers() == [] and world.service.list_images() == []
