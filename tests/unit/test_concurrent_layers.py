@@ -14,7 +14,7 @@ from domain.errors import DeadlineExceeded, Internal
 from domain.image_config import chain_ids
 from tests.fakes.registry import Gate
 from tests.layer_tars import Layer, file, layer
-from tests.unit.test_image_service import World
+from tests.unit.test_image_service import World, join_pull_workers
 
 LAYERS = [layer([file(f"f{n}", bytes([n]) * (200_000 + n))], "gzip" if n % 2 else "zstd") for n in range(5)]
 
@@ -45,14 +45,6 @@ def pull_in_background(world: World, image: str, **options: object) -> tuple[thr
     thread = threading.Thread(target=pull)
     thread.start()
     return thread, outcome
-
-
-def join_pull_workers(image: str) -> None:
-    """The pull's own worker (it outlives a caller that gave up) and its layer threads, until they end."""
-    for thread in threading.enumerate():
-        if thread.name.startswith(f"pull {image}"):
-            thread.join(30)
-            assert not thread.is_alive()
 
 
 def reached(gates: dict[str, Gate]) -> list[str]:
