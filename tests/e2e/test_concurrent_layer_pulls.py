@@ -22,7 +22,7 @@ from domain.images import ImageService
 from domain.registries_conf import parse_registries_conf
 from tests.fakes.signatures import trust_with
 from tests.fixtures.gating_registry import GatingProxy
-from tests.fixtures.images import PushedImage, file, image_config, make_layer, push_image
+from tests.fixtures.images import Compression, Layer, PushedImage, file, image_config, make_layer, push_image
 from tests.fixtures.push import Pusher
 from tests.fixtures.registry import RunningRegistry, registries_conf_text
 from tests.storage_fixtures import tree, unmount_all_under
@@ -69,19 +69,24 @@ def join_pull_workers(image: str) -> None:
             assert not thread.is_alive()
 
 
-@pytest.fixture
-def five_layers(registry: RunningRegistry) -> PushedImage:
-    """Five layers of random bytes (each above the proxy's gating size), new for every test."""
-    salt = secrets.token_hex(4)
-    layers = [
-        make_layer([file(f"layer-{n}.bin", os.urandom(200_000))], "gzip" if n % 2 else "zstd")
-        for n in range(5)
-    ]
+def random_layers(count: int) -> list[Layer]:
+    """Layers of random bytes, each above the proxy's gating size, zstd and gzip in turn."""
+    compressions: list[Compression] = ["zstd", "gzip"] * count
+    return [make_layer([file(f"layer-{n}.bin", os.urandom(200_000))], compressions[n]) for n in range(count)]
+
+
+def push(registry: RunningRegistry, layers: list[Layer]) -> PushedImage:
     pusher = Pusher(registry)
     try:
-        return push_image(pusher, f"concurrent/{salt}", "1", layers, image_config(layers))
+        return push_image(pusher, f"concurrent/{secrets.token_hex(4)}", "1", layers, image_config(layers))
     finally:
         pusher.close()
+
+
+@pytest.fixture
+def five_layers(registry: RunningRegistry) -> PushedImage:
+    """Five layers, new for every test."""
+    return push(registry, random_layers(5))
 
 
 class Pulls:
@@ -185,3 +190,24 @@ def test_the_callers_deadline_stops_the_layers_in_flight_and_keeps_nothing(
         gating_proxy.release(digest)
     join_pull_workers(puller.image)
     assert world.nothing_left() and world.service.list_images() == []
+
+
+def test_two_pulls_sharing_a_base_layer_download_it_once_and_each_keeps_it(
+    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, registry: RunningRegistry
+) -> None:
+    base, own_a, own_b = random_layers(3)
+    first, second = push(registry, [base, own_a]), push(registry, [base, own_b])
+    world = pulls(3)
+    pull_a = PullThread(world.service, world.reference(first))
+    wait_for(lambda: {base.digest, own_a.digest} <= set(gating_proxy.held()), "the first image's layers held")
+    pull_b = PullThread(world.service, world.reference(second))
+    # The second pull's base layer waits for the first's download instead of asking the registry again.
+    wait_for(lambda: own_b.digest in gating_proxy.held(), "the second image's own layer held")
+    for digest in gating_proxy.held():
+        gating_proxy.release(digest)
+    id_a, id_b = pull_a.result(), pull_b.result()
+    assert gating_proxy.requests[base.digest] == 1
+    world.service.remove(id_a)
+    assert world.layers.get(base.diff_id) is not None
+    world.service.remove(id_b)
+    assert world.nothing_left()
