@@ -30,12 +30,25 @@ def test_parse_vmrss() -> None:
     assert procstat.parse_vmrss_kib("Name:\tkthreadd\nThreads:\t1\n") is None
 
 
+def test_parse_pss_of_smaps_rollup() -> None:
+    rollup = (
+        "55d0c0000000-7ffc00000000 ---p 00000000 00:00 0   [rollup]\n"
+        "Rss:                1768 kB\nPss:                 221 kB\nPss_Dirty:           112 kB\n"
+    )
+    assert procstat.parse_pss_kib(rollup) == 221
+    assert procstat.parse_pss_kib("") is None
+
+
 def test_readers_on_this_process_and_on_a_gone_one() -> None:
     rss = procstat.rss_bytes(os.getpid())
     assert rss is not None and rss > 0
+    pss = procstat.pss_bytes(os.getpid())
+    assert pss is not None and 0 < pss <= rss
+    assert procstat.total_pss([2**22 + 1]) == 0  # a gone pid counts nothing
     cpu = procstat.cpu_seconds(os.getpid())
     assert cpu is not None and cpu >= 0
     assert procstat.rss_bytes(2**22 + 1) is None  # above pid_max's default: never a live pid
+    assert procstat.pss_bytes(2**22 + 1) is None
     assert procstat.cpu_seconds(2**22 + 1) is None
 
 

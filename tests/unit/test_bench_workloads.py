@@ -30,6 +30,9 @@ TINY = Profile(
     pull_layer_bytes=1024,
     fleet_pods=2,
     list_iterations=2,
+    rounds=1,
+    density_pods=3,
+    idle_seconds=0.05,
 )
 
 
@@ -164,7 +167,8 @@ def test_every_row_is_ok_against_a_runtime_that_serves_everything(
     assert not report.error
     assert report.version == "fake 1"
     statuses = {row.key: row.status for row in report.rows}
-    skipped = {"rss.fleet_helpers", "rss.fleet_infra"}  # unknown for an external endpoint
+    # Helper processes are unknown for an external endpoint.
+    skipped = {"rss.fleet_helpers", "rss.fleet_infra", "density.rss", "density.pss"}
     assert {key for key, status in statuses.items() if status != "ok"} == skipped
     rows = {row.key: row for row in report.rows}
     assert rows["pod_lifecycle.c8"].latency is not None and rows["pod_lifecycle.c8"].latency.count == 3
@@ -175,6 +179,10 @@ def test_every_row_is_ok_against_a_runtime_that_serves_everything(
     assert rows["fleet.list_containers"].detail == "6 items"
     assert rows["rss.idle"].value is not None and rows["rss.idle"].value > 0
     assert rows["cpu.daemon"].value is not None
+    density = rows["density.create"].latency
+    assert density is not None and density.count == 3 and density.wall is not None
+    assert rows["cpu.idle_0"].value is not None and rows["cpu.idle_n"].value is not None
+    assert rows["cpu.idle_n"].label == "daemon CPU 0.05 s idle, 3 pods"
     assert runtime.pods == {} and runtime.containers == {}  # everything made was removed
 
 
@@ -187,7 +195,7 @@ def test_a_runtime_with_only_version_and_status_reports_unsupported_rows(tmp_pat
         by_status.setdefault(row.status, set()).add(row.key)
         assert row.status == "ok" or row.detail
     assert set(by_status) == {"unsupported", "skipped"}
-    assert by_status["skipped"] == {"rss.idle", "cpu.daemon"}  # no --pid
+    assert by_status["skipped"] == {"rss.idle", "cpu.idle_0", "cpu.daemon"}  # no --pid
     rows = {row.key: row for row in report.rows}
     assert "UNIMPLEMENTED" in rows["pod_lifecycle.c1"].detail
     assert "busybox" in rows["exec_sync"].detail  # container rows say why they could not run
@@ -222,3 +230,24 @@ def test_only_runs_the_named_workloads(tmp_path: Path, fake: tuple[str, FakeRunt
     chosen = RunPlan(**{**plan(tmp_path).__dict__, "only": frozenset({"exec_sync", "pull_cold"})})
     report = bench_runtime(ExternalRuntime("fake", endpoint, os.getpid()), chosen, quiet)
     assert [row.key for row in report.rows] == ["rss.idle", "exec_sync", "pull_cold", "cpu.daemon"]
+
+
+def test_density_measures_idle_at_start_up_and_with_its_pods_then_removes_them(tmp_path: Path) -> None:
+    runtime = FakeRuntime()
+    chosen = RunPlan(**{**plan(tmp_path).__dict__, "only": frozenset({"density"})})
+    for endpoint in serve(tmp_path, runtime, FakeImages()):
+        report = bench_runtime(ExternalRuntime("fake", endpoint, os.getpid()), chosen, quiet)
+    keys = [row.key for row in report.rows]
+    assert keys == [
+        "rss.idle",
+        "cpu.idle_0",
+        "density.create",
+        "cpu.idle_n",
+        "density.rss",
+        "density.pss",
+        "cpu.daemon",
+    ]
+    rows = {row.key: row for row in report.rows}
+    assert all(rows[key].status == "ok" for key in ("cpu.idle_0", "density.create", "cpu.idle_n"))
+    assert rows["density.rss"].status == "skipped"  # an external endpoint's helpers are unknown
+    assert runtime.pods == {} and runtime.containers == {}
