@@ -168,9 +168,10 @@ def guarded(specs: Sequence[RowSpec], ctx: BenchContext, body: Callable[[], list
         ctx.pods.remove_all()
 
 
-def blocked_rows(specs: Sequence[RowSpec], ctx: BenchContext) -> list[Row] | None:
+def with_containers(specs: Sequence[RowSpec], ctx: BenchContext, body: Callable[[], list[Row]]) -> list[Row]:
+    """A workload that runs containers: `guarded`, unless busybox could not be pulled (then rows say why)."""
     if ctx.containers_blocked is None:
-        return None
+        return guarded(specs, ctx, body)
     status, detail = ctx.containers_blocked
     return [Row(spec.key, spec.label, status=status, detail=detail) for spec in specs]
 
@@ -227,9 +228,6 @@ def container_lifecycle(ctx: BenchContext, concurrency: int) -> list[Row]:
         )
     ]
     specs = [total, *(spec for _, spec in steps)]
-    blocked = blocked_rows(specs, ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         pods = [run_pod(ctx, ctx.name("cpod")) for _ in range(concurrency)]
@@ -252,16 +250,13 @@ def container_lifecycle(ctx: BenchContext, concurrency: int) -> list[Row]:
         wall = run_batch(lambda index: cycle(index, True), ctx.profile.lifecycle_iterations, concurrency)
         return latency_rows(recorder, wall, total, steps)
 
-    return guarded(specs, ctx, body)
+    return with_containers(specs, ctx, body)
 
 
 def pod_and_container_to_running(ctx: BenchContext, concurrency: int) -> list[Row]:
     """From nothing to a running container: RunPodSandbox + CreateContainer + StartContainer."""
     total = RowSpec(f"pod_container_start.c{concurrency}", f"pod+container to running c={concurrency}")
     specs = [total]
-    blocked = blocked_rows(specs, ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         recorder = Recorder()
@@ -278,15 +273,12 @@ def pod_and_container_to_running(ctx: BenchContext, concurrency: int) -> list[Ro
         wall = run_batch(lambda _: cycle(True), ctx.profile.lifecycle_iterations, concurrency)
         return latency_rows(recorder, wall, total, [])
 
-    return guarded(specs, ctx, body)
+    return with_containers(specs, ctx, body)
 
 
 def exec_sync(ctx: BenchContext) -> list[Row]:
     """ExecSync `echo hello` in a running busybox container; the output is checked, the time reported."""
     total = RowSpec("exec_sync", "ExecSync echo c=1")
-    blocked = blocked_rows([total], ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         pod_id, pod_config = run_pod(ctx, ctx.name("epod"))
@@ -306,7 +298,7 @@ def exec_sync(ctx: BenchContext) -> list[Row]:
         wall = run_batch(lambda _: once(True), ctx.profile.exec_iterations, 1)
         return latency_rows(recorder, wall, total, [])
 
-    return guarded([total], ctx, body)
+    return with_containers([total], ctx, body)
 
 
 def cold_pull(ctx: BenchContext) -> list[Row]:
@@ -346,9 +338,6 @@ def fleet(ctx: BenchContext) -> list[Row]:
         "infra": RowSpec("rss.fleet_infra", f"pod infra (catatonit) RSS sum with {pods} pods"),
         "teardown": RowSpec("fleet.teardown", f"stop+remove {pods} pods c=8 (total s)"),
     }
-    blocked = blocked_rows(list(specs.values()), ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         rows: list[Row] = []
@@ -401,7 +390,7 @@ def fleet(ctx: BenchContext) -> list[Row]:
             rows.append(Row(teardown.key, teardown.label, value=torn, unit="s"))
         return rows
 
-    return guarded(list(specs.values()), ctx, body)
+    return with_containers(list(specs.values()), ctx, body)
 
 
 def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expected: int) -> Row:
@@ -510,9 +499,6 @@ def density(ctx: BenchContext) -> list[Row]:
         "rss": RowSpec("density.rss", f"RSS daemon+helpers+infra with {pods} pods"),
         "pss": RowSpec("density.pss", f"PSS daemon+helpers+infra with {pods} pods"),
     }
-    blocked = blocked_rows(list(specs.values()), ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         recorder = Recorder()
@@ -532,7 +518,7 @@ def density(ctx: BenchContext) -> list[Row]:
         rows = [made, idle_cpu_row(ctx, specs["cpu"], ctx.profile.idle_seconds)]
         return rows + total_memory_rows(ctx, specs["rss"], specs["pss"])
 
-    return guarded(list(specs.values()), ctx, body)
+    return with_containers(list(specs.values()), ctx, body)
 
 
 def total_memory_rows(ctx: BenchContext, rss: RowSpec, pss: RowSpec) -> list[Row]:
