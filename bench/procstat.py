@@ -75,6 +75,30 @@ def cpu_seconds(pid: int) -> float | None:
     return (fields.utime_ticks + fields.stime_ticks) / CLOCK_TICKS
 
 
+def thread_runtimes_ns(pid: int) -> dict[int, int]:
+    """Nanoseconds on CPU per live thread (/proc/<pid>/task/*/schedstat, first field); {} if the pid is gone.
+
+    utime+stime come in 10 ms clock ticks, sampled: a daemon that wakes briefly between ticks may be
+    charged none. This is exact, but forgets threads that exited.
+    """
+    found = {}
+    try:
+        tasks = list(os.scandir(f"/proc/{pid}/task"))
+    except (FileNotFoundError, ProcessLookupError):
+        return {}
+    for task in tasks:
+        try:
+            found[int(task.name)] = int(Path(task.path, "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return found
+
+
+def runtime_delta_ns(before: dict[int, int], after: dict[int, int]) -> int:
+    """CPU time threads used between two readings; a thread born in between counts from zero."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items())
+
+
 def processes() -> list[ProcessInfo]:
     found = []
     for entry in os.scandir("/proc"):

@@ -78,3 +78,13 @@ def test_mounts_under_finds_deepest_first_and_decodes_escapes() -> None:
 def test_cgroup_dirs_of_an_absent_parent_is_empty() -> None:
     assert cleanup.cgroup_dirs("/pcbench-never-made") == []
     assert cleanup.cgroup_dirs("/") == []
+
+
+def test_thread_runtimes_of_this_process_grow_with_work_and_count_new_threads() -> None:
+    before = procstat.thread_runtimes_ns(os.getpid())
+    assert os.getpid() in before  # the main thread's tid is the pid
+    sum(range(200_000))  # some CPU work on this thread
+    after = procstat.thread_runtimes_ns(os.getpid())
+    assert after[os.getpid()] > before[os.getpid()]
+    assert procstat.runtime_delta_ns({1: 5}, {1: 8, 2: 4}) == 7  # thread 2 was born in between
+    assert procstat.thread_runtimes_ns(2**22 + 1) == {}
