@@ -11,14 +11,17 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.generated import api_pb2_grpc
+from bench import cli
 from bench.profiles import Profile
+from bench.registry import LocalRegistry
+from bench.results import Round
 from bench.runtimes import ExternalRuntime, RunPlan, bench_runtime
 from bench.workloads import PullTarget
 
@@ -251,3 +254,44 @@ def test_density_measures_idle_at_start_up_and_with_its_pods_then_removes_them(t
     assert all(rows[key].status == "ok" for key in ("cpu.idle_0", "density.create", "cpu.idle_n"))
     assert rows["density.rss"].status == "skipped"  # an external endpoint's helpers are unknown
     assert runtime.pods == {} and runtime.containers == {}
+
+
+def test_rounds_against_an_endpoint_bench_it_once_per_round(
+    tmp_path: Path, fake: tuple[str, FakeRuntime]
+) -> None:
+    endpoint, runtime = fake
+    args = cli.parse_args(
+        ["--endpoint", endpoint, "--name", "fake", "--rounds", "2", "--pid", str(os.getpid())]
+    )
+    profile = cli.choose_profile(args)  # --quick's sizes, with --rounds 2
+    only = frozenset({"pod_lifecycle"})
+    chosen = RunPlan(**{**plan(tmp_path).__dict__, "profile": profile, "only": only})
+    rounds: list[Round] = []
+    no_registry = cast(
+        LocalRegistry, None
+    )  # an endpoint pulls from wherever it was told; nothing started here
+    cli.bench_rounds(args, chosen, no_registry, "", tmp_path / "run", rounds)
+    assert [item.order for item in rounds] == [["fake"], ["fake"]]
+    for item in rounds:
+        report = item.runtime("fake")
+        assert report is not None and not report.error
+        assert {row.status for row in report.rows} == {"ok"}
+        assert report.steps and report.seconds > 0
+    assert not (tmp_path / "round-1").exists()  # each round's dirs go when it ends
+    assert runtime.pods == {}
+
+
+def test_round_order_alternates_and_options_are_bounded() -> None:
+    assert [cli.round_order(["a", "b"], number) for number in (1, 2, 3)] == [
+        ["a", "b"],
+        ["b", "a"],
+        ["a", "b"],
+    ]
+    assert cli.choose_profile(cli.parse_args([])).rounds == 3
+    quick = cli.choose_profile(cli.parse_args(["--quick"]))
+    assert (quick.rounds, quick.density_pods, quick.idle_seconds) == (1, 5, 10.0)
+    tuned = cli.choose_profile(cli.parse_args(["--quick", "--rounds", "4", "--density-pods", "7"]))
+    assert (tuned.rounds, tuned.density_pods) == (4, 7)
+    for bad in (["--rounds", "0"], ["--rounds", "21"], ["--density-pods", "501"], ["--idle-seconds", "-1"]):
+        with pytest.raises(SystemExit):
+            cli.parse_args(bad)
