@@ -79,7 +79,8 @@ def thread_runtimes_ns(pid: int) -> dict[int, int]:
     """Nanoseconds on CPU per live thread (/proc/<pid>/task/*/schedstat, first field); {} if the pid is gone.
 
     utime+stime come in 10 ms clock ticks, sampled: a daemon that wakes briefly between ticks may be
-    charged none. This is exact, but forgets threads that exited.
+    charged none. This counts nanoseconds, brought up to date whenever a thread sleeps (and at each
+    scheduler tick while it runs), but forgets threads that exited.
     """
     found = {}
     try:

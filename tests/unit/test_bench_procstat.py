@@ -83,7 +83,8 @@ def test_cgroup_dirs_of_an_absent_parent_is_empty() -> None:
 def test_thread_runtimes_of_this_process_grow_with_work_and_count_new_threads() -> None:
     before = procstat.thread_runtimes_ns(os.getpid())
     assert os.getpid() in before  # the main thread's tid is the pid
-    sum(range(200_000))  # some CPU work on this thread
+    # schedstat of a running thread moves at scheduler ticks (a few ms): work for several of them.
+    sum(range(5_000_000))
     after = procstat.thread_runtimes_ns(os.getpid())
     assert after[os.getpid()] > before[os.getpid()]
     assert procstat.runtime_delta_ns({1: 5}, {1: 8, 2: 4}) == 7  # thread 2 was born in between
