@@ -186,6 +186,7 @@ def bench_rounds(
     pause_ref: str,
     run_dir: Path,
     rounds: list[Round],
+    network: cni.BenchNetwork | None = None,
 ) -> None:
     """Every round: each runtime started afresh on dirs of its own, in alternating order.
 
@@ -193,8 +194,8 @@ def bench_rounds(
     measured (a round without both runtimes gives no ratios).
     """
     conf_dir = plan.workdir / "net.d"
-    if not args.endpoint:
-        cni.write_conf_dir(conf_dir, plan.workdir / "cni-ipam")
+    if network is not None:
+        cni.write_conf_dir(conf_dir, plan.workdir / "cni-ipam", network)
     names = [args.name] if args.endpoint else args.runtimes.split(",")
     for number in range(1, plan.profile.rounds + 1):
         order = round_order(names, number)
@@ -250,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     meta = run_meta(run_id, profile, args, [workdir, run_dir])
     rounds: list[Round] = []
+    network: cni.BenchNetwork | None = None
     registry: LocalRegistry | None = None
     status = 0
     try:
@@ -264,8 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         only = frozenset(filter(None, args.only.split(",")))
         plan = RunPlan(run_id, profile, workdir, busybox_ref, targets, only)
         if not args.endpoint:
-            meta["cni"] = {"bridge": cni.BRIDGE, "subnet": cni.SUBNET}
-        bench_rounds(args, plan, registry, pause_ref, run_dir, rounds)
+            network = cni.network_for(run_id)
+            meta["cni"] = dataclasses.asdict(network)
+        bench_rounds(args, plan, registry, pause_ref, run_dir, rounds, network)
         status = 1 if any(report.error for item in rounds for report in item.reports) else 0
     except KeyboardInterrupt:
         status = 130
@@ -276,9 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if registry is not None:
             registry.stop()
-        if not args.endpoint:
-            cni.delete_bridge()
-            cni.remove_cached_results()
+        if network is not None:
+            cni.delete_bridge(network.bridge)
+            cni.remove_cached_results(network.name)
         cleanup.remove_tree(workdir)
         cleanup.remove_tree(run_dir)
         for sig, handler in previous.items():

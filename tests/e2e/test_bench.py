@@ -60,20 +60,23 @@ def bench_command(tmp_path: Path, *args: str) -> list[str]:
 
 
 def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
+    network = f"{cni.NETWORK_PREFIX}-{run_id}"
     mine = [info for info in procstat.processes() if str(tmp_path / "work") in info.cmdline]
     assert not mine, [(info.pid, info.name) for info in mine]
     assert not cleanup.mounts_under(tmp_path, Path("/proc/self/mountinfo").read_text())
     assert list((tmp_path / "work").iterdir()) == []
     leftover_cgroups = [path for path in Path("/sys/fs/cgroup").glob(f"*/pcbench-{run_id}-*")]
     assert not leftover_cgroups
-    assert not Path(f"/sys/class/net/{cni.BRIDGE}").exists()
-    assert not list(cni.RESULTS_CACHE.glob(f"{cni.NETWORK_NAME}-*"))
+    assert not Path(f"/sys/class/net/{cni.BRIDGE_PREFIX}{run_id}").exists()
+    assert not list(cni.RESULTS_CACHE.glob(f"{network}-*"))
     assert not list(Path("/run").glob(f"pcb-{run_id}-*"))
     theirs = [info for info in procstat.processes() if f"/run/pcb-{run_id}-" in info.cmdline]
     assert not theirs, [(info.pid, info.name) for info in theirs]
     for save in ("iptables-save", "ip6tables-save"):
         rules = subprocess.run([save], capture_output=True, text=True, check=True, timeout=30).stdout
-        ours = [line for line in rules.splitlines() if cni.NETWORK_NAME in line or "10.90." in line]
+        ours = [
+            line for line in rules.splitlines() if network in line or f"{cni.BRIDGE_PREFIX}{run_id}" in line
+        ]
         assert not ours, ours
 
 
@@ -86,7 +89,9 @@ def run_bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
     print(result.stdout)  # the numbers, for whoever reads the test log
     assert result.returncode == 0, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(report_path.read_text())
-    assert_nothing_left(tmp_path, report["meta"]["run_id"])
+    run_id = report["meta"]["run_id"]
+    assert report["meta"]["cni"]["bridge"] == f"{cni.BRIDGE_PREFIX}{run_id}"  # a bridge of the run's own
+    assert_nothing_left(tmp_path, run_id)
     return report, result.stdout
 
 
