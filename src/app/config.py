@@ -348,6 +348,24 @@ class TracingConfig:
 
 
 @dataclass
+class NriConfig:
+    enable: bool = setting(False, "be the runtime side of NRI (cri-o's enable_nri; docs/nri.md)")
+    socket_path: str = setting(
+        "/var/run/nri/nri.sock", "the unix socket NRI plugins connect to (cri-o's nri_listen)", **_ABSOLUTE
+    )
+    plugin_registration_timeout: float = setting(
+        5.0, "seconds a connected plugin has to register", minimum=0.01, maximum=3600.0, unit="seconds"
+    )
+    plugin_request_timeout: float = setting(
+        2.0,
+        "seconds a plugin has for one event before it is disconnected",
+        minimum=0.01,
+        maximum=3600.0,
+        unit="seconds",
+    )
+
+
+@dataclass
 class Config:
     log: LogConfig = setting(doc="logging", factory=LogConfig)
     grpc: GrpcConfig = setting(doc="the CRI gRPC server", factory=GrpcConfig)
@@ -359,6 +377,7 @@ class Config:
     metrics: MetricsConfig = setting(doc="the Prometheus endpoint", factory=MetricsConfig)
     stats: StatsConfig = setting(doc="container and pod stats, container events", factory=StatsConfig)
     tracing: TracingConfig = setting(doc="OpenTelemetry tracing (off by default)", factory=TracingConfig)
+    nri: NriConfig = setting(doc="NRI plugins (Node Resource Interface; off by default)", factory=NriConfig)
 
     def validate(self) -> "Config":
         """Checks that span several keys (each key's own range is checked as it is read)."""
