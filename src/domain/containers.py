@@ -655,6 +655,15 @@ class ContainerService:
                     raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
             self._nri_stop(container)
 
+    def exited(self, container_id: str) -> None:
+        """The monitor saw the container's process end: NRI plugins hear StopContainer now, not only at a
+        later StopContainer or RemoveContainer."""
+        if self._nri is None:
+            return
+        with self._nri_change(), self._locked_unless_creating(container_id) as container:
+            if container is not None and container.state is ContainerState.EXITED:
+                self._nri_stop(container)
+
     def _nri_stop(self, container: Container) -> None:
         """Tell plugins the container stopped, once (caller holds its lock)."""
         if self._nri is None or container.id in self._nri_stopped:

@@ -20,7 +20,7 @@ REMOVAL_MARK = "-"
 
 
 class NriEvent(enum.IntEnum):
-    """Upstream's Event enum: a plugin subscribes with the bit (1 << value)."""
+    """Upstream's Event enum: a plugin subscribes with the bit (1 << (value - 1))."""
 
     RUN_POD_SANDBOX = 1
     STOP_POD_SANDBOX = 2
@@ -44,7 +44,7 @@ SUPPORTED_EVENTS = frozenset(NriEvent) - {
     NriEvent.POST_UPDATE_POD_SANDBOX,
     NriEvent.VALIDATE_CONTAINER_ADJUSTMENT,
 }
-ALL_EVENTS_MASK = sum(1 << e for e in NriEvent)
+ALL_EVENTS_MASK = sum(1 << (e - 1) for e in NriEvent)
 
 
 def subscribed_events(mask: int) -> frozenset[NriEvent]:
@@ -53,7 +53,7 @@ def subscribed_events(mask: int) -> frozenset[NriEvent]:
         return frozenset(NriEvent)
     if mask < 0 or mask & ~ALL_EVENTS_MASK:
         raise InvalidArgument(f"events: 0x{mask:x} names unknown events")
-    return frozenset(e for e in NriEvent if mask & (1 << e))
+    return frozenset(e for e in NriEvent if mask & (1 << (e - 1)))
 
 
 class NriContainerState(enum.IntEnum):

@@ -144,7 +144,10 @@ class NriRelay:
                 plugin.call(request)
             except PycrioError as err:
                 _log.warning(
-                    "NRI plugin failed an event", plugin=plugin.name, event=request.event.name, error=str(err)
+                    "NRI plugin failed an event",
+                    plugin=plugin.name,
+                    nri_event=request.event.name,
+                    error=str(err),
                 )
 
     def _report_failed(self, failed: list[NriUpdate]) -> None:

@@ -196,3 +196,25 @@ def test_a_hanging_plugin_hits_the_timeout_and_the_daemon_goes_on(env: Env) -> N
         assert container_id
     finally:
         sleeper.close()
+
+
+def test_a_container_that_exits_on_its_own_is_reported_stopped_to_a_subscribed_plugin(env: Env) -> None:
+    # containerd/nri's stub subscribes with upstream's bits (1 << (event - 1)): here Create and Stop only.
+    mask = (1 << (nri.CREATE_CONTAINER - 1)) | (1 << (nri.STOP_CONTAINER - 1))
+    plugin = env.plugin("watcher", "10", events_mask=mask)
+    try:
+        pod = env.pod("exits")
+        config = container_config("quits", ["/bin/sh", "-c", "exit 3"])
+        request = pb.CreateContainerRequest(pod_sandbox_id=pod[0], config=config, sandbox_config=pod[1])
+        container_id = env.client.runtime.CreateContainer(request).container_id
+        env.client.runtime.StartContainer(pb.StartContainerRequest(container_id=container_id))
+        stopped = plugin.wait_for("StopContainer")  # no StopContainer or RemoveContainer was asked for
+        assert isinstance(stopped, nri.StopContainerRequest)
+        assert stopped.container.id == container_id
+        assert stopped.container.state == nri.CONTAINER_STOPPED and stopped.container.exit_code == 3
+        assert [n for n in plugin.names() if n not in ("Configure", "Synchronize")] == [
+            "CreateContainer",
+            "StopContainer",
+        ]
+    finally:
+        plugin.close()

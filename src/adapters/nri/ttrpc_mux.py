@@ -23,6 +23,9 @@ MUX_HEADER = struct.Struct(">II")
 TTRPC_HEADER = struct.Struct(">IIBB")
 MESSAGE_MAX = 4 << 20
 CHUNK_MAX = TTRPC_HEADER.size + MESSAGE_MAX
+# What we write per chunk: upstream's reader hands each chunk whole to ttrpc's 4 KiB read buffer and fails
+# a larger one ("cannot allocate memory"), so frames go out in 4 KiB pieces.
+CHUNK_WRITE = 4096
 TYPE_REQUEST = 1
 TYPE_RESPONSE = 2
 FLAG_REMOTE_CLOSED = 1
@@ -97,8 +100,8 @@ class MuxConnection:
             raise ProtocolError(f"message of {len(payload)} bytes is over ttrpc's limit")
         frame = TTRPC_HEADER.pack(len(payload), stream, kind, flags) + payload
         with self._write_lock:
-            for start in range(0, len(frame), CHUNK_MAX):
-                chunk = frame[start : start + CHUNK_MAX]
+            for start in range(0, len(frame), CHUNK_WRITE):
+                chunk = frame[start : start + CHUNK_WRITE]
                 self._sock.sendall(MUX_HEADER.pack(conn, len(chunk)) + chunk)
 
     def call(self, service: str, method: str, payload: bytes, timeout: float) -> bytes:
