@@ -94,6 +94,9 @@ class TestPlugin:
         if method == "Configure":
             return 0, "", pb.ConfigureResponse(events=self.events_mask).SerializeToString()
         if method == "Synchronize":
+            assert isinstance(request, pb.SynchronizeRequest)
+            if request.more:  # a part of a split synchronization: answered "more", no updates
+                return 0, "", pb.SynchronizeResponse(more=True).SerializeToString()
             self.synchronized.set()
             return 0, "", pb.SynchronizeResponse().SerializeToString()
         if method == "CreateContainer":

@@ -37,13 +37,12 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Nr
         relay = NriRelay(fake)
 
         def connect_fake(
-            name: str, index: str, env: dict[str, str] | None = None, fail: str = "", hang: str = ""
+            name: str, index: str, env: dict[str, str] | None = None, fail: str = ""
         ) -> Callable[[], list[str]]:
-            events = {e for e in NriEvent}
             reply = NriReply(NriAdjustment(env=tuple((env or {}).items())))
             failing = frozenset(e for e in NriEvent if e.name.replace("_", "").lower() == fail.lower())
             plugin = FakeNriPlugin(
-                f"{index}-{name}", frozenset(events), {NriEvent.CREATE_CONTAINER: reply}, failing
+                f"{index}-{name}", replies={NriEvent.CREATE_CONTAINER: reply}, fail_on=failing
             )
             fake.connect(plugin)
             return lambda: [r.event.name for r in plugin.heard]
@@ -58,15 +57,13 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Nr
     relay.start(lambda: ([POD], [CONTAINER]), lambda updates: [], lambda cid, reason: None)
 
     def connect_socket(
-        name: str, index: str, env: dict[str, str] | None = None, fail: str = "", hang: str = ""
+        name: str, index: str, env: dict[str, str] | None = None, fail: str = ""
     ) -> Callable[[], list[str]]:
         adjustment = pb.ContainerAdjustment(env=[pb.KeyValue(key=k, value=v) for k, v in (env or {}).items()])
-        plugin = TestPlugin(name, index, adjustment, fail_on=fail, hang_on=hang)
+        plugin = TestPlugin(name, index, adjustment, fail_on=fail)
         plugins.append(plugin)
         plugin.connect(path)
         _wait(lambda: f"{index}-{name}" in relay.plugin_names(), f"{name} admitted")
-        names = {"RUN_POD_SANDBOX": "RunPodSandbox"}
-        del names
         return lambda: [_event_name(n) for n in plugin.names() if n not in ("Configure", "Synchronize")]
 
     yield relay, connect_socket
@@ -160,4 +157,25 @@ def test_a_huge_frame_or_garbage_costs_the_sender_its_connection(tmp_path: Path)
     good.connect(path)
     _wait(lambda: relay.plugin_names() == ["10-good"], "a well-behaved plugin still gets in")
     good.close()
+    relay.stop()
+
+
+def test_a_synchronization_too_large_for_one_message_goes_in_parts(tmp_path: Path) -> None:
+    path = str(tmp_path / "nri.sock")
+    many = [
+        NriContainer(id=f"c{i}", pod_sandbox_id="pod1", name=f"n{i}", env=("X=" + "x" * 1024,))
+        for i in range(3000)
+    ]
+    relay = NriRelay(
+        SocketNriPlugins(path, registration_timeout=5.0, request_timeout=10.0, runtime_version="t")
+    )
+    relay.start(lambda: ([POD], many), lambda updates: [], lambda cid, reason: None)
+    plugin = TestPlugin("big", "10")
+    plugin.connect(path)
+    assert plugin.synchronized.wait(30)
+    parts = [r for name, r in plugin.events if name == "Synchronize"]
+    assert len(parts) >= 2 and [p.more for p in parts] == [True] * (len(parts) - 1) + [False]  # type: ignore[attr-defined]
+    received = [c.id for p in parts for c in p.containers]  # type: ignore[attr-defined]
+    assert received == [c.id for c in many]
+    plugin.close()
     relay.stop()

@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError, Message
 
 from adapters.nri import convert
 from adapters.nri.generated import nri_pb2 as pb
-from adapters.nri.ttrpc_mux import CallFailed, MuxConnection
+from adapters.nri.ttrpc_mux import MESSAGE_MAX, CallFailed, MuxConnection
 from domain.errors import InvalidArgument, PycrioError, Unavailable
 from domain.nri import (
     NRI_API_VERSION,
@@ -130,13 +130,36 @@ class SocketNriPlugin:
         return convert.reply_from_pb(reply, self._name)
 
     def synchronize(self, pods: Sequence[NriPod], containers: Sequence[NriContainer]) -> list[NriUpdate]:
-        request = pb.SynchronizeRequest(
-            pods=[convert.pod_to_pb(p) for p in pods],
-            containers=[convert.container_to_pb(c) for c in containers],
+        """Everything in one request when it fits ttrpc's message limit, else in parts marked `more` (the
+        plugin answers each but the last with `more` and no updates, as upstream's split synchronization)."""
+        parts = sync_parts(
+            [convert.pod_to_pb(p) for p in pods], [convert.container_to_pb(c) for c in containers]
         )
-        reply = self._call("Synchronize", request, pb.SynchronizeResponse)
-        convert.refuse_unknown_fields(reply, f"NRI plugin {self._name}")
+        for number, part in enumerate(parts):
+            part.more = number < len(parts) - 1
+            reply = self._call("Synchronize", part, pb.SynchronizeResponse)
+            convert.refuse_unknown_fields(reply, f"NRI plugin {self._name}")
+            if part.more and (reply.update or not reply.more):  # type: ignore[attr-defined]
+                self.close()
+                raise Unavailable(f"NRI plugin {self._name} does not handle a synchronization in parts")
         return list(convert.updates_from_pb(reply.update))  # type: ignore[attr-defined]
+
+
+def sync_parts(
+    pods: list[pb.PodSandbox], containers: list[pb.Container], limit: int = MESSAGE_MAX // 2
+) -> list[pb.SynchronizeRequest]:
+    """Pods, then containers, packed in order into requests of at most `limit` bytes (or one item)."""
+    parts = [pb.SynchronizeRequest()]
+    size = 0
+    for field, items in (("pods", pods), ("containers", containers)):
+        for item in items:
+            item_size = item.ByteSize() + 8  # its tag and length
+            if size and size + item_size > limit:
+                parts.append(pb.SynchronizeRequest())
+                size = 0
+            getattr(parts[-1], field).append(item)
+            size += item_size
+    return parts
 
 
 class SocketNriPlugins:

@@ -26,6 +26,8 @@ CHUNK_MAX = TTRPC_HEADER.size + MESSAGE_MAX
 # What we write per chunk: upstream's reader hands each chunk whole to ttrpc's 4 KiB read buffer and fails
 # a larger one ("cannot allocate memory"), so frames go out in 4 KiB pieces.
 CHUNK_WRITE = 4096
+# Requests from the peer served at once; a peer sending more before the first are answered is dropped.
+MAX_SERVING = 8
 TYPE_REQUEST = 1
 TYPE_RESPONSE = 2
 FLAG_REMOTE_CLOSED = 1
@@ -66,6 +68,7 @@ class MuxConnection:
         self._next_stream = 1
         self._buffers = {PLUGIN_CONN: bytearray(), RUNTIME_CONN: bytearray()}
         self._closed = threading.Event()
+        self._serving = threading.BoundedSemaphore(MAX_SERVING)
         self._reader = threading.Thread(target=self._read_loop, name="nri-mux-reader", daemon=True)
 
     def start(self) -> None:
@@ -176,6 +179,8 @@ class MuxConnection:
                     future.set_result(response)
             elif conn == self._serves_on and kind == TYPE_REQUEST:
                 request = ttrpc_pb2.Request.FromString(body)
+                if not self._serving.acquire(blocking=False):
+                    raise ProtocolError(f"more than {MAX_SERVING} requests at once")
                 serve = threading.Thread(
                     target=self._serve, args=(stream, request), name="nri-serve", daemon=True
                 )
@@ -184,7 +189,10 @@ class MuxConnection:
                 raise ProtocolError(f"message type {kind} on connection {conn}")
 
     def _serve(self, stream: int, request: ttrpc_pb2.Request) -> None:
-        code, message, payload = self._handler(request.service, request.method, request.payload)
+        try:
+            code, message, payload = self._handler(request.service, request.method, request.payload)
+        finally:
+            self._serving.release()
         response = ttrpc_pb2.Response(payload=payload)
         response.status.code = code
         response.status.message = message
