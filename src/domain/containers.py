@@ -655,15 +655,6 @@ class ContainerService:
                     raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
             self._nri_stop(container)
 
-    def exited(self, container_id: str) -> None:
-        """The monitor saw the container's process end: NRI plugins hear StopContainer now, not only at a
-        later StopContainer or RemoveContainer."""
-        if self._nri is None:
-            return
-        with self._nri_change(), self._locked_unless_creating(container_id) as container:
-            if container is not None and container.state is ContainerState.EXITED:
-                self._nri_stop(container)
-
     def _nri_stop(self, container: Container) -> None:
         """Tell plugins the container stopped, once (caller holds its lock)."""
         if self._nri is None or container.id in self._nri_stopped:
@@ -793,6 +784,7 @@ class ContainerService:
         container.pid = 0
         self._persist(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
+        self._nri_stop(container)  # whoever learns the exit first (a status, a list, the exit watcher)
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before

@@ -27,6 +27,5 @@ class ContainerExits:
             return  # not a container's exit file (or already removed)
         if container.id != container_id or container.state != ContainerState.EXITED:
             return
-        self._service.exited(container_id)
         if container.reason == REASON_OOM_KILLED:
             self._metrics.container_oom_killed()
