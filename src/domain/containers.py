@@ -643,7 +643,8 @@ class ContainerService:
         # timeout, acts meanwhile.
         if graceful and self._wait_exit(container, timeout, take_lock=True):
             with container.lock:
-                self._nri_stop(container)
+                if self._containers.get(container.id) is container:  # not removed meanwhile
+                    self._nri_stop(container)
             return
         with self._locked_unless_creating(container_id) as current:
             if current is not container:
