@@ -41,6 +41,8 @@ class TestPlugin:
     hang_on: str = ""  # a method never answered
     fail_on: str = ""  # a method answered with an error
     update_reply: list[pb.ContainerUpdate] = field(default_factory=list)
+    # For UpdateContainer: what the plugin changes in the container being updated (memory limit, bytes).
+    raise_memory_to: int = 0
     events: list[tuple[str, object]] = field(default_factory=list)
     synchronized: threading.Event = field(default_factory=threading.Event)
     closed: threading.Event = field(default_factory=threading.Event)
@@ -103,7 +105,13 @@ class TestPlugin:
             reply = pb.CreateContainerResponse(adjust=self.adjustment, update=self.update_reply)
             return 0, "", reply.SerializeToString()
         if method == "UpdateContainer":
-            return 0, "", pb.UpdateContainerResponse(update=self.update_reply).SerializeToString()
+            assert isinstance(request, pb.UpdateContainerRequest)
+            updates = list(self.update_reply)
+            if self.raise_memory_to:
+                own = pb.ContainerUpdate(container_id=request.container.id)
+                own.linux.resources.memory.limit.value = self.raise_memory_to
+                updates.append(own)
+            return 0, "", pb.UpdateContainerResponse(update=updates).SerializeToString()
         if method == "StopContainer":
             return 0, "", pb.StopContainerResponse().SerializeToString()
         return 0, "", pb.Empty().SerializeToString()

@@ -40,7 +40,7 @@ from domain.errors import (
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.names import check_kube_name
 from domain.nri import NriContainer, NriContainerState, NriPod, NriUpdate
-from domain.nri_relay import NriRelay
+from domain.nri_relay import NriRelay, lifecycle_change
 from domain.nri_spec import apply_adjustment, container_from_spec, cri_resources, nri_resources
 from domain.oci_spec import (
     SIGNALS,
@@ -306,17 +306,8 @@ class ContainerService:
     def create(
         self, sandbox_id: str, config: ContainerConfig, caller_gone: Callable[[], bool] = lambda: False
     ) -> str:
-        with self._nri_change():
+        with lifecycle_change(self._nri):
             return self._create(sandbox_id, config, caller_gone)
-
-    @contextmanager
-    def _nri_change(self) -> Iterator[None]:
-        """No NRI plugin synchronizes while a change its events describe is under way."""
-        if self._nri is None:
-            yield
-            return
-        with self._nri.lifecycle_change():
-            yield
 
     def _create(self, sandbox_id: str, config: ContainerConfig, caller_gone: Callable[[], bool]) -> str:
         check_kube_name("metadata.name", config.name)
@@ -590,7 +581,7 @@ class ContainerService:
     # --- start / stop / remove --------------------------------------------------------------------------
 
     def start(self, container_id: str) -> None:
-        with self._nri_change(), self._locked(container_id) as container:
+        with lifecycle_change(self._nri), self._locked(container_id) as container:
             self._refresh(container)
             if container.state is not ContainerState.CREATED:
                 raise FailedPrecondition(
@@ -624,7 +615,7 @@ class ContainerService:
         or unknown container is fine: the CRI asks for that, and the kubelet retries stops of containers
         that are already gone. A container still being created has nothing to stop yet."""
         timeout = min(timeout, MAX_REQUEST_TIMEOUT)
-        with self._nri_change():
+        with lifecycle_change(self._nri):
             self._stop(container_id, timeout)
 
     def _stop(self, container_id: str, timeout: float) -> None:
@@ -738,7 +729,10 @@ class ContainerService:
     def remove(self, container_id: str) -> None:
         """Stop if running, then remove everything the container has on the host; unknown ids are fine.
         A container still being created is marked abandoned: its create undoes it when it returns."""
-        with self._nri_change(), self._locked_unless_creating(container_id, abandon=True) as container:
+        with (
+            lifecycle_change(self._nri),
+            self._locked_unless_creating(container_id, abandon=True) as container,
+        ):
             if container is None:
                 return
             handler = self._runtimes.get(container.runtime_handler)

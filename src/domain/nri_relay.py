@@ -228,3 +228,13 @@ class NriRelay:
 
     def remove_container(self, pod: NriPod, container: NriContainer) -> None:
         self._notify(NriRequest(NriEvent.REMOVE_CONTAINER, pod, container))
+
+
+@contextmanager
+def lifecycle_change(relay: NriRelay | None) -> Iterator[None]:
+    """The services' one way to hold the relay's gate around a change (a no-op with NRI off)."""
+    if relay is None:
+        yield
+        return
+    with relay.lifecycle_change():
+        yield

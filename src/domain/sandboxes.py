@@ -17,8 +17,7 @@ import functools
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -28,7 +27,7 @@ from domain.container_config import Resources
 from domain.errors import InvalidArgument, NotFound, PycrioError
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.nri import NriPod
-from domain.nri_relay import NriRelay
+from domain.nri_relay import NriRelay, lifecycle_change
 from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
@@ -143,7 +142,7 @@ class SandboxService:
             return finished
         with self._lock:
             sandbox = self._reserve(sandbox_id, config, runtime_handler, oci_runtime)
-        with self._nri_change(), self._object_locks[sandbox.id]:
+        with lifecycle_change(self._nri), self._object_locks[sandbox.id]:
             try:
                 check_caller = functools.partial(
                     self._names.check_caller, key, sandbox.id, caller_gone, "RunPodSandbox"
@@ -158,15 +157,6 @@ class SandboxService:
             # A caller that went away leaves the pod to the retry waiting for it, once.
             self._names.created(key, sandbox.id, Handover.ONCE if caller_gone() else Handover.NEVER)
         return sandbox.id
-
-    @contextmanager
-    def _nri_change(self) -> Iterator[None]:
-        """No NRI plugin synchronizes while a change its events describe is under way."""
-        if self._nri is None:
-            yield
-            return
-        with self._nri.lifecycle_change():
-            yield
 
     @staticmethod
     def nri_pod(sb: PodSandbox) -> NriPod:
@@ -320,7 +310,7 @@ class SandboxService:
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             return
-        with self._nri_change(), lock:
+        with lifecycle_change(self._nri), lock:
             if self._sandboxes.get(sb.id) is not sb:
                 return  # removed while we waited
             self._stop_locked(sb)
@@ -346,7 +336,7 @@ class SandboxService:
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             return
-        with self._nri_change(), lock:
+        with lifecycle_change(self._nri), lock:
             if self._sandboxes.get(sb.id) is not sb:
                 return
             self._stop_locked(sb)

@@ -218,3 +218,24 @@ def test_a_container_that_exits_on_its_own_is_reported_stopped_to_a_subscribed_p
         ]
     finally:
         plugin.close()
+
+
+def test_a_plugin_changes_the_resources_of_an_update_it_hears(env: Env) -> None:
+    plugin = env.plugin("resizer", "10", raise_memory_to=160 * MiB)
+    try:
+        pod = env.pod("resize")
+        container_id = env.create(pod, "resized")
+        env.client.runtime.StartContainer(pb.StartContainerRequest(container_id=container_id))
+        env.client.runtime.UpdateContainerResources(
+            pb.UpdateContainerResourcesRequest(
+                container_id=container_id, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 * MiB)
+            )
+        )
+        assert int(env.exec(container_id, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes")) == 160 * MiB
+        updated = plugin.wait_for("UpdateContainer")
+        assert isinstance(updated, nri.UpdateContainerRequest)
+        assert updated.linux_resources.memory.limit.value == 96 * MiB, "the plugin was shown the request"
+        listed = status(env.client, container_id).status.resources.linux
+        assert listed.memory_limit_in_bytes == 160 * MiB
+    finally:
+        plugin.close()
