@@ -50,6 +50,10 @@ class TestPlugin:
     def connect(self, path: str) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(path)
+        self.connect_socket(sock)
+
+    def connect_socket(self, sock: socket.socket) -> None:
+        """Over a connection made already (a plugin the runtime started passes its fd 3)."""
         self.mux = MuxConnection(
             sock, self._serve, self.closed.set, calls_on=RUNTIME_CONN, serves_on=PLUGIN_CONN
         )

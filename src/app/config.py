@@ -353,6 +353,16 @@ class NriConfig:
     socket_path: str = setting(
         "/var/run/nri/nri.sock", "the unix socket NRI plugins connect to (cri-o's nri_listen)", **_ABSOLUTE
     )
+    plugin_dir: str = setting(
+        "/opt/nri/plugins",
+        "NN-name executables started with the daemon as NRI plugins (cri-o's nri_plugin_dir); empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    plugin_config_dir: str = setting(
+        "/etc/nri/conf.d",
+        "NN-name.conf or name.conf: a plugin's configuration (cri-o's nri_plugin_config_dir); empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
     plugin_registration_timeout: float = setting(
         5.0, "seconds a connected plugin has to register", minimum=0.01, maximum=3600.0, unit="seconds"
     )

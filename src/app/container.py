@@ -276,6 +276,8 @@ def _nri_relay(config: Config) -> NriRelay | None:
             registration_timeout=config.nri.plugin_registration_timeout,
             request_timeout=config.nri.plugin_request_timeout,
             runtime_version=package_version(),
+            config_dir=config.nri.plugin_config_dir,
+            plugin_dir=config.nri.plugin_dir,
         )
     )
 

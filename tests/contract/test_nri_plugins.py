@@ -3,6 +3,7 @@ adapter (with tests/nri_plugin.py, a plugin speaking NRI's wire protocol over a 
 
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -179,3 +180,44 @@ def test_a_synchronization_too_large_for_one_message_goes_in_parts(tmp_path: Pat
     assert received == [c.id for c in many]
     plugin.close()
     relay.stop()
+
+
+LAUNCHED = """#!{python}
+import os, socket, sys
+sys.path[:0] = [{src!r}, {repo!r}]
+from tests.nri_plugin import TestPlugin
+plugin = TestPlugin(os.environ["NRI_PLUGIN_NAME"], os.environ["NRI_PLUGIN_IDX"])
+plugin.connect_socket(socket.socket(fileno=int(os.environ["NRI_PLUGIN_SOCKET"])))
+configured = plugin.wait_for("Configure")
+open({out!r} + ".pid", "w").write(str(os.getpid()))
+open({out!r}, "w").write(configured.config)
+plugin.closed.wait()
+"""
+
+
+def test_a_plugin_in_the_plugin_dir_is_started_and_gets_its_configuration(tmp_path: Path) -> None:
+    plugins, conf = tmp_path / "plugins", tmp_path / "conf.d"
+    plugins.mkdir()
+    conf.mkdir()
+    out = tmp_path / "configured"
+    repo = Path(__file__).resolve().parents[2]
+    script = plugins / "07-launched"
+    script.write_text(
+        LAUNCHED.format(python=sys.executable, src=str(repo / "src"), repo=str(repo), out=str(out))
+    )
+    script.chmod(0o755)
+    (plugins / "08-not-executable").write_text("")
+    (conf / "launched.conf").write_text("greeting: hello\n")
+    path = str(tmp_path / "nri.sock")
+    relay = NriRelay(SocketNriPlugins(path, 10.0, 10.0, "t", config_dir=str(conf), plugin_dir=str(plugins)))
+    relay.start(lambda: ([], []), lambda updates: [], lambda cid, reason: None)
+    try:
+        _wait(lambda: relay.plugin_names() == ["07-launched"], "the launched plugin registered")
+        _wait(
+            lambda: out.exists() and out.read_text() == "greeting: hello\n", "configured from launched.conf"
+        )
+    finally:
+        relay.stop()
+    assert relay.plugin_names() == []
+    pid = int((tmp_path / "configured.pid").read_text())
+    assert not Path(f"/proc/{pid}").exists(), "the plugin the runtime started was stopped and reaped with it"

@@ -87,6 +87,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             "nri.enable=true",
             f'nri.socket_path="{socket_path}"',
             "nri.plugin_request_timeout=1.0",
+            f'nri.plugin_dir="{work / "nri-plugins"}"',
+            f'nri.plugin_config_dir="{work / "nri-conf.d"}"',
         ],
     ).start()
     env = Env(daemon, daemon.client, work, socket_path, [])

@@ -2,8 +2,10 @@
 the domain. Every call to a plugin has the request timeout; a plugin past it is disconnected, so a hung
 plugin costs one timeout, never a frozen daemon."""
 
+import contextlib
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,9 +13,10 @@ from pathlib import Path
 import structlog
 from google.protobuf.message import DecodeError, Message
 
-from adapters.nri import convert
+from adapters.nri import convert, plugin_files
 from adapters.nri.generated import nri_pb2 as pb
 from adapters.nri.ttrpc_mux import MESSAGE_MAX, CallFailed, MuxConnection
+from adapters.process import runner
 from domain.errors import InvalidArgument, PycrioError, Unavailable
 from domain.nri import (
     NRI_API_VERSION,
@@ -169,13 +172,16 @@ class SocketNriPlugins:
         registration_timeout: float,
         request_timeout: float,
         runtime_version: str,
-        plugin_config: Callable[[str], str] = lambda name: "",
+        config_dir: str = "",
+        plugin_dir: str = "",
     ) -> None:
         self._path = Path(socket_path)
         self._registration_timeout = registration_timeout
         self._request_timeout = request_timeout
         self._version = runtime_version
-        self._plugin_config = plugin_config
+        self._config_dir = config_dir
+        self._plugin_dir = plugin_dir
+        self._launched: list[subprocess.Popen[bytes]] = []
         self._listener: socket.socket | None = None
         self._plugins: set[SocketNriPlugin] = set()
         self._lock = threading.Lock()
@@ -194,6 +200,15 @@ class SocketNriPlugins:
         self._listener = listener
         threading.Thread(target=self._accept_loop, args=(listener,), name="nri-accept", daemon=True).start()
         _log.info("NRI enabled", socket=str(self._path), api=NRI_API_VERSION)
+        for index, name, path in plugin_files.plugin_executables(self._plugin_dir)[:MAX_PLUGINS]:
+            try:
+                process, sock = plugin_files.launch(index, name, path)
+            except OSError as err:
+                _log.warning("NRI plugin could not be started", plugin=str(path), error=str(err))
+                continue
+            self._launched.append(process)
+            _log.info("NRI plugin started", plugin=str(path), pid=process.pid)
+            threading.Thread(target=self._welcome, args=(sock,), name="nri-register", daemon=True).start()
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
@@ -205,6 +220,12 @@ class SocketNriPlugins:
             plugins = list(self._plugins)
         for plugin in plugins:
             plugin.close()
+        launched, self._launched = self._launched, []
+        for process in launched:  # upstream kills the plugins it started
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                runner.wait(process, 10.0)
 
     def _accept_loop(self, listener: socket.socket) -> None:
         while True:
@@ -234,7 +255,8 @@ class SocketNriPlugins:
                 raise Unavailable(
                     plugin.registration_error or f"no RegisterPlugin within {self._registration_timeout:g}s"
                 )
-            plugin.configure(self._plugin_config(plugin.name), self._registration_timeout, self._version)
+            config = plugin_files.read_plugin_config(self._config_dir, plugin.name)
+            plugin.configure(config, self._registration_timeout, self._version)
             self._on_connect(plugin)
         except PycrioError as err:
             _log.warning("NRI plugin refused", plugin=plugin.name or "(unregistered)", error=str(err))
