@@ -624,7 +624,7 @@ class ContainerService:
                 return
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
-                self._nri_stop(container)
+                self._nri_stop(container)  # UNKNOWN; an exit is reported when _refresh learns it
                 return
             handler = self._handler(container.runtime_handler)
             graceful = container.state is ContainerState.RUNNING and timeout > 0
@@ -633,19 +633,16 @@ class ContainerService:
         # The grace period is waited out without the lock: a RemoveContainer, or a second stop with a shorter
         # timeout, acts meanwhile.
         if graceful and self._wait_exit(container, timeout, take_lock=True):
-            with container.lock:
-                if self._containers.get(container.id) is container:  # not removed meanwhile
-                    self._nri_stop(container)
             return
         with self._locked_unless_creating(container_id) as current:
             if current is not container:
                 return  # removed meanwhile
             self._refresh(container)
-            if container.state not in (ContainerState.EXITED, ContainerState.UNKNOWN):
-                handler.runtime.kill(container.id, SIGKILL, all_processes=True)
-                if not self._wait_exit(container, 30.0):
-                    raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
-            self._nri_stop(container)
+            if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                return
+            handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+            if not self._wait_exit(container, 30.0):
+                raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
 
     def _nri_stop(self, container: Container) -> None:
         """Tell plugins the container stopped, once (caller holds its lock)."""
@@ -693,11 +690,11 @@ class ContainerService:
             status_message=container.message,
         )
 
-    def nri_snapshot(self) -> tuple[list[NriPod], list[NriContainer]]:
-        """Every container (created) and the pods they are in, for a plugin's Synchronize."""
+    def nri_containers(self) -> list[NriContainer]:
+        """Every container made (not those being created), for a plugin's Synchronize."""
         with self._index_lock:
             containers = [c for c in self._containers.values() if not c.creating]
-        return [], [self.nri_view(c) for c in containers]
+        return [self.nri_view(c) for c in containers]
 
     def _wait_exit(self, container: Container, timeout: float, take_lock: bool = False) -> bool:
         """True once the container exited, False after `timeout`. The caller holds the container's lock; or,

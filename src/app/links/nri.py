@@ -24,8 +24,7 @@ class NriLink:
         self._containers = containers
 
     def _snapshot(self) -> tuple[list[NriPod], list[NriContainer]]:
-        _, containers = self._containers.nri_snapshot()
-        return self._sandboxes.nri_pods(), containers
+        return self._sandboxes.nri_pods(), self._containers.nri_containers()
 
     def _evict(self, container_id: str, reason: str) -> None:
         _log.info("NRI plugin evicts a container", container=container_id, reason=reason)
