@@ -4,6 +4,7 @@ adapter (with tests/nri_plugin.py, a plugin speaking NRI's wire protocol over a 
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from adapters.nri.generated import nri_pb2 as pb
 from adapters.nri.socket_plugins import SocketNriPlugins
+from adapters.nri.ttrpc_mux import CHUNK_WRITE, MUX_HEADER, MuxConnection
 from domain.errors import FailedPrecondition, Unavailable
 from domain.nri import NriAdjustment, NriContainer, NriEvent, NriPod, NriReply
 from domain.nri_relay import NriRelay
@@ -221,3 +223,20 @@ def test_a_plugin_in_the_plugin_dir_is_started_and_gets_its_configuration(tmp_pa
     assert relay.plugin_names() == []
     pid = int((tmp_path / "configured.pid").read_text())
     assert not Path(f"/proc/{pid}").exists(), "the plugin the runtime started was stopped and reaped with it"
+
+
+def test_frames_go_out_in_chunks_upstreams_reader_accepts() -> None:
+    ours, theirs = socket.socketpair()
+    connection = MuxConnection(ours, lambda s, m, p: (0, "", b""), lambda: None)
+    payload = b"x" * 20000
+    sender = threading.Thread(target=lambda: connection._send(1, 1, 1, 0, payload))
+    sender.start()
+    received = 0
+    while received < 20000 + 10:
+        header = theirs.recv(MUX_HEADER.size, socket.MSG_WAITALL)
+        conn, length = MUX_HEADER.unpack(header)
+        assert conn == 1 and length <= CHUNK_WRITE
+        received += len(theirs.recv(length, socket.MSG_WAITALL))
+    sender.join(30)
+    connection.close()
+    theirs.close()

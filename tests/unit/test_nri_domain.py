@@ -2,13 +2,11 @@
 (conflicts, removals, what the next plugin sees), writing an adjustment into an OCI spec, and the relay's
 rules (order, failures, the synchronization gate) against the in-memory plugins."""
 
-import socket
 import threading
 from typing import Any
 
 import pytest
 
-from adapters.nri.ttrpc_mux import CHUNK_WRITE, MUX_HEADER, MuxConnection
 from domain.container_config import Resources
 from domain.errors import FailedPrecondition, InvalidArgument, Unavailable
 from domain.nri import (
@@ -221,20 +219,3 @@ def test_a_change_waits_for_a_plugin_being_synchronized_and_closed_plugins_are_d
     assert order == ["sync started", "sync done", "change"]
     plugin.close()
     assert relay.plugin_names() == []
-
-
-def test_frames_go_out_in_chunks_upstreams_reader_accepts() -> None:
-    ours, theirs = socket.socketpair()
-    connection = MuxConnection(ours, lambda s, m, p: (0, "", b""), lambda: None)
-    payload = b"x" * 20000
-    sender = threading.Thread(target=lambda: connection._send(1, 1, 1, 0, payload))
-    sender.start()
-    received = 0
-    while received < 20000 + 10:
-        header = theirs.recv(MUX_HEADER.size, socket.MSG_WAITALL)
-        conn, length = MUX_HEADER.unpack(header)
-        assert conn == 1 and length <= CHUNK_WRITE
-        received += len(theirs.recv(length, socket.MSG_WAITALL))
-    sender.join(30)
-    connection.close()
-    theirs.close()
