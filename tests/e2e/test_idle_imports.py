@@ -8,7 +8,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # What start-up and the calls a kubelet makes first must not load (each costs the idle daemon MiBs).
-LOADED_LATER = ("cryptography", "httpx", "prometheus_client", "opentelemetry")
+LOADED_LATER = ("cryptography", "httpx", "prometheus_client", "opentelemetry", "isal", "zstandard", "tarfile")
 # pycrio's own modules that only an enabled feature loads (NRI is off by default).
 OWN_LOADED_LATER = ("adapters.nri",)
 
