@@ -18,7 +18,6 @@ from typing import Any
 import structlog
 
 from adapters.readiness import Wakeup, readable
-from adapters.streaming import portforward, remotecommand, websocket
 from adapters.streaming.transport import HEAD_TIMEOUT, ConnectionClosed, HttpRequest, Transport
 from domain.streaming import AttachRequest, ExecRequest, PortForwardRequest, RequestCache
 from ports.streaming import ContainerStreams, PortForwarder
@@ -175,6 +174,10 @@ class StreamingServer:
                 self._transports.discard(transport)
 
     def _serve(self, transport: Transport) -> None:
+        # The protocol modules load at the first connection: an idle daemon that never streams does not
+        # carry them (about 0.5 MiB).
+        from adapters.streaming import portforward, remotecommand, websocket
+
         try:
             request = transport.read_request(self._head_timeout)
         except ValueError as err:
