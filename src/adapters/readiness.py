@@ -11,6 +11,7 @@ with no timeout: an idle daemon then has no thread that wakes up only to look at
 import math
 import os
 import select
+import socketserver
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -54,3 +55,10 @@ class Wakeup:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def serve_until_stopped(server: socketserver.TCPServer, stop: Wakeup) -> None:
+    """Accept connections until `stop` is set; socketserver's serve_forever would wake every 0.5 s to
+    look for a shutdown. The server's `timeout` must be 0, so that handle_request() never waits."""
+    while stop.fileno() not in readable([server.fileno(), stop]):
+        server.handle_request()

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from adapters.readiness import Wakeup, readable
+from adapters.readiness import Wakeup, serve_until_stopped
 from adapters.streaming.transport import HEAD_TIMEOUT, ConnectionClosed, HttpRequest, Transport
 from domain.streaming import AttachRequest, ExecRequest, PortForwardRequest, RequestCache
 from ports.streaming import ContainerStreams, PortForwarder
@@ -135,7 +135,7 @@ class StreamingServer:
             )
         self._stop = Wakeup()
         self._thread = threading.Thread(
-            target=_accept_until_stopped,
+            target=serve_until_stopped,
             args=(self._server, self._stop),
             name="streaming-server",
             daemon=True,
@@ -206,11 +206,6 @@ class StreamingServer:
         else:
             serve_cmd = remotecommand.serve_websocket if is_websocket else remotecommand.serve_spdy
             serve_cmd(transport, request, cached, self._container_streams)
-
-
-def _accept_until_stopped(server: _ThreadingServer, stop: Wakeup) -> None:
-    while stop.fileno() not in readable([server.socket, stop]):
-        server.handle_request()
 
 
 def _is_spdy_upgrade(request: HttpRequest) -> bool:
