@@ -37,7 +37,7 @@ def state(pid):
 
 assert become_subreaper()
 with mock.patch.object(runner, "reap_orphans", counting):
-    reaper = runner.OrphanReaper(min_gap=0.05)
+    reaper = runner.OrphanReaper(gap=0.05)
     reaper.start()
     eventually(lambda: len(scans) == 1)  # the scan at start
     threading.Event().wait(1.0)

@@ -137,6 +137,8 @@ def _kill_group(pid: int) -> None:
 
 def reap_orphans() -> list[int]:
     """Wait for every zombie child that was not started through this module; returns their pids."""
+    if not _a_child_is_waitable():
+        return []  # the usual case: no scan of every process on the host
     reaped = []
     me = os.getpid()
     with _spawn_lock:
@@ -149,6 +151,14 @@ def reap_orphans() -> list[int]:
             except ChildProcessError:
                 pass
     return reaped
+
+
+def _a_child_is_waitable() -> bool:
+    """Whether any child of this process has exited and is not yet waited for (WNOWAIT: none is reaped)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
@@ -202,13 +212,15 @@ class OrphanReaper:
 
     SIGCHLD reaches the thread through the interpreter's signal wakeup fd (`signal.set_wakeup_fd`): the
     interpreter's C-level handler writes the signal's number there the moment it arrives, whichever thread
-    it lands on. Scans of /proc are at least `min_gap` seconds apart, so the dozen commands a pod start
-    runs cost a scan or two, and an idle daemon scans never. `start()` and `stop()` must be called from the
-    main thread (they install and restore the handler and the wakeup fd).
+    it lands on. The reaper then lets `gap` seconds pass (the exits of a burst, and the waits of the
+    threads that started those commands) and looks once: a pod start's dozen commands cost a look or
+    two, an idle daemon none, and a look finds no waitable child (waitid WNOWAIT) unless an orphan is
+    left, so /proc is scanned only then. `start()` and `stop()` must be called from the main thread (they
+    install and restore the handler and the wakeup fd).
     """
 
-    def __init__(self, min_gap: float = 0.2) -> None:
-        self._min_gap = min_gap
+    def __init__(self, gap: float = 1.0) -> None:
+        self._gap = gap
         self._signals = -1
         self._previous_fd = -1
         self._previous_handler: object = signal.SIG_DFL
@@ -240,11 +252,9 @@ class OrphanReaper:
         while True:
             if pending:
                 self._reap()
-                pending = False
-                # Exits during the gap are drained below and cost one more scan, not one each.
-                if readable([self._stop], self._min_gap):
-                    return
             if self._stop.fileno() in readable([self._signals, self._stop]):
+                return
+            if readable([self._stop], self._gap):
                 return
             pending = signal.SIGCHLD in _drain(self._signals)
 
