@@ -8,7 +8,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # What start-up and the calls a kubelet makes first must not load (each costs the idle daemon MiBs).
-LOADED_LATER = ("cryptography", "httpx", "prometheus_client", "opentelemetry", "tomli_w")
+LOADED_LATER = (
+    "cryptography", "httpx", "prometheus_client", "opentelemetry", "isal", "zstandard", "tarfile", "tomli_w"
+)
 # Modules of pycrio's own that wait for their first use: the streaming protocols (the first Exec, Attach or
 # PortForward connection), the default seccomp profile (the first container that uses it).
 OWN_LOADED_LATER = (
