@@ -324,8 +324,8 @@ class MetricsConfig:
 @dataclass
 class StatsConfig:
     period: float = setting(
-        10.0,
-        "seconds between stats sweeps (List*Stats answer from the last); 0: sample on every call",
+        1.0,
+        "seconds a stats sample (taken when a call asks) is reused by later calls; 0: every call samples",
         **_SECONDS,
     )
     disk_usage_period: float = setting(

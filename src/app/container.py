@@ -51,7 +51,6 @@ from adapters.registry.host_platform import host_platform
 from adapters.runc.features import supports_recursive_read_only
 from adapters.runc.runtime import RuncRuntime
 from adapters.state.file_store import AtomicFileStateStore
-from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.limits import UnpackLimits
@@ -522,9 +521,6 @@ class Container(containers.DeclarativeContainer):
         disk_usage_period=providers.Callable(lambda c: c.stats.disk_usage_period, config),
         on_error=providers.Object(_log_stats_error),
     )
-    stats_collector = providers.Singleton(
-        StatsCollector, service=stats_service, period=providers.Callable(lambda c: c.stats.period, config)
-    )
     stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
     pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
     event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
@@ -537,7 +533,6 @@ class Container(containers.DeclarativeContainer):
     )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
-        stats_collector,
         metrics_endpoint,
         exit_watcher,
         providers.Singleton(EventStreams, broadcaster=event_broadcaster),
