@@ -5,9 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GEN := src/adapters/cri/generated
 PROTO := proto/runtime/v1/api.proto
+# The namespace helper (pins a pod's namespaces, starts its infra init); static, so it runs in any guest.
+NS_HELPER := src/adapters/namespaces/pycrio-ns
 ARGS ?=
 
-.PHONY: bootstrap run test vm-test vm-shell lint proto bench clean docs
+.PHONY: bootstrap run test vm-test vm-shell lint proto helpers bench clean docs
 
 # The full set-up (daemon, tests, lint, bench); `make run` installs only what the daemon needs.
 bootstrap:
@@ -41,6 +43,11 @@ $(GEN)/api_pb2.py: $(PROTO)
 		--python_out=src --pyi_out=src --grpc_python_out=src $(PROTO)
 	touch $(GEN)/__init__.py
 
+helpers: $(NS_HELPER)
+
+$(NS_HELPER): $(NS_HELPER).c
+	$(CC) -O2 -static -s -Wall -Wextra -Werror -o $@ $<
+
 docs:
 	PYTHONPATH=src $(PY) -m app.config_docs docs/configuration.md
 
@@ -48,4 +55,4 @@ bench: bootstrap
 	$(PY) -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(GEN) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(GEN) $(NS_HELPER) .mypy_cache .pytest_cache .ruff_cache
