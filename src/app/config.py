@@ -147,6 +147,12 @@ class RuntimeConfig:
     infra_init: str = setting(
         "/usr/bin/catatonit", "the init process that holds a pod's namespaces", **_ABSOLUTE
     )
+    ns_helper: str = setting(
+        "",
+        "the compiled helper that pins pod namespaces and starts the infra init; empty: the one "
+        "`make helpers` builds beside pycrio's sources",
+        **_ABSOLUTE_OR_EMPTY,
+    )
     subprocess_timeout: float = setting(
         120.0,
         "how long a call to runc, conmon or a CNI plugin may take before it is killed",

@@ -40,6 +40,7 @@ from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.namespaces.catatonit import CatatonitInfra
+from adapters.namespaces.ns_helper import helper_path
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
@@ -299,12 +300,14 @@ class Container(containers.DeclarativeContainer):
         PinnedNamespaces,
         run_dir=providers.Callable(_run_dir, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+        helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
     infra = providers.Singleton(
         CatatonitInfra,
         run_dir=providers.Callable(_run_dir, config),
         init_path=providers.Callable(lambda c: c.runtime.infra_init, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+        helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
 

@@ -14,8 +14,8 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CriInterceptor
-from ports.container_monitor import GRPC_MESSAGE_LIMIT
 from ports.metrics import RpcObserver
+from ports.oci_runtime import GRPC_MESSAGE_LIMIT
 
 _log = structlog.get_logger("pycrio.server")
 

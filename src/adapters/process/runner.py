@@ -3,6 +3,8 @@
 The daemon is a child subreaper (see subreaper.py), so orphans of conmon and runc become its children and
 must be reaped. Reaping with waitpid(-1) would also steal the exit status of commands run here, so the
 reaper only waits for zombies this module did not start, and takes the same lock that covers spawning.
+A process a runtime starts detached (`runc exec --detach`) is claimed through the pid file the runtime
+writes before it exits: the reaper leaves it to the caller, who waits for it and gets its exit status.
 """
 
 import contextlib
@@ -13,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from domain.errors import DeadlineExceeded, Internal
 _log = structlog.get_logger("pycrio.process")
 _spawn_lock = threading.Lock()
 _our_children: set[int] = set()
+_claimed_pid_files: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,30 @@ def wait(process: subprocess.Popen[bytes], timeout: float | None) -> int:
 def release(process: subprocess.Popen[bytes]) -> None:
     with _spawn_lock:
         _our_children.discard(process.pid)
+
+
+@contextlib.contextmanager
+def claiming(pid_file: Path) -> Iterator[None]:
+    """While inside, the orphan reaper leaves alone the process named in `pid_file`: one a runtime started
+    detached and that became this daemon's child when the runtime exited. The caller must wait for it."""
+    with _spawn_lock:
+        _claimed_pid_files.add(str(pid_file))
+    try:
+        yield
+    finally:
+        with _spawn_lock:
+            _claimed_pid_files.discard(str(pid_file))
+
+
+def _claimed_pids() -> set[int]:
+    pids = set()
+    for path in _claimed_pid_files:
+        try:
+            with open(path) as handle:
+                pids.add(int(handle.read().strip()))
+        except (OSError, ValueError):
+            continue
+    return pids
 
 
 def run(
@@ -142,8 +169,10 @@ def reap_orphans() -> list[int]:
     reaped = []
     me = os.getpid()
     with _spawn_lock:
-        for pid in _zombie_children(me):
-            if pid in _our_children:
+        zombies = _zombie_children(me)
+        claimed = _claimed_pids() if zombies and _claimed_pid_files else set()
+        for pid in zombies:
+            if pid in _our_children or pid in claimed:
                 continue
             try:
                 os.waitpid(pid, os.WNOHANG)
