@@ -147,6 +147,12 @@ class RuntimeConfig:
     infra_init: str = setting(
         "/usr/bin/catatonit", "the init process that holds a pod's namespaces", **_ABSOLUTE
     )
+    ns_helper: str = setting(
+        "",
+        "the compiled helper that pins pod namespaces and starts the infra init; empty: the one "
+        "`make helpers` builds beside pycrio's sources",
+        **_ABSOLUTE_OR_EMPTY,
+    )
     subprocess_timeout: float = setting(
         120.0,
         "how long a call to runc, conmon or a CNI plugin may take before it is killed",
@@ -324,8 +330,8 @@ class MetricsConfig:
 @dataclass
 class StatsConfig:
     period: float = setting(
-        10.0,
-        "seconds between stats sweeps (List*Stats answer from the last); 0: sample on every call",
+        1.0,
+        "seconds a stats sample (taken when a call asks) is reused by later calls; 0: every call samples",
         **_SECONDS,
     )
     disk_usage_period: float = setting(
@@ -354,6 +360,34 @@ class TracingConfig:
 
 
 @dataclass
+class NriConfig:
+    enable: bool = setting(False, "be the runtime side of NRI (cri-o's enable_nri; docs/nri.md)")
+    socket_path: str = setting(
+        "/var/run/nri/nri.sock", "the unix socket NRI plugins connect to (cri-o's nri_listen)", **_ABSOLUTE
+    )
+    plugin_dir: str = setting(
+        "/opt/nri/plugins",
+        "NN-name executables started with the daemon as NRI plugins (cri-o's nri_plugin_dir); empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    plugin_config_dir: str = setting(
+        "/etc/nri/conf.d",
+        "NN-name.conf or name.conf: a plugin's configuration (cri-o's nri_plugin_config_dir); empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    plugin_registration_timeout: float = setting(
+        5.0, "seconds a connected plugin has to register", minimum=0.01, maximum=3600.0, unit="seconds"
+    )
+    plugin_request_timeout: float = setting(
+        2.0,
+        "seconds a plugin has for one event before it is disconnected",
+        minimum=0.01,
+        maximum=3600.0,
+        unit="seconds",
+    )
+
+
+@dataclass
 class Config:
     log: LogConfig = setting(doc="logging", factory=LogConfig)
     grpc: GrpcConfig = setting(doc="the CRI gRPC server", factory=GrpcConfig)
@@ -365,6 +399,7 @@ class Config:
     metrics: MetricsConfig = setting(doc="the Prometheus endpoint", factory=MetricsConfig)
     stats: StatsConfig = setting(doc="container and pod stats, container events", factory=StatsConfig)
     tracing: TracingConfig = setting(doc="OpenTelemetry tracing (off by default)", factory=TracingConfig)
+    nri: NriConfig = setting(doc="NRI plugins (Node Resource Interface; off by default)", factory=NriConfig)
 
     def validate(self) -> "Config":
         """Checks that span several keys (each key's own range is checked as it is read)."""

@@ -40,6 +40,7 @@ from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.namespaces.catatonit import CatatonitInfra
+from adapters.namespaces.ns_helper import helper_path
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
@@ -51,7 +52,6 @@ from adapters.registry.host_platform import host_platform
 from adapters.runc.features import supports_recursive_read_only
 from adapters.runc.runtime import RuncRuntime
 from adapters.state.file_store import AtomicFileStateStore
-from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.limits import UnpackLimits
@@ -66,6 +66,7 @@ from adapters.trust.lookaside import LookasideStore
 from adapters.trust.verifier import OfflineSignatureVerifier
 from app.config import Config, to_toml_dict
 from app.links.exits import ContainerExits
+from app.links.nri import NriLink
 from app.links.pod_containers import ServicePodContainers
 from app.links.sandbox_lookup import SandboxServiceLookup
 from app.links.stream_targets import ServiceStreamTargets
@@ -74,6 +75,7 @@ from app.version import VERSION
 from domain.containers import ContainerService, RuntimeHandler
 from domain.events import Broadcaster, LifecycleLedger
 from domain.images import ImageService
+from domain.nri_relay import NriRelay
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
@@ -264,6 +266,23 @@ def _restored(service: ContainerService) -> ContainerService:
     return service
 
 
+def _nri_relay(config: Config) -> NriRelay | None:
+    if not config.nri.enable:
+        return None
+    from adapters.nri.socket_plugins import SocketNriPlugins  # the NRI messages load only when NRI is on
+
+    return NriRelay(
+        SocketNriPlugins(
+            socket_path=config.nri.socket_path,
+            registration_timeout=config.nri.plugin_registration_timeout,
+            request_timeout=config.nri.plugin_request_timeout,
+            runtime_version=package_version(),
+            config_dir=config.nri.plugin_config_dir,
+            plugin_dir=config.nri.plugin_dir,
+        )
+    )
+
+
 class Container(containers.DeclarativeContainer):
     __self__ = providers.Self()
     config = providers.Dependency(instance_of=Config)
@@ -281,12 +300,14 @@ class Container(containers.DeclarativeContainer):
         PinnedNamespaces,
         run_dir=providers.Callable(_run_dir, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+        helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
     infra = providers.Singleton(
         CatatonitInfra,
         run_dir=providers.Callable(_run_dir, config),
         init_path=providers.Callable(lambda c: c.runtime.infra_init, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+        helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
 
@@ -317,6 +338,8 @@ class Container(containers.DeclarativeContainer):
     pod_containers = providers.Singleton(
         ServicePodContainers, containers=providers.Callable(lambda c: c.container_service, __self__)
     )
+    # NRI plugins (docs/nri.md): None when off, and then the NRI adapter is never imported.
+    nri_relay = providers.Singleton(_nri_relay, config)
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -329,6 +352,7 @@ class Container(containers.DeclarativeContainer):
         settings=providers.Callable(_sandbox_settings, config),
         events=lifecycle_events,
         hugepages=hugepages,
+        nri=nri_relay,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
@@ -447,6 +471,7 @@ class Container(containers.DeclarativeContainer):
             events=lifecycle_events,
             monitor_cgroups=cgroups,
             conmon_cgroup=providers.Callable(lambda c: c.runtime.conmon_cgroup, config),
+            nri=nri_relay,
         ),
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
@@ -499,9 +524,6 @@ class Container(containers.DeclarativeContainer):
         disk_usage_period=providers.Callable(lambda c: c.stats.disk_usage_period, config),
         on_error=providers.Object(_log_stats_error),
     )
-    stats_collector = providers.Singleton(
-        StatsCollector, service=stats_service, period=providers.Callable(lambda c: c.stats.period, config)
-    )
     stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
     pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
     event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
@@ -514,10 +536,10 @@ class Container(containers.DeclarativeContainer):
     )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
-        stats_collector,
         metrics_endpoint,
         exit_watcher,
         providers.Singleton(EventStreams, broadcaster=event_broadcaster),
+        providers.Singleton(NriLink, relay=nri_relay, sandboxes=sandboxes, containers=container_service),
     )
 
     runtime_servicer = providers.Singleton(

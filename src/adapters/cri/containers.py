@@ -30,7 +30,7 @@ from domain.container_config import (
 )
 from domain.containers import Container, ContainerFilter, ContainerService, ContainerState
 from domain.errors import DeadlineExceeded, InvalidArgument, NotSupported
-from ports.container_monitor import MAX_EXEC_OUTPUT
+from ports.oci_runtime import MAX_EXEC_OUTPUT
 
 _log = structlog.get_logger("pycrio.containers")
 _PROPAGATION: dict[int, Propagation] = {
