@@ -26,9 +26,13 @@ def generate() -> None:
     GENERATED.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
             f"-Iadapters/cri/generated={PROTO.parent}",
-            f"--python_out={ROOT / 'src'}", f"--pyi_out={ROOT / 'src'}", f"--grpc_python_out={ROOT / 'src'}",
+            f"--python_out={ROOT / 'src'}",
+            f"--pyi_out={ROOT / 'src'}",
+            f"--grpc_python_out={ROOT / 'src'}",
             str(PROTO),
         ],
         check=True,
@@ -45,8 +49,13 @@ def generate_nri() -> None:
     NRI_GENERATED.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc", f"-Iadapters/nri/generated={NRI_PROTOS[0].parent}",
-            f"--python_out={ROOT / 'src'}", f"--pyi_out={ROOT / 'src'}", *map(str, NRI_PROTOS),
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-Iadapters/nri/generated={NRI_PROTOS[0].parent}",
+            f"--python_out={ROOT / 'src'}",
+            f"--pyi_out={ROOT / 'src'}",
+            *map(str, NRI_PROTOS),
         ],
         check=True,
     )
