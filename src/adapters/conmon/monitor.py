@@ -125,6 +125,8 @@ class ConmonMonitor:
         ]  # fmt: skip
         if request.log_size_max >= 0:
             args += ["--log-size-max", str(request.log_size_max)]
+        if request.restore_from:
+            args += ["--restore", request.restore_from]
         if request.tty:
             args.append("-t")
         elif request.stdin:
@@ -144,7 +146,10 @@ class ConmonMonitor:
         )
         pid = int(message.get("pid", -1))
         if pid <= 0:
-            raise Internal(f"creating container {request.container_id}: {message.get('message') or 'failed'}")
+            detail = message.get("message") or "failed"
+            if request.restore_from:  # runc names CRIU's log; its last lines say what went wrong
+                detail = f"{detail}; CRIU's restore.log ends: {_tail(request.bundle / 'restore.log')}"
+            raise Internal(f"creating container {request.container_id}: {detail}")
         monitor_pid = _read_int(persist / "conmon.pid")
         return Created(pid=pid, monitor_pid=monitor_pid or 0)
 
@@ -364,3 +369,10 @@ def _read_exec_log(path: Path) -> tuple[bytes, bytes, bool]:
         return stdout, stderr, False
     stdout = stdout[:MAX_EXEC_OUTPUT]
     return stdout, stderr[: MAX_EXEC_OUTPUT - len(stdout)], True
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:].strip()
+    except OSError as err:
+        return f"(unreadable: {err.strerror})"
