@@ -8,8 +8,9 @@ MODE=run
 [[ ${1:-} == --test ]] && MODE=test
 
 # What the daemon runs: the OCI runtimes, the monitor, CNI plugins (portmap needs iptables), the infra init,
-# gpg (verifies simple-signing image signatures: docs/images.md, "Trust").
-PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv)
+# gpg (verifies simple-signing image signatures: docs/images.md, "Trust"), criu (checkpoint/restore, where the
+# kernel allows it: docs/containers.md).
+PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv criu)
 # What only the tests and the bench use: registries and their tools, containerd to compare with, images,
 # skopeo (signs the test images).
 if [[ $MODE == test ]]; then
