@@ -646,9 +646,16 @@ class ContainerService:
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
                 return
-            handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+            self._kill(handler, container)
             if not self._wait_exit(container, 30.0):
                 raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
+
+    def _kill(self, handler: RuntimeHandler, container: Container) -> None:
+        """SIGKILL to every process in the container's cgroup, and to its init: runc 1.1 restores a
+        checkpoint on cgroup v2 into the checkpointed container's cgroup (docs/containers.md), where the
+        first finds nothing; killing the init of its own PID namespace ends it all the same."""
+        handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+        handler.runtime.kill(container.id, SIGKILL)
 
     def _wait_exit(self, container: Container, timeout: float, take_lock: bool = False) -> bool:
         """True once the container exited, False after `timeout`. The caller holds the container's lock; or,
@@ -690,7 +697,7 @@ class ContainerService:
                     container.state in (ContainerState.CREATED, ContainerState.RUNNING)
                     and not container.restore_from
                 ):
-                    handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+                    self._kill(handler, container)
                     # Let the monitor record the exit and go before its files are removed, or it would
                     # write them again afterwards.
                     self._wait_exit(container, 10.0)
@@ -868,7 +875,7 @@ class ContainerService:
 
     def check_checkpoint_support(self) -> dict[str, str]:
         """Ask each runtime handler whether it can checkpoint here (at start-up: `criu check` takes a while);
-        the reasons are what CheckpointContainer and a restore answer with."""
+        the reasons are logged, and a restore's refusal says them."""
         refusals = {}
         for name, handler in sorted(self._runtimes.items()):
             if self._checkpoints is None:
