@@ -184,7 +184,12 @@ def test_checkpoint_leaves_criu_images_and_the_container_running_or_says_why_it_
 ) -> None:
     """In the VM (Debian's kernel) runc checkpoints; on this host CRIU rejects the kernel, crun (1.8.1) has no
     checkpoint command: then the reason says so, and a checkpoint fails with the runtime's error."""
-    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", marker(3)])
+    # Created here without a monitor, the process would inherit the stderr `create` reads runc's errors
+    # from, a deleted temporary file outside the container that CRIU cannot dump (conmon gives pipes).
+    command = ["/bin/sh", "-c", f"exec /bin/sleep {marker(3)} >/dev/null 2>&1"]
+    if isinstance(runtime, FakeOciRuntime):
+        command = ["/bin/sleep", marker(3)]
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, command)
     try:
         runtime.start(container_id)
         images, work = tmp_path / "images", tmp_path / "work"
