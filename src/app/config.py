@@ -218,6 +218,12 @@ class ImageSettings:
     pull_progress_interval: float = setting(
         10.0, "seconds between a running pull's bytes-done/total/rate log lines; 0: none", **_SECONDS
     )
+    max_concurrent_layers: int = setting(
+        3,
+        "layers of one pull downloaded and unpacked at once (containerd's max_concurrent_downloads)",
+        minimum=1,
+        maximum=32,
+    )
     # What a registry or an image may make pycrio read, store or wait for (docs/security.md, "Limits").
     max_manifest_bytes: int = setting(
         4 * MiB, "a manifest or an index", minimum=1, maximum=1 << 30, unit="bytes"
