@@ -16,6 +16,10 @@ from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.containers_support import container_config, log_lines, wait_until
 from tests.vm.conftest import Node, cgroup_of
 
+# One driver: the dump and restore do not depend on it (runc's cgroup placement is the same with both, and
+# both passed), and each driver's daemon costs the VM suite minutes.
+pytestmark = pytest.mark.parametrize("node", ["systemd"], indirect=True)
+
 # Changes a file and deletes a directory of the image, then counts once a second.
 COUNTER = [
     "sh",
