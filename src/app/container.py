@@ -17,6 +17,7 @@ from dependency_injector import containers, providers
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cgroups.hugepages import SysfsHugePages
+from adapters.checkpoint.tar_archives import TarCheckpointArchives
 from adapters.cni.network import CniNetwork
 from adapters.conmon.monitor import ConmonMonitor
 from adapters.containers.image_rootfs import ImageServiceRootfs
@@ -261,8 +262,15 @@ def _loaded(directory: _Loadable) -> _Loadable:
 
 
 def _restored(service: ContainerService) -> ContainerService:
-    """The containers service once it has taken back the containers persisted before a restart."""
+    """The containers service once it has taken back the containers persisted before a restart, and has
+    asked its runtimes whether they can checkpoint here (logged once, with the reason when they cannot)."""
     service.restore()
+    log = structlog.get_logger("pycrio.containers")
+    for handler, refusal in service.check_checkpoint_support().items():
+        if refusal:
+            log.info("checkpoint/restore unavailable", runtime_handler=handler, reason=refusal)
+        else:
+            log.info("checkpoint/restore available", runtime_handler=handler)
     return service
 
 
@@ -281,6 +289,13 @@ def _nri_relay(config: Config) -> NriRelay | None:
             plugin_dir=config.nri.plugin_dir,
         )
     )
+
+
+def _checkpoint_archives(config: Config) -> TarCheckpointArchives | None:
+    """The archives of checkpoint/restore, or None when the config switches it off."""
+    if not config.runtime.enable_criu_support:
+        return None
+    return TarCheckpointArchives(Path(config.runtime.root) / "checkpoints")
 
 
 class Container(containers.DeclarativeContainer):
@@ -472,6 +487,7 @@ class Container(containers.DeclarativeContainer):
             monitor_cgroups=cgroups,
             conmon_cgroup=providers.Callable(lambda c: c.runtime.conmon_cgroup, config),
             nri=nri_relay,
+            checkpoints=providers.Singleton(_checkpoint_archives, config),
         ),
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)

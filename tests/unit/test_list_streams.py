@@ -10,13 +10,14 @@ import grpc
 import pytest
 from dependency_injector import providers
 
-from adapters.cri.containers import CHECKPOINT_UNSUPPORTED, ContainerHandlers
+from adapters.cri.containers import ContainerHandlers
 from adapters.cri.errors import status_code_for, status_message_for
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.stats import STREAM_CHUNK
 from app.config import load
 from app.container import make_container
+from domain.checkpoints import CHECKPOINT_NOT_IMPLEMENTED
 from domain.errors import NotSupported
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
@@ -141,7 +142,7 @@ def test_checkpoint_answers_cri_o_s_refusal_before_any_lookup(world: World) -> N
                 pb.CheckpointContainerRequest(container_id=container_id, location="/tmp/cp.tar"), CTX
             )
         assert status_code_for(raised.value) == grpc.StatusCode.UNIMPLEMENTED
-        assert status_message_for(raised.value) == CHECKPOINT_UNSUPPORTED
+        assert status_message_for(raised.value) == CHECKPOINT_NOT_IMPLEMENTED
 
 
 def test_the_wired_services_serve_every_rpc_the_new_ones_through_the_wrappers() -> None:
