@@ -17,7 +17,6 @@ from dependency_injector import containers, providers
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
 from adapters.cgroups.hugepages import SysfsHugePages
-from adapters.checkpoint.tar_archives import TarCheckpointArchives
 from adapters.cni.network import CniNetwork
 from adapters.conmon.monitor import ConmonMonitor
 from adapters.containers.image_rootfs import ImageServiceRootfs
@@ -84,6 +83,7 @@ from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
 from domain.trust import ImageTrust, TrustSettings
 from ports.cgroups import Cgroups
+from ports.checkpoints import CheckpointArchives
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
@@ -291,10 +291,12 @@ def _nri_relay(config: Config) -> NriRelay | None:
     )
 
 
-def _checkpoint_archives(config: Config) -> TarCheckpointArchives | None:
+def _checkpoint_archives(config: Config) -> CheckpointArchives | None:
     """The archives of checkpoint/restore, or None when the config switches it off."""
     if not config.runtime.enable_criu_support:
         return None
+    from adapters.checkpoint.tar_archives import TarCheckpointArchives  # tarfile loads at the first use
+
     return TarCheckpointArchives(Path(config.runtime.root) / "checkpoints")
 
 

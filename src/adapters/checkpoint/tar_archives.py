@@ -12,11 +12,11 @@ import json
 import os
 import shutil
 import stat
-import tarfile
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from domain.errors import InvalidArgument
 from ports.checkpoints import (
@@ -29,13 +29,13 @@ from ports.checkpoints import (
     CheckpointDumps,
 )
 
+if TYPE_CHECKING:
+    import tarfile
+
 MAX_DUMP_BYTES = 16 * 1024 * 1024  # config.dump, spec.dump, deleted.files
 MAX_MEMBERS = 1_000_000  # entries of an archive, and of its rootfs diff
 _CRIU_FILES = ("dump.log", "stats-dump")
 _OPAQUE = "trusted.overlay.opaque"
-# Members are checked here before extraction; tarfile's own filters (3.11.4 on; Debian 12 has 3.11.2) would
-# refuse a rootfs's absolute symlinks and change its modes, so they are turned off where they exist.
-_NO_FILTER: dict[str, Any] = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class TarCheckpointArchives:
             raise InvalidArgument(f"location: {location!r} cannot be written: {err.strerror}") from None
         with (
             os.fdopen(fd, "wb") as raw,
-            tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out,
+            _tar().open(fileobj=raw, mode="w", format=_tar().PAX_FORMAT) as out,
         ):
             _add_bytes(out, CONFIG_DUMP, _json(dumps.config))
             _add_bytes(out, SPEC_DUMP, _json(dumps.spec))
@@ -90,7 +90,7 @@ class TarCheckpointArchives:
             log = _open_regular(log_path) if log_path else None
             if log is not None:
                 with log:
-                    info = tarfile.TarInfo(LOG_FILE)
+                    info = _tar().TarInfo(LOG_FILE)
                     info.size = os.fstat(log.fileno()).st_size
                     info.mode = 0o600
                     out.addfile(info, log)
@@ -144,8 +144,8 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, indent=2).encode()
 
 
-def _add_bytes(out: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
+def _add_bytes(out: "tarfile.TarFile", name: str, data: bytes) -> None:
+    info = _tar().TarInfo(name)
     info.size = len(data)
     info.mode = 0o600
     out.addfile(info, io.BytesIO(data))
@@ -166,7 +166,7 @@ def _open_regular(path: str) -> BinaryIO | None:
 def _diff_tar(upper: Path, skip: set[str], target: Path) -> list[str]:
     """Write the upper directory's files to `target`; returns the deleted paths (absolute container paths)."""
     deleted: list[str] = []
-    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as out:
+    with _tar().open(target, "w", format=_tar().PAX_FORMAT) as out:
         for path in _walk(upper):
             relative = path.relative_to(upper).as_posix()
             inside = "/" + relative
@@ -196,23 +196,24 @@ def _is_opaque(path: Path) -> bool:
         return False
 
 
-def _open_archive(location: str) -> tarfile.TarFile:
+def _open_archive(location: str) -> "tarfile.TarFile":
     try:
-        return tarfile.open(location, "r:")
+        opened: tarfile.TarFile = _tar().open(location, "r:")
+        return opened
     except FileNotFoundError:
         raise InvalidArgument(f"image.image: checkpoint archive {location!r} not found") from None
-    except (tarfile.TarError, OSError) as err:
+    except (_tar().TarError, OSError) as err:
         raise InvalidArgument(f"image.image: {location!r} is not a readable tar archive: {err}") from None
 
 
-def _members(archive: tarfile.TarFile, location: str) -> Iterator[tarfile.TarInfo]:
+def _members(archive: "tarfile.TarFile", location: str) -> Iterator["tarfile.TarInfo"]:
     for count, member in enumerate(archive, start=1):
         if count > MAX_MEMBERS:
             raise InvalidArgument(f"image.image: {location!r} has more than {MAX_MEMBERS} entries")
         yield member
 
 
-def _read_json(archive: tarfile.TarFile, member: tarfile.TarInfo, location: str) -> Any:
+def _read_json(archive: "tarfile.TarFile", member: "tarfile.TarInfo", location: str) -> Any:
     if not member.isfile() or member.size > MAX_DUMP_BYTES:
         raise InvalidArgument(f"image.image: {member.name} of {location!r} is not a file of at most 16 MiB")
     handle = archive.extractfile(member)
@@ -266,7 +267,9 @@ def _delete_in(root: Path, name: str, location: str) -> None:
     _clear(parent / name.rsplit("/", 1)[-1], keep_directory=False)
 
 
-def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, name: str, root: Path, location: str) -> None:
+def _extract(
+    archive: "tarfile.TarFile", member: "tarfile.TarInfo", name: str, root: Path, location: str
+) -> None:
     if not name or not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
         return  # device nodes and fifos are not restored
     if member.islnk():
@@ -278,4 +281,17 @@ def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, name: str, root:
     parent = _parent_inside(root, name, location)
     _clear(parent / name.rsplit("/", 1)[-1], keep_directory=member.isdir())
     member.name = name
-    archive.extract(member, root, set_attrs=True, numeric_owner=True, **_NO_FILTER)
+    archive.extract(member, root, set_attrs=True, numeric_owner=True, **_no_filter())
+
+
+def _tar() -> ModuleType:
+    """tarfile, imported at the first checkpoint or restore: an idle daemon does not load it."""
+    import tarfile
+
+    return tarfile
+
+
+def _no_filter() -> dict[str, Any]:
+    """Members are checked here before extraction; tarfile's own filters (3.11.4 on; Debian 12 has
+    3.11.2) would refuse a rootfs's absolute symlinks and change its modes: off where they exist."""
+    return {"filter": "fully_trusted"} if hasattr(_tar(), "fully_trusted_filter") else {}
