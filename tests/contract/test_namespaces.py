@@ -1,7 +1,10 @@
 """The Namespaces contract, run against FakeNamespaces and PinnedNamespaces (pinns helper + pyroute2)."""
 
+import fcntl
+import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import pytest
 
 from adapters.namespaces.pinned import PinnedNamespaces
 from domain.errors import InvalidArgument
+from domain.id_mappings import IdMapping, UserNamespace
 from ports.namespaces import NamespaceRequest, Namespaces
 from tests.fakes.namespaces import FakeNamespaces
 from tests.pod_host import netns_mounts
@@ -109,3 +113,53 @@ def test_pinned_namespaces_hold_hostname_sysctls_and_a_loopback(tmp_path: Path) 
     finally:
         real.remove(sid)
     assert netns_mounts(tmp_path / "run") == []
+
+
+USERNS = UserNamespace(uids=(IdMapping(0, 327680, 65536),), gids=(IdMapping(0, 393216, 65536),))
+
+
+def test_a_user_namespace_is_made_first_and_owns_the_others(namespaces: Namespaces) -> None:
+    sid = _id()
+    made = namespaces.create(
+        sid,
+        NamespaceRequest(hostname="in-userns", sysctls={"net.ipv4.ip_forward": "1"}, user_namespace=USERNS),
+    )
+    assert made.user and namespaces.exists(made.user)
+    assert len({made.user, made.network, made.ipc, made.uts}) == 4
+    if isinstance(namespaces, PinnedNamespaces):
+        # The kernel's view: the mappings, and the user namespace that owns each of the pod's namespaces.
+        assert _maps_of(made.user) == ("0 327680 65536", "0 393216 65536")
+        user_inode = os.stat(made.user).st_ino
+        for path in (made.network, made.ipc, made.uts):
+            assert _owner_inode(path) == user_inode, path
+    namespaces.remove(sid)
+    assert not namespaces.exists(made.user)
+
+
+def _owner_inode(path: str) -> int:
+    """The inode of the user namespace owning the namespace pinned at `path` (ioctl NS_GET_USERNS)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        owner = fcntl.ioctl(fd, 0xB701)
+        try:
+            return os.fstat(owner).st_ino
+        finally:
+            os.close(owner)
+    finally:
+        os.close(fd)
+
+
+def _maps_of(userns_path: str) -> tuple[str, str]:
+    """uid_map and gid_map of a pinned user namespace, read from a process that joins it."""
+    script = (
+        "import ctypes, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+        "assert ctypes.CDLL('libc.so.6', use_errno=True).setns(fd, 0x10000000) == 0\n"
+        "print(' '.join(open('/proc/self/uid_map').read().split()))\n"
+        "print(' '.join(open('/proc/self/gid_map').read().split()))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, userns_path], capture_output=True, text=True, check=True
+    )
+    uid_map, gid_map = out.stdout.splitlines()
+    return uid_map, gid_map
