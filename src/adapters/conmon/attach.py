@@ -12,12 +12,12 @@ import socket
 import threading
 from pathlib import Path
 
+from adapters.conmon import ctl
 from adapters.process.threads import pump_resize, start
 from ports.streaming import ByteSink, ByteSource, ProcessStreams, TerminalSize
 
 _TICK = 0.2
 _ATTACH_STDOUT, _ATTACH_STDERR = 2, 3  # conmon's pipe numbers
-_CTL_RESIZE = 1
 
 
 def attach(
@@ -86,8 +86,4 @@ def _attach_input(source: ByteSource, sock: socket.socket, done: threading.Event
 
 
 def _resize_via_ctl(bundle: Path, size: TerminalSize) -> None:
-    fd = os.open(bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK)
-    try:
-        os.write(fd, f"{_CTL_RESIZE} {size.height} {size.width}\n".encode())
-    finally:
-        os.close(fd)
+    ctl.send(bundle, ctl.RESIZE, size.height, size.width)

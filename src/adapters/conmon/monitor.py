@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.conmon import ctl
 from adapters.conmon.attach import attach
 from adapters.conmon.log_format import split_streams
 from adapters.host import no_symlinks
@@ -32,7 +33,6 @@ from ports.streaming import ProcessStreams
 
 TIMED_OUT_MESSAGE = "command timed out"
 _LOG_PATH_CHECKED = "log_path_checked"  # in the persist dir: the log path came with the request
-_REOPEN_LOG = b"2 0 0\n"  # conmon's ctl fifo message: reopen the log file
 _REOPEN_LOG_TIMEOUT = 10.0
 _KILLED_EXEC_GONE_TIMEOUT = 5.0
 # conmon stops writing an exec's log at this size: room for the output cap plus the log format's overhead
@@ -237,13 +237,9 @@ class ConmonMonitor:
             raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
         self._check_reopened_log(container_id)
         try:
-            fd = os.open(bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+            ctl.send(bundle, ctl.REOPEN_LOG)
         except OSError as exc:
             raise FailedPrecondition(f"container {container_id}: conmon's control fifo: {exc}") from None
-        try:
-            os.write(fd, _REOPEN_LOG)
-        finally:
-            os.close(fd)
         self._wait_for_log(container_id)
 
     def _check_reopened_log(self, container_id: str) -> None:

@@ -55,6 +55,11 @@ def exec_with_streams(
             runner_io.close()
 
 
+def shell_exit_code(returncode: int) -> int:
+    """A runtime killed by signal N reads as -N from Popen; clients expect a shell's 128+N, never below 0."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def _pump_output(fd: int, sink: ByteSink | None) -> None:
     while True:
         try:
@@ -90,7 +95,7 @@ class _Exec:
         self.proc.wait()
         for thread in self.outputs:
             thread.join()
-        return -1 if streams.cancelled.is_set() else self.proc.returncode
+        return -1 if streams.cancelled.is_set() else shell_exit_code(self.proc.returncode)
 
     def _kill(self, pid_file: Path) -> None:
         # The exec'd process lives in the container and runc only waits for it; its children would be
