@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GEN := src/adapters/cri/generated
 PROTO := proto/runtime/v1/api.proto
+NRI_GEN := src/adapters/nri/generated
+NRI_PROTO := proto/nri/nri.proto proto/nri/ttrpc.proto
 ARGS ?=
 
 .PHONY: bootstrap run test vm-test vm-shell lint proto bench clean docs
@@ -33,13 +35,18 @@ lint: bootstrap
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy
 
-proto: $(GEN)/api_pb2.py
+proto: $(GEN)/api_pb2.py $(NRI_GEN)/nri_pb2.py
 
 $(GEN)/api_pb2.py: $(PROTO)
 	mkdir -p $(GEN)
 	$(PY) -m grpc_tools.protoc -Iadapters/cri/generated=proto/runtime/v1 \
 		--python_out=src --pyi_out=src --grpc_python_out=src $(PROTO)
 	touch $(GEN)/__init__.py
+
+$(NRI_GEN)/nri_pb2.py: $(NRI_PROTO)
+	mkdir -p $(NRI_GEN)
+	$(PY) -m grpc_tools.protoc -Iadapters/nri/generated=proto/nri --python_out=src --pyi_out=src $(NRI_PROTO)
+	touch $(NRI_GEN)/__init__.py
 
 docs:
 	PYTHONPATH=src $(PY) -m app.config_docs docs/configuration.md

@@ -11,6 +11,8 @@ from setuptools import setup
 ROOT = Path(__file__).resolve().parent
 PROTO = ROOT / "proto" / "runtime" / "v1" / "api.proto"
 GENERATED = ROOT / "src" / "adapters" / "cri" / "generated"
+NRI_PROTOS = [ROOT / "proto" / "nri" / "nri.proto", ROOT / "proto" / "nri" / "ttrpc.proto"]
+NRI_GENERATED = ROOT / "src" / "adapters" / "nri" / "generated"
 
 
 def generate() -> None:
@@ -30,5 +32,23 @@ def generate() -> None:
     (GENERATED / "__init__.py").touch()
 
 
+def generate_nri() -> None:
+    """The NRI messages and the ttrpc envelope (no gRPC stubs: NRI speaks ttrpc, adapters/nri frames it)."""
+    outputs = [NRI_GENERATED / name for name in ("nri_pb2.py", "ttrpc_pb2.py", "__init__.py")]
+    newest = max(p.stat().st_mtime for p in NRI_PROTOS)
+    if all(p.exists() and p.stat().st_mtime >= newest for p in outputs):
+        return
+    NRI_GENERATED.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            sys.executable, "-m", "grpc_tools.protoc", f"-Iadapters/nri/generated={NRI_PROTOS[0].parent}",
+            f"--python_out={ROOT / 'src'}", f"--pyi_out={ROOT / 'src'}", *map(str, NRI_PROTOS),
+        ],
+        check=True,
+    )
+    (NRI_GENERATED / "__init__.py").touch()
+
+
 generate()
+generate_nri()
 setup()

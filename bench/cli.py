@@ -1,11 +1,14 @@
-"""`python -m bench`: build the images, start the registry, bench each runtime, print and save the report.
+"""`python -m bench`: build the images, start the registry, bench the runtimes in rounds, print and save.
 
 By default it starts pycrio and containerd itself, on private dirs, with one CNI config and one registry,
-and prints pycrio/containerd ratios. `--endpoint` benches any CRI socket instead (that runtime must be
-able to pull from the bench registry over plain HTTP: see `--registry-port`).
+in rounds that alternate which runtime goes first (a fresh daemon and a fresh batch of every row each
+time), and prints pycrio/containerd ratios per round with their median and min-max. `--endpoint`
+benches any CRI socket instead (that runtime must be able to pull from the bench registry over plain
+HTTP: see `--registry-port`).
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -25,7 +28,7 @@ from bench.containerd import ContainerdDaemon, ContainerdLayout, containerd_conf
 from bench.profiles import QUICK, SHORT, Profile
 from bench.pycrio_daemon import PYCRIO_SRC, PycrioDaemon
 from bench.registry import LocalRegistry
-from bench.results import RuntimeReport
+from bench.results import Round, RuntimeReport
 from bench.runtimes import WORKLOADS, ExternalRuntime, RunPlan, bench_runtime
 from bench.workloads import PullTarget
 
@@ -33,11 +36,32 @@ DEFAULT_CACHE = Path("/var/tmp/pycrio-bench-cache")
 SOCKET_PARENT = "/run"
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 RUNTIMES = ("pycrio", "containerd")
+MAX_ROUNDS = 20
+MAX_DENSITY_PODS = 500
+MAX_IDLE_SECONDS = 600.0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a run of under a minute (smaller workloads)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a run of a few minutes (smaller workloads, one round)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"rounds of every runtime, alternating which goes first (default 3; 1 with --quick; "
+        f"at most {MAX_ROUNDS})",
+    )
+    parser.add_argument(
+        "--density-pods",
+        type=int,
+        help=f"pods of the density rows (default 50; 5 with --quick; at most {MAX_DENSITY_PODS})",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        help=f"the idle CPU window (default 30; 10 with --quick; at most {MAX_IDLE_SECONDS:g})",
+    )
     parser.add_argument("--json", type=Path, help="also write the report as JSON to this path")
     parser.add_argument(
         "--endpoint", help="bench this CRI socket (unix:///path) instead of starting runtimes"
@@ -68,7 +92,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         unknown = set(filter(None, given.split(","))) - set(known)
         if unknown:
             parser.error(f"{option}: unknown {', '.join(sorted(unknown))}")
+    for option, value, low, high in (
+        ("--rounds", args.rounds, 1, MAX_ROUNDS),
+        ("--density-pods", args.density_pods, 1, MAX_DENSITY_PODS),
+        ("--idle-seconds", args.idle_seconds, 0, MAX_IDLE_SECONDS),
+    ):
+        if value is not None and not low <= value <= high:
+            parser.error(f"{option}: {value} is outside {low}..{high:g}")
     return args
+
+
+def choose_profile(args: argparse.Namespace) -> Profile:
+    """The profile of --quick or the default one, with what --rounds, --density-pods, --idle-seconds say."""
+    profile = QUICK if args.quick else SHORT
+    overrides = {
+        "rounds": args.rounds,
+        "density_pods": args.density_pods,
+        "idle_seconds": args.idle_seconds,
+    }
+    return dataclasses.replace(
+        profile, **{key: value for key, value in overrides.items() if value is not None}
+    )
+
+
+def round_order(names: Sequence[str], number: int) -> list[str]:
+    """Round 1 runs the runtimes as named, round 2 reversed, and so on: neither always goes first."""
+    return list(names) if number % 2 == 1 else list(reversed(names))
 
 
 def log(message: str) -> None:
@@ -107,7 +156,11 @@ def run_meta(run_id: str, profile: Profile, args: argparse.Namespace, dirs: Sequ
         "dirs": [str(path) for path in dirs],
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "rounds": profile.rounds,
         "settings": {
+            "rounds": profile.rounds,
+            "density_pods": profile.density_pods,
+            "idle_seconds": profile.idle_seconds,
             "lifecycle_iterations": profile.lifecycle_iterations,
             "concurrency": list(profile.concurrency),
             "exec_iterations": profile.exec_iterations,
@@ -121,38 +174,75 @@ def run_meta(run_id: str, profile: Profile, args: argparse.Namespace, dirs: Sequ
                 "in rows of their own"
             ),
             "cpu": "utime+stime of the daemon process from just after start-up to the end of its run",
+            "density_memory": "RSS and PSS (smaps_rollup) summed: daemon, pod helpers, infra processes",
         },
     }
 
 
-def bench_started_runtimes(
-    args: argparse.Namespace, plan: RunPlan, registry: LocalRegistry, pause_ref: str, run_dir: Path
-) -> list[RuntimeReport]:
-    """Start each runtime of `--runtimes` in turn, on the same CNI config and registry, and bench it."""
+def bench_rounds(
+    args: argparse.Namespace,
+    plan: RunPlan,
+    registry: LocalRegistry,
+    pause_ref: str,
+    run_dir: Path,
+    rounds: list[Round],
+    network: cni.BenchNetwork | None = None,
+) -> None:
+    """Every round: each runtime started afresh on dirs of its own, in alternating order.
+
+    Each round joins `rounds` as it starts and fills in as runtimes finish, so an interrupt keeps what was
+    measured (a round without both runtimes gives no ratios).
+    """
     conf_dir = plan.workdir / "net.d"
-    cni.write_conf_dir(conf_dir, plan.workdir / "cni-ipam")
-    reports = []
-    for name in args.runtimes.split(","):
-        if name == "pycrio":
-            pycrio = PycrioDaemon(
-                plan.workdir / "pycrio",
-                run_dir / "pycrio",
-                conf_dir,
-                registry.host,
-                args.pycrio_src,
-                args.pycrio_python,
-            )
-            reports.append(bench_runtime(pycrio, plan, log))
-        else:
-            layout = ContainerdLayout(plan.workdir / "containerd", run_dir / "containerd")
-            daemon = ContainerdDaemon(layout, containerd_config(layout, pause_ref, registry.host, conf_dir))
-            reports.append(bench_runtime(daemon, plan, log, prepull=(pause_ref,)))
-    return reports
+    if network is not None:
+        cni.write_conf_dir(conf_dir, plan.workdir / "cni-ipam", network)
+    names = [args.name] if args.endpoint else args.runtimes.split(",")
+    for number in range(1, plan.profile.rounds + 1):
+        order = round_order(names, number)
+        log(f"round {number}/{plan.profile.rounds}: {', then '.join(order)}")
+        started = time.monotonic()
+        current = Round(number)
+        rounds.append(current)
+        # A fresh temp dir per round: new daemon state, so pulls are cold again and names do not clash.
+        turn = dataclasses.replace(plan, workdir=plan.workdir / f"round-{number}")
+        sockets = run_dir / f"r{number}"
+        for name in order:
+            current.reports.append(bench_one(args, name, turn, registry, pause_ref, sockets, conf_dir))
+        current.seconds = round(time.monotonic() - started, 1)
+        cleanup.remove_tree(turn.workdir)
+        cleanup.remove_tree(sockets)
+
+
+def bench_one(
+    args: argparse.Namespace,
+    name: str,
+    plan: RunPlan,
+    registry: LocalRegistry,
+    pause_ref: str,
+    run_dir: Path,
+    conf_dir: Path,
+) -> RuntimeReport:
+    """One runtime's turn in a round: started here (or the --endpoint), benched, stopped."""
+    if args.endpoint:
+        return bench_runtime(ExternalRuntime(args.name, args.endpoint, args.pid), plan, log)
+    if name == "pycrio":
+        pycrio = PycrioDaemon(
+            plan.workdir / "pycrio",
+            run_dir / "pycrio",
+            conf_dir,
+            registry.host,
+            args.pycrio_src,
+            args.pycrio_python,
+        )
+        return bench_runtime(pycrio, plan, log)
+    layout = ContainerdLayout(plan.workdir / "containerd", run_dir / "containerd")
+    daemon = ContainerdDaemon(layout, containerd_config(layout, pause_ref, registry.host, conf_dir))
+    return bench_runtime(daemon, plan, log, prepull=(pause_ref,))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    profile = QUICK if args.quick else SHORT
+    profile = choose_profile(args)
     run_id = secrets.token_hex(3)
     workdir = Path(tempfile.mkdtemp(prefix=f"pcbench-{run_id}-", dir=args.tmp_dir))
     # Sockets need a short path (at most 104 bytes for containerd): they live in their own dir in /run.
@@ -160,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, _interrupt) for sig in INTERRUPTS}
     started = time.monotonic()
     meta = run_meta(run_id, profile, args, [workdir, run_dir])
-    reports: list[RuntimeReport] = []
+    rounds: list[Round] = []
+    network: cni.BenchNetwork | None = None
     registry: LocalRegistry | None = None
     status = 0
     try:
@@ -174,12 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["images"] = {"busybox": busybox_ref, "pause": pause_ref, "pull": [t.reference for t in targets]}
         only = frozenset(filter(None, args.only.split(",")))
         plan = RunPlan(run_id, profile, workdir, busybox_ref, targets, only)
-        if args.endpoint:
-            reports.append(bench_runtime(ExternalRuntime(args.name, args.endpoint, args.pid), plan, log))
-        else:
-            meta["cni"] = {"bridge": cni.BRIDGE, "subnet": cni.SUBNET}
-            reports += bench_started_runtimes(args, plan, registry, pause_ref, run_dir)
-        status = 1 if any(item.error for item in reports) else 0
+        if not args.endpoint:
+            network = cni.network_for(run_id)
+            meta["cni"] = dataclasses.asdict(network)
+        bench_rounds(args, plan, registry, pause_ref, run_dir, rounds, network)
+        status = 1 if any(report.error for item in rounds for report in item.reports) else 0
     except KeyboardInterrupt:
         status = 130
         log("interrupted: cleaning up")
@@ -189,32 +279,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if registry is not None:
             registry.stop()
-        if not args.endpoint:
-            cni.delete_bridge()
-            cni.remove_cached_results()
+        if network is not None:
+            cni.delete_bridge(network.bridge)
+            cni.remove_cached_results(network.name)
         cleanup.remove_tree(workdir)
         cleanup.remove_tree(run_dir)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     meta["seconds"] = round(time.monotonic() - started, 1)
-    print_report(reports)
+    print_report(rounds, meta["seconds"])
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report.to_json(reports, meta), indent=1))
+        args.json.write_text(json.dumps(report.to_json(rounds, meta), indent=1))
         log(f"wrote {args.json}")
     return status
 
 
-def print_report(reports: Sequence[RuntimeReport]) -> None:
-    for item in reports:
-        print(f"\n== {item.runtime} ({item.version or 'version unknown'}) at {item.endpoint}")
-        if item.error:
-            print(f"   stopped early: {item.error}")
-        print(report.runtime_table(item))
-    by_name = {item.runtime: item for item in reports}
-    if "pycrio" in by_name and "containerd" in by_name:
-        print("\n== pycrio / containerd (ratios of costs: at or below 1.00, pycrio is as fast or as small)")
-        items = report.ratios(by_name["pycrio"], by_name["containerd"])
-        print(report.comparison_table(by_name["pycrio"], by_name["containerd"]))
-        print("\n== the issue's targets (measured, not asserted)")
+def print_report(rounds: Sequence[Round], seconds: float) -> None:
+    many = len(rounds) > 1
+    for item in rounds:
+        turns = ", ".join(f"{report.runtime} {report.seconds:.0f} s" for report in item.reports)
+        print(f"round {item.number}: {turns} ({item.seconds:.0f} s)")
+    print(f"whole run: {seconds:.0f} s")
+    medians = report.medians(rounds)
+    for merged in medians:
+        over = f", median over {len(rounds)} rounds of each column" if many else ""
+        print(f"\n== {merged.runtime} ({merged.version or 'version unknown'}) at {merged.endpoint}{over}")
+        if merged.error:
+            print(f"   stopped early: {merged.error}")
+        print(report.runtime_table(merged))
+    by_name = {merged.runtime: merged for merged in medians}
+    both = report.pairs(rounds)
+    subject, baseline = by_name.get(report.SUBJECT), by_name.get(report.BASELINE)
+    if both and subject is not None and baseline is not None:
+        print(
+            f"\n== pycrio / containerd over {len(both)} round(s): ratios of costs (at or below 1.00, pycrio "
+            "is as fast or as small);\n   p50 (or value) per round, its median and min-max; p99 and time/op "
+            "as medians"
+        )
+        items = report.over_rounds(both)
+        print(report.comparison_table(subject, baseline, items))
+        print("\n== the issue's targets: per round the worse of p50/value and time/op; verdict on the median")
         print(report.targets_table(items))

@@ -1,4 +1,8 @@
-"""How much work a run does: `--quick` (under a minute) and the default short profile (a few minutes)."""
+"""How much work a run does: `--quick` (a couple of minutes) and the default short profile (about 20 minutes).
+
+Each round starts every runtime afresh and runs every workload once; ratios are judged on their median
+over rounds, so one noisy minute on a shared machine does not decide a row.
+"""
 
 from dataclasses import dataclass
 
@@ -17,6 +21,11 @@ class Profile:
     # The list/stats fleet: pods, containers per pod, calls per list RPC.
     fleet_pods: int
     list_iterations: int
+    # Rounds of every runtime (A B, B A, ...) unless --rounds says otherwise.
+    rounds: int
+    # The density rows: pods of one container made one after the other, and the idle CPU window.
+    density_pods: int
+    idle_seconds: float
     pull_layers: int = 8
     fleet_containers_per_pod: int = 3
     concurrency: tuple[int, ...] = (1, 8)
@@ -32,6 +41,9 @@ QUICK = Profile(
     pull_layer_bytes=4 * MIB,
     fleet_pods=10,
     list_iterations=10,
+    rounds=1,
+    density_pods=5,
+    idle_seconds=10.0,
 )
 
 SHORT = Profile(
@@ -42,4 +54,7 @@ SHORT = Profile(
     pull_layer_bytes=25 * MIB,
     fleet_pods=100,
     list_iterations=50,
+    rounds=3,
+    density_pods=50,
+    idle_seconds=30.0,
 )

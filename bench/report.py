@@ -1,11 +1,13 @@
-"""Render reports as text tables and JSON, and compute pycrio/containerd ratios (pure)."""
+"""Render reports as text tables and JSON; pycrio/containerd ratios per round and over rounds (pure)."""
 
 import dataclasses
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.results import Row, RuntimeReport
+from bench.results import Round, Row, RuntimeReport
+from bench.stats import LatencySummary
 
 MS = 1000.0
 
@@ -56,7 +58,9 @@ def ratio(subject: Row | None, baseline: Row | None) -> Ratio:
             _time_per_op(subject.latency.throughput, baseline.latency.throughput),
         )
     if subject.value is not None and baseline.value is not None:
-        return Ratio(key, label, _divide(subject.value, baseline.value))
+        # A gauge can be 0 (CPU ticks of an idle window): no ratio then, and the note says why.
+        note = "" if baseline.value > 0 else f"baseline is 0 {baseline.unit}".rstrip()
+        return Ratio(key, label, _divide(subject.value, baseline.value), note=note)
     return Ratio(key, label, None, note="not comparable")
 
 
@@ -81,51 +85,218 @@ def ratios(subject: RuntimeReport, baseline: RuntimeReport) -> list[Ratio]:
     return found
 
 
-# The issue's targets: lifecycle rows, the cold pull and daemon memory at or below containerd's.
-TARGET_KEYS = (
-    "pod_lifecycle.c1",
-    "pod_lifecycle.c8",
-    "container_lifecycle.c1",
-    "container_lifecycle.c8",
-    "pod_container_start.c1",
-    "pod_container_start.c8",
-    "pull_cold",
-    "rss.idle",
-    "rss.fleet",
+# --- over rounds -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One number per round (None where a round had none), with the median and min-max of the known ones."""
+
+    rounds: list[float | None]
+    median: float | None
+    low: float | None
+    high: float | None
+
+
+def spread(values: Sequence[float | None]) -> Spread:
+    known = [value for value in values if value is not None]
+    if not known:
+        return Spread(list(values), None, None, None)
+    return Spread(list(values), statistics.median(known), min(known), max(known))
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    return spread(values).median
+
+
+@dataclass(frozen=True)
+class RowRatios:
+    """A row's ratios over rounds.
+
+    `primary` is the p50 (or value) ratio of each round; `worst` the worse of that and the time/op ratio
+    per round, which targets are judged on. `p99` and `time_per_op` are medians over rounds.
+    """
+
+    key: str
+    label: str
+    primary: Spread
+    worst: Spread
+    p99: float | None
+    time_per_op: float | None
+    note: str = ""
+
+
+def _worst(item: Ratio | None) -> float | None:
+    if item is None:
+        return None
+    measured = [value for value in (item.primary, item.time_per_op) if value is not None]
+    return max(measured) if measured else None
+
+
+def over_rounds(pairs: Sequence[tuple[RuntimeReport, RuntimeReport]]) -> list[RowRatios]:
+    """Per row key, the subject/baseline ratios of every round (pairs of reports, one pair per round)."""
+    per_round = [{item.key: item for item in ratios(subject, baseline)} for subject, baseline in pairs]
+    keys = list(dict.fromkeys(key for found in per_round for key in found))
+    rows = []
+    for key in keys:
+        items = [found.get(key) for found in per_round]
+        label = next(item.label for item in items if item is not None)
+        rows.append(
+            RowRatios(
+                key,
+                label,
+                spread([item.primary if item else None for item in items]),
+                spread([_worst(item) for item in items]),
+                _median([item.p99 if item else None for item in items]),
+                _median([item.time_per_op if item else None for item in items]),
+                _round_notes(items),
+            )
+        )
+    return rows
+
+
+def _round_notes(items: Sequence[Ratio | None]) -> str:
+    """Why rounds have no ratio, e.g. "rounds 1,3: failed/ok"; without the round numbers for one round."""
+    by_note: dict[str, list[int]] = {}
+    for number, item in enumerate(items, start=1):
+        if item is None or item.primary is None:
+            by_note.setdefault(item.note if item is not None else "no row", []).append(number)
+    if len(items) == 1:
+        return "; ".join(by_note)
+    return "; ".join(
+        f"round{'s' if len(numbers) > 1 else ''} {','.join(map(str, numbers))}: {note}"
+        for note, numbers in by_note.items()
+    )
+
+
+# The issue's targets, each with its bound on pycrio/containerd, judged on the median over rounds.
+LIFECYCLE_BOUND = 0.8
+TARGETS: tuple[tuple[str, float], ...] = (
+    ("pod_lifecycle.c1", LIFECYCLE_BOUND),
+    ("pod_lifecycle.c8", LIFECYCLE_BOUND),
+    ("container_lifecycle.c1", LIFECYCLE_BOUND),
+    ("container_lifecycle.c8", LIFECYCLE_BOUND),
+    ("pod_container_start.c1", LIFECYCLE_BOUND),
+    ("pod_container_start.c8", LIFECYCLE_BOUND),
+    ("pod_lifecycle.c1.run", 0.8),
+    ("pull_cold", 0.8),
+    ("fleet.list_pods", 1.0),
+    ("fleet.list_containers", 1.0),
+    ("exec_sync", 0.8),
+    ("cpu.idle_0", 1.0),
+    ("cpu.idle_n", 1.0),
+    ("rss.idle", 1.0),
 )
+TARGET_KEYS = tuple(key for key, _ in TARGETS)
 
 
 @dataclass(frozen=True)
 class TargetCheck:
-    """The worse of a row's p50 (or value) and time/op ratios, against 1.0. Reported, never asserted."""
+    """A row's `worst` ratio over rounds against its bound: judged on the median. Reported, never asserted."""
 
     key: str
     label: str
-    ratio: float | None
+    bound: float
+    ratio: Spread | None
     verdict: str  # "met", "not met", or "n/a" with the reason
 
 
-def targets(items: Sequence[Ratio]) -> list[TargetCheck]:
+def targets(items: Sequence[RowRatios]) -> list[TargetCheck]:
     by_key = {item.key: item for item in items}
     checks = []
-    for key in TARGET_KEYS:
+    for key, bound in TARGETS:
         item = by_key.get(key)
         if item is None:
-            checks.append(TargetCheck(key, key, None, "n/a: no row"))
-            continue
-        measured = [value for value in (item.primary, item.time_per_op) if value is not None]
-        if not measured:
-            checks.append(TargetCheck(key, item.label, None, f"n/a: {item.note or 'no ratio'}"))
-            continue
-        worst = max(measured)
-        checks.append(TargetCheck(key, item.label, worst, "met" if worst <= 1.0 else "not met"))
+            checks.append(TargetCheck(key, key, bound, None, "n/a: no row"))
+        elif item.worst.median is None:
+            checks.append(TargetCheck(key, item.label, bound, item.worst, f"n/a: {item.note or 'no ratio'}"))
+        else:
+            verdict = "met" if item.worst.median <= bound else "not met"
+            checks.append(TargetCheck(key, item.label, bound, item.worst, verdict))
     return checks
 
 
-def targets_table(items: Sequence[Ratio]) -> str:
+def targets_table(items: Sequence[RowRatios]) -> str:
+    lines = []
+    for check in targets(items):
+        found = check.ratio
+        lines.append(
+            [
+                check.label,
+                f"{check.bound:.2f}",
+                _rounds(found),
+                _number(found.median if found else None),
+                _range(found),
+                check.verdict,
+            ]
+        )
     return table(
-        ["target (at or below 1.00 x containerd)", "ratio", "verdict"],
-        [[check.label, _number(check.ratio), check.verdict] for check in targets(items)],
+        ["target (pycrio / containerd)", "at most", "per round", "median", "min-max", "verdict"], lines
+    )
+
+
+def _rounds(found: Spread | None) -> str:
+    return "-" if found is None else " ".join(_number(value) for value in found.rounds)
+
+
+def _range(found: Spread | None) -> str:
+    if found is None or found.low is None or found.high is None:
+        return "-"
+    return f"{found.low:.2f}-{found.high:.2f}"
+
+
+def median_report(reports: Sequence[RuntimeReport]) -> RuntimeReport:
+    """One runtime's rounds folded into one report: each number the median over the rounds that measured it.
+
+    A row that was not ok in some round is shown as the first such round's row, so nothing fails unseen.
+    """
+    first = reports[0]
+    merged = RuntimeReport(
+        first.runtime,
+        first.endpoint,
+        version=next((report.version for report in reports if report.version), ""),
+        error="; ".join(f"round {n}: {r.error}" for n, r in enumerate(reports, start=1) if r.error),
+        seconds=round(sum(report.seconds for report in reports), 1),
+    )
+    keys = list(dict.fromkeys(row.key for report in reports for row in report.rows))
+    for key in keys:
+        found = [(number, row) for number, report in enumerate(reports, start=1) if (row := report.row(key))]
+        broken = [(number, row) for number, row in found if row.status != "ok"]
+        if broken:
+            number, row = broken[0]
+            prefix = f"round {number}: " if len(reports) > 1 else ""
+            merged.rows.append(dataclasses.replace(row, detail=prefix + row.detail))
+        else:
+            merged.rows.append(_median_row([row for _, row in found]))
+    return merged
+
+
+def _median_row(rows: Sequence[Row]) -> Row:
+    first = rows[0]
+    extra_keys = [key for key in first.extra if all(key in row.extra for row in rows)]
+    extra = {key: statistics.median(row.extra[key] for row in rows) for key in extra_keys}
+    value = _median([row.value for row in rows]) if first.value is not None else None
+    latency = None
+    summaries = [row.latency for row in rows if row.latency is not None]
+    if summaries:
+        latency = LatencySummary(
+            count=sum(summary.count for summary in summaries),
+            p50=statistics.median(summary.p50 for summary in summaries),
+            p90=statistics.median(summary.p90 for summary in summaries),
+            p99=statistics.median(summary.p99 for summary in summaries),
+            mean=statistics.median(summary.mean for summary in summaries),
+            max=max(summary.max for summary in summaries),
+            wall=_median([summary.wall for summary in summaries]),
+            throughput=_median([summary.throughput for summary in summaries]),
+        )
+    return Row(
+        first.key,
+        first.label,
+        latency=latency,
+        value=value,
+        unit=first.unit,
+        extra=extra,
+        detail=first.detail,
     )
 
 
@@ -170,32 +341,37 @@ def runtime_table(report: RuntimeReport) -> str:
                 ]
             )
         else:
-            value = "" if row.value is None else f"{row.value:.1f} {row.unit}"
+            value = "" if row.value is None else gauge(row.value, row.unit)
             lines.append([row.label, "", "", "", "", "", value, _clip(note)])
     return table(headers, lines)
 
 
-def comparison_table(subject: RuntimeReport, baseline: RuntimeReport) -> str:
+def comparison_table(subject: RuntimeReport, baseline: RuntimeReport, items: Sequence[RowRatios]) -> str:
+    """Per row: both runtimes' medians over rounds, the ratio of each round, its median and min-max."""
     headers = [
         "operation",
         f"{subject.runtime}",
         f"{baseline.runtime}",
-        "ratio",
-        "p99 ratio",
-        "time/op ratio",
+        "ratio per round",
+        "median",
+        "min-max",
+        "p99",
+        "time/op",
         "note",
     ]
     lines = []
-    for item in ratios(subject, baseline):
+    for item in items:
         lines.append(
             [
                 item.label,
                 _headline(subject.row(item.key)),
                 _headline(baseline.row(item.key)),
-                _number(item.primary),
+                _rounds(item.primary),
+                _number(item.primary.median),
+                _range(item.primary),
                 _number(item.p99),
                 _number(item.time_per_op),
-                item.note,
+                _clip(item.note),
             ]
         )
     return table(headers, lines)
@@ -210,8 +386,13 @@ def _headline(row: Row | None) -> str:
     if row.latency is not None:
         return f"{row.latency.p50 * MS:.2f} ms"
     if row.value is not None:
-        return f"{row.value:.1f} {row.unit}"
+        return gauge(row.value, row.unit)
     return "-"
+
+
+def gauge(value: float, unit: str) -> str:
+    """A gauge with one decimal, or two below 1 (an idle window's CPU seconds are a few hundredths)."""
+    return f"{value:.{2 if abs(value) < 1 else 1}f} {unit}".rstrip()
 
 
 def _compact(value: float) -> str:
@@ -223,17 +404,53 @@ def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def to_json(reports: Sequence[RuntimeReport], meta: dict[str, Any]) -> dict[str, Any]:
+SUBJECT, BASELINE = "pycrio", "containerd"
+
+
+def pairs(rounds: Sequence[Round]) -> list[tuple[RuntimeReport, RuntimeReport]]:
+    """(pycrio, containerd) of each round where both ran."""
+    found = []
+    for item in rounds:
+        subject, baseline = item.runtime(SUBJECT), item.runtime(BASELINE)
+        if subject is not None and baseline is not None:
+            found.append((subject, baseline))
+    return found
+
+
+def medians(rounds: Sequence[Round]) -> list[RuntimeReport]:
+    """One median report per runtime, in the order the runtimes first ran."""
+    names = list(dict.fromkeys(name for item in rounds for name in item.order))
+    return [
+        median_report([report for item in rounds if (report := item.runtime(name)) is not None])
+        for name in names
+    ]
+
+
+def to_json(rounds: Sequence[Round], meta: dict[str, Any]) -> dict[str, Any]:
+    """Every round as measured, the medians per runtime and the ratios over rounds (docs/bench.md)."""
     document: dict[str, Any] = {
         "meta": meta,
-        "runtimes": {report.runtime: dataclasses.asdict(report) for report in reports},
+        "rounds": [],
+        "medians": {report.runtime: dataclasses.asdict(report) for report in medians(rounds)},
     }
-    by_name = {report.runtime: report for report in reports}
-    if "pycrio" in by_name and "containerd" in by_name:
-        items = ratios(by_name["pycrio"], by_name["containerd"])
+    for item in rounds:
+        entry: dict[str, Any] = {
+            "number": item.number,
+            "order": item.order,
+            "seconds": item.seconds,
+            "runtimes": {report.runtime: dataclasses.asdict(report) for report in item.reports},
+        }
+        subject, baseline = item.runtime(SUBJECT), item.runtime(BASELINE)
+        if subject is not None and baseline is not None:
+            entry["ratios"] = [dataclasses.asdict(ratio) for ratio in ratios(subject, baseline)]
+        document["rounds"].append(entry)
+    both = pairs(rounds)
+    if both:
+        items = over_rounds(both)
         document["ratios"] = {
-            "subject": "pycrio",
-            "baseline": "containerd",
+            "subject": SUBJECT,
+            "baseline": BASELINE,
+            "rounds": len(both),
             "rows": [dataclasses.asdict(item) for item in items],
             "targets": [dataclasses.asdict(check) for check in targets(items)],
         }

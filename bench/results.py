@@ -1,4 +1,4 @@
-"""What a run produces: one row per measured thing, per runtime (pure data)."""
+"""What a run produces: one row per measured thing, per runtime, per round (pure data)."""
 
 from dataclasses import dataclass, field
 from typing import Literal
@@ -33,9 +33,28 @@ class RuntimeReport:
     version: str = ""
     rows: list[Row] = field(default_factory=list)
     error: str = ""
+    # Wall seconds of this runtime's turn (start-up, every workload, stop and sweep), and of each workload.
+    seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)
 
     def row(self, key: str) -> Row | None:
         return next((row for row in self.rows if row.key == key), None)
+
+
+@dataclass
+class Round:
+    """One fresh batch of every row on every runtime, in the order they ran (A B, then B A, ...)."""
+
+    number: int
+    reports: list[RuntimeReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def order(self) -> list[str]:
+        return [report.runtime for report in self.reports]
+
+    def runtime(self, name: str) -> RuntimeReport | None:
+        return next((report for report in self.reports if report.runtime == name), None)
 
 
 def unsupported(key: str, label: str, detail: str) -> Row:

@@ -94,6 +94,7 @@ def bench_runtime(
 ) -> RuntimeReport:
     """Every workload against one runtime. `prepull` names images pulled untimed first (a sandbox image)."""
     report = RuntimeReport(runtime=runtime.name, endpoint=runtime.endpoint)
+    started = time.monotonic()
     cgroup_parent = f"/pcbench-{plan.run_id}-{runtime.name}"
     requests = Requests(plan.run_id, cgroup_parent, plan.workdir / f"logs-{runtime.name}")
     ctx: BenchContext | None = None
@@ -118,10 +119,18 @@ def bench_runtime(
             helper_processes=helpers,
         )
         report.rows.append(workloads.daemon_rss_row(ctx, RowSpec("rss.idle", "daemon RSS idle")))
+        if not plan.only or "density" in plan.only:
+            # Before any pull or pod: what the daemon costs doing nothing right after start-up.
+            log(f"{runtime.name}: idle for {plan.profile.idle_seconds:g} s")
+            idle = workloads.idle_spec(ctx, 0)
+            report.rows.append(workloads.idle_cpu_row(ctx, idle, plan.profile.idle_seconds))
+            report.steps[idle.label] = plan.profile.idle_seconds
         ctx.containers_blocked = prepare_images(cri, [*prepull, plan.busybox])
         for title, step in plan_steps(ctx, plan.only):
             log(f"{runtime.name}: {title}")
+            began = time.monotonic()
             report.rows += step()
+            report.steps[title] = round(time.monotonic() - began, 1)
         report.rows.append(cpu_row(pid, cpu_start))
     except Exception as error:
         report.error = describe(error)
@@ -133,6 +142,7 @@ def bench_runtime(
         with contextlib.suppress(Exception):
             runtime.stop()
         sweep(runtime, cgroup_parent)
+        report.seconds = round(time.monotonic() - started, 1)
     return report
 
 
@@ -154,7 +164,15 @@ def prepare_images(cri: CriConnection, references: list[str]) -> tuple[RowStatus
 
 
 # Workload names for `--only`, in the order they run.
-WORKLOADS = ("pod_lifecycle", "container_lifecycle", "pod_container_start", "exec_sync", "pull_cold", "fleet")
+WORKLOADS = (
+    "pod_lifecycle",
+    "container_lifecycle",
+    "pod_container_start",
+    "exec_sync",
+    "density",
+    "pull_cold",
+    "fleet",
+)
 
 
 def plan_steps(
@@ -171,6 +189,8 @@ def plan_steps(
         for concurrency in ctx.profile.concurrency:
             steps.append((name, f"{title} c={concurrency}", functools.partial(workload, ctx, concurrency)))
     steps.append(("exec_sync", "ExecSync", functools.partial(workloads.exec_sync, ctx)))
+    density_title = f"density: {ctx.profile.density_pods} pods one after another, then idle"
+    steps.append(("density", density_title, functools.partial(workloads.density, ctx)))
     steps.append(("pull_cold", "cold pull", functools.partial(workloads.cold_pull, ctx)))
     fleet_title = f"fleet of {ctx.profile.fleet_pods} pods"
     steps.append(("fleet", fleet_title, functools.partial(workloads.fleet, ctx)))

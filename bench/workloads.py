@@ -168,9 +168,10 @@ def guarded(specs: Sequence[RowSpec], ctx: BenchContext, body: Callable[[], list
         ctx.pods.remove_all()
 
 
-def blocked_rows(specs: Sequence[RowSpec], ctx: BenchContext) -> list[Row] | None:
+def with_containers(specs: Sequence[RowSpec], ctx: BenchContext, body: Callable[[], list[Row]]) -> list[Row]:
+    """A workload that runs containers: `guarded`, unless busybox could not be pulled (then rows say why)."""
     if ctx.containers_blocked is None:
-        return None
+        return guarded(specs, ctx, body)
     status, detail = ctx.containers_blocked
     return [Row(spec.key, spec.label, status=status, detail=detail) for spec in specs]
 
@@ -227,9 +228,6 @@ def container_lifecycle(ctx: BenchContext, concurrency: int) -> list[Row]:
         )
     ]
     specs = [total, *(spec for _, spec in steps)]
-    blocked = blocked_rows(specs, ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         pods = [run_pod(ctx, ctx.name("cpod")) for _ in range(concurrency)]
@@ -252,16 +250,13 @@ def container_lifecycle(ctx: BenchContext, concurrency: int) -> list[Row]:
         wall = run_batch(lambda index: cycle(index, True), ctx.profile.lifecycle_iterations, concurrency)
         return latency_rows(recorder, wall, total, steps)
 
-    return guarded(specs, ctx, body)
+    return with_containers(specs, ctx, body)
 
 
 def pod_and_container_to_running(ctx: BenchContext, concurrency: int) -> list[Row]:
     """From nothing to a running container: RunPodSandbox + CreateContainer + StartContainer."""
     total = RowSpec(f"pod_container_start.c{concurrency}", f"pod+container to running c={concurrency}")
     specs = [total]
-    blocked = blocked_rows(specs, ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         recorder = Recorder()
@@ -278,15 +273,12 @@ def pod_and_container_to_running(ctx: BenchContext, concurrency: int) -> list[Ro
         wall = run_batch(lambda _: cycle(True), ctx.profile.lifecycle_iterations, concurrency)
         return latency_rows(recorder, wall, total, [])
 
-    return guarded(specs, ctx, body)
+    return with_containers(specs, ctx, body)
 
 
 def exec_sync(ctx: BenchContext) -> list[Row]:
     """ExecSync `echo hello` in a running busybox container; the output is checked, the time reported."""
     total = RowSpec("exec_sync", "ExecSync echo c=1")
-    blocked = blocked_rows([total], ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         pod_id, pod_config = run_pod(ctx, ctx.name("epod"))
@@ -306,7 +298,7 @@ def exec_sync(ctx: BenchContext) -> list[Row]:
         wall = run_batch(lambda _: once(True), ctx.profile.exec_iterations, 1)
         return latency_rows(recorder, wall, total, [])
 
-    return guarded([total], ctx, body)
+    return with_containers([total], ctx, body)
 
 
 def cold_pull(ctx: BenchContext) -> list[Row]:
@@ -346,9 +338,6 @@ def fleet(ctx: BenchContext) -> list[Row]:
         "infra": RowSpec("rss.fleet_infra", f"pod infra (catatonit) RSS sum with {pods} pods"),
         "teardown": RowSpec("fleet.teardown", f"stop+remove {pods} pods c=8 (total s)"),
     }
-    blocked = blocked_rows(list(specs.values()), ctx)
-    if blocked is not None:
-        return blocked
 
     def body() -> list[Row]:
         rows: list[Row] = []
@@ -401,7 +390,7 @@ def fleet(ctx: BenchContext) -> list[Row]:
             rows.append(Row(teardown.key, teardown.label, value=torn, unit="s"))
         return rows
 
-    return guarded(list(specs.values()), ctx, body)
+    return with_containers(list(specs.values()), ctx, body)
 
 
 def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expected: int) -> Row:
@@ -434,19 +423,29 @@ def daemon_rss_row(ctx: BenchContext, spec: RowSpec) -> Row:
     return Row(spec.key, spec.label, value=rss / MIB, unit="MiB")
 
 
-def memory_rows(ctx: BenchContext, daemon: RowSpec, helpers: RowSpec, infra: RowSpec) -> list[Row]:
-    """The daemon alone, then its per-pod helper processes (shims / conmon) and the pods' infra processes."""
-    rows = [daemon_rss_row(ctx, daemon)]
+def pod_processes(ctx: BenchContext) -> tuple[list[procstat.ProcessInfo], list[int]] | None:
+    """The runtime's per-pod helpers (shims / conmon) and the pods' infra pids; None for an external endpoint.
+
+    Infra processes are children of a helper or, for a runtime that starts them itself, of the daemon.
+    """
     if ctx.helper_processes is None:
-        detail = "helper processes unknown for an external endpoint"
-        return [*rows, *(Row(s.key, s.label, status="skipped", detail=detail) for s in (helpers, infra))]
+        return None
     monitors = ctx.helper_processes()
-    # Infra processes are children of a helper (shim, conmon) or, for a runtime that starts them itself,
-    # of the daemon.
     parents = {info.pid for info in monitors} | ({ctx.daemon_pid} if ctx.daemon_pid else set())
     infra_pids = [
         info.pid for info in procstat.processes() if info.ppid in parents and info.name in INFRA_NAMES
     ]
+    return monitors, infra_pids
+
+
+def memory_rows(ctx: BenchContext, daemon: RowSpec, helpers: RowSpec, infra: RowSpec) -> list[Row]:
+    """The daemon alone, then its per-pod helper processes (shims / conmon) and the pods' infra processes."""
+    rows = [daemon_rss_row(ctx, daemon)]
+    found = pod_processes(ctx)
+    if found is None:
+        detail = "helper processes unknown for an external endpoint"
+        return [*rows, *(Row(s.key, s.label, status="skipped", detail=detail) for s in (helpers, infra))]
+    monitors, infra_pids = found
     names = ",".join(sorted({info.name for info in monitors})) or "none"
     rows.append(
         Row(
@@ -467,4 +466,89 @@ def memory_rows(ctx: BenchContext, daemon: RowSpec, helpers: RowSpec, infra: Row
             extra={"processes": len(infra_pids)},
         )
     )
+    return rows
+
+
+def idle_cpu_row(ctx: BenchContext, spec: RowSpec, seconds: float) -> Row:
+    """utime+stime the daemon spends over `seconds` of no CRI calls: its timers, pollers and reapers."""
+    if ctx.daemon_pid is None:
+        return Row(spec.key, spec.label, status="skipped", detail="daemon pid unknown (use --pid)")
+    before, threads_before = procstat.cpu_seconds(ctx.daemon_pid), procstat.thread_runtimes_ns(ctx.daemon_pid)
+    time.sleep(seconds)
+    after, threads_after = procstat.cpu_seconds(ctx.daemon_pid), procstat.thread_runtimes_ns(ctx.daemon_pid)
+    if before is None or after is None:
+        return Row(spec.key, spec.label, status="failed", detail="daemon is gone")
+    # A cross-check finer than the 10 ms ticks of utime+stime (threads that exited in the window are lost).
+    exact_ms = procstat.runtime_delta_ns(threads_before, threads_after) / 1e6
+    return Row(
+        spec.key,
+        spec.label,
+        value=after - before,
+        unit="s",
+        extra={"ms by schedstat": round(exact_ms, 1)},
+        detail=f"user+system over {seconds:g} s",
+    )
+
+
+def idle_spec(ctx: BenchContext, pods: int) -> RowSpec:
+    key = "cpu.idle_0" if pods == 0 else "cpu.idle_n"
+    return RowSpec(key, f"daemon CPU {ctx.profile.idle_seconds:g} s idle, {pods} pods")
+
+
+def density(ctx: BenchContext) -> list[Row]:
+    """N pods of one busybox container each, made one after the other; then idle CPU and memory with them up.
+
+    The memory rows total the daemon, its per-pod helpers and the infra processes, as RSS (shared pages
+    counted once per process) and as PSS (shared pages split between the processes sharing them).
+    """
+    pods = ctx.profile.density_pods
+    specs = {
+        "create": RowSpec("density.create", f"{pods} pods x 1 container, one after another"),
+        "cpu": idle_spec(ctx, pods),
+        "rss": RowSpec("density.rss", f"RSS daemon+helpers+infra with {pods} pods"),
+        "pss": RowSpec("density.pss", f"PSS daemon+helpers+infra with {pods} pods"),
+    }
+
+    def body() -> list[Row]:
+        recorder = Recorder()
+        create = specs["create"]
+
+        def make(index: int, record: bool) -> None:
+            target = recorder if record else Recorder()
+            with target.step(create.key):
+                pod_id, pod_config = run_pod(ctx, ctx.name("dpod"))
+                start_container(ctx, create_container(ctx, pod_id, pod_config, "main"))
+
+        run_batch(lambda index: make(index, False), ctx.profile.warmup, 1)
+        ctx.pods.remove_all()
+        wall = run_batch(lambda index: make(index, True), pods, 1)
+        made = Row(create.key, create.label, latency=summarize(recorder.samples(create.key), wall))
+        made.extra["s in all"] = round(wall, 2)
+        rows = [made, idle_cpu_row(ctx, specs["cpu"], ctx.profile.idle_seconds)]
+        return rows + total_memory_rows(ctx, specs["rss"], specs["pss"])
+
+    return with_containers(list(specs.values()), ctx, body)
+
+
+def total_memory_rows(ctx: BenchContext, rss: RowSpec, pss: RowSpec) -> list[Row]:
+    found = pod_processes(ctx)
+    if found is None or ctx.daemon_pid is None:
+        detail = "daemon pid or helper processes unknown for an external endpoint"
+        return [Row(spec.key, spec.label, status="skipped", detail=detail) for spec in (rss, pss)]
+    monitors, infra_pids = found
+    groups = {"daemon": [ctx.daemon_pid], "helpers": [info.pid for info in monitors], "infra": infra_pids}
+    every = [pid for pids in groups.values() for pid in pids]
+    rows = []
+    for spec, measure in ((rss, procstat.total_rss), (pss, procstat.total_pss)):
+        parts = " + ".join(f"{name} {measure(pids) / MIB:.1f}" for name, pids in groups.items())
+        rows.append(
+            Row(
+                spec.key,
+                spec.label,
+                value=measure(every) / MIB,
+                unit="MiB",
+                extra={"processes": len(every)},
+                detail=f"{parts} MiB",
+            )
+        )
     return rows

@@ -214,6 +214,12 @@ class ImageSettings:
     pull_progress_interval: float = setting(
         10.0, "seconds between a running pull's bytes-done/total/rate log lines; 0: none", **_SECONDS
     )
+    max_concurrent_layers: int = setting(
+        3,
+        "layers of one pull downloaded and unpacked at once (containerd's max_concurrent_downloads)",
+        minimum=1,
+        maximum=32,
+    )
     # What a registry or an image may make pycrio read, store or wait for (docs/security.md, "Limits").
     max_manifest_bytes: int = setting(
         4 * MiB, "a manifest or an index", minimum=1, maximum=1 << 30, unit="bytes"
@@ -348,6 +354,34 @@ class TracingConfig:
 
 
 @dataclass
+class NriConfig:
+    enable: bool = setting(False, "be the runtime side of NRI (cri-o's enable_nri; docs/nri.md)")
+    socket_path: str = setting(
+        "/var/run/nri/nri.sock", "the unix socket NRI plugins connect to (cri-o's nri_listen)", **_ABSOLUTE
+    )
+    plugin_dir: str = setting(
+        "/opt/nri/plugins",
+        "NN-name executables started with the daemon as NRI plugins (cri-o's nri_plugin_dir); empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    plugin_config_dir: str = setting(
+        "/etc/nri/conf.d",
+        "NN-name.conf or name.conf: a plugin's configuration (cri-o's nri_plugin_config_dir); empty: none",
+        **_ABSOLUTE_OR_EMPTY,
+    )
+    plugin_registration_timeout: float = setting(
+        5.0, "seconds a connected plugin has to register", minimum=0.01, maximum=3600.0, unit="seconds"
+    )
+    plugin_request_timeout: float = setting(
+        2.0,
+        "seconds a plugin has for one event before it is disconnected",
+        minimum=0.01,
+        maximum=3600.0,
+        unit="seconds",
+    )
+
+
+@dataclass
 class Config:
     log: LogConfig = setting(doc="logging", factory=LogConfig)
     grpc: GrpcConfig = setting(doc="the CRI gRPC server", factory=GrpcConfig)
@@ -359,6 +393,7 @@ class Config:
     metrics: MetricsConfig = setting(doc="the Prometheus endpoint", factory=MetricsConfig)
     stats: StatsConfig = setting(doc="container and pod stats, container events", factory=StatsConfig)
     tracing: TracingConfig = setting(doc="OpenTelemetry tracing (off by default)", factory=TracingConfig)
+    nri: NriConfig = setting(doc="NRI plugins (Node Resource Interface; off by default)", factory=NriConfig)
 
     def validate(self) -> "Config":
         """Checks that span several keys (each key's own range is checked as it is read)."""

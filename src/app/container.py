@@ -66,6 +66,7 @@ from adapters.trust.lookaside import LookasideStore
 from adapters.trust.verifier import OfflineSignatureVerifier
 from app.config import Config, to_toml_dict
 from app.links.exits import ContainerExits
+from app.links.nri import NriLink
 from app.links.pod_containers import ServicePodContainers
 from app.links.sandbox_lookup import SandboxServiceLookup
 from app.links.stream_targets import ServiceStreamTargets
@@ -74,6 +75,7 @@ from app.version import VERSION
 from domain.containers import ContainerService, RuntimeHandler
 from domain.events import Broadcaster, LifecycleLedger
 from domain.images import ImageService
+from domain.nri_relay import NriRelay
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
@@ -235,6 +237,7 @@ def _image_service(
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
         pull_progress_interval=config.image.pull_progress_interval,
+        max_concurrent_layers=config.image.max_concurrent_layers,
         max_image_bytes=config.image.max_image_bytes,
         platform=host_platform(),
         registries_conf=registries_conf,
@@ -274,6 +277,23 @@ def _restored(service: ContainerService) -> ContainerService:
     """The containers service once it has taken back the containers persisted before a restart."""
     service.restore()
     return service
+
+
+def _nri_relay(config: Config) -> NriRelay | None:
+    if not config.nri.enable:
+        return None
+    from adapters.nri.socket_plugins import SocketNriPlugins  # the NRI messages load only when NRI is on
+
+    return NriRelay(
+        SocketNriPlugins(
+            socket_path=config.nri.socket_path,
+            registration_timeout=config.nri.plugin_registration_timeout,
+            request_timeout=config.nri.plugin_request_timeout,
+            runtime_version=package_version(),
+            config_dir=config.nri.plugin_config_dir,
+            plugin_dir=config.nri.plugin_dir,
+        )
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -331,6 +351,8 @@ class Container(containers.DeclarativeContainer):
     )
     # `<runtime> features` of every handler, read once: what Status reports and what pods may ask for.
     handler_features = providers.Singleton(_handler_features, config)
+    # NRI plugins (docs/nri.md): None when off, and then the NRI adapter is never imported.
+    nri_relay = providers.Singleton(_nri_relay, config)
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -343,6 +365,7 @@ class Container(containers.DeclarativeContainer):
         settings=providers.Callable(_sandbox_settings, config, handler_features),
         events=lifecycle_events,
         hugepages=hugepages,
+        nri=nri_relay,
     )
     sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
 
@@ -461,6 +484,7 @@ class Container(containers.DeclarativeContainer):
             events=lifecycle_events,
             monitor_cgroups=cgroups,
             conmon_cgroup=providers.Callable(lambda c: c.runtime.conmon_cgroup, config),
+            nri=nri_relay,
         ),
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)
@@ -532,6 +556,7 @@ class Container(containers.DeclarativeContainer):
         metrics_endpoint,
         exit_watcher,
         providers.Singleton(EventStreams, broadcaster=event_broadcaster),
+        providers.Singleton(NriLink, relay=nri_relay, sandboxes=sandboxes, containers=container_service),
     )
 
     runtime_servicer = providers.Singleton(

@@ -22,7 +22,7 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,6 +39,9 @@ from domain.errors import (
 )
 from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.names import check_kube_name
+from domain.nri import NriContainer, NriContainerState, NriPod, NriUpdate
+from domain.nri_relay import NriRelay, lifecycle_change
+from domain.nri_spec import apply_adjustment, container_from_spec, cri_resources, nri_resources
 from domain.oci_spec import (
     SIGNALS,
     HostDevice,
@@ -203,6 +206,7 @@ class ContainerService:
         cdi_specs: CdiSpecs | None = None,  # None: no CDI spec directories, every CDI device is unknown
         oci_hooks: OciHooks | None = None,  # None: no hook directories
         log_size_max: int = -1,  # bytes of a container's log before the monitor starts it afresh; -1 = none
+        nri: NriRelay | None = None,  # None: NRI is off
     ) -> None:
         self._store = store
         self._sandboxes = sandboxes
@@ -225,6 +229,8 @@ class ContainerService:
         self._cdi_specs = cdi_specs
         self._oci_hooks = oci_hooks
         self._log_size_max = log_size_max
+        self._nri = nri
+        self._nri_stopped: set[str] = set()  # containers whose StopContainer plugins heard
         self._containers: dict[str, Container] = {}
         self._names = Reservations("container")
         # Ids of creates still running whose container was removed meanwhile (they undo themselves).
@@ -302,6 +308,10 @@ class ContainerService:
     def create(
         self, sandbox_id: str, config: ContainerConfig, caller_gone: Callable[[], bool] = lambda: False
     ) -> str:
+        with lifecycle_change(self._nri):
+            return self._create(sandbox_id, config, caller_gone)
+
+    def _create(self, sandbox_id: str, config: ContainerConfig, caller_gone: Callable[[], bool]) -> str:
         check_kube_name("metadata.name", config.name)
         if not config.image:
             raise InvalidArgument("image.image: empty")
@@ -352,6 +362,8 @@ class ContainerService:
             self._persist(container)
             self._names.created(name, container.id, Handover.ALWAYS)
             self._events.publish(container.id, container.sandbox_id, ContainerEventType.CREATED)
+            if self._nri is not None:
+                self._nri.post_create_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
         except BaseException:
             self._undo_create(container, handler)
             raise
@@ -433,6 +445,13 @@ class ContainerService:
                 cdi_host_devices=cdi_host_devices,
             )
         )
+        if self._nri is not None:
+            nri_container = container_from_spec(
+                container.id, container.sandbox_id, config.name, config.labels, spec
+            )
+            adjustment = self._nri.create_container(self._nri_pod(sandbox.id, sandbox), nri_container)
+            if not adjustment.is_empty():
+                spec = apply_adjustment(spec, adjustment, self._host.min_oom_score_adj)
         container.spec = spec
         # Mount points runc may make inside bind-mounted host directories: removed again if this fails.
         container.mount_points_made = [
@@ -569,7 +588,7 @@ class ContainerService:
     # --- start / stop / remove --------------------------------------------------------------------------
 
     def start(self, container_id: str) -> None:
-        with self._locked(container_id) as container:
+        with lifecycle_change(self._nri), self._locked(container_id) as container:
             self._refresh(container)
             if container.state is not ContainerState.CREATED:
                 raise FailedPrecondition(
@@ -578,6 +597,8 @@ class ContainerService:
             handler = self._handler(container.runtime_handler)
             # Taken before: the process may run (and exit) before runtime.start returns.
             starting_at = self._now_ns()
+            if self._nri is not None:
+                self._nri.start_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
             try:
                 handler.runtime.start(container.id)
             except PycrioError as exc:
@@ -592,6 +613,8 @@ class ContainerService:
             container.started_at = starting_at
             self._persist(container)
             self._events.publish(container.id, container.sandbox_id, ContainerEventType.STARTED)
+            if self._nri is not None:
+                self._nri.post_start_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
             self._refresh(container)  # a command that ends at once may already have exited
 
     def stop(self, container_id: str, timeout: float) -> None:
@@ -599,11 +622,16 @@ class ContainerService:
         or unknown container is fine: the CRI asks for that, and the kubelet retries stops of containers
         that are already gone. A container still being created has nothing to stop yet."""
         timeout = min(timeout, MAX_REQUEST_TIMEOUT)
+        with lifecycle_change(self._nri):
+            self._stop(container_id, timeout)
+
+    def _stop(self, container_id: str, timeout: float) -> None:
         with self._locked_unless_creating(container_id) as container:
             if container is None:
                 return
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                self._nri_stop(container)  # UNKNOWN; an exit is reported when _refresh learns it
                 return
             handler = self._handler(container.runtime_handler)
             graceful = container.state is ContainerState.RUNNING and timeout > 0
@@ -622,6 +650,58 @@ class ContainerService:
             handler.runtime.kill(container.id, SIGKILL, all_processes=True)
             if not self._wait_exit(container, 30.0):
                 raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
+
+    def _nri_stop(self, container: Container) -> None:
+        """Tell plugins the container stopped, once (caller holds its lock)."""
+        if self._nri is None or container.id in self._nri_stopped:
+            return
+        self._nri_stopped.add(container.id)
+        self._nri.stop_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
+
+    def _nri_pod(self, sandbox_id: str, facts: SandboxFacts | None = None) -> NriPod:
+        if facts is None:
+            try:
+                facts = self._sandboxes.sandbox_facts(sandbox_id)
+            except PycrioError:
+                return NriPod(id=sandbox_id)
+        return NriPod(
+            id=facts.id,
+            name=facts.name,
+            uid=facts.uid,
+            namespace=facts.namespace,
+            annotations=facts.annotations,
+            runtime_handler=facts.runtime_handler,
+            cgroup_parent=facts.cgroup_parent,
+        )
+
+    def nri_view(self, container: Container) -> NriContainer:
+        """The container as NRI plugins are shown it (from the spec written for it)."""
+        state = {
+            ContainerState.CREATED: NriContainerState.CREATED,
+            ContainerState.RUNNING: NriContainerState.RUNNING,
+            ContainerState.EXITED: NriContainerState.STOPPED,
+        }.get(container.state, NriContainerState.UNKNOWN)
+        return container_from_spec(
+            container.id,
+            container.sandbox_id,
+            container.config.name,
+            container.config.labels,
+            container.spec,
+            state,
+            pid=container.pid,
+            created_at=container.created_at,
+            started_at=container.started_at,
+            finished_at=container.finished_at,
+            exit_code=container.exit_code,
+            status_reason=container.reason,
+            status_message=container.message,
+        )
+
+    def nri_containers(self) -> list[NriContainer]:
+        """Every container made (not those being created), for a plugin's Synchronize."""
+        with self._index_lock:
+            containers = [c for c in self._containers.values() if not c.creating]
+        return [self.nri_view(c) for c in containers]
 
     def _wait_exit(self, container: Container, timeout: float, take_lock: bool = False) -> bool:
         """True once the container exited, False after `timeout`. The caller holds the container's lock; or,
@@ -653,7 +733,10 @@ class ContainerService:
     def remove(self, container_id: str) -> None:
         """Stop if running, then remove everything the container has on the host; unknown ids are fine.
         A container still being created is marked abandoned: its create undoes it when it returns."""
-        with self._locked_unless_creating(container_id, abandon=True) as container:
+        with (
+            lifecycle_change(self._nri),
+            self._locked_unless_creating(container_id, abandon=True) as container,
+        ):
             if container is None:
                 return
             handler = self._runtimes.get(container.runtime_handler)
@@ -674,6 +757,11 @@ class ContainerService:
             self._store.delete(_KIND, container.id)
             self._release(container)
             self._events.publish(container.id, container.sandbox_id, ContainerEventType.DELETED)
+            if self._nri is not None:
+                self._refresh(container)
+                self._nri_stop(container)
+                self._nri_stopped.discard(container.id)
+                self._nri.remove_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
 
     # --- status -----------------------------------------------------------------------------------------
 
@@ -695,6 +783,7 @@ class ContainerService:
         container.pid = 0
         self._persist(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
+        self._nri_stop(container)  # whoever learns the exit first (a status, a list, the exit watcher)
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before
@@ -783,13 +872,20 @@ class ContainerService:
             running_id, config = container.id, container.config
         self._monitor.attach(running_id, streams, config.stdin, config.stdin_once, config.tty)
 
-    def update_resources(self, container_id: str, resources: Resources) -> None:
-        """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised."""
-        new = resources_to_oci(resources, self._host)
+    def update_resources(self, container_id: str, resources: Resources, from_nri: bool = False) -> None:
+        """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised.
+        NRI plugins may change them first (not for the updates they ask for themselves)."""
+        resources_to_oci(resources, self._host)
         with self._locked(container_id) as container:
             self._refresh(container)
             if container.state not in (ContainerState.CREATED, ContainerState.RUNNING):
                 raise FailedPrecondition(f"container {container.id} is {container.state.name}")
+            pod = None
+            if self._nri is not None and not from_nri:
+                pod = self._nri_pod(container.sandbox_id)
+                wanted = self._nri.update_container(pod, self.nri_view(container), nri_resources(resources))
+                resources = cri_resources(resources, wanted)
+            new = resources_to_oci(resources, self._host)
             handler = self._handler(container.runtime_handler)
             old = resources_to_oci(container.resources, self._host)
             try:
@@ -804,6 +900,24 @@ class ContainerService:
                 spec_resources.pop(key, None)
             spec_resources.update(new)
             self._persist(container)
+            if self._nri is not None and pod is not None:
+                self._nri.post_update_container(pod, self.nri_view(container))
+
+    def apply_nri_updates(self, updates: "Sequence[NriUpdate]") -> "list[NriUpdate]":
+        """Resource updates NRI plugins asked for (through runc update, as UpdateContainerResources); the
+        ones that failed and may not be ignored are returned."""
+        failed = []
+        for update in updates:
+            try:
+                with self._locked(update.container_id) as container:
+                    base = container.resources
+                self.update_resources(
+                    update.container_id, cri_resources(base, update.resources), from_nri=True
+                )
+            except PycrioError:
+                if not update.ignore_failure:
+                    failed.append(update)
+        return failed
 
     def reopen_log(self, container_id: str) -> None:
         with self._locked_running(container_id) as container:

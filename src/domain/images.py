@@ -8,6 +8,13 @@ with its own deadline; the pull is cancelled when no byte arrived for `pull_prog
 (DeadlineExceeded for every waiter) or when every waiter has given up. A kubelet retry after its own timeout
 joins a pull still under way instead of starting over.
 
+The layers of one pull download and unpack at once, at most `max_concurrent_layers` of them (each on its
+own thread: decompression, hashing and writing release the GIL), and each is committed as it completes:
+a layer's chain id names it whatever order the stack is filled in. The first layer that fails stops the
+others at their next chunk; the pull returns its error only once every layer task has ended, and then
+releases every layer it committed, so a failed or abandoned pull leaves nothing behind. (A layer stuck in a
+read notices only when the no-progress watchdog fires; the callers then hear of the first failure.)
+
 Lookups accept what the kubelet and crictl send: an image id (`<hex>` or `sha256:<hex>`), an unambiguous id
 prefix, a tag (`busybox` means `docker.io/library/busybox:latest`; short names also match on the
 unqualified-search registries) or a digest reference `name@sha256:...`.
@@ -16,10 +23,12 @@ unqualified-search registries) or a digest reference `name@sha256:...`.
 import contextvars
 import copy
 import fnmatch
+import functools
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +47,7 @@ from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerIdmap, LayerStore, StorageUsage
 from ports.metrics import PullMetrics
-from ports.registry import Platform, Registry, RegistryAuth, ResolvedImage
+from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
 
 _log = structlog.get_logger("pycrio.images")
 
@@ -75,6 +84,8 @@ class _Flight:
         self.image_id = ""
         self.error: BaseException | None = None
         self.cancel_reason = ""
+        # The first layer failure, while the worker waits for the pull's other layers to stop.
+        self.layer_failure: BaseException | None = None
 
     def finish(self, image_id: str = "", error: BaseException | None = None) -> bool:
         """Settle the flight once; later outcomes (a worker waking after a watchdog failure) are dropped."""
@@ -83,6 +94,29 @@ class _Flight:
         self.image_id, self.error = image_id, error
         self.done.set()
         return True
+
+
+class _LayerBatch:
+    """The layer tasks of one pull: what they hold, and the first failure, which stops the rest."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.held: list[str] = []
+        self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> bool:
+        """Stop the batch; True for its first failure."""
+        with self.lock:
+            first = self.error is None
+            if first:
+                self.error = error
+        self.stopped.set()
+        return first
+
+
+class _LayerStopped(Exception):
+    """Another layer of the same pull failed: this one stops (the other's error is the pull's)."""
 
 
 class ImageService:
@@ -96,6 +130,7 @@ class ImageService:
         pinned_images: Sequence[str] = (),
         pull_progress_timeout: float = 60.0,
         pull_progress_interval: float = 10.0,
+        max_concurrent_layers: int = 3,
         max_image_bytes: int = 32 * 1024**3,
         platform: Platform | None = None,
         registries_conf: Callable[[], RegistriesConf] = RegistriesConf,
@@ -113,6 +148,7 @@ class ImageService:
         self._pinned = [_pin_pattern(p) for p in pinned_images]
         self._progress_timeout = pull_progress_timeout
         self._progress_interval = pull_progress_interval
+        self._max_concurrent_layers = max(1, max_concurrent_layers)
         self._max_image_bytes = max_image_bytes
         self._platform = platform or Platform()
         self._registries_conf = registries_conf
@@ -211,7 +247,9 @@ class ImageService:
                             f"{flight.progress.stalled_at()}, cancelled"
                         )
                         _log.warning("pull stalled", image=image, error=flight.cancel_reason)
-                        self._settle(key, flight, error=DeadlineExceeded(flight.cancel_reason))
+                        # A layer that failed before another got stuck is what the callers must hear of.
+                        failure = flight.layer_failure or DeadlineExceeded(flight.cancel_reason)
+                        self._settle(key, flight, error=failure)
         if flight.error is not None:
             raise copy.copy(flight.error)
         return flight.image_id
@@ -232,16 +270,22 @@ class ImageService:
         if flight.done.is_set():
             raise DeadlineExceeded(flight.cancel_reason or "pull cancelled")
 
-    def _watch(self, chunks: Iterable[bytes], flight: _Flight) -> Iterator[bytes]:
-        """Pass a blob through, noting progress and stopping as soon as the pull is cancelled."""
+    def _watch(self, chunks: Iterable[bytes], flight: _Flight, batch: _LayerBatch) -> Iterator[bytes]:
+        """Pass a blob through, noting progress and stopping as soon as the pull is cancelled or another of
+        its layers failed."""
         for chunk in chunks:
-            self._check_cancelled(flight)
+            self._check_stopped(flight, batch)
             flight.last_progress = self._clock()
             flight.progress.received(len(chunk), flight.last_progress)
             if self._metrics is not None:
                 self._metrics.image_pull_bytes(len(chunk))
             yield chunk
+        self._check_stopped(flight, batch)
+
+    def _check_stopped(self, flight: _Flight, batch: _LayerBatch) -> None:
         self._check_cancelled(flight)
+        if batch.stopped.is_set():
+            raise _LayerStopped()
 
     def _resolve(self, image: str, auth: RegistryAuth | None) -> ResolvedImage:
         """Where the image comes from is decided here, the same for every Registry adapter."""
@@ -268,30 +312,88 @@ class ImageService:
         holder = image_holder(image_id)
         with self._image_locks.hold(image_id):
             known = self._images.get(image_id) is not None
-            held: list[str] = []
+            batch = _LayerBatch()
             try:
-                parent = ""
-                for blob, diff_id, chain in zip(resolved.layers, parsed.diff_ids, chains, strict=True):
-                    self._check_cancelled(flight)
-                    if not self._layers.hold(chain, holder):
-                        flight.progress.layer_started(blob, self._clock())
-                        chunks = self._watch(self._registry.open_blob(resolved, blob, auth), flight)
-                        self._layers.unpack(parent, diff_id, chunks, holder)
-                        flight.progress.layer_finished(blob, self._clock())
-                    else:
-                        flight.progress.layer_present(blob)
-                    held.append(chain)
-                    parent = chain
-                    self._check_image_size(image, sum(self._layer_size(c) for c in held))
+                self._fetch_layers(image, resolved, auth, parsed.diff_ids, chains, holder, flight, batch)
                 self._check_cancelled(flight)
                 self._record(resolved, image_id, chains, parsed.config, parsed.document)
             except BaseException:
                 if not known:
-                    for chain in held:
+                    for chain in batch.held:
                         self._layers.release(chain, holder)
                 raise
         _log.info("pulled image", image=image, id=image_id)
         return image_id
+
+    def _fetch_layers(
+        self,
+        image: str,
+        resolved: ResolvedImage,
+        auth: RegistryAuth | None,
+        diff_ids: Sequence[str],
+        chains: Sequence[str],
+        holder: str,
+        flight: _Flight,
+        batch: _LayerBatch,
+    ) -> None:
+        """Hold each layer already present and download and unpack the others, a bounded number at once.
+
+        Returns (or raises the first failure) only once every layer task has ended: by then `batch.held`
+        names every layer this pull holds, for the caller to release if the pull fails."""
+        jobs = list(enumerate(zip(resolved.layers, diff_ids, ["", *chains[:-1]], chains, strict=True)))
+        if not jobs:
+            return
+
+        def run(index: int, blob: Descriptor, diff_id: str, parent: str, chain: str) -> None:
+            try:
+                self._check_stopped(flight, batch)
+                self._fetch_layer(resolved, auth, index, blob, diff_id, parent, chain, holder, flight, batch)
+                with batch.lock:
+                    held = list(batch.held)
+                self._check_image_size(image, sum(self._layer_size(c) for c in held))
+            except BaseException as error:
+                if batch.fail(error):
+                    flight.layer_failure = error
+
+        workers = min(self._max_concurrent_layers, len(jobs))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"pull {image} layer") as pool:
+            for index, job in jobs:
+                # Each task in its own copy of the pull's context: its log lines and spans belong to the pull.
+                pool.submit(contextvars.copy_context().run, functools.partial(run, index, *job))
+        if batch.error is not None:
+            raise batch.error
+
+    def _fetch_layer(
+        self,
+        resolved: ResolvedImage,
+        auth: RegistryAuth | None,
+        index: int,
+        blob: Descriptor,
+        diff_id: str,
+        parent: str,
+        chain: str,
+        holder: str,
+        flight: _Flight,
+        batch: _LayerBatch,
+    ) -> None:
+        if self._layers.hold(chain, holder):
+            flight.progress.layer_present(blob)
+        else:
+            flight.progress.layer_started(blob, index, self._clock())
+            download = self._registry.open_blob(resolved, blob, auth)
+            try:
+                self._layers.unpack(parent, diff_id, self._watch(download, flight, batch), holder)
+            except BaseException:
+                flight.progress.layer_ended(blob, index)
+                raise
+            finally:
+                # A stopped download lets go of its connection now, not when the error is collected.
+                close = getattr(download, "close", None)
+                if close is not None:
+                    close()
+            flight.progress.layer_finished(blob, index, self._clock())
+        with batch.lock:
+            batch.held.append(chain)
 
     def _check_image_size(self, image: str, size: int, kind: str = "") -> None:
         if size > self._max_image_bytes:

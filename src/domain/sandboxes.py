@@ -26,6 +26,8 @@ from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.container_config import Resources
 from domain.errors import InvalidArgument, NotFound, PycrioError
 from domain.events import ContainerEventType, LifecycleLedger, unreported
+from domain.nri import NriPod
+from domain.nri_relay import NriRelay, lifecycle_change
 from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
@@ -97,7 +99,9 @@ class SandboxService:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         events: LifecycleLedger | None = None,
+        nri: NriRelay | None = None,  # None: NRI is off
     ) -> None:
+        self._nri = nri
         self._store = store
         self._network = network
         self._namespaces = namespaces
@@ -113,6 +117,7 @@ class SandboxService:
         # Each pod's infra container is reported as a container whose id is the sandbox id (as cri-o).
         self._events = events or unreported()
         self._lock = threading.Lock()
+        self._nri_stopped: set[str] = set()  # pods whose StopPodSandbox plugins heard
         self._sandboxes: dict[str, PodSandbox] = {}
         self._names = Reservations("pod sandbox", wait=settings.creation_wait)
         self._object_locks: dict[str, threading.Lock] = {}
@@ -143,7 +148,7 @@ class SandboxService:
             return finished
         with self._lock:
             sandbox = self._reserve(sandbox_id, config, runtime_handler, oci_runtime)
-        with self._object_locks[sandbox.id]:
+        with lifecycle_change(self._nri), self._object_locks[sandbox.id]:
             try:
                 check_caller = functools.partial(
                     self._names.check_caller, key, sandbox.id, caller_gone, "RunPodSandbox"
@@ -158,6 +163,30 @@ class SandboxService:
             # A caller that went away leaves the pod to the retry waiting for it, once.
             self._names.created(key, sandbox.id, Handover.ONCE if caller_gone() else Handover.NEVER)
         return sandbox.id
+
+    @staticmethod
+    def nri_pod(sb: PodSandbox) -> NriPod:
+        """The pod as NRI plugins are shown it."""
+        meta = sb.config.metadata
+        return NriPod(
+            id=sb.id,
+            name=meta.name,
+            uid=meta.uid,
+            namespace=meta.namespace,
+            labels=tuple(sb.config.labels.items()),
+            annotations=tuple(sb.config.annotations.items()),
+            runtime_handler=sb.runtime_handler,
+            cgroup_parent=sb.cgroup_parent,
+            cgroups_path=sb.cgroup_path,
+            pid=sb.infra.pid if sb.infra else 0,
+            ips=tuple(sb.ips),
+        )
+
+    def nri_pods(self) -> list[NriPod]:
+        """Every pod that is made (for a plugin's Synchronize)."""
+        with self._lock:
+            pods = [sb for sb in self._sandboxes.values() if sb.state != SandboxState.CREATING]
+        return [self.nri_pod(sb) for sb in pods]
 
     def _new_id(self) -> str:
         with self._lock:
@@ -269,6 +298,9 @@ class SandboxService:
             ),
         )
         check_caller()
+        if self._nri is not None:
+            # Before READY: nobody lists the pod while plugins hear of it; an error fails and undoes it.
+            self._nri.run_pod_sandbox(self.nri_pod(sb))
         sb.state = SandboxState.READY
         self._save(sb)
         _log.info("pod sandbox ready", id=sb.id, name=sb.name, ips=sb.ips)
@@ -291,7 +323,7 @@ class SandboxService:
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             return
-        with lock:
+        with lifecycle_change(self._nri), lock:
             if self._sandboxes.get(sb.id) is not sb:
                 return  # removed while we waited
             self._stop_locked(sb)
@@ -308,13 +340,16 @@ class SandboxService:
             _log.info("pod sandbox stopped", id=sb.id, name=sb.name)
         if was_ready:
             self._events.publish(sb.id, sb.id, ContainerEventType.STOPPED)
+        if self._nri is not None and sb.id not in self._nri_stopped:
+            self._nri_stopped.add(sb.id)
+            self._nri.stop_pod_sandbox(self.nri_pod(sb))
 
     def remove(self, sandbox_id: str) -> None:
         """Stop it if needed, remove its containers and everything made for it. Absent is not an error."""
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             return
-        with lock:
+        with lifecycle_change(self._nri), lock:
             if self._sandboxes.get(sb.id) is not sb:
                 return
             self._stop_locked(sb)
@@ -322,6 +357,9 @@ class SandboxService:
                 self._containers.remove_all(sb.id)
                 self._release_host_resources(sb)
                 self._forget(sb)
+            if self._nri is not None:
+                self._nri_stopped.discard(sb.id)
+                self._nri.remove_pod_sandbox(self.nri_pod(sb))
             _log.info("pod sandbox removed", id=sb.id, name=sb.name)
 
     def _stop_infra(self, sb: PodSandbox) -> None:

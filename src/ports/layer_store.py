@@ -89,6 +89,9 @@ class LayerStore(Protocol):
     def unpack(self, parent: str, diff_id: str, blob: Iterable[bytes], holder: str) -> Layer:
         """Unpack a layer blob (tar; gzip or zstd compressed or not) on top of `parent` ("" for none).
 
+        `parent` only names the layer below (it makes the chain id): it need not be unpacked yet, so the
+        layers of one image may be unpacked at once and committed in any order.
+
         The uncompressed stream must hash to `diff_id`. The layer appears atomically: either fully unpacked
         under its chain id, held by `holder`, or not at all. An entry that would land outside the layer
         (absolute path, `..`, a path through a symlink, a hard link to outside) refuses the whole layer

@@ -135,9 +135,19 @@ def test_a_truncated_gzip_stream_keeps_nothing(store: LayerStore, cut: int) -> N
     assert store.list_layers() == []
 
 
-def test_missing_parent_is_not_found(store: LayerStore) -> None:
+def test_an_upper_layer_may_be_unpacked_before_its_parent(store: LayerStore) -> None:
+    """A pull commits its layers in whatever order they complete; the stack is whole once all are in."""
+    base_chain = BASE.diff_id
+    top = store.unpack(base_chain, TOP.diff_id, chunks(TOP.blob), "image:a")
+    assert top.parent == base_chain and store.get(base_chain) is None
     with pytest.raises(NotFound):
-        store.unpack("sha256:" + "1" * 64, TOP.diff_id, chunks(TOP.blob), "image:a")
+        store.create_rootfs("ctr-early", [base_chain, top.chain_id], "a")
+    assert unpack(store, BASE) == base_chain
+    path = store.create_rootfs("ctr-late", [base_chain, top.chain_id], "a")
+    if isinstance(store, OverlayLayerStore):
+        assert (path / "etc" / "hostname").read_bytes() == b"top\n"
+        assert (path / "bin" / "sh").exists()
+    store.remove_rootfs("ctr-late")
 
 
 # Where a broken unpacker would write on the host: checked absent (and removed if a regression made them).

@@ -1,5 +1,6 @@
 """`python -m bench --quick` end to end: containerd measured for real, pycrio's rows reported as far as it
-serves them, and nothing left behind, also after an interrupt. Speeds are printed, never asserted."""
+serves them, rounds that alternate the runtimes, and nothing left behind, also after an interrupt. Speeds
+are printed, never asserted."""
 
 import json
 import os
@@ -40,6 +41,11 @@ CONTAINERD_KEYS = {
     "rss.fleet_infra",
     "fleet.teardown",
     "cpu.daemon",
+    "cpu.idle_0",
+    "density.create",
+    "cpu.idle_n",
+    "density.rss",
+    "density.pss",
 }
 
 
@@ -54,20 +60,23 @@ def bench_command(tmp_path: Path, *args: str) -> list[str]:
 
 
 def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
+    network = f"{cni.NETWORK_PREFIX}-{run_id}"
     mine = [info for info in procstat.processes() if str(tmp_path / "work") in info.cmdline]
     assert not mine, [(info.pid, info.name) for info in mine]
     assert not cleanup.mounts_under(tmp_path, Path("/proc/self/mountinfo").read_text())
     assert list((tmp_path / "work").iterdir()) == []
     leftover_cgroups = [path for path in Path("/sys/fs/cgroup").glob(f"*/pcbench-{run_id}-*")]
     assert not leftover_cgroups
-    assert not Path(f"/sys/class/net/{cni.BRIDGE}").exists()
-    assert not list(cni.RESULTS_CACHE.glob(f"{cni.NETWORK_NAME}-*"))
+    assert not Path(f"/sys/class/net/{cni.BRIDGE_PREFIX}{run_id}").exists()
+    assert not list(cni.RESULTS_CACHE.glob(f"{network}-*"))
     assert not list(Path("/run").glob(f"pcb-{run_id}-*"))
     theirs = [info for info in procstat.processes() if f"/run/pcb-{run_id}-" in info.cmdline]
     assert not theirs, [(info.pid, info.name) for info in theirs]
     for save in ("iptables-save", "ip6tables-save"):
         rules = subprocess.run([save], capture_output=True, text=True, check=True, timeout=30).stdout
-        ours = [line for line in rules.splitlines() if cni.NETWORK_NAME in line or "10.90." in line]
+        ours = [
+            line for line in rules.splitlines() if network in line or f"{cni.BRIDGE_PREFIX}{run_id}" in line
+        ]
         assert not ours, ours
 
 
@@ -80,13 +89,16 @@ def run_bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
     print(result.stdout)  # the numbers, for whoever reads the test log
     assert result.returncode == 0, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(report_path.read_text())
-    assert_nothing_left(tmp_path, report["meta"]["run_id"])
+    run_id = report["meta"]["run_id"]
+    assert report["meta"]["cni"]["bridge"] == f"{cni.BRIDGE_PREFIX}{run_id}"  # a bridge of the run's own
+    assert_nothing_left(tmp_path, run_id)
     return report, result.stdout
 
 
 def test_quick_run_against_containerd_measures_every_row(tmp_path: Path) -> None:
-    report, stdout = run_bench(tmp_path, "--runtimes", "containerd")
-    containerd = report["runtimes"]["containerd"]
+    report, stdout = run_bench(tmp_path, "--runtimes", "containerd", "--idle-seconds", "1")
+    assert len(report["rounds"]) == 1  # --quick is one round unless --rounds says otherwise
+    containerd = report["rounds"][0]["runtimes"]["containerd"]
     assert containerd["version"].startswith("containerd")
     rows = {row["key"]: row for row in containerd["rows"]}
     assert set(rows) >= CONTAINERD_KEYS
@@ -99,13 +111,17 @@ def test_quick_run_against_containerd_measures_every_row(tmp_path: Path) -> None
     assert rows["rss.fleet_helpers"]["extra"]["processes"] == 10  # one shim per pod
     assert rows["rss.fleet_infra"]["extra"]["processes"] == 10  # one catatonit -P per pod
     assert rows["rss.idle"]["value"] > 0
+    assert rows["density.create"]["latency"]["count"] == 5
+    # The daemon, one shim and one catatonit -P per pod.
+    assert rows["density.pss"]["extra"]["processes"] == 11
+    assert 0 < rows["density.pss"]["value"] <= rows["density.rss"]["value"]
     assert "ListContainerStats (10x3)" in stdout
 
 
 def test_pycrio_rows_are_measured_or_reported_unsupported(tmp_path: Path) -> None:
     """pycrio as it stands on this branch: every row measured, or saying why not; the run never crashes."""
     report, _ = run_bench(tmp_path, "--runtimes", "pycrio", "--only", "pod_lifecycle,exec_sync")
-    pycrio = report["runtimes"]["pycrio"]
+    pycrio = report["rounds"][0]["runtimes"]["pycrio"]
     assert not pycrio["error"], pycrio["error"]
     assert pycrio["version"].startswith("pycrio")
     keys = {row["key"] for row in pycrio["rows"]}
@@ -113,6 +129,39 @@ def test_pycrio_rows_are_measured_or_reported_unsupported(tmp_path: Path) -> Non
     for row in pycrio["rows"]:
         assert row["status"] in {"ok", "unsupported", "failed"}
         assert row["status"] == "ok" or row["detail"]
+
+
+def test_rounds_alternate_the_runtimes_and_give_ratios_over_rounds(tmp_path: Path) -> None:
+    """Two rounds of both runtimes at a tiny size: the shape of every round and of the summary."""
+    report, stdout = run_bench(
+        tmp_path,
+        "--rounds", "2", "--only", "pod_lifecycle,density", "--density-pods", "2", "--idle-seconds", "1",
+    )  # fmt: skip
+    rounds = report["rounds"]
+    assert [entry["order"] for entry in rounds] == [["pycrio", "containerd"], ["containerd", "pycrio"]]
+    endpoints = set()
+    for entry in rounds:
+        assert entry["seconds"] > 0
+        for name, runtime in entry["runtimes"].items():
+            assert not runtime["error"], (name, runtime["error"])
+            endpoints.add(runtime["endpoint"])
+            rows = {row["key"]: row for row in runtime["rows"]}
+            assert rows["density.create"]["latency"]["count"] == 2
+            assert rows["cpu.idle_0"]["status"] == rows["cpu.idle_n"]["status"] == "ok"
+            # The daemon, and per pod its helper(s) and one infra process.
+            assert rows["density.rss"]["extra"]["processes"] >= 5
+    assert len(endpoints) == 4  # every runtime started afresh in every round
+    summary = {row["key"]: row for row in report["ratios"]["rows"]}
+    assert report["ratios"]["rounds"] == 2
+    for key in ("pod_lifecycle.c1", "pod_lifecycle.c8.run", "density.create", "density.pss"):
+        spread = summary[key]["primary"]
+        assert len(spread["rounds"]) == 2 and None not in spread["rounds"], (key, spread)
+        assert spread["low"] <= spread["median"] <= spread["high"]
+    targets = {check["key"]: check for check in report["ratios"]["targets"]}
+    assert targets["pod_lifecycle.c1"]["verdict"] in {"met", "not met"}
+    assert targets["exec_sync"]["verdict"] == "n/a: no row"
+    assert set(report["medians"]) == {"pycrio", "containerd"}
+    assert "ratio per round" in stdout and "median over 2 rounds" in stdout
 
 
 def test_an_interrupted_run_cleans_up(tmp_path: Path) -> None:

@@ -79,8 +79,6 @@ class InMemoryLayerStore:
             found = self.get(chain)
             assert found is not None
             return found
-        if parent and self.get(parent) is None:
-            raise NotFound(f"parent layer {parent} is not unpacked")
         raw = b"".join(blob)
         tar = _decompress(raw)
         actual = "sha256:" + hashlib.sha256(tar).hexdigest()

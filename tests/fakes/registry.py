@@ -4,7 +4,7 @@ Registries are keyed by host. Which host and name to ask is registries.conf's de
 (domain/image_sources.py), as for the real adapter. `pusher(host)` gives the same push interface as a real
 test registry, so fixture builders work on both; `add(name, layers)` pushes a small OCI image in one call.
 Tests can make a host unreachable, require credentials, corrupt a stored blob, count downloads, or hold a
-blob mid-stream (a `Gate`) to see pulls share a download or stall.
+blob mid-stream (a `Gate`) to see pulls share a download or stall, and see how many blobs stream at once.
 """
 
 import hashlib
@@ -84,6 +84,9 @@ class InMemoryRegistry:
         self.resolves = 0
         self.blob_downloads: dict[str, int] = {}
         self.gates: dict[str, Gate] = {}
+        # Blob streams under way now, and the most there ever were at once.
+        self.streaming = 0
+        self.most_streaming = 0
         # Sigstore attachments set by tests, by manifest digest (besides those pushed as `.sig` tags).
         self.attachments: dict[str, list[SigstoreSignature]] = {}
         # Signatures served through a registry signature API, by manifest digest; None: no such API.
@@ -216,6 +219,16 @@ class InMemoryRegistry:
         return signatures
 
     def _stream(self, data: bytes, blob: Descriptor) -> Iterator[bytes]:
+        with self._lock:
+            self.streaming += 1
+            self.most_streaming = max(self.most_streaming, self.streaming)
+        try:
+            yield from self._chunks(data, blob)
+        finally:
+            with self._lock:
+                self.streaming -= 1
+
+    def _chunks(self, data: bytes, blob: Descriptor) -> Iterator[bytes]:
         hasher = hashlib.sha256()
         sent = 0
         for start in range(0, len(data), self.chunk_size):

@@ -6,6 +6,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench import cni, containerd, pycrio_daemon, registry
 
 CRI = "io.containerd.grpc.v1.cri"
@@ -111,16 +113,47 @@ def test_registries_conf_marks_the_bench_registry_insecure() -> None:
     assert parsed["unqualified-search-registries"] == []
 
 
-def test_cni_conflist_uses_the_bench_bridge_and_subnet(tmp_path: Path) -> None:
-    path = cni.write_conf_dir(tmp_path / "net.d", tmp_path / "ipam")
+def test_cni_conflist_uses_the_runs_bridge_and_subnet(tmp_path: Path) -> None:
+    network = cni.BenchNetwork("pcbench-a1b2c3", "pcba1b2c3", "10.90.8.0/22")
+    path = cni.write_conf_dir(tmp_path / "net.d", tmp_path / "ipam", network)
     conf = json.loads(path.read_text())
+    assert conf["name"] == "pcbench-a1b2c3"
     bridge = conf["plugins"][0]
-    assert bridge["type"] == "bridge" and bridge["bridge"] == "pcbench0"
+    assert bridge["type"] == "bridge" and bridge["bridge"] == "pcba1b2c3"
     assert bridge["ipMasq"] is False  # no iptables rules to outlive the run
     assert bridge["ipam"]["dataDir"] == str(tmp_path / "ipam")
-    subnet = ipaddress.IPv4Network(bridge["ipam"]["ranges"][0][0]["subnet"])
-    assert subnet.subnet_of(ipaddress.IPv4Network("10.90.0.0/16"))
+    assert bridge["ipam"]["ranges"][0][0]["subnet"] == "10.90.8.0/22"
     assert {plugin["type"] for plugin in conf["plugins"]} == {"bridge", "loopback"}
+
+
+ROUTE_TABLE = (
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    "pcbench0\t00005A0A\t00000000\t0001\t0\t0\t0\t00F0FFFF\t0\t0\t0\n"
+)
+
+
+def test_routes_are_read_from_proc_net_route() -> None:
+    assert cni.parse_routes(ROUTE_TABLE) == [
+        ipaddress.IPv4Network("0.0.0.0/0"),
+        ipaddress.IPv4Network("10.90.0.0/20"),
+    ]
+
+
+def test_a_run_takes_a_subnet_no_route_overlaps_starting_from_its_slot() -> None:
+    routes = cni.parse_routes(ROUTE_TABLE)  # the default route does not count; 10.90.0.0/20 does
+    assert cni.free_subnet("000000", routes) == ipaddress.IPv4Network("10.90.16.0/22")
+    assert cni.free_subnet("000005", routes) == ipaddress.IPv4Network("10.90.20.0/22")
+    assert cni.free_subnet("00003f", []) == ipaddress.IPv4Network("10.90.252.0/22")
+    with pytest.raises(RuntimeError, match="routed already"):
+        cni.free_subnet("000000", [ipaddress.IPv4Network("10.90.0.0/16")])
+
+
+def test_a_runs_network_names_fit_the_kernels_limits() -> None:
+    network = cni.network_for("c0ffee")
+    assert network.name == "pcbench-c0ffee"
+    assert network.bridge == "pcbc0ffee" and len(network.bridge) <= 15
+    assert ipaddress.IPv4Network(network.subnet).subnet_of(cni.RANGE)
 
 
 def test_registry_config_listens_on_loopback_only(tmp_path: Path) -> None:
@@ -132,14 +165,14 @@ def test_registry_config_listens_on_loopback_only(tmp_path: Path) -> None:
 def test_cached_cni_results_of_the_bench_network_are_removed(tmp_path: Path) -> None:
     ours, theirs = "a" * 64, "b" * 64
     names = [
-        f"pcbench-{ours}-eth0",
+        f"pcbench-a1b2c3-{ours}-eth0",
         f"cni-loopback-{ours}-lo",
-        f"pcpod-{theirs}-eth0",
+        f"pcbench-d4e5f6-{theirs}-eth0",  # another run's
         f"cni-loopback-{theirs}-lo",
     ]
     for name in names:
         (tmp_path / name).write_text("{}")
-    removed = cni.remove_cached_results(tmp_path)
+    removed = cni.remove_cached_results("pcbench-a1b2c3", tmp_path)
     assert sorted(path.name for path in removed) == sorted(names[:2])
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(names[2:])
-    assert cni.remove_cached_results(tmp_path / "missing") == []
+    assert cni.remove_cached_results("pcbench-a1b2c3", tmp_path / "missing") == []

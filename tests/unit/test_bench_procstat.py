@@ -30,12 +30,25 @@ def test_parse_vmrss() -> None:
     assert procstat.parse_vmrss_kib("Name:\tkthreadd\nThreads:\t1\n") is None
 
 
+def test_parse_pss_of_smaps_rollup() -> None:
+    rollup = (
+        "55d0c0000000-7ffc00000000 ---p 00000000 00:00 0   [rollup]\n"
+        "Rss:                1768 kB\nPss:                 221 kB\nPss_Dirty:           112 kB\n"
+    )
+    assert procstat.parse_pss_kib(rollup) == 221
+    assert procstat.parse_pss_kib("") is None
+
+
 def test_readers_on_this_process_and_on_a_gone_one() -> None:
     rss = procstat.rss_bytes(os.getpid())
     assert rss is not None and rss > 0
+    pss = procstat.pss_bytes(os.getpid())
+    assert pss is not None and 0 < pss <= rss
+    assert procstat.total_pss([2**22 + 1]) == 0  # a gone pid counts nothing
     cpu = procstat.cpu_seconds(os.getpid())
     assert cpu is not None and cpu >= 0
     assert procstat.rss_bytes(2**22 + 1) is None  # above pid_max's default: never a live pid
+    assert procstat.pss_bytes(2**22 + 1) is None
     assert procstat.cpu_seconds(2**22 + 1) is None
 
 
@@ -65,3 +78,14 @@ def test_mounts_under_finds_deepest_first_and_decodes_escapes() -> None:
 def test_cgroup_dirs_of_an_absent_parent_is_empty() -> None:
     assert cleanup.cgroup_dirs("/pcbench-never-made") == []
     assert cleanup.cgroup_dirs("/") == []
+
+
+def test_thread_runtimes_of_this_process_grow_with_work_and_count_new_threads() -> None:
+    before = procstat.thread_runtimes_ns(os.getpid())
+    assert os.getpid() in before  # the main thread's tid is the pid
+    # schedstat of a running thread moves at scheduler ticks (a few ms): work for several of them.
+    sum(range(5_000_000))
+    after = procstat.thread_runtimes_ns(os.getpid())
+    assert after[os.getpid()] > before[os.getpid()]
+    assert procstat.runtime_delta_ns({1: 5}, {1: 8, 2: 4}) == 7  # thread 2 was born in between
+    assert procstat.thread_runtimes_ns(2**22 + 1) == {}

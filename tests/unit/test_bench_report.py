@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench import report
-from bench.results import Row, RuntimeReport
+from bench.results import Round, Row, RuntimeReport
 from bench.stats import summarize
 
 
@@ -44,7 +44,8 @@ def test_no_ratio_when_a_side_is_unsupported_or_missing() -> None:
 
 
 def test_no_ratio_against_a_zero_baseline() -> None:
-    assert report.ratio(Row("cpu", "cpu", value=1.0), Row("cpu", "cpu", value=0.0)).primary is None
+    item = report.ratio(Row("cpu", "cpu", value=1.0, unit="s"), Row("cpu", "cpu", value=0.0, unit="s"))
+    assert item.primary is None and item.note == "baseline is 0 s"
 
 
 def test_whole_run_rows_compare_only_complete_runs() -> None:
@@ -109,53 +110,125 @@ def test_runtime_and_comparison_tables_show_every_row() -> None:
     assert "3.00" in text  # p50 in ms
     assert "12.5 MiB" in text and "3 processes" in text
     assert "unsupported: UNIMPLEMENTED: not yet" in text
-    comparison = report.comparison_table(subject, baseline)
+    comparison = report.comparison_table(subject, baseline, report.over_rounds([(subject, baseline)]))
     rows = {line.split()[0]: line for line in comparison.splitlines()[2:]}
     assert "2.00" in rows["pods"]
     assert "0.50" in rows["daemon"]
     assert "unsupported/ok" in rows["pull"]
 
 
-def test_json_holds_both_runtimes_and_ratios() -> None:
-    subject = RuntimeReport("pycrio", "x", rows=[latency_row("pods", [0.2], wall=0.2)])
-    baseline = RuntimeReport("containerd", "y", rows=[latency_row("pods", [0.1], wall=0.1)])
-    document = json.loads(json.dumps(report.to_json([subject, baseline], {"profile": "quick"})))
+def gauge_round(number: int, pycrio: float, containerd: float, key: str = "rss.idle") -> Round:
+    return Round(
+        number,
+        [
+            RuntimeReport("pycrio", "x", rows=[Row(key, key, value=pycrio, unit="MiB")]),
+            RuntimeReport("containerd", "y", rows=[Row(key, key, value=containerd, unit="MiB")]),
+        ],
+    )
+
+
+def test_over_rounds_gives_each_rounds_ratio_the_median_and_the_range() -> None:
+    rounds = [gauge_round(1, 30.0, 40.0), gauge_round(2, 50.0, 40.0), gauge_round(3, 36.0, 40.0)]
+    (item,) = report.over_rounds(report.pairs(rounds))
+    assert item.primary.rounds == pytest.approx([0.75, 1.25, 0.9])
+    assert item.primary.median == pytest.approx(0.9)
+    assert (item.primary.low, item.primary.high) == pytest.approx((0.75, 1.25))
+    subject, baseline = report.medians(rounds)
+    comparison = report.comparison_table(subject, baseline, report.over_rounds(report.pairs(rounds)))
+    assert "0.75 1.25 0.90" in comparison and "0.75-1.25" in comparison
+    assert "36.0 MiB" in comparison  # the runtime columns are medians over rounds
+
+
+def test_a_round_without_a_ratio_is_left_out_of_the_median_and_named() -> None:
+    broken = gauge_round(2, 1.0, 1.0)
+    broken.reports[0].rows[0] = Row("rss.idle", "rss.idle", status="failed", detail="daemon is gone")
+    rounds = [gauge_round(1, 2.0, 1.0), broken, gauge_round(3, 4.0, 1.0)]
+    (item,) = report.over_rounds(report.pairs(rounds))
+    assert item.primary.rounds[1] is None
+    assert item.primary.median == pytest.approx(3.0)
+    assert item.note == "round 2: failed/ok"
+
+
+def test_median_report_takes_each_column_over_rounds_and_shows_failures() -> None:
+    reports = [
+        RuntimeReport("pycrio", "x", rows=[latency_row("pods", [0.1, 0.3], wall=0.4)], seconds=10),
+        RuntimeReport("pycrio", "x", rows=[latency_row("pods", [0.2, 0.2], wall=0.2)], seconds=12),
+        RuntimeReport("pycrio", "x", rows=[latency_row("pods", [0.5, 0.5], wall=1.0)], seconds=11),
+    ]
+    merged = report.median_report(reports)
+    row = merged.row("pods")
+    assert row is not None and row.latency is not None
+    assert row.latency.p50 == pytest.approx(0.2)
+    assert row.latency.count == 6
+    assert row.latency.throughput == pytest.approx(5.0)
+    assert merged.seconds == 33
+    reports[1].rows[0] = Row("pods", "pods", status="failed", detail="boom")
+    failed = report.median_report(reports).row("pods")
+    assert failed is not None and failed.status == "failed" and failed.detail == "round 2: boom"
+
+
+def test_json_keeps_every_round_and_the_ratios_over_rounds() -> None:
+    rounds = [gauge_round(1, 30.0, 40.0), gauge_round(2, 50.0, 40.0)]
+    rounds[1].reports.reverse()  # round 2 ran containerd first
+    document = json.loads(json.dumps(report.to_json(rounds, {"profile": "quick"})))
     assert document["meta"] == {"profile": "quick"}
-    assert document["runtimes"]["pycrio"]["rows"][0]["latency"]["p50"] == pytest.approx(0.2)
-    assert document["ratios"]["rows"][0]["primary"] == pytest.approx(2.0)
+    assert [entry["order"] for entry in document["rounds"]] == [
+        ["pycrio", "containerd"],
+        ["containerd", "pycrio"],
+    ]
+    assert document["rounds"][1]["runtimes"]["pycrio"]["rows"][0]["value"] == 50.0
+    assert document["rounds"][0]["ratios"][0]["primary"] == pytest.approx(0.75)
+    assert document["medians"]["pycrio"]["rows"][0]["value"] == pytest.approx(40.0)
+    (row,) = document["ratios"]["rows"]
+    assert row["primary"]["rounds"] == pytest.approx([0.75, 1.25])
+    assert row["primary"]["median"] == pytest.approx(1.0)
+    assert document["ratios"]["rounds"] == 2
+    targets = {check["key"]: check for check in document["ratios"]["targets"]}
+    assert targets["rss.idle"]["verdict"] == "met" and targets["rss.idle"]["bound"] == 1.0
 
 
 def test_json_of_one_runtime_has_no_ratios() -> None:
     only = RuntimeReport("endpoint", "x", rows=[latency_row("pods", [0.2], wall=0.2)])
-    assert "ratios" not in report.to_json([only], {})
+    assert "ratios" not in report.to_json([Round(1, [only])], {})
 
 
-def test_targets_take_the_worse_of_p50_and_time_per_op() -> None:
-    subject = RuntimeReport(
-        "pycrio",
-        "x",
-        rows=[
-            latency_row("pod_lifecycle.c8", [0.1, 0.1], wall=0.4),  # p50 0.5x, but half the throughput
-            latency_row("pull_cold", [0.9], wall=0.9),
-            Row("rss.idle", "rss", value=50.0, unit="MiB"),
-            Row("rss.fleet", "rss", status="unsupported", detail="UNIMPLEMENTED"),
-        ],
-    )
-    baseline = RuntimeReport(
-        "containerd",
-        "y",
-        rows=[
-            latency_row("pod_lifecycle.c8", [0.2, 0.2], wall=0.2),
-            latency_row("pull_cold", [1.0], wall=1.0),
-            Row("rss.idle", "rss", value=40.0, unit="MiB"),
-            Row("rss.fleet", "rss", value=40.0, unit="MiB"),
-        ],
-    )
-    checks = {check.key: check for check in report.targets(report.ratios(subject, baseline))}
-    assert checks["pod_lifecycle.c8"].ratio == pytest.approx(2.0)
-    assert checks["pod_lifecycle.c8"].verdict == "not met"
-    assert checks["pull_cold"].verdict == "met"
-    assert checks["rss.idle"].ratio == pytest.approx(1.25) and checks["rss.idle"].verdict == "not met"
-    assert checks["rss.fleet"].verdict.startswith("n/a: unsupported")
+def test_targets_take_the_median_of_the_worse_of_p50_and_time_per_op_against_their_bounds() -> None:
+    def one_round(number: int, wall: float) -> Round:
+        subject = RuntimeReport(
+            "pycrio",
+            "x",
+            rows=[
+                latency_row("pod_lifecycle.c8", [0.1, 0.1], wall=wall),  # p50 0.5x, time/op wall/0.2
+                latency_row("pull_cold", [0.85], wall=0.85),
+                latency_row("fleet.list_pods", [0.0009], wall=0.0009),
+                Row("rss.idle", "rss", value=50.0, unit="MiB"),
+                Row("cpu.idle_0", "cpu", value=0.1, unit="s"),
+            ],
+        )
+        baseline = RuntimeReport(
+            "containerd",
+            "y",
+            rows=[
+                latency_row("pod_lifecycle.c8", [0.2, 0.2], wall=0.2),
+                latency_row("pull_cold", [1.0], wall=1.0),
+                latency_row("fleet.list_pods", [0.001], wall=0.001),
+                Row("rss.idle", "rss", value=40.0, unit="MiB"),
+                Row("cpu.idle_0", "cpu", value=0.0, unit="s"),
+            ],
+        )
+        return Round(number, [subject, baseline])
+
+    rounds = [one_round(1, 0.4), one_round(2, 0.1), one_round(3, 0.15)]
+    checks = {check.key: check for check in report.targets(report.over_rounds(report.pairs(rounds)))}
+    lifecycle = checks["pod_lifecycle.c8"]
+    assert lifecycle.bound == 0.8
+    assert lifecycle.ratio is not None and lifecycle.ratio.rounds == pytest.approx([2.0, 0.5, 0.75])
+    assert lifecycle.verdict == "met"  # median 0.75: one slow round does not decide it
+    assert checks["pull_cold"].verdict == "not met"  # 0.85 is within 1.0 but not within 0.8
+    assert checks["fleet.list_pods"].verdict == "met"  # 0.9 against 1.0
+    assert checks["rss.idle"].verdict == "not met"
+    assert checks["cpu.idle_0"].verdict == "n/a: rounds 1,2,3: baseline is 0 s"
     assert checks["pod_lifecycle.c1"].verdict == "n/a: no row"
-    assert "not met" in report.targets_table(report.ratios(subject, baseline))
+    assert [check.key for check in report.targets([])] == list(report.TARGET_KEYS)
+    table = report.targets_table(report.over_rounds(report.pairs(rounds)))
+    assert "2.00 0.50 0.75" in table and "not met" in table

@@ -11,14 +11,17 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.generated import api_pb2_grpc
+from bench import cli
 from bench.profiles import Profile
+from bench.registry import LocalRegistry
+from bench.results import Round
 from bench.runtimes import ExternalRuntime, RunPlan, bench_runtime
 from bench.workloads import PullTarget
 
@@ -30,6 +33,9 @@ TINY = Profile(
     pull_layer_bytes=1024,
     fleet_pods=2,
     list_iterations=2,
+    rounds=1,
+    density_pods=3,
+    idle_seconds=0.05,
 )
 
 
@@ -164,7 +170,8 @@ def test_every_row_is_ok_against_a_runtime_that_serves_everything(
     assert not report.error
     assert report.version == "fake 1"
     statuses = {row.key: row.status for row in report.rows}
-    skipped = {"rss.fleet_helpers", "rss.fleet_infra"}  # unknown for an external endpoint
+    # Helper processes are unknown for an external endpoint.
+    skipped = {"rss.fleet_helpers", "rss.fleet_infra", "density.rss", "density.pss"}
     assert {key for key, status in statuses.items() if status != "ok"} == skipped
     rows = {row.key: row for row in report.rows}
     assert rows["pod_lifecycle.c8"].latency is not None and rows["pod_lifecycle.c8"].latency.count == 3
@@ -175,6 +182,10 @@ def test_every_row_is_ok_against_a_runtime_that_serves_everything(
     assert rows["fleet.list_containers"].detail == "6 items"
     assert rows["rss.idle"].value is not None and rows["rss.idle"].value > 0
     assert rows["cpu.daemon"].value is not None
+    density = rows["density.create"].latency
+    assert density is not None and density.count == 3 and density.wall is not None
+    assert rows["cpu.idle_0"].value is not None and rows["cpu.idle_n"].value is not None
+    assert rows["cpu.idle_n"].label == "daemon CPU 0.05 s idle, 3 pods"
     assert runtime.pods == {} and runtime.containers == {}  # everything made was removed
 
 
@@ -187,7 +198,7 @@ def test_a_runtime_with_only_version_and_status_reports_unsupported_rows(tmp_pat
         by_status.setdefault(row.status, set()).add(row.key)
         assert row.status == "ok" or row.detail
     assert set(by_status) == {"unsupported", "skipped"}
-    assert by_status["skipped"] == {"rss.idle", "cpu.daemon"}  # no --pid
+    assert by_status["skipped"] == {"rss.idle", "cpu.idle_0", "cpu.daemon"}  # no --pid
     rows = {row.key: row for row in report.rows}
     assert "UNIMPLEMENTED" in rows["pod_lifecycle.c1"].detail
     assert "busybox" in rows["exec_sync"].detail  # container rows say why they could not run
@@ -222,3 +233,65 @@ def test_only_runs_the_named_workloads(tmp_path: Path, fake: tuple[str, FakeRunt
     chosen = RunPlan(**{**plan(tmp_path).__dict__, "only": frozenset({"exec_sync", "pull_cold"})})
     report = bench_runtime(ExternalRuntime("fake", endpoint, os.getpid()), chosen, quiet)
     assert [row.key for row in report.rows] == ["rss.idle", "exec_sync", "pull_cold", "cpu.daemon"]
+
+
+def test_density_measures_idle_at_start_up_and_with_its_pods_then_removes_them(tmp_path: Path) -> None:
+    runtime = FakeRuntime()
+    chosen = RunPlan(**{**plan(tmp_path).__dict__, "only": frozenset({"density"})})
+    for endpoint in serve(tmp_path, runtime, FakeImages()):
+        report = bench_runtime(ExternalRuntime("fake", endpoint, os.getpid()), chosen, quiet)
+    keys = [row.key for row in report.rows]
+    assert keys == [
+        "rss.idle",
+        "cpu.idle_0",
+        "density.create",
+        "cpu.idle_n",
+        "density.rss",
+        "density.pss",
+        "cpu.daemon",
+    ]
+    rows = {row.key: row for row in report.rows}
+    assert all(rows[key].status == "ok" for key in ("cpu.idle_0", "density.create", "cpu.idle_n"))
+    assert rows["density.rss"].status == "skipped"  # an external endpoint's helpers are unknown
+    assert runtime.pods == {} and runtime.containers == {}
+
+
+def test_rounds_against_an_endpoint_bench_it_once_per_round(
+    tmp_path: Path, fake: tuple[str, FakeRuntime]
+) -> None:
+    endpoint, runtime = fake
+    args = cli.parse_args(
+        ["--endpoint", endpoint, "--name", "fake", "--rounds", "2", "--pid", str(os.getpid())]
+    )
+    profile = cli.choose_profile(args)  # --quick's sizes, with --rounds 2
+    only = frozenset({"pod_lifecycle"})
+    chosen = RunPlan(**{**plan(tmp_path).__dict__, "profile": profile, "only": only})
+    rounds: list[Round] = []
+    no_registry = cast(
+        LocalRegistry, None
+    )  # an endpoint pulls from wherever it was told; nothing started here
+    cli.bench_rounds(args, chosen, no_registry, "", tmp_path / "run", rounds)
+    assert [item.order for item in rounds] == [["fake"], ["fake"]]
+    for item in rounds:
+        report = item.runtime("fake")
+        assert report is not None and not report.error
+        assert {row.status for row in report.rows} == {"ok"}
+        assert report.steps and report.seconds > 0
+    assert not (tmp_path / "round-1").exists()  # each round's dirs go when it ends
+    assert runtime.pods == {}
+
+
+def test_round_order_alternates_and_options_are_bounded() -> None:
+    assert [cli.round_order(["a", "b"], number) for number in (1, 2, 3)] == [
+        ["a", "b"],
+        ["b", "a"],
+        ["a", "b"],
+    ]
+    assert cli.choose_profile(cli.parse_args([])).rounds == 3
+    quick = cli.choose_profile(cli.parse_args(["--quick"]))
+    assert (quick.rounds, quick.density_pods, quick.idle_seconds) == (1, 5, 10.0)
+    tuned = cli.choose_profile(cli.parse_args(["--quick", "--rounds", "4", "--density-pods", "7"]))
+    assert (tuned.rounds, tuned.density_pods) == (4, 7)
+    for bad in (["--rounds", "0"], ["--rounds", "21"], ["--density-pods", "501"], ["--idle-seconds", "-1"]):
+        with pytest.raises(SystemExit):
+            cli.parse_args(bad)

@@ -280,11 +280,21 @@ def test_concurrent_pulls_share_one_download(world: World) -> None:
 BIG = layer([file("big", bytes(range(256)) * 4000)], "none")
 
 
+def join_pull_workers(image: str) -> None:
+    """A pull's worker and layer threads (they outlive callers that gave up), so none logs into a later
+    test."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(f"pull {image}"):
+            thread.join(30)
+            assert not thread.is_alive()
+
+
 def _stalled(world: World, name: str) -> Iterator[Gate]:
     world.registry.add(name, [BIG])
     gate = world.registry.gates[BIG.descriptor.digest] = Gate()
     yield gate
     gate.release.set()
+    join_pull_workers(name)
 
 
 def test_a_stalled_pull_is_cancelled_naming_the_layer_and_the_registry() -> None:

@@ -146,13 +146,7 @@ class OverlayLayerStore:
 
     def _unpack(self, parent: str, diff_id: str, blob: Iterable[bytes], holder: str) -> Layer:
         # tarfile and the decompressors (about 1.5 MiB of the daemon's memory) load at the first unpack.
-        from adapters.storage.streams import (
-            ChunkReader,
-            HashingReader,
-            LimitedReader,
-            check_free_space,
-            decompressed,
-        )
+        from adapters.storage.streams import ChunkReader, TarStream, check_free_space, decompressed
         from adapters.storage.unpack import CORRUPT_STREAM_ERRORS, unpack_tar
 
         _hex(diff_id)
@@ -163,16 +157,13 @@ class OverlayLayerStore:
                 found = self.get(chain)
                 if found is not None:
                     return found
-            if parent and self.get(parent) is None:
-                raise NotFound(f"parent layer {parent} of {diff_id} is not unpacked")
             check_free_space(self._root, self._limits.min_free_bytes)
             work = Path(tempfile.mkdtemp(dir=self._root / "tmp", prefix="unpack-"))
             try:
                 diff = work / "diff"
                 diff.mkdir(mode=0o755)
                 raw = ChunkReader(blob)
-                limited = LimitedReader(decompressed(raw), raw, self._limits, self._root)
-                tar = HashingReader(typing.cast(IO[bytes], limited))
+                tar = TarStream(decompressed(raw), raw, self._limits, self._root)
                 try:
                     unpack_tar(typing.cast(IO[bytes], tar), diff)
                     tar.drain()  # tar padding after the end-of-archive blocks counts towards the diff id

@@ -21,12 +21,14 @@ import os
 import shutil
 import stat
 import tarfile
+import typing
 import zlib
 from pathlib import Path
 from typing import IO
 
 import structlog
 import zstandard
+from isal import isal_zlib
 
 from domain.errors import Internal, InvalidArgument, ResourceExhausted
 
@@ -42,10 +44,21 @@ _XATTR_PAX_PREFIX = "SCHILY.xattr."
 _ALLOWED_XATTR_PREFIXES = ("user.", "security.", "trusted.", "system.posix_acl_")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _COPY_CHUNK = 1 << 20
+# tarfile's stream mode reads its source this much at a time and copies what is left of it on every
+# read: large enough that a big file takes few reads, small enough that a header read copies little.
+_TAR_BUFSIZE = 128 << 10
 
 
 # What a truncated or corrupt compressed stream raises while it is read.
-CORRUPT_STREAM_ERRORS = (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError)
+CORRUPT_STREAM_ERRORS = (
+    tarfile.TarError,
+    EOFError,
+    gzip.BadGzipFile,
+    zlib.error,
+    # The stubs declare it an instance; it is igzip_lib.IsalError, the class.
+    typing.cast(type[Exception], isal_zlib.error),
+    zstandard.ZstdError,
+)
 
 
 class HostileEntry(InvalidArgument):
@@ -62,7 +75,7 @@ def unpack_tar(stream: IO[bytes], root: Path) -> None:
     unpacker = _Unpacker(os.open(root, _DIR_FLAGS))
     try:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as archive:
+            with tarfile.open(fileobj=stream, mode="r|", errorlevel=2, bufsize=_TAR_BUFSIZE) as archive:
                 for member in archive:
                     unpacker.apply(archive, member)
         except CORRUPT_STREAM_ERRORS as err:

@@ -1,0 +1,213 @@
+"""Concurrent layer downloads against the real registry, seen from the registry's side: the httpx adapter
+and the overlay store driven by the image service in-process (as the daemon wires them), through a proxy
+that holds every layer half-way (tests/fixtures/gating_registry.py) and counts downloads under way."""
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.registry.host_platform import host_platform
+from adapters.registry.http_registry import HttpRegistry
+from adapters.state.file_store import AtomicFileStateStore
+from adapters.storage.image_store import StateImageStore
+from adapters.storage.image_users import RootfsImageUsers
+from adapters.storage.overlay_layer_store import OverlayLayerStore
+from domain.errors import DeadlineExceeded, Internal, InvalidArgument
+from domain.images import ImageService
+from domain.registries_conf import parse_registries_conf
+from tests.fakes.signatures import trust_with
+from tests.fixtures.gating_registry import GatingProxy
+from tests.fixtures.images import Compression, Layer, PushedImage, file, image_config, make_layer, push_image
+from tests.fixtures.push import Pusher
+from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.storage_fixtures import tree, unmount_all_under
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the overlay store needs root")
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Wait (generously) for something the pull must get to; failing here means it never did."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+class PullThread:
+    """A pull on its own thread, as the kubelet's call would be; `result` joins it."""
+
+    def __init__(self, service: ImageService, image: str, timeout: float | None = None) -> None:
+        self.image = image
+        self._outcome: list[object] = []
+        self._thread = threading.Thread(target=self._pull, args=(service, timeout))
+        self._thread.start()
+
+    def _pull(self, service: ImageService, timeout: float | None) -> None:
+        try:
+            self._outcome.append(service.pull(self.image, timeout=timeout))
+        except Exception as error:
+            self._outcome.append(error)
+
+    def result(self) -> str:
+        self._thread.join(120)
+        (outcome,) = self._outcome
+        if isinstance(outcome, Exception):
+            raise outcome
+        return str(outcome)
+
+
+def join_pull_workers(image: str) -> None:
+    """The pull's own worker and its layer threads (they outlive a caller that gave up) until they end."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(f"pull {image}"):
+            thread.join(60)
+            assert not thread.is_alive()
+
+
+def random_layers(count: int) -> list[Layer]:
+    """Layers of random bytes, each above the proxy's gating size, zstd and gzip in turn."""
+    compressions: list[Compression] = ["zstd", "gzip"] * count
+    return [make_layer([file(f"layer-{n}.bin", os.urandom(200_000))], compressions[n]) for n in range(count)]
+
+
+def push(registry: RunningRegistry, layers: list[Layer]) -> PushedImage:
+    pusher = Pusher(registry)
+    try:
+        return push_image(pusher, f"concurrent/{secrets.token_hex(4)}", "1", layers, image_config(layers))
+    finally:
+        pusher.close()
+
+
+@pytest.fixture
+def five_layers(registry: RunningRegistry) -> PushedImage:
+    """Five layers, new for every test."""
+    return push(registry, random_layers(5))
+
+
+class Pulls:
+    def __init__(self, gating_registry: RunningRegistry, tmp_path: Path, bound: int) -> None:
+        conf = parse_registries_conf(registries_conf_text(gating_registry), "test")
+        self.adapter = HttpRegistry()
+        self.storage = tmp_path / "storage"
+        self.layers = OverlayLayerStore(self.storage, AtomicFileStateStore(tmp_path / "state"))
+        self.service = ImageService(
+            self.adapter,
+            self.layers,
+            StateImageStore(AtomicFileStateStore(tmp_path / "state")),
+            RootfsImageUsers(self.layers),
+            trust_with(self.adapter),
+            platform=host_platform(),
+            registries_conf=lambda: conf,
+            max_concurrent_layers=bound,
+        )
+        self.host = gating_registry.host
+
+    def reference(self, image: PushedImage) -> str:
+        return f"{self.host}/{image.repository}:{image.tag}"
+
+    def nothing_left(self) -> bool:
+        return tree(self.storage / "layers") == set() and tree(self.storage / "tmp") == set()
+
+
+@pytest.fixture
+def pulls(gating_registry: RunningRegistry, tmp_path: Path) -> Iterator[Callable[[int], Pulls]]:
+    made: list[Pulls] = []
+
+    def make(bound: int) -> Pulls:
+        made.append(Pulls(gating_registry, tmp_path, bound))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.adapter.close()
+    unmount_all_under(tmp_path)
+
+
+def test_layer_downloads_stay_within_the_bound_and_make_the_whole_image(
+    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
+) -> None:
+    world = pulls(2)
+    puller = PullThread(world.service, world.reference(five_layers))
+    released: set[str] = set()
+    while len(released) < len(five_layers.layers):
+        expected = min(2, len(five_layers.layers) - len(released))
+        wait_for(lambda n=expected: len(gating_proxy.held()) == n, f"{expected} layers held")  # type: ignore[misc]
+        # Released downloads end; every layer thread then waits at the proxy, so no other can be under way.
+        wait_for(lambda n=expected: gating_proxy.in_flight == n, "released downloads ended")  # type: ignore[misc]
+        assert gating_proxy.most_in_flight <= 2
+        digest = gating_proxy.held()[0]
+        gating_proxy.release(digest)
+        released.add(digest)
+        wait_for(lambda d=digest: d not in gating_proxy.held(), "a released layer finished")  # type: ignore[misc]
+    image_id = puller.result()
+    assert gating_proxy.most_in_flight == 2
+    assert released == set(five_layers.layer_digests)
+    rootfs = world.service.create_rootfs("ctr-1", image_id)
+    assert sorted(p.name for p in rootfs.path.iterdir()) == [f"layer-{n}.bin" for n in range(5)]
+    world.service.remove_rootfs("ctr-1")
+
+
+def test_a_corrupt_layer_stops_the_layers_in_flight_and_keeps_nothing(
+    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
+) -> None:
+    world = pulls(3)
+    first, second, broken = five_layers.layer_digests[:3]
+    gating_proxy.corrupt.add(broken)
+    puller = PullThread(world.service, world.reference(five_layers))
+    wait_for(lambda: set(gating_proxy.held()) == {first, second, broken}, "three layers held")
+    gating_proxy.release(first)
+    wait_for(lambda: gating_proxy.in_flight == 2, "the first layer finished")
+    gating_proxy.release(broken)
+    # The broken layer fails (its decompression or a digest check); the second, still held mid-read, stops
+    # at its next chunk once let go, and only then does the pull answer.
+    wait_for(lambda: gating_proxy.in_flight == 1, "the broken layer's download ended")
+    gating_proxy.release(second)
+    with pytest.raises((Internal, InvalidArgument)) as failure:
+        puller.result()
+    broken_layer = five_layers.layers[2]
+    assert broken_layer.digest in str(failure.value) or broken_layer.diff_id in str(failure.value)
+    join_pull_workers(puller.image)
+    assert world.nothing_left() and world.service.list_images() == []
+
+
+def test_the_callers_deadline_stops_the_layers_in_flight_and_keeps_nothing(
+    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
+) -> None:
+    world = pulls(3)
+    # Long enough to see three layers held and one committed first (the layers wait for the test).
+    puller = PullThread(world.service, world.reference(five_layers), timeout=15)
+    wait_for(lambda: len(gating_proxy.held()) == 3, "three layers held")
+    gating_proxy.release(gating_proxy.held()[0])
+    wait_for(lambda: len(world.layers.list_layers()) == 1, "one layer committed")
+    with pytest.raises(DeadlineExceeded, match="deadline"):
+        puller.result()
+    for digest in gating_proxy.held():
+        gating_proxy.release(digest)
+    join_pull_workers(puller.image)
+    assert world.nothing_left() and world.service.list_images() == []
+
+
+def test_two_pulls_sharing_a_base_layer_download_it_once_and_each_keeps_it(
+    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, registry: RunningRegistry
+) -> None:
+    base, own_a, own_b = random_layers(3)
+    first, second = push(registry, [base, own_a]), push(registry, [base, own_b])
+    world = pulls(3)
+    pull_a = PullThread(world.service, world.reference(first))
+    wait_for(lambda: {base.digest, own_a.digest} <= set(gating_proxy.held()), "the first image's layers held")
+    pull_b = PullThread(world.service, world.reference(second))
+    # The second pull's base layer waits for the first's download instead of asking the registry again.
+    wait_for(lambda: own_b.digest in gating_proxy.held(), "the second image's own layer held")
+    for digest in gating_proxy.held():
+        gating_proxy.release(digest)
+    id_a, id_b = pull_a.result(), pull_b.result()
+    assert gating_proxy.requests[base.digest] == 1
+    world.service.remove(id_a)
+    assert world.layers.get(base.diff_id) is not None
+    world.service.remove(id_b)
+    assert world.nothing_left()
