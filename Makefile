@@ -7,9 +7,11 @@ GEN := src/adapters/cri/generated
 PROTO := proto/runtime/v1/api.proto
 NRI_GEN := src/adapters/nri/generated
 NRI_PROTO := proto/nri/nri.proto proto/nri/ttrpc.proto
+# The namespace helper (pins a pod's namespaces, starts its infra init); static, so it runs in any guest.
+NS_HELPER := src/adapters/namespaces/pycrio-ns
 ARGS ?=
 
-.PHONY: bootstrap run test vm-test vm-shell lint proto bench clean docs
+.PHONY: bootstrap run test vm-test vm-shell lint proto helpers bench clean docs
 
 # The full set-up (daemon, tests, lint, bench); `make run` installs only what the daemon needs.
 bootstrap:
@@ -48,6 +50,11 @@ $(NRI_GEN)/nri_pb2.py: $(NRI_PROTO)
 	$(PY) -m grpc_tools.protoc -Iadapters/nri/generated=proto/nri --python_out=src --pyi_out=src $(NRI_PROTO)
 	touch $(NRI_GEN)/__init__.py
 
+helpers: $(NS_HELPER)
+
+$(NS_HELPER): $(NS_HELPER).c
+	$(CC) -O2 -static -s -Wall -Wextra -Werror -o $@ $<
+
 docs:
 	PYTHONPATH=src $(PY) -m app.config_docs docs/configuration.md
 
@@ -55,4 +62,4 @@ bench: bootstrap
 	$(PY) -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(GEN) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(GEN) $(NS_HELPER) .mypy_cache .pytest_cache .ruff_cache

@@ -8,8 +8,9 @@ MODE=run
 [[ ${1:-} == --test ]] && MODE=test
 
 # What the daemon runs: the OCI runtimes, the monitor, CNI plugins (portmap needs iptables), the infra init,
-# gpg (verifies simple-signing image signatures: docs/images.md, "Trust").
-PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv)
+# gpg (verifies simple-signing image signatures: docs/images.md, "Trust"), a C compiler and glibc's static
+# library for the namespace helper (`make helpers`).
+PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv make gcc libc6-dev)
 # What only the tests and the bench use: registries and their tools, containerd to compare with, images,
 # skopeo (signs the test images).
 if [[ $MODE == test ]]; then
@@ -39,6 +40,7 @@ fi
 if [[ $MODE == test ]]; then
     make -s proto
 fi
+make -s helpers
 
 if ! compgen -G "/etc/cni/net.d/*.conf*" >/dev/null; then
     install -D -m 0644 contrib/cni/10-pycrio-bridge.conflist /etc/cni/net.d/10-pycrio-bridge.conflist

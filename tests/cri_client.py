@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 
 from adapters.cri.generated import api_pb2_grpc
-from ports.container_monitor import GRPC_MESSAGE_LIMIT
+from ports.oci_runtime import GRPC_MESSAGE_LIMIT
 
 
 @dataclass

@@ -9,6 +9,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from adapters.namespaces.ns_helper import helper_path
 from app.config import Config
 
 
@@ -20,6 +21,7 @@ def host_problems(config: Config) -> list[str]:
             problems += _usable_dir(f"runtime.runtimes.{name}.root", handler.root)
     problems += _executable("runtime.conmon", config.runtime.conmon)
     problems += _executable("runtime.infra_init", config.runtime.infra_init)
+    problems += _ns_helper(config.runtime.ns_helper)
     problems += _usable_dir("runtime.root", config.runtime.root)
     problems += _usable_dir("runtime.run_dir", config.runtime.run_dir)
     if not Path(config.network.cni_conf_dir).is_dir():
@@ -45,6 +47,14 @@ def _executable(key: str, path: str) -> list[str]:
     if Path(path).is_file() and os.access(path, os.X_OK):
         return []
     return [_line(key, path, "an executable file")]
+
+
+def _ns_helper(configured: str) -> list[str]:
+    path = helper_path(configured)
+    if Path(path).is_file() and os.access(path, os.X_OK):
+        return []
+    built = "" if configured else " (built from pycrio-ns.c beside it by `make helpers`)"
+    return [_line("runtime.ns_helper", path, f"an executable file{built}")]
 
 
 def _usable_dir(key: str, path: str) -> list[str]:

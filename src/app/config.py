@@ -147,6 +147,12 @@ class RuntimeConfig:
     infra_init: str = setting(
         "/usr/bin/catatonit", "the init process that holds a pod's namespaces", **_ABSOLUTE
     )
+    ns_helper: str = setting(
+        "",
+        "the compiled helper that pins pod namespaces and starts the infra init; empty: the one "
+        "`make helpers` builds beside pycrio's sources",
+        **_ABSOLUTE_OR_EMPTY,
+    )
     subprocess_timeout: float = setting(
         120.0,
         "how long a call to runc, conmon or a CNI plugin may take before it is killed",
@@ -324,8 +330,8 @@ class MetricsConfig:
 @dataclass
 class StatsConfig:
     period: float = setting(
-        10.0,
-        "seconds between stats sweeps (List*Stats answer from the last); 0: sample on every call",
+        1.0,
+        "seconds a stats sample (taken when a call asks) is reused by later calls; 0: every call samples",
         **_SECONDS,
     )
     disk_usage_period: float = setting(

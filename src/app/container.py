@@ -40,6 +40,7 @@ from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.namespaces.catatonit import CatatonitInfra
+from adapters.namespaces.ns_helper import helper_path
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
@@ -51,7 +52,6 @@ from adapters.registry.host_platform import host_platform
 from adapters.runc.features import runtime_features
 from adapters.runc.runtime import RuncRuntime
 from adapters.state.file_store import AtomicFileStateStore
-from adapters.stats.collector import StatsCollector
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
 from adapters.storage.limits import UnpackLimits
@@ -313,12 +313,14 @@ class Container(containers.DeclarativeContainer):
         PinnedNamespaces,
         run_dir=providers.Callable(_run_dir, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+        helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
     infra = providers.Singleton(
         CatatonitInfra,
         run_dir=providers.Callable(_run_dir, config),
         init_path=providers.Callable(lambda c: c.runtime.infra_init, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
+        helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
 
@@ -537,9 +539,6 @@ class Container(containers.DeclarativeContainer):
         disk_usage_period=providers.Callable(lambda c: c.stats.disk_usage_period, config),
         on_error=providers.Object(_log_stats_error),
     )
-    stats_collector = providers.Singleton(
-        StatsCollector, service=stats_service, period=providers.Callable(lambda c: c.stats.period, config)
-    )
     stats_handlers = providers.Singleton(StatsHandlers, service=stats_service)
     pod_metrics_handlers = providers.Singleton(PodMetricsHandlers, service=stats_service, clock=clock)
     event_handlers = providers.Singleton(ContainerEventHandlers, broadcaster=event_broadcaster)
@@ -552,7 +551,6 @@ class Container(containers.DeclarativeContainer):
     )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
-        stats_collector,
         metrics_endpoint,
         exit_watcher,
         providers.Singleton(EventStreams, broadcaster=event_broadcaster),

@@ -61,13 +61,13 @@ from domain.userns import check_container_user_namespace
 from ports.bundles import Bundles
 from ports.cdi_specs import CdiSpecs
 from ports.cgroups import Cgroups
-from ports.container_monitor import ContainerMonitor, ExecResult, MonitoredCreate
+from ports.container_monitor import ContainerMonitor, MonitoredCreate
 from ports.container_rootfs import ContainerRootfs
 from ports.host_files import HostFiles
 from ports.hugepages import HugePages
 from ports.layer_store import LayerIdmap
 from ports.oci_hooks import OciHooks
-from ports.oci_runtime import OciRuntime
+from ports.oci_runtime import ExecResult, OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
 from ports.streaming import ProcessStreams
@@ -842,13 +842,13 @@ class ContainerService:
             raise InvalidArgument(f"timeout: {timeout} is negative")
         timeout = min(timeout, MAX_REQUEST_TIMEOUT)
         with self._locked_running(container_id) as container:
-            handler = self._handler(container.runtime_handler)
-            request = self._monitored(container, handler)
+            runtime = self._handler(container.runtime_handler).runtime
+            running_id = container.id
             process = dict(container.spec["process"])
         process["args"] = list(command)
         process["terminal"] = False
         # The lock is released: a long exec must not block status, stop or other execs.
-        return self._monitor.exec_sync(request, process, timeout)
+        return runtime.exec_sync(running_id, process, timeout)
 
     def running(self, container_id: str) -> Container:
         """The container (by id or prefix); FailedPrecondition unless it is RUNNING."""

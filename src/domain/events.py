@@ -100,8 +100,9 @@ class Subscription(Generic[T]):
             self._ready.notify()
             return True
 
-    def next(self, timeout: float) -> T | None:
-        """The next item, or None when none came within `timeout` seconds or the subscription closed."""
+    def next(self, timeout: float | None = None) -> T | None:
+        """The next item, or None when none came within `timeout` seconds (None: no limit) or the
+        subscription closed."""
         with self._ready:
             if not self._items and not self._closed:
                 self._ready.wait(timeout)

@@ -12,7 +12,6 @@ from typing import Any
 from domain.container_config import ProfileType, SecurityContext, SecurityProfile
 from domain.errors import InvalidArgument
 from domain.json_documents import load_json
-from domain.seccomp_default import default_profile_document
 
 # Go GOARCH names (used in includes/excludes) for each machine() value, and the seccomp arch.
 _ARCHES: dict[str, tuple[str, str]] = {
@@ -72,6 +71,9 @@ def _from_deprecated_path(path: str, default_when_empty: bool) -> SecurityProfil
 
 
 def runtime_default(capabilities: Iterable[str], machine: str) -> dict[str, Any]:
+    # The default profile's syscall lists load at the first container that uses it, not at start-up.
+    from domain.seccomp_default import default_profile_document
+
     return convert(default_profile_document(), capabilities, machine, "RuntimeDefault")
 
 

@@ -1,10 +1,10 @@
 """Container and pod stats: sampled from cgroups, netns counters and writable layers, kept in a cache.
 
-The kubelet polls List*Stats every few seconds per pod, and every call walking every cgroup is where runtimes
-get slow at density. So a collector calls `collect()` every `period` seconds and the List/Get calls answer
-from the cache; only a container or pod the cache has not seen yet is sampled on demand. With `period` 0
-every call samples afresh. `usage_nano_cores` is the CPU rate since the previous sample of the same
-cgroup. Walking a writable layer costs most of all, so it is refreshed at most every `disk_usage_period`.
+Sampled when asked, never in the background: an idle node pays nothing for stats nobody reads. A sample
+is reused for `period` seconds, so a burst of calls (the kubelet asks for pod and container stats in the
+same round, `crictl stats` lists and then asks per pod) reads each cgroup once; with `period` 0 every call
+samples afresh. `usage_nano_cores` is the CPU rate since the previous sample of the same cgroup. Walking a
+writable layer costs most of all, so it is refreshed at most every `disk_usage_period`.
 """
 
 import threading
@@ -198,39 +198,33 @@ class StatsService:
     period: float
     disk_usage_period: float
     on_error: Callable[[str, Exception], None] = lambda what, err: None
-    # The cache, and the previous CPU readings the rates are taken from.
+    # The cache (each entry with the monotonic time it was sampled), and the previous CPU readings the
+    # rates are taken from.
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _containers: dict[str, ContainerStats] = field(default_factory=dict, init=False, repr=False)
-    _pods: dict[str, PodStats] = field(default_factory=dict, init=False, repr=False)
+    _containers: dict[str, tuple[float, ContainerStats]] = field(default_factory=dict, init=False, repr=False)
+    _pods: dict[str, tuple[float, PodStats]] = field(default_factory=dict, init=False, repr=False)
     _cpu_history: dict[str, CpuUsage] = field(default_factory=dict, init=False, repr=False)
     _layers: dict[str, _LayerUsage] = field(default_factory=dict, init=False, repr=False)
 
     # Sampling ---------------------------------------------------------------------------------------
 
-    def collect(self) -> None:
-        """One sweep over every running container and ready pod; the cache holds exactly these after."""
-        containers = self.inventory.containers()
-        by_pod: dict[str, list[ContainerStats]] = {}
-        fresh_containers: dict[str, ContainerStats] = {}
-        for container in containers:
-            if not container.running:
-                continue
-            stats = self._sample_container(container)
-            if stats.cpu is None and stats.memory is None:
-                continue  # exited between listing and reading
-            fresh_containers[container.id] = stats
-            by_pod.setdefault(container.pod_id, []).append(stats)
-        pods = [pod for pod in self.inventory.pods() if pod.ready]
-        fresh_pods = {pod.id: self._sample_pod(pod, by_pod.get(pod.id, [])) for pod in pods}
-        live = {f"c/{cid}" for cid in fresh_containers} | {f"p/{pid}" for pid in fresh_pods}
+    def _forget_gone(self, containers: Iterable[ContainerInfo], pods: Iterable[PodInfo]) -> None:
+        """Drop cached samples, rates and layer sizes of containers and pods that are no longer there."""
+        present = {c.id for c in containers}
+        pod_ids = {p.id for p in pods}
+        live = {f"c/{cid}" for cid in present} | {f"p/{pid}" for pid in pod_ids}
         with self._lock:
-            self._containers = fresh_containers
-            self._pods = fresh_pods
+            for key in [k for k in self._containers if k not in present]:
+                del self._containers[key]
+            for key in [k for k in self._pods if k not in pod_ids]:
+                del self._pods[key]
             for key in [k for k in self._cpu_history if k not in live]:
                 del self._cpu_history[key]
-            present = {c.id for c in containers}
             for key in [k for k in self._layers if k not in present]:
                 del self._layers[key]
+
+    def _fresh(self, sampled_at: float) -> bool:
+        return self.clock.monotonic() - sampled_at < self.period
 
     def _sample_container(self, container: ContainerInfo) -> ContainerStats:
         now = self.clock.now_ns()
@@ -344,8 +338,10 @@ class StatsService:
         return self._container_view(container)
 
     def list_container_stats(self, selector: ContainerStatsFilter) -> list[ContainerStats]:
+        containers = self.inventory.containers()
+        self._forget_gone(containers, self.inventory.pods())
         found = []
-        for container in self.inventory.containers():
+        for container in containers:
             if not (container.running and _container_matches(container, selector)):
                 continue
             stats = self._container_view(container)
@@ -360,9 +356,11 @@ class StatsService:
         return self._pod_view(pod)
 
     def list_pod_stats(self, selector: PodStatsFilter) -> list[PodStats]:
+        pods = self.inventory.pods()
+        self._forget_gone(self.inventory.containers(), pods)
         return [
             self._pod_view(pod)
-            for pod in self.inventory.pods()
+            for pod in pods
             if pod.ready and pod.id.startswith(selector.id) and labels_match(pod.labels, selector.labels)
         ]
 
@@ -371,28 +369,35 @@ class StatsService:
             return ContainerStats(container, self.clock.now_ns())
         if self.period > 0:
             with self._lock:
-                cached = self._containers.get(container.id)
-            if cached is not None:
+                entry = self._containers.get(container.id)
+            if entry is not None and self._fresh(entry[0]):
+                cached = entry[1]
                 return cached if cached.container == container else replace(cached, container=container)
+        sampled_at = self.clock.monotonic()
         stats = self._sample_container(container)
         if self.period > 0 and stats.cgroup is not None:
             with self._lock:
-                self._containers.setdefault(container.id, stats)
+                self._containers[container.id] = (sampled_at, stats)
         return stats
 
     def _pod_view(self, pod: PodInfo) -> PodStats:
         running = [c for c in self.inventory.containers() if c.pod_id == pod.id and c.running]
         if self.period > 0:
             with self._lock:
-                cached = self._pods.get(pod.id)
+                entry = self._pods.get(pod.id)
             # A pod sampled before a container of it started (or after one stopped) is sampled again.
-            if cached is not None and {c.container.id for c in cached.containers} == {c.id for c in running}:
-                return cached
+            if (
+                entry is not None
+                and self._fresh(entry[0])
+                and {c.container.id for c in entry[1].containers} == {c.id for c in running}
+            ):
+                return entry[1]
+        sampled_at = self.clock.monotonic()
         containers = [self._container_view(c) for c in running]
         stats = self._sample_pod(pod, [c for c in containers if c.cpu is not None or c.memory is not None])
         if self.period > 0:
             with self._lock:
-                self._pods[pod.id] = stats
+                self._pods[pod.id] = (sampled_at, stats)
         return stats
 
 

@@ -1,8 +1,8 @@
 """The container monitor (conmon): holds a container's stdio, writes its CRI log and its exit status.
 
 The monitor outlives the daemon: after a restart the exit status of a container that ended meanwhile is read
-back from the monitor's exit file. It also runs ExecSync commands (with a timeout) and reopens the log on
-request, so that the kubelet's log rotation works.
+back from the monitor's exit file. It also reopens the log on request, so that the kubelet's log rotation
+works. (ExecSync runs through the OCI runtime port, without a monitor.)
 """
 
 from dataclasses import dataclass
@@ -11,12 +11,6 @@ from pathlib import Path
 from typing import Protocol
 
 from ports.streaming import ProcessStreams
-
-# ExecSync's answer is one gRPC message, and neither pycrio nor the kubelet takes more than 16 MiB in one:
-# the output (both streams together) is cut below that, leaving room for the message's framing, and the cut
-# output is returned (as cri-o does) rather than an error with nothing.
-GRPC_MESSAGE_LIMIT = 16 * 1024 * 1024
-MAX_EXEC_OUTPUT = GRPC_MESSAGE_LIMIT - 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,15 +47,6 @@ class ExitStatus:
     oom_killed: bool
 
 
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-    timed_out: bool = False
-    truncated: bool = False  # the output passed MAX_EXEC_OUTPUT and was cut there
-
-
 class ContainerMonitor(Protocol):
     def create(self, request: MonitoredCreate, timeout: float) -> Created:
         """Start the monitor, which runs `<runtime> create`; returns once the container is created."""
@@ -78,15 +63,6 @@ class ContainerMonitor(Protocol):
 
     def monitor_alive(self, container_id: str) -> bool:
         """Whether the container's monitor process still runs."""
-        ...
-
-    def exec_sync(
-        self,
-        request: MonitoredCreate,
-        process: dict[str, object],
-        timeout: float,
-    ) -> ExecResult:
-        """Run `process` (an OCI process object) in the running container; timeout 0 = none."""
         ...
 
     def reopen_log(self, container_id: str) -> None:

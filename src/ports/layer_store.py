@@ -126,7 +126,7 @@ class LayerStore(Protocol):
     def writable_layer(self, container_id: str) -> Path | None:
         """The directory that holds the container's own changes (its writable layer, what its disk usage
         counts); None when the container has no root file system here. Answered from memory: stats call
-        it for every container on every sweep."""
+        it for every container on every stats call."""
         ...
 
     def list_rootfs(self) -> list[Rootfs]: ...

@@ -14,6 +14,12 @@ from ports.streaming import ProcessStreams
 
 RuntimeStatus = Literal["creating", "created", "running", "paused", "stopped"]
 
+# ExecSync's answer is one gRPC message, and neither pycrio nor the kubelet takes more than 16 MiB in one:
+# the output (both streams together) is cut below that, leaving room for the message's framing, and the cut
+# output is returned (as cri-o does) rather than an error with nothing.
+GRPC_MESSAGE_LIMIT = 16 * 1024 * 1024
+MAX_EXEC_OUTPUT = GRPC_MESSAGE_LIMIT - 64 * 1024
+
 
 @dataclass(frozen=True)
 class RuntimeState:
@@ -23,6 +29,15 @@ class RuntimeState:
     status: RuntimeStatus
     pid: int  # 0 once stopped
     bundle: str
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    truncated: bool = False  # the output passed MAX_EXEC_OUTPUT and was cut there
 
 
 class OciRuntime(Protocol):
@@ -64,4 +79,11 @@ class OciRuntime(Protocol):
         """Run `process` (an OCI process object) in the running container wired to `streams` (a tty when
         `streams.tty`); its exit code, -1 when `streams.cancelled` ended it first. Leaves no process
         behind."""
+        ...
+
+    def exec_sync(self, container_id: str, process: Mapping[str, Any], timeout: float) -> ExecResult:
+        """Run `process` in the running container to its end and return its output (both streams together
+        cut at MAX_EXEC_OUTPUT) and exit code. Past `timeout` seconds (0: none) the process and its
+        children are killed and gone before this returns (timed_out). A process that cannot be started is
+        an Internal error with the runtime's message."""
         ...

@@ -45,7 +45,7 @@ class ContainerInfo:
 
 
 class WorkloadInventory(Protocol):
-    """A cheap, in-memory listing: called on every stats sweep."""
+    """A cheap, in-memory listing: called on every stats call."""
 
     def pods(self) -> list[PodInfo]: ...
 

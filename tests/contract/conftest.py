@@ -19,7 +19,7 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def orphan_reaper() -> Iterator[None]:
     """Like the daemon: adopt and reap what the runtimes and conmon orphan."""
     become_subreaper()
-    reaper = runner.OrphanReaper(interval=0.2)
+    reaper = runner.OrphanReaper(gap=0.2)
     reaper.start()
     yield
     reaper.stop()

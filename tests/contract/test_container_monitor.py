@@ -1,8 +1,8 @@
 """The ContainerMonitor contract: the fake, and conmon over runc (and crun where the host allows it).
 
 Each test creates a container through the monitor, starts it with the runtime and checks what the kubelet
-relies on: CRI log lines for both streams, exit codes, OOM kills, ExecSync output, exit codes and timeouts,
-log reopening, TTY output, and exit statuses that a new monitor object (a restarted daemon) still reads.
+relies on: CRI log lines for both streams, exit codes, OOM kills, log reopening, TTY output, and exit
+statuses that a new monitor object (a restarted daemon) still reads.
 """
 
 import contextlib
@@ -19,7 +19,7 @@ from adapters.conmon.log_format import parse_line
 from adapters.conmon.monitor import ConmonMonitor
 from adapters.runc.runtime import RuncRuntime
 from domain.errors import FailedPrecondition, PycrioError
-from ports.container_monitor import MAX_EXEC_OUTPUT, ContainerMonitor, ExitStatus, MonitoredCreate
+from ports.container_monitor import ContainerMonitor, ExitStatus, MonitoredCreate
 from ports.oci_runtime import OciRuntime
 from tests.contract.container_host import (
     cgroup_parent_for,
@@ -164,40 +164,6 @@ def test_oom_kill_under_a_memory_limit(host: Host) -> None:
     assert status.exit_code == 137
 
 
-def test_exec_sync_output_and_exit_code(host: Host) -> None:
-    request = host.run(["/bin/sleep", marker(1)])
-    process = exec_process(["/bin/sh", "-c", "echo hello; echo oops >&2; exit 5"])
-    result = host.monitor.exec_sync(request, process, timeout=30)
-    assert (result.exit_code, result.stdout, result.stderr) == (5, b"hello\n", b"oops\n")
-    assert not result.timed_out and not result.truncated
-
-
-def test_exec_sync_timeout_kills_the_command(host: Host) -> None:
-    request = host.run(["/bin/sleep", marker(2)])
-    result = host.monitor.exec_sync(request, exec_process(["/bin/sleep", marker(3)]), timeout=1)
-    assert result.timed_out
-    assert result.exit_code != 0
-    # Gone once exec_sync returns, not even a zombie in the container's pid namespace (critest checks
-    # this with pgrep right after the timed-out ExecSync).
-    listing = host.monitor.exec_sync(request, exec_process(["/bin/sh", "-c", "cat /proc/[0-9]*/stat"]), 10)
-    assert b"(sleep) Z" not in listing.stdout, listing.stdout
-    for _ in range(100):
-        if not processes_matching(f"sleep {marker(3)}"):
-            break
-        time.sleep(0.05)
-    assert not processes_matching(f"sleep {marker(3)}")
-
-
-def test_exec_sync_output_is_capped(host: Host) -> None:
-    request = host.run(["/bin/sleep", marker(4)])
-    count = MAX_EXEC_OUTPUT + 4 * MiB
-    command = ["/bin/sh", "-c", f"head -c {count} /dev/zero | tr '\\0' a"]
-    result = host.monitor.exec_sync(request, exec_process(command), timeout=60)
-    assert result.truncated
-    assert len(result.stdout) == MAX_EXEC_OUTPUT
-    assert set(result.stdout) == {ord("a")}
-
-
 def test_reopen_log_recreates_a_moved_log(host: Host) -> None:
     request = host.run(["/bin/sleep", marker(5)])
     log = Path(request.log_path)
@@ -248,7 +214,3 @@ def test_cleanup_is_idempotent(host: Host) -> None:
     host.monitor.cleanup(request.container_id)
     assert host.monitor.exit_status(request.container_id) is None
     assert request.container_id not in host.monitor.exited()
-
-
-def exec_process(args: list[str]) -> dict[str, object]:
-    return {"args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}, "terminal": False}

@@ -1,4 +1,4 @@
-"""The Namespaces contract, run against FakeNamespaces and PinnedNamespaces (pinns helper + pyroute2)."""
+"""The Namespaces contract, run against FakeNamespaces and PinnedNamespaces (the pycrio-ns helper)."""
 
 import fcntl
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters.namespaces.pinned import PinnedNamespaces
-from domain.errors import InvalidArgument
+from domain.errors import Internal, InvalidArgument
 from domain.id_mappings import IdMapping, UserNamespace
 from ports.namespaces import NamespaceRequest, Namespaces
 from tests.fakes.namespaces import FakeNamespaces
@@ -163,3 +163,46 @@ def _maps_of(userns_path: str) -> tuple[str, str]:
     )
     uid_map, gid_map = out.stdout.splitlines()
     return uid_map, gid_map
+
+
+# ---- the helper's failure paths (real adapter only) ----------------------------------------------------
+
+
+def test_a_sysctl_value_the_kernel_refuses_is_invalid_naming_it_and_leaves_nothing(tmp_path: Path) -> None:
+    real = PinnedNamespaces(tmp_path / "run", timeout=30)
+    sid = _id()
+    with pytest.raises(InvalidArgument) as err:
+        real.create(sid, NamespaceRequest(sysctls={"net.ipv4.ip_unprivileged_port_start": "not-a-number"}))
+    assert str(err.value) == (
+        "sysctl 'net.ipv4.ip_unprivileged_port_start': the kernel refused value 'not-a-number': "
+        "Invalid argument"
+    )
+    assert not (tmp_path / "run" / "pods" / sid).exists()
+    assert netns_mounts(tmp_path / "run") == []
+
+
+def test_the_first_refused_sysctl_stops_the_pinning(tmp_path: Path) -> None:
+    real = PinnedNamespaces(tmp_path / "run", timeout=30)
+    sysctls = {"net.ipv4.ip_forward": "1", "net.ipv4.pcpod_missing": "1", "net.ipv4.pcpod_later": "1"}
+    with pytest.raises(InvalidArgument, match=r"^sysctl 'net\.ipv4\.pcpod_later' does not exist"):
+        real.create(_id(), NamespaceRequest(sysctls=dict(sorted(sysctls.items()))))
+    assert netns_mounts(tmp_path / "run") == []
+
+
+def test_a_missing_helper_is_an_internal_error_naming_it(tmp_path: Path) -> None:
+    real = PinnedNamespaces(tmp_path / "run", timeout=30, helper=str(tmp_path / "no-pycrio-ns"))
+    sid = _id()
+    with pytest.raises(Internal, match=r"namespace helper .*no-pycrio-ns cannot be run .*runtime\.ns_helper"):
+        real.create(sid, NamespaceRequest())
+    assert not (tmp_path / "run" / "pods" / sid).exists()
+
+
+def test_a_failing_helper_is_an_internal_error_with_its_stderr(tmp_path: Path) -> None:
+    helper = tmp_path / "failing-helper"
+    helper.write_text("#!/bin/sh\necho 'pycrio-ns pin: unshare: Operation not permitted' >&2\nexit 1\n")
+    helper.chmod(0o755)
+    real = PinnedNamespaces(tmp_path / "run", timeout=30, helper=str(helper))
+    sid = _id()
+    with pytest.raises(Internal, match="exited 1: pycrio-ns pin: unshare: Operation not permitted"):
+        real.create(sid, NamespaceRequest())
+    assert not (tmp_path / "run" / "pods" / sid).exists()

@@ -6,13 +6,15 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.runc.runtime import RuncRuntime
-from domain.errors import FailedPrecondition, NotFound, PycrioError
-from ports.oci_runtime import OciRuntime, RuntimeState
+from domain.errors import FailedPrecondition, Internal, NotFound, PycrioError
+from ports.oci_runtime import MAX_EXEC_OUTPUT, ExecResult, OciRuntime, RuntimeState
 from ports.streaming import ProcessStreams
 from tests.contract.container_host import (
     CGROUP_ROOT,
@@ -165,3 +167,78 @@ def test_exec_wires_the_process_to_the_streams_and_returns_its_exit_code(
     assert runtime.exec(container_id, process, streams) == 3
     assert (out.data, err.data) == (b"out\n", b"err\n")
     runtime.delete(container_id, force=True)
+
+
+# ---- ExecSync -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """A running `sleep` container and its OCI process object, to swap an exec's args into."""
+
+    runtime: OciRuntime
+    container_id: str
+    process: dict[str, Any]
+
+    def exec_sync(self, args: list[str], timeout: float) -> ExecResult:
+        return self.runtime.exec_sync(self.container_id, {**self.process, "args": args}, timeout)
+
+
+@pytest.fixture
+def running(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> Iterator[Running]:
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", marker(40)])
+    runtime.start(container_id)
+    process = json.loads((tmp_path / container_id / "config.json").read_text())["process"]
+    yield Running(runtime, container_id, {**process, "terminal": False})
+    runtime.delete(container_id, force=True)  # before cgroup_parent checks that its cgroups are gone
+
+
+def test_exec_sync_output_and_exit_code(running: Running) -> None:
+    result = running.exec_sync(["/bin/sh", "-c", "echo hello; echo oops >&2; exit 5"], timeout=30)
+    assert (result.exit_code, result.stdout, result.stderr) == (5, b"hello\n", b"oops\n")
+    assert not result.timed_out and not result.truncated
+
+
+def test_exec_sync_timeout_kills_the_command(running: Running) -> None:
+    result = running.exec_sync(["/bin/sleep", marker(42)], timeout=1)
+    assert result.timed_out
+    assert result.exit_code != 0
+    # Gone once exec_sync returns, not even a zombie in the container's pid namespace (critest checks
+    # this with pgrep right after the timed-out ExecSync).
+    listing = running.exec_sync(["/bin/sh", "-c", "cat /proc/[0-9]*/stat"], 10)
+    assert b"(sleep) Z" not in listing.stdout, listing.stdout
+    assert not processes_matching(f"sleep {marker(42)}")
+
+
+def test_exec_sync_output_is_capped(running: Running) -> None:
+    count = MAX_EXEC_OUTPUT + 4 * MiB
+    result = running.exec_sync(["/bin/sh", "-c", f"head -c {count} /dev/zero | tr '\\0' a"], timeout=60)
+    assert result.truncated
+    assert len(result.stdout) == MAX_EXEC_OUTPUT
+    assert set(result.stdout) == {ord("a")}
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"], indirect=True)
+@pytest.mark.parametrize(
+    ("script", "exit_code"),
+    [("kill -9 $$", 137), ("exit 255", 255)],  # 128 + the signal; 255 is not mistaken for a runtime failure
+)
+def test_exec_sync_exit_code_is_the_commands(running: Running, script: str, exit_code: int) -> None:
+    result = running.exec_sync(["/bin/sh", "-c", script], timeout=30)
+    assert (result.exit_code, result.stdout, result.stderr, result.timed_out) == (exit_code, b"", b"", False)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"], indirect=True)
+def test_exec_sync_of_a_missing_executable_is_an_internal_error_naming_it(running: Running) -> None:
+    with pytest.raises(Internal, match=f"exec in {running.container_id} failed: .*/no-such-binary"):
+        running.exec_sync(["/no-such-binary"], timeout=30)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"], indirect=True)
+def test_exec_sync_ends_with_the_command_even_when_a_child_keeps_its_output_open(running: Running) -> None:
+    result = running.exec_sync(["/bin/sh", "-c", f"sleep {marker(48)} & echo started"], timeout=0)
+    assert (result.exit_code, result.stdout, result.timed_out) == (0, b"started\n", False)
+    running.runtime.delete(running.container_id, force=True)
+    assert not processes_matching(f"sleep {marker(48)}")

@@ -144,6 +144,40 @@ def test_catatonit_joins_the_cgroup(tmp_path: Path) -> None:
     assert not cgroups.exists(path)
 
 
+def test_an_init_that_cannot_be_mounted_fails_clearly_and_leaves_no_process(tmp_path: Path) -> None:
+    """The helper's child reports what failed before the exec; nothing is left running or mounted."""
+    not_a_file = tmp_path / "init-dir"
+    not_a_file.mkdir()
+    real = CatatonitInfra(tmp_path / "run", str(not_a_file), timeout=30)
+    sid = secrets.token_hex(32)
+    with pytest.raises(Internal, match=r"infra process failed to start: mount .*init-dir: Not a directory"):
+        real.start(InfraSpec(sid))
+    assert real.find(sid) is None
+    assert _processes_naming(str(tmp_path)) == []  # neither the helper nor its child lingers
+    real.stop(sid, None, 5)
+    assert netns_mounts(tmp_path / "run") == []
+
+
+def test_a_missing_namespace_to_join_fails_naming_it(tmp_path: Path) -> None:
+    real = CatatonitInfra(tmp_path / "run", "/usr/bin/catatonit", timeout=30)
+    sid = secrets.token_hex(32)
+    absent = tmp_path / "no-such-netns"
+    with pytest.raises(Internal, match=f"open {absent}: No such file or directory"):
+        real.start(InfraSpec(sid, network=str(absent)))
+    real.stop(sid, None, 5)
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 # ---- PodFiles -----------------------------------------------------------------------------------------
 
 

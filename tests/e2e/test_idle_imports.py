@@ -8,15 +8,34 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # What start-up and the calls a kubelet makes first must not load (each costs the idle daemon MiBs).
-LOADED_LATER = ("cryptography", "httpx", "prometheus_client", "opentelemetry", "isal", "zstandard", "tarfile")
-# pycrio's own modules that only an enabled feature loads (NRI is off by default).
-OWN_LOADED_LATER = ("adapters.nri",)
+LOADED_LATER = (
+    "cryptography",
+    "httpx",
+    "prometheus_client",
+    "opentelemetry",
+    "isal",
+    "zstandard",
+    "tarfile",
+    "tomli_w",
+)
+# Modules of pycrio's own (and their submodules) that wait for their first use: the streaming protocols (the
+# first Exec, Attach or PortForward connection), the default seccomp profile (the first container that uses
+# it), NRI (off by default).
+OWN_LOADED_LATER = (
+    "adapters.streaming.spdy",
+    "adapters.streaming.websocket",
+    "adapters.streaming.remotecommand",
+    "adapters.streaming.portforward",
+    "domain.seccomp_default",
+    "adapters.nri",
+)
 
 
 def test_start_up_and_first_calls_load_no_pull_or_signature_library(tmp_path: Path) -> None:
     script = f"""
 import sys
 from pathlib import Path
+import app.main  # the daemon's entry point and everything it imports
 from app.config import load
 from app.container import make_container
 from adapters.cri.generated import api_pb2 as pb

@@ -214,6 +214,11 @@ def test_same_metadata_twice_is_already_exists(pods: PodWorld) -> None:
         ({}, grpc.StatusCode.INVALID_ARGUMENT, "metadata.name"),
         ({"sysctls": {"kernel.panic": "1"}}, grpc.StatusCode.INVALID_ARGUMENT, "kernel.panic"),
         ({"sysctls": {"net.ipv4.pcpod_nope": "1"}}, grpc.StatusCode.INVALID_ARGUMENT, "net.ipv4.pcpod_nope"),
+        (
+            {"sysctls": {"net.ipv4.ip_unprivileged_port_start": "many"}},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "sysctl 'net.ipv4.ip_unprivileged_port_start': the kernel refused value 'many'",
+        ),
         ({"handler": "no-such-handler"}, grpc.StatusCode.INVALID_ARGUMENT, "no-such-handler"),
         ({"host_net_sysctl": True}, grpc.StatusCode.INVALID_ARGUMENT, "host network"),
     ],

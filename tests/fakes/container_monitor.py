@@ -4,10 +4,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
-from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
+from domain.errors import DeadlineExceeded, FailedPrecondition, NotFound
+from ports.container_monitor import Created, ExitStatus, MonitoredCreate
 from ports.streaming import ProcessStreams
-from tests.fakes.oci_runtime import FakeContainer, FakeMachine, FakeOciRuntime, run_script
+from tests.fakes.oci_runtime import FakeContainer, FakeMachine, FakeOciRuntime
 
 
 class FakeContainerMonitor:
@@ -63,26 +63,6 @@ class FakeContainerMonitor:
 
     def monitor_alive(self, container_id: str) -> bool:
         return container_id in self._alive
-
-    def exec_sync(self, request: MonitoredCreate, process: dict[str, object], timeout: float) -> ExecResult:
-        with self._machine.lock:
-            container = self._machine.containers.get(request.container_id)
-            if container is None or container.status != "running":
-                raise Internal(f"exec in {request.container_id} failed: container is not running")
-            args = process.get("args")
-            assert isinstance(args, list)
-            outcome = run_script([str(a) for a in args], container.memory_limit())
-        if outcome.exit_code is None and (timeout <= 0 or outcome.blocked_for > timeout):
-            if timeout <= 0:
-                raise DeadlineExceeded("fake exec blocks forever without a timeout")
-            return ExecResult(-1, b"", b"", timed_out=True)
-        stdout = b"".join(line + b"\n" for stream, line in outcome.output if stream == "stdout")
-        stderr = b"".join(line + b"\n" for stream, line in outcome.output if stream == "stderr")
-        truncated = len(stdout) + len(stderr) > MAX_EXEC_OUTPUT
-        if truncated:
-            stdout = stdout[:MAX_EXEC_OUTPUT]
-            stderr = stderr[: MAX_EXEC_OUTPUT - len(stdout)]
-        return ExecResult(outcome.exit_code or 0, stdout, stderr, truncated=truncated)
 
     def reopen_log(self, container_id: str) -> None:
         if container_id not in self._log_paths:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from domain.errors import FailedPrecondition, Internal, NotFound
-from ports.oci_runtime import RuntimeState, RuntimeStatus
+from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
+from ports.oci_runtime import MAX_EXEC_OUTPUT, ExecResult, RuntimeState, RuntimeStatus
 from ports.streaming import ProcessStreams
 
 _FILL = re.compile(r"head -c (\d+) /dev/zero \| tr '\\0' (\w)")
@@ -223,3 +223,23 @@ class FakeOciRuntime:
             if self.state(container_id) is None or not container.pid:
                 return 137  # the container stopped under the exec
         return -1
+
+    def exec_sync(self, container_id: str, process: Mapping[str, Any], timeout: float) -> ExecResult:
+        """The script's output, cut at the cap; a command that blocks times out (or, without a timeout,
+        is refused: nothing would end it)."""
+        with self.machine.lock:
+            container = self.machine.containers.get(container_id)
+            if container is None or container.status != "running":
+                raise Internal(f"exec in {container_id} failed: container is not running")
+            outcome = run_script([str(a) for a in process["args"]], container.memory_limit())
+        if outcome.exit_code is None and (timeout <= 0 or outcome.blocked_for > timeout):
+            if timeout <= 0:
+                raise DeadlineExceeded("fake exec blocks forever without a timeout")
+            return ExecResult(-1, b"", b"", timed_out=True)
+        stdout = b"".join(line + b"\n" for stream, line in outcome.output if stream == "stdout")
+        stderr = b"".join(line + b"\n" for stream, line in outcome.output if stream == "stderr")
+        truncated = len(stdout) + len(stderr) > MAX_EXEC_OUTPUT
+        if truncated:
+            stdout = stdout[:MAX_EXEC_OUTPUT]
+            stderr = stderr[: MAX_EXEC_OUTPUT - len(stdout)]
+        return ExecResult(outcome.exit_code or 0, stdout, stderr, truncated=truncated)

@@ -36,7 +36,7 @@ def events(tmp_path: Path) -> Iterator[Events]:
     broadcaster: Broadcaster[pb.ContainerEventResponse] = Broadcaster(capacity=8)
     statuses = FakeCriStatusSource()
     publisher = CriEventPublisher(broadcaster, statuses, FakeClock())
-    handlers = ContainerEventHandlers(broadcaster, poll_seconds=0.05)
+    handlers = ContainerEventHandlers(broadcaster)
     server = CriServer(tmp_path / "cri.sock", 0o660, runtime_service([handlers]), image_service([]), 8)
     server.start()
     client = connect(tmp_path / "cri.sock")

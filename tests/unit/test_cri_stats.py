@@ -94,7 +94,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     inventory, cgroups, network = FakeWorkloadInventory(), FakeCgroupStatsReader(), FakeNetworkStatsReader()
     disk, clock = FakeDiskUsage(), FakeClock()
     service = StatsService(
-        inventory, cgroups, network, disk, FakeProcessStats(), clock, period=10, disk_usage_period=60
+        inventory, cgroups, network, disk, FakeProcessStats(), clock, period=1, disk_usage_period=60
     )
     groups = [StatsHandlers(service), PodMetricsHandlers(service, clock)]
     server = CriServer(tmp_path / "cri.sock", 0o660, runtime_service(groups), image_service([]), 8)
@@ -108,7 +108,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 def test_container_stats_carry_every_field(world: World) -> None:
     world.add_pod("p1")
     world.add_container("c1", "p1", labels={"app": "web"})
-    world.service.collect()
+    world.service.container_stats("c1")  # the sample the rate is taken from
     world.clock.advance(2)
     world.cgroups.set(
         "/kubepods/p1/c1",
@@ -119,7 +119,6 @@ def test_container_stats_carry_every_field(world: World) -> None:
             memory_limit_bytes=100 * MIB,
         ),
     )
-    world.service.collect()
     stats = world.client.runtime.ContainerStats(pb.ContainerStatsRequest(container_id="c1")).stats
     assert stats.attributes.id == "c1"
     assert stats.attributes.metadata.name == "name-c1" and stats.attributes.metadata.attempt == 2
@@ -151,7 +150,6 @@ def test_list_container_stats_filters(world: World) -> None:
     world.add_container("aaa", "p1", labels={"tier": "web"})
     world.add_container("bbb", "p1", labels={"tier": "db"})
     world.add_container("ccc", "p2", labels={"tier": "web"})
-    world.service.collect()
 
     def ids(**selector: object) -> set[str]:
         request = pb.ListContainerStatsRequest(filter=pb.ContainerStatsFilter(**selector))  # type: ignore[arg-type]
@@ -168,7 +166,6 @@ def test_stream_container_stats_sends_each_once_in_chunks(world: World) -> None:
     world.add_pod("p1")
     for i in range(250):
         world.add_container(f"c{i:03}", "p1")
-    world.service.collect()
     responses = list(world.client.runtime.StreamContainerStats(pb.StreamContainerStatsRequest()))
     assert [len(r.container_stats) for r in responses] == [100, 100, 50]
     ids = [s.attributes.id for r in responses for s in r.container_stats]
@@ -179,7 +176,6 @@ def test_pod_sandbox_stats(world: World) -> None:
     world.add_pod("p1", labels={"app": "x"})
     world.add_container("c1", "p1")
     world.network.transfer("/run/netns/p1", "eth0", sent=500, received=900)
-    world.service.collect()
     stats = world.client.runtime.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id="p1")).stats
     assert stats.attributes.metadata.uid == "uid-p1" and stats.attributes.metadata.namespace == "ns1"
     assert dict(stats.attributes.annotations) == {"a": "b"}
@@ -196,7 +192,6 @@ def test_pod_sandbox_stats(world: World) -> None:
 def test_list_and_stream_pod_sandbox_stats(world: World) -> None:
     world.add_pod("p1", labels={"app": "x"})
     world.add_pod("p2", labels={"app": "y"})
-    world.service.collect()
     listed = world.client.runtime.ListPodSandboxStats(
         pb.ListPodSandboxStatsRequest(filter=pb.PodSandboxStatsFilter(label_selector={"app": "y"}))
     ).stats
@@ -242,7 +237,6 @@ def test_pod_sandbox_metrics_match_their_descriptors_and_the_samples(world: Worl
     world.add_pod("p1")
     world.add_container("c1", "p1")
     world.network.transfer("/run/netns/p1", "eth0", received=4242)
-    world.service.collect()
     descriptors = {
         d.name: d
         for d in world.client.runtime.ListMetricDescriptors(pb.ListMetricDescriptorsRequest()).descriptors

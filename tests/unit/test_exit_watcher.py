@@ -9,7 +9,7 @@ from adapters.exits.watcher import ExitFileWatcher
 
 def test_exit_files_are_reported_when_written_or_renamed_in(tmp_path: Path) -> None:
     exits: queue.Queue[str] = queue.Queue()
-    watcher = ExitFileWatcher(tmp_path / "exits", exits.put, poll_seconds=0.05)
+    watcher = ExitFileWatcher(tmp_path / "exits", exits.put)
     watcher.start()
     try:
         (tmp_path / "exits" / "abc123").write_text("0")  # conmon writes in place
@@ -34,7 +34,7 @@ def test_a_failing_callback_does_not_end_the_watch(tmp_path: Path) -> None:
         if container_id == "bad":
             raise RuntimeError("boom")
 
-    watcher = ExitFileWatcher(tmp_path, on_exit, poll_seconds=0.05)
+    watcher = ExitFileWatcher(tmp_path, on_exit)
     watcher.start()
     try:
         (tmp_path / "bad").write_text("1")

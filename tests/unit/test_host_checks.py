@@ -3,6 +3,9 @@
 import stat
 from pathlib import Path
 
+import pytest
+
+from adapters.namespaces import ns_helper
 from app.checks import host_problems
 from app.config import Config, load
 
@@ -70,4 +73,22 @@ def test_a_cni_dir_that_does_not_exist_is_refused(tmp_path: Path) -> None:
     config = _config(tmp_path, f'network.cni_conf_dir="{tmp_path / "absent"}"')
     assert host_problems(config) == [
         f"network.cni_conf_dir: '{tmp_path / 'absent'}' cannot be used; allowed: an existing directory"
+    ]
+
+
+def test_a_missing_namespace_helper_is_one_line(tmp_path: Path) -> None:
+    config = _config(tmp_path, f'runtime.ns_helper="{tmp_path / "no-pycrio-ns"}"')
+    assert host_problems(config) == [
+        f"runtime.ns_helper: '{tmp_path / 'no-pycrio-ns'}' cannot be used; allowed: an executable file"
+    ]
+
+
+def test_the_built_namespace_helper_is_the_default_and_missing_says_how_to_build_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    absent = tmp_path / "src" / "pycrio-ns"
+    monkeypatch.setattr(ns_helper, "BUILT_HELPER", str(absent))
+    assert host_problems(_config(tmp_path)) == [
+        f"runtime.ns_helper: '{absent}' cannot be used; allowed: an executable file (built from pycrio-ns.c "
+        "beside it by `make helpers`)"
     ]

@@ -3,13 +3,14 @@
 import os
 import resource
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from adapters.conmon.monitor import _read_json
-from adapters.readiness import wait_readable
+from adapters.readiness import Wakeup, readable, wait_readable
 from adapters.streaming.transport import Transport
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -53,6 +54,27 @@ def test_conmons_sync_pipe_above_fd_1024_reads() -> None:
         assert _read_json(read_end, 5.0, "test") == {"pid": 7}
         assert not wait_readable(read_end, 0.0)
     finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+@pytest.mark.usefixtures("high_fds")
+def test_a_wait_without_timeout_ends_at_data_or_at_the_wakeup() -> None:
+    read_end, write_end = os.pipe()
+    wakeup = Wakeup()
+    try:
+        assert readable([read_end, wakeup], 0.0) == set()
+        os.write(write_end, b"x")
+        assert readable([read_end, wakeup]) == {read_end}
+        os.read(read_end, 1)
+        done: list[set[int]] = []
+        waiter = threading.Thread(target=lambda: done.append(readable([read_end, wakeup])))
+        waiter.start()
+        wakeup.set()
+        waiter.join(30)
+        assert done == [{wakeup.fileno()}]
+    finally:
+        wakeup.close()
         os.close(read_end)
         os.close(write_end)
 

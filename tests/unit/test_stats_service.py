@@ -1,4 +1,4 @@
-"""StatsService against fakes: rates, the cache, filters, pods, writable layers."""
+"""StatsService against fakes: rates, sampling when asked and the short cache, filters, pods, layers."""
 
 from dataclasses import replace
 from typing import Any
@@ -20,7 +20,7 @@ MIB = 1024 * 1024
 
 
 class World:
-    def __init__(self, period: float = 10.0, disk_usage_period: float = 60.0) -> None:
+    def __init__(self, period: float = 1.0, disk_usage_period: float = 60.0) -> None:
         self.inventory = FakeWorkloadInventory()
         self.cgroups = FakeCgroupStatsReader()
         self.network = FakeNetworkStatsReader()
@@ -56,12 +56,10 @@ def test_rate_is_taken_from_the_previous_sample() -> None:
     world = World()
     world.pod("p1")
     world.container("c1", "p1", cpu_ns=1_000_000_000)
-    world.service.collect()
     first = world.service.container_stats("c1")
     assert first.cpu is not None and first.cpu.usage_nano_cores is None
     world.clock.advance(2)
     world.cgroups.set("/pods/p1/c1", sample(cpu_usage_ns=2_000_000_000))
-    world.service.collect()
     second = world.service.container_stats("c1")
     assert second.cpu is not None
     assert second.cpu.usage_core_ns == 2_000_000_000
@@ -77,29 +75,32 @@ def test_rate_edge_cases() -> None:
     assert nano_cores(before, 100, 2000) is None  # counter went back: cgroup recreated
 
 
-def test_lists_answer_from_the_cache() -> None:
-    world = World()
+def test_nothing_is_sampled_until_asked_then_a_burst_of_calls_shares_one_sample() -> None:
+    world = World(period=1.0)
     world.pod("p1")
     for i in range(5):
         world.container(f"c{i}", "p1")
-    world.service.collect()
+    world.clock.advance(60)
+    assert world.cgroups.reads == 0  # no background sweeps
+    assert len(world.service.list_container_stats(ContainerStatsFilter())) == 5
     reads = world.cgroups.reads
     for _ in range(3):
         assert len(world.service.list_container_stats(ContainerStatsFilter())) == 5
         assert len(world.service.list_pod_stats(PodStatsFilter())) == 1
-    assert world.cgroups.reads == reads
+        assert world.service.container_stats("c1").cpu is not None
+    assert world.cgroups.reads == reads  # the pod (no cgroup of its own) adds up its cached containers
 
 
-def test_unseen_container_is_sampled_on_demand_then_cached() -> None:
-    world = World()
+def test_a_sample_older_than_the_period_is_taken_again() -> None:
+    world = World(period=1.0)
     world.pod("p1")
-    world.service.collect()
-    world.container("new", "p1", cpu_ns=7)
-    stats = world.service.container_stats("new")
-    assert stats.cpu is not None and stats.cpu.usage_core_ns == 7
-    reads = world.cgroups.reads
-    world.service.container_stats("new")
-    assert world.cgroups.reads == reads
+    world.container("c1", "p1", cpu_ns=7)
+    assert world.service.container_stats("c1").cpu.usage_core_ns == 7  # type: ignore[union-attr]
+    world.cgroups.set("/pods/p1/c1", sample(cpu_usage_ns=9))
+    world.clock.advance(0.5)
+    assert world.service.container_stats("c1").cpu.usage_core_ns == 7  # type: ignore[union-attr]
+    world.clock.advance(0.5)
+    assert world.service.container_stats("c1").cpu.usage_core_ns == 9  # type: ignore[union-attr]
 
 
 def test_period_zero_samples_every_call() -> None:
@@ -119,7 +120,6 @@ def test_filters() -> None:
     world.container("aaa1", "p1", labels={"app": "web"})
     world.container("bbb2", "p1", labels={"app": "db"})
     world.container("ccc3", "p2", labels={"app": "web"})
-    world.service.collect()
 
     def ids(selector: ContainerStatsFilter) -> set[str]:
         return {s.container.id for s in world.service.list_container_stats(selector)}
@@ -136,7 +136,6 @@ def test_stopped_containers_are_not_listed_but_answer_with_attributes() -> None:
     world.pod("p1")
     info = world.container("c1", "p1")
     world.inventory.add_container(replace(info, running=False))
-    world.service.collect()
     assert world.service.list_container_stats(ContainerStatsFilter()) == []
     stats = world.service.container_stats("c1")
     assert stats.container.id == "c1" and stats.cpu is None and stats.memory is None
@@ -156,7 +155,6 @@ def test_a_container_whose_cgroup_vanished_is_skipped() -> None:
     world.container("c1", "p1")
     world.container("c2", "p1")
     world.cgroups.remove("/pods/p1/c2")
-    world.service.collect()
     assert [s.container.id for s in world.service.list_container_stats(ContainerStatsFilter())] == ["c1"]
 
 
@@ -167,7 +165,6 @@ def test_pod_stats_hold_cgroup_network_processes_and_containers() -> None:
     world.network.add("/run/netns/p1", "eth0", "net1")
     world.network.transfer("/run/netns/p1", "eth0", sent=100, received=200)
     world.container("c1", "p1")
-    world.service.collect()
     stats = world.service.pod_stats("p1")
     assert stats.cpu is not None and stats.cpu.usage_core_ns == 3
     assert stats.memory is not None and stats.memory.usage_bytes == 30 * MIB
@@ -197,7 +194,7 @@ def test_writable_layer_walks_are_rate_limited() -> None:
     world.container("c1", "p1", upper_dir="/layers/c1/diff")
     world.disk.trees["/layers/c1/diff"] = DiskUsage(4096, 3)
     for _ in range(5):
-        world.service.collect()
+        world.service.list_container_stats(ContainerStatsFilter())
         world.clock.advance(1)
     layer = world.service.container_stats("c1").writable_layer
     assert layer is not None and (layer.used_bytes, layer.inodes_used, layer.mountpoint) == (
@@ -208,7 +205,6 @@ def test_writable_layer_walks_are_rate_limited() -> None:
     assert world.disk.walks == 1
     world.disk.trees["/layers/c1/diff"] = DiskUsage(8192, 4)
     world.clock.advance(30)
-    world.service.collect()
     layer = world.service.container_stats("c1").writable_layer
     assert layer is not None and layer.used_bytes == 8192
     assert world.disk.walks == 2
@@ -217,21 +213,25 @@ def test_writable_layer_walks_are_rate_limited() -> None:
 def test_removed_containers_leave_the_cache() -> None:
     world = World()
     world.pod("p1")
-    world.container("c1", "p1")
-    world.service.collect()
+    world.container("c1", "p1", upper_dir="/layers/c1/diff")
+    world.disk.trees["/layers/c1/diff"] = DiskUsage(4096, 3)
+    world.service.list_container_stats(ContainerStatsFilter())
+    world.service.list_pod_stats(PodStatsFilter())
     world.inventory.remove_container("c1")
-    world.service.collect()
     assert world.service.list_container_stats(ContainerStatsFilter()) == []
+    # Nothing of it is kept: no cached sample, no CPU reading for a rate, no layer size.
+    assert "c1" not in world.service._containers and "c/c1" not in world.service._cpu_history
+    assert "c1" not in world.service._layers
     with pytest.raises(NotFound):
         world.service.container_stats("c1")
 
 
 def test_a_pod_cached_before_its_container_started_is_sampled_again() -> None:
-    # critest's pod-metrics spec starts a container just after RunPodSandbox; a sweep in between cached the
-    # pod without it, and ListPodSandboxMetrics answered no metrics until the next sweep.
+    # critest's pod-metrics spec starts a container just after RunPodSandbox; a call in between cached the
+    # pod without it, and ListPodSandboxMetrics answered no metrics until the sample expired.
     world = World()
     world.pod("p1")
-    world.service.collect()
+    world.service.list_pod_stats(PodStatsFilter())
     world.container("c1", "p1", cpu_ns=5)
     [stats] = world.service.list_pod_stats(PodStatsFilter())
     assert [c.container.id for c in stats.containers] == ["c1"]

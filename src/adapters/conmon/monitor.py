@@ -2,7 +2,7 @@
 
 conmon talks to its parent through two inherited pipes named by environment variables: the start pipe
 (conmon waits for one byte before running the runtime) and the sync pipe (conmon answers with JSON:
-`{"pid": N}` after create, `{"exit_code": N, "message": ...}` after an exec). conmon double-forks and
+`{"pid": N}` after create). conmon double-forks and
 outlives the daemon (which is a subreaper, so the orphan is reaped); its files are kept per container in
 `<persist_root>/<id>/`: conmon.pid, `exit`, `oom` (written when the cgroup OOM-killed the container) and
 `bundle` (where the ctl fifo lives).
@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,22 +21,16 @@ from typing import Any
 
 from adapters.conmon import ctl
 from adapters.conmon.attach import attach
-from adapters.conmon.log_format import split_streams
 from adapters.host import no_symlinks
 from adapters.process import runner
 from adapters.readiness import wait_readable
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
-from ports.container_monitor import MAX_EXEC_OUTPUT, Created, ExecResult, ExitStatus, MonitoredCreate
+from ports.container_monitor import Created, ExitStatus, MonitoredCreate
 from ports.streaming import ProcessStreams
 
-TIMED_OUT_MESSAGE = "command timed out"
 _LOG_PATH_CHECKED = "log_path_checked"  # in the persist dir: the log path came with the request
 _REOPEN_LOG_TIMEOUT = 10.0
-_KILLED_EXEC_GONE_TIMEOUT = 5.0
-# conmon stops writing an exec's log at this size: room for the output cap plus the log format's overhead
-# (timestamps on every entry), so that output past the cap is seen and reported as cut.
-_EXEC_LOG_LIMIT = MAX_EXEC_OUTPUT + MAX_EXEC_OUTPUT // 8
 
 
 @dataclass(frozen=True)
@@ -182,49 +175,6 @@ class ConmonMonitor:
         state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
         return name == b"conmon" and state != b"Z"
 
-    def exec_sync(self, request: MonitoredCreate, process: dict[str, object], timeout: float) -> ExecResult:
-        with tempfile.TemporaryDirectory(prefix=f"pycrio-exec-{request.container_id[:12]}-") as scratch:
-            work = Path(scratch)
-            (work / "process.json").write_text(json.dumps(process))
-            log = work / "exec.log"
-            args = [
-                *self._base_args(request),
-                "-p", str(work / "pid"),
-                "-e",
-                "--exec-process-spec", str(work / "process.json"),
-                "-l", f"k8s-file:{log}",
-                "--sync",
-                "--log-global-size-max", str(_EXEC_LOG_LIMIT),
-            ]  # fmt: skip
-            if process.get("terminal"):
-                args.append("-t")
-            if timeout > 0:
-                args += ["-T", str(max(1, round(timeout)))]
-            child, sync_r, start_w = self._launch(args, work, timeout)
-            # conmon kills the command at the timeout; give it time to do so and to report.
-            wait_for = (timeout + 30.0) if timeout > 0 else None
-            message = _start_and_sync(
-                child,
-                sync_r,
-                start_w,
-                wait_for=wait_for,
-                read_timeout=5.0,
-                what=f"exec in {request.container_id}",
-                stuck=f"exec in {request.container_id}: conmon did not finish",
-            )
-            exit_code = int(message.get("exit_code", -1))
-            text = str(message.get("message") or "")
-            if exit_code == -1 and text == TIMED_OUT_MESSAGE:
-                killed = _read_int(work / "pid")
-                if killed:
-                    runner.wait_gone(killed, _KILLED_EXEC_GONE_TIMEOUT)
-                stdout, stderr, truncated = _read_exec_log(log)
-                return ExecResult(-1, stdout, stderr, timed_out=True, truncated=truncated)
-            if exit_code == -1:
-                raise Internal(f"exec in {request.container_id} failed: {text or 'unknown error'}")
-            stdout, stderr, truncated = _read_exec_log(log)
-            return ExecResult(exit_code, stdout, stderr, truncated=truncated)
-
     def _bundle(self, container_id: str) -> Path:
         try:
             return Path((self._persist(container_id) / "bundle").read_text())
@@ -346,17 +296,3 @@ def _read_json(fd: int, timeout: float, what: str) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise Internal(f"{what}: unreadable answer {data[:200]!r}")
     return message
-
-
-def _read_exec_log(path: Path) -> tuple[bytes, bytes, bool]:
-    """stdout, stderr and whether together they passed the cap (then they are cut to it, as cri-o does)."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_EXEC_LOG_LIMIT)
-    except FileNotFoundError:
-        return b"", b"", False
-    stdout, stderr = split_streams(data)
-    if len(stdout) + len(stderr) <= MAX_EXEC_OUTPUT and len(data) < _EXEC_LOG_LIMIT:
-        return stdout, stderr, False
-    stdout = stdout[:MAX_EXEC_OUTPUT]
-    return stdout, stderr[: MAX_EXEC_OUTPUT - len(stdout)], True

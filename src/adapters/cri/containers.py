@@ -31,7 +31,7 @@ from domain.containers import Container, ContainerFilter, ContainerService, Cont
 from domain.errors import DeadlineExceeded, InvalidArgument, NotSupported
 from domain.id_mappings import IdMapping, UserNamespace
 from domain.userns import pod_user_namespace
-from ports.container_monitor import MAX_EXEC_OUTPUT
+from ports.oci_runtime import MAX_EXEC_OUTPUT
 
 _log = structlog.get_logger("pycrio.containers")
 _PROPAGATION: dict[int, Propagation] = {

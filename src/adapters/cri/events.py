@@ -85,21 +85,21 @@ class CriEventPublisher:
 
 
 class ContainerEventHandlers:
-    def __init__(
-        self, broadcaster: Broadcaster[pb.ContainerEventResponse], poll_seconds: float = 0.5
-    ) -> None:
+    def __init__(self, broadcaster: Broadcaster[pb.ContainerEventResponse]) -> None:
         self._broadcaster = broadcaster
-        self._poll_seconds = poll_seconds
 
     def GetContainerEvents(
         self, request: pb.GetEventsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ContainerEventResponse]:
         with self._broadcaster.subscribe() as subscription:
+            # A client that goes away (or a deadline) ends the RPC, and gRPC calls back: closing the
+            # subscription wakes the wait below, which therefore needs no timeout.
+            if not context.add_callback(subscription.close):
+                return
             # Headers go out once subscribed: a client that waits for them misses no later event.
             context.send_initial_metadata(())
-            # Wake up now and then to notice a client that went away while nothing happened.
             while context.is_active() and not subscription.closed:
-                event = subscription.next(self._poll_seconds)
+                event = subscription.next()
                 if event is not None:
                     yield event
 

@@ -4,6 +4,7 @@ import errno
 import os
 import socket
 import stat
+import threading
 from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
@@ -13,8 +14,8 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CriInterceptor
-from ports.container_monitor import GRPC_MESSAGE_LIMIT
 from ports.metrics import RpcObserver
+from ports.oci_runtime import GRPC_MESSAGE_LIMIT
 
 _log = structlog.get_logger("pycrio.server")
 
@@ -76,6 +77,7 @@ class CriServer:
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ],
         )
+        self._stopped = threading.Event()
         api_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime_servicer, self._server)
         api_pb2_grpc.add_ImageServiceServicer_to_server(image_servicer, self._server)
 
@@ -92,14 +94,18 @@ class CriServer:
         _log.info("serving CRI", socket=str(self._socket_path))
 
     def wait(self) -> None:
-        self._server.wait_for_termination()
+        """Until stop() has finished. grpc's wait_for_termination would wake every 0.1 s to check."""
+        self._stopped.wait()
 
     def stop(self, grace: float) -> None:
         """Refuse new RPCs, let in-flight ones finish within `grace` seconds, then remove the socket."""
-        self._server.stop(grace).wait()
         try:
-            if stat.S_ISSOCK(self._socket_path.lstat().st_mode):
-                self._socket_path.unlink()
-        except FileNotFoundError:
-            pass
-        _log.info("stopped serving CRI", socket=str(self._socket_path))
+            self._server.stop(grace).wait()
+            try:
+                if stat.S_ISSOCK(self._socket_path.lstat().st_mode):
+                    self._socket_path.unlink()
+            except FileNotFoundError:
+                pass
+            _log.info("stopped serving CRI", socket=str(self._socket_path))
+        finally:
+            self._stopped.set()

@@ -2,7 +2,8 @@
 
 conmon writes `<exit dir>/<container id>` when the container's process ends, whoever caused it. An inotify
 watch on that directory (IN_CLOSE_WRITE for a file written in place, IN_MOVED_TO for one renamed in) calls
-`on_exit(container_id)` from one background thread, instead of polling the directory.
+`on_exit(container_id)` from one background thread, instead of polling the directory. The thread sleeps in
+poll(2) on the watch and a stop `Wakeup` with no timeout: an idle daemon does not wake it.
 """
 
 import ctypes
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from adapters.readiness import wait_readable
+from adapters.readiness import Wakeup, readable
 
 _log = structlog.get_logger("pycrio.exits")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -27,11 +28,10 @@ _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then the name, NUL padd
 
 
 class ExitFileWatcher:
-    def __init__(self, directory: Path, on_exit: Callable[[str], None], poll_seconds: float = 0.5) -> None:
+    def __init__(self, directory: Path, on_exit: Callable[[str], None]) -> None:
         self._directory = directory
         self._on_exit = on_exit
-        self._poll_seconds = poll_seconds
-        self._stop = threading.Event()
+        self._stop: Wakeup | None = None
         self._thread: threading.Thread | None = None
         self._fd = -1
 
@@ -47,22 +47,29 @@ class ExitFileWatcher:
             os.close(fd)
             raise OSError(code, f"inotify_add_watch {self._directory} failed")
         self._fd = fd
-        self._thread = threading.Thread(target=self._loop, name="exit-watcher", daemon=True)
+        self._stop = Wakeup()
+        self._thread = threading.Thread(
+            target=self._loop, args=(self._stop,), name="exit-watcher", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._stop is not None:
+            self._stop.close()
+            self._stop = None
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if not wait_readable(self._fd, self._poll_seconds):
-                continue
+    def _loop(self, stop: Wakeup) -> None:
+        while True:
+            if stop.fileno() in readable([self._fd, stop]):
+                return
             try:
                 data = os.read(self._fd, 64 * 1024)
             except BlockingIOError:

@@ -3,16 +3,20 @@
 Every name starts with `pycrio_`. The registry is private to the daemon, so tests can build several.
 """
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
+from adapters.readiness import Wakeup, serve_until_stopped
 from domain.pull_progress import PullProgress
 
 _log = structlog.get_logger("pycrio.metrics")
@@ -140,6 +144,18 @@ class PullProgressCollector(Collector):
         return iter(())
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged to stderr."""
+
+
+def _metrics_server(address: str, port: int, registry: CollectorRegistry) -> WSGIServer:
+    """prometheus_client's WSGI app on a threading server whose accept loop is ours (no 0.5 s poll)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    server_class = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family, "timeout": 0})
+    return make_server(address, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler)
+
+
 class MetricsEndpoint:
     """Serves /metrics over HTTP on `address:port` when enabled; a background service of the daemon."""
 
@@ -150,11 +166,17 @@ class MetricsEndpoint:
         self._port = port
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._stop: Wakeup | None = None
 
     def start(self) -> None:
         if not self._enabled or self._server is not None:
             return
-        self._server, self._thread = start_http_server(self._port, self._address, self._metrics.registry)
+        self._server = _metrics_server(self._address, self._port, self._metrics.registry)
+        self._stop = Wakeup()
+        self._thread = threading.Thread(
+            target=serve_until_stopped, args=(self._server, self._stop), name="metrics", daemon=True
+        )
+        self._thread.start()
         _log.info("serving metrics", address=self._address, port=self.port)
 
     @property
@@ -165,8 +187,12 @@ class MetricsEndpoint:
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
+        if self._stop is not None:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._server.server_close()
+        if self._stop is not None:
+            self._stop.close()
+            self._stop = None
         self._server = None

@@ -1,6 +1,7 @@
-"""The InfraProcesses port: catatonit started by infra_launcher.py, no OCI runtime and no image involved.
+"""The InfraProcesses port: catatonit started by the compiled helper (`pycrio-ns infra`, see ns_helper.py),
+no OCI runtime and no image involved.
 
-The launcher records "<pid> <start time>" in <run_dir>/pods/<id>/infra/pid before it returns, so a daemon
+The helper records "<pid> <start time>" in <run_dir>/pods/<id>/infra/pid before it returns, so a daemon
 that crashed right after starting it can still find and stop it.
 """
 
@@ -11,18 +12,18 @@ import signal
 import time
 from pathlib import Path
 
-from adapters.namespaces.helpers import helper_command, helper_env
 from adapters.namespaces.liveness import ProcessLiveness
-from adapters.process import runner
+from adapters.namespaces.ns_helper import BUILT_HELPER, run_helper
 from domain.errors import DeadlineExceeded, Internal
 from domain.names import check_plain_name
 from ports.infra import InfraProcess, InfraSpec
 
 
 class CatatonitInfra:
-    def __init__(self, run_dir: Path, init_path: str, timeout: float) -> None:
+    def __init__(self, run_dir: Path, init_path: str, timeout: float, helper: str = BUILT_HELPER) -> None:
         self._pods = run_dir / "pods"
         self._init = init_path
+        self._helper = helper
         self._timeout = timeout
         self._liveness = ProcessLiveness()
 
@@ -43,11 +44,7 @@ class CatatonitInfra:
             args.append("--new-pid")
         for procs in spec.cgroup_procs:
             args += ["--cgroup-procs", procs]
-        result = runner.run(
-            helper_command("adapters.namespaces.infra_launcher", *args),
-            timeout=self._timeout,
-            env=helper_env(),
-        )
+        result = run_helper(self._helper, ["infra", *args], self._timeout)
         pid, start_time = result.stdout.split()
         return InfraProcess(pid=int(pid), start_time=int(start_time))
 

@@ -1,7 +1,7 @@
 """The Namespaces port: network, IPC and UTS namespaces pinned by bind mounts under <run_dir>/pods/<id>/ns.
 
-The pinning runs in a helper process (pinns.py) through the runner, with a timeout; removal unmounts in
-the daemon (umount2 needs no namespace switch).
+The pinning runs in the compiled helper (`pycrio-ns pin`, see ns_helper.py) through the runner, with a
+timeout; removal unmounts in the daemon (umount2 needs no namespace switch).
 """
 
 import contextlib
@@ -11,21 +11,21 @@ import shutil
 from pathlib import Path
 
 from adapters.namespaces import linux
-from adapters.namespaces.helpers import helper_command, helper_env
-from adapters.namespaces.pinns import EXIT_BAD_SYSCTL
+from adapters.namespaces.ns_helper import BUILT_HELPER, EXIT_BAD_SYSCTL, run_helper
 from adapters.process import runner
 from domain.errors import InvalidArgument
 from domain.names import check_plain_name
 from ports.namespaces import NamespaceRequest, PodNamespaces
 
-# The user namespace, when there is one, is made first and pinned as "user" (see pinns.py).
+# The user namespace, when there is one, is made first and pinned as "user" (see pycrio-ns.c).
 _KINDS = ("net", "ipc", "uts", "user")
 
 
 class PinnedNamespaces:
-    def __init__(self, run_dir: Path, timeout: float) -> None:
+    def __init__(self, run_dir: Path, timeout: float, helper: str = BUILT_HELPER) -> None:
         self._pods = run_dir / "pods"
         self._timeout = timeout
+        self._helper = helper
 
     def _dir(self, sandbox_id: str) -> Path:
         return self._pods / check_plain_name("sandbox id", sandbox_id) / "ns"
@@ -55,12 +55,7 @@ class PinnedNamespaces:
             args += ["--uid-map", ",".join(m.line().strip() for m in userns.uids)]
             args += ["--gid-map", ",".join(m.line().strip() for m in userns.gids)]
         try:
-            result = runner.run(
-                helper_command("adapters.namespaces.pinns", *args),
-                timeout=self._timeout,
-                env=helper_env(),
-                check=False,
-            )
+            result = run_helper(self._helper, ["pin", *args], self._timeout, check=False)
             if result.returncode == EXIT_BAD_SYSCTL:
                 raise InvalidArgument(result.stderr.decode(errors="replace").strip())
             if result.returncode != 0:

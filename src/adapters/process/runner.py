@@ -3,6 +3,8 @@
 The daemon is a child subreaper (see subreaper.py), so orphans of conmon and runc become its children and
 must be reaped. Reaping with waitpid(-1) would also steal the exit status of commands run here, so the
 reaper only waits for zombies this module did not start, and takes the same lock that covers spawning.
+A process a runtime starts detached (`runc exec --detach`) is claimed through the pid file the runtime
+writes before it exits: the reaper leaves it to the caller, who waits for it and gets its exit status.
 """
 
 import contextlib
@@ -13,18 +15,20 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from adapters.readiness import Wakeup, readable
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, Internal
 
 _log = structlog.get_logger("pycrio.process")
 _spawn_lock = threading.Lock()
 _our_children: set[int] = set()
+_claimed_pid_files: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,30 @@ def release(process: subprocess.Popen[bytes]) -> None:
         _our_children.discard(process.pid)
 
 
+@contextlib.contextmanager
+def claiming(pid_file: Path) -> Iterator[None]:
+    """While inside, the orphan reaper leaves alone the process named in `pid_file`: one a runtime started
+    detached and that became this daemon's child when the runtime exited. The caller must wait for it."""
+    with _spawn_lock:
+        _claimed_pid_files.add(str(pid_file))
+    try:
+        yield
+    finally:
+        with _spawn_lock:
+            _claimed_pid_files.discard(str(pid_file))
+
+
+def _claimed_pids() -> set[int]:
+    pids = set()
+    for path in _claimed_pid_files:
+        try:
+            with open(path) as handle:
+                pids.add(int(handle.read().strip()))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 def run(
     args: Sequence[str],
     timeout: float,
@@ -136,11 +164,15 @@ def _kill_group(pid: int) -> None:
 
 def reap_orphans() -> list[int]:
     """Wait for every zombie child that was not started through this module; returns their pids."""
+    if not _a_child_is_waitable():
+        return []  # the usual case: no scan of every process on the host
     reaped = []
     me = os.getpid()
     with _spawn_lock:
-        for pid in _zombie_children(me):
-            if pid in _our_children:
+        zombies = _zombie_children(me)
+        claimed = _claimed_pids() if zombies and _claimed_pid_files else set()
+        for pid in zombies:
+            if pid in _our_children or pid in claimed:
                 continue
             try:
                 os.waitpid(pid, os.WNOHANG)
@@ -148,6 +180,14 @@ def reap_orphans() -> list[int]:
             except ChildProcessError:
                 pass
     return reaped
+
+
+def _a_child_is_waitable() -> bool:
+    """Whether any child of this process has exited and is not yet waited for (WNOWAIT: none is reaped)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
@@ -192,33 +232,80 @@ def _zombie_children(parent: int) -> list[int]:
     return found
 
 
-class OrphanReaper:
-    """A daemon thread that reaps orphaned zombies every `interval` seconds and on SIGCHLD-driven wake-ups."""
+def _ignore_signal(signum: int, frame: object) -> None:
+    """A Python-level handler, so that the interpreter writes the signal to the wakeup fd."""
 
-    def __init__(self, interval: float = 1.0) -> None:
-        self._interval = interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+
+class OrphanReaper:
+    """A daemon thread that reaps orphaned zombies when a child exits, not on a timer.
+
+    SIGCHLD reaches the thread through the interpreter's signal wakeup fd (`signal.set_wakeup_fd`): the
+    interpreter's C-level handler writes the signal's number there the moment it arrives, whichever thread
+    it lands on. The reaper then lets `gap` seconds pass (the exits of a burst, and the waits of the
+    threads that started those commands) and looks once: a pod start's dozen commands cost a look or
+    two, an idle daemon none, and a look finds no waitable child (waitid WNOWAIT) unless an orphan is
+    left, so /proc is scanned only then. `start()` and `stop()` must be called from the main thread (they
+    install and restore the handler and the wakeup fd).
+    """
+
+    def __init__(self, gap: float = 1.0) -> None:
+        self._gap = gap
+        self._signals = -1
+        self._previous_fd = -1
+        self._previous_handler: object = signal.SIG_DFL
+        self._stop = Wakeup()
         self._thread = threading.Thread(target=self._loop, name="orphan-reaper", daemon=True)
 
     def start(self) -> None:
+        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._signals = read_end
+        self._write_end = write_end
+        self._previous_handler = signal.signal(signal.SIGCHLD, _ignore_signal)
+        self._previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         self._thread.start()
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def stop(self) -> None:
+        if self._signals < 0:
+            return
+        signal.set_wakeup_fd(self._previous_fd)
+        signal.signal(signal.SIGCHLD, self._previous_handler)  # type: ignore[arg-type]
         self._stop.set()
-        self._wake.set()
+        self._thread.join(timeout=10)
+        for fd in (self._signals, self._write_end):
+            os.close(fd)
+        self._signals = -1
+        self._stop.close()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            try:
-                pids = reap_orphans()
-            except Exception:  # keep reaping whatever one scan hit
-                _log.exception("reaping orphans failed")
-                continue
-            if pids:
-                _log.debug("reaped orphans", pids=pids)
+        pending = True  # orphans may have exited before the handler was in place
+        while True:
+            if pending:
+                self._reap()
+            if self._stop.fileno() in readable([self._signals, self._stop]):
+                return
+            if readable([self._stop], self._gap):
+                return
+            pending = signal.SIGCHLD in _drain(self._signals)
+
+    def _reap(self) -> None:
+        try:
+            pids = reap_orphans()
+        except Exception:  # keep reaping whatever one scan hit
+            _log.exception("reaping orphans failed")
+            return
+        if pids:
+            _log.debug("reaped orphans", pids=pids)
+
+
+def _drain(fd: int) -> bytes:
+    """Every signal number written to the wakeup pipe so far."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

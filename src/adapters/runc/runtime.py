@@ -1,7 +1,7 @@
 """OciRuntime over the runc command line; crun takes the same commands, so one class serves both.
 
-Interactive execs (streaming Exec) run through `exec_streams.py`, with their process spec and pid file in
-a private directory under `scratch_dir`.
+Interactive execs (streaming Exec) run through `exec_streams.py`, ExecSync through `exec_sync.py`, each
+with its process spec and pid file in a private directory under `scratch_dir`.
 
 Every call goes through adapters/process/runner.py with the configured timeout. Errors that only mean
 "already in the wanted state" (a kill of a stopped container, a delete of an unknown one) are not errors.
@@ -17,9 +17,10 @@ from typing import Any
 
 from adapters.process import runner
 from adapters.runc.exec_streams import exec_with_streams
+from adapters.runc.exec_sync import exec_sync
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
-from ports.oci_runtime import RuntimeState
+from ports.oci_runtime import ExecResult, RuntimeState
 from ports.streaming import ProcessStreams
 
 _GONE = ("does not exist", "not found", "no such file")
@@ -119,3 +120,7 @@ class RuncRuntime:
 
     def exec(self, container_id: str, process: Mapping[str, Any], streams: ProcessStreams) -> int:
         return exec_with_streams(self._args(), container_id, process, streams, self.scratch_dir)
+
+    def exec_sync(self, container_id: str, process: Mapping[str, Any], timeout: float) -> ExecResult:
+        with span("runtime.exec_sync", **{"runtime.binary": self.binary}):
+            return exec_sync(self._args(), container_id, process, timeout, self.scratch_dir)

@@ -4,7 +4,8 @@ A token names a request the CRI handler validated; it is consumed when its URL i
 request, so a URL works once (a plain GET, from a scanner or a proxy's probe, does not use it up). Each
 connection gets its own thread, up to `max_connections`: past that a connection is answered 503 and
 closed at once, so idle connections cannot take all the daemon's threads. The upgrade (SPDY/3.1 or
-WebSocket) picks the wire protocol.
+WebSocket) picks the wire protocol. The accepting thread sleeps in poll(2) until a connection or `stop()`
+(socketserver's serve_forever would wake every half second to look for a shutdown).
 """
 
 import contextlib
@@ -16,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from adapters.streaming import portforward, remotecommand, websocket
+from adapters.readiness import Wakeup, serve_until_stopped
 from adapters.streaming.transport import HEAD_TIMEOUT, ConnectionClosed, HttpRequest, Transport
 from domain.streaming import AttachRequest, ExecRequest, PortForwardRequest, RequestCache
 from ports.streaming import ContainerStreams, PortForwarder
@@ -36,6 +37,8 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
     # Connections are joined on shutdown so that none is left behind.
     block_on_close = True
     max_connections = 1
+    # handle_request() is called only once the socket is readable: it must never wait for another client.
+    timeout = 0
 
     def server_activate(self) -> None:
         self._admitted = threading.BoundedSemaphore(self.max_connections)
@@ -96,6 +99,7 @@ class StreamingServer:
             self._tls.load_cert_chain(tls_cert, tls_key)
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
+        self._stop: Wakeup | None = None
         self._transports: set[Transport] = set()
         self._lock = threading.Lock()
 
@@ -129,8 +133,12 @@ class StreamingServer:
             self._server.socket = self._tls.wrap_socket(
                 self._server.socket, server_side=True, do_handshake_on_connect=False
             )
+        self._stop = Wakeup()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="streaming-server", daemon=True
+            target=serve_until_stopped,
+            args=(self._server, self._stop),
+            name="streaming-server",
+            daemon=True,
         )
         self._thread.start()
         _log.info("streaming server listening", url=self.base_url)
@@ -138,13 +146,16 @@ class StreamingServer:
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
+        if self._stop is not None:
+            self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
         with self._lock:
             for transport in list(self._transports):
                 transport.close()
         self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
+        if self._stop is not None:
+            self._stop.close()
         self._server = None
 
     def _handle(self, sock: socket.socket) -> None:
@@ -163,6 +174,10 @@ class StreamingServer:
                 self._transports.discard(transport)
 
     def _serve(self, transport: Transport) -> None:
+        # The protocol modules load at the first connection: an idle daemon that never streams does not
+        # carry them (about 0.5 MiB).
+        from adapters.streaming import portforward, remotecommand, websocket
+
         try:
             request = transport.read_request(self._head_timeout)
         except ValueError as err:

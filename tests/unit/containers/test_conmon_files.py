@@ -1,11 +1,9 @@
-"""conmon's CRI log format and the ExecSync output cap, on files written here."""
+"""conmon's CRI log format, on lines written here, and the ExecSync output cap against gRPC's limit."""
 
-from pathlib import Path
 
 from adapters.conmon.log_format import parse_line, split_streams
-from adapters.conmon.monitor import _read_exec_log
 from adapters.cri.generated import api_pb2 as pb
-from ports.container_monitor import GRPC_MESSAGE_LIMIT, MAX_EXEC_OUTPUT
+from ports.oci_runtime import GRPC_MESSAGE_LIMIT, MAX_EXEC_OUTPUT
 
 STAMP = "2026-11-29T20:40:42.445864433+00:00"
 
@@ -31,20 +29,3 @@ def test_split_streams_keeps_every_byte_but_the_entry_ends() -> None:
 def test_the_cut_output_fits_one_grpc_message() -> None:
     reply = pb.ExecSyncResponse(stdout=b"o" * (MAX_EXEC_OUTPUT - 1), stderr=b"e", exit_code=-(2**31))
     assert reply.ByteSize() <= GRPC_MESSAGE_LIMIT
-
-
-def test_exec_output_past_the_cap_is_cut_and_flagged(tmp_path: Path) -> None:
-    log = tmp_path / "exec.log"
-    chunk = b"a" * 8000
-    with log.open("wb") as handle:
-        for _ in range(MAX_EXEC_OUTPUT // len(chunk) + 10):
-            handle.write(f"{STAMP} stdout P ".encode() + chunk + b"\n")
-    stdout, stderr, truncated = _read_exec_log(log)
-    assert truncated and len(stdout) == MAX_EXEC_OUTPUT and stderr == b""
-
-
-def test_small_exec_output_is_whole(tmp_path: Path) -> None:
-    log = tmp_path / "exec.log"
-    log.write_bytes(f"{STAMP} stdout F hi\n".encode())
-    assert _read_exec_log(log) == (b"hi\n", b"", False)
-    assert _read_exec_log(tmp_path / "absent") == (b"", b"", False)
