@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.namespaces.ns_helper import BUILT_HELPER
 from adapters.namespaces.pinned import PinnedNamespaces
 from domain.errors import Internal, InvalidArgument
 from domain.id_mappings import IdMapping, UserNamespace
@@ -206,3 +207,44 @@ def test_a_failing_helper_is_an_internal_error_with_its_stderr(tmp_path: Path) -
     with pytest.raises(Internal, match="exited 1: pycrio-ns pin: unshare: Operation not permitted"):
         real.create(sid, NamespaceRequest())
     assert not (tmp_path / "run" / "pods" / sid).exists()
+
+
+def test_a_sysctl_refused_inside_a_user_namespace_is_invalid_naming_it_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    # The child that made the namespaces inside the user namespace reports the refusal (exit status 3).
+    real = PinnedNamespaces(tmp_path / "run", timeout=30)
+    sid = _id()
+    request = NamespaceRequest(sysctls={"net.ipv4.pcpod_missing": "1"}, user_namespace=USERNS)
+    with pytest.raises(InvalidArgument, match=r"^sysctl 'net\.ipv4\.pcpod_missing' does not exist"):
+        real.create(sid, request)
+    assert not (tmp_path / "run" / "pods" / sid).exists()
+    assert netns_mounts(tmp_path / "run") == []
+
+
+@pytest.mark.parametrize(
+    ("maps", "message"),
+    [
+        (["--uid-map", "0 327680 65536"], "--uid-map and --gid-map go together"),
+        (["--uid-map", "0 327680", "--gid-map", "0 1 1"], "'container host length' expected"),
+        (["--uid-map", "0 327680 0", "--gid-map", "0 1 1"], "a mapping needs at least one id"),
+        (["--uid-map", "0 4294967295 1", "--gid-map", "0 1 1"], "a mapping runs past id 4294967294"),
+        (["--uid-map", "0 4294967294 2", "--gid-map", "0 1 1"], "a mapping runs past id 4294967294"),
+        (["--uid-map", "0 1 1", "--gid-map", "0 99999999999 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1", "--gid-map", "-0 1 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1", "--gid-map", "0  1 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1,", "--gid-map", "0 1 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1;2 3 4", "--gid-map", "0 1 1"], "mappings are separated by commas"),
+        (["--uid-map", ",".join(f"{i} {i + 100} 1" for i in range(6)), "--gid-map", "0 1 1"], "more than 5"),
+    ],
+)
+def test_the_helper_refuses_user_namespace_maps_it_cannot_check_before_making_anything(
+    tmp_path: Path, maps: list[str], message: str
+) -> None:
+    # The domain sends only valid maps; the helper still checks what it parses (exit status 2).
+    result = subprocess.run(
+        [BUILT_HELPER, "pin", "--dir", str(tmp_path), "--ns", "net", *maps], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("pycrio-ns pin: --") and message in result.stderr
+    assert list(tmp_path.iterdir()) == []
