@@ -1,7 +1,10 @@
-"""Generates the CRI gRPC modules from proto/ before setuptools collects packages, so that a wheel built
-with `pip install .` or `pip wheel .` contains them (grpcio-tools is a build requirement in
-pyproject.toml). `make proto` runs the same command for a development checkout."""
+"""Generates the CRI gRPC modules from proto/ and compiles the namespace helper (pycrio-ns) before setuptools
+collects packages, so that a wheel built with `pip install .` or `pip wheel .` contains them (grpcio-tools
+is a build requirement in pyproject.toml; the helper needs a C compiler and static libc, as `make helpers`).
+`make proto` and `make helpers` run the same commands for a development checkout."""
 
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ PROTO = ROOT / "proto" / "runtime" / "v1" / "api.proto"
 GENERATED = ROOT / "src" / "adapters" / "cri" / "generated"
 NRI_PROTOS = [ROOT / "proto" / "nri" / "nri.proto", ROOT / "proto" / "nri" / "ttrpc.proto"]
 NRI_GENERATED = ROOT / "src" / "adapters" / "nri" / "generated"
+NS_HELPER = ROOT / "src" / "adapters" / "namespaces" / "pycrio-ns"
 
 
 def generate() -> None:
@@ -22,9 +26,13 @@ def generate() -> None:
     GENERATED.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
             f"-Iadapters/cri/generated={PROTO.parent}",
-            f"--python_out={ROOT / 'src'}", f"--pyi_out={ROOT / 'src'}", f"--grpc_python_out={ROOT / 'src'}",
+            f"--python_out={ROOT / 'src'}",
+            f"--pyi_out={ROOT / 'src'}",
+            f"--grpc_python_out={ROOT / 'src'}",
             str(PROTO),
         ],
         check=True,
@@ -41,14 +49,32 @@ def generate_nri() -> None:
     NRI_GENERATED.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc", f"-Iadapters/nri/generated={NRI_PROTOS[0].parent}",
-            f"--python_out={ROOT / 'src'}", f"--pyi_out={ROOT / 'src'}", *map(str, NRI_PROTOS),
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-Iadapters/nri/generated={NRI_PROTOS[0].parent}",
+            f"--python_out={ROOT / 'src'}",
+            f"--pyi_out={ROOT / 'src'}",
+            *map(str, NRI_PROTOS),
         ],
         check=True,
     )
     (NRI_GENERATED / "__init__.py").touch()
 
 
+def build_ns_helper() -> None:
+    """The static C helper that pins pod namespaces and starts the infra process (as in the Makefile)."""
+    source = NS_HELPER.with_suffix(".c")
+    if NS_HELPER.exists() and NS_HELPER.stat().st_mtime >= source.stat().st_mtime:
+        return
+    compiler = shlex.split(os.environ.get("CC", "cc"))
+    subprocess.run(
+        [*compiler, "-O2", "-static", "-s", "-Wall", "-Wextra", "-Werror", "-o", str(NS_HELPER), str(source)],
+        check=True,
+    )
+
+
 generate()
 generate_nri()
+build_ns_helper()
 setup()

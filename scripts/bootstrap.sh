@@ -8,9 +8,10 @@ MODE=run
 [[ ${1:-} == --test ]] && MODE=test
 
 # What the daemon runs: the OCI runtimes, the monitor, CNI plugins (portmap needs iptables), the infra init,
-# gpg (verifies simple-signing image signatures: docs/images.md, "Trust"), a C compiler and glibc's static
-# library for the namespace helper (`make helpers`).
-PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv make gcc libc6-dev)
+# gpg (verifies simple-signing image signatures: docs/images.md, "Trust"), criu (checkpoint/restore, where the
+# kernel allows it: docs/containers.md), a C compiler and glibc's static library for the namespace helper
+# (`make helpers`).
+PACKAGES=(runc crun conmon containernetworking-plugins catatonit iptables gpg python3-venv criu make gcc libc6-dev)
 # What only the tests and the bench use: registries and their tools, containerd to compare with, images,
 # skopeo (signs the test images).
 if [[ $MODE == test ]]; then

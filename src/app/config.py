@@ -174,6 +174,10 @@ class RuntimeConfig:
         check=_is_log_size_max,
         allowed="negative (no limit), or 8192 (conmon's read buffer) to 2^63-1 bytes",
     )
+    enable_criu_support: bool = setting(
+        True,
+        "checkpoint/restore with CRIU (cri-o's key); used where the runtime and `criu check` allow it",
+    )
 
 
 @dataclass

@@ -83,6 +83,7 @@ from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
 from domain.trust import ImageTrust, TrustSettings
 from ports.cgroups import Cgroups
+from ports.checkpoints import CheckpointArchives
 from ports.image_store import ImageStore
 from ports.image_users import ImageUsers
 from ports.layer_store import LayerStore
@@ -274,8 +275,15 @@ def _loaded(directory: _Loadable) -> _Loadable:
 
 
 def _restored(service: ContainerService) -> ContainerService:
-    """The containers service once it has taken back the containers persisted before a restart."""
+    """The containers service once it has taken back the containers persisted before a restart, and has
+    asked its runtimes whether they can checkpoint here (logged once, with the reason when they cannot)."""
     service.restore()
+    log = structlog.get_logger("pycrio.containers")
+    for handler, refusal in service.check_checkpoint_support().items():
+        if refusal:
+            log.info("checkpoint/restore unavailable", runtime_handler=handler, reason=refusal)
+        else:
+            log.info("checkpoint/restore available", runtime_handler=handler)
     return service
 
 
@@ -294,6 +302,15 @@ def _nri_relay(config: Config) -> NriRelay | None:
             plugin_dir=config.nri.plugin_dir,
         )
     )
+
+
+def _checkpoint_archives(config: Config) -> CheckpointArchives | None:
+    """The archives of checkpoint/restore, or None when the config switches it off."""
+    if not config.runtime.enable_criu_support:
+        return None
+    from adapters.checkpoint.tar_archives import TarCheckpointArchives  # tarfile loads at the first use
+
+    return TarCheckpointArchives(Path(config.runtime.root) / "checkpoints")
 
 
 class Container(containers.DeclarativeContainer):
@@ -487,6 +504,7 @@ class Container(containers.DeclarativeContainer):
             monitor_cgroups=cgroups,
             conmon_cgroup=providers.Callable(lambda c: c.runtime.conmon_cgroup, config),
             nri=nri_relay,
+            checkpoints=providers.Singleton(_checkpoint_archives, config),
         ),
     )
     container_handlers = providers.Singleton(ContainerHandlers, service=container_service)

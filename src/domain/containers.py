@@ -1,4 +1,4 @@
-"""The container lifecycle: create, start, stop, remove, status, exec, resource updates, restore.
+"""The container lifecycle: create, start, stop, remove, status, exec, resource updates, checkpoints, restore.
 
 State machine (CRI ContainerState): CREATED -> RUNNING -> EXITED; UNKNOWN when the runtime lost a container
 whose exit nobody recorded. The exit of a running container is learnt from the monitor's exit record.
@@ -11,6 +11,11 @@ Work on one container holds that container's lock only; nothing holds a global l
 and no lock is held across a wait whose length a request chooses: a stop's grace period is waited out
 without the lock (RemoveContainer pre-empts it), and stop and remove do not queue behind a create that is
 still running (remove marks it abandoned, and the create undoes itself when it returns).
+
+Checkpoint/restore (domain/checkpoints.py has the rules): CheckpointContainer dumps a running container
+with the runtime's CRIU support and archives it; CreateContainer naming such an archive as its image makes
+a CREATED container holding the archive's file changes and CRIU images, and StartContainer restores its
+processes under the monitor instead of starting it afresh.
 """
 
 import dataclasses
@@ -27,7 +32,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from domain import cdi
+from domain import cdi, checkpoints
 from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
@@ -35,9 +40,11 @@ from domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    NotSupported,
     PycrioError,
 )
 from domain.events import ContainerEventType, LifecycleLedger, unreported
+from domain.generation import Generation
 from domain.names import check_kube_name
 from domain.nri import NriContainer, NriContainerState, NriPod, NriUpdate
 from domain.nri_relay import NriRelay, lifecycle_change
@@ -61,8 +68,9 @@ from domain.userns import check_container_user_namespace
 from ports.bundles import Bundles
 from ports.cdi_specs import CdiSpecs
 from ports.cgroups import Cgroups
-from ports.container_monitor import ContainerMonitor, MonitoredCreate
-from ports.container_rootfs import ContainerRootfs
+from ports.checkpoints import CRIU_IMAGES, CheckpointArchives, CheckpointDumps
+from ports.container_monitor import ContainerMonitor, Created, MonitoredCreate
+from ports.container_rootfs import ContainerImage, ContainerRootfs
 from ports.host_files import HostFiles
 from ports.hugepages import HugePages
 from ports.layer_store import LayerIdmap
@@ -130,6 +138,8 @@ class Container:
     # Host paths runc would make for nested mounts and that did not exist: removed when the create fails.
     mount_points_made: list[str] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
+    # Restored from a checkpoint archive and not started yet: the directory of its CRIU images.
+    restore_from: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def to_document(self) -> dict[str, Any]:
@@ -207,6 +217,7 @@ class ContainerService:
         oci_hooks: OciHooks | None = None,  # None: no hook directories
         log_size_max: int = -1,  # bytes of a container's log before the monitor starts it afresh; -1 = none
         nri: NriRelay | None = None,  # None: NRI is off
+        checkpoints: CheckpointArchives | None = None,  # None: checkpoint/restore is switched off
     ) -> None:
         self._store = store
         self._sandboxes = sandboxes
@@ -231,11 +242,14 @@ class ContainerService:
         self._log_size_max = log_size_max
         self._nri = nri
         self._nri_stopped: set[str] = set()  # containers whose StopContainer plugins heard
+        self._checkpoints = checkpoints
+        self._checkpoint_refusals: dict[str, str] = {}  # by runtime handler: why it cannot checkpoint
         self._containers: dict[str, Container] = {}
         self._names = Reservations("container")
         # Ids of creates still running whose container was removed meanwhile (they undo themselves).
         self._abandoned: set[str] = set()
         self._index_lock = threading.Lock()  # guards the dict and the set above only
+        self._generation = Generation()  # bumped after every change list_containers would show
 
     # --- lookup -----------------------------------------------------------------------------------------
 
@@ -301,6 +315,8 @@ class ContainerService:
         return handler
 
     def _persist(self, container: Container) -> None:
+        # Every change is persisted: the change is made, so lists rebuild (even if the write fails).
+        self._generation.bump()
         self._store.put(_KIND, container.id, container.to_document())
 
     # --- create -----------------------------------------------------------------------------------------
@@ -321,7 +337,11 @@ class ContainerService:
         name = container_name(config, sandbox)
         fingerprint = _fingerprint(sandbox_id, config)
         handler = self._handler(sandbox.runtime_handler)
-        image = self._rootfs.resolve_image(config.image)
+        archive = config.image if checkpoints.is_archive(config.image) else ""
+        if archive:
+            config, image = self._restored_config(config, sandbox, archive)
+        else:
+            image = self._rootfs.resolve_image(config.image)
         log_path = _log_path(sandbox, config)
         container = Container(
             id=self._new_id(),
@@ -350,7 +370,7 @@ class ContainerService:
         try:
             check_caller()
             self._persist(container)
-            self._create_on_host(container, sandbox, handler, image.config, check_caller)
+            self._create_on_host(container, sandbox, handler, image.config, check_caller, archive)
             check_caller()
             with self._index_lock:
                 abandoned = container.id in self._abandoned
@@ -383,6 +403,7 @@ class ContainerService:
         with self._index_lock:
             self._abandoned.discard(container.id)
             self._containers.pop(container.id, None)
+        self._generation.bump()
         self._names.release(container.name, container.id)
 
     def _create_on_host(
@@ -392,6 +413,7 @@ class ContainerService:
         handler: RuntimeHandler,
         image_config: ImageConfig,
         check_caller: Callable[[], None],
+        archive: str = "",
     ) -> None:
         config = container.config
         cdi_edits, cdi_host_devices = self._cdi_edits(config)
@@ -402,6 +424,10 @@ class ContainerService:
         idmap = _layer_idmap(sandbox)
         container.rootfs = self._rootfs.create(container.id, container.image_id, idmap)
         check_caller()
+        if archive and self._checkpoints is not None:
+            # The files as they were at the checkpoint; the processes come back at StartContainer.
+            container.restore_from = str(self._checkpoints.unpack(container.id, archive, container.rootfs))
+            check_caller()
         passwd = self._rootfs.read_file(container.id, "/etc/passwd") or ""
         group = self._rootfs.read_file(container.id, "/etc/group") or ""
         mount_sources = {}
@@ -462,10 +488,16 @@ class ContainerService:
         check_caller()
         container.bundle = str(self._bundles.write(container.id, spec))
         check_caller()
+        if container.restore_from:
+            return
         created = self._monitor.create(
             self._monitored(container, handler),
             timeout=self._create_timeout,
         )
+        self._monitor_created(container, sandbox, created)
+
+    def _monitor_created(self, container: Container, sandbox: SandboxFacts, created: Created) -> None:
+        """Record the container's process, and put its monitor into its own scope (systemd driver)."""
         container.pid = created.pid
         if self._monitor_cgroups is not None and created.monitor_pid > 0:
             scope = monitor_cgroup(self._conmon_cgroup, sandbox.cgroup_parent, container.id)
@@ -576,6 +608,7 @@ class ContainerService:
             lambda: self._bundles.remove(container.id),
             lambda: self._rootfs.remove(container.id),
             lambda: self._remove_image_volumes(container),
+            lambda: self._remove_checkpoint(container),
             lambda: self._store.delete(_KIND, container.id),
         ]
         for step in steps:
@@ -600,7 +633,10 @@ class ContainerService:
             if self._nri is not None:
                 self._nri.start_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
             try:
-                handler.runtime.start(container.id)
+                if container.restore_from:
+                    self._restore_processes(container, handler)
+                else:
+                    handler.runtime.start(container.id)
             except PycrioError as exc:
                 container.state = ContainerState.EXITED
                 container.finished_at = self._now_ns()
@@ -633,6 +669,9 @@ class ContainerService:
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
                 self._nri_stop(container)  # UNKNOWN; an exit is reported when _refresh learns it
                 return
+            if container.restore_from:
+                self._never_restored(container)
+                return
             handler = self._handler(container.runtime_handler)
             graceful = container.state is ContainerState.RUNNING and timeout > 0
             if graceful:
@@ -647,7 +686,7 @@ class ContainerService:
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
                 return
-            handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+            self._kill(handler, container)
             if not self._wait_exit(container, 30.0):
                 raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
 
@@ -703,6 +742,13 @@ class ContainerService:
             containers = [c for c in self._containers.values() if not c.creating]
         return [self.nri_view(c) for c in containers]
 
+    def _kill(self, handler: RuntimeHandler, container: Container) -> None:
+        """SIGKILL to every process in the container's cgroup, and to its init: runc 1.1 restores a
+        checkpoint on cgroup v2 into the checkpointed container's cgroup (docs/containers.md), where the
+        first finds nothing; killing the init of its own PID namespace ends it all the same."""
+        handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+        handler.runtime.kill(container.id, SIGKILL)
+
     def _wait_exit(self, container: Container, timeout: float, take_lock: bool = False) -> bool:
         """True once the container exited, False after `timeout`. The caller holds the container's lock; or,
         with `take_lock`, the lock is taken only to look (and a container removed meanwhile is gone)."""
@@ -742,8 +788,11 @@ class ContainerService:
             handler = self._runtimes.get(container.runtime_handler)
             self._refresh(container)
             if handler is not None:
-                if container.state in (ContainerState.CREATED, ContainerState.RUNNING):
-                    handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+                if (
+                    container.state in (ContainerState.CREATED, ContainerState.RUNNING)
+                    and not container.restore_from
+                ):
+                    self._kill(handler, container)
                     # Let the monitor record the exit and go before its files are removed, or it would
                     # write them again afterwards.
                     self._wait_exit(container, 10.0)
@@ -754,6 +803,7 @@ class ContainerService:
             self._bundles.remove(container.id)
             self._rootfs.remove(container.id)
             self._remove_image_volumes(container)
+            self._remove_checkpoint(container)
             self._store.delete(_KIND, container.id)
             self._release(container)
             self._events.publish(container.id, container.sandbox_id, ContainerEventType.DELETED)
@@ -806,6 +856,27 @@ class ContainerService:
             finally:
                 container.lock.release()
         return _detached(container)
+
+    def list_version(self) -> int:
+        """Learn the exits the monitor recorded since the last look, then a number that differs whenever
+        list_containers could answer differently than when it last had this number."""
+        exited = self._monitor.exited()
+        if exited:
+            with self._index_lock:
+                found = [self._containers.get(container_id) for container_id in exited]
+            live = (ContainerState.CREATED, ContainerState.RUNNING)
+            for container in found:
+                # As list_containers: a container whose lock is held (a stop) is refreshed by its holder.
+                if (
+                    container is not None
+                    and container.state in live
+                    and container.lock.acquire(blocking=False)
+                ):
+                    try:
+                        self._refresh(container)
+                    finally:
+                        container.lock.release()
+        return self._generation.value
 
     def list_containers(self, selector: ContainerFilter | None = None) -> list[Container]:
         selector = selector or ContainerFilter()
@@ -947,6 +1018,109 @@ class ContainerService:
         with self._index_lock:
             return sorted(c.id for c in self._containers.values() if c.image_id == image_id)
 
+    # --- checkpoint / restore -----------------------------------------------------------------------------
+
+    def check_checkpoint_support(self) -> dict[str, str]:
+        """Ask each runtime handler whether it can checkpoint here (at start-up: `criu check` takes a while);
+        the reasons are logged, and a restore's refusal says them."""
+        refusals = {}
+        for name, handler in sorted(self._runtimes.items()):
+            if self._checkpoints is None:
+                refusals[name] = "switched off (runtime.enable_criu_support = false)"
+            else:
+                refusals[name] = handler.runtime.checkpoint_support()
+        self._checkpoint_refusals = refusals
+        return dict(refusals)
+
+    def checkpoint_refusal(self, handler_name: str = "") -> str:
+        """Why the handler (the default one when unnamed) cannot checkpoint here; "" when it can."""
+        if not self._checkpoint_refusals:
+            self.check_checkpoint_support()
+        return self._checkpoint_refusals.get(handler_name or self._default_runtime, "")
+
+    def checkpoint(self, container_id: str, location: str, timeout: float) -> None:
+        """CheckpointContainer: the running container's processes (which go on running), its spec and its
+        file changes, archived at `location`. `timeout` seconds for the dump (0: the subprocess timeout).
+        Refused in the words the kubelet knows (checkpoint_refusal says why)."""
+        if self.checkpoint_refusal():  # before any look-up, as cri-o
+            raise NotSupported(checkpoints.CHECKPOINT_NOT_IMPLEMENTED)
+        checkpoints.check_location(location)
+        if timeout < 0:
+            raise InvalidArgument(f"timeout: {timeout} is negative")
+        timeout = min(timeout, MAX_REQUEST_TIMEOUT) if timeout else self._create_timeout
+        with self._locked_running(container_id) as container:
+            if self.checkpoint_refusal(container.runtime_handler) or self._checkpoints is None:
+                raise NotSupported(checkpoints.CHECKPOINT_NOT_IMPLEMENTED)
+            handler = self._handler(container.runtime_handler)
+            work = self._checkpoints.prepare(container.id)
+            try:
+                handler.runtime.checkpoint(container.id, work / CRIU_IMAGES, work, True, timeout)
+                dumps = CheckpointDumps(
+                    config=checkpoints.config_dump(
+                        container_id=container.id,
+                        name=container.config.name,
+                        image=container.config.image,
+                        image_id=container.image_id,
+                        image_name=container.image_name,
+                        runtime=container.runtime_handler,
+                        created_ns=container.created_at,
+                        now_ns=self._now_ns(),
+                        restored=False,
+                    ),
+                    spec=container.spec,
+                )
+                layer = self._rootfs.writable_layer(container.id)
+                skips = checkpoints.diff_skips(container.spec)
+                self._checkpoints.export(container.id, location, dumps, layer, skips, container.log_path)
+            finally:
+                self._checkpoints.remove(container.id)
+
+    def _restored_config(
+        self, request: ContainerConfig, sandbox: SandboxFacts, archive: str
+    ) -> tuple[ContainerConfig, ContainerImage]:
+        """The config and image of a container restored from `archive` into `sandbox`."""
+        refusal = self.checkpoint_refusal(sandbox.runtime_handler)
+        if refusal or self._checkpoints is None:
+            raise NotSupported(checkpoints.unsupported(refusal))
+        dumps = self._checkpoints.read_dumps(archive)
+        config = checkpoints.restored_config(request, dumps.spec, sandbox.uid, archive)
+        candidates = checkpoints.archive_images(dumps.config)
+        for candidate in candidates:
+            try:
+                image = self._rootfs.resolve_image(candidate)
+            except (NotFound, InvalidArgument):
+                continue
+            return replace(config, image=image.name), image
+        raise NotFound(
+            f"image.image: the image of checkpoint {archive!r} is not pulled ({', '.join(candidates)})"
+        )
+
+    def _restore_processes(self, container: Container, handler: RuntimeHandler) -> None:
+        """StartContainer of a restored container: the monitor runs `<runtime> restore` from its images."""
+        sandbox = self._sandboxes.sandbox_facts(container.sandbox_id)
+        request = replace(self._monitored(container, handler), restore_from=container.restore_from)
+        created = self._monitor.create(request, timeout=self._create_timeout)
+        self._monitor_created(container, sandbox, created)
+        container.restore_from = ""
+        self._remove_checkpoint(container)
+
+    def _never_restored(self, container: Container) -> None:
+        """A stop of a restored container that was never started: nothing runs, so it is simply over."""
+        container.state = ContainerState.EXITED
+        container.finished_at = self._now_ns()
+        container.started_at = container.started_at or container.finished_at
+        container.exit_code = 128 + SIGKILL
+        container.reason = REASON_ERROR
+        container.message = "stopped before its restore from a checkpoint"
+        container.restore_from = ""
+        self._remove_checkpoint(container)
+        self._persist(container)
+        self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
+
+    def _remove_checkpoint(self, container: Container) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.remove(container.id)
+
     # --- restart ----------------------------------------------------------------------------------------
 
     def restore(self) -> None:
@@ -967,11 +1141,12 @@ class ContainerService:
             with container.lock:
                 self._reconcile(container, handler)
             self._events.known(container.id, _EVENTS_BEFORE[container.state])
+        self._generation.bump()  # restored containers that needed no reconciling were not persisted
 
     def _reconcile(self, container: Container, handler: RuntimeHandler | None) -> None:
         self._refresh(container)
-        if container.state not in (ContainerState.CREATED, ContainerState.RUNNING):
-            return
+        if container.state not in (ContainerState.CREATED, ContainerState.RUNNING) or container.restore_from:
+            return  # a container waiting for its restore has nothing in the runtime yet
         state = handler.runtime.state(container.id) if handler is not None else None
         if state is None or state.status == "stopped":
             if not self._monitor.monitor_alive(container.id):

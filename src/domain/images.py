@@ -567,6 +567,9 @@ class ImageService:
     def remove_rootfs(self, container_id: str) -> None:
         self._layers.remove_rootfs(container_id)
 
+    def writable_layer(self, container_id: str) -> Path | None:
+        return self._layers.writable_layer(container_id)
+
 
 def _registry_of(reference: str) -> str:
     try:

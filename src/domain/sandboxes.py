@@ -26,6 +26,7 @@ from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.container_config import Resources
 from domain.errors import InvalidArgument, NotFound, PycrioError
 from domain.events import ContainerEventType, LifecycleLedger, unreported
+from domain.generation import Generation
 from domain.nri import NriPod
 from domain.nri_relay import NriRelay, lifecycle_change
 from domain.oci_spec import settable_hugepage_sizes
@@ -121,6 +122,10 @@ class SandboxService:
         self._sandboxes: dict[str, PodSandbox] = {}
         self._names = Reservations("pod sandbox", wait=settings.creation_wait)
         self._object_locks: dict[str, threading.Lock] = {}
+        # Bumped after every change a list would show (list_version); the ids of READY pods whose infra
+        # process was seen dead, so that each death bumps it once.
+        self._generation = Generation()
+        self._infra_gone: set[str] = set()
         self._restore()
 
     # ---- RunPodSandbox -------------------------------------------------------------------------------
@@ -519,15 +524,45 @@ class SandboxService:
             result.append(observed)
         return sorted(result, key=lambda s: s.created_at)
 
+    def list_version(self) -> int:
+        """Look at every READY pod's infra process, then a number that differs whenever list() could answer
+        differently than when it last had this number."""
+        with self._lock:
+            ready = {
+                sb.infra: sb
+                for sb in self._sandboxes.values()
+                if sb.state == SandboxState.READY and sb.infra is not None and sb.id not in self._infra_gone
+            }
+        for process in self._infra.exited(list(ready)) if ready else ():
+            self._infra_died(ready[process])
+        return self._generation.value
+
     def get(self, sandbox_id: str) -> PodSandbox:
         """For the containers service: the sandbox (full id or unambiguous prefix), NotFound otherwise."""
         return self.status(sandbox_id)
 
     def _observed(self, sb: PodSandbox) -> PodSandbox:
         copy = sb.copy()
-        if copy.state == SandboxState.READY and copy.infra is not None and not self._infra.alive(copy.infra):
+        if copy.state == SandboxState.READY and copy.infra is not None and not self._infra_alive(sb):
             copy.state = SandboxState.NOTREADY
         return copy
+
+    def _infra_alive(self, sb: PodSandbox) -> bool:
+        """Whether the pod's infra process runs; its death, the first time it is seen, is a change lists show
+        (the pod becomes NOTREADY)."""
+        if sb.id in self._infra_gone:
+            return False
+        if sb.infra is None or self._infra.alive(sb.infra):
+            return True
+        self._infra_died(sb)
+        return False
+
+    def _infra_died(self, sb: PodSandbox) -> None:
+        with self._lock:
+            first = sb.id not in self._infra_gone and sb.id in self._sandboxes
+            self._infra_gone.add(sb.id)
+        if first:
+            self._generation.bump()
 
     def _resolve(self, sandbox_id: str) -> PodSandbox | None:
         """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden.
@@ -572,6 +607,8 @@ class SandboxService:
         )
 
     def _save(self, sb: PodSandbox) -> None:
+        # Every change is saved: the change is made, so lists rebuild (even if the write fails).
+        self._generation.bump()
         self._store.put(STATE_KIND, sb.id, sb.to_document())
 
     def _forget(self, sb: PodSandbox) -> None:
@@ -579,6 +616,8 @@ class SandboxService:
         with self._lock:
             self._sandboxes.pop(sb.id, None)
             self._object_locks.pop(sb.id, None)
+            self._infra_gone.discard(sb.id)
+        self._generation.bump()
         self._names.release(sb.name, sb.id)
 
     def _restore(self) -> None:

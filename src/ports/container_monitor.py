@@ -32,6 +32,9 @@ class MonitoredCreate:
     log_path_from_request: bool = False
     # Bytes the log may grow to; a write past it starts the file afresh (conmon's --log-size-max). -1 = none.
     log_size_max: int = -1
+    # A directory of CRIU images: the runtime restores the container from them (running at once) instead of
+    # creating it (conmon's --restore).
+    restore_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class ExitStatus:
 
 class ContainerMonitor(Protocol):
     def create(self, request: MonitoredCreate, timeout: float) -> Created:
-        """Start the monitor, which runs `<runtime> create`; returns once the container is created."""
+        """Start the monitor, which runs `<runtime> create` (or `restore`, with `request.restore_from`);
+        returns once the container is created (restored: running)."""
         ...
 
     def exit_status(self, container_id: str) -> ExitStatus | None:

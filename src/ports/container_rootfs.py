@@ -38,6 +38,11 @@ class ContainerRootfs(Protocol):
         of it); None when it is absent or not a directory."""
         ...
 
+    def writable_layer(self, container_id: str) -> str:
+        """The host directory of the rootfs's writable layer (what the container changed: a checkpoint's
+        rootfs diff); NotFound when the container has no rootfs."""
+        ...
+
     def remove(self, container_id: str) -> None:
         """Unmount and delete the rootfs; idempotent."""
         ...

@@ -4,6 +4,7 @@ On a real node it is catatonit from the host, started in the pod's network, IPC 
 empty root, so no pause image is ever pulled.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +45,11 @@ class InfraProcesses(Protocol):
         ...
 
     def alive(self, process: InfraProcess) -> bool: ...
+
+    def exited(self, processes: Collection[InfraProcess]) -> set[InfraProcess]:
+        """Those of `processes` that no longer run: one look for all of them, for ListPodSandbox, which would
+        otherwise ask `alive` for every pod on every call."""
+        ...
 
     def stop(self, sandbox_id: str, process: InfraProcess | None, timeout: float) -> None:
         """Terminate it (or, when None, the one `find` knows) and wait until it is gone, then drop what was

@@ -2,7 +2,8 @@
 
 Creation normally happens inside the container monitor (conmon runs `<runtime> create` itself so that it
 can hold the container's stdio); `create` here is for callers that need no monitor. Every call names the
-container by id; the runtime keeps its own state under its root directory.
+container by id; the runtime keeps its own state under its root directory. Checkpoints are written here
+(the runtime calls CRIU); a restore runs under the monitor too, as a create does (`MonitoredCreate`).
 """
 
 from collections.abc import Mapping
@@ -86,4 +87,16 @@ class OciRuntime(Protocol):
         cut at MAX_EXEC_OUTPUT) and exit code. Past `timeout` seconds (0: none) the process and its
         children are killed and gone before this returns (timed_out). A process that cannot be started is
         an Internal error with the runtime's message."""
+        ...
+
+    def checkpoint_support(self) -> str:
+        """Why this runtime cannot checkpoint containers on this host ("" when it can): the runtime lacks
+        the command, CRIU is missing, or CRIU's own check of the kernel fails (its output, verbatim)."""
+        ...
+
+    def checkpoint(
+        self, container_id: str, image_path: Path, work_path: Path, leave_running: bool, timeout: float
+    ) -> None:
+        """Dump the running container's processes as CRIU images into `image_path` (CRIU's log and stats go
+        to `work_path`); with `leave_running` the container goes on running afterwards."""
         ...

@@ -6,10 +6,11 @@ statuses that a new monitor object (a restarted daemon) still reads.
 """
 
 import contextlib
+import json
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,39 @@ def test_cleanup_is_idempotent(host: Host) -> None:
     host.monitor.cleanup(request.container_id)
     assert host.monitor.exit_status(request.container_id) is None
     assert request.container_id not in host.monitor.exited()
+
+
+def exec_process(args: list[str]) -> dict[str, object]:
+    return {"args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}, "terminal": False}
+
+
+def test_a_checkpointed_container_is_restored_running_under_the_monitor(host: Host) -> None:
+    """The monitor's restore (conmon --restore: `runc restore --detach`) from CRIU images of a container
+    that ran under another monitor: it runs at once, with no start, and its exit is recorded as usual."""
+    reason = host.runtime.checkpoint_support()
+    if reason:  # on this host: CRIU rejects the kernel (docs/containers.md); make vm-test runs this case
+        pytest.skip(f"checkpoint/restore unavailable here: {reason}")
+    first = host.run(["/bin/sleep", marker(7)])
+    images, work = host.work / "images", host.work / "dump"
+    work.mkdir()
+    host.runtime.checkpoint(first.container_id, images, work, leave_running=False, timeout=60)
+    host.wait_exit(first.container_id)
+    host.runtime.delete(first.container_id, force=True)  # its cgroup is the restored one's
+
+    container_id = unique_id()
+    bundle = host.work / container_id
+    spec = json.loads((first.bundle / "config.json").read_text())
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(spec))
+    log_path = str(host.work / "logs" / f"{container_id}.log")
+    restored = replace(
+        first, container_id=container_id, name=container_id, bundle=bundle, log_path=log_path,
+        restore_from=str(images),
+    )  # fmt: skip
+    host.created.append(container_id)
+    created = host.monitor.create(restored, timeout=60)
+    assert created.pid > 0
+    state = host.runtime.state(container_id)
+    assert state is not None and state.status == "running"
+    host.runtime.kill(container_id, signal.SIGKILL)
+    assert host.wait_exit(container_id).exit_code == 137

@@ -2,7 +2,9 @@
 
 import contextlib
 import json
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -242,3 +244,63 @@ def test_exec_sync_ends_with_the_command_even_when_a_child_keeps_its_output_open
     assert (result.exit_code, result.stdout, result.timed_out) == (0, b"started\n", False)
     running.runtime.delete(running.container_id, force=True)
     assert not processes_matching(f"sleep {marker(48)}")
+
+
+# ---- Checkpoint -----------------------------------------------------------------------------------------
+
+
+def _can_checkpoint(runtime: OciRuntime) -> bool:
+    """Found without the adapter: the runtime has the command and CRIU accepts this kernel."""
+    if isinstance(runtime, FakeOciRuntime):
+        return not runtime.checkpoint_refusal
+    has_command = subprocess.run([runtime.binary, "checkpoint", "--help"], capture_output=True, check=False)
+    criu = shutil.which("criu")
+    criu_check = subprocess.run([criu, "check"], capture_output=True, check=False) if criu else None
+    return has_command.returncode == 0 and criu_check is not None and criu_check.returncode == 0
+
+
+def test_checkpoint_leaves_criu_images_and_the_container_running_or_says_why_it_cannot(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
+    """In the VM (Debian's kernel) runc checkpoints; on this host CRIU rejects the kernel, crun (1.8.1) has no
+    checkpoint command: then the reason says so, and a checkpoint fails with the runtime's error."""
+    # Created here without a monitor, the process would inherit the stderr `create` reads runc's errors
+    # from, a deleted temporary file outside the container that CRIU cannot dump (conmon gives pipes).
+    command = ["/bin/sh", "-c", f"exec /bin/sleep {marker(3)} >/dev/null 2>&1"]
+    if isinstance(runtime, FakeOciRuntime):
+        command = ["/bin/sleep", marker(3)]
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, command)
+    try:
+        runtime.start(container_id)
+        images, work = tmp_path / "images", tmp_path / "work"
+        work.mkdir()
+        reason = runtime.checkpoint_support()
+        if not _can_checkpoint(runtime):
+            assert "criu" in reason.lower() or "checkpoint" in reason.lower(), reason
+            with pytest.raises(PycrioError):
+                runtime.checkpoint(container_id, images, work, leave_running=True, timeout=60)
+        else:
+            assert reason == ""
+            runtime.checkpoint(container_id, images, work, leave_running=True, timeout=60)
+            assert (images / "inventory.img").is_file()
+            assert (work / "dump.log").is_file()
+        state = runtime.state(container_id)
+        assert state is not None and state.status == "running"  # refused or done, it goes on running
+        assert processes_matching(f"sleep {marker(3)}") or isinstance(runtime, FakeOciRuntime)
+    finally:
+        runtime.delete(container_id, force=True)
+
+
+def test_checkpoint_of_a_container_that_is_not_running_fails(
+    runtime: OciRuntime, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
+    container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, ["/bin/sleep", marker(4)])
+    images, work = tmp_path / "images", tmp_path / "work"
+    work.mkdir()
+    try:
+        with pytest.raises(PycrioError):
+            runtime.checkpoint(container_id, images, work, leave_running=True, timeout=60)
+        with pytest.raises(PycrioError):
+            runtime.checkpoint("pctest-nope", images, work, leave_running=True, timeout=60)
+    finally:
+        runtime.delete(container_id, force=True)

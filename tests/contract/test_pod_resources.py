@@ -64,6 +64,17 @@ def test_infra_is_found_by_sandbox_after_a_crash(infra: tuple[InfraProcesses, In
     assert not processes.alive(process)
 
 
+def test_exited_names_the_dead_among_many_in_one_look(infra: tuple[InfraProcesses, InfraSpec]) -> None:
+    processes, spec = infra
+    process = processes.start(spec)
+    assert processes.alive(process)  # watched from now on
+    assert processes.exited([process]) == set()
+    assert processes.exited([]) == set()
+    processes.stop(spec.sandbox_id, process, 5)
+    assert processes.exited([process]) == {process}
+    assert processes.exited([process]) == {process}  # asked again, still gone
+
+
 def test_catatonit_holds_the_pod_namespaces_and_a_pid_namespace(tmp_path: Path) -> None:
     sid = secrets.token_hex(32)
     namespaces = PinnedNamespaces(tmp_path / "run", timeout=30)

@@ -156,17 +156,20 @@ def test_a_corrupt_layer_stops_the_layers_in_flight_and_keeps_nothing(
     pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
 ) -> None:
     world = pulls(3)
-    first, second, broken = five_layers.layer_digests[:3]
+    first, second, broken, fourth = five_layers.layer_digests[:4]
     gating_proxy.corrupt.add(broken)
     puller = PullThread(world.service, world.reference(five_layers))
     wait_for(lambda: set(gating_proxy.held()) == {first, second, broken}, "three layers held")
     gating_proxy.release(first)
-    wait_for(lambda: gating_proxy.in_flight == 2, "the first layer finished")
+    # The first layer's place goes to the fourth: waiting for that (not for a moment with two downloads in
+    # flight, which may be too short to see) shows the first one done.
+    wait_for(lambda: set(gating_proxy.held()) == {second, broken, fourth}, "the fourth layer took its place")
     gating_proxy.release(broken)
-    # The broken layer fails (its decompression or a digest check); the second, still held mid-read, stops
-    # at its next chunk once let go, and only then does the pull answer.
-    wait_for(lambda: gating_proxy.in_flight == 1, "the broken layer's download ended")
+    # The broken layer fails (its decompression or a digest check); the others, still held mid-read, stop
+    # at their next chunk once let go, and only then does the pull answer.
+    wait_for(lambda: gating_proxy.in_flight == 2, "the broken layer's download ended")
     gating_proxy.release(second)
+    gating_proxy.release(fourth)
     with pytest.raises((Internal, InvalidArgument)) as failure:
         puller.result()
     broken_layer = five_layers.layers[2]

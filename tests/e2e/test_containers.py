@@ -545,6 +545,27 @@ def test_containers_of_a_pod_share_its_namespaces(env: Env) -> None:
     assert not processes_matching(f"sleep {marker(7)}") and not processes_matching(f"sleep {marker(8)}")
 
 
+def test_a_container_that_dies_on_its_own_lists_exited_in_the_very_next_list(env: Env) -> None:
+    """Lists answer from kept bytes while nothing changed (adapters/cri/list_answers.py): an exit that no RPC
+    caused must show as soon as conmon has recorded it."""
+    pod_id, pod = env.pod("dies")
+    cid = run_container(env.client, pod_id, pod, container_config("dies", ["/bin/sleep", "3600"]))
+    running = pb.ContainerFilter(state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING))
+
+    def listed(wanted: pb.ContainerFilter) -> list[tuple[str, int]]:
+        reply = env.client.runtime.ListContainers(pb.ListContainersRequest(filter=wanted))
+        return [(c.id, c.state) for c in reply.containers]
+
+    assert listed(pb.ContainerFilter(pod_sandbox_id=pod_id)) == [(cid, pb.CONTAINER_RUNNING)]
+    assert (cid, pb.CONTAINER_RUNNING) in listed(running)
+    pid = json.loads(status(env.client, cid, verbose=True).info["info"])["pid"]
+    os.kill(pid, 9)
+    exit_file = env.daemon.workdir / "run" / "exits" / cid
+    wait_until(lambda: exit_file.exists() and exit_file.stat().st_size > 0, what="conmon's exit record")
+    assert listed(pb.ContainerFilter(pod_sandbox_id=pod_id)) == [(cid, pb.CONTAINER_EXITED)]
+    assert cid not in [found for found, _ in listed(running)]
+
+
 def test_pod_stop_kills_its_containers_without_a_grace_period(env: Env) -> None:
     """The CRI: running containers are forcibly terminated by StopPodSandbox (no SIGTERM first)."""
     pod_id, pod = env.pod("forced")

@@ -156,10 +156,17 @@ def test_version_command_names_pycrio_python_grpcio_and_the_runtimes(tmp_path: P
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", fields["GitCommit"].strip())
 
 
-def test_unbuilt_rpc_is_unimplemented(daemon: Daemon) -> None:
-    with pytest.raises(grpc.RpcError) as failure:
-        daemon.client.runtime.CheckpointContainer(pb.CheckpointContainerRequest(container_id="x"))
-    assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
+def test_checkpoint_switched_off_is_unimplemented(tmp_path: Path) -> None:
+    """runtime.enable_criu_support = false: CheckpointContainer is refused before anything is looked up."""
+    daemon = Daemon(tmp_path / "d", ["runtime.enable_criu_support=false"]).start()
+    try:
+        with pytest.raises(grpc.RpcError) as failure:
+            daemon.client.runtime.CheckpointContainer(pb.CheckpointContainerRequest(container_id="x"))
+        assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert failure.value.details() == "method CheckpointContainer not implemented"
+        assert "enable_criu_support = false" in daemon.log()
+    finally:
+        daemon.stop()
 
 
 def test_config_command_prints_effective_toml(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """`pip install .` into a fresh venv from a checkout without generated code, then `pycrio` works: the wheel
-builds the CRI gRPC modules from proto/, and installs no test-only package."""
+builds the CRI gRPC modules from proto/ and the namespace helper from its C source, and installs no
+test-only package."""
 
 import os
 import shutil
@@ -27,6 +28,7 @@ def _checkout_copy(into: Path) -> Path:
             (into / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, into / name)
     assert not (into / "src" / "adapters" / "cri" / "generated").exists()
+    assert not (into / "src" / "adapters" / "namespaces" / "pycrio-ns").exists()
     return into
 
 

@@ -19,6 +19,7 @@ import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
+from tests.e2e.containers_support import wait_until
 from tests.e2e.daemon import Daemon
 from tests.pod_host import (
     HostTestNetwork,
@@ -311,6 +312,30 @@ def test_infra_process_holds_a_pid_namespace_in_the_pod_cgroup(pods: PodWorld) -
     assert info["cgroupPath"] == f"{pods.cgroup_parent}/pod-explicit/pycrio-{sandbox_id}"
     procs = Path(f"/sys/fs/cgroup/memory{info['cgroupPath']}/cgroup.procs").read_text().split()
     assert procs == [str(pid)]
+
+
+def test_a_pod_whose_infra_is_killed_lists_notready_in_the_very_next_list(pods: PodWorld) -> None:
+    """Lists answer from kept bytes while nothing changed (adapters/cri/list_answers.py): an infra death,
+    which no RPC causes, must still show at once."""
+    sandbox_id = pods.run()
+    ready = pb.PodSandboxStateValue(state=pb.SANDBOX_READY)
+    assert [(p.id, p.state) for p in pods.listed()] == [(sandbox_id, pb.SANDBOX_READY)]
+    assert [p.id for p in pods.listed(state=ready)] == [sandbox_id]
+    pid = pods.info(sandbox_id)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: _dead(pid), what=f"infra process {pid} to die")
+    assert [(p.id, p.state) for p in pods.listed()] == [(sandbox_id, pb.SANDBOX_NOTREADY)]
+    assert pods.listed(state=ready) == []
+    pods.stop_and_remove(sandbox_id)
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie (which lists count as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rfind(")") + 2] == "Z"
 
 
 def test_host_namespaces(pods: PodWorld) -> None:

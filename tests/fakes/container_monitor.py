@@ -47,7 +47,10 @@ class FakeContainerMonitor:
         log_path.touch()
         self._log_paths[request.container_id] = log_path
         self._log_size_max[request.container_id] = request.log_size_max
-        self._runtime.create(request.container_id, request.bundle, request.bundle / "pidfile")
+        if request.restore_from:
+            self._runtime.restore(request.container_id, request.bundle, Path(request.restore_from))
+        else:
+            self._runtime.create(request.container_id, request.bundle, request.bundle / "pidfile")
         with self._machine.lock:
             container = self._machine.containers[request.container_id]
             container.on_output = lambda stream, line: self._write_log(request.container_id, stream, line)

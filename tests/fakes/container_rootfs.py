@@ -59,5 +59,10 @@ class FakeContainerRootfs:
             return None
         return f"{self._root}/{container_id}/merged{path.rstrip('/')}"
 
+    def writable_layer(self, container_id: str) -> str:
+        if container_id not in self.rootfs:
+            raise NotFound(f"container {container_id} has no rootfs")
+        return f"{self._root}/{container_id}/upper"
+
     def remove(self, container_id: str) -> None:
         self.rootfs.pop(container_id, None)

@@ -2,6 +2,7 @@
 
 import itertools
 import threading
+from collections.abc import Collection
 
 from domain.errors import Internal
 from ports.infra import InfraProcess, InfraSpec
@@ -32,6 +33,10 @@ class FakeInfraProcesses:
     def alive(self, process: InfraProcess) -> bool:
         with self._lock:
             return process.pid in self.running
+
+    def exited(self, processes: Collection[InfraProcess]) -> set[InfraProcess]:
+        with self._lock:
+            return {process for process in processes if process.pid not in self.running}
 
     def stop(self, sandbox_id: str, process: InfraProcess | None, timeout: float) -> None:
         process = process or self.find(sandbox_id)

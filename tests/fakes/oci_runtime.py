@@ -80,6 +80,7 @@ class FakeContainer:
     resources: dict[str, Any] = field(default_factory=dict)
     on_output: Callable[[str, bytes], None] | None = None
     on_exit: Callable[["FakeContainer"], None] | None = None
+    restored_from: int = 0  # the pid whose checkpoint this container was restored from
 
     def memory_limit(self) -> int:
         return int(self.resources.get("memory", {}).get("limit", 0))
@@ -124,6 +125,8 @@ class FakeOciRuntime:
         self._root = root
         self._read_spec = read_spec or _read_config_json
         self.signals: list[tuple[str, int]] = []  # every kill asked for: (container id, signal)
+        # What checkpoint_support answers: "" = checkpoints work, else the reason they do not.
+        self.checkpoint_refusal = ""
 
     @property
     def binary(self) -> str:
@@ -243,3 +246,39 @@ class FakeOciRuntime:
             stdout = stdout[:MAX_EXEC_OUTPUT]
             stderr = stderr[: MAX_EXEC_OUTPUT - len(stdout)]
         return ExecResult(outcome.exit_code or 0, stdout, stderr, truncated=truncated)
+
+    def checkpoint_support(self) -> str:
+        return self.checkpoint_refusal
+
+    def checkpoint(
+        self, container_id: str, image_path: Path, work_path: Path, leave_running: bool, timeout: float
+    ) -> None:
+        """Writes what CRIU would: an inventory.img (here naming the container's pid and args), a dump.log."""
+        if self.checkpoint_refusal:
+            raise Internal(f"fake-runc checkpoint {container_id}: {self.checkpoint_refusal}")
+        with self.machine.lock:
+            container = self._get(container_id)
+            if container.status != "running":
+                raise FailedPrecondition(
+                    f"fake-runc checkpoint {container_id}: container is {container.status}"
+                )
+            image_path.mkdir(parents=True, exist_ok=True)
+            dump = {"pid": container.pid, "args": container.spec["process"]["args"]}
+            (image_path / "inventory.img").write_text(json.dumps(dump))
+            (work_path / "dump.log").write_text("fake dump finished successfully\n")
+            if not leave_running:
+                self.machine.finish(container, 0)
+
+    def restore(self, container_id: str, bundle: Path, image_path: Path) -> int:
+        """For the fake monitor's `--restore`: a running container from a checkpoint's images."""
+        inventory = json.loads((image_path / "inventory.img").read_text())
+        if "pid" not in inventory:
+            raise Internal(f"fake-runc restore {container_id}: criu failed: inventory.img is damaged")
+        with self.machine.lock:
+            if container_id in self.machine.containers:
+                raise Internal(f"fake-runc restore {container_id}: container with given ID already exists")
+            container = FakeContainer(container_id, bundle, self._read_spec(bundle), self.machine.new_pid())
+            container.status = "running"
+            container.restored_from = int(inventory["pid"])
+            self.machine.containers[container_id] = container
+            return container.pid

@@ -1,5 +1,6 @@
 """The interceptor over a real gRPC channel: codes, messages, streams, unimplemented RPCs."""
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +10,11 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from app.config import LogConfig
+from app.logging import configure_logging, set_level
 from domain import errors
 from tests.cri_client import CriClient, connect
+from tests.unit.test_logging import _lines, stderr  # noqa: F401
 
 
 class _Raising:
@@ -27,6 +31,11 @@ class _Raising:
         if request.version.startswith("huge"):
             raise errors.NotFound(f"pod sandbox {request.version} not found")
         return pb.VersionResponse(runtime_name="ok")
+
+    def ContainerStatus(
+        self, request: pb.ContainerStatusRequest, context: grpc.ServicerContext
+    ) -> pb.ContainerStatusResponse:
+        raise errors.NotFound(f"container {request.container_id} not found")
 
     def GetContainerEvents(
         self, request: pb.GetEventsRequest, context: grpc.ServicerContext
@@ -102,3 +111,35 @@ def test_unserved_rpcs_are_unimplemented(client: CriClient) -> None:
 def test_two_groups_cannot_serve_one_rpc() -> None:
     with pytest.raises(ValueError, match="Version"):
         runtime_service([_Raising(), _Raising()])
+
+
+def test_a_quiet_call_logs_only_at_debug_each_with_its_own_request_id(
+    client: CriClient,
+    stderr: io.StringIO,  # noqa: F811
+) -> None:
+    configure_logging(LogConfig(level="info", format="json"), stderr)
+    client.runtime.Version(pb.VersionRequest())
+    assert [line for line in _lines(stderr) if line["event"] == "rpc"] == []
+    set_level("debug")
+    client.runtime.Version(pb.VersionRequest())
+    client.runtime.Version(pb.VersionRequest())
+    rpcs = [line for line in _lines(stderr) if line["event"] == "rpc"]
+    assert [(line["method"], line["code"], line["level"]) for line in rpcs] == [
+        ("Version", "OK", "debug")
+    ] * 2
+    assert rpcs[0]["request_id"] and rpcs[0]["request_id"] != rpcs[1]["request_id"]
+
+
+def test_a_quiet_call_that_fails_is_logged_at_info_with_its_ids(
+    client: CriClient,
+    stderr: io.StringIO,  # noqa: F811
+) -> None:
+    configure_logging(LogConfig(level="info", format="json"), stderr)
+    with pytest.raises(grpc.RpcError):
+        client.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id="c1"))
+    lines = [line for line in _lines(stderr) if line["event"] in ("rpc", "rpc failed")]
+    assert [(line["event"], line["code"], line["container_id"]) for line in lines] == [
+        ("rpc failed", "NOT_FOUND", "c1"),
+        ("rpc", "NOT_FOUND", "c1"),
+    ]
+    assert lines[0]["request_id"] == lines[1]["request_id"] != ""

@@ -10,13 +10,14 @@ import grpc
 import pytest
 from dependency_injector import providers
 
-from adapters.cri.containers import CHECKPOINT_UNSUPPORTED, ContainerHandlers
+from adapters.cri.containers import ContainerHandlers
 from adapters.cri.errors import status_code_for, status_message_for
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.sandboxes import SandboxHandlers
 from adapters.cri.stats import STREAM_CHUNK
 from app.config import load
 from app.container import make_container
+from domain.checkpoints import CHECKPOINT_NOT_IMPLEMENTED
 from domain.errors import NotSupported
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
@@ -75,7 +76,9 @@ def _run_pods(handlers: SandboxHandlers, count: int, labels: dict[str, str]) -> 
 
 def test_stream_pod_sandboxes_chunks_the_list_answer(sandbox_handlers: SandboxHandlers) -> None:
     ids = _run_pods(sandbox_handlers, STREAM_CHUNK + 3, {"group": "a"})
-    listed = sandbox_handlers.ListPodSandbox(pb.ListPodSandboxRequest(), CTX).items
+    listed = pb.ListPodSandboxResponse.FromString(
+        sandbox_handlers.ListPodSandbox(pb.ListPodSandboxRequest(), CTX).data
+    ).items
     messages = list(sandbox_handlers.StreamPodSandboxes(pb.StreamPodSandboxesRequest(), CTX))
     assert [len(m.pod_sandboxes) for m in messages] == [STREAM_CHUNK, 3]
     streamed = [p for m in messages for p in m.pod_sandboxes]
@@ -90,9 +93,10 @@ def test_stream_pod_sandboxes_applies_the_list_filters(sandbox_handlers: Sandbox
     def streamed(**fields: Any) -> list[str]:
         request = pb.StreamPodSandboxesRequest(filter=pb.PodSandboxFilter(**fields))
         found = [p.id for m in sandbox_handlers.StreamPodSandboxes(request, CTX) for p in m.pod_sandboxes]
-        listed = sandbox_handlers.ListPodSandbox(
+        answer = sandbox_handlers.ListPodSandbox(
             pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(**fields)), CTX
-        ).items
+        )
+        listed = pb.ListPodSandboxResponse.FromString(answer.data).items
         assert found == [p.id for p in listed]
         return found
 
@@ -114,7 +118,8 @@ def test_stream_containers_chunks_and_filters(world: World) -> None:  # noqa: F8
     messages = list(handlers.StreamContainers(pb.StreamContainersRequest(), CTX))
     assert [len(m.containers) for m in messages] == [STREAM_CHUNK, 5]
     streamed = [c for m in messages for c in m.containers]
-    assert streamed == list(handlers.ListContainers(pb.ListContainersRequest(), CTX).containers)
+    answer = handlers.ListContainers(pb.ListContainersRequest(), CTX)
+    assert streamed == list(pb.ListContainersResponse.FromString(answer.data).containers)
     assert sorted(c.id for c in streamed) == sorted(ids)
 
     def found(**fields: Any) -> list[str]:
@@ -137,7 +142,7 @@ def test_checkpoint_answers_cri_o_s_refusal_before_any_lookup(world: World) -> N
                 pb.CheckpointContainerRequest(container_id=container_id, location="/tmp/cp.tar"), CTX
             )
         assert status_code_for(raised.value) == grpc.StatusCode.UNIMPLEMENTED
-        assert status_message_for(raised.value) == CHECKPOINT_UNSUPPORTED
+        assert status_message_for(raised.value) == CHECKPOINT_NOT_IMPLEMENTED
 
 
 def test_the_wired_services_serve_every_rpc_the_new_ones_through_the_wrappers() -> None:

@@ -78,3 +78,35 @@ def test_past_the_cap_it_reads_proc_each_time(child: subprocess.Popen[bytes]) ->
     child.kill()
     child.wait()
     assert not liveness.alive(child.pid, start)
+
+
+def test_exited_answers_for_all_with_one_look_and_releases_the_pidfds(child: subprocess.Popen[bytes]) -> None:
+    liveness = ProcessLiveness()
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        keys = [(child.pid, _start_time(child.pid)), (other.pid, _start_time(other.pid))]
+        before = _open_fds()
+        assert liveness.exited(keys) == set()  # not watched yet: read from /proc, then watched
+        assert _open_fds() == before + 2
+        assert liveness.exited(keys) == set()
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # a zombie counts as exited
+        assert liveness.exited(keys) == {keys[0]}
+        assert _open_fds() == before + 1
+        assert liveness.exited(keys) == {keys[0]}
+        assert not liveness.alive(*keys[0]) and liveness.alive(*keys[1])
+        assert liveness.exited([(other.pid, keys[1][1] + 1)]) == {
+            (other.pid, keys[1][1] + 1)
+        }  # another process
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_exited_past_the_cap_reads_proc(child: subprocess.Popen[bytes]) -> None:
+    liveness = ProcessLiveness(max_fds=0)
+    key = (child.pid, _start_time(child.pid))
+    assert liveness.exited([key]) == set()
+    child.kill()
+    child.wait()
+    assert liveness.exited([key]) == {key}

@@ -118,6 +118,8 @@ class ConmonMonitor:
         ]  # fmt: skip
         if request.log_size_max >= 0:
             args += ["--log-size-max", str(request.log_size_max)]
+        if request.restore_from:
+            args += ["--restore", request.restore_from]
         if request.tty:
             args.append("-t")
         elif request.stdin:
@@ -137,7 +139,10 @@ class ConmonMonitor:
         )
         pid = int(message.get("pid", -1))
         if pid <= 0:
-            raise Internal(f"creating container {request.container_id}: {message.get('message') or 'failed'}")
+            detail = message.get("message") or "failed"
+            if request.restore_from:  # runc names CRIU's log; its last lines say what went wrong
+                detail = f"{detail}; CRIU's restore.log ends: {_tail(request.bundle / 'restore.log')}"
+            raise Internal(f"creating container {request.container_id}: {detail}")
         monitor_pid = _read_int(persist / "conmon.pid")
         return Created(pid=pid, monitor_pid=monitor_pid or 0)
 
@@ -296,3 +301,10 @@ def _read_json(fd: int, timeout: float, what: str) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise Internal(f"{what}: unreadable answer {data[:200]!r}")
     return message
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:].strip()
+    except OSError as err:
+        return f"(unreadable: {err.strerror})"

@@ -56,6 +56,12 @@ class ImageServiceRootfs:
             return None
         return str(resolved)
 
+    def writable_layer(self, container_id: str) -> str:
+        layer = self._images.writable_layer(container_id)
+        if layer is None:
+            raise NotFound(f"container {container_id} has no root file system")
+        return str(layer)
+
     def remove(self, container_id: str) -> None:
         self._images.remove_rootfs(container_id)
         self._paths.pop(container_id, None)

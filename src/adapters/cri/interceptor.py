@@ -2,11 +2,17 @@
 
 Handlers stay thin: they raise pycrio errors and never pick status codes. Anything unforeseen is logged
 with its traceback here and reaches the client as INTERNAL with a one-line message.
+
+The kubelet's polls (_QUIET_METHODS) pass through here every second or so, so their successful path does
+only what shows: the request id and object ids are bound to log lines only when debug lines are written
+(or once the call fails), and each method's wrapped handler is made once, not per call.
 """
 
+import itertools
+import logging
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -14,12 +20,16 @@ import grpc
 import structlog
 
 from adapters.cri.errors import bounded, status_code_for, status_message_for
+from adapters.cri.list_answers import pass_encoded
 from adapters.cri.request_strings import check_request_strings
 from adapters.tracing.spans import annotate, span
 from domain.errors import PycrioError, ResourceExhausted
 from ports.metrics import RpcObserver
 
 _log = structlog.get_logger("pycrio.cri")
+_std_log = logging.getLogger(
+    "pycrio.cri"
+)  # the level check structlog's filter makes, without building an event
 _T = TypeVar("_T")
 
 # Polled every second or so by the kubelet: log these at debug level only.
@@ -49,18 +59,28 @@ class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         # Told how every call ended (metrics), so that handlers carry no metrics code.
         self._observers = tuple(observers)
         self._streams = _StreamSlots(max_streams)
+        # The wrapped handler per method and the handler it wraps: the servicers never change once served.
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
+        method: str = handler_call_details.method
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method: str = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: Any, method: str) -> Any:
         short = method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method, short, self._observers),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=pass_encoded(handler.response_serializer),
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
@@ -126,8 +146,19 @@ class _StreamSlots:
         self._free.release()
 
 
+# Request ids: unique within this daemon's life (a counter), and across restarts (a random prefix). Cheaper
+# than a uuid4 per call, which reads the kernel's random pool.
+_ID_PREFIX = secrets.token_hex(3)
+_ID_COUNTER = itertools.count(1)
+
+
+def _request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFF:06x}"
+
+
 class _Call:
-    """One RPC: binds a request id to every log line it causes and reports how it ended."""
+    """One RPC: binds a request id to every log line it causes and reports how it ended. A quiet method's
+    ids are bound only while debug lines are written, or from the moment it fails."""
 
     def __init__(
         self,
@@ -141,11 +172,14 @@ class _Call:
         # Unary calls only: a stream's span would stay current across its yields into grpc's own code.
         self._span = span(f"cri.{short}", **{"rpc.method": short}) if traced else None
         self._observers = observers
-        self._ids = object_ids(request)
+        self._request = request
+        self._ids: dict[str, str] | None = None
         self._method = method
         self._short = short
+        self._quiet = short in _QUIET_METHODS
         self._context = context
-        self._request_id = uuid.uuid4().hex[:12]
+        self._request_id = ""
+        self._bound = False
         self._start = 0.0
         self._code = grpc.StatusCode.OK
 
@@ -153,22 +187,42 @@ class _Call:
         self._start = time.monotonic()
         if self._span is not None:
             self._span.__enter__()
-            annotate(**{"pycrio.request_id": self._request_id}, **self._ids)
-        structlog.contextvars.bind_contextvars(request_id=self._request_id, method=self._short, **self._ids)
+            self._bind_ids()
+            annotate(**{"pycrio.request_id": self._request_id}, **(self._ids or {}))
+        if not self._quiet or _std_log.isEnabledFor(logging.DEBUG):
+            self._bind()
         return self
+
+    def _bind_ids(self) -> None:
+        if self._ids is None:
+            self._ids = object_ids(self._request)
+            self._request_id = _request_id()
+
+    def _bind(self) -> None:
+        """Bind the call's ids to every log line from here on (once)."""
+        if self._bound:
+            return
+        self._bind_ids()
+        self._bound = True
+        structlog.contextvars.bind_contextvars(
+            request_id=self._request_id, method=self._short, **(self._ids or {})
+        )
 
     def __exit__(self, *exc: object) -> None:
         elapsed = time.monotonic() - self._start
         if exc[0] is GeneratorExit and self._code == grpc.StatusCode.OK:
             self._code = grpc.StatusCode.CANCELLED  # a stream the client went away from
-        level = "debug" if self._short in _QUIET_METHODS and self._code == grpc.StatusCode.OK else "info"
-        getattr(_log, level)("rpc", code=self._code.name, ms=round(elapsed * 1000, 2))
+        level = logging.DEBUG if self._quiet and self._code == grpc.StatusCode.OK else logging.INFO
+        if _std_log.isEnabledFor(level):
+            self._bind()
+            _log.log(level, "rpc", code=self._code.name, ms=round(elapsed * 1000, 2))
         for observer in self._observers:
             try:
                 observer.rpc_finished(self._short, self._code.name, elapsed)
             except Exception:  # metrics must never fail a call
                 _log.exception("rpc observer failed")
-        structlog.contextvars.unbind_contextvars("request_id", "method", *self._ids)
+        if self._bound:
+            structlog.contextvars.unbind_contextvars("request_id", "method", *(self._ids or {}))
         if self._span is not None:
             failed = self._code != grpc.StatusCode.OK
             annotate(self._code.name if failed else "", **{"rpc.grpc.status_code": self._code.value[0]})
@@ -181,6 +235,7 @@ class _Call:
             if _is_abort(error, self._context):
                 raise
             self._code = status_code_for(error)
+            self._bind()  # a quiet call's failure is logged with its ids
             if isinstance(error, PycrioError | NotImplementedError):
                 _log.info("rpc failed", code=self._code.name, error=bounded(str(error)))
             else:
@@ -189,23 +244,45 @@ class _Call:
             raise  # unreachable: abort raises
 
 
-# Request fields that name the object an RPC is about, bound to its log lines.
-_ID_FIELDS = ("pod_sandbox_id", "container_id")
+# Log keys for the request fields that name the object an RPC is about, and the path to each field.
+_ID_PATHS = (
+    ("pod_sandbox_id", ("pod_sandbox_id",)),
+    ("container_id", ("container_id",)),
+    ("image", ("image", "image")),
+    ("name", ("config", "metadata", "name")),
+    ("namespace", ("config", "metadata", "namespace")),
+)
+# Per request type, the paths its messages have (looked up in the descriptors once per type).
+_PATHS_BY_TYPE: dict[type, tuple[tuple[str, tuple[str, ...]], ...]] = {}
 
 
 def object_ids(request: Any) -> dict[str, str]:
     """The ids of the pod, container, image or pod name a request is about (empty fields left out)."""
-    ids = {name: _text(request, name) for name in _ID_FIELDS}
-    ids["image"] = _text(getattr(request, "image", None), "image")
-    metadata = getattr(getattr(request, "config", None), "metadata", None)
-    ids["name"] = _text(metadata, "name")
-    ids["namespace"] = _text(metadata, "namespace")
-    return {key: value for key, value in ids.items() if value}
+    paths = _PATHS_BY_TYPE.get(type(request))
+    if paths is None:
+        descriptor = getattr(request, "DESCRIPTOR", None)
+        paths = tuple(entry for entry in _ID_PATHS if _has_string_path(descriptor, entry[1]))
+        _PATHS_BY_TYPE[type(request)] = paths
+    ids = {}
+    for key, path in paths:
+        value = request
+        for name in path:
+            value = getattr(value, name)
+        if value:
+            ids[key] = value
+    return ids
 
 
-def _text(message: Any, name: str) -> str:
-    value = getattr(message, name, None)
-    return value if isinstance(value, str) else ""
+def _has_string_path(descriptor: Any, path: tuple[str, ...]) -> bool:
+    """Whether following `path` through the message's fields ends at a string field."""
+    for index, name in enumerate(path):
+        field = descriptor.fields_by_name.get(name) if descriptor is not None else None
+        if field is None or field.is_repeated:
+            return False
+        if index == len(path) - 1:
+            return bool(field.type == field.TYPE_STRING)
+        descriptor = field.message_type
+    return False
 
 
 def _is_abort(error: Exception, context: grpc.ServicerContext) -> bool:

@@ -22,9 +22,11 @@ def check_request_strings(message: Message) -> None:
 def _check(message: Message, prefix: str, depth: int) -> None:
     if depth > _MAX_DEPTH:
         raise InvalidArgument(f"{prefix or 'request'}: nested too deeply")
+    # Every request passes here: a field's name is spelled out only where it is needed (nested fields' prefix,
+    # or the error), not for each string that is fine.
     for field, value in message.ListFields():
-        name = f"{prefix}{field.name}"
         if field.type == FieldDescriptor.TYPE_MESSAGE:
+            name = f"{prefix}{field.name}"
             entry = field.message_type
             if entry is not None and entry.GetOptions().map_entry:
                 _check_map(entry, value, name, depth)
@@ -36,9 +38,10 @@ def _check(message: Message, prefix: str, depth: int) -> None:
         elif field.type == FieldDescriptor.TYPE_STRING:
             if field.is_repeated:
                 for index, item in enumerate(value):
-                    _refuse_nul(f"{name}[{index}]", item)
-            else:
-                _refuse_nul(name, value)
+                    if "\0" in item:
+                        _refuse_nul(f"{prefix}{field.name}[{index}]", item)
+            elif "\0" in value:
+                _refuse_nul(f"{prefix}{field.name}", value)
 
 
 def _check_map(entry: Descriptor, value: object, name: str, depth: int) -> None:

@@ -12,6 +12,7 @@ from adapters.cri.containers import linux_container_resources, user_namespace
 from adapters.cri.containers import resources as container_resources
 from adapters.cri.deadlines import caller_gone
 from adapters.cri.generated import api_pb2 as pb
+from adapters.cri.list_answers import EncodedResponse, ListAnswers
 from adapters.cri.stats import chunks
 from domain.container_config import Resources
 from domain.sandbox_model import (
@@ -39,6 +40,7 @@ _STATES = {SandboxState.READY: pb.SANDBOX_READY, SandboxState.NOTREADY: pb.SANDB
 class SandboxHandlers:
     def __init__(self, service: SandboxService) -> None:
         self._service = service
+        self._answers = ListAnswers()
 
     def RunPodSandbox(
         self, request: pb.RunPodSandboxRequest, context: grpc.ServicerContext
@@ -73,8 +75,14 @@ class SandboxHandlers:
 
     def ListPodSandbox(
         self, request: pb.ListPodSandboxRequest, context: grpc.ServicerContext
-    ) -> pb.ListPodSandboxResponse:
-        return pb.ListPodSandboxResponse(items=self._listed(request.filter))
+    ) -> EncodedResponse:
+        """The kept answer for this filter while no pod changed (list_answers.py)."""
+        wanted = request.filter
+        return self._answers.answer(
+            wanted.SerializeToString(deterministic=True),
+            self._service.list_version(),
+            lambda: pb.ListPodSandboxResponse(items=self._listed(wanted)),
+        )
 
     def StreamPodSandboxes(
         self, request: pb.StreamPodSandboxesRequest, context: grpc.ServicerContext

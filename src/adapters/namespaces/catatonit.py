@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from adapters.namespaces.liveness import ProcessLiveness
@@ -57,6 +58,10 @@ class CatatonitInfra:
 
     def alive(self, process: InfraProcess) -> bool:
         return self._liveness.alive(process.pid, process.start_time)
+
+    def exited(self, processes: Collection[InfraProcess]) -> set[InfraProcess]:
+        keys = {(process.pid, process.start_time): process for process in processes}
+        return {keys[key] for key in self._liveness.exited(keys)}
 
     def stop(self, sandbox_id: str, process: InfraProcess | None, timeout: float) -> None:
         process = process or self.find(sandbox_id)

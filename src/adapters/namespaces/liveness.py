@@ -5,12 +5,15 @@ ListPodSandbox asks this for every pod on every call (the kubelet polls it every
 exits (a zombie counts as exited, as it does for the /proc check) and can never name a reused pid.
 The first check still compares /proc's start time, before and after opening the pidfd, so the pidfd is
 known to be the recorded process. Past `max_fds` processes, or where pidfds are missing, every check reads
-/proc as before.
+/proc as before. The pidfds are also kept in one epoll set, so that `exited` answers for all of them with
+one epoll_wait.
 """
 
+import contextlib
 import os
 import select
 import threading
+from collections.abc import Iterable
 
 from adapters.namespaces.linux import process_start_time
 
@@ -22,6 +25,7 @@ class ProcessLiveness:
         # Held across the poll too, so forget() never closes an fd (letting its number be reused) mid-poll.
         self._lock = threading.Lock()
         self._pidfds = hasattr(os, "pidfd_open")
+        self._epoll = select.epoll()  # every pidfd in _fds: level-triggered, readable once the process exited
 
     def alive(self, pid: int, start_time: int) -> bool:
         key = (pid, start_time)
@@ -29,8 +33,7 @@ class ProcessLiveness:
             fd = self._fds.get(key)
             if fd is not None:
                 if _exited(fd):
-                    del self._fds[key]
-                    os.close(fd)
+                    self._drop(key, fd)
                     return False
                 return True
         if process_start_time(pid) != start_time:
@@ -38,12 +41,36 @@ class ProcessLiveness:
         self._watch(key)
         return True
 
+    def exited(self, keys: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Those of the (pid, start time) pairs whose process no longer runs. Watched ones are answered by one
+        epoll_wait for all; others are checked one by one as `alive` does."""
+        gone: set[tuple[int, int]] = set()
+        unwatched = []
+        with self._lock:
+            ready = {fd for fd, _ in self._epoll.poll(0)} if self._fds else set()
+            for key in keys:
+                fd = self._fds.get(key)
+                if fd is None:
+                    unwatched.append(key)
+                elif fd in ready:
+                    self._drop(key, fd)
+                    gone.add(key)
+        gone.update(key for key in unwatched if not self.alive(*key))
+        return gone
+
     def forget(self, pid: int, start_time: int) -> None:
         """The process is no longer asked about (its pod was stopped): close its pidfd."""
         with self._lock:
-            fd = self._fds.pop((pid, start_time), None)
+            fd = self._fds.get((pid, start_time))
             if fd is not None:
-                os.close(fd)
+                self._drop((pid, start_time), fd)
+
+    def _drop(self, key: tuple[int, int], fd: int) -> None:
+        """Stop watching (the caller holds the lock)."""
+        del self._fds[key]
+        with contextlib.suppress(OSError):
+            self._epoll.unregister(fd)
+        os.close(fd)
 
     def _watch(self, key: tuple[int, int]) -> None:
         if not self._pidfds or len(self._fds) >= self._max_fds:
@@ -60,6 +87,7 @@ class ProcessLiveness:
                 os.close(fd)
             else:
                 self._fds[key] = fd
+                self._epoll.register(fd, select.EPOLLIN)
 
 
 def _exited(pidfd: int) -> bool:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import termios
 import threading
+import tty
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,9 @@ class _PipeExec(_Exec):
 class _TtyExec(_Exec):
     def __init__(self, args: list[str], streams: ProcessStreams) -> None:
         master, slave = pty.openpty()
+        # Raw from the start: runc makes its side raw too, but only after it started the process, whose
+        # first output could then pass the line discipline twice ("\r\r\n").
+        tty.setraw(slave, termios.TCSANOW)
         self.terminal = _Terminal(master)
         self.outputs = []
         try:

@@ -5,9 +5,13 @@ with its process spec and pid file in a private directory under `scratch_dir`.
 
 Every call goes through adapters/process/runner.py with the configured timeout. Errors that only mean
 "already in the wanted state" (a kill of a stopped container, a delete of an unknown one) are not errors.
+
+Checkpoints: the runtime drives CRIU (`criu` on PATH), so whether they work here is asked of both: the
+runtime must have a `checkpoint` command and `criu check` must pass on this kernel.
 """
 
 import json
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -29,6 +33,9 @@ _WRONG_STATE = (
     "cannot start", "not stopped", "is not running", "is stopped", "paused", "is not in `created`",
 )  # fmt: skip
 _NOT_RUNNING = ("not running", "process already finished", "container not running", "no such process")
+
+
+_CRIU_LOG_TAIL = 2000  # characters of CRIU's dump.log put into a failed checkpoint's error
 
 
 def _matches(result: runner.CommandResult, needles: tuple[str, ...]) -> bool:
@@ -124,3 +131,39 @@ class RuncRuntime:
     def exec_sync(self, container_id: str, process: Mapping[str, Any], timeout: float) -> ExecResult:
         with span("runtime.exec_sync", **{"runtime.binary": self.binary}):
             return exec_sync(self._args(), container_id, process, timeout, self.scratch_dir)
+
+    def checkpoint_support(self) -> str:
+        name = Path(self.binary).name
+        help_text = self._run("checkpoint", "--help", check=False)
+        if help_text.returncode != 0:
+            detail = (help_text.stderr + help_text.stdout).decode(errors="replace").strip()
+            return f"{name} has no checkpoint command ({detail})"
+        criu = shutil.which("criu")
+        if criu is None:
+            return f"criu is not installed ({name} checkpoint runs it from PATH)"
+        result = runner.run([criu, "check"], timeout=self.timeout, check=False)
+        if result.returncode != 0:
+            lines = (result.stderr + result.stdout).decode(errors="replace").splitlines()
+            output = "; ".join(line.strip() for line in lines if line.strip())  # one line for a status
+            return f"`criu check` exited {result.returncode}: {output}"
+        return ""
+
+    def checkpoint(
+        self, container_id: str, image_path: Path, work_path: Path, leave_running: bool, timeout: float
+    ) -> None:
+        args = [
+            "checkpoint", "--file-locks", "--image-path", str(image_path), "--work-path", str(work_path),
+            *(["--leave-running"] if leave_running else []), container_id,
+        ]  # fmt: skip
+        with span("runtime.checkpoint", **{"runtime.binary": self.binary}):
+            result = runner.run(self._args(*args), timeout=timeout, check=False)
+        if result.returncode == 0:
+            return
+        if _matches(result, _GONE):
+            raise NotFound(f"container {container_id} is not known to {Path(self.binary).name}")
+        if _matches(result, _WRONG_STATE):
+            raise FailedPrecondition(str(runner.CommandFailed(result)))
+        log = work_path / "dump.log"
+        tail = log.read_text(errors="replace")[-_CRIU_LOG_TAIL:].strip() if log.is_file() else ""
+        failed = runner.CommandFailed(result)
+        raise Internal(f"{failed}; CRIU's dump.log ends: {tail}" if tail else str(failed))

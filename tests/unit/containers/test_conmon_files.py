@@ -1,6 +1,5 @@
 """conmon's CRI log format, on lines written here, and the ExecSync output cap against gRPC's limit."""
 
-
 from adapters.conmon.log_format import parse_line, split_streams
 from adapters.cri.generated import api_pb2 as pb
 from ports.oci_runtime import GRPC_MESSAGE_LIMIT, MAX_EXEC_OUTPUT
