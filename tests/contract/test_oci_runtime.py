@@ -266,7 +266,9 @@ def test_checkpoint_leaves_criu_images_and_the_container_running_or_says_why_it_
     checkpoint command: then the reason says so, and a checkpoint fails with the runtime's error."""
     # Created here without a monitor, the process would inherit the stderr `create` reads runc's errors
     # from, a deleted temporary file outside the container that CRIU cannot dump (conmon gives pipes).
-    command = ["/bin/sh", "-c", f"exec /bin/sleep {marker(3)} >/dev/null 2>&1"]
+    # A loop, not a lone sleep: the dump interrupts the sleep's nanosleep and the kernel cannot restart it
+    # (CRIU's parasite ran syscalls in between), so busybox's sleep returns early and exits 0.
+    command = ["/bin/sh", "-c", f"exec >/dev/null 2>&1; while :; do /bin/sleep {marker(3)}; done"]
     if isinstance(runtime, FakeOciRuntime):
         command = ["/bin/sleep", marker(3)]
     container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, command)
