@@ -35,7 +35,7 @@ PYEOF
     PACKAGES=systemd,systemd-sysv,udev,dbus,kmod,iproute2,iptables,nftables,runc,crun,conmon,
     PACKAGES+=containernetworking-plugins,catatonit,python3,busybox,procps,util-linux,docker-registry,e2fsprogs
     # CRIU for checkpoint/restore (runc checkpoint and restore call it; docs/containers.md).
-    PACKAGES+=,criu
+    PACKAGES+=,criu,libcriu2
 
     mkdir -p "$cache"
     work=$(mktemp -d "$cache/build.XXXXXX")

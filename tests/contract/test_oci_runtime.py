@@ -1,6 +1,7 @@
 """The OciRuntime contract, run against the fake, runc, and crun where the host's cgroups allow it."""
 
 import contextlib
+import ctypes.util
 import json
 import shutil
 import signal
@@ -254,9 +255,11 @@ def _can_checkpoint(runtime: OciRuntime) -> bool:
     if isinstance(runtime, FakeOciRuntime):
         return not runtime.checkpoint_refusal
     has_command = subprocess.run([runtime.binary, "checkpoint", "--help"], capture_output=True, check=False)
+    version = subprocess.run([runtime.binary, "--version"], capture_output=True, check=False).stdout
+    libcriu = not version.startswith(b"crun") or ctypes.util.find_library("criu") is not None  # crun loads it
     criu = shutil.which("criu")
     criu_check = subprocess.run([criu, "check"], capture_output=True, check=False) if criu else None
-    return has_command.returncode == 0 and criu_check is not None and criu_check.returncode == 0
+    return has_command.returncode == 0 and libcriu and criu_check is not None and criu_check.returncode == 0
 
 
 def test_checkpoint_leaves_criu_images_and_the_container_running_or_says_why_it_cannot(
