@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the cgroup v2 + systemd test VM (a Debian 12 guest for `make vm-test`) from Debian packages, once per
+# Build the cgroup v2 + systemd test VM (a Debian 13 guest for `make vm-test`) from Debian packages, once per
 # set of inputs. Prints the directory holding vmlinuz, initrd.img and rootfs.raw.
 #
 # Cached under $PYCRIO_VM_CACHE (/var/tmp/pycrio-vm) by a hash of this directory's files and the Python
@@ -35,7 +35,7 @@ PYEOF
     PACKAGES=systemd,systemd-sysv,udev,dbus,kmod,iproute2,iptables,nftables,runc,crun,conmon,
     PACKAGES+=containernetworking-plugins,catatonit,python3,busybox,procps,util-linux,docker-registry,e2fsprogs
     # CRIU for checkpoint/restore (runc checkpoint and restore call it; docs/containers.md).
-    PACKAGES+=,criu
+    PACKAGES+=,criu,libcriu2
 
     mkdir -p "$cache"
     work=$(mktemp -d "$cache/build.XXXXXX")
@@ -44,18 +44,22 @@ PYEOF
     rootfs=$work/rootfs
     echo "vm: building the guest image in $work (key $key)" >&2
 
+    # Debian 13: its crun (1.21) can idmap mounts, which user-namespaced pods need (Debian 12's runc and crun
+    # cannot). The kernel package of the same suite is downloaded with the bootstrap's own apt configuration.
+    suite=trixie
+    mkdir -m 755 "$work/debs"
     mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
         --customize-hook='echo pycrio-vm > "$1/etc/hostname"' \
-        bookworm "$rootfs" >&2
+        --customize-hook="$(declare -f download_kernel); download_kernel '$work/debs'" \
+        "$suite" "$rootfs" >&2
 
     # The kernel: Debian's, unpacked from its package (its virtio and ext4 drivers are modules).
-    (cd "$work" && chmod 755 . && apt-get download -q linux-image-amd64 >&2)
-    kernel_pkg=$(dpkg-deb -f "$work"/linux-image-amd64_*.deb Depends | tr ',' '\n' | grep -o 'linux-image-[0-9][^ ]*' | head -1)
-    (cd "$work" && chmod 755 . && apt-get download -q "$kernel_pkg" >&2)
-    dpkg-deb -x "$work/$kernel_pkg"_*.deb "$work/kernel"
-    version=$(ls "$work/kernel/lib/modules")
+    dpkg-deb -x "$work"/debs/linux-image-[0-9]*.deb "$work/kernel"
+    # Debian 13 installs modules under /usr/lib/modules (merged /usr), Debian 12 under /lib/modules.
+    modules=$(find "$work/kernel" -maxdepth 3 -type d -path '*lib/modules' | head -1)
+    version=$(ls "$modules")
     mkdir -p "$rootfs/lib/modules"
-    cp -a "$work/kernel/lib/modules/$version" "$rootfs/lib/modules/"
+    cp -a "$modules/$version" "$rootfs/lib/modules/"
     # Drivers no VM of this kind has (a third of the modules' size).
     (cd "$rootfs/lib/modules/$version/kernel" && rm -rf sound drivers/gpu drivers/media drivers/net/wireless \
         drivers/infiniband drivers/staging drivers/bluetooth net/bluetooth drivers/isdn)
@@ -70,9 +74,15 @@ PYEOF
     for module in virtio_pci virtio_blk crc32c_generic crc32c_intel ext4 9pnet_virtio 9p; do
         "$PY" "$here/module-order.py" "$rootfs/lib/modules/$version" "$module"
     done | awk '!seen[$0]++' >"$work/modules.order"
+    # busybox's insmod takes plain modules; Debian 13 ships them xz-compressed.
     while read -r path; do
-        cp "$rootfs/lib/modules/$version/$path" "$initrd/modules/"
-        basename "$path" >>"$initrd/modules/order"
+        [[ -n $path ]] || continue  # a module built into this kernel
+        name=$(basename "${path%.xz}")
+        case $path in
+            *.xz) xz -dc "$rootfs/lib/modules/$version/$path" >"$initrd/modules/$name" ;;
+            *) cp "$rootfs/lib/modules/$version/$path" "$initrd/modules/$name" ;;
+        esac
+        echo "$name" >>"$initrd/modules/order"
     done <"$work/modules.order"
     install -m 0755 "$here/guest/initramfs-init" "$initrd/init"
     (cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.img"
@@ -88,9 +98,14 @@ PYEOF
     mkdir -p "$rootfs/src" "$rootfs/results"
     printf 'pycrio-vm' >"$rootfs/etc/hostname"
 
-    # Python dependencies (runtime + the in-VM suite's), compiled for the guest's python3 (same 3.11 ABI).
+    # Python dependencies (runtime + the in-VM suite's) as wheels for the guest's python3, whose version may
+    # differ from the host's: pip picks them by the guest's version and ABI tags.
     echo "$requirements" >"$work/requirements.txt"
-    "$PY" -m pip install -q --no-warn-script-location --target "$rootfs/opt/pycrio/lib" -r "$work/requirements.txt" >&2
+    guest_py=$(chroot "$rootfs" python3 -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
+    "$PY" -m pip install -q --no-warn-script-location --target "$rootfs/opt/pycrio/lib" \
+        --python-version "$guest_py" --implementation cp --abi "cp$guest_py" --only-binary=:all: \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -r "$work/requirements.txt" >&2
 
     size=$(( $(du -sm "$rootfs" | cut -f1) + 1024 ))
     mkfs.ext4 -q -L pycrio-vm -d "$rootfs" "$work/rootfs.raw" "${size}M" >&2
@@ -102,6 +117,14 @@ PYEOF
     # Older images of this cache are of no further use.
     find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$key" ! -name 'build.*' -exec rm -rf {} +
     echo "$out"
+}
+
+# An mmdebstrap hook: download the suite's kernel package (the versioned one linux-image-amd64 names) into $1.
+download_kernel() {
+    cd "$1" || return 1
+    export APT_CONFIG=$MMDEBSTRAP_APT_CONFIG
+    apt-get download -q linux-image-amd64 >&2
+    apt-get download -q "$(dpkg-deb -f linux-image-amd64_*.deb Depends | tr ',' '\n' | grep -o 'linux-image-[0-9][^ ]*' | head -1)" >&2
 }
 
 main "$@"

@@ -49,7 +49,7 @@ from adapters.registry.auth_files import AuthFileCredentials
 from adapters.registry.conf_files import load_registries_conf
 from adapters.registry.deferred import DeferredRegistry
 from adapters.registry.host_platform import host_platform
-from adapters.runc.features import supports_recursive_read_only
+from adapters.runc.features import runtime_features
 from adapters.runc.runtime import RuncRuntime
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
@@ -104,11 +104,21 @@ def _log_stats_error(what: str, error: Exception) -> None:
 
 
 def _handler_features(config: Config) -> list[HandlerFeatures]:
+    """Each configured handler's features from its runtime's `features` output, then the default ("")."""
     runtimes = config.runtime.runtimes
-    rro = {name: supports_recursive_read_only(handler.path) for name, handler in runtimes.items()}
-    default = rro.get(config.runtime.default_runtime, False)
-    return [HandlerFeatures(name, recursive_read_only_mounts=rro[name]) for name in sorted(runtimes)] + [
-        HandlerFeatures("", recursive_read_only_mounts=default)
+    found = {name: runtime_features(handler.path) for name, handler in runtimes.items()}
+
+    def features(name: str, shown_as: str) -> HandlerFeatures:
+        each = found[name]
+        return HandlerFeatures(
+            shown_as,
+            recursive_read_only_mounts=each.recursive_read_only,
+            user_namespaces=each.idmapped_mounts,
+            user_namespaces_refusal=each.idmap_reason,
+        )
+
+    return [features(name, name) for name in sorted(runtimes)] + [
+        features(config.runtime.default_runtime, "")
     ]
 
 
@@ -133,8 +143,11 @@ def _metrics_endpoint(config: Config, metrics: RuntimeMetrics, images: ImageServ
     return MetricsEndpoint(metrics, enabled=True, address=config.metrics.address, port=config.metrics.port)
 
 
-def _sandbox_settings(config: Config) -> SandboxSettings:
+def _sandbox_settings(config: Config, handlers: list[HandlerFeatures]) -> SandboxSettings:
     return SandboxSettings(
+        userns_refusals={
+            h.name: h.user_namespaces_refusal for h in handlers if h.name and not h.user_namespaces
+        },
         runtimes=tuple(sorted(config.runtime.runtimes)),
         default_runtime=config.runtime.default_runtime,
         cgroup_driver=config.runtime.cgroup_driver,
@@ -355,6 +368,8 @@ class Container(containers.DeclarativeContainer):
     pod_containers = providers.Singleton(
         ServicePodContainers, containers=providers.Callable(lambda c: c.container_service, __self__)
     )
+    # `<runtime> features` of every handler, read once: what Status reports and what pods may ask for.
+    handler_features = providers.Singleton(_handler_features, config)
     # NRI plugins (docs/nri.md): None when off, and then the NRI adapter is never imported.
     nri_relay = providers.Singleton(_nri_relay, config)
     sandboxes = providers.Singleton(
@@ -366,7 +381,7 @@ class Container(containers.DeclarativeContainer):
         files=pod_files,
         cgroups=cgroups,
         containers=pod_containers,
-        settings=providers.Callable(_sandbox_settings, config),
+        settings=providers.Callable(_sandbox_settings, config, handler_features),
         events=lifecycle_events,
         hugepages=hugepages,
         nri=nri_relay,
@@ -383,7 +398,7 @@ class Container(containers.DeclarativeContainer):
         cgroup_driver=providers.Callable(lambda c: c.runtime.cgroup_driver, config),
         network=network,
         state=state_store,
-        handlers=providers.Callable(_handler_features, config),
+        handlers=handler_features,
         supplemental_groups_policy=True,  # domain/users.py applies Merge and Strict
     )
 

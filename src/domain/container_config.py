@@ -7,6 +7,7 @@ areas supply the image config and the sandbox facts. The OCI spec builder (oci_s
 import enum
 from dataclasses import dataclass, field
 
+from domain.id_mappings import UserNamespace
 from domain.image_config import ImageConfig
 
 __all__ = ["ImageConfig"]  # the images area's, re-exported: the image config a container is made from
@@ -96,8 +97,8 @@ class NamespaceOptions:
     pid: NamespaceMode = NamespaceMode.CONTAINER
     ipc: NamespaceMode = NamespaceMode.POD
     target_id: str = ""
-    # CRI UserNamespace mode; only NODE (no user namespace) is supported.
-    userns: NamespaceMode = NamespaceMode.NODE
+    # userns_options: mode POD with the pod's mappings (None: mode NODE, the host's user namespace).
+    user_namespace: UserNamespace | None = None
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,6 @@ class SandboxFacts:
     host_network: bool = False
     host_ipc: bool = False
     annotations: tuple[tuple[str, str], ...] = ()  # the pod's (OCI hooks match on them)
+    # The pod's user namespace (pinned path and mappings); "" and None when it runs in the host's.
+    userns_path: str = ""
+    user_namespace: UserNamespace | None = None

@@ -64,6 +64,7 @@ from domain.oci_spec import (
 )
 from domain.reservations import Handover, Reservations
 from domain.seccomp import choose_profile
+from domain.userns import check_container_user_namespace
 from ports.bundles import Bundles
 from ports.cdi_specs import CdiSpecs
 from ports.cgroups import Cgroups
@@ -72,6 +73,7 @@ from ports.container_monitor import ContainerMonitor, Created, MonitoredCreate
 from ports.container_rootfs import ContainerImage, ContainerRootfs
 from ports.host_files import HostFiles
 from ports.hugepages import HugePages
+from ports.layer_store import LayerIdmap
 from ports.oci_hooks import OciHooks
 from ports.oci_runtime import ExecResult, OciRuntime
 from ports.sandbox_lookup import SandboxLookup
@@ -415,7 +417,12 @@ class ContainerService:
     ) -> None:
         config = container.config
         cdi_edits, cdi_host_devices = self._cdi_edits(config)
-        container.rootfs = self._rootfs.create(container.id, container.image_id)
+        # Before anything is mounted: a container shares its pod's user namespace or has none.
+        check_container_user_namespace(
+            config.security.namespace_options.user_namespace, sandbox.user_namespace
+        )
+        idmap = _layer_idmap(sandbox)
+        container.rootfs = self._rootfs.create(container.id, container.image_id, idmap)
         check_caller()
         if archive and self._checkpoints is not None:
             # The files as they were at the checkpoint; the processes come back at StartContainer.
@@ -428,7 +435,7 @@ class ContainerService:
             resolved = self._host_files.resolve(mount.host_path) if mount.host_path else None
             if resolved is not None:
                 mount_sources[mount.host_path] = resolved
-        image_volume_sources = self._mount_image_volumes(container)
+        image_volume_sources = self._mount_image_volumes(container, idmap)
         check_caller()
         devices = {}
         for device in config.devices:
@@ -520,7 +527,7 @@ class ContainerService:
                 found[source] = device
         return resolved, found
 
-    def _mount_image_volumes(self, container: Container) -> dict[int, str]:
+    def _mount_image_volumes(self, container: Container, idmap: LayerIdmap | None) -> dict[int, str]:
         """Mount each image volume's image (read-only in the spec) and return the host directory to bind,
         by mount index. The volume holds the image's layers like a container would, until removal."""
         sources: dict[int, str] = {}
@@ -535,7 +542,7 @@ class ContainerService:
             image = self._rootfs.resolve_image(mount.image)
             container.image_volume_ids[index] = image.id
             volume = image_volume_id(container.id, index)
-            source = self._rootfs.create(volume, image.id)
+            source = self._rootfs.create(volume, image.id, idmap)
             if sub_path:
                 found = self._rootfs.directory(volume, "/" + sub_path)
                 if found is None:
@@ -1190,6 +1197,14 @@ def _signal_number(name: str) -> int:
 def _fingerprint(sandbox_id: str, config: ContainerConfig) -> str:
     text = json.dumps([sandbox_id, _to_plain(config)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _layer_idmap(sandbox: SandboxFacts) -> LayerIdmap | None:
+    """A pod in a user namespace gets its containers' layers (and image volumes) idmapped into it."""
+    userns = sandbox.user_namespace
+    if userns is None:
+        return None
+    return LayerIdmap(sandbox.userns_path, userns.root_uid, userns.root_gid)
 
 
 def image_volume_id(container_id: str, index: int) -> str:

@@ -45,7 +45,7 @@ from domain.registries_conf import RegistriesConf
 from ports.credentials import CredentialStore
 from ports.image_store import ImageConfig, ImageRecord, ImageStore
 from ports.image_users import ImageUsers
-from ports.layer_store import LayerStore, StorageUsage
+from ports.layer_store import LayerIdmap, LayerStore, StorageUsage
 from ports.metrics import PullMetrics
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
 
@@ -544,7 +544,9 @@ class ImageService:
 
     # -- container root file systems -------------------------------------------------------------------
 
-    def create_rootfs(self, container_id: str, image: str) -> ContainerRootfs:
+    def create_rootfs(
+        self, container_id: str, image: str, idmap: LayerIdmap | None = None
+    ) -> ContainerRootfs:
         """Mount a writable root file system for a container over the image's layers (idempotent).
 
         The container holds the layers, so they outlive the image record until `remove_rootfs`.
@@ -556,7 +558,7 @@ class ImageService:
             current = self._images.get(found.id)
             if current is None:
                 raise NotFound(f"image {image} was removed")
-            path = self._layers.create_rootfs(container_id, list(current.layers), current.id)
+            path = self._layers.create_rootfs(container_id, list(current.layers), current.id, idmap)
         return ContainerRootfs(path, current)
 
     def unmount_rootfs(self, container_id: str) -> None:

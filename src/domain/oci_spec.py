@@ -26,7 +26,9 @@ from domain.container_config import (
     SandboxFacts,
 )
 from domain.errors import InvalidArgument
+from domain.id_mappings import IdMapping, UserNamespace
 from domain.oci_hooks import OciHook, add_hooks
+from domain.userns import check_container_user_namespace
 from domain.users import ResolvedUser, resolve_user
 from ports.hugepages import HugePages
 
@@ -331,11 +333,26 @@ def _rootfs_propagation(mounts: tuple[Mount, ...]) -> str:
     return ""
 
 
+def id_mappings(mappings: tuple[IdMapping, ...]) -> list[dict[str, int]]:
+    """CRI mappings in the OCI spec's form (linux.uidMappings, and a mount's uidMappings)."""
+    return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in mappings]
+
+
+def _idmapped(mount: dict[str, Any], userns: UserNamespace | None) -> dict[str, Any]:
+    """A volume of a pod in a user namespace is idmapped with the pod's mappings (runtime-spec 1.1 mount
+    uidMappings/gidMappings): its files keep their owners as the containers see them, root's stay root's."""
+    if userns is None:
+        return mount
+    return {**mount, "uidMappings": id_mappings(userns.uids), "gidMappings": id_mappings(userns.gids)}
+
+
 def _mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
+    # An image volume's layers are idmapped already (as the rootfs's); a host path is idmapped here.
+    userns = inputs.sandbox.user_namespace
     cri = [
         _image_volume_mount(i, m, inputs.image_volume_sources)
         if m.image
-        else _cri_mount(i, m, inputs.mount_sources)
+        else _idmapped(_cri_mount(i, m, inputs.mount_sources), userns)
         for i, m in enumerate(inputs.config.mounts)
     ]
     taken = {m["destination"].rstrip("/") or "/" for m in cri}
@@ -384,8 +401,13 @@ def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
                 "namespace_options.target_id: PID mode TARGET needs a running target container"
             )
         result.append({"type": "pid", "path": inputs.target_pid_ns_path})
-    if ns.userns is not NamespaceMode.NODE:
-        raise InvalidArgument("namespace_options.userns_options: user namespaces are not supported")
+    check_container_user_namespace(ns.user_namespace, sandbox.user_namespace)
+    if sandbox.user_namespace is not None:
+        if not sandbox.userns_path:
+            raise InvalidArgument(
+                "namespace_options.userns_options: POD, but the sandbox has no user namespace"
+            )
+        result.insert(0, {"type": "user", "path": sandbox.userns_path})
     if inputs.host.cgroup_v2:
         result.append({"type": "cgroup"})
     return result
@@ -607,6 +629,10 @@ def build_spec(inputs: SpecInputs) -> dict[str, Any]:
     }
     if device_nodes:
         linux["devices"] = device_nodes
+    userns = inputs.sandbox.user_namespace
+    if userns is not None:
+        linux["uidMappings"] = id_mappings(userns.uids)
+        linux["gidMappings"] = id_mappings(userns.gids)
     if not security.privileged:
         linux["maskedPaths"] = list(security.masked_paths or DEFAULT_MASKED_PATHS)
         linux["readonlyPaths"] = list(security.readonly_paths or DEFAULT_READONLY_PATHS)

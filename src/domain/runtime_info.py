@@ -40,6 +40,8 @@ class HandlerFeatures:
     name: str
     recursive_read_only_mounts: bool = False
     user_namespaces: bool = False
+    # Why a pod in a user namespace is refused on this handler ("" when user_namespaces).
+    user_namespaces_refusal: str = ""
 
 
 @dataclass(frozen=True)

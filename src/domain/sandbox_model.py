@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from domain.container_config import NamespaceMode, Resources
+from domain.id_mappings import UserNamespace
 from domain.pod_resources import resources_from_record
 from ports.infra import InfraProcess
 from ports.namespaces import PodNamespaces
@@ -96,8 +97,8 @@ class SandboxConfig:
     # UpdatePodSandboxResources (and RunPodSandbox): the runtime class's overhead, the containers' sum.
     overhead: Resources = field(default_factory=Resources)
     resources: Resources = field(default_factory=Resources)
-    # Whether user namespaces were asked for (not supported; refused).
-    user_namespace: bool = False
+    # The pod's user namespace (userns_options mode POD); None: the host's.
+    user_namespace: UserNamespace | None = None
 
 
 @dataclass
@@ -166,7 +167,7 @@ class PodSandbox:
             privileged=config["privileged"],
             overhead=resources_from_record(config["overhead"]),
             resources=resources_from_record(config["resources"]),
-            user_namespace=config.get("user_namespace", False),
+            user_namespace=_user_namespace(config.get("user_namespace")),
         )
         attachment = doc.get("attachment")
         infra = doc.get("infra")
@@ -216,3 +217,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_encode(v) for v in value]
     return value
+
+
+def _user_namespace(record: object) -> UserNamespace | None:
+    """Records of daemons before user namespaces hold a bool (always False: the pod was refused)."""
+    return UserNamespace.from_record(record) if isinstance(record, dict) else None

@@ -28,8 +28,17 @@ def validated(config: SandboxConfig) -> SandboxConfig:
     for kind, mode in (("network", options.network), ("pid", options.pid), ("ipc", options.ipc)):
         if mode == NamespaceMode.TARGET:
             raise InvalidArgument(f"namespace mode TARGET is only for containers, not for the pod {kind}")
-    if config.user_namespace:
-        raise InvalidArgument("user namespaces for pods are not supported by pycrio")
+    if config.user_namespace is not None and NamespaceMode.NODE in (
+        options.network,
+        options.pid,
+        options.ipc,
+    ):
+        # The kubelet never asks for this (hostUsers: false excludes host namespaces); the pod's namespaces
+        # are made inside its user namespace, which cannot own the host's.
+        raise InvalidArgument(
+            "PodSandboxConfig.linux.security_context.namespace_options.userns_options: mode POD cannot be "
+            "combined with the host's network, PID or IPC namespace"
+        )
     if config.log_directory:
         _check_log_directory(config.log_directory)
     if config.hostname and not _HOSTNAME.fullmatch(config.hostname):

@@ -35,6 +35,7 @@ from domain.pod_resources import pod_cgroup_limits
 from domain.reservations import Handover, Reservations
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
+from domain.userns import check_handler_supports
 from ports.cgroups import Cgroups
 from ports.hugepages import HugePages
 from ports.infra import InfraProcesses, InfraSpec
@@ -52,6 +53,8 @@ STATE_KIND = "sandboxes"
 class SandboxSettings:
     runtimes: tuple[str, ...] = ("runc",)
     default_runtime: str = "runc"
+    # Handlers that cannot run pods in a user namespace, with the reason (from their `features` output).
+    userns_refusals: dict[str, str] = field(default_factory=dict)
     cgroup_driver: str = "cgroupfs"
     default_cgroup_parent: str = "/pycrio"
     node_hostname: str = "localhost"
@@ -136,6 +139,9 @@ class SandboxService:
         """Create a READY sandbox and return its id."""
         config = validated(config)
         oci_runtime = self._resolve_handler(runtime_handler)
+        if config.user_namespace is not None:
+            refusal = self._settings.userns_refusals.get(oci_runtime)
+            check_handler_supports(oci_runtime, refusal is None, refusal or "")
         # A bad cgroup parent is the caller's mistake: refuse it before anything is made.
         infra_cgroup(self._settings.cgroup_driver, config.cgroup_parent or self._default_cgroup_parent(), "")
         key = config.metadata.reservation_key
@@ -245,6 +251,7 @@ class SandboxService:
                 uts=not options.host_network,
                 hostname=sb.hostname,
                 sysctls=config.sysctls,
+                user_namespace=config.user_namespace,
             ),
         )
         self._save(sb)
@@ -257,6 +264,7 @@ class SandboxService:
                 network=sb.namespaces.network,
                 ipc=sb.namespaces.ipc,
                 uts=sb.namespaces.uts,
+                user=sb.namespaces.user,
                 new_pid_namespace=not options.host_pid,
                 cgroup_procs=procs,
             )
@@ -287,6 +295,11 @@ class SandboxService:
                 private_shm=not options.host_ipc,
                 shm_size_bytes=self._settings.shm_size_bytes,
                 log_directory=config.log_directory,
+                owner=(
+                    (config.user_namespace.root_uid, config.user_namespace.root_gid)
+                    if config.user_namespace is not None
+                    else (0, 0)
+                ),
             ),
         )
         check_caller()

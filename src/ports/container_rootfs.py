@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from domain.container_config import ImageConfig
+from ports.layer_store import LayerIdmap
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,9 @@ class ContainerRootfs(Protocol):
         """The image a CRI ImageSpec.image names (name, id or digest); NotFound when it is not pulled."""
         ...
 
-    def create(self, container_id: str, image_id: str) -> str:
-        """Make and mount the container's rootfs; returns its host path (the same path when called again)."""
+    def create(self, container_id: str, image_id: str, idmap: LayerIdmap | None = None) -> str:
+        """Make and mount the container's rootfs; returns its host path (the same path when called again).
+        With `idmap`, its layers are idmapped into the pod's user namespace."""
         ...
 
     def read_file(self, container_id: str, path: str) -> str | None:

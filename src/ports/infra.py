@@ -16,6 +16,8 @@ class InfraSpec:
     network: str = ""
     ipc: str = ""
     uts: str = ""
+    # The pod's user namespace, joined first (it owns the others); "" for the host's.
+    user: str = ""
     # A new PID namespace that the pod's containers share (NamespaceMode POD); else the host's.
     new_pid_namespace: bool = True
     # cgroup.procs files the process is written into before it runs (cgroupfs driver).

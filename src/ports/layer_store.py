@@ -12,12 +12,25 @@ returns the merged directory to hand to the OCI runtime as `root.path`. It is id
 the same container (a kubelet retry, or after a reboot wiped the mount) it remounts if needed and returns the
 same path. `unmount_rootfs` drops the mount but keeps the upper dir (a stopped container keeps its changes);
 `remove_rootfs` unmounts, deletes the upper dir and releases the layers. Both are idempotent.
+
+For a pod in a user namespace the layers are mounted idmapped into it (`LayerIdmap`): the files of the
+shared, unchanged layers show their image owners inside the namespace, with nothing copied or chowned.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class LayerIdmap:
+    """Idmap a rootfs's layers into the user namespace pinned at `userns_path`; its root (host ids
+    `root_uid`, `root_gid`) owns the writable layer's top directory."""
+
+    userns_path: str
+    root_uid: int
+    root_gid: int
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,9 @@ class LayerStore(Protocol):
 
     def list_layers(self) -> list[Layer]: ...
 
-    def create_rootfs(self, container_id: str, layers: list[str], image_id: str) -> Path:
+    def create_rootfs(
+        self, container_id: str, layers: list[str], image_id: str, idmap: LayerIdmap | None = None
+    ) -> Path:
         """Make (or re-mount) the container's overlay over `layers` (bottom first); returns its `/`.
 
         Raises NotFound when one of the layers is absent, AlreadyExists when the container already has a

@@ -8,6 +8,8 @@ the namespaces are made, before any container can see them.
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.id_mappings import UserNamespace
+
 
 @dataclass(frozen=True)
 class NamespaceRequest:
@@ -20,6 +22,9 @@ class NamespaceRequest:
     hostname: str = ""
     # Namespaced sysctls (net.* in the network namespace, IPC ones in the IPC namespace).
     sysctls: dict[str, str] = field(default_factory=dict)
+    # A user namespace with these mappings, made first: the other namespaces are then made inside it, so
+    # it owns them (a container in it may mount sysfs and mqueue, and set namespaced sysctls).
+    user_namespace: UserNamespace | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class PodNamespaces:
     network: str = ""
     ipc: str = ""
     uts: str = ""
+    user: str = ""
 
 
 class Namespaces(Protocol):

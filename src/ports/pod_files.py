@@ -24,6 +24,9 @@ class PodFileContents:
     # The kubelet's directory for the pod's container logs; empty for none. Made if missing, without
     # following symlinks; on removal only the directories this write made go (the kubelet's stay).
     log_directory: str = ""
+    # Host uid and gid of the pod's root: owner of the files and the shm tmpfs, so that a pod in a user
+    # namespace sees them as root's, as it would without one.
+    owner: tuple[int, int] = (0, 0)
 
 
 class PodFiles(Protocol):

@@ -1,14 +1,19 @@
 """The Namespaces contract, run against FakeNamespaces and PinnedNamespaces (the pycrio-ns helper)."""
 
+import fcntl
+import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from adapters.namespaces.ns_helper import BUILT_HELPER
 from adapters.namespaces.pinned import PinnedNamespaces
 from domain.errors import Internal, InvalidArgument
+from domain.id_mappings import IdMapping, UserNamespace
 from ports.namespaces import NamespaceRequest, Namespaces
 from tests.fakes.namespaces import FakeNamespaces
 from tests.pod_host import netns_mounts
@@ -111,6 +116,56 @@ def test_pinned_namespaces_hold_hostname_sysctls_and_a_loopback(tmp_path: Path) 
     assert netns_mounts(tmp_path / "run") == []
 
 
+USERNS = UserNamespace(uids=(IdMapping(0, 327680, 65536),), gids=(IdMapping(0, 393216, 65536),))
+
+
+def test_a_user_namespace_is_made_first_and_owns_the_others(namespaces: Namespaces) -> None:
+    sid = _id()
+    made = namespaces.create(
+        sid,
+        NamespaceRequest(hostname="in-userns", sysctls={"net.ipv4.ip_forward": "1"}, user_namespace=USERNS),
+    )
+    assert made.user and namespaces.exists(made.user)
+    assert len({made.user, made.network, made.ipc, made.uts}) == 4
+    if isinstance(namespaces, PinnedNamespaces):
+        # The kernel's view: the mappings, and the user namespace that owns each of the pod's namespaces.
+        assert _maps_of(made.user) == ("0 327680 65536", "0 393216 65536")
+        user_inode = os.stat(made.user).st_ino
+        for path in (made.network, made.ipc, made.uts):
+            assert _owner_inode(path) == user_inode, path
+    namespaces.remove(sid)
+    assert not namespaces.exists(made.user)
+
+
+def _owner_inode(path: str) -> int:
+    """The inode of the user namespace owning the namespace pinned at `path` (ioctl NS_GET_USERNS)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        owner = fcntl.ioctl(fd, 0xB701)
+        try:
+            return os.fstat(owner).st_ino
+        finally:
+            os.close(owner)
+    finally:
+        os.close(fd)
+
+
+def _maps_of(userns_path: str) -> tuple[str, str]:
+    """uid_map and gid_map of a pinned user namespace, read from a process that joins it."""
+    script = (
+        "import ctypes, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+        "assert ctypes.CDLL('libc.so.6', use_errno=True).setns(fd, 0x10000000) == 0\n"
+        "print(' '.join(open('/proc/self/uid_map').read().split()))\n"
+        "print(' '.join(open('/proc/self/gid_map').read().split()))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, userns_path], capture_output=True, text=True, check=True
+    )
+    uid_map, gid_map = out.stdout.splitlines()
+    return uid_map, gid_map
+
+
 # ---- the helper's failure paths (real adapter only) ----------------------------------------------------
 
 
@@ -152,3 +207,44 @@ def test_a_failing_helper_is_an_internal_error_with_its_stderr(tmp_path: Path) -
     with pytest.raises(Internal, match="exited 1: pycrio-ns pin: unshare: Operation not permitted"):
         real.create(sid, NamespaceRequest())
     assert not (tmp_path / "run" / "pods" / sid).exists()
+
+
+def test_a_sysctl_refused_inside_a_user_namespace_is_invalid_naming_it_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    # The child that made the namespaces inside the user namespace reports the refusal (exit status 3).
+    real = PinnedNamespaces(tmp_path / "run", timeout=30)
+    sid = _id()
+    request = NamespaceRequest(sysctls={"net.ipv4.pcpod_missing": "1"}, user_namespace=USERNS)
+    with pytest.raises(InvalidArgument, match=r"^sysctl 'net\.ipv4\.pcpod_missing' does not exist"):
+        real.create(sid, request)
+    assert not (tmp_path / "run" / "pods" / sid).exists()
+    assert netns_mounts(tmp_path / "run") == []
+
+
+@pytest.mark.parametrize(
+    ("maps", "message"),
+    [
+        (["--uid-map", "0 327680 65536"], "--uid-map and --gid-map go together"),
+        (["--uid-map", "0 327680", "--gid-map", "0 1 1"], "'container host length' expected"),
+        (["--uid-map", "0 327680 0", "--gid-map", "0 1 1"], "a mapping needs at least one id"),
+        (["--uid-map", "0 4294967295 1", "--gid-map", "0 1 1"], "a mapping runs past id 4294967294"),
+        (["--uid-map", "0 4294967294 2", "--gid-map", "0 1 1"], "a mapping runs past id 4294967294"),
+        (["--uid-map", "0 1 1", "--gid-map", "0 99999999999 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1", "--gid-map", "-0 1 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1", "--gid-map", "0  1 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1,", "--gid-map", "0 1 1"], "ids are decimal numbers up to"),
+        (["--uid-map", "0 1 1;2 3 4", "--gid-map", "0 1 1"], "mappings are separated by commas"),
+        (["--uid-map", ",".join(f"{i} {i + 100} 1" for i in range(6)), "--gid-map", "0 1 1"], "more than 5"),
+    ],
+)
+def test_the_helper_refuses_user_namespace_maps_it_cannot_check_before_making_anything(
+    tmp_path: Path, maps: list[str], message: str
+) -> None:
+    # The domain sends only valid maps; the helper still checks what it parses (exit status 2).
+    result = subprocess.run(
+        [BUILT_HELPER, "pin", "--dir", str(tmp_path), "--ns", "net", *maps], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("pycrio-ns pin: --") and message in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,7 @@
 """The OciRuntime contract, run against the fake, runc, and crun where the host's cgroups allow it."""
 
 import contextlib
+import ctypes.util
 import json
 import shutil
 import signal
@@ -254,9 +255,11 @@ def _can_checkpoint(runtime: OciRuntime) -> bool:
     if isinstance(runtime, FakeOciRuntime):
         return not runtime.checkpoint_refusal
     has_command = subprocess.run([runtime.binary, "checkpoint", "--help"], capture_output=True, check=False)
+    version = subprocess.run([runtime.binary, "--version"], capture_output=True, check=False).stdout
+    libcriu = not version.startswith(b"crun") or ctypes.util.find_library("criu") is not None  # crun loads it
     criu = shutil.which("criu")
     criu_check = subprocess.run([criu, "check"], capture_output=True, check=False) if criu else None
-    return has_command.returncode == 0 and criu_check is not None and criu_check.returncode == 0
+    return has_command.returncode == 0 and libcriu and criu_check is not None and criu_check.returncode == 0
 
 
 def test_checkpoint_leaves_criu_images_and_the_container_running_or_says_why_it_cannot(
@@ -266,7 +269,9 @@ def test_checkpoint_leaves_criu_images_and_the_container_running_or_says_why_it_
     checkpoint command: then the reason says so, and a checkpoint fails with the runtime's error."""
     # Created here without a monitor, the process would inherit the stderr `create` reads runc's errors
     # from, a deleted temporary file outside the container that CRIU cannot dump (conmon gives pipes).
-    command = ["/bin/sh", "-c", f"exec /bin/sleep {marker(3)} >/dev/null 2>&1"]
+    # A loop, not a lone sleep: the dump interrupts the sleep's nanosleep and the kernel cannot restart it
+    # (CRIU's parasite ran syscalls in between), so busybox's sleep returns early and exits 0.
+    command = ["/bin/sh", "-c", f"exec >/dev/null 2>&1; while :; do /bin/sleep {marker(3)}; done"]
     if isinstance(runtime, FakeOciRuntime):
         command = ["/bin/sleep", marker(3)]
     container_id = create(runtime, tmp_path, busybox_rootfs, cgroup_parent, command)

@@ -12,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.limits import UnpackLimits
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import InvalidArgument, ResourceExhausted
+from domain.id_mappings import IdMapping, UserNamespace
+from ports.layer_store import LayerIdmap
+from ports.namespaces import NamespaceRequest
 from tests.contract.test_layer_store import HOSTILE, chunks, escaped
 from tests.layer_tars import chardev, directory, fifo, file, hardlink, layer, symlink
 from tests.storage_fixtures import mounts_under, tree, unmount_all_under
@@ -233,3 +237,35 @@ def test_a_layer_over_the_size_cap_is_refused_and_leaves_nothing(root: Path) -> 
         store.unpack("", big.diff_id, chunks(big.blob, 1 << 20), "image:a")
     assert tree(root / "storage" / "tmp") == set()
     assert store.list_layers() == []
+
+
+def test_an_idmapped_rootfs_shows_the_layers_owners_shifted_into_the_pod_s_user_namespace(root: Path) -> None:
+    store = make_store(root)
+    base = layer([directory("etc", uid=0, gid=0), file("etc/passwd", b"root", uid=0, gid=0),
+                  file("home/www/index", b"w", uid=33, gid=34)])  # fmt: skip
+    chain = store.unpack("", base.diff_id, chunks(base.blob), "image:a").chain_id
+    pins = PinnedNamespaces(root / "run", timeout=30)
+    userns = UserNamespace(uids=(IdMapping(0, 458752, 65536),), gids=(IdMapping(0, 524288, 65536),))
+    made = pins.create("pod1", NamespaceRequest(user_namespace=userns))
+    try:
+        merged = store.create_rootfs("c1", [chain], "img", LayerIdmap(made.user, 458752, 524288))
+        # The host sees the mapped ids; a process in the user namespace sees 0 and 33 again.
+        owners = {p: (os.lstat(merged / p).st_uid, os.lstat(merged / p).st_gid) for p in ("", "etc/passwd")}
+        assert owners == {"": (458752, 524288), "etc/passwd": (458752, 524288)}
+        index = os.lstat(merged / "home/www/index")
+        assert (index.st_uid, index.st_gid) == (458752 + 33, 524288 + 34)
+        # The shared layer itself is untouched, and the temporary idmapped binds are gone.
+        assert (
+            os.lstat(root / "storage" / "layers" / chain.removeprefix("sha256:") / "etc/passwd").st_uid == 0
+        )
+        assert [m for m in mounts_under(root) if "/lower/" in m] == []
+        # A copy-up keeps the shifted owner in the writable layer.
+        (merged / "etc/passwd").write_text("changed")
+        assert os.lstat(root / "storage" / "containers" / "c1" / "upper" / "etc/passwd").st_uid == 458752
+        store.remove_rootfs("c1")
+        assert not (root / "storage" / "containers" / "c1").exists()
+        assert (
+            root / "storage" / "layers" / chain.removeprefix("sha256:") / "etc/passwd"
+        ).read_text() == "root"
+    finally:
+        pins.remove("pod1")

@@ -1,6 +1,7 @@
 """Contracts of the smaller pod ports: InfraProcesses (fake vs catatonit), PodFiles (fake vs disk) and
 Cgroups (fake vs the host's v1 hierarchies vs a unified v2 tree)."""
 
+import fcntl
 import os
 import secrets
 import subprocess
@@ -14,6 +15,7 @@ from adapters.namespaces.catatonit import CatatonitInfra
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.podfiles.on_disk import PodFilesOnDisk
 from domain.errors import Internal, InvalidArgument
+from domain.id_mappings import IdMapping, UserNamespace
 from ports.cgroups import Cgroups
 from ports.infra import InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest
@@ -92,6 +94,48 @@ def test_catatonit_holds_the_pod_namespaces_and_a_pid_namespace(tmp_path: Path) 
     finally:
         real.stop(sid, process, 5)
         namespaces.remove(sid)
+
+
+def test_catatonit_in_a_user_namespace_runs_as_the_pod_s_root_and_its_pid_namespace_is_the_pod_s(
+    tmp_path: Path,
+) -> None:
+    sid = secrets.token_hex(32)
+    namespaces = PinnedNamespaces(tmp_path / "run", timeout=30)
+    userns = UserNamespace(uids=(IdMapping(0, 589824, 65536),), gids=(IdMapping(0, 655360, 65536),))
+    made = namespaces.create(sid, NamespaceRequest(hostname="infra-host", user_namespace=userns))
+    real = CatatonitInfra(tmp_path / "run", "/usr/bin/catatonit", timeout=30)
+    process = real.start(
+        InfraSpec(sid, made.network, made.ipc, made.uts, user=made.user, new_pid_namespace=True)
+    )
+    try:
+        proc = Path(f"/proc/{process.pid}")
+        assert os.stat(proc / "ns/user").st_ino == os.stat(made.user).st_ino
+        assert (proc / "uid_map").read_text().split() == ["0", "589824", "65536"]
+        status = (proc / "status").read_text()
+        assert "Uid:\t589824\t589824" in status and "Gid:\t655360\t655360" in status
+        # The PID namespace it holds belongs to the pod's user namespace: containers in it may join it.
+        fd = os.open(process.pid_namespace, os.O_RDONLY)
+        try:
+            owner = fcntl.ioctl(fd, 0xB701)  # NS_GET_USERNS
+            assert os.fstat(owner).st_ino == os.stat(made.user).st_ino
+            os.close(owner)
+        finally:
+            os.close(fd)
+    finally:
+        real.stop(sid, process, 5)
+        namespaces.remove(sid)
+
+
+def test_files_of_a_user_namespaced_pod_are_its_root_s(tmp_path: Path) -> None:
+    real = PodFilesOnDisk(tmp_path / "run")
+    sid = secrets.token_hex(32)
+    paths = real.write(sid, PodFileContents("h", "", "", owner=(589824, 655360)))
+    try:
+        for path in (paths.hostname, paths.hosts, paths.resolv_conf, paths.shm):
+            found = os.stat(path)
+            assert (found.st_uid, found.st_gid) == (589824, 655360), path
+    finally:
+        real.remove(sid)
 
 
 def test_catatonit_joins_the_cgroup(tmp_path: Path) -> None:

@@ -197,3 +197,9 @@ def force_delete_runc_containers(root: Path) -> list[str]:
             ["runc", "--root", str(root), "delete", "--force", container_id], capture_output=True, check=False
         )
     return ids
+
+
+def user_namespace(host_id: int, length: int = 65536) -> pb.NamespaceOption:
+    """The namespace options the kubelet sends for a pod with hostUsers: false (one mapping each)."""
+    mapping = pb.IDMapping(host_id=host_id, container_id=0, length=length)
+    return pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD, uids=[mapping], gids=[mapping]))

@@ -38,6 +38,7 @@ from tests.e2e.containers_support import (
     run_container,
     seed_busybox_image,
     status,
+    user_namespace,
     wait_exited,
     wait_until,
     write_cni_conf,
@@ -846,6 +847,25 @@ def test_recursive_read_only_mounts(env: Env, shared_dir: Path) -> None:
     assert exec_sync(env, cid, ["touch", "/rro/sub/recursive"]).exit_code != 0
     assert exec_sync(env, cid, ["touch", "/rro/top"]).exit_code != 0
     remove(env, cid)
+
+
+def test_user_namespaced_pods_are_refused_with_the_runtime_s_reason(env: Env) -> None:
+    # runc 1.1 on this host cannot idmap mounts (docs/containers.md); tests/vm runs them under crun.
+    handlers = {h.name: h.features for h in env.client.runtime.Status(pb.StatusRequest()).runtime_handlers}
+    assert not handlers["runc"].user_namespaces  # so a kubelet never sends them
+    config = pod_config(
+        f"userns-{uuid.uuid4().hex[:6]}",
+        env.logs,
+        security_context=pb.LinuxSandboxSecurityContext(namespace_options=user_namespace(196608)),
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = caught.value.details() or ""
+    assert "userns_options: runtime handler 'runc' cannot run pods in a user namespace" in details
+    assert "no idmap/ridmap mount option" in details
+    listed = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+    assert config.metadata.name not in {p.metadata.name for p in listed}
 
 
 def test_oom_score_adj_below_the_daemon_s_own_is_clamped(

@@ -250,8 +250,10 @@ def test_specs_and_state_are_root_s_alone(env: Env, pod: tuple[str, pb.PodSandbo
     config.envs.append(pb.KeyValue(key="PASSWORD", value="hunter2"))
     cid = run_container(env.client, pod[0], pod[1], config)
     root, run = env.work / "pycrio" / "root", env.work / "pycrio" / "run"
-    for top in (root, run):
-        assert _mode(top) == 0o700 and top.stat().st_uid == 0
+    # The root is searchable, not readable, by others (as containerd's): a user-namespaced pod's runtime
+    # opens its rootfs below it as the pod's root. What lies under it stays root's alone (checked below).
+    assert _mode(root) == 0o711 and root.stat().st_uid == 0
+    assert _mode(run) == 0o700 and run.stat().st_uid == 0
     bundle = run / "containers" / cid
     assert (bundle / "config.json").read_text().count("hunter2") == 1
     wrong = [

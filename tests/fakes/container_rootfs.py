@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from domain.container_config import ImageConfig
 from domain.errors import Internal, NotFound
 from ports.container_rootfs import ContainerImage
+from ports.layer_store import LayerIdmap
 
 
 @dataclass
@@ -21,6 +22,7 @@ class FakeContainerRootfs:
         self.images: dict[str, FakeImage] = {}
         self.rootfs: dict[str, str] = {}  # container id -> image id (what is "mounted")
         self.fail_create = False
+        self.idmaps: dict[str, LayerIdmap | None] = {}  # what each rootfs was asked to be idmapped with
 
     def add_image(self, image: FakeImage) -> FakeImage:
         self.images[image.id] = image
@@ -33,7 +35,8 @@ class FakeContainerRootfs:
                 return ContainerImage(candidate.id, f"{name}@sha256:{candidate.id}", name, candidate.config)
         raise NotFound(f"image {image!r} not found")
 
-    def create(self, container_id: str, image_id: str) -> str:
+    def create(self, container_id: str, image_id: str, idmap: LayerIdmap | None = None) -> str:
+        self.idmaps[container_id] = idmap
         if self.fail_create:
             raise Internal("overlay mount failed")
         if image_id not in self.images:

@@ -18,7 +18,7 @@ import zstandard
 
 from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.image_config import chain_ids, digest_hex
-from ports.layer_store import FilesystemUsage, Layer, Rootfs, StorageUsage
+from ports.layer_store import FilesystemUsage, Layer, LayerIdmap, Rootfs, StorageUsage
 
 WHITEOUT = "whiteout"
 
@@ -48,6 +48,7 @@ class InMemoryLayerStore:
         self._rootfs: dict[str, tuple[str, tuple[str, ...], bool]] = {}
         self._lock = threading.Lock()
         self.unpacked: list[str] = []
+        self.idmaps: dict[str, LayerIdmap | None] = {}  # what each rootfs was mounted with
 
     def get(self, chain_id: str) -> Layer | None:
         with self._lock:
@@ -97,8 +98,11 @@ class InMemoryLayerStore:
         with self._lock:
             return [layer.public() for _, layer in sorted(self._layers.items())]
 
-    def create_rootfs(self, container_id: str, layers: list[str], image_id: str) -> Path:
+    def create_rootfs(
+        self, container_id: str, layers: list[str], image_id: str, idmap: LayerIdmap | None = None
+    ) -> Path:
         with self._lock:
+            self.idmaps[container_id] = idmap
             existing = self._rootfs.get(container_id)
             if existing is not None:
                 if list(existing[1]) != layers:

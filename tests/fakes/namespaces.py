@@ -25,6 +25,7 @@ class FakeNamespaces:
         self.pinned: dict[str, PodNamespaces] = {}
         self.sysctls: dict[str, dict[str, str]] = {}
         self.hostnames: dict[str, str] = {}
+        self.requests: dict[str, NamespaceRequest] = {}
 
     def create(self, sandbox_id: str, request: NamespaceRequest) -> PodNamespaces:
         for name, value in request.sysctls.items():
@@ -37,20 +38,23 @@ class FakeNamespaces:
             network=f"{base}/net" if request.network else "",
             ipc=f"{base}/ipc" if request.ipc else "",
             uts=f"{base}/uts" if request.uts else "",
+            user=f"{base}/user" if request.user_namespace is not None else "",
         )
         with self._lock:
             self.pinned[sandbox_id] = made
             self.sysctls[sandbox_id] = dict(request.sysctls)
+            self.requests[sandbox_id] = request
             if request.uts:
                 self.hostnames[sandbox_id] = request.hostname
         return made
 
     def exists(self, path: str) -> bool:
         with self._lock:
-            return any(path and path in (p.network, p.ipc, p.uts) for p in self.pinned.values())
+            return any(path and path in (p.network, p.ipc, p.uts, p.user) for p in self.pinned.values())
 
     def remove(self, sandbox_id: str) -> None:
         with self._lock:
             self.pinned.pop(sandbox_id, None)
             self.sysctls.pop(sandbox_id, None)
             self.hostnames.pop(sandbox_id, None)
+            self.requests.pop(sandbox_id, None)

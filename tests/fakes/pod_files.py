@@ -15,6 +15,7 @@ class FakePodFiles:
         self.files: dict[str, dict[str, str]] = {}
         self.shm_mounts: set[str] = set()
         self.log_directories: set[str] = set()
+        self.contents: dict[str, PodFileContents] = {}  # the last write of each pod
         # The directories the real adapter would have made: removed with the pod.
         self._made: dict[str, str] = {}
 
@@ -34,6 +35,7 @@ class FakePodFiles:
                     contents.resolv_conf if contents.resolv_conf is not None else NODE_RESOLV_CONF
                 ),
             }
+            self.contents[sandbox_id] = contents
             if contents.private_shm:
                 self.shm_mounts.add(paths.shm)
             if contents.log_directory and contents.log_directory not in self.log_directories:

@@ -8,6 +8,8 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.sandboxes import SandboxHandlers, sandbox_config
 from domain.container_config import Resources
+from domain.errors import InvalidArgument
+from domain.id_mappings import IdMapping, UserNamespace
 from domain.sandbox_model import NamespaceMode
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
@@ -111,12 +113,55 @@ def test_config_conversion() -> None:
     assert sandbox_config(_config()).dns is None
 
 
-def test_user_namespace_request_is_seen() -> None:
-    config = _config(
+def _userns_config(userns: pb.UserNamespace) -> pb.PodSandboxConfig:
+    return _config(
         linux=pb.LinuxPodSandboxConfig(
             security_context=pb.LinuxSandboxSecurityContext(
-                namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD))
+                namespace_options=pb.NamespaceOption(userns_options=userns)
             )
         )
     )
-    assert sandbox_config(config).user_namespace
+
+
+def _kubelet_mapping(host_id: int = 65536, length: int = 65536, container_id: int = 0) -> pb.IDMapping:
+    return pb.IDMapping(host_id=host_id, container_id=container_id, length=length)
+
+
+def test_the_kubelet_s_user_namespace_request_becomes_the_pod_s_mappings() -> None:
+    mapping = _kubelet_mapping(host_id=131072)
+    converted = sandbox_config(_config_with_userns(pb.POD, [mapping], [mapping])).user_namespace
+    assert converted == UserNamespace(
+        uids=(IdMapping(0, 131072, 65536),), gids=(IdMapping(0, 131072, 65536),)
+    )
+    assert sandbox_config(_config_with_userns(pb.NODE, [], [])).user_namespace is None
+    assert sandbox_config(_config()).user_namespace is None
+
+
+def _config_with_userns(mode: int, uids: list[pb.IDMapping], gids: list[pb.IDMapping]) -> pb.PodSandboxConfig:
+    return _userns_config(pb.UserNamespace(mode=mode, uids=uids, gids=gids))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mode", "uids", "gids", "message"),
+    [
+        (pb.POD, [], [_kubelet_mapping()], r"userns_options\.uids: 0 mappings"),
+        (pb.POD, [_kubelet_mapping()] * 2, [_kubelet_mapping()], r"uids: 2 mappings"),
+        (pb.POD, [_kubelet_mapping()], [_kubelet_mapping(length=0)], r"gids\[0\]\.length: 0"),
+        (pb.POD, [_kubelet_mapping(container_id=1)], [_kubelet_mapping()], r"container_id: 1, .* start at 0"),
+        (
+            pb.POD,
+            [_kubelet_mapping(host_id=0)],
+            [_kubelet_mapping()],
+            r"host_id: 0 would map the host's root",
+        ),
+        (pb.POD, [_kubelet_mapping(host_id=2**32 - 65536)], [_kubelet_mapping()], r"runs past the last id"),
+        (pb.NODE, [_kubelet_mapping()], [], r"mode NODE takes no uids/gids"),
+        (pb.CONTAINER, [_kubelet_mapping()], [_kubelet_mapping()], r"mode: CONTAINER is not supported"),
+        (7, [], [], r"userns_options\.mode: 7 is not a valid value"),
+    ],
+)
+def test_bad_user_namespace_requests_are_invalid_arguments_naming_the_field(
+    mode: int, uids: list[pb.IDMapping], gids: list[pb.IDMapping], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        sandbox_config(_config_with_userns(mode, uids, gids))

@@ -11,8 +11,16 @@ import pytest
 
 from adapters.cgroups.systemd import SystemdCgroups
 from domain.container_config import Resources
-from domain.errors import AlreadyExists, DeadlineExceeded, Internal, InvalidArgument, NotFound
+from domain.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+)
 from domain.events import ContainerEventType, LifecycleLedger
+from domain.id_mappings import IdMapping, UserNamespace
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -93,6 +101,9 @@ class World:
             )
             if x
         ]
+
+
+USERNS = UserNamespace(uids=(IdMapping(0, 65536, 65536),), gids=(IdMapping(0, 65536, 65536),))
 
 
 def pod(name: str = "web", **changes: object) -> SandboxConfig:
@@ -271,7 +282,10 @@ def test_retry_during_creation_waits_for_the_first_call(world: World) -> None:
         ({"hostname": "bad host"}, "hostname"),
         ({"log_directory": "relative/logs"}, "log_directory"),
         ({"namespace_options": NamespaceOptions(pid=NamespaceMode.TARGET)}, "TARGET"),
-        ({"user_namespace": True}, "user namespaces"),
+        (
+            {"user_namespace": USERNS, "namespace_options": NamespaceOptions(network=NamespaceMode.NODE)},
+            "userns_options: mode POD cannot be combined with the host's",
+        ),
     ],
 )
 def test_bad_input_is_invalid_argument_and_leaves_nothing(
@@ -682,3 +696,24 @@ def test_an_unreadable_record_is_left_alone_and_the_rest_restored(world: World) 
     restarted = world.service()
     assert [s.id for s in restarted.list()] == [good]
     assert world.store.get(STATE_KIND, "broken") is not None
+
+
+def test_a_user_namespaced_pod_makes_its_namespaces_in_it_and_owns_its_files() -> None:
+    world = World(userns_refusals={"runc": "runc 1.1 lists no idmap mount option"})
+    sid = world.svc.run(pod(user_namespace=USERNS), runtime_handler="crun")
+    assert world.namespaces.requests[sid].user_namespace == USERNS
+    sb = world.svc.status(sid)
+    assert sb.namespaces.user.endswith(f"/{sid}/ns/user")
+    (infra,) = world.infra.running.values()
+    assert infra.user == sb.namespaces.user
+    assert world.files.contents[sid].owner == (65536, 65536)
+    again = world.service().status(sid)  # the mappings survive a restart
+    assert again.config.user_namespace == USERNS
+
+
+def test_a_handler_that_cannot_idmap_refuses_user_namespaced_pods_with_its_reason() -> None:
+    world = World(userns_refusals={"runc": "runc 1.1 lists no idmap mount option"})
+    with pytest.raises(FailedPrecondition, match=r"runtime handler 'runc' cannot .*no idmap mount option"):
+        world.svc.run(pod(user_namespace=USERNS))
+    assert world.leftovers() == []
+    world.svc.run(pod())  # without a user namespace it runs

@@ -12,6 +12,7 @@ from adapters.host.regular_files import read_regular_file
 from domain.errors import InvalidArgument, NotFound
 from domain.images import ImageService
 from ports.container_rootfs import ContainerImage
+from ports.layer_store import LayerIdmap
 
 _MAX_LINKS = 40
 _MAX_FILE = 4 * 1024 * 1024
@@ -30,8 +31,8 @@ class ImageServiceRootfs:
         ref = record.repo_digests[0] if record.repo_digests else f"sha256:{record.id}"
         return ContainerImage(id=record.id, ref=ref, name=name, config=record.config)
 
-    def create(self, container_id: str, image_id: str) -> str:
-        rootfs = self._images.create_rootfs(container_id, image_id)
+    def create(self, container_id: str, image_id: str, idmap: LayerIdmap | None = None) -> str:
+        rootfs = self._images.create_rootfs(container_id, image_id, idmap)
         self._paths[container_id] = rootfs.path
         return str(rootfs.path)
 

@@ -4,7 +4,7 @@ the domain and back."""
 
 import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -30,6 +30,8 @@ from domain.container_config import (
 )
 from domain.containers import Container, ContainerFilter, ContainerService, ContainerState
 from domain.errors import DeadlineExceeded, InvalidArgument, NotSupported
+from domain.id_mappings import IdMapping, UserNamespace
+from domain.userns import pod_user_namespace
 from ports.oci_runtime import MAX_EXEC_OUTPUT
 
 _log = structlog.get_logger("pycrio.containers")
@@ -57,6 +59,19 @@ def _enum(cls: type[_E], value: int, field: str) -> _E:
         return cls(value)
     except ValueError:
         raise InvalidArgument(f"{field}: {value} is not a valid value") from None
+
+
+def user_namespace(ns: pb.NamespaceOption, where: str) -> UserNamespace | None:
+    """userns_options as the domain's UserNamespace (None: the host's); bad options are refused here."""
+    if not ns.HasField("userns_options"):
+        return None
+    options = ns.userns_options
+    mode = _enum(NamespaceMode, options.mode, f"{where}.namespace_options.userns_options.mode")
+    return pod_user_namespace(where, mode, _mappings(options.uids), _mappings(options.gids))
+
+
+def _mappings(mappings: Iterable[pb.IDMapping]) -> list[IdMapping]:
+    return [IdMapping(container_id=m.container_id, host_id=m.host_id, length=m.length) for m in mappings]
 
 
 class ContainerHandlers:
@@ -272,9 +287,7 @@ def _profile(profile: pb.SecurityProfile) -> SecurityProfile:
 
 def security_context(sc: pb.LinuxContainerSecurityContext) -> SecurityContext:
     ns = sc.namespace_options
-    userns = NamespaceMode.NODE
-    if ns.HasField("userns_options"):
-        userns = _enum(NamespaceMode, ns.userns_options.mode, "namespace_options.userns_options.mode")
+    userns = user_namespace(ns, "ContainerConfig.linux.security_context")
     return SecurityContext(
         privileged=sc.privileged,
         add_capabilities=tuple(sc.capabilities.add_capabilities),
@@ -285,7 +298,7 @@ def security_context(sc: pb.LinuxContainerSecurityContext) -> SecurityContext:
             pid=_enum(NamespaceMode, ns.pid, "namespace_options.pid"),
             ipc=_enum(NamespaceMode, ns.ipc, "namespace_options.ipc"),
             target_id=ns.target_id,
-            userns=userns,
+            user_namespace=userns,
         ),
         run_as_user=sc.run_as_user.value if sc.HasField("run_as_user") else None,
         run_as_group=sc.run_as_group.value if sc.HasField("run_as_group") else None,

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from adapters.cri.containers import linux_container_resources
+from adapters.cri.containers import linux_container_resources, user_namespace
 from adapters.cri.containers import resources as container_resources
 from adapters.cri.deadlines import caller_gone
 from adapters.cri.generated import api_pb2 as pb
@@ -196,7 +196,7 @@ def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:
         privileged=security.privileged,
         overhead=_resources_record(linux, "overhead"),
         resources=_resources_record(linux, "resources"),
-        user_namespace=ns.HasField("userns_options") and ns.userns_options.mode == pb.POD,
+        user_namespace=user_namespace(ns, "PodSandboxConfig.linux.security_context"),
     )
 
 

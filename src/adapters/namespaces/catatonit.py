@@ -38,7 +38,7 @@ class CatatonitInfra:
         rootfs = directory / "rootfs"
         rootfs.mkdir(parents=True, exist_ok=True, mode=0o700)
         args = ["--rootfs", str(rootfs), "--init", self._init, "--pid-file", str(directory / "pid")]
-        for kind, path in (("net", spec.network), ("ipc", spec.ipc), ("uts", spec.uts)):
+        for kind, path in (("user", spec.user), ("net", spec.network), ("ipc", spec.ipc), ("uts", spec.uts)):
             if path:
                 args += [f"--{kind}", path]
         if spec.new_pid_namespace:

@@ -8,6 +8,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -81,3 +82,55 @@ def process_start_time(pid: int) -> int | None:
     if fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
+
+
+# The new mount API (Linux 5.2, mount_setattr 5.12): one number on every architecture.
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+_AT_RECURSIVE = 0x8000
+_OPEN_TREE_CLONE = 0x1
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_MOUNT_ATTR_IDMAP = 0x00100000
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def idmapped_bind(source: str, target: str, userns_path: str) -> None:
+    """Bind `source` (recursively) on `target`, its owners shifted by the user namespace's mappings: a
+    file of uid N shows as the host uid that N maps to, so the namespace's root owns what root owned."""
+    userns = os.open(userns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        tree = _libc.syscall(
+            _SYS_OPEN_TREE, _AT_FDCWD, source.encode(), _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE
+        )
+        if tree < 0:
+            _check(-1, f"open_tree {source}")
+        try:
+            attr = _MountAttr(attr_set=_MOUNT_ATTR_IDMAP, userns_fd=userns)
+            _check(
+                _libc.syscall(
+                    _SYS_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH | _AT_RECURSIVE,
+                    ctypes.byref(attr), ctypes.sizeof(attr),
+                ),
+                f"mount_setattr (idmap) {source}",
+            )  # fmt: skip
+            _check(
+                _libc.syscall(
+                    _SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH
+                ),
+                f"move_mount {target}",
+            )
+        finally:
+            os.close(tree)
+    finally:
+        os.close(userns)

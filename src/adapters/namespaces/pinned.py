@@ -17,7 +17,8 @@ from domain.errors import InvalidArgument
 from domain.names import check_plain_name
 from ports.namespaces import NamespaceRequest, PodNamespaces
 
-_KINDS = ("net", "ipc", "uts")
+# The user namespace, when there is one, is made first and pinned as "user" (see pycrio-ns.c).
+_KINDS = ("net", "ipc", "uts", "user")
 
 
 class PinnedNamespaces:
@@ -32,7 +33,9 @@ class PinnedNamespaces:
     def create(self, sandbox_id: str, request: NamespaceRequest) -> PodNamespaces:
         directory = self._dir(sandbox_id)
         kinds = [
-            k for k, wanted in zip(_KINDS, (request.network, request.ipc, request.uts), strict=True) if wanted
+            k
+            for k, wanted in zip(_KINDS[:3], (request.network, request.ipc, request.uts), strict=True)
+            if wanted
         ]
         if not kinds and request.sysctls:
             raise InvalidArgument("sysctls need a namespace of the pod's own")
@@ -46,6 +49,11 @@ class PinnedNamespaces:
             args += ["--ns", kind]
         for name, value in sorted(request.sysctls.items()):
             args += ["--sysctl", f"{name}={value}"]
+        userns = request.user_namespace
+        if userns is not None:
+            # "container host length" lines of /proc/<pid>/uid_map, comma-separated on the command line.
+            args += ["--uid-map", ",".join(m.line().strip() for m in userns.uids)]
+            args += ["--gid-map", ",".join(m.line().strip() for m in userns.gids)]
         try:
             result = run_helper(self._helper, ["pin", *args], self._timeout, check=False)
             if result.returncode == EXIT_BAD_SYSCTL:
@@ -59,6 +67,7 @@ class PinnedNamespaces:
             network=str(directory / "net") if request.network else "",
             ipc=str(directory / "ipc") if request.ipc else "",
             uts=str(directory / "uts") if request.uts else "",
+            user=str(directory / "user") if userns is not None else "",
         )
 
     def exists(self, path: str) -> bool:

@@ -44,12 +44,12 @@ class PodFilesOnDisk:
             resolv_conf=str(directory / "resolv.conf"),
             shm=str(directory / "shm") if contents.private_shm else "/dev/shm",
         )
-        _write(paths.hostname, contents.hostname + "\n")
-        _write(paths.hosts, contents.hosts if contents.hosts is not None else _read(self._node_hosts))
-        _write(
-            paths.resolv_conf,
-            contents.resolv_conf if contents.resolv_conf is not None else _read(self._node_resolv),
-        )
+        owner = contents.owner
+        _write(paths.hostname, contents.hostname + "\n", owner=owner)
+        hosts = contents.hosts if contents.hosts is not None else _read(self._node_hosts)
+        _write(paths.hosts, hosts, owner=owner)
+        resolv = contents.resolv_conf if contents.resolv_conf is not None else _read(self._node_resolv)
+        _write(paths.resolv_conf, resolv, owner=owner)
         if contents.log_directory:
             record = directory / _LOG_DIRECTORIES
             if not record.exists():  # a rewrite must not forget what the first write made
@@ -65,7 +65,7 @@ class PodFilesOnDisk:
                 paths.shm,
                 "tmpfs",
                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
-                f"mode=1777,size={contents.shm_size_bytes}",
+                f"mode=1777,size={contents.shm_size_bytes},uid={owner[0]},gid={owner[1]}",
             )
         return paths
 
@@ -104,9 +104,11 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _write(path: str, text: str, mode: int = 0o644) -> None:
+def _write(path: str, text: str, mode: int = 0o644, owner: tuple[int, int] = (0, 0)) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(text)
     os.chmod(tmp, mode)
+    if owner != (0, 0):
+        os.chown(tmp, *owner)
     os.replace(tmp, path)

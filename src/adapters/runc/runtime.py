@@ -7,9 +7,12 @@ Every call goes through adapters/process/runner.py with the configured timeout. 
 "already in the wanted state" (a kill of a stopped container, a delete of an unknown one) are not errors.
 
 Checkpoints: the runtime drives CRIU (`criu` on PATH), so whether they work here is asked of both: the
-runtime must have a `checkpoint` command and `criu check` must pass on this kernel.
+runtime must have a `checkpoint` command and `criu check` must pass on this kernel. crun talks to CRIU
+through libcriu, which Debian's crun loads only when it checkpoints: for crun that library is asked
+for too, or a runtime reported able would fail its first checkpoint ("could not load `libcriu.so.2`").
 """
 
+import ctypes.util
 import json
 import shutil
 import subprocess
@@ -138,6 +141,8 @@ class RuncRuntime:
         if help_text.returncode != 0:
             detail = (help_text.stderr + help_text.stdout).decode(errors="replace").strip()
             return f"{name} has no checkpoint command ({detail})"
+        if self._calls_itself() == "crun" and ctypes.util.find_library("criu") is None:
+            return f"{name} loads libcriu.so.2 to checkpoint, and it is not installed (Debian: libcriu2)"
         criu = shutil.which("criu")
         if criu is None:
             return f"criu is not installed ({name} checkpoint runs it from PATH)"
@@ -147,6 +152,12 @@ class RuncRuntime:
             output = "; ".join(line.strip() for line in lines if line.strip())  # one line for a status
             return f"`criu check` exited {result.returncode}: {output}"
         return ""
+
+    def _calls_itself(self) -> str:
+        """The name in `--version`'s first line: which runtime this is, whatever its binary is called."""
+        result = runner.run([self.binary, "--version"], timeout=self.timeout, check=False)
+        words = result.stdout.decode(errors="replace").split(maxsplit=1)
+        return words[0] if result.returncode == 0 and words else Path(self.binary).name
 
     def checkpoint(
         self, container_id: str, image_path: Path, work_path: Path, leave_running: bool, timeout: float

@@ -32,15 +32,16 @@ from typing import IO
 
 import structlog
 
+from adapters.namespaces import linux
 from adapters.storage import mounts
 from adapters.storage.disk_usage import disk_usage
 from adapters.storage.limits import UnpackLimits
 from adapters.tracing.spans import span
-from domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
+from domain.errors import AlreadyExists, Internal, InvalidArgument, NotFound, ResourceExhausted
 from domain.image_config import digest_hex
 from domain.keyed_locks import KeyedLocks
 from domain.names import check_plain_name
-from ports.layer_store import FilesystemUsage, Layer, Rootfs, StorageUsage
+from ports.layer_store import FilesystemUsage, Layer, LayerIdmap, Rootfs, StorageUsage
 from ports.state_store import StateStore
 
 _log = structlog.get_logger("pycrio.storage")
@@ -83,6 +84,11 @@ class OverlayLayerStore:
         self._rootfs: dict[str, dict[str, object]] = {}
         for sub in ("layers", "l", "containers", "tmp", "empty"):
             (root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Searchable, not readable, by others, from the daemon's root (`runtime.root`, this store's parent)
+        # down: the OCI runtime opens a user-namespaced container's rootfs from inside the namespace, as the
+        # pod's root (an unprivileged host uid). containerd makes its root 0711 for the same reason.
+        for searchable in (root.parent, root, root / "containers"):
+            searchable.chmod(searchable.stat().st_mode & 0o7777 | 0o711)
         self._recover()
 
     # -- layers ---------------------------------------------------------------------------------------
@@ -203,13 +209,15 @@ class OverlayLayerStore:
 
     # -- container root file systems -------------------------------------------------------------------
 
-    def create_rootfs(self, container_id: str, layers: list[str], image_id: str) -> Path:
+    def create_rootfs(
+        self, container_id: str, layers: list[str], image_id: str, idmap: LayerIdmap | None = None
+    ) -> Path:
         check_plain_name("container id", container_id)
         keys = [_hex(layer) for layer in layers]
         with self._container_locks.hold(container_id):
             created = self._record_rootfs(container_id, layers, image_id)
             try:
-                return self._mount(container_id, keys)
+                return self._mount(container_id, keys, idmap)
             except BaseException:
                 if created:
                     self._forget_rootfs(container_id)
@@ -234,7 +242,7 @@ class OverlayLayerStore:
                 self._hold_locked(_hex(layer), container_holder(container_id))
         return True
 
-    def _mount(self, container_id: str, keys: list[str]) -> Path:
+    def _mount(self, container_id: str, keys: list[str], idmap: LayerIdmap | None) -> Path:
         base = self._root / "containers" / container_id
         for sub in ("upper", "work", "merged"):
             (base / sub).mkdir(parents=True, exist_ok=True, mode=0o755 if sub != "work" else 0o700)
@@ -244,9 +252,33 @@ class OverlayLayerStore:
         with self._lock:
             lower = [f"l/{self._layers[key]['link']}" for key in reversed(keys)] or ["empty"]
         relative = f"containers/{container_id}"
-        mounts.mount_overlay(
-            self._root, lower, f"{relative}/upper", f"{relative}/work", merged, self._timeout
-        )
+        if idmap is None:
+            mounts.mount_overlay(
+                self._root, lower, f"{relative}/upper", f"{relative}/work", merged, self._timeout
+            )
+            return merged
+        # The merged root takes the upper dir's owner: the pod's root, as `/` is root's in the image.
+        os.chown(base / "upper", idmap.root_uid, idmap.root_gid)
+        idmapped = base / "lower"
+        _clear_idmapped_binds(idmapped)  # left by an attempt cut short
+        idmapped.mkdir(mode=0o700)
+        try:
+            for index, layer in enumerate(lower):
+                (idmapped / str(index)).mkdir()
+                linux.idmapped_bind(str(self._root / layer), str(idmapped / str(index)), idmap.userns_path)
+            mounts.mount_overlay(
+                self._root,
+                [f"{relative}/lower/{index}" for index in range(len(lower))],
+                f"{relative}/upper",
+                f"{relative}/work",
+                merged,
+                self._timeout,
+            )
+        except OSError as err:
+            raise Internal(f"idmapping the layers of {container_id}: {err}") from None
+        finally:
+            # overlayfs holds private clones of its layers: the idmapped binds are not needed once it is up.
+            _clear_idmapped_binds(idmapped)
         return merged
 
     def unmount_rootfs(self, container_id: str) -> None:
@@ -265,6 +297,7 @@ class OverlayLayerStore:
         base = self._root / "containers" / container_id
         if mounts.is_mounted(base / "merged"):
             mounts.unmount(base / "merged", self._timeout)
+        _clear_idmapped_binds(base / "lower")
         shutil.rmtree(base, ignore_errors=True)
         with self._lock:
             doc = self._rootfs.pop(container_id, None)
@@ -370,3 +403,17 @@ def _syncfs(path: Path) -> None:
             raise OSError(err, os.strerror(err), str(path))
     finally:
         os.close(fd)
+
+
+def _clear_idmapped_binds(directory: Path) -> None:
+    """Detach the idmapped layer binds under `directory` and remove their mount points. Never a recursive
+    delete: a bind still there would lead it into a shared layer."""
+    if not directory.is_dir():
+        return
+    for point in directory.iterdir():
+        with contextlib.suppress(OSError):
+            linux.umount2(str(point), linux.MNT_DETACH)
+        with contextlib.suppress(OSError):
+            point.rmdir()
+    with contextlib.suppress(OSError):
+        directory.rmdir()

@@ -39,4 +39,6 @@ class SandboxServiceLookup:
             host_network=options.host_network,
             host_ipc=options.host_ipc,
             annotations=tuple(sorted(sb.config.annotations.items())),
+            userns_path=sb.namespaces.user,
+            user_namespace=sb.config.user_namespace,
         )

@@ -39,7 +39,9 @@ from domain.errors import (
     NotFound,
 )
 from domain.events import ContainerEventType, LifecycleLedger
+from domain.id_mappings import IdMapping, UserNamespace
 from domain.oci_spec import HostFacts
+from ports.layer_store import LayerIdmap
 from ports.streaming import ProcessStreams
 from tests.fakes.bundles import InMemoryBundles
 from tests.fakes.cgroups import FakeCgroups
@@ -739,3 +741,19 @@ def test_remove_pre_empts_a_stop_waiting_out_its_grace_period(world: World) -> N
     stopping.join(10)
     assert stopped == [True]
     assert real.list_containers() == []
+
+
+def test_a_container_of_a_user_namespaced_pod_gets_its_layers_idmapped(world: World) -> None:
+    userns = UserNamespace(uids=(IdMapping(0, 65536, 65536),), gids=(IdMapping(0, 131072, 65536),))
+    world.sandboxes.add(
+        dataclasses.replace(world.sandbox, id="sb2", userns_path="/run/ns/user", user_namespace=userns)
+    )
+    in_userns = SecurityContext(namespace_options=NamespaceOptions(user_namespace=userns))
+    cid = world.service.create("sb2", config(security=in_userns))
+    assert world.rootfs.idmaps[cid] == LayerIdmap("/run/ns/user", 65536, 131072)
+    spec = world.bundles.read(world.bundles.path(cid))
+    assert spec["linux"]["namespaces"][0] == {"type": "user", "path": "/run/ns/user"}
+    # A container that would leave the pod's user namespace is refused before anything is mounted.
+    with pytest.raises(InvalidArgument, match="mode NODE, but the pod runs in a user namespace"):
+        world.service.create("sb2", config(name="outside"))
+    assert len(world.rootfs.rootfs) == 1

@@ -23,6 +23,7 @@ from domain.container_config import (
     SupplementalGroupsPolicy,
 )
 from domain.errors import InvalidArgument
+from domain.id_mappings import IdMapping, UserNamespace
 from domain.oci_spec import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
@@ -388,7 +389,38 @@ def test_unsupported_namespace_modes_are_invalid() -> None:
         "namespace_options.network",
         security(namespace_options=NamespaceOptions(network=NamespaceMode.CONTAINER)),
     )
-    invalid("userns", security(namespace_options=NamespaceOptions(userns=NamespaceMode.POD)))
+
+
+USERNS = UserNamespace(uids=(IdMapping(0, 196608, 65536),), gids=(IdMapping(0, 262144, 65536),))
+USERNS_POD = dataclasses.replace(SANDBOX, userns_path="/run/pycrio/pods/sb1/ns/user", user_namespace=USERNS)
+
+
+def test_a_container_joins_its_pod_s_user_namespace_with_its_volumes_idmapped() -> None:
+    config = dataclasses.replace(
+        mounts_config(Mount("/data", "/host/data")),
+        security=SecurityContext(namespace_options=NamespaceOptions(user_namespace=USERNS)),
+    )
+    spec = spec_of(config, sandbox=USERNS_POD, mount_sources={"/host/data": "/host/data"})
+    linux = spec["linux"]
+    # First: the pod's other namespaces are owned by it, and the runtime joins them from inside it.
+    assert linux["namespaces"][0] == {"type": "user", "path": "/run/pycrio/pods/sb1/ns/user"}
+    assert linux["uidMappings"] == [{"containerID": 0, "hostID": 196608, "size": 65536}]
+    assert linux["gidMappings"] == [{"containerID": 0, "hostID": 262144, "size": 65536}]
+    data = by_destination(spec)["/data"]
+    assert data["uidMappings"] == linux["uidMappings"]
+    assert data["gidMappings"] == linux["gidMappings"]
+    # pycrio's own files are chowned to the pod's root instead (PodFiles), not idmapped.
+    assert "uidMappings" not in by_destination(spec)["/etc/hosts"]
+
+
+def test_a_container_cannot_leave_or_change_its_pod_s_user_namespace() -> None:
+    in_userns = security(namespace_options=NamespaceOptions(user_namespace=USERNS))
+    invalid("mode POD, but the pod has no user namespace", in_userns)
+    invalid("mode NODE, but the pod runs in a user namespace", security(), sandbox=USERNS_POD)
+    other = UserNamespace(uids=(IdMapping(0, 65536, 65536),), gids=USERNS.gids)
+    invalid("differ from the pod's", security(namespace_options=NamespaceOptions(user_namespace=other)),
+            sandbox=USERNS_POD)  # fmt: skip
+    assert "uidMappings" not in spec_of(security())["linux"]
 
 
 def test_cgroup_namespace_on_v2_only() -> None:

@@ -4,7 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
-from adapters.runc.features import supports_recursive_read_only
+from adapters.runc.features import runtime_features, supports_recursive_read_only
 
 
 def fake_runtime(tmp_path: Path, output: str, code: int = 0) -> str:
@@ -32,3 +32,39 @@ def test_the_installed_runc_supports_it_on_this_kernel() -> None:
     runc = shutil.which("runc")
     assert runc is not None
     assert supports_recursive_read_only(runc)
+
+
+def test_idmapped_mounts_from_the_idmap_option_or_the_mount_extension(tmp_path: Path) -> None:
+    # crun 1.21 lists both; runc 1.2 only the extension.
+    for document in (
+        {"mountOptions": ["bind", "idmap"]},
+        {"mountOptions": ["ridmap"]},
+        {"mountOptions": [], "linux": {"mountExtensions": {"idmap": {"enabled": True}}}},
+    ):
+        found = runtime_features(fake_runtime(tmp_path, json.dumps(document)), kernel_release="6.12.0")
+        assert (found.idmapped_mounts, found.idmap_reason) == (True, ""), document
+
+
+def test_no_idmapped_mounts_says_why(tmp_path: Path) -> None:
+    runc_1_1 = {"ociVersionMax": "1.0.2-dev", "mountOptions": ["rro"], "linux": {"mountExtensions": {}}}
+    found = runtime_features(fake_runtime(tmp_path, json.dumps(runc_1_1)), kernel_release="6.12.0")
+    assert not found.idmapped_mounts
+    assert "(ociVersionMax 1.0.2-dev) lists no idmap/ridmap mount option" in found.idmap_reason
+    old_kernel = runtime_features(
+        fake_runtime(tmp_path, json.dumps({"mountOptions": ["idmap"]})), kernel_release="5.15.0-1-amd64"
+    )
+    assert not old_kernel.idmapped_mounts
+    assert "5.15.0-1-amd64 cannot idmap overlayfs layers" in old_kernel.idmap_reason
+    crun_1_8 = runtime_features(fake_runtime(tmp_path, "unknown command features", code=1))
+    assert "features` failed" in crun_1_8.idmap_reason
+    disabled = {"mountOptions": [], "linux": {"mountExtensions": {"idmap": {"enabled": False}}}}
+    assert not runtime_features(fake_runtime(tmp_path, json.dumps(disabled))).idmapped_mounts
+
+
+def test_the_installed_runc_cannot_idmap_mounts() -> None:
+    # runc 1.1 on this kind of machine (MACHINE.md); idmapped mounts came with runc 1.2.
+    runc = shutil.which("runc")
+    assert runc is not None
+    found = runtime_features(runc)
+    assert not found.idmapped_mounts
+    assert "lists no idmap/ridmap mount option" in found.idmap_reason
