@@ -26,6 +26,12 @@ def expand_slice(slice_name: str) -> str:
     return path
 
 
+def slice_unit_name(parent: str) -> str:
+    """The slice's unit name when the parent is given as a path (`/test.slice`, or an expanded
+    `/a.slice/a-b.slice`): its last component, as cri-o takes it (critest sends `/test.slice`)."""
+    return parent.rstrip("/").rsplit("/", 1)[-1] if "/" in parent else parent
+
+
 def cgroupfs_parent(cgroup_parent: str) -> str:
     """A cgroupfs parent as a clean absolute path."""
     parts = [p for p in cgroup_parent.split("/") if p]
@@ -51,7 +57,7 @@ def infra_cgroup(driver: str, parent: str, sandbox_id: str) -> tuple[str, str]:
     """(path of the parent, path of the infra process's cgroup) for a driver."""
     _check_length(parent)
     if driver == "systemd":
-        expanded = expand_slice(parent)
+        expanded = expand_slice(slice_unit_name(parent))
         return expanded, f"{expanded.rstrip('/')}/pycrio-{sandbox_id}.scope"
     clean = cgroupfs_parent(parent)
     return clean, f"{clean.rstrip('/')}/pycrio-{sandbox_id}"

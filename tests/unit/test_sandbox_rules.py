@@ -67,6 +67,24 @@ def test_cgroup_parents_longer_than_the_kernel_takes_are_refused(parent: str) ->
         infra_cgroup("cgroupfs", parent, "id")
 
 
+@pytest.mark.parametrize(
+    ("parent", "expanded"),
+    [
+        ("/test.slice", "/test.slice"),
+        ("/kubepods.slice/kubepods-burstable.slice/", "/kubepods.slice/kubepods-burstable.slice"),
+        ("kubepods-burstable.slice", "/kubepods.slice/kubepods-burstable.slice"),
+    ],
+)
+def test_systemd_parent_given_as_a_path_is_its_last_slice(parent: str, expanded: str) -> None:
+    assert infra_cgroup("systemd", parent, "abc") == (expanded, f"{expanded}/pycrio-abc.scope")
+
+
+@pytest.mark.parametrize("bad", ["/", "/kubepods", "/a/b.scope", "kubepods"])
+def test_systemd_parent_that_is_no_slice_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidArgument, match="not a systemd slice name"):
+        infra_cgroup("systemd", bad, "abc")
+
+
 def test_cgroupfs_parent_is_cleaned_and_dotdot_refused() -> None:
     assert infra_cgroup("cgroupfs", "kubepods//pod1/", "abc") == (
         "/kubepods/pod1",

@@ -216,3 +216,14 @@ def test_remove_pod_sandbox_leaves_no_unit_and_no_cgroup(node: Node, running: Ru
         units = ("pycrio-*.scope", "kubepods*.slice")
         loaded = json.loads(systemctl("list-units", "--all", "--output=json", *units))
         assert loaded == [], loaded
+
+
+def test_a_parent_given_as_a_path_as_critest_sends_it(node: Node) -> None:
+    """critest's parent is `/test.slice` with the systemd driver: a path whose last part is the slice (cri-o
+    takes that part); with cgroupfs a plain path."""
+    parent = "/pycriovm.slice" if node.driver == "systemd" else "/pycriovm"
+    pod_id, pod = node.run_pod("path-parent", cgroup_parent=parent)
+    container_id = node.run_container(pod_id, pod, "sleeper", SLEEP)
+    container_pid = int(node.container_info(container_id)["pid"])
+    name = f"pycrio-{container_id}.scope" if node.driver == "systemd" else f"pycrio-{container_id}"
+    assert cgroup_of(container_pid) == CGROUP_ROOT / parent.lstrip("/") / name
