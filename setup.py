@@ -13,53 +13,29 @@ from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
 PROTO = ROOT / "proto" / "runtime" / "v1" / "api.proto"
-GENERATED = ROOT / "src" / "adapters" / "cri" / "generated"
 NRI_PROTOS = [ROOT / "proto" / "nri" / "nri.proto", ROOT / "proto" / "nri" / "ttrpc.proto"]
-NRI_GENERATED = ROOT / "src" / "adapters" / "nri" / "generated"
 NS_HELPER = ROOT / "src" / "adapters" / "namespaces" / "pycrio-ns"
 
 
-def generate() -> None:
-    outputs = [GENERATED / name for name in ("api_pb2.py", "api_pb2.pyi", "api_pb2_grpc.py", "__init__.py")]
-    if all(p.exists() and p.stat().st_mtime >= PROTO.stat().st_mtime for p in outputs):
+def generate(protos: list[Path], package: str, outputs: list[str], grpc_stubs: bool) -> None:
+    """protoc's Python modules (and `.pyi`) for `protos` into src/`package`, unless they are newer than
+    every proto; with `grpc_stubs`, gRPC's service stubs too."""
+    target = ROOT / "src" / package
+    newest = max(p.stat().st_mtime for p in protos)
+    made = [target / name for name in [*outputs, "__init__.py"]]
+    if all(path.exists() and path.stat().st_mtime >= newest for path in made):
         return
-    GENERATED.mkdir(parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    src = ROOT / "src"
+    stubs = [f"--grpc_python_out={src}"] if grpc_stubs else []
     subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-Iadapters/cri/generated={PROTO.parent}",
-            f"--python_out={ROOT / 'src'}",
-            f"--pyi_out={ROOT / 'src'}",
-            f"--grpc_python_out={ROOT / 'src'}",
-            str(PROTO),
+            sys.executable, "-m", "grpc_tools.protoc", f"-I{package}={protos[0].parent}",
+            f"--python_out={src}", f"--pyi_out={src}", *stubs, *map(str, protos),
         ],
         check=True,
-    )
-    (GENERATED / "__init__.py").touch()
-
-
-def generate_nri() -> None:
-    """The NRI messages and the ttrpc envelope (no gRPC stubs: NRI speaks ttrpc, adapters/nri frames it)."""
-    outputs = [NRI_GENERATED / name for name in ("nri_pb2.py", "ttrpc_pb2.py", "__init__.py")]
-    newest = max(p.stat().st_mtime for p in NRI_PROTOS)
-    if all(p.exists() and p.stat().st_mtime >= newest for p in outputs):
-        return
-    NRI_GENERATED.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-Iadapters/nri/generated={NRI_PROTOS[0].parent}",
-            f"--python_out={ROOT / 'src'}",
-            f"--pyi_out={ROOT / 'src'}",
-            *map(str, NRI_PROTOS),
-        ],
-        check=True,
-    )
-    (NRI_GENERATED / "__init__.py").touch()
+    )  # fmt: skip
+    (target / "__init__.py").touch()
 
 
 def build_ns_helper() -> None:
@@ -74,7 +50,8 @@ def build_ns_helper() -> None:
     )
 
 
-generate()
-generate_nri()
+generate([PROTO], "adapters/cri/generated", ["api_pb2.py", "api_pb2.pyi", "api_pb2_grpc.py"], grpc_stubs=True)
+# NRI speaks ttrpc (framed by adapters/nri), so its messages and the ttrpc envelope need no gRPC stubs.
+generate(NRI_PROTOS, "adapters/nri/generated", ["nri_pb2.py", "ttrpc_pb2.py"], grpc_stubs=False)
 build_ns_helper()
 setup()
