@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.process import runner
-from adapters.runc.exec_streams import kill_tree
+from adapters.runc.exec_streams import kill_tree, shell_exit_code
 from domain.errors import Internal
 from ports.oci_runtime import MAX_EXEC_OUTPUT, ExecResult
 
@@ -165,19 +165,13 @@ def _run(
         ) from None
     output.drain()  # what the process wrote before it exited is in the pipes now
     stdout, stderr, truncated = output.result()
-    return ExecResult(_exit_code(status), stdout, stderr, truncated=truncated)
+    return ExecResult(shell_exit_code(os.waitstatus_to_exitcode(status)), stdout, stderr, truncated=truncated)
 
 
 def _timed_out(output: _Output) -> ExecResult:
     output.drain()
     stdout, stderr, truncated = output.result()
     return ExecResult(-1, stdout, stderr, timed_out=True, truncated=truncated)
-
-
-def _exit_code(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)  # as a shell, runc and conmon report it
-    return os.waitstatus_to_exitcode(status)
 
 
 def _read_pid(pid_file: Path) -> int:
