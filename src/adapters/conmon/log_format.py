@@ -20,17 +20,3 @@ def parse_line(line: bytes) -> LogEntry | None:
         return None
     content = parts[3] if len(parts) == 4 else b""
     return LogEntry(parts[0].decode(), parts[1].decode(), parts[2] == b"P", content)
-
-
-def split_streams(data: bytes) -> tuple[bytes, bytes]:
-    """(stdout, stderr) as the process wrote them, newlines restored."""
-    streams: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
-    # Only `\n` ends an entry: a `\r` (or any other character splitlines() breaks at) is content.
-    for line in data.split(b"\n"):
-        entry = parse_line(line)
-        if entry is None:
-            continue
-        streams[entry.stream] += entry.content
-        if not entry.partial:
-            streams[entry.stream] += b"\n"
-    return bytes(streams["stdout"]), bytes(streams["stderr"])

@@ -1,6 +1,6 @@
 """conmon's CRI log format, on lines written here, and the ExecSync output cap against gRPC's limit."""
 
-from adapters.conmon.log_format import parse_line, split_streams
+from adapters.conmon.log_format import parse_line
 from adapters.cri.generated import api_pb2 as pb
 from ports.oci_runtime import GRPC_MESSAGE_LIMIT, MAX_EXEC_OUTPUT
 
@@ -13,16 +13,6 @@ def test_parse_full_and_partial_lines() -> None:
     assert (entry.stream, entry.partial, entry.content) == ("stderr", True, b"half a line")
     assert parse_line(b"garbage") is None
     assert parse_line(f"{STAMP} stdout F".encode()) is not None  # an empty line
-
-
-def test_split_streams_joins_partials_and_restores_newlines() -> None:
-    data = f"{STAMP} stdout P hel\n{STAMP} stdout F lo\n{STAMP} stderr F oops\n{STAMP} stdout F \n".encode()
-    assert split_streams(data) == (b"hello\n\n", b"oops\n")
-
-
-def test_split_streams_keeps_every_byte_but_the_entry_ends() -> None:
-    data = f"{STAMP} stdout F a\rb\n{STAMP} stdout F c\x0bd\x1ce\n{STAMP} stderr P \r\n".encode()
-    assert split_streams(data) == (b"a\rb\nc\x0bd\x1ce\n", b"\r")
 
 
 def test_the_cut_output_fits_one_grpc_message() -> None:
