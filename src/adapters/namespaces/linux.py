@@ -1,28 +1,17 @@
-"""The few Linux syscalls Python 3.11 lacks (setns, unshare, mount, pivot_root), through libc."""
+"""The few Linux syscalls Python 3.11 lacks (setns, mount, umount2, idmapped mounts), through libc."""
 
 import ctypes
 import os
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-CLONE_NEWUSER = 0x10000000
 
-MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 0x40000
 MNT_DETACH = 0x2
 
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
-# find_library runs ldconfig: the short-lived helpers name glibc's soname directly.
+# find_library runs ldconfig: glibc's soname is named directly.
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
@@ -30,10 +19,6 @@ def _check(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), "unshare")
 
 
 def setns(path: str, nstype: int = 0) -> None:
@@ -59,16 +44,6 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 
 def umount2(target: str, flags: int = MNT_DETACH) -> None:
     _check(_libc.umount2(target.encode(), flags), f"umount {target}")
-
-
-def sethostname(name: str) -> None:
-    raw = name.encode()
-    _check(_libc.sethostname(raw, len(raw)), "sethostname")
-
-
-def pivot_root(new_root: str, put_old: str) -> None:
-    number = _SYS_PIVOT_ROOT[os.uname().machine]
-    _check(_libc.syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
 
 
 def process_start_time(pid: int) -> int | None:

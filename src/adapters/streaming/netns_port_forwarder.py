@@ -6,21 +6,18 @@ of the daemon is left in a pod's namespace. Python 3.11 has no os.setns, hence t
 """
 
 import contextlib
-import ctypes
-import os
 import socket
 import threading
 from collections.abc import Callable
 
 import structlog
 
+from adapters.namespaces import linux
 from adapters.readiness import wait_readable
 from domain.errors import Unavailable
 from ports.streaming import Cancellation, DuplexStream
 
 _log = structlog.get_logger("pycrio.streaming.portforward")
-_CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 # How often the copy loop checks whether the session was cancelled.
 _TICK = 0.5
 _CHUNK = 32 * 1024
@@ -33,13 +30,7 @@ def connect_in_netns(netns_path: str, port: int, timeout: float) -> socket.socke
     def enter_and_connect() -> None:
         try:
             if netns_path:
-                fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                        err = ctypes.get_errno()
-                        raise OSError(err, f"setns {netns_path}: {os.strerror(err)}")
-                finally:
-                    os.close(fd)
+                linux.setns(netns_path, linux.CLONE_NEWNET)
             result.append(_connect_loopback(port, timeout))
         except BaseException as err:
             result.append(err)
