@@ -78,10 +78,6 @@ class MuxConnection:
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def peer_pid(self) -> int:
-        creds = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", creds)[0])
-
     def close(self) -> None:
         if self._closed.is_set():
             return

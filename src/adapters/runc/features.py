@@ -74,9 +74,3 @@ def _idmap_extension(document: dict[str, Any]) -> bool:
     extensions = linux.get("mountExtensions") if isinstance(linux, dict) else None
     idmap = extensions.get("idmap") if isinstance(extensions, dict) else None
     return isinstance(idmap, dict) and idmap.get("enabled") is True
-
-
-def supports_recursive_read_only(
-    binary: str, timeout: float = 10.0, kernel_release: str | None = None
-) -> bool:
-    return runtime_features(binary, timeout, kernel_release).recursive_read_only

@@ -4,7 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
-from adapters.runc.features import runtime_features, supports_recursive_read_only
+from adapters.runc.features import runtime_features
 
 
 def fake_runtime(tmp_path: Path, output: str, code: int = 0) -> str:
@@ -16,22 +16,26 @@ def fake_runtime(tmp_path: Path, output: str, code: int = 0) -> str:
 
 def test_rro_listed_and_a_new_kernel(tmp_path: Path) -> None:
     binary = fake_runtime(tmp_path, json.dumps({"mountOptions": ["bind", "rro"]}))
-    assert supports_recursive_read_only(binary, kernel_release="6.18.0")
-    assert not supports_recursive_read_only(binary, kernel_release="5.10.0-21-amd64")
+    assert runtime_features(binary, kernel_release="6.18.0").recursive_read_only
+    assert not runtime_features(binary, kernel_release="5.10.0-21-amd64").recursive_read_only
 
 
 def test_no_rro_no_subcommand_no_binary(tmp_path: Path) -> None:
-    assert not supports_recursive_read_only(fake_runtime(tmp_path, json.dumps({"mountOptions": ["bind"]})))
-    assert not supports_recursive_read_only(fake_runtime(tmp_path, "unknown command features", code=1))
-    assert not supports_recursive_read_only(fake_runtime(tmp_path, "not json"))
-    assert not supports_recursive_read_only(str(tmp_path / "absent"))
+    assert not runtime_features(
+        fake_runtime(tmp_path, json.dumps({"mountOptions": ["bind"]}))
+    ).recursive_read_only
+    assert not runtime_features(
+        fake_runtime(tmp_path, "unknown command features", code=1)
+    ).recursive_read_only
+    assert not runtime_features(fake_runtime(tmp_path, "not json")).recursive_read_only
+    assert not runtime_features(str(tmp_path / "absent")).recursive_read_only
 
 
 def test_the_installed_runc_supports_it_on_this_kernel() -> None:
     # runc 1.1 lists rro; this machine's kernel is 6.x (MACHINE.md); scripts/bootstrap.sh installs runc.
     runc = shutil.which("runc")
     assert runc is not None
-    assert supports_recursive_read_only(runc)
+    assert runtime_features(runc).recursive_read_only
 
 
 def test_idmapped_mounts_from_the_idmap_option_or_the_mount_extension(tmp_path: Path) -> None:
