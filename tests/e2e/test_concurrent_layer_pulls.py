@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
@@ -224,28 +225,35 @@ def test_two_pulls_sharing_a_base_layer_download_it_once_and_each_keeps_it(
     assert world.nothing_left()
 
 
+def start_daemon(tmp_path: Path, gating_registry: RunningRegistry, *settings: str) -> Daemon:
+    """The daemon itself, pulling through the gating proxy."""
+    conf = tmp_path / "registries.conf"
+    conf.write_text(registries_conf_text(gating_registry))
+    return Daemon(
+        tmp_path / "pycrio",
+        [
+            f'image.registries_conf="{conf}"',
+            f'image.registries_conf_dir="{tmp_path / "none"}"',
+            f'network.cni_conf_dir="{tmp_path}"',
+            *settings,
+        ],
+    ).start()
+
+
+def pull_request(gating_registry: RunningRegistry, image: PushedImage) -> pb.PullImageRequest:
+    return pb.PullImageRequest(image=pb.ImageSpec(image=f"{gating_registry.host}/{image.repository}:1"))
+
+
 def test_a_client_that_cancels_pull_image_stops_the_download_and_a_new_pull_works(
     gating_proxy: GatingProxy, gating_registry: RunningRegistry, registry: RunningRegistry, tmp_path: Path
 ) -> None:
     image = push(registry, random_layers(2))
     done, held = image.layer_digests
-    conf = tmp_path / "registries.conf"
-    conf.write_text(registries_conf_text(gating_registry))
-    # No watchdog, and the read timeout it implies is an hour: only the client's cancellation stops the pull.
-    daemon = Daemon(
-        tmp_path / "pycrio",
-        [
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{tmp_path / "none"}"',
-            "image.pull_progress_timeout=0",
-            f'network.cni_conf_dir="{tmp_path}"',
-        ],
-    ).start()
+    # No watchdog (the read timeout is then 300 s): only the client's cancellation stops the pull.
+    daemon = start_daemon(tmp_path, gating_registry, "image.pull_progress_timeout=0")
     storage = tmp_path / "pycrio" / "root" / "storage"
     try:
-        request = pb.PullImageRequest(
-            image=pb.ImageSpec(image=f"{gating_registry.host}/{image.repository}:1")
-        )
+        request = pull_request(gating_registry, image)
         call = daemon.client.image.PullImage.future(request)
         wait_for(lambda: set(gating_proxy.held()) == {done, held}, "both layers held")
         gating_proxy.release(done)
@@ -261,5 +269,26 @@ def test_a_client_that_cancels_pull_image_stops_the_download_and_a_new_pull_work
             wait_for(lambda d=digest: d in gating_proxy.held(), f"{digest} asked for again")  # type: ignore[misc]
             gating_proxy.release(digest)
         assert again.result(timeout=120).image_ref == image.config_digest.removeprefix("sha256:")
+    finally:
+        daemon.stop()
+
+
+def test_the_daemon_cancels_a_pull_past_image_pull_deadline_and_closes_its_downloads(
+    gating_proxy: GatingProxy, gating_registry: RunningRegistry, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    image = push(registry, random_layers(1))
+    (held,) = image.layer_digests
+    # A held download is a registry that trickles as slowly as it likes: with the watchdog off, only the
+    # whole-pull deadline can end it.
+    daemon = start_daemon(tmp_path, gating_registry, "image.pull_progress_timeout=0", "image.pull_deadline=5")
+    storage = tmp_path / "pycrio" / "root" / "storage"
+    try:
+        request = pull_request(gating_registry, image)
+        with pytest.raises(grpc.RpcError) as failure:
+            daemon.client.image.PullImage(request, timeout=120)
+        assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, failure.value.details()
+        assert "image.pull_deadline" in str(failure.value.details())
+        wait_for(lambda: held in gating_proxy.dropped, "the daemon closed the held download")
+        wait_for(lambda: tree(storage / "layers") == set() and tree(storage / "tmp") == set(), "nothing left")
     finally:
         daemon.stop()
