@@ -22,6 +22,7 @@ from domain.sandbox_model import (
     SandboxMetadata,
     SandboxState,
 )
+from domain.sandbox_spec import sandbox_runtime_spec
 from domain.sandboxes import SandboxFilter, SandboxService
 from ports.network import DnsSettings, PortMapping
 
@@ -222,7 +223,7 @@ def _metadata(sb: PodSandbox) -> pb.PodSandboxMetadata:
 
 
 def verbose_info(sb: PodSandbox) -> dict[str, Any]:
-    """What cri-o's verbose status carries (pid, runtime), plus where everything of the pod is."""
+    """What cri-o's verbose status carries (pid, runtimeSpec), plus where everything of the pod is."""
     attachment = sb.attachment
     return {
         "pid": sb.infra.pid if sb.infra else 0,
@@ -275,4 +276,5 @@ def verbose_info(sb: PodSandbox) -> dict[str, Any]:
         "privileged": sb.config.privileged,
         "overhead": _resources_info(sb.config.overhead),
         "resources": _resources_info(sb.config.resources),
+        "runtimeSpec": sandbox_runtime_spec(sb),
     }
