@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from adapters.cri.containers import linux_container_resources, user_namespace
 from adapters.cri.containers import resources as container_resources
@@ -212,6 +211,8 @@ def _resources_record(
 
 def _resources_info(resources: Resources) -> dict[str, Any]:
     """Resources in verbose info as the CRI's JSON mapping (proto names; unset fields left out)."""
+    from google.protobuf import json_format  # at the first verbose status, not at start-up
+
     message = linux_container_resources(resources)
     return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
