@@ -32,6 +32,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import structlog
+
 from domain import cdi, checkpoints
 from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
@@ -79,6 +81,8 @@ from ports.oci_runtime import ExecResult, OciRuntime
 from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
 from ports.streaming import ProcessStreams
+
+_log = structlog.get_logger("pycrio.containers")
 
 _KIND = "containers"
 SIGKILL = 9
@@ -1128,8 +1132,9 @@ class ContainerService:
         for container_id, document in self._store.list(_KIND).items():
             try:
                 container = Container.from_document(document)
-            except (KeyError, TypeError, ValueError):
-                self._store.delete(_KIND, container_id)
+            except (KeyError, TypeError, ValueError) as err:
+                # Kept for whoever investigates (it may name a mounted rootfs), as the pods service does.
+                _log.error("unreadable container record left as it is", id=container_id, error=str(err))
                 continue
             with self._index_lock:
                 self._containers[container.id] = container

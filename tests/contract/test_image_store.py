@@ -81,3 +81,11 @@ def test_put_replaces_and_delete_is_idempotent(reopen: Callable[[], ImageStore])
     store.delete(A)
     assert reopen().get(A) is None
     assert reopen().list_images() == []
+
+
+def test_a_damaged_record_is_skipped_and_the_others_load(tmp_path: Path) -> None:
+    state = AtomicFileStateStore(tmp_path / "state")
+    StateImageStore(state).put(record(A, tags=("r.test/a:1",)))
+    state.put("images", B, {"id": B, "repo_tags": ["r.test/b:1"]})  # fields missing
+    store = StateImageStore(state)  # a daemon start: must not fail
+    assert [image.id for image in store.list_images()] == [A]

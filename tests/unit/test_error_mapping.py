@@ -1,5 +1,8 @@
 """Each pycrio error class reaches the client as one gRPC code; nothing becomes UNKNOWN."""
 
+import errno
+import os
+
 import grpc
 import pytest
 
@@ -32,3 +35,16 @@ def test_code(error: BaseException, code: grpc.StatusCode) -> None:
 def test_domain_messages_pass_through_and_others_name_the_type() -> None:
     assert status_message_for(errors.NotFound("pod sandbox abc not found")) == "pod sandbox abc not found"
     assert status_message_for(KeyError("k")) == "internal error: KeyError: 'k'"
+
+
+@pytest.mark.parametrize("number", [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_file_system_is_resource_exhausted_naming_the_path(number: int) -> None:
+    error = OSError(number, os.strerror(number), "/var/lib/pycrio/state/pods/.tmp-x.json")
+    assert status_code_for(error) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    message = status_message_for(error)
+    assert message.startswith("no space left: /var/lib/pycrio/state/pods/.tmp-x.json: ")
+    assert os.strerror(number) in message
+
+
+def test_other_os_errors_stay_internal() -> None:
+    assert status_code_for(OSError(errno.EIO, "Input/output error", "/x")) == grpc.StatusCode.INTERNAL

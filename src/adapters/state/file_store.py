@@ -2,9 +2,14 @@
 
 Each document is one JSON file, `<root>/<kind>/<id>.json`, replaced by write-temp, fsync, rename, fsync of
 the directory: readers never see a torn file and a power loss keeps either the old or the new version.
+A write that fails (a full disk) removes its temp file and leaves the old version in place.
+
+A record that is not JSON at start-up (a disk error, a hand edit) is moved aside to `<id>.json.corrupt`
+with an error line, and the rest are served: one bad file must not keep the daemon from starting.
 """
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -12,9 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from domain.errors import Internal
+import structlog
+
+from domain.errors import Internal, ResourceExhausted
 from domain.names import check_plain_name
 from ports.state_store import Document
+
+_log = structlog.get_logger("pycrio.state")
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+QUARANTINE_SUFFIX = ".corrupt"
 
 
 class AtomicFileStateStore:
@@ -34,6 +45,17 @@ class AtomicFileStateStore:
             self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.parent.mkdir(exist_ok=True, mode=0o700)
         data = json.dumps(document, sort_keys=True).encode()
+        try:
+            self._replace(path, data)
+        except OSError as err:
+            if err.errno in _NO_SPACE:
+                raise ResourceExhausted(
+                    f"no space left to record {kind} {key} in {path.parent}: {err.strerror}"
+                ) from None
+            raise
+
+    @staticmethod
+    def _replace(path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -75,6 +97,8 @@ class AtomicFileStateStore:
                 found[path.stem] = _decode(path, path.read_bytes())
             except FileNotFoundError:
                 continue  # deleted while we listed
+            except Internal as err:
+                _quarantine(path, str(err))
         return found
 
 
@@ -86,6 +110,18 @@ def _decode(path: Path, raw: bytes) -> Document:
     if not isinstance(value, dict):
         raise Internal(f"state file {path} does not hold an object")
     return value
+
+
+def _quarantine(path: Path, reason: str) -> None:
+    """Move an unreadable record aside (kept for whoever investigates) so later starts skip it."""
+    aside = path.with_name(path.name + QUARANTINE_SUFFIX)
+    try:
+        os.replace(path, aside)
+    except OSError as err:
+        _log.error("unreadable state record skipped; it could not be moved aside", path=str(path),
+                   reason=reason, error=str(err))  # fmt: skip
+        return
+    _log.error("unreadable state record moved aside", path=str(path), moved_to=str(aside), reason=reason)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -1,14 +1,18 @@
 """Image records kept in memory for lookups and persisted through the StateStore (kind `images`)."""
 
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
+
+import structlog
 
 from domain.errors import Internal
 from ports.image_store import ImageConfig, ImageRecord
 from ports.state_store import StateStore
 
 IMAGE_KIND = "images"
+_log = structlog.get_logger("pycrio.images")
 
 
 def to_document(image: ImageRecord) -> dict[str, Any]:
@@ -45,7 +49,7 @@ class StateImageStore:
     def __init__(self, state: StateStore) -> None:
         self._state = state
         self._lock = threading.Lock()
-        self._images = {key: from_document(doc) for key, doc in state.list(IMAGE_KIND).items()}
+        self._images = _readable(state.list(IMAGE_KIND))
 
     def put(self, image: ImageRecord) -> None:
         with self._lock:
@@ -77,3 +81,15 @@ class StateImageStore:
     def list_images(self) -> list[ImageRecord]:
         with self._lock:
             return [image for _, image in sorted(self._images.items())]
+
+
+def _readable(documents: Mapping[str, dict[str, Any]]) -> dict[str, ImageRecord]:
+    """The records that make an image; a damaged one is reported and skipped (the image reads as absent and
+    a pull records it afresh) rather than keeping the daemon from starting."""
+    images = {}
+    for key, doc in documents.items():
+        try:
+            images[key] = from_document(doc)
+        except Internal as err:
+            _log.error("unreadable image record skipped", id=key, error=str(err))
+    return images

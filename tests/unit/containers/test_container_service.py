@@ -757,3 +757,11 @@ def test_a_container_of_a_user_namespaced_pod_gets_its_layers_idmapped(world: Wo
     with pytest.raises(InvalidArgument, match="mode NODE, but the pod runs in a user namespace"):
         world.service.create("sb2", config(name="outside"))
     assert len(world.rootfs.rootfs) == 1
+
+
+def test_an_unreadable_record_is_kept_and_the_rest_restored(world: World) -> None:
+    good = world.service.create("sb1", config(name="good"))
+    world.store.put("containers", "broken", {"id": "broken", "state": "RUNNING"})
+    service = world.restarted()
+    assert [c.id for c in service.list_containers()] == [good]
+    assert world.store.get("containers", "broken") is not None  # not thrown away: it may name a mount
