@@ -81,5 +81,6 @@ class ContainerMonitor(Protocol):
         ...
 
     def cleanup(self, container_id: str) -> None:
-        """Remove the monitor's files for the container; idempotent."""
+        """Remove the monitor's files for the container, stopping a monitor still running for it (a create
+        cut short leaves one waiting on its runtime); idempotent."""
         ...
