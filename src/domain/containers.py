@@ -772,7 +772,7 @@ class ContainerService:
             with container.lock:
                 removed = self._containers.get(container.id) is not container
                 return removed or self._has_exited(container, take_lock=False)
-        self._refresh(container)
+        self._refresh(container, probe_monitor=True)
         return container.state not in (ContainerState.RUNNING, ContainerState.CREATED)
 
     def _wait_monitor_gone(self, container_id: str, timeout: float) -> None:
@@ -819,12 +819,16 @@ class ContainerService:
 
     # --- status -----------------------------------------------------------------------------------------
 
-    def _refresh(self, container: Container) -> None:
-        """Learn a CREATED or RUNNING container's exit from its monitor (caller holds the lock)."""
+    def _refresh(self, container: Container, probe_monitor: bool = False) -> None:
+        """Learn a CREATED or RUNNING container's exit from its monitor (caller holds the lock). With
+        `probe_monitor` (a status, a stop or remove waiting for the exit; not the lists, which are hot), a
+        monitor that died without recording an exit is noticed too: see _monitor_lost."""
         if container.state not in (ContainerState.CREATED, ContainerState.RUNNING) or container.creating:
             return
         status = self._monitor.exit_status(container.id)
         if status is None:
+            if probe_monitor:
+                self._monitor_lost(container)
             return
         container.state = ContainerState.EXITED
         container.exit_code = status.exit_code
@@ -838,6 +842,33 @@ class ContainerService:
         self._persist(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
         self._nri_stop(container)  # whoever learns the exit first (a status, a list, the exit watcher)
+
+    def _monitor_lost(self, container: Container) -> None:
+        """conmon was killed (OOM killer, an operator): no exit will ever be recorded, so once the runtime
+        says the process is gone the container is EXITED with an unknown code (255, as after a restart that
+        finds it lost), or a stop would wait for an exit forever and a status would say RUNNING forever."""
+        if container.restore_from or self._monitor.monitor_alive(container.id):
+            return
+        if self._monitor.exit_status(container.id) is not None:  # recorded just before conmon went
+            self._refresh(container)
+            return
+        handler = self._runtimes.get(container.runtime_handler)
+        try:
+            state = handler.runtime.state(container.id) if handler is not None else None
+        except PycrioError:
+            return  # the runtime cannot say now; asked again at the next look
+        if state is not None and state.status != "stopped":
+            return  # still running without its monitor: a stop kills it through the runtime
+        container.state = ContainerState.EXITED
+        container.finished_at = self._now_ns()
+        container.started_at = container.started_at or container.finished_at
+        container.exit_code = 255
+        container.reason = REASON_ERROR
+        container.message = "the container's monitor (conmon) died; its exit code is unknown"
+        container.pid = 0
+        self._persist(container)
+        self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
+        self._nri_stop(container)
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before
@@ -856,7 +887,7 @@ class ContainerService:
             raise NotFound(f"container {container_id} not found")
         if container.lock.acquire(blocking=False):
             try:
-                self._refresh(container)
+                self._refresh(container, probe_monitor=True)
             finally:
                 container.lock.release()
         return _detached(container)

@@ -67,6 +67,12 @@ class FakeContainerMonitor:
     def monitor_alive(self, container_id: str) -> bool:
         return container_id in self._alive
 
+    def kill_monitor(self, container_id: str) -> None:
+        """What a SIGKILL to conmon does: the container runs on, and its exit is never recorded."""
+        with self._machine.lock:
+            self._machine.containers[container_id].on_exit = None
+            self._alive.discard(container_id)
+
     def reopen_log(self, container_id: str) -> None:
         if container_id not in self._log_paths:
             raise NotFound(f"container {container_id} has no monitor")

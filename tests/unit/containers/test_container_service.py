@@ -765,3 +765,18 @@ def test_an_unreadable_record_is_kept_and_the_rest_restored(world: World) -> Non
     service = world.restarted()
     assert [c.id for c in service.list_containers()] == [good]
     assert world.store.get("containers", "broken") is not None  # not thrown away: it may name a mount
+
+
+def test_a_container_whose_monitor_died_runs_on_then_stops_exited_with_an_unknown_code(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.monitor.kill_monitor(cid)
+    assert world.service.status(cid).state is ContainerState.RUNNING  # the process outlives conmon
+    world.service.stop(cid, timeout=0)  # the runtime kills it; no exit will ever be recorded
+    stopped = world.service.status(cid)
+    assert stopped.state is ContainerState.EXITED
+    assert (stopped.exit_code, stopped.reason) == (255, REASON_ERROR)
+    assert "conmon" in stopped.message
+    assert world.restarted().status(cid).state is ContainerState.EXITED  # a restart agrees
+    world.service.remove(cid)
+    assert world.service.list_containers() == []
