@@ -1,15 +1,19 @@
-"""The OCI runtime failing or hanging at each step, against the real daemon, runc and conmon.
+"""Faults a node sees, injected against the real daemon, runc and conmon: the OCI runtime failing or
+hanging at each step, conmon killed, and full file systems (log dir, state dir).
 
 The daemon's runtime is a wrapper around runc that reads a fault file before each call: `<step> fail`
 exits 1 with a message on stderr, `<step> hang` sleeps (recording its pid) until it is killed, `<step> kill`
-dies of SIGKILL. Every fault must end in a clear gRPC status carrying what the runtime said, bounded by
+dies of SIGKILL. Every fault must end in a clear gRPC status carrying what went wrong, bounded by
 `runtime.subprocess_timeout`, with nothing left behind (no runc container, no conmon or hung runtime
-process, no bundle or monitor files), and the same request must work once the runtime is healthy again.
+process, no bundle or monitor files), and the same request must work once the fault is gone.
 """
 
+import concurrent.futures
 import contextlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -283,3 +287,169 @@ def test_a_failing_exec_is_a_clear_error_and_the_container_runs_on(env: Env, pod
     answer = env.client.runtime.ExecSync(request)
     assert answer.exit_code == 0
     assert status(env.client, container_id).status.state == pb.CONTAINER_RUNNING
+
+
+def _conmon_pid(env: Env, container_id: str) -> int:
+    return int((env.work / "pycrio" / "run" / "conmon" / container_id / "conmon.pid").read_text())
+
+
+def test_conmon_killed_before_it_reports_the_pid_fails_the_create_cleanly(env: Env, pod: Pod) -> None:
+    pod_id, config = pod
+    before = env.containers()
+    env.inject("create", "hang")  # conmon waits on its runtime, so it has not answered yet
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        creating = pool.submit(env.create, pod_id, config, "m-early")
+        wait_until(env.hung_pids, what="the runtime to be called")
+        known = set(env.containers())
+        pid_files = (env.work / "pycrio" / "run" / "conmon").glob("*/conmon.pid")
+        (persist,) = [path for path in pid_files if path.parent.name not in known]
+        os.kill(int(persist.read_text()), signal.SIGKILL)
+        with pytest.raises(grpc.RpcError) as caught:
+            creating.result()
+    assert caught.value.code() == grpc.StatusCode.INTERNAL, caught.value.details()
+    assert "without an answer" in caught.value.details()
+    assert env.containers() == before
+    _nothing_left(env)
+
+
+def test_conmon_killed_while_the_container_runs(env: Env, pod: Pod) -> None:
+    """The process outlives conmon; a stop kills it through the runtime and the container is EXITED with an
+    unknown code (255, reason Error), no zombie is left, Remove works, and a restarted daemon agrees."""
+    pod_id, config = pod
+    container_id = env.create(pod_id, config, "m-late")
+    env.start(container_id)
+    init = int(json.loads(status(env.client, container_id, verbose=True).info["info"])["pid"])
+    conmon = _conmon_pid(env, container_id)
+    os.kill(conmon, signal.SIGKILL)
+    wait_until(lambda: not _alive(conmon), what="conmon to be reaped")
+    assert status(env.client, container_id).status.state == pb.CONTAINER_RUNNING
+    env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
+    stopped = status(env.client, container_id).status
+    assert (stopped.state, stopped.exit_code, stopped.reason) == (pb.CONTAINER_EXITED, 255, "Error")
+    assert "conmon" in stopped.message
+    wait_until(lambda: not _alive(init), what="the container's process to be reaped")
+    env.daemon.stop()
+    env.daemon.start()
+    env.client = env.daemon.client
+    again = status(env.client, container_id).status
+    assert (again.state, again.exit_code, again.reason) == (pb.CONTAINER_EXITED, 255, "Error")
+    env.remove(container_id)
+    assert container_id not in env.containers()
+    _nothing_left(env)
+
+
+# --- full file systems -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _small_disk(path: Path, options: str) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "pctest-full", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _take_inodes(directory: Path) -> Path:
+    """Use up the inodes of `directory`'s file system; returns the directory to remove to free them."""
+    fillers = directory / "fillers"
+    with contextlib.suppress(OSError):
+        fillers.mkdir()
+        for number in range(100000):
+            (fillers / str(number)).touch()
+    return fillers
+
+
+def _take_bytes(directory: Path) -> Path:
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+    with filler.open("ab", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0")
+    return filler
+
+
+def test_a_full_log_dir_refuses_the_create_naming_the_log_and_leaves_nothing(env: Env) -> None:
+    with _small_disk(env.work / f"logs-{uuid.uuid4().hex[:6]}", "size=1m,nr_inodes=64") as logs:
+        name = f"full-{uuid.uuid4().hex[:6]}"
+        host_network = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE))
+        config = pod_config(name, logs, security_context=host_network)
+        pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+        env.pods.append(pod_id)
+        before = env.containers()
+        fillers = _take_inodes(logs)
+        with pytest.raises(grpc.RpcError) as caught:
+            env.create(pod_id, config, "log-full")
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, caught.value.details()
+        assert "log-full.log" in caught.value.details()
+        assert env.containers() == before
+        _nothing_left(env)
+        shutil.rmtree(fillers)
+        container_id = env.create(pod_id, config, "log-full")  # space is back: the same request works
+        env.start(container_id)
+        env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+        env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+
+
+def test_a_log_dir_that_fills_up_does_not_stop_the_container(env: Env) -> None:
+    with _small_disk(env.work / f"logs-{uuid.uuid4().hex[:6]}", "size=1m") as logs:
+        name = f"fill-{uuid.uuid4().hex[:6]}"
+        host_network = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE))
+        config = pod_config(name, logs, security_context=host_network)
+        pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+        env.pods.append(pod_id)
+        script = "i=0; while :; do i=$((i+1)); echo tick $i; echo $i > /tmp/ticks; sleep 0.2; done"
+        chatty = container_config("chatty", ["sh", "-c", script])
+        request = pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=chatty, sandbox_config=config)
+        container_id = env.client.runtime.CreateContainer(request).container_id
+        env.start(container_id)
+        log = logs / "chatty.log"
+        wait_until(lambda: log.exists() and log.stat().st_size > 0, what="the first log line")
+        filler = _take_bytes(logs)
+        conmon = _conmon_pid(env, container_id)
+        size = log.stat().st_size
+        full_at = _ticks(env, container_id)
+        wait_until(lambda: _ticks(env, container_id) > full_at + 2, what="lines written into a full log dir")
+        filler.unlink()
+        wait_until(lambda: log.stat().st_size > size, what="log lines after space came back")
+        assert _alive(conmon)
+        assert status(env.client, container_id).status.state == pb.CONTAINER_RUNNING
+        env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
+        env.remove(container_id)
+        _nothing_left(env)
+
+
+def _ticks(env: Env, container_id: str) -> int:
+    request = pb.ExecSyncRequest(container_id=container_id, cmd=["cat", "/tmp/ticks"], timeout=30)
+    return int(env.client.runtime.ExecSync(request).stdout or 0)
+
+
+def test_a_full_state_dir_refuses_the_create_naming_the_record_and_the_daemon_serves_on(env: Env) -> None:
+    pod_id, config = env.pod()
+    env.create(pod_id, config, "state-first")  # the containers' state dir exists
+    records = env.work / "pycrio" / "root" / "state" / "containers"
+    kept = {path.name: path.read_bytes() for path in records.glob("*.json")}
+    before = env.containers()
+    with _small_disk(records, "size=1m,nr_inodes=1024") as disk:
+        for name, data in kept.items():
+            (disk / name).write_bytes(data)
+        filler = _take_bytes(disk)
+        with pytest.raises(grpc.RpcError) as caught:
+            env.create(pod_id, config, "state-full")
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, caught.value.details()
+        assert "no space left to record containers" in caught.value.details()
+        assert env.containers() == before
+        assert not [path.name for path in disk.iterdir() if path.name.startswith(".tmp-")]
+        _nothing_left(env)
+        filler.unlink()
+        container_id = env.create(pod_id, config, "state-full")
+        env.remove(container_id)
+        written = {path.name: path.read_bytes() for path in disk.glob("*.json")}
+    for path in records.glob("*.json"):  # what the daemon wrote on the small disk goes back under it
+        if path.name not in written:
+            path.unlink()
+    for name, data in written.items():
+        (records / name).write_bytes(data)
