@@ -453,3 +453,38 @@ def test_a_full_state_dir_refuses_the_create_naming_the_record_and_the_daemon_se
             path.unlink()
     for name, data in written.items():
         (records / name).write_bytes(data)
+
+
+# --- damaged state at start-up -----------------------------------------------------------------------------
+
+
+def test_damaged_records_at_start_are_set_aside_and_the_rest_is_served(env: Env, pod: Pod) -> None:
+    pod_id, config = pod
+    container_id = env.create(pod_id, config, "survivor")
+    env.start(container_id)
+    state = env.work / "pycrio" / "root" / "state"
+    env.daemon.stop()
+    torn = {"sandboxes": b'{"id": "torn", "sta', "containers": b"\x00\xffgarbage"}
+    for kind, data in torn.items():
+        (state / kind / f"{'e' * 64}.json").write_bytes(data)  # a disk error, a crash of an older pycrio
+    (state / "images" / f"{'f' * 64}.json").write_text('{"id": "' + "f" * 64 + '"}')  # fields missing
+    shutil.rmtree(env.work / "pycrio" / "run" / "containers" / container_id)  # its bundle is gone too
+    env.daemon.start()
+    env.client = env.daemon.client
+    pods = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+    assert pod_id in [item.id for item in pods]
+    assert container_id in env.containers()
+    images = env.client.image.ListImages(pb.ListImagesRequest()).images
+    assert [image.id for image in images if image.id.startswith("f" * 12)] == []
+    assert len(images) >= 1  # the good image is still served
+    log = env.daemon.log()
+    for kind in torn:
+        assert (state / kind / f"{'e' * 64}.json.corrupt").read_bytes() == torn[kind]
+        assert f"/{kind}/{'e' * 64}.json" in log
+    assert "unreadable state record moved aside" in log
+    assert "unreadable image record skipped" in log
+    assert status(env.client, container_id).status.state == pb.CONTAINER_RUNNING
+    env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
+    env.remove(container_id)
+    _nothing_left(env)
+    (state / "images" / f"{'f' * 64}.json").unlink()
