@@ -21,28 +21,12 @@ from domain.errors import DeadlineExceeded, Internal, PycrioError
 from ports.namespaces import NamespaceRequest
 from ports.network import PodNetworkRequest
 from tests.e2e.containers_support import wait_until
+from tests.fault_programs import hung_pids, install_cni_plugin
 from tests.pod_host import HostTestNetwork, cleanup, leftovers, make_test_network
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 TIMEOUT = 5  # the adapter's per-call timeout; a healthy bridge ADD takes well under it even when loaded
-_PLUGIN = """#!/bin/sh
-# Passes the previous result on, unless the fault file names this command: "<ADD|DEL> fail|hang|kill".
-input=$(cat)
-if [ -f @DIR@/fault ]; then
-  read want how < @DIR@/fault
-  if [ "$want" = "$CNI_COMMAND" ]; then
-    case "$how" in
-      fail) echo '{"code": 11, "msg": "injected: pcfault refused '"$CNI_COMMAND"'"}'; exit 1;;
-      hang) echo $$ >> @DIR@/hung; exec sleep 100000;;
-      kill) kill -KILL $$;;
-    esac
-  fi
-fi
-if [ "$CNI_COMMAND" = ADD ]; then
-  printf '%s' "$input" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["prevResult"]))'
-fi
-"""
 
 
 @dataclass
@@ -68,10 +52,7 @@ class Node:
         )
 
     def hung_gone(self) -> None:
-        try:
-            pids = [int(line) for line in (self.faults / "hung").read_text().split()]
-        except FileNotFoundError:
-            pids = []
+        pids = hung_pids(self.faults)
         assert pids, "the plugin never hung"
         gone = lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids)  # noqa: E731
         wait_until(gone, what="the hung plugin to be reaped")
@@ -82,12 +63,9 @@ def node(tmp_path: Path) -> Iterator[Node]:
     host = make_test_network(tmp_path, portmap=False)
     faults = tmp_path / "faults"
     faults.mkdir()
-    plugin = faults / "pcfault"
-    plugin.write_text(_PLUGIN.replace("@DIR@", str(faults)))
-    plugin.chmod(0o755)
     (conf,) = host.conf_dir.glob("*.conflist")
     data = json.loads(conf.read_text())
-    data["plugins"].insert(1, {"type": "pcfault"})
+    data["plugins"].insert(1, {"type": install_cni_plugin(faults)})
     conf.write_text(json.dumps(data))
     namespaces = PinnedNamespaces(tmp_path / "run", timeout=30)
     network = CniNetwork(host.conf_dir, [faults, Path("/usr/lib/cni")], timeout=TIMEOUT)

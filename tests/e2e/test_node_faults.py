@@ -37,28 +37,14 @@ from tests.e2e.containers_support import (
     write_cni_conf,
 )
 from tests.e2e.daemon import Daemon
+from tests.fault_programs import hung_pids, install_cni_plugin, install_runtime
+from tests.pod_host import netns_mounts, veths_on
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 Pod = tuple[str, pb.PodSandboxConfig]
+BRIDGE = "pcrtf0"
 TIMEOUT = 8  # runtime.subprocess_timeout: long enough for a healthy runc on a loaded machine
-_WRAPPER = """#!/bin/sh
-# runc, unless the fault file names this call's step: "<step> fail|hang|kill".
-for arg in "$@"; do
-  case "$arg" in create|start|kill|delete|exec|state) step=$arg; break;; esac
-done
-if [ -f @DIR@/fault ]; then
-  read want how < @DIR@/fault
-  if [ "$want" = "$step" ]; then
-    case "$how" in
-      fail) echo "injected: runtime $step refused" >&2; exit 1;;
-      hang) echo $$ >> @DIR@/hung; exec sleep 100000;;
-      kill) kill -KILL $$;;
-    esac
-  fi
-fi
-exec @RUNC@ "$@"
-"""
 
 
 @dataclass
@@ -77,10 +63,7 @@ class Env:
             (self.faults / "fault").unlink()
 
     def hung_pids(self) -> list[int]:
-        try:
-            return [int(line) for line in (self.faults / "hung").read_text().split()]
-        except FileNotFoundError:
-            return []
+        return hung_pids(self.faults)
 
     def pod(self) -> tuple[str, pb.PodSandboxConfig]:
         host_network = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE))
@@ -125,13 +108,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     work = tmp_path_factory.mktemp("pctest-rtfaults")
     faults = work / "faults"
     faults.mkdir()
-    wrapper = faults / "runc"
-    runc = shutil.which("runc") or "/usr/sbin/runc"
-    wrapper.write_text(_WRAPPER.replace("@DIR@", str(faults)).replace("@RUNC@", runc))
-    wrapper.chmod(0o755)
+    wrapper = install_runtime(faults, shutil.which("runc") or "/usr/sbin/runc")
     seed_busybox_image(work / "pycrio" / "root", work)
-    cni = write_cni_conf(work / "net.d", work / "ipam", name="pctest-rtfaults", bridge="pcrtf0",
+    cni = write_cni_conf(work / "net.d", work / "ipam", name="pctest-rtfaults", bridge=BRIDGE,
                          subnet="10.87.231.0/24")  # fmt: skip
+    (conflist,) = cni.glob("*.conflist")
+    chain = json.loads(conflist.read_text())
+    chain["plugins"].insert(1, {"type": install_cni_plugin(faults)})  # after bridge + host-local
+    conflist.write_text(json.dumps(chain))
     (work / "logs").mkdir()
     parent = f"/{TEST_CGROUP}/rtfaults-{uuid.uuid4().hex[:6]}"
     daemon = Daemon(
@@ -142,6 +126,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             f'runtime.runtimes.runc.path="{wrapper}"',
             f'runtime.runtimes.runc.root="{work / "runc"}"',
             f"runtime.subprocess_timeout={TIMEOUT}",
+            f'network.cni_plugin_dirs=["{faults}", "/usr/lib/cni"]',
+            f"pods.network_teardown_timeout={TIMEOUT}",
         ],
     ).start()
     env = Env(daemon, daemon.client, work, faults)
@@ -159,6 +145,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         for pid in env.hung_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
         left_cgroups = remove_cgroups(parent)
         remove_test_root_if_empty()
         assert not left_runc, f"runc containers left: {left_runc}"
@@ -488,3 +475,61 @@ def test_damaged_records_at_start_are_set_aside_and_the_rest_is_served(env: Env,
     env.remove(container_id)
     _nothing_left(env)
     (state / "images" / f"{'f' * 64}.json").unlink()
+
+
+# --- CNI plugin faults, through the daemon ----------------------------------------------------------------
+
+
+def _pod_network_leftovers(env: Env) -> dict[str, list[str]]:
+    """Pod network state on the host: addresses host-local still holds, veths on the bridge, pinned
+    namespaces of pods the daemon does not list."""
+    listed = [item.id for item in env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items]
+    ipam = env.work / "ipam" / "pctest-rtfaults"
+    held = [path.name for path in ipam.glob("10.*")] if ipam.is_dir() else []
+    pins = netns_mounts(env.work / "pycrio" / "run")
+    return {
+        "ipam": held,
+        "veths": veths_on(BRIDGE),
+        "pins": [pin for pin in pins if not any(pod_id in pin for pod_id in listed)],
+    }
+
+
+@pytest.mark.parametrize("how", ["fail", "kill", "hang"])
+def test_a_cni_add_that_fails_or_hangs_fails_the_pod_and_undoes_it(env: Env, how: str) -> None:
+    env.heal()
+    (env.faults / "hung").unlink(missing_ok=True)
+    before = _pod_network_leftovers(env)
+    env.inject("ADD", how)
+    config = pod_config(f"add-{how}-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    with pytest.raises(grpc.RpcError) as caught:
+        env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
+    expected = grpc.StatusCode.DEADLINE_EXCEEDED if how == "hang" else grpc.StatusCode.INTERNAL
+    assert caught.value.code() == expected, caught.value.details()
+    if how == "fail":
+        assert "injected: pcfault refused ADD" in caught.value.details()
+    assert _pod_network_leftovers(env) == before
+    _nothing_left(env)  # a hung plugin is killed and reaped
+    env.heal()
+    pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    assert _pod_network_leftovers(env) == before
+
+
+def test_a_cni_del_that_always_fails_does_not_block_stop_or_remove(env: Env) -> None:
+    """As cri-o (not containerd, whose RemovePodSandbox then fails forever): DEL is retried for
+    pods.network_teardown_timeout, then given up with a warning, and the pod goes. What the plugin never
+    freed stays with it (here host-local's address, freed below by a healthy DEL of our own)."""
+    env.heal()
+    config = pod_config(f"del-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    env.inject("DEL", "fail")
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    listed = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+    assert pod_id not in [item.id for item in listed]
+    assert "giving up on network teardown" in env.daemon.log()
+    env.heal()
+    ipam = env.work / "ipam" / "pctest-rtfaults"
+    for held in ipam.glob("10.*"):
+        if held.read_text().split()[0] == pod_id:
+            held.unlink()
