@@ -323,6 +323,15 @@ class ContainerService:
         self._generation.bump()
         self._store.put(_KIND, container.id, container.to_document())
 
+    def _persist_learned(self, container: Container) -> None:
+        """Save an exit learned while reading (a list, a status, the exit watcher). A failed write (a full
+        disk) must neither fail that read nor lose the STOPPED event: the record is brought up to date by
+        the container's next save, or at restart, which learns the exit again from the monitor's record."""
+        try:
+            self._persist(container)
+        except PycrioError as err:
+            _log.warning("container exit not recorded on disk", id=container.id, error=str(err))
+
     # --- create -----------------------------------------------------------------------------------------
 
     def create(
@@ -839,7 +848,7 @@ class ContainerService:
         oom_killed = status.oom_killed or self._oom_killed_in_pod(container, status.exit_code)
         container.reason = exit_reason(status.exit_code, oom_killed)
         container.pid = 0
-        self._persist(container)
+        self._persist_learned(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
         self._nri_stop(container)  # whoever learns the exit first (a status, a list, the exit watcher)
 
@@ -866,7 +875,7 @@ class ContainerService:
         container.reason = REASON_ERROR
         container.message = "the container's monitor (conmon) died; its exit code is unknown"
         container.pid = 0
-        self._persist(container)
+        self._persist_learned(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
         self._nri_stop(container)
 

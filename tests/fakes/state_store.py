@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from domain.errors import ResourceExhausted
 from domain.names import check_plain_name
 from ports.state_store import Document
 
@@ -14,11 +15,14 @@ class InMemoryStateStore:
     def __init__(self) -> None:
         self._kinds: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
+        self.full = False  # a test's full disk: every put fails as the file store's does
 
     def put(self, kind: str, key: str, document: Mapping[str, Any]) -> None:
         check_plain_name("state kind", kind)
         check_plain_name("state id", key)
         encoded = json.dumps(document, sort_keys=True)  # same serialisability rules as the file store
+        if self.full:
+            raise ResourceExhausted(f"no space left to record {kind} {key} in the fake store")
         with self._lock:
             self._kinds.setdefault(kind, {})[key] = encoded
 

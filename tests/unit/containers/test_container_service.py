@@ -37,6 +37,7 @@ from domain.errors import (
     Internal,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
 )
 from domain.events import ContainerEventType, LifecycleLedger
 from domain.id_mappings import IdMapping, UserNamespace
@@ -780,3 +781,17 @@ def test_a_container_whose_monitor_died_runs_on_then_stops_exited_with_an_unknow
     assert world.restarted().status(cid).state is ContainerState.EXITED  # a restart agrees
     world.service.remove(cid)
     assert world.service.list_containers() == []
+
+
+def test_an_exit_learned_while_the_disk_is_full_is_listed_reported_and_recorded_later(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.store.full = True
+    world.runtime.kill(cid, 9)  # the monitor records the exit
+    (listed,) = world.service.list_containers()  # the list answers from memory all the same
+    assert (listed.state, listed.exit_code) == (ContainerState.EXITED, 137)
+    assert ContainerEventType.STOPPED in world.events.kinds(cid)
+    with pytest.raises(ResourceExhausted):  # a change asked for now is refused, naming what is full
+        world.service.create("sb1", config(name="other"))
+    world.store.full = False
+    assert world.restarted().status(cid).state is ContainerState.EXITED  # learned again at restart
