@@ -4,6 +4,7 @@ fake and the real adapter (a private directory stands in for /dev; device nodes 
 import json
 import os
 import stat
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from adapters.host.bundles import DirectoryBundles
 from adapters.host.files import RealHostFiles
 from adapters.system.clock import SystemClock
-from domain.errors import InvalidArgument
+from domain.errors import InvalidArgument, ResourceExhausted
 from domain.oci_spec import HostDevice
 from ports.bundles import Bundles
 from ports.clock import Clock
@@ -58,6 +59,22 @@ def test_a_bundle_holds_the_spec_written_last_until_removed(bundle_world: Bundle
 def test_a_bundle_is_named_by_a_plain_container_id(bundle_world: BundleWorld, bad: str) -> None:
     with pytest.raises(InvalidArgument):
         bundle_world.bundles.write(bad, {})
+
+
+def test_a_bundle_on_a_full_run_dir_is_resource_exhausted_and_removable(tmp_path: Path) -> None:
+    """The run dir is a tmpfs on real nodes, and it fills up: the write names the container and the dir."""
+    disk = tmp_path / "run"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "pctest-bundles", str(disk)], check=True)
+    try:
+        bundles = DirectoryBundles(disk)
+        with pytest.raises(ResourceExhausted, match=r"no space left for the bundle of container c1 in "):
+            bundles.write("c1", {"env": ["X=" + "x" * (1 << 20)]})
+        bundles.remove("c1")  # what the create's rollback does
+        assert list(disk.iterdir()) == []
+        bundles.write("c1", {"env": ["X=1"]})  # space is back
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 # -- HostFiles -------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Bundles as directories under the runtime's run dir: `<root>/<id>/config.json`, readable by root only."""
 
+import errno
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from domain.errors import ResourceExhausted
 from domain.names import check_plain_name
 
 
@@ -18,7 +20,16 @@ class DirectoryBundles:
 
     def write(self, container_id: str, spec: dict[str, Any]) -> Path:
         """The spec holds the container's environment (often secrets): root's alone, 0600 in a 0700 dir."""
-        bundle = self.path(container_id)
+        try:
+            return self._write(self.path(container_id), spec)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):  # the create's rollback removes what was made
+                where = f"the bundle of container {container_id} in {self._root}"
+                raise ResourceExhausted(f"no space left for {where}: {err.strerror}") from None
+            raise
+
+    @staticmethod
+    def _write(bundle: Path, spec: dict[str, Any]) -> Path:
         bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(bundle, 0o700)
         temporary = bundle / ".config.json.tmp"
