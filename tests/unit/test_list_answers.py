@@ -339,3 +339,20 @@ def test_the_server_sends_kept_answers_and_the_next_list_shows_an_exit(
             pb.ListContainersRequest(filter=pb.ContainerFilter(state=_NO_SUCH_STATE))
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_server_streams_kept_answers_as_the_list_answers(
+    world: World,  # noqa: F811
+    served: Any,
+) -> None:
+    cid = world.service.create("sb1", _labelled("a"))
+    world.service.start(cid)
+
+    def streamed() -> list[tuple[str, int]]:
+        messages = served.runtime.StreamContainers(pb.StreamContainersRequest())
+        return [(c.id, c.state) for m in messages for c in m.containers]
+
+    listed = served.runtime.ListContainers(pb.ListContainersRequest()).containers
+    assert streamed() == streamed() == [(c.id, c.state) for c in listed] == [(cid, pb.CONTAINER_RUNNING)]
+    world.runtime.kill(cid, 9)
+    assert streamed() == [(cid, pb.CONTAINER_EXITED)]
