@@ -255,6 +255,19 @@ def test_a_pod_whose_infra_died_is_listed_notready_at_once(pods: PodWorld) -> No
     assert (pod, pb.SANDBOX_NOTREADY) in pods.kept()[0]
 
 
+def test_the_infra_of_a_pod_run_after_a_list_is_watched_too(pods: PodWorld) -> None:
+    """The infra processes a list looks at are kept between lists: a pod run since must join them."""
+    pods.run()
+    pods.kept()
+    pod = pods.run()
+    pods.kept()
+    infra = pods.service.status(pod).infra
+    assert infra is not None
+    pods.infra.kill(infra)
+    assert (pod, pb.SANDBOX_NOTREADY) in pods.kept()[0]  # the list looks first, before any fresh build
+    assert pods.kept() == pods.fresh()
+
+
 def test_an_infra_death_seen_by_status_first_is_listed(pods: PodWorld) -> None:
     pod = pods.run()
     infra = pods.service.status(pod).infra
