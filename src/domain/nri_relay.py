@@ -137,9 +137,11 @@ class NriRelay:
     def _subscribers(self, event: NriEvent) -> list[NriPlugin]:
         return [p for p in self._live() if p.subscribed(event)]
 
-    def _notify(self, request: NriRequest) -> None:
-        """Events whose failure does not fail the CRI request: logged."""
+    def _notify(self, request: NriRequest, among: Sequence[NriPlugin] | None = None) -> None:
+        """Events whose failure does not fail the CRI request: logged. To the subscribers (of `among`)."""
         for plugin in self._subscribers(request.event):
+            if among is not None and all(plugin is not p for p in among):
+                continue
             try:
                 plugin.call(request)
             except PycrioError as err:
@@ -157,9 +159,16 @@ class NriRelay:
     # --- pods ---------------------------------------------------------------------------------------------
 
     def run_pod_sandbox(self, pod: NriPod) -> None:
-        """Raises (the plugin's error) to fail the pod."""
+        """Raises (the plugin's error) to fail the pod; the plugins that heard of it before the failing one
+        hear RemovePodSandbox (the pod is undone), so that none keeps a pod that never ran."""
+        heard: list[NriPlugin] = []
         for plugin in self._subscribers(NriEvent.RUN_POD_SANDBOX):
-            plugin.call(NriRequest(NriEvent.RUN_POD_SANDBOX, pod))
+            try:
+                plugin.call(NriRequest(NriEvent.RUN_POD_SANDBOX, pod))
+            except PycrioError:
+                self._notify(NriRequest(NriEvent.REMOVE_POD_SANDBOX, pod), heard)
+                raise
+            heard.append(plugin)
 
     def stop_pod_sandbox(self, pod: NriPod) -> None:
         self._notify(NriRequest(NriEvent.STOP_POD_SANDBOX, pod))

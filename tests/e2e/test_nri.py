@@ -241,3 +241,54 @@ def test_a_plugin_changes_the_resources_of_an_update_it_hears(env: Env) -> None:
         assert listed.memory_limit_in_bytes == 160 * MiB
     finally:
         plugin.close()
+
+
+def test_plugins_that_heard_a_pod_run_hear_it_removed_when_a_later_plugin_refuses_it(env: Env) -> None:
+    first = env.plugin("first", "10")
+    refuser = env.plugin("refuser", "20", fail_on="RunPodSandbox")
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            env.pod("refused")
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "20-refuser" in str(raised.value.details())
+        assert [n for n in first.names() if n.endswith("PodSandbox")] == ["RunPodSandbox", "RemovePodSandbox"]
+        ran, removed = (request for name, request in first.events if name.endswith("PodSandbox"))
+        assert isinstance(ran, nri.RunPodSandboxRequest) and isinstance(removed, nri.RemovePodSandboxRequest)
+        assert removed.pod.id == ran.pod.id
+        assert [n for n in refuser.names() if n.endswith("PodSandbox")] == ["RunPodSandbox"]
+        listed = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+        assert ran.pod.id not in [p.id for p in listed]
+    finally:
+        first.close()
+        refuser.close()
+
+
+def test_after_a_daemon_restart_what_was_stopped_is_not_reported_stopped_again(env: Env) -> None:
+    # Last in the module: it restarts the daemon.
+    before = env.plugin("before", "10")
+    try:
+        pod = env.pod("restart")
+        container_id = env.create(pod, "stopped")
+        env.client.runtime.StartContainer(pb.StartContainerRequest(container_id=container_id))
+        env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]))
+        assert [n for n in before.names() if n.startswith("Stop")] == ["StopContainer", "StopPodSandbox"]
+    finally:
+        before.close()
+    env.daemon.stop()
+    env.daemon.start()
+    env.client = env.daemon.client
+    after = env.plugin("after", "10")
+    try:
+        synced = after.wait_for("Synchronize")
+        assert isinstance(synced, nri.SynchronizeRequest)
+        shown = {c.id: c.state for c in synced.containers}
+        assert shown[container_id] == nri.CONTAINER_STOPPED
+        env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]))
+        env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]))
+        wait_until(lambda: "RemovePodSandbox" in after.names() or None, what="RemovePodSandbox heard")
+        assert [n for n in after.names() if n not in ("Configure", "Synchronize")] == [
+            "RemoveContainer",
+            "RemovePodSandbox",
+        ]
+    finally:
+        after.close()

@@ -1,0 +1,158 @@
+"""NRI through the real composition root with every host adapter faked (plugins too): who hears StopContainer
+and when (never on the list path; once, also across a daemon restart), StopPodSandbox once across a restart,
+and RemovePodSandbox for a pod undone after plugins heard RunPodSandbox."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+
+from app.links.nri import NriLink
+from domain.errors import PycrioError
+from domain.nri import NriEvent
+from domain.nri_relay import NriRelay
+from domain.sandbox_model import SandboxConfig, SandboxMetadata
+from tests.fake_node import FakeNode, fake_node
+from tests.fakes.nri import FakeNriPlugin, FakeNriPlugins
+
+
+@dataclass
+class NriNode:
+    node: FakeNode
+    plugins: FakeNriPlugins
+
+    def connect(self, plugin: FakeNriPlugin) -> FakeNriPlugin:
+        self.plugins.connect(plugin)
+        return plugin
+
+
+def _with_nri(node: FakeNode) -> NriNode:
+    plugins = FakeNriPlugins()
+    node.container.nri_relay.override(providers.Object(NriRelay(plugins)))
+    container = node.container
+    NriLink(container.nri_relay(), container.sandboxes(), container.container_service()).start()
+    return NriNode(node, plugins)
+
+
+def _events(plugin: FakeNriPlugin, *kinds: NriEvent) -> list[tuple[NriEvent, str]]:
+    heard = [(r.event, r.container.id if r.container else r.pod.id) for r in plugin.heard]
+    return [h for h in heard if h[0] in kinds]
+
+
+def _exit_on_its_own(node: FakeNode, container_id: str) -> None:
+    node.runtime.machine.finish(node.runtime.machine.containers[container_id], 3)
+
+
+def test_an_exit_learnt_by_a_list_is_told_to_plugins_by_the_exit_watcher_once(tmp_path: Path) -> None:
+    world = _with_nri(fake_node(tmp_path))
+    plugin = world.connect(FakeNriPlugin("10-watcher"))
+    containers = world.node.container.container_service()
+    container_id = world.node.create(world.node.run_pod("web"), "app")
+    containers.start(container_id)
+    _exit_on_its_own(world.node, container_id)
+
+    containers.list_version()
+    assert containers.list_containers()[0].state.name == "EXITED"
+    containers.status(container_id)
+    assert _events(plugin, NriEvent.STOP_CONTAINER) == [], "lists and statuses never wait for plugins"
+
+    world.node.container.container_exits()._handle(container_id)  # the exit watcher's thread
+    containers.stop(container_id, 0)
+    containers.remove(container_id)
+    assert _events(plugin, NriEvent.STOP_CONTAINER, NriEvent.REMOVE_CONTAINER) == [
+        (NriEvent.STOP_CONTAINER, container_id),
+        (NriEvent.REMOVE_CONTAINER, container_id),
+    ]
+
+
+def test_a_cri_stop_tells_plugins_before_it_returns_and_the_exit_watcher_adds_nothing(
+    tmp_path: Path,
+) -> None:
+    world = _with_nri(fake_node(tmp_path))
+    plugin = world.connect(FakeNriPlugin("10-watcher"))
+    containers = world.node.container.container_service()
+    container_id = world.node.create(world.node.run_pod("web"), "app")
+    containers.start(container_id)
+    containers.stop(container_id, 5)
+    assert _events(plugin, NriEvent.STOP_CONTAINER) == [(NriEvent.STOP_CONTAINER, container_id)]
+    containers.report_exit(container_id)
+    assert len(_events(plugin, NriEvent.STOP_CONTAINER)) == 1
+
+
+def test_after_a_restart_stopped_containers_and_pods_are_not_reported_stopped_again(tmp_path: Path) -> None:
+    before = _with_nri(fake_node(tmp_path))
+    pod_id = before.node.run_pod("web")
+    reported, unreported = before.node.create(pod_id, "reported"), before.node.create(pod_id, "unreported")
+    containers = before.node.container.container_service()
+    for container_id in (reported, unreported):
+        containers.start(container_id)
+    containers.stop(reported, 0)
+    _exit_on_its_own(before.node, unreported)
+    containers.list_containers()  # learnt, but the exit watcher has not told plugins yet
+    before.node.container.sandboxes().stop(pod_id)
+
+    after = _with_nri(fake_node(tmp_path, restart_of=before.node))
+    plugin = after.connect(FakeNriPlugin("10-after"))
+    (synced_pods, synced_containers) = plugin.synced[0]
+    assert {c.id: c.state.name for c in synced_containers} == {reported: "STOPPED", unreported: "STOPPED"}
+    assert [p.id for p in synced_pods] == [pod_id]
+    restarted = after.node.container.container_service()
+    restarted.report_exit(unreported)
+    restarted.stop(reported, 0)
+    after.node.container.sandboxes().stop(pod_id)
+    after.node.container.sandboxes().remove(pod_id)
+    stops = (NriEvent.STOP_CONTAINER, NriEvent.STOP_POD_SANDBOX)
+    assert _events(plugin, *stops) == [], "the snapshot showed them stopped; an earlier daemon said so"
+    removals = _events(plugin, NriEvent.REMOVE_CONTAINER, NriEvent.REMOVE_POD_SANDBOX)
+    assert sorted(removals) == sorted(
+        [
+            (NriEvent.REMOVE_CONTAINER, reported),
+            (NriEvent.REMOVE_CONTAINER, unreported),
+            (NriEvent.REMOVE_POD_SANDBOX, pod_id),
+        ]
+    )
+
+
+def test_a_pod_stopped_before_a_restart_is_told_once_and_one_still_running_after(tmp_path: Path) -> None:
+    before = _with_nri(fake_node(tmp_path))
+    early = before.connect(FakeNriPlugin("10-early"))
+    stopped, running = before.node.run_pod("stopped"), before.node.run_pod("running")
+    before.node.container.sandboxes().stop(stopped)
+    assert _events(early, NriEvent.STOP_POD_SANDBOX) == [(NriEvent.STOP_POD_SANDBOX, stopped)]
+
+    after = _with_nri(fake_node(tmp_path, restart_of=before.node))
+    plugin = after.connect(FakeNriPlugin("10-after"))
+    for pod_id in (stopped, running):
+        after.node.container.sandboxes().stop(pod_id)
+    assert _events(plugin, NriEvent.STOP_POD_SANDBOX) == [(NriEvent.STOP_POD_SANDBOX, running)]
+
+
+def test_plugins_that_heard_a_pod_undone_by_a_later_plugin_hear_it_removed(tmp_path: Path) -> None:
+    world = _with_nri(fake_node(tmp_path))
+    first = world.connect(FakeNriPlugin("10-first"))
+    failing = world.connect(FakeNriPlugin("20-failing", fail_on=frozenset({NriEvent.RUN_POD_SANDBOX})))
+    last = world.connect(FakeNriPlugin("30-last"))
+    with pytest.raises(PycrioError, match="20-failing failed RUN_POD_SANDBOX"):
+        world.node.run_pod("refused")
+    pod_events = (NriEvent.RUN_POD_SANDBOX, NriEvent.STOP_POD_SANDBOX, NriEvent.REMOVE_POD_SANDBOX)
+    pod_id = first.heard[0].pod.id
+    assert _events(first, *pod_events) == [
+        (NriEvent.RUN_POD_SANDBOX, pod_id),
+        (NriEvent.REMOVE_POD_SANDBOX, pod_id),
+    ]
+    assert _events(failing, *pod_events) == [(NriEvent.RUN_POD_SANDBOX, pod_id)]
+    assert _events(last, *pod_events) == []
+    assert world.node.container.sandboxes().list() == []
+
+
+def test_a_pod_undone_after_every_plugin_heard_it_run_is_removed_for_all(tmp_path: Path) -> None:
+    world = _with_nri(fake_node(tmp_path))
+    plugins = [world.connect(FakeNriPlugin(name)) for name in ("10-a", "20-b")]
+    config = SandboxConfig(metadata=SandboxMetadata(name="gone", uid="uid-gone", namespace="default"))
+    # The kubelet gave up on this RunPodSandbox once plugins had heard of the pod.
+    with pytest.raises(PycrioError):
+        world.node.container.sandboxes().run(config, caller_gone=lambda: bool(plugins[1].heard))
+    for plugin in plugins:
+        assert [r.event for r in plugin.heard] == [NriEvent.RUN_POD_SANDBOX, NriEvent.REMOVE_POD_SANDBOX]
+    assert world.node.container.sandboxes().list() == []
