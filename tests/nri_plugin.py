@@ -17,6 +17,8 @@ _REQUESTS: dict[str, type[Message]] = {
     "Synchronize": pb.SynchronizeRequest,
     "Shutdown": pb.Empty,
     "RunPodSandbox": pb.RunPodSandboxRequest,
+    "UpdatePodSandbox": pb.UpdatePodSandboxRequest,
+    "PostUpdatePodSandbox": pb.PostUpdatePodSandboxRequest,
     "StopPodSandbox": pb.StopPodSandboxRequest,
     "RemovePodSandbox": pb.RemovePodSandboxRequest,
     "CreateContainer": pb.CreateContainerRequest,

@@ -38,12 +38,8 @@ class NriEvent(enum.IntEnum):
     VALIDATE_CONTAINER_ADJUSTMENT = 14
 
 
-# Events a plugin may subscribe to here (pycrio sends no pod updates and has no validators).
-SUPPORTED_EVENTS = frozenset(NriEvent) - {
-    NriEvent.UPDATE_POD_SANDBOX,
-    NriEvent.POST_UPDATE_POD_SANDBOX,
-    NriEvent.VALIDATE_CONTAINER_ADJUSTMENT,
-}
+# Events a plugin may subscribe to here (pycrio has no validators).
+SUPPORTED_EVENTS = frozenset(NriEvent) - {NriEvent.VALIDATE_CONTAINER_ADJUSTMENT}
 ALL_EVENTS_MASK = sum(1 << (e - 1) for e in NriEvent)
 
 
@@ -198,13 +194,14 @@ class NriEviction:
 
 @dataclass(frozen=True)
 class NriRequest:
-    """One event for one plugin: the pod, the container (container events) and, for UpdateContainer, the
-    resources asked for."""
+    """One event for one plugin: the pod, the container (container events) and, for UpdateContainer and
+    UpdatePodSandbox, the resources asked for (and the pod's overhead)."""
 
     event: NriEvent
     pod: NriPod
     container: NriContainer | None = None
     resources: NriResources | None = None
+    overhead: NriResources | None = None
 
 
 @dataclass(frozen=True)

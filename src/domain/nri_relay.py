@@ -170,6 +170,15 @@ class NriRelay:
                 raise
             heard.append(plugin)
 
+    def update_pod_sandbox(self, pod: NriPod, overhead: NriResources, resources: NriResources) -> None:
+        """UpdatePodSandboxResources, before anything changes: raises (the plugin's error) to refuse it, as
+        upstream's adaptation does."""
+        for plugin in self._subscribers(NriEvent.UPDATE_POD_SANDBOX):
+            plugin.call(NriRequest(NriEvent.UPDATE_POD_SANDBOX, pod, resources=resources, overhead=overhead))
+
+    def post_update_pod_sandbox(self, pod: NriPod) -> None:
+        self._notify(NriRequest(NriEvent.POST_UPDATE_POD_SANDBOX, pod))
+
     def stop_pod_sandbox(self, pod: NriPod) -> None:
         self._notify(NriRequest(NriEvent.STOP_POD_SANDBOX, pod))
 

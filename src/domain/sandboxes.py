@@ -29,6 +29,7 @@ from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.generation import Generation
 from domain.nri import NriPod
 from domain.nri_relay import NriRelay, lifecycle_change
+from domain.nri_spec import nri_resources
 from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
@@ -36,7 +37,7 @@ from domain.reservations import Handover, Reservations
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
 from domain.userns import check_handler_supports
-from ports.cgroups import Cgroups
+from ports.cgroups import CgroupLimits, Cgroups
 from ports.hugepages import HugePages
 from ports.infra import InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest, Namespaces
@@ -471,21 +472,32 @@ class SandboxService:
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             raise NotFound(f"pod sandbox {sandbox_id!r} not found")
-        with lock:
+        with lifecycle_change(self._nri), lock:
             if self._sandboxes.get(sb.id) is not sb:
                 raise NotFound(f"pod sandbox {sandbox_id!r} not found")
-            before = sb.config
-            sb.config = replace(before, overhead=overhead, resources=resources)
+            if self._nri is not None:  # a plugin's error refuses the update before anything changes
+                self._nri.update_pod_sandbox(
+                    self.nri_pod(sb), nri_resources(overhead), nri_resources(resources)
+                )
+            self._resize(sb, overhead, resources, limits)
+            if self._nri is not None:
+                self._nri.post_update_pod_sandbox(self.nri_pod(sb))
+
+    def _resize(
+        self, sb: PodSandbox, overhead: Resources, resources: Resources, limits: CgroupLimits
+    ) -> None:
+        before = sb.config
+        sb.config = replace(before, overhead=overhead, resources=resources)
+        self._save(sb)
+        if not self.owns_pod_cgroup(sb) or limits.empty:
+            return
+        try:
+            self._cgroups.set_limits(sb.cgroup_parent, limits)
+        except BaseException:
+            sb.config = before
             self._save(sb)
-            if not self.owns_pod_cgroup(sb) or limits.empty:
-                return
-            try:
-                self._cgroups.set_limits(sb.cgroup_parent, limits)
-            except BaseException:
-                sb.config = before
-                self._save(sb)
-                raise
-            _log.info("pod cgroup resized", id=sb.id, cgroup=sb.cgroup_parent, limits=str(limits))
+            raise
+        _log.info("pod cgroup resized", id=sb.id, cgroup=sb.cgroup_parent, limits=str(limits))
 
     @staticmethod
     def owns_pod_cgroup(sb: PodSandbox) -> bool:

@@ -263,6 +263,40 @@ def test_plugins_that_heard_a_pod_run_hear_it_removed_when_a_later_plugin_refuse
         refuser.close()
 
 
+def test_plugins_hear_update_pod_sandbox_resources_and_may_refuse_it(env: Env) -> None:
+    plugin = env.plugin("podsizer", "10")
+    try:
+        pod = env.pod("podsize")
+
+        def resize(memory: int) -> None:
+            env.client.runtime.UpdatePodSandboxResources(
+                pb.UpdatePodSandboxResourcesRequest(
+                    pod_sandbox_id=pod[0],
+                    overhead=pb.LinuxContainerResources(memory_limit_in_bytes=16 * MiB),
+                    resources=pb.LinuxContainerResources(memory_limit_in_bytes=memory, cpu_shares=512),
+                )
+            )
+
+        resize(256 * MiB)
+        assert [n for n in plugin.names() if "Update" in n] == ["UpdatePodSandbox", "PostUpdatePodSandbox"]
+        update = plugin.wait_for("UpdatePodSandbox")
+        assert isinstance(update, nri.UpdatePodSandboxRequest) and update.pod.id == pod[0]
+        assert update.linux_resources.memory.limit.value == 256 * MiB
+        assert update.linux_resources.cpu.shares.value == 512
+        assert update.overhead_linux_resources.memory.limit.value == 16 * MiB
+    finally:
+        plugin.close()
+    refuser = env.plugin("podrefuser", "20", fail_on="UpdatePodSandbox")
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            resize(512 * MiB)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "20-podrefuser failed UpdatePodSandbox" in str(raised.value.details())
+        assert "PostUpdatePodSandbox" not in refuser.names()
+    finally:
+        refuser.close()
+
+
 def test_after_a_daemon_restart_what_was_stopped_is_not_reported_stopped_again(env: Env) -> None:
     # Last in the module: it restarts the daemon.
     before = env.plugin("before", "10")

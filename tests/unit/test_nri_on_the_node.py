@@ -1,6 +1,7 @@
 """NRI through the real composition root with every host adapter faked (plugins too): who hears StopContainer
 and when (never on the list path; once, also across a daemon restart), StopPodSandbox once across a restart,
-and RemovePodSandbox for a pod undone after plugins heard RunPodSandbox."""
+RemovePodSandbox for a pod undone after plugins heard RunPodSandbox, and UpdatePodSandbox around a pod's
+resize."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +10,9 @@ import pytest
 from dependency_injector import providers
 
 from app.links.nri import NriLink
+from domain.container_config import Resources
 from domain.errors import PycrioError
-from domain.nri import NriEvent
+from domain.nri import NriEvent, NriResources
 from domain.nri_relay import NriRelay
 from domain.sandbox_model import SandboxConfig, SandboxMetadata
 from tests.fake_node import FakeNode, fake_node
@@ -156,3 +158,21 @@ def test_a_pod_undone_after_every_plugin_heard_it_run_is_removed_for_all(tmp_pat
     for plugin in plugins:
         assert [r.event for r in plugin.heard] == [NriEvent.RUN_POD_SANDBOX, NriEvent.REMOVE_POD_SANDBOX]
     assert world.node.container.sandboxes().list() == []
+
+
+def test_plugins_hear_a_pod_resize_before_and_after_and_may_refuse_it(tmp_path: Path) -> None:
+    world = _with_nri(fake_node(tmp_path))
+    plugin = world.connect(FakeNriPlugin("10-sizer"))
+    sandboxes = world.node.container.sandboxes()
+    pod_id = world.node.run_pod("web")
+    sandboxes.update_resources(pod_id, Resources(memory_limit_in_bytes=1 << 24), Resources(cpu_shares=512))
+    update, post = [r for r in plugin.heard if r.event >= NriEvent.UPDATE_POD_SANDBOX]
+    assert (update.event, post.event) == (NriEvent.UPDATE_POD_SANDBOX, NriEvent.POST_UPDATE_POD_SANDBOX)
+    assert update.overhead == NriResources(memory_limit=1 << 24) and update.pod.id == pod_id
+    assert update.resources == NriResources(cpu_shares=512)
+
+    refuser = world.connect(FakeNriPlugin("20-refuser", fail_on=frozenset({NriEvent.UPDATE_POD_SANDBOX})))
+    with pytest.raises(PycrioError, match="20-refuser failed UPDATE_POD_SANDBOX"):
+        sandboxes.update_resources(pod_id, Resources(), Resources(cpu_shares=1024))
+    assert sandboxes.status(pod_id).config.resources == Resources(cpu_shares=512), "nothing changed"
+    assert [r.event for r in refuser.heard] == [NriEvent.UPDATE_POD_SANDBOX]
