@@ -95,7 +95,7 @@ def test_an_adjustment_lands_in_the_scope_and_the_cgroup_v2_files(node: Node) ->
         assert [n for n in plugin.names() if n not in ("Configure", "Synchronize")] == [
             "RunPodSandbox", "CreateContainer", "PostCreateContainer", "StartContainer", "PostStartContainer",
             "UpdateContainer", "PostUpdateContainer", "UpdatePodSandbox", "PostUpdatePodSandbox",
-            "StopContainer", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
+            "StopContainer", "StopPodSandbox", "RemoveContainer", "RemovePodSandbox",
         ]  # fmt: skip
         ran = plugin.wait_for("RunPodSandbox")
         assert isinstance(ran, nri.RunPodSandboxRequest)
