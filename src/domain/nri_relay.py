@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import structlog
 
-from domain.errors import PycrioError
+from domain.errors import FailedPrecondition, PycrioError
 from domain.nri import (
     AdjustmentMerger,
     NriAdjustment,
@@ -193,16 +193,44 @@ class NriRelay:
         merger = AdjustmentMerger(container)
         updates = UpdateMerger()
         evictions: list[tuple[NriEviction, str]] = []
-        for plugin in self._subscribers(NriEvent.CREATE_CONTAINER):
+        consulted = self._live()
+        for plugin in consulted:
+            if not plugin.subscribed(NriEvent.CREATE_CONTAINER):
+                continue
             reply = plugin.call(NriRequest(NriEvent.CREATE_CONTAINER, pod, merger.container))
             merger.add(reply.adjustment, plugin.name)
             updates.add(reply.updates, plugin.name)
             evictions.extend((e, plugin.name) for e in reply.evictions)
+        self._validate(
+            [p for p in consulted if p.subscribed(NriEvent.VALIDATE_CONTAINER_ADJUSTMENT)],
+            NriRequest(
+                NriEvent.VALIDATE_CONTAINER_ADJUSTMENT,
+                pod,
+                container,
+                adjustment=merger.merged(),
+                updates=tuple(updates.updates()),
+                owners=merger.owners() + updates.owners(),
+                plugins=tuple(p.name for p in consulted),
+            ),
+        )
         if updates.updates():
             self._report_failed(self._apply_updates(updates.updates()))
         for eviction, plugin_name in evictions:
             self._evict(eviction.container_id, eviction.reason or f"evicted by NRI plugin {plugin_name}")
         return merger.merged()
+
+    @staticmethod
+    def _validate(validators: list[NriPlugin], request: NriRequest) -> None:
+        """Every validator sees the outcome before anything is applied; one rejecting it, failing or timing
+        out fails the create (upstream asks them all at once; here one after the other, in index order)."""
+        for validator in validators:
+            reply = validator.call(request)
+            if reply.rejected:
+                name = request.container.name if request.container else ""
+                raise FailedPrecondition(
+                    f"NRI validator {validator.name} rejected the adjustment of container {name!r}: "
+                    f"{reply.reason or 'no reason given'}"
+                )
 
     def post_create_container(self, pod: NriPod, container: NriContainer) -> None:
         self._notify(NriRequest(NriEvent.POST_CREATE_CONTAINER, pod, container))

@@ -155,9 +155,9 @@ def test_a_plugin_adjusts_a_container_and_hears_every_event(env: Env) -> None:
         env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]))
         wait_until(lambda: "RemovePodSandbox" in plugin.names() or None, what="RemovePodSandbox heard")
         assert [n for n in plugin.names() if n not in ("Configure", "Synchronize")] == [
-            "RunPodSandbox", "CreateContainer", "PostCreateContainer", "StartContainer", "PostStartContainer",
-            "UpdateContainer", "PostUpdateContainer", "StopContainer", "RemoveContainer", "StopPodSandbox",
-            "RemovePodSandbox",
+            "RunPodSandbox", "CreateContainer", "ValidateContainerAdjustment", "PostCreateContainer",
+            "StartContainer", "PostStartContainer", "UpdateContainer", "PostUpdateContainer", "StopContainer",
+            "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
         ]  # fmt: skip
         created = plugin.wait_for("CreateContainer")
         assert isinstance(created, nri.CreateContainerRequest)
@@ -261,6 +261,39 @@ def test_plugins_that_heard_a_pod_run_hear_it_removed_when_a_later_plugin_refuse
     finally:
         first.close()
         refuser.close()
+
+
+def test_a_validator_sees_who_adjusted_what_and_its_rejection_fails_the_create(env: Env) -> None:
+    adjust = nri.ContainerAdjustment(env=[nri.KeyValue(key="CHECKED", value="1")])
+    adjust.linux.resources.memory.limit.value = 48 * MiB
+    adjuster = env.plugin("adjuster", "10", adjustment=adjust)
+    validator = env.plugin(
+        "validator", "20", events_mask=1 << (nri.VALIDATE_CONTAINER_ADJUSTMENT - 1), reject_with="not here"
+    )
+    try:
+        pod = env.pod("validated")
+        with pytest.raises(grpc.RpcError) as raised:
+            env.create(pod, "refused")
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "20-validator rejected the adjustment of container 'refused': not here" in str(
+            raised.value.details()
+        )
+        asked = validator.wait_for("ValidateContainerAdjustment")
+        assert isinstance(asked, nri.ValidateContainerAdjustmentRequest)
+        assert [(e.key, e.value) for e in asked.adjust.env] == [("CHECKED", "1")]
+        assert "CHECKED=1" not in asked.container.env, "the container as it was before the plugins"
+        owners = asked.owners.owners[asked.container.id]
+        assert owners.compound[nri.Env].owners["CHECKED"] == "10-adjuster"
+        assert owners.simple[nri.MemLimit] == "10-adjuster"
+        assert [(p.index, p.name) for p in asked.plugins] == [("10", "adjuster"), ("20", "validator")]
+        listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+        assert [c for c in listed if c.pod_sandbox_id == pod[0]] == []
+
+        validator.reject_with = ""
+        assert env.create(pod, "accepted")
+    finally:
+        adjuster.close()
+        validator.close()
 
 
 def test_plugins_hear_update_pod_sandbox_resources_and_may_refuse_it(env: Env) -> None:

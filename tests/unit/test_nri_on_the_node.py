@@ -1,7 +1,7 @@
 """NRI through the real composition root with every host adapter faked (plugins too): who hears StopContainer
 and when (never on the list path; once, also across a daemon restart), StopPodSandbox once across a restart,
-RemovePodSandbox for a pod undone after plugins heard RunPodSandbox, and UpdatePodSandbox around a pod's
-resize."""
+RemovePodSandbox for a pod undone after plugins heard RunPodSandbox, UpdatePodSandbox around a pod's
+resize, and validators."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +11,8 @@ from dependency_injector import providers
 
 from app.links.nri import NriLink
 from domain.container_config import Resources
-from domain.errors import PycrioError
-from domain.nri import NriEvent, NriResources
+from domain.errors import FailedPrecondition, PycrioError
+from domain.nri import NriAdjustment, NriEvent, NriOwner, NriReply, NriResources
 from domain.nri_relay import NriRelay
 from domain.sandbox_model import SandboxConfig, SandboxMetadata
 from tests.fake_node import FakeNode, fake_node
@@ -176,3 +176,29 @@ def test_plugins_hear_a_pod_resize_before_and_after_and_may_refuse_it(tmp_path: 
         sandboxes.update_resources(pod_id, Resources(), Resources(cpu_shares=1024))
     assert sandboxes.status(pod_id).config.resources == Resources(cpu_shares=512), "nothing changed"
     assert [r.event for r in refuser.heard] == [NriEvent.UPDATE_POD_SANDBOX]
+
+
+def test_validators_see_the_merged_adjustment_and_who_made_it_and_may_reject_it(tmp_path: Path) -> None:
+    world = _with_nri(fake_node(tmp_path))
+    adjuster = FakeNriPlugin(
+        "10-adjuster",
+        replies={NriEvent.CREATE_CONTAINER: NriReply(NriAdjustment(env=(("ADDED", "1"),)))},
+    )
+    world.connect(adjuster)
+    validator = world.connect(
+        FakeNriPlugin("20-validator", events=frozenset({NriEvent.VALIDATE_CONTAINER_ADJUSTMENT}))
+    )
+    pod_id = world.node.run_pod("web")
+    container_id = world.node.create(pod_id, "accepted")
+    (asked,) = validator.heard
+    assert asked.event is NriEvent.VALIDATE_CONTAINER_ADJUSTMENT
+    assert asked.adjustment == NriAdjustment(env=(("ADDED", "1"),))
+    assert asked.container is not None and "ADDED=1" not in asked.container.env, "shown as it was"
+    assert asked.owners == (NriOwner(container_id, "env", "ADDED", "10-adjuster"),)
+    assert asked.plugins == ("10-adjuster", "20-validator")
+
+    validator.replies[NriEvent.VALIDATE_CONTAINER_ADJUSTMENT] = NriReply(rejected=True, reason="no env")
+    with pytest.raises(FailedPrecondition, match=r"20-validator rejected .* container 'rejected': no env"):
+        world.node.create(pod_id, "rejected")
+    listed = world.node.container.container_service().list_containers()
+    assert [c.id for c in listed] == [container_id], "the rejected container was undone"

@@ -93,9 +93,10 @@ def test_an_adjustment_lands_in_the_scope_and_the_cgroup_v2_files(node: Node) ->
         node.remove_pod(pod_id)
         wait_until(lambda: "RemovePodSandbox" in plugin.names() or None, what="RemovePodSandbox heard")
         assert [n for n in plugin.names() if n not in ("Configure", "Synchronize")] == [
-            "RunPodSandbox", "CreateContainer", "PostCreateContainer", "StartContainer", "PostStartContainer",
-            "UpdateContainer", "PostUpdateContainer", "UpdatePodSandbox", "PostUpdatePodSandbox",
-            "StopContainer", "StopPodSandbox", "RemoveContainer", "RemovePodSandbox",
+            "RunPodSandbox", "CreateContainer", "ValidateContainerAdjustment", "PostCreateContainer",
+            "StartContainer", "PostStartContainer", "UpdateContainer", "PostUpdateContainer",
+            "UpdatePodSandbox", "PostUpdatePodSandbox", "StopContainer", "StopPodSandbox", "RemoveContainer",
+            "RemovePodSandbox",
         ]  # fmt: skip
         ran = plugin.wait_for("RunPodSandbox")
         assert isinstance(ran, nri.RunPodSandboxRequest)

@@ -53,10 +53,17 @@ _METHODS: dict[NriEvent, tuple[str, type[Message], type[Message]]] = {
     NriEvent.POST_UPDATE_CONTAINER: ("PostUpdateContainer", pb.PostUpdateContainerRequest, pb.Empty),
     NriEvent.STOP_CONTAINER: ("StopContainer", pb.StopContainerRequest, pb.StopContainerResponse),
     NriEvent.REMOVE_CONTAINER: ("RemoveContainer", pb.RemoveContainerRequest, pb.Empty),
+    NriEvent.VALIDATE_CONTAINER_ADJUSTMENT: (
+        "ValidateContainerAdjustment",
+        pb.ValidateContainerAdjustmentRequest,
+        pb.ValidateContainerAdjustmentResponse,
+    ),
 }
 
 
 def _request_to_pb(request: NriRequest, cls: type[Message]) -> Message:
+    if request.event is NriEvent.VALIDATE_CONTAINER_ADJUSTMENT:
+        return convert.validation_to_pb(request)
     message = cls()
     message.pod.CopyFrom(convert.pod_to_pb(request.pod))  # type: ignore[attr-defined]
     if request.container is not None:
