@@ -703,16 +703,12 @@ class ContainerService:
         self._nri.stop_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
 
     def report_exit(self, container_id: str) -> None:
-        """The exit watcher saw `container_id` exit: learn it and tell NRI plugins (on the watcher's thread,
-        waiting for the container's lock, so a StopContainer or RemoveContainer in progress reports first
-        and this finds nothing left to say). Unknown ids (an exec's exit) are ignored."""
+        """Tell NRI plugins that a container whose exit was learnt stopped, unless a StopContainer or
+        RemoveContainer (which hold the lock this waits for) told them already, or it is gone."""
         if self._nri is None:
             return
         with lifecycle_change(self._nri), self._locked_unless_creating(container_id) as container:
-            if container is None or container.id != container_id:
-                return
-            self._refresh(container)
-            if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+            if container is not None and container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
                 self._nri_stop(container)
 
     def _nri_pod(self, sandbox_id: str, facts: SandboxFacts | None = None) -> NriPod:
@@ -851,8 +847,12 @@ class ContainerService:
         container.pid = 0
         self._persist(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
-        # NRI plugins hear of an exit from the exit watcher (report_exit) or a CRI stop or remove, never
-        # from a list or status that happened to learn it: a slow plugin must not slow those.
+        if self._nri is not None and container.id not in self._nri_stopped:
+            # Whoever learnt the exit (a list, a status, the exit watcher) does not wait for plugins: a
+            # thread of its own tells them, once it has the lock (a CRI stop or remove may tell them first).
+            threading.Thread(
+                target=self.report_exit, args=(container.id,), name="nri-stop", daemon=True
+            ).start()
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before
@@ -1159,10 +1159,10 @@ class ContainerService:
                 continue
             with container.lock:
                 self._reconcile(container, handler)
-            if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
-                # Every plugin is synchronized by this daemon and sees it stopped there: StopContainer
-                # now would repeat what an earlier daemon said, or what the snapshot shows.
-                self._nri_stopped.add(container.id)
+                if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                    # Every plugin is synchronized by this daemon and sees it stopped there: StopContainer
+                    # now would repeat what an earlier daemon said, or what the snapshot shows.
+                    self._nri_stopped.add(container.id)
             self._events.known(container.id, _EVENTS_BEFORE[container.state])
         self._generation.bump()  # restored containers that needed no reconciling were not persisted
 

@@ -1,9 +1,11 @@
 """NRI through the real composition root with every host adapter faked (plugins too): who hears StopContainer
-and when (never on the list path; once, also across a daemon restart), StopPodSandbox once across a restart,
+and when (never waited for on the list path; once, also across a daemon restart), StopPodSandbox once across a restart,
 RemovePodSandbox for a pod undone after plugins heard RunPodSandbox, UpdatePodSandbox around a pod's
 resize, and validators."""
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from dependency_injector import providers
 from app.links.nri import NriLink
 from domain.container_config import Resources
 from domain.errors import FailedPrecondition, PycrioError
-from domain.nri import NriAdjustment, NriEvent, NriOwner, NriReply, NriResources
+from domain.nri import NriAdjustment, NriEvent, NriOwner, NriReply, NriRequest, NriResources
 from domain.nri_relay import NriRelay
 from domain.sandbox_model import SandboxConfig, SandboxMetadata
 from tests.fake_node import FakeNode, fake_node
@@ -46,20 +48,45 @@ def _exit_on_its_own(node: FakeNode, container_id: str) -> None:
     node.runtime.machine.finish(node.runtime.machine.containers[container_id], 3)
 
 
-def test_an_exit_learnt_by_a_list_is_told_to_plugins_by_the_exit_watcher_once(tmp_path: Path) -> None:
+@dataclass
+class SlowStopPlugin(FakeNriPlugin):
+    """Answers StopContainer only once `release` is set."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def call(self, request: NriRequest) -> NriReply:
+        if request.event is NriEvent.STOP_CONTAINER:
+            self.release.wait(60)
+        return super().call(request)
+
+
+def _heard_soon(plugin: FakeNriPlugin, event: NriEvent) -> None:
+    deadline = time.monotonic() + 30
+    while not _events(plugin, event):
+        assert time.monotonic() < deadline, f"{plugin.name} never heard {event.name}"
+        time.sleep(0.01)
+
+
+def test_an_exit_learnt_by_a_list_is_told_to_plugins_without_the_list_waiting_once(tmp_path: Path) -> None:
     world = _with_nri(fake_node(tmp_path))
-    plugin = world.connect(FakeNriPlugin("10-watcher"))
+    plugin = SlowStopPlugin("10-slow")
+    world.connect(plugin)
     containers = world.node.container.container_service()
     container_id = world.node.create(world.node.run_pod("web"), "app")
     containers.start(container_id)
     _exit_on_its_own(world.node, container_id)
 
-    containers.list_version()
-    assert containers.list_containers()[0].state.name == "EXITED"
-    containers.status(container_id)
-    assert _events(plugin, NriEvent.STOP_CONTAINER) == [], "lists and statuses never wait for plugins"
+    def look() -> None:
+        containers.list_version()
+        assert containers.list_containers()[0].state.name == "EXITED"
+        containers.status(container_id)
 
-    world.node.container.container_exits()._handle(container_id)  # the exit watcher's thread
+    looking = threading.Thread(target=look, daemon=True)
+    looking.start()
+    looking.join(30)
+    assert not looking.is_alive(), "a list waited for a plugin's StopContainer"
+    plugin.release.set()
+    _heard_soon(plugin, NriEvent.STOP_CONTAINER)
     containers.stop(container_id, 0)
     containers.remove(container_id)
     assert _events(plugin, NriEvent.STOP_CONTAINER, NriEvent.REMOVE_CONTAINER) == [
@@ -78,7 +105,7 @@ def test_a_cri_stop_tells_plugins_before_it_returns_and_the_exit_watcher_adds_no
     containers.start(container_id)
     containers.stop(container_id, 5)
     assert _events(plugin, NriEvent.STOP_CONTAINER) == [(NriEvent.STOP_CONTAINER, container_id)]
-    containers.report_exit(container_id)
+    containers.report_exit(container_id)  # what the thread of the stop's _refresh does, afterwards
     assert len(_events(plugin, NriEvent.STOP_CONTAINER)) == 1
 
 
@@ -90,8 +117,7 @@ def test_after_a_restart_stopped_containers_and_pods_are_not_reported_stopped_ag
     for container_id in (reported, unreported):
         containers.start(container_id)
     containers.stop(reported, 0)
-    _exit_on_its_own(before.node, unreported)
-    containers.list_containers()  # learnt, but the exit watcher has not told plugins yet
+    _exit_on_its_own(before.node, unreported)  # learnt by nobody before the restart
     before.node.container.sandboxes().stop(pod_id)
 
     after = _with_nri(fake_node(tmp_path, restart_of=before.node))
@@ -100,7 +126,7 @@ def test_after_a_restart_stopped_containers_and_pods_are_not_reported_stopped_ag
     assert {c.id: c.state.name for c in synced_containers} == {reported: "STOPPED", unreported: "STOPPED"}
     assert [p.id for p in synced_pods] == [pod_id]
     restarted = after.node.container.container_service()
-    restarted.report_exit(unreported)
+    restarted.report_exit(unreported)  # as the exit watcher's look would
     restarted.stop(reported, 0)
     after.node.container.sandboxes().stop(pod_id)
     after.node.container.sandboxes().remove(pod_id)

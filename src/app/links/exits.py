@@ -1,5 +1,5 @@
-"""The exit-file watcher's callback: the containers service learns the exit (and reports it as STOPPED, to
-CRI event streams and to NRI plugins); OOM kills are counted for the metrics."""
+"""The exit-file watcher's callback: the containers service learns the exit (and reports it as STOPPED);
+OOM kills are counted for the metrics."""
 
 import threading
 
@@ -25,8 +25,6 @@ class ContainerExits:
             container = self._service.status(container_id)  # learns the exit: STOPPED is reported
         except NotFound:
             return  # not a container's exit file (or already removed)
-        # NRI's StopContainer here, not on the list or status path that may learn the exit first.
-        self._service.report_exit(container_id)
         if container.id != container_id or container.state != ContainerState.EXITED:
             return
         if container.reason == REASON_OOM_KILLED:
