@@ -1,7 +1,7 @@
 """NRI through the real composition root with every host adapter faked (plugins too): who hears StopContainer
-and when (never waited for on the list path; once, also across a daemon restart), StopPodSandbox once across a restart,
-RemovePodSandbox for a pod undone after plugins heard RunPodSandbox, UpdatePodSandbox around a pod's
-resize, and validators."""
+and when (never waited for on the list path; once, also across a daemon restart), StopPodSandbox once across
+a restart, RemovePodSandbox for a pod undone after plugins heard RunPodSandbox, UpdatePodSandbox around a
+pod's resize, and validators."""
 
 import threading
 import time
