@@ -218,6 +218,26 @@ def test_a_full_disk_stops_an_unpack_cleanly(root: Path, small_disk: Path) -> No
     assert store.list_layers() == []
 
 
+def test_a_full_disk_refuses_a_writable_layer_cleanly(root: Path, small_disk: Path) -> None:
+    small = layer([file("data", b"fits")])
+    store = _store_on(small_disk, root, UnpackLimits(min_free_bytes=0))
+    store.unpack("", small.diff_id, chunks(small.blob), "image:a")
+
+    def inodes(count: int) -> None:
+        options = f"remount,nr_inodes={count}"
+        subprocess.run(["mount", "-o", options, str(small_disk)], check=True)
+
+    used = os.statvfs(small_disk).f_files - os.statvfs(small_disk).f_ffree
+    inodes(used + 2)  # room for the container's dir and one more, not for upper, work and merged
+    with pytest.raises(ResourceExhausted, match=r"no space left for the writable layer of container c1 in "):
+        store.create_rootfs("c1", [small.diff_id], "image:a")
+    assert tree(small_disk / "storage" / "containers") == set()
+    assert mounts_under(small_disk / "storage") == []
+    inodes(used + 1000)
+    store.create_rootfs("c1", [small.diff_id], "image:a")  # space is back
+    store.remove_rootfs("c1")
+
+
 def test_an_unpack_keeps_the_configured_free_space(root: Path, small_disk: Path) -> None:
     big = layer([file("data", os.urandom(20 << 20))])
     store = _store_on(small_disk, root, UnpackLimits(min_free_bytes=12 << 20))

@@ -19,6 +19,7 @@ chain id while it is unpacked (two images sharing a base layer unpack it once), 
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import os
 import secrets
@@ -215,13 +216,19 @@ class OverlayLayerStore:
         check_plain_name("container id", container_id)
         keys = [_hex(layer) for layer in layers]
         with self._container_locks.hold(container_id):
-            created = self._record_rootfs(container_id, layers, image_id)
             try:
-                return self._mount(container_id, keys, idmap)
-            except BaseException:
-                if created:
-                    self._forget_rootfs(container_id)
-                raise
+                created = self._record_rootfs(container_id, layers, image_id)
+                try:
+                    return self._mount(container_id, keys, idmap)
+                except BaseException:
+                    if created:
+                        self._forget_rootfs(container_id)
+                    raise
+            except OSError as err:
+                if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                where = f"the writable layer of container {container_id} in {self._root}"
+                raise ResourceExhausted(f"no space left for {where}: {err.strerror}") from None
 
     def _record_rootfs(self, container_id: str, layers: list[str], image_id: str) -> bool:
         """Persist the container's layers and hold them; False when it was already recorded."""
