@@ -7,6 +7,7 @@ with limits in its files. Pods use a private CNI bridge (`pckube0`, 10.93.0.0/24
 
 import contextlib
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -411,4 +412,23 @@ def test_an_exit_while_the_daemon_was_killed_is_in_its_first_relist(node: Node) 
     assert container_id not in first.running
     assert first.pods[pod_id] == pb.SANDBOX_READY
     assert status(node.client, container_id).status.exit_code == EXIT_CODE
+    node.remove_pod(pod_id)
+
+
+def test_an_evented_kubelet_hears_at_once_of_an_infra_process_that_died(node: Node) -> None:
+    """With EventedPLEG the kubelet relists only every five minutes and otherwise follows GetContainerEvents:
+    a pod whose infra process was killed must be reported (its infra container STOPPED, the pod NOTREADY)
+    although nothing lists the pods or asks for their status."""
+    pod = node.pod("infra")
+    pod_id = node.run_pod(pod)
+    procs = V1 / "memory" / pod.cgroup_parent.lstrip("/") / f"pycrio-{pod_id}" / "cgroup.procs"
+    (infra_pid,) = [int(pid) for pid in procs.read_text().split()]
+    events = node.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=60)
+    events.initial_metadata()
+    os.kill(infra_pid, signal.SIGKILL)
+    stopped = next(event for event in events if event.container_id == pod_id)
+    events.cancel()
+    assert stopped.container_event_type == pb.CONTAINER_STOPPED_EVENT
+    assert (stopped.pod_sandbox_status.id, stopped.pod_sandbox_status.state) == (pod_id, pb.SANDBOX_NOTREADY)
+    assert _relist(node, pod).pods[pod_id] == pb.SANDBOX_NOTREADY
     node.remove_pod(pod_id)
