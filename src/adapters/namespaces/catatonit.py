@@ -70,8 +70,10 @@ class CatatonitInfra:
         return self._liveness.alive(process.pid, process.start_time)
 
     def exited(self, processes: Collection[InfraProcess]) -> set[InfraProcess]:
-        keys = {(process.pid, process.start_time): process for process in processes}
-        return {keys[key] for key in self._liveness.exited(keys)}
+        gone = self._liveness.exited([(process.pid, process.start_time) for process in processes])
+        if not gone:  # the usual answer: no map back from keys to processes needed
+            return set()
+        return {process for process in processes if (process.pid, process.start_time) in gone}
 
     def stop(self, sandbox_id: str, process: InfraProcess | None, timeout: float) -> None:
         process = process or self.find(sandbox_id)

@@ -48,13 +48,16 @@ class ProcessLiveness:
         unwatched = []
         with self._lock:
             ready = {fd for fd, _ in self._epoll.poll(0)} if self._fds else set()
-            for key in keys:
-                fd = self._fds.get(key)
-                if fd is None:
-                    unwatched.append(key)
-                elif fd in ready:
-                    self._drop(key, fd)
-                    gone.add(key)
+            if not ready:  # the usual answer: none exited, only processes not watched yet need a look
+                unwatched = [key for key in keys if key not in self._fds]
+            else:
+                for key in keys:
+                    fd = self._fds.get(key)
+                    if fd is None:
+                        unwatched.append(key)
+                    elif fd in ready:
+                        self._drop(key, fd)
+                        gone.add(key)
         gone.update(key for key in unwatched if not self.alive(*key))
         return gone
 
