@@ -342,7 +342,7 @@ class SandboxService:
             self._stop_locked(sb)
 
     def _stop_locked(self, sb: PodSandbox) -> None:
-        # A pod whose infra process died on its own is NOTREADY already: it reports no STOPPED.
+        # A pod whose infra process died on its own reported STOPPED when that was seen (_infra_died).
         was_ready = self._observed(sb).state == SandboxState.READY
         self._containers.stop_all(sb.id, self._settings.container_stop_timeout)
         self._stop_infra(sb)
@@ -585,11 +585,14 @@ class SandboxService:
         return False
 
     def _infra_died(self, sb: PodSandbox) -> None:
+        """The first sighting of a READY pod's infra death: lists change, and the pod's infra container is
+        reported STOPPED (as containerd does), because an evented kubelet relists only every few minutes."""
         with self._lock:
             first = sb.id not in self._infra_gone and sb.id in self._sandboxes
             self._infra_gone.add(sb.id)
         if first:
             self._generation.bump()
+            self._events.publish(sb.id, sb.id, ContainerEventType.STOPPED)
 
     def _resolve(self, sandbox_id: str) -> PodSandbox | None:
         """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden.
