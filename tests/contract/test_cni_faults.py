@@ -6,9 +6,11 @@ timeout with the plugin killed, and a DEL that keeps failing must end in a clear
 deadline, after which a healthy DEL still frees everything.
 """
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,9 @@ def node(tmp_path: Path) -> Iterator[Node]:
         yield node
     finally:
         node.heal()
+        for pid in hung_pids(faults):  # a failed test's hung plugin
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for sandbox_id in node.sandbox_ids:
             namespaces.remove(sandbox_id)
         cleanup(host)

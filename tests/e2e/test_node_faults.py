@@ -154,8 +154,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 @pytest.fixture
 def pod(env: Env) -> Iterator[Pod]:
-    env.heal()
-    (env.faults / "hung").unlink(missing_ok=True)
+    env.heal()  # the hung pids of earlier tests stay recorded: the module's teardown kills any still alive
     yield env.pod()
     env.heal()
 
@@ -189,11 +188,12 @@ def test_a_failing_create_is_rolled_back_with_the_runtimes_words(env: Env, pod: 
 def test_a_hanging_create_times_out_and_kills_the_runtime(env: Env, pod: Pod) -> None:
     pod_id, config = pod
     before = env.containers()
+    hung_before = len(env.hung_pids())
     env.inject("create", "hang")
     with pytest.raises(grpc.RpcError) as caught:
         env.create(pod_id, config, "c-hang")
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, caught.value.details()
-    assert env.hung_pids(), "the wrapper never ran"
+    assert len(env.hung_pids()) > hung_before, "the wrapper never ran"
     assert env.containers() == before
     _nothing_left(env)
     env.heal()
@@ -283,10 +283,11 @@ def _conmon_pid(env: Env, container_id: str) -> int:
 def test_conmon_killed_before_it_reports_the_pid_fails_the_create_cleanly(env: Env, pod: Pod) -> None:
     pod_id, config = pod
     before = env.containers()
+    hung_before = len(env.hung_pids())
     env.inject("create", "hang")  # conmon waits on its runtime, so it has not answered yet
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         creating = pool.submit(env.create, pod_id, config, "m-early")
-        wait_until(env.hung_pids, what="the runtime to be called")
+        wait_until(lambda: len(env.hung_pids()) > hung_before, what="the runtime to be called")
         known = set(env.containers())
         pid_files = (env.work / "pycrio" / "run" / "conmon").glob("*/conmon.pid")
         (persist,) = [path for path in pid_files if path.parent.name not in known]
@@ -497,7 +498,6 @@ def _pod_network_leftovers(env: Env) -> dict[str, list[str]]:
 @pytest.mark.parametrize("how", ["fail", "kill", "hang"])
 def test_a_cni_add_that_fails_or_hangs_fails_the_pod_and_undoes_it(env: Env, how: str) -> None:
     env.heal()
-    (env.faults / "hung").unlink(missing_ok=True)
     before = _pod_network_leftovers(env)
     env.inject("ADD", how)
     config = pod_config(f"add-{how}-{uuid.uuid4().hex[:6]}", env.work / "logs")
