@@ -848,10 +848,11 @@ class ContainerService:
         """`<runtime> delete` of the container, once: a caller that finds one in flight waits for it (up to
         the create timeout, which bounds every runtime call) and, with `force`, deletes again only if that
         one failed; without `force` (the exit's own delete) it leaves it to the one in flight."""
+        mine = threading.Event()
         with self._index_lock:
             pending = container.runtime_release
             if pending is None:
-                container.runtime_release = threading.Event()
+                container.runtime_release = mine
         if pending is not None:
             if not force:
                 return
@@ -860,12 +861,11 @@ class ContainerService:
                 handler.runtime.delete(container.id, force=True)
                 container.runtime_deleted = True
             return
-        done = container.runtime_release
         try:
             handler.runtime.delete(container.id, force=force)
             container.runtime_deleted = True
         finally:
-            done.set()
+            mine.set()
 
     # --- status -----------------------------------------------------------------------------------------
 
