@@ -830,8 +830,9 @@ class ContainerService:
         containerd's shim does when its task exits. Not under the container's lock, which a StopContainer
         holds until it has seen the exit: the delete runs alongside the end of the stop and the client's next
         call. Safe without the lock: the monitor's exit record is looked at first, and the runtime deletes
-        only a stopped container without force. A failure is left to RemoveContainer, which deletes with
-        force and waits for a delete in flight."""
+        only a stopped container without force. Its rootfs is unmounted then too (the writable layer stays
+        until RemoveContainer). A failure is left to RemoveContainer, which deletes with force and waits for
+        a delete in flight."""
         try:
             container = self._get(container_id)
         except (NotFound, InvalidArgument):
@@ -843,6 +844,8 @@ class ContainerService:
             return
         with suppress(PycrioError):
             self._delete_in_runtime(container, handler, force=False)
+            if container.runtime_deleted:
+                self._rootfs.unmount(container.id)  # as containerd's task delete: the files stay till Remove
 
     def _delete_in_runtime(self, container: Container, handler: RuntimeHandler, force: bool = True) -> None:
         """`<runtime> delete` of the container, once: a caller that finds one in flight waits for it (up to

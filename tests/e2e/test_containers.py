@@ -626,8 +626,9 @@ def _runc_knows(env: Env) -> list[str]:
 def test_the_runc_state_of_an_exited_container_goes_before_its_removal(
     env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
 ) -> None:
-    """The exit watcher deletes it once the exit is noticed (as containerd's shim does), so that
-    RemoveContainer only drops records; the container stays listed, EXITED, with its log."""
+    """The exit watcher deletes it and unmounts the rootfs once the exit is noticed (as containerd's task
+    delete does), so that RemoveContainer only drops records; the container stays listed, EXITED, with its
+    log."""
     pod_id, pod = shared_pod
     # A PID namespace of its own (the kubelet's default): the stop kills its init alone, and the child
     # goes with it.
@@ -644,6 +645,7 @@ def test_the_runc_state_of_an_exited_container_goes_before_its_removal(
     assert wait_exited(env.client, ends).exit_code == 0
     wait_until(lambda: not {stopped, ends} & set(_runc_knows(env)), what="the runc state to be deleted")
     assert not cgroup_dirs(f"{env.cgroup_parent}/pycrio-{stopped}")
+    wait_until(lambda: not [m for m in _mounts_under(env.work) if stopped in m], what="the rootfs unmounted")
     assert not processes_matching(f"sleep {marker(11)}") and not processes_matching(f"sleep {marker(12)}")
     assert status(env.client, stopped).status.exit_code == 137
     assert log_lines(status(env.client, ends).status.log_path) == [("stdout", "bye")]

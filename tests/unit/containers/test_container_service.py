@@ -785,6 +785,7 @@ def test_the_runtime_state_goes_once_the_exit_is_noticed_and_remove_only_drops_r
     world.service.release_runtime(cid)  # what the exit watcher calls
     assert cid not in world.runtime.machine.containers
     assert world.runtime.deletes == [(cid, False)]  # without force: a running one would be refused
+    assert world.rootfs.unmounted == {cid} and cid in world.rootfs.rootfs  # unmounted, kept till removed
     world.service.release_runtime(cid)  # a second notice deletes nothing again
     world.service.remove(cid)
     assert world.runtime.deletes == [(cid, False)]
