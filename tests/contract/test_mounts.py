@@ -76,3 +76,17 @@ def test_a_mount_point_with_spaces_and_backslashes_in_its_path_is_found(tmp_path
     finally:
         unmount(target, timeout=10)
     assert not is_mounted(target)
+
+
+def test_unmount_never_follows_a_symlink_and_tolerates_a_missing_path(tmp_path: Path) -> None:
+    target = tmp_path / "real"
+    _mount_tmpfs(target)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    try:
+        unmount(link, timeout=10)
+        assert is_mounted(target)  # the link is no mount point; what it points at is left alone
+        unmount(tmp_path / "absent", timeout=10)
+    finally:
+        unmount(target, timeout=10)
+    assert not is_mounted(target)

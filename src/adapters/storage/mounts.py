@@ -7,6 +7,7 @@ so an image of ~40 layers still mounts. (The daemon cannot chdir for a relative 
 working directory is shared by all its threads.)
 """
 
+import errno
 import os
 from pathlib import Path
 
@@ -60,20 +61,22 @@ def mount_overlay(cwd: Path, lower: list[str], upper: str, work: str, target: Pa
 def unmount(target: Path, timeout: float) -> None:
     """Unmount `target` if mounted; a busy mount is detached lazily so removal never hangs.
 
-    umount(2) directly: it cannot hang the way a mount helper can, and spares a process per removal.
+    umount(2) directly: it cannot hang the way a mount helper can, and spares a process per removal. It is
+    tried at once (never following a symlink): EINVAL says `target` is no mount point, so the kernel's
+    mount table, costly to read on a host with hundreds of mounts, is read only when something failed.
     `timeout` is kept for the callers' sake."""
-    if not is_mounted(target):
-        return
     try:
-        linux.umount2(str(target), 0)
+        linux.umount2(str(target), linux.UMOUNT_NOFOLLOW)
+        return
     except OSError as err:
-        if not is_mounted(target):
-            return
-        try:
-            linux.umount2(str(target), linux.MNT_DETACH)
-        except OSError as lazy_err:
-            if is_mounted(target):
-                raise Internal(f"unmounting {target}: {err}; lazily: {lazy_err}") from None
+        if err.errno in (errno.EINVAL, errno.ENOENT):
+            return  # not a mount point, or not there at all
+        failed = err
+    try:
+        linux.umount2(str(target), linux.MNT_DETACH | linux.UMOUNT_NOFOLLOW)
+    except OSError as lazy_err:
+        if is_mounted(target):
+            raise Internal(f"unmounting {target}: {failed}; lazily: {lazy_err}") from None
 
 
 _ESCAPED = {ord(char): f"\\{ord(char):03o}" for char in " \t\n\\"}
