@@ -829,10 +829,11 @@ class ContainerService:
         noticed (the exit watcher calls this, on no RPC's path), so that RemoveContainer finds it done: what
         containerd's shim does when its task exits. Not under the container's lock, which a StopContainer
         holds until it has seen the exit: the delete runs alongside the end of the stop and the client's next
-        call. Safe without the lock: the monitor's exit record is looked at first, and the runtime deletes
-        only a stopped container without force. Its rootfs is unmounted then too (the writable layer stays
-        until RemoveContainer). A failure is left to RemoveContainer, which deletes with force and waits for
-        a delete in flight."""
+        call. Safe without the lock: the monitor's exit record is looked at first, the runtime deletes only
+        a stopped container without force, and a container still CREATED waits for a StartContainer in
+        progress (a process that exits at once is seen exiting before `<runtime> start` has returned). Its
+        rootfs is unmounted then too (the writable layer stays until RemoveContainer). A failure is left to
+        RemoveContainer, which deletes with force and waits for a delete in flight."""
         try:
             container = self._get(container_id)
         except (NotFound, InvalidArgument):
@@ -840,6 +841,12 @@ class ContainerService:
         handler = self._runtimes.get(container.runtime_handler)
         if handler is None or container.creating or container.restore_from:
             return  # a create undoes itself; a restore has nothing in the runtime yet
+        if container.state is ContainerState.CREATED:
+            # A StartContainer may be in `<runtime> start`, whose last step (runc removes its exec fifo)
+            # fails once the state is gone: wait for it; RUNNING is set only after the runtime returned.
+            with container.lock:
+                if self._containers.get(container.id) is not container:
+                    return
         if self._monitor.exit_status(container.id) is None:
             return
         with suppress(PycrioError):

@@ -855,3 +855,33 @@ def test_remove_deletes_with_force_when_the_exits_delete_failed(world: World) ->
     world.service.remove(cid)
     assert world.runtime.deletes == [(cid, True)]
     assert_nothing_left(world)
+
+
+def test_an_exit_during_start_is_released_only_once_the_runtime_s_start_returned(world: World) -> None:
+    """runc start removes its exec fifo after the process began: a process that exits at once is seen
+    exiting while `runc start` still runs, and a delete then would fail that start."""
+    cid = world.service.create("sb1", config("exit 0"))
+    start = world.runtime.start
+    entered, go_on = threading.Event(), threading.Event()
+
+    def slow_start(container_id: str) -> None:
+        start(container_id)  # the process runs and exits: the exit is recorded
+        entered.set()
+        go_on.wait(30)
+        if container_id not in world.runtime.machine.containers:
+            raise NotFound("fake-runc start: exec fifo: no such file or directory")
+
+    world.runtime.start = slow_start  # type: ignore[method-assign]
+    starter = threading.Thread(target=world.service.start, args=(cid,))
+    starter.start()
+    assert entered.wait(30)
+    release = threading.Thread(target=world.service.release_runtime, args=(cid,))
+    release.start()
+    release.join(0.2)
+    assert release.is_alive() and cid in world.runtime.machine.containers  # waits for the start
+    go_on.set()
+    starter.join(30)
+    release.join(30)
+    status = world.service.status(cid)
+    assert (status.state, status.exit_code, status.reason) == (ContainerState.EXITED, 0, REASON_COMPLETED)
+    assert cid not in world.runtime.machine.containers
