@@ -244,12 +244,15 @@ def test_a_failing_delete_keeps_the_container_for_a_retry(env: Env, pod: Pod, ho
     pod_id, config = pod
     container_id = env.create(pod_id, config, f"d-{how}")
     env.start(container_id)
-    env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
+    # Before the stop: the delete made as soon as the exit is noticed fails too, and leaves it to Remove.
     env.inject("delete", how)
+    env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
     with pytest.raises(grpc.RpcError) as caught:
         env.remove(container_id)
     expected = grpc.StatusCode.DEADLINE_EXCEEDED if how == "hang" else grpc.StatusCode.INTERNAL
     assert caught.value.code() == expected, caught.value.details()
+    if how == "fail":
+        assert "injected: runtime delete refused" in caught.value.details()
     assert container_id in env.containers()  # not forgotten while runc still has it
     env.heal()
     env.remove(container_id)

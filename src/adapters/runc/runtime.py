@@ -35,7 +35,11 @@ _GONE = ("does not exist", "not found", "no such file")
 _WRONG_STATE = (
     "cannot start", "not stopped", "is not running", "is stopped", "paused", "is not in `created`",
 )  # fmt: skip
-_NOT_RUNNING = ("not running", "process already finished", "container not running", "no such process")
+# The last: runc 1.1's `kill --all` freezes the cgroup first and says so when the container stopped meanwhile.
+_NOT_RUNNING = (
+    "not running", "process already finished", "container not running", "no such process",
+    "invalid state transition from stopped",
+)  # fmt: skip
 
 
 _CRIU_LOG_TAIL = 2000  # characters of CRIU's dump.log put into a failed checkpoint's error
