@@ -3,7 +3,8 @@
 After a crash or a power cut the state can disagree with the host (mounts gone, containers half made).
 Wiping is the blunt recovery: every container the runtimes still know is deleted, every pod's infra
 process killed, every mount under the state and runtime dirs detached, then both dirs removed. It refuses
-while a daemon serves the socket, and does nothing without `--yes`.
+while a daemon serves the socket or holds the dirs' lock (adapters/host/state_lock.py), and does nothing
+without `--yes`.
 
 CNI DEL is not run (the network namespaces it needs are what is being torn down): IP addresses the
 host-local IPAM plugin handed out stay allocated under /var/lib/cni/networks until removed by hand.
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from adapters.cri.server import SocketInUse, prepare_socket_path
+from adapters.host.state_lock import StateDirInUse, StateDirLock
 from adapters.namespaces import linux
 from adapters.runc.runtime import RuncRuntime
 from app.config import Config
@@ -27,6 +29,11 @@ def wipe(config: Config, *, confirmed: bool) -> int:
     try:
         prepare_socket_path(config.socket_path)
     except SocketInUse as err:
+        print(f"pycrio wipe: refused: {err}", file=sys.stderr)
+        return 1
+    try:  # a daemon on another socket but these dirs still holds them
+        StateDirLock(*(d for d in dirs if d.is_dir())).acquire()
+    except StateDirInUse as err:
         print(f"pycrio wipe: refused: {err}", file=sys.stderr)
         return 1
     if not confirmed:
