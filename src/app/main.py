@@ -10,9 +10,9 @@ from types import FrameType
 
 import structlog
 
-from adapters.cri.server import SocketInUse
 from adapters.host.private_dirs import make_private
 from adapters.host.state_lock import StateDirInUse, StateDirLock
+from adapters.host.unix_sockets import SocketInUse
 from adapters.process.heap import use_one_arena
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper

@@ -17,8 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
-from adapters.cri.server import SocketInUse, prepare_socket_path
 from adapters.host.state_lock import StateDirInUse, StateDirLock
+from adapters.host.unix_sockets import SocketInUse, prepare_socket_path
 from adapters.namespaces import linux
 from adapters.runc.runtime import RuncRuntime
 from app.config import Config
