@@ -254,6 +254,7 @@ def _image_service(
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
         pull_progress_interval=config.image.pull_progress_interval,
+        pull_deadline=config.image.pull_deadline,
         max_concurrent_layers=config.image.max_concurrent_layers,
         max_image_bytes=config.image.max_image_bytes,
         platform=host_platform(),

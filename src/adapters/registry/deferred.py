@@ -7,6 +7,7 @@ httpx and the two TLS clients HttpRegistry makes up front (with the system CA bu
 from collections.abc import Callable, Iterator
 
 from domain.built_once import BuiltOnce
+from domain.cancellation import Cancellation
 from domain.registries_conf import PullSource
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
 from ports.signatures import SigstoreSignature
@@ -22,8 +23,14 @@ class DeferredRegistry:
     def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
         return self._registry().resolve(source, auth, platform)
 
-    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
-        return self._registry().open_blob(image, blob, auth)
+    def open_blob(
+        self,
+        image: ResolvedImage,
+        blob: Descriptor,
+        auth: RegistryAuth | None,
+        cancel: Cancellation | None = None,
+    ) -> Iterator[bytes]:
+        return self._registry().open_blob(image, blob, auth, cancel)
 
     def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
         return self._registry().extension_signatures(image, auth)
