@@ -32,7 +32,7 @@ from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.generated import api_pb2_grpc
 from adapters.namespaces.linux import process_start_time
 from bench import images as bench_images
-from bench.cleanup import unmount_under
+from bench.cleanup import kill_cgroup_tree, unmount_under
 from bench.containerd import CRI, ContainerdDaemon, ContainerdLayout, containerd_config
 from bench.pycrio_daemon import registries_conf
 from bench.registry import LocalRegistry
@@ -46,7 +46,6 @@ from tests.pod_host import (
     free_port,
     host_address,
     make_test_network,
-    remove_cgroups,
     serve_in_netns,
 )
 
@@ -162,7 +161,7 @@ def cgroup_root() -> Iterator[str]:
     """The kubelet's part of the tree for this test: /<root>/kubepods holds every pod of both runtimes."""
     root = f"/pcx-{secrets.token_hex(3)}"
     yield root
-    remove_cgroups(root)
+    kill_cgroup_tree(root)  # what a failed run left running, of either runtime (the tree is this test's)
 
 
 def _pycrio(workdir: Path, network: HostTestNetwork, images: Images, gate: Gate) -> Daemon:
@@ -195,8 +194,8 @@ def other(
         second = _pycrio(tmp_path / "other-pycrio", network, images, gate).start()
         try:
             yield second.client
-        finally:
             _remove_all(second.client)
+        finally:
             second.stop()
             cleanup_run_dir(second.workdir / "run")
             unmount_under(second.workdir)
@@ -210,8 +209,8 @@ def other(
     cri = containerd.start()
     try:
         yield cri
-    finally:
         _remove_all(cri)
+    finally:
         cri.close()
         containerd.stop()
         subprocess.run(["umount", "-R", "-l", str(layout.run_dir)], capture_output=True, check=False)
