@@ -39,6 +39,8 @@ from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.namespaces.catatonit import CatatonitInfra
+from adapters.namespaces.infra_exit_watcher import InfraExitWatcher
+from adapters.namespaces.liveness import ProcessLiveness
 from adapters.namespaces.ns_helper import helper_path
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
@@ -63,6 +65,7 @@ from app.config import Config, to_toml_dict
 from app.di import containers, providers
 from app.links.deferred_trust import DeferredPullGate
 from app.links.exits import ContainerExits
+from app.links.infra_exits import InfraExits
 from app.links.nri import NriLink
 from app.links.pod_containers import ServicePodContainers
 from app.links.sandbox_lookup import SandboxServiceLookup
@@ -349,12 +352,15 @@ class Container(containers.DeclarativeContainer):
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
         helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
+    # The infra processes' pidfds: asked by lists, and slept on by the infra-exit watcher below.
+    infra_liveness = providers.Singleton(ProcessLiveness)
     infra = providers.Singleton(
         CatatonitInfra,
         run_dir=providers.Callable(_run_dir, config),
         init_path=providers.Callable(lambda c: c.runtime.infra_init, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
         helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
+        liveness=infra_liveness,
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
 
@@ -574,10 +580,15 @@ class Container(containers.DeclarativeContainer):
         directory=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exits", config),
         on_exit=container_exits.provided.on_exit,
     )
+    infra_exits = providers.Singleton(InfraExits, sandboxes=sandboxes)
+    infra_exit_watcher = providers.Singleton(
+        InfraExitWatcher, liveness=infra_liveness, on_exit=infra_exits.provided.on_exit
+    )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
         metrics_endpoint,
         exit_watcher,
+        infra_exit_watcher,
         providers.Singleton(EventStreams, broadcaster=event_broadcaster),
         providers.Singleton(NriLink, relay=nri_relay, sandboxes=sandboxes, containers=container_service),
     )

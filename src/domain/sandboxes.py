@@ -39,7 +39,7 @@ from domain.sandbox_validation import bandwidth_limits, validated
 from domain.userns import check_handler_supports
 from ports.cgroups import CgroupLimits, Cgroups
 from ports.hugepages import HugePages
-from ports.infra import InfraProcesses, InfraSpec
+from ports.infra import InfraProcess, InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest, Namespaces
 from ports.network import Network, PodNetworkRequest
 from ports.pod_containers import PodContainers
@@ -126,6 +126,9 @@ class SandboxService:
         # process was seen dead, so that each death bumps it once.
         self._generation = Generation()
         self._infra_gone: set[str] = set()
+        # The infra processes list_version looks at, with the generation they were gathered at: the READY
+        # pods change only with the generation, so a quiet poll does not walk every pod.
+        self._watched: tuple[int, dict[InfraProcess, PodSandbox], list[InfraProcess]] | None = None
         self._restore()
 
     # ---- RunPodSandbox -------------------------------------------------------------------------------
@@ -339,7 +342,7 @@ class SandboxService:
             self._stop_locked(sb)
 
     def _stop_locked(self, sb: PodSandbox) -> None:
-        # A pod whose infra process died on its own is NOTREADY already: it reports no STOPPED.
+        # A pod whose infra process died on its own reported STOPPED when that was seen (_infra_died).
         was_ready = self._observed(sb).state == SandboxState.READY
         self._containers.stop_all(sb.id, self._settings.container_stop_timeout)
         self._stop_infra(sb)
@@ -543,13 +546,21 @@ class SandboxService:
     def list_version(self) -> int:
         """Look at every READY pod's infra process, then a number that differs whenever list() could answer
         differently than when it last had this number."""
-        with self._lock:
-            ready = {
-                sb.infra: sb
-                for sb in self._sandboxes.values()
-                if sb.state == SandboxState.READY and sb.infra is not None and sb.id not in self._infra_gone
-            }
-        for process in self._infra.exited(list(ready)) if ready else ():
+        watched = self._watched
+        generation = self._generation.value
+        if watched is None or watched[0] != generation:
+            # Gathered after reading the generation: a change made meanwhile bumps it, and the next call
+            # gathers again.
+            with self._lock:
+                gone = self._infra_gone
+                ready = {
+                    sb.infra: sb
+                    for sb in self._sandboxes.values()
+                    if sb.state == SandboxState.READY and sb.infra is not None and sb.id not in gone
+                }
+            watched = self._watched = (generation, ready, list(ready))
+        _, ready, processes = watched
+        for process in self._infra.exited(processes) if processes else ():
             self._infra_died(ready[process])
         return self._generation.value
 
@@ -574,11 +585,14 @@ class SandboxService:
         return False
 
     def _infra_died(self, sb: PodSandbox) -> None:
+        """The first sighting of a READY pod's infra death: lists change, and the pod's infra container is
+        reported STOPPED (as containerd does), because an evented kubelet relists only every few minutes."""
         with self._lock:
             first = sb.id not in self._infra_gone and sb.id in self._sandboxes
             self._infra_gone.add(sb.id)
         if first:
             self._generation.bump()
+            self._events.publish(sb.id, sb.id, ContainerEventType.STOPPED)
 
     def _resolve(self, sandbox_id: str) -> PodSandbox | None:
         """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden.

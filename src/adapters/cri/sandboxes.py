@@ -41,6 +41,7 @@ class SandboxHandlers:
     def __init__(self, service: SandboxService) -> None:
         self._service = service
         self._answers = ListAnswers()
+        self._stream_answers = ListAnswers()
 
     def RunPodSandbox(
         self, request: pb.RunPodSandboxRequest, context: grpc.ServicerContext
@@ -86,10 +87,15 @@ class SandboxHandlers:
 
     def StreamPodSandboxes(
         self, request: pb.StreamPodSandboxesRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.StreamPodSandboxesResponse]:
-        """ListPodSandbox's pods in messages of up to stats.STREAM_CHUNK, each pod once; none, no message."""
-        for chunk in chunks(self._listed(request.filter)):
-            yield pb.StreamPodSandboxesResponse(pod_sandboxes=chunk)
+    ) -> Iterator[EncodedResponse]:
+        """ListPodSandbox's pods in messages of up to stats.STREAM_CHUNK, each pod once; none, no message.
+        Kept as ListPodSandbox's answers are."""
+        wanted = request.filter
+        yield from self._stream_answers.messages(
+            wanted.SerializeToString(deterministic=True),
+            self._service.list_version(),
+            lambda: [pb.StreamPodSandboxesResponse(pod_sandboxes=c) for c in chunks(self._listed(wanted))],
+        )
 
     def UpdatePodSandboxResources(
         self, request: pb.UpdatePodSandboxResourcesRequest, context: grpc.ServicerContext
