@@ -58,10 +58,8 @@ class Crictl:
     def cmd_ps(self) -> str:
         running = pb.ContainerFilter(state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING))
         items = self.client.runtime.ListContainers(pb.ListContainersRequest(filter=running)).containers
-        pods = {p.id: p for p in self.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items}
-        rows = [["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID", "POD"]]
+        rows = [["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID", "POD", "NAMESPACE"]]
         for item in items:
-            pod = pods.get(item.pod_sandbox_id)
             rows.append(
                 [
                     item.id[:13],
@@ -71,7 +69,8 @@ class Crictl:
                     item.metadata.name,
                     str(item.metadata.attempt),
                     item.pod_sandbox_id[:13],
-                    pod.metadata.name if pod else "unknown",
+                    item.labels.get("io.kubernetes.pod.name", "unknown"),
+                    item.labels.get("io.kubernetes.pod.namespace", "unknown"),
                 ]
             )
         return _table(rows)
@@ -103,7 +102,7 @@ class Crictl:
 
     def cmd_stats(self) -> str:
         stats = self.client.runtime.ListContainerStats(pb.ListContainerStatsRequest()).stats
-        rows = [["CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES"]]
+        rows = [["CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES", "SWAP"]]
         for item in stats:
             rows.append(
                 [
@@ -113,6 +112,7 @@ class Crictl:
                     _size(item.memory.working_set_bytes.value),
                     _size(item.writable_layer.used_bytes.value),
                     str(item.writable_layer.inodes_used.value),
+                    _size(item.swap.swap_usage_bytes.value),
                 ]
             )
         return _table(rows)

@@ -679,12 +679,17 @@ class ContainerService:
             self._stop(container_id, timeout)
 
     def _stop(self, container_id: str, timeout: float) -> None:
+        self._stop_process(container_id, timeout)
+        with self._locked_unless_creating(container_id) as container:
+            if container is not None and container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                self._nri_stop(container)  # plugins hear of it before StopContainer returns
+
+    def _stop_process(self, container_id: str, timeout: float) -> None:
         with self._locked_unless_creating(container_id) as container:
             if container is None:
                 return
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
-                self._nri_stop(container)  # UNKNOWN; an exit is reported when _refresh learns it
                 return
             if container.restore_from:
                 self._never_restored(container)
@@ -713,6 +718,15 @@ class ContainerService:
             return
         self._nri_stopped.add(container.id)
         self._nri.stop_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
+
+    def report_exit(self, container_id: str) -> None:
+        """Tell NRI plugins that a container whose exit was learnt stopped, unless a StopContainer or
+        RemoveContainer (which hold the lock this waits for) told them already, or it is gone."""
+        if self._nri is None:
+            return
+        with lifecycle_change(self._nri), self._locked_unless_creating(container_id) as container:
+            if container is not None and container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                self._nri_stop(container)
 
     def _nri_pod(self, sandbox_id: str, facts: SandboxFacts | None = None) -> NriPod:
         if facts is None:
@@ -850,7 +864,12 @@ class ContainerService:
         container.pid = 0
         self._persist(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
-        self._nri_stop(container)  # whoever learns the exit first (a status, a list, the exit watcher)
+        if self._nri is not None and container.id not in self._nri_stopped:
+            # Whoever learnt the exit (a list, a status, the exit watcher) does not wait for plugins: a
+            # thread of its own tells them, once it has the lock (a CRI stop or remove may tell them first).
+            threading.Thread(
+                target=self.report_exit, args=(container.id,), name="nri-stop", daemon=True
+            ).start()
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before
@@ -1157,6 +1176,10 @@ class ContainerService:
                 continue
             with container.lock:
                 self._reconcile(container, handler)
+                if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                    # Every plugin is synchronized by this daemon and sees it stopped there: StopContainer
+                    # now would repeat what an earlier daemon said, or what the snapshot shows.
+                    self._nri_stopped.add(container.id)
             self._events.known(container.id, _EVENTS_BEFORE[container.state])
         self._generation.bump()  # restored containers that needed no reconciling were not persisted
 

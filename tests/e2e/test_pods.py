@@ -314,6 +314,21 @@ def test_infra_process_holds_a_pid_namespace_in_the_pod_cgroup(pods: PodWorld) -
     assert procs == [str(pid)]
 
 
+def test_verbose_runtime_spec_names_the_namespaces_the_infra_process_is_in(pods: PodWorld) -> None:
+    """`crictl inspectp` readers find a pod's netns at `.info.runtimeSpec.linux.namespaces`, as with cri-o."""
+    sandbox_id = pods.run(pods.config(hostname="spec-host"))
+    info = pods.info(sandbox_id)
+    spec = info["runtimeSpec"]
+    paths = {ns["type"]: ns["path"] for ns in spec["linux"]["namespaces"]}
+    assert sorted(paths) == ["ipc", "network", "pid", "uts"]
+    for kind, proc_name in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"), ("pid", "pid")):
+        assert os.stat(paths[kind]).st_ino == os.stat(f"/proc/{info['pid']}/ns/{proc_name}").st_ino, kind
+    assert os.stat(paths["network"]).st_ino != os.stat("/proc/self/ns/net").st_ino
+    assert spec["hostname"] == "spec-host"
+    assert spec["linux"]["cgroupsPath"] == info["cgroupPath"]
+    assert spec["annotations"]["io.kubernetes.cri.sandbox-id"] == sandbox_id
+
+
 def test_a_pod_whose_infra_is_killed_lists_notready_in_the_very_next_list(pods: PodWorld) -> None:
     """Lists answer from kept bytes while nothing changed (adapters/cri/list_answers.py): an infra death,
     which no RPC causes, must still show at once."""
@@ -348,6 +363,7 @@ def test_host_namespaces(pods: PodWorld) -> None:
     assert status.linux.namespaces.options.network == pb.NODE
     info = pods.info(sandbox_id)
     assert info["namespaces"] == {"network": "", "ipc": "", "uts": "", "pid": ""}
+    assert info["runtimeSpec"]["linux"]["namespaces"] == []
     assert info["files"]["shm"] == "/dev/shm"
     assert os.stat(f"/proc/{info['pid']}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
 

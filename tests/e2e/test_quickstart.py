@@ -16,15 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cri.generated import api_pb2 as pb
 from bench.registry import LocalRegistry
 from examples.example_registry import publish
 from tests.crictl_shim import Crictl
+from tests.e2e.containers_support import remove_pods
 from tests.e2e.daemon import REPO, Daemon
 from tests.fixtures.registry import RunningRegistry, registries_settings
 from tests.pod_host import cleanup, cleanup_run_dir, make_test_network, remove_cgroups
 
 BEGIN, END = "<!-- quickstart:", "<!-- end of quickstart -->"
 # Commands whose output may lag what was just started (logs, a server still binding, the stats sweep).
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 RETRIED = ("crictl logs", "crictl exec", "curl", "crictl stats", "crictl ps")
 
 
@@ -69,6 +72,9 @@ def daemon(tmp_path: Path, registry: RunningRegistry) -> Iterator[Daemon]:
     try:
         yield running
     finally:
+        # A step that failed leaves the pod running; its rootfs mount would outlive the daemon.
+        pods = running.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+        remove_pods(running.client, [pod.id for pod in pods])
         running.stop()
         cleanup_run_dir(running.workdir / "run")
         cleanup(network)
@@ -116,7 +122,8 @@ def test_the_readme_quickstart_runs_as_written(
         if command.endswith("&"):
             background.append(subprocess.Popen(argv[:-1], cwd=workdir, env=env, stdout=subprocess.PIPE))
             return background[-1].stdout.readline().decode() if background[-1].stdout else ""
-        return subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=120).stdout
+        done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+        return ANSI_ESCAPE.sub("", done.stdout)  # crictl stats clears the screen first
 
     try:
         steps = quickstart_steps((REPO / "README.md").read_text())

@@ -74,6 +74,40 @@ def test_verbose_info_is_json_with_the_paths_a_container_needs(handlers: Sandbox
     assert not handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid), ctx).info
 
 
+def test_verbose_info_has_a_runtime_spec_naming_the_pod_namespaces(handlers: SandboxHandlers) -> None:
+    """crictl inspectp users read `.info.runtimeSpec.linux.namespaces`, as cri-o and containerd fill it."""
+    ctx: Any = Context()
+    sid = handlers.RunPodSandbox(
+        pb.RunPodSandboxRequest(config=_config(hostname="h1", annotations={"a": "b"})), ctx
+    ).pod_sandbox_id
+    info = json.loads(
+        handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid, verbose=True), ctx).info[
+            "info"
+        ]
+    )
+    spec = info["runtimeSpec"]
+    paths = {ns["type"]: ns["path"] for ns in spec["linux"]["namespaces"]}
+    assert paths == {**info["namespaces"], "pid": f"/proc/{info['pid']}/ns/pid"}
+    assert spec["hostname"] == "h1"
+    assert spec["annotations"]["a"] == "b"
+    assert spec["annotations"]["io.kubernetes.cri.sandbox-id"] == sid
+    assert spec["annotations"]["io.kubernetes.cri.container-type"] == "sandbox"
+    assert spec["linux"]["cgroupsPath"] == info["cgroupPath"]
+
+
+def test_runtime_spec_leaves_out_the_namespaces_shared_with_the_host(handlers: SandboxHandlers) -> None:
+    ctx: Any = Context()
+    host = pb.NamespaceOption(network=pb.NODE, pid=pb.NODE, ipc=pb.NODE)
+    config = _config(
+        linux=pb.LinuxPodSandboxConfig(
+            security_context=pb.LinuxSandboxSecurityContext(namespace_options=host)
+        )
+    )
+    sid = handlers.RunPodSandbox(pb.RunPodSandboxRequest(config=config), ctx).pod_sandbox_id
+    reply = handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid, verbose=True), ctx)
+    assert json.loads(reply.info["info"])["runtimeSpec"]["linux"]["namespaces"] == []
+
+
 def test_config_conversion() -> None:
     config = _config(
         hostname="h",
