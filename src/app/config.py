@@ -140,9 +140,10 @@ class RuntimeConfig:
     conmon: str = setting("/usr/bin/conmon", "the container monitor binary", **_ABSOLUTE)
     conmon_cgroup: str = setting(
         "pod",
-        "systemd driver: where each conmon's scope goes (cri-o's conmon_cgroup)",
+        "where each conmon goes once it made its container (cri-o's conmon_cgroup)",
         check=_is_conmon_cgroup,
-        allowed='"pod" (the pod\'s slice) or a slice name such as "system.slice"',
+        allowed='"pod" (a cgroup or scope under the pod\'s) or, systemd driver only, a slice name such as '
+        '"system.slice"',
     )
     infra_init: str = setting(
         "/usr/bin/catatonit", "the init process that holds a pod's namespaces", **_ABSOLUTE
