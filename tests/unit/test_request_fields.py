@@ -73,7 +73,8 @@ def _pod_security(**fields: object) -> pb.RunPodSandboxRequest:
         (pb.CreateContainerRequest(sandbox_config=pb.PodSandboxConfig(
             windows=pb.WindowsPodSandboxConfig(security_context=pb.WindowsSandboxSecurityContext(
                 namespace_options=pb.WindowsNamespaceOption(network=99))))),  # type: ignore[arg-type]
-         "sandbox_config.windows.security_context.namespace_options.network: 99 is not a defined NamespaceMode"),
+         "sandbox_config.windows.security_context.namespace_options.network: 99 is not a defined "
+         "NamespaceMode"),
         (pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(state=pb.PodSandboxStateValue(state=99))),  # type: ignore[arg-type]
          "filter.state.state: 99 is not a defined PodSandboxState"),
     ],
@@ -85,4 +86,5 @@ def test_an_undefined_enum_number_is_refused_naming_the_field(request_message: o
 
 def test_every_defined_enum_number_passes() -> None:
     for mode in pb.NamespaceMode.values():
-        check_request_fields(_pod_security(namespace_options=pb.NamespaceOption(network=mode, pid=mode, ipc=mode)))
+        options = pb.NamespaceOption(network=mode, pid=mode, ipc=mode)
+        check_request_fields(_pod_security(namespace_options=options))
