@@ -65,9 +65,9 @@ def _pod_security(**fields: object) -> pb.RunPodSandboxRequest:
          "config.linux.security_context.namespace_options.pid: -1 is not a defined NamespaceMode"),
         (_pod_security(seccomp=pb.SecurityProfile(profile_type=99)),  # type: ignore[arg-type]
          "config.linux.security_context.seccomp.profile_type: 99 is not a defined ProfileType"),
-        (pb.RunPodSandboxRequest(config=pb.PodSandboxConfig(port_mappings=[pb.PortMapping(protocol=99)])),  # type: ignore[list-item]
+        (pb.RunPodSandboxRequest(config=pb.PodSandboxConfig(port_mappings=[pb.PortMapping(protocol=99)])),  # type: ignore[arg-type]
          r"config.port_mappings\[0\].protocol: 99 is not a defined Protocol"),
-        (_create(mounts=[pb.Mount(), pb.Mount(propagation=99)]),  # type: ignore[list-item]
+        (_create(mounts=[pb.Mount(), pb.Mount(propagation=99)]),  # type: ignore[arg-type]
          r"config.mounts\[1\].propagation: 99 is not a defined MountPropagation"),
         # Fields a handler never reads are refused too: a copy of the pod's config is no place for junk.
         (pb.CreateContainerRequest(sandbox_config=pb.PodSandboxConfig(
@@ -86,5 +86,5 @@ def test_an_undefined_enum_number_is_refused_naming_the_field(request_message: o
 
 def test_every_defined_enum_number_passes() -> None:
     for mode in pb.NamespaceMode.values():
-        options = pb.NamespaceOption(network=mode, pid=mode, ipc=mode)
+        options = pb.NamespaceOption(network=mode, pid=mode, ipc=mode)  # type: ignore[arg-type]
         check_request_fields(_pod_security(namespace_options=options))

@@ -48,7 +48,7 @@ def _check(message: Message, prefix: str, depth: int) -> None:
                         _refuse_nul(f"{prefix}{field.name}[{index}]", item)
             elif "\0" in value:
                 _refuse_nul(f"{prefix}{field.name}", value)
-        elif field.type == FieldDescriptor.TYPE_ENUM:
+        elif field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
             defined = field.enum_type.values_by_number
             for index, number in enumerate(value if field.is_repeated else (value,)):
                 if number not in defined:
