@@ -266,7 +266,9 @@ def test_unknown_tag_is_not_found_with_the_registry_message() -> None:
         (RegistryAuth(username="u", password="p" * (64 * 1024 + 1)), "auth.password"),
     ],
 )
-def test_credentials_that_cannot_be_sent_are_invalid_before_any_request(auth: RegistryAuth, field: str) -> None:
+def test_credentials_that_cannot_be_sent_are_invalid_before_any_request(
+    auth: RegistryAuth, field: str
+) -> None:
     recorder = Recorder(serve(Image()))
     with pytest.raises(InvalidArgument, match=f"{field}: "):
         recorder.adapter().resolve(f"{HOST}/app:v1", auth, AMD64)
