@@ -39,6 +39,7 @@ RUNTIMES = ("pycrio", "containerd")
 MAX_ROUNDS = 20
 MAX_DENSITY_PODS = 500
 MAX_IDLE_SECONDS = 600.0
+MAX_LIST_CALLS = 100_000
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -61,6 +62,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--idle-seconds",
         type=float,
         help=f"the idle CPU window (default 30; 10 with --quick; at most {MAX_IDLE_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--list-calls",
+        type=int,
+        help=f"calls per ListPodSandbox and ListContainers row (default 50; 10 with --quick; at most "
+        f"{MAX_LIST_CALLS}); ListContainerStats keeps the profile's",
     )
     parser.add_argument("--json", type=Path, help="also write the report as JSON to this path")
     parser.add_argument(
@@ -96,6 +103,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ("--rounds", args.rounds, 1, MAX_ROUNDS),
         ("--density-pods", args.density_pods, 1, MAX_DENSITY_PODS),
         ("--idle-seconds", args.idle_seconds, 0, MAX_IDLE_SECONDS),
+        ("--list-calls", args.list_calls, 1, MAX_LIST_CALLS),
     ):
         if value is not None and not low <= value <= high:
             parser.error(f"{option}: {value} is outside {low}..{high:g}")
@@ -103,13 +111,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def choose_profile(args: argparse.Namespace) -> Profile:
-    """The profile of --quick or the default one, with what --rounds, --density-pods, --idle-seconds say."""
+    """The profile of --quick or the default one, with what --rounds, --density-pods, --idle-seconds and
+    --list-calls say."""
     profile = QUICK if args.quick else SHORT
-    overrides = {
+    overrides: dict[str, Any] = {
         "rounds": args.rounds,
         "density_pods": args.density_pods,
         "idle_seconds": args.idle_seconds,
     }
+    if args.list_calls is not None:
+        overrides["list_iterations"] = args.list_calls
+        overrides["stats_iterations"] = profile.stats_iterations or profile.list_iterations
     return dataclasses.replace(
         profile, **{key: value for key, value in overrides.items() if value is not None}
     )
@@ -169,6 +181,7 @@ def run_meta(run_id: str, profile: Profile, args: argparse.Namespace, dirs: Sequ
             "pull_layer_bytes": profile.pull_layer_bytes,
             "fleet": f"{profile.fleet_pods} pods x {profile.fleet_containers_per_pod} containers",
             "list_iterations": profile.list_iterations,
+            "stats_iterations": profile.stats_iterations or profile.list_iterations,
             "rss": (
                 "VmRSS of the daemon alone; pod helpers (shims / conmon) and infra processes "
                 "in rows of their own"

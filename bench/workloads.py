@@ -375,8 +375,10 @@ def fleet(ctx: BenchContext) -> list[Row]:
             ),
         ]
         expected = {"pods": pods, "containers": pods * per_pod, "stats": pods * per_pod}
+        stats_calls = ctx.profile.stats_iterations or ctx.profile.list_iterations
         for name, call in calls:
-            rows.append(measure_list(ctx, specs[name], call, expected[name]))
+            count = stats_calls if name == "stats" else ctx.profile.list_iterations
+            rows.append(measure_list(ctx, specs[name], call, expected[name], count))
 
         rows += memory_rows(ctx, specs["rss"], specs["helpers"], specs["infra"])
 
@@ -393,8 +395,9 @@ def fleet(ctx: BenchContext) -> list[Row]:
     return with_containers(list(specs.values()), ctx, body)
 
 
-def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expected: int) -> Row:
-    """Time one list RPC; it must return at least the fleet (a runtime listing fewer is wrong, not fast)."""
+def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expected: int, calls: int) -> Row:
+    """Time one list RPC `calls` times; it must return at least the fleet (a runtime listing fewer is wrong,
+    not fast). Also the daemon's CPU per call, which a loaded machine moves much less than latency."""
     try:
         count = call()
         if count < expected:
@@ -405,10 +408,15 @@ def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expe
             with recorder.step(spec.key):
                 call()
 
-        wall = run_batch(once, ctx.profile.list_iterations, 1)
-        return Row(
+        before = procstat.thread_runtimes_ns(ctx.daemon_pid) if ctx.daemon_pid is not None else {}
+        wall = run_batch(once, calls, 1)
+        row = Row(
             spec.key, spec.label, latency=summarize(recorder.samples(spec.key), wall), detail=f"{count} items"
         )
+        if before and ctx.daemon_pid is not None:
+            used = procstat.runtime_delta_ns(before, procstat.thread_runtimes_ns(ctx.daemon_pid))
+            row.extra["us daemon CPU/call"] = used / calls / 1000
+        return row
     except grpc.RpcError as error:
         status: RowStatus = "unsupported" if is_unimplemented(error) else "failed"
         return Row(spec.key, spec.label, status=status, detail=describe(error))

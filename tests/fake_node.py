@@ -4,7 +4,7 @@ The domain services and the glue between them (app/links) are the real ones, so 
 the glue adapters (PodContainers, SandboxLookup, StreamTargets, WorkloadInventory) against their fakes.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dependency_injector import providers
@@ -39,6 +39,7 @@ class FakeNode:
     runtime: FakeOciRuntime
     infra: FakeInfraProcesses
     log_directory: Path
+    fakes: dict[str, object]
 
     def run_pod(self, name: str) -> str:
         config = SandboxConfig(
@@ -61,11 +62,17 @@ class FakeNode:
         return container_id
 
 
-def fake_node(tmp_path: Path) -> FakeNode:
+def fake_node(tmp_path: Path, restart_of: FakeNode | None = None) -> FakeNode:
+    """A node of fakes; with `restart_of`, the daemon restarted on that node (its fakes: the same state
+    store, processes and files)."""
     config = load(
         None, overrides=[f'runtime.root="{tmp_path / "root"}"', f'runtime.run_dir="{tmp_path}/run"']
     )
     node = make_container(config)
+    if restart_of is not None:
+        for name, fake in restart_of.fakes.items():
+            getattr(node, name).override(providers.Object(fake))
+        return replace(restart_of, container=node)
     bundles = InMemoryBundles()
     runtime = FakeOciRuntime(read_spec=bundles.read)
     infra = FakeInfraProcesses()
@@ -92,4 +99,4 @@ def fake_node(tmp_path: Path) -> FakeNode:
     }
     for name, fake in fakes.items():
         getattr(node, name).override(providers.Object(fake))
-    return FakeNode(node, runtime, infra, tmp_path / "logs")
+    return FakeNode(node, runtime, infra, tmp_path / "logs", fakes)

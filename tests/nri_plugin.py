@@ -17,6 +17,8 @@ _REQUESTS: dict[str, type[Message]] = {
     "Synchronize": pb.SynchronizeRequest,
     "Shutdown": pb.Empty,
     "RunPodSandbox": pb.RunPodSandboxRequest,
+    "UpdatePodSandbox": pb.UpdatePodSandboxRequest,
+    "PostUpdatePodSandbox": pb.PostUpdatePodSandboxRequest,
     "StopPodSandbox": pb.StopPodSandboxRequest,
     "RemovePodSandbox": pb.RemovePodSandboxRequest,
     "CreateContainer": pb.CreateContainerRequest,
@@ -27,6 +29,7 @@ _REQUESTS: dict[str, type[Message]] = {
     "PostUpdateContainer": pb.PostUpdateContainerRequest,
     "StopContainer": pb.StopContainerRequest,
     "RemoveContainer": pb.RemoveContainerRequest,
+    "ValidateContainerAdjustment": pb.ValidateContainerAdjustmentRequest,
 }
 
 
@@ -43,6 +46,7 @@ class TestPlugin:
     update_reply: list[pb.ContainerUpdate] = field(default_factory=list)
     # For UpdateContainer: what the plugin changes in the container being updated (memory limit, bytes).
     raise_memory_to: int = 0
+    reject_with: str = ""  # as a validator: rejects every adjustment with this reason ("" accepts)
     events: list[tuple[str, object]] = field(default_factory=list)
     synchronized: threading.Event = field(default_factory=threading.Event)
     closed: threading.Event = field(default_factory=threading.Event)
@@ -116,6 +120,11 @@ class TestPlugin:
                 own.linux.resources.memory.limit.value = self.raise_memory_to
                 updates.append(own)
             return 0, "", pb.UpdateContainerResponse(update=updates).SerializeToString()
+        if method == "ValidateContainerAdjustment":
+            verdict = pb.ValidateContainerAdjustmentResponse(
+                reject=bool(self.reject_with), reason=self.reject_with
+            )
+            return 0, "", verdict.SerializeToString()
         if method == "StopContainer":
             return 0, "", pb.StopContainerResponse().SerializeToString()
         return 0, "", pb.Empty().SerializeToString()

@@ -4,6 +4,7 @@ them, so the fake and the real adapter are driven through the same decisions."""
 
 from collections.abc import Callable, Iterator
 
+from domain.cancellation import Cancellation
 from domain.image_sources import resolve_image
 from domain.registries_conf import RegistriesConf
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
@@ -18,8 +19,14 @@ class ConfiguredRegistry:
     def resolve(self, image: str, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
         return resolve_image(self.registry, self._conf, image, auth, platform)
 
-    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
-        return self.registry.open_blob(image, blob, auth)
+    def open_blob(
+        self,
+        image: ResolvedImage,
+        blob: Descriptor,
+        auth: RegistryAuth | None,
+        cancel: Cancellation | None = None,
+    ) -> Iterator[bytes]:
+        return self.registry.open_blob(image, blob, auth, cancel)
 
     def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
         return self.registry.extension_signatures(image, auth)

@@ -12,7 +12,8 @@ import math
 import os
 import select
 import socketserver
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 
@@ -55,6 +56,39 @@ class Wakeup:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class WatchThread:
+    """A background service's one thread: `loop(stop)` runs until `stop` (a Wakeup) becomes readable, which
+    `stop()` makes happen, then joins the thread (up to `join_timeout` seconds)."""
+
+    def __init__(self, name: str, loop: Callable[[Wakeup], None], join_timeout: float = 10.0) -> None:
+        self._name = name
+        self._loop = loop
+        self._join_timeout = join_timeout
+        self._stop: Wakeup | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop = Wakeup()
+        self._thread = threading.Thread(target=self._loop, args=(self._stop,), name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._join_timeout)
+            self._thread = None
+        if self._stop is not None:
+            self._stop.close()
+            self._stop = None
 
 
 def serve_until_stopped(server: socketserver.TCPServer, stop: Wakeup) -> None:

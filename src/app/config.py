@@ -217,6 +217,13 @@ class ImageSettings:
     pull_progress_timeout: float = setting(
         60.0, "seconds without a received byte before a pull is cancelled; 0: never", **_SECONDS
     )
+    pull_deadline: float = setting(
+        3600.0,
+        "seconds one pull may take in all however steadily bytes arrive (stops a trickling registry)",
+        minimum=1.0,
+        maximum=7 * DAY,
+        unit="seconds",
+    )
     global_auth_file: str = setting(
         "",
         "containers-auth.json(5) used when a pull carries no credentials; empty: none",

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from dependency_injector import containers, providers
 
 from adapters.cgroups.cgroupfs import CgroupFs
 from adapters.cgroups.detect import host_cgroup_reader
@@ -40,6 +39,8 @@ from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.namespaces.catatonit import CatatonitInfra
+from adapters.namespaces.infra_exit_watcher import InfraExitWatcher
+from adapters.namespaces.liveness import ProcessLiveness
 from adapters.namespaces.ns_helper import helper_path
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
@@ -60,12 +61,11 @@ from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.server import StreamingServer
 from adapters.system.clock import SystemClock
 from adapters.systemd.notify import SdNotify
-from adapters.trust.files import LocalTrustFiles
-from adapters.trust.gpg import GpgVerifier
-from adapters.trust.lookaside import LookasideStore
-from adapters.trust.verifier import OfflineSignatureVerifier
 from app.config import Config, to_toml_dict
+from app.di import containers, providers
+from app.links.deferred_trust import DeferredPullGate
 from app.links.exits import ContainerExits
+from app.links.infra_exits import InfraExits
 from app.links.nri import NriLink
 from app.links.pod_containers import ServicePodContainers
 from app.links.sandbox_lookup import SandboxServiceLookup
@@ -74,14 +74,13 @@ from app.links.workloads import ServiceWorkloads
 from app.version import VERSION
 from domain.containers import ContainerService, RuntimeHandler
 from domain.events import Broadcaster, LifecycleLedger
-from domain.images import ImageService
+from domain.images import ImageService, PullGate
 from domain.nri_relay import NriRelay
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
 from domain.stats import StatsService
 from domain.streaming import RequestCache, StreamingService
-from domain.trust import ImageTrust, TrustSettings
 from ports.cgroups import Cgroups
 from ports.checkpoints import CheckpointArchives
 from ports.image_store import ImageStore
@@ -93,6 +92,7 @@ from ports.registry import Registry
 
 if TYPE_CHECKING:
     from adapters.trust.sigstore import SigstoreVerifier
+    from domain.trust import ImageTrust
 
 
 def package_version() -> str:
@@ -186,11 +186,30 @@ def _sigstore_verifier() -> "SigstoreVerifier":
     return SigstoreVerifier()
 
 
-def _trust_settings(config: Config) -> TrustSettings:
-    return TrustSettings(
+def _image_trust(config: Config, registry: Registry, observer: RuntimeMetrics) -> "ImageTrust":
+    """Imported and built at the first pull (DeferredPullGate): the trust code is not needed before."""
+    from adapters.trust.files import LocalTrustFiles
+    from adapters.trust.gpg import GpgVerifier
+    from adapters.trust.lookaside import LookasideStore
+    from adapters.trust.verifier import OfflineSignatureVerifier
+    from domain.trust import ImageTrust, TrustSettings
+
+    settings = TrustSettings(
         signature_policy=config.image.signature_policy,
         signature_policy_dir=config.image.signature_policy_dir,
         registries_d=config.image.registries_d,
+    )
+    verifier = OfflineSignatureVerifier(
+        gpg=GpgVerifier(timeout=config.runtime.subprocess_timeout),
+        sigstore=functools.cache(_sigstore_verifier),  # one, made at the first sigstore signature
+    )
+    return ImageTrust(
+        settings=settings,
+        files=LocalTrustFiles(),
+        lookaside=LookasideStore(),
+        registry=registry,
+        verifier=verifier,
+        observer=observer,
     )
 
 
@@ -225,7 +244,7 @@ def _image_service(
     layers: LayerStore,
     images: ImageStore,
     users: ImageUsers,
-    trust: ImageTrust,
+    trust: PullGate,
     registries_conf: Callable[[], RegistriesConf],
     metrics: PullMetrics,
 ) -> ImageService:
@@ -238,6 +257,7 @@ def _image_service(
         pinned_images=config.image.pinned_images,
         pull_progress_timeout=config.image.pull_progress_timeout,
         pull_progress_interval=config.image.pull_progress_interval,
+        pull_deadline=config.image.pull_deadline,
         max_concurrent_layers=config.image.max_concurrent_layers,
         max_image_bytes=config.image.max_image_bytes,
         platform=host_platform(),
@@ -332,12 +352,15 @@ class Container(containers.DeclarativeContainer):
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
         helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
     )
+    # The infra processes' pidfds: asked by lists, and slept on by the infra-exit watcher below.
+    infra_liveness = providers.Singleton(ProcessLiveness)
     infra = providers.Singleton(
         CatatonitInfra,
         run_dir=providers.Callable(_run_dir, config),
         init_path=providers.Callable(lambda c: c.runtime.infra_init, config),
         timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
         helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
+        liveness=infra_liveness,
     )
     pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
 
@@ -422,22 +445,12 @@ class Container(containers.DeclarativeContainer):
     # A container holds a root file system from create to remove: exactly while its image is in use.
     image_users = providers.Singleton(RootfsImageUsers, layers=layer_store)
     registries_conf = providers.Callable(_registries_conf_loader, config)
-    # Signature policy on every pull (docs/images.md, "Trust").
-    signature_verifier = providers.Singleton(
-        OfflineSignatureVerifier,
-        gpg=providers.Singleton(
-            GpgVerifier, timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config)
-        ),
-        sigstore=providers.Singleton(_sigstore_verifier).provider,
-    )
+    # Signature policy on every pull (docs/images.md, "Trust"); its code is loaded at the first pull.
     image_trust = providers.Singleton(
-        ImageTrust,
-        settings=providers.Callable(_trust_settings, config),
-        files=providers.Singleton(LocalTrustFiles),
-        lookaside=providers.Singleton(LookasideStore),
-        registry=registry,
-        verifier=signature_verifier,
-        observer=runtime_metrics,
+        DeferredPullGate,
+        build=providers.Singleton(
+            _image_trust, config=config, registry=registry, observer=runtime_metrics
+        ).provider,
     )
     images = providers.Singleton(
         _image_service,
@@ -567,10 +580,15 @@ class Container(containers.DeclarativeContainer):
         directory=providers.Callable(lambda c: Path(c.runtime.run_dir) / "exits", config),
         on_exit=container_exits.provided.on_exit,
     )
+    infra_exits = providers.Singleton(InfraExits, sandboxes=sandboxes)
+    infra_exit_watcher = providers.Singleton(
+        InfraExitWatcher, liveness=infra_liveness, on_exit=infra_exits.provided.on_exit
+    )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
         metrics_endpoint,
         exit_watcher,
+        infra_exit_watcher,
         providers.Singleton(EventStreams, broadcaster=event_broadcaster),
         providers.Singleton(NriLink, relay=nri_relay, sandboxes=sandboxes, containers=container_service),
     )

@@ -12,6 +12,7 @@ import structlog
 
 from adapters.cri.server import SocketInUse
 from adapters.host.private_dirs import make_private
+from adapters.process.heap import use_one_arena
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper
 from adapters.systemd.watchdog import start_watchdog
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     # A handler, not SIG_IGN (which runc, conmon and containers would inherit): a SIGHUP that arrives
     # before serve() takes over must not kill the daemon either.
     signal.signal(signal.SIGHUP, lambda signum, frame: None)
+    use_one_arena()  # before the threads start: what a pull frees is reused (adapters/process/heap.py)
     configure_logging(config.log)
     make_private(Path(config.runtime.root), Path(config.runtime.run_dir))
     stop_tracing = start_tracing(config.tracing)

@@ -141,9 +141,14 @@ class Container:
     # Restored from a checkpoint archive and not started yet: the directory of its CRIU images.
     restore_from: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    # The runtime's `delete` of the exited container: set while one runs or ran (release_runtime, remove),
+    # and whether it succeeded. Not persisted: after a restart RemoveContainer deletes again, which finds
+    # nothing to do when the delete had run.
+    runtime_release: threading.Event | None = field(default=None, compare=False, repr=False)
+    runtime_deleted: bool = field(default=False, compare=False, repr=False)
 
     def to_document(self) -> dict[str, Any]:
-        document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lock"}
+        document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _UNSAVED}
         document["config"] = _to_plain(self.config)
         document["resources"] = _to_plain(self.resources)
         document["state"] = self.state.name
@@ -156,6 +161,9 @@ class Container:
         values["resources"] = _from_plain(Resources, values["resources"])
         values["state"] = ContainerState[values["state"]]
         return cls(**values)
+
+
+_UNSAVED = frozenset({"lock", "runtime_release", "runtime_deleted"})  # Container fields kept in memory only
 
 
 def _detached(container: Container) -> Container:
@@ -662,12 +670,17 @@ class ContainerService:
             self._stop(container_id, timeout)
 
     def _stop(self, container_id: str, timeout: float) -> None:
+        self._stop_process(container_id, timeout)
+        with self._locked_unless_creating(container_id) as container:
+            if container is not None and container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                self._nri_stop(container)  # plugins hear of it before StopContainer returns
+
+    def _stop_process(self, container_id: str, timeout: float) -> None:
         with self._locked_unless_creating(container_id) as container:
             if container is None:
                 return
             self._refresh(container)
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
-                self._nri_stop(container)  # UNKNOWN; an exit is reported when _refresh learns it
                 return
             if container.restore_from:
                 self._never_restored(container)
@@ -696,6 +709,15 @@ class ContainerService:
             return
         self._nri_stopped.add(container.id)
         self._nri.stop_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
+
+    def report_exit(self, container_id: str) -> None:
+        """Tell NRI plugins that a container whose exit was learnt stopped, unless a StopContainer or
+        RemoveContainer (which hold the lock this waits for) told them already, or it is gone."""
+        if self._nri is None:
+            return
+        with lifecycle_change(self._nri), self._locked_unless_creating(container_id) as container:
+            if container is not None and container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                self._nri_stop(container)
 
     def _nri_pod(self, sandbox_id: str, facts: SandboxFacts | None = None) -> NriPod:
         if facts is None:
@@ -743,10 +765,13 @@ class ContainerService:
         return [self.nri_view(c) for c in containers]
 
     def _kill(self, handler: RuntimeHandler, container: Container) -> None:
-        """SIGKILL to every process in the container's cgroup, and to its init: runc 1.1 restores a
-        checkpoint on cgroup v2 into the checkpointed container's cgroup (docs/containers.md), where the
-        first finds nothing; killing the init of its own PID namespace ends it all the same."""
-        handler.runtime.kill(container.id, SIGKILL, all_processes=True)
+        """SIGKILL to the container's init. With a PID namespace of its own (the kubelet's default) that
+        ends every process in it: the kernel kills a namespace's processes when its init dies. Sharing the
+        pod's, the host's or another container's namespace, every process in the container's cgroup is
+        killed first (runc 1.1 restores a checkpoint on cgroup v2 into the checkpointed container's cgroup,
+        docs/containers.md, where that finds nothing: the init is killed after it all the same)."""
+        if not _owns_pid_namespace(container.spec):
+            handler.runtime.kill(container.id, SIGKILL, all_processes=True)
         handler.runtime.kill(container.id, SIGKILL)
 
     def _wait_exit(self, container: Container, timeout: float, take_lock: bool = False) -> bool:
@@ -797,7 +822,7 @@ class ContainerService:
                     # write them again afterwards.
                     self._wait_exit(container, 10.0)
                     self._wait_monitor_gone(container.id, 5.0)
-                handler.runtime.delete(container.id, force=True)
+                self._delete_in_runtime(container, handler)
             self._remove_monitor_cgroup(container)
             self._monitor.cleanup(container.id)
             self._bundles.remove(container.id)
@@ -812,6 +837,59 @@ class ContainerService:
                 self._nri_stop(container)
                 self._nri_stopped.discard(container.id)
                 self._nri.remove_container(self._nri_pod(container.sandbox_id), self.nri_view(container))
+
+    def release_runtime(self, container_id: str) -> None:
+        """Delete the OCI runtime's state of a container whose process has exited, as soon as the exit is
+        noticed (the exit watcher calls this, on no RPC's path), so that RemoveContainer finds it done: what
+        containerd's shim does when its task exits. Not under the container's lock, which a StopContainer
+        holds until it has seen the exit: the delete runs alongside the end of the stop and the client's next
+        call. Safe without the lock: the monitor's exit record is looked at first, the runtime deletes only
+        a stopped container without force, and a container still CREATED waits for a StartContainer in
+        progress (a process that exits at once is seen exiting before `<runtime> start` has returned). Its
+        rootfs is unmounted then too (the writable layer stays until RemoveContainer). A failure is left to
+        RemoveContainer, which deletes with force and waits for a delete in flight."""
+        try:
+            container = self._get(container_id)
+        except (NotFound, InvalidArgument):
+            return
+        handler = self._runtimes.get(container.runtime_handler)
+        if handler is None or container.creating or container.restore_from:
+            return  # a create undoes itself; a restore has nothing in the runtime yet
+        if container.state is ContainerState.CREATED:
+            # A StartContainer may be in `<runtime> start`, whose last step (runc removes its exec fifo)
+            # fails once the state is gone: wait for it; RUNNING is set only after the runtime returned.
+            with container.lock:
+                if self._containers.get(container.id) is not container:
+                    return
+        if self._monitor.exit_status(container.id) is None:
+            return
+        with suppress(PycrioError):
+            self._delete_in_runtime(container, handler, force=False)
+            if container.runtime_deleted:
+                self._rootfs.unmount(container.id)  # as containerd's task delete: the files stay till Remove
+
+    def _delete_in_runtime(self, container: Container, handler: RuntimeHandler, force: bool = True) -> None:
+        """`<runtime> delete` of the container, once: a caller that finds one in flight waits for it (up to
+        the create timeout, which bounds every runtime call) and, with `force`, deletes again only if that
+        one failed; without `force` (the exit's own delete) it leaves it to the one in flight."""
+        mine = threading.Event()
+        with self._index_lock:
+            pending = container.runtime_release
+            if pending is None:
+                container.runtime_release = mine
+        if pending is not None:
+            if not force:
+                return
+            pending.wait(self._create_timeout)
+            if not container.runtime_deleted:
+                handler.runtime.delete(container.id, force=True)
+                container.runtime_deleted = True
+            return
+        try:
+            handler.runtime.delete(container.id, force=force)
+            container.runtime_deleted = True
+        finally:
+            mine.set()
 
     # --- status -----------------------------------------------------------------------------------------
 
@@ -833,7 +911,12 @@ class ContainerService:
         container.pid = 0
         self._persist(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
-        self._nri_stop(container)  # whoever learns the exit first (a status, a list, the exit watcher)
+        if self._nri is not None and container.id not in self._nri_stopped:
+            # Whoever learnt the exit (a list, a status, the exit watcher) does not wait for plugins: a
+            # thread of its own tells them, once it has the lock (a CRI stop or remove may tell them first).
+            threading.Thread(
+                target=self.report_exit, args=(container.id,), name="nri-stop", daemon=True
+            ).start()
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before
@@ -1140,6 +1223,10 @@ class ContainerService:
                 continue
             with container.lock:
                 self._reconcile(container, handler)
+                if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
+                    # Every plugin is synchronized by this daemon and sees it stopped there: StopContainer
+                    # now would repeat what an earlier daemon said, or what the snapshot shows.
+                    self._nri_stopped.add(container.id)
             self._events.known(container.id, _EVENTS_BEFORE[container.state])
         self._generation.bump()  # restored containers that needed no reconciling were not persisted
 
@@ -1184,6 +1271,12 @@ def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:
     if not sandbox.log_directory:
         raise InvalidArgument("log_path: the sandbox has no log directory")
     return sandbox.log_directory.rstrip("/") + "/" + config.log_path
+
+
+def _owns_pid_namespace(spec: Mapping[str, Any]) -> bool:
+    """Whether the OCI spec gives the container a new PID namespace (a `pid` entry without a path)."""
+    namespaces = spec.get("linux", {}).get("namespaces", [])
+    return any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces)
 
 
 def _signal_number(name: str) -> int:

@@ -29,6 +29,10 @@ class DeadlineExceeded(PycrioError):
     """An operation ran past its deadline (a subprocess, a stalled pull, an exec timeout)."""
 
 
+class Cancelled(PycrioError):
+    """The client went away (cancelled its call): the work it asked for was stopped."""
+
+
 class Unavailable(PycrioError):
     """A dependency (registry, plugin, runtime) could not be reached; a retry may succeed."""
 

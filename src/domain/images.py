@@ -4,22 +4,25 @@ Pull resolves a name through registries.conf and the Registry (domain/image_sour
 adapter sees the same decisions), skips layers the LayerStore already has, streams the others into it,
 then records the image. Concurrent pulls of one reference (with the same credentials) share one
 download: the first caller starts a pull worker, later callers wait for the same result. Each caller waits
-with its own deadline; the pull is cancelled when no byte arrived for `pull_progress_timeout` seconds
-(DeadlineExceeded for every waiter) or when every waiter has given up. A kubelet retry after its own timeout
-joins a pull still under way instead of starting over.
+with its own deadline and may be cancelled (its gRPC client went away); the pull is cancelled when no byte
+arrived for `pull_progress_timeout` seconds or when it ran for `pull_deadline` seconds however steadily
+bytes arrive (DeadlineExceeded for every waiter), or when every waiter has given up. A kubelet retry after
+its own timeout joins a pull still under way instead of starting over.
 
 The layers of one pull download and unpack at once, at most `max_concurrent_layers` of them (each on its
 own thread: decompression, hashing and writing release the GIL), and each is committed as it completes:
-a layer's chain id names it whatever order the stack is filled in. The first layer that fails stops the
-others at their next chunk; the pull returns its error only once every layer task has ended, and then
-releases every layer it committed, so a failed or abandoned pull leaves nothing behind. (A layer stuck in a
-read notices only when the no-progress watchdog fires; the callers then hear of the first failure.)
+a layer's chain id names it whatever order the stack is filled in. The first layer that fails cancels the
+others through the pull's Cancellation, which makes the registry adapter shut down their connections, so a
+layer blocked in a read stops at once; the pull returns the first error only once every layer task has
+ended, and then releases every layer it committed, so a failed or abandoned pull leaves nothing behind. A
+cancelled pull (watchdog, deadline, every caller gone) stops its downloads the same way.
 
 Lookups accept what the kubelet and crictl send: an image id (`<hex>` or `sha256:<hex>`), an unambiguous id
 prefix, a tag (`busybox` means `docker.io/library/busybox:latest`; short names also match on the
 unqualified-search registries) or a digest reference `name@sha256:...`.
 """
 
+import contextlib
 import contextvars
 import copy
 import fnmatch
@@ -36,6 +39,7 @@ from typing import Any, Protocol
 import structlog
 
 from domain import image_reference
+from domain.cancellation import Cancellation
 from domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from domain.image_config import chain_ids, digest_hex, parse_image_config
 from domain.image_sources import resolve_image
@@ -79,7 +83,12 @@ class _Flight:
     def __init__(self, now: float, progress: PullProgress | None = None) -> None:
         self.progress = progress or PullProgress(image="", registry="", started=now)
         self.done = threading.Event()
+        self.started = now
         self.last_progress = now
+        # Cancelled when the pull fails or is given up, and by its first layer failure: stops every download.
+        self.stop = Cancellation()
+        # One event per waiting caller, set when the flight settles.
+        self.wakers: list[threading.Event] = []
         self.waiters = 0
         self.image_id = ""
         self.error: BaseException | None = None
@@ -93,25 +102,29 @@ class _Flight:
             return False
         self.image_id, self.error = image_id, error
         self.done.set()
+        for waker in list(self.wakers):
+            waker.set()
+        if error is not None:
+            self.stop.cancel(DeadlineExceeded(self.cancel_reason or "pull cancelled"))
         return True
 
 
 class _LayerBatch:
     """The layer tasks of one pull: what they hold, and the first failure, which stops the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: Cancellation) -> None:
         self.lock = threading.Lock()
-        self.stopped = threading.Event()
+        self.stop = stop
         self.held: list[str] = []
         self.error: BaseException | None = None
 
     def fail(self, error: BaseException) -> bool:
-        """Stop the batch; True for its first failure."""
+        """Stop the batch (the error first, then the others' downloads); True for its first failure."""
         with self.lock:
             first = self.error is None
             if first:
                 self.error = error
-        self.stopped.set()
+        self.stop.cancel(_LayerStopped())
         return first
 
 
@@ -130,6 +143,7 @@ class ImageService:
         pinned_images: Sequence[str] = (),
         pull_progress_timeout: float = 60.0,
         pull_progress_interval: float = 10.0,
+        pull_deadline: float = 3600.0,
         max_concurrent_layers: int = 3,
         max_image_bytes: int = 32 * 1024**3,
         platform: Platform | None = None,
@@ -148,6 +162,7 @@ class ImageService:
         self._pinned = [_pin_pattern(p) for p in pinned_images]
         self._progress_timeout = pull_progress_timeout
         self._progress_interval = pull_progress_interval
+        self._pull_deadline = pull_deadline
         self._max_concurrent_layers = max(1, max_concurrent_layers)
         self._max_image_bytes = max_image_bytes
         self._platform = platform or Platform()
@@ -164,15 +179,21 @@ class ImageService:
     # -- pull -------------------------------------------------------------------------------------------
 
     def pull(
-        self, image: str, auth: RegistryAuth | None = None, timeout: float | None = None, namespace: str = ""
+        self,
+        image: str,
+        auth: RegistryAuth | None = None,
+        timeout: float | None = None,
+        namespace: str = "",
+        cancel: Cancellation | None = None,
     ) -> str:
         """Pull `image` (or join a pull of it already under way); returns the image id.
 
         Without `auth`, the node's credentials for the image (the pod's `namespace` first) are used.
         `namespace` is the pod's namespace when the kubelet sent the sandbox config: it may choose the
-        signature policy, so pulls for different namespaces are not shared."""
+        signature policy, so pulls for different namespaces are not shared. `cancel` is this caller's
+        own: once cancelled, the call raises its reason at once, and a pull nobody else waits for stops."""
         try:
-            image_id = self._pull_or_join(image, auth, timeout, namespace)
+            image_id = self._pull_or_join(image, auth, timeout, namespace, cancel)
         except Exception as error:
             if self._metrics is not None:
                 # The error class is a short, fixed word (NotFound, Unavailable, DeadlineExceeded, ...).
@@ -183,7 +204,12 @@ class ImageService:
         return image_id
 
     def _pull_or_join(
-        self, image: str, auth: RegistryAuth | None, timeout: float | None, namespace: str
+        self,
+        image: str,
+        auth: RegistryAuth | None,
+        timeout: float | None,
+        namespace: str,
+        cancel: Cancellation | None,
     ) -> str:
         if not image:
             raise InvalidArgument("no image specified")
@@ -191,6 +217,7 @@ class ImageService:
             auth = self._credentials.lookup(str(image_reference.parse(image)), namespace)
         deadline = None if timeout is None else self._clock() + timeout
         key = (image, auth, namespace)
+        wake = threading.Event()
         with self._flights_lock:
             flight = self._flights.get(key)
             start = flight is None
@@ -198,6 +225,7 @@ class ImageService:
                 progress = PullProgress(image, _registry_of(image), self._clock(), self._progress_interval)
                 flight = self._flights[key] = _Flight(self._clock(), progress)
             flight.waiters += 1
+            flight.wakers.append(wake)
         if start:
             # The worker runs in the caller's context: its log lines and trace spans belong to this call.
             context = contextvars.copy_context()
@@ -206,9 +234,11 @@ class ImageService:
             )
             worker.start()
         try:
-            return self._wait(key, flight, deadline)
+            with cancel.hook(wake.set) if cancel is not None else contextlib.nullcontext():
+                return self._wait(key, flight, deadline, cancel, wake)
         finally:
             with self._flights_lock:
+                flight.wakers.remove(wake)
                 flight.waiters -= 1
                 if flight.waiters == 0 and not flight.done.is_set():
                     flight.cancel_reason = f"pulling {image}: every caller gave up waiting"
@@ -225,34 +255,60 @@ class ImageService:
         if flight.finish(image_id, error) and self._flights.get(key) is flight:
             del self._flights[key]
 
-    def _wait(self, key: "_FlightKey", flight: _Flight, deadline: float | None) -> str:
+    def _wait(
+        self,
+        key: "_FlightKey",
+        flight: _Flight,
+        deadline: float | None,
+        cancel: Cancellation | None,
+        wake: threading.Event,
+    ) -> str:
+        """Until the flight settles, the caller's deadline passes or it is cancelled; `wake` is set by the
+        flight settling and by the caller's cancellation. The flight's own limits are enforced here too."""
         image = key[0]
         while True:
-            now = self._clock()
-            wait = float("inf")
-            if self._progress_timeout > 0:
-                wait = self._progress_timeout - (now - flight.last_progress)
-            if deadline is not None:
-                wait = min(wait, deadline - now)
-            if flight.done.wait(max(0.0, min(wait, 3600.0))):
+            # Cleared before looking: whatever happens from here on sets it again for the wait below.
+            wake.clear()
+            if flight.done.is_set():
                 break
+            if cancel is not None:
+                cancel.check()
             now = self._clock()
             if deadline is not None and now >= deadline:
                 raise DeadlineExceeded(f"pulling {image}: the caller's deadline passed")
-            if self._progress_timeout > 0 and now - flight.last_progress >= self._progress_timeout:
+            reason = self._overdue(image, flight, now)
+            if reason:
                 with self._flights_lock:
                     if not flight.done.is_set():
-                        flight.cancel_reason = (
-                            f"pulling {image}: no progress for {self._progress_timeout:g}s on "
-                            f"{flight.progress.stalled_at()}, cancelled"
-                        )
-                        _log.warning("pull stalled", image=image, error=flight.cancel_reason)
+                        flight.cancel_reason = reason
+                        _log.warning("pull cancelled", image=image, error=reason)
                         # A layer that failed before another got stuck is what the callers must hear of.
-                        failure = flight.layer_failure or DeadlineExceeded(flight.cancel_reason)
+                        failure = flight.layer_failure or DeadlineExceeded(reason)
                         self._settle(key, flight, error=failure)
+                continue
+            wait = flight.started + self._pull_deadline - now
+            if self._progress_timeout > 0:
+                wait = min(wait, self._progress_timeout - (now - flight.last_progress))
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            wake.wait(max(0.0, min(wait, 3600.0)))
         if flight.error is not None:
             raise copy.copy(flight.error)
         return flight.image_id
+
+    def _overdue(self, image: str, flight: _Flight, now: float) -> str:
+        """Why the flight must be cancelled now (no progress, or past its whole-pull deadline), or ""."""
+        if self._progress_timeout > 0 and now - flight.last_progress >= self._progress_timeout:
+            return (
+                f"pulling {image}: no progress for {self._progress_timeout:g}s on "
+                f"{flight.progress.stalled_at()}, cancelled"
+            )
+        if now - flight.started >= self._pull_deadline:
+            return (
+                f"pulling {image}: not done after {self._pull_deadline:g}s, cancelled "
+                "(config key image.pull_deadline)"
+            )
+        return ""
 
     def _fly(self, key: "_FlightKey", flight: _Flight) -> None:
         image, auth, namespace = key
@@ -284,7 +340,7 @@ class ImageService:
 
     def _check_stopped(self, flight: _Flight, batch: _LayerBatch) -> None:
         self._check_cancelled(flight)
-        if batch.stopped.is_set():
+        if batch.stop.cancelled:
             raise _LayerStopped()
 
     def _resolve(self, image: str, auth: RegistryAuth | None) -> ResolvedImage:
@@ -312,7 +368,7 @@ class ImageService:
         holder = image_holder(image_id)
         with self._image_locks.hold(image_id):
             known = self._images.get(image_id) is not None
-            batch = _LayerBatch()
+            batch = _LayerBatch(flight.stop)
             try:
                 self._fetch_layers(image, resolved, auth, parsed.diff_ids, chains, holder, flight, batch)
                 self._check_cancelled(flight)
@@ -380,7 +436,7 @@ class ImageService:
             flight.progress.layer_present(blob)
         else:
             flight.progress.layer_started(blob, index, self._clock())
-            download = self._registry.open_blob(resolved, blob, auth)
+            download = self._registry.open_blob(resolved, blob, auth, flight.stop)
             try:
                 self._layers.unpack(parent, diff_id, self._watch(download, flight, batch), holder)
             except BaseException:

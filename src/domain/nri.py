@@ -38,12 +38,8 @@ class NriEvent(enum.IntEnum):
     VALIDATE_CONTAINER_ADJUSTMENT = 14
 
 
-# Events a plugin may subscribe to here (pycrio sends no pod updates and has no validators).
-SUPPORTED_EVENTS = frozenset(NriEvent) - {
-    NriEvent.UPDATE_POD_SANDBOX,
-    NriEvent.POST_UPDATE_POD_SANDBOX,
-    NriEvent.VALIDATE_CONTAINER_ADJUSTMENT,
-}
+# Events a plugin may subscribe to here: all of them.
+SUPPORTED_EVENTS = frozenset(NriEvent)
 ALL_EVENTS_MASK = sum(1 << (e - 1) for e in NriEvent)
 
 
@@ -197,14 +193,32 @@ class NriEviction:
 
 
 @dataclass(frozen=True)
+class NriOwner:
+    """Which plugin set one thing of a container: `what` as the mergers name it (an annotation, a
+    resource field), `key` for the keyed ones (the annotation's key), "" otherwise."""
+
+    container_id: str
+    what: str
+    key: str
+    plugin: str
+
+
+@dataclass(frozen=True)
 class NriRequest:
-    """One event for one plugin: the pod, the container (container events) and, for UpdateContainer, the
-    resources asked for."""
+    """One event for one plugin: the pod, the container (container events) and, for UpdateContainer and
+    UpdatePodSandbox, the resources asked for (and the pod's overhead). ValidateContainerAdjustment also
+    carries the merged adjustment, the updates of other containers, who set what, and every plugin
+    consulted (their "NN-name" names)."""
 
     event: NriEvent
     pod: NriPod
     container: NriContainer | None = None
     resources: NriResources | None = None
+    overhead: NriResources | None = None
+    adjustment: NriAdjustment | None = None
+    updates: tuple[NriUpdate, ...] = ()
+    owners: tuple[NriOwner, ...] = ()
+    plugins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,8 @@ class NriReply:
     adjustment: NriAdjustment = field(default_factory=NriAdjustment)
     updates: tuple[NriUpdate, ...] = ()
     evictions: tuple[NriEviction, ...] = ()
+    rejected: bool = False  # a validator's verdict on an adjustment
+    reason: str = ""
 
 
 def _unmarked(key: str) -> tuple[str, bool]:
@@ -239,6 +255,10 @@ class AdjustmentMerger:
         self._oom: int | None = None
         self._cgroups_path = ""
         self._args: tuple[str, ...] = ()
+
+    def owners(self) -> tuple[NriOwner, ...]:
+        """Who set what in the container (for validators)."""
+        return tuple(NriOwner(self.container.id, what, key, p) for (what, key), p in self._owners.items())
 
     def _claim(self, what: str, key: str, plugin: str) -> None:
         owner = self._owners.setdefault((what, key), plugin)
@@ -348,22 +368,26 @@ class UpdateMerger:
     """Collects the resource updates plugins ask for, per container, with the same ownership rule."""
 
     def __init__(self) -> None:
-        self._owners: dict[tuple[str, str], str] = {}
+        self._owners: dict[tuple[str, str, str], str] = {}  # (container id, what, key) -> plugin
         self._updates: dict[str, NriUpdate] = {}
+
+    def owners(self) -> tuple[NriOwner, ...]:
+        return tuple(NriOwner(cid, what, key, p) for (cid, what, key), p in self._owners.items())
 
     def add(self, updates: tuple[NriUpdate, ...], plugin: str) -> None:
         for update in updates:
             if not update.container_id:
                 raise InvalidArgument(f"NRI plugin {plugin}: an update names no container")
             res = update.resources
-            keys = [n for n in SCALAR_RESOURCES if getattr(res, n) is not None]
-            keys += [f"hugepage limit {size}" for size, _ in res.hugepage_limits]
-            keys += [f"unified {key}" for key, _ in res.unified]
-            for key in keys:
-                owner = self._owners.setdefault((update.container_id, key), plugin)
+            keys = [(n, "") for n in SCALAR_RESOURCES if getattr(res, n) is not None]
+            keys += [("hugepage limit", size) for size, _ in res.hugepage_limits]
+            keys += [("unified", key) for key, _ in res.unified]
+            for what, key in keys:
+                owner = self._owners.setdefault((update.container_id, what, key), plugin)
                 if owner != plugin:
+                    name = f"{what} {key}" if key else what
                     raise FailedPrecondition(
-                        f"NRI plugins {owner} and {plugin} both update {key} "
+                        f"NRI plugins {owner} and {plugin} both update {name} "
                         f"of container {update.container_id}"
                     )
             known = self._updates.get(update.container_id)

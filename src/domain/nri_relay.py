@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import structlog
 
-from domain.errors import PycrioError
+from domain.errors import FailedPrecondition, PycrioError
 from domain.nri import (
     AdjustmentMerger,
     NriAdjustment,
@@ -137,9 +137,11 @@ class NriRelay:
     def _subscribers(self, event: NriEvent) -> list[NriPlugin]:
         return [p for p in self._live() if p.subscribed(event)]
 
-    def _notify(self, request: NriRequest) -> None:
-        """Events whose failure does not fail the CRI request: logged."""
+    def _notify(self, request: NriRequest, among: Sequence[NriPlugin] | None = None) -> None:
+        """Events whose failure does not fail the CRI request: logged. To the subscribers (of `among`)."""
         for plugin in self._subscribers(request.event):
+            if among is not None and all(plugin is not p for p in among):
+                continue
             try:
                 plugin.call(request)
             except PycrioError as err:
@@ -157,9 +159,25 @@ class NriRelay:
     # --- pods ---------------------------------------------------------------------------------------------
 
     def run_pod_sandbox(self, pod: NriPod) -> None:
-        """Raises (the plugin's error) to fail the pod."""
+        """Raises (the plugin's error) to fail the pod; the plugins that heard of it before the failing one
+        hear RemovePodSandbox (the pod is undone), so that none keeps a pod that never ran."""
+        heard: list[NriPlugin] = []
         for plugin in self._subscribers(NriEvent.RUN_POD_SANDBOX):
-            plugin.call(NriRequest(NriEvent.RUN_POD_SANDBOX, pod))
+            try:
+                plugin.call(NriRequest(NriEvent.RUN_POD_SANDBOX, pod))
+            except PycrioError:
+                self._notify(NriRequest(NriEvent.REMOVE_POD_SANDBOX, pod), heard)
+                raise
+            heard.append(plugin)
+
+    def update_pod_sandbox(self, pod: NriPod, overhead: NriResources, resources: NriResources) -> None:
+        """UpdatePodSandboxResources, before anything changes: raises (the plugin's error) to refuse it, as
+        upstream's adaptation does."""
+        for plugin in self._subscribers(NriEvent.UPDATE_POD_SANDBOX):
+            plugin.call(NriRequest(NriEvent.UPDATE_POD_SANDBOX, pod, resources=resources, overhead=overhead))
+
+    def post_update_pod_sandbox(self, pod: NriPod) -> None:
+        self._notify(NriRequest(NriEvent.POST_UPDATE_POD_SANDBOX, pod))
 
     def stop_pod_sandbox(self, pod: NriPod) -> None:
         self._notify(NriRequest(NriEvent.STOP_POD_SANDBOX, pod))
@@ -175,16 +193,44 @@ class NriRelay:
         merger = AdjustmentMerger(container)
         updates = UpdateMerger()
         evictions: list[tuple[NriEviction, str]] = []
-        for plugin in self._subscribers(NriEvent.CREATE_CONTAINER):
+        consulted = self._live()
+        for plugin in consulted:
+            if not plugin.subscribed(NriEvent.CREATE_CONTAINER):
+                continue
             reply = plugin.call(NriRequest(NriEvent.CREATE_CONTAINER, pod, merger.container))
             merger.add(reply.adjustment, plugin.name)
             updates.add(reply.updates, plugin.name)
             evictions.extend((e, plugin.name) for e in reply.evictions)
+        self._validate(
+            [p for p in consulted if p.subscribed(NriEvent.VALIDATE_CONTAINER_ADJUSTMENT)],
+            NriRequest(
+                NriEvent.VALIDATE_CONTAINER_ADJUSTMENT,
+                pod,
+                container,
+                adjustment=merger.merged(),
+                updates=tuple(updates.updates()),
+                owners=merger.owners() + updates.owners(),
+                plugins=tuple(p.name for p in consulted),
+            ),
+        )
         if updates.updates():
             self._report_failed(self._apply_updates(updates.updates()))
         for eviction, plugin_name in evictions:
             self._evict(eviction.container_id, eviction.reason or f"evicted by NRI plugin {plugin_name}")
         return merger.merged()
+
+    @staticmethod
+    def _validate(validators: list[NriPlugin], request: NriRequest) -> None:
+        """Every validator sees the outcome before anything is applied; one rejecting it, failing or timing
+        out fails the create (upstream asks them all at once; here one after the other, in index order)."""
+        for validator in validators:
+            reply = validator.call(request)
+            if reply.rejected:
+                name = request.container.name if request.container else ""
+                raise FailedPrecondition(
+                    f"NRI validator {validator.name} rejected the adjustment of container {name!r}: "
+                    f"{reply.reason or 'no reason given'}"
+                )
 
     def post_create_container(self, pod: NriPod, container: NriContainer) -> None:
         self._notify(NriRequest(NriEvent.POST_CREATE_CONTAINER, pod, container))

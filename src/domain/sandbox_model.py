@@ -123,6 +123,9 @@ class PodSandbox:
     # what it made for this pod, and ancestors another pod of this daemon made and shares with it. Written
     # before the directories are made. The kubelet's QoS and pod cgroups are never in it.
     cgroup_dirs: dict[str, list[str]] = field(default_factory=dict)
+    # NRI plugins heard StopPodSandbox (once per pod, also across restarts: a pod in a plugin's
+    # Synchronize does not say whether it is stopped).
+    nri_stop_reported: bool = False
 
     @property
     def name(self) -> str:
@@ -198,6 +201,7 @@ class PodSandbox:
             cgroup_parent=doc["cgroup_parent"],
             cgroup_path=doc["cgroup_path"],
             cgroup_dirs={h: list(dirs) for h, dirs in doc.get("cgroup_dirs", {}).items()},
+            nri_stop_reported=bool(doc.get("nri_stop_reported", False)),
         )
 
     def copy(self) -> "PodSandbox":

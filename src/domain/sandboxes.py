@@ -29,6 +29,7 @@ from domain.events import ContainerEventType, LifecycleLedger, unreported
 from domain.generation import Generation
 from domain.nri import NriPod
 from domain.nri_relay import NriRelay, lifecycle_change
+from domain.nri_spec import nri_resources
 from domain.oci_spec import settable_hugepage_sizes
 from domain.pod_file_text import hosts, resolv_conf
 from domain.pod_resources import pod_cgroup_limits
@@ -36,9 +37,9 @@ from domain.reservations import Handover, Reservations
 from domain.sandbox_model import NetworkPhase, PodSandbox, SandboxConfig, SandboxState
 from domain.sandbox_validation import bandwidth_limits, validated
 from domain.userns import check_handler_supports
-from ports.cgroups import Cgroups
+from ports.cgroups import CgroupLimits, Cgroups
 from ports.hugepages import HugePages
-from ports.infra import InfraProcesses, InfraSpec
+from ports.infra import InfraProcess, InfraProcesses, InfraSpec
 from ports.namespaces import NamespaceRequest, Namespaces
 from ports.network import Network, PodNetworkRequest
 from ports.pod_containers import PodContainers
@@ -118,7 +119,6 @@ class SandboxService:
         # Each pod's infra container is reported as a container whose id is the sandbox id (as cri-o).
         self._events = events or unreported()
         self._lock = threading.Lock()
-        self._nri_stopped: set[str] = set()  # pods whose StopPodSandbox plugins heard
         self._sandboxes: dict[str, PodSandbox] = {}
         self._names = Reservations("pod sandbox", wait=settings.creation_wait)
         self._object_locks: dict[str, threading.Lock] = {}
@@ -126,6 +126,9 @@ class SandboxService:
         # process was seen dead, so that each death bumps it once.
         self._generation = Generation()
         self._infra_gone: set[str] = set()
+        # The infra processes list_version looks at, with the generation they were gathered at: the READY
+        # pods change only with the generation, so a quiet poll does not walk every pod.
+        self._watched: tuple[int, dict[InfraProcess, PodSandbox], list[InfraProcess]] | None = None
         self._restore()
 
     # ---- RunPodSandbox -------------------------------------------------------------------------------
@@ -154,14 +157,26 @@ class SandboxService:
         with self._lock:
             sandbox = self._reserve(sandbox_id, config, runtime_handler, oci_runtime)
         with lifecycle_change(self._nri), self._object_locks[sandbox.id]:
+            announced = False  # NRI plugins heard RunPodSandbox
             try:
                 check_caller = functools.partial(
                     self._names.check_caller, key, sandbox.id, caller_gone, "RunPodSandbox"
                 )
                 self._create(sandbox, check_caller)
                 check_caller()
+                if self._nri is not None:
+                    # Before READY: nobody lists the pod while plugins hear of it; an error undoes it.
+                    self._nri.run_pod_sandbox(self.nri_pod(sandbox))
+                    announced = True
+                sandbox.state = SandboxState.READY
+                self._save(sandbox)
+                _log.info("pod sandbox ready", id=sandbox.id, name=sandbox.name, ips=sandbox.ips)
+                check_caller()
             except BaseException:
                 self._roll_back(sandbox)
+                if announced and self._nri is not None:
+                    # As containerd: plugins that heard of the pod hear it go (no StopPodSandbox).
+                    self._nri.remove_pod_sandbox(self.nri_pod(sandbox))
                 raise
             self._events.publish(sandbox.id, sandbox.id, ContainerEventType.CREATED)
             self._events.publish(sandbox.id, sandbox.id, ContainerEventType.STARTED)
@@ -302,13 +317,6 @@ class SandboxService:
                 ),
             ),
         )
-        check_caller()
-        if self._nri is not None:
-            # Before READY: nobody lists the pod while plugins hear of it; an error fails and undoes it.
-            self._nri.run_pod_sandbox(self.nri_pod(sb))
-        sb.state = SandboxState.READY
-        self._save(sb)
-        _log.info("pod sandbox ready", id=sb.id, name=sb.name, ips=sb.ips)
 
     def _roll_back(self, sb: PodSandbox) -> None:
         """Undo whatever _create made, best effort, and release the name."""
@@ -334,7 +342,7 @@ class SandboxService:
             self._stop_locked(sb)
 
     def _stop_locked(self, sb: PodSandbox) -> None:
-        # A pod whose infra process died on its own is NOTREADY already: it reports no STOPPED.
+        # A pod whose infra process died on its own reported STOPPED when that was seen (_infra_died).
         was_ready = self._observed(sb).state == SandboxState.READY
         self._containers.stop_all(sb.id, self._settings.container_stop_timeout)
         self._stop_infra(sb)
@@ -345,8 +353,9 @@ class SandboxService:
             _log.info("pod sandbox stopped", id=sb.id, name=sb.name)
         if was_ready:
             self._events.publish(sb.id, sb.id, ContainerEventType.STOPPED)
-        if self._nri is not None and sb.id not in self._nri_stopped:
-            self._nri_stopped.add(sb.id)
+        if self._nri is not None and not sb.nri_stop_reported:
+            sb.nri_stop_reported = True
+            self._save(sb)  # before plugins hear it: at most once, even across a restart
             self._nri.stop_pod_sandbox(self.nri_pod(sb))
 
     def remove(self, sandbox_id: str) -> None:
@@ -363,7 +372,6 @@ class SandboxService:
                 self._release_host_resources(sb)
                 self._forget(sb)
             if self._nri is not None:
-                self._nri_stopped.discard(sb.id)
                 self._nri.remove_pod_sandbox(self.nri_pod(sb))
             _log.info("pod sandbox removed", id=sb.id, name=sb.name)
 
@@ -467,21 +475,32 @@ class SandboxService:
         sb, lock = self._lookup_for_change(sandbox_id)
         if sb is None:
             raise NotFound(f"pod sandbox {sandbox_id!r} not found")
-        with lock:
+        with lifecycle_change(self._nri), lock:
             if self._sandboxes.get(sb.id) is not sb:
                 raise NotFound(f"pod sandbox {sandbox_id!r} not found")
-            before = sb.config
-            sb.config = replace(before, overhead=overhead, resources=resources)
+            if self._nri is not None:  # a plugin's error refuses the update before anything changes
+                self._nri.update_pod_sandbox(
+                    self.nri_pod(sb), nri_resources(overhead), nri_resources(resources)
+                )
+            self._resize(sb, overhead, resources, limits)
+            if self._nri is not None:
+                self._nri.post_update_pod_sandbox(self.nri_pod(sb))
+
+    def _resize(
+        self, sb: PodSandbox, overhead: Resources, resources: Resources, limits: CgroupLimits
+    ) -> None:
+        before = sb.config
+        sb.config = replace(before, overhead=overhead, resources=resources)
+        self._save(sb)
+        if not self.owns_pod_cgroup(sb) or limits.empty:
+            return
+        try:
+            self._cgroups.set_limits(sb.cgroup_parent, limits)
+        except BaseException:
+            sb.config = before
             self._save(sb)
-            if not self.owns_pod_cgroup(sb) or limits.empty:
-                return
-            try:
-                self._cgroups.set_limits(sb.cgroup_parent, limits)
-            except BaseException:
-                sb.config = before
-                self._save(sb)
-                raise
-            _log.info("pod cgroup resized", id=sb.id, cgroup=sb.cgroup_parent, limits=str(limits))
+            raise
+        _log.info("pod cgroup resized", id=sb.id, cgroup=sb.cgroup_parent, limits=str(limits))
 
     @staticmethod
     def owns_pod_cgroup(sb: PodSandbox) -> bool:
@@ -527,13 +546,21 @@ class SandboxService:
     def list_version(self) -> int:
         """Look at every READY pod's infra process, then a number that differs whenever list() could answer
         differently than when it last had this number."""
-        with self._lock:
-            ready = {
-                sb.infra: sb
-                for sb in self._sandboxes.values()
-                if sb.state == SandboxState.READY and sb.infra is not None and sb.id not in self._infra_gone
-            }
-        for process in self._infra.exited(list(ready)) if ready else ():
+        watched = self._watched
+        generation = self._generation.value
+        if watched is None or watched[0] != generation:
+            # Gathered after reading the generation: a change made meanwhile bumps it, and the next call
+            # gathers again.
+            with self._lock:
+                gone = self._infra_gone
+                ready = {
+                    sb.infra: sb
+                    for sb in self._sandboxes.values()
+                    if sb.state == SandboxState.READY and sb.infra is not None and sb.id not in gone
+                }
+            watched = self._watched = (generation, ready, list(ready))
+        _, ready, processes = watched
+        for process in self._infra.exited(processes) if processes else ():
             self._infra_died(ready[process])
         return self._generation.value
 
@@ -558,11 +585,14 @@ class SandboxService:
         return False
 
     def _infra_died(self, sb: PodSandbox) -> None:
+        """The first sighting of a READY pod's infra death: lists change, and the pod's infra container is
+        reported STOPPED (as containerd does), because an evented kubelet relists only every few minutes."""
         with self._lock:
             first = sb.id not in self._infra_gone and sb.id in self._sandboxes
             self._infra_gone.add(sb.id)
         if first:
             self._generation.bump()
+            self._events.publish(sb.id, sb.id, ContainerEventType.STOPPED)
 
     def _resolve(self, sandbox_id: str) -> PodSandbox | None:
         """The sandbox with this id or unambiguous id prefix (like cri-o's id index); creating ones hidden.

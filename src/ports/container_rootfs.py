@@ -43,6 +43,11 @@ class ContainerRootfs(Protocol):
         rootfs diff); NotFound when the container has no rootfs."""
         ...
 
+    def unmount(self, container_id: str) -> None:
+        """Unmount the rootfs of a container whose processes have ended, keeping its writable layer (and the
+        layers held) until `remove`; its files are no longer read through it. Idempotent; unknown: no-op."""
+        ...
+
     def remove(self, container_id: str) -> None:
         """Unmount and delete the rootfs; idempotent."""
         ...

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.cancellation import Cancellation
 from domain.registries_conf import PullSource
 from ports.signatures import SigstoreSignature
 
@@ -82,11 +83,19 @@ class Registry(Protocol):
         """
         ...
 
-    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
+    def open_blob(
+        self,
+        image: ResolvedImage,
+        blob: Descriptor,
+        auth: RegistryAuth | None,
+        cancel: Cancellation | None = None,
+    ) -> Iterator[bytes]:
         """The blob's bytes in chunks; the digest and size are checked as they stream.
 
         A mismatch raises Internal after the last chunk at the latest, so a consumer must not keep anything
-        before the iterator is exhausted without error.
+        before the iterator is exhausted without error. Once `cancel` is cancelled (from any thread) the
+        iterator raises its reason at the latest when the read under way returns, and a read blocked on the
+        registry is made to return at once: a stuck download never outlives its pull.
         """
         ...
 

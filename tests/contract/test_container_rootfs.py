@@ -10,6 +10,7 @@ from adapters.containers.image_rootfs import ImageServiceRootfs
 from adapters.state.file_store import AtomicFileStateStore
 from adapters.storage.image_store import StateImageStore
 from adapters.storage.image_users import RootfsImageUsers
+from adapters.storage.mounts import is_mounted
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.container_config import ImageConfig
 from domain.errors import NotFound
@@ -65,3 +66,19 @@ def test_a_containers_root_reads_the_images_files_until_removed(rootfs: Containe
     rootfs.remove("c1")
     with pytest.raises(NotFound):
         rootfs.read_file("c1", "/etc/passwd")
+
+
+def test_an_unmounted_root_keeps_its_writable_layer_until_removed(rootfs: ContainerRootfs) -> None:
+    image = rootfs.resolve_image(NAME)
+    rootfs.create("c1", image.id)
+    layer = rootfs.writable_layer("c1")
+    rootfs.unmount("c1")
+    rootfs.unmount("c1")
+    rootfs.unmount("unknown")
+    assert rootfs.read_file("c1", "/etc/passwd") is None  # not read through an unmounted root
+    assert rootfs.writable_layer("c1") == layer
+    if isinstance(rootfs, ImageServiceRootfs):
+        assert Path(layer).is_dir() and not is_mounted(Path(layer).parent / "merged")
+    rootfs.remove("c1")
+    with pytest.raises(NotFound):
+        rootfs.writable_layer("c1")

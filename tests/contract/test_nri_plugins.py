@@ -15,7 +15,7 @@ from adapters.nri.generated import nri_pb2 as pb
 from adapters.nri.socket_plugins import SocketNriPlugins
 from adapters.nri.ttrpc_mux import CHUNK_WRITE, MUX_HEADER, MuxConnection
 from domain.errors import FailedPrecondition, Unavailable
-from domain.nri import NriAdjustment, NriContainer, NriEvent, NriPod, NriReply
+from domain.nri import NriAdjustment, NriContainer, NriEvent, NriPod, NriReply, NriResources
 from domain.nri_relay import NriRelay
 from tests.fakes.nri import FakeNriPlugin, FakeNriPlugins
 from tests.nri_plugin import TestPlugin
@@ -40,12 +40,15 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Nr
         relay = NriRelay(fake)
 
         def connect_fake(
-            name: str, index: str, env: dict[str, str] | None = None, fail: str = ""
+            name: str, index: str, env: dict[str, str] | None = None, fail: str = "", reject: str = ""
         ) -> Callable[[], list[str]]:
             reply = NriReply(NriAdjustment(env=tuple((env or {}).items())))
+            verdict = NriReply(rejected=bool(reject), reason=reject)
             failing = frozenset(e for e in NriEvent if e.name.replace("_", "").lower() == fail.lower())
             plugin = FakeNriPlugin(
-                f"{index}-{name}", replies={NriEvent.CREATE_CONTAINER: reply}, fail_on=failing
+                f"{index}-{name}",
+                replies={NriEvent.CREATE_CONTAINER: reply, NriEvent.VALIDATE_CONTAINER_ADJUSTMENT: verdict},
+                fail_on=failing,
             )
             fake.connect(plugin)
             return lambda: [r.event.name for r in plugin.heard]
@@ -60,10 +63,10 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Nr
     relay.start(lambda: ([POD], [CONTAINER]), lambda updates: [], lambda cid, reason: None)
 
     def connect_socket(
-        name: str, index: str, env: dict[str, str] | None = None, fail: str = ""
+        name: str, index: str, env: dict[str, str] | None = None, fail: str = "", reject: str = ""
     ) -> Callable[[], list[str]]:
         adjustment = pb.ContainerAdjustment(env=[pb.KeyValue(key=k, value=v) for k, v in (env or {}).items()])
-        plugin = TestPlugin(name, index, adjustment, fail_on=fail)
+        plugin = TestPlugin(name, index, adjustment, fail_on=fail, reject_with=reject)
         plugins.append(plugin)
         plugin.connect(path)
         _wait(lambda: f"{index}-{name}" in relay.plugin_names(), f"{name} admitted")
@@ -87,6 +90,8 @@ def test_a_plugin_hears_pod_and_container_events_in_order(harness: tuple[NriRela
     relay.post_create_container(POD, CONTAINER)
     relay.start_container(POD, CONTAINER)
     relay.post_start_container(POD, CONTAINER)
+    relay.update_pod_sandbox(POD, NriResources(memory_limit=1 << 24), NriResources(cpu_shares=512))
+    relay.post_update_pod_sandbox(POD)
     relay.stop_container(POD, CONTAINER)
     relay.remove_container(POD, CONTAINER)
     relay.stop_pod_sandbox(POD)
@@ -94,14 +99,29 @@ def test_a_plugin_hears_pod_and_container_events_in_order(harness: tuple[NriRela
     assert heard() == [
         "RUN_POD_SANDBOX",
         "CREATE_CONTAINER",
+        "VALIDATE_CONTAINER_ADJUSTMENT",  # subscribed to every event: a validator too, as upstream
         "POST_CREATE_CONTAINER",
         "START_CONTAINER",
         "POST_START_CONTAINER",
+        "UPDATE_POD_SANDBOX",
+        "POST_UPDATE_POD_SANDBOX",
         "STOP_CONTAINER",
         "REMOVE_CONTAINER",
         "STOP_POD_SANDBOX",
         "REMOVE_POD_SANDBOX",
     ]
+
+
+def test_a_validator_rejecting_the_merged_adjustment_fails_the_create(
+    harness: tuple[NriRelay, Connect],
+) -> None:
+    relay, connect = harness
+    adjuster = connect("adjuster", "10", env={"ADDED": "1"})
+    validator = connect("validator", "20", reject="no env from plugins")
+    with pytest.raises(FailedPrecondition, match=r"20-validator rejected .*'app': no env from plugins"):
+        relay.create_container(POD, CONTAINER)
+    assert adjuster() == ["CREATE_CONTAINER", "VALIDATE_CONTAINER_ADJUSTMENT"]
+    assert validator() == ["CREATE_CONTAINER", "VALIDATE_CONTAINER_ADJUSTMENT"]
 
 
 def test_adjustments_of_two_plugins_merge_and_a_conflict_names_both(

@@ -11,7 +11,8 @@ import pytest
 
 from adapters.registry.http_registry import HttpRegistry
 from adapters.registry.transport import RetryPolicy
-from domain.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
+from domain.cancellation import Cancellation
+from domain.errors import Cancelled, FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
 from domain.registries_conf import RegistriesConf, RegistryTable
 from ports.registry import Descriptor, Platform, RegistryAuth
 from ports.signatures import SIGSTORE_PAYLOAD_MEDIA_TYPE, SigstoreSignature
@@ -204,6 +205,32 @@ def test_open_blob_refuses_a_size_mismatch(world: World, delta: int) -> None:
     real = resolved.layers[0]
     with pytest.raises(Internal):
         blob_bytes(world.registry, resolved, Descriptor(real.media_type, real.digest, real.size + delta))
+
+
+def test_a_cancelled_open_blob_raises_the_reason_and_streams_nothing(world: World) -> None:
+    pushed = small_image(world, world.repository())
+    resolved = world.registry.resolve(pushed.reference, None, AMD64)
+    cancel = Cancellation()
+    cancel.cancel(Cancelled("stop"))
+    with pytest.raises(Cancelled, match="stop"):
+        next(iter(world.registry.open_blob(resolved, resolved.layers[0], None, cancel)))
+
+
+def test_cancelling_an_open_blob_mid_stream_stops_it_with_the_reason(world: World) -> None:
+    # Several of any adapter's chunks (the httpx one reads up to 1 MiB at once).
+    big = make_layer([file("big", secrets.token_bytes(3 << 20))])
+    pushed = push_image(world.target, world.repository(), "v1", [big], image_config([big]))
+    resolved = world.registry.resolve(pushed.reference, None, AMD64)
+    cancel = Cancellation()
+    chunks = iter(world.registry.open_blob(resolved, resolved.layers[0], None, cancel))
+    received = len(next(chunks))
+    assert received < resolved.layers[0].size
+    cancel.cancel(Cancelled("stop"))
+    with pytest.raises(Cancelled, match="stop"):
+        for chunk in chunks:
+            received += len(chunk)
+    # Uncancelled, the same blob streams whole.
+    assert blob_bytes(world.registry, resolved, resolved.layers[0]) == pushed.layers[0].blob
 
 
 def test_open_blob_of_an_unknown_digest_is_not_found(world: World) -> None:

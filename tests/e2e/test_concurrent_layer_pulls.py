@@ -1,6 +1,7 @@
 """Concurrent layer downloads against the real registry, seen from the registry's side: the httpx adapter
 and the overlay store driven by the image service in-process (as the daemon wires them), through a proxy
-that holds every layer half-way (tests/fixtures/gating_registry.py) and counts downloads under way."""
+that holds every layer half-way (tests/fixtures/gating_registry.py), counts downloads under way and sees
+the connections the puller closes. The last test drives the daemon itself: a client that cancels PullImage."""
 
 import os
 import secrets
@@ -9,8 +10,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
+from adapters.cri.generated import api_pb2 as pb
 from adapters.registry.host_platform import host_platform
 from adapters.registry.http_registry import HttpRegistry
 from adapters.state.file_store import AtomicFileStateStore
@@ -20,6 +23,7 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import DeadlineExceeded, Internal, InvalidArgument
 from domain.images import ImageService
 from domain.registries_conf import parse_registries_conf
+from tests.e2e.daemon import Daemon
 from tests.fakes.signatures import trust_with
 from tests.fixtures.gating_registry import GatingProxy
 from tests.fixtures.images import Compression, Layer, PushedImage, file, image_config, make_layer, push_image
@@ -90,9 +94,12 @@ def five_layers(registry: RunningRegistry) -> PushedImage:
 
 
 class Pulls:
-    def __init__(self, gating_registry: RunningRegistry, tmp_path: Path, bound: int) -> None:
+    def __init__(
+        self, gating_registry: RunningRegistry, tmp_path: Path, bound: int, progress_timeout: float = 60.0
+    ) -> None:
         conf = parse_registries_conf(registries_conf_text(gating_registry), "test")
-        self.adapter = HttpRegistry()
+        # Without the watchdog, no read timeout either: a held read then ends only by being cancelled.
+        self.adapter = HttpRegistry(timeout=3600.0) if progress_timeout == 0 else HttpRegistry()
         self.storage = tmp_path / "storage"
         self.layers = OverlayLayerStore(self.storage, AtomicFileStateStore(tmp_path / "state"))
         self.service = ImageService(
@@ -104,6 +111,7 @@ class Pulls:
             platform=host_platform(),
             registries_conf=lambda: conf,
             max_concurrent_layers=bound,
+            pull_progress_timeout=progress_timeout,
         )
         self.host = gating_registry.host
 
@@ -115,11 +123,11 @@ class Pulls:
 
 
 @pytest.fixture
-def pulls(gating_registry: RunningRegistry, tmp_path: Path) -> Iterator[Callable[[int], Pulls]]:
+def pulls(gating_registry: RunningRegistry, tmp_path: Path) -> Iterator[Callable[..., Pulls]]:
     made: list[Pulls] = []
 
-    def make(bound: int) -> Pulls:
-        made.append(Pulls(gating_registry, tmp_path, bound))
+    def make(bound: int, progress_timeout: float = 60.0) -> Pulls:
+        made.append(Pulls(gating_registry, tmp_path, bound, progress_timeout))
         return made[-1]
 
     yield make
@@ -129,7 +137,7 @@ def pulls(gating_registry: RunningRegistry, tmp_path: Path) -> Iterator[Callable
 
 
 def test_layer_downloads_stay_within_the_bound_and_make_the_whole_image(
-    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
+    pulls: Callable[..., Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
 ) -> None:
     world = pulls(2)
     puller = PullThread(world.service, world.reference(five_layers))
@@ -152,10 +160,11 @@ def test_layer_downloads_stay_within_the_bound_and_make_the_whole_image(
     world.service.remove_rootfs("ctr-1")
 
 
-def test_a_corrupt_layer_stops_the_layers_in_flight_and_keeps_nothing(
-    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
+def test_a_corrupt_layer_closes_the_downloads_in_flight_at_once_and_keeps_nothing(
+    pulls: Callable[..., Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
 ) -> None:
-    world = pulls(3)
+    # No watchdog (nor read timeout): only the failing layer's cancellation can end the held reads.
+    world = pulls(3, progress_timeout=0)
     first, second, broken, fourth = five_layers.layer_digests[:4]
     gating_proxy.corrupt.add(broken)
     puller = PullThread(world.service, world.reference(five_layers))
@@ -164,22 +173,22 @@ def test_a_corrupt_layer_stops_the_layers_in_flight_and_keeps_nothing(
     # The first layer's place goes to the fourth: waiting for that (not for a moment with two downloads in
     # flight, which may be too short to see) shows the first one done.
     wait_for(lambda: set(gating_proxy.held()) == {second, broken, fourth}, "the fourth layer took its place")
+    wait_for(lambda: len(world.layers.list_layers()) == 1, "the first layer committed")
     gating_proxy.release(broken)
-    # The broken layer fails (its decompression or a digest check); the others, still held mid-read, stop
-    # at their next chunk once let go, and only then does the pull answer.
-    wait_for(lambda: gating_proxy.in_flight == 2, "the broken layer's download ended")
-    gating_proxy.release(second)
-    gating_proxy.release(fourth)
+    # The broken layer fails (its decompression or a digest check); the two others, never let go, are
+    # cancelled: their connections are shut down, their reads return, and the pull answers.
     with pytest.raises((Internal, InvalidArgument)) as failure:
         puller.result()
     broken_layer = five_layers.layers[2]
     assert broken_layer.digest in str(failure.value) or broken_layer.diff_id in str(failure.value)
+    wait_for(lambda: {second, fourth} <= gating_proxy.dropped, "the proxy saw both connections closed")
     join_pull_workers(puller.image)
     assert world.nothing_left() and world.service.list_images() == []
+    assert gating_proxy.requests[second] == 1 and gating_proxy.requests[fourth] == 1, "no resumed download"
 
 
 def test_the_callers_deadline_stops_the_layers_in_flight_and_keeps_nothing(
-    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
+    pulls: Callable[..., Pulls], gating_proxy: GatingProxy, five_layers: PushedImage
 ) -> None:
     world = pulls(3)
     # Long enough to see three layers held and one committed first (the layers wait for the test).
@@ -196,7 +205,7 @@ def test_the_callers_deadline_stops_the_layers_in_flight_and_keeps_nothing(
 
 
 def test_two_pulls_sharing_a_base_layer_download_it_once_and_each_keeps_it(
-    pulls: Callable[[int], Pulls], gating_proxy: GatingProxy, registry: RunningRegistry
+    pulls: Callable[..., Pulls], gating_proxy: GatingProxy, registry: RunningRegistry
 ) -> None:
     base, own_a, own_b = random_layers(3)
     first, second = push(registry, [base, own_a]), push(registry, [base, own_b])
@@ -214,3 +223,72 @@ def test_two_pulls_sharing_a_base_layer_download_it_once_and_each_keeps_it(
     assert world.layers.get(base.diff_id) is not None
     world.service.remove(id_b)
     assert world.nothing_left()
+
+
+def start_daemon(tmp_path: Path, gating_registry: RunningRegistry, *settings: str) -> Daemon:
+    """The daemon itself, pulling through the gating proxy."""
+    conf = tmp_path / "registries.conf"
+    conf.write_text(registries_conf_text(gating_registry))
+    return Daemon(
+        tmp_path / "pycrio",
+        [
+            f'image.registries_conf="{conf}"',
+            f'image.registries_conf_dir="{tmp_path / "none"}"',
+            f'network.cni_conf_dir="{tmp_path}"',
+            *settings,
+        ],
+    ).start()
+
+
+def pull_request(gating_registry: RunningRegistry, image: PushedImage) -> pb.PullImageRequest:
+    return pb.PullImageRequest(image=pb.ImageSpec(image=f"{gating_registry.host}/{image.repository}:1"))
+
+
+def test_a_client_that_cancels_pull_image_stops_the_download_and_a_new_pull_works(
+    gating_proxy: GatingProxy, gating_registry: RunningRegistry, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    image = push(registry, random_layers(2))
+    done, held = image.layer_digests
+    # No watchdog (the read timeout is then 300 s): only the client's cancellation stops the pull.
+    daemon = start_daemon(tmp_path, gating_registry, "image.pull_progress_timeout=0")
+    storage = tmp_path / "pycrio" / "root" / "storage"
+    try:
+        request = pull_request(gating_registry, image)
+        call = daemon.client.image.PullImage.future(request)
+        wait_for(lambda: set(gating_proxy.held()) == {done, held}, "both layers held")
+        gating_proxy.release(done)
+        wait_for(lambda: len(tree(storage / "layers")) > 0, "the first layer committed")
+        call.cancel()
+        wait_for(lambda: held in gating_proxy.dropped, "the daemon closed the held download")
+        # The pull's worker releases what it committed once its layer tasks ended.
+        wait_for(lambda: tree(storage / "layers") == set() and tree(storage / "tmp") == set(), "nothing left")
+        assert not daemon.client.image.ListImages(pb.ListImagesRequest()).images
+        # The same image again, each layer let go as it is asked for.
+        again = daemon.client.image.PullImage.future(request)
+        for digest in (done, held):
+            wait_for(lambda d=digest: d in gating_proxy.held(), f"{digest} asked for again")  # type: ignore[misc]
+            gating_proxy.release(digest)
+        assert again.result(timeout=120).image_ref == image.config_digest.removeprefix("sha256:")
+    finally:
+        daemon.stop()
+
+
+def test_the_daemon_cancels_a_pull_past_image_pull_deadline_and_closes_its_downloads(
+    gating_proxy: GatingProxy, gating_registry: RunningRegistry, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    image = push(registry, random_layers(1))
+    (held,) = image.layer_digests
+    # A held download is a registry that trickles as slowly as it likes: with the watchdog off, only the
+    # whole-pull deadline can end it.
+    daemon = start_daemon(tmp_path, gating_registry, "image.pull_progress_timeout=0", "image.pull_deadline=5")
+    storage = tmp_path / "pycrio" / "root" / "storage"
+    try:
+        request = pull_request(gating_registry, image)
+        with pytest.raises(grpc.RpcError) as failure:
+            daemon.client.image.PullImage(request, timeout=120)
+        assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, failure.value.details()
+        assert "image.pull_deadline" in str(failure.value.details())
+        wait_for(lambda: held in gating_proxy.dropped, "the daemon closed the held download")
+        wait_for(lambda: tree(storage / "layers") == set() and tree(storage / "tmp") == set(), "nothing left")
+    finally:
+        daemon.stop()

@@ -608,8 +608,48 @@ def test_containers_survive_a_daemon_restart(env: Env, shared_pod: tuple[str, pb
     assert status(env.client, running).status.state == pb.CONTAINER_RUNNING
     exited = wait_exited(env.client, ends)
     assert (exited.exit_code, exited.reason) == (9, "Error")
+    # No one saw that exit happen, so no one deleted its runc state: RemoveContainer does.
+    assert ends in _runc_knows(env)
     assert exec_sync(env, running, ["echo", "still here"]).stdout == b"still here\n"
     remove(env, running)
+    remove(env, ends)
+    assert ends not in _runc_knows(env) and running not in _runc_knows(env)
+
+
+def _runc_knows(env: Env) -> list[str]:
+    listed = subprocess.run(
+        ["runc", "--root", str(env.work / "runc"), "list", "-q"], capture_output=True, text=True, check=True
+    )
+    return listed.stdout.split()
+
+
+def test_the_runc_state_of_an_exited_container_goes_before_its_removal(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    """The exit watcher deletes it and unmounts the rootfs once the exit is noticed (as containerd's task
+    delete does), so that RemoveContainer only drops records; the container stays listed, EXITED, with its
+    log."""
+    pod_id, pod = shared_pod
+    # A PID namespace of its own (the kubelet's default): the stop kills its init alone, and the child
+    # goes with it.
+    own_pids = pb.LinuxContainerConfig(
+        security_context=pb.LinuxContainerSecurityContext(
+            namespace_options=pb.NamespaceOption(pid=pb.CONTAINER)
+        )
+    )
+    command = ["/bin/sh", "-c", f"sleep {marker(11)} & exec sleep {marker(12)}"]
+    stopped = run_container(env.client, pod_id, pod, container_config("stopped", command, linux=own_pids))
+    wait_until(lambda: processes_matching(f"sleep {marker(11)}"), what="the child to start")
+    ends = run_container(env.client, pod_id, pod, container_config("ends", ["/bin/sh", "-c", "echo bye"]))
+    env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=stopped, timeout=0))
+    assert wait_exited(env.client, ends).exit_code == 0
+    wait_until(lambda: not {stopped, ends} & set(_runc_knows(env)), what="the runc state to be deleted")
+    assert not cgroup_dirs(f"{env.cgroup_parent}/pycrio-{stopped}")
+    wait_until(lambda: not [m for m in _mounts_under(env.work) if stopped in m], what="the rootfs unmounted")
+    assert not processes_matching(f"sleep {marker(11)}") and not processes_matching(f"sleep {marker(12)}")
+    assert status(env.client, stopped).status.exit_code == 137
+    assert log_lines(status(env.client, ends).status.log_path) == [("stdout", "bye")]
+    remove(env, stopped)
     remove(env, ends)
 
 

@@ -7,7 +7,9 @@ with limits in its files. Pods use a private CNI bridge (`pckube0`, 10.93.0.0/24
 
 import contextlib
 import json
+import os
 import secrets
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -305,4 +307,128 @@ def test_a_log_path_outside_the_pod_log_directory_is_refused(node: Node) -> None
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "log_path" in str(raised.value.details())
+    node.remove_pod(pod_id)
+
+
+# The kubelet's lists (kuberuntime's listOptions): every pod and container (the PLEG relist, an empty filter,
+# not an absent one), one pod's by its uid label (a pod's status), running containers only (housekeeping).
+POD_UID_LABEL = "io.kubernetes.pod.uid"
+# Waits for /work/go (the kubelet's emptyDir, see KubeletPod.make_files) and exits with this code.
+EXIT_CODE = 3
+WAIT_THEN_EXIT = ["/bin/sh", "-c", f"until [ -e /work/go ]; do sleep 0.2; done; exit {EXIT_CODE}"]
+
+
+@dataclass(frozen=True)
+class Relist:
+    pods: dict[str, int]  # sandbox id -> state
+    containers: dict[str, int]  # container id -> state
+    pod_containers: dict[str, int]  # the same, listed by the pod's uid label
+    running: frozenset[str]  # ids listed by the RUNNING state filter
+
+
+def _relist(node: Node, pod: KubeletPod) -> Relist:
+    """What the kubelet's generic PLEG and pod status ask, and nothing else (no ContainerStatus)."""
+    runtime = node.client.runtime
+    by_uid = {POD_UID_LABEL: pod.uid}
+    pods = runtime.ListPodSandbox(pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter())).items
+    every = runtime.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter())).containers
+    mine = runtime.ListContainers(
+        pb.ListContainersRequest(filter=pb.ContainerFilter(label_selector=by_uid))
+    ).containers
+    running = runtime.ListContainers(
+        pb.ListContainersRequest(
+            filter=pb.ContainerFilter(state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING))
+        )
+    ).containers
+    return Relist(
+        pods={p.id: p.state for p in pods},
+        containers={c.id: c.state for c in every},
+        pod_containers={c.id: c.state for c in mine},
+        running=frozenset(c.id for c in running),
+    )
+
+
+def _relisted_as(node: Node, pod: KubeletPod, container_id: str, state: int) -> Relist:
+    def listed() -> Relist | None:
+        seen = _relist(node, pod)
+        return seen if seen.containers.get(container_id) == state else None
+
+    return wait_until(listed, what=f"a relist to show {container_id} as {pb.ContainerState.Name(state)}")
+
+
+def _let_exit(pod: KubeletPod) -> None:
+    (pod.pod_dir / "volumes" / "kubernetes.io~empty-dir" / "work" / "go").touch()
+
+
+def test_a_relist_alone_sees_each_exit_and_restart_of_a_crash_looping_container(node: Node) -> None:
+    """The generic PLEG learns of exits only from its relist: an answer kept while the container ran must
+    not be given again once it has exited, in any of the kubelet's filters, with no ContainerStatus asked."""
+    pod = node.pod("relist")
+    pod_id = node.run_pod(pod)
+    first = node.create(pod_id, pod, "crasher", WAIT_THEN_EXIT)
+    assert _relist(node, pod).containers[first] == pb.CONTAINER_CREATED
+    node.start(first)
+    running = _relisted_as(node, pod, first, pb.CONTAINER_RUNNING)
+    assert _relist(node, pod) == running  # asked again unchanged: the kept answers
+    assert running.pod_containers[first] == pb.CONTAINER_RUNNING and first in running.running
+
+    _let_exit(pod)
+    exited = _relisted_as(node, pod, first, pb.CONTAINER_EXITED)
+    assert exited.pod_containers[first] == pb.CONTAINER_EXITED
+    assert first not in exited.running
+    assert exited.pods[pod_id] == pb.SANDBOX_READY
+    assert status(node.client, first).status.exit_code == EXIT_CODE  # what the relist made it ask
+
+    # The restart: attempt 1 is created, the dead attempt 0 removed (the kubelet keeps one), then started.
+    second = node.create(pod_id, pod, "crasher", WAIT_THEN_EXIT, attempt=1)
+    both = _relist(node, pod)
+    assert both.pod_containers == {first: pb.CONTAINER_EXITED, second: pb.CONTAINER_CREATED}
+    node.client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=first))
+    assert first not in _relist(node, pod).pod_containers
+    node.start(second)  # /work/go is still there: attempt 1 exits at once
+    again = _relisted_as(node, pod, second, pb.CONTAINER_EXITED)
+    assert list(again.pod_containers) == [second] and second not in again.running
+    node.remove_pod(pod_id)
+    assert pod_id not in _relist(node, pod).pods
+
+
+def test_an_exit_while_the_daemon_was_killed_is_in_its_first_relist(node: Node) -> None:
+    """pycrio is killed with SIGKILL while a container runs, the container exits meanwhile: the first relist
+    after the restart shows the exit, before anything asks for the container's status."""
+    pod = node.pod("downtime")
+    pod_id = node.run_pod(pod)
+    container_id = node.create(pod_id, pod, "app", WAIT_THEN_EXIT)
+    node.start(container_id)
+    assert _relisted_as(node, pod, container_id, pb.CONTAINER_RUNNING).pods[pod_id] == pb.SANDBOX_READY
+    pid = json.loads(status(node.client, container_id, verbose=True).info["info"])["pid"]
+
+    node.daemon.stop(signal.SIGKILL)
+    _let_exit(pod)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), what="the container's process to end")
+    node.daemon.start()
+    first = _relist(node, pod)
+    assert first.containers[container_id] == pb.CONTAINER_EXITED
+    assert first.pod_containers[container_id] == pb.CONTAINER_EXITED
+    assert container_id not in first.running
+    assert first.pods[pod_id] == pb.SANDBOX_READY
+    assert status(node.client, container_id).status.exit_code == EXIT_CODE
+    node.remove_pod(pod_id)
+
+
+def test_an_evented_kubelet_hears_at_once_of_an_infra_process_that_died(node: Node) -> None:
+    """With EventedPLEG the kubelet relists only every five minutes and otherwise follows GetContainerEvents:
+    a pod whose infra process was killed must be reported (its infra container STOPPED, the pod NOTREADY)
+    although nothing lists the pods or asks for their status."""
+    pod = node.pod("infra")
+    pod_id = node.run_pod(pod)
+    procs = V1 / "memory" / pod.cgroup_parent.lstrip("/") / f"pycrio-{pod_id}" / "cgroup.procs"
+    (infra_pid,) = [int(pid) for pid in procs.read_text().split()]
+    events = node.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=60)
+    events.initial_metadata()
+    os.kill(infra_pid, signal.SIGKILL)
+    stopped = next(event for event in events if event.container_id == pod_id)
+    events.cancel()
+    assert stopped.container_event_type == pb.CONTAINER_STOPPED_EVENT
+    assert (stopped.pod_sandbox_status.id, stopped.pod_sandbox_status.state) == (pod_id, pb.SANDBOX_NOTREADY)
+    assert _relist(node, pod).pods[pod_id] == pb.SANDBOX_NOTREADY
     node.remove_pod(pod_id)

@@ -155,9 +155,9 @@ def test_a_plugin_adjusts_a_container_and_hears_every_event(env: Env) -> None:
         env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]))
         wait_until(lambda: "RemovePodSandbox" in plugin.names() or None, what="RemovePodSandbox heard")
         assert [n for n in plugin.names() if n not in ("Configure", "Synchronize")] == [
-            "RunPodSandbox", "CreateContainer", "PostCreateContainer", "StartContainer", "PostStartContainer",
-            "UpdateContainer", "PostUpdateContainer", "StopContainer", "RemoveContainer", "StopPodSandbox",
-            "RemovePodSandbox",
+            "RunPodSandbox", "CreateContainer", "ValidateContainerAdjustment", "PostCreateContainer",
+            "StartContainer", "PostStartContainer", "UpdateContainer", "PostUpdateContainer", "StopContainer",
+            "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
         ]  # fmt: skip
         created = plugin.wait_for("CreateContainer")
         assert isinstance(created, nri.CreateContainerRequest)
@@ -241,3 +241,121 @@ def test_a_plugin_changes_the_resources_of_an_update_it_hears(env: Env) -> None:
         assert listed.memory_limit_in_bytes == 160 * MiB
     finally:
         plugin.close()
+
+
+def test_plugins_that_heard_a_pod_run_hear_it_removed_when_a_later_plugin_refuses_it(env: Env) -> None:
+    first = env.plugin("first", "10")
+    refuser = env.plugin("refuser", "20", fail_on="RunPodSandbox")
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            env.pod("refused")
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "20-refuser" in str(raised.value.details())
+        assert [n for n in first.names() if n.endswith("PodSandbox")] == ["RunPodSandbox", "RemovePodSandbox"]
+        ran, removed = (request for name, request in first.events if name.endswith("PodSandbox"))
+        assert isinstance(ran, nri.RunPodSandboxRequest) and isinstance(removed, nri.RemovePodSandboxRequest)
+        assert removed.pod.id == ran.pod.id
+        assert [n for n in refuser.names() if n.endswith("PodSandbox")] == ["RunPodSandbox"]
+        listed = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+        assert ran.pod.id not in [p.id for p in listed]
+    finally:
+        first.close()
+        refuser.close()
+
+
+def test_a_validator_sees_who_adjusted_what_and_its_rejection_fails_the_create(env: Env) -> None:
+    adjust = nri.ContainerAdjustment(env=[nri.KeyValue(key="CHECKED", value="1")])
+    adjust.linux.resources.memory.limit.value = 48 * MiB
+    adjuster = env.plugin("adjuster", "10", adjustment=adjust)
+    validator = env.plugin(
+        "validator", "20", events_mask=1 << (nri.VALIDATE_CONTAINER_ADJUSTMENT - 1), reject_with="not here"
+    )
+    try:
+        pod = env.pod("validated")
+        with pytest.raises(grpc.RpcError) as raised:
+            env.create(pod, "refused")
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "20-validator rejected the adjustment of container 'refused': not here" in str(
+            raised.value.details()
+        )
+        asked = validator.wait_for("ValidateContainerAdjustment")
+        assert isinstance(asked, nri.ValidateContainerAdjustmentRequest)
+        assert [(e.key, e.value) for e in asked.adjust.env] == [("CHECKED", "1")]
+        assert "CHECKED=1" not in asked.container.env, "the container as it was before the plugins"
+        owners = asked.owners.owners[asked.container.id]
+        assert owners.compound[nri.Env].owners["CHECKED"] == "10-adjuster"
+        assert owners.simple[nri.MemLimit] == "10-adjuster"
+        assert [(p.index, p.name) for p in asked.plugins] == [("10", "adjuster"), ("20", "validator")]
+        listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+        assert [c for c in listed if c.pod_sandbox_id == pod[0]] == []
+
+        validator.reject_with = ""
+        assert env.create(pod, "accepted")
+    finally:
+        adjuster.close()
+        validator.close()
+
+
+def test_plugins_hear_update_pod_sandbox_resources_and_may_refuse_it(env: Env) -> None:
+    plugin = env.plugin("podsizer", "10")
+    try:
+        pod = env.pod("podsize")
+
+        def resize(memory: int) -> None:
+            env.client.runtime.UpdatePodSandboxResources(
+                pb.UpdatePodSandboxResourcesRequest(
+                    pod_sandbox_id=pod[0],
+                    overhead=pb.LinuxContainerResources(memory_limit_in_bytes=16 * MiB),
+                    resources=pb.LinuxContainerResources(memory_limit_in_bytes=memory, cpu_shares=512),
+                )
+            )
+
+        resize(256 * MiB)
+        assert [n for n in plugin.names() if "Update" in n] == ["UpdatePodSandbox", "PostUpdatePodSandbox"]
+        update = plugin.wait_for("UpdatePodSandbox")
+        assert isinstance(update, nri.UpdatePodSandboxRequest) and update.pod.id == pod[0]
+        assert update.linux_resources.memory.limit.value == 256 * MiB
+        assert update.linux_resources.cpu.shares.value == 512
+        assert update.overhead_linux_resources.memory.limit.value == 16 * MiB
+    finally:
+        plugin.close()
+    refuser = env.plugin("podrefuser", "20", fail_on="UpdatePodSandbox")
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            resize(512 * MiB)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "20-podrefuser failed UpdatePodSandbox" in str(raised.value.details())
+        assert "PostUpdatePodSandbox" not in refuser.names()
+    finally:
+        refuser.close()
+
+
+def test_after_a_daemon_restart_what_was_stopped_is_not_reported_stopped_again(env: Env) -> None:
+    # Last in the module: it restarts the daemon.
+    before = env.plugin("before", "10")
+    try:
+        pod = env.pod("restart")
+        container_id = env.create(pod, "stopped")
+        env.client.runtime.StartContainer(pb.StartContainerRequest(container_id=container_id))
+        env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]))
+        assert [n for n in before.names() if n.startswith("Stop")] == ["StopContainer", "StopPodSandbox"]
+    finally:
+        before.close()
+    env.daemon.stop()
+    env.daemon.start()
+    env.client = env.daemon.client
+    after = env.plugin("after", "10")
+    try:
+        synced = after.wait_for("Synchronize")
+        assert isinstance(synced, nri.SynchronizeRequest)
+        shown = {c.id: c.state for c in synced.containers}
+        assert shown[container_id] == nri.CONTAINER_STOPPED
+        env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]))
+        env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]))
+        wait_until(lambda: "RemovePodSandbox" in after.names() or None, what="RemovePodSandbox heard")
+        assert [n for n in after.names() if n not in ("Configure", "Synchronize")] == [
+            "RemoveContainer",
+            "RemovePodSandbox",
+        ]
+    finally:
+        after.close()

@@ -21,6 +21,7 @@ class FakeContainerRootfs:
         self._root = root
         self.images: dict[str, FakeImage] = {}
         self.rootfs: dict[str, str] = {}  # container id -> image id (what is "mounted")
+        self.unmounted: set[str] = set()  # container ids whose rootfs is kept but not mounted
         self.fail_create = False
         self.idmaps: dict[str, LayerIdmap | None] = {}  # what each rootfs was asked to be idmapped with
 
@@ -42,12 +43,15 @@ class FakeContainerRootfs:
         if image_id not in self.images:
             raise NotFound(f"image {image_id} not found")
         self.rootfs[container_id] = image_id
+        self.unmounted.discard(container_id)
         return f"{self._root}/{container_id}/merged"
 
     def read_file(self, container_id: str, path: str) -> str | None:
         image_id = self.rootfs.get(container_id)
         if image_id is None:
             raise NotFound(f"container {container_id} has no rootfs")
+        if container_id in self.unmounted:
+            return None
         return self.images[image_id].files.get(path)
 
     def directory(self, container_id: str, path: str) -> str | None:
@@ -64,5 +68,10 @@ class FakeContainerRootfs:
             raise NotFound(f"container {container_id} has no rootfs")
         return f"{self._root}/{container_id}/upper"
 
+    def unmount(self, container_id: str) -> None:
+        if container_id in self.rootfs:
+            self.unmounted.add(container_id)
+
     def remove(self, container_id: str) -> None:
         self.rootfs.pop(container_id, None)
+        self.unmounted.discard(container_id)

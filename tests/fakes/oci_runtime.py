@@ -125,6 +125,8 @@ class FakeOciRuntime:
         self._root = root
         self._read_spec = read_spec or _read_config_json
         self.signals: list[tuple[str, int]] = []  # every kill asked for: (container id, signal)
+        self.kills_of_all: list[str] = []  # the container ids of every kill with all_processes
+        self.deletes: list[tuple[str, bool]] = []  # every delete asked for: (container id, force)
         # What checkpoint_support answers: "" = checkpoints work, else the reason they do not.
         self.checkpoint_refusal = ""
 
@@ -179,6 +181,8 @@ class FakeOciRuntime:
     def kill(self, container_id: str, signal: int, all_processes: bool = False) -> None:
         with self.machine.lock:
             self.signals.append((container_id, signal))
+            if all_processes:
+                self.kills_of_all.append(container_id)
             container = self.machine.containers.get(container_id)
             if container is None or container.status == "stopped":
                 return
@@ -188,6 +192,7 @@ class FakeOciRuntime:
 
     def delete(self, container_id: str, force: bool = False) -> None:
         with self.machine.lock:
+            self.deletes.append((container_id, force))
             container = self.machine.containers.get(container_id)
             if container is None:
                 return

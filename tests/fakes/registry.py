@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from domain.cancellation import Cancellation
 from domain.errors import Internal, InvalidArgument, NotFound, PycrioError, Unavailable
 from domain.image_reference import ImageReference, check_digest, parse
 from domain.manifests import ImageIndex, choose_platform, layer_compression, media_type_of, parse_manifest
@@ -56,10 +57,12 @@ class StoredImage:
 
 @dataclass
 class Gate:
-    """Stops a blob's stream after its first chunk until `release` is set."""
+    """Stops a blob's stream after its first chunk until `release` is set or the reader is cancelled."""
 
     reached: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    # Set when the reader's cancellation, not the release, ended the wait.
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 class FakePushTarget:
@@ -177,7 +180,13 @@ class InMemoryRegistry:
             self.resolves += 1
         return replace(self._resolve_at(source.reference, auth, platform), insecure=source.insecure)
 
-    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
+    def open_blob(
+        self,
+        image: ResolvedImage,
+        blob: Descriptor,
+        auth: RegistryAuth | None,
+        cancel: Cancellation | None = None,
+    ) -> Iterator[bytes]:
         check_digest(blob.digest)
         source = parse(image.source)
         try:
@@ -189,7 +198,7 @@ class InMemoryRegistry:
             raise NotFound(f"fetching blob {blob.digest}: {source.name}: blob unknown")
         with self._lock:
             self.blob_downloads[blob.digest] = self.blob_downloads.get(blob.digest, 0) + 1
-        return self._stream(data, blob)
+        return self._stream(data, blob, cancel)
 
     def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
         if self.extension is None:
@@ -218,20 +227,21 @@ class InMemoryRegistry:
             signatures.append(SigstoreSignature(layer["mediaType"], data, dict(layer.get("annotations", {}))))
         return signatures
 
-    def _stream(self, data: bytes, blob: Descriptor) -> Iterator[bytes]:
+    def _stream(self, data: bytes, blob: Descriptor, cancel: Cancellation | None) -> Iterator[bytes]:
         with self._lock:
             self.streaming += 1
             self.most_streaming = max(self.most_streaming, self.streaming)
         try:
-            yield from self._chunks(data, blob)
+            yield from self._chunks(data, blob, cancel or Cancellation())
         finally:
             with self._lock:
                 self.streaming -= 1
 
-    def _chunks(self, data: bytes, blob: Descriptor) -> Iterator[bytes]:
+    def _chunks(self, data: bytes, blob: Descriptor, cancel: Cancellation) -> Iterator[bytes]:
         hasher = hashlib.sha256()
         sent = 0
         for start in range(0, len(data), self.chunk_size):
+            cancel.check()
             chunk = data[start : start + self.chunk_size]
             sent += len(chunk)
             if sent > blob.size:
@@ -241,7 +251,16 @@ class InMemoryRegistry:
             gate = self.gates.get(blob.digest)
             if gate is not None and start == 0:
                 gate.reached.set()
-                gate.release.wait(30)
+                # Held like a read blocked on a socket: only the release or a cancellation ends the wait.
+                # (Polled, 30 s at most: a test sets `release` itself, so no single event says "go on".)
+                woken = threading.Event()
+                with cancel.hook(woken.set):
+                    for _ in range(3000):
+                        if gate.release.wait(0.01) or woken.is_set():
+                            break
+                if not gate.release.is_set():
+                    gate.cancelled.set()
+        cancel.check()
         if sent != blob.size:
             raise Internal(f"blob {blob.digest}: got {sent} bytes, its descriptor says {blob.size}")
         if "sha256:" + hasher.hexdigest() != blob.digest:

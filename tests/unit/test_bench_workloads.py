@@ -180,6 +180,9 @@ def test_every_row_is_ok_against_a_runtime_that_serves_everything(
     assert rows["exec_sync"].latency is not None and rows["exec_sync"].latency.count == 3
     assert rows["pull_cold"].latency is not None and rows["pull_cold"].latency.count == 2
     assert rows["fleet.list_containers"].detail == "6 items"
+    listed = rows["fleet.list_pods"]
+    assert listed.latency is not None and listed.latency.count == TINY.list_iterations
+    assert listed.extra["us daemon CPU/call"] > 0  # the fake serves from this process
     assert rows["rss.idle"].value is not None and rows["rss.idle"].value > 0
     assert rows["cpu.daemon"].value is not None
     density = rows["density.create"].latency
@@ -292,6 +295,15 @@ def test_round_order_alternates_and_options_are_bounded() -> None:
     assert (quick.rounds, quick.density_pods, quick.idle_seconds) == (1, 5, 10.0)
     tuned = cli.choose_profile(cli.parse_args(["--quick", "--rounds", "4", "--density-pods", "7"]))
     assert (tuned.rounds, tuned.density_pods) == (4, 7)
-    for bad in (["--rounds", "0"], ["--rounds", "21"], ["--density-pods", "501"], ["--idle-seconds", "-1"]):
+    many = cli.choose_profile(cli.parse_args(["--list-calls", "1000"]))
+    assert (many.list_iterations, many.stats_iterations) == (1000, 50)  # stats stay short
+    for bad in (
+        ["--rounds", "0"],
+        ["--rounds", "21"],
+        ["--density-pods", "501"],
+        ["--idle-seconds", "-1"],
+        ["--list-calls", "0"],
+        ["--list-calls", "100001"],
+    ):
         with pytest.raises(SystemExit):
             cli.parse_args(bad)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from domain.errors import DeadlineExceeded, Internal
+from domain.cancellation import Cancellation
+from domain.errors import Cancelled, DeadlineExceeded, Internal
 from domain.image_config import chain_ids
 from tests.fakes.registry import Gate
 from tests.layer_tars import Layer, file, layer
@@ -92,7 +93,7 @@ def test_layers_completing_in_reverse_order_make_the_same_image() -> None:
     assert rootfs.image.id == outcome[0]
 
 
-def test_a_failing_layer_stops_the_others_and_the_pull_keeps_nothing() -> None:
+def test_a_failing_layer_cancels_the_others_and_the_pull_keeps_nothing() -> None:
     done, held, broken, waiting = LAYERS[0], LAYERS[1], LAYERS[2], LAYERS[3]
     world = World(max_concurrent_layers=3)
     world.registry.add("r.test/broken:1", [done, held, broken, waiting])
@@ -104,21 +105,12 @@ def test_a_failing_layer_stops_the_others_and_the_pull_keeps_nothing() -> None:
     assert gates[held.descriptor.digest].reached.wait(30)
     wait_for(lambda: world.layers.get(chains[0]) is not None, "the first layer committed")
     gates[broken.descriptor.digest].release.set()
-
-    def broken_layer_ended() -> bool:
-        running = world.service.pulls_in_progress()
-        started = world.registry.blob_downloads.get(broken.descriptor.digest, 0) == 1
-        return started and bool(running) and broken.descriptor.digest not in running[0].in_flight
-
-    wait_for(broken_layer_ended, "the broken layer failed")
-    # The pull answers once the layers still streaming have stopped, at their next chunk.
-    assert not outcome
-    for gate in gates.values():
-        gate.release.set()
+    # The held layers are never let go: the failure cancels their reads, and the pull answers.
     thread.join(30)
     (error,) = outcome
     assert isinstance(error, Internal) and broken.descriptor.digest in str(error)
-    # The held layers stopped at their next chunk (or never started).
+    assert gates[held.descriptor.digest].cancelled.is_set()
+    assert not gates[held.descriptor.digest].release.is_set()
     assert chains[1] not in world.layers.unpacked and chains[3] not in world.layers.unpacked
     # The layer finished before the failure was released again: nothing of the pull is left.
     assert world.layers.unpacked == [chains[0]]
@@ -143,14 +135,74 @@ def test_the_callers_deadline_stops_every_layer_in_flight_and_keeps_nothing() ->
     assert world.registry.streaming == 0
 
 
-def test_a_layer_stuck_in_a_read_gives_way_to_the_watchdog_which_reports_the_first_failure() -> None:
+def test_a_failing_layer_cancels_a_layer_stuck_in_a_read_without_the_watchdog() -> None:
     stuck, broken = LAYERS[0], LAYERS[1]
-    world = World(max_concurrent_layers=2, pull_progress_timeout=0.3)
+    # No watchdog: only the failing layer's cancellation can end the stuck read.
+    world = World(max_concurrent_layers=2, pull_progress_timeout=0)
     world.registry.add("r.test/stuck:1", [stuck, broken])
     world.registry.corrupt_blob("r.test", broken.descriptor.digest, b"not the layer")
     gates = gate_all(world, [stuck])
     with pytest.raises(Internal, match=broken.descriptor.digest):
         world.service.pull("r.test/stuck:1")
-    gates[stuck.descriptor.digest].release.set()
-    join_pull_workers("r.test/stuck:1")
+    # The pull answered only once its layer tasks ended: the stuck one was cancelled, never released.
+    assert gates[stuck.descriptor.digest].cancelled.is_set()
+    assert world.registry.streaming == 0
+    assert world.layers.list_layers() == [] and world.service.list_images() == []
+
+
+def test_a_caller_that_cancels_stops_the_pull_and_a_new_pull_works() -> None:
+    first, second = LAYERS[0], LAYERS[1]
+    world = World(max_concurrent_layers=2, pull_progress_timeout=0)
+    world.registry.add("r.test/gone:1", [first, second])
+    gates = gate_all(world, [second])
+    gone = Cancellation()
+    thread, outcome = pull_in_background(world, "r.test/gone:1", cancel=gone)
+    assert gates[second.descriptor.digest].reached.wait(30)
+    chains = chain_ids([first.diff_id, second.diff_id])
+    wait_for(lambda: world.layers.get(chains[0]) is not None, "the first layer committed")
+    gone.cancel(Cancelled("the client went away"))
+    thread.join(30)
+    (error,) = outcome
+    assert isinstance(error, Cancelled)
+    join_pull_workers("r.test/gone:1")
+    assert gates[second.descriptor.digest].cancelled.is_set()
+    assert world.registry.streaming == 0
+    assert world.layers.list_layers() == [] and world.service.list_images() == []
+    world.registry.gates.clear()
+    image_id = world.service.pull("r.test/gone:1")
+    assert world.service.status(image_id) is not None
+
+
+def test_a_caller_that_cancels_leaves_the_pull_to_the_others_waiting() -> None:
+    only = LAYERS[0]
+    world = World(pull_progress_timeout=0)
+    world.registry.add("r.test/shared:1", [only])
+    gates = gate_all(world, [only])
+    gone = Cancellation()
+    leaving, left = pull_in_background(world, "r.test/shared:1", cancel=gone)
+    assert gates[only.descriptor.digest].reached.wait(30)
+    staying, stayed = pull_in_background(world, "r.test/shared:1")
+    wait_for(lambda: world.service.pulls_in_progress() != [] and _waiters(world) == 2, "both callers wait")
+    gone.cancel(Cancelled("the client went away"))
+    leaving.join(30)
+    assert isinstance(left[0], Cancelled)
+    gates[only.descriptor.digest].release.set()
+    staying.join(30)
+    assert isinstance(stayed[0], str) and not gates[only.descriptor.digest].cancelled.is_set()
+
+
+def _waiters(world: World) -> int:
+    return sum(flight.waiters for flight in world.service._flights.values())
+
+
+def test_a_pull_past_its_deadline_is_cancelled_whatever_its_progress() -> None:
+    only = LAYERS[0]
+    # The watchdog is off: the whole-pull deadline alone ends the held download.
+    world = World(pull_progress_timeout=0, pull_deadline=0.5)
+    world.registry.add("r.test/slow:1", [only])
+    gates = gate_all(world, [only])
+    with pytest.raises(DeadlineExceeded, match=r"image\.pull_deadline"):
+        world.service.pull("r.test/slow:1")
+    join_pull_workers("r.test/slow:1")
+    assert gates[only.descriptor.digest].cancelled.is_set()
     assert world.layers.list_layers() == [] and world.service.list_images() == []

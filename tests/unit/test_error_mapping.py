@@ -15,6 +15,7 @@ from domain import errors
         (errors.InvalidArgument("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (errors.FailedPrecondition("x"), grpc.StatusCode.FAILED_PRECONDITION),
         (errors.DeadlineExceeded("x"), grpc.StatusCode.DEADLINE_EXCEEDED),
+        (errors.Cancelled("x"), grpc.StatusCode.CANCELLED),
         (errors.Unavailable("x"), grpc.StatusCode.UNAVAILABLE),
         (errors.ResourceExhausted("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.Internal("x"), grpc.StatusCode.INTERNAL),

@@ -229,3 +229,16 @@ def test_pull_honours_the_rpc_deadline(rig: Rig) -> None:
         assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         gate.release.set()
+
+
+def test_a_client_that_cancels_pull_image_stops_the_pull(rig: Rig) -> None:
+    rig.registry.add("r.test/gone:1", [BASE])
+    gate = rig.registry.gates[BASE.descriptor.digest] = Gate()
+    call = rig.client.image.PullImage.future(pb.PullImageRequest(image=pb.ImageSpec(image="r.test/gone:1")))
+    assert gate.reached.wait(30)
+    call.cancel()
+    # The download is cancelled, not released: nobody else waits for this pull.
+    assert gate.cancelled.wait(30) and not gate.release.is_set()
+    assert not rig.client.image.ListImages(pb.ListImagesRequest()).images
+    del rig.registry.gates[BASE.descriptor.digest]
+    assert pull(rig, "r.test/gone:1")

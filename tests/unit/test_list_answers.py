@@ -255,6 +255,19 @@ def test_a_pod_whose_infra_died_is_listed_notready_at_once(pods: PodWorld) -> No
     assert (pod, pb.SANDBOX_NOTREADY) in pods.kept()[0]
 
 
+def test_the_infra_of_a_pod_run_after_a_list_is_watched_too(pods: PodWorld) -> None:
+    """The infra processes a list looks at are kept between lists: a pod run since must join them."""
+    pods.run()
+    pods.kept()
+    pod = pods.run()
+    pods.kept()
+    infra = pods.service.status(pod).infra
+    assert infra is not None
+    pods.infra.kill(infra)
+    assert (pod, pb.SANDBOX_NOTREADY) in pods.kept()[0]  # the list looks first, before any fresh build
+    assert pods.kept() == pods.fresh()
+
+
 def test_an_infra_death_seen_by_status_first_is_listed(pods: PodWorld) -> None:
     pod = pods.run()
     infra = pods.service.status(pod).infra
@@ -339,3 +352,20 @@ def test_the_server_sends_kept_answers_and_the_next_list_shows_an_exit(
             pb.ListContainersRequest(filter=pb.ContainerFilter(state=_NO_SUCH_STATE))
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_server_streams_kept_answers_as_the_list_answers(
+    world: World,  # noqa: F811
+    served: Any,
+) -> None:
+    cid = world.service.create("sb1", _labelled("a"))
+    world.service.start(cid)
+
+    def streamed() -> list[tuple[str, int]]:
+        messages = served.runtime.StreamContainers(pb.StreamContainersRequest())
+        return [(c.id, c.state) for m in messages for c in m.containers]
+
+    listed = served.runtime.ListContainers(pb.ListContainersRequest()).containers
+    assert streamed() == streamed() == [(c.id, c.state) for c in listed] == [(cid, pb.CONTAINER_RUNNING)]
+    world.runtime.kill(cid, 9)
+    assert streamed() == [(cid, pb.CONTAINER_EXITED)]

@@ -74,12 +74,23 @@ def _run_pods(handlers: SandboxHandlers, count: int, labels: dict[str, str]) -> 
     return ids
 
 
+def _pod_messages(handlers: SandboxHandlers, request: pb.StreamPodSandboxesRequest) -> list[Any]:
+    """The stream's messages as the client decodes them (the handler yields their kept bytes)."""
+    return [
+        pb.StreamPodSandboxesResponse.FromString(m.data) for m in handlers.StreamPodSandboxes(request, CTX)
+    ]
+
+
+def _container_messages(handlers: ContainerHandlers, request: pb.StreamContainersRequest) -> list[Any]:
+    return [pb.StreamContainersResponse.FromString(m.data) for m in handlers.StreamContainers(request, CTX)]
+
+
 def test_stream_pod_sandboxes_chunks_the_list_answer(sandbox_handlers: SandboxHandlers) -> None:
     ids = _run_pods(sandbox_handlers, STREAM_CHUNK + 3, {"group": "a"})
     listed = pb.ListPodSandboxResponse.FromString(
         sandbox_handlers.ListPodSandbox(pb.ListPodSandboxRequest(), CTX).data
     ).items
-    messages = list(sandbox_handlers.StreamPodSandboxes(pb.StreamPodSandboxesRequest(), CTX))
+    messages = _pod_messages(sandbox_handlers, pb.StreamPodSandboxesRequest())
     assert [len(m.pod_sandboxes) for m in messages] == [STREAM_CHUNK, 3]
     streamed = [p for m in messages for p in m.pod_sandboxes]
     assert streamed == list(listed)
@@ -92,7 +103,7 @@ def test_stream_pod_sandboxes_applies_the_list_filters(sandbox_handlers: Sandbox
 
     def streamed(**fields: Any) -> list[str]:
         request = pb.StreamPodSandboxesRequest(filter=pb.PodSandboxFilter(**fields))
-        found = [p.id for m in sandbox_handlers.StreamPodSandboxes(request, CTX) for p in m.pod_sandboxes]
+        found = [p.id for m in _pod_messages(sandbox_handlers, request) for p in m.pod_sandboxes]
         answer = sandbox_handlers.ListPodSandbox(
             pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(**fields)), CTX
         )
@@ -115,7 +126,7 @@ def test_stream_containers_chunks_and_filters(world: World) -> None:  # noqa: F8
     handlers = ContainerHandlers(world.service)
     ids = [world.service.create("sb1", config(name=f"c{n}", labels={"n": str(n)})) for n in range(105)]
     world.service.start(ids[7])
-    messages = list(handlers.StreamContainers(pb.StreamContainersRequest(), CTX))
+    messages = _container_messages(handlers, pb.StreamContainersRequest())
     assert [len(m.containers) for m in messages] == [STREAM_CHUNK, 5]
     streamed = [c for m in messages for c in m.containers]
     answer = handlers.ListContainers(pb.ListContainersRequest(), CTX)
@@ -124,7 +135,7 @@ def test_stream_containers_chunks_and_filters(world: World) -> None:  # noqa: F8
 
     def found(**fields: Any) -> list[str]:
         request = pb.StreamContainersRequest(filter=pb.ContainerFilter(**fields))
-        return [c.id for m in handlers.StreamContainers(request, CTX) for c in m.containers]
+        return [c.id for m in _container_messages(handlers, request) for c in m.containers]
 
     assert found(state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING)) == [ids[7]]
     assert found(id=ids[3][:12]) == [ids[3]]
@@ -132,6 +143,31 @@ def test_stream_containers_chunks_and_filters(world: World) -> None:  # noqa: F8
     assert found(pod_sandbox_id="no-such-pod") == []
     assert list(handlers.StreamContainers(pb.StreamContainersRequest(
         filter=pb.ContainerFilter(label_selector={"n": "none"})), CTX)) == []  # fmt: skip
+
+
+def test_a_stream_answer_is_kept_until_a_pod_changes(sandbox_handlers: SandboxHandlers) -> None:
+    ids = _run_pods(sandbox_handlers, 2, {"group": "a"})
+    request = pb.StreamPodSandboxesRequest()
+    first = list(sandbox_handlers.StreamPodSandboxes(request, CTX))
+    assert len(first) == 1
+    assert all(a is b for a, b in zip(first, sandbox_handlers.StreamPodSandboxes(request, CTX), strict=True))
+    sandbox_handlers.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=ids[1]), CTX)
+    states = {p.id: p.state for m in _pod_messages(sandbox_handlers, request) for p in m.pod_sandboxes}
+    assert states == {ids[0]: pb.SANDBOX_READY, ids[1]: pb.SANDBOX_NOTREADY}
+
+
+def test_a_container_stream_shows_an_exit_nobody_asked_about(world: World) -> None:  # noqa: F811
+    handlers = ContainerHandlers(world.service)
+    cid = world.service.create("sb1", config(name="c", labels={}))
+    world.service.start(cid)
+    request = pb.StreamContainersRequest()
+    assert [c.state for m in _container_messages(handlers, request) for c in m.containers] == [
+        pb.CONTAINER_RUNNING
+    ]
+    world.runtime.kill(cid, 9)
+    assert [c.state for m in _container_messages(handlers, request) for c in m.containers] == [
+        pb.CONTAINER_EXITED
+    ]
 
 
 def test_checkpoint_answers_cri_o_s_refusal_before_any_lookup(world: World) -> None:  # noqa: F811

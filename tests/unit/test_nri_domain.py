@@ -175,7 +175,11 @@ def test_plugins_hear_events_in_index_order_and_only_those_they_subscribed_to() 
     order = [p.name for p in (early, late) for _ in p.heard if _.event is NriEvent.CREATE_CONTAINER]
     assert order == ["10-early", "20-late"]
     assert [r.event for r in early.heard] == [NriEvent.CREATE_CONTAINER]
-    assert [r.event for r in late.heard] == [NriEvent.CREATE_CONTAINER, NriEvent.START_CONTAINER]
+    assert [r.event for r in late.heard] == [
+        NriEvent.CREATE_CONTAINER,
+        NriEvent.VALIDATE_CONTAINER_ADJUSTMENT,  # every event: a validator too
+        NriEvent.START_CONTAINER,
+    ]
 
 
 def test_failures_fail_the_pod_or_create_but_are_only_logged_for_notifications() -> None:

@@ -3,12 +3,15 @@
 import contextlib
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from adapters.namespaces.infra_exit_watcher import InfraExitWatcher
 from adapters.namespaces.linux import process_start_time
 from adapters.namespaces.liveness import ProcessLiveness
+from adapters.readiness import wait_readable
 
 
 @pytest.fixture
@@ -109,4 +112,37 @@ def test_exited_past_the_cap_reads_proc(child: subprocess.Popen[bytes]) -> None:
     assert liveness.exited([key]) == set()
     child.kill()
     child.wait()
+    assert liveness.exited([key]) == {key}
+
+
+def test_take_exited_hands_each_exit_out_once_and_later_checks_still_see_it(
+    child: subprocess.Popen[bytes],
+) -> None:
+    liveness = ProcessLiveness()
+    key = (child.pid, _start_time(child.pid))
+    assert liveness.alive(*key)
+    assert liveness.take_exited() == set()
+    child.kill()
+    child.wait()
+    assert wait_readable(liveness, 30)  # the epoll set wakes a sleeper
+    assert liveness.take_exited() == {key}
+    assert not wait_readable(liveness, 0)
+    assert liveness.take_exited() == set()
+    assert liveness.exited([key]) == {key}  # from /proc now
+    assert not liveness.alive(*key)
+
+
+def test_the_infra_exit_watcher_is_woken_by_an_exit(child: subprocess.Popen[bytes]) -> None:
+    liveness = ProcessLiveness()
+    key = (child.pid, _start_time(child.pid))
+    assert liveness.alive(*key)
+    woken = threading.Event()
+    watcher = InfraExitWatcher(liveness, woken.set)
+    watcher.start()
+    try:
+        child.kill()  # a zombie until the fixture reaps it: exited all the same
+        assert woken.wait(30)
+    finally:
+        watcher.stop()
+    assert liveness.take_exited() == set()  # the watcher took it
     assert liveness.exited([key]) == {key}

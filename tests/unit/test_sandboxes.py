@@ -501,17 +501,21 @@ def test_the_pods_infra_container_is_reported_once_per_change(world: World) -> N
     assert world.events.events == [(pod_id, pod_id, k) for k in kinds]
 
 
-def test_a_pod_whose_infra_died_reports_no_stop_and_a_restart_reports_nothing_twice(world: World) -> None:
+def test_an_infra_death_is_reported_stopped_once_and_a_restart_reports_nothing_twice(world: World) -> None:
+    """The death is reported when first seen (an evented kubelet waits for it), not again by the stop."""
     pod_id = world.svc.run(pod())
     other = world.svc.run(pod("other"))
     infra = world.svc.status(pod_id).infra
     assert infra is not None
     world.infra.kill(infra)
+    world.svc.list_version()
+    kinds = [(cid, k) for cid, _, k in world.events.events]
+    assert kinds[4:] == [(pod_id, ContainerEventType.STOPPED)]
     world.svc.stop(pod_id)
     restarted = world.service()
     restarted.stop(other)
     kinds = [(cid, k) for cid, _, k in world.events.events]
-    assert kinds[4:] == [(other, ContainerEventType.STOPPED)]
+    assert kinds[4:] == [(pod_id, ContainerEventType.STOPPED), (other, ContainerEventType.STOPPED)]
 
 
 def test_status_is_notready_when_the_infra_process_died(world: World) -> None:

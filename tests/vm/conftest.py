@@ -130,8 +130,8 @@ class Node:
         self.pods.remove(pod_id)
 
 
-def _config(driver: str, work: Path, run_dir: Path, cni: Path) -> str:
-    return "\n".join(
+def _config(driver: str, work: Path, run_dir: Path, cni: Path, extra: str = "") -> str:
+    return extra + "\n".join(
         [
             "[log]",
             'level = "debug"',
@@ -167,13 +167,18 @@ def _install_unit() -> None:
 @pytest.fixture(scope="module", params=["systemd", "cgroupfs"])
 def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     driver: str = request.param
-    work = tmp_path_factory.mktemp(f"node-{driver}")
-    run_dir = Path(f"/run/pycrio-vm-{driver}")
+    yield from started_node(driver, tmp_path_factory.mktemp(f"node-{driver}"))
+
+
+def started_node(driver: str, work: Path, extra_config: str = "", name: str = "") -> Iterator[Node]:
+    """pycrio started as the unit with this cgroup driver (and TOML tables of `extra_config`), until the
+    generator is closed; `name` keeps its run directory apart from other modules' nodes."""
+    run_dir = Path(f"/run/pycrio-vm-{name or driver}")
     (work / "logs").mkdir()
     seed_busybox_image(work / "root", work)
     cni = write_cni_conf(work / "net.d", work / "ipam")
     CONFIG.parent.mkdir(parents=True, exist_ok=True)
-    CONFIG.write_text(_config(driver, work, run_dir, cni))
+    CONFIG.write_text(_config(driver, work, run_dir, cni, extra_config))
     _install_unit()
     systemctl("start", UNIT)
     node = Node(driver, work, run_dir, connect(run_dir / "pycrio.sock", wait=60))

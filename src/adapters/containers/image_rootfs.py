@@ -62,6 +62,9 @@ class ImageServiceRootfs:
             raise NotFound(f"container {container_id} has no root file system")
         return str(layer)
 
+    def unmount(self, container_id: str) -> None:
+        self._images.unmount_rootfs(container_id)
+
     def remove(self, container_id: str) -> None:
         self._images.remove_rootfs(container_id)
         self._paths.pop(container_id, None)

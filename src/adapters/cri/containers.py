@@ -78,6 +78,7 @@ class ContainerHandlers:
     def __init__(self, service: ContainerService) -> None:
         self._service = service
         self._answers = ListAnswers()
+        self._stream_answers = ListAnswers()
 
     def CreateContainer(
         self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
@@ -125,10 +126,14 @@ class ContainerHandlers:
 
     def StreamContainers(
         self, request: pb.StreamContainersRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.StreamContainersResponse]:
-        """ListContainers' containers in messages of up to stats.STREAM_CHUNK, each once; none, no message."""
-        for chunk in chunks(self._listed(request)):
-            yield pb.StreamContainersResponse(containers=chunk)
+    ) -> Iterator[EncodedResponse]:
+        """ListContainers' containers in messages of up to stats.STREAM_CHUNK, each once; none, no message.
+        Kept as ListContainers' answers are."""
+        yield from self._stream_answers.messages(
+            request.filter.SerializeToString(deterministic=True),
+            self._service.list_version(),
+            lambda: [pb.StreamContainersResponse(containers=c) for c in chunks(self._listed(request))],
+        )
 
     def _listed(self, request: pb.ListContainersRequest | pb.StreamContainersRequest) -> list[pb.Container]:
         selector = ContainerFilter()

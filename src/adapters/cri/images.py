@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import grpc
 
 from adapters.cri.generated import api_pb2 as pb
-from domain.errors import InvalidArgument
+from domain.cancellation import Cancellation
+from domain.errors import Cancelled, InvalidArgument
 from domain.image_config import image_user
 from domain.images import ImageService
 from ports.image_store import ImageRecord
@@ -27,11 +28,19 @@ class ImageHandlers:
         self._service = service
 
     def PullImage(self, request: pb.PullImageRequest, context: grpc.ServicerContext) -> pb.PullImageResponse:
+        # gRPC calls back when the call ends, and a client that cancels (or goes away) ends it: the pull
+        # stops waiting at once, and stops downloading unless another caller still waits for it.
+        name = _image_name(request.image)
+        gone = Cancellation()
+        reason = Cancelled(f"pulling {name}: the client cancelled the call")
+        if not context.add_callback(lambda: gone.cancel(reason)):
+            gone.cancel(reason)
         image_id = self._service.pull(
-            _image_name(request.image),
+            name,
             _auth(request),
             timeout=context.time_remaining(),
             namespace=_pod_namespace(request),
+            cancel=gone,
         )
         return pb.PullImageResponse(image_ref=image_id)
 

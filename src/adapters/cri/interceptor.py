@@ -86,7 +86,7 @@ class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method, short, self._observers, self._streams),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=pass_encoded(handler.response_serializer),
             )
         return handler
 

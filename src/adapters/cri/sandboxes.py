@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from adapters.cri.containers import linux_container_resources, user_namespace
 from adapters.cri.containers import resources as container_resources
@@ -42,6 +41,7 @@ class SandboxHandlers:
     def __init__(self, service: SandboxService) -> None:
         self._service = service
         self._answers = ListAnswers()
+        self._stream_answers = ListAnswers()
 
     def RunPodSandbox(
         self, request: pb.RunPodSandboxRequest, context: grpc.ServicerContext
@@ -87,10 +87,15 @@ class SandboxHandlers:
 
     def StreamPodSandboxes(
         self, request: pb.StreamPodSandboxesRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.StreamPodSandboxesResponse]:
-        """ListPodSandbox's pods in messages of up to stats.STREAM_CHUNK, each pod once; none, no message."""
-        for chunk in chunks(self._listed(request.filter)):
-            yield pb.StreamPodSandboxesResponse(pod_sandboxes=chunk)
+    ) -> Iterator[EncodedResponse]:
+        """ListPodSandbox's pods in messages of up to stats.STREAM_CHUNK, each pod once; none, no message.
+        Kept as ListPodSandbox's answers are."""
+        wanted = request.filter
+        yield from self._stream_answers.messages(
+            wanted.SerializeToString(deterministic=True),
+            self._service.list_version(),
+            lambda: [pb.StreamPodSandboxesResponse(pod_sandboxes=c) for c in chunks(self._listed(wanted))],
+        )
 
     def UpdatePodSandboxResources(
         self, request: pb.UpdatePodSandboxResourcesRequest, context: grpc.ServicerContext
@@ -212,6 +217,8 @@ def _resources_record(
 
 def _resources_info(resources: Resources) -> dict[str, Any]:
     """Resources in verbose info as the CRI's JSON mapping (proto names; unset fields left out)."""
+    from google.protobuf import json_format  # at the first verbose status, not at start-up
+
     message = linux_container_resources(resources)
     return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
 

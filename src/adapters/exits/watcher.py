@@ -9,13 +9,12 @@ poll(2) on the watch and a stop `Wakeup` with no timeout: an idle daemon does no
 import ctypes
 import os
 import struct
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
-from adapters.readiness import Wakeup, readable
+from adapters.readiness import Wakeup, WatchThread, readable
 
 _log = structlog.get_logger("pycrio.exits")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -31,12 +30,11 @@ class ExitFileWatcher:
     def __init__(self, directory: Path, on_exit: Callable[[str], None]) -> None:
         self._directory = directory
         self._on_exit = on_exit
-        self._stop: Wakeup | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = WatchThread("exit-watcher", self._loop)
         self._fd = -1
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._thread.running:
             return
         self._directory.mkdir(parents=True, exist_ok=True)
         fd = _libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
@@ -47,24 +45,13 @@ class ExitFileWatcher:
             os.close(fd)
             raise OSError(code, f"inotify_add_watch {self._directory} failed")
         self._fd = fd
-        self._stop = Wakeup()
-        self._thread = threading.Thread(
-            target=self._loop, args=(self._stop,), name="exit-watcher", daemon=True
-        )
         self._thread.start()
 
     def stop(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._thread.stop()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        if self._stop is not None:
-            self._stop.close()
-            self._stop = None
 
     def _loop(self, stop: Wakeup) -> None:
         while True:

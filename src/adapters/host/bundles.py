@@ -17,17 +17,19 @@ class DirectoryBundles:
         return self._root / check_plain_name("container id", container_id)
 
     def write(self, container_id: str, spec: dict[str, Any]) -> Path:
-        """The spec holds the container's environment (often secrets): root's alone, 0600 in a 0700 dir."""
+        """The spec holds the container's environment (often secrets): root's alone, 0600 in a 0700 dir.
+
+        Written to a temporary name and renamed, so the runtime never reads half a spec; not fsynced: the
+        bundle lives in the run dir, volatile by design (tmpfs on most hosts), and after a power loss the
+        container it describes is gone with it."""
         bundle = self.path(container_id)
         bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(bundle, 0o700)
         temporary = bundle / ".config.json.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o600)
-            json.dump(spec, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            handle.write(json.dumps(spec).encode())
         temporary.replace(bundle / "config.json")
         return bundle
 

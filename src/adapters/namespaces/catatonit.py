@@ -21,12 +21,20 @@ from ports.infra import InfraProcess, InfraSpec
 
 
 class CatatonitInfra:
-    def __init__(self, run_dir: Path, init_path: str, timeout: float, helper: str = BUILT_HELPER) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        init_path: str,
+        timeout: float,
+        helper: str = BUILT_HELPER,
+        liveness: ProcessLiveness | None = None,
+    ) -> None:
         self._pods = run_dir / "pods"
         self._init = init_path
         self._helper = helper
         self._timeout = timeout
-        self._liveness = ProcessLiveness()
+        # Shared with the InfraExitWatcher, which sleeps until one of the watched processes exits.
+        self._liveness = liveness or ProcessLiveness()
 
     def _dir(self, sandbox_id: str) -> Path:
         return self._pods / check_plain_name("sandbox id", sandbox_id) / "infra"
@@ -47,7 +55,9 @@ class CatatonitInfra:
             args += ["--cgroup-procs", procs]
         result = run_helper(self._helper, ["infra", *args], self._timeout)
         pid, start_time = result.stdout.split()
-        return InfraProcess(pid=int(pid), start_time=int(start_time))
+        process = InfraProcess(pid=int(pid), start_time=int(start_time))
+        self.alive(process)  # watched from now on, not from the first look at it
+        return process
 
     def find(self, sandbox_id: str) -> InfraProcess | None:
         try:
@@ -60,8 +70,10 @@ class CatatonitInfra:
         return self._liveness.alive(process.pid, process.start_time)
 
     def exited(self, processes: Collection[InfraProcess]) -> set[InfraProcess]:
-        keys = {(process.pid, process.start_time): process for process in processes}
-        return {keys[key] for key in self._liveness.exited(keys)}
+        gone = self._liveness.exited([(process.pid, process.start_time) for process in processes])
+        if not gone:  # the usual answer: no map back from keys to processes needed
+            return set()
+        return {process for process in processes if (process.pid, process.start_time) in gone}
 
     def stop(self, sandbox_id: str, process: InfraProcess | None, timeout: float) -> None:
         process = process or self.find(sandbox_id)

@@ -9,6 +9,7 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 MNT_DETACH = 0x2
+UMOUNT_NOFOLLOW = 0x8
 
 
 # find_library runs ldconfig: glibc's soname is named directly.

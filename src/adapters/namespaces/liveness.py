@@ -6,7 +6,7 @@ exits (a zombie counts as exited, as it does for the /proc check) and can never 
 The first check still compares /proc's start time, before and after opening the pidfd, so the pidfd is
 known to be the recorded process. Past `max_fds` processes, or where pidfds are missing, every check reads
 /proc as before. The pidfds are also kept in one epoll set, so that `exited` answers for all of them with
-one epoll_wait.
+one epoll_wait, and a watcher can sleep on that set until one of them exits (infra_exit_watcher.py).
 """
 
 import contextlib
@@ -48,15 +48,32 @@ class ProcessLiveness:
         unwatched = []
         with self._lock:
             ready = {fd for fd, _ in self._epoll.poll(0)} if self._fds else set()
-            for key in keys:
-                fd = self._fds.get(key)
-                if fd is None:
-                    unwatched.append(key)
-                elif fd in ready:
-                    self._drop(key, fd)
-                    gone.add(key)
+            if not ready:  # the usual answer: none exited, only processes not watched yet need a look
+                unwatched = [key for key in keys if key not in self._fds]
+            else:
+                for key in keys:
+                    fd = self._fds.get(key)
+                    if fd is None:
+                        unwatched.append(key)
+                    elif fd in ready:
+                        self._drop(key, fd)
+                        gone.add(key)
         gone.update(key for key in unwatched if not self.alive(*key))
         return gone
+
+    def fileno(self) -> int:
+        """Readable while a watched process has exited and `take_exited` has not yet handed it out."""
+        return self._epoll.fileno()
+
+    def take_exited(self) -> set[tuple[int, int]]:
+        """The watched processes that have exited since the last call, no longer watched: later checks of
+        them read /proc (and find them gone), and the epoll set is quiet again."""
+        with self._lock:
+            ready = {fd for fd, _ in self._epoll.poll(0)} if self._fds else set()
+            gone = {key: fd for key, fd in self._fds.items() if fd in ready}
+            for key, fd in gone.items():
+                self._drop(key, fd)
+        return set(gone)
 
     def forget(self, pid: int, start_time: int) -> None:
         """The process is no longer asked about (its pod was stopped): close its pidfd."""

@@ -19,8 +19,10 @@ from domain.nri import (
     NriEviction,
     NriHook,
     NriMount,
+    NriOwner,
     NriPod,
     NriReply,
+    NriRequest,
     NriResources,
     NriRlimit,
     NriUpdate,
@@ -123,6 +125,13 @@ def _hook_to_pb(hook: NriHook, out: pb.Hook) -> None:
         out.timeout.value = hook.timeout
 
 
+def _device_to_pb(device: NriDevice, out: pb.LinuxDevice) -> None:
+    out.path, out.type, out.major, out.minor = device.path, device.type, device.major, device.minor
+    for name in ("file_mode", "uid", "gid"):
+        if getattr(device, name) is not None:
+            getattr(out, name).value = getattr(device, name)
+
+
 def container_to_pb(container: NriContainer) -> pb.Container:
     message = pb.Container(
         id=container.id,
@@ -147,13 +156,7 @@ def container_to_pb(container: NriContainer) -> pb.Container:
         for hook in hooks:
             _hook_to_pb(hook, getattr(message.hooks, _STAGE_FIELDS[stage]).add())
     for d in container.devices:
-        device = message.linux.devices.add(path=d.path, type=d.type, major=d.major, minor=d.minor)
-        if d.file_mode is not None:
-            device.file_mode.value = d.file_mode
-        if d.uid is not None:
-            device.uid.value = d.uid
-        if d.gid is not None:
-            device.gid.value = d.gid
+        _device_to_pb(d, message.linux.devices.add())
     if container.resources is not None:
         resources_to_pb(container.resources, message.linux.resources)
     if container.oom_score_adj is not None:
@@ -195,6 +198,68 @@ def adjustment_from_pb(message: pb.ContainerAdjustment) -> NriAdjustment:
     )
 
 
+def adjustment_to_pb(adjustment: NriAdjustment) -> pb.ContainerAdjustment:
+    message = pb.ContainerAdjustment(args=list(adjustment.args))
+    message.annotations.update(dict(adjustment.annotations))
+    for m in adjustment.mounts:
+        message.mounts.add(destination=m.destination, type=m.type, source=m.source, options=list(m.options))
+    for key, value in adjustment.env:
+        message.env.add(key=key, value=value)
+    for stage, hooks in adjustment.hooks:
+        for hook in hooks:
+            _hook_to_pb(hook, getattr(message.hooks, _STAGE_FIELDS[stage]).add())
+    linux = message.linux
+    for d in adjustment.devices:
+        _device_to_pb(d, linux.devices.add())
+    if adjustment.resources is not None:
+        resources_to_pb(adjustment.resources, linux.resources)
+    if adjustment.oom_score_adj is not None:
+        linux.oom_score_adj.value = adjustment.oom_score_adj
+    linux.cgroups_path = adjustment.cgroups_path
+    for r in adjustment.rlimits:
+        message.rlimits.add(type=r.type, hard=r.hard, soft=r.soft)
+    return message
+
+
+# The mergers' names for what a plugin set, as upstream's Field enum names them.
+_SIMPLE_FIELDS = {
+    "args": pb.Args, "memory_limit": pb.MemLimit, "memory_reservation": pb.MemReservation,
+    "memory_swap": pb.MemSwapLimit, "memory_swappiness": pb.MemSwappiness, "cpu_shares": pb.CPUShares,
+    "cpu_quota": pb.CPUQuota, "cpu_period": pb.CPUPeriod, "cpuset_cpus": pb.CPUSetCPUs,
+    "cpuset_mems": pb.CPUSetMems, "pids_limit": pb.PidsLimit, "cgroups_path": pb.CgroupsPath,
+    "oom_score_adj": pb.OomScoreAdj,
+}  # fmt: skip
+_COMPOUND_FIELDS = {
+    "annotation": pb.Annotations, "mount": pb.Mounts, "device": pb.Devices, "env": pb.Env,
+    "hugepage limit": pb.HugepageLimits, "unified": pb.CgroupsUnified, "rlimit": pb.Rlimits,
+}  # fmt: skip
+
+
+def owners_to_pb(owners: tuple[NriOwner, ...], out: pb.OwningPlugins) -> None:
+    for owner in owners:
+        fields = out.owners[owner.container_id]
+        if owner.what in _COMPOUND_FIELDS:
+            fields.compound[_COMPOUND_FIELDS[owner.what]].owners[owner.key] = owner.plugin
+        else:
+            fields.simple[_SIMPLE_FIELDS[owner.what]] = owner.plugin
+
+
+def validation_to_pb(request: NriRequest) -> pb.ValidateContainerAdjustmentRequest:
+    """What a validator is shown: upstream's PluginInstance splits "NN-name" into index and name."""
+    message = pb.ValidateContainerAdjustmentRequest(
+        pod=pod_to_pb(request.pod),
+        adjust=adjustment_to_pb(request.adjustment or NriAdjustment()),
+        update=[update_to_pb(u) for u in request.updates],
+    )
+    if request.container is not None:
+        message.container.CopyFrom(container_to_pb(request.container))
+    owners_to_pb(request.owners, message.owners)
+    for plugin in request.plugins:
+        index, _, name = plugin.partition("-")
+        message.plugins.add(name=name, index=index)
+    return message
+
+
 def updates_from_pb(updates: Any) -> tuple[NriUpdate, ...]:
     return tuple(
         NriUpdate(u.container_id, resources_from_pb(u.linux.resources), u.ignore_failure) for u in updates
@@ -219,4 +284,6 @@ def reply_from_pb(message: Message, plugin: str) -> NriReply:
         adjustment=adjustment_from_pb(adjust) if adjust is not None else NriAdjustment(),
         updates=updates_from_pb(getattr(message, "update", ())),
         evictions=evictions_from_pb(getattr(message, "evict", ())),
+        rejected=bool(getattr(message, "reject", False)),
+        reason=str(getattr(message, "reason", "")),
     )

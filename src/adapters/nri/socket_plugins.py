@@ -41,6 +41,8 @@ GRPC_UNIMPLEMENTED = 12
 # event -> (method, request message class, response message class)
 _METHODS: dict[NriEvent, tuple[str, type[Message], type[Message]]] = {
     NriEvent.RUN_POD_SANDBOX: ("RunPodSandbox", pb.RunPodSandboxRequest, pb.Empty),
+    NriEvent.UPDATE_POD_SANDBOX: ("UpdatePodSandbox", pb.UpdatePodSandboxRequest, pb.Empty),
+    NriEvent.POST_UPDATE_POD_SANDBOX: ("PostUpdatePodSandbox", pb.PostUpdatePodSandboxRequest, pb.Empty),
     NriEvent.STOP_POD_SANDBOX: ("StopPodSandbox", pb.StopPodSandboxRequest, pb.Empty),
     NriEvent.REMOVE_POD_SANDBOX: ("RemovePodSandbox", pb.RemovePodSandboxRequest, pb.Empty),
     NriEvent.CREATE_CONTAINER: ("CreateContainer", pb.CreateContainerRequest, pb.CreateContainerResponse),
@@ -51,16 +53,25 @@ _METHODS: dict[NriEvent, tuple[str, type[Message], type[Message]]] = {
     NriEvent.POST_UPDATE_CONTAINER: ("PostUpdateContainer", pb.PostUpdateContainerRequest, pb.Empty),
     NriEvent.STOP_CONTAINER: ("StopContainer", pb.StopContainerRequest, pb.StopContainerResponse),
     NriEvent.REMOVE_CONTAINER: ("RemoveContainer", pb.RemoveContainerRequest, pb.Empty),
+    NriEvent.VALIDATE_CONTAINER_ADJUSTMENT: (
+        "ValidateContainerAdjustment",
+        pb.ValidateContainerAdjustmentRequest,
+        pb.ValidateContainerAdjustmentResponse,
+    ),
 }
 
 
 def _request_to_pb(request: NriRequest, cls: type[Message]) -> Message:
+    if request.event is NriEvent.VALIDATE_CONTAINER_ADJUSTMENT:
+        return convert.validation_to_pb(request)
     message = cls()
     message.pod.CopyFrom(convert.pod_to_pb(request.pod))  # type: ignore[attr-defined]
     if request.container is not None:
         message.container.CopyFrom(convert.container_to_pb(request.container))  # type: ignore[attr-defined]
     if request.resources is not None:
         convert.resources_to_pb(request.resources, message.linux_resources)  # type: ignore[attr-defined]
+    if request.overhead is not None:
+        convert.resources_to_pb(request.overhead, message.overhead_linux_resources)  # type: ignore[attr-defined]
     return message
 
 

@@ -4,9 +4,10 @@ httpx and the two TLS clients HttpRegistry makes up front (with the system CA bu
 5 MiB of the daemon's memory; a node whose images are all present may never need them.
 """
 
-import threading
 from collections.abc import Callable, Iterator
 
+from domain.built_once import BuiltOnce
+from domain.cancellation import Cancellation
 from domain.registries_conf import PullSource
 from ports.registry import Descriptor, Platform, Registry, RegistryAuth, ResolvedImage
 from ports.signatures import SigstoreSignature
@@ -14,24 +15,22 @@ from ports.signatures import SigstoreSignature
 
 class DeferredRegistry:
     def __init__(self, build: Callable[[], Registry]) -> None:
-        self._build = build
-        self._built: Registry | None = None
-        self._lock = threading.Lock()
+        self._once = BuiltOnce(build)
 
     def _registry(self) -> Registry:
-        built = self._built
-        if built is None:
-            with self._lock:
-                if self._built is None:
-                    self._built = self._build()
-                built = self._built
-        return built
+        return self._once.get()
 
     def resolve(self, source: PullSource, auth: RegistryAuth | None, platform: Platform) -> ResolvedImage:
         return self._registry().resolve(source, auth, platform)
 
-    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
-        return self._registry().open_blob(image, blob, auth)
+    def open_blob(
+        self,
+        image: ResolvedImage,
+        blob: Descriptor,
+        auth: RegistryAuth | None,
+        cancel: Cancellation | None = None,
+    ) -> Iterator[bytes]:
+        return self._registry().open_blob(image, blob, auth, cancel)
 
     def extension_signatures(self, image: ResolvedImage, auth: RegistryAuth | None) -> list[bytes] | None:
         return self._registry().extension_signatures(image, auth)
@@ -43,10 +42,10 @@ class DeferredRegistry:
 
     @property
     def built(self) -> bool:
-        return self._built is not None
+        return self._once.built is not None
 
     def close(self) -> None:
         """Closes the registry's connections, if it was ever built and can be closed."""
-        close = getattr(self._built, "close", None)
+        close = getattr(self._once.built, "close", None)
         if close is not None:
             close()

@@ -8,8 +8,10 @@ when a connection drops mid-blob.
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import socket
 import ssl
 import threading
 import time
@@ -40,6 +42,7 @@ from adapters.registry.transport import (
     send,
 )
 from adapters.tracing.spans import span
+from domain.cancellation import Cancellation
 from domain.errors import (
     DeadlineExceeded,
     Internal,
@@ -161,10 +164,16 @@ class HttpRegistry:
             except _SourceFailure as failure:
                 raise _KIND_ERRORS[failure.kind](failure.message) from None
 
-    def open_blob(self, image: ResolvedImage, blob: Descriptor, auth: RegistryAuth | None) -> Iterator[bytes]:
+    def open_blob(
+        self,
+        image: ResolvedImage,
+        blob: Descriptor,
+        auth: RegistryAuth | None,
+        cancel: Cancellation | None = None,
+    ) -> Iterator[bytes]:
         check_digest(blob.digest)
         source, session = self._source_session(image, auth)
-        return self._open_blob(session, source, blob)
+        return self._open_blob(session, source, blob, cancel)
 
     def _source_session(
         self, image: ResolvedImage, auth: RegistryAuth | None
@@ -235,9 +244,11 @@ class HttpRegistry:
                 f"fetching sigstore signatures {source.name}:{tag}", source.name, failure
             ) from None
 
-    def _open_blob(self, session: _Session, source: ImageReference, blob: Descriptor) -> Iterator[bytes]:
+    def _open_blob(
+        self, session: _Session, source: ImageReference, blob: Descriptor, cancel: Cancellation | None
+    ) -> Iterator[bytes]:
         try:
-            yield from self._stream_blob(session, source.path, blob)
+            yield from self._stream_blob(session, source.path, blob, cancel=cancel)
         except _SourceFailure as failure:
             raise _source_error(f"fetching blob {blob.digest}", source.name, failure) from None
 
@@ -359,10 +370,19 @@ class HttpRegistry:
     # -- blobs ----------------------------------------------------------------------------------------------
 
     def _stream_blob(
-        self, session: _Session, path: str, blob: Descriptor, deadline: float | None = None
+        self,
+        session: _Session,
+        path: str,
+        blob: Descriptor,
+        deadline: float | None = None,
+        cancel: Cancellation | None = None,
     ) -> Iterator[bytes]:
         """The blob in chunks; Internal on a size or digest mismatch (at the latest after the last chunk).
-        With a `deadline` (documents such as the config), the whole download must end before it."""
+        With a `deadline` (documents such as the config), the whole download must end before it. Once
+        `cancel` is cancelled, the body's socket is shut down (a blocked read returns) and its reason raised.
+
+        (A registry that has not sent the response headers yet is not interrupted: httpx does not expose the
+        socket before them; the read timeout bounds that wait.)"""
         algorithm, _, expected_hex = blob.digest.partition(":")
         if algorithm not in DIGEST_HEX_LENGTHS:
             raise Internal(f"blob {blob.digest}: unsupported digest algorithm")
@@ -370,52 +390,63 @@ class HttpRegistry:
         received = 0
         interruptions = 0
         while True:
+            if cancel is not None:
+                cancel.check()
             headers = {"Range": f"bytes={received}-"} if received else {}
             response = self._request(session, "GET", f"/v2/{path}/blobs/{blob.digest}", headers)
             try:
-                _check_status(response, f"blob {blob.digest}", self._limits.max_error_body_bytes, (200, 206))
-                skip = received if response.status_code == 200 else 0
-                if response.status_code == 206 and not response.headers.get("Content-Range", "").startswith(
-                    f"bytes {received}-"
-                ):
-                    raise _SourceFailure(
-                        "bad_content", f"blob {blob.digest}: registry resumed at the wrong offset"
+                with _aborted_on(cancel, response):
+                    _check_status(
+                        response, f"blob {blob.digest}", self._limits.max_error_body_bytes, (200, 206)
                     )
-                try:
-                    for chunk in response.iter_bytes(self._chunk_size):
-                        if skip:
-                            dropped = min(skip, len(chunk))
-                            chunk, skip = chunk[dropped:], skip - dropped
-                            if not chunk:
-                                continue
-                        received += len(chunk)
-                        if received > blob.size:
-                            raise Internal(
-                                f"blob {blob.digest}: more than the {blob.size} bytes its descriptor says"
-                            )
-                        hasher.update(chunk)
-                        if deadline is not None and self._clock() > deadline:
-                            raise _SourceFailure(
-                                "deadline",
-                                f"blob {blob.digest} was not received in time "
-                                "(config key image.registry_request_deadline)",
-                            )
-                        yield chunk
-                except httpx.TransportError as err:
-                    interruptions += 1
-                    if interruptions >= self._policy.attempts:
+                    skip = received if response.status_code == 200 else 0
+                    if response.status_code == 206 and not response.headers.get(
+                        "Content-Range", ""
+                    ).startswith(f"bytes {received}-"):
                         raise _SourceFailure(
-                            "unavailable",
-                            f"blob {blob.digest} interrupted {interruptions} times: {describe(err)}",
-                        ) from None
-                    _log.info("blob download interrupted, resuming", digest=blob.digest, offset=received)
-                    self._sleep(self._policy.delay(interruptions - 1))
-                    continue
-                except httpx.RequestError as err:
-                    raise _SourceFailure("bad_content", f"blob {blob.digest}: {describe(err)}") from None
+                            "bad_content", f"blob {blob.digest}: registry resumed at the wrong offset"
+                        )
+                    try:
+                        for chunk in response.iter_bytes(self._chunk_size):
+                            if skip:
+                                dropped = min(skip, len(chunk))
+                                chunk, skip = chunk[dropped:], skip - dropped
+                                if not chunk:
+                                    continue
+                            received += len(chunk)
+                            if received > blob.size:
+                                raise Internal(
+                                    f"blob {blob.digest}: more than the {blob.size} bytes its descriptor says"
+                                )
+                            hasher.update(chunk)
+                            if deadline is not None and self._clock() > deadline:
+                                raise _SourceFailure(
+                                    "deadline",
+                                    f"blob {blob.digest} was not received in time "
+                                    "(config key image.registry_request_deadline)",
+                                )
+                            if cancel is not None:
+                                cancel.check()
+                            yield chunk
+                    except httpx.TransportError as err:
+                        if cancel is not None:
+                            cancel.check()  # the read ended because the pull was cancelled: no resuming
+                        interruptions += 1
+                        if interruptions >= self._policy.attempts:
+                            raise _SourceFailure(
+                                "unavailable",
+                                f"blob {blob.digest} interrupted {interruptions} times: {describe(err)}",
+                            ) from None
+                        _log.info("blob download interrupted, resuming", digest=blob.digest, offset=received)
+                        self._sleep(self._policy.delay(interruptions - 1))
+                        continue
+                    except httpx.RequestError as err:
+                        raise _SourceFailure("bad_content", f"blob {blob.digest}: {describe(err)}") from None
             finally:
                 response.close()
             break
+        if cancel is not None:
+            cancel.check()
         if received != blob.size:
             raise Internal(f"blob {blob.digest}: got {received} bytes, its descriptor says {blob.size}")
         if hasher.hexdigest() != expected_hex:
@@ -622,3 +653,23 @@ def _check_status(response: httpx.Response, what: str, limit: int, ok: tuple[int
 
 def _source_error(what: str, where: str, failure: _SourceFailure) -> PycrioError:
     return _KIND_ERRORS[failure.kind](f"{what}: {where}: {failure.message}")
+
+
+@contextlib.contextmanager
+def _aborted_on(cancel: Cancellation | None, response: httpx.Response) -> Iterator[None]:
+    """While the block runs, cancelling shuts the response's socket down, so a read blocked on it returns."""
+    if cancel is None:
+        yield
+        return
+    with cancel.hook(lambda: _shut_down(response)):
+        yield
+
+
+def _shut_down(response: httpx.Response) -> None:
+    """Shut the connection down (close() would not wake a thread blocked reading it; shutdown does). The
+    plain socket's shutdown, not the TLS one: the TLS object stays whole for the reader to fail cleanly."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # closed already by the reader
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -9,14 +9,12 @@ import contextlib
 import fcntl
 import json
 import os
-import pty
 import signal
 import struct
 import subprocess
 import tempfile
 import termios
 import threading
-import tty
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -182,6 +180,9 @@ class _PipeExec(_Exec):
 
 class _TtyExec(_Exec):
     def __init__(self, args: list[str], streams: ProcessStreams) -> None:
+        import pty  # with tty, at the first exec with a terminal, not at start-up (docs/bench.md)
+        import tty
+
         master, slave = pty.openpty()
         # Raw from the start: runc makes its side raw too, but only after it started the process, whose
         # first output could then pass the line discipline twice ("\r\r\n").

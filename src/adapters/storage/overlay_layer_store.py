@@ -217,7 +217,8 @@ class OverlayLayerStore:
         with self._container_locks.hold(container_id):
             created = self._record_rootfs(container_id, layers, image_id)
             try:
-                return self._mount(container_id, keys, idmap)
+                # A new record was never mounted (the record comes first): no need to look.
+                return self._mount(container_id, keys, idmap, maybe_mounted=not created)
             except BaseException:
                 if created:
                     self._forget_rootfs(container_id)
@@ -242,12 +243,14 @@ class OverlayLayerStore:
                 self._hold_locked(_hex(layer), container_holder(container_id))
         return True
 
-    def _mount(self, container_id: str, keys: list[str], idmap: LayerIdmap | None) -> Path:
+    def _mount(
+        self, container_id: str, keys: list[str], idmap: LayerIdmap | None, maybe_mounted: bool = True
+    ) -> Path:
         base = self._root / "containers" / container_id
         for sub in ("upper", "work", "merged"):
             (base / sub).mkdir(parents=True, exist_ok=True, mode=0o755 if sub != "work" else 0o700)
         merged = base / "merged"
-        if mounts.is_mounted(merged):
+        if maybe_mounted and mounts.is_mounted(merged):
             return merged
         with self._lock:
             lower = [f"l/{self._layers[key]['link']}" for key in reversed(keys)] or ["empty"]
@@ -295,8 +298,7 @@ class OverlayLayerStore:
 
     def _forget_rootfs(self, container_id: str) -> None:
         base = self._root / "containers" / container_id
-        if mounts.is_mounted(base / "merged"):
-            mounts.unmount(base / "merged", self._timeout)
+        mounts.unmount(base / "merged", self._timeout)
         _clear_idmapped_binds(base / "lower")
         shutil.rmtree(base, ignore_errors=True)
         with self._lock:

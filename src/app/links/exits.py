@@ -1,4 +1,5 @@
-"""The exit-file watcher's callback: the containers service learns the exit (and reports it as STOPPED);
+"""The exit-file watcher's callback: the containers service learns the exit (and reports it as STOPPED),
+then the runtime's state of the exited container is deleted, so that RemoveContainer only drops records;
 OOM kills are counted for the metrics."""
 
 import threading
@@ -25,6 +26,7 @@ class ContainerExits:
             container = self._service.status(container_id)  # learns the exit: STOPPED is reported
         except NotFound:
             return  # not a container's exit file (or already removed)
+        self._service.release_runtime(container_id)
         if container.id != container_id or container.state != ContainerState.EXITED:
             return
         if container.reason == REASON_OOM_KILLED:

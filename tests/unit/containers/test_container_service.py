@@ -757,3 +757,131 @@ def test_a_container_of_a_user_namespaced_pod_gets_its_layers_idmapped(world: Wo
     with pytest.raises(InvalidArgument, match="mode NODE, but the pod runs in a user namespace"):
         world.service.create("sb2", config(name="outside"))
     assert len(world.rootfs.rootfs) == 1
+
+
+def _own_pid_namespace(name: str = "ctr", pid: NamespaceMode = NamespaceMode.CONTAINER) -> ContainerConfig:
+    options = NamespaceOptions(pid=pid)
+    return config(name=name, security=SecurityContext(namespace_options=options))
+
+
+def test_a_container_with_its_own_pid_namespace_is_killed_through_its_init_alone(world: World) -> None:
+    own = world.service.create("sb1", _own_pid_namespace("own"))
+    shared = world.service.create("sb1", _own_pid_namespace("shared", NamespaceMode.NODE))
+    for cid in (own, shared):
+        world.service.start(cid)
+        world.service.stop(cid, timeout=0)
+        assert world.service.status(cid).exit_code == 137
+    # The init of its own namespace takes every process with it; in the host's, the cgroup is swept first.
+    assert world.runtime.kills_of_all == [shared]
+    assert [signal for cid, signal in world.runtime.signals if cid == own] == [9]
+
+
+def test_the_runtime_state_goes_once_the_exit_is_noticed_and_remove_only_drops_records(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.service.release_runtime(cid)  # still running: no exit recorded, nothing deleted
+    assert cid in world.runtime.machine.containers and world.runtime.deletes == []
+    world.service.stop(cid, timeout=0)
+    world.service.release_runtime(cid)  # what the exit watcher calls
+    assert cid not in world.runtime.machine.containers
+    assert world.runtime.deletes == [(cid, False)]  # without force: a running one would be refused
+    assert world.rootfs.unmounted == {cid} and cid in world.rootfs.rootfs  # unmounted, kept till removed
+    world.service.release_runtime(cid)  # a second notice deletes nothing again
+    world.service.remove(cid)
+    assert world.runtime.deletes == [(cid, False)]
+    assert_nothing_left(world)
+
+
+def test_a_restart_between_the_exit_and_its_delete_leaves_nothing_behind(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.runtime.kill(cid, 9)  # exits while the daemon is down: no one deleted its runtime state
+    service = world.restarted()
+    assert service.status(cid).state is ContainerState.EXITED
+    assert cid in world.runtime.machine.containers
+    service.remove(cid)
+    world.service = service
+    assert_nothing_left(world)
+
+
+def test_remove_waits_for_the_delete_in_flight_instead_of_deleting_again(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.service.stop(cid, timeout=0)
+    entered, go_on = threading.Event(), threading.Event()
+    delete = world.runtime.delete
+    order: list[str] = []
+
+    def gated_delete(container_id: str, force: bool = False) -> None:
+        entered.set()
+        go_on.wait(30)
+        delete(container_id, force)
+        order.append("deleted")
+
+    world.runtime.delete = gated_delete  # type: ignore[method-assign]
+    release = threading.Thread(target=world.service.release_runtime, args=(cid,))
+    release.start()
+    assert entered.wait(30)
+
+    def remove() -> None:
+        world.service.remove(cid)
+        order.append("removed")
+
+    remover = threading.Thread(target=remove)
+    remover.start()
+    remover.join(0.2)
+    assert remover.is_alive()  # blocked behind the delete in flight
+    go_on.set()
+    release.join(30)
+    remover.join(30)
+    assert order == ["deleted", "removed"]
+    assert world.runtime.deletes == [(cid, False)]
+    assert_nothing_left(world)
+
+
+def test_remove_deletes_with_force_when_the_exits_delete_failed(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.service.stop(cid, timeout=0)
+    delete = world.runtime.delete
+
+    def failing_once(container_id: str, force: bool = False) -> None:
+        world.runtime.delete = delete  # type: ignore[method-assign]
+        raise Internal("fake-runc delete: cgroup busy")
+
+    world.runtime.delete = failing_once  # type: ignore[method-assign]
+    world.service.release_runtime(cid)  # fails quietly: left to RemoveContainer
+    assert cid in world.runtime.machine.containers
+    world.service.remove(cid)
+    assert world.runtime.deletes == [(cid, True)]
+    assert_nothing_left(world)
+
+
+def test_an_exit_during_start_is_released_only_once_the_runtime_s_start_returned(world: World) -> None:
+    """runc start removes its exec fifo after the process began: a process that exits at once is seen
+    exiting while `runc start` still runs, and a delete then would fail that start."""
+    cid = world.service.create("sb1", config("exit 0"))
+    start = world.runtime.start
+    entered, go_on = threading.Event(), threading.Event()
+
+    def slow_start(container_id: str) -> None:
+        start(container_id)  # the process runs and exits: the exit is recorded
+        entered.set()
+        go_on.wait(30)
+        if container_id not in world.runtime.machine.containers:
+            raise NotFound("fake-runc start: exec fifo: no such file or directory")
+
+    world.runtime.start = slow_start  # type: ignore[method-assign]
+    starter = threading.Thread(target=world.service.start, args=(cid,))
+    starter.start()
+    assert entered.wait(30)
+    release = threading.Thread(target=world.service.release_runtime, args=(cid,))
+    release.start()
+    release.join(0.2)
+    assert release.is_alive() and cid in world.runtime.machine.containers  # waits for the start
+    go_on.set()
+    starter.join(30)
+    release.join(30)
+    status = world.service.status(cid)
+    assert (status.state, status.exit_code, status.reason) == (ContainerState.EXITED, 0, REASON_COMPLETED)
+    assert cid not in world.runtime.machine.containers
