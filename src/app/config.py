@@ -107,7 +107,7 @@ class GrpcConfig:
     )
     max_connections: int = setting(
         512,
-        "client connections to the CRI socket open at once; more are closed as they arrive (each holds a file)",
+        "client connections to the CRI socket at once; more are closed as they arrive (each holds a file)",
         minimum=1,
         maximum=65536,
     )
