@@ -24,6 +24,8 @@ from tests.grpc_raw import (
 )
 from tests.streaming_client import wait_until
 
+pytestmark = pytest.mark.root
+
 VERSION = "/runtime.v1.RuntimeService/Version"
 MAX_CONNECTIONS = 16
 

@@ -33,6 +33,8 @@ from tests.fuzz.messages import METHODS, Known, request_for
 from tests.fuzz.real_daemon import confined, confined_daemon
 from tests.fuzz.sequences import call, check
 
+pytestmark = pytest.mark.root
+
 BUDGET = 60.0
 LIVE = {"pycrio.test/sweep": "live"}
 RPCS = sorted({(service, method.name): method for service, method in METHODS}.items())
