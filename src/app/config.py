@@ -105,6 +105,12 @@ class GrpcConfig:
         minimum=1,
         maximum=4096,
     )
+    max_connections: int = setting(
+        512,
+        "client connections to the CRI socket at once; more are closed as they arrive (each holds a file)",
+        minimum=1,
+        maximum=65536,
+    )
     shutdown_grace: float = setting(10.0, "seconds in-flight RPCs get to finish after SIGTERM", **_SECONDS)
 
 

@@ -32,6 +32,7 @@ class CriServer:
         max_workers: int,
         observers: Sequence[RpcObserver] = (),
         max_streams: int = 64,
+        max_connections: int = 512,
     ) -> None:
         self._socket_path = socket_path
         self._socket_mode = socket_mode
@@ -46,6 +47,9 @@ class CriServer:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                # Connections cost no thread (grpc core polls them) but a file each: without a cap, a client
+                # that opens connections and sends nothing runs the daemon out of files.
+                ("grpc.max_allowed_incoming_connections", max_connections),
             ],
         )
         self._stopped = threading.Event()
