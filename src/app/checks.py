@@ -9,6 +9,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from adapters.host.unix_sockets import SocketInUse, is_served
 from adapters.namespaces.ns_helper import helper_path
 from app.config import Config
 
@@ -38,9 +39,22 @@ def host_problems(config: Config) -> list[str]:
     ):
         if path and not os.access(path, os.R_OK):
             problems.append(_line(key, path, "a readable file"))
+    if config.nri.enable:
+        problems += _unserved_socket("nri.socket_path", config.nri.socket_path)
     if config.tracing.enabled and importlib.util.find_spec("opentelemetry.sdk") is None:
         problems.append(_line("tracing.enabled", True, "false, or true with pip install 'pycrio[tracing]'"))
     return problems
+
+
+def _unserved_socket(key: str, path: str) -> list[str]:
+    """containerd and cri-o serve NRI at the same default path: taking it over would cut their plugins off."""
+    try:
+        served = Path(path).is_socket() and is_served(Path(path))
+    except SocketInUse:
+        served = True
+    if not served:
+        return []
+    return [_line(key, path, "a socket path no other process serves (another runtime's NRI?)")]
 
 
 def _executable(key: str, path: str) -> list[str]:

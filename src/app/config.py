@@ -105,6 +105,12 @@ class GrpcConfig:
         minimum=1,
         maximum=4096,
     )
+    max_connections: int = setting(
+        512,
+        "client connections to the CRI socket at once; more are closed as they arrive (each holds a file)",
+        minimum=1,
+        maximum=65536,
+    )
     shutdown_grace: float = setting(10.0, "seconds in-flight RPCs get to finish after SIGTERM", **_SECONDS)
 
 
@@ -140,9 +146,10 @@ class RuntimeConfig:
     conmon: str = setting("/usr/bin/conmon", "the container monitor binary", **_ABSOLUTE)
     conmon_cgroup: str = setting(
         "pod",
-        "systemd driver: where each conmon's scope goes (cri-o's conmon_cgroup)",
+        "where each conmon goes once it made its container (cri-o's conmon_cgroup)",
         check=_is_conmon_cgroup,
-        allowed='"pod" (the pod\'s slice) or a slice name such as "system.slice"',
+        allowed='"pod" (a cgroup or scope under the pod\'s) or, systemd driver only, a slice name such as '
+        '"system.slice"',
     )
     infra_init: str = setting(
         "/usr/bin/catatonit", "the init process that holds a pod's namespaces", **_ABSOLUTE

@@ -10,8 +10,9 @@ from types import FrameType
 
 import structlog
 
-from adapters.cri.server import SocketInUse
 from adapters.host.private_dirs import make_private
+from adapters.host.state_lock import StateDirInUse, StateDirLock
+from adapters.host.unix_sockets import SocketInUse
 from adapters.process.heap import use_one_arena
 from adapters.process.runner import OrphanReaper
 from adapters.process.subreaper import become_subreaper
@@ -105,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     use_one_arena()  # before the threads start: what a pull frees is reused (adapters/process/heap.py)
     configure_logging(config.log)
     make_private(Path(config.runtime.root), Path(config.runtime.run_dir))
+    # Before anything reads the state: restoring and recovering another live daemon's pods would undo them.
+    try:
+        StateDirLock(Path(config.runtime.root), Path(config.runtime.run_dir)).acquire()  # held till exit
+    except StateDirInUse as err:
+        print(f"pycrio: {err}", file=sys.stderr)
+        return 1
     stop_tracing = start_tracing(config.tracing)
     container = make_container(config)
     reloader = Reloader(config, lambda: load_from_args(args), container.images())

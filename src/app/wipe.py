@@ -3,7 +3,9 @@
 After a crash or a power cut the state can disagree with the host (mounts gone, containers half made).
 Wiping is the blunt recovery: every container the runtimes still know is deleted, every pod's infra
 process killed, every mount under the state and runtime dirs detached, then both dirs removed. It refuses
-while a daemon serves the socket, and does nothing without `--yes`.
+while a daemon serves the socket or holds the dirs' lock (adapters/host/state_lock.py), and does nothing
+without `--yes`. A container is pycrio's when its bundle lies in pycrio's run dir: a runc root shared with
+another runtime (a configured `runtime.runtimes.NAME.root`) keeps that runtime's containers.
 
 CNI DEL is not run (the network namespaces it needs are what is being torn down): IP addresses the
 host-local IPAM plugin handed out stay allocated under /var/lib/cni/networks until removed by hand.
@@ -15,7 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
-from adapters.cri.server import SocketInUse, prepare_socket_path
+from adapters.host.state_lock import StateDirInUse, StateDirLock
+from adapters.host.unix_sockets import SocketInUse, prepare_socket_path
 from adapters.namespaces import linux
 from adapters.runc.runtime import RuncRuntime
 from app.config import Config
@@ -29,6 +32,11 @@ def wipe(config: Config, *, confirmed: bool) -> int:
     except SocketInUse as err:
         print(f"pycrio wipe: refused: {err}", file=sys.stderr)
         return 1
+    try:  # a daemon on another socket but these dirs still holds them
+        StateDirLock(*(d for d in dirs if d.is_dir())).acquire()
+    except StateDirInUse as err:
+        print(f"pycrio wipe: refused: {err}", file=sys.stderr)
+        return 1
     if not confirmed:
         print(
             "pycrio wipe: would delete every container and pod and remove "
@@ -40,7 +48,7 @@ def wipe(config: Config, *, confirmed: bool) -> int:
     for name, handler in sorted(config.runtime.runtimes.items()):
         root = Path(handler.root or Path(config.runtime.run_dir) / name)
         runtime = RuncRuntime(handler.path, str(root), timeout=config.runtime.subprocess_timeout)
-        _delete_containers(runtime, root)
+        _delete_containers(runtime, root, Path(config.runtime.run_dir))
     _kill_infra_processes(Path(config.runtime.run_dir) / "pods")
     for directory in dirs:
         _unmount_under(directory)
@@ -49,13 +57,21 @@ def wipe(config: Config, *, confirmed: bool) -> int:
     return 0
 
 
-def _delete_containers(runtime: RuncRuntime, root: Path) -> None:
-    """Every container in the runtime's state dir (one subdir per container), killed and deleted."""
+def _delete_containers(runtime: RuncRuntime, root: Path, run_dir: Path) -> None:
+    """Every container of pycrio's in the runtime's state dir (one subdir per container), killed and
+    deleted; one whose bundle is elsewhere belongs to another runtime sharing the dir and is left."""
     if not root.is_dir():
         return
+    ours = run_dir.resolve()
     for entry in sorted(root.iterdir()):
         if entry.is_dir():
             try:
+                state = runtime.state(entry.name)
+                if state is not None and not Path(state.bundle).resolve().is_relative_to(ours):
+                    print(
+                        f"pycrio wipe: left container {entry.name}: its bundle {state.bundle} is not pycrio's"
+                    )
+                    continue
                 runtime.delete(entry.name, force=True)
                 print(f"pycrio wipe: deleted container {entry.name}")
             except (PycrioError, OSError) as err:  # best effort: the rest still goes

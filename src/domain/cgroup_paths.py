@@ -40,9 +40,13 @@ def cgroupfs_parent(cgroup_parent: str) -> str:
     return "/" + "/".join(parts)
 
 
-def monitor_cgroup(conmon_cgroup: str, pod_parent: str, container_id: str) -> str:
-    """systemd driver: the scope a container's conmon moves into, in the pod's slice (`pod`) or the named
-    slice, so that it is neither in the daemon's service (and killed with it) nor in the container's scope."""
+def monitor_cgroup(driver: str, conmon_cgroup: str, pod_parent: str, container_id: str) -> str:
+    """Where a container's conmon moves once it has created the container, so that it is neither in the
+    daemon's cgroup (`pycrio.service`: killed or accounted with it) nor in the container's cgroup. systemd:
+    a scope in the pod's slice (`pod`) or the named slice; cgroupfs (only `pod`): a cgroup beside the
+    pod's containers, `<pod parent>/pycrio-conmon-<id>` (cri-o's `crio-conmon-<id>`)."""
+    if driver != "systemd":
+        return f"{pod_parent.rstrip('/')}/pycrio-conmon-{container_id}"
     parent = (pod_parent or "/system.slice") if conmon_cgroup == "pod" else expand_slice(conmon_cgroup)
     return f"{parent.rstrip('/')}/pycrio-conmon-{container_id}.scope"
 

@@ -85,6 +85,7 @@ from ports.streaming import ProcessStreams
 _log = structlog.get_logger("pycrio.containers")
 
 _KIND = "containers"
+_log = structlog.get_logger("pycrio.containers")
 SIGKILL = 9
 # Timeouts from requests are clamped to this many seconds (docs/security.md): StopContainer's grace period
 # and ExecSync's timeout. A day is longer than any kubelet deadline; 2**62 would keep a thread forever.
@@ -131,7 +132,7 @@ class Container:
     pid: int = 0
     bundle: str = ""
     rootfs: str = ""
-    monitor_cgroup: str = ""  # systemd driver: conmon's scope, stopped with the container
+    monitor_cgroup: str = ""  # conmon's scope (systemd) or cgroup (cgroupfs), removed with the container
     # systemd driver: the pod cgroup's OOM kill count when the container was made (-1: unknown), see
     # _oom_killed_in_pod.
     pod_cgroup: str = ""
@@ -241,8 +242,8 @@ class ContainerService:
         self._default_runtime = default_runtime
         self._host = replace(host, hugepage_sizes=settable_hugepage_sizes(hugepages))
         self._create_timeout = create_timeout
-        # systemd driver: each conmon gets its own scope (see domain.cgroup_paths.monitor_cgroup).
-        self._monitor_cgroups = monitor_cgroups if host.cgroup_driver == "systemd" else None
+        # Each conmon gets its own cgroup (see domain.cgroup_paths.monitor_cgroup).
+        self._monitor_cgroups = monitor_cgroups
         self._conmon_cgroup = conmon_cgroup
         self._now_ns = now_ns
         self._sleep = sleep
@@ -518,20 +519,34 @@ class ContainerService:
         self._monitor_created(container, sandbox, created)
 
     def _monitor_created(self, container: Container, sandbox: SandboxFacts, created: Created) -> None:
-        """Record the container's process, and put its monitor into its own scope (systemd driver)."""
+        """Record the container's process, and put its monitor into its own cgroup under the pod's."""
         container.pid = created.pid
         if self._monitor_cgroups is not None and created.monitor_pid > 0:
-            scope = monitor_cgroup(self._conmon_cgroup, sandbox.cgroup_parent, container.id)
-            container.monitor_cgroup = scope
-            self._monitor_cgroups.attach(scope, created.monitor_pid)
-            if sandbox.cgroup_parent:
+            driver = self._host.cgroup_driver
+            cgroup = monitor_cgroup(driver, self._conmon_cgroup, sandbox.cgroup_parent, container.id)
+            container.monitor_cgroup = cgroup
+            self._monitor_cgroups.attach(cgroup, created.monitor_pid)
+            if driver == "systemd" and sandbox.cgroup_parent:
                 container.pod_cgroup = sandbox.cgroup_parent
                 container.pod_oom_kills = self._monitor_cgroups.oom_kills(sandbox.cgroup_parent) or 0
 
     def _remove_monitor_cgroup(self, container: Container) -> None:
-        """Stop conmon's scope: conmon is done once the container is removed (or never ran)."""
-        if self._monitor_cgroups is not None and container.monitor_cgroup:
+        """Stop conmon's scope (systemd) or remove its cgroup (cgroupfs): conmon is done once the container
+        is removed (or never ran)."""
+        if self._monitor_cgroups is None or not container.monitor_cgroup:
+            return
+        if self._host.cgroup_driver == "systemd":
+            self._monitor_cgroups.remove(container.monitor_cgroup)  # stopping the scope ends what is left
+            return
+        # A cgroup directory goes only once empty: conmon leaves right after its container. One it still
+        # holds is left (and logged) rather than failing the removal, as cri-o does; the pod's parent
+        # then stays too, and is logged when the pod goes.
+        self._wait_monitor_gone(container.id, 5.0)
+        try:
             self._monitor_cgroups.remove(container.monitor_cgroup)
+        except PycrioError as err:
+            cgroup = container.monitor_cgroup
+            _log.warning("conmon cgroup kept", id=container.id, cgroup=cgroup, error=str(err))
 
     def _cdi_edits(self, config: ContainerConfig) -> tuple[cdi.ResolvedEdits, dict[str, HostDevice]]:
         """The CDI devices asked for (field and annotations), resolved against the spec files as they are

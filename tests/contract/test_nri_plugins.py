@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.host.unix_sockets import SocketInUse
 from adapters.nri.generated import nri_pb2 as pb
 from adapters.nri.socket_plugins import SocketNriPlugins
 from adapters.nri.ttrpc_mux import CHUNK_WRITE, MUX_HEADER, MuxConnection
@@ -260,3 +261,26 @@ def test_frames_go_out_in_chunks_upstreams_reader_accepts() -> None:
     sender.join(30)
     connection.close()
     theirs.close()
+
+
+def test_a_socket_another_runtime_serves_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """containerd and cri-o serve NRI at the same default path: unlinking theirs cuts their plugins off."""
+    path = tmp_path / "nri.sock"
+    theirs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    theirs.bind(str(path))
+    theirs.listen()
+    try:
+        plugins = SocketNriPlugins(
+            str(path), registration_timeout=5.0, request_timeout=1.0, runtime_version="t"
+        )
+        with pytest.raises(SocketInUse, match=r"choose another nri\.socket_path"):
+            plugins.start(lambda plugin: None, lambda plugin, updates, evictions: [])
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(str(path))  # still theirs
+    finally:
+        theirs.close()
+    relay = NriRelay(
+        SocketNriPlugins(str(path), registration_timeout=5.0, request_timeout=1.0, runtime_version="t")
+    )
+    relay.start(lambda: ([], []), lambda updates: [], lambda cid, reason: None)  # stale now: replaced
+    relay.stop()

@@ -13,7 +13,7 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,9 +92,11 @@ def write_cni_conf(
     return directory
 
 
-def start_private_daemon(work: Path, name: str, bridge: str, subnet: str) -> tuple[Daemon, str]:
+def start_private_daemon(
+    work: Path, name: str, bridge: str, subnet: str, settings: Sequence[str] = ()
+) -> tuple[Daemon, str]:
     """A daemon on `work` with the busybox image, a CNI bridge and a cgroup parent of its own (suites that run
-    at once must not share them); returns it and its cgroup parent."""
+    at once must not share them), plus `settings`; returns it and its cgroup parent."""
     seed_busybox_image(work / "pycrio" / "root", work)
     write_cni_conf(work / "net.d", work / "ipam", name=f"pctest-{name}", bridge=bridge, subnet=subnet)
     parent = f"/{TEST_CGROUP}/{name}-{uuid.uuid4().hex[:6]}"
@@ -104,6 +106,7 @@ def start_private_daemon(work: Path, name: str, bridge: str, subnet: str) -> tup
             f'network.cni_conf_dir="{work / "net.d"}"',
             f'pods.default_cgroup_parent="{parent}"',
             f'runtime.runtimes.runc.root="{work / "runc"}"',
+            *settings,
         ],
     ).start()
     return daemon, parent

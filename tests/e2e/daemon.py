@@ -2,8 +2,10 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,10 +57,26 @@ class Daemon:
         self.process = runner.spawn(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_for_socket(self.socket)
+            self._wait_until_served()
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"pycrio did not start:\n{self.log()}") from None
         return self
+
+    def _wait_until_served(self, timeout: float = 60.0) -> None:
+        """Until the socket accepts: after a SIGKILL the old daemon's socket file is still there, and a test
+        must not look at the host before the new daemon has restored and recovered (which comes first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.connect(str(self.socket))
+                    return
+                except (ConnectionRefusedError, FileNotFoundError):
+                    pass
+            if self.process is None or self.process.poll() is not None or time.monotonic() > deadline:
+                raise TimeoutError(f"{self.socket} is not served")
+            time.sleep(0.05)
 
     @property
     def client(self) -> CriClient:

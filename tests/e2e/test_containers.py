@@ -168,6 +168,10 @@ def test_removal_leaves_no_mount_cgroup_process_or_state(
     cid = run_container(env.client, pod_id, pod, container_config("leaves", ["/bin/sleep", marker(0)]))
     assert processes_matching(f"sleep {marker(0)}")
     assert cgroup_dirs(f"{env.cgroup_parent}/pycrio-{cid}")
+    (conmon,) = processes_matching(f"-c {cid}")
+    conmon_cgroup = f"{env.cgroup_parent}/pycrio-conmon-{cid}"  # out of the daemon's cgroup, like cri-o's
+    dirs = cgroup_dirs(conmon_cgroup)
+    assert dirs and all(str(conmon) in (d / "cgroup.procs").read_text().split() for d in dirs)
     assert any(cid in m for m in _mounts_under(env.work))
     remove(env, cid)
     assert (
@@ -177,6 +181,7 @@ def test_removal_leaves_no_mount_cgroup_process_or_state(
     assert not processes_matching(f"sleep {marker(0)}")
     assert not processes_matching(f"-c {cid}")  # conmon
     assert not cgroup_dirs(f"{env.cgroup_parent}/pycrio-{cid}")
+    assert not cgroup_dirs(conmon_cgroup)
     assert not [m for m in _mounts_under(env.work) if cid in m]
     state = env.work / "pycrio" / "root" / "state" / "containers"
     assert not (state / f"{cid}.json").exists() and not [p for p in state.glob("*") if cid in p.name]

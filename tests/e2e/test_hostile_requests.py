@@ -324,6 +324,34 @@ def test_bad_values_are_invalid_naming_the_field(
     assert not env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
 
 
+def test_enum_numbers_from_a_newer_kubelet_are_invalid_naming_the_field(
+    env: Env, pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    """Protobuf enums are open: 99 parses. Before, RunPodSandbox ran a pod network namespace for
+    `network: 99` and ListPodSandbox read `state: 99` as NOTREADY."""
+    runtime = env.client.runtime
+    before = {sandbox.id for sandbox in runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items}
+    for mode in ("network", "pid", "ipc"):
+        sandbox = pod_config("enum", env.logs)
+        setattr(sandbox.linux.security_context.namespace_options, mode, 99)
+        field = f"config.linux.security_context.namespace_options.{mode}"
+        assert_invalid(
+            runtime.RunPodSandbox, pb.RunPodSandboxRequest(config=sandbox), f"{field}: 99 is not a"
+        )
+    sandbox = pod_config("enum", env.logs)
+    sandbox.port_mappings.add(container_port=80, protocol=99)
+    assert_invalid(
+        runtime.RunPodSandbox, pb.RunPodSandboxRequest(config=sandbox), "port_mappings[0].protocol: 99"
+    )
+    config = container_config("enum", ["/bin/true"])
+    config.mounts.add(container_path="/m", host_path=str(env.logs), propagation=99)
+    assert_invalid(runtime.CreateContainer, _create(pod, config), "config.mounts[0].propagation: 99")
+    state = pb.PodSandboxFilter(state=pb.PodSandboxStateValue(state=99))  # type: ignore[arg-type]
+    assert_invalid(runtime.ListPodSandbox, pb.ListPodSandboxRequest(filter=state), "filter.state.state: 99")
+    assert {sandbox.id for sandbox in runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items} == before
+    assert not runtime.ListContainers(pb.ListContainersRequest()).containers
+
+
 def test_a_10_mb_id_is_not_found_with_a_bounded_message(env: Env) -> None:
     error = refused(
         env.client.runtime.ContainerStatus, pb.ContainerStatusRequest(container_id="f" * 10_000_000)

@@ -1,6 +1,7 @@
 """Exec, Attach and PortForward through the daemon into real pods and containers."""
 # ruff: noqa: F811  (pytest fixtures imported from test_containers are parameters here)
 
+import secrets
 import struct
 
 import grpc
@@ -9,7 +10,15 @@ import pytest
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.containers_support import container_config, run_container, wait_exited
 from tests.e2e.test_containers import Env, env, shared_pod  # noqa: F401  (module fixtures)
-from tests.streaming_client import SpdyCommand, SpdyPortForward, WebSocketClient, WebSocketCommand
+from tests.streaming.real_container import processes_matching
+from tests.streaming_client import (
+    SpdyCommand,
+    SpdyPortForward,
+    WebSocketClient,
+    WebSocketCommand,
+    _websocket_handshake,
+    wait_until,
+)
 
 Pod = tuple[str, pb.PodSandboxConfig]
 
@@ -95,3 +104,44 @@ def test_stream_requests_for_absent_or_stopped_targets(env: Env, shared_pod: Pod
     with pytest.raises(grpc.RpcError) as no_pod:
         env.client.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id="nope", port=[80]))
     assert no_pod.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _blocked_writing(marker: str) -> bool:
+    """Every process whose command line holds `marker` sleeps in a pipe write: nothing drains its output."""
+    pids = [line.split()[0] for line in processes_matching(marker)]
+    waits = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/wchan") as wchan:
+                waits.append(wchan.read())
+        except OSError:
+            return False
+    return bool(waits) and all("pipe_write" in wait for wait in waits)
+
+
+def test_unread_exec_output_blocks_the_writer_and_the_daemon_serves_on(env: Env, shared_pod: Pod) -> None:
+    """Backpressure: a client that never reads the output of an endless writer leaves the writer blocked in
+    its pipe (the daemon holds a bounded amount of it, not all), and other calls are served meanwhile."""
+    pod_id, pod = shared_pod
+    target = run_container(env.client, pod_id, pod, container_config("exec-flood", ["sleep", "600"]))
+    marker = f"flood{secrets.randbelow(10**6)}"
+    flood = f"while :; do echo {marker}{'x' * 200}; done"
+    assert env.daemon.process is not None
+    daemon_pid = env.daemon.process.pid
+    sockets = []
+    try:
+        for _ in range(3):
+            request = pb.ExecRequest(container_id=target, cmd=["sh", "-c", flood], stdout=True, stderr=True)
+            sock, _, _ = _websocket_handshake(env.client.runtime.Exec(request).url, ["v4.channel.k8s.io"])
+            sockets.append(sock)  # never read
+        assert wait_until(lambda: _blocked_writing(marker), timeout=60), processes_matching(marker)
+        with open(f"/proc/{daemon_pid}/status") as status:
+            rss_kib = int(next(line for line in status if line.startswith("VmRSS")).split()[1])
+        assert rss_kib < 512 * 1024, f"daemon RSS {rss_kib} KiB with three unread floods"
+        assert env.client.runtime.Version(pb.VersionRequest(), timeout=30).runtime_name == "pycrio"
+        exec_sync = pb.ExecSyncRequest(container_id=target, cmd=["echo", "served"], timeout=30)
+        assert env.client.runtime.ExecSync(exec_sync, timeout=60).stdout == b"served\n"
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert wait_until(lambda: not processes_matching(marker), timeout=60), processes_matching(marker)

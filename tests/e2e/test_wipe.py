@@ -89,3 +89,84 @@ def test_wipe_refuses_while_a_daemon_serves(daemon: Daemon) -> None:
     assert b"in use" in refused.stderr
     daemon.client.runtime.Version(pb.VersionRequest())
     assert (daemon.workdir / "root").is_dir()
+
+
+def _foreign_container(runc_root: Path, workdir: Path, cgroup: str) -> str:
+    """A container another runtime made with runc in `runc_root` (its bundle outside pycrio's dirs)."""
+    bundle = workdir / "foreign-bundle"
+    (bundle / "rootfs" / "bin").mkdir(parents=True)
+    subprocess.run(["cp", "/bin/busybox", str(bundle / "rootfs" / "bin")], check=True)
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"].update(terminal=False, args=["/bin/busybox", "sleep", "600"])
+    spec["root"] = {"path": str(bundle / "rootfs"), "readonly": True}
+    spec["linux"]["cgroupsPath"] = cgroup
+    (bundle / "config.json").write_text(json.dumps(spec))
+    name = f"foreign-{secrets.token_hex(4)}"
+    subprocess.run(
+        ["runc", "--root", str(runc_root), "run", "--detach", "--bundle", str(bundle), name],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+    )
+    return name
+
+
+def test_wipe_leaves_another_runtimes_containers_in_a_shared_runc_root(
+    tmp_path: Path, registry: RunningRegistry, pushed_images: PushedImages
+) -> None:
+    cgroup_parent = f"/pycrio-test-wipe/{secrets.token_hex(4)}"
+    empty_cni = tmp_path / "net.d"
+    empty_cni.mkdir()
+    shared_root = tmp_path / "shared-runc"
+    shared_root.mkdir()
+    daemon = Daemon(
+        tmp_path / "d",
+        [
+            f'network.cni_conf_dir="{empty_cni}"',
+            f'pods.default_cgroup_parent="{cgroup_parent}"',
+            f'runtime.runtimes.runc.root="{shared_root}"',
+            *registries_settings(tmp_path, registry),
+        ],
+    ).start()
+    foreign = ""
+    try:
+        host_network = pb.NamespaceOption(network=pb.NODE)
+        config = pb.PodSandboxConfig(
+            metadata=pb.PodSandboxMetadata(name="shared", uid="uid-shared", namespace="e2e-wipe"),
+            linux=pb.LinuxPodSandboxConfig(
+                security_context=pb.LinuxSandboxSecurityContext(namespace_options=host_network)
+            ),
+        )
+        sandbox = daemon.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+        image = f"{registry.host}/{pushed_images.busybox.repository}:{pushed_images.busybox.tag}"
+        daemon.client.image.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)), timeout=120)
+        container = pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name="ours"),
+            image=pb.ImageSpec(image=image),
+            command=["sleep", "600"],
+        )
+        request = pb.CreateContainerRequest(pod_sandbox_id=sandbox, config=container, sandbox_config=config)
+        ours = daemon.client.runtime.CreateContainer(request).container_id
+        daemon.client.runtime.StartContainer(pb.StartContainerRequest(container_id=ours))
+        assert daemon.stop(signal.SIGKILL) != 0
+        foreign = _foreign_container(shared_root, tmp_path, f"{cgroup_parent}-foreign")
+        foreign_pid = json.loads((shared_root / foreign / "state.json").read_text())["init_process_pid"]
+
+        wiped = _wipe(daemon, "--yes")
+        assert wiped.returncode == 0, wiped.stderr
+        assert f"deleted container {ours}".encode() in wiped.stdout
+        assert f"left container {foreign}".encode() in wiped.stdout
+        assert not (shared_root / ours).exists()
+        assert process_start_time(foreign_pid) is not None
+        state = subprocess.run(["runc", "--root", str(shared_root), "state", foreign], capture_output=True)
+        assert json.loads(state.stdout)["status"] == "running"
+    finally:
+        daemon.stop(signal.SIGKILL)
+        if foreign:
+            subprocess.run(["runc", "--root", str(shared_root), "delete", "--force", foreign], check=False)
+            remove_cgroups(f"{cgroup_parent}-foreign")
+        cleanup_run_dir(daemon.workdir / "run")
+        remove_cgroups(cgroup_parent)

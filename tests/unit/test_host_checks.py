@@ -1,5 +1,6 @@
 """What start-up refuses about the host: each problem one line with the key, the value, what is allowed."""
 
+import socket
 import stat
 from pathlib import Path
 
@@ -92,3 +93,19 @@ def test_the_built_namespace_helper_is_the_default_and_missing_says_how_to_build
         f"runtime.ns_helper: '{absent}' cannot be used; allowed: an executable file (built from pycrio-ns.c "
         "beside it by `make helpers`)"
     ]
+
+
+def test_an_nri_socket_another_runtime_serves_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nri.sock"
+    theirs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    theirs.bind(str(path))
+    theirs.listen()
+    config = _config(tmp_path, "nri.enable=true", f'nri.socket_path="{path}"', 'nri.plugin_dir=""')
+    try:
+        assert host_problems(config) == [
+            f"nri.socket_path: '{path}' cannot be used; allowed: a socket path no other process serves "
+            "(another runtime's NRI?)"
+        ]
+    finally:
+        theirs.close()
+    assert host_problems(config) == []  # stale: the daemon replaces it

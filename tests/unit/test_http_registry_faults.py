@@ -12,7 +12,7 @@ import pytest
 
 from adapters.registry.http_registry import HttpRegistry
 from adapters.registry.transport import RetryPolicy
-from domain.errors import Internal, NotFound, Unavailable
+from domain.errors import Internal, InvalidArgument, NotFound, Unavailable
 from domain.registries_conf import RegistriesConf
 from ports.registry import Platform, RegistryAuth
 from tests.fixtures.images import OCI_CONFIG, OCI_MANIFEST, file, image_config, make_layer
@@ -255,6 +255,30 @@ def test_unknown_tag_is_not_found_with_the_registry_message() -> None:
     recorder = Recorder(serve(Image()))
     with pytest.raises(NotFound, match="manifest unknown"):
         recorder.adapter().resolve(f"{HOST}/app:nope", None, AMD64)
+
+
+@pytest.mark.parametrize(
+    ("auth", "field"),
+    [
+        # Found by the real-daemon sweep: a non-ASCII token made PullImage fail with INTERNAL.
+        (RegistryAuth(registry_token="é" * 255), "auth.registry_token"),
+        (RegistryAuth(registry_token="t\r\nX-Injected: 1"), "auth.registry_token"),
+        (RegistryAuth(username="u", password="p" * (64 * 1024 + 1)), "auth.password"),
+    ],
+)
+def test_credentials_that_cannot_be_sent_are_invalid_before_any_request(
+    auth: RegistryAuth, field: str
+) -> None:
+    recorder = Recorder(serve(Image()))
+    with pytest.raises(InvalidArgument, match=f"{field}: "):
+        recorder.adapter().resolve(f"{HOST}/app:v1", auth, AMD64)
+    assert recorder.requests == []
+
+
+def test_unicode_basic_credentials_are_sent() -> None:
+    """Username and password travel base64-encoded: any unicode is fine there."""
+    recorder = Recorder(serve(Image()))
+    recorder.adapter().resolve(f"{HOST}/app:v1", RegistryAuth(username="ünï", password="☃"), AMD64)
 
 
 def test_bearer_challenge_scope_and_service_reach_the_token_server() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.cri.server import CriServer, SocketInUse, prepare_socket_path
+from adapters.cri.server import CriServer
 from adapters.cri.services import image_service, runtime_service
+from adapters.host.unix_sockets import SocketInUse, prepare_socket_path
 
 
 def test_parent_dir_is_created(tmp_path: Path) -> None:

@@ -86,8 +86,8 @@ def test_the_cgroups_are_where_the_driver_puts_them(node: Node, running: Running
         pod_dir = CGROUP_ROOT / parent.lstrip("/")
         assert cgroup_of(container_pid) == pod_dir / f"pycrio-{running.container_id}"
         assert cgroup_of(infra_pid) == pod_dir / f"pycrio-{running.pod_id}"
-        # conmon stays in the service's cgroup; KillMode=process keeps it alive across restarts.
-        assert cgroup_of(conmon_pid) == CGROUP_ROOT / "system.slice" / UNIT
+        # conmon left the service's cgroup for one beside the pod's containers (cri-o's crio-conmon-<id>).
+        assert cgroup_of(conmon_pid) == pod_dir / f"pycrio-conmon-{running.container_id}"
 
 
 def test_update_container_resources_changes_the_files(node: Node, running: Running) -> None:

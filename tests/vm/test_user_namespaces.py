@@ -6,7 +6,12 @@ so root's files stay root's inside while the processes run as unprivileged host 
 guest) cannot idmap mounts: Status says so and such a pod is refused on it.
 """
 
+import contextlib
 import os
+import shutil
+import signal
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -14,8 +19,9 @@ import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
+from tests.cri_client import connect
 from tests.e2e.containers_support import container_config, pod_config, user_namespace
-from tests.vm.conftest import Node
+from tests.vm.conftest import UNIT, Node, alive, systemctl
 
 HOST_ID = 3 * 65536
 SLEEP = ["/bin/sleep", "3600"]
@@ -119,3 +125,95 @@ def test_runc_refuses_a_user_namespaced_pod_with_its_reason(node: Node) -> None:
         node.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pod, runtime_handler="runc"))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "runtime handler 'runc' cannot run pods in a user namespace" in (caught.value.details() or "")
+
+
+def _simulate_reboot(node: Node, pids: list[int]) -> None:
+    """What a host reboot leaves: pycrio's state under its root, and nothing else of the pod. The daemon
+    stops, every process of the pod dies, every mount pycrio made goes, and the runtime dir (a tmpfs on
+    /run) is emptied; then the daemon starts again over the surviving state."""
+    node.client.close()
+    systemctl("stop", UNIT)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    for pid in pids:
+        while alive(pid):  # reaped by systemd (PID 1 here); SIGKILL cannot be ignored
+            assert time.monotonic() < deadline, f"process {pid} outlived SIGKILL"
+            time.sleep(0.05)
+    targets = [str(node.work / "root"), str(node.run_dir)]
+    mounted = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if any(line.split()[4] == t or line.split()[4].startswith(t + "/") for t in targets)
+    ]
+    for target in sorted(mounted, key=len, reverse=True):  # deepest first
+        subprocess.run(["umount", "-l", target], check=True, timeout=60)
+    shutil.rmtree(node.run_dir)
+    systemctl("start", UNIT)
+    node.client = connect(node.socket, wait=60)
+
+
+def test_after_a_reboot_the_kubelet_s_new_pod_gets_an_idmapped_rootfs_again(node: Node) -> None:
+    """After a reboot the old pod is NOTREADY and its container exited; the kubelet stops the pod, runs a
+    new attempt with the same user namespace options and creates its container again. That container's
+    rootfs must be idmapped into the new pod's user namespace (root's files root's inside), and the old
+    pod and container must still stop and go without their mounts."""
+    for directory in (node.work, *node.work.parents):
+        directory.chmod(directory.stat().st_mode | 0o111)
+    ns = user_namespace(HOST_ID)
+    name = f"userns-reboot-{uuid.uuid4().hex[:6]}"
+
+    def run(attempt: int) -> tuple[str, str]:
+        pod = pod_config(
+            name, node.work / "logs", security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)
+        )
+        pod.metadata.attempt = attempt
+        pod_id = node.client.runtime.RunPodSandbox(
+            pb.RunPodSandboxRequest(config=pod, runtime_handler="crun")
+        ).pod_sandbox_id
+        node.pods.append(pod_id)
+        config = container_config(
+            "userns",
+            SLEEP,
+            linux=pb.LinuxContainerConfig(
+                security_context=pb.LinuxContainerSecurityContext(namespace_options=ns)
+            ),
+        )
+        config.metadata.attempt = attempt  # the kubelet counts the old container as a restart
+        config.log_path = f"userns-{attempt}.log"
+        container_id = node.client.runtime.CreateContainer(
+            pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=config, sandbox_config=pod)
+        ).container_id
+        node.client.runtime.StartContainer(pb.StartContainerRequest(container_id=container_id))
+        return pod_id, container_id
+
+    old_pod, old_container = run(0)
+    assert _exec(node, old_container, "stat", "-c", "%u:%g", "/bin").strip() == "0:0"
+    pids = [node.infra_pid(old_pod), int(node.container_info(old_container)["pid"])]
+    pids.append(node.conmon_pid(old_container))
+    _simulate_reboot(node, pids)
+
+    sandbox = node.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=old_pod))
+    assert sandbox.status.state == pb.SANDBOX_NOTREADY
+    status = node.client.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=old_container))
+    assert status.status.state in (pb.CONTAINER_EXITED, pb.CONTAINER_UNKNOWN)
+    with pytest.raises(grpc.RpcError) as caught:  # a CRI start never restarts an exited container
+        node.client.runtime.StartContainer(pb.StartContainerRequest(container_id=old_container))
+    assert caught.value.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
+
+    node.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=old_pod))
+    new_pod, new_container = run(1)
+    assert _exec(node, new_container, "cat", "/proc/self/uid_map").split() == ["0", str(HOST_ID), "65536"]
+    owners = _exec(node, new_container, "stat", "-c", "%u:%g", "/", "/bin", "/etc/passwd")
+    assert owners.split() == ["0:0"] * 3, owners
+    _exec(node, new_container, "touch", "/made-after-reboot")
+    upper = node.work / "root" / "storage" / "containers" / new_container / "upper"
+    made = os.stat(upper / "made-after-reboot")
+    assert (made.st_uid, made.st_gid) == (HOST_ID, HOST_ID)
+
+    node.client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=old_container))
+    node.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=old_pod))
+    node.pods.remove(old_pod)
+    assert not (node.work / "root" / "storage" / "containers" / old_container).exists()
+    node.remove_pod(new_pod)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.conmon import ctl
+from adapters.conmon import ctl, log_check
 from adapters.conmon.attach import attach
 from adapters.host import no_symlinks
 from adapters.process import runner
@@ -97,11 +97,13 @@ class ConmonMonitor:
         self.sockets_dir.mkdir(parents=True, exist_ok=True)
         (persist / "bundle").write_text(str(request.bundle))
         (persist / "log_path").write_text(request.log_path)
+        log_file: tuple[int, int] | None = None
         if request.log_path_from_request:
             # conmon opens the path as it is, following symlinks: give it a regular file that was reached
-            # without any (a 0.log planted as a link to /etc/shadow is refused, not appended to).
+            # without any (a 0.log planted as a link to /etc/shadow is refused, not appended to), and check
+            # below that conmon opened that very file (see log_check).
             try:
-                no_symlinks.create_log_file(request.log_path)
+                log_file = no_symlinks.create_log_file(request.log_path)
             except InvalidArgument as err:
                 raise InvalidArgument(f"log_path: {err}") from None
             (persist / _LOG_PATH_CHECKED).write_text("")
@@ -145,6 +147,10 @@ class ConmonMonitor:
                 detail = f"{detail}; CRIU's restore.log ends: {_tail(request.bundle / 'restore.log')}"
             raise Internal(f"creating container {request.container_id}: {detail}")
         monitor_pid = _read_int(persist / "conmon.pid")
+        if log_file is not None:
+            # conmon opened the log before it ran the runtime, and the container has not started: nothing
+            # has been written through that descriptor yet.
+            log_check.require_log_held(monitor_pid, log_file, request.log_path, "at create")
         return Created(pid=pid, monitor_pid=monitor_pid or 0)
 
     def exit_status(self, container_id: str) -> ExitStatus | None:
@@ -191,27 +197,42 @@ class ConmonMonitor:
         bundle = self._bundle(container_id)
         if not self.monitor_alive(container_id):
             raise FailedPrecondition(f"container {container_id} is not running; its log cannot be reopened")
-        self._check_reopened_log(container_id)
+        checked = self._check_reopened_log(container_id)
         try:
             ctl.send(bundle, ctl.REOPEN_LOG)
         except OSError as exc:
             raise FailedPrecondition(f"container {container_id}: conmon's control fifo: {exc}") from None
         self._wait_for_log(container_id)
+        if checked is not None:
+            self._require_reopened_log_held(container_id, checked)
 
-    def _check_reopened_log(self, container_id: str) -> None:
+    def _check_reopened_log(self, container_id: str) -> str | None:
         """conmon reopens by writing `<log>.tmp` (O_TRUNC, following symlinks) and renaming it over the log:
-        that file must be a regular one reached without symlinks, or the reopen is refused."""
+        that file must be a regular one reached without symlinks, or the reopen is refused. Returns the log
+        path when it came with the request (and so must be checked again once conmon reopened it)."""
         persist = self._persist(container_id)
         if not (persist / _LOG_PATH_CHECKED).exists():
-            return
+            return None
         try:
             log = (persist / "log_path").read_text()
         except FileNotFoundError:
-            return
+            return None
         try:
             no_symlinks.create_log_file(log + ".tmp")
         except InvalidArgument as err:
             raise InvalidArgument(f"log_path: reopening {log!r}: {err}") from None
+        return log
+
+    def _require_reopened_log_held(self, container_id: str, log: str) -> None:
+        """After the reopen, the file at the log path (reached without symlinks) must be the one conmon
+        writes to; a `.tmp` swapped for a symlink in between leaves a link there and conmon on its target,
+        so conmon is stopped before the container's output goes on landing there."""
+        try:
+            identity = no_symlinks.file_identity(log)
+        except (InvalidArgument, OSError):
+            identity = (-1, -1)
+        pid = _read_int(self._persist(container_id) / "conmon.pid")
+        log_check.require_log_held(pid, identity, log, "at reopen")
 
     def _wait_for_log(self, container_id: str) -> None:
         """conmon reopens the log asynchronously, but the kubelet (and critest) expect the new file once the

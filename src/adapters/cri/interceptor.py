@@ -21,7 +21,7 @@ import structlog
 
 from adapters.cri.errors import bounded, status_code_for, status_message_for
 from adapters.cri.list_answers import pass_encoded
-from adapters.cri.request_strings import check_request_strings
+from adapters.cri.request_fields import check_request_fields
 from adapters.tracing.spans import annotate, span
 from domain.errors import PycrioError, ResourceExhausted
 from ports.metrics import RpcObserver
@@ -96,7 +96,7 @@ def _wrap_unary(
 ) -> Callable[[Any, Any], Any]:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
         with _Call(method, short, context, observers, request, traced=True) as call:
-            call.guard(lambda: check_request_strings(request))
+            call.guard(lambda: check_request_fields(request))
             return call.guard(lambda: behaviour(request, context))
 
     return run
@@ -111,7 +111,7 @@ def _wrap_stream(
 ) -> Callable[[Any, Any], Iterator[Any]]:
     def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with _Call(method, short, context, observers, request) as call:
-            call.guard(lambda: check_request_strings(request))
+            call.guard(lambda: check_request_fields(request))
             call.guard(slots.take)
             try:
                 responses = call.guard(lambda: behaviour(request, context))

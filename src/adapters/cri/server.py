@@ -1,8 +1,6 @@
 """The gRPC server on a unix socket: safe binding, socket permissions, graceful stop."""
 
-import errno
 import os
-import socket
 import stat
 import threading
 from collections.abc import Sequence
@@ -14,6 +12,7 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CriInterceptor
+from adapters.host.unix_sockets import prepare_socket_path
 from ports.metrics import RpcObserver
 from ports.oci_runtime import GRPC_MESSAGE_LIMIT
 
@@ -21,34 +20,6 @@ _log = structlog.get_logger("pycrio.server")
 
 # The kubelet sends image configs and container lists that can exceed gRPC's 4 MiB default (cri-o uses 16).
 MAX_MESSAGE_BYTES = GRPC_MESSAGE_LIMIT
-
-
-class SocketInUse(Exception):
-    """Another process serves on the socket path."""
-
-
-def prepare_socket_path(path: Path) -> None:
-    """Create the parent dir; replace a stale socket, refuse a live one or a non-socket file."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise SocketInUse(f"{path} exists and is not a socket; remove it or choose another grpc.listen")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.settimeout(2)
-        probe.connect(str(path))
-    except OSError as err:
-        if err.errno not in (errno.ECONNREFUSED, errno.ENOENT):
-            raise SocketInUse(f"{path}: cannot tell whether it is in use: {err.strerror}") from err
-        path.unlink(missing_ok=True)  # stale: left behind by a daemon that died
-        _log.info("removed stale socket", path=str(path))
-        return
-    finally:
-        probe.close()
-    raise SocketInUse(f"{path} is in use by a running process; is another pycrio running?")
 
 
 class CriServer:
@@ -61,6 +32,7 @@ class CriServer:
         max_workers: int,
         observers: Sequence[RpcObserver] = (),
         max_streams: int = 64,
+        max_connections: int = 512,
     ) -> None:
         self._socket_path = socket_path
         self._socket_mode = socket_mode
@@ -75,6 +47,9 @@ class CriServer:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                # Connections cost no thread (grpc core polls them) but a file each: without a cap, a client
+                # that opens connections and sends nothing runs the daemon out of files.
+                ("grpc.max_allowed_incoming_connections", max_connections),
             ],
         )
         self._stopped = threading.Event()

@@ -52,9 +52,12 @@ def make_directories(path: str, mode: int) -> list[str]:
     return created
 
 
-def create_log_file(path: str, mode: int = 0o640) -> None:
+def create_log_file(path: str, mode: int = 0o640) -> tuple[int, int]:
     """Make sure `path` is a regular file (created empty if missing, never truncated), its missing parent
-    directories made, without following a symlink anywhere: what a log writer may then open by name."""
+    directories made, without following a symlink anywhere: what a log writer may then open by name.
+
+    Returns the file's (st_dev, st_ino), so that the caller can tell later whether the writer that opened
+    the name by itself got this very file (the name may have been swapped for a symlink meanwhile)."""
     parts = components(path)
     if not parts:
         raise InvalidArgument("'/' is not a file")
@@ -68,12 +71,28 @@ def create_log_file(path: str, mode: int = 0o640) -> None:
         except OSError as err:
             raise _refused(path, err, fd, parts[-1]) from None
         try:
-            if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+            info = os.fstat(file_fd)
+            if not stat.S_ISREG(info.st_mode):
                 raise InvalidArgument(f"log path {path[:200]!r} is not a regular file")
+            return info.st_dev, info.st_ino
         finally:
             os.close(file_fd)
     finally:
         os.close(fd)
+
+
+def file_identity(path: str) -> tuple[int, int]:
+    """(st_dev, st_ino) of what is at `path` now, reached without following symlinks (of the link itself
+    when the last component is one)."""
+    parts = components(path)
+    if not parts:
+        raise InvalidArgument("'/' is not a file")
+    fd = open_directory("/" + "/".join(parts[:-1]))
+    try:
+        info = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+    return info.st_dev, info.st_ino
 
 
 def open_directory(path: str) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from google.protobuf.message import DecodeError, Message
 
+from adapters.host.unix_sockets import prepare_socket_path
 from adapters.nri import convert, plugin_files
 from adapters.nri.generated import nri_pb2 as pb
 from adapters.nri.ttrpc_mux import MESSAGE_MAX, CallFailed, MuxConnection
@@ -201,9 +202,7 @@ class SocketNriPlugins:
 
     def start(self, on_connect: Callable[[NriPlugin], None], on_update: UpdateHandler) -> None:
         self._on_connect, self._on_update = on_connect, on_update
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        if self._path.is_socket():
-            self._path.unlink()
+        prepare_socket_path(self._path, "nri.socket_path")  # a live one (containerd's, cri-o's) is refused
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         listener.bind(str(self._path))
         os.chmod(self._path, 0o600)

@@ -33,6 +33,10 @@ from ports.registry import RegistryAuth
 
 # A token without expires_in lasts 60 seconds (the distribution token spec's default).
 DEFAULT_TOKEN_TTL = 60.0
+# Tokens from cloud token services run to a few KiB; no credential needs more than this.
+MAX_CREDENTIAL_BYTES = 64 * 1024
+# What an HTTP header value can carry as is: a registry token goes into the Authorization header unencoded.
+_HEADER_SAFE = frozenset(range(0x20, 0x7F))
 
 
 class AuthRefused(Exception):
@@ -60,6 +64,12 @@ def credentials_from(auth: RegistryAuth | None) -> Credentials:
     """Normalise the CRI AuthConfig: `auth` (base64 user:password) fills username/password when unset."""
     if auth is None:
         return Credentials()
+    for name in ("username", "password", "auth", "identity_token", "registry_token", "server_address"):
+        if len(getattr(auth, name).encode()) > MAX_CREDENTIAL_BYTES:
+            raise InvalidArgument(f"auth.{name}: longer than {MAX_CREDENTIAL_BYTES} bytes")
+    if not set(auth.registry_token.encode()) <= _HEADER_SAFE:
+        # Non-ASCII made httpx fail deep in the pull (INTERNAL); CR/LF would end the header.
+        raise InvalidArgument("auth.registry_token: only printable ASCII can go into an Authorization header")
     username, password = auth.username, auth.password
     if auth.auth and not username:
         try:

@@ -673,6 +673,31 @@ def test_systemd_driver_conmon_scopes_and_oom_kills_counted_by_the_pod_cgroup(wo
     assert f"{pod_slice}/pycrio-conmon-{hog}.scope" not in cgroups.paths
 
 
+def test_cgroupfs_driver_puts_conmon_beside_the_pod_s_containers(world: World) -> None:
+    """cgroupfs: conmon leaves the daemon's cgroup for `<pod parent>/pycrio-conmon-<id>` (cri-o's
+    crio-conmon-<id>), removed with the container; one conmon still holds is kept, not a failed removal."""
+    parent = "/kubepods/burstable/pod1"
+    world.sandboxes.add(dataclasses.replace(world.sandbox, id="sb2", cgroup_parent=parent))
+    cgroups = FakeCgroups(unified=True)
+    service = ContainerService(
+        store=world.store, sandboxes=world.sandboxes, rootfs=world.rootfs, host_files=FakeHostFiles(),
+        bundles=world.bundles, monitor=world.monitor, runtimes={"runc": RuntimeHandler(world.runtime)},
+        default_runtime="runc", host=HOST, hugepages=world.hugepages, now_ns=world.clock.now_ns,
+        sleep=world.clock.sleep, monotonic=world.clock.monotonic, monitor_cgroups=cgroups,
+    )  # fmt: skip
+    first = service.create("sb2", config("exit 0", name="first"))
+    conmon = service.status(first).pid - 1
+    assert cgroups.members == {conmon: f"{parent}/pycrio-conmon-{first}"}
+    cgroups.release(conmon)
+    service.remove(first)
+    assert f"{parent}/pycrio-conmon-{first}" not in cgroups.paths
+
+    second = service.create("sb2", config("exit 0", name="second"))
+    service.remove(second)  # its conmon never leaves the cgroup here: kept, and the container still goes
+    assert f"{parent}/pycrio-conmon-{second}" in cgroups.paths
+    assert second not in service.containers_of("sb2")
+
+
 def _in_thread(action: Callable[[], object]) -> threading.Thread:
     thread = threading.Thread(target=action, daemon=True)  # a hung call must not hang the test run
     thread.start()

@@ -1,9 +1,14 @@
-"""One check of every string in every CRI request, before any handler sees it.
+"""One check of every string and enum in every CRI request, before any handler sees it.
 
 A NUL byte cannot be part of a path, a name, a cgroup, an argument or an environment variable: the kernel
 and every C program stop reading there, so a NUL would make the host act on another value than the one that
 was checked (or fail deep inside with an internal error). Rather than test each field that reaches the host,
 every string field of the request is refused here, naming the field.
+
+Protobuf enums are open: a newer kubelet (or a hostile client) can send a number this API does not define,
+and the message still parses. A handler that maps enums with a default would then act on another value than
+the one asked for (a pod with `network: 99` run in a pod network namespace). Every enum field holding an
+undefined number is refused here, naming the field, whether or not a handler reads it.
 """
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -14,8 +19,9 @@ from domain.errors import InvalidArgument
 _MAX_DEPTH = 32  # CRI messages nest a handful of levels; protobuf itself stops at 100
 
 
-def check_request_strings(message: Message) -> None:
-    """InvalidArgument naming the first string field (or map key) that holds a NUL byte."""
+def check_request_fields(message: Message) -> None:
+    """InvalidArgument naming the first string field (or map key) that holds a NUL byte, or the first enum
+    field that holds a number its enum does not define."""
     _check(message, "", 0)
 
 
@@ -42,6 +48,12 @@ def _check(message: Message, prefix: str, depth: int) -> None:
                         _refuse_nul(f"{prefix}{field.name}[{index}]", item)
             elif "\0" in value:
                 _refuse_nul(f"{prefix}{field.name}", value)
+        elif field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
+            defined = field.enum_type.values_by_number
+            for index, number in enumerate(value if field.is_repeated else (value,)):
+                if number not in defined:
+                    where = f"{prefix}{field.name}" + (f"[{index}]" if field.is_repeated else "")
+                    raise InvalidArgument(f"{where}: {number} is not a defined {field.enum_type.name}")
 
 
 def _check_map(entry: Descriptor, value: object, name: str, depth: int) -> None:
