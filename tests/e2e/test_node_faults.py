@@ -38,7 +38,7 @@ from tests.e2e.containers_support import (
 )
 from tests.e2e.daemon import Daemon
 from tests.fault_programs import hung_pids, install_cni_plugin, install_runtime
-from tests.pod_host import netns_mounts, veths_on
+from tests.pod_host import cleanup_run_dir, netns_mounts, veths_on
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -142,6 +142,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
         daemon.stop()
         left_runc = force_delete_runc_containers(work / "runc")
+        # What a failed test (or a daemon that could not start) left: infra processes, pins, rootfs mounts.
+        cleanup_run_dir(work / "pycrio" / "run")
+        for mount in sorted(netns_mounts(work), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         for pid in env.hung_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
