@@ -74,6 +74,7 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]
         yield Subject(fake, start_local)
         fake.stop_all()
         return
+    request.getfixturevalue("orphan_reaper")  # a tty exec's process is waited for as an adopted child
     rootfs = request.getfixturevalue("rootfs")
     backend = RealContainerStreams()
 

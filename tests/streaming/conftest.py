@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from adapters.process import runner
+from adapters.process.subreaper import become_subreaper
 from adapters.streaming.netns_port_forwarder import NetnsPortForwarder
 from adapters.streaming.server import StreamingServer
 from domain.streaming import RequestCache, StreamingService, StreamRequest
@@ -60,3 +62,14 @@ def streaming() -> Iterator[Streaming]:
 @pytest.fixture
 def baseline_threads() -> int:
     return threading.active_count()
+
+
+@pytest.fixture(scope="session")
+def orphan_reaper() -> Iterator[None]:
+    """Like the daemon: adopt and reap what the runtimes and conmon orphan (a tty exec's process is waited
+    for as an adopted child)."""
+    become_subreaper()
+    reaper = runner.OrphanReaper(gap=0.2)
+    reaper.start()
+    yield
+    reaper.stop()

@@ -34,7 +34,7 @@ class Node:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+def node(tmp_path_factory: pytest.TempPathFactory, orphan_reaper: None) -> Iterator[Node]:
     work = tmp_path_factory.mktemp("pcstream-node")
     build_rootfs(work / "rootfs")
     backend, targets = RealContainerStreams(), FakeStreamTargets()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.process import runner
-from adapters.runc.exec_streams import kill_tree, shell_exit_code
+from adapters.runc.exec_streams import kill_tree, read_pid, shell_exit_code, spawn_detached
 from domain.errors import Internal
 from ports.oci_runtime import MAX_EXEC_OUTPUT, ExecResult
 
@@ -109,16 +109,7 @@ def exec_sync(
         spec.write_text(json.dumps(process))
         args = [*runtime_args, "exec", "--detach", "--process", str(spec), "--pid-file", str(pid_file)]
         with runner.claiming(pid_file):
-            try:
-                runtime = runner.spawn(
-                    [*args, container_id],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                )
-            except OSError as err:
-                raise Internal(f"exec in {container_id}: {args[0]} cannot be run: {err.strerror}") from None
+            runtime = spawn_detached([*args, container_id], container_id, stderr=subprocess.PIPE)
             assert runtime.stdout is not None and runtime.stderr is not None
             output = _Output(runtime.stdout.fileno(), runtime.stderr.fileno())
             try:
@@ -140,13 +131,13 @@ def _run(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(runtime.pid, signal.SIGKILL)  # the runtime and whatever it started so far
         runtime.wait()
-        pid = _read_pid(pid_file)
+        pid = read_pid(pid_file)
         if pid:
             kill_tree(pid)
             runner.wait_gone(pid, _KILLED_GONE_TIMEOUT)
         return _timed_out(output)
     returncode = runtime.wait()
-    pid = _read_pid(pid_file)
+    pid = read_pid(pid_file)
     if returncode != 0 or not pid:
         output.drain()
         stdout, stderr, _ = output.result()
@@ -172,10 +163,3 @@ def _timed_out(output: _Output) -> ExecResult:
     output.drain()
     stdout, stderr, truncated = output.result()
     return ExecResult(-1, stdout, stderr, timed_out=True, truncated=truncated)
-
-
-def _read_pid(pid_file: Path) -> int:
-    try:
-        return int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return 0
