@@ -346,9 +346,11 @@ def test_remove_pre_empts_a_stop_with_an_endless_grace_period(
     env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
 ) -> None:
     pod_id, pod = shared_pod
-    script = "trap 'echo got-term' TERM; while true; do sleep 1; done"  # takes SIGTERM and goes on
+    # Takes SIGTERM and goes on; says so once the trap is set, since a SIGTERM before it would kill it.
+    script = "trap 'echo got-term' TERM; echo trap-set; while true; do sleep 1; done"
     cid = run_container(env.client, pod_id, pod, container_config("stubborn", ["/bin/sh", "-c", script]))
     log = env.logs / "stubborn.log"
+    wait_until(lambda: log.exists() and b"trap-set" in log.read_bytes(), what="the TERM trap to be set")
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         stopping = pool.submit(
             env.client.runtime.StopContainer,
@@ -574,8 +576,10 @@ def test_a_container_that_dies_on_its_own_lists_exited_in_the_very_next_list(env
 def test_pod_stop_kills_its_containers_without_a_grace_period(env: Env) -> None:
     """The CRI: running containers are forcibly terminated by StopPodSandbox (no SIGTERM first)."""
     pod_id, pod = env.pod("forced")
-    script = "trap 'echo got-term; exit 0' TERM; while true; do sleep 1; done"
+    script = "trap 'echo got-term; exit 0' TERM; echo trap-set; while true; do sleep 1; done"
     cid = run_container(env.client, pod_id, pod, container_config("graceful", ["/bin/sh", "-c", script]))
+    log = env.logs / "graceful.log"
+    wait_until(lambda: log.exists() and b"trap-set" in log.read_bytes(), what="the TERM trap to be set")
     env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
     stopped = status(env.client, cid).status
     assert stopped.state == pb.CONTAINER_EXITED
