@@ -5,6 +5,7 @@ host-local data dir, so parallel runs and other work on the machine never collid
 whatever a test left (bridge, veths, iptables rules and chains of its pods, IPAM files).
 """
 
+import errno
 import json
 import re
 import secrets
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 
 @dataclass
@@ -126,9 +128,9 @@ def cleanup(network: HostTestNetwork) -> None:
     """Remove what the tests left, leaks included, so a failing test does not poison the machine."""
     with IPRoute() as ipr:
         for veth in veths_on(network.bridge):
-            ipr.link("del", ifname=veth)
+            _delete_link(ipr, veth)
         if ipr.link_lookup(ifname=network.bridge):
-            ipr.link("del", ifname=network.bridge)
+            _delete_link(ipr, network.bridge)
     for tool in _TOOLS:
         for table in ("nat", "filter"):
             doomed_chains = set()
@@ -144,6 +146,16 @@ def cleanup(network: HostTestNetwork) -> None:
                     _ipt(table, ["-X", chain], tool)
         _remove_idle_hostport_chains(tool)
     subprocess.run(["rm", "-rf", str(network.data_dir)], check=False)
+
+
+def _delete_link(ipr: IPRoute, name: str) -> None:
+    """Delete a link that may vanish meanwhile: a veth goes with its pod's namespace, which the kernel
+    destroys in the background once the last pin is unmounted (`cleanup_run_dir`) or its process killed."""
+    try:
+        ipr.link("del", ifname=name)
+    except NetlinkError as err:
+        if err.code != errno.ENODEV:
+            raise
 
 
 def _remove_idle_hostport_chains(tool: str) -> None:
@@ -240,7 +252,7 @@ while True:
 
 CONNECT = """
 import socket, sys, time
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 30
 while True:
     try:
         with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as conn:
