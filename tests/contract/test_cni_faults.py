@@ -113,7 +113,7 @@ def test_a_del_that_keeps_failing_ends_at_the_deadline_then_one_frees_all(node: 
     attachment = node.network.setup(request)
     node.inject("DEL", how)
     with pytest.raises(PycrioError) as caught:
-        node.network.teardown(request, attachment, timeout=2)
+        node.network.teardown(request, attachment, timeout=TIMEOUT)
     assert isinstance(caught.value, DeadlineExceeded if how == "hang" else Internal)
     if how == "hang":
         node.hung_gone()

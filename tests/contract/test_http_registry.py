@@ -379,8 +379,10 @@ def test_a_stalled_blob_times_out_and_fails_as_unavailable(
         pushed = push_image(pusher, "stall/app", "v1", [layer], image_config([layer]))
     finally:
         pusher.close()
+    # The read timeout also covers the manifest, which the proxy fetches whole before it answers: on a
+    # loaded host that can take seconds, and only the stalled blob may trip it.
     adapter = ConfiguredRegistry(
-        HttpRegistry(timeout=0.5, policy=FAST), lambda: insecure(stalling_registry.host)
+        HttpRegistry(timeout=10.0, policy=FAST), lambda: insecure(stalling_registry.host)
     )
     try:
         resolved = adapter.resolve(f"{stalling_registry.host}/stall/app:v1", None, AMD64)

@@ -59,7 +59,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Nr
         return
     path = str(tmp_path / "nri.sock")
     relay = NriRelay(
-        SocketNriPlugins(path, registration_timeout=5.0, request_timeout=2.0, runtime_version="test")
+        SocketNriPlugins(path, registration_timeout=10.0, request_timeout=10.0, runtime_version="test")
     )
     relay.start(lambda: ([POD], [CONTAINER]), lambda updates: [], lambda cid, reason: None)
 
@@ -148,7 +148,8 @@ def test_a_plugin_failing_run_pod_sandbox_fails_it(harness: tuple[NriRelay, Conn
 def test_a_hanging_plugin_times_out_and_is_dropped(tmp_path: Path) -> None:
     path = str(tmp_path / "nri.sock")
     relay = NriRelay(
-        SocketNriPlugins(path, registration_timeout=5.0, request_timeout=0.5, runtime_version="t")
+        # Long enough for the sleeper's Configure and Synchronize on a loaded host.
+        SocketNriPlugins(path, registration_timeout=10.0, request_timeout=5.0, runtime_version="t")
     )
     relay.start(lambda: ([], []), lambda updates: [], lambda cid, reason: None)
     plugin = TestPlugin("sleeper", "10", hang_on="CreateContainer")

@@ -271,7 +271,7 @@ def test_a_failing_exec_is_a_clear_error_and_the_container_runs_on(env: Env, pod
     env.start(container_id)
     env.inject("exec", how)
     with pytest.raises(grpc.RpcError) as caught:
-        env.client.runtime.ExecSync(pb.ExecSyncRequest(container_id=container_id, cmd=["true"], timeout=2))
+        env.client.runtime.ExecSync(pb.ExecSyncRequest(container_id=container_id, cmd=["true"], timeout=10))
     assert caught.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.DEADLINE_EXCEEDED)
     if how == "fail":
         assert "injected: runtime exec refused" in caught.value.details()
