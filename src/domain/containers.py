@@ -82,8 +82,6 @@ from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
 from ports.streaming import ProcessStreams
 
-_log = structlog.get_logger("pycrio.containers")
-
 _KIND = "containers"
 _log = structlog.get_logger("pycrio.containers")
 SIGKILL = 9
