@@ -939,11 +939,15 @@ class ContainerService:
         oom_killed = status.oom_killed or self._oom_killed_in_pod(container, status.exit_code)
         container.reason = exit_reason(status.exit_code, oom_killed)
         container.pid = 0
+        self._exit_learned(container)
+
+    def _exit_learned(self, container: Container) -> None:
+        """Record and announce an exit learnt while reading (a list, a status, the exit watcher). The reader
+        does not wait for NRI plugins: a thread of its own tells them once it has the container's lock (a
+        CRI stop or remove may tell them first)."""
         self._persist_learned(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
         if self._nri is not None and container.id not in self._nri_stopped:
-            # Whoever learnt the exit (a list, a status, the exit watcher) does not wait for plugins: a
-            # thread of its own tells them, once it has the lock (a CRI stop or remove may tell them first).
             threading.Thread(
                 target=self.report_exit, args=(container.id,), name="nri-stop", daemon=True
             ).start()
@@ -971,9 +975,7 @@ class ContainerService:
         container.reason = REASON_ERROR
         container.message = "the container's monitor (conmon) died; its exit code is unknown"
         container.pid = 0
-        self._persist_learned(container)
-        self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
-        self._nri_stop(container)
+        self._exit_learned(container)
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before
