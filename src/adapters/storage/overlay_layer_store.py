@@ -299,9 +299,7 @@ class OverlayLayerStore:
     def remove_rootfs(self, container_id: str) -> None:
         check_plain_name("container id", container_id)
         with self._container_locks.hold(container_id):
-            base = self._root / "containers" / container_id
-            mounts.unmount(base / "merged", self._timeout)
-            self._forget_rootfs(container_id)
+            self._forget_rootfs(container_id)  # unmounts first
 
     def _forget_rootfs(self, container_id: str) -> None:
         base = self._root / "containers" / container_id
