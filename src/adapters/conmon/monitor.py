@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from adapters.conmon import ctl, log_check
 from adapters.conmon.attach import attach
 from adapters.host import no_symlinks
 from adapters.process import runner
+from adapters.process.tree import kill_tree
 from adapters.readiness import wait_readable
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
@@ -260,42 +260,12 @@ class ConmonMonitor:
         # A create cut short (the runtime hung past the timeout, or the daemon died meanwhile) leaves conmon
         # waiting on its runtime: both go, or they would outlive every later Remove.
         if self.monitor_alive(container_id):
-            _kill_tree(_read_int(self._persist(container_id) / "conmon.pid"))
+            kill_tree(_read_int(self._persist(container_id) / "conmon.pid"))
         with contextlib.suppress(FileNotFoundError):
             (self.exits_dir / container_id).unlink()
         shutil.rmtree(self._persist(container_id), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (self.sockets_dir / container_id).unlink()  # a symlink to the bundle
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL a process and everything below it (collected first: once it dies they are re-parented to
-    this daemon, the subreaper, whose orphan reaper reaps them)."""
-    doomed = [pid, *_descendants(pid)]
-    for victim in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.append(child)
-                    pending.append(child)
-    return found
 
 
 def _read_int(path: Path) -> int:
