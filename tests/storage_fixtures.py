@@ -4,7 +4,19 @@ import contextlib
 import subprocess
 from pathlib import Path
 
-from adapters.storage.mounts import _unescape
+
+def _unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal."""
+    out = []
+    index = 0
+    while index < len(field):
+        if field[index] == "\\" and index + 3 < len(field) and field[index + 1 : index + 4].isdigit():
+            out.append(chr(int(field[index + 1 : index + 4], 8)))
+            index += 4
+        else:
+            out.append(field[index])
+            index += 1
+    return "".join(out)
 
 
 def mounts_under(root: Path) -> list[str]:

@@ -80,15 +80,21 @@ class WatchThread:
         self._thread = threading.Thread(target=self._loop, args=(self._stop,), name=self._name, daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """True once the thread has ended. A thread still running after the join (its callback is stuck) is
+        left with its Wakeup open: closing a descriptor it polls would let it poll whatever file reuses the
+        number. The caller must then keep its own descriptors open too."""
         if self._stop is not None:
             self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self._join_timeout)
+            if self._thread.is_alive():
+                return False
             self._thread = None
         if self._stop is not None:
             self._stop.close()
             self._stop = None
+        return True
 
 
 def serve_until_stopped(server: socketserver.TCPServer, stop: Wakeup) -> None:

@@ -39,12 +39,12 @@ from adapters.host.facts import read_host_facts
 from adapters.host.files import RealHostFiles
 from adapters.metrics.disabled import DiscardedMetrics, NoMetricsEndpoint
 from adapters.namespaces.catatonit import CatatonitInfra
-from adapters.namespaces.infra_exit_watcher import InfraExitWatcher
-from adapters.namespaces.liveness import ProcessLiveness
 from adapters.namespaces.ns_helper import helper_path
 from adapters.namespaces.pinned import PinnedNamespaces
 from adapters.netns.stats import NetnsStatsReader
 from adapters.podfiles.on_disk import PodFilesOnDisk
+from adapters.process.liveness import ProcessLiveness
+from adapters.process.pidfd_watcher import PidfdExitWatcher
 from adapters.procfs.process_stats import ProcfsProcessStats
 from adapters.registry.auth_files import AuthFileCredentials
 from adapters.registry.conf_files import load_registries_conf
@@ -66,6 +66,7 @@ from app.di import containers, providers
 from app.links.deferred_trust import DeferredPullGate
 from app.links.exits import ContainerExits
 from app.links.infra_exits import InfraExits
+from app.links.monitor_exits import MonitorExits
 from app.links.nri import NriLink
 from app.links.pod_containers import ServicePodContainers
 from app.links.sandbox_lookup import SandboxServiceLookup
@@ -470,12 +471,16 @@ class Container(containers.DeclarativeContainer):
         RuncRuntime, scratch_dir=providers.Callable(lambda c: _run_dir(c) / "exec", config)
     )
     runtime_handlers = providers.Singleton(_runtime_handlers, config, oci_runtime.provider)
+    # The conmon processes' pidfds (then, for a container whose conmon died, its own process'): slept on by
+    # the pidfd exit watcher below.
+    monitor_liveness = providers.Singleton(ProcessLiveness)
     container_monitor = providers.Singleton(
         ConmonMonitor,
         conmon=providers.Callable(lambda c: c.runtime.conmon, config),
         persist_root=providers.Callable(lambda c: _run_dir(c) / "conmon", config),
         exits_dir=providers.Callable(lambda c: _run_dir(c) / "exits", config),
         sockets_dir=providers.Callable(lambda c: _run_dir(c) / "attach", config),
+        liveness=monitor_liveness,
     )
     host_files = providers.Singleton(RealHostFiles)
     host_facts = providers.Singleton(
@@ -581,14 +586,21 @@ class Container(containers.DeclarativeContainer):
         on_exit=container_exits.provided.on_exit,
     )
     infra_exits = providers.Singleton(InfraExits, sandboxes=sandboxes)
-    infra_exit_watcher = providers.Singleton(
-        InfraExitWatcher, liveness=infra_liveness, on_exit=infra_exits.provided.on_exit
+    monitor_exits = providers.Singleton(MonitorExits, service=container_service, metrics=runtime_metrics)
+    # One thread sleeps on both pidfd sets: infra processes (pods) and conmons (containers).
+    pidfd_exit_watcher = providers.Singleton(
+        PidfdExitWatcher,
+        watches=providers.List(
+            providers.Callable(tuple, providers.List(infra_liveness, infra_exits.provided.on_exit)),
+            providers.Callable(tuple, providers.List(monitor_liveness, monitor_exits.provided.on_exit)),
+        ),
     )
     # Started after the CRI server, stopped before it (main.serve).
     background_services = providers.List(
         metrics_endpoint,
         exit_watcher,
-        infra_exit_watcher,
+        pidfd_exit_watcher,
+        monitor_exits,  # its start looks once: the restored containers' conmons are watched again
         providers.Singleton(EventStreams, broadcaster=event_broadcaster),
         providers.Singleton(NriLink, relay=nri_relay, sandboxes=sandboxes, containers=container_service),
     )

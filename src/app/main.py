@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -152,8 +153,15 @@ def serve(container: object, grace: float, reload: Callable[[], object] = lambda
         print(f"pycrio: {err}", file=sys.stderr)
         return 1
     background = container.background_services()  # type: ignore[attr-defined]
-    for service in background:
-        service.start()
+    try:
+        _start_all(background)
+    except (SocketInUse, OSError) as err:
+        # e.g. another runtime began serving nri.socket_path since host_problems looked
+        server.stop(0)
+        streaming.stop()
+        reaper.stop()
+        print(f"pycrio: {err}", file=sys.stderr)
+        return 1
     manager = container.service_manager()  # type: ignore[attr-defined]
     manager.ready()
     stopping = threading.Event()
@@ -195,6 +203,22 @@ def serve(container: object, grace: float, reload: Callable[[], object] = lambda
     if watchdog is not None:
         watchdog.join()
     return 0
+
+
+def _start_all(services: list[Any]) -> None:
+    """Start each service in order; if one fails, stop those already started and raise its error."""
+    started: list[Any] = []
+    try:
+        for service in services:
+            service.start()
+            started.append(service)
+    except BaseException:
+        for service in reversed(started):
+            try:
+                service.stop()
+            except Exception:
+                structlog.get_logger("pycrio").exception("stopping a background service failed")
+        raise
 
 
 def _toml_string(value: str) -> str:

@@ -82,8 +82,6 @@ from ports.sandbox_lookup import SandboxLookup
 from ports.state_store import StateStore
 from ports.streaming import ProcessStreams
 
-_log = structlog.get_logger("pycrio.containers")
-
 _KIND = "containers"
 _log = structlog.get_logger("pycrio.containers")
 SIGKILL = 9
@@ -262,6 +260,7 @@ class ContainerService:
         # Ids of creates still running whose container was removed meanwhile (they undo themselves).
         self._abandoned: set[str] = set()
         self._index_lock = threading.Lock()  # guards the dict and the set above only
+        self._unmonitored: set[str] = set()  # running on after their monitor died (reported once each)
         self._generation = Generation()  # bumped after every change list_containers would show
 
     # --- lookup -----------------------------------------------------------------------------------------
@@ -425,6 +424,7 @@ class ContainerService:
         with self._index_lock:
             self._abandoned.discard(container.id)
             self._containers.pop(container.id, None)
+            self._unmonitored.discard(container.id)
         self._generation.bump()
         self._names.release(container.name, container.id)
 
@@ -941,11 +941,15 @@ class ContainerService:
         oom_killed = status.oom_killed or self._oom_killed_in_pod(container, status.exit_code)
         container.reason = exit_reason(status.exit_code, oom_killed)
         container.pid = 0
+        self._exit_learned(container)
+
+    def _exit_learned(self, container: Container) -> None:
+        """Record and announce an exit learnt while reading (a list, a status, the exit watcher). The reader
+        does not wait for NRI plugins: a thread of its own tells them once it has the container's lock (a
+        CRI stop or remove may tell them first)."""
         self._persist_learned(container)
         self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
         if self._nri is not None and container.id not in self._nri_stopped:
-            # Whoever learnt the exit (a list, a status, the exit watcher) does not wait for plugins: a
-            # thread of its own tells them, once it has the lock (a CRI stop or remove may tell them first).
             threading.Thread(
                 target=self.report_exit, args=(container.id,), name="nri-stop", daemon=True
             ).start()
@@ -973,9 +977,51 @@ class ContainerService:
         container.reason = REASON_ERROR
         container.message = "the container's monitor (conmon) died; its exit code is unknown"
         container.pid = 0
-        self._persist_learned(container)
-        self._events.publish(container.id, container.sandbox_id, ContainerEventType.STOPPED)
-        self._nri_stop(container)
+        self._exit_learned(container)
+
+    def look_at_monitors(self) -> list[str]:
+        """A watched monitor process has exited (or the daemon has just restored its containers): learn what
+        became of the containers whose monitor is gone, without waiting for anyone to ask (an evented
+        kubelet relists only every few minutes). conmon writes the exit file before it exits, so the usual
+        end is learnt from that file, as the exit watcher learns it (whichever looks first reports it,
+        once). A monitor killed without writing it leaves a process that is gone too (EXITED, 255, see
+        _monitor_lost) or one that runs on unmonitored. That one is left running, as cri-o leaves it (a stop
+        kills it through the runtime); it is logged once, returned (for the metric), and its own process is
+        watched from then on, so that its end is noticed the same way. Waits for each container's lock."""
+        live = (ContainerState.CREATED, ContainerState.RUNNING)
+        with self._index_lock:
+            watched = {
+                c.id: c
+                for c in self._containers.values()
+                if c.state in live and not c.creating and not c.restore_from
+            }
+        lost = []
+        for container_id in self._monitor.exited_monitors(watched) if watched else ():
+            container = watched[container_id]
+            with container.lock:
+                if self._containers.get(container_id) is container and self._monitor_exited(container):
+                    lost.append(container_id)
+        return lost
+
+    def _monitor_exited(self, container: Container) -> bool:
+        """True when the container runs on without its monitor and this is the first time that is seen."""
+        live = (ContainerState.CREATED, ContainerState.RUNNING)
+        self._refresh(container)  # the exit file conmon wrote before it exited: the usual end
+        if container.state not in live or container.creating or container.restore_from:
+            return False
+        # Watched before the runtime is asked: a process that ends after the answer still wakes the watcher.
+        self._monitor.watch_process(container.id, container.pid)
+        self._monitor_lost(container)
+        if container.state not in live or container.id in self._unmonitored:
+            return False
+        with self._index_lock:
+            self._unmonitored.add(container.id)
+        _log.error(
+            "the container's monitor (conmon) died while the container runs; it runs on unmonitored",
+            id=container.id,
+            pid=container.pid,
+        )
+        return True
 
     def _oom_killed_in_pod(self, container: Container, exit_code: int) -> bool:
         """systemd driver: systemd removes a container's scope the moment its last process dies, often before

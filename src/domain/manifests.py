@@ -24,10 +24,6 @@ INDEXES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 # What pycrio asks registries for, best first.
 ACCEPTED = (OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 
-CONFIG_MEDIA_TYPES = (
-    "application/vnd.docker.container.image.v1+json",
-    "application/vnd.oci.image.config.v1+json",
-)
 LAYER_MEDIA_TYPES = {
     "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",

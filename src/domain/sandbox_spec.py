@@ -9,9 +9,8 @@ with the host is left out, as in a spec.
 
 from typing import Any
 
+from domain.oci_spec import OCI_VERSION
 from domain.sandbox_model import PodSandbox
-
-OCI_VERSION = "1.0.2"
 
 
 def sandbox_namespaces(sb: PodSandbox) -> list[dict[str, str]]:

@@ -6,12 +6,9 @@ unit).
 Creation reports exactly which directories it made, so that the caller removes only those: the kubelet makes
 its QoS tree (`/kubepods/...`) itself, in the hierarchies it uses, and those are never pycrio's to remove."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
-
-# Per hierarchy (a name the adapter chooses, e.g. "memory" or "cpu,cpuacct" on v1), cgroup paths.
-CgroupDirs = Mapping[str, tuple[str, ...]]
 
 
 class Cgroups(Protocol):

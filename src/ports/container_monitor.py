@@ -5,6 +5,7 @@ back from the monitor's exit file. It also reopens the log on request, so that t
 works. (ExecSync runs through the OCI runtime port, without a monitor.)
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +68,17 @@ class ContainerMonitor(Protocol):
 
     def monitor_alive(self, container_id: str) -> bool:
         """Whether the container's monitor process still runs."""
+        ...
+
+    def exited_monitors(self, container_ids: Collection[str]) -> set[str]:
+        """Those of the containers whose watched process no longer runs: the monitor, or the container's own
+        process once `watch_process` named it. Asking about a container watches it from then on (after a
+        restart, the first ask watches every monitor again); a container without a monitor is answered."""
+        ...
+
+    def watch_process(self, container_id: str, pid: int) -> None:
+        """Watch the container's own process in place of its monitor, which died without recording an exit:
+        `exited_monitors` then answers for that process. Nothing changes when it is gone already."""
         ...
 
     def reopen_log(self, container_id: str) -> None:

@@ -26,6 +26,11 @@ class PullMetrics(Protocol):
 
 
 class RuntimeMetrics(RpcObserver, PullMetrics, Protocol):
+    def container_monitor_lost(self) -> None:
+        """A container's monitor (conmon) died while the container runs on (cri-o's
+        containers_stopped_monitor_count)."""
+        ...
+
     def container_oom_killed(self) -> None:
         """A container's process was killed by the kernel's OOM killer."""
         ...

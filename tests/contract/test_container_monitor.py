@@ -7,6 +7,7 @@ statuses that a new monitor object (a restarted daemon) still reads.
 
 import contextlib
 import json
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ class Host:
     rootfs: Path
     cgroup_parent: str
     created: list[str]
+    kill_monitor: Any  # (container id) -> None: SIGKILL to its monitor, which records nothing then
 
     def create(
         self, command: list[str], memory_limit: int = 0, tty: bool = False, log_size_max: int = -1
@@ -99,6 +101,7 @@ def host(request: pytest.FixtureRequest, tmp_path: Path, busybox_rootfs: Path) -
         def new_monitor() -> ContainerMonitor:
             return fake_monitor  # the fake's state lives in the fake machine, like conmon's on disk
 
+        kill_monitor = fake_monitor.kill_monitor
     else:
         reason = refusal(request.param)
         if reason is not None:
@@ -112,7 +115,14 @@ def host(request: pytest.FixtureRequest, tmp_path: Path, busybox_rootfs: Path) -
             )
 
         monitor = new_monitor()
-    yield Host(runtime, monitor, new_monitor, tmp_path, busybox_rootfs, parent, created)
+
+        def kill_monitor(container_id: str) -> None:
+            pid = int((tmp_path / "persist" / container_id / "conmon.pid").read_text())
+            os.kill(pid, signal.SIGKILL)
+            while monitor.monitor_alive(container_id):  # reaped by the orphan reaper
+                time.sleep(0.01)
+
+    yield Host(runtime, monitor, new_monitor, tmp_path, busybox_rootfs, parent, created, kill_monitor)
     for container_id in created:  # every one, even when one of them fails
         with contextlib.suppress(PycrioError):
             runtime.delete(container_id, force=True)
@@ -156,6 +166,25 @@ def test_kill_gives_137_and_the_exit_survives_a_new_monitor(host: Host) -> None:
     assert status is not None and status.exit_code == 137
     assert request.container_id in restarted.exited()
     assert not processes_matching(f"sleep {marker(0)}")
+
+
+def test_a_killed_monitor_is_answered_then_the_container_s_own_process(host: Host) -> None:
+    request = host.run(["/bin/sleep", marker(6)])
+    container_id = request.container_id
+    assert host.monitor.exited_monitors([container_id]) == set()
+    host.kill_monitor(container_id)
+    assert host.monitor.exited_monitors([container_id]) == {container_id}
+    state = host.runtime.state(container_id)
+    assert state is not None
+    host.monitor.watch_process(container_id, state.pid)
+    assert host.monitor.exited_monitors([container_id]) == set()  # its own process runs on, unmonitored
+    host.runtime.kill(container_id, signal.SIGKILL)
+    for _ in range(400):
+        if host.monitor.exited_monitors([container_id]):
+            break
+        time.sleep(0.05)
+    assert host.monitor.exited_monitors([container_id]) == {container_id}
+    assert host.monitor.exit_status(container_id) is None  # nobody recorded it
 
 
 def test_oom_kill_under_a_memory_limit(host: Host) -> None:

@@ -28,10 +28,10 @@ class Counted:
     """What an adapter counted, as (successful pulls, failed pulls, pulled bytes, OOM kills, dropped events,
     RPCs); None for an adapter that keeps nothing."""
 
-    read: Callable[[], tuple[float, float, float, float, float, float] | None]
+    read: Callable[[], tuple[float, ...] | None]
 
 
-def _prometheus_counts(metrics: PrometheusMetrics) -> tuple[float, float, float, float, float, float]:
+def _prometheus_counts(metrics: PrometheusMetrics) -> tuple[float, ...]:
     def total(name: str) -> float:
         return sum(
             sample.value
@@ -47,6 +47,7 @@ def _prometheus_counts(metrics: PrometheusMetrics) -> tuple[float, float, float,
         total("pycrio_containers_oom_killed_total"),
         total("pycrio_container_events_dropped_total"),
         total("pycrio_cri_operations_total"),
+        total("pycrio_containers_stopped_monitor_total"),
     )
 
 
@@ -62,6 +63,7 @@ def metrics(request: pytest.FixtureRequest) -> tuple[RuntimeMetrics, Counted]:
                 fake.ooms,
                 fake.events_dropped,
                 len(fake.rpcs),
+                fake.monitors_lost,
             )
         )
     if request.param == "prometheus":
@@ -81,7 +83,9 @@ def test_every_report_is_taken_and_counted(metrics: tuple[RuntimeMetrics, Counte
     adapter.image_pull_finished(False)  # no reason given
     adapter.container_oom_killed()
     adapter.container_events_dropped(3)
-    assert counted.read() in (None, (1, 2, 1024, 1, 3, 2))
+    adapter.container_monitor_lost()
+    adapter.container_monitor_lost()
+    assert counted.read() in (None, (1, 2, 1024, 1, 3, 2, 2))
 
 
 # -- ImageUsers ------------------------------------------------------------------------------------------

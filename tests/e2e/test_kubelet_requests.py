@@ -432,3 +432,30 @@ def test_an_evented_kubelet_hears_at_once_of_an_infra_process_that_died(node: No
     assert (stopped.pod_sandbox_status.id, stopped.pod_sandbox_status.state) == (pod_id, pb.SANDBOX_NOTREADY)
     assert _relist(node, pod).pods[pod_id] == pb.SANDBOX_NOTREADY
     node.remove_pod(pod_id)
+
+
+def test_an_evented_kubelet_hears_of_a_container_that_ended_after_its_conmon_died(node: Node) -> None:
+    """conmon is SIGKILLed, then the container ends by itself: nothing records its exit, yet the evented
+    kubelet gets CONTAINER_STOPPED_EVENT (255, Error) and a relist shows it EXITED, with no ContainerStatus
+    asked after the fault."""
+    pod = node.pod("conmon")
+    pod_id = node.run_pod(pod)
+    container_id = node.create(pod_id, pod, "app", WAIT_THEN_EXIT)
+    node.start(container_id)
+    _running(node, container_id)
+    pid_file = node.daemon.workdir / "run" / "conmon" / container_id / "conmon.pid"
+    conmon = int(pid_file.read_text())
+    events = node.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=60)
+    events.initial_metadata()
+    os.kill(conmon, signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{conmon}").exists(), what="conmon to be reaped")
+    assert _relist(node, pod).containers[container_id] == pb.CONTAINER_RUNNING  # it runs on unmonitored
+    _let_exit(pod)
+    stopped = next(event for event in events if event.container_id == container_id)
+    events.cancel()
+    assert stopped.container_event_type == pb.CONTAINER_STOPPED_EVENT
+    (described,) = [c for c in stopped.containers_statuses if c.id == container_id]
+    assert (described.state, described.exit_code, described.reason) == (pb.CONTAINER_EXITED, 255, "Error")
+    relisted = _relist(node, pod)
+    assert relisted.containers[container_id] == pb.CONTAINER_EXITED and container_id not in relisted.running
+    node.remove_pod(pod_id)

@@ -333,6 +333,64 @@ def test_conmon_killed_while_the_container_runs(env: Env, pod: Pod) -> None:
     _nothing_left(env)
 
 
+def _listed_state(env: Env, container_id: str) -> int | None:
+    """The container's state as ListContainers alone says it (no ContainerStatus, stop or remove asked)."""
+    listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+    return next((c.state for c in listed if c.id == container_id), None)
+
+
+def _logged_unmonitored(env: Env, container_id: str) -> bool:
+    lines = env.daemon.log_path.read_text().splitlines()
+    return any("died while the container runs" in line and container_id in line for line in lines)
+
+
+def _init_pid(env: Env, container_id: str) -> int:
+    return int(json.loads(status(env.client, container_id, verbose=True).info["info"])["pid"])
+
+
+@pytest.mark.parametrize("when", ["at-once", "later"])
+def test_conmon_and_then_the_process_killed_are_listed_exited_without_being_asked(
+    env: Env, pod: Pod, when: str
+) -> None:
+    """The conmon pidfd watcher notices the dead conmon by itself: with the process gone too the container is
+    EXITED (255, Error) in the next ListContainers; a process still running is left running (as cri-o leaves
+    it), logged, and watched in conmon's place, so that its own end is listed the same way."""
+    pod_id, config = pod
+    container_id = env.create(pod_id, config, f"w-{when}")
+    env.start(container_id)
+    init = _init_pid(env, container_id)
+    conmon = _conmon_pid(env, container_id)
+    os.kill(conmon, signal.SIGKILL)
+    if when == "later":
+        wait_until(lambda: not _alive(conmon), what="conmon to be reaped")
+        wait_until(lambda: _logged_unmonitored(env, container_id), what="the unmonitored container logged")
+        assert _listed_state(env, container_id) == pb.CONTAINER_RUNNING
+    os.kill(init, signal.SIGKILL)
+    wait_until(lambda: _listed_state(env, container_id) == pb.CONTAINER_EXITED, what="a list showing EXITED")
+    stopped = status(env.client, container_id).status
+    assert (stopped.state, stopped.exit_code, stopped.reason) == (pb.CONTAINER_EXITED, 255, "Error")
+    assert "conmon" in stopped.message
+    env.remove(container_id)
+    _nothing_left(env)
+
+
+def test_conmons_are_watched_again_after_a_restart(env: Env, pod: Pod) -> None:
+    pod_id, config = pod
+    container_id = env.create(pod_id, config, "w-restart")
+    env.start(container_id)
+    init = _init_pid(env, container_id)
+    env.daemon.stop()
+    env.daemon.start()
+    env.client = env.daemon.client
+    assert _listed_state(env, container_id) == pb.CONTAINER_RUNNING
+    os.kill(_conmon_pid(env, container_id), signal.SIGKILL)
+    os.kill(init, signal.SIGKILL)
+    wait_until(lambda: _listed_state(env, container_id) == pb.CONTAINER_EXITED, what="a list showing EXITED")
+    assert status(env.client, container_id).status.exit_code == 255
+    env.remove(container_id)
+    _nothing_left(env)
+
+
 # --- full file systems -----------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """An in-memory container monitor over FakeMachine: CRI log files, exit records, ExecSync, log reopen."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +18,7 @@ class FakeContainerMonitor:
         self._log_size_max: dict[str, int] = {}
         self._exits: dict[str, ExitStatus] = {}
         self._alive: set[str] = set()
+        self._watching_process: set[str] = set()  # monitor lost: the container's own process is watched
         self.create_delay_exceeded = False  # set by tests: the next create times out
         self.before_create: Callable[[], None] | None = None  # set by tests: runs inside create (may block)
 
@@ -67,6 +68,24 @@ class FakeContainerMonitor:
     def monitor_alive(self, container_id: str) -> bool:
         return container_id in self._alive
 
+    def exited_monitors(self, container_ids: Collection[str]) -> set[str]:
+        with self._machine.lock:
+            return {
+                container_id
+                for container_id in container_ids
+                if container_id not in self._alive
+                and (container_id not in self._watching_process or not self._process_runs(container_id))
+            }
+
+    def _process_runs(self, container_id: str) -> bool:
+        container = self._machine.containers.get(container_id)
+        return container is not None and container.status != "stopped"
+
+    def watch_process(self, container_id: str, pid: int) -> None:
+        with self._machine.lock:
+            if self._process_runs(container_id):
+                self._watching_process.add(container_id)
+
     def kill_monitor(self, container_id: str) -> None:
         """What a SIGKILL to conmon does: the container runs on, and its exit is never recorded."""
         with self._machine.lock:
@@ -95,3 +114,4 @@ class FakeContainerMonitor:
         self._log_size_max.pop(container_id, None)
         self._exits.pop(container_id, None)
         self._alive.discard(container_id)
+        self._watching_process.discard(container_id)

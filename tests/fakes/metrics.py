@@ -10,6 +10,7 @@ class RecordingMetrics:
         self.pulls: list[tuple[bool, str]] = []
         self.trust: list[str] = []
         self.ooms = 0
+        self.monitors_lost = 0
         self.events_dropped = 0
         self._lock = threading.Lock()
 
@@ -28,6 +29,10 @@ class RecordingMetrics:
     def image_pull_trust(self, outcome: str) -> None:
         with self._lock:
             self.trust.append(outcome)
+
+    def container_monitor_lost(self) -> None:
+        with self._lock:
+            self.monitors_lost += 1
 
     def container_oom_killed(self) -> None:
         with self._lock:

@@ -132,6 +132,21 @@ def test_an_exit_the_watcher_noticed_first_is_listed(world: World, lists: Contai
     lists.check(exit_then_status)
 
 
+def test_a_container_lost_with_its_monitor_is_listed_exited(world: World, lists: ContainerLists) -> None:  # noqa: F811
+    """conmon died, then the process: the monitor watch's look (app/links/monitor_exits.py) records it."""
+    cid = world.service.create("sb1", _labelled("a"))
+    world.service.start(cid)
+    world.monitor.kill_monitor(cid)
+    assert world.service.look_at_monitors() == [cid]  # runs on unmonitored: nothing a list shows changed
+
+    def process_ends_then_look() -> None:
+        world.runtime.kill(cid, 9)
+        world.service.look_at_monitors()
+
+    lists.check(process_ends_then_look)
+    assert (cid, pb.CONTAINER_EXITED) in lists.kept()[0]
+
+
 def test_a_stopped_container_is_listed_exited(world: World, lists: ContainerLists) -> None:  # noqa: F811
     cid = world.service.create("sb1", _labelled("a"))
     world.service.start(cid)

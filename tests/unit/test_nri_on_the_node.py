@@ -13,11 +13,13 @@ from dependency_injector import providers
 
 from app.links.nri import NriLink
 from domain.container_config import Resources
+from domain.containers import ContainerService
 from domain.errors import FailedPrecondition, PycrioError
 from domain.nri import NriAdjustment, NriEvent, NriOwner, NriReply, NriRequest, NriResources
 from domain.nri_relay import NriRelay
 from domain.sandbox_model import SandboxConfig, SandboxMetadata
 from tests.fake_node import FakeNode, fake_node
+from tests.fakes.container_monitor import FakeContainerMonitor
 from tests.fakes.nri import FakeNriPlugin, FakeNriPlugins
 
 
@@ -67,13 +69,19 @@ def _heard_soon(plugin: FakeNriPlugin, event: NriEvent) -> None:
         time.sleep(0.01)
 
 
-def test_an_exit_learnt_by_a_list_is_told_to_plugins_without_the_list_waiting_once(tmp_path: Path) -> None:
+def _running_beside_a_slow_plugin(tmp_path: Path) -> tuple[NriNode, SlowStopPlugin, ContainerService, str]:
+    """A node with a plugin that hangs on StopContainer, and a running container."""
     world = _with_nri(fake_node(tmp_path))
     plugin = SlowStopPlugin("10-slow")
     world.connect(plugin)
     containers = world.node.container.container_service()
     container_id = world.node.create(world.node.run_pod("web"), "app")
     containers.start(container_id)
+    return world, plugin, containers, container_id
+
+
+def test_an_exit_learnt_by_a_list_is_told_to_plugins_without_the_list_waiting_once(tmp_path: Path) -> None:
+    world, plugin, containers, container_id = _running_beside_a_slow_plugin(tmp_path)
     _exit_on_its_own(world.node, container_id)
 
     def look() -> None:
@@ -93,6 +101,27 @@ def test_an_exit_learnt_by_a_list_is_told_to_plugins_without_the_list_waiting_on
         (NriEvent.STOP_CONTAINER, container_id),
         (NriEvent.REMOVE_CONTAINER, container_id),
     ]
+
+
+def test_a_status_that_finds_conmon_dead_does_not_wait_for_plugins_either(tmp_path: Path) -> None:
+    world, plugin, containers, container_id = _running_beside_a_slow_plugin(tmp_path)
+    monitor = world.node.fakes["container_monitor"]
+    assert isinstance(monitor, FakeContainerMonitor)
+    monitor.kill_monitor(container_id)
+    _exit_on_its_own(world.node, container_id)  # no exit recorded: the status learns it from the runtime
+
+    answers: list[str] = []
+    looking = threading.Thread(
+        target=lambda: answers.append(containers.status(container_id).state.name), daemon=True
+    )
+    looking.start()
+    looking.join(30)
+    assert not looking.is_alive(), "a status waited for a plugin's StopContainer"
+    assert answers == ["EXITED"]
+    plugin.release.set()
+    _heard_soon(plugin, NriEvent.STOP_CONTAINER)
+    containers.remove(container_id)
+    assert len(_events(plugin, NriEvent.STOP_CONTAINER)) == 1
 
 
 def test_a_cri_stop_tells_plugins_before_it_returns_and_the_exit_watcher_adds_nothing(

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.namespaces.infra_exit_watcher import InfraExitWatcher
 from adapters.namespaces.linux import process_start_time
-from adapters.namespaces.liveness import ProcessLiveness
+from adapters.process.liveness import ProcessLiveness
+from adapters.process.pidfd_watcher import PidfdExitWatcher
 from adapters.readiness import wait_readable
 
 
@@ -132,17 +132,20 @@ def test_take_exited_hands_each_exit_out_once_and_later_checks_still_see_it(
     assert not liveness.alive(*key)
 
 
-def test_the_infra_exit_watcher_is_woken_by_an_exit(child: subprocess.Popen[bytes]) -> None:
-    liveness = ProcessLiveness()
+def test_the_pidfd_exit_watcher_wakes_the_set_whose_process_exited(child: subprocess.Popen[bytes]) -> None:
+    liveness, other = ProcessLiveness(), ProcessLiveness()
     key = (child.pid, _start_time(child.pid))
     assert liveness.alive(*key)
+    assert other.alive(os.getpid(), _start_time(os.getpid()))  # runs as long as the test
     woken = threading.Event()
-    watcher = InfraExitWatcher(liveness, woken.set)
+    others_woken = threading.Event()
+    watcher = PidfdExitWatcher([(other, others_woken.set), (liveness, woken.set)])
     watcher.start()
     try:
         child.kill()  # a zombie until the fixture reaps it: exited all the same
         assert woken.wait(30)
     finally:
         watcher.stop()
+    assert not others_woken.is_set()
     assert liveness.take_exited() == set()  # the watcher took it
     assert liveness.exited([key]) == {key}

@@ -97,6 +97,7 @@ def test_runtime_counters(endpoint: tuple[PrometheusMetrics, MetricsEndpoint]) -
     metrics.image_pull_finished(False)
     metrics.container_oom_killed()
     metrics.container_events_dropped(5)
+    metrics.container_monitor_lost()
     samples = scrape(served)
     assert samples[("pycrio_image_pulls_bytes_total", ())] == 1024
     assert samples[("pycrio_image_pulls_success_total", ())] == 1
@@ -104,6 +105,7 @@ def test_runtime_counters(endpoint: tuple[PrometheusMetrics, MetricsEndpoint]) -
     assert samples[("pycrio_image_pulls_failure_total", (("reason", "unknown"),))] == 1
     assert samples[("pycrio_containers_oom_killed_total", ())] == 1
     assert samples[("pycrio_container_events_dropped_total", ())] == 5
+    assert samples[("pycrio_containers_stopped_monitor_total", ())] == 1
     assert all(name.startswith("pycrio_") for name, _ in samples)
 
 

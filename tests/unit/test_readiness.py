@@ -4,13 +4,14 @@ import os
 import resource
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from adapters.conmon.monitor import _read_json
-from adapters.readiness import Wakeup, readable, wait_readable
+from adapters.readiness import Wakeup, WatchThread, readable, wait_readable
 from adapters.streaming.transport import Transport
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -82,3 +83,27 @@ def test_a_wait_without_timeout_ends_at_data_or_at_the_wakeup() -> None:
 def test_nothing_in_pycrio_calls_select() -> None:
     callers = [str(p) for p in SRC.rglob("*.py") if "select.select(" in p.read_text()]
     assert callers == []
+
+
+def test_a_watch_thread_stuck_past_its_join_keeps_its_wakeup_open() -> None:
+    """Closing a descriptor a live thread polls would let it poll whatever file reuses the number."""
+    release = threading.Event()
+    seen: list[int] = []
+
+    def loop(stop: Wakeup) -> None:
+        seen.append(stop.fileno())
+        release.wait(30)  # a callback stuck past the join
+
+    watch = WatchThread("test-watch", loop, join_timeout=0.0)
+    watch.start()
+    try:
+        assert not watch.stop()
+        assert watch.running
+        os.fstat(seen[0])  # still open
+    finally:
+        release.set()
+    for _ in range(3000):  # the loop returns soon after its release; each join waits 0 s
+        if watch.stop():
+            break
+        time.sleep(0.01)
+    assert not watch.running

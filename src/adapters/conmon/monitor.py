@@ -6,16 +6,21 @@ conmon talks to its parent through two inherited pipes named by environment vari
 outlives the daemon (which is a subreaper, so the orphan is reaped); its files are kept per container in
 `<persist_root>/<id>/`: conmon.pid, `exit`, `oom` (written when the cgroup OOM-killed the container) and
 `bundle` (where the ctl fifo lives).
+
+Each conmon is watched through a pidfd in `liveness` (shared with the daemon's PidfdExitWatcher), so that a
+conmon killed before it could write the exit file is noticed at once; after that the container's own
+process is watched in its place (`watch_process`).
 """
 
 import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,10 @@ from typing import Any
 from adapters.conmon import ctl, log_check
 from adapters.conmon.attach import attach
 from adapters.host import no_symlinks
+from adapters.namespaces.linux import process_start_time
 from adapters.process import runner
+from adapters.process.liveness import ProcessLiveness
+from adapters.process.tree import kill_tree
 from adapters.readiness import wait_readable
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
@@ -41,6 +49,12 @@ class ConmonMonitor:
     exits_dir: Path
     sockets_dir: Path
     log_level: str = "error"
+    liveness: ProcessLiveness = field(default_factory=ProcessLiveness, compare=False, repr=False)
+    # The (pid, start time) watched per container: its conmon, or its own process once conmon is lost.
+    _watched: dict[str, tuple[int, int]] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _watched_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, compare=False, repr=False
+    )
 
     def _persist(self, container_id: str) -> Path:
         return self.persist_root / container_id
@@ -147,6 +161,7 @@ class ConmonMonitor:
                 detail = f"{detail}; CRIU's restore.log ends: {_tail(request.bundle / 'restore.log')}"
             raise Internal(f"creating container {request.container_id}: {detail}")
         monitor_pid = _read_int(persist / "conmon.pid")
+        self._watch(request.container_id, monitor_pid)
         if log_file is not None:
             # conmon opened the log before it ran the runtime, and the container has not started: nothing
             # has been written through that descriptor yet.
@@ -186,6 +201,38 @@ class ConmonMonitor:
         name = stat[stat.find(b"(") + 1 : stat.rfind(b")")]
         state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
         return name == b"conmon" and state != b"Z"
+
+    def exited_monitors(self, container_ids: Collection[str]) -> set[str]:
+        keys: dict[str, tuple[int, int]] = {}
+        gone = set()
+        for container_id in container_ids:
+            with self._watched_lock:
+                key = self._watched.get(container_id)
+            if key is None and self.monitor_alive(container_id):  # not watched yet: a restart
+                key = self._watch(container_id, _read_int(self._persist(container_id) / "conmon.pid"))
+            if key is None:
+                gone.add(container_id)
+            else:
+                keys[container_id] = key
+        exited = self.liveness.exited(keys.values())
+        return gone | {container_id for container_id, key in keys.items() if key in exited}
+
+    def watch_process(self, container_id: str, pid: int) -> None:
+        self._watch(container_id, pid)
+
+    def _watch(self, container_id: str, pid: int) -> tuple[int, int] | None:
+        """Watch `pid` for the container from now on, in place of what was watched; None when it is gone."""
+        start = process_start_time(pid) if pid > 0 else None
+        if start is None:
+            return None
+        key = (pid, start)
+        with self._watched_lock:
+            old = self._watched.get(container_id)
+            self._watched[container_id] = key
+        if old is not None and old != key:
+            self.liveness.forget(*old)
+        self.liveness.alive(*key)  # opens its pidfd
+        return key
 
     def _bundle(self, container_id: str) -> Path:
         try:
@@ -260,42 +307,16 @@ class ConmonMonitor:
         # A create cut short (the runtime hung past the timeout, or the daemon died meanwhile) leaves conmon
         # waiting on its runtime: both go, or they would outlive every later Remove.
         if self.monitor_alive(container_id):
-            _kill_tree(_read_int(self._persist(container_id) / "conmon.pid"))
+            kill_tree(_read_int(self._persist(container_id) / "conmon.pid"))
+        with self._watched_lock:
+            key = self._watched.pop(container_id, None)
+        if key is not None:
+            self.liveness.forget(*key)
         with contextlib.suppress(FileNotFoundError):
             (self.exits_dir / container_id).unlink()
         shutil.rmtree(self._persist(container_id), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (self.sockets_dir / container_id).unlink()  # a symlink to the bundle
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL a process and everything below it (collected first: once it dies they are re-parented to
-    this daemon, the subreaper, whose orphan reaper reaps them)."""
-    doomed = [pid, *_descendants(pid)]
-    for victim in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.append(child)
-                    pending.append(child)
-    return found
 
 
 def _read_int(path: Path) -> int:

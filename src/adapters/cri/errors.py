@@ -1,9 +1,8 @@
 """The single mapping from pycrio's error vocabulary to gRPC status codes."""
 
-import errno
-
 import grpc
 
+from adapters.host.no_space import is_no_space
 from domain import errors
 
 _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
@@ -21,14 +20,9 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
-# A full (or over-quota) file system is the node's state, not a bug: the kubelet and the operator must see
-# RESOURCE_EXHAUSTED naming the path, whichever adapter's write hit it first.
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-
-
 def status_code_for(error: BaseException) -> grpc.StatusCode:
     """The code the client sees; anything unforeseen is INTERNAL, never UNKNOWN."""
-    if _no_space(error):
+    if is_no_space(error):  # an adapter that did not name what was full: the file is named below
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     for error_class, code in _CODES:
         if isinstance(error, error_class):
@@ -46,15 +40,10 @@ def status_message_for(error: BaseException) -> str:
         return "not implemented by pycrio yet"
     if isinstance(error, errors.PycrioError):
         return bounded(str(error))
-    if _no_space(error):
-        assert isinstance(error, OSError)
+    if is_no_space(error):
         where = error.filename if error.filename is not None else "a file system of the node"
         return bounded(f"no space left: {where}: {error.strerror}")
     return bounded(f"internal error: {type(error).__name__}: {error}")
-
-
-def _no_space(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in _NO_SPACE
 
 
 def bounded(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:

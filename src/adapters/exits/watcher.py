@@ -48,7 +48,9 @@ class ExitFileWatcher:
         self._thread.start()
 
     def stop(self) -> None:
-        self._thread.stop()
+        if not self._thread.stop():
+            _log.warning("exit watcher did not stop in time; its inotify descriptor is left open")
+            return
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

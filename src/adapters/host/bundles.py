@@ -1,13 +1,12 @@
 """Bundles as directories under the runtime's run dir: `<root>/<id>/config.json`, readable by root only."""
 
-import errno
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from domain.errors import ResourceExhausted
+from adapters.host.no_space import no_space_left
 from domain.names import check_plain_name
 
 
@@ -24,16 +23,14 @@ class DirectoryBundles:
         Written to a temporary name and renamed, so the runtime never reads half a spec; not fsynced: the
         bundle lives in the run dir, volatile by design (tmpfs on most hosts), and after a power loss the
         container it describes is gone with it."""
-        try:
-            return self._write(self.path(container_id), spec)
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):  # the create's rollback removes what was made
-                where = f"the bundle of container {container_id} in {self._root}"
-                raise ResourceExhausted(f"no space left for {where}: {err.strerror}") from None
-            raise
+        bundle = self.path(container_id)
+        # The create's rollback removes what was made.
+        with no_space_left(f"for the bundle of container {container_id} in {self._root}"):
+            self._write(bundle, spec)
+        return bundle
 
     @staticmethod
-    def _write(bundle: Path, spec: dict[str, Any]) -> Path:
+    def _write(bundle: Path, spec: dict[str, Any]) -> None:
         bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(bundle, 0o700)
         temporary = bundle / ".config.json.tmp"
@@ -42,7 +39,6 @@ class DirectoryBundles:
             os.fchmod(handle.fileno(), 0o600)
             handle.write(json.dumps(spec).encode())
         temporary.replace(bundle / "config.json")
-        return bundle
 
     def remove(self, container_id: str) -> None:
         shutil.rmtree(self.path(container_id), ignore_errors=True)

@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 
+from adapters.host.no_space import is_no_space
 from domain.errors import InvalidArgument, ResourceExhausted
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -173,6 +174,6 @@ def _refused(path: str, err: OSError, parent_fd: int = -1, name: str = "") -> Ex
         return InvalidArgument(f"{shown} is not a directory")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ENXIO, errno.EINVAL):
         return InvalidArgument(f"{shown} cannot be used: {err.strerror}")
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):  # a full file system: the node's state
+    if is_no_space(err):
         return ResourceExhausted(f"{shown} cannot be made: {err.strerror}")
     return err

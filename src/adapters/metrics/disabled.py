@@ -17,6 +17,9 @@ class DiscardedMetrics:
     def image_pull_trust(self, outcome: str) -> None:
         pass
 
+    def container_monitor_lost(self) -> None:
+        pass
+
     def container_oom_killed(self) -> None:
         pass
 

@@ -69,6 +69,11 @@ class PrometheusMetrics:
             "Containers killed by the kernel's OOM killer.",
             registry=self.registry,
         )
+        self._monitors_lost = Counter(
+            "pycrio_containers_stopped_monitor",
+            "Containers whose monitor (conmon) died while they ran on.",
+            registry=self.registry,
+        )
         self._dropped = Counter(
             "pycrio_container_events_dropped",
             "Container events not delivered to a GetContainerEvents client whose queue was full.",
@@ -92,6 +97,9 @@ class PrometheusMetrics:
 
     def image_pull_trust(self, outcome: str) -> None:
         self._pull_trust.labels(outcome).inc()
+
+    def container_monitor_lost(self) -> None:
+        self._monitors_lost.inc()
 
     def container_oom_killed(self) -> None:
         self._ooms.inc()

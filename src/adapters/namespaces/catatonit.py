@@ -13,8 +13,8 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-from adapters.namespaces.liveness import ProcessLiveness
 from adapters.namespaces.ns_helper import BUILT_HELPER, run_helper
+from adapters.process.liveness import ProcessLiveness
 from domain.errors import DeadlineExceeded, Internal
 from domain.names import check_plain_name
 from ports.infra import InfraProcess, InfraSpec
@@ -33,7 +33,7 @@ class CatatonitInfra:
         self._init = init_path
         self._helper = helper
         self._timeout = timeout
-        # Shared with the InfraExitWatcher, which sleeps until one of the watched processes exits.
+        # Shared with the PidfdExitWatcher, which sleeps until one of the watched processes exits.
         self._liveness = liveness or ProcessLiveness()
 
     def _dir(self, sandbox_id: str) -> Path:

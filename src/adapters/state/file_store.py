@@ -9,7 +9,6 @@ with an error line, and the rest are served: one bad file must not keep the daem
 """
 
 import contextlib
-import errno
 import json
 import os
 import tempfile
@@ -19,12 +18,12 @@ from typing import Any
 
 import structlog
 
-from domain.errors import Internal, ResourceExhausted
+from adapters.host.no_space import no_space_left
+from domain.errors import Internal
 from domain.names import check_plain_name
 from ports.state_store import Document
 
 _log = structlog.get_logger("pycrio.state")
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 QUARANTINE_SUFFIX = ".corrupt"
 
 
@@ -45,14 +44,8 @@ class AtomicFileStateStore:
             self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.parent.mkdir(exist_ok=True, mode=0o700)
         data = json.dumps(document, sort_keys=True).encode()
-        try:
+        with no_space_left(f"to record {kind} {key} in {path.parent}"):
             self._replace(path, data)
-        except OSError as err:
-            if err.errno in _NO_SPACE:
-                raise ResourceExhausted(
-                    f"no space left to record {kind} {key} in {path.parent}: {err.strerror}"
-                ) from None
-            raise
 
     @staticmethod
     def _replace(path: Path, data: bytes) -> None:

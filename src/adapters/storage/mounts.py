@@ -85,17 +85,3 @@ _ESCAPED = {ord(char): f"\\{ord(char):03o}" for char in " \t\n\\"}
 def _escape(path: str) -> str:
     """A path as mountinfo writes it: space, tab, newline and backslash in octal."""
     return path.translate(_ESCAPED)
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    out = []
-    index = 0
-    while index < len(field):
-        if field[index] == "\\" and index + 3 < len(field) and field[index + 1 : index + 4].isdigit():
-            out.append(chr(int(field[index + 1 : index + 4], 8)))
-            index += 4
-        else:
-            out.append(field[index])
-            index += 1
-    return "".join(out)

@@ -19,7 +19,6 @@ chain id while it is unpacked (two images sharing a base layer unpack it once), 
 import contextlib
 import ctypes
 import ctypes.util
-import errno
 import hashlib
 import os
 import secrets
@@ -33,6 +32,7 @@ from typing import IO
 
 import structlog
 
+from adapters.host.no_space import no_space_left
 from adapters.namespaces import linux
 from adapters.storage import mounts
 from adapters.storage.disk_usage import disk_usage
@@ -215,21 +215,16 @@ class OverlayLayerStore:
     ) -> Path:
         check_plain_name("container id", container_id)
         keys = [_hex(layer) for layer in layers]
-        with self._container_locks.hold(container_id):
+        full = no_space_left(f"for the writable layer of container {container_id} in {self._root}")
+        with self._container_locks.hold(container_id), full:
+            created = self._record_rootfs(container_id, layers, image_id)
             try:
-                created = self._record_rootfs(container_id, layers, image_id)
-                try:
-                    # A new record was never mounted (the record comes first): no need to look.
-                    return self._mount(container_id, keys, idmap, maybe_mounted=not created)
-                except BaseException:
-                    if created:
-                        self._forget_rootfs(container_id)
-                    raise
-            except OSError as err:
-                if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    raise
-                where = f"the writable layer of container {container_id} in {self._root}"
-                raise ResourceExhausted(f"no space left for {where}: {err.strerror}") from None
+                # A new record was never mounted (the record comes first): no need to look.
+                return self._mount(container_id, keys, idmap, maybe_mounted=not created)
+            except BaseException:
+                if created:
+                    self._forget_rootfs(container_id)
+                raise
 
     def _record_rootfs(self, container_id: str, layers: list[str], image_id: str) -> bool:
         """Persist the container's layers and hold them; False when it was already recorded."""
@@ -299,9 +294,7 @@ class OverlayLayerStore:
     def remove_rootfs(self, container_id: str) -> None:
         check_plain_name("container id", container_id)
         with self._container_locks.hold(container_id):
-            base = self._root / "containers" / container_id
-            mounts.unmount(base / "merged", self._timeout)
-            self._forget_rootfs(container_id)
+            self._forget_rootfs(container_id)  # unmounts first
 
     def _forget_rootfs(self, container_id: str) -> None:
         base = self._root / "containers" / container_id

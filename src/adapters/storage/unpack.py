@@ -30,6 +30,7 @@ import structlog
 import zstandard
 from isal import isal_zlib
 
+from adapters.host.no_space import is_no_space
 from domain.errors import Internal, InvalidArgument, ResourceExhausted
 
 _log = structlog.get_logger("pycrio.storage")
@@ -159,7 +160,7 @@ class _Unpacker:
         except OSError as err:
             if err.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EISDIR, errno.ENOTEMPTY):
                 raise InvalidArgument(f"layer entry {name!r}: {err.strerror}") from err
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            if is_no_space(err):
                 raise ResourceExhausted(
                     f"unpacking layer entry {name!r}: {err.strerror} (config key image.min_free_bytes keeps "
                     "room free for the rest of the node)"

@@ -1,5 +1,5 @@
-"""The infra-exit watcher's callback: the pods service looks at its READY pods' infra processes, and each
-pod that lost its own becomes NOTREADY and is reported STOPPED."""
+"""The pidfd exit watcher's callback for infra processes: the pods service looks at its READY pods' infra
+processes, and each pod that lost its own becomes NOTREADY and is reported STOPPED."""
 
 from domain.sandboxes import SandboxService
 

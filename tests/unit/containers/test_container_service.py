@@ -808,6 +808,51 @@ def test_a_container_whose_monitor_died_runs_on_then_stops_exited_with_an_unknow
     assert world.service.list_containers() == []
 
 
+def test_a_dead_monitor_is_looked_at_without_anyone_asking(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    assert world.service.look_at_monitors() == []  # conmon runs: nothing to learn
+    world.monitor.kill_monitor(cid)
+    # The process runs on unmonitored: left running (as cri-o does), reported once.
+    assert world.service.look_at_monitors() == [cid]
+    assert world.service.look_at_monitors() == []
+    (listed,) = world.service.list_containers()
+    assert listed.state is ContainerState.RUNNING
+    version = world.service.list_version()
+    world.runtime.kill(cid, 9)  # its own process ends; nothing records an exit
+    assert world.service.look_at_monitors() == []  # the watch on the process itself wakes this look
+    assert world.service.list_version() != version  # lists rebuild
+    (listed,) = world.service.list_containers()  # no status, stop or remove in between
+    assert (listed.state, listed.exit_code, listed.reason) == (ContainerState.EXITED, 255, REASON_ERROR)
+    assert "conmon" in listed.message
+    assert world.events.kinds(cid).count(ContainerEventType.STOPPED) == 1
+    world.service.status(cid)
+    assert world.events.kinds(cid).count(ContainerEventType.STOPPED) == 1
+
+
+def test_a_monitor_that_recorded_the_exit_is_not_taken_for_a_lost_one(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.runtime.kill(cid, 9)  # conmon writes the exit file, then exits: both watchers wake
+    assert world.service.look_at_monitors() == []
+    world.service.status(cid)  # the exit-file watcher's look comes second
+    stopped = world.service.status(cid)
+    assert (stopped.exit_code, stopped.reason, stopped.message) == (137, REASON_ERROR, "")
+    assert world.events.kinds(cid).count(ContainerEventType.STOPPED) == 1
+
+
+def test_a_monitor_that_died_while_the_daemon_was_down_is_found_by_the_first_look(world: World) -> None:
+    cid = world.service.create("sb1", config())
+    world.service.start(cid)
+    world.monitor.kill_monitor(cid)
+    service = world.restarted()
+    assert service.status(cid).state is ContainerState.RUNNING
+    assert service.look_at_monitors() == [cid]
+    world.runtime.kill(cid, 9)
+    service.look_at_monitors()
+    assert service.list_containers()[0].exit_code == 255
+
+
 def test_an_exit_learned_while_the_disk_is_full_is_listed_reported_and_recorded_later(world: World) -> None:
     cid = world.service.create("sb1", config())
     world.service.start(cid)

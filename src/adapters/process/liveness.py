@@ -1,4 +1,5 @@
-"""Is an infra process still running? Answered with one poll(2) on a pidfd kept per process.
+"""Is a process (a pod's infra process, a container's monitor) still running? Answered with one poll(2) on a
+pidfd kept per process.
 
 ListPodSandbox asks this for every pod on every call (the kubelet polls it every second). Reading
 /proc/<pid>/stat each time costs about ten times a poll on a pidfd, which becomes readable when the process
@@ -6,7 +7,7 @@ exits (a zombie counts as exited, as it does for the /proc check) and can never 
 The first check still compares /proc's start time, before and after opening the pidfd, so the pidfd is
 known to be the recorded process. Past `max_fds` processes, or where pidfds are missing, every check reads
 /proc as before. The pidfds are also kept in one epoll set, so that `exited` answers for all of them with
-one epoll_wait, and a watcher can sleep on that set until one of them exits (infra_exit_watcher.py).
+one epoll_wait, and a watcher can sleep on that set until one of them exits (pidfd_watcher.py).
 """
 
 import contextlib
