@@ -25,6 +25,7 @@ from typing import Any
 from adapters.process import runner
 from adapters.process.runner import release, spawn
 from adapters.process.threads import pump_resize, start
+from adapters.process.tree import kill_tree
 from domain.errors import Internal
 from ports.streaming import ByteSink, ByteSource, ProcessStreams, TerminalSize
 
@@ -136,42 +137,6 @@ class _Exec:
 
     def close(self) -> None:
         release(self.proc)
-
-
-def kill_tree(root: int) -> None:
-    """SIGKILL a process and all its descendants: stop them first, so none can fork past the snapshot."""
-    stopped: set[int] = set()
-    while True:
-        tree = {root, *_descendants(root)} - stopped
-        if not tree:
-            break
-        for pid in tree:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-        stopped |= tree
-    for pid in stopped:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{task}/children") as children:
-                    kids = [int(c) for c in children.read().split()]
-            except OSError:
-                continue
-            found += kids
-            pending += kids
-    return found
 
 
 class _PipeExec(_Exec):

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.process import runner
-from adapters.runc.exec_streams import kill_tree, read_pid, shell_exit_code, spawn_detached
+from adapters.process.tree import kill_tree
+from adapters.runc.exec_streams import read_pid, shell_exit_code, spawn_detached
 from domain.errors import Internal
 from ports.oci_runtime import MAX_EXEC_OUTPUT, ExecResult
 
