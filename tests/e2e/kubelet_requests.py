@@ -55,7 +55,7 @@ class KubeletPod:
         hosts.write_text(f"# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n10.0.0.2\t{self.name}\n")
         termination.touch()
         return [
-            pb.Mount(container_path="/work", host_path=str(volume)),
+            pb.Mount(container_path="/empty-dir", host_path=str(volume)),
             pb.Mount(container_path="/etc/hosts", host_path=str(hosts)),
             pb.Mount(container_path="/dev/termination-log", host_path=str(termination)),
         ]

@@ -313,9 +313,9 @@ def test_a_log_path_outside_the_pod_log_directory_is_refused(node: Node) -> None
 # The kubelet's lists (kuberuntime's listOptions): every pod and container (the PLEG relist, an empty filter,
 # not an absent one), one pod's by its uid label (a pod's status), running containers only (housekeeping).
 POD_UID_LABEL = "io.kubernetes.pod.uid"
-# Waits for /work/go (the kubelet's emptyDir, see KubeletPod.make_files) and exits with this code.
+# Waits for /empty-dir/go (the kubelet's emptyDir, see KubeletPod.make_files) and exits with this code.
 EXIT_CODE = 3
-WAIT_THEN_EXIT = ["/bin/sh", "-c", f"until [ -e /work/go ]; do sleep 0.2; done; exit {EXIT_CODE}"]
+WAIT_THEN_EXIT = ["/bin/sh", "-c", f"until [ -e /empty-dir/go ]; do sleep 0.2; done; exit {EXIT_CODE}"]
 
 
 @dataclass(frozen=True)
@@ -385,7 +385,7 @@ def test_a_relist_alone_sees_each_exit_and_restart_of_a_crash_looping_container(
     assert both.pod_containers == {first: pb.CONTAINER_EXITED, second: pb.CONTAINER_CREATED}
     node.client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=first))
     assert first not in _relist(node, pod).pod_containers
-    node.start(second)  # /work/go is still there: attempt 1 exits at once
+    node.start(second)  # /empty-dir/go is still there: attempt 1 exits at once
     again = _relisted_as(node, pod, second, pb.CONTAINER_EXITED)
     assert list(again.pod_containers) == [second] and second not in again.running
     node.remove_pod(pod_id)
