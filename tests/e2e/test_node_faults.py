@@ -163,6 +163,14 @@ def pod(env: Env) -> Iterator[Pod]:
     env.heal()
 
 
+def _assert_injected_answer(error: grpc.RpcError, how: str, refusal: str | None) -> None:
+    """A hung step answers DEADLINE_EXCEEDED; a failing or killed one INTERNAL, carrying what it printed."""
+    expected = grpc.StatusCode.DEADLINE_EXCEEDED if how == "hang" else grpc.StatusCode.INTERNAL
+    assert error.code() == expected, error.details()
+    if how == "fail" and refusal is not None:
+        assert refusal in error.details()
+
+
 def _nothing_left(env: Env) -> None:
     listed = set(env.containers())
     for where, names in env.leftovers().items():
@@ -211,8 +219,7 @@ def test_a_failing_start_leaves_a_removable_container_that_says_why(env: Env, po
     env.inject("start", how)
     with pytest.raises(grpc.RpcError) as caught:
         env.start(container_id)
-    expected = grpc.StatusCode.DEADLINE_EXCEEDED if how == "hang" else grpc.StatusCode.INTERNAL
-    assert caught.value.code() == expected, caught.value.details()
+    _assert_injected_answer(caught.value, how, None)
     env.heal()
     state = wait_exited(env.client, container_id)
     assert state.reason == "StartError"
@@ -231,10 +238,7 @@ def test_a_failing_kill_is_reported_and_a_later_stop_works(env: Env, pod: Pod, h
     env.inject("kill", how)
     with pytest.raises(grpc.RpcError) as caught:
         env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
-    expected = grpc.StatusCode.DEADLINE_EXCEEDED if how == "hang" else grpc.StatusCode.INTERNAL
-    assert caught.value.code() == expected, caught.value.details()
-    if how == "fail":
-        assert "injected: runtime kill refused" in caught.value.details()
+    _assert_injected_answer(caught.value, how, "injected: runtime kill refused")
     _nothing_left(env)  # the hung kill is not left running
     env.heal()
     env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
@@ -253,10 +257,7 @@ def test_a_failing_delete_keeps_the_container_for_a_retry(env: Env, pod: Pod, ho
     env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=0))
     with pytest.raises(grpc.RpcError) as caught:
         env.remove(container_id)
-    expected = grpc.StatusCode.DEADLINE_EXCEEDED if how == "hang" else grpc.StatusCode.INTERNAL
-    assert caught.value.code() == expected, caught.value.details()
-    if how == "fail":
-        assert "injected: runtime delete refused" in caught.value.details()
+    _assert_injected_answer(caught.value, how, "injected: runtime delete refused")
     assert container_id in env.containers()  # not forgotten while runc still has it
     env.heal()
     env.remove(container_id)
@@ -568,10 +569,7 @@ def test_a_cni_add_that_fails_or_hangs_fails_the_pod_and_undoes_it(env: Env, how
     config = pod_config(f"add-{how}-{uuid.uuid4().hex[:6]}", env.work / "logs")
     with pytest.raises(grpc.RpcError) as caught:
         env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
-    expected = grpc.StatusCode.DEADLINE_EXCEEDED if how == "hang" else grpc.StatusCode.INTERNAL
-    assert caught.value.code() == expected, caught.value.details()
-    if how == "fail":
-        assert "injected: pcfault refused ADD" in caught.value.details()
+    _assert_injected_answer(caught.value, how, "injected: pcfault refused ADD")
     assert _pod_network_leftovers(env) == before
     _nothing_left(env)  # a hung plugin is killed and reaped
     env.heal()
