@@ -80,9 +80,12 @@ def make_test_network(
 
 
 def _unused_octet() -> int:
-    """A /24 of 10.86.0.0/16 no route on this host uses (other test runs make their bridges too)."""
+    """A /24 of 10.86.0.0/16 that no route and no iptables rule on this host mentions: other test runs make
+    their bridges too, and a run killed before its cleanup can leave NAT rules whose bridge is gone, which
+    this network's leftover check would then count as its own."""
     routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True).stdout
-    used = {int(m) for m in re.findall(r"\b10\.86\.(\d+)\.", routes)}
+    mentions = routes + "\n".join(_iptables("nat"))
+    used = {int(m) for m in re.findall(r"\b10\.86\.(\d+)\.", mentions)}
     free = [n for n in range(1, 255) if n not in used]
     return free[secrets.randbelow(len(free))]
 
