@@ -1,5 +1,6 @@
 """The SystemdUnits port against the fake and, where PID 1 is systemd (the `make vm-test` guest), systemd's
-D-Bus API: slices and scopes start, hold their processes and properties, and stop."""
+D-Bus API, over its private socket (the daemon's first choice) and over the system bus: slices and scopes
+start, hold their processes and properties, and stop."""
 
 import secrets
 import subprocess
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.systemd.dbus_units import DbusSystemdUnits
-from domain.errors import InvalidArgument, NotFound
+from adapters.systemd.dbus_units import PRIVATE_SOCKET, DbusSystemdUnits
+from domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from ports.systemd_units import SystemdUnits
 from tests.fakes.systemd_units import FakeSystemdUnits
 
@@ -17,14 +18,17 @@ SYSTEMD = Path("/run/systemd/system").is_dir()
 CGROUP2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
-@pytest.fixture(params=["fake", "dbus"])
+BUSES = {"private-socket": (PRIVATE_SOCKET,), "system-bus": ("SYSTEM",)}
+
+
+@pytest.fixture(params=["fake", "private-socket", "system-bus"])
 def units(request: pytest.FixtureRequest) -> Iterator[SystemdUnits]:
     if request.param == "fake":
         yield FakeSystemdUnits()
         return
     if not SYSTEMD:
         pytest.skip("PID 1 is not systemd here; this case runs in the make vm-test guest")
-    real = DbusSystemdUnits()
+    real = DbusSystemdUnits(buses=BUSES[request.param])
     yield real
     real.close()
 
@@ -100,3 +104,19 @@ def test_bad_names_and_missing_units_are_refused(units: SystemdUnits) -> None:
         units.start_scope("pycrio-test-empty.scope", "pycrio-test.slice", [], {})
     with pytest.raises(NotFound):
         units.set_properties(f"pycrio-test-{secrets.token_hex(4)}.slice", {"CPUWeight": 10})
+
+
+def test_an_unreachable_socket_gives_way_to_the_next_bus(tmp_path: Path) -> None:
+    """The daemon tries systemd's private socket, then the system bus: a missing one is passed over, and
+    when none answers the error names each, as a configuration problem."""
+    nowhere = str(tmp_path / "no-such-socket")
+    units = DbusSystemdUnits(buses=(nowhere, str(tmp_path / "neither")))
+    with pytest.raises(FailedPrecondition) as raised:
+        units.active("pycriotest.slice")
+    assert nowhere in str(raised.value) and "neither" in str(raised.value)
+    if SYSTEMD:
+        units = DbusSystemdUnits(buses=(nowhere, PRIVATE_SOCKET))
+        try:
+            assert units.active("-.slice")
+        finally:
+            units.close()

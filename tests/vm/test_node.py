@@ -227,3 +227,23 @@ def test_a_parent_given_as_a_path_as_critest_sends_it(node: Node) -> None:
     container_pid = int(node.container_info(container_id)["pid"])
     name = f"pycrio-{container_id}.scope" if node.driver == "systemd" else f"pycrio-{container_id}"
     assert cgroup_of(container_pid) == CGROUP_ROOT / parent.lstrip("/") / name
+
+
+def test_pods_run_while_the_dbus_daemon_is_stopped(node: Node) -> None:
+    """runc and the kubelet reach systemd on its private socket as root, so a node whose D-Bus daemon is
+    stopped (or restarting) still runs their pods; pycrio's systemd driver must not be the one thing that
+    needs the bus. A fresh daemon, so that no connection made while the bus was up is reused."""
+    systemctl("stop", "dbus.socket", "dbus.service")
+    try:
+        node.restart()
+        pod_id, pod = node.run_pod("no-dbus", cgroup_parent=node.pod_parent(str(uuid.uuid4())))
+        container_id = node.run_container(pod_id, pod, "sleeper", SLEEP, memory_limit_in_bytes=32 * MIB)
+        directory = cgroup_of(int(node.container_info(container_id)["pid"]))
+        assert _read(directory, "memory.max") == str(32 * MIB)
+        if node.driver == "systemd":
+            assert directory.name == f"pycrio-{container_id}.scope"
+            assert unit_property(directory.name, "ActiveState") == "active"
+        node.remove_pod(pod_id)
+        assert not directory.exists()
+    finally:
+        systemctl("start", "dbus.socket")

@@ -2,20 +2,26 @@
 
 Every start and stop is a job: the call returns the job's path at once and systemd announces the end with
 a JobRemoved signal, so each call listens for that signal before it asks (a quick job may end before the
-reply arrives). One connection to the system bus, opened at the first call, is shared by all threads
-through jeepney's thread-safe router; a closed connection is opened again on the next call.
+reply arrives). One connection, opened at the first call, is shared by all threads through jeepney's
+thread-safe router; a closed connection is opened again on the next call.
+
+The connection goes, as runc's, cri-o's and the kubelet's do for root, straight to systemd's private socket
+when it can be opened, and to the system bus otherwise: so the systemd driver does not depend on the D-Bus
+daemon running (or being restarted).
 """
 
 import contextlib
 import queue
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jeepney import DBusAddress, DBusErrorResponse, MatchRule, Message, new_method_call
+from jeepney.auth import BEGIN, AuthenticationError, Authenticator
 from jeepney.bus_messages import message_bus
-from jeepney.io.threading import DBusRouter, Proxy, ReceiveStopped, open_dbus_connection
+from jeepney.io.threading import DBusConnection, DBusRouter, Proxy, ReceiveStopped, open_dbus_connection
 from jeepney.wrappers import unwrap_msg
 
 from domain.errors import DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, NotFound
@@ -34,6 +40,8 @@ _JOB_REMOVED = MatchRule(
     path="/org/freedesktop/systemd1",
 )
 _NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
+# systemd's own D-Bus server for root (what systemctl uses): no message bus in between.
+PRIVATE_SOCKET = "/run/systemd/private"
 
 # D-Bus signatures of the properties pycrio sets or reads.
 _SIGNATURES = {
@@ -58,8 +66,13 @@ _MASKS = ("AllowedCPUs", "AllowedMemoryNodes")
 
 
 class DbusSystemdUnits:
-    def __init__(self, bus: str = "SYSTEM", job_timeout: float = 30.0) -> None:
-        self._bus = bus
+    """`buses` are tried in order at each (re)connection: an absolute path is a socket of systemd itself
+    (its private socket), a name ("SYSTEM") a message bus."""
+
+    def __init__(self, buses: Sequence[str] = (PRIVATE_SOCKET, "SYSTEM"), job_timeout: float = 30.0) -> None:
+        if not buses:
+            raise ValueError("DbusSystemdUnits needs at least one bus to try")
+        self._buses = tuple(buses)
         self._job_timeout = job_timeout
         self._lock = threading.Lock()
         self._router: DBusRouter | None = None
@@ -197,39 +210,84 @@ class DbusSystemdUnits:
         with self._lock:
             if self._router is not None and self._router._rcv_thread.is_alive():
                 return self._router
+            failures = []
+            for bus in self._buses:
+                try:
+                    router = self._open(bus)
+                except (OSError, AuthenticationError, DBusErrorResponse, TimeoutError) as err:
+                    failures.append(f"{_bus_label(bus)}: {err}")
+                    continue
+                self._router = router
+                return router
+            # A node without systemd (or its D-Bus) cannot serve this driver: the configuration is wrong.
+            raise FailedPrecondition(
+                "runtime.cgroup_driver = systemd needs systemd's D-Bus API, and it cannot be reached: "
+                + "; ".join(failures)
+            )
+
+    def _open(self, bus: str) -> DBusRouter:
+        if bus.startswith("/"):
+            # A direct connection: systemd sends it every signal, and it has no bus to say Hello to.
+            router = DBusRouter(DBusConnection(_authenticated_socket(bus, timeout=self._job_timeout)))
+        else:
+            router = DBusRouter(open_dbus_connection(bus=bus))
             try:
-                connection = open_dbus_connection(bus=self._bus)
-            except OSError as err:
-                # A node without systemd (or its D-Bus) cannot serve this driver: the configuration is wrong.
-                raise FailedPrecondition(
-                    f"runtime.cgroup_driver = systemd needs systemd's D-Bus API, and the {self._bus.lower()} "
-                    f"bus cannot be reached: {err}"
-                ) from None
-            router = DBusRouter(connection)
-            Proxy(message_bus, router).AddMatch(_JOB_REMOVED)
-            # systemd sends job signals only while some client has subscribed.
+                Proxy(message_bus, router, timeout=self._job_timeout).AddMatch(_JOB_REMOVED)
+            except BaseException:
+                _close(router)
+                raise
+        try:
+            # systemd sends job signals to a bus only while some client there has subscribed.
             unwrap_msg(
                 router.send_and_get_reply(new_method_call(_MANAGER, "Subscribe"), timeout=self._job_timeout)
             )
-            self._router = router
-            return router
+        except BaseException:
+            _close(router)
+            raise
+        return router
 
     def _drop(self, router: DBusRouter) -> None:
         with self._lock:
             if self._router is router:
                 self._router = None
-        try:
-            router.close()
-            router.conn.close()
-        except OSError:
-            pass
+        _close(router)
 
     def close(self) -> None:
         with self._lock:
             router, self._router = self._router, None
         if router is not None:
-            router.close()
-            router.conn.close()
+            _close(router)
+
+
+def _close(router: DBusRouter) -> None:
+    with contextlib.suppress(OSError):
+        router.close()
+        router.conn.close()
+
+
+def _bus_label(bus: str) -> str:
+    return bus if bus.startswith("/") else f"the {bus.lower()} bus"
+
+
+def _authenticated_socket(path: str, timeout: float) -> socket.socket:
+    """A unix socket to a D-Bus server (not a bus), past the EXTERNAL authentication (our uid)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        auth = Authenticator()  # EXTERNAL after the credentials byte: the server reads our uid (SO_PEERCRED)
+        for request in auth:
+            sock.sendall(request)
+            reply = sock.recv(1024)
+            if not reply:
+                raise ConnectionResetError(f"{path} closed the connection while authenticating")
+            auth.feed(reply)
+        sock.sendall(BEGIN)
+        sock.settimeout(None)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _check_unit_name(name: str, suffix: str) -> None:
