@@ -5,6 +5,7 @@ start, hold their processes and properties, and stop."""
 import secrets
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,22 @@ def test_stopping_a_scope_kills_what_it_holds(units: SystemdUnits, sleeper: subp
     if isinstance(units, DbusSystemdUnits):
         assert sleeper.wait(timeout=30) != 0  # killed by systemd, not by the fixture
     units.stop(slice_name)
+
+
+def test_jobs_from_many_threads_at_once_all_end(units: SystemdUnits) -> None:
+    """The kubelet's pod workers call in parallel, and on systemd's private socket every unit change comes
+    as a signal: a filter added per call once crashed jeepney's receiver thread under that load, closing
+    the connection under the calls in flight (RemovePodSandbox failed with KeyError)."""
+    names = [_names()[0] for _ in range(12)]
+
+    def cycle(name: str) -> None:
+        for _ in range(3):
+            units.start_slice(name, {"CPUWeight": 50})
+            units.stop(name)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(cycle, names))
+    assert not any(units.active(name) for name in names)
 
 
 def test_bad_names_and_missing_units_are_refused(units: SystemdUnits) -> None:

@@ -4,6 +4,7 @@ exec and logs work, `systemctl restart pycrio` leaves pods running, and removal 
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,20 @@ def test_pods_run_while_the_dbus_daemon_is_stopped(node: Node) -> None:
         assert not directory.exists()
     finally:
         systemctl("start", "dbus.socket")
+
+
+def test_pods_made_and_removed_in_parallel(node: Node) -> None:
+    """The kubelet's pod workers run side by side: pods and containers made and removed from several
+    threads at once all succeed (with the systemd driver their units' jobs overlap on one connection)."""
+
+    def one(index: int) -> None:
+        pod_id, pod = node.run_pod(f"parallel{index}", cgroup_parent=node.pod_parent(str(uuid.uuid4())))
+        container_id = node.run_container(pod_id, pod, "sleeper", SLEEP, memory_limit_in_bytes=32 * MIB)
+        assert node.container_info(container_id)["pid"]
+        node.remove_pod(pod_id)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, range(4)))
+    if node.driver == "systemd":
+        units = json.loads(systemctl("list-units", "--all", "--output=json", "pycrio-*.scope"))
+        assert units == [], units

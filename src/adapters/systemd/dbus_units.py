@@ -15,12 +15,13 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from jeepney import DBusAddress, DBusErrorResponse, MatchRule, Message, new_method_call
 from jeepney.auth import BEGIN, AuthenticationError, Authenticator
 from jeepney.bus_messages import message_bus
+from jeepney.io.common import RouterClosed
 from jeepney.io.threading import DBusConnection, DBusRouter, Proxy, ReceiveStopped, open_dbus_connection
 from jeepney.wrappers import unwrap_msg
 
@@ -76,6 +77,7 @@ class DbusSystemdUnits:
         self._job_timeout = job_timeout
         self._lock = threading.Lock()
         self._router: DBusRouter | None = None
+        self._job_ends = _JobEnds()
 
     # ---- the port ---------------------------------------------------------------------------------
 
@@ -160,8 +162,7 @@ class DbusSystemdUnits:
     def _run_job(self, unit: str, method: str, signature: str, body: tuple[Any, ...]) -> None:
         """Call a manager method that queues a job, and wait for the job's end."""
         router = self._connected()
-        signals: queue.Queue[Message] = queue.Queue()
-        with router.filter(_JOB_REMOVED, queue=signals):
+        with self._job_ends.listening() as signals:
             job = self._call(method, signature, body, missing=NotFound)[0]
             deadline = time.monotonic() + self._job_timeout
             while True:
@@ -171,8 +172,12 @@ class DbusSystemdUnits:
                         f"systemd did not finish {method} {unit} within {self._job_timeout:g}s"
                     )
                 try:
-                    signal = signals.get(timeout=remaining)
+                    signal = signals.get(timeout=min(remaining, 1.0))
                 except queue.Empty:
+                    if not router._rcv_thread.is_alive():
+                        raise Internal(
+                            f"systemd {method} {unit}: the connection to systemd closed before the job ended"
+                        ) from None
                     continue
                 _id, removed_job, _unit, result = signal.body
                 if removed_job == job:
@@ -200,7 +205,8 @@ class DbusSystemdUnits:
         router = self._connected()
         try:
             reply = router.send_and_get_reply(message, timeout=self._job_timeout)
-        except (ReceiveStopped, OSError, TimeoutError) as err:
+        # jeepney's reply matcher answers a call in flight with KeyError when the router closes under it.
+        except (ReceiveStopped, RouterClosed, KeyError, OSError, TimeoutError) as err:
             self._drop(router)
             raise Internal(f"systemd D-Bus call {message.header.fields} failed: {err}") from None
         result: tuple[Any, ...] = unwrap_msg(reply)
@@ -231,12 +237,11 @@ class DbusSystemdUnits:
             router = DBusRouter(DBusConnection(_authenticated_socket(bus, timeout=self._job_timeout)))
         else:
             router = DBusRouter(open_dbus_connection(bus=bus))
-            try:
-                Proxy(message_bus, router, timeout=self._job_timeout).AddMatch(_JOB_REMOVED)
-            except BaseException:
-                _close(router)
-                raise
         try:
+            # The router's only filter, added before any other thread can use it (see _JobEnds).
+            router.filter(_JOB_REMOVED, queue=self._job_ends)
+            if not bus.startswith("/"):
+                Proxy(message_bus, router, timeout=self._job_timeout).AddMatch(_JOB_REMOVED)
             # systemd sends job signals to a bus only while some client there has subscribed.
             unwrap_msg(
                 router.send_and_get_reply(new_method_call(_MANAGER, "Subscribe"), timeout=self._job_timeout)
@@ -257,6 +262,37 @@ class DbusSystemdUnits:
             router, self._router = self._router, None
         if router is not None:
             _close(router)
+
+
+class _JobEnds:
+    """Hands each JobRemoved signal to every call waiting for a job's end.
+
+    jeepney's receiver thread walks the router's filters without a lock: a filter added or removed per
+    call by another thread can crash it ("dictionary changed size during iteration"), which closes the
+    connection under every call in flight. So each connection gets this one filter when it is opened, and
+    the calls come and go here, under a lock of our own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: set[queue.Queue[Message]] = set()
+
+    def put_nowait(self, message: Message) -> None:
+        """Called by the router's receiver thread, as if this were its queue."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.put_nowait(message)
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[queue.Queue[Message]]:
+        signals: queue.Queue[Message] = queue.Queue()
+        with self._lock:
+            self._listeners.add(signals)
+        try:
+            yield signals
+        finally:
+            with self._lock:
+                self._listeners.discard(signals)
 
 
 def _close(router: DBusRouter) -> None:
