@@ -23,6 +23,7 @@ from adapters.cri.errors import bounded, status_code_for, status_message_for
 from adapters.cri.list_answers import pass_encoded
 from adapters.cri.request_fields import check_request_fields
 from adapters.tracing.spans import annotate, span
+from adapters.tracing.spans import installed as tracing_on
 from domain.errors import PycrioError, ResourceExhausted
 from ports.metrics import RpcObserver
 
@@ -169,8 +170,9 @@ class _Call:
         request: Any = None,
         traced: bool = False,
     ) -> None:
-        # Unary calls only: a stream's span would stay current across its yields into grpc's own code.
-        self._span = span(f"cri.{short}", **{"rpc.method": short}) if traced else None
+        # Unary calls only: a stream's span would stay current across its yields into grpc's own code. With
+        # tracing off, no span and none of its attributes (the ids, a request id) are made.
+        self._span = span(f"cri.{short}", **{"rpc.method": short}) if traced and tracing_on() else None
         self._observers = observers
         self._request = request
         self._ids: dict[str, str] | None = None
