@@ -1,4 +1,4 @@
-"""The one gRPC interceptor: request id, structured logging, timing, and error-to-status mapping.
+"""The one wrapper around every CRI handler: request id, structured logging, timing, error-to-status mapping.
 
 Handlers stay thin: they raise pycrio errors and never pick status codes. Anything unforeseen is logged
 with its traceback here and reaches the client as INTERNAL with a one-line message.
@@ -55,25 +55,19 @@ _QUIET_METHODS = frozenset(
 )
 
 
-class CriInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class CallWrapper:
+    """Wraps each CRI method's handler once, as the services are added to the server (CriServer), rather than
+    as a grpc.ServerInterceptor: grpcio runs an interceptor's pipeline on every call, which cost 10-18 us
+    of CPU per call here for a look-up whose answer never changes."""
+
     def __init__(self, observers: Sequence[RpcObserver] = (), max_streams: int = 64) -> None:
         # Told how every call ended (metrics), so that handlers carry no metrics code.
         self._observers = tuple(observers)
         self._streams = _StreamSlots(max_streams)
-        # The wrapped handler per method and the handler it wraps: the servicers never change once served.
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
-    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
-        method: str = handler_call_details.method
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        wrapped = self._wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def wrap(self, handler: Any, method: str) -> Any:
+        """`handler` of `method` ("/runtime.v1.RuntimeService/Version") with ids, logs, timing, statuses."""
+        return self._wrap(handler, method)
 
     def _wrap(self, handler: Any, method: str) -> Any:
         short = method.rsplit("/", 1)[-1]
