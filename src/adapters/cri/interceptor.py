@@ -21,10 +21,11 @@ import structlog
 
 from adapters.cri.errors import bounded, status_code_for, status_message_for
 from adapters.cri.list_answers import pass_encoded
+from adapters.cri.request_decoding import Undecodable, tolerant
 from adapters.cri.request_fields import check_request_fields
 from adapters.tracing.spans import annotate, span
 from adapters.tracing.spans import installed as tracing_on
-from domain.errors import PycrioError, ResourceExhausted
+from domain.errors import InvalidArgument, PycrioError, ResourceExhausted
 from ports.metrics import RpcObserver
 
 _log = structlog.get_logger("pycrio.cri")
@@ -74,13 +75,13 @@ class CallWrapper:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method, short, self._observers),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=tolerant(handler.request_deserializer),
                 response_serializer=pass_encoded(handler.response_serializer),
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method, short, self._observers, self._streams),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=tolerant(handler.request_deserializer),
                 response_serializer=pass_encoded(handler.response_serializer),
             )
         return handler
@@ -91,7 +92,7 @@ def _wrap_unary(
 ) -> Callable[[Any, Any], Any]:
     def run(request: Any, context: grpc.ServicerContext) -> Any:
         with _Call(method, short, context, observers, request, traced=True) as call:
-            call.guard(lambda: check_request_fields(request))
+            call.guard(lambda: check_decoded(request))
             return call.guard(lambda: behaviour(request, context))
 
     return run
@@ -106,7 +107,7 @@ def _wrap_stream(
 ) -> Callable[[Any, Any], Iterator[Any]]:
     def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with _Call(method, short, context, observers, request) as call:
-            call.guard(lambda: check_request_fields(request))
+            call.guard(lambda: check_decoded(request))
             call.guard(slots.take)
             try:
                 responses = call.guard(lambda: behaviour(request, context))
@@ -122,6 +123,13 @@ def _wrap_stream(
 
 
 _END = object()
+
+
+def check_decoded(request: Any) -> None:
+    """A request that parsed, with every string and enum field acceptable; else InvalidArgument."""
+    if type(request) is Undecodable:
+        raise InvalidArgument(request.reason)
+    check_request_fields(request)
 
 
 class _StreamSlots:
