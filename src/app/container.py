@@ -626,6 +626,7 @@ class Container(containers.DeclarativeContainer):
         runtime_servicer=runtime_servicer,
         image_servicer=image_servicer,
         max_workers=providers.Callable(lambda c: c.grpc.max_workers, config),
+        max_poll_workers=providers.Callable(lambda c: c.grpc.max_poll_workers, config),
         max_streams=providers.Callable(lambda c: c.grpc.max_streams, config),
         max_connections=providers.Callable(lambda c: c.grpc.max_connections, config),
         observers=providers.List(runtime_metrics),
