@@ -250,6 +250,9 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
         resources=resources(linux.resources) if linux.HasField("resources") else Resources(),
         security=security_context(linux.security_context),
         stop_signal=_signal_name(config.stop_signal),
+        user_specified_image=config.image.user_specified_image,
+        image_annotations=dict(config.image.annotations),
+        image_runtime_handler=config.image.runtime_handler,
     )
 
 
@@ -329,12 +332,24 @@ def _metadata(container: Container) -> pb.ContainerMetadata:
     return pb.ContainerMetadata(name=container.config.name, attempt=container.config.attempt)
 
 
+def _image_spec(container: Container) -> pb.ImageSpec:
+    """The container's image by name (its first tag when the kubelet named it by id), with the rest of the
+    ImageSpec CreateContainer carried: what the pod spec said, annotations, the runtime handler."""
+    config = container.config
+    return pb.ImageSpec(
+        image=container.image_name,
+        user_specified_image=config.user_specified_image,
+        annotations=config.image_annotations,
+        runtime_handler=config.image_runtime_handler,
+    )
+
+
 def _listed(container: Container) -> pb.Container:
     return pb.Container(
         id=container.id,
         pod_sandbox_id=container.sandbox_id,
         metadata=_metadata(container),
-        image=pb.ImageSpec(image=container.image_name),
+        image=_image_spec(container),
         image_ref=container.image_ref,
         image_id=container.image_id,
         state=_STATES[container.state],
@@ -394,7 +409,7 @@ def container_status(container: Container) -> pb.ContainerStatus:
         started_at=container.started_at,
         finished_at=container.finished_at,
         exit_code=container.exit_code,
-        image=pb.ImageSpec(image=container.image_name),
+        image=_image_spec(container),
         image_ref=container.image_ref,
         image_id=container.image_id,
         reason=container.reason,
