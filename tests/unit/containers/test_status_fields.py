@@ -8,7 +8,6 @@ from adapters.cri.generated import api_pb2 as pb
 from tests.unit.containers.test_container_service import World, world  # noqa: F401
 
 
-
 class Context:
     def is_active(self) -> bool:
         return True
@@ -101,4 +100,3 @@ def test_records_written_before_the_image_spec_was_kept_still_load(world: World)
     )  # fmt: skip
     handlers.StartContainer(pb.StartContainerRequest(container_id=cid), CTX)
     assert _status(handlers, cid).state == pb.CONTAINER_RUNNING
-
