@@ -157,6 +157,7 @@ class ContainerHandlers:
                 {
                     "sandboxID": container.sandbox_id,
                     "pid": container.pid,
+                    "privileged": container.config.security.privileged,
                     "runtimeHandler": container.runtime_handler,
                     "bundle": container.bundle,
                     "rootfs": container.rootfs,

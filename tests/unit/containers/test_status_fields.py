@@ -1,6 +1,7 @@
 """ContainerStatus and ListContainers field by field, as a 1.36 kubelet reads them, through the CRI handlers
 over the real service with fakes behind it; and container records written before a field existed."""
 
+import json
 from typing import Any
 
 from adapters.cri.containers import ContainerHandlers
@@ -100,3 +101,14 @@ def test_records_written_before_the_image_spec_was_kept_still_load(world: World)
     )  # fmt: skip
     handlers.StartContainer(pb.StartContainerRequest(container_id=cid), CTX)
     assert _status(handlers, cid).state == pb.CONTAINER_RUNNING
+
+
+def test_verbose_info_has_cri_o_s_keys(world: World) -> None:  # noqa: F811
+    """`crictl inspect` templates written for cri-o read sandboxID, pid, privileged and runtimeSpec."""
+    handlers = ContainerHandlers(world.service)
+    cid = _create(handlers)
+    request = pb.ContainerStatusRequest(container_id=cid, verbose=True)
+    info = json.loads(handlers.ContainerStatus(request, CTX).info["info"])
+    assert (info["sandboxID"], info["privileged"]) == ("sb1", False)
+    assert info["runtimeSpec"]["process"]["args"] == ["/bin/sh", "-c", "sleep 1000"]
+    assert not handlers.ContainerStatus(pb.ContainerStatusRequest(container_id=cid), CTX).info
