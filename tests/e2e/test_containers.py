@@ -246,6 +246,24 @@ def test_stop_uses_sigterm_then_sigkill(env: Env, shared_pod: tuple[str, pb.PodS
     remove(env, stubborn)
 
 
+def test_a_real_time_stop_signal_reaches_the_container(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    """SIGRTMAX-1 (the CRI's SIGRTMAXMINUS1, kernel signal 63) is what StopContainer sends, and what the
+    status names (the kubelet's ContainerStopSignals reads it back)."""
+    pod_id, pod = shared_pod
+    script = "trap 'echo got 63; exit 5' 63; echo ready; while true; do sleep 0.2; done"
+    config = container_config("realtime", ["/bin/sh", "-c", script], stop_signal=pb.SIGRTMAXMINUS1)
+    cid = run_container(env.client, pod_id, pod, config)
+    wait_until(lambda: log_lines(str(env.logs / "realtime.log")), what="the trap to be set")
+    assert status(env.client, cid).status.stop_signal == pb.SIGRTMAXMINUS1
+    env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=30))
+    exited = wait_exited(env.client, cid)
+    assert (exited.exit_code, exited.stop_signal) == (5, pb.SIGRTMAXMINUS1)
+    assert log_lines(exited.log_path) == [("stdout", "ready"), ("stdout", "got 63")]
+    remove(env, cid)
+
+
 def test_oom_killed_under_a_memory_limit(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
     pod_id, pod = shared_pod
     limits = pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(memory_limit_in_bytes=16 * MiB))

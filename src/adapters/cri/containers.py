@@ -401,7 +401,6 @@ def container_status(container: Container) -> pb.ContainerStatus:
         )
         for index, m in enumerate(container.config.mounts)
     ]
-    signal = container.stop_signal.replace("SIGRTMIN+", "SIGRTMINPLUS")
     return pb.ContainerStatus(
         id=container.id,
         metadata=_metadata(container),
@@ -421,5 +420,14 @@ def container_status(container: Container) -> pb.ContainerStatus:
         log_path=container.log_path,
         resources=pb.ContainerResources(linux=linux_container_resources(container.resources)),
         user=_user(container.spec),
-        stop_signal=signal if signal in _SIGNAL_NAMES else "RUNTIME_DEFAULT",
+        stop_signal=_cri_signal(container.stop_signal),
     )
+
+
+def _cri_signal(name: str) -> str:
+    """The Signal enum's name for the domain's signal name: the enum counts SIGRTMIN+1..15 up from SIGRTMIN
+    and the next ones down from SIGRTMAX (SIGRTMIN+29 is SIGRTMAXMINUS1), as _signal_name reads them."""
+    if name.startswith("SIGRTMIN+"):
+        offset = int(name.removeprefix("SIGRTMIN+"))
+        name = f"SIGRTMINPLUS{offset}" if offset <= 15 else f"SIGRTMAXMINUS{30 - offset}"
+    return name if name in _SIGNAL_NAMES else "RUNTIME_DEFAULT"

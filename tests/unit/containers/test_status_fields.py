@@ -26,19 +26,22 @@ _KUBELET_IMAGE = pb.ImageSpec(
 )
 
 
-def _create(handlers: ContainerHandlers, image: pb.ImageSpec = _KUBELET_IMAGE) -> str:
-    config = pb.ContainerConfig(
-        metadata=pb.ContainerMetadata(name="web", attempt=1),
+def _config(name: str = "web", image: pb.ImageSpec = _KUBELET_IMAGE) -> pb.ContainerConfig:
+    return pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name=name, attempt=1),
         image=image,
         command=["/bin/sh", "-c", "sleep 1000"],
-        log_path="web/1.log",
+        log_path=f"{name}/1.log",
         linux=pb.LinuxContainerConfig(
             security_context=pb.LinuxContainerSecurityContext(
                 namespace_options=pb.NamespaceOption(pid=pb.CONTAINER)
             )
         ),
     )
-    request = pb.CreateContainerRequest(pod_sandbox_id="sb1", config=config)
+
+
+def _create(handlers: ContainerHandlers, image: pb.ImageSpec = _KUBELET_IMAGE) -> str:
+    request = pb.CreateContainerRequest(pod_sandbox_id="sb1", config=_config(image=image))
     return handlers.CreateContainer(request, CTX).container_id
 
 
@@ -112,3 +115,17 @@ def test_verbose_info_has_cri_o_s_keys(world: World) -> None:  # noqa: F811
     assert (info["sandboxID"], info["privileged"]) == ("sb1", False)
     assert info["runtimeSpec"]["process"]["args"] == ["/bin/sh", "-c", "sleep 1000"]
     assert not handlers.ContainerStatus(pb.ContainerStatusRequest(container_id=cid), CTX).info
+
+
+def test_every_stop_signal_comes_back_as_it_was_asked(world: World) -> None:  # noqa: F811
+    """stop_signal in the status (the kubelet's ContainerStopSignals shows it in the pod status) is the one
+    asked for, the real-time ones counted down from SIGRTMAX too; none asked and no STOPSIGNAL: SIGTERM."""
+    handlers = ContainerHandlers(world.service)
+    answered: dict[int, int] = {}
+    for signal in pb.Signal.values():
+        config = _config(f"s{int(signal)}")
+        config.MergeFrom(pb.ContainerConfig(stop_signal=pb.Signal.Name(signal)))
+        request = pb.CreateContainerRequest(pod_sandbox_id="sb1", config=config)
+        answered[signal] = _status(handlers, handlers.CreateContainer(request, CTX).container_id).stop_signal
+    asked: dict[int, int] = {signal: signal for signal in pb.Signal.values()}
+    assert answered == {**asked, pb.RUNTIME_DEFAULT: pb.SIGTERM}
