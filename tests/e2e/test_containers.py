@@ -756,7 +756,7 @@ def test_image_volumes_are_read_only_executable_and_go_with_the_container(
     env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
 ) -> None:
     pod_id, pod = shared_pod
-    image = pb.ImageSpec(image=IMAGE)
+    image = pb.ImageSpec(image=IMAGE, user_specified_image="busybox")
     script = (
         "test -f /vol/bin/busybox && /vol/bin/busybox true && test -f /volbin/busybox"
         " && test ! -e /volbin/bin && ! touch /vol/written 2>/dev/null && echo volumes-ok"
@@ -773,9 +773,9 @@ def test_image_volumes_are_read_only_executable_and_go_with_the_container(
     exited = wait_exited(env.client, cid)
     assert log_lines(exited.log_path) == [("stdout", "volumes-ok")], exited
     image_id = env.client.image.ImageStatus(pb.ImageStatusRequest(image=image)).image.id
-    assert [(m.container_path, m.image.image_ref) for m in exited.mounts] == [
-        ("/vol", image_id),
-        ("/volbin", image_id),
+    assert [(m.container_path, m.image.image_ref, m.image.user_specified_image) for m in exited.mounts] == [
+        ("/vol", image_id, "busybox"),
+        ("/volbin", image_id, "busybox"),
     ]
     assert [m for m in _mounts_under(env.work) if "image-volume" in m]
     remove(env, cid)

@@ -229,6 +229,9 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
                 selinux_relabel=mount.selinux_relabel,
                 image=mount.image.image,
                 image_sub_path=mount.image_sub_path,
+                user_specified_image=mount.image.user_specified_image,
+                image_annotations=dict(mount.image.annotations),
+                image_runtime_handler=mount.image.runtime_handler,
             )
         )
     return ContainerConfig(
@@ -379,12 +382,18 @@ def _user(spec: dict[str, Any]) -> pb.ContainerUser:
     )
 
 
-def _image_volume_spec(image: str, container: Container, index: int) -> pb.ImageSpec | None:
-    """An image volume's image as asked for, and the image id it resolved to (the PullImage image_ref)."""
-    if not image:
+def _image_volume_spec(mount: Mount, container: Container, index: int) -> pb.ImageSpec | None:
+    """An image volume's ImageSpec as asked for, and the image id it resolved to (the PullImage image_ref)."""
+    if not mount.image:
         return None
     ids = container.image_volume_ids
-    return pb.ImageSpec(image=image, image_ref=ids[index] if index < len(ids) else "")
+    return pb.ImageSpec(
+        image=mount.image,
+        user_specified_image=mount.user_specified_image,
+        annotations=mount.image_annotations,
+        runtime_handler=mount.image_runtime_handler,
+        image_ref=ids[index] if index < len(ids) else "",
+    )
 
 
 def container_status(container: Container) -> pb.ContainerStatus:
@@ -396,7 +405,7 @@ def container_status(container: Container) -> pb.ContainerStatus:
             selinux_relabel=m.selinux_relabel,
             propagation=_PROPAGATION_CODES[m.propagation],
             recursive_read_only=m.recursive_read_only,
-            image=_image_volume_spec(m.image, container, index),
+            image=_image_volume_spec(m, container, index),
             image_sub_path=m.image_sub_path,
         )
         for index, m in enumerate(container.config.mounts)

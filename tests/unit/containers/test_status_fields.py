@@ -6,6 +6,7 @@ from typing import Any
 
 from adapters.cri.containers import ContainerHandlers
 from adapters.cri.generated import api_pb2 as pb
+from tests.fakes.container_rootfs import FakeImage
 from tests.unit.containers.test_container_service import World, world  # noqa: F401
 
 
@@ -129,3 +130,28 @@ def test_every_stop_signal_comes_back_as_it_was_asked(world: World) -> None:  # 
         answered[signal] = _status(handlers, handlers.CreateContainer(request, CTX).container_id).stop_signal
     asked: dict[int, int] = {signal: signal for signal in pb.Signal.values()}
     assert answered == {**asked, pb.RUNTIME_DEFAULT: pb.SIGTERM}
+
+
+def test_an_image_volume_s_image_spec_comes_back_in_the_mounts(world: World) -> None:  # noqa: F811
+    """As containerd answers the request's mounts, with the image id the volume resolved to (KEP-5365)."""
+    world.rootfs.add_image(FakeImage("data1", ("data:1",), files={"/etc/app/conf": "x"}))
+    handlers = ContainerHandlers(world.service)
+    config = _config("vol")
+    volume = pb.ImageSpec(
+        image="data:1", user_specified_image="data", annotations={"a": "b"}, runtime_handler="runc"
+    )
+    config.mounts.append(pb.Mount(container_path="/mnt/data", readonly=True, image=volume))
+    config.mounts.append(pb.Mount(container_path="/mnt/host", host_path="/data"))
+    cid = handlers.CreateContainer(
+        pb.CreateContainerRequest(pod_sandbox_id="sb1", config=config), CTX
+    ).container_id
+    image_volume, host = _status(handlers, cid).mounts
+    expected = pb.ImageSpec()
+    expected.CopyFrom(volume)
+    expected.image_ref = "data1"
+    assert (image_volume.container_path, image_volume.readonly, image_volume.image) == (
+        "/mnt/data",
+        True,
+        expected,
+    )
+    assert (host.host_path, host.HasField("image")) == ("/data", False)
