@@ -410,7 +410,9 @@ class Container(containers.DeclarativeContainer):
         hugepages=hugepages,
         nri=nri_relay,
     )
-    sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
+    sandbox_handlers = providers.Singleton(
+        SandboxHandlers, service=sandboxes, statuses=pod_statuses, clock=clock
+    )
 
     registry = providers.Singleton(
         DeferredRegistry, build=providers.Callable(lambda c: functools.partial(_http_registry, c), config)
