@@ -118,12 +118,14 @@ def _pod(node: Node, name: str, attempt: int = 0, host_port: int = 0) -> tuple[s
 
 def _pod_status(node: Node, pod_id: str) -> pb.PodSandboxStatus:
     request = pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id, verbose=True)
-    return _call(node.cri.runtime.PodSandboxStatus, request).status
+    reply: pb.PodSandboxStatusResponse = _call(node.cri.runtime.PodSandboxStatus, request)
+    return reply.status
 
 
 def _status(node: Node, container_id: str) -> pb.ContainerStatus:
     request = pb.ContainerStatusRequest(container_id=container_id, verbose=True)
-    return _call(node.cri.runtime.ContainerStatus, request).status
+    reply: pb.ContainerStatusResponse = _call(node.cri.runtime.ContainerStatus, request)
+    return reply.status
 
 
 def _record_ids(node: Node, kind: str) -> set[str]:
