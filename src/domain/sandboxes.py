@@ -661,6 +661,7 @@ class SandboxService:
 
     def _restore(self) -> None:
         """Load every sandbox; one cut short by a crash while being created is rolled back."""
+        release_networks = True  # until a DEL of an earlier boot's pod fails: see _settle_after_reboot
         for sandbox_id, doc in self._store.list(STATE_KIND).items():
             try:
                 sb = PodSandbox.from_document(doc)
@@ -680,18 +681,22 @@ class SandboxService:
                 self._roll_back(sb)
                 continue
             if earlier_boot:
-                self._settle_after_reboot(sb)
+                release_networks = self._settle_after_reboot(sb, release_networks)
             else:
                 _log.info("restored pod sandbox", id=sb.id, name=sb.name, state=sb.state.value)
             self._events.known(sb.id, _EVENTS_BEFORE[sb.state])
 
-    def _settle_after_reboot(self, sb: PodSandbox) -> None:
+    def _settle_after_reboot(self, sb: PodSandbox, release_network: bool) -> bool:
         """A pod made in an earlier boot: its infra process, namespaces and mounts went with that boot. It is
         NOTREADY at once, and its addresses are released now (one CNI DEL, without the namespace), so that
-        the kubelet's new pods find them free; a DEL that fails is tried again by StopPodSandbox. The rest
-        (records, cgroups the pod had, log dirs) goes with RemovePodSandbox, as the kubelet asks."""
+        the kubelet's new pods find them free. A DEL that fails is left to StopPodSandbox, and so are the
+        DELs of the pods after it (False): a network plugin that is not ready yet must not hold the start
+        for a deadline per pod. The rest (records, cgroups the pod had, log dirs) goes with
+        RemovePodSandbox, as the kubelet asks."""
         sb.state = SandboxState.NOTREADY
         sb.boot_id = self._settings.boot_id
         self._save(sb)
-        self._teardown_network(sb, give_up_quietly=False, retry=False)
         _log.info("pod sandbox of an earlier boot is not ready", id=sb.id, name=sb.name)
+        if release_network:
+            self._teardown_network(sb, give_up_quietly=False, retry=False)
+        return release_network and sb.network_phase not in (NetworkPhase.ADDING, NetworkPhase.ATTACHED)
