@@ -180,10 +180,24 @@ def test_after_a_reboot_the_kubelet_replaces_the_old_pods_and_nothing_of_them_is
     assert (finished.state, finished.exit_code, finished.reason) == (pb.CONTAINER_EXITED, 0, "Completed")
     for pod_id in old_pods:
         assert _pod_status(node, pod_id).state == pb.SANDBOX_NOTREADY
+    # The kubelet's stats polls answer too (nothing of the old pods runs or has a cgroup any more).
+    _call(runtime.ListPodSandboxStats, pb.ListPodSandboxStatsRequest())
+    _call(runtime.ListContainerStats, pb.ListContainerStatsRequest())
+    for pod_id in old_pods:
+        _call(runtime.PodSandboxStats, pb.PodSandboxStatsRequest(pod_sandbox_id=pod_id))
+    for container_id in old_containers:
+        _call(runtime.ContainerStats, pb.ContainerStatsRequest(container_id=container_id))
     # A container made before the reboot can never start: a clear refusal, not INTERNAL.
     with pytest.raises(grpc.RpcError) as refused:
         _call(runtime.StartContainer, pb.StartContainerRequest(container_id=idle))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # Nor can a container be made in an old pod: its namespaces went with the boot.
+    late = pb.CreateContainerRequest(
+        pod_sandbox_id=web, config=container_config("late", ["sleep", "600"]), sandbox_config=web_config
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        _call(runtime.CreateContainer, late)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value.details()
 
     # The kubelet kills the old pods, starts new ones, and collects the old ones' garbage.
     for pod_id in old_pods:
