@@ -1357,6 +1357,7 @@ class ContainerService:
             container.reason = REASON_UNKNOWN
             container.message = "the node rebooted: its processes ended with the boot they ran in"
         container.pid = 0
+        container.restore_from = ""  # a restore from a checkpoint that never ran; its images go at remove
         container.boot_id = self._host.boot_id
         self._persist(container)
         _log.info("container of an earlier boot is over", id=container.id, reason=container.reason)
