@@ -95,6 +95,8 @@ class HostFacts:
     seccomp_default_when_empty: bool = False
     # Page sizes ("2MB") whose hugetlb limits the OCI runtime can set; limits for others are left out.
     hugepage_sizes: frozenset[str] = frozenset()
+    # The kernel's boot id ("" when unknown): what was made in another boot is settled at start-up.
+    boot_id: str = ""
 
 
 @dataclass(frozen=True)
