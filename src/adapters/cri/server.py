@@ -12,6 +12,7 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CallWrapper
+from adapters.cri.poll_pool import PollPool
 from adapters.host.unix_sockets import prepare_socket_path
 from ports.metrics import RpcObserver
 from ports.oci_runtime import GRPC_MESSAGE_LIMIT
@@ -84,13 +85,15 @@ class CriServer:
         # its grace period. The main pool has room for `max_streams` streams on top of `max_workers`, and the
         # call wrapper refuses a stream past `max_streams`: open streams can never take the threads that
         # unary RPCs need. The kubelet's polls (POLL_METHODS: answered from memory, never waiting on another
-        # call) run on a pool of their own: a node draining 100 pods, or 100 pulls from a stalled registry,
-        # cannot starve the Status and relist calls the kubelet's node health depends on.
-        self._poll_pool = futures.ThreadPoolExecutor(
-            max_workers=max_poll_workers, thread_name_prefix="cri-poll"
+        # call) run on a pool of their own (overflowing into the main one, adapters/cri/poll_pool.py): a node
+        # draining 100 pods, or 100 pulls from a stalled registry, cannot starve the Status and relist calls
+        # the kubelet's node health depends on.
+        main_pool = futures.ThreadPoolExecutor(
+            max_workers=max_workers + max_streams, thread_name_prefix="cri"
         )
+        self._poll_pool = PollPool(max_poll_workers, main_pool, thread_name_prefix="cri-poll")
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers + max_streams, thread_name_prefix="cri"),
+            main_pool,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
