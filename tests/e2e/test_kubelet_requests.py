@@ -310,6 +310,33 @@ def test_a_log_path_outside_the_pod_log_directory_is_refused(node: Node) -> None
     node.remove_pod(pod_id)
 
 
+def test_an_absolute_fqdn_hostname_from_set_hostname_as_fqdn_runs(node: Node) -> None:
+    """A pod with `hostname`, `subdomain` and `setHostnameAsFQDN: true` gets `<host>.<sub>.<ns>.svc.<domain>`
+    as its hostname; a kubelet whose clusterDomain is empty (the default without kubeadm) sends it with a
+    trailing dot. containerd and cri-o run such a pod; so must pycrio."""
+    pod = node.pod("fqdn")
+    config = pod.sandbox_config()
+    config.hostname = "myhost.mysub.default.svc."
+    pod.log_directory.mkdir(parents=True, exist_ok=True)
+    pod_id = node.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    node.pods.append(pod_id)
+    container_id = node.create(pod_id, pod, "app", ["/bin/sleep", "600"])
+    node.start(container_id)
+    _running(node, container_id)
+    seen = node.client.runtime.ExecSync(
+        pb.ExecSyncRequest(container_id=container_id, cmd=["hostname"], timeout=30)
+    )
+    assert seen.stdout.decode().strip() == "myhost.mysub.default.svc."
+    node.remove_pod(pod_id)
+
+    # Longer than the kernel takes (64): refused up front, naming the field, not a failed sethostname.
+    config.hostname = "h" * 65
+    with pytest.raises(grpc.RpcError) as raised:
+        node.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "PodSandboxConfig.hostname" in str(raised.value.details())
+
+
 # The kubelet's lists (kuberuntime's listOptions): every pod and container (the PLEG relist, an empty filter,
 # not an absent one), one pod's by its uid label (a pod's status), running containers only (housekeeping).
 POD_UID_LABEL = "io.kubernetes.pod.uid"
