@@ -54,6 +54,10 @@ class Mount:
     # An image volume (KEP-4639): the named image's file system, read-only, instead of host_path.
     image: str = ""
     image_sub_path: str = ""  # a directory inside that image to mount instead of its root
+    # The rest of the image volume's ImageSpec, answered back in ContainerStatus.mounts as containerd does.
+    user_specified_image: str = ""
+    image_annotations: dict[str, str] = field(default_factory=dict)
+    image_runtime_handler: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,11 @@ class ContainerConfig:
     security: SecurityContext = field(default_factory=SecurityContext)
     stop_signal: str = ""  # "SIGTERM" etc.; "" = runtime default
     cdi_devices: tuple[str, ...] = ()  # fully qualified CDI device names (vendor.com/class=name)
+    # The rest of the request's ImageSpec, answered back in ContainerStatus and ListContainers as containerd
+    # does: the kubelet puts the pulled image's id in `image` and what the pod spec named here.
+    user_specified_image: str = ""
+    image_annotations: dict[str, str] = field(default_factory=dict)
+    image_runtime_handler: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.cri_client import CriClient
-from tests.e2e.containers_support import log_lines, seed_busybox_image, status, wait_exited, wait_until
+from tests.e2e.containers_support import IMAGE, log_lines, seed_busybox_image, status, wait_exited, wait_until
 from tests.e2e.daemon import Daemon
 from tests.e2e.kubelet_requests import CPU_PERIOD, CPU_QUOTA, CPU_SHARES, MEMORY_LIMIT, KubeletPod
 from tests.pod_host import cleanup_run_dir
@@ -526,4 +526,32 @@ def test_an_evented_kubelet_hears_of_a_container_that_ended_after_its_conmon_die
     assert (described.state, described.exit_code, described.reason) == (pb.CONTAINER_EXITED, 255, "Error")
     relisted = _relist(node, pod)
     assert relisted.containers[container_id] == pb.CONTAINER_EXITED and container_id not in relisted.running
+    node.remove_pod(pod_id)
+
+
+def test_an_evented_kubelet_s_pod_status_is_newer_than_the_event_it_follows(node: Node) -> None:
+    """With EventedPLEG the kubelet caches an event's statuses under its created_at, then asks
+    PodSandboxStatus and caches that answer under its timestamp, and only if that is not older: so the
+    answer carries the pod's container statuses, gathered no earlier than its timestamp, which is later than
+    the event's. The image is named as the pod spec named it (user_specified_image)."""
+    pod = node.pod("evented-status")
+    pod_id = node.run_pod(pod)
+    container_id = node.create(pod_id, pod, "app", WAIT_THEN_EXIT)
+    node.start(container_id)
+    _running(node, container_id)
+    events = node.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=60)
+    events.initial_metadata()
+    _let_exit(pod)
+    stopped = next(event for event in events if event.container_id == container_id)
+    events.cancel()
+    answer = node.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id))
+    assert answer.timestamp > stopped.created_at
+    (described,) = answer.containers_statuses
+    assert (described.id, described.state, described.exit_code) == (
+        container_id,
+        pb.CONTAINER_EXITED,
+        EXIT_CODE,
+    )
+    assert (described.image.image, described.image.user_specified_image) == (IMAGE, "busybox:latest")
+    assert described == stopped.containers_statuses[0]
     node.remove_pod(pod_id)
