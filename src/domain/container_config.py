@@ -88,6 +88,29 @@ class Resources:
     hugepage_limits: tuple[HugepageLimit, ...] = ()
     unified: tuple[tuple[str, str], ...] = ()
 
+    def updated_by(self, change: "Resources") -> "Resources":
+        """These resources after an UpdateContainerResources carrying `change`: what it leaves unset is kept,
+        as containerd and cri-o keep it. The kubelet's CPU manager sends `cpuset_cpus` alone every few
+        seconds; the limits must survive that. Memory and swap go together (swap follows the new limit when
+        the change names none); hugepage limits and unified keys are replaced one by one."""
+        memory = (change.memory_limit_in_bytes, change.memory_swap_limit_in_bytes)
+        if not change.memory_limit_in_bytes:  # a swap limit alone is refused before this
+            memory = (self.memory_limit_in_bytes, self.memory_swap_limit_in_bytes)
+        pages = {limit.page_size: limit for limit in self.hugepage_limits}
+        pages.update({limit.page_size: limit for limit in change.hugepage_limits})
+        return Resources(
+            cpu_period=change.cpu_period or self.cpu_period,
+            cpu_quota=change.cpu_quota or self.cpu_quota,
+            cpu_shares=change.cpu_shares or self.cpu_shares,
+            memory_limit_in_bytes=memory[0],
+            memory_swap_limit_in_bytes=memory[1],
+            oom_score_adj=change.oom_score_adj or self.oom_score_adj,
+            cpuset_cpus=change.cpuset_cpus or self.cpuset_cpus,
+            cpuset_mems=change.cpuset_mems or self.cpuset_mems,
+            hugepage_limits=tuple(pages.values()),
+            unified=tuple({**dict(self.unified), **dict(change.unified)}.items()),
+        )
+
 
 @dataclass(frozen=True)
 class SecurityProfile:

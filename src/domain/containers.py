@@ -1137,13 +1137,15 @@ class ContainerService:
         self._monitor.attach(running_id, streams, config.stdin, config.stdin_once, config.tty)
 
     def update_resources(self, container_id: str, resources: Resources, from_nri: bool = False) -> None:
-        """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised.
-        NRI plugins may change them first (not for the updates they ask for themselves)."""
+        """Apply new limits (what the request leaves unset is kept); when the runtime refuses, the old ones
+        are put back and the error is raised. NRI plugins may change them first (not for the updates they
+        ask for themselves)."""
         resources_to_oci(resources, self._host)
         with self._locked(container_id) as container:
             self._refresh(container)
             if container.state not in (ContainerState.CREATED, ContainerState.RUNNING):
                 raise FailedPrecondition(f"container {container.id} is {container.state.name}")
+            resources = container.resources.updated_by(resources)
             pod = None
             if self._nri is not None and not from_nri:
                 pod = self._nri_pod(container.sandbox_id)
