@@ -11,6 +11,7 @@ import pytest
 
 from adapters.cgroups.cgroupfs import shares_to_weight
 from adapters.cri.generated import api_pb2 as pb
+from adapters.systemd.dbus_units import DbusSystemdUnits
 from domain.cgroup_paths import expand_slice
 from tests.e2e.containers_support import log_lines, wait_exited
 from tests.vm.conftest import CGROUP_ROOT, MIB, UNIT, Node, alive, cgroup_of, systemctl, unit_property
@@ -252,7 +253,13 @@ def test_pods_run_while_the_dbus_daemon_is_stopped(node: Node) -> None:
 
 def test_pods_made_and_removed_in_parallel(node: Node) -> None:
     """The kubelet's pod workers run side by side: pods and containers made and removed from several
-    threads at once all succeed (with the systemd driver their units' jobs overlap on one connection)."""
+    threads at once all succeed (with the systemd driver their units' jobs overlap on one connection). The
+    QoS parents are made first, as the kubelet makes them, so they stay."""
+    if node.driver == "systemd":
+        qos = DbusSystemdUnits()
+        qos.start_slice("kubepods-burstable.slice", {})
+    else:
+        (CGROUP_ROOT / "kubepods" / "burstable").mkdir(parents=True)
 
     def one(index: int) -> None:
         pod_id, pod = node.run_pod(f"parallel{index}", cgroup_parent=node.pod_parent(str(uuid.uuid4())))
@@ -260,8 +267,20 @@ def test_pods_made_and_removed_in_parallel(node: Node) -> None:
         assert node.container_info(container_id)["pid"]
         node.remove_pod(pod_id)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(one, range(4)))
-    if node.driver == "systemd":
-        units = json.loads(systemctl("list-units", "--all", "--output=json", "pycrio-*.scope"))
-        assert units == [], units
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(one, range(4)))
+        if node.driver == "systemd":
+            units = json.loads(systemctl("list-units", "--all", "--output=json", "pycrio-*.scope"))
+            assert units == [], units
+            assert [p.name for p in (CGROUP_ROOT / "kubepods.slice" / "kubepods-burstable.slice").iterdir()
+                    if p.is_dir()] == []  # fmt: skip
+        else:
+            assert [p.name for p in (CGROUP_ROOT / "kubepods" / "burstable").iterdir() if p.is_dir()] == []
+    finally:
+        if node.driver == "systemd":
+            qos.stop("kubepods.slice")
+            qos.close()
+        else:
+            (CGROUP_ROOT / "kubepods" / "burstable").rmdir()
+            (CGROUP_ROOT / "kubepods").rmdir()

@@ -71,8 +71,13 @@ class SystemdCgroups:
         # Stopping a slice would kill whatever another pod still runs in it: like rmdir, refuse instead.
         # A scope is pycrio's own process group and is stopped with what is left in it.
         if unit.endswith(".slice") and directory.is_dir():
-            children = [entry.name for entry in directory.iterdir() if entry.is_dir()]
-            if children or (directory / "cgroup.procs").read_text().split():
+            try:
+                children = [entry.name for entry in directory.iterdir() if entry.is_dir()]
+                busy = bool(children or (directory / "cgroup.procs").read_text().split())
+            except FileNotFoundError:
+                # Another pod's removal stopped this shared parent while we looked: it is empty and gone.
+                children, busy = [], False
+            if busy:
                 raise Internal(f"cgroup {path} still holds processes or child cgroups {children}")
         self._units.stop(unit)
 
