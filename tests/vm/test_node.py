@@ -261,9 +261,12 @@ def test_pods_made_and_removed_in_parallel(node: Node) -> None:
     else:
         (CGROUP_ROOT / "kubepods" / "burstable").mkdir(parents=True)
 
+    ids: list[str] = []
+
     def one(index: int) -> None:
         pod_id, pod = node.run_pod(f"parallel{index}", cgroup_parent=node.pod_parent(str(uuid.uuid4())))
         container_id = node.run_container(pod_id, pod, "sleeper", SLEEP, memory_limit_in_bytes=32 * MIB)
+        ids.extend((pod_id, container_id))
         assert node.container_info(container_id)["pid"]
         node.remove_pod(pod_id)
 
@@ -272,7 +275,8 @@ def test_pods_made_and_removed_in_parallel(node: Node) -> None:
             list(pool.map(one, range(4)))
         if node.driver == "systemd":
             units = json.loads(systemctl("list-units", "--all", "--output=json", "pycrio-*.scope"))
-            assert units == [], units
+            assert [u["unit"] for u in units if any(i in u["unit"] for i in ids)] == []
+            assert len(ids) == 8
             assert [p.name for p in (CGROUP_ROOT / "kubepods.slice" / "kubepods-burstable.slice").iterdir()
                     if p.is_dir()] == []  # fmt: skip
         else:
