@@ -596,3 +596,66 @@ def test_a_cni_del_that_always_fails_does_not_block_stop_or_remove(env: Env) -> 
     for held in ipam.glob("10.*"):
         if held.read_text().split()[0] == pod_id:
             held.unlink()
+
+
+@pytest.mark.parametrize(
+    ("how", "said"), [("garbage", "pcfault ADD printed no JSON"), ("endless", "pcfault printed more than")]
+)
+def test_a_cni_add_that_prints_garbage_or_without_end_fails_the_pod_and_undoes_it(
+    env: Env, how: str, said: str
+) -> None:
+    """A result that is not JSON, or output without end (read up to the runner's cap, then the plugin is
+    killed: before, the daemon read it all into memory until the timeout)."""
+    env.heal()
+    before = _pod_network_leftovers(env)
+    env.inject("ADD", how)
+    config = pod_config(f"add-{how}-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    with pytest.raises(grpc.RpcError) as caught:
+        env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL, caught.value.details()
+    assert said in caught.value.details()
+    assert _pod_network_leftovers(env) == before
+    _nothing_left(env)  # the endless plugin is killed and reaped
+
+
+def test_a_cni_plugin_leaving_a_process_on_its_output_does_not_hang_the_pod(env: Env) -> None:
+    """The plugin does its work and exits, but a process it left in a session of its own holds its stdout:
+    the answer must not wait for that process (before, RunPodSandbox and StopPodSandbox hung for as long as
+    it lived). It is not pycrio's to kill: the test does."""
+    env.heal()
+    before = _pod_network_leftovers(env)
+    lingering_before = set(env.hung_pids())
+    try:
+        env.inject("ADD", "linger")
+        config = pod_config(f"linger-{uuid.uuid4().hex[:6]}", env.work / "logs")
+        pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+        env.pods.append(pod_id)
+        env.inject("DEL", "linger")
+        env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+        env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+        assert _pod_network_leftovers(env) == before
+        assert "left a process holding its output open" in env.daemon.log()
+    finally:
+        env.heal()
+        for pid in set(env.hung_pids()) - lingering_before:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_cni_del_that_hangs_is_cut_and_the_pod_still_goes(env: Env) -> None:
+    env.heal()
+    config = pod_config(f"delhang-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    hung_before = len(env.hung_pids())
+    env.inject("DEL", "hang")
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    assert len(env.hung_pids()) > hung_before, "the plugin never hung"
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    listed = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+    assert pod_id not in [item.id for item in listed]
+    _nothing_left(env)  # every hung DEL was killed and reaped
+    env.heal()
+    ipam = env.work / "ipam" / "pctest-rtfaults"
+    for held in ipam.glob("10.*"):
+        if held.read_text().split()[0] == pod_id:
+            held.unlink()

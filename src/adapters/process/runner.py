@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from adapters.process import output
 from adapters.readiness import Wakeup, readable
 from adapters.tracing.spans import span
 from domain.errors import DeadlineExceeded, Internal
@@ -29,6 +30,9 @@ _log = structlog.get_logger("pycrio.process")
 _spawn_lock = threading.Lock()
 _our_children: set[int] = set()
 _claimed_pid_files: set[str] = set()
+# What a host command may print on either stream: runc's and the CNI plugins' answers are kilobytes
+# (cri-o caps an exec's output at the same 16 MiB).
+OUTPUT_LIMIT = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,12 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     check: bool = True,
+    output_limit: int = OUTPUT_LIMIT,
 ) -> CommandResult:
-    """Run a command to completion; kill its whole process group when it passes `timeout` seconds."""
+    """Run a command to completion; kill its whole process group when it passes `timeout` seconds or
+    prints more than `output_limit` bytes on stdout or stderr (Internal naming the stream)."""
     with span(f"exec {Path(args[0]).name}", **{"process.command": Path(args[0]).name}):
-        return _run(args, timeout, input, env, cwd, check)
+        return _run(args, timeout, input, env, cwd, check, output_limit)
 
 
 def _run(
@@ -130,6 +136,7 @@ def _run(
     env: Mapping[str, str] | None,
     cwd: str | None,
     check: bool,
+    output_limit: int,
 ) -> CommandResult:
     process = spawn(
         args,
@@ -140,17 +147,24 @@ def _run(
         cwd=cwd,
         start_new_session=True,
     )
+    name = Path(args[0]).name
+    exited = False
     try:
-        try:
-            stdout, stderr = process.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            stdout, stderr = process.communicate()
-            detail = stderr.decode(errors="replace").strip()
-            name = Path(args[0]).name
-            raise DeadlineExceeded(f"{name} did not finish within {timeout:g}s: {detail}") from None
+        collected = output.collect(process, input, timeout, output_limit)
+        exited = collected.exited
     finally:
+        if not exited:  # past the deadline or the limit, or collecting failed: the whole group goes
+            _kill_group(process.pid)
+            process.wait()
         release(process)
+    stdout, stderr = collected.stdout, collected.stderr
+    if collected.overflow:
+        raise Internal(f"{name} printed more than {output_limit} bytes on {collected.overflow}: killed")
+    if not collected.exited:
+        detail = stderr.decode(errors="replace").strip()
+        raise DeadlineExceeded(f"{name} did not finish within {timeout:g}s: {detail}")
+    if collected.held_open:
+        _log.warning("a command left a process holding its output open", command=name, pid=process.pid)
     result = CommandResult(list(args), process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise CommandFailed(result)
