@@ -8,6 +8,7 @@ writes before it exits: the reaper leaves it to the caller, who waits for it and
 """
 
 import contextlib
+import errno
 import math
 import os
 import select
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import structlog
 
+from adapters.host.os_errors import node_error
 from adapters.process import output
 from adapters.readiness import Wakeup, readable
 from adapters.tracing.spans import span
-from domain.errors import DeadlineExceeded, Internal
+from domain.errors import DeadlineExceeded, Internal, ResourceExhausted
 
 _log = structlog.get_logger("pycrio.process")
 _spawn_lock = threading.Lock()
@@ -55,9 +57,14 @@ class CommandFailed(Internal):
 
 
 def spawn(args: Sequence[str], **popen_kwargs: object) -> subprocess.Popen[bytes]:
-    """Popen whose pid the orphan reaper leaves alone until `release` is called."""
+    """Popen whose pid the orphan reaper leaves alone until `release` is called. A node out of file
+    descriptors, memory or processes is the domain's error naming the command, so that callers undoing
+    their work on a PycrioError undo it then too."""
     with _spawn_lock:
-        process: subprocess.Popen[bytes] = subprocess.Popen(list(args), **popen_kwargs)  # type: ignore[call-overload]
+        try:
+            process: subprocess.Popen[bytes] = subprocess.Popen(list(args), **popen_kwargs)  # type: ignore[call-overload]
+        except OSError as err:
+            raise _not_started(args, err) from err
         _our_children.add(process.pid)
     return process
 
@@ -83,6 +90,14 @@ def wait(process: subprocess.Popen[bytes], timeout: float | None) -> int:
     finally:
         os.close(pidfd)
     return process.wait()
+
+
+def _not_started(args: Sequence[str], err: OSError) -> Exception:
+    name = Path(args[0]).name
+    if err.errno == errno.EAGAIN:  # fork(2): the process limit (RLIMIT_NPROC, pids.max)
+        return ResourceExhausted(f"cannot start {name}: out of processes: {err.strerror}")
+    known = node_error(err)
+    return type(known)(f"cannot start {name}: {known}") if known is not None else err
 
 
 def release(process: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,32 @@
+"""OS errors that describe the node rather than a bug: a full disk, no file descriptors left, a read-only
+or failing file system. Whichever adapter's call hit one, the kubelet and the operator see a status that
+says so and names the file (docs/faults.md), never INTERNAL with a Python traceback in the log.
+"""
+
+import errno
+
+from domain.errors import FailedPrecondition, PycrioError, ResourceExhausted, Unavailable
+
+_NODE_ERRNOS: dict[int, tuple[type[PycrioError], str]] = {
+    errno.ENOSPC: (ResourceExhausted, "no space left"),
+    errno.EDQUOT: (ResourceExhausted, "no space left"),
+    errno.EMFILE: (ResourceExhausted, "out of file descriptors"),
+    errno.ENFILE: (ResourceExhausted, "the node is out of file descriptors"),
+    errno.ENOMEM: (ResourceExhausted, "out of memory"),
+    errno.EROFS: (FailedPrecondition, "read-only file system"),
+    errno.EIO: (Unavailable, "I/O error"),
+}
+
+
+def is_node_fault(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in _NODE_ERRNOS
+
+
+def node_error(error: BaseException) -> PycrioError | None:
+    """The domain error an OS error about the node's state stands for, naming the file; None otherwise."""
+    if not isinstance(error, OSError) or error.errno not in _NODE_ERRNOS:
+        return None
+    kind, words = _NODE_ERRNOS[error.errno]
+    if error.filename is None:
+        return kind(f"{words}: {error.strerror}")
+    return kind(f"{words}: {error.filename}: {error.strerror}")

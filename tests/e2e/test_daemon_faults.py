@@ -1,0 +1,193 @@
+"""Faults of the daemon's own process and of what it keeps on the host, injected against the real daemon,
+runc and conmon: the daemon out of file descriptors, stopped (SIGSTOP) while containers exit, its state dir
+read-only; conmon stopped during a stop or remove; a pod's run dir, shm or netns pin taken away.
+
+Each must end in a clear gRPC status naming what went wrong (never INTERNAL from an OSError), bounded in
+time, with nothing lost: once the fault is gone the same requests work and every exit is known.
+"""
+
+import contextlib
+import os
+import resource
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+
+from adapters.cri.generated import api_pb2 as pb
+from tests.contract.container_host import remove_cgroups, remove_test_root_if_empty
+from tests.cri_client import CriClient
+from tests.e2e.containers_support import (
+    container_config,
+    force_delete_runc_containers,
+    pod_config,
+    remove_pods,
+    start_private_daemon,
+    status,
+)
+from tests.e2e.daemon import Daemon
+from tests.pod_host import cleanup_run_dir, netns_mounts
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+TIMEOUT = 8  # runtime.subprocess_timeout
+
+
+@dataclass
+class Env:
+    daemon: Daemon
+    work: Path
+    pods: list[str] = field(default_factory=list)
+
+    @property
+    def client(self) -> CriClient:
+        return self.daemon.client
+
+    def pod(self) -> tuple[str, pb.PodSandboxConfig]:
+        host_network = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE))
+        config = pod_config(
+            f"dfaults-{uuid.uuid4().hex[:6]}", self.work / "logs", security_context=host_network
+        )
+        pod_id = self.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+        self.pods.append(pod_id)
+        return pod_id, config
+
+    def create(
+        self, pod: tuple[str, pb.PodSandboxConfig], name: str, command: list[str] | None = None
+    ) -> str:
+        config = container_config(name, command or ["sleep", "1000"])
+        request = pb.CreateContainerRequest(pod_sandbox_id=pod[0], config=config, sandbox_config=pod[1])
+        container_id: str = self.client.runtime.CreateContainer(request).container_id
+        return container_id
+
+    def run(self, pod: tuple[str, pb.PodSandboxConfig], name: str, command: list[str] | None = None) -> str:
+        container_id = self.create(pod, name, command)
+        self.client.runtime.StartContainer(pb.StartContainerRequest(container_id=container_id))
+        return container_id
+
+    def stop(self, container_id: str, timeout: int = 0) -> None:
+        self.client.runtime.StopContainer(pb.StopContainerRequest(container_id=container_id, timeout=timeout))
+
+    def remove(self, container_id: str) -> None:
+        self.client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=container_id))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    work = tmp_path_factory.mktemp("pctest-dfaults")
+    (work / "logs").mkdir()
+    daemon, parent = start_private_daemon(
+        work, "dfaults", "pcdflt0", "10.87.233.0/24", [f"runtime.subprocess_timeout={TIMEOUT}"]
+    )
+    env = Env(daemon, work)
+    try:
+        yield env
+    finally:
+        with contextlib.suppress(Exception):
+            remove_pods(env.daemon.client, env.pods)
+        daemon.stop(signal.SIGKILL) if daemon.process and daemon.process.poll() is None else None
+        left_runc = force_delete_runc_containers(work / "runc")
+        cleanup_run_dir(work / "pycrio" / "run")
+        for mount in sorted(netns_mounts(work), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", "pcdflt0"], capture_output=True, check=False)
+        left_cgroups = remove_cgroups(parent)
+        remove_test_root_if_empty()
+        assert not left_runc, f"runc containers left: {left_runc}"
+        assert not left_cgroups, f"cgroups left: {left_cgroups}"
+
+
+def _code(call: object) -> tuple[grpc.StatusCode, str]:
+    try:
+        call()  # type: ignore[operator]
+    except grpc.RpcError as err:
+        return err.code(), err.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+# --- out of file descriptors -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _few_fds(pid: int, spare: int) -> Iterator[None]:
+    """The daemon's soft RLIMIT_NOFILE lowered to what it has open plus `spare`, then restored."""
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")) + spare, hard))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _kept_for_containers(env: Env) -> dict[str, set[str]]:
+    """The container ids the daemon keeps something for on the host, by place."""
+    pycrio = env.work / "pycrio"
+    places = {
+        "bundles": pycrio / "run" / "containers",
+        "monitors": pycrio / "run" / "conmon",
+        "exits": pycrio / "run" / "exits",
+        "layers": pycrio / "root" / "storage" / "containers",
+        "records": pycrio / "root" / "state" / "containers",
+    }
+    kept = {
+        where: {path.name.removesuffix(".json") for path in place.glob("*")}
+        for where, place in places.items()
+    }
+    runc = ["runc", "--root", str(env.work / "runc"), "list", "-q"]
+    kept["runc"] = set(subprocess.run(runc, capture_output=True, text=True, check=False).stdout.split())
+    return kept
+
+
+def _nothing_unlisted(env: Env) -> None:
+    listed = {
+        container.id for container in env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+    }
+    for where, ids in _kept_for_containers(env).items():
+        assert ids <= listed, f"{where} keeps {sorted(ids - listed)}"
+
+
+def test_out_of_file_descriptors_is_resource_exhausted_and_the_daemon_recovers(env: Env) -> None:
+    """Every call that needs a descriptor answers RESOURCE_EXHAUSTED naming what it was opening (before:
+    INTERNAL with an OSError, and a create whose undo failed left a container no stop could end, so the
+    pod could never be removed). Once descriptors are free the same calls work and nothing is left."""
+    pod = env.pod()
+    running = env.run(pod, "fd-running")
+    assert env.daemon.process is not None
+    with _few_fds(env.daemon.process.pid, 0):
+        calls = {
+            "CreateContainer": lambda: env.create(pod, "fd-new"),
+            "RunPodSandbox": env.pod,
+            "ExecSync": lambda: env.client.runtime.ExecSync(
+                pb.ExecSyncRequest(container_id=running, cmd=["true"], timeout=10)
+            ),
+            "StopContainer": lambda: env.stop(running),
+            "PullImage": lambda: env.client.image.PullImage(
+                pb.PullImageRequest(image=pb.ImageSpec(image="127.0.0.1:9/nothing:here"))
+            ),
+            "ListContainers": lambda: env.client.runtime.ListContainers(pb.ListContainersRequest()),
+            "ListContainerStats": lambda: env.client.runtime.ListContainerStats(
+                pb.ListContainerStatsRequest()
+            ),
+            "ImageFsInfo": lambda: env.client.image.ImageFsInfo(pb.ImageFsInfoRequest()),
+        }
+        answers = {name: _code(call) for name, call in calls.items()}
+    for name, (code, details) in answers.items():
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, f"{name}: {code} {details}"
+        assert "out of file descriptors" in details, f"{name}: {details}"
+    assert "rpc crashed" not in env.daemon.log()
+    # The fds are back: the same requests work, and nothing was lost or half made.
+    assert status(env.client, running).status.state == pb.CONTAINER_RUNNING
+    created = env.create(pod, "fd-new")  # the name the failed create had reserved is free
+    _nothing_unlisted(env)  # what the failed create's undo could not remove is gone now
+    env.stop(running)
+    assert status(env.client, running).status.state == pb.CONTAINER_EXITED
+    for container_id in (running, created):
+        env.remove(container_id)
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]))
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]))
+    _nothing_unlisted(env)
