@@ -7,6 +7,7 @@ time, with nothing lost: once the fault is gone the same requests work and every
 """
 
 import contextlib
+import json
 import os
 import resource
 import signal
@@ -29,6 +30,7 @@ from tests.e2e.containers_support import (
     remove_pods,
     start_private_daemon,
     status,
+    wait_until,
 )
 from tests.e2e.daemon import Daemon
 from tests.pod_host import cleanup_run_dir, netns_mounts
@@ -191,3 +193,80 @@ def test_out_of_file_descriptors_is_resource_exhausted_and_the_daemon_recovers(e
     env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]))
     env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]))
     _nothing_unlisted(env)
+
+
+# --- the daemon or conmon stopped (SIGSTOP) -----------------------------------------------------------------
+
+
+def _init_pid(env: Env, container_id: str) -> int:
+    return int(json.loads(status(env.client, container_id, verbose=True).info["info"])["pid"])
+
+
+def _conmon_pid(env: Env, container_id: str) -> int:
+    return int((env.work / "pycrio" / "run" / "conmon" / container_id / "conmon.pid").read_text())
+
+
+@contextlib.contextmanager
+def _stopped(pid: int) -> Iterator[None]:
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_daemon_stopped_past_the_kubelets_timeouts_learns_every_exit_when_it_continues(env: Env) -> None:
+    """While the daemon is stopped the kubelet's calls time out and containers end; once it continues,
+    the exits are known without anyone asking for them (an evented kubelet only listens), and each is
+    announced once, with its real exit code."""
+    pod = env.pod()
+    containers = [env.run(pod, f"frozen-{n}") for n in range(2)]
+    inits = [_init_pid(env, container_id) for container_id in containers]
+    events = env.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=120)
+    events.initial_metadata()
+    assert env.daemon.process is not None
+    with _stopped(env.daemon.process.pid):
+        for pid in inits:
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not any(Path(f"/proc/{pid}/status").exists() for pid in inits), what="inits gone")
+        late = _code(lambda: env.client.runtime.ListContainers(pb.ListContainersRequest(), timeout=2))
+        assert late[0] == grpc.StatusCode.DEADLINE_EXCEEDED  # as the kubelet sees a stopped runtime
+    stopped: dict[str, pb.ContainerEventResponse] = {}
+    for event in events:
+        if event.container_id in containers and event.container_event_type == pb.CONTAINER_STOPPED_EVENT:
+            stopped[event.container_id] = event
+            if len(stopped) == len(containers):
+                break
+    events.cancel()
+    for container_id in containers:
+        (described,) = [c for c in stopped[container_id].containers_statuses if c.id == container_id]
+        assert (described.state, described.exit_code) == (pb.CONTAINER_EXITED, 137)
+        assert status(env.client, container_id).status.exit_code == 137
+    for container_id in containers:
+        env.remove(container_id)
+    _nothing_unlisted(env)
+
+
+@pytest.mark.parametrize("call", ["stop", "remove"])
+def test_a_stopped_conmon_bounds_stop_and_remove_and_nothing_is_left(env: Env, call: str) -> None:
+    """conmon is stopped, so the container's exit is recorded by nobody: StopContainer (and RemoveContainer,
+    which stops first) must answer within its bound with a clear status, the container stays listed for a
+    retry, and once conmon continues the retry works and leaves nothing."""
+    pod = env.pod()
+    container_id = env.run(pod, f"conmon-{call}")
+    conmon = _conmon_pid(env, container_id)
+    with _stopped(conmon):
+        action = env.stop if call == "stop" else env.remove
+        code, details = _code(lambda: action(container_id))
+        assert code in (grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION), f"{code} {details}"
+        if code != grpc.StatusCode.OK:
+            assert container_id in details and "did not exit" in details
+            listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+            assert container_id in [container.id for container in listed]
+    listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+    if container_id in [container.id for container in listed]:
+        env.stop(container_id)
+        assert status(env.client, container_id).status.state == pb.CONTAINER_EXITED
+        env.remove(container_id)
+    wait_until(lambda: not Path(f"/proc/{conmon}").exists(), what="conmon to be reaped")
+    _nothing_unlisted(env)  # nor an exit file that conmon wrote after it continued
