@@ -270,3 +270,49 @@ def test_a_stopped_conmon_bounds_stop_and_remove_and_nothing_is_left(env: Env, c
         env.remove(container_id)
     wait_until(lambda: not Path(f"/proc/{conmon}").exists(), what="conmon to be reaped")
     _nothing_unlisted(env)  # nor an exit file that conmon wrote after it continued
+
+
+# --- a read-only state dir ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """`path` made read-only in place (a read-only bind mount over itself), as when its file system is
+    remounted read-only after errors."""
+    subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_read_only_state_dir_refuses_changes_by_name_and_still_reports_exits(env: Env) -> None:
+    """EROFS on the state dir: a create is FAILED_PRECONDITION naming the record and undone; an exit learnt
+    meanwhile is still listed and announced (before, the list failed with the OSError and the event was
+    lost); once the dir is writable again the same create works and the exit is on disk by the next save."""
+    pod = env.pod()
+    victim = env.run(pod, "ro-victim")
+    init = _init_pid(env, victim)
+    events = env.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=120)
+    events.initial_metadata()
+    with _read_only(env.work / "pycrio" / "root" / "state"):
+        code, details = _code(lambda: env.create(pod, "ro-new"))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION, f"{code} {details}"
+        assert "read-only file system: cannot write to record containers" in details
+        os.kill(init, signal.SIGKILL)
+        wait_until(lambda: _listed_state(env, victim) == pb.CONTAINER_EXITED, what="the exit listed")
+        stopped = next(e for e in events if e.container_id == victim)
+        events.cancel()
+        assert stopped.container_event_type == pb.CONTAINER_STOPPED_EVENT
+        assert "container exit not recorded on disk" in env.daemon.log()
+    assert "rpc crashed" not in env.daemon.log()
+    created = env.create(pod, "ro-new")
+    for container_id in (victim, created):
+        env.remove(container_id)
+    _nothing_unlisted(env)
+
+
+def _listed_state(env: Env, container_id: str) -> int | None:
+    listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+    return next((c.state for c in listed if c.id == container_id), None)

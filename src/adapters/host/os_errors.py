@@ -3,7 +3,9 @@ or failing file system. Whichever adapter's call hit one, the kubelet and the op
 says so and names the file (docs/faults.md), never INTERNAL with a Python traceback in the log.
 """
 
+import contextlib
 import errno
+from collections.abc import Iterator
 
 from domain.errors import FailedPrecondition, PycrioError, ResourceExhausted, Unavailable
 
@@ -30,3 +32,16 @@ def node_error(error: BaseException) -> PycrioError | None:
     if error.filename is None:
         return kind(f"{words}: {error.strerror}")
     return kind(f"{words}: {error.filename}: {error.strerror}")
+
+
+@contextlib.contextmanager
+def node_fault_named(what: str) -> Iterator[None]:
+    """An OS error about the node in the block becomes its domain error saying what could not be written
+    (`what` reads on from "cannot write": "to record containers <id> in <dir>")."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _NODE_ERRNOS:
+            raise
+        kind, words = _NODE_ERRNOS[err.errno]
+        raise kind(f"{words}: cannot write {what}: {err.strerror}") from None

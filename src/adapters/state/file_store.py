@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from adapters.host.no_space import no_space_left
+from adapters.host.os_errors import node_fault_named
 from domain.errors import Internal
 from domain.names import check_plain_name
 from ports.state_store import Document
@@ -39,12 +40,13 @@ class AtomicFileStateStore:
 
     def put(self, kind: str, key: str, document: Mapping[str, Any]) -> None:
         path = self._path(kind, key)
-        if not path.parent.is_dir():
-            # Records hold requests (environments, auth): root's alone, as the files mkstemp makes (0600).
-            self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.parent.mkdir(exist_ok=True, mode=0o700)
         data = json.dumps(document, sort_keys=True).encode()
-        with no_space_left(f"to record {kind} {key} in {path.parent}"):
+        what = f"to record {kind} {key} in {path.parent}"
+        with node_fault_named(what), no_space_left(what):
+            if not path.parent.is_dir():
+                # Records hold requests (environments, auth): root's alone, as the files mkstemp makes (0600).
+                self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path.parent.mkdir(exist_ok=True, mode=0o700)
             self._replace(path, data)
 
     @staticmethod
@@ -72,11 +74,12 @@ class AtomicFileStateStore:
 
     def delete(self, kind: str, key: str) -> None:
         path = self._path(kind, key)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return
-        _fsync_dir(path.parent)
+        with node_fault_named(f"to remove {kind} {key} from {path.parent}"):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return
+            _fsync_dir(path.parent)
 
     def list(self, kind: str) -> dict[str, Document]:
         directory = self._dir(kind)
