@@ -316,3 +316,44 @@ def test_a_read_only_state_dir_refuses_changes_by_name_and_still_reports_exits(e
 def _listed_state(env: Env, container_id: str) -> int | None:
     listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
     return next((c.state for c in listed if c.id == container_id), None)
+
+
+# --- records replaced by what is not a record ---------------------------------------------------------------
+
+
+def test_records_replaced_by_directories_links_or_fifos_are_set_aside_at_start(env: Env) -> None:
+    """Before, a directory in a record's place stopped the daemon's start (IsADirectoryError), a FIFO hung
+    it and a link to /dev/zero filled its memory. Now each is moved aside with an error line naming it,
+    and the daemon serves the rest."""
+    pod = env.pod()
+    survivor = env.run(pod, "survivor")
+    state = env.work / "pycrio" / "root" / "state"
+    env.daemon.stop()
+    odd = {
+        state / "sandboxes" / f"{'d' * 64}.json": lambda path: path.mkdir(),
+        state / "containers" / f"{'c' * 64}.json": lambda path: path.symlink_to("/dev/zero"),
+        state / "containers" / f"{'b' * 64}.json": lambda path: path.symlink_to(
+            state / "containers" / f"{survivor}.json"
+        ),
+        state / "images" / f"{'f' * 64}.json": lambda path: os.mkfifo(path),
+    }
+    for path, make in odd.items():
+        make(path)
+    env.daemon.start()
+    listed = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+    assert [c.id for c in listed if c.id == survivor] == [survivor]
+    assert not [c.id for c in listed if c.id in ("c" * 64, "b" * 64)]
+    assert status(env.client, survivor).status.state == pb.CONTAINER_RUNNING
+    assert env.client.image.ListImages(pb.ListImagesRequest()).images
+    log = env.daemon.log()
+    for path in odd:
+        aside = path.with_name(path.name + ".corrupt")
+        assert aside.exists() or aside.is_symlink(), f"{path} not moved aside"
+        assert str(path) in log
+        if aside.is_dir():
+            aside.rmdir()
+        else:
+            aside.unlink()
+    env.stop(survivor)
+    env.remove(survivor)
+    _nothing_unlisted(env)

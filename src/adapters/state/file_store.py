@@ -20,12 +20,16 @@ import structlog
 
 from adapters.host.no_space import no_space_left
 from adapters.host.os_errors import node_fault_named
-from domain.errors import Internal
+from adapters.host.regular_files import read_regular_file
+from domain.errors import Internal, InvalidArgument
 from domain.names import check_plain_name
 from ports.state_store import Document
 
 _log = structlog.get_logger("pycrio.state")
 QUARANTINE_SUFFIX = ".corrupt"
+# A record holds a request and an OCI spec (kilobytes); the cap keeps what is not a record (a link to a
+# device, a runaway file) from filling memory.
+MAX_RECORD_BYTES = 64 << 20
 
 
 class AtomicFileStateStore:
@@ -66,11 +70,8 @@ class AtomicFileStateStore:
 
     def get(self, kind: str, key: str) -> Document | None:
         path = self._path(kind, key)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        return _decode(path, raw)
+        raw = _read_record(path)
+        return None if raw is None else _decode(path, raw)
 
     def delete(self, kind: str, key: str) -> None:
         path = self._path(kind, key)
@@ -90,12 +91,23 @@ class AtomicFileStateStore:
             if path.name.startswith("."):
                 continue  # a temp file left by a crash
             try:
-                found[path.stem] = _decode(path, path.read_bytes())
-            except FileNotFoundError:
-                continue  # deleted while we listed
+                raw = _read_record(path)
+                if raw is None:
+                    continue  # deleted while we listed
+                found[path.stem] = _decode(path, raw)
             except Internal as err:
                 _quarantine(path, str(err))
         return found
+
+
+def _read_record(path: Path) -> bytes | None:
+    """A record's bytes, None when there is none. Something else in its place (a directory, a symlink, a
+    FIFO, a device, a file past MAX_RECORD_BYTES) is Internal, so a list moves it aside: before, a directory
+    stopped the daemon's start with IsADirectoryError, and a FIFO or a link to /dev/zero hung or filled it."""
+    try:
+        return read_regular_file(str(path), MAX_RECORD_BYTES, follow_symlinks=False)
+    except InvalidArgument as err:
+        raise Internal(f"state file {path} is not a record: {err}") from None
 
 
 def _decode(path: Path, raw: bytes) -> Document:
