@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import uuid
@@ -33,7 +34,7 @@ from tests.e2e.containers_support import (
     wait_until,
 )
 from tests.e2e.daemon import Daemon
-from tests.pod_host import cleanup_run_dir, netns_mounts
+from tests.pod_host import cleanup_run_dir, netns_mounts, veths_on
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -356,4 +357,65 @@ def test_records_replaced_by_directories_links_or_fifos_are_set_aside_at_start(e
             aside.unlink()
     env.stop(survivor)
     env.remove(survivor)
+    _nothing_unlisted(env)
+
+
+# --- the daemon's run dir, a pod's shm or netns pin taken away --------------------------------------------
+
+
+def test_an_exit_dir_removed_by_someone_else_still_gives_the_real_exit_code(env: Env) -> None:
+    """A /run cleaner removes the exit dir while a container runs: conmon cannot write its exit file there,
+    but writes the code into its own persist dir too. Before, the exit read as "conmon died" (255, Error);
+    now the real code (137 for SIGKILL) is listed and announced without anyone asking."""
+    pod = env.pod()
+    victim = env.run(pod, "exit-dir-gone")
+    init = _init_pid(env, victim)
+    events = env.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=120)
+    events.initial_metadata()
+    shutil.rmtree(env.work / "pycrio" / "run" / "exits")
+    os.kill(init, signal.SIGKILL)
+    stopped = next(e for e in events if e.container_id == victim)
+    events.cancel()
+    assert stopped.container_event_type == pb.CONTAINER_STOPPED_EVENT
+    (described,) = [c for c in stopped.containers_statuses if c.id == victim]
+    assert (described.state, described.exit_code, described.reason) == (pb.CONTAINER_EXITED, 137, "Error")
+    assert "conmon" not in described.message
+    assert _listed_state(env, victim) == pb.CONTAINER_EXITED
+    later = env.run(pod, "after-exit-dir-gone", ["sh", "-c", "exit 3"])  # the dir is made again
+    wait_until(lambda: status(env.client, later).status.state == pb.CONTAINER_EXITED, what="the exit")
+    assert status(env.client, later).status.exit_code == 3
+    for container_id in (victim, later):
+        env.remove(container_id)
+    _nothing_unlisted(env)
+
+
+@pytest.mark.parametrize("taken", ["shm", "netns", "run-dir"])
+def test_a_pods_mounts_or_the_run_dir_taken_away_do_not_block_its_stop_and_removal(
+    env: Env, taken: str
+) -> None:
+    """Someone unmounts the pod's shm or its network namespace pin, or empties pycrio's run dir (what is
+    mounted stays), while the pod runs: status, exec, stop and remove still answer, and CNI DEL still frees
+    the address (checked, no fix needed)."""
+    config = pod_config(f"taken-{taken}-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    env.pods.append(pod_id)
+    container_id = env.run((pod_id, config), "taken")
+    pod_dir = env.work / "pycrio" / "run" / "pods" / pod_id
+    if taken == "shm":
+        subprocess.run(["umount", "-l", str(pod_dir / "files" / "shm")], check=True)
+    elif taken == "netns":
+        subprocess.run(["umount", "-l", str(pod_dir / "ns" / "net")], check=True)
+        (pod_dir / "ns" / "net").unlink()
+    else:
+        subprocess.run(["rm", "-rf", str(env.work / "pycrio" / "run")], capture_output=True, check=False)
+    env.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id))
+    answer = env.client.runtime.ExecSync(
+        pb.ExecSyncRequest(container_id=container_id, cmd=["true"], timeout=30)
+    )
+    assert answer.exit_code == 0
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    ipam = env.work / "ipam" / "pctest-dfaults"
+    assert not [p.name for p in ipam.glob("10.*") if p.read_text().split()[0] == pod_id]
+    assert not veths_on("pcdflt0")
     _nothing_unlisted(env)
