@@ -758,7 +758,11 @@ class ContainerService:
                 return
             self._kill(handler, container)
             if not self._wait_exit(container, 30.0):
-                raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
+                # The process may be gone and its monitor stopped or stuck: say what was not seen.
+                raise FailedPrecondition(
+                    f"container {container.id} did not exit after SIGKILL: its monitor recorded no exit "
+                    "within 30s"
+                )
 
     def _nri_stop(self, container: Container) -> None:
         """Tell plugins the container stopped, once (caller holds its lock)."""

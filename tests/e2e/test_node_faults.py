@@ -659,3 +659,42 @@ def test_a_cni_del_that_hangs_is_cut_and_the_pod_still_goes(env: Env) -> None:
     for held in ipam.glob("10.*"):
         if held.read_text().split()[0] == pod_id:
             held.unlink()
+
+
+@pytest.mark.parametrize("change", ["removed", "replaced"])
+def test_a_cni_config_changed_while_the_pod_runs_is_not_used_to_tear_it_down(env: Env, change: str) -> None:
+    """The conflist is removed, or replaced by one for another network, while a pod runs: StopPodSandbox
+    still runs DEL with the config its ADD used (kept with the pod), so the address and the veth are freed;
+    the node says NetworkReady false while there is no config, and the next pod uses the new one."""
+    env.heal()
+    before = _pod_network_leftovers(env)
+    config = pod_config(f"conf-{change}-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    (conflist,) = (env.work / "net.d").glob("*.conflist")
+    original = conflist.read_text()
+    try:
+        if change == "removed":
+            conflist.unlink()
+            conditions = env.client.runtime.Status(pb.StatusRequest()).status.conditions
+            assert [c.status for c in conditions if c.type == "NetworkReady"] == [False]
+        else:
+            other = json.loads(original)
+            other["name"] = "pctest-rtfaults-other"
+            other["plugins"][0]["bridge"] = "pcrtf1"
+            other["plugins"][0]["ipam"]["ranges"] = [[{"subnet": "10.87.235.0/24"}]]
+            conflist.write_text(json.dumps(other))
+        env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+        env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+        assert _pod_network_leftovers(env) == before
+        if change == "replaced":
+            config = pod_config(f"conf-new-{uuid.uuid4().hex[:6]}", env.work / "logs")
+            request = pb.RunPodSandboxRequest(config=config)
+            new_pod = env.client.runtime.RunPodSandbox(request).pod_sandbox_id
+            answer = env.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=new_pod))
+            assert answer.status.network.ip.startswith("10.87.235.")
+            env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=new_pod))
+            env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=new_pod))
+            assert not veths_on("pcrtf1")
+    finally:
+        conflist.write_text(original)
+        subprocess.run(["ip", "link", "del", "pcrtf1"], capture_output=True, check=False)
