@@ -23,7 +23,7 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.contract.container_host import remove_cgroups, remove_test_root_if_empty
-from tests.cri_client import CriClient
+from tests.cri_client import CriClient, connect
 from tests.e2e.containers_support import (
     container_config,
     force_delete_runc_containers,
@@ -117,10 +117,12 @@ def _code(call: object) -> tuple[grpc.StatusCode, str]:
 
 
 @contextlib.contextmanager
-def _few_fds(pid: int, spare: int) -> Iterator[None]:
-    """The daemon's soft RLIMIT_NOFILE lowered to what it has open plus `spare`, then restored."""
+def _no_fds_left(pid: int) -> Iterator[None]:
+    """The daemon's soft RLIMIT_NOFILE lowered to 3, then restored: a new descriptor takes the lowest free
+    number, which is 3 or more (stdin, stdout and stderr stay open), so every open fails with EMFILE
+    whatever the daemon closes meanwhile."""
     soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")) + spare, hard))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (3, hard))
     try:
         yield
     finally:
@@ -160,8 +162,14 @@ def test_out_of_file_descriptors_is_resource_exhausted_and_the_daemon_recovers(e
     pod could never be removed). Once descriptors are free the same calls work and nothing is left."""
     pod = env.pod()
     running = env.run(pod, "fd-running")
+    ending = env.run(pod, "fd-ending")
+    ending_init = _init_pid(env, ending)
+    events = env.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=120)
+    events.initial_metadata()
     assert env.daemon.process is not None
-    with _few_fds(env.daemon.process.pid, 0):
+    with _no_fds_left(env.daemon.process.pid):
+        os.kill(ending_init, signal.SIGKILL)  # its exit reaches the watchers while no descriptor is free
+        wait_until(lambda: not Path(f"/proc/{ending_init}/status").exists(), what="the init to be gone")
         calls = {
             "CreateContainer": lambda: env.create(pod, "fd-new"),
             "RunPodSandbox": env.pod,
@@ -183,13 +191,18 @@ def test_out_of_file_descriptors_is_resource_exhausted_and_the_daemon_recovers(e
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, f"{name}: {code} {details}"
         assert "out of file descriptors" in details, f"{name}: {details}"
     assert "rpc crashed" not in env.daemon.log()
-    # The fds are back: the same requests work, and nothing was lost or half made.
+    # The fds are back: new clients connect, the same requests work, and nothing was lost or half made.
+    connect(env.daemon.socket).close()
+    stopped = next(e for e in events if e.container_id == ending)
+    events.cancel()
+    assert stopped.container_event_type == pb.CONTAINER_STOPPED_EVENT
+    assert status(env.client, ending).status.exit_code == 137
     assert status(env.client, running).status.state == pb.CONTAINER_RUNNING
     created = env.create(pod, "fd-new")  # the name the failed create had reserved is free
     _nothing_unlisted(env)  # what the failed create's undo could not remove is gone now
     env.stop(running)
     assert status(env.client, running).status.state == pb.CONTAINER_EXITED
-    for container_id in (running, created):
+    for container_id in (running, created, ending):
         env.remove(container_id)
     env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod[0]))
     env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod[0]))
