@@ -432,3 +432,48 @@ def test_a_pods_mounts_or_the_run_dir_taken_away_do_not_block_its_stop_and_remov
     assert not [p.name for p in ipam.glob("10.*") if p.read_text().split()[0] == pod_id]
     assert not veths_on("pcdflt0")
     _nothing_unlisted(env)
+
+
+def test_calls_that_timed_out_while_the_daemon_was_stopped_leave_no_twin_when_retried(env: Env) -> None:
+    """The kubelet's RunPodSandbox and CreateContainer time out against a stopped daemon, which still finds
+    them queued when it continues; the kubelet's retries of the same requests get the one pod and the one
+    container those made (or make them), never a second of each."""
+    pod = env.pod()
+    assert env.daemon.process is not None
+    host_network = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(network=pb.NODE))
+    pod_request = pb.RunPodSandboxRequest(
+        config=pod_config(f"retried-{uuid.uuid4().hex[:6]}", env.work / "logs", security_context=host_network)
+    )
+    config = container_config("retried", ["sleep", "1000"])
+    create = pb.CreateContainerRequest(pod_sandbox_id=pod[0], config=config, sandbox_config=pod[1])
+    with _stopped(env.daemon.process.pid):
+        late_pod = _code(lambda: env.client.runtime.RunPodSandbox(pod_request, timeout=2))
+        late_container = _code(lambda: env.client.runtime.CreateContainer(create, timeout=2))
+        assert [late_pod[0], late_container[0]] == [grpc.StatusCode.DEADLINE_EXCEEDED] * 2
+    retried_pod = wait_until(
+        lambda: _retried(lambda: env.client.runtime.RunPodSandbox(pod_request).pod_sandbox_id), what="the pod"
+    )
+    env.pods.append(retried_pod)
+    retried = wait_until(
+        lambda: _retried(lambda: env.client.runtime.CreateContainer(create).container_id),
+        what="the container",
+    )
+    pods = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+    assert [p.id for p in pods if p.metadata.name == pod_request.config.metadata.name] == [retried_pod]
+    containers = env.client.runtime.ListContainers(pb.ListContainersRequest()).containers
+    assert [c.id for c in containers if c.metadata.name == "retried"] == [retried]
+    env.remove(retried)
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=retried_pod))
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=retried_pod))
+    _nothing_unlisted(env)
+
+
+def _retried(call: object) -> str | None:
+    """A kubelet's retry: the answer, or None while the first request is still being served (the name is
+    reserved by it, as cri-o says too)."""
+    try:
+        return str(call())  # type: ignore[operator]
+    except grpc.RpcError as err:
+        if err.code() == grpc.StatusCode.ALREADY_EXISTS and "reserved" in (err.details() or ""):
+            return None
+        raise
