@@ -477,3 +477,15 @@ def _retried(call: object) -> str | None:
         if err.code() == grpc.StatusCode.ALREADY_EXISTS and "reserved" in (err.details() or ""):
             return None
         raise
+
+
+def test_a_read_only_storage_dir_refuses_a_create_by_name_and_keeps_nothing(env: Env) -> None:
+    pod = env.pod()
+    with _read_only(env.work / "pycrio" / "root" / "storage"):
+        code, details = _code(lambda: env.create(pod, "ro-storage"))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION, f"{code} {details}"
+        assert "read-only file system" in details and "storage" in details, details
+        _nothing_unlisted(env)
+    assert "rpc crashed" not in env.daemon.log()
+    env.remove(env.create(pod, "ro-storage"))
+    _nothing_unlisted(env)
