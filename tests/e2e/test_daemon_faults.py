@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -343,7 +343,7 @@ def test_records_replaced_by_directories_links_or_fifos_are_set_aside_at_start(e
     survivor = env.run(pod, "survivor")
     state = env.work / "pycrio" / "root" / "state"
     env.daemon.stop()
-    odd = {
+    odd: dict[Path, Callable[[Path], None]] = {
         state / "sandboxes" / f"{'d' * 64}.json": lambda path: path.mkdir(),
         state / "containers" / f"{'c' * 64}.json": lambda path: path.symlink_to("/dev/zero"),
         state / "containers" / f"{'b' * 64}.json": lambda path: path.symlink_to(
