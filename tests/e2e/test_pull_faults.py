@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
+from tests.e2e.containers_support import wait_until
 from tests.e2e.daemon import Daemon
 from tests.fixtures.faulty_registry import FaultyProxy
 from tests.fixtures.images import PushedImages
@@ -106,4 +107,7 @@ def test_headers_then_silence_is_cancelled_by_the_progress_timeout(
         _pull(daemon, faulty_proxy, pushed_images)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, caught.value.details()
     assert "no progress" in (caught.value.details() or "")
+    # The answer comes at once; the worker whose read the cancellation ended removes its temp dir after.
+    tmp = daemon.workdir / "root" / "storage" / "tmp"
+    wait_until(lambda: not tmp.exists() or not any(tmp.iterdir()), what="the unpack dir removed")
     _nothing_stored(daemon)
