@@ -489,3 +489,19 @@ def test_a_read_only_storage_dir_refuses_a_create_by_name_and_keeps_nothing(env:
     assert "rpc crashed" not in env.daemon.log()
     env.remove(env.create(pod, "ro-storage"))
     _nothing_unlisted(env)
+
+
+def test_a_record_replaced_by_a_directory_while_the_container_runs_does_not_wedge_it(env: Env) -> None:
+    """Before, the stop's save failed with IsADirectoryError (INTERNAL) and no removal could ever succeed."""
+    pod = env.pod()
+    container_id = env.run(pod, "record-dir")
+    record = env.work / "pycrio" / "root" / "state" / "containers" / f"{container_id}.json"
+    record.unlink()
+    (record / "inside").mkdir(parents=True)
+    env.stop(container_id)
+    assert status(env.client, container_id).status.state == pb.CONTAINER_EXITED
+    env.remove(container_id)
+    aside = record.with_name(record.name + ".corrupt")
+    assert (aside / "inside").is_dir()  # set aside for whoever put it there
+    shutil.rmtree(aside)
+    _nothing_unlisted(env)

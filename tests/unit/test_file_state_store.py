@@ -48,3 +48,20 @@ def test_get_refuses_what_is_not_a_record(tmp_path: Path) -> None:
         store.get("pods", "link")
     assert store.get("pods", "good") == {"id": "good"}
     assert store.get("pods", "absent") is None
+
+
+def test_a_directory_put_in_a_records_place_while_running_is_set_aside_by_a_save_or_a_removal(
+    tmp_path: Path,
+) -> None:
+    """Before, os.replace and unlink failed with IsADirectoryError: the container's stop answered INTERNAL
+    and its removal failed for ever."""
+    store = AtomicFileStateStore(tmp_path)
+    for key in ("saved", "removed"):
+        store.put("containers", key, {"id": key})
+        (tmp_path / "containers" / f"{key}.json").unlink()
+        (tmp_path / "containers" / f"{key}.json" / "inside").mkdir(parents=True)
+    store.put("containers", "saved", {"id": "saved", "state": "EXITED"})
+    store.delete("containers", "removed")
+    assert store.list("containers") == {"saved": {"id": "saved", "state": "EXITED"}}
+    assert (tmp_path / "containers" / "saved.json.corrupt" / "inside").is_dir()
+    assert (tmp_path / "containers" / "removed.json.corrupt" / "inside").is_dir()

@@ -61,7 +61,11 @@ class AtomicFileStateStore:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except IsADirectoryError:  # a directory someone put in the record's place: set aside, as at start
+                _quarantine(path, "a directory in the record's place")
+                os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -80,6 +84,8 @@ class AtomicFileStateStore:
                 path.unlink()
             except FileNotFoundError:
                 return
+            except IsADirectoryError:  # not the record: set aside, so that the record's removal is done
+                _quarantine(path, "a directory in the record's place")
             _fsync_dir(path.parent)
 
     def list(self, kind: str) -> dict[str, Document]:
