@@ -505,3 +505,23 @@ def test_a_record_replaced_by_a_directory_while_the_container_runs_does_not_wedg
     assert (aside / "inside").is_dir()  # set aside for whoever put it there
     shutil.rmtree(aside)
     _nothing_unlisted(env)
+
+
+def test_a_stopped_conmon_killed_after_a_stop_timed_out_leaves_nothing(env: Env) -> None:
+    """conmon stopped, the stop fails within its bound; then conmon is killed rather than continued: the
+    container is EXITED (255, conmon named: nobody recorded its code), removable, and nothing is left."""
+    pod = env.pod()
+    container_id = env.run(pod, "conmon-killed")
+    conmon = _conmon_pid(env, container_id)
+    os.kill(conmon, signal.SIGSTOP)
+    try:
+        code, details = _code(lambda: env.stop(container_id))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION, f"{code} {details}"
+    finally:
+        os.kill(conmon, signal.SIGKILL)
+    wait_until(lambda: _listed_state(env, container_id) == pb.CONTAINER_EXITED, what="a list showing EXITED")
+    stopped = status(env.client, container_id).status
+    assert (stopped.exit_code, stopped.reason) == (255, "Error") and "conmon" in stopped.message
+    env.remove(container_id)
+    wait_until(lambda: not Path(f"/proc/{conmon}").exists(), what="conmon to be reaped")
+    _nothing_unlisted(env)
