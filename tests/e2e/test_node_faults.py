@@ -698,3 +698,37 @@ def test_a_cni_config_changed_while_the_pod_runs_is_not_used_to_tear_it_down(env
     finally:
         conflist.write_text(original)
         subprocess.run(["ip", "link", "del", "pcrtf1"], capture_output=True, check=False)
+
+
+def test_a_kubelet_giving_up_on_a_hung_cni_add_and_retrying_gets_one_pod_and_no_leftovers(env: Env) -> None:
+    """The kubelet's deadline passes while ADD hangs (before the daemon's own timeout): its retries of the
+    same request are told the name is reserved while the first is still running, the first is undone once the
+    plugin is cut, and a retry after the fault is gone makes the one pod."""
+    env.heal()
+    before = _pod_network_leftovers(env)
+    config = pod_config(f"kubelet-retry-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    request = pb.RunPodSandboxRequest(config=config)
+    env.inject("ADD", "hang")
+    with pytest.raises(grpc.RpcError) as caught:
+        env.client.runtime.RunPodSandbox(request, timeout=2)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    with pytest.raises(grpc.RpcError) as retried:
+        env.client.runtime.RunPodSandbox(request, timeout=2)
+    assert retried.value.code() in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.DEADLINE_EXCEEDED)
+    env.heal()
+    pod_id = wait_until(lambda: _retry_run(env, request), timeout=60, what="a retry to make the pod")
+    listed = env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items
+    assert [item.id for item in listed if item.metadata.name == config.metadata.name] == [pod_id]
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    assert _pod_network_leftovers(env) == before
+    _nothing_left(env)
+
+
+def _retry_run(env: Env, request: pb.RunPodSandboxRequest) -> str | None:
+    try:
+        return str(env.client.runtime.RunPodSandbox(request).pod_sandbox_id)
+    except grpc.RpcError as err:
+        if err.code() == grpc.StatusCode.ALREADY_EXISTS and "reserved" in (err.details() or ""):
+            return None
+        raise
