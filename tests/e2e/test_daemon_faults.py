@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -34,11 +35,12 @@ from tests.e2e.containers_support import (
     wait_until,
 )
 from tests.e2e.daemon import Daemon
-from tests.pod_host import cleanup_run_dir, netns_mounts, veths_on
+from tests.pod_host import cleanup_run_dir, netns_mounts, unused_octet, veths_on
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 TIMEOUT = 8  # runtime.subprocess_timeout
+BRIDGE = f"pcdfl{secrets.token_hex(2)}"  # per run: two runs of this module may overlap
 
 
 @dataclass
@@ -85,7 +87,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     work = tmp_path_factory.mktemp("pctest-dfaults")
     (work / "logs").mkdir()
     daemon, parent = start_private_daemon(
-        work, "dfaults", "pcdflt0", "10.87.233.0/24", [f"runtime.subprocess_timeout={TIMEOUT}"]
+        work, "dfaults", BRIDGE, f"10.86.{unused_octet()}.0/24", [f"runtime.subprocess_timeout={TIMEOUT}"]
     )
     env = Env(daemon, work)
     try:
@@ -98,7 +100,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         cleanup_run_dir(work / "pycrio" / "run")
         for mount in sorted(netns_mounts(work), key=len, reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
-        subprocess.run(["ip", "link", "del", "pcdflt0"], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
         left_cgroups = remove_cgroups(parent)
         remove_test_root_if_empty()
         assert not left_runc, f"runc containers left: {left_runc}"
@@ -430,7 +432,7 @@ def test_a_pods_mounts_or_the_run_dir_taken_away_do_not_block_its_stop_and_remov
     env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
     ipam = env.work / "ipam" / "pctest-dfaults"
     assert not [p.name for p in ipam.glob("10.*") if p.read_text().split()[0] == pod_id]
-    assert not veths_on("pcdflt0")
+    assert not veths_on(BRIDGE)
     _nothing_unlisted(env)
 
 

@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -38,12 +39,14 @@ from tests.e2e.containers_support import (
 )
 from tests.e2e.daemon import Daemon
 from tests.fault_programs import hung_pids, install_cni_plugin, install_runtime
-from tests.pod_host import cleanup_run_dir, netns_mounts, veths_on
+from tests.pod_host import cleanup_run_dir, netns_mounts, unused_octet, veths_on
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 Pod = tuple[str, pb.PodSandboxConfig]
-BRIDGE = "pcrtf0"
+# Per run: the coordinator's suite and a helper's may run this module at the same time.
+BRIDGE = f"pcrtf{secrets.token_hex(2)}"
+OTHER_BRIDGE = f"pcrto{secrets.token_hex(2)}"
 TIMEOUT = 8  # runtime.subprocess_timeout: long enough for a healthy runc on a loaded machine
 
 
@@ -54,6 +57,7 @@ class Env:
     work: Path
     faults: Path
     pods: list[str] = field(default_factory=list)
+    cgroup_parent: str = ""
 
     def inject(self, step: str, how: str) -> None:
         (self.faults / "fault").write_text(f"{step} {how}\n")
@@ -111,7 +115,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     wrapper = install_runtime(faults, shutil.which("runc") or "/usr/sbin/runc")
     seed_busybox_image(work / "pycrio" / "root", work)
     cni = write_cni_conf(work / "net.d", work / "ipam", name="pctest-rtfaults", bridge=BRIDGE,
-                         subnet="10.87.231.0/24")  # fmt: skip
+                         subnet=f"10.86.{unused_octet()}.0/24")  # fmt: skip
     (conflist,) = cni.glob("*.conflist")
     chain = json.loads(conflist.read_text())
     chain["plugins"].insert(1, {"type": install_cni_plugin(faults)})  # after bridge + host-local
@@ -130,7 +134,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             f"pods.network_teardown_timeout={TIMEOUT}",
         ],
     ).start()
-    env = Env(daemon, daemon.client, work, faults)
+    env = Env(daemon, daemon.client, work, faults, cgroup_parent=parent)
     try:
         yield env
     finally:
@@ -548,16 +552,18 @@ def test_damaged_records_at_start_are_set_aside_and_the_rest_is_served(env: Env,
 
 
 def _pod_network_leftovers(env: Env) -> dict[str, list[str]]:
-    """Pod network state on the host: addresses host-local still holds, veths on the bridge, pinned
-    namespaces of pods the daemon does not list."""
+    """Pod state on the host: addresses host-local still holds, veths on the bridge, pinned namespaces and
+    cgroups of pods the daemon does not list."""
     listed = [item.id for item in env.client.runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items]
     ipam = env.work / "ipam" / "pctest-rtfaults"
     held = [path.name for path in ipam.glob("10.*")] if ipam.is_dir() else []
     pins = netns_mounts(env.work / "pycrio" / "run")
+    pod_cgroups = (Path("/sys/fs/cgroup/memory") / env.cgroup_parent.lstrip("/")).glob("pycrio-*")
     return {
         "ipam": held,
         "veths": veths_on(BRIDGE),
         "pins": [pin for pin in pins if not any(pod_id in pin for pod_id in listed)],
+        "cgroups": [path.name for path in pod_cgroups if path.name.removeprefix("pycrio-") not in listed],
     }
 
 
@@ -680,8 +686,9 @@ def test_a_cni_config_changed_while_the_pod_runs_is_not_used_to_tear_it_down(env
         else:
             other = json.loads(original)
             other["name"] = "pctest-rtfaults-other"
-            other["plugins"][0]["bridge"] = "pcrtf1"
-            other["plugins"][0]["ipam"]["ranges"] = [[{"subnet": "10.87.235.0/24"}]]
+            other_prefix = f"10.86.{unused_octet()}."
+            other["plugins"][0]["bridge"] = OTHER_BRIDGE
+            other["plugins"][0]["ipam"]["ranges"] = [[{"subnet": f"{other_prefix}0/24"}]]
             conflist.write_text(json.dumps(other))
         env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
         env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
@@ -691,13 +698,13 @@ def test_a_cni_config_changed_while_the_pod_runs_is_not_used_to_tear_it_down(env
             request = pb.RunPodSandboxRequest(config=config)
             new_pod = env.client.runtime.RunPodSandbox(request).pod_sandbox_id
             answer = env.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=new_pod))
-            assert answer.status.network.ip.startswith("10.87.235.")
+            assert answer.status.network.ip.startswith(other_prefix)
             env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=new_pod))
             env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=new_pod))
-            assert not veths_on("pcrtf1")
+            assert not veths_on(OTHER_BRIDGE)
     finally:
         conflist.write_text(original)
-        subprocess.run(["ip", "link", "del", "pcrtf1"], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", OTHER_BRIDGE], capture_output=True, check=False)
 
 
 def test_a_kubelet_giving_up_on_a_hung_cni_add_and_retrying_gets_one_pod_and_no_leftovers(env: Env) -> None:
