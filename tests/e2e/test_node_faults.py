@@ -739,3 +739,17 @@ def _retry_run(env: Env, request: pb.RunPodSandboxRequest) -> str | None:
         if err.code() == grpc.StatusCode.ALREADY_EXISTS and "reserved" in (err.details() or ""):
             return None
         raise
+
+
+def test_a_cni_del_that_succeeds_but_prints_garbage_is_a_success(env: Env) -> None:
+    """libcni reads no result from DEL: one that exits 0 succeeded, whatever it printed. Before, its output
+    was parsed, the DEL counted as failed and retried until pods.network_teardown_timeout, then given up."""
+    env.heal()
+    before = _pod_network_leftovers(env)
+    config = pod_config(f"delgarbage-{uuid.uuid4().hex[:6]}", env.work / "logs")
+    pod_id = env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    env.inject("DEL", "garbage")
+    env.client.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    env.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    assert _pod_network_leftovers(env) == before
+    assert "pcfault DEL printed no JSON" not in env.daemon.log()
