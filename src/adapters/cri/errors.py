@@ -27,8 +27,11 @@ def known(error: BaseException) -> BaseException:
 
 
 def status_code_for(error: BaseException) -> grpc.StatusCode:
-    """The code the client sees; anything unforeseen is INTERNAL, never UNKNOWN."""
+    """The code the client sees; anything unforeseen is INTERNAL. UNKNOWN only for the failures the kubelet
+    recognises by their message's first word, which it reads from UNKNOWN answers alone."""
     error = known(error)
+    if isinstance(error, errors.KubeletNamed):
+        return grpc.StatusCode.UNKNOWN
     for error_class, code in _CODES:
         if isinstance(error, error_class):
             return code
