@@ -165,7 +165,7 @@ def test_result_0_4_0_with_versions_and_no_interface_index() -> None:
 def test_a_result_whose_addresses_are_not_addresses_is_refused(result: dict[str, object], words: str) -> None:
     """The last plugin of a chain is read by no other: what becomes the pod's IP must be one (before, `ips`
     that was not a list raised TypeError, INTERNAL with no word of CNI, and any string became the pod IP)."""
-    with pytest.raises(Internal, match="^CNI result has (a )?malformed") as caught:
+    with pytest.raises(Internal, match=r"^CNI result has (a )?malformed") as caught:
         parse_result({"cniVersion": "1.0.0", **result})
     assert words in str(caught.value)
 
