@@ -3,6 +3,8 @@ descendant that keeps the pipes open after the command itself exited (docs/fault
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,22 @@ def test_a_hung_command_with_a_held_output_is_cut_at_the_deadline(tmp_path: Path
     finally:
         wait_until(lambda: (tmp_path / "left").exists(), what="the left process to write its pid")
         os.kill(int((tmp_path / "left").read_text()), signal.SIGKILL)
+
+
+def test_a_command_that_cannot_start_for_want_of_descriptors_is_resource_exhausted() -> None:
+    """In a child interpreter whose RLIMIT_NOFILE leaves no descriptor free: the pipes or /dev/null cannot
+    be opened, which is the node's state, named with the command (before: the bare OSError, INTERNAL)."""
+    script = """
+import resource, sys
+sys.path.insert(0, "src")
+from adapters.process import runner
+from domain.errors import ResourceExhausted
+resource.setrlimit(resource.RLIMIT_NOFILE, (3, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+try:
+    runner.run(["true"], timeout=10)
+except ResourceExhausted as err:
+    print(err)
+"""
+    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    said = answer.stdout + answer.stderr
+    assert answer.stdout.startswith("cannot start true: out of file descriptors"), said
