@@ -21,7 +21,7 @@ from adapters.storage.limits import UnpackLimits
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import InvalidArgument, ResourceExhausted
 from tests.contract.test_layer_store import chunks
-from tests.layer_tars import Layer, digest, directory, file, layer
+from tests.layer_tars import Entry, Layer, digest, directory, file, layer, symlink, tar_bytes
 from tests.storage_fixtures import unmount_all_under
 
 DEPTH = 2000  # "a/" 2000 times: 4000 bytes, just below PATH_MAX, and twice Python's recursion limit
@@ -292,3 +292,67 @@ def test_an_unpack_keeps_the_configured_free_inodes(root: Path) -> None:
         assert os.statvfs(disk).f_favail > 39_000  # everything it made is gone again
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+# -- where the archive ends -------------------------------------------------------------------------------
+
+
+def test_an_archive_cut_inside_a_header_is_refused_not_taken_as_its_end(root: Path) -> None:
+    whole = tar_bytes([directory("d"), file("d/f", b"x" * 5000)])
+    refused(make_store(root), plain(whole[:700]), InvalidArgument, "cut short")
+    assert left_in_store(root) == []
+
+
+def test_a_corrupt_header_after_the_first_is_refused_not_taken_as_the_end(root: Path) -> None:
+    whole = bytearray(tar_bytes([file("a", b"1"), file("b", b"2")]))
+    whole[1024 + 100] ^= 0xFF  # the second header's mode: its checksum no longer matches
+    refused(make_store(root), plain(bytes(whole)), InvalidArgument, "corrupt tar header")
+    assert left_in_store(root) == []
+
+
+def test_data_after_the_end_of_archive_counts_towards_the_diff_id(root: Path) -> None:
+    store = make_store(root)
+    whole = tar_bytes([file("a", b"1")])
+    padded = whole + b"trailing" * 100
+    with pytest.raises(InvalidArgument, match="hashes to"):
+        store.unpack("", digest(whole), chunks(padded), "image:a")
+    assert store.unpack("", digest(padded), chunks(padded), "image:a").inodes == 2
+
+
+# -- whiteouts --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "why"),
+    [
+        ([symlink("s", "/etc"), file("s/.wh.passwd")], "path goes through the symlink 's'"),
+        ([symlink("s", "/etc"), file("s/.wh..wh..opq")], "path goes through the symlink 's'"),
+        ([directory("d"), file("d/.wh...")], "whiteout of nothing"),
+        ([file(".wh./")], "whiteout of nothing"),
+    ],
+    ids=["whiteout through symlink", "opaque through symlink", "whiteout of dot-dot", "whiteout of slash"],
+)
+def test_whiteouts_that_reach_outside_or_name_nothing_are_refused(
+    root: Path, entries: list[Entry], why: str
+) -> None:
+    refused(make_store(root), layer(entries), InvalidArgument, why)
+    assert left_in_store(root) == []
+
+
+def test_a_file_becomes_a_directory_and_a_file_again_across_layers(root: Path) -> None:
+    store = make_store(root)
+    parent, stack = "", []
+    for entries in (
+        [file("x", b"first file")],
+        [directory("x"), file("x/y", b"inside")],
+        [file("x", b"file again")],
+    ):
+        item = layer(entries)
+        parent = store.unpack(parent, item.diff_id, chunks(item.blob), "image:a").chain_id
+        stack.append(parent)
+    merged = store.create_rootfs("c1", stack[:2], "img")
+    assert (merged / "x" / "y").read_bytes() == b"inside"
+    store.remove_rootfs("c1")
+    merged = store.create_rootfs("c2", stack, "img")
+    assert (merged / "x").read_bytes() == b"file again"
+    store.remove_rootfs("c2")

@@ -128,7 +128,18 @@ def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
-    """tarfile's header parsing, with a bound on what it reads into memory for one entry."""
+    """tarfile's header parsing, with a bound on what it reads into memory for one entry, and strict about
+    where the archive ends: tarfile takes a header cut short or a corrupt one (after the first) for the end
+    of the archive and drops the rest silently, where Go's archive/tar (containers/storage) refuses it."""
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> "_BoundedTarInfo":
+        try:
+            return super().frombuf(buf, encoding, errors)
+        except tarfile.TruncatedHeaderError:  # type: ignore[attr-defined]
+            raise InvalidArgument("layer ends inside a tar header (the archive is cut short)") from None
+        except tarfile.InvalidHeaderError as err:  # type: ignore[attr-defined]
+            raise InvalidArgument(f"layer holds a corrupt tar header ({err})") from None
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         special = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
