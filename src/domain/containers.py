@@ -57,6 +57,7 @@ from domain.oci_spec import (
     HostFacts,
     SpecInputs,
     build_spec,
+    check_image_strings,
     check_mount_destinations,
     check_path_length,
     nested_mount_points,
@@ -363,6 +364,7 @@ class ContainerService:
             config, image = self._restored_config(config, sandbox, archive)
         else:
             image = self._rootfs.resolve_image(config.image)
+        check_image_strings(image.config)
         log_path = _log_path(sandbox, config)
         container = Container(
             id=self._new_id(),

@@ -3,12 +3,14 @@
 A WorkingDir of `/proc/self/fd/<n>`, or a symlink in the image that leads there, made runc before 1.1.12
 start the process in a directory of the host (CVE-2024-21626); the runc of the machine these tests run on
 is older. CreateContainer refuses both, naming the field, and leaves no container behind; a WorkingDir
-through a harmless symlink still runs.
+through a harmless symlink still runs. An Env entry with a NUL byte, which no process can be started with,
+is refused the same way.
 """
 
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -53,7 +55,7 @@ def node(
         remove_test_root_if_empty()
 
 
-def push_busybox(registry: RunningRegistry, work: Path, name: str, working_dir: str) -> str:
+def push_busybox(registry: RunningRegistry, work: Path, name: str, working_dir: str, **more: Any) -> str:
     """busybox with a symlink `/work` to /proc/self/fd/7 and `/app` to /tmp, and the WorkingDir given."""
     entries = [
         *busybox_entries(work / f"scratch-{name}"),
@@ -63,7 +65,7 @@ def push_busybox(registry: RunningRegistry, work: Path, name: str, working_dir: 
     layer = make_layer(entries)
     pusher = Pusher(registry)
     try:
-        config = image_config([layer], Cmd=["/bin/sh", "-c", "pwd"], WorkingDir=working_dir)
+        config = image_config([layer], Cmd=["/bin/sh", "-c", "pwd"], WorkingDir=working_dir, **more)
         image = push_image(pusher, f"pycrio/hostile-config-{name}", "latest", [layer], config)
     finally:
         pusher.close()
@@ -111,3 +113,15 @@ def test_a_working_dir_through_a_harmless_symlink_runs_there(
     assert wait_exited(client, container_id).exit_code == 0
     assert (work / "logs" / "fine.log").read_text().split()[-1] == "/tmp"
     client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=container_id))
+
+
+def test_an_image_env_with_a_nul_byte_is_refused_naming_it(
+    node: tuple[CriClient, Path, str, pb.PodSandboxConfig], registry: RunningRegistry
+) -> None:
+    client, work, pod_id, pod = node
+    image = push_busybox(registry, work, "nul-env", "/", Env=["PATH=/bin", "EVIL=a\u0000b"])
+    with pytest.raises(grpc.RpcError) as failure:
+        create(client, pod_id, pod, "nul", image)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT, failure.value.details()
+    assert "image config Env[1]: holds a NUL byte" in str(failure.value.details())
+    assert list(client.runtime.ListContainers(pb.ListContainersRequest()).containers) == []

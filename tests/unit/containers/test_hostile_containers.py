@@ -132,3 +132,26 @@ def test_an_image_working_dir_through_a_harmless_symlink_is_kept(world: World) -
     world.rootfs.add_image(FakeImage("cwd2", ("cwd:2",), image, symlinks={"/work": "/srv/app"}))
     created = world.service.create("sb1", config(image="cwd:2"))
     assert world.service.status(created).spec["process"]["cwd"] == "/work"  # runc resolves it in the rootfs
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        (ImageConfig(cmd=("/bin/sh",), env=("A=1", "B=x\0y")), r"image config Env\[1\]: holds a NUL byte"),
+        (ImageConfig(cmd=("/bin/sh", "-c\0")), r"image config Cmd\[1\]: holds a NUL byte"),
+        (ImageConfig(entrypoint=("/bin/\0sh",)), r"image config Entrypoint\[0\]: holds a NUL byte"),
+        (ImageConfig(cmd=("/bin/sh",), working_dir="/a\0b"), "image config WorkingDir: holds a NUL byte"),
+        (
+            ImageConfig(cmd=("/bin/sh",), env=("BIG=" + "x" * (128 << 10),)),
+            r"Env\[0\]: 131077 bytes, more than",
+        ),
+    ],
+    ids=["env NUL", "cmd NUL", "entrypoint NUL", "workdir NUL", "env past MAX_ARG_STRLEN"],
+)
+def test_image_strings_no_process_can_start_with_are_refused_up_front(
+    world: World, image: ImageConfig, why: str
+) -> None:
+    world.rootfs.add_image(FakeImage("str1", ("strings:1",), image))
+    with pytest.raises(InvalidArgument, match=why):
+        world.service.create("sb1", config(image="strings:1"))
+    assert_nothing_left(world)
