@@ -21,7 +21,7 @@ from adapters.storage.limits import UnpackLimits
 from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import InvalidArgument, ResourceExhausted
 from tests.contract.test_layer_store import chunks
-from tests.layer_tars import Entry, Layer, digest, directory, file, layer, symlink, tar_bytes
+from tests.layer_tars import Entry, Layer, digest, directory, file, hardlink, layer, symlink, tar_bytes
 from tests.storage_fixtures import unmount_all_under
 
 DEPTH = 2000  # "a/" 2000 times: 4000 bytes, just below PATH_MAX, and twice Python's recursion limit
@@ -356,3 +356,22 @@ def test_a_file_becomes_a_directory_and_a_file_again_across_layers(root: Path) -
     merged = store.create_rootfs("c2", stack, "img")
     assert (merged / "x").read_bytes() == b"file again"
     store.remove_rootfs("c2")
+
+
+def test_more_hard_links_to_one_file_than_the_file_system_allows_is_invalid_argument(root: Path) -> None:
+    disk = root / "ext4"
+    disk.mkdir()
+    image = root / "ext4.img"
+    subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-N", "80000", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(disk)], check=True)
+    try:
+        limits = UnpackLimits(min_free_bytes=0, min_free_inodes=0)
+        store = OverlayLayerStore(disk / "storage", AtomicFileStateStore(root / "state"), limits=limits)
+        links = layer(
+            [file("f", b"x")] + [hardlink(f"h{index}", "f") for index in range(65_001)]
+        )  # ext4: 65000
+        refused(store, links, InvalidArgument, "links one file more often than the image store's file system")
+        assert os.listdir(disk / "storage" / "tmp") == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -305,7 +305,12 @@ class _Unpacker:
             raise
         except OSError as err:
             if err.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EISDIR, errno.ENOTEMPTY):
-                raise InvalidArgument(f"layer entry {name!r}: {err.strerror}") from err
+                raise InvalidArgument(f"layer entry {name[:200]!r}: {err.strerror}") from err
+            if err.errno == errno.EMLINK:
+                raise InvalidArgument(
+                    f"layer entry {name[:200]!r}: {err.strerror}: the layer links one file more often than "
+                    "the image store's file system allows"
+                ) from err
             if is_no_space(err):
                 raise ResourceExhausted(
                     f"unpacking layer entry {name!r}: {err.strerror} (config key image.min_free_bytes keeps "
