@@ -188,6 +188,10 @@ def run_meta(run_id: str, profile: Profile, args: argparse.Namespace, dirs: Sequ
             ),
             "cpu": "utime+stime of the daemon process from just after start-up to the end of its run",
             "density_memory": "RSS and PSS (smaps_rollup) summed: daemon, pod helpers, infra processes",
+            "floor": (
+                "floor.* rows (pycrio only): bench/floor_server.py, grpcio's server with pycrio's required "
+                "packages and nothing of pycrio, compared with the baseline's row of the same name"
+            ),
         },
     }
 

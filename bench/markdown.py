@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.report import MS, gauge
+from bench.report import MS, baseline_key, gauge
 
 
 def headline(row: dict[str, Any] | None) -> str:
@@ -58,7 +58,7 @@ def comparison(document: dict[str, Any]) -> str:
         [
             label(item["label"]),
             headline(rows[subject].get(item["key"])),
-            headline(rows[baseline].get(item["key"])),
+            headline(rows[baseline].get(baseline_key(item["key"]))),
             *spread_cells(item["primary"]),
         ]
         for item in ratios["rows"]
@@ -69,10 +69,16 @@ def comparison(document: dict[str, Any]) -> str:
 
 def targets(document: dict[str, Any]) -> str:
     lines = [
-        [label(check["label"]), f"{check['bound']:.2f}", *spread_cells(check["ratio"]), check["verdict"]]
+        [
+            label(check["label"]),
+            f"{check['bound']:.2f}",
+            *spread_cells(check["ratio"]),
+            number((check.get("floor") or {}).get("median")),
+            check["verdict"],
+        ]
         for check in document["ratios"]["targets"]
     ]
-    return markdown_table(["target", "at most", "per round", "median", "min-max", "verdict"], lines)
+    return markdown_table(["target", "at most", "per round", "median", "min-max", "floor", "verdict"], lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

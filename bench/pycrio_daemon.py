@@ -9,11 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from adapters.process.runner import spawn
 from bench import procstat
 from bench.cri import CriConnection, connect
+from bench.floor import Floor, floor_server
 
 PYCRIO_SRC = Path(__file__).resolve().parents[1] / "src"
 MONITOR_NAMES = ("conmon",)
@@ -126,6 +129,10 @@ class PycrioDaemon:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+
+    def floor(self, answers: Mapping[str, bytes] | None = None) -> AbstractContextManager[Floor]:
+        """The floor server (bench/floor_server.py) on this daemon's interpreter and source tree."""
+        return floor_server(self.python, self.source, self.run_dir, answers)
 
     def helper_processes(self) -> list[procstat.ProcessInfo]:
         markers = (str(self.workdir), str(self.run_dir))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.results import Round, Row, RuntimeReport
+from bench.results import FLOOR_PREFIX, Round, Row, RuntimeReport
 from bench.stats import LatencySummary
 
 MS = 1000.0
@@ -72,13 +72,18 @@ def complete(report: RuntimeReport) -> bool:
     return not report.error and all(row.status == "ok" for row in report.rows)
 
 
+def baseline_key(key: str) -> str:
+    """The baseline row a subject's row is compared with: a floor row with the row it is the floor of."""
+    return key.removeprefix(FLOOR_PREFIX)
+
+
 def ratios(subject: RuntimeReport, baseline: RuntimeReport) -> list[Ratio]:
     """One ratio per row key, in the order rows first appear in either report."""
     keys = list(dict.fromkeys([row.key for row in subject.rows] + [row.key for row in baseline.rows]))
     same_work = complete(subject) and complete(baseline)
     found = []
     for key in keys:
-        item = ratio(subject.row(key), baseline.row(key))
+        item = ratio(subject.row(key), baseline.row(baseline_key(key)))
         if key in WHOLE_RUN_KEYS and not same_work and item.primary is not None:
             item = Ratio(item.key, item.label, None, note="runs differ (some rows did not run)")
         found.append(item)
@@ -199,6 +204,7 @@ class TargetCheck:
     bound: float
     ratio: Spread | None
     verdict: str  # "met", "not met", or "n/a" with the reason
+    floor: Spread | None = None  # the same ratio for the floor row, where the subject has one
 
 
 def targets(items: Sequence[RowRatios]) -> list[TargetCheck]:
@@ -206,13 +212,17 @@ def targets(items: Sequence[RowRatios]) -> list[TargetCheck]:
     checks = []
     for key, bound in TARGETS:
         item = by_key.get(key)
+        floor_item = by_key.get(FLOOR_PREFIX + key)
+        floor = floor_item.worst if floor_item is not None else None
         if item is None:
-            checks.append(TargetCheck(key, key, bound, None, "n/a: no row"))
+            checks.append(TargetCheck(key, key, bound, None, "n/a: no row", floor))
         elif item.worst.median is None:
-            checks.append(TargetCheck(key, item.label, bound, item.worst, f"n/a: {item.note or 'no ratio'}"))
+            checks.append(
+                TargetCheck(key, item.label, bound, item.worst, f"n/a: {item.note or 'no ratio'}", floor)
+            )
         else:
             verdict = "met" if item.worst.median <= bound else "not met"
-            checks.append(TargetCheck(key, item.label, bound, item.worst, verdict))
+            checks.append(TargetCheck(key, item.label, bound, item.worst, verdict, floor))
     return checks
 
 
@@ -227,11 +237,13 @@ def targets_table(items: Sequence[RowRatios]) -> str:
                 _rounds(found),
                 _number(found.median if found else None),
                 _range(found),
+                _number(check.floor.median if check.floor else None),
                 check.verdict,
             ]
         )
     return table(
-        ["target (pycrio / containerd)", "at most", "per round", "median", "min-max", "verdict"], lines
+        ["target (pycrio / containerd)", "at most", "per round", "median", "min-max", "floor", "verdict"],
+        lines,
     )
 
 
@@ -365,7 +377,7 @@ def comparison_table(subject: RuntimeReport, baseline: RuntimeReport, items: Seq
             [
                 item.label,
                 _headline(subject.row(item.key)),
-                _headline(baseline.row(item.key)),
+                _headline(baseline.row(baseline_key(item.key))),
                 _rounds(item.primary),
                 _number(item.primary.median),
                 _range(item.primary),

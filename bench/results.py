@@ -7,6 +7,10 @@ from bench.stats import LatencySummary
 
 RowStatus = Literal["ok", "unsupported", "failed", "skipped"]
 
+# The key prefix of a floor row (bench/floor.py): "floor.rss.idle" measures, for the row "rss.idle", a server
+# on pycrio's required stack with nothing of pycrio in it; it is compared with the baseline's "rss.idle".
+FLOOR_PREFIX = "floor."
+
 
 @dataclass
 class Row:

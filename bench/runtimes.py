@@ -3,7 +3,8 @@
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -11,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from adapters.cri.generated import api_pb2
 from bench import cleanup, procstat, workloads
 from bench.cri import CriConnection, Requests, connect, describe, is_unimplemented
+from bench.floor import Floor
 from bench.profiles import Profile
 from bench.results import Row, RowStatus, RuntimeReport
 from bench.workloads import BenchContext, PullTarget, RowSpec
@@ -30,6 +32,13 @@ class ManagedRuntime(Protocol):
     def start(self) -> CriConnection: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class HasFloor(Protocol):
+    """pycrio: a CRI server on its required stack with nothing of it in it (bench/floor.py)."""
+
+    def floor(self, answers: Mapping[str, bytes] | None = None) -> AbstractContextManager[Floor]: ...
 
 
 @runtime_checkable
@@ -117,8 +126,11 @@ def bench_runtime(
             pulls=plan.pulls,
             daemon_pid=pid,
             helper_processes=helpers,
+            floor=runtime.floor if isinstance(runtime, HasFloor) else None,
         )
         report.rows.append(workloads.daemon_rss_row(ctx, RowSpec("rss.idle", "daemon RSS idle")))
+        if ctx.floor is not None:
+            report.rows.append(workloads.floor_rss_row(ctx))
         if not plan.only or "density" in plan.only:
             # Before any pull or pod: what the daemon costs doing nothing right after start-up.
             log(f"{runtime.name}: idle for {plan.profile.idle_seconds:g} s")

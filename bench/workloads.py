@@ -8,16 +8,19 @@ tracked, so they are removed whatever happens.
 import itertools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.message import Message
 
 from adapters.cri.generated import api_pb2
 from bench import procstat
 from bench.cri import CriConnection, Requests, describe, is_unimplemented
+from bench.floor import Floor
 from bench.profiles import Profile
-from bench.results import Row, RowStatus
+from bench.results import FLOOR_PREFIX, Row, RowStatus
 from bench.stats import summarize
 from bench.timing import Recorder, run_batch
 
@@ -45,6 +48,8 @@ class BenchContext:
     helper_processes: Callable[[], list[procstat.ProcessInfo]] | None = None
     # Why containers cannot run (busybox could not be pulled), if they cannot.
     containers_blocked: tuple[RowStatus, str] | None = None
+    # pycrio's floor server (bench/floor.py), answering list methods with the given bytes; None for others.
+    floor: Callable[[Mapping[str, bytes]], AbstractContextManager[Floor]] | None = None
     pods: "PodTracker" = field(init=False)
     _names: "itertools.count[int]" = field(default_factory=itertools.count)
     _names_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -350,35 +355,13 @@ def fleet(ctx: BenchContext) -> list[Row]:
         populated = run_batch(populate, pods, 8)
         rows.append(Row(specs["populate"].key, specs["populate"].label, value=populated, unit="s"))
 
-        calls: list[tuple[str, Callable[[], int]]] = [
-            (
-                "pods",
-                lambda: len(
-                    ctx.cri.runtime.ListPodSandbox(api_pb2.ListPodSandboxRequest(), timeout=RPC_TIMEOUT).items
-                ),
-            ),
-            (
-                "containers",
-                lambda: len(
-                    ctx.cri.runtime.ListContainers(
-                        api_pb2.ListContainersRequest(), timeout=RPC_TIMEOUT
-                    ).containers
-                ),
-            ),
-            (
-                "stats",
-                lambda: len(
-                    ctx.cri.runtime.ListContainerStats(
-                        api_pb2.ListContainerStatsRequest(), timeout=RPC_TIMEOUT
-                    ).stats
-                ),
-            ),
-        ]
         expected = {"pods": pods, "containers": pods * per_pod, "stats": pods * per_pod}
         stats_calls = ctx.profile.stats_iterations or ctx.profile.list_iterations
-        for name, call in calls:
+        for name, call in list_calls(ctx.cri).items():
             count = stats_calls if name == "stats" else ctx.profile.list_iterations
-            rows.append(measure_list(ctx, specs[name], call, expected[name], count))
+            rows.append(measure_list(specs[name], call, expected[name], count, ctx.daemon_pid))
+        if ctx.floor is not None:
+            rows += floor_list_rows(ctx, specs, expected)
 
         rows += memory_rows(ctx, specs["rss"], specs["helpers"], specs["infra"])
 
@@ -395,7 +378,77 @@ def fleet(ctx: BenchContext) -> list[Row]:
     return with_containers(list(specs.values()), ctx, body)
 
 
-def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expected: int, calls: int) -> Row:
+def list_calls(cri: CriConnection) -> dict[str, Callable[[], int]]:
+    """The fleet's list calls, each returning how many items it listed."""
+    return {
+        "pods": lambda: len(
+            cri.runtime.ListPodSandbox(api_pb2.ListPodSandboxRequest(), timeout=RPC_TIMEOUT).items
+        ),
+        "containers": lambda: len(
+            cri.runtime.ListContainers(api_pb2.ListContainersRequest(), timeout=RPC_TIMEOUT).containers
+        ),
+        "stats": lambda: len(
+            cri.runtime.ListContainerStats(api_pb2.ListContainerStatsRequest(), timeout=RPC_TIMEOUT).stats
+        ),
+    }
+
+
+# The list rows the floor server measures, with the CRI method whose bytes it answers with.
+FLOOR_LISTS = {"pods": "ListPodSandbox", "containers": "ListContainers"}
+
+
+def floor_list_rows(
+    ctx: BenchContext, specs: Mapping[str, RowSpec], expected: Mapping[str, int]
+) -> list[Row]:
+    """The list rows again against the floor server, which answers with the bytes pycrio just sent."""
+    assert ctx.floor is not None
+    floor_specs = {
+        name: RowSpec(FLOOR_PREFIX + specs[name].key, f"{specs[name].label}: floor") for name in FLOOR_LISTS
+    }
+    try:
+        answers = {
+            method: raw_answer(ctx.cri, method, getattr(api_pb2, f"{method}Request")())
+            for method in FLOOR_LISTS.values()
+        }
+        with ctx.floor(answers) as floor:
+            calls = list_calls(floor.cri)
+            return [
+                measure_list(spec, calls[name], expected[name], ctx.profile.list_iterations, floor.pid)
+                for name, spec in floor_specs.items()
+            ]
+    except Exception as error:
+        return [
+            Row(spec.key, spec.label, status="failed", detail=describe(error))
+            for spec in floor_specs.values()
+        ]
+
+
+def raw_answer(cri: CriConnection, method: str, request: Message) -> bytes:
+    """A RuntimeService answer as the bytes the runtime sent."""
+    call = cri.channel.unary_unary(
+        f"/runtime.v1.RuntimeService/{method}", request_serializer=type(request).SerializeToString
+    )
+    answer: bytes = call(request, timeout=RPC_TIMEOUT)
+    return answer
+
+
+def floor_rss_row(ctx: BenchContext) -> Row:
+    """The floor server's VmRSS after Version and Status, as `rss.idle` is the daemon's."""
+    assert ctx.floor is not None
+    spec = RowSpec(FLOOR_PREFIX + "rss.idle", "daemon RSS idle: floor")
+    try:
+        with ctx.floor({}) as floor:
+            floor.cri.runtime.Version(api_pb2.VersionRequest(), timeout=RPC_TIMEOUT)
+            floor.cri.runtime.Status(api_pb2.StatusRequest(), timeout=RPC_TIMEOUT)
+            rss = procstat.rss_bytes(floor.pid)
+    except Exception as error:
+        return Row(spec.key, spec.label, status="failed", detail=describe(error))
+    if rss is None:
+        return Row(spec.key, spec.label, status="failed", detail="the floor server is gone")
+    return Row(spec.key, spec.label, value=rss / MIB, unit="MiB")
+
+
+def measure_list(spec: RowSpec, call: Callable[[], int], expected: int, calls: int, pid: int | None) -> Row:
     """Time one list RPC `calls` times; it must return at least the fleet (a runtime listing fewer is wrong,
     not fast). Also the daemon's CPU per call, which a loaded machine moves much less than latency."""
     try:
@@ -408,13 +461,13 @@ def measure_list(ctx: BenchContext, spec: RowSpec, call: Callable[[], int], expe
             with recorder.step(spec.key):
                 call()
 
-        before = procstat.thread_runtimes_ns(ctx.daemon_pid) if ctx.daemon_pid is not None else {}
+        before = procstat.thread_runtimes_ns(pid) if pid is not None else {}
         wall = run_batch(once, calls, 1)
         row = Row(
             spec.key, spec.label, latency=summarize(recorder.samples(spec.key), wall), detail=f"{count} items"
         )
-        if before and ctx.daemon_pid is not None:
-            used = procstat.runtime_delta_ns(before, procstat.thread_runtimes_ns(ctx.daemon_pid))
+        if before and pid is not None:
+            used = procstat.runtime_delta_ns(before, procstat.thread_runtimes_ns(pid))
             row.extra["us daemon CPU/call"] = used / calls / 1000
         return row
     except grpc.RpcError as error:

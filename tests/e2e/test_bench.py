@@ -120,12 +120,17 @@ def test_quick_run_against_containerd_measures_every_row(tmp_path: Path) -> None
 
 def test_pycrio_rows_are_measured_or_reported_unsupported(tmp_path: Path) -> None:
     """pycrio as it stands on this branch: every row measured, or saying why not; the run never crashes."""
-    report, _ = run_bench(tmp_path, "--runtimes", "pycrio", "--only", "pod_lifecycle,exec_sync")
+    report, _ = run_bench(tmp_path, "--runtimes", "pycrio", "--only", "pod_lifecycle,exec_sync,fleet")
     pycrio = report["rounds"][0]["runtimes"]["pycrio"]
     assert not pycrio["error"], pycrio["error"]
     assert pycrio["version"].startswith("pycrio")
-    keys = {row["key"] for row in pycrio["rows"]}
-    assert {"rss.idle", "pod_lifecycle.c1", "pod_lifecycle.c8", "exec_sync", "cpu.daemon"} <= keys
+    rows = {row["key"]: row for row in pycrio["rows"]}
+    assert {"rss.idle", "pod_lifecycle.c1", "pod_lifecycle.c8", "exec_sync", "cpu.daemon"} <= set(rows)
+    # The floor server (bench/floor.py): less than the daemon, and answering the lists with pycrio's bytes.
+    assert 0 < rows["floor.rss.idle"]["value"] < rows["rss.idle"]["value"]
+    for key in ("fleet.list_pods", "fleet.list_containers"):
+        floor = rows[f"floor.{key}"]
+        assert floor["status"] == "ok" and floor["detail"] == rows[key]["detail"], (floor, rows[key])
     for row in pycrio["rows"]:
         assert row["status"] in {"ok", "unsupported", "failed"}
         assert row["status"] == "ok" or row["detail"]

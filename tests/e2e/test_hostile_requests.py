@@ -247,7 +247,7 @@ def test_a_pid_namespace_target_in_another_pod_is_refused(
 
 def test_specs_and_state_are_root_s_alone(env: Env, pod: tuple[str, pb.PodSandboxConfig]) -> None:
     config = container_config("secret", ["/bin/sleep", "1000"])
-    config.envs.append(pb.KeyValue(key="PASSWORD", value="hunter2"))
+    config.envs.append(pb.KeyValue(key="PASSWORD", value=b"hunter2"))
     cid = run_container(env.client, pod[0], pod[1], config)
     root, run = env.work / "pycrio" / "root", env.work / "pycrio" / "run"
     # The root is searchable, not readable, by others (as containerd's): a user-namespaced pod's runtime
@@ -290,7 +290,7 @@ def test_nul_bytes_anywhere_are_invalid_naming_the_field(
         ("config.metadata.name", lambda c: setattr(c.metadata, "name", "a\0b")),
         ("config.working_dir", lambda c: setattr(c, "working_dir", "/\0tmp")),
         ("config.log_path", lambda c: setattr(c, "log_path", "a\0.log")),
-        ("config.envs[0].value", lambda c: c.envs.append(pb.KeyValue(key="A", value="\0"))),
+        ("config.envs[0].value", lambda c: c.envs.append(pb.KeyValue(key="A", value=b"\0"))),
         ("config.devices[0].host_path", lambda c: c.devices.append(pb.Device(host_path="/dev/null\0"))),
     ]
     for field_name, change in cases:
@@ -352,6 +352,47 @@ def test_enum_numbers_from_a_newer_kubelet_are_invalid_naming_the_field(
     assert not runtime.ListContainers(pb.ListContainersRequest()).containers
 
 
+def test_bytes_protobuf_refuses_are_invalid_naming_the_field_and_change_nothing(
+    env: Env, pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    """Before, grpcio answered these INTERNAL "Exception deserializing request!" without a handler."""
+    runtime = env.client.runtime
+    before = runtime.ListPodSandbox(pb.ListPodSandboxRequest())
+    create = _create(pod, container_config("MARK", ["/bin/true"])).SerializeToString()
+    spoilt = create.replace(b"MARK", b"\xffARK")  # the container's name, not UTF-8
+    cases = [
+        ("CreateContainer", spoilt, "config.metadata.name: not valid UTF-8"),
+        ("CreateContainer", create[: len(create) // 2], "its length runs past the end"),
+        ("RemovePodSandbox", b"\x0a\x03\xc3\x28a", "pod_sandbox_id: not valid UTF-8"),
+        ("ListPodSandbox", b"\x0f", "filter: wire type 7 does not exist"),
+    ]
+    for method, data, reason in cases:
+        error = refused(env.client.channel.unary_unary(f"/runtime.v1.RuntimeService/{method}"), data)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, error.details())
+        assert reason in error.details(), (method, error.details())
+    assert runtime.ListPodSandbox(pb.ListPodSandboxRequest()) == before
+    assert not runtime.ListContainers(pb.ListContainersRequest()).containers
+
+
+def test_a_binary_environment_value_reaches_the_container_as_go_runtimes_pass_it(
+    env: Env, pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    """A kubelet of 1.36.2 or later sends KeyValue.value as bytes (a Secret's binary data). Before, pycrio's
+    string field refused such a CreateContainer with INTERNAL. Bytes that are not UTF-8 become U+FFFD in
+    config.json, as Go's encoding/json makes them in containerd's and cri-o's specs."""
+    config = container_config("binary-env", ["/bin/sleep", "1000"])
+    config.envs.add(key="BINARY", value=b"a\xff\xfeb")
+    config.envs.add(key="TEXT", value="café".encode())
+    cid = run_container(env.client, pod[0], pod[1], config)
+    try:
+        exec_env = pb.ExecSyncRequest(container_id=cid, cmd=["/bin/sh", "-c", "env"], timeout=20)
+        lines = env.client.runtime.ExecSync(exec_env).stdout.splitlines()
+        assert "BINARY=a\ufffd\ufffdb".encode() in lines and "TEXT=café".encode() in lines, lines
+    finally:
+        env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+        env.client.runtime.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+
+
 def test_a_10_mb_id_is_not_found_with_a_bounded_message(env: Env) -> None:
     error = refused(
         env.client.runtime.ContainerStatus, pb.ContainerStatusRequest(container_id="f" * 10_000_000)
@@ -380,7 +421,7 @@ def test_an_ambiguous_pod_prefix_is_invalid_for_stop_and_remove(env: Env) -> Non
 
 def test_a_create_whose_client_gave_up_leaves_nothing(env: Env, pod: tuple[str, pb.PodSandboxConfig]) -> None:
     config = container_config("abandoned", ["/bin/true"])
-    config.envs.extend(pb.KeyValue(key=f"K{i}", value="v" * 64) for i in range(50_000))
+    config.envs.extend(pb.KeyValue(key=f"K{i}", value=b"v" * 64) for i in range(50_000))
     request = _create(pod, config)
     error = refused(lambda r: env.client.runtime.CreateContainer(r, timeout=0.5), request)
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED

@@ -43,7 +43,28 @@ def test_a_saved_report_becomes_the_docs_tables(tmp_path: Path, capsys: pytest.C
         lines[4] == "| daemon CPU 30 s idle, 0 pods | 0.05 s | 0.05 s | 1.00 1.00 1.00 | 1.00 | 1.00-1.00 |"
     )
     targets = [line for line in lines if line.startswith("| pod run+stop+remove c=1 | 0.80 |")]
-    assert targets == ["| pod run+stop+remove c=1 | 0.80 | 0.50 1.50 0.70 | 0.70 | 0.50-1.50 | met |"]
+    assert targets == ["| pod run+stop+remove c=1 | 0.80 | 0.50 1.50 0.70 | 0.70 | 0.50-1.50 | - | met |"]
+
+
+def test_a_floor_row_shows_beside_the_baselines_row_and_in_its_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pycrio = [
+        Row("rss.idle", "daemon RSS idle", value=52.0, unit="MiB"),
+        Row("floor.rss.idle", "daemon RSS idle: floor", value=44.0, unit="MiB"),
+    ]
+    containerd = [Row("rss.idle", "daemon RSS idle", value=40.0, unit="MiB")]
+    rounds = [
+        Round(
+            1, [RuntimeReport("pycrio", "x", rows=pycrio), RuntimeReport("containerd", "y", rows=containerd)]
+        )
+    ]
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps(report.to_json(rounds, {})))
+    assert markdown.main([str(saved)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| daemon RSS idle: floor | 44.0 MiB | 40.0 MiB | 1.10 | 1.10 | 1.10-1.10 |" in lines
+    assert "| daemon RSS idle | 1.00 | 1.30 | 1.30 | 1.30-1.30 | 1.10 | not met |" in lines
 
 
 def test_a_report_without_both_runtimes_is_refused(tmp_path: Path) -> None:

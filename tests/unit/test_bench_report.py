@@ -232,3 +232,33 @@ def test_targets_take_the_median_of_the_worse_of_p50_and_time_per_op_against_the
     assert [check.key for check in report.targets([])] == list(report.TARGET_KEYS)
     table = report.targets_table(report.over_rounds(report.pairs(rounds)))
     assert "2.00 0.50 0.75" in table and "not met" in table
+
+
+def test_a_floor_row_is_compared_with_the_baselines_row_it_is_the_floor_of() -> None:
+    """pycrio's floor server (bench/floor.py) against containerd's daemon: the target shows both ratios."""
+
+    def one_round(number: int, floor: float) -> Round:
+        subject = RuntimeReport(
+            "pycrio",
+            "x",
+            rows=[
+                Row("rss.idle", "daemon RSS idle", value=52.0, unit="MiB"),
+                Row("floor.rss.idle", "daemon RSS idle: floor", value=floor, unit="MiB"),
+            ],
+        )
+        baseline = RuntimeReport(
+            "containerd", "y", rows=[Row("rss.idle", "daemon RSS idle", value=40.0, unit="MiB")]
+        )
+        return Round(number, [subject, baseline])
+
+    rounds = [one_round(1, 42.0), one_round(2, 44.0), one_round(3, 48.0)]
+    items = {item.key: item for item in report.over_rounds(report.pairs(rounds))}
+    assert items["floor.rss.idle"].primary.rounds == pytest.approx([1.05, 1.1, 1.2])
+    check = next(check for check in report.targets(list(items.values())) if check.key == "rss.idle")
+    assert check.verdict == "not met" and check.ratio is not None and check.ratio.median == pytest.approx(1.3)
+    assert check.floor is not None and check.floor.median == pytest.approx(1.1)
+    assert "floor" in report.targets_table(list(items.values())).splitlines()[0]
+    subject, baseline = rounds[0].reports
+    table = report.comparison_table(subject, baseline, list(items.values()))
+    floor_line = next(line for line in table.splitlines() if "floor" in line)
+    assert "42.0 MiB" in floor_line and "40.0 MiB" in floor_line  # the floor beside containerd's daemon

@@ -78,6 +78,32 @@ def test_a_nul_anywhere_in_a_request_is_invalid_naming_the_field(client: CriClie
     assert failure.value.details() == "version: must not contain a NUL byte"
 
 
+@pytest.mark.parametrize(
+    ("method", "data", "message"),
+    [
+        ("/runtime.v1.RuntimeService/Version", b"\x0a\x02\xff\xfe", "version: not valid UTF-8 (byte 0)"),
+        (
+            "/runtime.v1.RuntimeService/Version",
+            b"\x0a\x09v1",
+            "version: its length runs past the end of the message",
+        ),
+        ("/runtime.v1.RuntimeService/GetContainerEvents", b"\x7f", "field 15: wire type 7 does not exist"),
+    ],
+)
+def test_a_request_that_does_not_parse_is_invalid_naming_the_field_not_internal(
+    client: CriClient, method: str, data: bytes, message: str
+) -> None:
+    """grpcio itself would answer INTERNAL "Exception deserializing request!" (unary and streams alike)."""
+    call = client.channel.unary_unary(method) if "Version" in method else client.channel.unary_stream(method)
+    with pytest.raises(grpc.RpcError) as failure:
+        answer = call(data, timeout=10)
+        if not isinstance(answer, bytes):
+            next(answer)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.value.details() == message
+    assert client.runtime.Version(pb.VersionRequest()).runtime_name == "ok"
+
+
 def test_a_message_quoting_a_10_mb_request_is_cut_not_refused_by_the_client(client: CriClient) -> None:
     with pytest.raises(grpc.RpcError) as failure:
         client.runtime.Version(pb.VersionRequest(version="huge" + "é" * (5 << 20)))

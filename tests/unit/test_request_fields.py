@@ -18,7 +18,7 @@ def _create(**config: object) -> pb.CreateContainerRequest:
 @pytest.mark.parametrize(
     ("request_message", "field"),
     [
-        (_create(envs=[pb.KeyValue(key="A", value="1"), pb.KeyValue(key="B", value="x\0y")]),
+        (_create(envs=[pb.KeyValue(key="A", value=b"1"), pb.KeyValue(key="B", value=b"x\0y")]),
          r"config.envs\[1\].value"),
         (_create(working_dir="/tmp\0/x"), "config.working_dir"),
         (_create(log_path="a\0.log"), "config.log_path"),
@@ -43,7 +43,7 @@ def test_nul_is_refused_naming_the_field(request_message: object, field: str) ->
 
 
 def test_clean_requests_pass() -> None:
-    check_request_fields(_create(envs=[pb.KeyValue(key="A", value="ünï ☃")], labels={"a": "b"}))
+    check_request_fields(_create(envs=[pb.KeyValue(key="A", value="ünï ☃".encode())], labels={"a": "b"}))
     check_request_fields(pb.ListContainersRequest())
 
 

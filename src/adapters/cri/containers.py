@@ -237,7 +237,7 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
         command=tuple(config.command),
         args=tuple(config.args),
         working_dir=config.working_dir,
-        envs=tuple((kv.key, kv.value) for kv in config.envs),
+        envs=tuple((kv.key, env_value(kv.value)) for kv in config.envs),
         mounts=tuple(mounts),
         devices=tuple(Device(d.container_path, d.host_path, d.permissions) for d in config.devices),
         labels=dict(config.labels),
@@ -251,6 +251,13 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
         security=security_context(linux.security_context),
         stop_signal=_signal_name(config.stop_signal),
     )
+
+
+def env_value(value: bytes) -> str:
+    """An environment value as the OCI spec's text. cri-api 1.36.2 made it bytes so that binary values (from
+    a Secret) reach the runtime; config.json is JSON, so bytes that are not UTF-8 become U+FFFD, as Go's
+    encoding/json makes them in containerd's and cri-o's specs (and as runc would read them anyway)."""
+    return value.decode("utf-8", errors="replace")
 
 
 def _propagation(code: int, field: str) -> Propagation:

@@ -1,4 +1,4 @@
-"""One check of every string and enum in every CRI request, before any handler sees it.
+"""One check of every string, bytes and enum field in every CRI request, before any handler sees it.
 
 A NUL byte cannot be part of a path, a name, a cgroup, an argument or an environment variable: the kernel
 and every C program stop reading there, so a NUL would make the host act on another value than the one that
@@ -17,6 +17,9 @@ from google.protobuf.message import Message
 from domain.errors import InvalidArgument
 
 _MAX_DEPTH = 32  # CRI messages nest a handful of levels; protobuf itself stops at 100
+# Bytes fields too: an environment value is bytes since cri-api 1.36.2, and becomes a C string all the same.
+_NUL = {FieldDescriptor.TYPE_STRING: "\0", FieldDescriptor.TYPE_BYTES: b"\0"}
+_TEXT_TYPES = frozenset(_NUL)
 
 
 def check_request_fields(message: Message) -> None:
@@ -41,12 +44,13 @@ def _check(message: Message, prefix: str, depth: int) -> None:
                     _check(item, f"{name}[{index}].", depth + 1)
             else:
                 _check(value, f"{name}.", depth + 1)
-        elif field.type == FieldDescriptor.TYPE_STRING:
+        elif field.type in _TEXT_TYPES:
+            nul = _NUL[field.type]
             if field.is_repeated:
                 for index, item in enumerate(value):
-                    if "\0" in item:
+                    if nul in item:
                         _refuse_nul(f"{prefix}{field.name}[{index}]", item)
-            elif "\0" in value:
+            elif nul in value:
                 _refuse_nul(f"{prefix}{field.name}", value)
         elif field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
             defined = field.enum_type.values_by_number
@@ -67,6 +71,6 @@ def _check_map(entry: Descriptor, value: object, name: str, depth: int) -> None:
             _check(item, f"{name}[{key!r}].", depth + 1)
 
 
-def _refuse_nul(name: str, value: str) -> None:
-    if "\0" in value:
+def _refuse_nul(name: str, value: str | bytes) -> None:
+    if ("\0" in value) if isinstance(value, str) else (b"\0" in value):
         raise InvalidArgument(f"{name}: must not contain a NUL byte")

@@ -11,7 +11,7 @@ import grpc
 import structlog
 
 from adapters.cri.generated import api_pb2_grpc
-from adapters.cri.interceptor import CriInterceptor
+from adapters.cri.interceptor import CallWrapper
 from adapters.host.unix_sockets import prepare_socket_path
 from ports.metrics import RpcObserver
 from ports.oci_runtime import GRPC_MESSAGE_LIMIT
@@ -20,6 +20,48 @@ _log = structlog.get_logger("pycrio.server")
 
 # The kubelet sends image configs and container lists that can exceed gRPC's 4 MiB default (cri-o uses 16).
 MAX_MESSAGE_BYTES = GRPC_MESSAGE_LIMIT
+
+
+class _WrappingRegistration:
+    """The server as the generated add_*Servicer_to_server functions see it: every handler they add is
+    wrapped (adapters/cri/interceptor.py) on its way in, once."""
+
+    def __init__(self, server: grpc.Server, wrapper: CallWrapper) -> None:
+        self._server = server
+        self._wrapper = wrapper
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        wrapped = {
+            name: self._wrapper.wrap(handler, f"/{service}/{name}") for name, handler in handlers.items()
+        }
+        self._server.add_registered_method_handlers(service, wrapped)
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_WrappedGeneric(handler, self._wrapper) for handler in handlers)
+        )
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """A generic handler (grpc's path for a method it has no registration of) with wrapped handlers, each
+    wrapped at its first call and kept."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, wrapper: CallWrapper) -> None:
+        self._inner = inner
+        self._wrapper = wrapper
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:
+                return None  # not kept: a client may send any number of names
+            wrapped = self._wrapped[method] = self._wrapper.wrap(handler, method)
+        return wrapped
 
 
 class CriServer:
@@ -38,12 +80,11 @@ class CriServer:
         self._socket_mode = socket_mode
         # grpcio's sync server runs every RPC on one executor, and a stream holds its thread for as long as
         # it is open. The pool has room for `max_streams` streams on top of `max_workers`, and the
-        # interceptor refuses a stream past `max_streams`: open streams can never take the threads that
+        # call wrapper refuses a stream past `max_streams`: open streams can never take the threads that
         # unary RPCs need. (An asyncio server would need every servicer rewritten; grpcio cannot give
         # methods executors of their own.)
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers + max_streams, thread_name_prefix="cri"),
-            interceptors=[CriInterceptor(observers, max_streams)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -53,8 +94,9 @@ class CriServer:
             ],
         )
         self._stopped = threading.Event()
-        api_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime_servicer, self._server)
-        api_pb2_grpc.add_ImageServiceServicer_to_server(image_servicer, self._server)
+        wrapping = _WrappingRegistration(self._server, CallWrapper(observers, max_streams))
+        api_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime_servicer, wrapping)
+        api_pb2_grpc.add_ImageServiceServicer_to_server(image_servicer, wrapping)
 
     def start(self) -> None:
         prepare_socket_path(self._socket_path)

@@ -36,6 +36,11 @@ def install(backend: TracingBackend | None) -> None:
     _backend = backend
 
 
+def installed() -> bool:
+    """Whether spans are recorded: callers skip building a span's attributes when they are not."""
+    return _backend is not None
+
+
 def span(name: str, **attributes: AttributeValue) -> AbstractContextManager[Any]:
     backend = _backend
     return _NOTHING if backend is None else backend.span(name, attributes)

@@ -20,7 +20,7 @@ def full_config() -> pb.ContainerConfig:
         command=["/bin/sh"],
         args=["-c", "true"],
         working_dir="/srv",
-        envs=[pb.KeyValue(key="A", value="1")],
+        envs=[pb.KeyValue(key="A", value=b"1")],
         mounts=[
             pb.Mount(
                 container_path="/d",
