@@ -7,6 +7,7 @@ than allowed) and checks the answer names what was refused, and that nothing is 
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -359,7 +360,9 @@ def test_a_file_becomes_a_directory_and_a_file_again_across_layers(root: Path) -
     store.remove_rootfs("c2")
 
 
-def test_more_hard_links_to_one_file_than_the_file_system_allows_is_invalid_argument(root: Path) -> None:
+@pytest.fixture
+def ext4_store(root: Path) -> Iterator[tuple[OverlayLayerStore, Path]]:
+    """A store on a small ext4 file system of its own (loop-mounted): its limits per file are ext4's."""
     disk = root / "ext4"
     disk.mkdir()
     image = root / "ext4.img"
@@ -368,14 +371,35 @@ def test_more_hard_links_to_one_file_than_the_file_system_allows_is_invalid_argu
     subprocess.run(["mount", "-o", "loop", str(image), str(disk)], check=True)
     try:
         limits = UnpackLimits(min_free_bytes=0, min_free_inodes=0)
-        store = OverlayLayerStore(disk / "storage", AtomicFileStateStore(root / "state"), limits=limits)
-        links = layer(
-            [file("f", b"x")] + [hardlink(f"h{index}", "f") for index in range(65_001)]
-        )  # ext4: 65000
-        refused(store, links, InvalidArgument, "links one file more often than the image store's file system")
-        assert os.listdir(disk / "storage" / "tmp") == []
+        yield OverlayLayerStore(disk / "storage", AtomicFileStateStore(root / "state"), limits=limits), disk
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_more_hard_links_to_one_file_than_the_file_system_allows_is_invalid_argument(
+    ext4_store: tuple[OverlayLayerStore, Path],
+) -> None:
+    store, disk = ext4_store
+    links = layer([file("f", b"x")] + [hardlink(f"h{index}", "f") for index in range(65_001)])  # ext4: 65000
+    refused(store, links, InvalidArgument, "links one file more often than the image store's file system")
+    assert os.listdir(disk / "storage" / "tmp") == []
+
+
+@pytest.mark.parametrize(
+    ("xattrs", "why"),
+    [
+        ({"user.big": "v" * 70_000}, "xattr 'user.big' of 70000 bytes: Argument list too long"),
+        ({"user." + "n" * 300: "v"}, "Numerical result out of range"),
+        ({f"user.k{index}": "v" * 100 for index in range(200)}, "No space left on device (more than the"),
+    ],
+    ids=["value past 64 KiB", "name past 255 bytes", "more than one file holds"],
+)
+def test_xattrs_the_file_system_cannot_hold_are_invalid_argument(
+    ext4_store: tuple[OverlayLayerStore, Path], xattrs: dict[str, str], why: str
+) -> None:
+    store, disk = ext4_store
+    refused(store, layer([file("f", b"x", xattrs=xattrs)]), InvalidArgument, re.escape(why))
+    assert os.listdir(disk / "storage" / "tmp") == []
 
 
 def test_many_deep_directories_do_not_keep_their_paths_in_memory(root: Path) -> None:

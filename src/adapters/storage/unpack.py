@@ -505,4 +505,17 @@ def _set_xattrs(fd: int, member: tarfile.TarInfo) -> None:
             if err.errno in (errno.ENOTSUP, errno.EINVAL):
                 _log.debug("file system refuses xattr", entry=member.name, xattr=name, error=str(err))
                 continue
+            # A value past 64 KiB (E2BIG), a name past 255 bytes (ERANGE), or more than the file system
+            # keeps for one file (ENOSPC with room on the disk): the layer's fault, not the host's.
+            if err.errno in (errno.E2BIG, errno.ERANGE) or (err.errno == errno.ENOSPC and _has_room(fd)):
+                raise InvalidArgument(
+                    f"layer entry {member.name[:200]!r}: xattr {name[:100]!r} of {len(raw)} bytes: "
+                    f"{err.strerror} (more than the file system takes for one file)"
+                ) from err
             raise
+
+
+def _has_room(fd: int) -> bool:
+    """Whether the file system of `fd` has free space left (so an ENOSPC was about something else)."""
+    info = os.fstatvfs(fd)
+    return info.f_bavail * info.f_frsize > 1 << 20
