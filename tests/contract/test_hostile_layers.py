@@ -422,3 +422,24 @@ def test_many_deep_directories_do_not_keep_their_paths_in_memory(root: Path) -> 
         assert os.stat(f"{deep}/4999", dir_fd=layer_dir).st_mtime == 1_400_000_000
     finally:
         os.close(layer_dir)
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({"uid": str(1 << 40)}, "uid 1099511627776 is out of range"),
+        ({"uid": "-5"}, "uid -5 is out of range"),
+        ({"gid": str((1 << 32) - 1)}, "gid 4294967295 is out of range"),
+    ],
+    ids=["uid past 32 bits", "negative uid", "gid of chown's leave-unchanged"],
+)
+def test_owner_ids_no_file_can_have_are_refused_by_name(
+    root: Path, headers: dict[str, str], why: str
+) -> None:
+    info = tarfile.TarInfo("f")
+    info.pax_headers = headers
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        archive.addfile(info)
+    refused(make_store(root), plain(out.getvalue()), InvalidArgument, why)
+    assert left_in_store(root) == []

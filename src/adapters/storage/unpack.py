@@ -58,6 +58,7 @@ NAME_MAX = 255
 # What tarfile may read into memory for one entry's special headers (Go's archive/tar maxSpecialFileSize).
 MAX_SPECIAL_HEADER = 1 << 20
 MAX_SPARSE_EXTENTS = 1 << 16
+_NO_ID = (1 << 32) - 1
 # tarfile's stream mode reads its source this much at a time and copies what is left of it on every
 # read: large enough that a big file takes few reads, small enough that a header read copies little.
 _TAR_BUFSIZE = 128 << 10
@@ -326,6 +327,12 @@ class _Unpacker:
 
     def _apply(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         parts = _entry_parts(member.name)
+        for what, number in (("uid", member.uid), ("gid", member.gid)):
+            # 2^32-1 is chown's "leave unchanged"; a PAX header may carry any integer, negative too.
+            if not 0 <= number < _NO_ID:
+                raise HostileEntry(f"layer entry {member.name[:200]!r}: {what} {number} is out of range")
+        if not (0 <= member.devmajor < _NO_ID and 0 <= member.devminor < _NO_ID):
+            raise HostileEntry(f"layer entry {member.name[:200]!r}: device number out of range")
         if not parts:
             if not member.isdir():
                 raise HostileEntry(f"layer entry {member.name!r}: the layer root must be a directory")
