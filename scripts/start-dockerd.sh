@@ -8,7 +8,7 @@ if docker -H "unix://$SOCK" info >/dev/null 2>&1; then
 fi
 mkdir -p /var/log
 nohup dockerd --iptables=false --ip-masq=false --bridge=none --host "unix://$SOCK" \
-    --pidfile /run/pycrio-dockerd.pid >/var/log/pycrio-dockerd.log 2>&1 &
+    --pidfile /run/pycrio-dockerd.pid >>/var/log/pycrio-dockerd.log 2>&1 &
 for _ in $(seq 1 60); do
     if docker -H "unix://$SOCK" info >/dev/null 2>&1; then
         exit 0

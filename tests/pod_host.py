@@ -127,8 +127,9 @@ def _is_ip(name: str) -> bool:
     return bool(re.fullmatch(r"\d+\.\d+\.\d+\.\d+|[0-9a-f:]+", name)) and name.count(".") == 3
 
 
-def cleanup(network: HostTestNetwork) -> None:
-    """Remove what the tests left, leaks included, so a failing test does not poison the machine."""
+def cleanup(network: HostTestNetwork, keep_ipam: bool = False) -> None:
+    """Remove what the tests left, leaks included, so a failing test does not poison the machine. With
+    `keep_ipam`, host-local's files stay (a reboot keeps them: tests/reboot_host.py)."""
     with IPRoute() as ipr:
         for veth in veths_on(network.bridge):
             _delete_link(ipr, veth)
@@ -148,7 +149,8 @@ def cleanup(network: HostTestNetwork) -> None:
                     _ipt(table, ["-F", chain], tool)
                     _ipt(table, ["-X", chain], tool)
         _remove_idle_hostport_chains(tool)
-    subprocess.run(["rm", "-rf", str(network.data_dir)], check=False)
+    if not keep_ipam:
+        subprocess.run(["rm", "-rf", str(network.data_dir)], check=False)
 
 
 def _delete_link(ipr: IPRoute, name: str) -> None:

@@ -95,9 +95,16 @@ class GrpcConfig:
     )
     max_workers: int = setting(
         64,
-        "threads kept for unary RPCs (Version, List*, Create*...); streams never take these",
+        "threads for unary RPCs that may wait (Create*, Stop*, PullImage, ExecSync...); never streams",
         minimum=1,
         maximum=4096,
+    )
+    max_poll_workers: int = setting(
+        16,
+        "threads of their own for the kubelet's polls (Version, Status, List*, *Status): waiting calls never "
+        "take them",
+        minimum=1,
+        maximum=1024,
     )
     max_streams: int = setting(
         64,

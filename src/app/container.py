@@ -77,6 +77,7 @@ from domain.containers import ContainerService, RuntimeHandler
 from domain.events import Broadcaster, LifecycleLedger
 from domain.images import ImageService, PullGate
 from domain.nri_relay import NriRelay
+from domain.oci_spec import HostFacts
 from domain.registries_conf import RegistriesConf
 from domain.runtime_info import HandlerFeatures, RuntimeInfoService
 from domain.sandboxes import SandboxService, SandboxSettings
@@ -144,8 +145,9 @@ def _metrics_endpoint(config: Config, metrics: RuntimeMetrics, images: ImageServ
     return MetricsEndpoint(metrics, enabled=True, address=config.metrics.address, port=config.metrics.port)
 
 
-def _sandbox_settings(config: Config, handlers: list[HandlerFeatures]) -> SandboxSettings:
+def _sandbox_settings(config: Config, handlers: list[HandlerFeatures], host: HostFacts) -> SandboxSettings:
     return SandboxSettings(
+        boot_id=host.boot_id,
         userns_refusals={
             h.name: h.user_namespaces_refusal for h in handlers if h.name and not h.user_namespaces
         },
@@ -363,7 +365,12 @@ class Container(containers.DeclarativeContainer):
         helper=providers.Callable(lambda c: helper_path(c.runtime.ns_helper), config),
         liveness=infra_liveness,
     )
-    pod_files = providers.Singleton(PodFilesOnDisk, run_dir=providers.Callable(_run_dir, config))
+    # Which log dirs a pod made is kept on disk, so a pod of an earlier boot still removes them.
+    pod_files = providers.Singleton(
+        PodFilesOnDisk,
+        run_dir=providers.Callable(_run_dir, config),
+        records_dir=providers.Callable(lambda c: Path(c.runtime.root) / "pods", config),
+    )
 
     # Lifecycle events (GetContainerEvents): the pods and containers services report every change to one
     # ledger; the publisher describes each with the CRI statuses of its pod, read from those services.
@@ -396,6 +403,10 @@ class Container(containers.DeclarativeContainer):
     handler_features = providers.Singleton(_handler_features, config)
     # NRI plugins (docs/nri.md): None when off, and then the NRI adapter is never imported.
     nri_relay = providers.Singleton(_nri_relay, config)
+    # What the node is (capabilities, cgroups, boot id), read once.
+    host_facts = providers.Singleton(
+        read_host_facts, providers.Callable(lambda c: c.runtime.cgroup_driver, config)
+    )
     sandboxes = providers.Singleton(
         SandboxService,
         store=state_store,
@@ -405,12 +416,14 @@ class Container(containers.DeclarativeContainer):
         files=pod_files,
         cgroups=cgroups,
         containers=pod_containers,
-        settings=providers.Callable(_sandbox_settings, config, handler_features),
+        settings=providers.Callable(_sandbox_settings, config, handler_features, host_facts),
         events=lifecycle_events,
         hugepages=hugepages,
         nri=nri_relay,
     )
-    sandbox_handlers = providers.Singleton(SandboxHandlers, service=sandboxes)
+    sandbox_handlers = providers.Singleton(
+        SandboxHandlers, service=sandboxes, statuses=pod_statuses, clock=clock
+    )
 
     registry = providers.Singleton(
         DeferredRegistry, build=providers.Callable(lambda c: functools.partial(_http_registry, c), config)
@@ -489,9 +502,6 @@ class Container(containers.DeclarativeContainer):
         liveness=monitor_liveness,
     )
     host_files = providers.Singleton(RealHostFiles)
-    host_facts = providers.Singleton(
-        read_host_facts, providers.Callable(lambda c: c.runtime.cgroup_driver, config)
-    )
     bundles = providers.Singleton(
         DirectoryBundles, root=providers.Callable(lambda c: _run_dir(c) / "containers", config)
     )
@@ -632,6 +642,7 @@ class Container(containers.DeclarativeContainer):
         runtime_servicer=runtime_servicer,
         image_servicer=image_servicer,
         max_workers=providers.Callable(lambda c: c.grpc.max_workers, config),
+        max_poll_workers=providers.Callable(lambda c: c.grpc.max_poll_workers, config),
         max_streams=providers.Callable(lambda c: c.grpc.max_streams, config),
         max_connections=providers.Callable(lambda c: c.grpc.max_connections, config),
         observers=providers.List(runtime_metrics),

@@ -11,8 +11,10 @@ from typing import Any
 
 import structlog
 
+from adapters.host.facts import read_boot_id
 from adapters.host.private_dirs import make_private
-from adapters.host.state_lock import StateDirInUse, StateDirLock
+from adapters.host.run_dir_boot import claim_run_dir
+from adapters.host.state_lock import LOCK_NAME, StateDirInUse, StateDirLock
 from adapters.host.unix_sockets import SocketInUse
 from adapters.process.heap import use_one_arena
 from adapters.process.runner import OrphanReaper
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     except StateDirInUse as err:
         print(f"pycrio: {err}", file=sys.stderr)
         return 1
+    # Before anything reads the run dir: one on disk may hold an earlier boot's pins and pids.
+    claim_run_dir(Path(config.runtime.run_dir), read_boot_id(), keep=(LOCK_NAME,))
     stop_tracing = start_tracing(config.tracing)
     container = make_container(config)
     reloader = Reloader(config, lambda: load_from_args(args), container.images())

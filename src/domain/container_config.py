@@ -54,6 +54,10 @@ class Mount:
     # An image volume (KEP-4639): the named image's file system, read-only, instead of host_path.
     image: str = ""
     image_sub_path: str = ""  # a directory inside that image to mount instead of its root
+    # The rest of the image volume's ImageSpec, answered back in ContainerStatus.mounts as containerd does.
+    user_specified_image: str = ""
+    image_annotations: dict[str, str] = field(default_factory=dict)
+    image_runtime_handler: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,29 @@ class Resources:
     cpuset_mems: str = ""
     hugepage_limits: tuple[HugepageLimit, ...] = ()
     unified: tuple[tuple[str, str], ...] = ()
+
+    def updated_by(self, change: "Resources") -> "Resources":
+        """These resources after an UpdateContainerResources carrying `change`: what it leaves unset is kept,
+        as containerd and cri-o keep it. The kubelet's CPU manager sends `cpuset_cpus` alone every few
+        seconds; the limits must survive that. Memory and swap go together (swap follows the new limit when
+        the change names none); hugepage limits and unified keys are replaced one by one."""
+        memory = (change.memory_limit_in_bytes, change.memory_swap_limit_in_bytes)
+        if not change.memory_limit_in_bytes:  # a swap limit alone is refused before this
+            memory = (self.memory_limit_in_bytes, self.memory_swap_limit_in_bytes)
+        pages = {limit.page_size: limit for limit in self.hugepage_limits}
+        pages.update({limit.page_size: limit for limit in change.hugepage_limits})
+        return Resources(
+            cpu_period=change.cpu_period or self.cpu_period,
+            cpu_quota=change.cpu_quota or self.cpu_quota,
+            cpu_shares=change.cpu_shares or self.cpu_shares,
+            memory_limit_in_bytes=memory[0],
+            memory_swap_limit_in_bytes=memory[1],
+            oom_score_adj=change.oom_score_adj or self.oom_score_adj,
+            cpuset_cpus=change.cpuset_cpus or self.cpuset_cpus,
+            cpuset_mems=change.cpuset_mems or self.cpuset_mems,
+            hugepage_limits=tuple(pages.values()),
+            unified=tuple({**dict(self.unified), **dict(change.unified)}.items()),
+        )
 
 
 @dataclass(frozen=True)
@@ -148,6 +175,11 @@ class ContainerConfig:
     security: SecurityContext = field(default_factory=SecurityContext)
     stop_signal: str = ""  # "SIGTERM" etc.; "" = runtime default
     cdi_devices: tuple[str, ...] = ()  # fully qualified CDI device names (vendor.com/class=name)
+    # The rest of the request's ImageSpec, answered back in ContainerStatus and ListContainers as containerd
+    # does: the kubelet puts the pulled image's id in `image` and what the pod spec named here.
+    user_specified_image: str = ""
+    image_annotations: dict[str, str] = field(default_factory=dict)
+    image_runtime_handler: str = ""
 
 
 @dataclass(frozen=True)

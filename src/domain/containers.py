@@ -35,6 +35,7 @@ from typing import Any
 import structlog
 
 from domain import cdi, checkpoints
+from domain.boots import from_earlier_boot
 from domain.cgroup_paths import monitor_cgroup
 from domain.container_config import ContainerConfig, ImageConfig, NamespaceMode, Resources, SandboxFacts
 from domain.errors import (
@@ -103,6 +104,7 @@ REASON_COMPLETED = "Completed"
 REASON_ERROR = "Error"
 REASON_OOM_KILLED = "OOMKilled"
 REASON_START_ERROR = "StartError"
+REASON_UNKNOWN = "Unknown"  # the exit is unknown: the node rebooted under the container (containerd's word)
 
 
 @dataclass
@@ -144,6 +146,8 @@ class Container:
     resources: Resources = field(default_factory=Resources)
     # Restored from a checkpoint archive and not started yet: the directory of its CRIU images.
     restore_from: str = ""
+    # The kernel's boot id when it was made ("" in records from before it was kept), as for pods.
+    boot_id: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     # The runtime's `delete` of the exited container: set while one runs or ran (release_runtime, remove),
     # and whether it succeeded. Not persisted: after a restart RemoveContainer deletes again, which finds
@@ -379,6 +383,7 @@ class ContainerService:
             stop_signal=stop_signal(config, image.config),
             fingerprint=fingerprint,
             resources=config.resources,
+            boot_id=self._host.boot_id,
         )
         finished = self._names.reserve(name, container.id, fingerprint)
         if finished is not None:
@@ -1137,13 +1142,15 @@ class ContainerService:
         self._monitor.attach(running_id, streams, config.stdin, config.stdin_once, config.tty)
 
     def update_resources(self, container_id: str, resources: Resources, from_nri: bool = False) -> None:
-        """Apply new limits; when the runtime refuses, the old ones are put back and the error is raised.
-        NRI plugins may change them first (not for the updates they ask for themselves)."""
+        """Apply new limits (what the request leaves unset is kept); when the runtime refuses, the old ones
+        are put back and the error is raised. NRI plugins may change them first (not for the updates they
+        ask for themselves)."""
         resources_to_oci(resources, self._host)
         with self._locked(container_id) as container:
             self._refresh(container)
             if container.state not in (ContainerState.CREATED, ContainerState.RUNNING):
                 raise FailedPrecondition(f"container {container.id} is {container.state.name}")
+            resources = container.resources.updated_by(resources)
             pod = None
             if self._nri is not None and not from_nri:
                 pod = self._nri_pod(container.sandbox_id)
@@ -1333,13 +1340,34 @@ class ContainerService:
                 self._undo_create(container, handler)
                 continue
             with container.lock:
-                self._reconcile(container, handler)
+                if from_earlier_boot(container.boot_id, self._host.boot_id):
+                    self._settle_after_reboot(container)
+                else:
+                    self._reconcile(container, handler)
                 if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
                     # Every plugin is synchronized by this daemon and sees it stopped there: StopContainer
                     # now would repeat what an earlier daemon said, or what the snapshot shows.
                     self._nri_stopped.add(container.id)
             self._events.known(container.id, _EVENTS_BEFORE[container.state])
         self._generation.bump()  # restored containers that needed no reconciling were not persisted
+
+    def _settle_after_reboot(self, container: Container) -> None:
+        """A container made in an earlier boot: none of its processes survived the reboot, and the pid, the
+        monitor's files and the runtime's state it had mean nothing in this boot. It is EXITED with an
+        unknown exit code at once, without asking the runtime (as containerd reports a container whose
+        task is gone: 255, "Unknown"); one whose exit was learnt before keeps it."""
+        if container.state is not ContainerState.EXITED:
+            container.state = ContainerState.EXITED
+            container.finished_at = container.finished_at or self._now_ns()
+            container.started_at = container.started_at or container.finished_at
+            container.exit_code = 255
+            container.reason = REASON_UNKNOWN
+            container.message = "the node rebooted: its processes ended with the boot they ran in"
+        container.pid = 0
+        container.restore_from = ""  # a restore from a checkpoint that never ran; its images go at remove
+        container.boot_id = self._host.boot_id
+        self._persist(container)
+        _log.info("container of an earlier boot is over", id=container.id, reason=container.reason)
 
     def _reconcile(self, container: Container, handler: RuntimeHandler | None) -> None:
         self._refresh(container)

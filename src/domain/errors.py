@@ -1,7 +1,8 @@
 """The one error vocabulary of pycrio.
 
 Domain services and adapters raise these; the CRI interceptor maps each class to one gRPC status code, so
-handlers never pick codes themselves and nothing escapes as UNKNOWN.
+handlers never pick codes themselves and nothing escapes as UNKNOWN by accident (`KubeletNamed` errors are
+UNKNOWN on purpose).
 """
 
 
@@ -50,6 +51,25 @@ class NotSupported(PycrioError):
     text for it, so that clients which match that text (the kubelet's checkpoint e2e) recognise ours."""
 
 
-class SignatureValidationFailed(FailedPrecondition):
-    """The signature policy refuses an image. The message starts with `SignatureValidationFailed`, the
-    cri-api error text the kubelet recognises (ErrSignatureValidationFailed), as cri-o's does."""
+class KubeletNamed(PycrioError):
+    """A failure the kubelet tells apart by the word its message starts with (cri-api's errors package) and
+    shows as the container's waiting reason instead of ErrImagePull. The kubelet compares that word only
+    after stripping an UNKNOWN status down to its message, so these are answered UNKNOWN, as cri-o's (plain
+    Go errors) are; every message starts with `word`."""
+
+    word = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message if message.startswith(self.word) else f"{self.word}: {message}")
+
+
+class SignatureValidationFailed(FailedPrecondition, KubeletNamed):
+    """The signature policy refuses an image (cri-api's ErrSignatureValidationFailed)."""
+
+    word = "SignatureValidationFailed"
+
+
+class RegistryUnavailable(Unavailable, KubeletNamed):
+    """No source of an image could be reached (cri-api's ErrRegistryUnavailable)."""
+
+    word = "RegistryUnavailable"

@@ -1,6 +1,7 @@
 """Reading an OCI/Docker image config: what containers need from it, its layers' diff ids and chain ids."""
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,12 +102,16 @@ def _strings(value: object) -> tuple[str, ...]:
 
 
 def image_user(user: str) -> tuple[int | None, str]:
-    """(uid, username) for the CRI Image message, as cri-o reads USER: `uid[:gid]` gives the uid,
-    `name[:group]` the username, nothing gives neither."""
+    """(uid, username) for the CRI Image message, as containerd and cri-o read USER: `uid[:gid]` gives the
+    uid, `name[:group]` the username, nothing gives neither. A uid is what Go's ParseInt takes (a sign and
+    ASCII digits within int64); anything else is a name, so that no image's USER can make ImageStatus or
+    ListImages fail (a number past int64 fits no Int64Value)."""
     if not user:
         return None, ""
     name = user.split(":", 1)[0]
-    try:
+    if _INT64.fullmatch(name) and -(2**63) <= int(name) < 2**63:
         return int(name), ""
-    except ValueError:
-        return None, name
+    return None, name
+
+
+_INT64 = re.compile(r"[+-]?[0-9]{1,19}")

@@ -4,7 +4,8 @@ registries.conf (`domain/registries_conf.py`) turns a user-written name into can
 an alias for a short name) and each candidate into sources (mirrors in order, then the rewritten location);
 a blocked registry has none. The Registry port fetches from one source at a time. The first source that
 serves the image wins; when none does, the error lists why each failed, and its kind is the most telling
-failure: unreachable, too slow, refused credentials, too large, broken content, blocked, then not found.
+failure: unreachable (RegistryUnavailable), too slow, refused credentials, too large, broken content,
+blocked, then not found.
 """
 
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from domain.errors import (
     InvalidArgument,
     NotFound,
     PycrioError,
+    RegistryUnavailable,
     ResourceExhausted,
     Unavailable,
 )
@@ -75,5 +77,6 @@ def _final_error(what: str, failures: list[tuple[str, PycrioError]]) -> PycrioEr
     message = f"{what}: {details}" if details else f"{what}: no source to try"
     for kind in _ERROR_ORDER:
         if any(isinstance(failure, kind) for _, failure in failures):
-            return kind(message)
+            # Unreachable everywhere: the kubelet shows RegistryUnavailable rather than ErrImagePull.
+            return RegistryUnavailable(message) if kind is Unavailable else kind(message)
     return NotFound(message)

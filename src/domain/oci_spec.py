@@ -95,6 +95,8 @@ class HostFacts:
     seccomp_default_when_empty: bool = False
     # Page sizes ("2MB") whose hugetlb limits the OCI runtime can set; limits for others are left out.
     hugepage_sizes: frozenset[str] = frozenset()
+    # The kernel's boot id ("" when unknown): what was made in another boot is settled at start-up.
+    boot_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,18 +127,38 @@ class SpecInputs:
 
 
 def stop_signal(config: ContainerConfig, image: ImageConfig) -> str:
-    """CRI stop_signal, else the image's STOPSIGNAL, else SIGTERM; a number or name, normalised to a name."""
+    """CRI stop_signal, else the image's STOPSIGNAL, else SIGTERM; a number or name, normalised to a name
+    (real-time signals between SIGRTMIN and SIGRTMAX as `SIGRTMIN+<n>`)."""
     for source, value in (("stop_signal", config.stop_signal), ("image STOPSIGNAL", image.stop_signal)):
         if not value:
             continue
-        upper = value.upper()
-        name = upper if upper.startswith("SIG") else "SIG" + upper
-        if name in SIGNALS:
-            return name
-        if value.isdigit() and 0 < int(value) <= 64:
-            return next((n for n, num in SIGNALS.items() if num == int(value)), f"SIGRTMIN+{int(value) - 34}")
-        raise InvalidArgument(f"{source}: unknown signal {value!r}")
+        name = _signal_name(value)
+        if name is None:
+            raise InvalidArgument(f"{source}: unknown signal {value[:40]!r}")
+        return name
     return "SIGTERM"
+
+
+# SIGRTMIN+<n> and SIGRTMAX-<n>, as docker's STOPSIGNAL and the CRI's real-time signals spell them.
+_REALTIME = re.compile(r"SIGRT(MIN\+|MAX-)([0-9]{1,2})")
+
+
+def _signal_name(value: str) -> str | None:
+    upper = value.upper()
+    name = upper if upper.startswith("SIG") else "SIG" + upper
+    if name in SIGNALS:
+        return name
+    number: int | None = None
+    if value.isascii() and value.isdigit() and len(value) <= 2:
+        number = int(value)
+    elif (realtime := _REALTIME.fullmatch(name)) is not None:
+        offset = int(realtime.group(2))
+        number = SIGNALS["SIGRTMIN"] + offset if realtime.group(1) == "MIN+" else SIGNALS["SIGRTMAX"] - offset
+    if number is None:
+        return None
+    if SIGNALS["SIGRTMIN"] < number < SIGNALS["SIGRTMAX"]:
+        return f"SIGRTMIN+{number - SIGNALS['SIGRTMIN']}"
+    return next((n for n, num in SIGNALS.items() if num == number), None)
 
 
 # The kernel's cap on one argument or environment string, its NUL included (MAX_ARG_STRLEN): a longer one

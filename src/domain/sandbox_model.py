@@ -126,6 +126,9 @@ class PodSandbox:
     # NRI plugins heard StopPodSandbox (once per pod, also across restarts: a pod in a plugin's
     # Synchronize does not say whether it is stopped).
     nri_stop_reported: bool = False
+    # The kernel's boot id when the pod was made ("" in records from before it was kept): pids, namespaces
+    # and mounts of another boot are gone, and a pid of it may name an unrelated process now.
+    boot_id: str = ""
 
     @property
     def name(self) -> str:
@@ -202,6 +205,7 @@ class PodSandbox:
             cgroup_path=doc["cgroup_path"],
             cgroup_dirs={h: list(dirs) for h, dirs in doc.get("cgroup_dirs", {}).items()},
             nri_stop_reported=bool(doc.get("nri_stop_reported", False)),
+            boot_id=str(doc.get("boot_id", "")),
         )
 
     def copy(self) -> "PodSandbox":

@@ -12,7 +12,10 @@ from domain.sysctls import validate_sysctls
 from ports.network import BandwidthLimits
 
 _PROTOCOLS = ("tcp", "udp", "sctp")
-_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+# Letters, digits, '-' and '.', as DNS names are; a trailing dot is an absolute name, which the kubelet sends
+# for `setHostnameAsFQDN` when its clusterDomain is empty (`<host>.<subdomain>.<namespace>.svc.`).
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?")
+HOST_NAME_MAX = 64  # sethostname(2) refuses longer names; the kubelet never sends one
 
 
 def validated(config: SandboxConfig) -> SandboxConfig:
@@ -41,8 +44,8 @@ def validated(config: SandboxConfig) -> SandboxConfig:
         )
     if config.log_directory:
         _check_log_directory(config.log_directory)
-    if config.hostname and not _HOSTNAME.fullmatch(config.hostname):
-        raise InvalidArgument(f"hostname {config.hostname!r} is not a valid host name")
+    if config.hostname:
+        _check_hostname(config.hostname)
     if config.dns is not None:
         for server in config.dns.servers:
             _check_ip(server, "DNS server")
@@ -61,6 +64,15 @@ def validated(config: SandboxConfig) -> SandboxConfig:
     bandwidth_limits(config.annotations)
     sysctls = validate_sysctls(config.sysctls, options.host_network, options.host_ipc)
     return replace(config, sysctls=sysctls)
+
+
+def _check_hostname(hostname: str) -> None:
+    if len(hostname) > HOST_NAME_MAX:
+        raise InvalidArgument(
+            f"PodSandboxConfig.hostname: {len(hostname)} characters, at most {HOST_NAME_MAX} are allowed"
+        )
+    if not _HOSTNAME.fullmatch(hostname):
+        raise InvalidArgument(f"PodSandboxConfig.hostname {hostname!r} is not a valid host name")
 
 
 INGRESS_BANDWIDTH = "kubernetes.io/ingress-bandwidth"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
+from domain.boots import from_earlier_boot
 from domain.cgroup_paths import cgroup_levels, infra_cgroup
 from domain.container_config import Resources
 from domain.errors import InvalidArgument, NotFound, PycrioError
@@ -68,6 +69,8 @@ class SandboxSettings:
     infra_stop_timeout: float = 10.0
     # Seconds a duplicate RunPodSandbox waits for the first one to finish.
     creation_wait: float = 240.0
+    # The kernel's boot id ("" when unknown): pods made in another boot are settled at start-up.
+    boot_id: str = ""
 
 
 # What a restored pod in each state has already been reported as (by an earlier daemon).
@@ -239,6 +242,7 @@ class SandboxService:
             oci_runtime=oci_runtime,
             created_at=self._clock(),
             cgroup_driver=self._settings.cgroup_driver,
+            boot_id=self._settings.boot_id,
         )
         self._sandboxes[sandbox_id] = sandbox
         self._object_locks[sandbox_id] = threading.Lock()
@@ -379,11 +383,16 @@ class SandboxService:
         # With no pid saved (a crash right after starting it) the adapter finds it by the sandbox id.
         self._infra.stop(sb.id, sb.infra, self._settings.infra_stop_timeout)
 
-    def _teardown_network(self, sb: PodSandbox, give_up_quietly: bool) -> None:
-        """CNI DEL, retried until the deadline; after that the pod goes on without it (logged)."""
+    def _teardown_network(self, sb: PodSandbox, give_up_quietly: bool, retry: bool = True) -> None:
+        """CNI DEL, retried until the deadline (tried once without `retry`); after that the pod goes on
+        without it (logged)."""
         if sb.network_phase not in (NetworkPhase.ADDING, NetworkPhase.ATTACHED):
             return
         request = self._network_request(sb)
+        if request.netns_path and not self._namespaces.exists(request.netns_path):
+            # Gone (a reboot, an unmounted pin): DEL without one, as the CNI spec allows and containerd
+            # does. The bridge plugin fails DEL on a path that is no namespace, and would keep the address.
+            request = replace(request, netns_path="")
         deadline = self._monotonic() + self._settings.network_teardown_deadline
         delay = 0.2
         while True:
@@ -391,7 +400,7 @@ class SandboxService:
                 self._network.teardown(request, sb.attachment, max(deadline - self._monotonic(), 0.1))
                 break
             except Exception as err:
-                if self._monotonic() + delay > deadline:
+                if not retry or self._monotonic() + delay > deadline:
                     level = _log.info if give_up_quietly else _log.warning
                     level("giving up on network teardown", id=sb.id, error=str(err))
                     return
@@ -652,6 +661,7 @@ class SandboxService:
 
     def _restore(self) -> None:
         """Load every sandbox; one cut short by a crash while being created is rolled back."""
+        release_networks = True  # until a DEL of an earlier boot's pod fails: see _settle_after_reboot
         for sandbox_id, doc in self._store.list(STATE_KIND).items():
             try:
                 sb = PodSandbox.from_document(doc)
@@ -664,8 +674,29 @@ class SandboxService:
             self._sandboxes[sb.id] = sb
             self._names.restored(sb.name, sb.id, "", Handover.NEVER)
             self._object_locks[sb.id] = threading.Lock()
+            earlier_boot = from_earlier_boot(sb.boot_id, self._settings.boot_id)
+            if earlier_boot:
+                sb.infra = None  # its pid may name another process of this boot: never signalled
             if sb.state == SandboxState.CREATING:
                 self._roll_back(sb)
+                continue
+            if earlier_boot:
+                release_networks = self._settle_after_reboot(sb, release_networks)
             else:
-                self._events.known(sb.id, _EVENTS_BEFORE[sb.state])
                 _log.info("restored pod sandbox", id=sb.id, name=sb.name, state=sb.state.value)
+            self._events.known(sb.id, _EVENTS_BEFORE[sb.state])
+
+    def _settle_after_reboot(self, sb: PodSandbox, release_network: bool) -> bool:
+        """A pod made in an earlier boot: its infra process, namespaces and mounts went with that boot. It is
+        NOTREADY at once, and its addresses are released now (one CNI DEL, without the namespace), so that
+        the kubelet's new pods find them free. A DEL that fails is left to StopPodSandbox, and so are the
+        DELs of the pods after it (False): a network plugin that is not ready yet must not hold the start
+        for a deadline per pod. The rest (records, cgroups the pod had, log dirs) goes with
+        RemovePodSandbox, as the kubelet asks."""
+        sb.state = SandboxState.NOTREADY
+        sb.boot_id = self._settings.boot_id
+        self._save(sb)
+        _log.info("pod sandbox of an earlier boot is not ready", id=sb.id, name=sb.name)
+        if release_network:
+            self._teardown_network(sb, give_up_quietly=False, retry=False)
+        return release_network and sb.network_phase not in (NetworkPhase.ADDING, NetworkPhase.ATTACHED)

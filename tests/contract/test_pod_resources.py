@@ -269,6 +269,24 @@ def test_a_missing_log_directory_is_made_without_symlinks_and_only_it_is_removed
     assert existing.is_dir()  # the kubelet's directory stays
 
 
+def test_a_log_directory_the_pod_made_is_removed_after_a_reboot_emptied_the_run_dir(tmp_path: Path) -> None:
+    records = tmp_path / "root" / "pods"
+    (tmp_path / "var-log").mkdir()  # the node's, kept
+    made = tmp_path / "var-log" / "pods" / "ns_pod_uid"
+    sid = secrets.token_hex(32)
+    paths = PodFilesOnDisk(tmp_path / "run", records_dir=records).write(
+        sid, PodFileContents("h", "", "", log_directory=str(made))
+    )
+    (made / "ctr").mkdir()
+    (made / "ctr" / "0.log").write_text("a line from before the reboot\n")
+    # The reboot: the shm mount and the run dir (a tmpfs) are gone, the record on disk is not.
+    subprocess.run(["umount", "-l", paths.shm], check=True)
+    subprocess.run(["rm", "-rf", str(tmp_path / "run")], check=True)
+    PodFilesOnDisk(tmp_path / "run", records_dir=records).remove(sid)
+    assert not (tmp_path / "var-log" / "pods").exists() and (tmp_path / "var-log").is_dir()
+    assert list(records.iterdir()) == []
+
+
 @pytest.mark.parametrize("how", ["symlinked parent", "symlinked directory", "below a file"])
 def test_a_log_directory_through_a_symlink_or_a_file_is_refused(tmp_path: Path, how: str) -> None:
     real = PodFilesOnDisk(tmp_path / "run")

@@ -246,6 +246,24 @@ def test_stop_uses_sigterm_then_sigkill(env: Env, shared_pod: tuple[str, pb.PodS
     remove(env, stubborn)
 
 
+def test_a_real_time_stop_signal_reaches_the_container(
+    env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
+) -> None:
+    """SIGRTMAX-1 (the CRI's SIGRTMAXMINUS1, kernel signal 63) is what StopContainer sends, and what the
+    status names (the kubelet's ContainerStopSignals reads it back)."""
+    pod_id, pod = shared_pod
+    script = "trap 'echo got 63; exit 5' 63; echo ready; while true; do sleep 0.2; done"
+    config = container_config("realtime", ["/bin/sh", "-c", script], stop_signal=pb.SIGRTMAXMINUS1)
+    cid = run_container(env.client, pod_id, pod, config)
+    wait_until(lambda: log_lines(str(env.logs / "realtime.log")), what="the trap to be set")
+    assert status(env.client, cid).status.stop_signal == pb.SIGRTMAXMINUS1
+    env.client.runtime.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=30))
+    exited = wait_exited(env.client, cid)
+    assert (exited.exit_code, exited.stop_signal) == (5, pb.SIGRTMAXMINUS1)
+    assert log_lines(exited.log_path) == [("stdout", "ready"), ("stdout", "got 63")]
+    remove(env, cid)
+
+
 def test_oom_killed_under_a_memory_limit(env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]) -> None:
     pod_id, pod = shared_pod
     limits = pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(memory_limit_in_bytes=16 * MiB))
@@ -625,6 +643,49 @@ def test_containers_survive_a_daemon_restart(env: Env, shared_pod: tuple[str, pb
     assert ends not in _runc_knows(env) and running not in _runc_knows(env)
 
 
+def test_status_fields_as_a_kubelet_reads_them(env: Env) -> None:
+    """The kubelet names the image by the id PullImage answered and says what the pod spec named in
+    user_specified_image: ContainerStatus and ListContainers answer the image by tag with the rest of that
+    ImageSpec, also after a daemon restart (the record on disk keeps it). PodSandboxStatus carries the pod's
+    container statuses and the time they were gathered (the evented PLEG caches them under it)."""
+    pod_id, pod = env.pod("fields")
+    image_id = env.client.image.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=IMAGE))).image.id
+    config = container_config("fields", ["/bin/sh", "-c", "until test -e /tmp/go; do sleep 0.1; done"])
+    config.image.CopyFrom(
+        pb.ImageSpec(image=image_id, user_specified_image="busybox", annotations={"example.com/a": "1"})
+    )
+    cid = run_container(env.client, pod_id, pod, config)
+    expected = pb.ImageSpec(image=IMAGE, user_specified_image="busybox", annotations={"example.com/a": "1"})
+    running = status(env.client, cid).status
+    assert (running.image, running.image_id) == (expected, image_id)
+    assert running.image_ref == f"docker.io/library/busybox@sha256:{'0' * 64}"
+    assert (running.started_at > 0, running.finished_at, running.reason) == (True, 0, "")
+    (listed,) = env.client.runtime.ListContainers(
+        pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod_id))
+    ).containers
+    assert (listed.image, listed.image_id, listed.image_ref) == (expected, image_id, running.image_ref)
+
+    before = env.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id))
+    assert before.timestamp >= running.started_at
+    assert [(c.id, c.state, c.image) for c in before.containers_statuses] == [
+        (cid, pb.CONTAINER_RUNNING, expected)
+    ]
+    env.client.runtime.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["touch", "/tmp/go"], timeout=30))
+    exited = wait_exited(env.client, cid)
+    after = env.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id))
+    assert after.timestamp > before.timestamp
+    assert [(c.id, c.state, c.reason) for c in after.containers_statuses] == [
+        (cid, pb.CONTAINER_EXITED, "Completed")
+    ]
+    assert after.containers_statuses[0] == exited
+
+    env.daemon.stop()
+    env.daemon.start()
+    env.client = env.daemon.client
+    assert status(env.client, cid).status == exited
+    remove(env, cid)
+
+
 def _runc_knows(env: Env) -> list[str]:
     listed = subprocess.run(
         ["runc", "--root", str(env.work / "runc"), "list", "-q"], capture_output=True, text=True, check=True
@@ -695,7 +756,7 @@ def test_image_volumes_are_read_only_executable_and_go_with_the_container(
     env: Env, shared_pod: tuple[str, pb.PodSandboxConfig]
 ) -> None:
     pod_id, pod = shared_pod
-    image = pb.ImageSpec(image=IMAGE)
+    image = pb.ImageSpec(image=IMAGE, user_specified_image="busybox")
     script = (
         "test -f /vol/bin/busybox && /vol/bin/busybox true && test -f /volbin/busybox"
         " && test ! -e /volbin/bin && ! touch /vol/written 2>/dev/null && echo volumes-ok"
@@ -712,9 +773,9 @@ def test_image_volumes_are_read_only_executable_and_go_with_the_container(
     exited = wait_exited(env.client, cid)
     assert log_lines(exited.log_path) == [("stdout", "volumes-ok")], exited
     image_id = env.client.image.ImageStatus(pb.ImageStatusRequest(image=image)).image.id
-    assert [(m.container_path, m.image.image_ref) for m in exited.mounts] == [
-        ("/vol", image_id),
-        ("/volbin", image_id),
+    assert [(m.container_path, m.image.image_ref, m.image.user_specified_image) for m in exited.mounts] == [
+        ("/vol", image_id, "busybox"),
+        ("/volbin", image_id, "busybox"),
     ]
     assert [m for m in _mounts_under(env.work) if "image-volume" in m]
     remove(env, cid)

@@ -65,8 +65,10 @@ def test_a_4_gib_length_prefix_is_resource_exhausted_at_once(daemon: Daemon) -> 
 
 
 def test_requests_stalled_half_way_hold_no_thread(daemon: Daemon) -> None:
-    """More stalled requests than the daemon has threads (grpc.max_workers): each waits for the rest of
-    its message in grpc core, and none keeps a well-behaved call from being served."""
+    """More stalled requests of a poll (ListContainers) than the polls have threads of their own
+    (grpc.max_poll_workers) and than grpc.max_workers: grpcio gives each call a thread when its headers
+    arrive, which then waits for the rest of the message. The polls' pool overflows into the main one
+    (adapters/cri/poll_pool.py), so a well-behaved call is still served."""
     stalled: list[socket.socket] = []
     try:
         for _ in range(80):

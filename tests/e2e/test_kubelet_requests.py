@@ -20,9 +20,9 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.cri_client import CriClient
-from tests.e2e.containers_support import log_lines, seed_busybox_image, status, wait_exited, wait_until
+from tests.e2e.containers_support import IMAGE, log_lines, seed_busybox_image, status, wait_exited, wait_until
 from tests.e2e.daemon import Daemon
-from tests.e2e.kubelet_requests import MEMORY_LIMIT, KubeletPod
+from tests.e2e.kubelet_requests import CPU_PERIOD, CPU_QUOTA, CPU_SHARES, MEMORY_LIMIT, KubeletPod
 from tests.pod_host import cleanup_run_dir
 
 V1 = Path("/sys/fs/cgroup")
@@ -310,6 +310,74 @@ def test_a_log_path_outside_the_pod_log_directory_is_refused(node: Node) -> None
     node.remove_pod(pod_id)
 
 
+def test_the_cpu_manager_s_cpuset_only_update_keeps_the_limits(node: Node) -> None:
+    """A kubelet with `cpuManagerPolicy: static` sends UpdateContainerResources with nothing but
+    `cpuset_cpus` for every container each reconcile period. It changes the cpuset; the limits stay, in the
+    cgroup and in what ContainerStatus reports (a cluster kubelet showed them gone from the status)."""
+    pod = node.pod("cpuset")
+    pod_id = node.run_pod(pod)
+    container_id = node.create(pod_id, pod, "app", ["/bin/sleep", "600"])
+    node.start(container_id)
+    _running(node, container_id)
+    cgroup = f"{pod.cgroup_parent.lstrip('/')}/pycrio-{container_id}"
+    cpus = (V1 / "cpuset" / cgroup / "cpuset.cpus").read_text().strip()
+    first = cpus.replace("-", ",").split(",")[0]
+    node.client.runtime.UpdateContainerResources(
+        pb.UpdateContainerResourcesRequest(
+            container_id=container_id, linux=pb.LinuxContainerResources(cpuset_cpus=first)
+        )
+    )
+    assert (V1 / "cpuset" / cgroup / "cpuset.cpus").read_text().strip() == first
+    assert int((V1 / "memory" / cgroup / "memory.limit_in_bytes").read_text()) == MEMORY_LIMIT
+    assert int((V1 / "cpu" / cgroup / "cpu.cfs_quota_us").read_text()) == CPU_QUOTA
+    reported = status(node.client, container_id).status.resources.linux
+    assert (reported.cpuset_cpus, reported.cpu_quota, reported.cpu_period, reported.cpu_shares) == (
+        first,
+        CPU_QUOTA,
+        CPU_PERIOD,
+        CPU_SHARES,
+    )
+    assert reported.memory_limit_in_bytes == MEMORY_LIMIT
+
+    # An in-place resize afterwards (the kubelet's full set) changes the limits and keeps the cpuset.
+    resize = pod.container_config("app", node.image, []).linux.resources
+    resize.memory_limit_in_bytes = resize.memory_swap_limit_in_bytes = 2 * MEMORY_LIMIT
+    node.client.runtime.UpdateContainerResources(
+        pb.UpdateContainerResourcesRequest(container_id=container_id, linux=resize)
+    )
+    reported = status(node.client, container_id).status.resources.linux
+    assert (reported.memory_limit_in_bytes, reported.cpuset_cpus) == (2 * MEMORY_LIMIT, first)
+    assert int((V1 / "memory" / cgroup / "memory.limit_in_bytes").read_text()) == 2 * MEMORY_LIMIT
+    node.remove_pod(pod_id)
+
+
+def test_an_absolute_fqdn_hostname_from_set_hostname_as_fqdn_runs(node: Node) -> None:
+    """A pod with `hostname`, `subdomain` and `setHostnameAsFQDN: true` gets `<host>.<sub>.<ns>.svc.<domain>`
+    as its hostname; a kubelet whose clusterDomain is empty (the default without kubeadm) sends it with a
+    trailing dot. containerd and cri-o run such a pod; so must pycrio."""
+    pod = node.pod("fqdn")
+    config = pod.sandbox_config()
+    config.hostname = "myhost.mysub.default.svc."
+    pod.log_directory.mkdir(parents=True, exist_ok=True)
+    pod_id = node.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    node.pods.append(pod_id)
+    container_id = node.create(pod_id, pod, "app", ["/bin/sleep", "600"])
+    node.start(container_id)
+    _running(node, container_id)
+    seen = node.client.runtime.ExecSync(
+        pb.ExecSyncRequest(container_id=container_id, cmd=["hostname"], timeout=30)
+    )
+    assert seen.stdout.decode().strip() == "myhost.mysub.default.svc."
+    node.remove_pod(pod_id)
+
+    # Longer than the kernel takes (64): refused up front, naming the field, not a failed sethostname.
+    config.hostname = "h" * 65
+    with pytest.raises(grpc.RpcError) as raised:
+        node.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "PodSandboxConfig.hostname" in str(raised.value.details())
+
+
 # The kubelet's lists (kuberuntime's listOptions): every pod and container (the PLEG relist, an empty filter,
 # not an absent one), one pod's by its uid label (a pod's status), running containers only (housekeeping).
 POD_UID_LABEL = "io.kubernetes.pod.uid"
@@ -458,4 +526,32 @@ def test_an_evented_kubelet_hears_of_a_container_that_ended_after_its_conmon_die
     assert (described.state, described.exit_code, described.reason) == (pb.CONTAINER_EXITED, 255, "Error")
     relisted = _relist(node, pod)
     assert relisted.containers[container_id] == pb.CONTAINER_EXITED and container_id not in relisted.running
+    node.remove_pod(pod_id)
+
+
+def test_an_evented_kubelet_s_pod_status_is_newer_than_the_event_it_follows(node: Node) -> None:
+    """With EventedPLEG the kubelet caches an event's statuses under its created_at, then asks
+    PodSandboxStatus and caches that answer under its timestamp, and only if that is not older: so the
+    answer carries the pod's container statuses, gathered no earlier than its timestamp, which is later than
+    the event's. The image is named as the pod spec named it (user_specified_image)."""
+    pod = node.pod("evented-status")
+    pod_id = node.run_pod(pod)
+    container_id = node.create(pod_id, pod, "app", WAIT_THEN_EXIT)
+    node.start(container_id)
+    _running(node, container_id)
+    events = node.client.runtime.GetContainerEvents(pb.GetEventsRequest(), timeout=60)
+    events.initial_metadata()
+    _let_exit(pod)
+    stopped = next(event for event in events if event.container_id == container_id)
+    events.cancel()
+    answer = node.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id))
+    assert answer.timestamp > stopped.created_at
+    (described,) = answer.containers_statuses
+    assert (described.id, described.state, described.exit_code) == (
+        container_id,
+        pb.CONTAINER_EXITED,
+        EXIT_CODE,
+    )
+    assert (described.image.image, described.image.user_specified_image) == (IMAGE, "busybox:latest")
+    assert described == stopped.containers_statuses[0]
     node.remove_pod(pod_id)

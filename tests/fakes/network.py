@@ -30,6 +30,7 @@ class FakeNetwork:
         self.teardown_failures_left = 0
         self.teardown_calls = 0
         self.teardown_timeouts: list[float | None] = []
+        self.teardown_netns: list[str] = []  # the namespace path each DEL was given
         self.host_ports: dict[int, str] = {}
 
     def readiness(self) -> NetworkReadiness:
@@ -76,6 +77,7 @@ class FakeNetwork:
     ) -> None:
         with self._lock:
             self.teardown_timeouts.append(timeout)
+            self.teardown_netns.append(request.netns_path)
             self.teardown_calls += 1
             if self.teardown_failures_left > 0:
                 self.teardown_failures_left -= 1

@@ -1,4 +1,4 @@
-"""Each pycrio error class reaches the client as one gRPC code; nothing becomes UNKNOWN."""
+"""Each pycrio error class reaches the client as one gRPC code; nothing becomes UNKNOWN by accident."""
 
 import errno
 import os
@@ -24,6 +24,8 @@ from domain import errors
         (errors.Internal("x"), grpc.StatusCode.INTERNAL),
         (errors.NotSupported("x"), grpc.StatusCode.UNIMPLEMENTED),
         (NotImplementedError(), grpc.StatusCode.UNIMPLEMENTED),
+        (errors.RegistryUnavailable("x"), grpc.StatusCode.UNKNOWN),
+        (errors.SignatureValidationFailed("x"), grpc.StatusCode.UNKNOWN),
         (KeyError("surprise"), grpc.StatusCode.INTERNAL),
         (ZeroDivisionError(), grpc.StatusCode.INTERNAL),
     ],
@@ -48,3 +50,21 @@ def test_a_full_file_system_is_resource_exhausted_naming_the_path(number: int) -
 
 def test_other_os_errors_stay_internal() -> None:
     assert status_code_for(OSError(errno.EIO, "Input/output error", "/x")) == grpc.StatusCode.INTERNAL
+
+
+@pytest.mark.parametrize(
+    ("error", "word"),
+    [
+        (errors.RegistryUnavailable("pulling image 'r.test/a:1': r.test: refused"), "RegistryUnavailable: "),
+        (
+            errors.SignatureValidationFailed("SignatureValidationFailed: r.test/a:1"),
+            "SignatureValidationFailed: ",
+        ),
+    ],
+)
+def test_kubelet_named_errors_start_with_the_word_it_matches(error: BaseException, word: str) -> None:
+    """The kubelet strips an UNKNOWN status down to its message and compares the start with cri-api's error
+    texts (pkg/kubelet/images: evalCRIPullErr); the word appears once."""
+    message = status_message_for(error)
+    assert message.startswith(word)
+    assert message.count(word.rstrip(": ")) == 1

@@ -119,6 +119,13 @@ def test_absent_image_status_is_empty_not_an_error(rig: Rig) -> None:
         ("1003:1003", 1003, ""),
         ("www-data:group", None, "www-data"),
         ("", None, ""),
+        ("-5", -5, ""),  # what Go's ParseInt takes, as containerd and cri-o read it
+        ("+7", 7, ""),
+        ("9223372036854775807", 2**63 - 1, ""),
+        # No Int64Value holds these: names, not a failed ImageStatus or ListImages.
+        ("99999999999999999999", None, "99999999999999999999"),
+        ("\u0661\u0662", None, "\u0661\u0662"),
+        (" 7", None, " 7"),
     ],
 )
 def test_uid_and_username_come_from_the_image_user(
@@ -130,6 +137,8 @@ def test_uid_and_username_come_from_the_image_user(
     assert image.HasField("uid") == (uid is not None)
     assert image.uid.value == (uid or 0)
     assert image.username == username
+    (listed,) = rig.client.image.ListImages(pb.ListImagesRequest()).images
+    assert (listed.uid, listed.username) == (image.uid, image.username)
 
 
 def test_verbose_status_carries_the_config(rig: Rig) -> None:

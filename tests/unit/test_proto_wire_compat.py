@@ -1,4 +1,5 @@
-"""The generated CRI code holds exactly cri-api 1.36's RPCs, messages, field numbers and enum values."""
+"""The generated CRI code holds exactly the RPCs, messages, field numbers and types and enum values of cri-api
+kubernetes-1.36.3 (where KeyValue.value became bytes)."""
 
 from pathlib import Path
 
@@ -6,7 +7,7 @@ from google.protobuf import descriptor, descriptor_pb2
 
 from adapters.cri.generated import api_pb2
 
-EXPECTED = Path(__file__).parent / "data" / "cri-api-1.36.0.txt"
+EXPECTED = Path(__file__).parent / "data" / "cri-api-1.36.3.txt"
 
 
 def _describe_message(message: descriptor.Descriptor, out: list[str]) -> None:

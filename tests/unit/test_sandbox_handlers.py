@@ -13,6 +13,7 @@ from domain.id_mappings import IdMapping, UserNamespace
 from domain.sandbox_model import NamespaceMode
 from domain.sandboxes import SandboxService, SandboxSettings
 from tests.fakes.cgroups import FakeCgroups
+from tests.fakes.clock import FakeClock
 from tests.fakes.hugepages import FakeHugePages
 from tests.fakes.infra import FakeInfraProcesses
 from tests.fakes.namespaces import FakeNamespaces
@@ -30,9 +31,8 @@ class Context:
         return None
 
 
-@pytest.fixture
-def handlers() -> SandboxHandlers:
-    service = SandboxService(
+def _pods() -> SandboxService:
+    return SandboxService(
         InMemoryStateStore(),
         FakeNetwork(subnet6="fd00:88::/64"),
         FakeNamespaces(),
@@ -43,7 +43,11 @@ def handlers() -> SandboxHandlers:
         SandboxSettings(),
         FakeHugePages(),
     )
-    return SandboxHandlers(service)
+
+
+@pytest.fixture
+def handlers() -> SandboxHandlers:
+    return SandboxHandlers(_pods())
 
 
 def _config(name: str = "web", **fields: Any) -> pb.PodSandboxConfig:
@@ -199,3 +203,49 @@ def test_bad_user_namespace_requests_are_invalid_arguments_naming_the_field(
 ) -> None:
     with pytest.raises(InvalidArgument, match=message):
         sandbox_config(_config_with_userns(mode, uids, gids))
+
+
+def test_status_echoes_the_pod_s_user_namespace(handlers: SandboxHandlers) -> None:
+    """linux.namespaces.options carries userns_options as the kubelet sent them, as containerd and cri-o
+    answer: POD with the mappings, or NODE (the host's user namespace, also when none was sent)."""
+    ctx: Any = Context()
+    mapping = _kubelet_mapping(host_id=131072)
+    request = pb.RunPodSandboxRequest(config=_config_with_userns(pb.POD, [mapping], [mapping]))
+    sid = handlers.RunPodSandbox(request, ctx).pod_sandbox_id
+    options = handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid), ctx).status
+    assert options.linux.namespaces.options.userns_options == pb.UserNamespace(
+        mode=pb.POD, uids=[mapping], gids=[mapping]
+    )
+    plain = handlers.RunPodSandbox(pb.RunPodSandboxRequest(config=_config("plain")), ctx).pod_sandbox_id
+    status = handlers.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=plain), ctx).status
+    assert status.linux.namespaces.options.userns_options == pb.UserNamespace(mode=pb.NODE)
+
+
+class _ContainerStatuses:
+    """The CriStatusSource of the wired daemon, reduced to a table of answers per pod."""
+
+    def __init__(self) -> None:
+        self.by_pod: dict[str, list[pb.ContainerStatus]] = {}
+
+    def pod_sandbox_status(self, pod_id: str) -> pb.PodSandboxStatus:
+        raise AssertionError("PodSandboxStatus builds the pod's status itself")
+
+    def container_statuses(self, pod_id: str) -> list[pb.ContainerStatus]:
+        return self.by_pod.get(pod_id, [])
+
+
+def test_status_carries_the_pod_s_containers_and_the_time_they_were_gathered() -> None:
+    """What the kubelet's evented PLEG caches: without `timestamp` it would keep its first cached status of
+    the pod for good (cri-o answers both with pod events on; pycrio always serves GetContainerEvents)."""
+    ctx: Any = Context()
+    statuses, clock = _ContainerStatuses(), FakeClock()
+    pods = _pods()
+    wired = SandboxHandlers(pods, statuses=statuses, clock=clock)
+    sid = wired.RunPodSandbox(pb.RunPodSandboxRequest(config=_config()), ctx).pod_sandbox_id
+    statuses.by_pod[sid] = [pb.ContainerStatus(id="c1", state=pb.CONTAINER_RUNNING)]
+    clock.advance(5)
+    response = wired.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid), ctx)
+    assert response.timestamp == clock.now_ns() and response.timestamp > 0
+    assert [(c.id, c.state) for c in response.containers_statuses] == [("c1", pb.CONTAINER_RUNNING)]
+    bare = SandboxHandlers(pods).PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sid), ctx)
+    assert (bare.timestamp, list(bare.containers_statuses)) == (0, [])

@@ -568,6 +568,78 @@ def test_a_restarted_service_lists_stops_and_removes_its_pods(world: World) -> N
     assert world.leftovers() == []
 
 
+def _reboot(world: World, boot_id: str) -> SandboxService:
+    """What a reboot leaves the fakes: no namespaces and no infra pid files any more, but every infra pid
+    still reads alive, as a process of the new boot with the same pid would. The service starts in boot
+    `boot_id`."""
+    world.namespaces.pinned.clear()
+    for pid, spec in list(world.infra.running.items()):
+        world.infra.running[pid] = replace(spec, sandbox_id=f"a process of {boot_id}")
+    world.settings = replace(world.settings, boot_id=boot_id)
+    return world.service()
+
+
+def test_a_pod_of_an_earlier_boot_is_notready_at_start_its_address_released_and_its_pid_never_used() -> None:
+    world = World(boot_id="boot-1")
+    ready = world.svc.run(pod("ready"))
+    stopped = world.svc.run(pod("stopped"))
+    world.svc.stop(stopped)
+    reused = set(world.infra.running)  # the ready pod's pid, "reused" by the new boot
+    assert {doc["boot_id"] for doc in world.store.list(STATE_KIND).values()} == {"boot-1"}
+    restarted = _reboot(world, "boot-2")
+    assert {s.id: s.state for s in restarted.list()} == {
+        ready: SandboxState.NOTREADY,
+        stopped: SandboxState.NOTREADY,
+    }
+    assert world.network.attached == {}  # released at start-up, without the namespace that is gone
+    assert world.network.teardown_netns[-1] == ""
+    assert restarted.status(ready).infra is None
+    restarted.stop(ready)
+    restarted.remove(ready)
+    restarted.remove(stopped)
+    assert set(world.infra.running) == reused  # never signalled
+    assert world.store.list(STATE_KIND) == {}
+
+
+def test_a_del_that_fails_at_start_after_a_reboot_leaves_it_and_the_rest_to_stop() -> None:
+    world = World(boot_id="boot-1")
+    pods = [world.svc.run(pod(name)) for name in ("a", "b", "c")]
+    world.network.teardown_failures_left = 1
+    restarted = _reboot(world, "boot-2")
+    # One DEL, once: a plugin that is not ready does not hold the start for a deadline per pod.
+    assert (world.network.teardown_calls, world.slept) == (1, [])
+    assert set(world.network.attached) == set(pods)
+    for sandbox_id in pods:
+        restarted.stop(sandbox_id)
+    assert world.network.attached == {}
+    # Settled once: a second start in the same boot changes nothing.
+    assert {s.id: s.state for s in _reboot(world, "boot-2").list()} == dict.fromkeys(
+        pods, SandboxState.NOTREADY
+    )
+    assert world.network.teardown_calls == 4
+
+
+def test_pods_of_this_boot_or_recorded_without_a_boot_id_are_restored_as_before() -> None:
+    world = World(boot_id="boot-1")
+    same = world.svc.run(pod("same"))
+    legacy = world.svc.run(pod("legacy"))
+    doc = world.store.list(STATE_KIND)[legacy]
+    del doc["boot_id"]
+    world.store.put(STATE_KIND, legacy, doc)
+    world.settings = replace(world.settings, boot_id="boot-1")
+    restarted = world.service()
+    assert {s.id: s.state for s in restarted.list()} == {same: SandboxState.READY, legacy: SandboxState.READY}
+    assert len(world.network.attached) == 2
+
+
+def test_a_del_after_the_namespace_pin_went_is_made_without_it(world: World) -> None:
+    sandbox_id = world.svc.run(pod())
+    world.namespaces.pinned.clear()  # unmounted behind pycrio's back
+    world.svc.stop(sandbox_id)
+    assert world.network.teardown_netns == [""]
+    assert world.network.attached == {}
+
+
 class Crash(BaseException):
     """The daemon was killed here."""
 

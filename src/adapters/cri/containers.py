@@ -157,6 +157,7 @@ class ContainerHandlers:
                 {
                     "sandboxID": container.sandbox_id,
                     "pid": container.pid,
+                    "privileged": container.config.security.privileged,
                     "runtimeHandler": container.runtime_handler,
                     "bundle": container.bundle,
                     "rootfs": container.rootfs,
@@ -228,6 +229,9 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
                 selinux_relabel=mount.selinux_relabel,
                 image=mount.image.image,
                 image_sub_path=mount.image_sub_path,
+                user_specified_image=mount.image.user_specified_image,
+                image_annotations=dict(mount.image.annotations),
+                image_runtime_handler=mount.image.runtime_handler,
             )
         )
     return ContainerConfig(
@@ -250,6 +254,9 @@ def container_config(config: pb.ContainerConfig) -> ContainerConfig:
         resources=resources(linux.resources) if linux.HasField("resources") else Resources(),
         security=security_context(linux.security_context),
         stop_signal=_signal_name(config.stop_signal),
+        user_specified_image=config.image.user_specified_image,
+        image_annotations=dict(config.image.annotations),
+        image_runtime_handler=config.image.runtime_handler,
     )
 
 
@@ -336,12 +343,24 @@ def _metadata(container: Container) -> pb.ContainerMetadata:
     return pb.ContainerMetadata(name=container.config.name, attempt=container.config.attempt)
 
 
+def _image_spec(container: Container) -> pb.ImageSpec:
+    """The container's image by name (its first tag when the kubelet named it by id), with the rest of the
+    ImageSpec CreateContainer carried: what the pod spec said, annotations, the runtime handler."""
+    config = container.config
+    return pb.ImageSpec(
+        image=container.image_name,
+        user_specified_image=config.user_specified_image,
+        annotations=config.image_annotations,
+        runtime_handler=config.image_runtime_handler,
+    )
+
+
 def _listed(container: Container) -> pb.Container:
     return pb.Container(
         id=container.id,
         pod_sandbox_id=container.sandbox_id,
         metadata=_metadata(container),
-        image=pb.ImageSpec(image=container.image_name),
+        image=_image_spec(container),
         image_ref=container.image_ref,
         image_id=container.image_id,
         state=_STATES[container.state],
@@ -370,12 +389,18 @@ def _user(spec: dict[str, Any]) -> pb.ContainerUser:
     )
 
 
-def _image_volume_spec(image: str, container: Container, index: int) -> pb.ImageSpec | None:
-    """An image volume's image as asked for, and the image id it resolved to (the PullImage image_ref)."""
-    if not image:
+def _image_volume_spec(mount: Mount, container: Container, index: int) -> pb.ImageSpec | None:
+    """An image volume's ImageSpec as asked for, and the image id it resolved to (the PullImage image_ref)."""
+    if not mount.image:
         return None
     ids = container.image_volume_ids
-    return pb.ImageSpec(image=image, image_ref=ids[index] if index < len(ids) else "")
+    return pb.ImageSpec(
+        image=mount.image,
+        user_specified_image=mount.user_specified_image,
+        annotations=mount.image_annotations,
+        runtime_handler=mount.image_runtime_handler,
+        image_ref=ids[index] if index < len(ids) else "",
+    )
 
 
 def container_status(container: Container) -> pb.ContainerStatus:
@@ -387,12 +412,11 @@ def container_status(container: Container) -> pb.ContainerStatus:
             selinux_relabel=m.selinux_relabel,
             propagation=_PROPAGATION_CODES[m.propagation],
             recursive_read_only=m.recursive_read_only,
-            image=_image_volume_spec(m.image, container, index),
+            image=_image_volume_spec(m, container, index),
             image_sub_path=m.image_sub_path,
         )
         for index, m in enumerate(container.config.mounts)
     ]
-    signal = container.stop_signal.replace("SIGRTMIN+", "SIGRTMINPLUS")
     return pb.ContainerStatus(
         id=container.id,
         metadata=_metadata(container),
@@ -401,7 +425,7 @@ def container_status(container: Container) -> pb.ContainerStatus:
         started_at=container.started_at,
         finished_at=container.finished_at,
         exit_code=container.exit_code,
-        image=pb.ImageSpec(image=container.image_name),
+        image=_image_spec(container),
         image_ref=container.image_ref,
         image_id=container.image_id,
         reason=container.reason,
@@ -412,5 +436,14 @@ def container_status(container: Container) -> pb.ContainerStatus:
         log_path=container.log_path,
         resources=pb.ContainerResources(linux=linux_container_resources(container.resources)),
         user=_user(container.spec),
-        stop_signal=signal if signal in _SIGNAL_NAMES else "RUNTIME_DEFAULT",
+        stop_signal=_cri_signal(container.stop_signal),
     )
+
+
+def _cri_signal(name: str) -> str:
+    """The Signal enum's name for the domain's signal name: the enum counts SIGRTMIN+1..15 up from SIGRTMIN
+    and the next ones down from SIGRTMAX (SIGRTMIN+29 is SIGRTMAXMINUS1), as _signal_name reads them."""
+    if name.startswith("SIGRTMIN+"):
+        offset = int(name.removeprefix("SIGRTMIN+"))
+        name = f"SIGRTMINPLUS{offset}" if offset <= 15 else f"SIGRTMAXMINUS{30 - offset}"
+    return name if name in _SIGNAL_NAMES else "RUNTIME_DEFAULT"

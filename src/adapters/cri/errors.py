@@ -21,7 +21,10 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 
 
 def status_code_for(error: BaseException) -> grpc.StatusCode:
-    """The code the client sees; anything unforeseen is INTERNAL, never UNKNOWN."""
+    """The code the client sees; anything unforeseen is INTERNAL. UNKNOWN only for the failures the kubelet
+    recognises by their message's first word, which it reads from UNKNOWN answers alone."""
+    if isinstance(error, errors.KubeletNamed):
+        return grpc.StatusCode.UNKNOWN
     if is_no_space(error):  # an adapter that did not name what was full: the file is named below
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     for error_class, code in _CODES:

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
@@ -56,15 +57,41 @@ _QUIET_METHODS = frozenset(
 )
 
 
+# The kubelet's polls that answer from memory and never wait on another call (a status takes no lock a long
+# operation holds: domain/containers.py `status`, `list_containers`). They run on a pool of their own
+# (CriServer), so calls that wait cannot starve them. Stats and ImageFsInfo read the disk and stay on the
+# main pool.
+POLL_METHODS = frozenset(
+    {
+        "Version",
+        "Status",
+        "RuntimeConfig",
+        "ListPodSandbox",
+        "PodSandboxStatus",
+        "ListContainers",
+        "ContainerStatus",
+        "ListImages",
+        "ImageStatus",
+        "ListMetricDescriptors",
+    }
+)
+
+
 class CallWrapper:
     """Wraps each CRI method's handler once, as the services are added to the server (CriServer), rather than
     as a grpc.ServerInterceptor: grpcio runs an interceptor's pipeline on every call, which cost 10-18 us
     of CPU per call here for a look-up whose answer never changes."""
 
-    def __init__(self, observers: Sequence[RpcObserver] = (), max_streams: int = 64) -> None:
+    def __init__(
+        self,
+        observers: Sequence[RpcObserver] = (),
+        max_streams: int = 64,
+        poll_pool: futures.ThreadPoolExecutor | None = None,
+    ) -> None:
         # Told how every call ended (metrics), so that handlers carry no metrics code.
         self._observers = tuple(observers)
         self._streams = _StreamSlots(max_streams)
+        self._poll_pool = poll_pool
 
     def wrap(self, handler: Any, method: str) -> Any:
         """`handler` of `method` ("/runtime.v1.RuntimeService/Version") with ids, logs, timing, statuses."""
@@ -73,8 +100,12 @@ class CallWrapper:
     def _wrap(self, handler: Any, method: str) -> Any:
         short = method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
+            behaviour = _wrap_unary(handler.unary_unary, method, short, self._observers)
+            if self._poll_pool is not None and short in POLL_METHODS:
+                # grpcio runs a behaviour on the executor it carries as `experimental_thread_pool`.
+                behaviour.experimental_thread_pool = self._poll_pool  # type: ignore[attr-defined]
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method, short, self._observers),
+                behaviour,
                 request_deserializer=tolerant(handler.request_deserializer),
                 response_serializer=pass_encoded(handler.response_serializer),
             )

@@ -10,10 +10,12 @@ import grpc
 from adapters.cri.containers import linux_container_resources, user_namespace
 from adapters.cri.containers import resources as container_resources
 from adapters.cri.deadlines import caller_gone
+from adapters.cri.events import CriStatusSource
 from adapters.cri.generated import api_pb2 as pb
 from adapters.cri.list_answers import EncodedResponse, ListAnswers
 from adapters.cri.stats import chunks
 from domain.container_config import Resources
+from domain.id_mappings import IdMapping, UserNamespace
 from domain.sandbox_model import (
     NamespaceMode,
     NamespaceOptions,
@@ -24,6 +26,7 @@ from domain.sandbox_model import (
 )
 from domain.sandbox_spec import sandbox_runtime_spec
 from domain.sandboxes import SandboxFilter, SandboxService
+from ports.clock import Clock
 from ports.network import DnsSettings, PortMapping
 
 _PROTOCOLS = {pb.TCP: "tcp", pb.UDP: "udp", pb.SCTP: "sctp"}
@@ -38,8 +41,17 @@ _STATES = {SandboxState.READY: pb.SANDBOX_READY, SandboxState.NOTREADY: pb.SANDB
 
 
 class SandboxHandlers:
-    def __init__(self, service: SandboxService) -> None:
+    """`statuses` and `clock` give PodSandboxStatus the pod's container statuses and the time they were
+    gathered, as cri-o answers with pod events on: a kubelet with the evented PLEG caches that answer under
+    that time, and without a time it would never replace a cached status with it. Without them (tests of
+    other RPCs) the answer carries neither, which the kubelet reads as a runtime without pod events."""
+
+    def __init__(
+        self, service: SandboxService, statuses: CriStatusSource | None = None, clock: Clock | None = None
+    ) -> None:
         self._service = service
+        self._statuses = statuses
+        self._clock = clock
         self._answers = ListAnswers()
         self._stream_answers = ListAnswers()
 
@@ -70,6 +82,10 @@ class SandboxHandlers:
     ) -> pb.PodSandboxStatusResponse:
         sb = self._service.status(request.pod_sandbox_id)
         response = pb.PodSandboxStatusResponse(status=pod_sandbox_status(sb))
+        if self._statuses is not None and self._clock is not None:
+            # The time is taken first: the statuses are at least as new as the time they are cached under.
+            response.timestamp = self._clock.now_ns()
+            response.containers_statuses.extend(self._statuses.container_statuses(sb.id))
         if request.verbose:
             response.info["info"] = json.dumps(verbose_info(sb), sort_keys=True)
         return response
@@ -148,6 +164,7 @@ def pod_sandbox_status(sb: PodSandbox) -> pb.PodSandboxStatus:
                     pid=_MODE_CODES[options.pid],
                     ipc=_MODE_CODES[options.ipc],
                     target_id=options.target_id,
+                    userns_options=_userns_options(sb.config.user_namespace),
                 )
             )
         ),
@@ -155,6 +172,17 @@ def pod_sandbox_status(sb: PodSandbox) -> pb.PodSandboxStatus:
         annotations=sb.config.annotations,
         runtime_handler=sb.runtime_handler,
     )
+
+
+def _userns_options(userns: UserNamespace | None) -> pb.UserNamespace:
+    """The pod's user namespace as the kubelet asked for it: NODE (the host's) or POD with its mappings."""
+    if userns is None:
+        return pb.UserNamespace(mode=pb.NODE)
+    return pb.UserNamespace(mode=pb.POD, uids=_id_mappings(userns.uids), gids=_id_mappings(userns.gids))
+
+
+def _id_mappings(mappings: tuple[IdMapping, ...]) -> list[pb.IDMapping]:
+    return [pb.IDMapping(host_id=m.host_id, container_id=m.container_id, length=m.length) for m in mappings]
 
 
 def sandbox_config(config: pb.PodSandboxConfig) -> SandboxConfig:

@@ -12,6 +12,7 @@ import structlog
 
 from adapters.cri.generated import api_pb2_grpc
 from adapters.cri.interceptor import CallWrapper
+from adapters.cri.poll_pool import PollPool
 from adapters.host.unix_sockets import prepare_socket_path
 from ports.metrics import RpcObserver
 from ports.oci_runtime import GRPC_MESSAGE_LIMIT
@@ -75,16 +76,24 @@ class CriServer:
         observers: Sequence[RpcObserver] = (),
         max_streams: int = 64,
         max_connections: int = 512,
+        max_poll_workers: int = 16,
     ) -> None:
         self._socket_path = socket_path
         self._socket_mode = socket_mode
-        # grpcio's sync server runs every RPC on one executor, and a stream holds its thread for as long as
-        # it is open. The pool has room for `max_streams` streams on top of `max_workers`, and the
+        # grpcio's sync server runs an RPC on its method's executor, and a call holds its thread for as long
+        # as it runs: a stream while it is open, a PullImage while the registry is slow, a StopContainer for
+        # its grace period. The main pool has room for `max_streams` streams on top of `max_workers`, and the
         # call wrapper refuses a stream past `max_streams`: open streams can never take the threads that
-        # unary RPCs need. (An asyncio server would need every servicer rewritten; grpcio cannot give
-        # methods executors of their own.)
+        # unary RPCs need. The kubelet's polls (POLL_METHODS: answered from memory, never waiting on another
+        # call) run on a pool of their own (overflowing into the main one, adapters/cri/poll_pool.py): a node
+        # draining 100 pods, or 100 pulls from a stalled registry, cannot starve the Status and relist calls
+        # the kubelet's node health depends on.
+        main_pool = futures.ThreadPoolExecutor(
+            max_workers=max_workers + max_streams, thread_name_prefix="cri"
+        )
+        self._poll_pool = PollPool(max_poll_workers, main_pool, thread_name_prefix="cri-poll")
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers + max_streams, thread_name_prefix="cri"),
+            main_pool,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -94,7 +103,7 @@ class CriServer:
             ],
         )
         self._stopped = threading.Event()
-        wrapping = _WrappingRegistration(self._server, CallWrapper(observers, max_streams))
+        wrapping = _WrappingRegistration(self._server, CallWrapper(observers, max_streams, self._poll_pool))
         api_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime_servicer, wrapping)
         api_pb2_grpc.add_ImageServiceServicer_to_server(image_servicer, wrapping)
 
@@ -118,6 +127,7 @@ class CriServer:
         """Refuse new RPCs, let in-flight ones finish within `grace` seconds, then remove the socket."""
         try:
             self._server.stop(grace).wait()
+            self._poll_pool.shutdown(wait=False)
             try:
                 if stat.S_ISSOCK(self._socket_path.lstat().st_mode):
                     self._socket_path.unlink()

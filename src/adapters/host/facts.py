@@ -1,4 +1,4 @@
-"""Facts about this node that the OCI spec builder needs, read once: capabilities, oom score, cgroups."""
+"""Facts about this node that the services need, read once: capabilities, oom score, cgroups, boot id."""
 
 import os
 import platform
@@ -23,6 +23,17 @@ def _min_oom_score_adj() -> int:
     return int(Path(f"/proc/{os.getpid()}/oom_score_adj").read_text().strip())
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def read_boot_id(path: Path = BOOT_ID) -> str:
+    """The kernel's random id of this boot (a new one at every boot); "" where the kernel has none."""
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
 def read_host_facts(cgroup_driver: str, cgroup_root: Path = Path("/sys/fs/cgroup")) -> HostFacts:
     cgroup_v2 = (cgroup_root / "cgroup.controllers").exists()
     swap_accounting = cgroup_v2 or (cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()
@@ -33,4 +44,5 @@ def read_host_facts(cgroup_driver: str, cgroup_root: Path = Path("/sys/fs/cgroup
         cgroup_v2=cgroup_v2,
         cgroup_driver=cgroup_driver,
         swap_accounting=swap_accounting,
+        boot_id=read_boot_id(),
     )

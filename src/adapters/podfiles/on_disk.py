@@ -1,7 +1,8 @@
 """The PodFiles port on the host: files under <run_dir>/pods/<id>/files and a tmpfs for /dev/shm.
 
 The shm tmpfs is 64 MiB by default (cri-o's default), nosuid, nodev, noexec, mode 1777, as Docker and
-cri-o mount it.
+cri-o mount it. Which log directories a pod made is recorded in `records_dir` (on disk in the daemon): the
+run dir is a tmpfs that a reboot empties, and the pod's log directory is still removed with it after one.
 """
 
 import contextlib
@@ -27,13 +28,20 @@ class PodFilesOnDisk:
         run_dir: Path,
         node_hosts: Path = Path("/etc/hosts"),
         node_resolv: Path = Path("/etc/resolv.conf"),
+        records_dir: Path | None = None,  # None: in the pod's files dir (gone with the run dir)
     ) -> None:
         self._pods = run_dir / "pods"
+        self._records = records_dir
         self._node_hosts = node_hosts
         self._node_resolv = node_resolv
 
     def _dir(self, sandbox_id: str) -> Path:
         return self._pods / check_plain_name("sandbox id", sandbox_id) / "files"
+
+    def _log_record(self, sandbox_id: str) -> Path:
+        if self._records is None:
+            return self._dir(sandbox_id) / _LOG_DIRECTORIES
+        return self._records / f"{check_plain_name('sandbox id', sandbox_id)}.{_LOG_DIRECTORIES}"
 
     def write(self, sandbox_id: str, contents: PodFileContents) -> PodFilePaths:
         directory = self._dir(sandbox_id)
@@ -51,12 +59,13 @@ class PodFilesOnDisk:
         resolv = contents.resolv_conf if contents.resolv_conf is not None else _read(self._node_resolv)
         _write(paths.resolv_conf, resolv, owner=owner)
         if contents.log_directory:
-            record = directory / _LOG_DIRECTORIES
+            record = self._log_record(sandbox_id)
             if not record.exists():  # a rewrite must not forget what the first write made
                 try:
                     created = no_symlinks.make_directories(contents.log_directory, 0o700)
                 except InvalidArgument as err:
                     raise InvalidArgument(f"PodSandboxConfig.log_directory: {err}") from None
+                record.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 _write(str(record), json.dumps(created), 0o600)
         if contents.private_shm and not os.path.ismount(paths.shm):
             os.makedirs(paths.shm, mode=0o1777, exist_ok=True)
@@ -71,9 +80,13 @@ class PodFilesOnDisk:
 
     def remove(self, sandbox_id: str) -> None:
         directory = self._dir(sandbox_id)
+        record = self._log_record(sandbox_id)
+        _remove_log_directories(record)  # also after a reboot emptied the run dir
+        with contextlib.suppress(FileNotFoundError):
+            record.unlink()
         if not directory.exists():
             return
-        _remove_log_directories(directory / _LOG_DIRECTORIES)
+        _remove_log_directories(directory / _LOG_DIRECTORIES)  # where a record was kept before
         shm = directory / "shm"
         while os.path.ismount(shm):
             try:

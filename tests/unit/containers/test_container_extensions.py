@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def world(request: pytest.FixtureRequest) -> World:
     return found
 
 
-def service(world: World, **extensions: object) -> ContainerService:
+def service(world: World, **extensions: Any) -> ContainerService:
     null_like = HostDevice("/dev/pctest-null", "c", 1, 3)
     return make_service(world, FakeHostFiles(devices={"/dev/pctest-null": null_like}), **extensions)
 

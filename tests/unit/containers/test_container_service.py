@@ -99,7 +99,7 @@ class World:
 
 
 def make_service(
-    world: "World", host_files: FakeHostFiles | None = None, **extensions: Any
+    world: "World", host_files: FakeHostFiles | None = None, host: HostFacts = HOST, **extensions: Any
 ) -> ContainerService:
     return ContainerService(
         store=world.store,
@@ -110,7 +110,7 @@ def make_service(
         monitor=world.monitor,
         runtimes={"runc": RuntimeHandler(world.runtime)},
         default_runtime="runc",
-        host=HOST,
+        host=host,
         hugepages=world.hugepages,
         now_ns=world.clock.now_ns,
         sleep=world.clock.sleep,
@@ -506,6 +506,40 @@ def test_restore_after_restart(world: World) -> None:
     assert service.status(lost).state is ContainerState.UNKNOWN
     with pytest.raises(AlreadyExists):
         service.create("sb1", config("sleep 5", name="running"))
+
+
+def test_containers_of_an_earlier_boot_are_exited_at_restart_without_asking_the_runtime(world: World) -> None:
+    before = make_service(world, host=dataclasses.replace(HOST, boot_id="boot-1"))
+    running = before.create("sb1", config(name="running"))
+    before.start(running)
+    created = before.create("sb1", config(name="created"))
+    done = before.create("sb1", config(name="done"))
+    before.start(done)
+    world.runtime.kill(done, 9)
+    assert before.status(done).exit_code == 137
+    assert {c.boot_id for c in before.list_containers()} == {"boot-1"}
+    # The reboot. The fake runtime and monitor still answer "running" for the old ids, as runc would for a
+    # state whose pid a process of the new boot reuses: nothing may ask them.
+    after = make_service(world, host=dataclasses.replace(HOST, boot_id="boot-2"))
+    after.restore()
+    for container_id in (running, created):
+        status = after.status(container_id)
+        assert (status.state, status.exit_code, status.reason) == (ContainerState.EXITED, 255, "Unknown")
+        assert "rebooted" in status.message and status.pid == 0
+        assert status.finished_at >= status.started_at > 0
+    assert (after.status(done).state, after.status(done).exit_code) == (ContainerState.EXITED, 137)
+    assert {c.boot_id for c in after.list_containers()} == {"boot-2"}  # settled once, not at every start
+    with pytest.raises(FailedPrecondition):
+        after.start(created)
+
+
+def test_containers_recorded_without_a_boot_id_are_restored_as_before(world: World) -> None:
+    running = world.service.create("sb1", config(name="running"))
+    world.service.start(running)
+    assert world.service.status(running).boot_id == ""  # HOST knows no boot id
+    after = make_service(world, host=dataclasses.replace(HOST, boot_id="boot-2"))
+    after.restore()
+    assert after.status(running).state is ContainerState.RUNNING  # the runtime was asked
 
 
 def test_restore_cleans_up_a_create_that_was_interrupted(world: World) -> None:

@@ -16,7 +16,9 @@ UNDEFINED: Any = 999
 def full_config() -> pb.ContainerConfig:
     return pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name="web", attempt=2),
-        image=pb.ImageSpec(image="busybox"),
+        image=pb.ImageSpec(
+            image="busybox", user_specified_image="b", annotations={"i": "3"}, runtime_handler="runc"
+        ),
         command=["/bin/sh"],
         args=["-c", "true"],
         working_dir="/srv",
@@ -63,6 +65,9 @@ def full_config() -> pb.ContainerConfig:
 def test_every_field_is_converted() -> None:
     config = container_config(full_config())
     assert (config.name, config.attempt, config.image) == ("web", 2, "busybox")
+    assert (config.user_specified_image, config.image_annotations, config.image_runtime_handler) == (
+        "b", {"i": "3"}, "runc",
+    )  # fmt: skip
     assert (config.command, config.args, config.working_dir) == (("/bin/sh",), ("-c", "true"), "/srv")
     assert config.envs == (("A", "1"),)
     assert config.mounts[0].propagation is Propagation.HOST_TO_CONTAINER and config.mounts[0].readonly

@@ -157,6 +157,31 @@ def test_stop_signal_cri_then_image_then_sigterm() -> None:
         stop_signal(ContainerConfig(name="c"), ImageConfig(stop_signal="SIGNOPE"))
 
 
+@pytest.mark.parametrize(
+    ("asked", "named"),
+    [
+        ("SIGRTMIN+1", "SIGRTMIN+1"),  # the CRI's SIGRTMINPLUS1 as the handlers spell it
+        ("RTMIN+3", "SIGRTMIN+3"),
+        ("SIGRTMAX-1", "SIGRTMIN+29"),  # docker's STOPSIGNAL spelling
+        ("sigrtmax-14", "SIGRTMIN+16"),
+        ("SIGRTMIN+0", "SIGRTMIN"),
+        ("SIGRTMAX-0", "SIGRTMAX"),
+        ("35", "SIGRTMIN+1"),
+        ("64", "SIGRTMAX"),
+        ("15", "SIGTERM"),
+    ],
+)
+def test_stop_signal_real_time_spellings(asked: str, named: str) -> None:
+    assert stop_signal(ContainerConfig(name="c"), ImageConfig(stop_signal=asked)) == named
+
+
+@pytest.mark.parametrize("asked", ["32", "33", "0", "65", "SIGRTMIN+31", "SIGRTMAX-31", "SIGRTMIN+", "099"])
+def test_stop_signals_the_kernel_does_not_give_are_refused(asked: str) -> None:
+    """32 and 33 are the C library's own; nothing past SIGRTMAX."""
+    with pytest.raises(InvalidArgument, match="stop_signal: unknown signal"):
+        stop_signal(ContainerConfig(name="c", stop_signal=asked), ImageConfig())
+
+
 def test_tty_sets_terminal() -> None:
     assert spec_of(ContainerConfig(name="c", command=("/x",), tty=True))["process"]["terminal"] is True
 
