@@ -368,12 +368,21 @@ def ext4_store(root: Path) -> Iterator[tuple[OverlayLayerStore, Path]]:
     image = root / "ext4.img"
     subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-N", "80000", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(disk)], check=True)
+    device = subprocess.run(
+        ["losetup", "--find", "--show", str(image)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     try:
-        limits = UnpackLimits(min_free_bytes=0, min_free_inodes=0)
-        yield OverlayLayerStore(disk / "storage", AtomicFileStateStore(root / "state"), limits=limits), disk
+        # A loop device keeps a read-only flag set while an earlier user had it bound: clear it on ours.
+        subprocess.run(["blockdev", "--setrw", device], check=True)
+        subprocess.run(["mount", device, str(disk)], check=True)
+        try:
+            limits = UnpackLimits(min_free_bytes=0, min_free_inodes=0)
+            store = OverlayLayerStore(disk / "storage", AtomicFileStateStore(root / "state"), limits=limits)
+            yield store, disk
+        finally:
+            subprocess.run(["umount", "-l", str(disk)], check=False)
     finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+        subprocess.run(["losetup", "-d", device], check=False)
 
 
 def test_more_hard_links_to_one_file_than_the_file_system_allows_is_invalid_argument(
