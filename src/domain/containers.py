@@ -58,6 +58,7 @@ from domain.oci_spec import (
     HostFacts,
     SpecInputs,
     build_spec,
+    check_image_strings,
     check_mount_destinations,
     check_path_length,
     nested_mount_points,
@@ -371,6 +372,7 @@ class ContainerService:
             config, image = self._restored_config(config, sandbox, archive)
         else:
             image = self._rootfs.resolve_image(config.image)
+        check_image_strings(image.config)
         log_path = _log_path(sandbox, config)
         container = Container(
             id=self._new_id(),
@@ -510,6 +512,9 @@ class ContainerService:
             if not adjustment.is_empty():
                 spec = apply_adjustment(spec, adjustment, self._host.min_oom_score_adj)
         container.spec = spec
+        _check_working_dir(
+            str(spec["process"]["cwd"]), self._rootfs.resolve_path(container.id, spec["process"]["cwd"])
+        )
         # Mount points runc may make inside bind-mounted host directories: removed again if this fails.
         container.mount_points_made = [
             path
@@ -1438,6 +1443,23 @@ def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:
     if not sandbox.log_directory:
         raise InvalidArgument("log_path: the sandbox has no log directory")
     return sandbox.log_directory.rstrip("/") + "/" + config.log_path
+
+
+# File systems the runtime mounts over the image's directories: a working directory there is never the
+# image's, and `/proc/self/fd/<n>` (or `/dev/fd/<n>`, a link into it) made runc before 1.1.12 start the
+# process in a directory of the host (CVE-2024-21626, "Leaky Vessels").
+_RUNTIME_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def _check_working_dir(cwd: str, seen: str) -> None:
+    """Refuse a working directory in /proc, /sys or /dev, once the image's symlinks are followed."""
+    for top in _RUNTIME_FILESYSTEMS:
+        if seen == top or seen.startswith(top + "/"):
+            shown = repr(cwd[:200]) if seen == cwd else f"{cwd[:200]!r} (resolving to {seen[:200]!r})"
+            raise InvalidArgument(
+                f"working_dir (or the image's WorkingDir): {shown} is in {top}, which the runtime mounts "
+                "over the image; a working directory there is refused"
+            )
 
 
 def _owns_pid_namespace(spec: Mapping[str, Any]) -> bool:
