@@ -1,7 +1,10 @@
 """Misbehaving stand-ins for the host programs pycrio runs, for fault-injection tests.
 
 Each reads `<dir>/fault` before doing its real work: a line `<step> fail|hang|kill` makes the call of that
-step exit 1 with a message, sleep until killed (its pid appended to `<dir>/hung`), or die of SIGKILL.
+step exit 1 with a message, sleep until killed (its pid appended to `<dir>/hung`), or die of SIGKILL. The CNI
+plugin also knows `garbage` (prints what is not JSON and exits 0), `endless` (prints without end) and
+`linger` (leaves a process in a session of its own holding its stdout, its pid in `<dir>/hung`, and then
+does its work).
 """
 
 from pathlib import Path
@@ -25,7 +28,8 @@ exec @RUNC@ "$@"
 """
 
 _CNI_PLUGIN = """#!/bin/sh
-# Passes the previous result on, unless the fault file names this command: "<ADD|DEL> fail|hang|kill".
+# Passes the previous result on, unless the fault file names this command:
+# "<ADD|DEL> fail|hang|kill|garbage|endless|linger".
 input=$(cat)
 if [ -f @DIR@/fault ]; then
   read want how < @DIR@/fault
@@ -34,6 +38,9 @@ if [ -f @DIR@/fault ]; then
       fail) echo '{"code": 11, "msg": "injected: pcfault refused '"$CNI_COMMAND"'"}'; exit 1;;
       hang) echo $$ >> @DIR@/hung; exec sleep 100000;;
       kill) kill -KILL $$;;
+      garbage) printf 'injected \001\377 not json {'; exit 0;;
+      endless) echo $$ >> @DIR@/hung; exec yes injected-endless-output;;
+      linger) setsid sh -c 'echo $$ >> @DIR@/hung; exec sleep 100000' & ;;
     esac
   fi
 fi

@@ -45,7 +45,7 @@ def make_test_network(
     root: Path, cni_version: str = "1.0.0", portmap: bool = True, dual_stack: bool = False
 ) -> HostTestNetwork:
     token = secrets.token_hex(2)
-    octet = _unused_octet()
+    octet = unused_octet()
     network = HostTestNetwork(
         conf_dir=root / f"net.d-{token}",
         bridge=f"pcpod{token}",
@@ -79,7 +79,7 @@ def make_test_network(
     return network
 
 
-def _unused_octet() -> int:
+def unused_octet() -> int:
     """A /24 of 10.86.0.0/16 that no route and no iptables rule on this host mentions: other test runs make
     their bridges too, and a run killed before its cleanup can leave NAT rules whose bridge is gone, which
     this network's leftover check would then count as its own."""

@@ -290,6 +290,18 @@ class ImageSettings:
         maximum=1 << 50,
         unit="bytes",
     )
+    min_free_inodes: int = setting(
+        64 * 1024,
+        "free inodes the image store keeps (on file systems that count them): an unpack stops cleanly",
+        minimum=0,
+        maximum=1 << 40,
+    )
+    max_layer_entries: int = setting(
+        1_000_000,
+        "tar entries (files, directories, links, whiteouts) one layer may hold",
+        minimum=1,
+        maximum=1 << 32,
+    )
 
 
 @dataclass

@@ -451,7 +451,13 @@ class Container(containers.DeclarativeContainer):
         state=state_store,
         command_timeout=providers.Callable(lambda c: c.runtime.subprocess_timeout, config),
         limits=providers.Callable(
-            lambda c: UnpackLimits(c.image.max_layer_bytes, c.image.max_layer_ratio, c.image.min_free_bytes),
+            lambda c: UnpackLimits(
+                c.image.max_layer_bytes,
+                c.image.max_layer_ratio,
+                c.image.min_free_bytes,
+                c.image.min_free_inodes,
+                c.image.max_layer_entries,
+            ),
             config,
         ),
     )

@@ -58,6 +58,7 @@ from domain.oci_spec import (
     HostFacts,
     SpecInputs,
     build_spec,
+    check_image_strings,
     check_mount_destinations,
     check_path_length,
     nested_mount_points,
@@ -263,7 +264,9 @@ class ContainerService:
         self._names = Reservations("container")
         # Ids of creates still running whose container was removed meanwhile (they undo themselves).
         self._abandoned: set[str] = set()
-        self._index_lock = threading.Lock()  # guards the dict and the set above only
+        # Failed creates whose undo an OS error cut short: undone again before the next create.
+        self._undo_later: dict[str, tuple[Container, RuntimeHandler | None]] = {}
+        self._index_lock = threading.Lock()  # guards the dicts and the set above only
         self._unmonitored: set[str] = set()  # running on after their monitor died (reported once each)
         self._generation = Generation()  # bumped after every change list_containers would show
 
@@ -349,6 +352,8 @@ class ContainerService:
     def create(
         self, sandbox_id: str, config: ContainerConfig, caller_gone: Callable[[], bool] = lambda: False
     ) -> str:
+        if self._undo_later:
+            self._retry_undos()
         with lifecycle_change(self._nri):
             return self._create(sandbox_id, config, caller_gone)
 
@@ -367,6 +372,7 @@ class ContainerService:
             config, image = self._restored_config(config, sandbox, archive)
         else:
             image = self._rootfs.resolve_image(config.image)
+        check_image_strings(image.config)
         log_path = _log_path(sandbox, config)
         container = Container(
             id=self._new_id(),
@@ -506,6 +512,9 @@ class ContainerService:
             if not adjustment.is_empty():
                 spec = apply_adjustment(spec, adjustment, self._host.min_oom_score_adj)
         container.spec = spec
+        _check_working_dir(
+            str(spec["process"]["cwd"]), self._rootfs.resolve_path(container.id, spec["process"]["cwd"])
+        )
         # Mount points runc may make inside bind-mounted host directories: removed again if this fails.
         container.mount_points_made = [
             path
@@ -638,7 +647,19 @@ class ContainerService:
             self._host_files.remove_if_empty(path)
 
     def _undo_create(self, container: Container, handler: RuntimeHandler | None) -> None:
-        """Best effort: every step tolerates what was never done."""
+        """Best effort: every step tolerates what was never done. The name is released whatever happens;
+        what an OS error kept from being undone (no file descriptor left ...) is undone again before the
+        next create, so nothing is left once the node has recovered."""
+        try:
+            unfinished = self._undo_steps(container, handler)
+        finally:
+            self._release(container)
+        if unfinished:
+            with self._index_lock:
+                self._undo_later[container.id] = (container, handler)
+
+    def _undo_steps(self, container: Container, handler: RuntimeHandler | None) -> bool:
+        """Run every undo step; True when one failed with an OS error (the host's trouble, worth a retry)."""
         steps: list[Callable[[], None]] = []
         if handler is not None:
             steps.append(lambda: handler.runtime.delete(container.id, force=True))
@@ -652,12 +673,25 @@ class ContainerService:
             lambda: self._remove_checkpoint(container),
             lambda: self._store.delete(_KIND, container.id),
         ]
-        for step in steps:
+        unfinished = False
+        for number, step in enumerate(steps):
             try:
                 step()
             except PycrioError:
                 continue
-        self._release(container)
+            except Exception as err:
+                unfinished = True
+                _log.warning("undoing a create: a step failed", id=container.id, step=number, error=str(err))
+        return unfinished
+
+    def _retry_undos(self) -> None:
+        with self._index_lock:
+            pending = list(self._undo_later.items())
+        for container_id, (container, handler) in pending:
+            if not self._undo_steps(container, handler):
+                _log.info("undid what a failed create had left", id=container_id)
+                with self._index_lock:
+                    self._undo_later.pop(container_id, None)
 
     # --- start / stop / remove --------------------------------------------------------------------------
 
@@ -734,7 +768,11 @@ class ContainerService:
                 return
             self._kill(handler, container)
             if not self._wait_exit(container, 30.0):
-                raise FailedPrecondition(f"container {container.id} did not exit after SIGKILL")
+                # The process may be gone and its monitor stopped or stuck: say what was not seen.
+                raise FailedPrecondition(
+                    f"container {container.id} did not exit after SIGKILL: its monitor recorded no exit "
+                    "within 30s"
+                )
 
     def _nri_stop(self, container: Container) -> None:
         """Tell plugins the container stopped, once (caller holds its lock)."""
@@ -1405,6 +1443,23 @@ def _log_path(sandbox: SandboxFacts, config: ContainerConfig) -> str:
     if not sandbox.log_directory:
         raise InvalidArgument("log_path: the sandbox has no log directory")
     return sandbox.log_directory.rstrip("/") + "/" + config.log_path
+
+
+# File systems the runtime mounts over the image's directories: a working directory there is never the
+# image's, and `/proc/self/fd/<n>` (or `/dev/fd/<n>`, a link into it) made runc before 1.1.12 start the
+# process in a directory of the host (CVE-2024-21626, "Leaky Vessels").
+_RUNTIME_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def _check_working_dir(cwd: str, seen: str) -> None:
+    """Refuse a working directory in /proc, /sys or /dev, once the image's symlinks are followed."""
+    for top in _RUNTIME_FILESYSTEMS:
+        if seen == top or seen.startswith(top + "/"):
+            shown = repr(cwd[:200]) if seen == cwd else f"{cwd[:200]!r} (resolving to {seen[:200]!r})"
+            raise InvalidArgument(
+                f"working_dir (or the image's WorkingDir): {shown} is in {top}, which the runtime mounts "
+                "over the image; a working directory there is refused"
+            )
 
 
 def _owns_pid_namespace(spec: Mapping[str, Any]) -> bool:

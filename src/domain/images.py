@@ -57,6 +57,9 @@ _log = structlog.get_logger("pycrio.images")
 
 _ID_OR_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{3,64})")
 IMAGE_HOLDER_PREFIX = "image:"
+# overlayfs stacks at most this many lower layers (the kernel's OVL_MAX_STACK; containers/storage's
+# maxDepth): an image with more could be pulled but never run, so it is refused before any download.
+MAX_IMAGE_LAYERS = 500
 # (image as requested, credentials, pod namespace): pulls with the same key share one download.
 _FlightKey = tuple[str, RegistryAuth | None, str]
 
@@ -349,6 +352,11 @@ class ImageService:
 
     def _pull(self, image: str, auth: RegistryAuth | None, namespace: str, flight: _Flight) -> str:
         resolved = self._resolve(image, auth)
+        if len(resolved.layers) > MAX_IMAGE_LAYERS:
+            raise InvalidArgument(
+                f"{image}: manifest lists {len(resolved.layers)} layers, more than the {MAX_IMAGE_LAYERS} "
+                "overlayfs stacks in one root file system"
+            )
         flight.last_progress = self._clock()
         # `source` is the mirror or origin the blobs come from: `host[/repository]`.
         flight.progress.resolved(resolved.source.split("/", 1)[0], resolved.layers, flight.last_progress)

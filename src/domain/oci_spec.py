@@ -161,6 +161,28 @@ def _signal_name(value: str) -> str | None:
     return next((n for n, num in SIGNALS.items() if num == number), None)
 
 
+# The kernel's cap on one argument or environment string, its NUL included (MAX_ARG_STRLEN): a longer one
+# fails the container's exec with E2BIG, long after it was created.
+MAX_ARG_STRLEN = 32 * 4096
+
+
+def check_image_strings(image: ImageConfig) -> None:
+    """Refuse image config strings no process can be started with: a NUL byte (the CRI request's strings
+    are refused at the interceptor; the image's arrive here) or one past MAX_ARG_STRLEN."""
+    for field_name, values in (("Env", image.env), ("Entrypoint", image.entrypoint), ("Cmd", image.cmd)):
+        for index, value in enumerate(values):
+            if "\0" in value:
+                raise InvalidArgument(f"image config {field_name}[{index}]: holds a NUL byte")
+            size = len(value.encode("utf-8", "surrogateescape")) + 1
+            if size > MAX_ARG_STRLEN:
+                raise InvalidArgument(
+                    f"image config {field_name}[{index}]: {size} bytes, more than the {MAX_ARG_STRLEN} "
+                    "the kernel passes to a process"
+                )
+    if "\0" in image.working_dir:
+        raise InvalidArgument("image config WorkingDir: holds a NUL byte")
+
+
 def process_args(config: ContainerConfig, image: ImageConfig) -> list[str]:
     """Command and args as the kubelet expects (the rules of docker's commit.go, kept by containerd)."""
     command, args = list(config.command), list(config.args)

@@ -29,6 +29,9 @@ class CpuUsage:
     # None until there are two samples to take a rate from.
     usage_nano_cores: int | None
     psi: Pressure | None = None
+    # When it was read, on the monotonic clock (seconds): rates are taken over this, never over the wall
+    # clock, which an NTP step or an operator may move by hours between two samples.
+    sampled_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -123,17 +126,18 @@ def labels_match(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool
     return all(labels.get(key) == value for key, value in selector.items())
 
 
-def nano_cores(previous: CpuUsage | None, usage_core_ns: int, timestamp_ns: int) -> int | None:
-    """CPU rate in nanocores (1e9 = one core busy) since `previous`; None without a usable previous."""
+def nano_cores(previous: CpuUsage | None, usage_core_ns: int, sampled_at: float) -> int | None:
+    """CPU rate in nanocores (1e9 = one core busy) since `previous`; None without a usable previous.
+    `sampled_at` is monotonic seconds, as `previous.sampled_at`."""
     if previous is None:
         return None
-    elapsed = timestamp_ns - previous.timestamp_ns
-    if elapsed <= 0:
+    elapsed_ns = round((sampled_at - previous.sampled_at) * 1_000_000_000)
+    if elapsed_ns <= 0:
         return previous.usage_nano_cores
     used = usage_core_ns - previous.usage_core_ns
     if used < 0:  # the cgroup was recreated: counters restarted
         return None
-    return used * 1_000_000_000 // elapsed
+    return used * 1_000_000_000 // elapsed_ns
 
 
 def memory_usage(sample: CgroupSample, timestamp_ns: int) -> MemoryUsage:
@@ -299,8 +303,9 @@ class StatsService:
         usage_core_ns = sample.cpu_usage_ns
         with self._lock:
             previous = self._cpu_history.get(key)
-            rate = nano_cores(previous, usage_core_ns, now)
-            usage = CpuUsage(now, usage_core_ns, rate, sample.cpu_pressure)
+            sampled_at = self.clock.monotonic()
+            rate = nano_cores(previous, usage_core_ns, sampled_at)
+            usage = CpuUsage(now, usage_core_ns, rate, sample.cpu_pressure, sampled_at)
             self._cpu_history[key] = usage
         return usage
 

@@ -38,6 +38,12 @@ class ContainerRootfs(Protocol):
         of it); None when it is absent or not a directory."""
         ...
 
+    def resolve_path(self, container_id: str, path: str) -> str:
+        """The absolute path that `path` names inside the rootfs once the image's symlinks are followed, as
+        the container would see it (`..` never above `/`); components that do not exist are kept as
+        written. InvalidArgument for a symlink loop."""
+        ...
+
     def writable_layer(self, container_id: str) -> str:
         """The host directory of the rootfs's writable layer (what the container changed: a checkpoint's
         rootfs diff); NotFound when the container has no rootfs."""

@@ -19,7 +19,7 @@ from ports.container_rootfs import ContainerRootfs
 from tests.fakes.container_rootfs import FakeContainerRootfs, FakeImage
 from tests.fakes.registry import InMemoryRegistry
 from tests.fakes.signatures import trust_with
-from tests.layer_tars import directory, file, layer
+from tests.layer_tars import directory, file, layer, symlink
 from tests.storage_fixtures import unmount_all_under
 
 NAME = "r.test/app:1"
@@ -30,11 +30,20 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\n"
 def rootfs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ContainerRootfs]:
     if request.param == "fake":
         fake = FakeContainerRootfs()
-        fake.add_image(FakeImage("a" * 64, (NAME,), ImageConfig(cmd=("/bin/sh",)), {"/etc/passwd": PASSWD}))
+        links = {"/work": "/proc/self/fd/7", "/etc/up": "../.."}
+        fake.add_image(
+            FakeImage("a" * 64, (NAME,), ImageConfig(cmd=("/bin/sh",)), {"/etc/passwd": PASSWD}, links)
+        )
         yield fake
         return
     registry = InMemoryRegistry()
-    registry.add(NAME, [layer([directory("etc"), file("etc/passwd", PASSWD.encode())])], {"Cmd": ["/bin/sh"]})
+    entries = [
+        directory("etc"),
+        file("etc/passwd", PASSWD.encode()),
+        symlink("work", "/proc/self/fd/7"),
+        symlink("etc/up", "../.."),
+    ]
+    registry.add(NAME, [layer(entries)], {"Cmd": ["/bin/sh"]})
     state = AtomicFileStateStore(tmp_path / "state")
     layers = OverlayLayerStore(tmp_path / "storage", state)
     images = ImageService(
@@ -82,3 +91,16 @@ def test_an_unmounted_root_keeps_its_writable_layer_until_removed(rootfs: Contai
     rootfs.remove("c1")
     with pytest.raises(NotFound):
         rootfs.writable_layer("c1")
+
+
+def test_a_path_resolves_through_the_images_symlinks_as_the_container_sees_it(
+    rootfs: ContainerRootfs,
+) -> None:
+    rootfs.create("c1", rootfs.resolve_image(NAME).id)
+    assert rootfs.resolve_path("c1", "/work") == "/proc/self/fd/7"  # absent below the link: kept as written
+    assert rootfs.resolve_path("c1", "/etc/up/etc/./passwd") == "/etc/passwd"
+    assert rootfs.resolve_path("c1", "/etc/up/../../x/../y") == "/y"  # never above /
+    assert rootfs.resolve_path("c1", "/etc") == "/etc"
+    rootfs.remove("c1")
+    with pytest.raises(NotFound):
+        rootfs.resolve_path("c1", "/etc")

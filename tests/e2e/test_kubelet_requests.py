@@ -555,3 +555,25 @@ def test_an_evented_kubelet_s_pod_status_is_newer_than_the_event_it_follows(node
     assert (described.image.image, described.image.user_specified_image) == (IMAGE, "busybox:latest")
     assert described == stopped.containers_statuses[0]
     node.remove_pod(pod_id)
+
+
+def test_an_evented_kubelet_finds_a_restarted_container_s_running_attempt_first(node: Node) -> None:
+    """An evented kubelet's GetPodStatus takes PodSandboxStatus's container statuses as they come (it sorts
+    only the ones it lists itself) and takes a container's status as the first of its name. After a restart
+    the dead attempt 0 stays next to the running attempt 1 (the kubelet keeps one): attempt 1 must come
+    first, or the kubelet sees the container exited and creates attempt 1 again (seen with a kubelet v1.36.2
+    relisting after a pycrio restart: "name ... is reserved", the pod unready, the container in back-off)."""
+    pod = node.pod("attempts")
+    pod_id = node.run_pod(pod)
+    first = node.create(pod_id, pod, "app", WAIT_THEN_EXIT)
+    node.start(first)
+    _let_exit(pod)
+    wait_exited(node.client, first)
+    (pod.pod_dir / "volumes" / "kubernetes.io~empty-dir" / "work" / "go").unlink()
+    second = node.create(pod_id, pod, "app", WAIT_THEN_EXIT, attempt=1)
+    node.start(second)
+    _running(node, second)
+    answer = node.client.runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id))
+    listed = [(c.id, c.state, c.metadata.attempt) for c in answer.containers_statuses]
+    assert listed == [(second, pb.CONTAINER_RUNNING, 1), (first, pb.CONTAINER_EXITED, 0)]
+    node.remove_pod(pod_id)

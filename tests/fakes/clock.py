@@ -10,6 +10,10 @@ class FakeClock:
         self._now_ns += int(seconds * 1_000_000_000)
         self._monotonic += seconds
 
+    def step_wall_clock(self, seconds: float) -> None:
+        """The wall clock set forward or back (NTP, an operator); the monotonic clock does not move."""
+        self._now_ns += int(seconds * 1_000_000_000)
+
     def now_ns(self) -> int:
         return self._now_ns
 

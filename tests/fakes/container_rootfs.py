@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from domain.container_config import ImageConfig
-from domain.errors import Internal, NotFound
+from domain.errors import Internal, InvalidArgument, NotFound
 from ports.container_rootfs import ContainerImage
 from ports.layer_store import LayerIdmap
 
@@ -14,6 +14,7 @@ class FakeImage:
     names: tuple[str, ...]
     config: ImageConfig = field(default_factory=ImageConfig)
     files: dict[str, str] = field(default_factory=dict)
+    symlinks: dict[str, str] = field(default_factory=dict)  # absolute path -> its target
 
 
 class FakeContainerRootfs:
@@ -62,6 +63,30 @@ class FakeContainerRootfs:
         if not any(name.startswith(prefix) for name in self.images[image_id].files):
             return None
         return f"{self._root}/{container_id}/merged{path.rstrip('/')}"
+
+    def resolve_path(self, container_id: str, path: str) -> str:
+        image_id = self.rootfs.get(container_id)
+        if image_id is None:
+            raise NotFound(f"container {container_id} has no rootfs")
+        links = self.images[image_id].symlinks
+        pending = [p for p in path.split("/") if p not in ("", ".")]
+        inside: list[str] = []
+        followed = 0
+        while pending:
+            part = pending.pop(0)
+            if part == "..":
+                inside = inside[:-1]
+                continue
+            target = links.get("/" + "/".join([*inside, part]))
+            if target is None:
+                inside.append(part)
+                continue
+            followed += 1
+            if followed > 40:
+                raise InvalidArgument(f"{path}: too many levels of symbolic links in the image")
+            inside = [] if target.startswith("/") else inside
+            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+        return "/" + "/".join(inside)
 
     def writable_layer(self, container_id: str) -> str:
         if container_id not in self.rootfs:

@@ -154,6 +154,22 @@ def test_result_0_4_0_with_versions_and_no_interface_index() -> None:
     assert interfaces == []
 
 
+@pytest.mark.parametrize(
+    ("result", "words"),
+    [
+        ({"ips": 5}, "malformed ips: 5"),
+        ({"ips": [{"address": "not-an-ip/24"}]}, "'not-an-ip/24' does not appear to be an IPv4 or IPv6"),
+        ({"ips": [{"address": "10.1.0.5/24", "gateway": "x"}]}, "'x' does not appear to be an IPv4 or IPv6"),
+    ],
+)
+def test_a_result_whose_addresses_are_not_addresses_is_refused(result: dict[str, object], words: str) -> None:
+    """The last plugin of a chain is read by no other: what becomes the pod's IP must be one (before, `ips`
+    that was not a list raised TypeError, INTERNAL with no word of CNI, and any string became the pod IP)."""
+    with pytest.raises(Internal, match=r"^CNI result has (a )?malformed") as caught:
+        parse_result({"cniVersion": "1.0.0", **result})
+    assert words in str(caught.value)
+
+
 def test_a_wedged_del_is_cut_at_the_callers_deadline(tmp_path: Path) -> None:
     log = tmp_path / "log"
     _plugin(tmp_path / "bin", "first", log, RESULT_1_0)

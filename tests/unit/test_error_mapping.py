@@ -48,8 +48,25 @@ def test_a_full_file_system_is_resource_exhausted_naming_the_path(number: int) -
     assert os.strerror(number) in message
 
 
+@pytest.mark.parametrize(
+    ("number", "code", "words"),
+    [
+        (errno.EMFILE, grpc.StatusCode.RESOURCE_EXHAUSTED, "out of file descriptors"),
+        (errno.ENFILE, grpc.StatusCode.RESOURCE_EXHAUSTED, "the node is out of file descriptors"),
+        (errno.ENOMEM, grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory"),
+        (errno.EROFS, grpc.StatusCode.FAILED_PRECONDITION, "read-only file system"),
+        (errno.EIO, grpc.StatusCode.UNAVAILABLE, "I/O error"),
+    ],
+)
+def test_the_nodes_troubles_say_what_and_where(number: int, code: grpc.StatusCode, words: str) -> None:
+    """Not INTERNAL: the node ran out of something or its storage failed, and the file is named."""
+    error = OSError(number, os.strerror(number), "/var/lib/pycrio/state/pods/p.json")
+    assert status_code_for(error) == code
+    assert status_message_for(error) == f"{words}: /var/lib/pycrio/state/pods/p.json: {os.strerror(number)}"
+
+
 def test_other_os_errors_stay_internal() -> None:
-    assert status_code_for(OSError(errno.EIO, "Input/output error", "/x")) == grpc.StatusCode.INTERNAL
+    assert status_code_for(OSError(errno.EBADF, "Bad file descriptor", "/x")) == grpc.StatusCode.INTERNAL
 
 
 @pytest.mark.parametrize(

@@ -69,10 +69,26 @@ def test_rate_is_taken_from_the_previous_sample() -> None:
 def test_rate_edge_cases() -> None:
     from domain.stats import CpuUsage
 
-    before = CpuUsage(1000, 500, 42)
+    before = CpuUsage(1000, 500, 42, sampled_at=7.0)
     assert nano_cores(None, 10, 10) is None
-    assert nano_cores(before, 900, 1000) == 42  # no time passed: keep the last rate
-    assert nano_cores(before, 100, 2000) is None  # counter went back: cgroup recreated
+    assert nano_cores(before, 900, 7.0) == 42  # no time passed: keep the last rate
+    assert nano_cores(before, 100, 8.0) is None  # counter went back: cgroup recreated
+
+
+@pytest.mark.parametrize("jump", [-3600, 3600])
+def test_a_wall_clock_step_between_samples_does_not_bend_the_rate(jump: float) -> None:
+    """An NTP step or `date -s` between two samples: the rate is taken over the time that really passed
+    (before, an hour forward read as a nearly idle container and an hour back kept the old rate)."""
+    world = World()
+    world.pod("p1")
+    world.container("c1", "p1", cpu_ns=1_000_000_000)
+    world.service.container_stats("c1")
+    world.clock.step_wall_clock(jump)
+    world.clock.advance(2)
+    world.cgroups.set("/pods/p1/c1", sample(cpu_usage_ns=2_000_000_000))
+    second = world.service.container_stats("c1")
+    assert second.cpu is not None and second.cpu.usage_nano_cores == 500_000_000
+    assert second.cpu.timestamp_ns == world.clock.now_ns()  # the CRI timestamp is the wall clock's
 
 
 def test_nothing_is_sampled_until_asked_then_a_burst_of_calls_shares_one_sample() -> None:

@@ -62,8 +62,8 @@ def invoke(
     stdout = result.stdout.decode(errors="replace").strip()
     if result.returncode != 0:
         raise _failure(plugin_type, call.command, result.returncode, stdout, result.stderr)
-    if not stdout:
-        return {}
+    if not stdout or call.command == "DEL":
+        return {}  # a DEL that exited 0 succeeded whatever it printed (libcni reads no result from DEL)
     try:
         parsed = json.loads(stdout)
     except ValueError as err:

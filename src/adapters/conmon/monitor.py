@@ -171,13 +171,15 @@ class ConmonMonitor:
     def exit_status(self, container_id: str) -> ExitStatus | None:
         # Asked for every container on every ListContainers: the usual answer (no exit file) is found with
         # one open(2) on a plain string, without building a Path.
-        path = f"{self.exits_dir}/{container_id}"
         try:
-            with open(path) as handle:
-                text = handle.read().strip()
-                finished = datetime.fromtimestamp(os.fstat(handle.fileno()).st_mtime, UTC)
+            text, finished = _read_exit_file(f"{self.exits_dir}/{container_id}")
         except FileNotFoundError:
-            return None
+            # conmon writes the code into its persist dir too: what is left when someone removed the exit
+            # dir (a /run cleaner), where an exit read as "conmon died" (255) instead of its real code.
+            try:
+                text, finished = _read_exit_file(f"{self.persist_root}/{container_id}/exit")
+            except (FileNotFoundError, NotADirectoryError):
+                return None
         if not text:
             return None  # conmon is still writing it
         oom = (self._persist(container_id) / "oom").exists()
@@ -385,3 +387,9 @@ def _tail(path: Path, size: int = 2000) -> str:
         return path.read_text(errors="replace")[-size:].strip()
     except OSError as err:
         return f"(unreadable: {err.strerror})"
+
+
+def _read_exit_file(path: str) -> tuple[str, datetime]:
+    """An exit file's text and when it was written (its mtime)."""
+    with open(path) as handle:
+        return handle.read().strip(), datetime.fromtimestamp(os.fstat(handle.fileno()).st_mtime, UTC)

@@ -56,6 +56,19 @@ class ImageServiceRootfs:
             return None
         return str(resolved)
 
+    def resolve_path(self, container_id: str, path: str) -> str:
+        root = self._paths.get(container_id)
+        if root is None:
+            raise NotFound(f"container {container_id} has no root file system")
+        found, missing = _walk_in_root(root, path)
+        inside = [] if found == root else list(found.relative_to(root).parts)
+        for part in missing:
+            if part == "..":
+                inside = inside[:-1]
+            else:
+                inside.append(part)
+        return "/" + "/".join(inside)
+
     def writable_layer(self, container_id: str) -> str:
         layer = self._images.writable_layer(container_id)
         if layer is None:
@@ -72,6 +85,13 @@ class ImageServiceRootfs:
 
 def _resolve_in_root(root: Path, path: str) -> Path | None:
     """`path` inside `root`, following symlinks as if `root` were `/`; None when a component is missing."""
+    found, missing = _walk_in_root(root, path)
+    return None if missing else found
+
+
+def _walk_in_root(root: Path, path: str) -> tuple[Path, list[str]]:
+    """How far `path` resolves inside `root` (symlinks followed as if `root` were `/`), and the components
+    left after the first one that does not exist."""
     pending = [p for p in path.split("/") if p not in ("", ".")]
     current = root
     links = 0
@@ -91,6 +111,6 @@ def _resolve_in_root(root: Path, path: str) -> Path | None:
             pending = [p for p in target.split("/") if p not in ("", ".")] + pending
             continue
         if not os.path.lexists(candidate):
-            return None
+            return current, [part, *pending]
         current = candidate
-    return current
+    return current, []

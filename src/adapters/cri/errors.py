@@ -2,7 +2,7 @@
 
 import grpc
 
-from adapters.host.no_space import is_no_space
+from adapters.host.os_errors import node_error
 from domain import errors
 
 _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
@@ -20,13 +20,18 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
+def known(error: BaseException) -> BaseException:
+    """`error`, or the domain error it stands for: an OS error about the node's state (a full disk, no file
+    descriptors left, ...) that an adapter did not name itself."""
+    return node_error(error) or error
+
+
 def status_code_for(error: BaseException) -> grpc.StatusCode:
     """The code the client sees; anything unforeseen is INTERNAL. UNKNOWN only for the failures the kubelet
     recognises by their message's first word, which it reads from UNKNOWN answers alone."""
+    error = known(error)
     if isinstance(error, errors.KubeletNamed):
         return grpc.StatusCode.UNKNOWN
-    if is_no_space(error):  # an adapter that did not name what was full: the file is named below
-        return grpc.StatusCode.RESOURCE_EXHAUSTED
     for error_class, code in _CODES:
         if isinstance(error, error_class):
             return code
@@ -39,13 +44,11 @@ MAX_MESSAGE_BYTES = 2048
 
 
 def status_message_for(error: BaseException) -> str:
+    error = known(error)
     if isinstance(error, NotImplementedError):
         return "not implemented by pycrio yet"
     if isinstance(error, errors.PycrioError):
         return bounded(str(error))
-    if is_no_space(error):
-        where = error.filename if error.filename is not None else "a file system of the node"
-        return bounded(f"no space left: {where}: {error.strerror}")
     return bounded(f"internal error: {type(error).__name__}: {error}")
 
 

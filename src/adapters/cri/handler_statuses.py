@@ -26,5 +26,8 @@ class HandlerStatuses:
         return pod_sandbox_status(self._sandboxes().status(pod_id))
 
     def container_statuses(self, pod_id: str) -> list[pb.ContainerStatus]:
+        """Newest first, as cri-o lists them: an evented kubelet's GetPodStatus takes PodSandboxStatus's list
+        unsorted and picks a container's status as the first of its name, so an older, exited attempt
+        listed first would hide the running one (the kubelet would create that attempt again)."""
         found = self._containers().list_containers(ContainerFilter(sandbox_id=pod_id))
-        return [container_status(c) for c in found]
+        return [container_status(c) for c in sorted(found, key=lambda c: c.created_at, reverse=True)]

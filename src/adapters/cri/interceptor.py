@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from adapters.cri.errors import bounded, status_code_for, status_message_for
+from adapters.cri.errors import bounded, known, status_code_for, status_message_for
 from adapters.cri.list_answers import pass_encoded
 from adapters.cri.request_decoding import Undecodable, tolerant
 from adapters.cri.request_fields import check_request_fields
@@ -271,8 +271,8 @@ class _Call:
                 raise
             self._code = status_code_for(error)
             self._bind()  # a quiet call's failure is logged with its ids
-            if isinstance(error, PycrioError | NotImplementedError):
-                _log.info("rpc failed", code=self._code.name, error=bounded(str(error)))
+            if isinstance(known(error), PycrioError | NotImplementedError):
+                _log.info("rpc failed", code=self._code.name, error=bounded(str(known(error))))
             else:
                 _log.exception("rpc crashed", code=self._code.name)
             self._context.abort(self._code, status_message_for(error))

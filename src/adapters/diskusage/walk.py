@@ -1,12 +1,14 @@
 """DiskUsageReader that walks a tree like `du -s --inodes`: allocated blocks, each inode counted once.
 
 It never follows symlinks and never crosses into another filesystem (a mount inside a container's
-writable layer is not the layer's usage). Files that vanish during the walk are skipped.
+writable layer is not the layer's usage). Files that vanish during the walk are skipped. The walk holds one
+descriptor and no recursion (adapters/host/trees.py): a container may nest directories past PATH_MAX.
 """
 
 import os
 import stat
 
+from adapters.host.trees import tree_usage
 from domain.errors import NotFound
 from ports.disk_usage import DiskUsage, FilesystemCapacity
 
@@ -17,31 +19,16 @@ class WalkingDiskUsage:
             top = os.lstat(path)
         except FileNotFoundError:
             raise NotFound(f"{path} not found") from None
-        seen: set[int] = set()
-        used = top.st_blocks * 512
-        inodes = 1
-        pending = [path] if stat.S_ISDIR(top.st_mode) else []
-        while pending:
-            directory = pending.pop()
-            try:
-                entries = list(os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError, PermissionError):
-                continue
-            for entry in entries:
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if info.st_dev != top.st_dev:
-                    continue
-                if info.st_nlink > 1 and not stat.S_ISDIR(info.st_mode):
-                    if info.st_ino in seen:
-                        continue
-                    seen.add(info.st_ino)
-                used += info.st_blocks * 512
-                inodes += 1
-                if stat.S_ISDIR(info.st_mode):
-                    pending.append(entry.path)
+        if not stat.S_ISDIR(top.st_mode):
+            return DiskUsage(used_bytes=top.st_blocks * 512, inodes_used=1)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound(f"{path} not found") from None
+        try:
+            used, inodes = tree_usage(fd, every_inode_once=False)
+        finally:
+            os.close(fd)
         return DiskUsage(used_bytes=used, inodes_used=inodes)
 
     def capacity(self, path: str) -> FilesystemCapacity:

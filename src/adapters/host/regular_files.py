@@ -8,6 +8,7 @@ the open descriptor (no race with a rename), and read only up to a size cap.
 import os
 import stat
 
+from adapters.host.os_errors import is_node_fault
 from domain.errors import InvalidArgument
 
 
@@ -24,6 +25,8 @@ def read_regular_file(path: str, limit: int, follow_symlinks: bool = True) -> by
     except IsADirectoryError:
         raise InvalidArgument(f"{path}: a directory, not a regular file") from None
     except OSError as err:
+        if is_node_fault(err):  # the node's trouble (no descriptor left ...), not the file's
+            raise
         raise InvalidArgument(f"{path}: cannot be read: {err.strerror}") from None
     try:
         info = os.fstat(fd)

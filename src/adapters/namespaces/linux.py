@@ -110,3 +110,48 @@ def idmapped_bind(source: str, target: str, userns_path: str) -> None:
             os.close(tree)
     finally:
         os.close(userns)
+
+
+_SYS_FSOPEN = 430
+_SYS_FSCONFIG = 431
+_SYS_FSMOUNT = 432
+_FSOPEN_CLOEXEC = 0x1
+_FSMOUNT_CLOEXEC = 0x1
+_FSCONFIG_SET_STRING = 1
+_FSCONFIG_CMD_CREATE = 6
+
+
+def mount_overlay_by_layer(lower: list[str], upper: str, work: str, target: str) -> None:
+    """Mount an overlay with one `lowerdir+` option per layer (fsconfig, Linux 6.8): mount(2) takes all
+    options in one page, which holds about 170 layers; this way only overlayfs' own limit (500) counts.
+    `lower` is top layer first. Raises OSError (EINVAL from a kernel without `lowerdir+`)."""
+    context = _libc.syscall(_SYS_FSOPEN, b"overlay", _FSOPEN_CLOEXEC)
+    if context < 0:
+        _check(-1, "fsopen overlay")
+    try:
+
+        def set_string(key: str, value: str) -> None:
+            _check(
+                _libc.syscall(_SYS_FSCONFIG, context, _FSCONFIG_SET_STRING, key.encode(), value.encode(), 0),
+                f"fsconfig {key}={value}",
+            )
+
+        for layer in lower:
+            set_string("lowerdir+", layer)
+        set_string("upperdir", upper)
+        set_string("workdir", work)
+        _check(_libc.syscall(_SYS_FSCONFIG, context, _FSCONFIG_CMD_CREATE, None, None, 0), "fsconfig create")
+        mounted = _libc.syscall(_SYS_FSMOUNT, context, _FSMOUNT_CLOEXEC, 0)
+        if mounted < 0:
+            _check(-1, "fsmount overlay")
+        try:
+            _check(
+                _libc.syscall(
+                    _SYS_MOVE_MOUNT, mounted, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH
+                ),
+                f"move_mount {target}",
+            )
+        finally:
+            os.close(mounted)
+    finally:
+        os.close(context)

@@ -8,6 +8,7 @@ writes before it exits: the reaper leaves it to the caller, who waits for it and
 """
 
 import contextlib
+import errno
 import math
 import os
 import select
@@ -21,14 +22,19 @@ from pathlib import Path
 
 import structlog
 
+from adapters.host.os_errors import node_error
+from adapters.process import output
 from adapters.readiness import Wakeup, readable
 from adapters.tracing.spans import span
-from domain.errors import DeadlineExceeded, Internal
+from domain.errors import DeadlineExceeded, Internal, ResourceExhausted
 
 _log = structlog.get_logger("pycrio.process")
 _spawn_lock = threading.Lock()
 _our_children: set[int] = set()
 _claimed_pid_files: set[str] = set()
+# What a host command may print on either stream: runc's and the CNI plugins' answers are kilobytes
+# (cri-o caps an exec's output at the same 16 MiB).
+OUTPUT_LIMIT = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,14 @@ class CommandFailed(Internal):
 
 
 def spawn(args: Sequence[str], **popen_kwargs: object) -> subprocess.Popen[bytes]:
-    """Popen whose pid the orphan reaper leaves alone until `release` is called."""
+    """Popen whose pid the orphan reaper leaves alone until `release` is called. A node out of file
+    descriptors, memory or processes is the domain's error naming the command, so that callers undoing
+    their work on a PycrioError undo it then too."""
     with _spawn_lock:
-        process: subprocess.Popen[bytes] = subprocess.Popen(list(args), **popen_kwargs)  # type: ignore[call-overload]
+        try:
+            process: subprocess.Popen[bytes] = subprocess.Popen(list(args), **popen_kwargs)  # type: ignore[call-overload]
+        except OSError as err:
+            raise _not_started(args, err) from err
         _our_children.add(process.pid)
     return process
 
@@ -79,6 +90,14 @@ def wait(process: subprocess.Popen[bytes], timeout: float | None) -> int:
     finally:
         os.close(pidfd)
     return process.wait()
+
+
+def _not_started(args: Sequence[str], err: OSError) -> Exception:
+    name = Path(args[0]).name
+    if err.errno == errno.EAGAIN:  # fork(2): the process limit (RLIMIT_NPROC, pids.max)
+        return ResourceExhausted(f"cannot start {name}: out of processes: {err.strerror}")
+    known = node_error(err)
+    return type(known)(f"cannot start {name}: {known}") if known is not None else err
 
 
 def release(process: subprocess.Popen[bytes]) -> None:
@@ -117,10 +136,12 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     check: bool = True,
+    output_limit: int = OUTPUT_LIMIT,
 ) -> CommandResult:
-    """Run a command to completion; kill its whole process group when it passes `timeout` seconds."""
+    """Run a command to completion; kill its whole process group when it passes `timeout` seconds or
+    prints more than `output_limit` bytes on stdout or stderr (Internal naming the stream)."""
     with span(f"exec {Path(args[0]).name}", **{"process.command": Path(args[0]).name}):
-        return _run(args, timeout, input, env, cwd, check)
+        return _run(args, timeout, input, env, cwd, check, output_limit)
 
 
 def _run(
@@ -130,6 +151,7 @@ def _run(
     env: Mapping[str, str] | None,
     cwd: str | None,
     check: bool,
+    output_limit: int,
 ) -> CommandResult:
     process = spawn(
         args,
@@ -140,17 +162,24 @@ def _run(
         cwd=cwd,
         start_new_session=True,
     )
+    name = Path(args[0]).name
+    exited = False
     try:
-        try:
-            stdout, stderr = process.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            stdout, stderr = process.communicate()
-            detail = stderr.decode(errors="replace").strip()
-            name = Path(args[0]).name
-            raise DeadlineExceeded(f"{name} did not finish within {timeout:g}s: {detail}") from None
+        collected = output.collect(process, input, timeout, output_limit)
+        exited = collected.exited
     finally:
+        if not exited:  # past the deadline or the limit, or collecting failed: the whole group goes
+            _kill_group(process.pid)
+            process.wait()
         release(process)
+    stdout, stderr = collected.stdout, collected.stderr
+    if collected.overflow:
+        raise Internal(f"{name} printed more than {output_limit} bytes on {collected.overflow}: killed")
+    if not collected.exited:
+        detail = stderr.decode(errors="replace").strip()
+        raise DeadlineExceeded(f"{name} did not finish within {timeout:g}s: {detail}")
+    if collected.held_open:
+        _log.warning("a command left a process holding its output open", command=name, pid=process.pid)
     result = CommandResult(list(args), process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise CommandFailed(result)

@@ -7,6 +7,7 @@ without a restart; both are tiny.
 
 from pathlib import Path
 
+from adapters.host.os_errors import is_node_fault
 from domain.errors import InvalidArgument
 from domain.registries_conf import RegistriesConf, parse_registries_conf
 
@@ -27,5 +28,7 @@ def _read(path: Path, drop_in: bool) -> RegistriesConf:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
+        if is_node_fault(err):  # the node's trouble (no file descriptors left ...), not the file's
+            raise
         raise InvalidArgument(f"{path}: {err}") from None
     return parse_registries_conf(text, str(path), drop_in=drop_in)

@@ -19,12 +19,17 @@ from typing import Any
 import structlog
 
 from adapters.host.no_space import no_space_left
-from domain.errors import Internal
+from adapters.host.os_errors import node_fault_named
+from adapters.host.regular_files import read_regular_file
+from domain.errors import Internal, InvalidArgument
 from domain.names import check_plain_name
 from ports.state_store import Document
 
 _log = structlog.get_logger("pycrio.state")
 QUARANTINE_SUFFIX = ".corrupt"
+# A record holds a request and an OCI spec (kilobytes); the cap keeps what is not a record (a link to a
+# device, a runaway file) from filling memory.
+MAX_RECORD_BYTES = 64 << 20
 
 
 class AtomicFileStateStore:
@@ -39,12 +44,13 @@ class AtomicFileStateStore:
 
     def put(self, kind: str, key: str, document: Mapping[str, Any]) -> None:
         path = self._path(kind, key)
-        if not path.parent.is_dir():
-            # Records hold requests (environments, auth): root's alone, as the files mkstemp makes (0600).
-            self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.parent.mkdir(exist_ok=True, mode=0o700)
         data = json.dumps(document, sort_keys=True).encode()
-        with no_space_left(f"to record {kind} {key} in {path.parent}"):
+        what = f"to record {kind} {key} in {path.parent}"
+        with node_fault_named(what), no_space_left(what):
+            if not path.parent.is_dir():
+                # Records hold requests (environments, auth): root's alone, as the files mkstemp makes (0600).
+                self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path.parent.mkdir(exist_ok=True, mode=0o700)
             self._replace(path, data)
 
     @staticmethod
@@ -55,7 +61,11 @@ class AtomicFileStateStore:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except IsADirectoryError:  # a directory someone put in the record's place: set aside, as at start
+                _quarantine(path, "a directory in the record's place")
+                os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -64,19 +74,19 @@ class AtomicFileStateStore:
 
     def get(self, kind: str, key: str) -> Document | None:
         path = self._path(kind, key)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        return _decode(path, raw)
+        raw = _read_record(path)
+        return None if raw is None else _decode(path, raw)
 
     def delete(self, kind: str, key: str) -> None:
         path = self._path(kind, key)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return
-        _fsync_dir(path.parent)
+        with node_fault_named(f"to remove {kind} {key} from {path.parent}"):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return
+            except IsADirectoryError:  # not the record: set aside, so that the record's removal is done
+                _quarantine(path, "a directory in the record's place")
+            _fsync_dir(path.parent)
 
     def list(self, kind: str) -> dict[str, Document]:
         directory = self._dir(kind)
@@ -87,12 +97,23 @@ class AtomicFileStateStore:
             if path.name.startswith("."):
                 continue  # a temp file left by a crash
             try:
-                found[path.stem] = _decode(path, path.read_bytes())
-            except FileNotFoundError:
-                continue  # deleted while we listed
+                raw = _read_record(path)
+                if raw is None:
+                    continue  # deleted while we listed
+                found[path.stem] = _decode(path, raw)
             except Internal as err:
                 _quarantine(path, str(err))
         return found
+
+
+def _read_record(path: Path) -> bytes | None:
+    """A record's bytes, None when there is none. Something else in its place (a directory, a symlink, a
+    FIFO, a device, a file past MAX_RECORD_BYTES) is Internal, so a list moves it aside: before, a directory
+    stopped the daemon's start with IsADirectoryError, and a FIFO or a link to /dev/zero hung or filled it."""
+    try:
+        return read_regular_file(str(path), MAX_RECORD_BYTES, follow_symlinks=False)
+    except InvalidArgument as err:
+        raise Internal(f"state file {path} is not a record: {err}") from None
 
 
 def _decode(path: Path, raw: bytes) -> Document:

@@ -1,30 +1,24 @@
 """Disk usage of a directory tree the way `du` counts it: allocated blocks, each inode once."""
 
 import os
-import stat
 from pathlib import Path
+
+from adapters.host.trees import tree_usage
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def disk_usage(root: Path) -> tuple[int, int]:
-    """(bytes, inodes) used under `root`, never following symlinks; (0, 0) when it does not exist."""
-    seen: set[tuple[int, int]] = set()
-    used = 0
-    stack = [str(root)]
-    while stack:
-        path = stack.pop()
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        key = (info.st_dev, info.st_ino)
-        if key in seen:
-            continue
-        seen.add(key)
-        used += info.st_blocks * 512
-        if stat.S_ISDIR(info.st_mode):
-            try:
-                with os.scandir(path) as entries:
-                    stack.extend(entry.path for entry in entries)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-    return used, len(seen)
+    """(bytes, inodes) used under `root`, never following symlinks; (0, 0) when it does not exist. Any
+    depth: a layer or writable layer may nest directories past PATH_MAX (adapters/host/trees.py)."""
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except FileNotFoundError:
+        return 0, 0
+    except NotADirectoryError:
+        info = os.lstat(root)
+        return info.st_blocks * 512, 1
+    try:
+        return tree_usage(fd)
+    finally:
+        os.close(fd)

@@ -10,9 +10,12 @@ RATIO_FLOOR = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class UnpackLimits:
-    """What one layer may take: bytes on disk, times its compressed size, and the free space it must leave.
+    """What one layer may take: bytes on disk (a sparse file counts at its full size, as it is written out),
+    times its compressed size, tar entries, and the free space and inodes it must leave.
     Each limit names its config key in the error (docs/security.md, "Limits")."""
 
     max_layer_bytes: int = 8 * 1024**3
     max_ratio: int = 100
     min_free_bytes: int = 256 * 1024 * 1024
+    min_free_inodes: int = 64 * 1024
+    max_entries: int = 1_000_000

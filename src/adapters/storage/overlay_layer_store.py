@@ -22,7 +22,6 @@ import ctypes.util
 import hashlib
 import os
 import secrets
-import shutil
 import tempfile
 import threading
 import typing
@@ -33,6 +32,7 @@ from typing import IO
 import structlog
 
 from adapters.host.no_space import no_space_left
+from adapters.host.trees import remove_tree
 from adapters.namespaces import linux
 from adapters.storage import mounts
 from adapters.storage.disk_usage import disk_usage
@@ -139,7 +139,7 @@ class OverlayLayerStore:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(self._root / "layers" / key, doomed / "diff")
         _log.info("removed layer", chain_id=chain_id)
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_tree(doomed)
 
     def unpack(self, parent: str, diff_id: str, blob: Iterable[bytes], holder: str) -> Layer:
         with span("storage.unpack", diff_id=diff_id):
@@ -158,7 +158,7 @@ class OverlayLayerStore:
                 found = self.get(chain)
                 if found is not None:
                     return found
-            check_free_space(self._root, self._limits.min_free_bytes)
+            check_free_space(self._root, self._limits)
             work = Path(tempfile.mkdtemp(dir=self._root / "tmp", prefix="unpack-"))
             try:
                 diff = work / "diff"
@@ -166,7 +166,7 @@ class OverlayLayerStore:
                 raw = ChunkReader(blob)
                 tar = TarStream(decompressed(raw), raw, self._limits, self._root)
                 try:
-                    unpack_tar(typing.cast(IO[bytes], tar), diff)
+                    unpack_tar(typing.cast(IO[bytes], tar), diff, self._limits.max_entries, tar.charge)
                     tar.drain()  # tar padding after the end-of-archive blocks counts towards the diff id
                 except (InvalidArgument, ResourceExhausted) as err:
                     raise type(err)(f"refusing layer {diff_id}: {err}") from err
@@ -204,7 +204,7 @@ class OverlayLayerStore:
                         raise
                     self._layers[key] = doc
             finally:
-                shutil.rmtree(work, ignore_errors=True)
+                remove_tree(work)
         _log.info("unpacked layer", chain_id=chain, diff_id=diff_id, size=size)
         return _layer(doc)
 
@@ -300,7 +300,7 @@ class OverlayLayerStore:
         base = self._root / "containers" / container_id
         mounts.unmount(base / "merged", self._timeout)
         _clear_idmapped_binds(base / "lower")
-        shutil.rmtree(base, ignore_errors=True)
+        remove_tree(base)
         with self._lock:
             doc = self._rootfs.pop(container_id, None)
             self._state.delete(ROOTFS_KIND, container_id)
@@ -354,7 +354,7 @@ class OverlayLayerStore:
     def _recover(self) -> None:
         """Drop what a crash left half done: temp dirs, layer dirs without metadata and the reverse."""
         for leftover in (self._root / "tmp").iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
+            remove_tree(leftover)
         self._layers = dict(self._state.list(LAYER_KIND))
         for key in list(self._layers):
             if not (self._root / "layers" / key).is_dir():
@@ -364,7 +364,7 @@ class OverlayLayerStore:
         for entry in (self._root / "layers").iterdir():
             if entry.name not in self._layers:
                 _log.warning("layer files without metadata, removing them", layer=entry.name)
-                shutil.rmtree(entry, ignore_errors=True)
+                remove_tree(entry)
         links = {str(doc["link"]) for doc in self._layers.values()}
         for link in (self._root / "l").iterdir():
             if link.name not in links:

@@ -132,6 +132,8 @@ class TarStream:
         self._block = memoryview(b"")
         self._next_space_check = 0
         self.length = 0
+        # Bytes the unpacker writes that the stream does not carry: the holes of sparse files.
+        self.expanded = 0
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (the rest of the stream for -1); b"" at its end."""
@@ -159,33 +161,47 @@ class TarStream:
         while data := self._inner.read(TAR_BLOCK):
             self._seen(data)
 
+    def charge(self, extra: int) -> None:
+        """Count `extra` bytes written to disk without being read from the stream (a sparse file's holes,
+        written out whole as containers/storage does) against the same limits."""
+        self.expanded += extra
+        if self._limits is not None:
+            self._check(self._limits)
+
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
 
     def _check(self, limits: UnpackLimits) -> None:
-        if self.length > limits.max_layer_bytes:
+        written = self.length + self.expanded
+        if written > limits.max_layer_bytes:
             raise ResourceExhausted(
                 f"layer expands to more than {limits.max_layer_bytes} bytes "
                 "(config key image.max_layer_bytes)"
             )
         compressed = max(self._compressed.received if self._compressed is not None else 0, 1)
-        if self.length > RATIO_FLOOR and self.length > limits.max_ratio * compressed:
+        if written > RATIO_FLOOR and written > limits.max_ratio * compressed:
             raise ResourceExhausted(
                 f"layer expands more than {limits.max_ratio} times its {compressed} compressed bytes "
                 "(config key image.max_layer_ratio)"
             )
-        if self._store is not None and self.length >= self._next_space_check:
-            self._next_space_check = self.length + _FREE_SPACE_STEP
-            check_free_space(self._store, limits.min_free_bytes)
+        if self._store is not None and written >= self._next_space_check:
+            self._next_space_check = written + _FREE_SPACE_STEP
+            check_free_space(self._store, limits)
 
 
-def check_free_space(path: Path, min_free_bytes: int) -> None:
-    """ResourceExhausted when the file system of `path` has less than `min_free_bytes` available."""
+def check_free_space(path: Path, limits: UnpackLimits) -> None:
+    """ResourceExhausted when the file system of `path` has less than the free bytes or inodes the limits
+    keep. A file system that reports no inode count (btrfs, some network ones) is judged by bytes only."""
     info = os.statvfs(path)
     free = info.f_bavail * info.f_frsize
-    if free < min_free_bytes:
+    if free < limits.min_free_bytes:
         raise ResourceExhausted(
-            f"the image store at {path} has {free} bytes free, less than the {min_free_bytes} it keeps "
-            "(config key image.min_free_bytes)"
+            f"the image store at {path} has {free} bytes free, less than the {limits.min_free_bytes} it "
+            "keeps (config key image.min_free_bytes)"
+        )
+    if info.f_files and info.f_favail < limits.min_free_inodes:
+        raise ResourceExhausted(
+            f"the image store at {path} has {info.f_favail} inodes free, less than the "
+            f"{limits.min_free_inodes} it keeps (config key image.min_free_inodes)"
         )

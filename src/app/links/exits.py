@@ -4,6 +4,7 @@ OOM kills are counted for the metrics."""
 
 import threading
 
+from app.links.retrying import until_done
 from domain.containers import REASON_OOM_KILLED, ContainerService, ContainerState
 from domain.errors import NotFound
 from ports.metrics import RuntimeMetrics
@@ -22,6 +23,9 @@ class ContainerExits:
         ).start()
 
     def _handle(self, container_id: str) -> None:
+        until_done(lambda: self._learn(container_id), f"learning the exit of container {container_id}")
+
+    def _learn(self, container_id: str) -> None:
         try:
             container = self._service.status(container_id)  # learns the exit: STOPPED is reported
         except NotFound:

@@ -5,12 +5,9 @@ every restored container's conmon again (and notices those that died while the d
 
 import threading
 
-import structlog
-
+from app.links.retrying import until_done
 from domain.containers import ContainerService
 from ports.metrics import RuntimeMetrics
-
-_log = structlog.get_logger("pycrio.exits")
 
 
 class MonitorExits:
@@ -48,10 +45,8 @@ class MonitorExits:
                 self._again = False
 
     def _look(self) -> None:
-        try:
-            lost = self._service.look_at_monitors()
-        except Exception:  # a failed look is retried at the next exit, or by a status call
-            _log.exception("looking at containers whose monitor exited failed")
-            return
-        for _ in lost:
+        until_done(self._look_once, "looking at containers whose monitor exited")
+
+    def _look_once(self) -> None:
+        for _ in self._service.look_at_monitors():
             self._metrics.container_monitor_lost()

@@ -2,6 +2,7 @@
 InvalidArgument naming the field (never an internal error) and leaves nothing behind."""
 
 import dataclasses
+import re
 
 import pytest
 
@@ -99,3 +100,58 @@ def test_a_caller_giving_up_between_any_two_steps_leaves_nothing(world: World, c
         world.service.create("sb1", config(), caller_gone=gone)
     assert_nothing_left(world)
     world.service.create("sb1", config())  # the name is free again
+
+
+@pytest.mark.parametrize(
+    ("working_dir", "symlinks", "shown"),
+    [
+        ("/proc/self/fd/7", {}, "'/proc/self/fd/7' is in /proc"),
+        ("/dev/fd/7", {}, "'/dev/fd/7' is in /dev"),
+        ("/work", {"/work": "/proc/self/fd/7"}, "'/work' (resolving to '/proc/self/fd/7') is in /proc"),
+        ("/app/x", {"/app": "../../sys/fs"}, "'/app/x' (resolving to '/sys/fs/x') is in /sys"),
+        ("/srv/../../proc", {}, "'/srv/../../proc' (resolving to '/proc') is in /proc"),
+    ],
+    ids=["proc fd", "dev fd", "symlink to proc", "relative symlink climbing to sys", "dot-dot"],
+)
+def test_an_image_working_dir_in_a_runtime_filesystem_is_refused(
+    world: World, working_dir: str, symlinks: dict[str, str], shown: str
+) -> None:
+    # CVE-2024-21626: runc before 1.1.12 left a process whose cwd was /proc/self/fd/<n> on the host.
+    image = ImageConfig(cmd=("/bin/sh",), working_dir=working_dir)
+    world.rootfs.add_image(FakeImage("cwd1", ("cwd:1",), image, symlinks=symlinks))
+    with pytest.raises(InvalidArgument, match=re.escape(f"WorkingDir): {shown}")):
+        world.service.create("sb1", config(image="cwd:1"))
+    assert_nothing_left(world)
+    with pytest.raises(InvalidArgument, match="is in /proc"):
+        world.service.create("sb1", config(working_dir="/proc/1/cwd"))  # the request's field alike
+    assert_nothing_left(world)
+
+
+def test_an_image_working_dir_through_a_harmless_symlink_is_kept(world: World) -> None:
+    image = ImageConfig(cmd=("/bin/sh",), working_dir="/work")
+    world.rootfs.add_image(FakeImage("cwd2", ("cwd:2",), image, symlinks={"/work": "/srv/app"}))
+    created = world.service.create("sb1", config(image="cwd:2"))
+    assert world.service.status(created).spec["process"]["cwd"] == "/work"  # runc resolves it in the rootfs
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        (ImageConfig(cmd=("/bin/sh",), env=("A=1", "B=x\0y")), r"image config Env\[1\]: holds a NUL byte"),
+        (ImageConfig(cmd=("/bin/sh", "-c\0")), r"image config Cmd\[1\]: holds a NUL byte"),
+        (ImageConfig(entrypoint=("/bin/\0sh",)), r"image config Entrypoint\[0\]: holds a NUL byte"),
+        (ImageConfig(cmd=("/bin/sh",), working_dir="/a\0b"), "image config WorkingDir: holds a NUL byte"),
+        (
+            ImageConfig(cmd=("/bin/sh",), env=("BIG=" + "x" * (128 << 10),)),
+            r"Env\[0\]: 131077 bytes, more than",
+        ),
+    ],
+    ids=["env NUL", "cmd NUL", "entrypoint NUL", "workdir NUL", "env past MAX_ARG_STRLEN"],
+)
+def test_image_strings_no_process_can_start_with_are_refused_up_front(
+    world: World, image: ImageConfig, why: str
+) -> None:
+    world.rootfs.add_image(FakeImage("str1", ("strings:1",), image))
+    with pytest.raises(InvalidArgument, match=why):
+        world.service.create("sb1", config(image="strings:1"))
+    assert_nothing_left(world)
