@@ -90,6 +90,8 @@ SIGKILL = 9
 # Timeouts from requests are clamped to this many seconds (docs/security.md): StopContainer's grace period
 # and ExecSync's timeout. A day is longer than any kubelet deadline; 2**62 would keep a thread forever.
 MAX_REQUEST_TIMEOUT = 24 * 3600.0
+# How long a stop waits for the monitor to record an exit after SIGKILL before it answers FAILED_PRECONDITION.
+KILL_WAIT = 30.0
 
 
 class ContainerState(enum.Enum):
@@ -767,11 +769,13 @@ class ContainerService:
             if container.state in (ContainerState.EXITED, ContainerState.UNKNOWN):
                 return
             self._kill(handler, container)
-            if not self._wait_exit(container, 30.0):
+            # As long as a call to the runtime may take (runtime.subprocess_timeout), at most KILL_WAIT.
+            kill_wait = min(KILL_WAIT, self._create_timeout)
+            if not self._wait_exit(container, kill_wait):
                 # The process may be gone and its monitor stopped or stuck: say what was not seen.
                 raise FailedPrecondition(
                     f"container {container.id} did not exit after SIGKILL: its monitor recorded no exit "
-                    "within 30s"
+                    f"within {kill_wait:g}s"
                 )
 
     def _nri_stop(self, container: Container) -> None:
