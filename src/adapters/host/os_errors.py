@@ -7,11 +7,11 @@ import contextlib
 import errno
 from collections.abc import Iterator
 
+from adapters.host.no_space import NO_SPACE_ERRNOS, no_space_left
 from domain.errors import FailedPrecondition, PycrioError, ResourceExhausted, Unavailable
 
 _NODE_ERRNOS: dict[int, tuple[type[PycrioError], str]] = {
-    errno.ENOSPC: (ResourceExhausted, "no space left"),
-    errno.EDQUOT: (ResourceExhausted, "no space left"),
+    **{code: (ResourceExhausted, "no space left") for code in NO_SPACE_ERRNOS},
     errno.EMFILE: (ResourceExhausted, "out of file descriptors"),
     errno.ENFILE: (ResourceExhausted, "the node is out of file descriptors"),
     errno.ENOMEM: (ResourceExhausted, "out of memory"),
@@ -37,9 +37,11 @@ def node_error(error: BaseException) -> PycrioError | None:
 @contextlib.contextmanager
 def node_fault_named(what: str) -> Iterator[None]:
     """An OS error about the node in the block becomes its domain error saying what could not be written
-    (`what` reads on from "cannot write": "to record containers <id> in <dir>")."""
+    (`what` reads on from "cannot write": "to record containers <id> in <dir>"); a full disk in
+    no_space_left's words ("no space left to record ...")."""
     try:
-        yield
+        with no_space_left(what):
+            yield
     except OSError as err:
         if err.errno not in _NODE_ERRNOS:
             raise

@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 
-from adapters.host.no_space import no_space_left
 from adapters.host.os_errors import node_fault_named
 from adapters.host.regular_files import read_regular_file
 from domain.errors import Internal, InvalidArgument
@@ -46,7 +45,7 @@ class AtomicFileStateStore:
         path = self._path(kind, key)
         data = json.dumps(document, sort_keys=True).encode()
         what = f"to record {kind} {key} in {path.parent}"
-        with node_fault_named(what), no_space_left(what):
+        with node_fault_named(what):
             if not path.parent.is_dir():
                 # Records hold requests (environments, auth): root's alone, as the files mkstemp makes (0600).
                 self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
