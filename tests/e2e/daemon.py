@@ -11,6 +11,7 @@ from pathlib import Path
 
 from adapters.process import runner
 from tests.cri_client import CriClient, connect, wait_for_socket
+from tests.fixtures.registry import RunningRegistry, registries_conf_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,3 +104,18 @@ class Daemon:
         runner.release(self.process)
         self.process = None
         return code
+
+
+def pulling_daemon(tmp_path: Path, registry: RunningRegistry, *settings: str) -> Daemon:
+    """A started daemon that pulls from `registry` alone (its own registries.conf, no drop-in dir, no CNI)."""
+    conf = tmp_path / "registries.conf"
+    conf.write_text(registries_conf_text(registry))
+    return Daemon(
+        tmp_path / "pycrio",
+        [
+            f'image.registries_conf="{conf}"',
+            f'image.registries_conf_dir="{tmp_path / "none"}"',
+            f'network.cni_conf_dir="{tmp_path}"',
+            *settings,
+        ],
+    ).start()

@@ -23,7 +23,7 @@ from adapters.storage.overlay_layer_store import OverlayLayerStore
 from domain.errors import DeadlineExceeded, Internal, InvalidArgument
 from domain.images import ImageService
 from domain.registries_conf import parse_registries_conf
-from tests.e2e.daemon import Daemon
+from tests.e2e.daemon import pulling_daemon
 from tests.fakes.signatures import trust_with
 from tests.fixtures.gating_registry import GatingProxy
 from tests.fixtures.images import Compression, Layer, PushedImage, file, image_config, make_layer, push_image
@@ -225,21 +225,6 @@ def test_two_pulls_sharing_a_base_layer_download_it_once_and_each_keeps_it(
     assert world.nothing_left()
 
 
-def start_daemon(tmp_path: Path, gating_registry: RunningRegistry, *settings: str) -> Daemon:
-    """The daemon itself, pulling through the gating proxy."""
-    conf = tmp_path / "registries.conf"
-    conf.write_text(registries_conf_text(gating_registry))
-    return Daemon(
-        tmp_path / "pycrio",
-        [
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{tmp_path / "none"}"',
-            f'network.cni_conf_dir="{tmp_path}"',
-            *settings,
-        ],
-    ).start()
-
-
 def pull_request(gating_registry: RunningRegistry, image: PushedImage) -> pb.PullImageRequest:
     return pb.PullImageRequest(image=pb.ImageSpec(image=f"{gating_registry.host}/{image.repository}:1"))
 
@@ -250,7 +235,7 @@ def test_a_client_that_cancels_pull_image_stops_the_download_and_a_new_pull_work
     image = push(registry, random_layers(2))
     done, held = image.layer_digests
     # No watchdog (the read timeout is then 300 s): only the client's cancellation stops the pull.
-    daemon = start_daemon(tmp_path, gating_registry, "image.pull_progress_timeout=0")
+    daemon = pulling_daemon(tmp_path, gating_registry, "image.pull_progress_timeout=0")
     storage = tmp_path / "pycrio" / "root" / "storage"
     try:
         request = pull_request(gating_registry, image)
@@ -280,7 +265,9 @@ def test_the_daemon_cancels_a_pull_past_image_pull_deadline_and_closes_its_downl
     (held,) = image.layer_digests
     # A held download is a registry that trickles as slowly as it likes: with the watchdog off, only the
     # whole-pull deadline can end it.
-    daemon = start_daemon(tmp_path, gating_registry, "image.pull_progress_timeout=0", "image.pull_deadline=5")
+    daemon = pulling_daemon(
+        tmp_path, gating_registry, "image.pull_progress_timeout=0", "image.pull_deadline=5"
+    )
     storage = tmp_path / "pycrio" / "root" / "storage"
     try:
         request = pull_request(gating_registry, image)

@@ -7,9 +7,9 @@ import grpc
 import pytest
 
 from adapters.cri.generated import api_pb2 as pb
-from tests.e2e.daemon import Daemon
+from tests.e2e.daemon import Daemon, pulling_daemon
 from tests.fixtures.images import PushedImages
-from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.fixtures.registry import RunningRegistry
 from tests.storage_fixtures import tree
 
 # Far shorter than the proxy's stall (minutes), far longer than a slow but moving manifest fetch.
@@ -19,19 +19,9 @@ PROGRESS_TIMEOUT = 15.0
 def test_a_stalled_pull_is_cancelled_and_keeps_nothing(
     stalling_registry: RunningRegistry, pushed_images: PushedImages, tmp_path: Path
 ) -> None:
-    conf = tmp_path / "registries.conf"
-    conf.write_text(registries_conf_text(stalling_registry))
-    daemon = Daemon(
-        tmp_path / "pycrio",
-        [
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{tmp_path / "none"}"',
-            # One limit covers the manifest too, which passes the proxy whole but, on a loaded host, may
-            # take seconds to: only a stall as long as the one held on the layer may trip it.
-            f"image.pull_progress_timeout={PROGRESS_TIMEOUT:g}",
-            f'network.cni_conf_dir="{tmp_path}"',
-        ],
-    ).start()
+    # One limit covers the manifest too, which passes the proxy whole but, on a loaded host, may take
+    # seconds to: only a stall as long as the one held on the layer may trip it.
+    daemon = pulling_daemon(tmp_path, stalling_registry, f"image.pull_progress_timeout={PROGRESS_TIMEOUT:g}")
     try:
         image = pushed_images.busybox
         name = f"{stalling_registry.host}/{image.repository}:{image.tag}"

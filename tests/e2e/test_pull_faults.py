@@ -13,10 +13,10 @@ import pytest
 
 from adapters.cri.generated import api_pb2 as pb
 from tests.e2e.containers_support import wait_until
-from tests.e2e.daemon import Daemon
+from tests.e2e.daemon import Daemon, pulling_daemon
 from tests.fixtures.faulty_registry import FaultyProxy
 from tests.fixtures.images import PushedImages
-from tests.fixtures.registry import RunningRegistry, registries_conf_text
+from tests.fixtures.registry import RunningRegistry
 from tests.storage_fixtures import tree
 
 PROGRESS_TIMEOUT = 15.0  # far longer than a moving layer takes on a loaded host
@@ -24,18 +24,8 @@ PROGRESS_TIMEOUT = 15.0  # far longer than a moving layer takes on a loaded host
 
 @pytest.fixture
 def daemon(faulty_proxy: FaultyProxy, registry: RunningRegistry, tmp_path: Path) -> Iterator[Daemon]:
-    conf = tmp_path / "registries.conf"
     proxied = RunningRegistry("faulty", faulty_proxy.host, "http", registry.container_name)
-    conf.write_text(registries_conf_text(proxied))
-    daemon = Daemon(
-        tmp_path / "pycrio",
-        [
-            f'image.registries_conf="{conf}"',
-            f'image.registries_conf_dir="{tmp_path / "none"}"',
-            f"image.pull_progress_timeout={PROGRESS_TIMEOUT:g}",
-            f'network.cni_conf_dir="{tmp_path}"',
-        ],
-    ).start()
+    daemon = pulling_daemon(tmp_path, proxied, f"image.pull_progress_timeout={PROGRESS_TIMEOUT:g}")
     yield daemon
     daemon.stop()
 
