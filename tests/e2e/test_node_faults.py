@@ -567,15 +567,22 @@ def _pod_network_leftovers(env: Env) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("how", ["fail", "kill", "hang"])
-def test_a_cni_add_that_fails_or_hangs_fails_the_pod_and_undoes_it(env: Env, how: str) -> None:
+def _refused_add(env: Env, how: str) -> tuple[grpc.RpcError, pb.PodSandboxConfig, dict[str, list[str]]]:
+    """A RunPodSandbox whose CNI ADD misbehaves `how`: its error, the pod's config, and the network leftovers
+    there were before it."""
     env.heal()
     before = _pod_network_leftovers(env)
     env.inject("ADD", how)
     config = pod_config(f"add-{how}-{uuid.uuid4().hex[:6]}", env.work / "logs")
     with pytest.raises(grpc.RpcError) as caught:
         env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
-    _assert_injected_answer(caught.value, how, "injected: pcfault refused ADD")
+    return caught.value, config, before
+
+
+@pytest.mark.parametrize("how", ["fail", "kill", "hang"])
+def test_a_cni_add_that_fails_or_hangs_fails_the_pod_and_undoes_it(env: Env, how: str) -> None:
+    refused, config, before = _refused_add(env, how)
+    _assert_injected_answer(refused, how, "injected: pcfault refused ADD")
     assert _pod_network_leftovers(env) == before
     _nothing_left(env)  # a hung plugin is killed and reaped
     env.heal()
@@ -612,14 +619,9 @@ def test_a_cni_add_that_prints_garbage_or_without_end_fails_the_pod_and_undoes_i
 ) -> None:
     """A result that is not JSON, or output without end (read up to the runner's cap, then the plugin is
     killed: before, the daemon read it all into memory until the timeout)."""
-    env.heal()
-    before = _pod_network_leftovers(env)
-    env.inject("ADD", how)
-    config = pod_config(f"add-{how}-{uuid.uuid4().hex[:6]}", env.work / "logs")
-    with pytest.raises(grpc.RpcError) as caught:
-        env.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
-    assert caught.value.code() == grpc.StatusCode.INTERNAL, caught.value.details()
-    assert said in caught.value.details()
+    refused, _, before = _refused_add(env, how)
+    assert refused.code() == grpc.StatusCode.INTERNAL, refused.details()
+    assert said in refused.details()
     assert _pod_network_leftovers(env) == before
     _nothing_left(env)  # the endless plugin is killed and reaped
 
