@@ -271,8 +271,9 @@ class _Call:
                 raise
             self._code = status_code_for(error)
             self._bind()  # a quiet call's failure is logged with its ids
-            if isinstance(known(error), PycrioError | NotImplementedError):
-                _log.info("rpc failed", code=self._code.name, error=bounded(str(known(error))))
+            named = known(error)
+            if isinstance(named, PycrioError | NotImplementedError):
+                _log.info("rpc failed", code=self._code.name, error=bounded(str(named)))
             else:
                 _log.exception("rpc crashed", code=self._code.name)
             self._context.abort(self._code, status_message_for(error))
